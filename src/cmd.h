@@ -1,0 +1,21 @@
+/* cmd — the folio subcommands. Each takes argc/argv starting at its own
+ * name, prints its own messages and returns the process exit status. */
+#ifndef FOLIO_CMD_H
+#define FOLIO_CMD_H
+
+/* src/cmd_site.c */
+int cmd_init(int argc, char **argv);
+int cmd_new(int argc, char **argv);
+int cmd_build(int argc, char **argv);
+int cmd_render(int argc, char **argv);
+
+/* src/cmd_store.c */
+int cmd_register(int argc, char **argv);
+int cmd_contact(int argc, char **argv);
+int cmd_forget(int argc, char **argv);
+int cmd_events(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_backup(int argc, char **argv);
+
+#endif

@@ -1,0 +1,57 @@
+/* content — reads the site owner's Markdown files: YAML front matter
+ * (libyaml) and a CommonMark body (libcmark).
+ *
+ * Owner content is trusted: raw HTML in Markdown passes through. */
+#ifndef FOLIO_CONTENT_H
+#define FOLIO_CONTENT_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include "util.h"
+
+enum content_kind {
+    CONTENT_PAGE,     /* content/SECTION/NAME.md or content/NAME.md */
+    CONTENT_SECTION,  /* content/SECTION/_index.md */
+    CONTENT_HOME      /* content/_index.md */
+};
+
+/* One content file, front matter parsed. Strings are owned by the record. */
+typedef struct content_page {
+    char *file;        /* path relative to content/, e.g. "projects/foo.md" */
+    enum content_kind kind;
+    char *section;     /* first path component ("projects"), "" at the top */
+    char *title;       /* never NULL ("" if absent) */
+    char *slug;        /* NULL unless given */
+    char *layout;      /* NULL unless given */
+    char *summary;     /* front matter summary, else NULL until computed */
+    long long date;    /* ms since the epoch, or -1 when absent */
+    long long lastmod; /* ms since the epoch, or -1 when absent */
+    int draft;
+    long weight;       /* 0 when absent */
+    char **tags;       /* as written */
+    size_t ntags;
+    char **aliases;    /* URL paths, e.g. "/old/path/" */
+    size_t naliases;
+    cJSON *params;     /* every other front matter key, as JSON; never NULL */
+    size_t body_offset; /* where the Markdown starts in the file */
+    int body_line;      /* 1-based line of the first body line */
+} content_page;
+
+/* Parses the front matter of src (a whole file). file is the name used in
+ * messages and stored in out->file; errors read "FILE:LINE: reason". A file
+ * without a leading "---" line has no front matter. */
+int content_parse(const char *file, const char *src, size_t len,
+                  content_page *out, folio_err *err);
+void content_page_free(content_page *p);
+
+/* Markdown to HTML (CMARK_OPT_UNSAFE: owner HTML passes). Result is
+ * malloc'd; *words receives the word count of the text (may be NULL);
+ * *summary, when non-NULL, receives the first paragraph as plain text
+ * (malloc'd, NULL if there is no paragraph). */
+char *content_render(const char *md, size_t len, size_t *outlen, int *words,
+                     char **summary);
+
+/* Reading time in minutes for a word count (at least 1). */
+int content_reading_minutes(int words);
+
+#endif

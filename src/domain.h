@@ -1,0 +1,135 @@
+/* domain — the commands visitors and the owner run, one code path for the
+ * CLI and the forms: validate, append the event, update the projections in
+ * the same transaction.
+ *
+ * A domain handle owns one store connection, the vault and the
+ * projections; use it from one thread at a time.
+ *
+ * Group commit: between domain_begin and domain_commit, any number of
+ * commands share one transaction; each runs in a SAVEPOINT of its own, so
+ * one refused command leaves the others in place. Outside begin/commit,
+ * each command commits by itself. A command's result is durable only after
+ * the commit. */
+#ifndef FOLIO_DOMAIN_H
+#define FOLIO_DOMAIN_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdio.h>
+#include "config.h"
+#include "util.h"
+
+typedef struct domain domain;
+
+enum domain_rc {
+    DOMAIN_ERROR = -1,
+    DOMAIN_OK = 0,
+    DOMAIN_INVALID = 1,            /* field errors in the result */
+    DOMAIN_ALREADY_REGISTERED = 2, /* that address is a member already */
+    DOMAIN_DUPLICATE = 3,          /* same contact message within 10 min: not stored again; show as success */
+    DOMAIN_NOT_FOUND = 4           /* forget: no such person */
+};
+
+#define DOMAIN_MAX_ERRORS 8
+#define DOMAIN_MAX_CHANGED 4
+
+typedef struct domain_field_error {
+    char field[32];
+    char message[160];   /* for people: "must be a valid e-mail address" */
+} domain_field_error;
+
+typedef struct domain_result {
+    int rc;                        /* an enum domain_rc */
+    char id[80];                   /* stream id: "user-<uuid>", "contact-<uuid>" */
+    long long position;            /* of the appended event, 0 if none */
+    domain_field_error errors[DOMAIN_MAX_ERRORS];
+    size_t nerrors;
+    /* Data names whose pages must be re-rendered after the commit
+     * (e.g. "community", "stats"): pass them to site_render_affected. */
+    const char *changed[DOMAIN_MAX_CHANGED];
+    size_t nchanged;
+} domain_result;
+
+typedef struct domain_register_req {
+    const char *email;
+    const char *display_name;
+    const char *password;        /* NULL: none, or ... */
+    const char *password_hash;   /* ... already hashed by domain_hash_password */
+    const char *request_id;      /* metadata; may be NULL */
+    const char *client;          /* metadata (client address); may be NULL */
+} domain_register_req;
+
+typedef struct domain_contact_req {
+    const char *name;
+    const char *email;
+    const char *subject;         /* optional */
+    const char *message;
+    const char *page;            /* optional: URL path the form was on */
+    const char *request_id;
+    const char *client;
+} domain_contact_req;
+
+/* Opens var/folio.db (creating and migrating it) and the master key. */
+int domain_open(const folio_config *cfg, domain **out, folio_err *err);
+void domain_close(domain *d);
+
+/* Field rules without touching the database: fills res->errors and returns
+ * DOMAIN_INVALID, or DOMAIN_OK. Lets a web worker refuse bad input before
+ * queueing it for the writer. Password: 10 to 1024 bytes. */
+int domain_check_register(const domain_register_req *req, domain_result *res);
+int domain_check_contact(const domain_contact_req *req, domain_result *res);
+/* Argon2id (crypto_pwhash_str, interactive limits) — slow by design; run it
+ * in a worker, not inside a transaction. out must hold 128 bytes. */
+int domain_hash_password(const char *password, char out[128], folio_err *err);
+
+int domain_begin(domain *d, folio_err *err);
+int domain_commit(domain *d, folio_err *err);
+void domain_rollback(domain *d);
+
+/* Returns an enum domain_rc and fills res. */
+int domain_register(domain *d, const domain_register_req *req,
+                    domain_result *res, folio_err *err);
+int domain_contact(domain *d, const domain_contact_req *req,
+                   domain_result *res, folio_err *err);
+/* Erases a person: destroys their subject key, records PersonForgotten
+ * (without personal data), removes their projection rows, scrubs the WAL. */
+int domain_forget(domain *d, const char *email, domain_result *res,
+                  folio_err *err);
+
+/* A site_data_fn (ud: the domain) giving templates the public read models:
+ *   community: { count, members: [{ name, joined, joined_iso }] } newest first
+ *   stats:     { events, members, contacts, by_day: [...] }              */
+const cJSON *domain_site_data(void *ud, const char *name);
+/* Data names (NULL-terminated) the site may ask domain_site_data for. */
+const char *const *domain_data_names(void);
+
+/* Owner tools. */
+typedef struct domain_events_query {
+    const char *stream;     /* NULL: all */
+    const char *type;       /* NULL: all */
+    long long after;        /* position, 0: from the start */
+    long long as_of_ms;     /* 0: now */
+    int json;               /* JSON Lines with the whole envelope */
+} domain_events_query;
+/* Prints events to out (personal fields decrypted for the owner,
+ * "[redacted]" when forgotten), upcast to the current schema. */
+int domain_print_events(domain *d, const domain_events_query *q, FILE *out,
+                        folio_err *err);
+/* Rebuilds the named projections (all when n == 0) from the log into
+ * fresh tables and swaps them in. */
+int domain_replay(domain *d, const char *const *names, size_t n,
+                  folio_err *err);
+/* integrity_check, triggers, each projection equal to a fresh replay;
+ * differences appended to report. 0: fine, 1: differs, -1: error. */
+int domain_check(domain *d, buf *report, folio_err *err);
+int domain_backup(domain *d, const char *path, folio_err *err);
+/* A read-only copy of the site's state as it was at as_of_ms: projections
+ * replayed up to then into a temporary database; the live one untouched.
+ * Close it with domain_close. */
+int domain_open_as_of(const folio_config *cfg, long long as_of_ms,
+                      domain **out, folio_err *err);
+
+/* 1 when the database answers a write (for GET /health). */
+int domain_writable(domain *d);
+
+#endif

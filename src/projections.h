@@ -1,0 +1,4 @@
+/* placeholder */
+#ifndef FOLIO_PROJECTIONS_H
+#define FOLIO_PROJECTIONS_H
+#endif

@@ -1,0 +1,68 @@
+/* site — the page graph and its rendering into public/.
+ *
+ * Pages: content pages and section lists (paginated), the home page, tag
+ * pages (/tags/ and /tags/NAME/), sitemap.xml, Atom feeds (/index.xml and
+ * /SECTION/index.xml), robots.txt, 404.html, alias redirects, static/.
+ * Pretty URLs: content/projects/foo.md -> OUT/projects/foo/index.html.
+ *
+ * Templates read projections through the same context as page data
+ * ({{#community.members}}). Such top-level names that no page data holds
+ * are asked of the data provider; the site records, per page, which names
+ * it read (kept in OUT/.folio-deps so another process can use them), and
+ * site_render_affected re-renders exactly the pages that read given names.
+ *
+ * Every file is written to a temporary file in its directory and renamed
+ * into place. A full build renders into a new directory beside OUT and
+ * swaps it in only when complete; on error OUT is untouched. */
+#ifndef FOLIO_SITE_H
+#define FOLIO_SITE_H
+
+#include <cjson/cJSON.h>
+#include "config.h"
+#include "util.h"
+
+typedef struct site site;
+
+/* Returns the value of a top-level data name (e.g. "community"), owned by
+ * the provider and valid until the end of the current site call, or NULL
+ * when the provider does not know the name. The site calls it under its own
+ * lock and at most once per name per call, so it need not be thread-safe. */
+typedef const cJSON *(*site_data_fn)(void *ud, const char *name);
+
+typedef struct site_opts {
+    const char *out_dir;  /* NULL: cfg->public_dir */
+    int drafts;           /* include drafts and future-dated pages */
+    int jobs;             /* render threads; 0: one per CPU */
+    long long now_ms;     /* "now" for future-dated pages; 0: the clock */
+    site_data_fn data;    /* may be NULL */
+    void *data_ud;
+} site_opts;
+
+/* Reads content/ and templates/ (not static/). cfg must outlive the site.
+ * Errors name the file (and line): bad YAML, an unknown layout, a missing
+ * partial, two pages claiming one URL. */
+site *site_open(const folio_config *cfg, const site_opts *opts, folio_err *err);
+
+/* Renders the whole site into OUT (built beside it, then swapped in). */
+int site_build(site *s, folio_err *err);
+
+/* Re-renders, in place in OUT, every page that read one of names (data
+ * names such as "community"); *rendered (may be NULL) gets the count. */
+int site_render_affected(site *s, const char *const *names, size_t n,
+                         int *rendered, folio_err *err);
+
+/* Renders the page at a URL path ("/contact/") with the top-level values
+ * of extra (e.g. {"form": {"values": {...}, "errors": {...}}}) added to its
+ * context, into out. For the forms' 422 answer. -1 with a message if there
+ * is no such page. */
+int site_render_url(site *s, const char *url, const cJSON *extra, buf *out,
+                    folio_err *err);
+
+/* Renders every page that reads provider data and compares it with OUT.
+ * Returns 0 when all match, 1 when some differ (their URLs are appended to
+ * report, one a line), -1 on error. */
+int site_check_pages(site *s, buf *report, folio_err *err);
+
+void site_close(site *s);
+
+#endif

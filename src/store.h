@@ -1,0 +1,104 @@
+/* store — the append-only event log on SQLite (WAL).
+ *
+ * Schema and numbered migrations are applied in one transaction at open; a
+ * database whose schema is newer than this program is refused. The events
+ * table refuses UPDATE and DELETE (triggers: "the event log is
+ * append-only"). Positions are gap-free and ascending: SQLite has one
+ * writer and every write transaction is BEGIN IMMEDIATE.
+ *
+ * A store handle is one SQLite connection: use it from one thread at a
+ * time. Open one per thread. */
+#ifndef FOLIO_STORE_H
+#define FOLIO_STORE_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include "util.h"
+
+typedef struct store store;
+
+enum store_rc {
+    STORE_OK = 0,
+    STORE_ERROR = -1,
+    STORE_CONFLICT = 1   /* expected version did not match */
+};
+
+/* Expected version for store_append: one of these or an exact version
+ * (>= 0; a stream's first event has version 0... so an exact N means "the
+ * stream's last version is N"). */
+#define STORE_ANY (-1LL)
+#define STORE_NO_STREAM (-2LL)
+#define STORE_STREAM_EXISTS (-3LL)
+
+typedef struct store_opts {
+    int sync_full;   /* synchronous=FULL (1) or NORMAL (0) */
+    int readonly;
+} store_opts;
+
+typedef struct store_event {
+    long long position;
+    char event_id[37];       /* UUID text */
+    const char *stream_id;
+    long long stream_version;
+    const char *type;
+    int schema_version;
+    const char *data;        /* JSON text */
+    const char *metadata;    /* JSON text */
+    long long recorded_at;   /* ms since the epoch, UTC */
+} store_event;
+
+typedef struct store_new_event {
+    const char *event_id;    /* NULL: a new random UUID */
+    const char *type;
+    int schema_version;
+    const char *data;        /* JSON text */
+    const char *metadata;    /* JSON text, NULL: {} */
+} store_new_event;
+
+int store_open(const char *path, const store_opts *opts, store **out,
+               folio_err *err);
+void store_close(store *s);
+/* The connection, for modules that keep tables in the same database and
+ * write them in the same transaction (projections, vault, credentials). */
+sqlite3 *store_db(store *s);
+
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. Appends outside an explicit
+ * transaction run in one of their own. */
+int store_begin(store *s, folio_err *err);
+int store_commit(store *s, folio_err *err);
+void store_rollback(store *s);
+int store_in_tx(store *s);
+
+/* Appends n events to one stream atomically. expected is checked against
+ * the stream's current version; a mismatch returns STORE_CONFLICT and
+ * writes nothing. An event whose event_id is already stored is not stored
+ * again: the call returns STORE_OK and positions[i] is the original
+ * position. positions (may be NULL) receives each event's position. */
+int store_append(store *s, const char *stream_id, long long expected,
+                 const store_new_event *evs, size_t n, long long *positions,
+                 folio_err *err);
+
+/* Visits events; the callback returns 0 to go on, anything else stops the
+ * read and is returned. Event fields are valid during the callback only. */
+typedef int (*store_event_fn)(void *ud, const store_event *ev);
+int store_read_stream(store *s, const char *stream_id, store_event_fn fn,
+                      void *ud, folio_err *err);
+/* Events with position > after, at most limit (0: no limit), in order;
+ * *last gets the last position visited (or after). */
+int store_read_all(store *s, long long after, size_t limit, store_event_fn fn,
+                   void *ud, long long *last, folio_err *err);
+/* Events recorded at or before until_ms, in order. */
+int store_read_until(store *s, long long until_ms, store_event_fn fn, void *ud,
+                     folio_err *err);
+long long store_head(store *s);  /* last position, 0 when empty */
+
+/* Online backup (sqlite3_backup) to path; consistent while others write. */
+int store_backup(store *s, const char *path, folio_err *err);
+/* PRAGMA integrity_check plus the append-only triggers; problems are
+ * appended to report one a line. 0: fine, 1: problems, -1: error. */
+int store_check(store *s, buf *report, folio_err *err);
+
+/* A new random UUID (v4) as text. */
+void store_uuid(char out[37]);
+
+#endif

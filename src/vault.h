@@ -1,0 +1,51 @@
+/* vault — personal data at rest.
+ *
+ * A site master key (var/master.key, 32 random bytes, mode 0600, made on
+ * first use) wraps one key per data subject; subject keys live wrapped in
+ * the database (table subject_keys). Personal fields are sealed with
+ * crypto_secretbox under the subject key. A data subject is identified by
+ * a keyed hash (BLAKE2b under a key derived from the master key) of the
+ * normalised e-mail address, so no address is stored in the clear and
+ * uniqueness can be checked without decrypting.
+ *
+ * Forgetting a subject destroys its key: with secure_delete on and a
+ * TRUNCATE checkpoint after, the key is gone from the database file and
+ * WAL, and everything sealed under it reads as redacted. */
+#ifndef FOLIO_VAULT_H
+#define FOLIO_VAULT_H
+
+#include <sqlite3.h>
+#include "util.h"
+
+typedef struct vault vault;
+
+#define VAULT_SUBJECT_LEN 64   /* hex of a 32-byte keyed hash */
+
+/* Loads (or creates, mode 0600) the master key. db is the store's
+ * connection; the vault's tables come with the store's migrations. */
+int vault_open(const char *master_key_path, sqlite3 *db, vault **out,
+               folio_err *err);
+void vault_close(vault *v);
+
+/* Trims and lower-cases an address into out. -1 if it does not fit. */
+int vault_normalise_email(const char *email, char *out, size_t outlen);
+/* Subject id (hex) of a normalised address. */
+void vault_subject(const vault *v, const char *norm_email,
+                   char out[VAULT_SUBJECT_LEN + 1]);
+
+/* Seals plaintext for subject (creating its key if needed; inside the
+ * caller's transaction). *out is "v1:" + base64(nonce|ciphertext), malloc'd.
+ * Fails if the subject was forgotten. */
+int vault_seal(vault *v, const char *subject, const char *plain, char **out,
+               folio_err *err);
+/* Opens a sealed value. Returns 0 and *out (malloc'd), 1 when the subject's
+ * key is destroyed (redacted: *out = NULL), -1 on error. */
+int vault_open_sealed(vault *v, const char *subject, const char *sealed,
+                      char **out, folio_err *err);
+/* Destroys the subject's key (crypto-shredding). 0 done, 1 unknown. The
+ * caller runs vault_scrub after its transaction commits. */
+int vault_forget(vault *v, const char *subject, folio_err *err);
+/* PRAGMA wal_checkpoint(TRUNCATE) so destroyed keys leave the WAL too. */
+int vault_scrub(vault *v, folio_err *err);
+
+#endif
