@@ -3,7 +3,7 @@
 #ifndef FOLIO_CMD_H
 #define FOLIO_CMD_H
 
-/* src/cmd_site.c */
+/* src/cmd_site.c; cmd_render is in src/cmd_render.c */
 int cmd_init(int argc, char **argv);
 int cmd_new(int argc, char **argv);
 int cmd_build(int argc, char **argv);

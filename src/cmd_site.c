@@ -4,4 +4,3 @@
 int cmd_init(int argc, char **argv) { (void)argc; (void)argv; fputs("not yet\n", stderr); return 1; }
 int cmd_new(int argc, char **argv) { (void)argc; (void)argv; fputs("not yet\n", stderr); return 1; }
 int cmd_build(int argc, char **argv) { (void)argc; (void)argv; fputs("not yet\n", stderr); return 1; }
-int cmd_render(int argc, char **argv) { (void)argc; (void)argv; fputs("not yet\n", stderr); return 1; }

@@ -1,4 +1,71 @@
-/* placeholder */
+/* forms — turning a visitor's request body into named field values, and
+ * the request-level rules around it. All of it is hostile input.
+ *
+ * A form is a table of fields (name, byte limit, required); decoding
+ * refuses, naming the problem: malformed percent-encoding, invalid UTF-8,
+ * NUL or other control characters (newline and tab only where the field
+ * allows them), a field given twice, a field the form does not have, a
+ * value over its limit, a JSON body that is not an object of strings. The
+ * field rules of the domain (e-mail shape, required, ...) come after, in
+ * domain_check_*. */
 #ifndef FOLIO_FORMS_H
 #define FOLIO_FORMS_H
+
+#include <stddef.h>
+#include "util.h"
+
+enum forms_body { FORMS_URLENCODED, FORMS_JSON };
+
+typedef struct forms_field {
+    const char *name;
+    size_t max_len;      /* bytes after decoding */
+    int multiline;       /* newline and tab allowed */
+} forms_field;
+
+#define FORMS_MAX_FIELDS 8
+
+typedef struct forms_spec {
+    const char *name;               /* "contact" */
+    const forms_field *fields;      /* ended by {NULL} */
+    const char *honeypot;           /* a field that must stay empty, or NULL */
+} forms_spec;
+
+extern const forms_spec forms_contact;   /* name email subject message page website(honeypot) */
+extern const forms_spec forms_register;  /* email display_name password */
+
+typedef struct forms_values {
+    const forms_spec *spec;
+    char *value[FORMS_MAX_FIELDS];  /* by the spec's field order; NULL if absent */
+    size_t len[FORMS_MAX_FIELDS];
+} forms_values;
+
+/* Content-Type to body kind ("application/x-www-form-urlencoded" or
+ * "application/json", parameters such as charset=utf-8 allowed). -1 for
+ * anything else (answer 415). */
+int forms_body_type(const char *content_type, enum forms_body *out);
+
+/* Decodes body into v. -1 with err->msg naming the problem for the
+ * visitor ("field 'email' given twice") — answer 400. */
+int forms_decode(const forms_spec *spec, enum forms_body type,
+                 const char *body, size_t len, forms_values *v,
+                 folio_err *err);
+/* The value of a field, or NULL when absent. */
+const char *forms_get(const forms_values *v, const char *name);
+/* 1 when the honeypot field is present and non-empty. */
+int forms_honeypot_filled(const forms_values *v);
+void forms_values_free(forms_values *v);
+
+/* 1 when the client prefers JSON (Accept names application/json before,
+ * or without, text/html). */
+int forms_wants_json(const char *accept);
+
+/* Cross-site check: Origin, or lacking it Referer, must be the origin of
+ * base_url (scheme, host and port). Both absent: refused. 1 = same site. */
+int forms_same_origin(const char *origin, const char *referer,
+                      const char *base_url);
+
+/* CONTENT_LENGTH as nginx passes it: digits only, no sign, no overflow.
+ * -1 when missing or malformed. */
+long long forms_content_length(const char *s);
+
 #endif
