@@ -1,0 +1,80 @@
+# folio integration tests: shared set-up. Source it from a bash test:
+#
+#   . "$FOLIO_SRCDIR/tests/integration/lib.sh"
+#   t_site                       copy of the demo site in $T_SITE, built into $T_SITE/public
+#   t_serve [fcgi args...]       nginx + folio-fcgi for it on $T_URL (a free loopback port)
+#   t_ok NAME / t_fail NAME MSG  record a result;  t_expect NAME WANT GOT
+#   t_done                       prints "N passed, N failed", exits 0 or 1
+#
+# Everything lives under one temp dir, removed at exit (kept when a test
+# failed and FOLIO_KEEP=1).
+
+set -u
+: "${FOLIO_SRCDIR:?run through make check}" "${FOLIO_BIN:?}" "${FOLIO_FCGI_BIN:=}"
+FOLIO_NGINX_DIR=$FOLIO_SRCDIR/nginx
+. "$FOLIO_SRCDIR/nginx/local.sh"
+
+T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/folio-test.XXXXXX")
+T_PASS=0 T_FAIL=0
+export FOLIO_FCGI_LOG=$T_DIR/fcgi.log
+
+t_cleanup() {
+    folio_local_stop
+    if [ "$T_FAIL" -gt 0 ] && [ "${FOLIO_KEEP:-0}" = 1 ]; then
+        echo "kept $T_DIR" >&2
+    else
+        rm -rf "$T_DIR"
+    fi
+}
+trap t_cleanup EXIT
+trap 'exit 1' INT TERM
+
+t_ok() { T_PASS=$((T_PASS + 1)); echo "ok - $1"; }
+t_fail() { T_FAIL=$((T_FAIL + 1)); echo "FAIL - $1: $2"; }
+t_expect() {
+    if [ "$2" = "$3" ]; then t_ok "$1"; else t_fail "$1" "expected '$2', got '$3'"; fi
+}
+# t_contains NAME NEEDLE FILE
+t_contains() {
+    if grep -qF -- "$2" "$3"; then t_ok "$1"; else t_fail "$1" "'$2' not in $3"; fi
+}
+t_done() {
+    if [ "$T_FAIL" -gt 0 ] && [ -s "$FOLIO_FCGI_LOG" ]; then
+        echo "--- folio-fcgi log (last 20 lines)"; tail -n 20 "$FOLIO_FCGI_LOG"
+    fi
+    if [ "$T_FAIL" -gt 0 ] && [ -f "$T_DIR/run/nginx-error.log" ]; then
+        echo "--- nginx error log (last 20 lines)"; tail -n 20 "$T_DIR/run/nginx-error.log"
+    fi
+    echo "$T_PASS passed, $T_FAIL failed"
+    [ "$T_FAIL" -eq 0 ]
+    exit $?
+}
+
+# A copy of the demo site (folio.yml, content, templates, static), built.
+t_site() {
+    T_SITE=$T_DIR/site
+    mkdir -p "$T_SITE"
+    cp -R "$FOLIO_SRCDIR/folio.yml" "$FOLIO_SRCDIR/content" "$FOLIO_SRCDIR/templates" \
+        "$FOLIO_SRCDIR/static" "$T_SITE/"
+    "$FOLIO_BIN" build -s "$T_SITE" -o "$T_SITE/public" >"$T_DIR/build.log" 2>&1 || {
+        cat "$T_DIR/build.log"; t_fail "build the demo site" "folio build failed"; t_done; }
+}
+
+# nginx (and folio-fcgi unless T_NO_FCGI=1) on a free port for $T_SITE.
+t_serve() {
+    T_PORT=$(folio_free_port)
+    T_URL=http://127.0.0.1:$T_PORT
+    # Form posts must come from the site's own origin: point base_url here.
+    sed -i "s|^base_url:.*|base_url: \"$T_URL/\"|" "$T_SITE/folio.yml"
+    FOLIO_ACCESS_LOG=off folio_local_setup "$T_DIR/run" "$T_SITE" "$T_SITE/public" "$T_PORT"
+    if [ "${T_NO_FCGI:-0}" != 1 ]; then
+        folio_local_start_fcgi "$@" || { t_fail "start folio-fcgi" "see log"; t_done; }
+    fi
+    folio_local_start_nginx || { t_fail "start nginx" "see log"; t_done; }
+}
+
+# t_status METHOD PATH [curl args...] -> prints the HTTP status; body in $T_DIR/body
+t_status() {
+    local m=$1 p=$2; shift 2
+    curl -s -o "$T_DIR/body" -D "$T_DIR/headers" -w '%{http_code}' -X "$m" "$@" "$T_URL$p"
+}
