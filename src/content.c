@@ -1,1 +1,391 @@
-/* placeholder: being written */
+/* content — front matter into page records, Markdown into HTML. */
+#include "content.h"
+
+#include <cmark.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+/* Length of the line starting at p (without its end), and where the next
+ * line starts. */
+static size_t S_line_end(const char *src, size_t len, size_t p, size_t *next)
+{
+    size_t e = p;
+    while (e < len && src[e] != '\n')
+        e++;
+    *next = e < len ? e + 1 : e;
+    if (e > p && src[e - 1] == '\r')
+        e--;
+    return e - p;
+}
+
+/* A "---" (or "..." to close) line, trailing blanks allowed. */
+static int S_is_fence(const char *s, size_t n, int closing)
+{
+    if (n < 3 || !(memcmp(s, "---", 3) == 0 || (closing && memcmp(s, "...", 3) == 0)))
+        return 0;
+    for (size_t i = 3; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t')
+            return 0;
+    return 1;
+}
+
+static int S_line_of(const cJSON *lines, const char *key, int def)
+{
+    const cJSON *l = cJSON_GetObjectItemCaseSensitive(lines, key);
+    return cJSON_IsNumber(l) ? l->valueint : def;
+}
+
+/* A scalar as text: strings as they are, numbers printed. */
+static char *S_text(const cJSON *v)
+{
+    if (cJSON_IsString(v))
+        return util_strdup(v->valuestring);
+    if (cJSON_IsNumber(v)) {
+        char num[64];
+        if (v->valuedouble == (double)(long long)v->valuedouble)
+            snprintf(num, sizeof num, "%lld", (long long)v->valuedouble);
+        else
+            snprintf(num, sizeof num, "%.17g", v->valuedouble);
+        return util_strdup(num);
+    }
+    if (cJSON_IsBool(v))
+        return util_strdup(cJSON_IsTrue(v) ? "true" : "false");
+    return NULL;
+}
+
+static int S_list(const cJSON *v, char ***out, size_t *n)
+{
+    if (cJSON_IsString(v) || cJSON_IsNumber(v)) {
+        *out = calloc(1, sizeof **out);
+        if (!*out || !((*out)[0] = S_text(v)))
+            return -1;
+        *n = 1;
+        return 0;
+    }
+    if (!cJSON_IsArray(v))
+        return -1;
+    size_t cnt = (size_t)cJSON_GetArraySize(v);
+    *out = calloc(cnt ? cnt : 1, sizeof **out);
+    if (!*out)
+        return -1;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, v) {
+        char *s = S_text(it);
+        if (!s || !*s) {
+            free(s);
+            return -1;
+        }
+        (*out)[(*n)++] = s;
+    }
+    return 0;
+}
+
+/* A URL path segment the owner chose: one segment, no tricks. */
+static int S_slug_ok(const char *s)
+{
+    if (!*s || !strcmp(s, ".") || !strcmp(s, ".."))
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == '/' || *p == '\\' || *p == '?' || *p == '#' || *p == 0x7f)
+            return 0;
+    return 1;
+}
+
+static int S_alias_ok(const char *s)
+{
+    if (s[0] != '/' || strstr(s, "/../") || strstr(s, "/./") || strstr(s, "//"))
+        return 0;
+    size_t n = strlen(s);
+    if ((n >= 3 && !strcmp(s + n - 3, "/..")) || (n >= 2 && !strcmp(s + n - 2, "/.")))
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == '\\' || *p == '?' || *p == '#' || *p == 0x7f)
+            return 0;
+    return 1;
+}
+
+static int S_kind(const char *file, content_page *out)
+{
+    const char *slash = strchr(file, '/');
+    out->section = slash ? util_strndup(file, (size_t)(slash - file)) : util_strdup("");
+    if (!out->section)
+        return -1;
+    const char *base = strrchr(file, '/');
+    base = base ? base + 1 : file;
+    if (!strcmp(base, "_index.md"))
+        out->kind = slash ? CONTENT_SECTION : CONTENT_HOME;
+    else
+        out->kind = CONTENT_PAGE;
+    return 0;
+}
+
+typedef struct S_fm {
+    const char *file;
+    const cJSON *lines;
+    int line0;
+    folio_err *err;
+} S_fm;
+
+static int S_bad(const S_fm *f, const char *key, const char *why)
+{
+    return err_set(f->err, "%s:%d: %s: %s", f->file, S_line_of(f->lines, key, f->line0),
+                   key, why);
+}
+
+static int S_take_time(const S_fm *f, const cJSON *v, const char *key, long long *out)
+{
+    if (cJSON_IsNull(v))
+        return 0;
+    if (!cJSON_IsString(v) || util_parse_time(v->valuestring, out) != 0)
+        return S_bad(f, key, "expected a date such as 2025-03-01 or 2025-03-01T10:00:00Z");
+    return 0;
+}
+
+/* Moves the known keys of fm into out, the rest into out->params. */
+static int S_fields(const S_fm *f, cJSON *fm, content_page *out)
+{
+    cJSON *it = fm->child;
+    while (it) {
+        cJSON *next = it->next;
+        const char *k = it->string;
+        int rc = 0;
+        if (!strcmp(k, "title")) {
+            free(out->title);
+            if (!(out->title = S_text(it)))
+                rc = S_bad(f, k, "expected a string");
+        } else if (!strcmp(k, "summary")) {
+            if (!cJSON_IsNull(it) && !(out->summary = S_text(it)))
+                rc = S_bad(f, k, "expected a string");
+        } else if (!strcmp(k, "slug")) {
+            if (!(out->slug = S_text(it)) || !S_slug_ok(out->slug))
+                rc = S_bad(f, k, "expected one URL path segment (no '/')");
+        } else if (!strcmp(k, "layout")) {
+            if (!cJSON_IsString(it) || !*it->valuestring ||
+                !(out->layout = util_strdup(it->valuestring)))
+                rc = S_bad(f, k, "expected a template name");
+        } else if (!strcmp(k, "date")) {
+            rc = S_take_time(f, it, k, &out->date);
+        } else if (!strcmp(k, "lastmod")) {
+            rc = S_take_time(f, it, k, &out->lastmod);
+        } else if (!strcmp(k, "draft")) {
+            if (!cJSON_IsBool(it))
+                rc = S_bad(f, k, "expected true or false");
+            out->draft = cJSON_IsTrue(it);
+        } else if (!strcmp(k, "weight")) {
+            if (!cJSON_IsNumber(it) || it->valuedouble != (double)(long)it->valuedouble)
+                rc = S_bad(f, k, "expected a whole number");
+            else
+                out->weight = (long)it->valuedouble;
+        } else if (!strcmp(k, "tags")) {
+            if (!cJSON_IsNull(it) && S_list(it, &out->tags, &out->ntags) != 0)
+                rc = S_bad(f, k, "expected a list of names");
+        } else if (!strcmp(k, "aliases")) {
+            if (!cJSON_IsNull(it) && S_list(it, &out->aliases, &out->naliases) != 0)
+                rc = S_bad(f, k, "expected a list of URL paths");
+            for (size_t i = 0; rc == 0 && i < out->naliases; i++)
+                if (!S_alias_ok(out->aliases[i]))
+                    rc = S_bad(f, k, "each alias must be a URL path starting with '/'");
+        } else {
+            cJSON *v = cJSON_DetachItemViaPointer(fm, it);
+            if (!cJSON_AddItemToObject(out->params, k, v)) {
+                cJSON_Delete(v);
+                rc = err_set(f->err, "%s: out of memory", f->file);
+            }
+        }
+        if (rc != 0)
+            return -1;
+        it = next;
+    }
+    return 0;
+}
+
+int content_parse(const char *file, const char *src, size_t len, content_page *out,
+                  folio_err *err)
+{
+    memset(out, 0, sizeof *out);
+    out->date = out->lastmod = -1;
+    if (!(out->file = util_strdup(file)) || !(out->title = util_strdup("")) ||
+        !(out->params = cJSON_CreateObject()) || S_kind(file, out) != 0) {
+        content_page_free(out);
+        return err_set(err, "%s: out of memory", file);
+    }
+    size_t next;
+    size_t n = S_line_end(src, len, 0, &next);
+    /* A UTF-8 byte order mark before the fence is an editor's habit. */
+    size_t start = 0;
+    if (len >= 3 && !memcmp(src, "\xEF\xBB\xBF", 3)) {
+        start = 3;
+        n = S_line_end(src, len, 3, &next);
+    }
+    if (!S_is_fence(src + start, n, 0)) {
+        out->body_offset = start;
+        out->body_line = 1;
+        return 0;
+    }
+    size_t fm_start = next, p = next;
+    int line = 2;
+    for (;;) {
+        if (p >= len) {
+            content_page_free(out);
+            return err_set(err, "%s:1: front matter is not closed by a '---' line", file);
+        }
+        size_t nx;
+        size_t ln = S_line_end(src, len, p, &nx);
+        if (S_is_fence(src + p, ln, 1))
+            break;
+        p = nx;
+        line++;
+    }
+    size_t fm_end = p;
+    S_line_end(src, len, p, &next);
+    out->body_offset = next;
+    out->body_line = line + 1;
+    cJSON *lines = NULL;
+    cJSON *fm = config_yaml_to_json_lines(file, 2, src + fm_start, fm_end - fm_start,
+                                          &lines, err);
+    if (!fm) {
+        content_page_free(out);
+        return -1;
+    }
+    S_fm f = {file, lines, 2, err};
+    int rc = S_fields(&f, fm, out);
+    cJSON_Delete(fm);
+    cJSON_Delete(lines);
+    if (rc != 0)
+        content_page_free(out);
+    return rc;
+}
+
+static void S_strv_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+void content_page_free(content_page *p)
+{
+    if (!p)
+        return;
+    free(p->file);
+    free(p->section);
+    free(p->title);
+    free(p->slug);
+    free(p->layout);
+    free(p->summary);
+    S_strv_free(p->tags, p->ntags);
+    S_strv_free(p->aliases, p->naliases);
+    cJSON_Delete(p->params);
+    memset(p, 0, sizeof *p);
+}
+
+/* ---- Markdown -------------------------------------------------------- */
+
+static int S_count_words(const char *s, int in_word_before, int *words)
+{
+    int in = in_word_before;
+    for (; *s; s++) {
+        int space = *s == ' ' || *s == '\n' || *s == '\t' || *s == '\r';
+        if (!space && !in)
+            (*words)++;
+        in = !space;
+    }
+    return in;
+}
+
+/* Plain text of a paragraph: text and code literals, breaks as spaces. */
+static char *S_plain(cmark_node *para)
+{
+    buf b = BUF_INIT;
+    cmark_iter *it = cmark_iter_new(para);
+    if (!it)
+        return NULL;
+    cmark_event_type ev;
+    int ok = 0;
+    while ((ev = cmark_iter_next(it)) != CMARK_EVENT_DONE) {
+        if (ev != CMARK_EVENT_ENTER)
+            continue;
+        cmark_node *n = cmark_iter_get_node(it);
+        switch (cmark_node_get_type(n)) {
+        case CMARK_NODE_TEXT:
+        case CMARK_NODE_CODE:
+            ok |= buf_puts(&b, cmark_node_get_literal(n));
+            break;
+        case CMARK_NODE_SOFTBREAK:
+        case CMARK_NODE_LINEBREAK:
+            ok |= buf_putc(&b, ' ');
+            break;
+        default:
+            break;
+        }
+    }
+    cmark_iter_free(it);
+    if (ok != 0) {
+        buf_free(&b);
+        return NULL;
+    }
+    return buf_detach(&b, NULL);
+}
+
+char *content_render(const char *md, size_t len, size_t *outlen, int *words,
+                     char **summary)
+{
+    if (summary)
+        *summary = NULL;
+    if (words)
+        *words = 0;
+    cmark_node *doc = cmark_parse_document(md, len, CMARK_OPT_UNSAFE);
+    if (!doc)
+        return NULL;
+    if (words || summary) {
+        cmark_iter *it = cmark_iter_new(doc);
+        cmark_event_type ev;
+        int in = 0;
+        while (it && (ev = cmark_iter_next(it)) != CMARK_EVENT_DONE) {
+            if (ev != CMARK_EVENT_ENTER)
+                continue;
+            cmark_node *n = cmark_iter_get_node(it);
+            switch (cmark_node_get_type(n)) {
+            case CMARK_NODE_TEXT:
+            case CMARK_NODE_CODE:
+            case CMARK_NODE_CODE_BLOCK:
+                if (words)
+                    in = S_count_words(cmark_node_get_literal(n), in, words);
+                break;
+            case CMARK_NODE_PARAGRAPH:
+                if (summary && !*summary)
+                    *summary = S_plain(n);
+                in = 0;
+                break;
+            case CMARK_NODE_SOFTBREAK:
+            case CMARK_NODE_LINEBREAK:
+                in = 0;
+                break;
+            default:
+                if (cmark_node_get_type(n) <= CMARK_NODE_LAST_BLOCK)
+                    in = 0; /* a block boundary ends a word; emphasis does not */
+                break;
+            }
+        }
+        cmark_iter_free(it);
+    }
+    char *html = cmark_render_html(doc, CMARK_OPT_UNSAFE);
+    cmark_node_free(doc);
+    if (!html && summary) {
+        free(*summary);
+        *summary = NULL;
+    }
+    if (html && outlen)
+        *outlen = strlen(html);
+    return html;
+}
+
+int content_reading_minutes(int words)
+{
+    /* 200 words a minute, rounded up: a common reading-speed estimate. */
+    int m = (words + 199) / 200;
+    return m < 1 ? 1 : m;
+}
