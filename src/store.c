@@ -1,1 +1,781 @@
-/* placeholder: being written */
+/* store — the append-only event log on SQLite (WAL). See store.h. */
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- schema ------------------------------------------------------------
+ * Numbered migrations: S_migrations[i] takes user_version i to i + 1. They
+ * are only ever appended to: a released step is never edited. */
+static const char *const S_migrations[] = {
+    /* 1: the event log. position is an INTEGER PRIMARY KEY without
+     * AUTOINCREMENT, so a new row gets max(position) + 1 and nothing can
+     * delete rows: positions stay gap-free, also after a rolled-back batch.
+     * The CHECKs keep anything but JSON out of data and metadata. */
+    "CREATE TABLE events("
+    " position INTEGER PRIMARY KEY,"
+    " event_id TEXT UNIQUE NOT NULL,"
+    " stream_id TEXT NOT NULL,"
+    " stream_version INTEGER NOT NULL,"
+    " type TEXT NOT NULL,"
+    " schema_version INTEGER NOT NULL,"
+    " data TEXT NOT NULL CHECK (json_valid(data)),"
+    " metadata TEXT NOT NULL CHECK (json_valid(metadata)),"
+    " recorded_at INTEGER NOT NULL,"
+    " UNIQUE(stream_id, stream_version));"
+    "CREATE INDEX events_recorded_at ON events(recorded_at);"
+    "CREATE INDEX events_type ON events(type);"
+    "CREATE TRIGGER events_no_update BEFORE UPDATE ON events"
+    " BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;"
+    "CREATE TRIGGER events_no_delete BEFORE DELETE ON events"
+    " BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;",
+
+    /* 2: the vault's subject keys (wrapped is NULL once destroyed), the
+     * members' password hashes (kept out of the log so they can change
+     * and be erased) and the projections' checkpoints. */
+    "CREATE TABLE subject_keys("
+    " subject TEXT PRIMARY KEY,"
+    " wrapped BLOB,"
+    " created_at INTEGER,"
+    " destroyed_at INTEGER);"
+    "CREATE TABLE credentials("
+    " user_id TEXT PRIMARY KEY,"
+    " password_hash TEXT NOT NULL,"
+    " updated_at INTEGER);"
+    "CREATE TABLE projection_checkpoints("
+    " name TEXT PRIMARY KEY,"
+    " version INTEGER NOT NULL,"
+    " position INTEGER NOT NULL);",
+};
+#define S_SCHEMA_VERSION ((int)(sizeof S_migrations / sizeof S_migrations[0]))
+
+#define S_BUSY_MS 5000
+
+/* ---- cached statements ------------------------------------------------ */
+enum {
+    S_BEGIN,
+    S_COMMIT,
+    S_ROLLBACK,
+    S_SAVEPOINT,
+    S_RELEASE,
+    S_ROLLBACK_TO,
+    S_FIND_EVENT,
+    S_STREAM_VERSION,
+    S_INSERT,
+    S_READ_STREAM,
+    S_READ_ALL,
+    S_READ_UNTIL,
+    S_HEAD,
+    S_NSTMT
+};
+
+static const char *const S_sql[S_NSTMT] = {
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_SAVEPOINT] = "SAVEPOINT store_append",
+    [S_RELEASE] = "RELEASE store_append",
+    [S_ROLLBACK_TO] = "ROLLBACK TO store_append",
+    [S_FIND_EVENT] = "SELECT position, stream_id FROM events WHERE event_id = ?1",
+    [S_STREAM_VERSION] =
+        "SELECT max(stream_version) FROM events WHERE stream_id = ?1",
+    [S_INSERT] = "INSERT INTO events(event_id, stream_id, stream_version, type,"
+                 " schema_version, data, metadata, recorded_at)"
+                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [S_READ_STREAM] = "SELECT position, event_id, stream_id, stream_version,"
+                      " type, schema_version, data, metadata, recorded_at"
+                      " FROM events WHERE stream_id = ?1"
+                      " ORDER BY stream_version",
+    [S_READ_ALL] = "SELECT position, event_id, stream_id, stream_version,"
+                   " type, schema_version, data, metadata, recorded_at"
+                   " FROM events WHERE position > ?1 ORDER BY position"
+                   " LIMIT ?2",
+    [S_READ_UNTIL] = "SELECT position, event_id, stream_id, stream_version,"
+                     " type, schema_version, data, metadata, recorded_at"
+                     " FROM events WHERE recorded_at <= ?1 ORDER BY position",
+    [S_HEAD] = "SELECT coalesce(max(position), 0) FROM events",
+};
+
+struct store {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[S_NSTMT];
+    int readonly;
+};
+
+static int S_db_err(store *s, folio_err *err, const char *what)
+{
+    int code = sqlite3_extended_errcode(s->db);
+    if ((code & 0xff) == SQLITE_BUSY)
+        return err_set(err, "%s: the database is busy (another writer held "
+                       "it for more than %d ms)", what, S_BUSY_MS);
+    return err_set(err, "%s: %s", what, sqlite3_errmsg(s->db));
+}
+
+/* The cached statement, or a fresh one when the cached one is in use (a
+ * read callback calling back into the store). *fresh tells the caller to
+ * finalize it. */
+static sqlite3_stmt *S_stmt(store *s, int which, int *fresh, folio_err *err)
+{
+    *fresh = 0;
+    if (!s->stmt[which]) {
+        if (sqlite3_prepare_v3(s->db, S_sql[which], -1,
+                               SQLITE_PREPARE_PERSISTENT, &s->stmt[which],
+                               NULL) != SQLITE_OK) {
+            S_db_err(s, err, "preparing a statement");
+            return NULL;
+        }
+        return s->stmt[which];
+    }
+    if (!sqlite3_stmt_busy(s->stmt[which]))
+        return s->stmt[which];
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, S_sql[which], -1, &st, NULL) != SQLITE_OK) {
+        S_db_err(s, err, "preparing a statement");
+        return NULL;
+    }
+    *fresh = 1;
+    return st;
+}
+
+static void S_done(sqlite3_stmt *st, int fresh)
+{
+    if (fresh) {
+        sqlite3_finalize(st);
+    } else {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    }
+}
+
+/* Runs a cached statement that returns no rows. */
+static int S_exec(store *s, int which, const char *what, folio_err *err)
+{
+    int fresh;
+    sqlite3_stmt *st = S_stmt(s, which, &fresh, err);
+    if (!st)
+        return -1;
+    int rc = sqlite3_step(st);
+    S_done(st, fresh);
+    if (rc != SQLITE_DONE)
+        return S_db_err(s, err, what);
+    return 0;
+}
+
+/* ---- open, migrate, close --------------------------------------------- */
+static int S_user_version(store *s, int *v, folio_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) !=
+        SQLITE_OK)
+        return S_db_err(s, err, "reading the schema version");
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW)
+        return S_db_err(s, err, "reading the schema version");
+    return 0;
+}
+
+static int S_exec_sql(store *s, const char *sql, const char *what,
+                      folio_err *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        int code = sqlite3_extended_errcode(s->db);
+        if ((code & 0xff) == SQLITE_BUSY) {
+            sqlite3_free(msg);
+            return S_db_err(s, err, what);
+        }
+        err_set(err, "%s: %s", what, msg ? msg : sqlite3_errstr(code));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int S_too_new(int v, folio_err *err)
+{
+    return err_set(err, "the database has schema version %d but this folio "
+                   "knows only up to %d: it was written by a newer folio; "
+                   "upgrade folio (or open a backup from before)", v,
+                   S_SCHEMA_VERSION);
+}
+
+/* Applies the missing migrations in one write transaction, re-reading the
+ * version under the lock since another process may have migrated first. */
+static int S_migrate(store *s, folio_err *err)
+{
+    int v = 0;
+    if (S_user_version(s, &v, err) != 0)
+        return -1;
+    if (v > S_SCHEMA_VERSION)
+        return S_too_new(v, err);
+    if (v == S_SCHEMA_VERSION)
+        return 0;
+    if (s->readonly)
+        return err_set(err, "the database has schema version %d, this folio "
+                       "needs %d: open it once read-write to migrate it", v,
+                       S_SCHEMA_VERSION);
+    if (S_exec_sql(s, "BEGIN IMMEDIATE", "migrating the database", err) != 0)
+        return -1;
+    if (S_user_version(s, &v, err) != 0)
+        goto fail;
+    if (v > S_SCHEMA_VERSION) {
+        S_too_new(v, err);
+        goto fail;
+    }
+    for (; v < S_SCHEMA_VERSION; v++) {
+        char what[64];
+        snprintf(what, sizeof what, "migration %d", v + 1);
+        if (S_exec_sql(s, S_migrations[v], what, err) != 0)
+            goto fail;
+    }
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", S_SCHEMA_VERSION);
+    if (S_exec_sql(s, sql, "migrating the database", err) != 0)
+        goto fail;
+    if (S_exec_sql(s, "COMMIT", "migrating the database", err) != 0)
+        goto fail;
+    return 0;
+fail:
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
+static int S_pragmas(store *s, const store_opts *o, folio_err *err)
+{
+    if (sqlite3_busy_timeout(s->db, S_BUSY_MS) != SQLITE_OK)
+        return S_db_err(s, err, "setting the busy timeout");
+    /* recursive_triggers: without it, INSERT OR REPLACE deletes a row
+     * without firing the append-only trigger. secure_delete: erased keys
+     * are overwritten, not left in free space. */
+    const char *common = "PRAGMA foreign_keys = ON;"
+                         "PRAGMA recursive_triggers = ON;"
+                         "PRAGMA secure_delete = ON;";
+    if (S_exec_sql(s, common, "setting up the database", err) != 0)
+        return -1;
+    if (o->readonly)
+        return 0;
+    if (S_exec_sql(s, "PRAGMA journal_mode = WAL", "switching to WAL", err) != 0)
+        return -1;
+    return S_exec_sql(s, o->sync_full ? "PRAGMA synchronous = FULL"
+                                      : "PRAGMA synchronous = NORMAL",
+                      "setting synchronous", err);
+}
+
+int store_open(const char *path, const store_opts *opts, store **out,
+               folio_err *err)
+{
+    static const store_opts defaults = {1, 0};
+    const store_opts *o = opts ? opts : &defaults;
+    *out = NULL;
+    if (sodium_init() < 0)
+        return err_set(err, "libsodium could not be initialised");
+    store *s = calloc(1, sizeof *s);
+    if (!s)
+        return err_set(err, "out of memory");
+    s->readonly = o->readonly;
+    int flags = o->readonly ? SQLITE_OPEN_READONLY
+                            : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    flags |= SQLITE_OPEN_NOMUTEX; /* one thread at a time, by contract */
+    if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
+        if (s->db)
+            err_set(err, "%s: %s", path, sqlite3_errmsg(s->db));
+        else
+            err_set(err, "%s: out of memory", path);
+        goto fail;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    if (S_pragmas(s, o, err) != 0 || S_migrate(s, err) != 0) {
+        err_prefix(err, "%s", path);
+        goto fail;
+    }
+    *out = s;
+    return 0;
+fail:
+    store_close(s);
+    return -1;
+}
+
+void store_close(store *s)
+{
+    if (!s)
+        return;
+    if (s->db && !sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    for (int i = 0; i < S_NSTMT; i++)
+        sqlite3_finalize(s->stmt[i]);
+    sqlite3_close_v2(s->db);
+    free(s);
+}
+
+sqlite3 *store_db(store *s) { return s->db; }
+
+/* ---- transactions ----------------------------------------------------- */
+int store_begin(store *s, folio_err *err)
+{
+    if (store_in_tx(s))
+        return err_set(err, "a transaction is already open");
+    return S_exec(s, S_BEGIN, "starting a write transaction", err);
+}
+
+int store_commit(store *s, folio_err *err)
+{
+    if (!store_in_tx(s))
+        return err_set(err, "no transaction is open");
+    if (S_exec(s, S_COMMIT, "committing", err) != 0) {
+        store_rollback(s);
+        return -1;
+    }
+    return 0;
+}
+
+void store_rollback(store *s)
+{
+    if (store_in_tx(s) && S_exec(s, S_ROLLBACK, "rolling back", NULL) != 0)
+        /* A failed ROLLBACK leaves nothing better to do than the plain one,
+         * which also works when the cached statement cannot run. */
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* Any open transaction counts, also one a caller began with SAVEPOINT. */
+int store_in_tx(store *s) { return !sqlite3_get_autocommit(s->db); }
+
+/* ---- append ----------------------------------------------------------- */
+static int S_check_args(const char *stream_id, long long expected,
+                        const store_new_event *evs, size_t n, folio_err *err)
+{
+    if (!stream_id || !*stream_id)
+        return err_set(err, "append: the stream id is empty");
+    if (expected < STORE_STREAM_EXISTS)
+        return err_set(err, "append to %s: %lld is not an expected version",
+                       stream_id, expected);
+    if (n > 0 && !evs)
+        return err_set(err, "append to %s: no events given", stream_id);
+    for (size_t i = 0; i < n; i++) {
+        if (!evs[i].type || !*evs[i].type || !evs[i].data)
+            return err_set(err, "append to %s: event %zu lacks a type or data",
+                           stream_id, i);
+        if (evs[i].event_id &&
+            (!*evs[i].event_id || strlen(evs[i].event_id) > 36))
+            return err_set(err, "append to %s: event id \"%.40s\" must be 1 "
+                           "to 36 characters", stream_id, evs[i].event_id);
+        if (evs[i].schema_version < 1)
+            return err_set(err, "append to %s: %s has schema version %d",
+                           stream_id, evs[i].type, evs[i].schema_version);
+    }
+    return 0;
+}
+
+/* Positions of the events already stored (idempotent retries) into pos[i],
+ * 0 for new ones; *nnew counts the new ones. An id stored in another
+ * stream is an error: it is not the same event. */
+static int S_find_stored(store *s, const char *stream_id,
+                         const store_new_event *evs, size_t n, long long *pos,
+                         size_t *nnew, folio_err *err)
+{
+    *nnew = 0;
+    for (size_t i = 0; i < n; i++) {
+        pos[i] = 0;
+        if (!evs[i].event_id) {
+            (*nnew)++;
+            continue;
+        }
+        int fresh;
+        sqlite3_stmt *st = S_stmt(s, S_FIND_EVENT, &fresh, err);
+        if (!st)
+            return -1;
+        sqlite3_bind_text(st, 1, evs[i].event_id, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            const char *other = (const char *)sqlite3_column_text(st, 1);
+            if (!other || strcmp(other, stream_id) != 0) {
+                err_set(err, "append to %s: event %s is already stored in "
+                        "stream %s", stream_id, evs[i].event_id,
+                        other ? other : "?");
+                S_done(st, fresh);
+                return -1;
+            }
+            pos[i] = sqlite3_column_int64(st, 0);
+        } else if (rc == SQLITE_DONE) {
+            (*nnew)++;
+        }
+        S_done(st, fresh);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            return S_db_err(s, err, "append: looking up an event id");
+    }
+    return 0;
+}
+
+static int S_stream_version(store *s, const char *stream_id, long long *v,
+                            folio_err *err)
+{
+    int fresh;
+    sqlite3_stmt *st = S_stmt(s, S_STREAM_VERSION, &fresh, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, stream_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *v = sqlite3_column_type(st, 0) == SQLITE_NULL
+                 ? -1 : sqlite3_column_int64(st, 0);
+    S_done(st, fresh);
+    if (rc != SQLITE_ROW)
+        return S_db_err(s, err, "append: reading the stream version");
+    return 0;
+}
+
+static int S_expected_ok(long long expected, long long current)
+{
+    switch (expected) {
+    case STORE_ANY: return 1;
+    case STORE_NO_STREAM: return current < 0;
+    case STORE_STREAM_EXISTS: return current >= 0;
+    default: return current == expected;
+    }
+}
+
+static int S_conflict(const char *stream_id, long long expected,
+                      long long current, folio_err *err)
+{
+    char want[48];
+    if (expected == STORE_NO_STREAM)
+        snprintf(want, sizeof want, "no stream");
+    else if (expected == STORE_STREAM_EXISTS)
+        snprintf(want, sizeof want, "an existing stream");
+    else
+        snprintf(want, sizeof want, "version %lld", expected);
+    if (current < 0)
+        err_set(err, "%s: expected %s but the stream does not exist",
+                stream_id, want);
+    else
+        err_set(err, "%s: expected %s but the stream is at version %lld",
+                stream_id, want, current);
+    return STORE_CONFLICT;
+}
+
+static int S_insert(store *s, const char *stream_id, long long version,
+                    const store_new_event *ev, long long now, long long *pos,
+                    folio_err *err)
+{
+    char uuid[37];
+    const char *id = ev->event_id;
+    if (!id) {
+        store_uuid(uuid);
+        id = uuid;
+    }
+    int fresh;
+    sqlite3_stmt *st = S_stmt(s, S_INSERT, &fresh, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, stream_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, version);
+    sqlite3_bind_text(st, 4, ev->type, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 5, ev->schema_version);
+    sqlite3_bind_text(st, 6, ev->data, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, ev->metadata ? ev->metadata : "{}", -1,
+                      SQLITE_STATIC);
+    sqlite3_bind_int64(st, 8, now);
+    int rc = sqlite3_step(st);
+    S_done(st, fresh);
+    if (rc == SQLITE_DONE) {
+        *pos = sqlite3_last_insert_rowid(s->db);
+        return 0;
+    }
+    int code = sqlite3_extended_errcode(s->db);
+    /* Someone else took the version between our check and the insert: only
+     * possible when the caller's transaction did not hold the write lock. */
+    if (code == SQLITE_CONSTRAINT_UNIQUE &&
+        strstr(sqlite3_errmsg(s->db), "stream_version"))
+        return err_set(err, "%s: version %lld was taken by another writer",
+                       stream_id, version), STORE_CONFLICT;
+    if (code == SQLITE_CONSTRAINT_CHECK)
+        return err_set(err, "append to %s: %s: data and metadata must be JSON",
+                       stream_id, ev->type);
+    return S_db_err(s, err, "append");
+}
+
+/* The body of an append, inside a transaction or savepoint the caller
+ * undoes when this does not return STORE_OK. */
+static int S_append_tx(store *s, const char *stream_id, long long expected,
+                       const store_new_event *evs, size_t n, long long *pos,
+                       folio_err *err)
+{
+    size_t nnew;
+    if (S_find_stored(s, stream_id, evs, n, pos, &nnew, err) != 0)
+        return STORE_ERROR;
+    if (nnew == 0)
+        return STORE_OK; /* a retry of an append that went through */
+    long long current = -1;
+    if (S_stream_version(s, stream_id, &current, err) != 0)
+        return STORE_ERROR;
+    if (!S_expected_ok(expected, current))
+        return S_conflict(stream_id, expected, current, err);
+    long long now = util_now_ms();
+    for (size_t i = 0; i < n; i++) {
+        if (pos[i])
+            continue;
+        int rc = S_insert(s, stream_id, ++current, &evs[i], now, &pos[i], err);
+        if (rc != 0)
+            return rc == STORE_CONFLICT ? STORE_CONFLICT : STORE_ERROR;
+    }
+    return STORE_OK;
+}
+
+int store_append(store *s, const char *stream_id, long long expected,
+                 const store_new_event *evs, size_t n, long long *positions,
+                 folio_err *err)
+{
+    if (S_check_args(stream_id, expected, evs, n, err) != 0)
+        return STORE_ERROR;
+    if (n == 0)
+        return STORE_OK;
+    long long one, *pos = positions;
+    if (!pos) {
+        pos = n == 1 ? &one : malloc(n * sizeof *pos);
+        if (!pos)
+            return err_set(err, "out of memory"), STORE_ERROR;
+    }
+    /* Inside the caller's transaction (or savepoint) the append is a
+     * savepoint of its own: a conflict undoes just this append. */
+    int nested = store_in_tx(s);
+    int rc;
+    if (S_exec(s, nested ? S_SAVEPOINT : S_BEGIN, "append: starting", err)) {
+        rc = STORE_ERROR;
+        goto out;
+    }
+    rc = S_append_tx(s, stream_id, expected, evs, n, pos, err);
+    if (rc == STORE_OK) {
+        if (S_exec(s, nested ? S_RELEASE : S_COMMIT, "append: committing",
+                   err) == 0)
+            goto out;
+        rc = STORE_ERROR;
+    }
+    if (nested) {
+        if (S_exec(s, S_ROLLBACK_TO, "append: undoing", NULL) != 0 ||
+            S_exec(s, S_RELEASE, "append: undoing", NULL) != 0)
+            rc = STORE_ERROR;
+    } else {
+        store_rollback(s);
+    }
+out:
+    if (pos != positions && pos != &one)
+        free(pos);
+    return rc;
+}
+
+/* ---- reading ---------------------------------------------------------- */
+static int S_visit(store *s, sqlite3_stmt *st, store_event_fn fn, void *ud,
+                   long long *last, folio_err *err)
+{
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        store_event ev;
+        ev.position = sqlite3_column_int64(st, 0);
+        const char *id = (const char *)sqlite3_column_text(st, 1);
+        snprintf(ev.event_id, sizeof ev.event_id, "%s", id ? id : "");
+        ev.stream_id = (const char *)sqlite3_column_text(st, 2);
+        ev.stream_version = sqlite3_column_int64(st, 3);
+        ev.type = (const char *)sqlite3_column_text(st, 4);
+        ev.schema_version = sqlite3_column_int(st, 5);
+        ev.data = (const char *)sqlite3_column_text(st, 6);
+        ev.metadata = (const char *)sqlite3_column_text(st, 7);
+        ev.recorded_at = sqlite3_column_int64(st, 8);
+        if (!ev.stream_id || !ev.type || !ev.data || !ev.metadata)
+            return err_set(err, "reading event %lld: out of memory",
+                           ev.position);
+        if (last)
+            *last = ev.position;
+        int r = fn(ud, &ev);
+        if (r != 0)
+            return r;
+    }
+    if (rc != SQLITE_DONE)
+        return S_db_err(s, err, "reading events");
+    return 0;
+}
+
+int store_read_stream(store *s, const char *stream_id, store_event_fn fn,
+                      void *ud, folio_err *err)
+{
+    int fresh;
+    sqlite3_stmt *st = S_stmt(s, S_READ_STREAM, &fresh, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, stream_id, -1, SQLITE_STATIC);
+    int rc = S_visit(s, st, fn, ud, NULL, err);
+    S_done(st, fresh);
+    return rc;
+}
+
+int store_read_all(store *s, long long after, size_t limit, store_event_fn fn,
+                   void *ud, long long *last, folio_err *err)
+{
+    if (last)
+        *last = after;
+    int fresh;
+    sqlite3_stmt *st = S_stmt(s, S_READ_ALL, &fresh, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, after);
+    /* A negative LIMIT is no limit in SQLite. */
+    sqlite3_bind_int64(st, 2, limit ? (long long)limit : -1);
+    int rc = S_visit(s, st, fn, ud, last, err);
+    S_done(st, fresh);
+    return rc;
+}
+
+int store_read_until(store *s, long long until_ms, store_event_fn fn, void *ud,
+                     folio_err *err)
+{
+    int fresh;
+    sqlite3_stmt *st = S_stmt(s, S_READ_UNTIL, &fresh, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, until_ms);
+    int rc = S_visit(s, st, fn, ud, NULL, err);
+    S_done(st, fresh);
+    return rc;
+}
+
+long long store_head(store *s)
+{
+    int fresh;
+    sqlite3_stmt *st = S_stmt(s, S_HEAD, &fresh, NULL);
+    if (!st)
+        return 0;
+    long long head = 0;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        head = sqlite3_column_int64(st, 0);
+    S_done(st, fresh);
+    return head;
+}
+
+/* ---- backup and check ------------------------------------------------- */
+
+/* The copy holds wrapped keys and sealed personal data: owner-only from
+ * the first byte, written beside its final name and renamed into place. */
+int store_backup(store *s, const char *path, folio_err *err)
+{
+    char tmp[4096];
+    if (util_path(tmp, sizeof tmp, err, "%s.tmp-%ld", path, (long)getpid()))
+        return -1;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return err_set(err, "%s: %s", tmp, strerror(errno));
+    close(fd);
+    sqlite3 *dst = NULL;
+    int rc = sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_backup *b = sqlite3_backup_init(dst, "main", s->db, "main");
+        if (!b) {
+            rc = sqlite3_errcode(dst);
+        } else {
+            /* One step: the whole copy is read from one snapshot, which in
+             * WAL mode does not stop other connections writing. */
+            rc = sqlite3_backup_step(b, -1);
+            int frc = sqlite3_backup_finish(b);
+            rc = rc == SQLITE_DONE ? frc : rc;
+        }
+    }
+    if (rc != SQLITE_OK)
+        err_set(err, "backup to %s: %s", path,
+                dst ? sqlite3_errmsg(dst) : sqlite3_errstr(rc));
+    /* The copy is in WAL mode like its source: closing it folds the WAL
+     * back in so the backup is one file. */
+    if (sqlite3_close(dst) != SQLITE_OK && rc == SQLITE_OK) {
+        err_set(err, "backup to %s: could not close the copy", path);
+        rc = SQLITE_ERROR;
+    }
+    if (rc == SQLITE_OK) {
+        fd = open(tmp, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || fsync(fd) != 0) {
+            err_set(err, "%s: %s", tmp, strerror(errno));
+            rc = SQLITE_ERROR;
+        }
+        if (fd >= 0)
+            close(fd);
+    }
+    if (rc == SQLITE_OK && rename(tmp, path) != 0) {
+        err_set(err, "%s: %s", path, strerror(errno));
+        rc = SQLITE_ERROR;
+    }
+    if (rc != SQLITE_OK) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+static int S_check_rows(store *s, const char *sql, buf *report, int *bad,
+                        folio_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return S_db_err(s, err, "check");
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *line = (const char *)sqlite3_column_text(st, 0);
+        if (line && strcmp(line, "ok") == 0)
+            continue;
+        *bad = 1;
+        if (buf_printf(report, "%s\n", line ? line : "?") != 0) {
+            sqlite3_finalize(st);
+            return err_set(err, "out of memory");
+        }
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return S_db_err(s, err, "check");
+    return 0;
+}
+
+int store_check(store *s, buf *report, folio_err *err)
+{
+    int bad = 0;
+    static const char *const checks[] = {
+        "PRAGMA integrity_check",
+        "SELECT 'trigger ' || t.name || ' is missing: the event log is not "
+        "protected against ' || t.what"
+        " FROM (SELECT 'events_no_update' AS name, 'UPDATE' AS what"
+        "       UNION ALL SELECT 'events_no_delete', 'DELETE') AS t"
+        " WHERE NOT EXISTS (SELECT 1 FROM sqlite_master m WHERE"
+        "  m.type = 'trigger' AND m.name = t.name AND m.tbl_name = 'events'"
+        "  AND m.sql LIKE '%RAISE(ABORT, ''the event log is append-only'')%')",
+        "SELECT 'positions have gaps: ' || count(*) || ' events up to "
+        "position ' || max(position) FROM events"
+        " HAVING count(*) <> coalesce(max(position), 0)",
+        "SELECT 'stream ' || stream_id || ' has gaps in its versions'"
+        " FROM events GROUP BY stream_id"
+        " HAVING count(*) <> max(stream_version) + 1 OR min(stream_version) <> 0",
+    };
+    for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++)
+        if (S_check_rows(s, checks[i], report, &bad, err) != 0)
+            return -1;
+    return bad;
+}
+
+void store_uuid(char out[37])
+{
+    unsigned char b[16];
+    randombytes_buf(b, sizeof b);
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hex[b[i] >> 4];
+        out[o++] = hex[b[i] & 15];
+    }
+    out[o] = '\0';
+}
