@@ -1,1 +1,1203 @@
-/* placeholder: being written */
+/* projections — read models built from the event log (see projections.h). */
+#include "projections.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "events.h"
+
+/* ---- definitions ------------------------------------------------------ */
+
+/* DDL and DML are templates: %1$s is the schema ("main", "temp"), %2$s a
+ * table suffix ("", "__new", "__chk"), so the live tables, a replay's fresh
+ * tables, a check's scratch tables and an as-of copy share every
+ * statement. Secondary indexes are UNIQUE constraints ending in the key,
+ * never CREATE INDEX: SQLite renames a constraint's autoindex along with
+ * its table, so the swap after a replay needs no index fix-ups. */
+typedef struct S_def {
+    const char *name;
+    unsigned bit;
+    int version; /* bump when the tables or handlers change: rebuilt at open */
+    const char *tables[3];
+    const char *ddl[3];
+} S_def;
+
+static const S_def S_defs[] = {
+    {"members", PROJ_MEMBERS, 1, {"members", "members_private", NULL},
+     {"CREATE TABLE %1$s.members%2$s (user_id TEXT PRIMARY KEY,"
+      " display_name TEXT NOT NULL, joined_at INTEGER NOT NULL,"
+      " position INTEGER NOT NULL UNIQUE)",
+      "CREATE TABLE %1$s.members_private%2$s (user_id TEXT PRIMARY KEY,"
+      " subject TEXT NOT NULL UNIQUE, locale TEXT NOT NULL,"
+      " has_password INTEGER NOT NULL)",
+      NULL}},
+    {"inbox", PROJ_INBOX, 1, {"inbox", NULL, NULL},
+     {"CREATE TABLE %1$s.inbox%2$s (contact_id TEXT PRIMARY KEY,"
+      " subject TEXT NOT NULL, received_at INTEGER NOT NULL,"
+      " status TEXT NOT NULL CHECK (status IN ('new', 'handled')),"
+      " page TEXT, dedupe TEXT NOT NULL, position INTEGER NOT NULL UNIQUE,"
+      " UNIQUE (dedupe, received_at, contact_id),"
+      " UNIQUE (subject, contact_id))",
+      NULL, NULL}},
+    {"stats", PROJ_STATS, 1, {"stats_types", "stats_days", NULL},
+     {"CREATE TABLE %1$s.stats_types%2$s (type TEXT PRIMARY KEY,"
+      " count INTEGER NOT NULL)",
+      "CREATE TABLE %1$s.stats_days%2$s (day TEXT NOT NULL,"
+      " type TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (day, type))",
+      NULL}},
+};
+#define S_NDEFS (sizeof S_defs / sizeof S_defs[0])
+
+static const char *const S_names[] = {"members", "inbox", "stats", NULL};
+
+enum {
+    W_MEM_INS, W_MEMP_INS, W_MEM_DEL, W_MEMP_DEL,
+    W_INB_INS, W_INB_DONE, W_INB_DEL,
+    W_TYPE_ADD, W_DAY_ADD,
+    W_COUNT
+};
+
+static const struct {
+    unsigned bit;
+    const char *sql;
+} S_wsql[W_COUNT] = {
+    [W_MEM_INS] = {PROJ_MEMBERS,
+        "INSERT INTO %1$s.members%2$s (user_id, display_name, joined_at,"
+        " position) VALUES (?1, ?2, ?3, ?4)"},
+    [W_MEMP_INS] = {PROJ_MEMBERS,
+        "INSERT INTO %1$s.members_private%2$s (user_id, subject, locale,"
+        " has_password) VALUES (?1, ?2, ?3, ?4)"},
+    [W_MEM_DEL] = {PROJ_MEMBERS,
+        "DELETE FROM %1$s.members%2$s WHERE user_id IN (SELECT user_id"
+        " FROM %1$s.members_private%2$s WHERE subject = ?1)"},
+    [W_MEMP_DEL] = {PROJ_MEMBERS,
+        "DELETE FROM %1$s.members_private%2$s WHERE subject = ?1"},
+    [W_INB_INS] = {PROJ_INBOX,
+        "INSERT INTO %1$s.inbox%2$s (contact_id, subject, received_at,"
+        " status, page, dedupe, position) VALUES (?1, ?2, ?3, 'new', ?4, ?5,"
+        " ?6)"},
+    [W_INB_DONE] = {PROJ_INBOX,
+        "UPDATE %1$s.inbox%2$s SET status = 'handled' WHERE contact_id = ?1"},
+    [W_INB_DEL] = {PROJ_INBOX,
+        "DELETE FROM %1$s.inbox%2$s WHERE subject = ?1"},
+    [W_TYPE_ADD] = {PROJ_STATS,
+        "INSERT INTO %1$s.stats_types%2$s (type, count) VALUES (?1, ?2)"
+        " ON CONFLICT (type) DO UPDATE SET count = count + excluded.count"},
+    [W_DAY_ADD] = {PROJ_STATS,
+        "INSERT INTO %1$s.stats_days%2$s (day, type, count) VALUES (?1, ?2,"
+        " ?3) ON CONFLICT (day, type) DO UPDATE SET"
+        " count = count + excluded.count"},
+};
+
+/* ---- stats accumulator ------------------------------------------------ */
+
+/* Counts are summed in memory while events stream by and written once at
+ * the end, so a replay of a million events costs a handful of upserts
+ * instead of two per event. Incremental updates use the same path. */
+typedef struct S_cell {
+    long long day; /* days since the epoch; -1: empty */
+    size_t type;   /* index into types */
+    long long n;
+} S_cell;
+
+typedef struct S_acc {
+    char **types;
+    long long *type_n;
+    size_t ntypes, captypes;
+    size_t last_type;
+    S_cell *cells;
+    size_t ncells, cap; /* cap: a power of two */
+} S_acc;
+
+static void S_acc_free(S_acc *a)
+{
+    for (size_t i = 0; i < a->ntypes; i++)
+        free(a->types[i]);
+    free(a->types);
+    free(a->type_n);
+    free(a->cells);
+    memset(a, 0, sizeof *a);
+}
+
+static int S_acc_type(S_acc *a, const char *type, size_t *idx)
+{
+    if (a->last_type < a->ntypes && !strcmp(a->types[a->last_type], type)) {
+        *idx = a->last_type;
+        return 0;
+    }
+    for (size_t i = 0; i < a->ntypes; i++)
+        if (!strcmp(a->types[i], type)) {
+            *idx = a->last_type = i;
+            return 0;
+        }
+    if (a->ntypes == a->captypes) {
+        size_t nc = a->captypes ? a->captypes * 2 : 8;
+        char **t = realloc(a->types, nc * sizeof *t);
+        if (!t)
+            return -1;
+        a->types = t;
+        long long *n = realloc(a->type_n, nc * sizeof *n);
+        if (!n)
+            return -1;
+        a->type_n = n;
+        a->captypes = nc;
+    }
+    if (!(a->types[a->ntypes] = util_strdup(type)))
+        return -1;
+    a->type_n[a->ntypes] = 0;
+    *idx = a->last_type = a->ntypes++;
+    return 0;
+}
+
+static size_t S_hash(long long day, size_t type)
+{
+    uint64_t h = (uint64_t)day * 0x9E3779B97F4A7C15ull ^ (uint64_t)type;
+    return (size_t)(h ^ (h >> 29));
+}
+
+static int S_acc_grow(S_acc *a)
+{
+    size_t nc = a->cap ? a->cap * 2 : 64;
+    S_cell *cells = malloc(nc * sizeof *cells);
+    if (!cells)
+        return -1;
+    for (size_t i = 0; i < nc; i++)
+        cells[i].day = -1;
+    for (size_t i = 0; i < a->cap; i++) {
+        if (a->cells[i].day < 0)
+            continue;
+        size_t j = S_hash(a->cells[i].day, a->cells[i].type) & (nc - 1);
+        while (cells[j].day >= 0)
+            j = (j + 1) & (nc - 1);
+        cells[j] = a->cells[i];
+    }
+    free(a->cells);
+    a->cells = cells;
+    a->cap = nc;
+    return 0;
+}
+
+static int S_acc_add(S_acc *a, const char *type, long long recorded_at)
+{
+    size_t t;
+    if (S_acc_type(a, type, &t) < 0)
+        return -1;
+    a->type_n[t]++;
+    long long day = recorded_at >= 0 ? recorded_at / 86400000 : 0;
+    if (2 * (a->ncells + 1) > a->cap && S_acc_grow(a) < 0)
+        return -1;
+    size_t j = S_hash(day, t) & (a->cap - 1);
+    while (a->cells[j].day >= 0) {
+        if (a->cells[j].day == day && a->cells[j].type == t) {
+            a->cells[j].n++;
+            return 0;
+        }
+        j = (j + 1) & (a->cap - 1);
+    }
+    a->cells[j] = (S_cell){day, t, 1};
+    a->ncells++;
+    return 0;
+}
+
+static void S_day_text(long long day, char out[16])
+{
+    time_t t = (time_t)(day * 86400);
+    struct tm tm;
+    if (!gmtime_r(&t, &tm)) {
+        strcpy(out, "1970-01-01");
+        return;
+    }
+    strftime(out, 16, "%Y-%m-%d", &tm);
+}
+
+/* ---- the handle ------------------------------------------------------- */
+
+typedef struct S_writer {
+    sqlite3 *db;
+    char schema[8], suffix[8];
+    unsigned mask;
+    sqlite3_stmt *st[W_COUNT];
+    S_acc acc;
+} S_writer;
+
+enum { Q_MEMBER_OF, Q_RECENT, Q_COUNT };
+
+struct projections {
+    store *st;
+    sqlite3 *db;
+    vault *v;
+    char schema[8];
+    int as_of;
+    S_writer live;
+    sqlite3_stmt *q[Q_COUNT];
+    const events_type *t_user, *t_contact, *t_handled, *t_forgot;
+};
+
+const char *const *projections_names(void) { return S_names; }
+
+unsigned projections_bit(const char *name)
+{
+    for (size_t i = 0; i < S_NDEFS; i++)
+        if (!strcmp(S_defs[i].name, name))
+            return S_defs[i].bit;
+    return 0;
+}
+
+static int S_sqlerr(sqlite3 *db, folio_err *err, const char *what)
+{
+    return err_set(err, "%s: %s", what, sqlite3_errmsg(db));
+}
+
+static int S_exec(sqlite3 *db, const char *sql, folio_err *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        err_set(err, "projections: %s", msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Runs one DDL/DML template for schema and suffix. */
+static int S_exec_t(sqlite3 *db, const char *tmpl, const char *schema,
+                    const char *suffix, folio_err *err)
+{
+    char sql[1024];
+    int n = snprintf(sql, sizeof sql, tmpl, schema, suffix);
+    if (n < 0 || (size_t)n >= sizeof sql)
+        return err_set(err, "projections: statement too long");
+    return S_exec(db, sql, err);
+}
+
+static void S_writer_init(S_writer *w, sqlite3 *db, const char *schema,
+                          const char *suffix, unsigned mask)
+{
+    memset(w, 0, sizeof *w);
+    w->db = db;
+    snprintf(w->schema, sizeof w->schema, "%s", schema);
+    snprintf(w->suffix, sizeof w->suffix, "%s", suffix);
+    w->mask = mask;
+}
+
+/* Statements go stale when a replay swaps tables: drop them, they are
+ * prepared again on next use. */
+static void S_writer_finalize(S_writer *w)
+{
+    for (size_t i = 0; i < W_COUNT; i++) {
+        sqlite3_finalize(w->st[i]);
+        w->st[i] = NULL;
+    }
+}
+
+static void S_writer_free(S_writer *w)
+{
+    S_writer_finalize(w);
+    S_acc_free(&w->acc);
+}
+
+static sqlite3_stmt *S_w(S_writer *w, int which, folio_err *err)
+{
+    if (!w->st[which]) {
+        char sql[512];
+        int n = snprintf(sql, sizeof sql, S_wsql[which].sql, w->schema,
+                         w->suffix);
+        if (n < 0 || (size_t)n >= sizeof sql) {
+            err_set(err, "projections: statement too long");
+            return NULL;
+        }
+        if (sqlite3_prepare_v3(w->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                               &w->st[which], NULL) != SQLITE_OK) {
+            S_sqlerr(w->db, err, "projections: prepare");
+            w->st[which] = NULL;
+            return NULL;
+        }
+    }
+    return w->st[which];
+}
+
+/* Steps a bound write statement to completion and resets it. */
+static int S_run(S_writer *w, sqlite3_stmt *st, folio_err *err)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE)
+        return S_sqlerr(w->db, err, "projections: write");
+    return 0;
+}
+
+static int S_acc_flush(S_writer *w, folio_err *err)
+{
+    S_acc *a = &w->acc;
+    int rc = 0;
+    if (!(w->mask & PROJ_STATS))
+        goto done;
+    for (size_t i = 0; i < a->ntypes && rc == 0; i++) {
+        if (!a->type_n[i])
+            continue;
+        sqlite3_stmt *st = S_w(w, W_TYPE_ADD, err);
+        if (!st)
+            return -1;
+        sqlite3_bind_text(st, 1, a->types[i], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, a->type_n[i]);
+        rc = S_run(w, st, err);
+    }
+    for (size_t i = 0; i < a->cap && rc == 0; i++) {
+        if (a->cells[i].day < 0)
+            continue;
+        char day[16];
+        S_day_text(a->cells[i].day, day);
+        sqlite3_stmt *st = S_w(w, W_DAY_ADD, err);
+        if (!st)
+            return -1;
+        sqlite3_bind_text(st, 1, day, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, a->types[a->cells[i].type], -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, a->cells[i].n);
+        rc = S_run(w, st, err);
+    }
+done:
+    S_acc_free(a);
+    return rc;
+}
+
+/* ---- event handlers --------------------------------------------------- */
+
+static const char *S_field(const cJSON *data, const char *name)
+{
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(data, name);
+    return cJSON_IsString(f) ? f->valuestring : NULL;
+}
+
+static int S_need(const store_event *ev, const char *name, const char *val,
+                  folio_err *err)
+{
+    if (val)
+        return 0;
+    return err_set(err, "event %lld (%s) has no '%s'", ev->position,
+                   ev->type, name);
+}
+
+static int S_on_registered(projections *p, S_writer *w, const store_event *ev,
+                           const cJSON *data, unsigned *changed,
+                           folio_err *err)
+{
+    const char *user_id = S_field(data, "user_id");
+    const char *subject = S_field(data, "subject");
+    const char *sealed = S_field(data, "display_name");
+    const char *locale = S_field(data, "locale");
+    if (S_need(ev, "user_id", user_id, err) ||
+        S_need(ev, "subject", subject, err) ||
+        S_need(ev, "display_name", sealed, err))
+        return -1;
+    /* A forgotten person (key destroyed) is no member of any state of the
+     * site, not even an earlier one. */
+    if (!p->v)
+        return 0;
+    char *name = NULL;
+    int r = vault_open_sealed(p->v, subject, sealed, &name, err);
+    if (r < 0)
+        return err_prefix(err, "event %lld", ev->position);
+    if (r == 1)
+        return 0;
+    int rc = -1;
+    sqlite3_stmt *st = S_w(w, W_MEM_INS, err);
+    if (!st)
+        goto out;
+    sqlite3_bind_text(st, 1, user_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, ev->recorded_at);
+    sqlite3_bind_int64(st, 4, ev->position);
+    if (S_run(w, st, err) < 0)
+        goto out;
+    if (!(st = S_w(w, W_MEMP_INS, err)))
+        goto out;
+    sqlite3_bind_text(st, 1, user_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, subject, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, locale ? locale : "en", -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4,
+                     cJSON_IsTrue(cJSON_GetObjectItem(data, "has_password")));
+    if (S_run(w, st, err) < 0)
+        goto out;
+    *changed |= PROJ_MEMBERS;
+    rc = 0;
+out:
+    if (name) {
+        sodium_memzero(name, strlen(name));
+        free(name);
+    }
+    return rc;
+}
+
+static int S_on_contact(S_writer *w, const store_event *ev, const cJSON *data,
+                        unsigned *changed, folio_err *err)
+{
+    const char *contact_id = S_field(data, "contact_id");
+    const char *subject = S_field(data, "subject");
+    const char *dedupe = S_field(data, "dedupe");
+    const char *page = S_field(data, "page");
+    if (S_need(ev, "contact_id", contact_id, err) ||
+        S_need(ev, "subject", subject, err) ||
+        S_need(ev, "dedupe", dedupe, err))
+        return -1;
+    sqlite3_stmt *st = S_w(w, W_INB_INS, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, contact_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, subject, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, ev->recorded_at);
+    if (page)
+        sqlite3_bind_text(st, 4, page, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, dedupe, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, ev->position);
+    if (S_run(w, st, err) < 0)
+        return -1;
+    *changed |= PROJ_INBOX;
+    return 0;
+}
+
+static int S_on_handled(S_writer *w, const store_event *ev, const cJSON *data,
+                        unsigned *changed, folio_err *err)
+{
+    const char *contact_id = S_field(data, "contact_id");
+    if (S_need(ev, "contact_id", contact_id, err))
+        return -1;
+    sqlite3_stmt *st = S_w(w, W_INB_DONE, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, contact_id, -1, SQLITE_STATIC);
+    if (S_run(w, st, err) < 0)
+        return -1;
+    if (sqlite3_changes(w->db) > 0)
+        *changed |= PROJ_INBOX;
+    return 0;
+}
+
+/* Deletes subject's rows with statement `which`; sets bit if any went. */
+static int S_delete_subject(S_writer *w, int which, const char *subject,
+                            unsigned bit, unsigned *changed, folio_err *err)
+{
+    sqlite3_stmt *st = S_w(w, which, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
+    if (S_run(w, st, err) < 0)
+        return -1;
+    if (sqlite3_changes(w->db) > 0)
+        *changed |= bit;
+    return 0;
+}
+
+static int S_on_forgotten(S_writer *w, unsigned active, const store_event *ev,
+                          const cJSON *data, unsigned *changed, folio_err *err)
+{
+    const char *subject = S_field(data, "subject");
+    if (S_need(ev, "subject", subject, err))
+        return -1;
+    if (active & PROJ_MEMBERS) {
+        /* public rows first: they are found through the private ones */
+        if (S_delete_subject(w, W_MEM_DEL, subject, PROJ_MEMBERS, changed,
+                             err) < 0 ||
+            S_delete_subject(w, W_MEMP_DEL, subject, PROJ_MEMBERS, changed,
+                             err) < 0)
+            return -1;
+    }
+    if ((active & PROJ_INBOX) &&
+        S_delete_subject(w, W_INB_DEL, subject, PROJ_INBOX, changed, err) < 0)
+        return -1;
+    return 0;
+}
+
+/* Hands one event to the projections in `active` (bits of w->mask). */
+static int S_apply(projections *p, S_writer *w, const store_event *ev,
+                   unsigned active, unsigned *changed, folio_err *err)
+{
+    if (active & PROJ_STATS) {
+        if (S_acc_add(&w->acc, ev->type, ev->recorded_at) < 0)
+            return err_set(err, "projections: out of memory");
+        *changed |= PROJ_STATS;
+    }
+    const events_type *t = events_find(ev->type);
+    unsigned wants = 0;
+    if (!t)
+        return 0;
+    if (t == p->t_user)
+        wants = PROJ_MEMBERS;
+    else if (t == p->t_contact || t == p->t_handled)
+        wants = PROJ_INBOX;
+    else if (t == p->t_forgot)
+        wants = PROJ_MEMBERS | PROJ_INBOX;
+    if (!(wants & active))
+        return 0;
+    cJSON *data = cJSON_Parse(ev->data);
+    if (!cJSON_IsObject(data)) {
+        cJSON_Delete(data);
+        return err_set(err, "event %lld (%s): data is not a JSON object",
+                       ev->position, ev->type);
+    }
+    int rc = 0;
+    if (ev->schema_version != t->version &&
+        events_upcast(t, ev->schema_version, data, err) < 0)
+        rc = err_prefix(err, "event %lld", ev->position);
+    else if (t == p->t_user)
+        rc = S_on_registered(p, w, ev, data, changed, err);
+    else if (t == p->t_contact)
+        rc = S_on_contact(w, ev, data, changed, err);
+    else if (t == p->t_handled)
+        rc = S_on_handled(w, ev, data, changed, err);
+    else
+        rc = S_on_forgotten(w, active, ev, data, changed, err);
+    cJSON_Delete(data);
+    return rc;
+}
+
+/* ---- reading the log into a writer ------------------------------------ */
+
+typedef struct S_feed {
+    projections *p;
+    S_writer *w;
+    long long cp[S_NDEFS];  /* an event applies to projection i after cp[i] */
+    unsigned changed;
+    folio_err err;
+    int failed;
+} S_feed;
+
+static int S_feed_event(void *ud, const store_event *ev)
+{
+    S_feed *f = ud;
+    unsigned active = 0;
+    for (size_t i = 0; i < S_NDEFS; i++)
+        if ((f->w->mask & S_defs[i].bit) && ev->position > f->cp[i])
+            active |= S_defs[i].bit;
+    if (!active)
+        return 0;
+    if (S_apply(f->p, f->w, ev, active, &f->changed, &f->err) < 0) {
+        f->failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+static int S_feed_done(S_feed *f, int rc, folio_err *err)
+{
+    if (f->failed) {
+        *err = f->err;
+        return -1;
+    }
+    if (rc != 0)
+        return -1;
+    return S_acc_flush(f->w, err);
+}
+
+/* ---- checkpoints ------------------------------------------------------ */
+
+typedef struct S_cp {
+    int found;
+    int version;
+    long long position;
+} S_cp;
+
+static int S_cp_load(projections *p, S_cp cps[S_NDEFS], folio_err *err)
+{
+    memset(cps, 0, sizeof(S_cp) * S_NDEFS);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(p->db,
+                           "SELECT name, version, position FROM"
+                           " main.projection_checkpoints",
+                           -1, &st, NULL) != SQLITE_OK)
+        return S_sqlerr(p->db, err, "projections: checkpoints");
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        for (size_t i = 0; name && i < S_NDEFS; i++)
+            if (!strcmp(name, S_defs[i].name)) {
+                cps[i].found = 1;
+                cps[i].version = sqlite3_column_int(st, 1);
+                cps[i].position = sqlite3_column_int64(st, 2);
+            }
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return S_sqlerr(p->db, err, "projections: checkpoints");
+    return 0;
+}
+
+static int S_cp_save(projections *p, size_t i, long long position,
+                     folio_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(p->db,
+                           "INSERT INTO main.projection_checkpoints (name,"
+                           " version, position) VALUES (?1, ?2, ?3) ON"
+                           " CONFLICT (name) DO UPDATE SET version ="
+                           " excluded.version, position = excluded.position",
+                           -1, &st, NULL) != SQLITE_OK)
+        return S_sqlerr(p->db, err, "projections: checkpoint");
+    sqlite3_bind_text(st, 1, S_defs[i].name, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, S_defs[i].version);
+    sqlite3_bind_int64(st, 3, position);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return S_sqlerr(p->db, err, "projections: checkpoint");
+    return 0;
+}
+
+int projections_catch_up(projections *p, unsigned *changed, folio_err *err)
+{
+    *changed = 0;
+    if (p->as_of)
+        return err_set(err, "projections: an as-of copy is read-only");
+    S_cp cps[S_NDEFS];
+    if (S_cp_load(p, cps, err) < 0)
+        return -1;
+    S_feed f = {.p = p, .w = &p->live};
+    long long from = -1;
+    for (size_t i = 0; i < S_NDEFS; i++) {
+        f.cp[i] = cps[i].position;
+        if (from < 0 || cps[i].position < from)
+            from = cps[i].position;
+    }
+    long long last = from;
+    int rc = store_read_all(p->st, from, 0, S_feed_event, &f, &last, err);
+    if (S_feed_done(&f, rc, err) < 0)
+        return -1;
+    for (size_t i = 0; i < S_NDEFS; i++)
+        if (last > cps[i].position && S_cp_save(p, i, last, err) < 0)
+            return -1;
+    *changed = f.changed;
+    return 0;
+}
+
+/* ---- replay ----------------------------------------------------------- */
+
+static int S_create(sqlite3 *db, unsigned mask, const char *schema,
+                    const char *suffix, folio_err *err)
+{
+    for (size_t i = 0; i < S_NDEFS; i++) {
+        if (!(mask & S_defs[i].bit))
+            continue;
+        for (size_t k = 0; S_defs[i].tables[k]; k++) {
+            char sql[256];
+            int n = snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %s.%s%s",
+                             schema, S_defs[i].tables[k], suffix);
+            if (n < 0 || (size_t)n >= sizeof sql)
+                return err_set(err, "projections: name too long");
+            if (S_exec(db, sql, err) < 0 ||
+                S_exec_t(db, S_defs[i].ddl[k], schema, suffix, err) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* Streams the log (up to until_ms, or all when until_ms < 0) into fresh
+ * tables schema.T<suffix> for the projections in mask; *last gets the last
+ * position read. */
+static int S_build(projections *p, unsigned mask, const char *schema,
+                   const char *suffix, long long until_ms, long long *last,
+                   folio_err *err)
+{
+    if (S_create(p->db, mask, schema, suffix, err) < 0)
+        return -1;
+    S_writer w;
+    S_writer_init(&w, p->db, schema, suffix, mask);
+    S_feed f = {.p = p, .w = &w};
+    *last = 0;
+    int rc;
+    if (until_ms >= 0)
+        rc = store_read_until(p->st, until_ms, S_feed_event, &f, err);
+    else
+        rc = store_read_all(p->st, 0, 0, S_feed_event, &f, last, err);
+    rc = S_feed_done(&f, rc, err);
+    S_writer_free(&w);
+    return rc;
+}
+
+static int S_swap(projections *p, unsigned mask, folio_err *err)
+{
+    /* the live statements point at the tables about to be dropped */
+    S_writer_finalize(&p->live);
+    for (size_t i = 0; i < S_NDEFS; i++) {
+        if (!(mask & S_defs[i].bit))
+            continue;
+        for (size_t k = 0; S_defs[i].tables[k]; k++) {
+            char sql[256];
+            int n = snprintf(sql, sizeof sql,
+                             "DROP TABLE IF EXISTS main.%1$s;"
+                             " ALTER TABLE main.%1$s__new RENAME TO %1$s",
+                             S_defs[i].tables[k]);
+            if (n < 0 || (size_t)n >= sizeof sql)
+                return err_set(err, "projections: name too long");
+            if (S_exec(p->db, sql, err) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+int projections_replay(projections *p, unsigned mask, folio_err *err)
+{
+    if (p->as_of)
+        return err_set(err, "projections: an as-of copy is read-only");
+    if (store_in_tx(p->st))
+        return err_set(err, "projections: replay needs its own transaction");
+    mask &= PROJ_ALL;
+    if (!mask)
+        return 0;
+    if (store_begin(p->st, err) < 0)
+        return -1;
+    long long last = 0;
+    if (S_build(p, mask, "main", "__new", -1, &last, err) < 0 ||
+        S_swap(p, mask, err) < 0)
+        goto fail;
+    for (size_t i = 0; i < S_NDEFS; i++)
+        if ((mask & S_defs[i].bit) && S_cp_save(p, i, last, err) < 0)
+            goto fail;
+    if (store_commit(p->st, err) < 0)
+        goto fail;
+    return 0;
+fail:
+    store_rollback(p->st);
+    S_writer_finalize(&p->live);
+    return -1;
+}
+
+/* ---- check ------------------------------------------------------------ */
+
+static int S_compare(projections *p, const char *table, buf *report,
+                     folio_err *err)
+{
+    char sql[512];
+    int n = snprintf(sql, sizeof sql,
+                     "SELECT (SELECT count(*) FROM (SELECT * FROM main.%1$s"
+                     " EXCEPT SELECT * FROM temp.%1$s__chk)),"
+                     " (SELECT count(*) FROM (SELECT * FROM temp.%1$s__chk"
+                     " EXCEPT SELECT * FROM main.%1$s))",
+                     table);
+    if (n < 0 || (size_t)n >= sizeof sql)
+        return err_set(err, "projections: name too long");
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(p->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return S_sqlerr(p->db, err, "projections: check");
+    int rc = sqlite3_step(st);
+    long long extra = sqlite3_column_int64(st, 0);
+    long long missing = sqlite3_column_int64(st, 1);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW)
+        return S_sqlerr(p->db, err, "projections: check");
+    if (!extra && !missing)
+        return 0;
+    if (buf_printf(report,
+                   "projection table %s differs from a fresh replay: %lld"
+                   " row(s) not in the replay, %lld row(s) missing\n",
+                   table, extra, missing) < 0)
+        return err_set(err, "out of memory");
+    return 1;
+}
+
+static int S_check_cp(const S_def *d, const S_cp *cp, long long last,
+                      buf *report)
+{
+    int r = 0;
+    if (!cp->found)
+        r = buf_printf(report, "projection %s has no checkpoint\n", d->name);
+    else if (cp->version != d->version)
+        r = buf_printf(report,
+                       "projection %s was built by code version %d, this"
+                       " program has %d (run folio replay %s)\n",
+                       d->name, cp->version, d->version, d->name);
+    else if (cp->position != last)
+        r = buf_printf(report,
+                       "projection %s is at position %lld, the log at"
+                       " %lld\n", d->name, cp->position, last);
+    else
+        return 0;
+    return r < 0 ? -1 : 1;
+}
+
+int projections_check(projections *p, buf *report, folio_err *err)
+{
+    if (p->as_of)
+        return err_set(err, "projections: an as-of copy cannot be checked");
+    /* The write lock gives the replay and the live tables one moment of
+     * the log; nothing is written to main and the scratch tables in temp
+     * go with the rollback. */
+    if (store_begin(p->st, err) < 0)
+        return -1;
+    int differs = 0;
+    S_cp cps[S_NDEFS];
+    long long last = 0;
+    if (S_cp_load(p, cps, err) < 0 ||
+        S_build(p, PROJ_ALL, "temp", "__chk", -1, &last, err) < 0)
+        goto fail;
+    for (size_t i = 0; i < S_NDEFS; i++) {
+        int r = S_check_cp(&S_defs[i], &cps[i], last, report);
+        if (r < 0) {
+            err_set(err, "out of memory");
+            goto fail;
+        }
+        differs |= r;
+        if (cps[i].found && cps[i].version != S_defs[i].version)
+            continue; /* the shapes differ: comparing rows means nothing */
+        for (size_t k = 0; S_defs[i].tables[k]; k++) {
+            r = S_compare(p, S_defs[i].tables[k], report, err);
+            if (r < 0)
+                goto fail;
+            differs |= r;
+        }
+    }
+    store_rollback(p->st);
+    return differs;
+fail:
+    store_rollback(p->st);
+    return -1;
+}
+
+/* ---- open and close --------------------------------------------------- */
+
+static projections *S_new(store *st, vault *v, const char *schema)
+{
+    projections *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->st = st;
+    p->db = store_db(st);
+    p->v = v;
+    snprintf(p->schema, sizeof p->schema, "%s", schema);
+    S_writer_init(&p->live, p->db, schema, "", PROJ_ALL);
+    p->t_user = events_find("UserRegistered");
+    p->t_contact = events_find("ContactRequestSubmitted");
+    p->t_handled = events_find("ContactRequestHandled");
+    p->t_forgot = events_find("PersonForgotten");
+    return p;
+}
+
+/* 1 when every table of d exists in main, 0 when not, -1 on error. */
+static int S_tables_exist(projections *p, const S_def *d, folio_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(p->db,
+                           "SELECT 1 FROM main.sqlite_schema WHERE"
+                           " type = 'table' AND name = ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return S_sqlerr(p->db, err, "projections: schema");
+    int all = 1;
+    for (size_t k = 0; all && d->tables[k]; k++) {
+        sqlite3_bind_text(st, 1, d->tables[k], -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+            sqlite3_finalize(st);
+            return S_sqlerr(p->db, err, "projections: schema");
+        }
+        all = rc == SQLITE_ROW;
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    return all;
+}
+
+/* Rebuilds what is missing or stale and catches up with the log. */
+static int S_bring_up(projections *p, folio_err *err)
+{
+    S_cp cps[S_NDEFS];
+    if (S_cp_load(p, cps, err) < 0)
+        return -1;
+    unsigned rebuild = 0;
+    long long head = store_head(p->st), behind = 0;
+    for (size_t i = 0; i < S_NDEFS; i++) {
+        int ex = S_tables_exist(p, &S_defs[i], err);
+        if (ex < 0)
+            return -1;
+        if (!ex || !cps[i].found || cps[i].version != S_defs[i].version)
+            rebuild |= S_defs[i].bit;
+        else if (cps[i].position < head)
+            behind = 1;
+    }
+    if (rebuild && projections_replay(p, rebuild, err) < 0)
+        return err_prefix(err, "rebuilding projections");
+    if (!behind)
+        return 0;
+    unsigned changed;
+    if (store_begin(p->st, err) < 0)
+        return -1;
+    if (projections_catch_up(p, &changed, err) < 0 ||
+        store_commit(p->st, err) < 0) {
+        store_rollback(p->st);
+        return -1;
+    }
+    return 0;
+}
+
+int projections_open(store *st, vault *v, projections **out, folio_err *err)
+{
+    *out = NULL;
+    projections *p = S_new(st, v, "main");
+    if (!p)
+        return err_set(err, "out of memory");
+    if (S_bring_up(p, err) < 0) {
+        projections_close(p);
+        return -1;
+    }
+    *out = p;
+    return 0;
+}
+
+int projections_open_as_of(store *st, vault *v, long long as_of_ms,
+                           projections **out, folio_err *err)
+{
+    *out = NULL;
+    projections *p = S_new(st, v, "temp");
+    if (!p)
+        return err_set(err, "out of memory");
+    p->as_of = 1;
+    /* A plain BEGIN takes no write lock on main: the live log is only
+     * read, the copy lives in this connection's temp database. */
+    long long last;
+    if (S_exec(p->db, "BEGIN", err) < 0)
+        goto fail;
+    if (S_build(p, PROJ_ALL, "temp", "", as_of_ms < 0 ? 0 : as_of_ms, &last,
+                err) < 0 ||
+        S_exec(p->db, "COMMIT", err) < 0) {
+        sqlite3_exec(p->db, "ROLLBACK", NULL, NULL, NULL);
+        goto fail;
+    }
+    *out = p;
+    return 0;
+fail:
+    projections_close(p);
+    return -1;
+}
+
+void projections_close(projections *p)
+{
+    if (!p)
+        return;
+    S_writer_free(&p->live);
+    for (size_t i = 0; i < Q_COUNT; i++)
+        sqlite3_finalize(p->q[i]);
+    free(p);
+}
+
+/* ---- queries ---------------------------------------------------------- */
+
+static sqlite3_stmt *S_q(projections *p, int which, const char *tmpl,
+                         folio_err *err)
+{
+    if (p->q[which])
+        return p->q[which];
+    char sql[512];
+    int n = snprintf(sql, sizeof sql, tmpl, p->schema);
+    if (n < 0 || (size_t)n >= sizeof sql) {
+        err_set(err, "projections: statement too long");
+        return NULL;
+    }
+    if (sqlite3_prepare_v3(p->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                           &p->q[which], NULL) != SQLITE_OK) {
+        S_sqlerr(p->db, err, "projections: query");
+        p->q[which] = NULL;
+    }
+    return p->q[which];
+}
+
+int projections_member_of(projections *p, const char *subject,
+                          char user_id[80], folio_err *err)
+{
+    sqlite3_stmt *st = S_q(p, Q_MEMBER_OF,
+                           "SELECT user_id FROM %s.members_private WHERE"
+                           " subject = ?1", err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && user_id) {
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        snprintf(user_id, 80, "%s", id ? id : "");
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc == SQLITE_DONE)
+        return 0;
+    return S_sqlerr(p->db, err, "projections: members");
+}
+
+int projections_recent_contact(projections *p, const char *dedupe,
+                               long long since_ms, folio_err *err)
+{
+    sqlite3_stmt *st = S_q(p, Q_RECENT,
+                           "SELECT 1 FROM %s.inbox WHERE dedupe = ?1 AND"
+                           " received_at >= ?2 LIMIT 1", err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, dedupe, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, since_ms);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc == SQLITE_DONE)
+        return 0;
+    return S_sqlerr(p->db, err, "projections: inbox");
+}
+
+static void S_long_date(long long ms, char out[40])
+{
+    static const char *const months[] = {
+        "January", "February", "March", "April", "May", "June", "July",
+        "August", "September", "October", "November", "December"};
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (!gmtime_r(&t, &tm)) {
+        snprintf(out, 40, "?");
+        return;
+    }
+    snprintf(out, 40, "%d %s %d", tm.tm_mday, months[tm.tm_mon],
+             tm.tm_year + 1900);
+}
+
+/* Prepares a one-off query template on the handle's schema. */
+static sqlite3_stmt *S_prep(projections *p, const char *tmpl, folio_err *err)
+{
+    char sql[512];
+    int n = snprintf(sql, sizeof sql, tmpl, p->schema);
+    sqlite3_stmt *st = NULL;
+    if (n < 0 || (size_t)n >= sizeof sql) {
+        err_set(err, "projections: statement too long");
+        return NULL;
+    }
+    if (sqlite3_prepare_v2(p->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        S_sqlerr(p->db, err, "projections: query");
+        return NULL;
+    }
+    return st;
+}
+
+cJSON *projections_community(projections *p, folio_err *err)
+{
+    sqlite3_stmt *st = S_prep(p,
+                              "SELECT display_name, joined_at FROM"
+                              " %s.members ORDER BY position DESC", err);
+    if (!st)
+        return NULL;
+    cJSON *root = cJSON_CreateObject();
+    cJSON *list = cJSON_AddArrayToObject(root, "members");
+    if (!list)
+        goto oom;
+    int rc, count = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        long long at = sqlite3_column_int64(st, 1);
+        char iso[32], date[40];
+        util_format_iso_ms(at, iso);
+        S_long_date(at, date);
+        cJSON *m = cJSON_CreateObject();
+        if (!m)
+            goto oom;
+        cJSON_AddItemToArray(list, m);
+        if (!cJSON_AddStringToObject(m, "name", name ? name : "") ||
+            !cJSON_AddStringToObject(m, "joined", date) ||
+            !cJSON_AddStringToObject(m, "joined_iso", iso))
+            goto oom;
+        count++;
+    }
+    if (rc != SQLITE_DONE) {
+        S_sqlerr(p->db, err, "projections: members");
+        goto fail;
+    }
+    if (!cJSON_AddNumberToObject(root, "count", count))
+        goto oom;
+    sqlite3_finalize(st);
+    return root;
+oom:
+    err_set(err, "out of memory");
+fail:
+    sqlite3_finalize(st);
+    cJSON_Delete(root);
+    return NULL;
+}
+
+/* One integer from a one-off query. */
+static int S_scalar(projections *p, const char *tmpl, long long *out,
+                    folio_err *err)
+{
+    sqlite3_stmt *st = S_prep(p, tmpl, err);
+    if (!st)
+        return -1;
+    int rc = sqlite3_step(st);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return S_sqlerr(p->db, err, "projections: stats");
+    return 0;
+}
+
+static int S_stats_rows(projections *p, cJSON *root, folio_err *err)
+{
+    cJSON *by_type = cJSON_AddObjectToObject(root, "by_type");
+    cJSON *by_day = cJSON_AddArrayToObject(root, "by_day");
+    if (!by_type || !by_day)
+        return err_set(err, "out of memory");
+    sqlite3_stmt *st = S_prep(p, "SELECT type, count FROM %s.stats_types"
+                                 " ORDER BY type", err);
+    if (!st)
+        return -1;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        cJSON_AddNumberToObject(by_type,
+                                (const char *)sqlite3_column_text(st, 0),
+                                (double)sqlite3_column_int64(st, 1));
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return S_sqlerr(p->db, err, "projections: stats");
+    st = S_prep(p, "SELECT day, sum(count) FROM %s.stats_days GROUP BY day"
+                   " ORDER BY day DESC LIMIT 30", err);
+    if (!st)
+        return -1;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        cJSON *d = cJSON_CreateObject();
+        if (!d)
+            break;
+        cJSON_AddItemToArray(by_day, d);
+        cJSON_AddStringToObject(d, "day",
+                                (const char *)sqlite3_column_text(st, 0));
+        cJSON_AddNumberToObject(d, "events",
+                                (double)sqlite3_column_int64(st, 1));
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return S_sqlerr(p->db, err, "projections: stats");
+    return 0;
+}
+
+cJSON *projections_stats(projections *p, folio_err *err)
+{
+    long long events, members, contacts;
+    if (S_scalar(p, "SELECT coalesce(sum(count), 0) FROM %s.stats_types",
+                 &events, err) < 0 ||
+        S_scalar(p, "SELECT count(*) FROM %s.members", &members, err) < 0 ||
+        S_scalar(p, "SELECT coalesce(sum(count), 0) FROM %s.stats_types"
+                    " WHERE type = 'ContactRequestSubmitted'",
+                 &contacts, err) < 0)
+        return NULL;
+    cJSON *root = cJSON_CreateObject();
+    if (!root || !cJSON_AddNumberToObject(root, "events", (double)events) ||
+        !cJSON_AddNumberToObject(root, "members", (double)members) ||
+        !cJSON_AddNumberToObject(root, "contacts", (double)contacts)) {
+        cJSON_Delete(root);
+        err_set(err, "out of memory");
+        return NULL;
+    }
+    if (S_stats_rows(p, root, err) < 0) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return root;
+}

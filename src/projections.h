@@ -1,4 +1,82 @@
-/* placeholder */
+/* projections — the read models built from the event log.
+ *
+ *   members  members (public: user_id, display_name, joined_at) and
+ *            members_private (user_id, subject, locale, has_password);
+ *            subject is the vault's keyed hash of the normalised address
+ *            and is UNIQUE: one address, one member.
+ *   inbox    contact requests: contact_id, subject, received_at, status
+ *            (new/handled), page, dedupe (a keyed hash) — no plaintext.
+ *   stats    counts by event type (stats_types) and by day (stats_days).
+ *
+ * Each projection has a name, a code version and a checkpoint (a row in
+ * projection_checkpoints) written in the same transaction as its tables.
+ * Applying events and replaying the log are one code path: both read the
+ * log after a position and hand each event to the same handlers, so a
+ * replay equals the incremental result by construction.
+ *
+ * A handle works on one store connection; one thread at a time. */
 #ifndef FOLIO_PROJECTIONS_H
 #define FOLIO_PROJECTIONS_H
+
+#include <cjson/cJSON.h>
+#include "store.h"
+#include "util.h"
+#include "vault.h"
+
+typedef struct projections projections;
+
+enum {
+    PROJ_MEMBERS = 1u << 0,
+    PROJ_INBOX = 1u << 1,
+    PROJ_STATS = 1u << 2,
+    PROJ_ALL = (1u << 3) - 1
+};
+
+/* Opens the live read models in the store's main database: creates missing
+ * tables, rebuilds a projection whose code version changed (or that has
+ * no checkpoint), and catches up with the log. v may be NULL (nothing can
+ * be decrypted: members are then left out). */
+int projections_open(store *st, vault *v, projections **out, folio_err *err);
+/* Builds private read models in the connection's temp database from the
+ * events recorded at or before as_of_ms; the main database is only read.
+ * Queries on the handle then answer from that copy. */
+int projections_open_as_of(store *st, vault *v, long long as_of_ms,
+                           projections **out, folio_err *err);
+void projections_close(projections *p);
+
+/* Projection names ("members", "inbox", "stats"), NULL-terminated. */
+const char *const *projections_names(void);
+/* The bit of a projection name, 0 when unknown. */
+unsigned projections_bit(const char *name);
+
+/* Applies the events after the checkpoints, inside the caller's
+ * transaction (store_begin). *changed gets the PROJ_ bits whose tables
+ * changed. */
+int projections_catch_up(projections *p, unsigned *changed, folio_err *err);
+
+/* Rebuilds the projections in mask into fresh tables (NAME__new) and swaps
+ * them in, all in one write transaction: readers see the old model until
+ * the swap commits. Must be called outside a transaction. */
+int projections_replay(projections *p, unsigned mask, folio_err *err);
+
+/* Replays the log into temporary tables and compares them, row for row,
+ * with the live ones; checks versions and checkpoints too. Differences are
+ * appended to report, one a line. 0 equal, 1 differs, -1 error. */
+int projections_check(projections *p, buf *report, folio_err *err);
+
+/* Queries (in the caller's transaction when there is one). */
+/* 1 when subject is a member, 0 when not, -1 on error; user_id (80 bytes,
+ * may be NULL) gets the member's id. */
+int projections_member_of(projections *p, const char *subject,
+                          char user_id[80], folio_err *err);
+/* 1 when a contact request with this dedupe hash arrived at or after
+ * since_ms, 0 when not, -1 on error. */
+int projections_recent_contact(projections *p, const char *dedupe,
+                               long long since_ms, folio_err *err);
+/* {count, members: [{name, joined, joined_iso}]} newest first. */
+cJSON *projections_community(projections *p, folio_err *err);
+/* {events, members, contacts, by_type: {TYPE: n}, by_day: [{day, events}]}
+ * (by_day: the last 30 days with events, newest first). */
+cJSON *projections_stats(projections *p, folio_err *err);
+
 #endif
