@@ -1,1 +1,445 @@
-/* placeholder: being written */
+/* vault — personal data at rest. See vault.h. */
+#include "vault.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define S_KEY_LEN 32
+/* A wrapped subject key: nonce | secretbox(key). */
+#define S_WRAPPED_LEN \
+    (crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + S_KEY_LEN)
+#define S_SEAL_PREFIX "v1:"
+#define S_SUBJECT_MAX 128
+
+/* Subkey ids under the master key (crypto_kdf, context "folio___"): one
+ * key per purpose, so the subject hash never shares a key with wrapping. */
+#define S_KDF_CONTEXT "folio___"
+#define S_KDF_SUBJECT 1
+#define S_KDF_WRAP 2
+
+enum { S_GET_KEY, S_ADD_KEY, S_FORGET, S_NSTMT };
+
+static const char *const S_sql[S_NSTMT] = {
+    [S_GET_KEY] = "SELECT wrapped FROM subject_keys WHERE subject = ?1",
+    [S_ADD_KEY] = "INSERT INTO subject_keys(subject, wrapped, created_at,"
+                  " destroyed_at) VALUES (?1, ?2, ?3, NULL)",
+    [S_FORGET] = "UPDATE subject_keys SET wrapped = NULL, destroyed_at = ?2"
+                 " WHERE subject = ?1",
+};
+
+struct vault {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[S_NSTMT];
+    unsigned char subject_key[S_KEY_LEN];
+    unsigned char wrap_key[S_KEY_LEN];
+};
+
+static const char S_mode_hint[] =
+    "it holds the key to every visitor's personal data";
+
+/* ---- the master key file ---------------------------------------------- */
+static int S_write_all(int fd, const unsigned char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Makes a new key file; O_EXCL so two processes starting at once cannot
+ * both make one (the loser reads the winner's). 1: it already existed. */
+static int S_create_key(const char *path, folio_err *err)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                  0600);
+    if (fd < 0) {
+        if (errno == EEXIST)
+            return 1;
+        return err_set(err, "%s: cannot create the master key: %s", path,
+                       strerror(errno));
+    }
+    unsigned char key[S_KEY_LEN];
+    randombytes_buf(key, sizeof key);
+    int bad = S_write_all(fd, key, sizeof key) != 0 || fsync(fd) != 0;
+    int saved = errno;
+    sodium_memzero(key, sizeof key);
+    if (close(fd) != 0 && !bad) {
+        bad = 1;
+        saved = errno;
+    }
+    if (bad) {
+        unlink(path);
+        return err_set(err, "%s: cannot write the master key: %s", path,
+                       strerror(saved));
+    }
+    /* Make the new name durable too: losing the key loses every sealed
+     * value. */
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (util_path(dir, sizeof dir, NULL, "%.*s",
+                  slash ? (int)(slash - path) : 1, slash ? path : ".") == 0) {
+        int dfd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            if (fsync(dfd) != 0) { /* best effort: the file itself is synced */ }
+            close(dfd);
+        }
+    }
+    return 0;
+}
+
+static int S_read_key(const char *path, unsigned char key[S_KEY_LEN],
+                      folio_err *err)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return err_set(err, "%s: cannot open the master key: %s", path,
+                       strerror(errno));
+    struct stat st;
+    int rc = -1;
+    if (fstat(fd, &st) != 0) {
+        err_set(err, "%s: %s", path, strerror(errno));
+    } else if (!S_ISREG(st.st_mode)) {
+        err_set(err, "%s: the master key is not a regular file", path);
+    } else if (st.st_mode & 077) {
+        err_set(err, "%s: the master key is readable or writable by group or "
+                "others (mode %04o); %s: run chmod 600 %s", path,
+                (unsigned)(st.st_mode & 07777), S_mode_hint, path);
+    } else if (st.st_size != S_KEY_LEN) {
+        err_set(err, "%s: the master key must be exactly %d bytes, this file "
+                "has %lld; restore it from a backup (a new key cannot open "
+                "what the old one sealed)", path, S_KEY_LEN,
+                (long long)st.st_size);
+    } else {
+        size_t got = 0;
+        while (got < S_KEY_LEN) {
+            ssize_t r = read(fd, key + got, S_KEY_LEN - got);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                break;
+            got += (size_t)r;
+        }
+        if (got == S_KEY_LEN)
+            rc = 0;
+        else
+            err_set(err, "%s: cannot read the master key", path);
+    }
+    close(fd);
+    return rc;
+}
+
+/* ---- open and close --------------------------------------------------- */
+int vault_open(const char *master_key_path, sqlite3 *db, vault **out,
+               folio_err *err)
+{
+    *out = NULL;
+    if (sodium_init() < 0)
+        return err_set(err, "libsodium could not be initialised");
+    int made = S_create_key(master_key_path, err);
+    if (made < 0)
+        return -1;
+    unsigned char master[S_KEY_LEN];
+    if (S_read_key(master_key_path, master, err) != 0)
+        return -1;
+    vault *v = calloc(1, sizeof *v);
+    if (!v) {
+        sodium_memzero(master, sizeof master);
+        return err_set(err, "out of memory");
+    }
+    v->db = db;
+    int rc = crypto_kdf_derive_from_key(v->subject_key, S_KEY_LEN,
+                                        S_KDF_SUBJECT, S_KDF_CONTEXT, master);
+    if (rc == 0)
+        rc = crypto_kdf_derive_from_key(v->wrap_key, S_KEY_LEN, S_KDF_WRAP,
+                                        S_KDF_CONTEXT, master);
+    sodium_memzero(master, sizeof master);
+    if (rc != 0) {
+        vault_close(v);
+        return err_set(err, "deriving the vault's keys failed");
+    }
+    for (int i = 0; i < S_NSTMT; i++) {
+        if (sqlite3_prepare_v3(db, S_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                               &v->stmt[i], NULL) != SQLITE_OK) {
+            err_set(err, "vault: %s (is the store open and migrated?)",
+                    sqlite3_errmsg(db));
+            vault_close(v);
+            return -1;
+        }
+    }
+    *out = v;
+    return 0;
+}
+
+void vault_close(vault *v)
+{
+    if (!v)
+        return;
+    for (int i = 0; i < S_NSTMT; i++)
+        sqlite3_finalize(v->stmt[i]);
+    sodium_memzero(v, sizeof *v);
+    free(v);
+}
+
+/* ---- subjects --------------------------------------------------------- */
+int vault_normalise_email(const char *email, char *out, size_t outlen)
+{
+    if (!email || !out || outlen == 0)
+        return -1;
+    const char *b = email, *e = email + strlen(email);
+    while (b < e && isspace((unsigned char)*b))
+        b++;
+    while (e > b && isspace((unsigned char)e[-1]))
+        e--;
+    size_t n = (size_t)(e - b);
+    if (n + 1 > outlen)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)b[i];
+        out[i] = (char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+void vault_subject(const vault *v, const char *norm_email,
+                   char out[VAULT_SUBJECT_LEN + 1])
+{
+    unsigned char h[VAULT_SUBJECT_LEN / 2];
+    /* Cannot fail with these lengths (32-byte output and key). */
+    (void)crypto_generichash(h, sizeof h, (const unsigned char *)norm_email,
+                             strlen(norm_email), v->subject_key,
+                             sizeof v->subject_key);
+    sodium_bin2hex(out, VAULT_SUBJECT_LEN + 1, h, sizeof h);
+}
+
+static int S_check_subject(const char *subject, folio_err *err)
+{
+    size_t n = subject ? strlen(subject) : 0;
+    if (n == 0 || n > S_SUBJECT_MAX)
+        return err_set(err, "vault: a subject id is 1 to %d characters",
+                       S_SUBJECT_MAX);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)subject[i];
+        if (!isalnum(c) && c != '-' && c != '_')
+            return err_set(err, "vault: a subject id is letters, digits, "
+                           "'-' and '_'");
+    }
+    return 0;
+}
+
+static int S_db_err(vault *v, folio_err *err, const char *what)
+{
+    return err_set(err, "vault: %s: %s", what, sqlite3_errmsg(v->db));
+}
+
+/* The subject's key into key: 0 found, 1 destroyed, 2 never made. */
+static int S_get_key(vault *v, const char *subject,
+                     unsigned char key[S_KEY_LEN], folio_err *err)
+{
+    sqlite3_stmt *st = v->stmt[S_GET_KEY];
+    sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), res;
+    if (rc == SQLITE_DONE) {
+        res = 2;
+    } else if (rc != SQLITE_ROW) {
+        res = S_db_err(v, err, "reading a subject key");
+    } else if (sqlite3_column_type(st, 0) == SQLITE_NULL) {
+        res = 1;
+    } else {
+        const unsigned char *w = sqlite3_column_blob(st, 0);
+        int wlen = sqlite3_column_bytes(st, 0);
+        if (!w || wlen != S_WRAPPED_LEN ||
+            crypto_secretbox_open_easy(key, w + crypto_secretbox_NONCEBYTES,
+                                       S_WRAPPED_LEN -
+                                           crypto_secretbox_NONCEBYTES,
+                                       w, v->wrap_key) != 0)
+            res = err_set(err, "vault: the key of subject %.16s... does not "
+                          "open with this master key (wrong var/master.key?)",
+                          subject);
+        else
+            res = 0;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return res;
+}
+
+static int S_new_key(vault *v, const char *subject,
+                     unsigned char key[S_KEY_LEN], folio_err *err)
+{
+    unsigned char w[S_WRAPPED_LEN];
+    crypto_secretbox_keygen(key);
+    randombytes_buf(w, crypto_secretbox_NONCEBYTES);
+    if (crypto_secretbox_easy(w + crypto_secretbox_NONCEBYTES, key, S_KEY_LEN,
+                              w, v->wrap_key) != 0)
+        return err_set(err, "vault: wrapping a subject key failed");
+    sqlite3_stmt *st = v->stmt[S_ADD_KEY];
+    sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, w, sizeof w, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, util_now_ms());
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE)
+        return S_db_err(v, err, "storing a subject key");
+    return 0;
+}
+
+/* ---- sealing ---------------------------------------------------------- */
+int vault_seal(vault *v, const char *subject, const char *plain, char **out,
+               folio_err *err)
+{
+    *out = NULL;
+    if (S_check_subject(subject, err) != 0)
+        return -1;
+    if (!plain)
+        return err_set(err, "vault: nothing to seal");
+    unsigned char key[S_KEY_LEN];
+    int rc = S_get_key(v, subject, key, err);
+    if (rc == 2)
+        rc = S_new_key(v, subject, key, err);
+    if (rc == 1)
+        return err_set(err, "vault: subject %.16s... was forgotten: nothing "
+                       "can be sealed for it", subject);
+    if (rc != 0)
+        goto done;
+    size_t plen = strlen(plain);
+    size_t blen = crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES +
+                  plen;
+    size_t b64len = sodium_base64_ENCODED_LEN(blen,
+                                              sodium_base64_VARIANT_ORIGINAL);
+    unsigned char *box = malloc(blen);
+    char *s = malloc(sizeof S_SEAL_PREFIX - 1 + b64len);
+    rc = -1;
+    if (!box || !s) {
+        err_set(err, "out of memory");
+    } else {
+        randombytes_buf(box, crypto_secretbox_NONCEBYTES);
+        if (crypto_secretbox_easy(box + crypto_secretbox_NONCEBYTES,
+                                  (const unsigned char *)plain, plen, box,
+                                  key) != 0) {
+            err_set(err, "vault: sealing failed");
+        } else {
+            memcpy(s, S_SEAL_PREFIX, sizeof S_SEAL_PREFIX - 1);
+            sodium_bin2base64(s + sizeof S_SEAL_PREFIX - 1, b64len, box, blen,
+                              sodium_base64_VARIANT_ORIGINAL);
+            *out = s;
+            s = NULL;
+            rc = 0;
+        }
+    }
+    free(box);
+    free(s);
+done:
+    sodium_memzero(key, sizeof key);
+    return rc;
+}
+
+int vault_open_sealed(vault *v, const char *subject, const char *sealed,
+                      char **out, folio_err *err)
+{
+    *out = NULL;
+    if (S_check_subject(subject, err) != 0)
+        return -1;
+    size_t plen = sizeof S_SEAL_PREFIX - 1;
+    if (!sealed || strncmp(sealed, S_SEAL_PREFIX, plen) != 0)
+        return err_set(err, "vault: not a sealed value");
+    const char *b64 = sealed + plen;
+    size_t b64len = strlen(b64);
+    size_t cap = b64len / 4 * 3 + 3;
+    unsigned char *box = malloc(cap);
+    if (!box)
+        return err_set(err, "out of memory");
+    size_t blen = 0;
+    int rc = -1;
+    unsigned char key[S_KEY_LEN];
+    if (sodium_base642bin(box, cap, b64, b64len, NULL, &blen, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        blen < crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES) {
+        err_set(err, "vault: a sealed value is damaged");
+        free(box);
+        return -1;
+    }
+    int k = S_get_key(v, subject, key, err);
+    if (k == 1) {
+        rc = 1; /* forgotten: redacted */
+    } else if (k == 2) {
+        err_set(err, "vault: subject %.16s... has no key", subject);
+    } else if (k == 0) {
+        size_t mlen = blen - crypto_secretbox_NONCEBYTES -
+                      crypto_secretbox_MACBYTES;
+        char *plain = malloc(mlen + 1);
+        if (!plain) {
+            err_set(err, "out of memory");
+        } else if (crypto_secretbox_open_easy(
+                       (unsigned char *)plain,
+                       box + crypto_secretbox_NONCEBYTES,
+                       blen - crypto_secretbox_NONCEBYTES, box, key) != 0) {
+            err_set(err, "vault: a sealed value does not open with its "
+                    "subject's key (damaged or another subject's)");
+            free(plain);
+        } else {
+            plain[mlen] = '\0';
+            *out = plain;
+            rc = 0;
+        }
+    }
+    sodium_memzero(key, sizeof key);
+    free(box);
+    return rc;
+}
+
+/* ---- forgetting ------------------------------------------------------- */
+int vault_forget(vault *v, const char *subject, folio_err *err)
+{
+    if (S_check_subject(subject, err) != 0)
+        return -1;
+    unsigned char key[S_KEY_LEN];
+    int k = S_get_key(v, subject, key, err);
+    sodium_memzero(key, sizeof key);
+    if (k < 0)
+        return -1;
+    if (k == 2)
+        return 1;
+    if (k == 1)
+        return 0; /* already destroyed */
+    sqlite3_stmt *st = v->stmt[S_FORGET];
+    sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, util_now_ms());
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE)
+        return S_db_err(v, err, "destroying a subject key");
+    return 0;
+}
+
+int vault_scrub(vault *v, folio_err *err)
+{
+    if (!sqlite3_get_autocommit(v->db))
+        return err_set(err, "vault: scrub after the transaction commits");
+    int log = 0, done = 0;
+    int rc = sqlite3_wal_checkpoint_v2(v->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
+                                       &log, &done);
+    if (rc == SQLITE_BUSY)
+        return err_set(err, "vault: the WAL could not be emptied while "
+                       "another connection reads or writes; erased keys may "
+                       "remain in it until the next checkpoint: try again");
+    if (rc != SQLITE_OK)
+        return S_db_err(v, err, "checkpointing the WAL");
+    return 0;
+}

@@ -1,2 +1,322 @@
-/* placeholder: being written */
-int main(void) { return 77; }
+/* The vault: master key file, sealing, forgetting, scrubbing. */
+#include <check.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "util.h"
+#include "vault.h"
+
+static char S_dir[256];
+static char S_db[300];
+static char S_key[300];
+
+static void S_setup(void)
+{
+    snprintf(S_dir, sizeof S_dir, "/tmp/folio-test-vault-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(S_dir));
+    snprintf(S_db, sizeof S_db, "%s/folio.db", S_dir);
+    snprintf(S_key, sizeof S_key, "%s/master.key", S_dir);
+}
+
+static void S_teardown(void)
+{
+    folio_err err;
+    util_rmtree(S_dir, &err);
+}
+
+typedef struct env {
+    store *s;
+    vault *v;
+} env;
+
+static env S_open(void)
+{
+    env e;
+    folio_err err = {{0}};
+    ck_assert_msg(store_open(S_db, NULL, &e.s, &err) == 0, "%s", err.msg);
+    ck_assert_msg(vault_open(S_key, store_db(e.s), &e.v, &err) == 0, "%s",
+                  err.msg);
+    return e;
+}
+
+static void S_close(env e)
+{
+    vault_close(e.v);
+    store_close(e.s);
+}
+
+START_TEST(master_key_file)
+{
+    env e = S_open();
+    struct stat st;
+    ck_assert_int_eq(stat(S_key, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0600);
+    ck_assert_int_eq(st.st_size, 32);
+    char a[VAULT_SUBJECT_LEN + 1], b[VAULT_SUBJECT_LEN + 1];
+    vault_subject(e.v, "ada@example.org", a);
+    S_close(e);
+    /* The same key next time: the same subject. */
+    e = S_open();
+    vault_subject(e.v, "ada@example.org", b);
+    ck_assert_str_eq(a, b);
+    S_close(e);
+
+    folio_err err = {{0}};
+    vault *v = NULL;
+    store *s = NULL;
+    ck_assert_int_eq(store_open(S_db, NULL, &s, &err), 0);
+    ck_assert_int_eq(chmod(S_key, 0644), 0);
+    ck_assert_int_eq(vault_open(S_key, store_db(s), &v, &err), -1);
+    ck_assert_ptr_null(v);
+    ck_assert_msg(strstr(err.msg, "group or others") &&
+                  strstr(err.msg, "chmod 600"), "%s", err.msg);
+    ck_assert_int_eq(chmod(S_key, 0640), 0);
+    ck_assert_int_eq(vault_open(S_key, store_db(s), &v, &err), -1);
+    ck_assert_int_eq(chmod(S_key, 0600), 0);
+    ck_assert_int_eq(truncate(S_key, 31), 0);
+    ck_assert_int_eq(vault_open(S_key, store_db(s), &v, &err), -1);
+    ck_assert_msg(strstr(err.msg, "exactly 32 bytes"), "%s", err.msg);
+    char missing[400];
+    snprintf(missing, sizeof missing, "%s/no/such/dir/master.key", S_dir);
+    ck_assert_int_eq(vault_open(missing, store_db(s), &v, &err), -1);
+    ck_assert_msg(strstr(err.msg, "cannot create"), "%s", err.msg);
+    store_close(s);
+}
+END_TEST
+
+START_TEST(normalise_and_subject)
+{
+    char out[64];
+    ck_assert_int_eq(vault_normalise_email("  Ada.L@Example.ORG \n", out,
+                                           sizeof out), 0);
+    ck_assert_str_eq(out, "ada.l@example.org");
+    ck_assert_int_eq(vault_normalise_email("a@b.c", out, 5), -1);
+    ck_assert_int_eq(vault_normalise_email("a@b.c", out, 6), 0);
+    env e = S_open();
+    char a[VAULT_SUBJECT_LEN + 1], b[VAULT_SUBJECT_LEN + 1];
+    vault_subject(e.v, "ada@example.org", a);
+    vault_subject(e.v, "bob@example.org", b);
+    ck_assert_int_eq(strlen(a), VAULT_SUBJECT_LEN);
+    ck_assert_int_eq(strspn(a, "0123456789abcdef"), VAULT_SUBJECT_LEN);
+    ck_assert_str_ne(a, b);
+    S_close(e);
+}
+END_TEST
+
+START_TEST(seal_round_trip)
+{
+    env e = S_open();
+    folio_err err = {{0}};
+    char subj[VAULT_SUBJECT_LEN + 1], other[VAULT_SUBJECT_LEN + 1];
+    vault_subject(e.v, "ada@example.org", subj);
+    vault_subject(e.v, "bob@example.org", other);
+    const char *plain = "Ada Lovelace — «analytical engine»\nline two";
+    char *s1 = NULL, *s2 = NULL, *back = NULL;
+    ck_assert_msg(vault_seal(e.v, subj, plain, &s1, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(vault_seal(e.v, subj, plain, &s2, &err), 0);
+    ck_assert_int_eq(strncmp(s1, "v1:", 3), 0);
+    ck_assert_str_ne(s1, s2);           /* fresh nonce each time */
+    ck_assert_ptr_null(strstr(s1, "Ada"));
+    ck_assert_int_eq(vault_open_sealed(e.v, subj, s1, &back, &err), 0);
+    ck_assert_str_eq(back, plain);
+    free(back);
+    ck_assert_int_eq(vault_open_sealed(e.v, subj, s2, &back, &err), 0);
+    ck_assert_str_eq(back, plain);
+    free(back);
+    /* Only one key row for the subject. */
+    sqlite3_stmt *st;
+    ck_assert_int_eq(sqlite3_prepare_v2(store_db(e.s),
+                     "SELECT count(*) FROM subject_keys", -1, &st, NULL), 0);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    ck_assert_int_eq(sqlite3_column_int(st, 0), 1);
+    sqlite3_finalize(st);
+    /* Another subject's key does not open it; neither does damage. */
+    char *o = NULL;
+    ck_assert_int_eq(vault_seal(e.v, other, "x", &o, &err), 0);
+    ck_assert_int_eq(vault_open_sealed(e.v, other, s1, &back, &err), -1);
+    ck_assert_ptr_null(back);
+    s1[10] = s1[10] == 'A' ? 'B' : 'A';
+    ck_assert_int_eq(vault_open_sealed(e.v, subj, s1, &back, &err), -1);
+    ck_assert_int_eq(vault_open_sealed(e.v, subj, "v1:!!", &back, &err), -1);
+    ck_assert_int_eq(vault_open_sealed(e.v, subj, "plain", &back, &err), -1);
+    ck_assert_int_eq(vault_seal(e.v, "bad subject", "x", &o, &err), -1);
+    /* The empty string seals too. */
+    char *empty = NULL;
+    ck_assert_int_eq(vault_seal(e.v, subj, "", &empty, &err), 0);
+    ck_assert_int_eq(vault_open_sealed(e.v, subj, empty, &back, &err), 0);
+    ck_assert_str_eq(back, "");
+    free(back);
+    free(empty);
+    free(s1);
+    free(s2);
+    free(o);
+    S_close(e);
+}
+END_TEST
+
+START_TEST(key_follows_the_transaction)
+{
+    env e = S_open();
+    folio_err err;
+    char *s = NULL, *back = NULL;
+    ck_assert_int_eq(store_begin(e.s, &err), 0);
+    ck_assert_int_eq(vault_seal(e.v, "subj-1", "hello", &s, &err), 0);
+    store_rollback(e.s);
+    /* The key went with the transaction: what was sealed cannot open. */
+    ck_assert_int_eq(vault_open_sealed(e.v, "subj-1", s, &back, &err), -1);
+    ck_assert_msg(strstr(err.msg, "no key"), "%s", err.msg);
+    free(s);
+    S_close(e);
+}
+END_TEST
+
+START_TEST(forget_redacts)
+{
+    env e = S_open();
+    folio_err err = {{0}};
+    char *s = NULL, *back = (char *)1;
+    ck_assert_int_eq(vault_seal(e.v, "subj-1", "Grace Hopper", &s, &err), 0);
+    ck_assert_int_eq(vault_forget(e.v, "subj-2", &err), 1); /* unknown */
+    ck_assert_int_eq(vault_forget(e.v, "subj-1", &err), 0);
+    ck_assert_int_eq(vault_forget(e.v, "subj-1", &err), 0); /* again: fine */
+    ck_assert_int_eq(vault_open_sealed(e.v, "subj-1", s, &back, &err), 1);
+    ck_assert_ptr_null(back);
+    char *s2 = NULL;
+    ck_assert_int_eq(vault_seal(e.v, "subj-1", "again", &s2, &err), -1);
+    ck_assert_msg(strstr(err.msg, "forgotten"), "%s", err.msg);
+    ck_assert_ptr_null(s2);
+    ck_assert_int_eq(vault_scrub(e.v, &err), 0);
+    S_close(e);
+    /* Still redacted after reopening. */
+    e = S_open();
+    ck_assert_int_eq(vault_open_sealed(e.v, "subj-1", s, &back, &err), 1);
+    free(s);
+    /* Scrub refuses to run inside a transaction. */
+    ck_assert_int_eq(store_begin(e.s, &err), 0);
+    ck_assert_int_eq(vault_scrub(e.v, &err), -1);
+    store_rollback(e.s);
+    S_close(e);
+}
+END_TEST
+
+static int S_file_has(const char *path, const void *needle, size_t n)
+{
+    char *data = NULL;
+    size_t len = 0;
+    folio_err err;
+    if (!util_is_file(path))
+        return 0;
+    ck_assert_msg(util_read_file(path, &data, &len, &err) == 0, "%s", err.msg);
+    int found = memmem(data, len, needle, n) != NULL;
+    free(data);
+    return found;
+}
+
+static int S_anywhere(const void *needle, size_t n)
+{
+    char wal[320], shm[320];
+    snprintf(wal, sizeof wal, "%s-wal", S_db);
+    snprintf(shm, sizeof shm, "%s-shm", S_db);
+    return S_file_has(S_db, needle, n) + S_file_has(wal, needle, n) +
+           S_file_has(shm, needle, n);
+}
+
+/* Unwraps a subject key the way the vault does, from the outside: the
+ * master key file, the KDF subkey for wrapping and the stored blob. */
+static void S_unwrap(const unsigned char *w, size_t wlen, unsigned char key[32])
+{
+    char *mk = NULL;
+    size_t mlen = 0;
+    folio_err err;
+    ck_assert_int_eq(util_read_file(S_key, &mk, &mlen, &err), 0);
+    ck_assert_int_eq(mlen, 32);
+    unsigned char wrap[32];
+    ck_assert_int_eq(crypto_kdf_derive_from_key(wrap, 32, 2, "folio___",
+                                                (unsigned char *)mk), 0);
+    free(mk);
+    ck_assert_int_eq(wlen, 24 + 16 + 32);
+    ck_assert_int_eq(crypto_secretbox_open_easy(key, w + 24, wlen - 24, w,
+                                                wrap), 0);
+}
+
+START_TEST(forget_and_scrub_leave_no_trace)
+{
+    env e = S_open();
+    folio_err err = {{0}};
+    const char *plain = "Margaret Hamilton <margaret@example.org>";
+    char subj[VAULT_SUBJECT_LEN + 1];
+    vault_subject(e.v, "margaret@example.org", subj);
+    /* Some neighbours so the page holds more than one key. */
+    char *s = NULL;
+    for (int i = 0; i < 20; i++) {
+        char other[32];
+        snprintf(other, sizeof other, "neighbour-%d", i);
+        ck_assert_int_eq(vault_seal(e.v, other, "x", &s, &err), 0);
+        free(s);
+        if (i == 10) {
+            ck_assert_int_eq(vault_seal(e.v, subj, plain, &s, &err), 0);
+            store_new_event ev = {NULL, "T", 1, "{}", NULL};
+            char data[512];
+            snprintf(data, sizeof data, "{\"name\":\"%s\"}", s);
+            ev.data = data;
+            ck_assert_int_eq(store_append(e.s, "p", STORE_ANY, &ev, 1, NULL,
+                                          &err), 0);
+            free(s);
+        }
+    }
+    unsigned char wrapped[72], key[32];
+    sqlite3_stmt *st;
+    ck_assert_int_eq(sqlite3_prepare_v2(store_db(e.s),
+                     "SELECT wrapped FROM subject_keys WHERE subject = ?1",
+                     -1, &st, NULL), 0);
+    sqlite3_bind_text(st, 1, subj, -1, SQLITE_STATIC);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    ck_assert_int_eq(sqlite3_column_bytes(st, 0), 72);
+    memcpy(wrapped, sqlite3_column_blob(st, 0), 72);
+    sqlite3_finalize(st);
+    S_unwrap(wrapped, sizeof wrapped, key);
+    /* Checkpoint once so the key is in the database file, not only the WAL. */
+    ck_assert_int_eq(vault_scrub(e.v, &err), 0);
+    ck_assert_msg(S_anywhere(wrapped, sizeof wrapped), "the wrapped key "
+                  "should be on disk before forgetting (is the grep working?)");
+    ck_assert(!S_anywhere(plain, strlen(plain)));
+    ck_assert(!S_anywhere(key, sizeof key));
+
+    ck_assert_int_eq(store_begin(e.s, &err), 0);
+    ck_assert_int_eq(vault_forget(e.v, subj, &err), 0);
+    ck_assert_int_eq(store_commit(e.s, &err), 0);
+    ck_assert_msg(S_anywhere(wrapped, sizeof wrapped), "before the scrub the "
+                  "WAL still holds the old page");
+    ck_assert_int_eq(vault_scrub(e.v, &err), 0);
+    ck_assert_msg(!S_anywhere(wrapped, sizeof wrapped),
+                  "the wrapped key survived forget + scrub");
+    ck_assert(!S_anywhere(key, sizeof key));
+    ck_assert(!S_anywhere(plain, strlen(plain)));
+    S_close(e);
+    ck_assert(!S_anywhere(wrapped, sizeof wrapped));
+}
+END_TEST
+
+int main(void)
+{
+    Suite *su = suite_create("vault");
+    TCase *tc = tcase_create("vault");
+    tcase_add_checked_fixture(tc, S_setup, S_teardown);
+    tcase_add_test(tc, master_key_file);
+    tcase_add_test(tc, normalise_and_subject);
+    tcase_add_test(tc, seal_round_trip);
+    tcase_add_test(tc, key_follows_the_transaction);
+    tcase_add_test(tc, forget_redacts);
+    tcase_add_test(tc, forget_and_scrub_leave_no_trace);
+    suite_add_tcase(su, tc);
+    SRunner *sr = srunner_create(su);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
