@@ -1,1 +1,1325 @@
-/* placeholder: being written */
+/* fcgi — the FastCGI responder (see fcgi.h for the shape).
+ *
+ * A request lives in a job slot from accept to answer. Workers never wait
+ * for the disk: a valid submission is queued for the writer and the worker
+ * goes back to accept, so the number of submissions sharing one fsync is
+ * bounded by the slot pool, not by the number of threads. The responder
+ * writes the answers of committed jobs. */
+#include "fcgi.h"
+
+#include <errno.h>
+#include <fcgiapp.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <sodium.h>
+
+#include "config.h"
+#include "domain.h"
+#include "forms.h"
+#include "log.h"
+#include "metrics.h"
+#include "site.h"
+
+/* Requests in flight at once (accepted, not yet answered). nginx queues the
+ * rest in the listen backlog. 256 covers the benchmark's 64 connections
+ * with room for slow Argon2id registrations. */
+#define S_SLOTS 256
+#define S_BACKLOG 1024
+#define S_MAX_DIRTY 16
+#define S_RL_SIZE 4096 /* rate-limit table entries (power of two) */
+#define S_RL_PROBE 8
+
+enum S_route { R_OTHER, R_CONTACT, R_REGISTER, R_HEALTH, R_METRICS };
+
+static const char *const S_route_names[] = {"other", "/contact", "/register",
+                                            "/health", "/metrics"};
+
+typedef struct S_job {
+    FCGX_Request req;
+    struct S_job *next;
+    enum S_route route;
+    int json;            /* the client wants JSON answers */
+    int in_eof;          /* stdin read to its end: the connection may close */
+    long long t0_ns;
+    char request_id[68];
+    char method[12];
+    char client[48];
+    forms_values values; /* decoded fields (forms owns the strings) */
+    char hash[128];      /* Argon2id of the password (register) */
+    domain_result res;
+    int status;          /* set by the writer: 0, or 500 / 503 */
+    unsigned long long seq;   /* commit sequence it waits to see rendered */
+    long long deadline_ns;    /* answer by then even if not rendered */
+} S_job;
+
+typedef struct S_jobq {
+    S_job *head, *tail;
+} S_jobq;
+
+typedef struct S_rl_entry {
+    uint64_t key;        /* 0: empty */
+    double tokens;
+    long long last_ms;
+} S_rl_entry;
+
+typedef struct S_cfg_node {
+    folio_config cfg;
+    struct S_cfg_node *older;
+} S_cfg_node;
+
+struct fcgi_server {
+    char *site_dir;
+    S_cfg_node *cfgs;         /* newest first; all kept until close */
+    const folio_config *cfg;  /* the newest: read under mu */
+    int threads;
+    int listen_fd;
+    char listen_name[160];
+    char *unix_path;          /* the socket file we created, or NULL */
+    int rate_on;
+
+    domain *writer_dom;       /* writer thread only */
+    domain *reader_dom;       /* behind the site, under site_mu */
+    site *site;               /* under site_mu */
+    pthread_mutex_t site_mu;
+
+    /* Everything below is under mu. */
+    pthread_mutex_t mu;
+    pthread_cond_t slot_cv, writer_cv, render_cv, resp_cv;
+    S_job *slots;
+    S_job *free_slots;
+    S_jobq writeq;            /* valid submissions and health probes */
+    S_jobq readyq;            /* answers to write now */
+    S_jobq waitq;             /* committed, waiting for their render */
+    char dirty[S_MAX_DIRTY][32];
+    size_t ndirty;
+    unsigned long long commit_seq, dirty_seq, rendered_seq;
+    int stop_accept, stop_writer, stop_render, stop_resp;
+
+    pthread_mutex_t rl_mu;
+    S_rl_entry *rl;
+    unsigned char rl_key[crypto_shorthash_KEYBYTES]; /* random per process */
+
+    pthread_t *workers;
+    pthread_t writer, renderer, responder;
+    int started;
+};
+
+/* ---- small helpers ----------------------------------------------------- */
+
+static long long S_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void S_q_push(S_jobq *q, S_job *j)
+{
+    j->next = NULL;
+    if (q->tail)
+        q->tail->next = j;
+    else
+        q->head = j;
+    q->tail = j;
+}
+
+static S_job *S_q_take_all(S_jobq *q)
+{
+    S_job *h = q->head;
+    q->head = q->tail = NULL;
+    return h;
+}
+
+static const char *S_param(S_job *j, const char *name)
+{
+    return FCGX_GetParam(name, j->req.envp);
+}
+
+/* Copies src when every byte is in allowed and it fits; else fallback. */
+static void S_copy_token(char *out, size_t outlen, const char *src,
+                         const char *allowed, const char *fallback)
+{
+    size_t n = src ? strlen(src) : 0;
+    if (n == 0 || n >= outlen || strspn(src, allowed) != n) {
+        snprintf(out, outlen, "%s", fallback);
+        return;
+    }
+    memcpy(out, src, n + 1);
+}
+
+static void S_request_id(S_job *j)
+{
+    static const char ok[] = "abcdefghijklmnopqrstuvwxyz"
+                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-";
+    const char *given = S_param(j, "HTTP_X_REQUEST_ID");
+    size_t n = given ? strlen(given) : 0;
+    if (n > 0 && n < sizeof j->request_id && strspn(given, ok) == n) {
+        memcpy(j->request_id, given, n + 1);
+        return;
+    }
+    unsigned char rnd[12];
+    randombytes_buf(rnd, sizeof rnd);
+    sodium_bin2hex(j->request_id, sizeof j->request_id, rnd, sizeof rnd);
+}
+
+static const folio_config *S_cfg(fcgi_server *s)
+{
+    pthread_mutex_lock(&s->mu);
+    const folio_config *c = s->cfg;
+    pthread_mutex_unlock(&s->mu);
+    return c;
+}
+
+/* ---- rate limit: a token bucket per client address --------------------- */
+
+/* Returns 0 when allowed, else the seconds to wait. A fixed table: when the
+ * probe window is full the least recently seen client is evicted, so memory
+ * stays bounded whatever the number of addresses. */
+static int S_rate_check(fcgi_server *s, const char *client)
+{
+    if (!s->rate_on)
+        return 0;
+    const folio_config *cfg = S_cfg(s);
+    double rate = cfg->rate_per_min / 60.0, burst = cfg->rate_burst;
+    if (rate <= 0 || burst < 1)
+        return 0;
+    unsigned char h[crypto_shorthash_BYTES];
+    crypto_shorthash(h, (const unsigned char *)client, strlen(client),
+                     s->rl_key);
+    uint64_t k;
+    memcpy(&k, h, sizeof k);
+    if (k == 0)
+        k = 1;
+    long long now = util_now_ms();
+    int wait = 0;
+    pthread_mutex_lock(&s->rl_mu);
+    size_t base = (size_t)(k & (S_RL_SIZE - 1)), victim = base;
+    S_rl_entry *e = NULL;
+    for (size_t i = 0; i < S_RL_PROBE; i++) {
+        S_rl_entry *c = &s->rl[(base + i) & (S_RL_SIZE - 1)];
+        if (c->key == k || c->key == 0) {
+            e = c;
+            break;
+        }
+        if (c->last_ms < s->rl[victim].last_ms)
+            victim = (base + i) & (S_RL_SIZE - 1);
+    }
+    if (!e)
+        e = &s->rl[victim];
+    if (e->key != k) {
+        e->key = k;
+        e->tokens = burst;
+        e->last_ms = now;
+    }
+    double t = e->tokens + (double)(now - e->last_ms) / 1000.0 * rate;
+    e->tokens = t > burst ? burst : t;
+    e->last_ms = now;
+    if (e->tokens >= 1.0) {
+        e->tokens -= 1.0;
+    } else {
+        double w = (1.0 - e->tokens) / rate;   /* seconds, rounded up */
+        wait = (int)w;
+        if ((double)wait < w)
+            wait++;
+    }
+    pthread_mutex_unlock(&s->rl_mu);
+    return wait;
+}
+
+/* ---- the listen socket -------------------------------------------------- */
+
+/* A unix socket with its mode set explicitly: bound under a tight umask so
+ * that it is never reachable with looser permissions, then chmod'ed. */
+static int S_listen_unix(fcgi_server *s, const char *path, unsigned mode,
+                         folio_err *err)
+{
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof sa.sun_path)
+        return err_set(err, "socket path too long (%zu bytes, at most %zu): %s",
+                       strlen(path), sizeof sa.sun_path - 1, path);
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode))
+            return err_set(err, "%s exists and is not a socket", path);
+        /* A socket left by a previous run: refuse if someone answers. */
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0) {
+            close(probe);
+            return err_set(err, "%s: another folio-fcgi is listening there", path);
+        }
+        if (probe >= 0)
+            close(probe);
+        if (unlink(path) != 0)
+            return err_set(err, "cannot remove stale socket %s: %s", path,
+                           strerror(errno));
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return err_set(err, "socket: %s", strerror(errno));
+    mode_t old = umask(0177);
+    int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    int e = errno;
+    umask(old);
+    if (rc != 0) {
+        close(fd);
+        return err_set(err, "cannot bind %s: %s", path, strerror(e));
+    }
+    s->unix_path = util_strdup(path);
+    if (chmod(path, (mode_t)mode) != 0 || listen(fd, S_BACKLOG) != 0) {
+        e = errno;
+        close(fd);
+        return err_set(err, "cannot listen on %s: %s", path, strerror(e));
+    }
+    s->listen_fd = fd;
+    snprintf(s->listen_name, sizeof s->listen_name, "unix:%s", path);
+    return 0;
+}
+
+static int S_listen_tcp(fcgi_server *s, const char *hostport, folio_err *err)
+{
+    char host[128];
+    const char *colon = strrchr(hostport, ':');
+    size_t hl = colon ? (size_t)(colon - hostport) : 0;
+    if (!colon || hl >= sizeof host || !colon[1])
+        return err_set(err, "tcp address must be HOST:PORT, not '%s'", hostport);
+    memcpy(host, hostport, hl);
+    host[hl] = '\0';
+    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+        memmove(host, host + 1, hl - 2);
+        host[hl - 2] = '\0';
+    }
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    int g = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &ai);
+    if (g != 0)
+        return err_set(err, "tcp address '%s': %s", hostport, gai_strerror(g));
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, S_BACKLOG) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(ai);
+        return err_set(err, "cannot listen on %s: %s", hostport, strerror(e));
+    }
+    freeaddrinfo(ai);
+    s->listen_fd = fd;
+    snprintf(s->listen_name, sizeof s->listen_name, "tcp:%s", hostport);
+    return 0;
+}
+
+/* ---- answers ------------------------------------------------------------ */
+
+static const char *S_reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 303: return "See Other";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 503: return "Service Unavailable";
+    default: return "Internal Server Error";
+    }
+}
+
+/* Writes the whole answer, logs the request line, counts it and ends the
+ * request. extra_headers are built by folio, never from visitor input. */
+static void S_send(S_job *j, int status, const char *ctype,
+                   const char *extra_headers, const char *body, size_t blen)
+{
+    buf h = BUF_INIT;
+    int rc = buf_printf(&h,
+                        "Status: %d %s\r\nContent-Type: %s\r\n"
+                        "Content-Length: %zu\r\nCache-Control: no-store\r\n"
+                        "X-Content-Type-Options: nosniff\r\n%s\r\n",
+                        status, S_reason(status), ctype, blen,
+                        extra_headers ? extra_headers : "");
+    if (rc == 0) {
+        FCGX_PutStr(h.ptr, (int)h.len, j->req.out);
+        if (blen)
+            FCGX_PutStr(body, (int)blen, j->req.out);
+    }
+    buf_free(&h);
+
+    double secs = (double)(S_now_ns() - j->t0_ns) / 1e9;
+    metrics_request(S_route_names[j->route], status, secs);
+    cJSON *f = cJSON_CreateObject();
+    if (f) {
+        cJSON_AddStringToObject(f, "request_id", j->request_id);
+        cJSON_AddStringToObject(f, "method", j->method);
+        cJSON_AddStringToObject(f, "route", S_route_names[j->route]);
+        cJSON_AddNumberToObject(f, "status", status);
+        cJSON_AddNumberToObject(f, "duration_ms",
+                                (double)(long long)(secs * 1e5 + 0.5) / 100.0);
+        cJSON_AddStringToObject(f, "client", j->client);
+    }
+    log_json(status >= 500 ? "error" : "info", f);
+
+    /* Once stdin is read to its end nothing is left unread, so a plain
+     * close is clean; libfcgi otherwise half-closes and waits for the web
+     * server to hang up, a round trip we cannot afford per request. */
+    if (j->in_eof)
+        FCGX_Detach(&j->req);
+    FCGX_Finish_r(&j->req);
+}
+
+static void S_send_json(S_job *j, int status, cJSON *obj, const char *hdrs)
+{
+    char *text = obj ? cJSON_PrintUnformatted(obj) : NULL;
+    cJSON_Delete(obj);
+    if (!text) {
+        static const char oom[] = "{\"ok\":false,\"error\":\"out of memory\"}";
+        S_send(j, 500, "application/json", NULL, oom, sizeof oom - 1);
+        return;
+    }
+    S_send(j, status, "application/json", hdrs, text, strlen(text));
+    free(text);
+}
+
+static void S_send_html_msg(S_job *j, int status, const char *msg,
+                            const char *hdrs)
+{
+    buf b = BUF_INIT;
+    int rc = buf_printf(&b, "<!doctype html>\n<html lang=\"en\"><head><meta "
+                        "charset=\"utf-8\"><title>%d %s</title></head>\n<body>"
+                        "<h1>%s</h1>\n<p>", status, S_reason(status),
+                        S_reason(status));
+    if (rc == 0)
+        rc = buf_add_html(&b, msg, strlen(msg));
+    if (rc == 0)
+        rc = buf_puts(&b, "</p>\n</body></html>\n");
+    if (rc == 0)
+        S_send(j, status, "text/html; charset=utf-8", hdrs, b.ptr, b.len);
+    else
+        S_send(j, 500, "text/plain", NULL, "out of memory\n", 14);
+    buf_free(&b);
+}
+
+/* A refusal that is not about form fields: {"ok":false,"error":msg}. */
+static void S_refuse(S_job *j, int status, const char *msg, const char *hdrs)
+{
+    if (!j->json) {
+        S_send_html_msg(j, status, msg, hdrs);
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    if (o) {
+        cJSON_AddFalseToObject(o, "ok");
+        cJSON_AddStringToObject(o, "error", msg);
+    }
+    S_send_json(j, status, o, hdrs);
+}
+
+/* {"form":{"values":{...},"errors":{...},"has_errors":true}} for the form's
+ * own page (docs/templates.md). The password is never sent back. */
+static cJSON *S_form_context(const S_job *j)
+{
+    cJSON *extra = cJSON_CreateObject();
+    cJSON *form = cJSON_AddObjectToObject(extra, "form");
+    cJSON *values = cJSON_AddObjectToObject(form, "values");
+    cJSON *errors = cJSON_AddObjectToObject(form, "errors");
+    if (!extra || !form || !values || !errors) {
+        cJSON_Delete(extra);
+        return NULL;
+    }
+    const forms_spec *spec = j->values.spec;
+    for (size_t i = 0; spec && spec->fields[i].name && i < FORMS_MAX_FIELDS; i++) {
+        const char *name = spec->fields[i].name;
+        if (!j->values.value[i] || !strcmp(name, "password") ||
+            (spec->honeypot && !strcmp(name, spec->honeypot)))
+            continue;
+        cJSON_AddStringToObject(values, name, j->values.value[i]);
+    }
+    for (size_t i = 0; i < j->res.nerrors && i < DOMAIN_MAX_ERRORS; i++)
+        if (!cJSON_GetObjectItemCaseSensitive(errors, j->res.errors[i].field))
+            cJSON_AddStringToObject(errors, j->res.errors[i].field,
+                                    j->res.errors[i].message);
+    cJSON_AddTrueToObject(form, "has_errors");
+    return extra;
+}
+
+/* 422 (invalid fields) or 409 (already registered), in the client's shape:
+ * JSON {"ok":false,"errors":{...}}, or the form page itself rendered from
+ * the site's template with each error beside its field. */
+static void S_send_form_errors(fcgi_server *s, S_job *j, int status)
+{
+    if (j->json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON *errs = cJSON_AddObjectToObject(o, "errors");
+        if (o && errs) {
+            cJSON_AddFalseToObject(o, "ok");
+            for (size_t i = 0; i < j->res.nerrors && i < DOMAIN_MAX_ERRORS; i++)
+                if (!cJSON_GetObjectItemCaseSensitive(errs, j->res.errors[i].field))
+                    cJSON_AddStringToObject(errs, j->res.errors[i].field,
+                                            j->res.errors[i].message);
+        }
+        S_send_json(j, status, o, NULL);
+        return;
+    }
+    const char *url = j->route == R_CONTACT ? "/contact/" : "/register/";
+    cJSON *extra = S_form_context(j);
+    buf page = BUF_INIT;
+    folio_err err = {{0}};
+    int rc = -1;
+    if (extra) {
+        pthread_mutex_lock(&s->site_mu);
+        rc = site_render_url(s->site, url, extra, &page, &err);
+        pthread_mutex_unlock(&s->site_mu);
+        cJSON_Delete(extra);
+    }
+    if (rc == 0) {
+        S_send(j, status, "text/html; charset=utf-8", NULL, page.ptr, page.len);
+        buf_free(&page);
+        return;
+    }
+    buf_free(&page);
+    log_msg("error", "cannot render the %s form page: %s", url, err.msg);
+    /* No page to show them: list the errors instead (escaped). */
+    buf m = BUF_INIT;
+    for (size_t i = 0; i < j->res.nerrors && i < DOMAIN_MAX_ERRORS; i++)
+        if (buf_printf(&m, "%s%s: %s", i ? "; " : "", j->res.errors[i].field,
+                       j->res.errors[i].message) != 0)
+            break;
+    S_send_html_msg(j, status, m.ptr ? m.ptr : "the form has errors", NULL);
+    buf_free(&m);
+}
+
+static void S_send_success(S_job *j, const char *id)
+{
+    if (j->json) {
+        cJSON *o = cJSON_CreateObject();
+        if (o) {
+            cJSON_AddTrueToObject(o, "ok");
+            cJSON_AddStringToObject(o, "id", id);
+        }
+        S_send_json(j, 201, o, NULL);
+        return;
+    }
+    const char *to = j->route == R_CONTACT ? "/contact/thanks/"
+                                           : "/register/welcome/";
+    char hdr[64], body[160];
+    snprintf(hdr, sizeof hdr, "Location: %s\r\n", to);
+    int n = snprintf(body, sizeof body,
+                     "<!doctype html>\n<title>See Other</title>\n"
+                     "<p><a href=\"%s\">Continue</a></p>\n", to);
+    S_send(j, 303, "text/html; charset=utf-8", hdr, body, (size_t)n);
+}
+
+/* The answer to a job the writer has handled. */
+static void S_answer_committed(fcgi_server *s, S_job *j)
+{
+    if (j->route == R_HEALTH) {
+        int ok = j->status == 200;
+        cJSON *o = cJSON_CreateObject();
+        if (o) {
+            cJSON_AddBoolToObject(o, "ok", ok);
+            cJSON_AddStringToObject(o, "database", ok ? "writable" : "unavailable");
+        }
+        S_send_json(j, ok ? 200 : 503, o, NULL);
+        return;
+    }
+    if (j->status >= 500) {
+        S_refuse(j, 500, "the submission could not be stored; please try again",
+                 NULL);
+        return;
+    }
+    switch (j->res.rc) {
+    case DOMAIN_OK:
+    case DOMAIN_DUPLICATE:
+        S_send_success(j, j->res.id);
+        break;
+    case DOMAIN_INVALID:
+        S_send_form_errors(s, j, 422);
+        break;
+    case DOMAIN_ALREADY_REGISTERED:
+        if (j->res.nerrors == 0) {
+            snprintf(j->res.errors[0].field, sizeof j->res.errors[0].field,
+                     "email");
+            snprintf(j->res.errors[0].message, sizeof j->res.errors[0].message,
+                     "this address is already registered");
+            j->res.nerrors = 1;
+        }
+        S_send_form_errors(s, j, 409);
+        break;
+    default:
+        S_refuse(j, 500, "the submission could not be stored; please try again",
+                 NULL);
+    }
+}
+
+/* ---- job slots ---------------------------------------------------------- */
+
+static S_job *S_slot_get(fcgi_server *s)
+{
+    pthread_mutex_lock(&s->mu);
+    while (!s->free_slots && !s->stop_accept)
+        pthread_cond_wait(&s->slot_cv, &s->mu);
+    S_job *j = s->stop_accept ? NULL : s->free_slots;
+    if (j)
+        s->free_slots = j->next;
+    pthread_mutex_unlock(&s->mu);
+    return j;
+}
+
+static void S_slot_put(fcgi_server *s, S_job *j)
+{
+    if (j->values.spec)
+        forms_values_free(&j->values);
+    memset(&j->values, 0, sizeof j->values);
+    memset(&j->res, 0, sizeof j->res);
+    sodium_memzero(j->hash, sizeof j->hash);
+    j->status = 0;
+    j->in_eof = 0;
+    j->json = 0;
+    pthread_mutex_lock(&s->mu);
+    j->next = s->free_slots;
+    s->free_slots = j;
+    pthread_cond_signal(&s->slot_cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- workers: from accept to a queued command or an answer ------------- */
+
+static enum S_route S_route_of(S_job *j)
+{
+    const char *path = S_param(j, "DOCUMENT_URI");
+    if (!path)
+        path = S_param(j, "SCRIPT_NAME");
+    char tmp[64];
+    if (!path) {
+        const char *uri = S_param(j, "REQUEST_URI");
+        if (!uri)
+            return R_OTHER;
+        size_t n = strcspn(uri, "?");
+        if (n >= sizeof tmp)
+            return R_OTHER;
+        memcpy(tmp, uri, n);
+        tmp[n] = '\0';
+        path = tmp;
+    }
+    if (!strcmp(path, "/contact"))
+        return R_CONTACT;
+    if (!strcmp(path, "/register"))
+        return R_REGISTER;
+    if (!strcmp(path, "/health"))
+        return R_HEALTH;
+    if (!strcmp(path, "/metrics"))
+        return R_METRICS;
+    return R_OTHER;
+}
+
+/* Reads exactly the declared body and checks that nothing follows it. */
+static int S_read_body(S_job *j, size_t len, char **out, folio_err *err)
+{
+    char *body = malloc(len + 1);
+    if (!body)
+        return err_set(err, "out of memory");
+    int n = len ? FCGX_GetStr(body, (int)len, j->req.in) : 0;
+    if (n < 0 || (size_t)n != len) {
+        free(body);
+        return err_set(err, "the body is shorter than CONTENT_LENGTH (%d of %zu bytes)",
+                       n < 0 ? 0 : n, len);
+    }
+    if (FCGX_GetChar(j->req.in) != EOF) {
+        free(body);
+        return err_set(err, "the body is longer than CONTENT_LENGTH");
+    }
+    j->in_eof = 1;
+    body[len] = '\0';
+    *out = body;
+    return 0;
+}
+
+static void S_enqueue(fcgi_server *s, S_job *j)
+{
+    pthread_mutex_lock(&s->mu);
+    S_q_push(&s->writeq, j);
+    pthread_cond_signal(&s->writer_cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Field rules, then (register) the slow password hash, then the writer.
+ * Returns 1 when the job went to the writer, 0 when it was answered. */
+static int S_submit(fcgi_server *s, S_job *j)
+{
+    const forms_values *v = &j->values;
+    if (j->route == R_CONTACT) {
+        domain_contact_req r = {
+            .name = forms_get(v, "name"), .email = forms_get(v, "email"),
+            .subject = forms_get(v, "subject"), .message = forms_get(v, "message"),
+            .page = forms_get(v, "page"), .request_id = j->request_id,
+            .client = j->client};
+        if (domain_check_contact(&r, &j->res) == DOMAIN_INVALID) {
+            S_send_form_errors(s, j, 422);
+            return 0;
+        }
+    } else {
+        domain_register_req r = {
+            .email = forms_get(v, "email"),
+            .display_name = forms_get(v, "display_name"),
+            .password = forms_get(v, "password"), .request_id = j->request_id,
+            .client = j->client};
+        if (domain_check_register(&r, &j->res) == DOMAIN_INVALID) {
+            S_send_form_errors(s, j, 422);
+            return 0;
+        }
+        folio_err err = {{0}};
+        if (domain_hash_password(r.password, j->hash, &err) != 0) {
+            log_msg("error", "password hashing failed: %s", err.msg);
+            S_refuse(j, 500, "the submission could not be stored; please try again",
+                     NULL);
+            return 0;
+        }
+    }
+    memset(&j->res, 0, sizeof j->res);
+    S_enqueue(s, j);
+    return 1;
+}
+
+/* A filled honeypot gets the answer a person would get; nothing is kept. */
+static void S_honeypot(S_job *j)
+{
+    metrics_honeypot();
+    unsigned char rnd[16];
+    char hex[33], id[80];
+    randombytes_buf(rnd, sizeof rnd);
+    sodium_bin2hex(hex, sizeof hex, rnd, sizeof rnd);
+    snprintf(id, sizeof id, "contact-%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8,
+             hex + 12, hex + 16, hex + 20);
+    S_send_success(j, id);
+}
+
+/* POST /contact and /register. Returns 1 when the job was queued. */
+static int S_handle_form(fcgi_server *s, S_job *j)
+{
+    const folio_config *cfg = S_cfg(s);
+    if (!forms_same_origin(S_param(j, "HTTP_ORIGIN"), S_param(j, "HTTP_REFERER"),
+                           cfg->base_url)) {
+        S_refuse(j, 403, "cross-site form posts are refused (Origin or Referer "
+                 "must be this site)", NULL);
+        return 0;
+    }
+    int wait = S_rate_check(s, j->client);
+    if (wait > 0) {
+        char hdr[48];
+        snprintf(hdr, sizeof hdr, "Retry-After: %d\r\n", wait);
+        metrics_rate_limited();
+        S_refuse(j, 429, "too many submissions from your address; try again later",
+                 hdr);
+        return 0;
+    }
+    long long len = forms_content_length(S_param(j, "CONTENT_LENGTH"));
+    if (len < 0) {
+        S_refuse(j, 400, "CONTENT_LENGTH is missing or malformed", NULL);
+        return 0;
+    }
+    if ((unsigned long long)len > cfg->body_limit) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "the body is over the limit of %zu bytes",
+                 cfg->body_limit);
+        S_refuse(j, 413, msg, NULL);
+        return 0;
+    }
+    enum forms_body type;
+    if (forms_body_type(S_param(j, "CONTENT_TYPE"), &type) != 0) {
+        S_refuse(j, 415, "send application/x-www-form-urlencoded or "
+                 "application/json", NULL);
+        return 0;
+    }
+    folio_err err = {{0}};
+    char *body = NULL;
+    if (S_read_body(j, (size_t)len, &body, &err) != 0) {
+        S_refuse(j, 400, err.msg, NULL);
+        return 0;
+    }
+    const forms_spec *spec = j->route == R_CONTACT ? &forms_contact : &forms_register;
+    int rc = forms_decode(spec, type, body, (size_t)len, &j->values, &err);
+    sodium_memzero(body, (size_t)len);
+    free(body);
+    if (rc != 0) {
+        S_refuse(j, 400, err.msg, NULL);
+        return 0;
+    }
+    if (forms_honeypot_filled(&j->values)) {
+        S_honeypot(j);
+        return 0;
+    }
+    return S_submit(s, j);
+}
+
+/* Routes one accepted request. Returns 1 when the job now belongs to the
+ * writer (it is answered later), 0 when it has been answered. */
+static int S_handle(fcgi_server *s, S_job *j)
+{
+    j->t0_ns = S_now_ns();
+    S_request_id(j);
+    S_copy_token(j->method, sizeof j->method, S_param(j, "REQUEST_METHOD"),
+                 "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "?");
+    S_copy_token(j->client, sizeof j->client, S_param(j, "REMOTE_ADDR"),
+                 "0123456789abcdefABCDEF.:", "?");
+    j->route = S_route_of(j);
+    j->json = forms_wants_json(S_param(j, "HTTP_ACCEPT"));
+    int get = !strcmp(j->method, "GET") || !strcmp(j->method, "HEAD");
+    switch (j->route) {
+    case R_CONTACT:
+    case R_REGISTER:
+        if (strcmp(j->method, "POST") != 0) {
+            S_refuse(j, 405, "use POST", "Allow: POST\r\n");
+            return 0;
+        }
+        return S_handle_form(s, j);
+    case R_HEALTH:
+        if (!get) {
+            S_refuse(j, 405, "use GET", "Allow: GET, HEAD\r\n");
+            return 0;
+        }
+        S_enqueue(s, j);   /* the writer's own connection answers */
+        return 1;
+    case R_METRICS:
+        if (!get) {
+            S_refuse(j, 405, "use GET", "Allow: GET, HEAD\r\n");
+            return 0;
+        }
+        {
+            buf b = BUF_INIT;
+            if (metrics_write(&b) == 0)
+                S_send(j, 200, "text/plain; version=0.0.4; charset=utf-8", NULL,
+                       b.ptr ? b.ptr : "", b.len);
+            else
+                S_refuse(j, 500, "metrics unavailable", NULL);
+            buf_free(&b);
+        }
+        return 0;
+    default:
+        S_refuse(j, 404, "there is nothing here", NULL);
+        return 0;
+    }
+}
+
+static void *S_worker(void *arg)
+{
+    fcgi_server *s = arg;
+    for (;;) {
+        S_job *j = S_slot_get(s);
+        if (!j)
+            break;
+        if (FCGX_Accept_r(&j->req) < 0) {
+            S_slot_put(s, j);
+            pthread_mutex_lock(&s->mu);
+            int stop = s->stop_accept;
+            pthread_mutex_unlock(&s->mu);
+            if (stop)
+                break;
+            log_msg("error", "accept failed: %s", strerror(errno));
+            struct timespec pause = {0, 50 * 1000000L};
+            nanosleep(&pause, NULL); /* e.g. EMFILE: do not spin */
+            continue;
+        }
+        if (S_handle(s, j) == 0)
+            S_slot_put(s, j);
+    }
+    return NULL;
+}
+
+/* ---- the writer: group commit ------------------------------------------ */
+
+static void S_run_command(fcgi_server *s, S_job *j)
+{
+    folio_err err = {{0}};
+    const forms_values *v = &j->values;
+    int rc;
+    if (j->route == R_CONTACT) {
+        domain_contact_req r = {
+            .name = forms_get(v, "name"), .email = forms_get(v, "email"),
+            .subject = forms_get(v, "subject"), .message = forms_get(v, "message"),
+            .page = forms_get(v, "page"), .request_id = j->request_id,
+            .client = j->client};
+        rc = domain_contact(s->writer_dom, &r, &j->res, &err);
+    } else {
+        domain_register_req r = {
+            .email = forms_get(v, "email"),
+            .display_name = forms_get(v, "display_name"),
+            .password_hash = j->hash, .request_id = j->request_id,
+            .client = j->client};
+        rc = domain_register(s->writer_dom, &r, &j->res, &err);
+    }
+    j->res.rc = rc;
+    if (rc == DOMAIN_ERROR) {
+        j->status = 500;
+        log_msg("error", "request %s: %s", j->request_id, err.msg);
+    }
+}
+
+/* Adds the group's changed data names to the renderer's dirty set. */
+static void S_mark_dirty(fcgi_server *s, S_job *group, unsigned long long seq)
+{
+    int any = 0;
+    for (S_job *j = group; j; j = j->next) {
+        if (j->status || j->res.rc != DOMAIN_OK)
+            continue;
+        for (size_t k = 0; k < j->res.nchanged && k < DOMAIN_MAX_CHANGED; k++) {
+            const char *name = j->res.changed[k];
+            size_t d = 0;
+            while (d < s->ndirty && strcmp(s->dirty[d], name) != 0)
+                d++;
+            if (d == s->ndirty && d < S_MAX_DIRTY &&
+                strlen(name) < sizeof s->dirty[0]) {
+                memcpy(s->dirty[d], name, strlen(name) + 1);
+                s->ndirty++;
+            }
+            any = 1;
+        }
+    }
+    if (any) {
+        s->dirty_seq = seq;
+        pthread_cond_signal(&s->render_cv);
+    }
+}
+
+/* Runs every command of the group in one transaction: one fsync. */
+static void S_commit_group(fcgi_server *s, S_job *group, int n)
+{
+    folio_err err = {{0}};
+    int failed = domain_begin(s->writer_dom, &err) != 0;
+    if (!failed) {
+        for (S_job *j = group; j; j = j->next)
+            S_run_command(s, j);
+        failed = domain_commit(s->writer_dom, &err) != 0;
+        if (failed)
+            domain_rollback(s->writer_dom);
+    }
+    if (failed) {
+        log_msg("error", "group commit of %d submission(s) failed: %s", n, err.msg);
+        for (S_job *j = group; j; j = j->next)
+            j->status = 500;
+        return;
+    }
+    metrics_group_commit(n);
+    for (S_job *j = group; j; j = j->next)
+        if (!j->status && j->res.rc == DOMAIN_OK)
+            metrics_event(j->route == R_CONTACT ? "ContactRequestSubmitted"
+                                                : "UserRegistered");
+}
+
+/* Hands the handled jobs to the responder: those whose pages changed wait
+ * for the render round covering this commit (at most staleness_ms). */
+static void S_hand_over(fcgi_server *s, S_job *list, int committed)
+{
+    long long deadline = S_now_ns() + (long long)S_cfg(s)->staleness_ms * 1000000LL;
+    pthread_mutex_lock(&s->mu);
+    unsigned long long seq = committed ? ++s->commit_seq : s->commit_seq;
+    if (committed)
+        S_mark_dirty(s, list, seq);
+    while (list) {
+        S_job *j = list;
+        list = list->next;
+        if (committed && !j->status && j->res.rc == DOMAIN_OK && j->res.nchanged) {
+            j->seq = seq;
+            j->deadline_ns = deadline;
+            S_q_push(&s->waitq, j);
+        } else {
+            S_q_push(&s->readyq, j);
+        }
+    }
+    pthread_cond_signal(&s->resp_cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void *S_writer(void *arg)
+{
+    fcgi_server *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        while (!s->writeq.head && !s->stop_writer)
+            pthread_cond_wait(&s->writer_cv, &s->mu);
+        S_job *all = S_q_take_all(&s->writeq);
+        int stop = s->stop_writer;
+        pthread_mutex_unlock(&s->mu);
+        if (!all && stop)
+            break;
+        S_job *cmds = NULL, **tail = &cmds, *probes = NULL;
+        int n = 0;
+        while (all) {
+            S_job *j = all;
+            all = all->next;
+            j->next = NULL;
+            if (j->route == R_HEALTH) {
+                j->status = domain_writable(s->writer_dom) ? 200 : 503;
+                j->next = probes;
+                probes = j;
+            } else {
+                *tail = j;
+                tail = &j->next;
+                n++;
+            }
+        }
+        if (cmds) {
+            S_commit_group(s, cmds, n);
+            S_hand_over(s, cmds, 1);
+        }
+        if (probes)
+            S_hand_over(s, probes, 0);
+    }
+    return NULL;
+}
+
+/* ---- the renderer: pages behind the writer, bursts coalesced ------------ */
+
+static void *S_renderer(void *arg)
+{
+    fcgi_server *s = arg;
+    char names[S_MAX_DIRTY][32];
+    const char *ptrs[S_MAX_DIRTY];
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        while (!s->ndirty && !s->stop_render)
+            pthread_cond_wait(&s->render_cv, &s->mu);
+        if (!s->ndirty && s->stop_render) {
+            pthread_mutex_unlock(&s->mu);
+            break;
+        }
+        /* Everything dirty so far is one round; what commits while it
+         * renders accumulates for the next. */
+        size_t n = s->ndirty;
+        memcpy(names, s->dirty, sizeof names);
+        unsigned long long seq = s->dirty_seq;
+        s->ndirty = 0;
+        pthread_mutex_unlock(&s->mu);
+
+        for (size_t i = 0; i < n; i++)
+            ptrs[i] = names[i];
+        folio_err err = {{0}};
+        int pages = 0;
+        long long t0 = S_now_ns();
+        pthread_mutex_lock(&s->site_mu);
+        int rc = site_render_affected(s->site, ptrs, n, &pages, &err);
+        pthread_mutex_unlock(&s->site_mu);
+        metrics_render(pages, (double)(S_now_ns() - t0) / 1e9);
+        if (rc != 0)
+            log_msg("error", "re-rendering pages failed: %s", err.msg);
+
+        pthread_mutex_lock(&s->mu);
+        s->rendered_seq = seq;
+        pthread_cond_signal(&s->resp_cv);
+        pthread_mutex_unlock(&s->mu);
+    }
+    return NULL;
+}
+
+/* ---- the responder: answers once durable (and rendered) ----------------- */
+
+static void *S_responder(void *arg)
+{
+    fcgi_server *s = arg;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        S_job *ready = S_q_take_all(&s->readyq);
+        S_job **tail = &ready;
+        while (*tail)
+            tail = &(*tail)->next;
+        long long now = S_now_ns();
+        /* waitq is in commit order, so seq and deadline both ascend. */
+        while (s->waitq.head &&
+               (s->waitq.head->seq <= s->rendered_seq ||
+                s->waitq.head->deadline_ns <= now || s->stop_resp)) {
+            S_job *j = s->waitq.head;
+            s->waitq.head = j->next;
+            if (!s->waitq.head)
+                s->waitq.tail = NULL;
+            j->next = NULL;
+            *tail = j;
+            tail = &j->next;
+        }
+        if (ready) {
+            pthread_mutex_unlock(&s->mu);
+            while (ready) {
+                S_job *j = ready;
+                ready = ready->next;
+                S_answer_committed(s, j);
+                S_slot_put(s, j);
+            }
+            pthread_mutex_lock(&s->mu);
+            continue;
+        }
+        if (s->stop_resp)
+            break;
+        if (s->waitq.head) {
+            long long d = s->waitq.head->deadline_ns;
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            long long left = d - now;
+            ts.tv_sec += left / 1000000000LL;
+            ts.tv_nsec += left % 1000000000LL;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&s->resp_cv, &s->mu, &ts);
+        } else {
+            pthread_cond_wait(&s->resp_cv, &s->mu);
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* ---- life cycle ---------------------------------------------------------- */
+
+static int S_open_listen(fcgi_server *s, const fcgi_opts *o, folio_err *err)
+{
+    const folio_config *cfg = s->cfg;
+    const char *tcp = o->tcp ? o->tcp : (o->socket_path ? NULL : cfg->tcp);
+    if (tcp && tcp[0])
+        return S_listen_tcp(s, tcp, err);
+    const char *path = o->socket_path ? o->socket_path : cfg->socket_path;
+    if (!path || !path[0])
+        return err_set(err, "no socket configured (fcgi.socket or --socket)");
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (slash && slash != path) {
+        if ((size_t)(slash - path) >= sizeof dir)
+            return err_set(err, "socket path too long: %s", path);
+        memcpy(dir, path, (size_t)(slash - path));
+        dir[slash - path] = '\0';
+        if (util_mkdirs(dir, 0750, err) != 0)
+            return -1;
+    }
+    return S_listen_unix(s, path, cfg->socket_mode, err);
+}
+
+static int S_open_handles(fcgi_server *s, folio_err *err)
+{
+    const folio_config *cfg = s->cfg;
+    if (domain_open(cfg, &s->writer_dom, err) != 0 ||
+        domain_open(cfg, &s->reader_dom, err) != 0)
+        return err_prefix(err, "cannot open the event store %s", cfg->db_path);
+    site_opts so = {.jobs = 1, .data = domain_site_data,
+                    .data_ud = s->reader_dom};
+    s->site = site_open(cfg, &so, err);
+    if (!s->site)
+        return err_prefix(err, "cannot load the site");
+    return 0;
+}
+
+static int S_init_sync(fcgi_server *s)
+{
+    pthread_condattr_t ca;
+    if (pthread_condattr_init(&ca) != 0 ||
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0)
+        return -1;
+    int rc = pthread_mutex_init(&s->mu, NULL) | pthread_mutex_init(&s->site_mu, NULL) |
+             pthread_mutex_init(&s->rl_mu, NULL) | pthread_cond_init(&s->slot_cv, NULL) |
+             pthread_cond_init(&s->writer_cv, NULL) |
+             pthread_cond_init(&s->render_cv, NULL) | pthread_cond_init(&s->resp_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    return rc ? -1 : 0;
+}
+
+int fcgi_open(const fcgi_opts *o, fcgi_server **out, folio_err *err)
+{
+    *out = NULL;
+    if (sodium_init() < 0)
+        return err_set(err, "libsodium cannot start");
+    if (FCGX_Init() != 0)
+        return err_set(err, "libfcgi cannot start");
+    fcgi_server *s = calloc(1, sizeof *s);
+    S_cfg_node *node = calloc(1, sizeof *node);
+    if (!s || !node) {
+        free(s);
+        free(node);
+        return err_set(err, "out of memory");
+    }
+    s->listen_fd = -1;
+    s->cfgs = node;
+    s->site_dir = util_strdup(o->site_dir ? o->site_dir : ".");
+    if (!s->site_dir || S_init_sync(s) != 0) {
+        err_set(err, "out of memory");
+        goto fail;
+    }
+    if (config_load(s->site_dir, &node->cfg, err) != 0)
+        goto fail;
+    s->cfg = &node->cfg;
+    s->threads = o->threads > 0 ? o->threads : s->cfg->threads;
+    if (s->threads < 1 || s->threads > 256) {
+        err_set(err, "threads must be 1 to 256, not %d", s->threads);
+        goto fail;
+    }
+    const char *rl = getenv("FOLIO_RATE_LIMIT");
+    s->rate_on = !(rl && !strcmp(rl, "0"));
+    s->rl = calloc(S_RL_SIZE, sizeof *s->rl);
+    s->slots = calloc(S_SLOTS, sizeof *s->slots);
+    s->workers = calloc((size_t)s->threads, sizeof *s->workers);
+    if (!s->rl || !s->slots || !s->workers) {
+        err_set(err, "out of memory");
+        goto fail;
+    }
+    randombytes_buf(s->rl_key, sizeof s->rl_key);
+    if (S_open_handles(s, err) != 0 || S_open_listen(s, o, err) != 0)
+        goto fail;
+    for (int i = S_SLOTS - 1; i >= 0; i--) {
+        if (FCGX_InitRequest(&s->slots[i].req, s->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+            err_set(err, "libfcgi cannot set up a request");
+            goto fail;
+        }
+        s->slots[i].next = s->free_slots;
+        s->free_slots = &s->slots[i];
+    }
+    *out = s;
+    return 0;
+fail:
+    fcgi_close(s);
+    return -1;
+}
+
+int fcgi_start(fcgi_server *s, folio_err *err)
+{
+    /* Pages that read the store may be behind it (events written while we
+     * were down): render them once at start. */
+    pthread_mutex_lock(&s->mu);
+    const char *const *names = domain_data_names();
+    for (size_t i = 0; names && names[i] && s->ndirty < S_MAX_DIRTY; i++)
+        if (strlen(names[i]) < sizeof s->dirty[0])
+            memcpy(s->dirty[s->ndirty++], names[i], strlen(names[i]) + 1);
+    pthread_mutex_unlock(&s->mu);
+
+    if (pthread_create(&s->writer, NULL, S_writer, s) != 0 ||
+        pthread_create(&s->renderer, NULL, S_renderer, s) != 0 ||
+        pthread_create(&s->responder, NULL, S_responder, s) != 0)
+        return err_set(err, "cannot start threads: %s", strerror(errno));
+    for (int i = 0; i < s->threads; i++)
+        if (pthread_create(&s->workers[i], NULL, S_worker, s) != 0)
+            return err_set(err, "cannot start worker threads: %s", strerror(errno));
+    s->started = 1;
+    return 0;
+}
+
+static void S_stop_flag(fcgi_server *s, int *flag, pthread_cond_t *cv)
+{
+    pthread_mutex_lock(&s->mu);
+    *flag = 1;
+    pthread_cond_broadcast(cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void fcgi_stop(fcgi_server *s)
+{
+    if (!s || !s->started)
+        return;
+    /* Stop accepting: shutdown() wakes the workers blocked in accept(). */
+    S_stop_flag(s, &s->stop_accept, &s->slot_cv);
+    FCGX_ShutdownPending();
+    if (s->listen_fd >= 0)
+        shutdown(s->listen_fd, SHUT_RDWR);
+    for (int i = 0; i < s->threads; i++)
+        pthread_join(s->workers[i], NULL);
+    /* Then drain: every queued command is committed, every pending page
+     * rendered, every request answered. */
+    S_stop_flag(s, &s->stop_writer, &s->writer_cv);
+    pthread_join(s->writer, NULL);
+    S_stop_flag(s, &s->stop_render, &s->render_cv);
+    pthread_join(s->renderer, NULL);
+    S_stop_flag(s, &s->stop_resp, &s->resp_cv);
+    pthread_join(s->responder, NULL);
+    s->started = 0;
+}
+
+int fcgi_reload(fcgi_server *s, folio_err *err)
+{
+    S_cfg_node *node = calloc(1, sizeof *node);
+    if (!node)
+        return err_set(err, "out of memory");
+    if (config_load(s->site_dir, &node->cfg, err) != 0) {
+        free(node);
+        return -1;
+    }
+    site_opts so = {.jobs = 1, .data = domain_site_data, .data_ud = s->reader_dom};
+    site *fresh = site_open(&node->cfg, &so, err);
+    if (!fresh) {
+        config_free(&node->cfg);
+        free(node);
+        return -1;
+    }
+    pthread_mutex_lock(&s->site_mu);
+    site *old = s->site;
+    s->site = fresh;
+    pthread_mutex_unlock(&s->site_mu);
+    site_close(old);
+    /* Older configs stay allocated: handles opened with them (the store)
+     * and requests in flight may still point into them. */
+    pthread_mutex_lock(&s->mu);
+    node->older = s->cfgs;
+    s->cfgs = node;
+    s->cfg = &node->cfg;
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+const char *fcgi_listen_name(const fcgi_server *s)
+{
+    return s->listen_name;
+}
+
+void fcgi_close(fcgi_server *s)
+{
+    if (!s)
+        return;
+    if (s->started)
+        fcgi_stop(s);
+    if (s->listen_fd >= 0)
+        close(s->listen_fd);
+    if (s->unix_path) {
+        unlink(s->unix_path);
+        free(s->unix_path);
+    }
+    if (s->site)
+        site_close(s->site);
+    if (s->reader_dom)
+        domain_close(s->reader_dom);
+    if (s->writer_dom)
+        domain_close(s->writer_dom);
+    while (s->cfgs) {
+        S_cfg_node *n = s->cfgs;
+        s->cfgs = n->older;
+        config_free(&n->cfg);
+        free(n);
+    }
+    free(s->slots);
+    free(s->rl);
+    free(s->workers);
+    free(s->site_dir);
+    pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->site_mu);
+    pthread_mutex_destroy(&s->rl_mu);
+    pthread_cond_destroy(&s->slot_cv);
+    pthread_cond_destroy(&s->writer_cv);
+    pthread_cond_destroy(&s->render_cv);
+    pthread_cond_destroy(&s->resp_cv);
+    free(s);
+}
