@@ -21,6 +21,7 @@
 
 #include <cjson/cJSON.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -319,6 +320,8 @@ static int S_json_member(const forms_spec *spec, const cJSON *item, long k,
     return 0;
 }
 
+static pthread_mutex_t S_cjson_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static int S_decode_json(const forms_spec *spec, const char *body, size_t len,
                          forms_values *v, folio_err *err)
 {
@@ -331,8 +334,13 @@ static int S_decode_json(const forms_spec *spec, const char *body, size_t len,
     long nul_string;
     if (S_json_prescan(body, len, &nul_string, err) < 0)
         return -1;
+    /* cJSON's parse writes a process-wide error position on every call:
+     * unserialised, two workers' parses would race on it. */
     const char *end = NULL;
+    if (pthread_mutex_lock(&S_cjson_lock) != 0)
+        return err_set(err, "cannot lock the JSON parser");
     cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    pthread_mutex_unlock(&S_cjson_lock);
     if (!root)
         return err_set(err, "malformed JSON body");
     int rc = -1;
