@@ -83,6 +83,16 @@ static int S_is_ows(int c)
     return c == ' ' || c == '\t';
 }
 
+/* Visitor values include passwords: memory holding them is wiped before
+ * it goes back to the allocator (the caller wipes the raw body likewise). */
+static void S_wipe_free(char *p, size_t n)
+{
+    if (p) {
+        explicit_bzero(p, n);
+        free(p);
+    }
+}
+
 static int S_field_index(const forms_spec *spec, const char *name, size_t n)
 {
     for (int i = 0; spec->fields[i].name && i < FORMS_MAX_FIELDS; i++) {
@@ -173,8 +183,8 @@ static int S_check_value(const forms_field *f, char *s, size_t *len,
                 s[o++] = s[i];
             }
         }
+        memset(s + o, 0, n - o);
         n = o;
-        s[n] = '\0';
     }
     if (n > f->max_len)
         return err_set(err, "field '%s' is longer than %zu bytes", f->name,
@@ -222,13 +232,13 @@ static int S_url_pair(const forms_spec *spec, const char *pair, size_t n,
         return err_set(err, "out of memory decoding field '%s'", f->name);
     size_t len = 0;
     if (S_url_decode(raw, raw_len, val, &len) < 0) {
-        free(val);
+        S_wipe_free(val, raw_len + 1);
         return err_set(err, "malformed percent-encoding in field '%s'",
                        f->name);
     }
     val[len] = '\0';
     if (S_check_value(f, val, &len, err) < 0) {
-        free(val);
+        S_wipe_free(val, raw_len + 1);
         return -1;
     }
     v->value[idx] = val;
@@ -312,12 +322,24 @@ static int S_json_member(const forms_spec *spec, const cJSON *item, long k,
     if (!val)
         return err_set(err, "out of memory decoding field '%s'", f->name);
     if (S_check_value(f, val, &len, err) < 0) {
-        free(val);
+        S_wipe_free(val, len + 1);
         return -1;
     }
     v->value[idx] = val;
     v->len[idx] = len;
     return 0;
+}
+
+/* cJSON frees its strings without wiping them; do it first. */
+static void S_json_wipe(cJSON *item)
+{
+    for (; item; item = item->next) {
+        if (item->string)
+            explicit_bzero(item->string, strlen(item->string));
+        if (item->valuestring)
+            explicit_bzero(item->valuestring, strlen(item->valuestring));
+        S_json_wipe(item->child);
+    }
 }
 
 static pthread_mutex_t S_cjson_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -362,6 +384,7 @@ static int S_decode_json(const forms_spec *spec, const char *body, size_t len,
             goto done;
     rc = 0;
 done:
+    S_json_wipe(root);
     cJSON_Delete(root);
     return rc;
 }
@@ -410,7 +433,7 @@ void forms_values_free(forms_values *v)
     if (!v)
         return;
     for (int i = 0; i < FORMS_MAX_FIELDS; i++) {
-        free(v->value[i]);
+        S_wipe_free(v->value[i], v->len[i] + 1);
         v->value[i] = NULL;
         v->len[i] = 0;
     }
