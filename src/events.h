@@ -15,7 +15,9 @@ enum events_rule {
     EV_RULE_TEXT,      /* trimmed, non-empty, no control characters */
     EV_RULE_MULTILINE, /* as TEXT but newlines and tabs allowed */
     EV_RULE_EMAIL,     /* local@domain, one @, no spaces, dot in domain */
-    EV_RULE_ID         /* [A-Za-z0-9_-]+ */
+    EV_RULE_ID,        /* [A-Za-z0-9_-]+ */
+    EV_RULE_PATH       /* a path on this site: "/" then printable ASCII
+                        * without spaces, never "//" (another host) */
 };
 
 typedef struct events_field {
@@ -39,12 +41,25 @@ const events_type *const *events_all(void);
 
 /* Checks data (an object in the current shape) against the type. On a
  * violation returns -1 and names the field and rule in err->msg as
- * "FIELD: reason", and *field (may be NULL) points at the field name. */
+ * "FIELD: reason", and *field (may be NULL) points at the field name (in
+ * the registry, or in data for a field the type does not declare). */
 int events_validate(const events_type *t, const cJSON *data,
                     const char **field, folio_err *err);
 
 /* Lifts data written at schema version `from` to the current version, in
  * place (a chain of upcasters). */
 int events_upcast(const events_type *t, int from, cJSON *data, folio_err *err);
+
+/* One step of a type's upcaster chain: lifts data from from_version to
+ * from_version + 1 in place. */
+typedef int (*events_upcast_fn)(cJSON *data, folio_err *err);
+typedef struct events_upcaster {
+    const char *type;
+    int from_version;
+    events_upcast_fn fn;
+} events_upcaster;
+/* The upcaster table, ended by {NULL}: every type at version N > 1 has one
+ * step for each of 1 .. N-1. */
+const events_upcaster *events_upcasters(void);
 
 #endif

@@ -144,7 +144,9 @@ START_TEST(seal_round_trip)
     ck_assert_int_eq(vault_open_sealed(e.v, subj, s1, &back, &err), -1);
     ck_assert_int_eq(vault_open_sealed(e.v, subj, "v1:!!", &back, &err), -1);
     ck_assert_int_eq(vault_open_sealed(e.v, subj, "plain", &back, &err), -1);
+    free(o);
     ck_assert_int_eq(vault_seal(e.v, "bad subject", "x", &o, &err), -1);
+    ck_assert_ptr_null(o);
     /* The empty string seals too. */
     char *empty = NULL;
     ck_assert_int_eq(vault_seal(e.v, subj, "", &empty, &err), 0);
