@@ -1,6 +1,352 @@
-/* placeholder: being written */
+/* folio init, new and build. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <dirent.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "cmd.h"
-int cmd_init(int argc, char **argv) { (void)argc; (void)argv; fputs("not yet\n", stderr); return 1; }
-int cmd_new(int argc, char **argv) { (void)argc; (void)argv; fputs("not yet\n", stderr); return 1; }
-int cmd_build(int argc, char **argv) { (void)argc; (void)argv; fputs("not yet\n", stderr); return 1; }
+#include "config.h"
+#include "site.h"
+#include "util.h"
+
+static const char S_default_yml[] =
+    "# folio site settings; see folio(1).\n"
+    "title: \"My folio\"\n"
+    "base_url: \"http://127.0.0.1:8080/\"\n"
+    "author: \"\"\n"
+    "language: \"en\"\n"
+    "description: \"\"\n"
+    "paginate: 10\n";
+
+/* The default theme: the first of $FOLIO_THEME_DIR, the installed data
+ * directory and the source tree that holds templates/. */
+static const char *S_theme_dir(void)
+{
+    static char found[PATH_MAX];
+    const char *cand[] = {getenv("FOLIO_THEME_DIR"), FOLIO_DATADIR, FOLIO_SRCDIR};
+    for (size_t i = 0; i < sizeof cand / sizeof cand[0]; i++) {
+        char t[PATH_MAX];
+        if (!cand[i] || !*cand[i])
+            continue;
+        if (snprintf(t, sizeof t, "%s/templates", cand[i]) >= (int)sizeof t)
+            continue;
+        if (util_is_dir(t)) {
+            snprintf(found, sizeof found, "%s", cand[i]);
+            return found;
+        }
+    }
+    return NULL;
+}
+
+static int S_dir_empty(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 1 : -1;
+    struct dirent *e;
+    int empty = 1;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            empty = 0;
+            break;
+        }
+    closedir(d);
+    return empty;
+}
+
+int cmd_init(int argc, char **argv)
+{
+    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("usage: folio init DIR\n\n"
+               "Creates a new site in DIR (which must be empty or absent): folio.yml,\n"
+               "content/, templates/ and static/ with the default theme and starter\n"
+               "content, ready for 'folio build -s DIR'. The theme is taken from\n"
+               "$FOLIO_THEME_DIR, else %s, else %s.\n", FOLIO_DATADIR, FOLIO_SRCDIR);
+        return 0;
+    }
+    if (argc != 2 || argv[1][0] == '-') {
+        fprintf(stderr, "usage: folio init DIR\n");
+        return 2;
+    }
+    const char *dir = argv[1];
+    int empty = S_dir_empty(dir);
+    if (empty < 0) {
+        fprintf(stderr, "folio init: %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    if (!empty) {
+        fprintf(stderr, "folio init: %s is not empty; refusing to overwrite it\n", dir);
+        return 1;
+    }
+    const char *theme = S_theme_dir();
+    if (!theme) {
+        fprintf(stderr, "folio init: no default theme found (set FOLIO_THEME_DIR to a "
+                        "directory holding templates/)\n");
+        return 1;
+    }
+    folio_err err = {{0}};
+    if (util_mkdirs(dir, 0755, &err) != 0) {
+        fprintf(stderr, "folio init: %s\n", err.msg);
+        return 1;
+    }
+    static const char *const S_parts[] = {"templates", "static", "content"};
+    for (size_t i = 0; i < 3; i++) {
+        char src[PATH_MAX], dst[PATH_MAX];
+        if (util_path(src, sizeof src, &err, "%s/%s", theme, S_parts[i]) != 0 ||
+            util_path(dst, sizeof dst, &err, "%s/%s", dir, S_parts[i]) != 0 ||
+            (util_is_dir(src) ? util_copy_tree(src, dst, &err)
+                              : util_mkdirs(dst, 0755, &err)) != 0) {
+            fprintf(stderr, "folio init: %s\n", err.msg);
+            return 1;
+        }
+    }
+    char src[PATH_MAX], dst[PATH_MAX];
+    if (util_path(src, sizeof src, &err, "%s/folio.yml", theme) != 0 ||
+        util_path(dst, sizeof dst, &err, "%s/folio.yml", dir) != 0 ||
+        (util_is_file(src) ? util_copy_tree(src, dst, &err)
+                           : util_write_atomic(dst, S_default_yml, sizeof S_default_yml - 1,
+                                               1, &err)) != 0) {
+        fprintf(stderr, "folio init: %s\n", err.msg);
+        return 1;
+    }
+    printf("created a new site in %s (theme from %s)\n"
+           "next: folio build -s %s\n", dir, theme, dir);
+    return 0;
+}
+
+/* "my-first_post" -> "My first post" */
+static void S_title(const char *name, char *out, size_t n)
+{
+    snprintf(out, n, "%s", name);
+    for (char *c = out; *c; c++)
+        if (*c == '-' || *c == '_')
+            *c = ' ';
+    if (out[0] >= 'a' && out[0] <= 'z')
+        out[0] = (char)(out[0] - 'a' + 'A');
+}
+
+/* SECTION/NAME: letters, digits, '-', '_' and '.', no empty or dot parts. */
+static int S_name_ok(const char *s)
+{
+    if (!*s || *s == '/')
+        return 0;
+    const char *part = s;
+    for (const char *p = s;; p++) {
+        if (*p == '/' || *p == '\0') {
+            if (p == part || part[0] == '.')
+                return 0;
+            if (!*p)
+                return 1;
+            part = p + 1;
+            continue;
+        }
+        unsigned char c = (unsigned char)*p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.' || c >= 0x80))
+            return 0;
+    }
+}
+
+int cmd_new(int argc, char **argv)
+{
+    const char *site_dir = ".";
+    int i = 1;
+    for (; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: folio new [-s SITE] SECTION/NAME\n\n"
+                   "Creates content/SECTION/NAME.md in SITE (default: the current\n"
+                   "directory) with front matter: a title made from NAME, the date now\n"
+                   "and draft: true. An existing file is never overwritten.\n");
+            return 0;
+        }
+        if (!strcmp(argv[i], "-s") && i + 1 < argc)
+            site_dir = argv[++i];
+        else
+            break;
+    }
+    if (i + 1 != argc || argv[i][0] == '-') {
+        fprintf(stderr, "usage: folio new [-s SITE] SECTION/NAME\n");
+        return 2;
+    }
+    char name[PATH_MAX];
+    snprintf(name, sizeof name, "%s", argv[i]);
+    size_t n = strlen(name);
+    if (n > 3 && !strcmp(name + n - 3, ".md"))
+        name[n - 3] = '\0';
+    if (!S_name_ok(name) || strlen(name) > 200) {
+        fprintf(stderr, "folio new: '%s': expected SECTION/NAME made of letters, digits, "
+                        "'-', '_' and '.'\n", argv[i]);
+        return 2;
+    }
+    folio_config cfg;
+    folio_err err = {{0}};
+    if (config_load(site_dir, &cfg, &err) != 0) {
+        fprintf(stderr, "folio new: %s\n", err.msg);
+        return 1;
+    }
+    char path[PATH_MAX], dir[PATH_MAX], title[256], date[32];
+    const char *base = strrchr(name, '/');
+    base = base ? base + 1 : name;
+    S_title(base, title, sizeof title);
+    util_format_iso_ms(util_now_ms(), date);
+    memcpy(date + 19, "Z", 2); /* whole seconds are enough for a date */
+    int rc = 1;
+    if (util_path(path, sizeof path, &err, "%s/%s.md", cfg.content_dir, name) != 0 ||
+        util_path(dir, sizeof dir, &err, "%s", path) != 0) {
+        fprintf(stderr, "folio new: %s\n", err.msg);
+        goto done;
+    }
+    *strrchr(dir, '/') = '\0';
+    if (util_mkdirs(dir, 0755, &err) != 0) {
+        fprintf(stderr, "folio new: %s\n", err.msg);
+        goto done;
+    }
+    buf b = BUF_INIT;
+    if (buf_puts(&b, "---\ntitle: \"") != 0) {
+        fprintf(stderr, "folio new: out of memory\n");
+        goto done;
+    }
+    for (const char *c = title; *c; c++)
+        if ((*c == '"' || *c == '\\' ? buf_putc(&b, '\\') : 0) != 0 || buf_putc(&b, *c) != 0) {
+            buf_free(&b);
+            fprintf(stderr, "folio new: out of memory\n");
+            goto done;
+        }
+    if (buf_printf(&b, "\"\ndate: %s\ndraft: true\ntags: []\nsummary: \"\"\n---\n\n"
+                       "Write here.\n", date) != 0) {
+        buf_free(&b);
+        fprintf(stderr, "folio new: out of memory\n");
+        goto done;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        fprintf(stderr, "folio new: %s: %s\n", path,
+                errno == EEXIST ? "already exists; not overwriting it" : strerror(errno));
+        buf_free(&b);
+        goto done;
+    }
+    ssize_t w = write(fd, b.ptr, b.len);
+    int cerr = close(fd);
+    if (w != (ssize_t)b.len || cerr != 0) {
+        fprintf(stderr, "folio new: %s: %s\n", path, strerror(errno));
+        unlink(path);
+        buf_free(&b);
+        goto done;
+    }
+    buf_free(&b);
+    printf("%s\n", path);
+    rc = 0;
+done:
+    config_free(&cfg);
+    return rc;
+}
+
+static void S_build_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: folio build [-s SITE] [-o OUT] [--drafts] [-j N] [--as-of TIME]\n\n"
+            "Renders SITE (default: .) into OUT (default: SITE/public). The site is\n"
+            "built beside OUT and swapped in when complete: on any error OUT stays as\n"
+            "it was and the status is 1.\n\n"
+            "  -s, --site SITE   the site directory (holding folio.yml)\n"
+            "  -o, --out OUT     the output directory\n"
+            "  -D, --drafts      include drafts and future-dated pages\n"
+            "  -j, --jobs N      render threads (default: one per CPU)\n"
+            "      --as-of TIME  build as of TIME (YYYY-MM-DD[THH:MM[:SS]][Z]):\n"
+            "                    'now' for future-dated pages and the event store\n"
+            "  -h, --help        this text\n");
+}
+
+int cmd_build(int argc, char **argv)
+{
+    static const struct option S_opts[] = {
+        {"site", required_argument, NULL, 's'}, {"out", required_argument, NULL, 'o'},
+        {"drafts", no_argument, NULL, 'D'},     {"jobs", required_argument, NULL, 'j'},
+        {"as-of", required_argument, NULL, 'A'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *site_dir = ".", *out = NULL;
+    site_opts opts = {0};
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":s:o:Dj:h", S_opts, NULL)) != -1) {
+        switch (c) {
+        case 's': site_dir = optarg; break;
+        case 'o': out = optarg; break;
+        case 'D': opts.drafts = 1; break;
+        case 'j': {
+            char *end;
+            long j = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || j < 1 || j > 64) {
+                fprintf(stderr, "folio build: -j: expected a number from 1 to 64\n");
+                return 2;
+            }
+            opts.jobs = (int)j;
+            break;
+        }
+        case 'A':
+            if (util_parse_time(optarg, &opts.now_ms) != 0) {
+                fprintf(stderr, "folio build: --as-of: '%s' is not a time "
+                                "(YYYY-MM-DD[THH:MM[:SS]][Z])\n", optarg);
+                return 2;
+            }
+            break;
+        case 'h': S_build_usage(stdout); return 0;
+        case ':':
+            fprintf(stderr, "folio build: %s needs a value\n", argv[optind - 1]);
+            return 2;
+        default:
+            fprintf(stderr, "folio build: unknown option '%s'\n", argv[optind - 1]);
+            S_build_usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "folio build: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    struct timespec ts0;
+    clock_gettime(CLOCK_MONOTONIC, &ts0);
+    folio_config cfg;
+    folio_err err = {{0}};
+    if (config_load(site_dir, &cfg, &err) != 0) {
+        fprintf(stderr, "folio build: %s\n", err.msg);
+        return 1;
+    }
+    opts.out_dir = out;
+    /* ---- event store data: the lead attaches the provider here ----------
+     * Pages read projections ({{#community.members}}) through opts.data;
+     * with --as-of the store is opened as of opts.now_ms as well. Until then
+     * opts.data stays NULL and such names render empty. */
+    opts.data = NULL;
+    opts.data_ud = NULL;
+    /* ---- end of the provider's place ------------------------------------ */
+    site *s = site_open(&cfg, &opts, &err);
+    int rc = 1;
+    if (!s) {
+        fprintf(stderr, "folio build: %s\n", err.msg);
+        goto done;
+    }
+    if (site_build(s, &err) != 0) {
+        fprintf(stderr, "folio build: %s\n", err.msg);
+        goto done;
+    }
+    struct timespec ts1;
+    clock_gettime(CLOCK_MONOTONIC, &ts1);
+    double ms = (double)(ts1.tv_sec - ts0.tv_sec) * 1e3 +
+                (double)(ts1.tv_nsec - ts0.tv_nsec) / 1e6;
+    printf("folio: built %d pages into %s in %.0f ms\n", site_built_pages(s),
+           out ? out : cfg.public_dir, ms);
+    rc = 0;
+done:
+    site_close(s);
+    config_free(&cfg);
+    return rc;
+}

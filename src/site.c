@@ -1,1 +1,2351 @@
-/* placeholder: being written */
+/* site — the page graph and its rendering into public/.
+ *
+ * site_open reads every front matter (in parallel), works out URLs,
+ * sections, tags, the order and the templates, and claims every URL once.
+ * Rendering is a list of jobs (one output page each, or a page and its
+ * data pages) run by a small pthread pool: regular pages first, because
+ * their Markdown gives the word counts and summaries that lists show, then
+ * the lists. A page's HTML is written and freed at once. */
+#include "site.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "content.h"
+#include "template.h"
+
+#define S_FEED_ENTRIES 20
+#define S_RECENT 5
+#define S_DEPS_FILE ".folio-deps"
+
+enum S_type { T_PAGE, T_HOME, T_SECTION, T_TAXONOMY, T_TERMS, T_404, T_ALIAS };
+
+/* One output: a type, an index into the type's array, and a list page
+ * number (1-based; aliases use it for the alias index). */
+typedef struct S_job {
+    enum S_type type;
+    int idx;
+    int pageno;
+} S_job;
+
+typedef struct S_page {
+    content_page c;
+    char *url;
+    int section;      /* index into s->sections, or -1 */
+    int listed;       /* a regular page that is in the build */
+    int prev, next;   /* indices into s->pages, or -1 */
+    int *tagidx;      /* index into s->tags for each c.tags[i] */
+    const tpl *tpl;
+    char *data_name;  /* paginate_data: NAME.PATH split */
+    char *data_path;
+    atomic_int meta;  /* words and summary known */
+    int words;
+} S_page;
+
+typedef struct S_list {
+    char *name, *title, *slug, *url;
+    int index_page;   /* s->pages index of _index.md, or -1 */
+    int *pages;       /* listed pages, in order */
+    size_t n, cap;
+    const tpl *tpl;
+} S_list;
+
+typedef struct S_urlent {
+    char *url;        /* NULL: empty slot */
+    S_job job;
+    const char *owner; /* file name for conflict messages */
+} S_urlent;
+
+typedef struct S_dep {
+    char *url;
+    char *names;      /* " a b " */
+} S_dep;
+
+struct site {
+    const folio_config *cfg;
+    site_opts opts;
+    char *out;
+    long long now;
+    tpl_set *tpls;
+    S_page *pages;
+    size_t npages;
+    int *order;       /* listed pages in order */
+    size_t norder;
+    S_list *sections, *tags;
+    size_t nsections, ntags;
+    S_list home;
+    int page404;      /* content/404.md or -1 */
+    const tpl *tpl_home, *tpl_terms, *tpl_404;
+    S_urlent *urls;
+    size_t urlcap, nurls;
+    cJSON *site_base;  /* the "site" context value without menu */
+    cJSON *menu;       /* folio.yml menu, or NULL */
+    cJSON *variants[65]; /* site objects by active menu item (+1), built lazily */
+    pthread_mutex_t mu;  /* provider calls, variants, deps, meta */
+    S_dep *deps;
+    size_t ndeps;
+    int jobs;
+    int built;
+};
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static uint64_t S_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static int S_url_put(site *s, const char *url, S_job job, const char *owner,
+                     folio_err *err)
+{
+    if ((s->nurls + 1) * 2 > s->urlcap) {
+        size_t cap = s->urlcap ? s->urlcap * 2 : 1024;
+        S_urlent *nu = calloc(cap, sizeof *nu);
+        if (!nu)
+            return err_set(err, "out of memory");
+        for (size_t i = 0; i < s->urlcap; i++) {
+            if (!s->urls[i].url)
+                continue;
+            size_t k = S_hash(s->urls[i].url) & (cap - 1);
+            while (nu[k].url)
+                k = (k + 1) & (cap - 1);
+            nu[k] = s->urls[i];
+        }
+        free(s->urls);
+        s->urls = nu;
+        s->urlcap = cap;
+    }
+    size_t k = S_hash(url) & (s->urlcap - 1);
+    while (s->urls[k].url) {
+        if (!strcmp(s->urls[k].url, url))
+            return err_set(err, "%s and %s both claim the URL %s", s->urls[k].owner,
+                           owner, url);
+        k = (k + 1) & (s->urlcap - 1);
+    }
+    if (!(s->urls[k].url = util_strdup(url)))
+        return err_set(err, "out of memory");
+    s->urls[k].job = job;
+    s->urls[k].owner = owner;
+    s->nurls++;
+    return 0;
+}
+
+static const S_urlent *S_url_get(const site *s, const char *url)
+{
+    if (!s->urlcap)
+        return NULL;
+    size_t k = S_hash(url) & (s->urlcap - 1);
+    while (s->urls[k].url) {
+        if (!strcmp(s->urls[k].url, url))
+            return &s->urls[k];
+        k = (k + 1) & (s->urlcap - 1);
+    }
+    return NULL;
+}
+
+static int S_list_add(S_list *l, int page)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        int *np = realloc(l->pages, cap * sizeof *np);
+        if (!np)
+            return -1;
+        l->pages = np;
+        l->cap = cap;
+    }
+    l->pages[l->n++] = page;
+    return 0;
+}
+
+static void S_list_free(S_list *l)
+{
+    free(l->name);
+    free(l->title);
+    free(l->slug);
+    free(l->url);
+    free(l->pages);
+}
+
+/* The URL of list page n: "/projects/", "/projects/page/2/". */
+static int S_page_url(buf *b, const char *base, int n)
+{
+    buf_reset(b);
+    if (n <= 1)
+        return buf_puts(b, base);
+    return buf_printf(b, "%spage/%d/", base, n);
+}
+
+static int S_npages(size_t total, int per)
+{
+    return total == 0 ? 1 : (int)((total + (size_t)per - 1) / (size_t)per);
+}
+
+static const char *const S_months[] = {"January", "February", "March", "April",
+                                       "May", "June", "July", "August",
+                                       "September", "October", "November", "December"};
+
+/* Adds KEY, KEY_long and KEY_iso for a time. */
+static int S_add_dates(cJSON *o, const char *key, long long ms)
+{
+    time_t t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+    struct tm tm;
+    if (!gmtime_r(&t, &tm))
+        return -1;
+    char d[32], l[64], iso[48], k[32];
+    snprintf(d, sizeof d, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+    snprintf(l, sizeof l, "%d %s %04d", tm.tm_mday, S_months[tm.tm_mon], tm.tm_year + 1900);
+    snprintf(iso, sizeof iso, "%sT%02d:%02d:%02dZ", d, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    if (!cJSON_AddStringToObject(o, key, d))
+        return -1;
+    snprintf(k, sizeof k, "%s_long", key);
+    if (!cJSON_AddStringToObject(o, k, l))
+        return -1;
+    snprintf(k, sizeof k, "%s_iso", key);
+    return cJSON_AddStringToObject(o, k, iso) ? 0 : -1;
+}
+
+static char *S_permalink(const site *s, const char *url)
+{
+    buf b = BUF_INIT;
+    if (buf_puts(&b, s->cfg->base_url) != 0 ||
+        buf_puts(&b, url[0] == '/' ? url + 1 : url) != 0) {
+        buf_free(&b);
+        return NULL;
+    }
+    return buf_detach(&b, NULL);
+}
+
+/* ---- reading content/ ------------------------------------------------- */
+
+typedef struct S_files {
+    char **v;
+    size_t n, cap;
+} S_files;
+
+static int S_files_add(S_files *f, const char *rel)
+{
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 256;
+        char **nv = realloc(f->v, cap * sizeof *nv);
+        if (!nv)
+            return -1;
+        f->v = nv;
+        f->cap = cap;
+    }
+    return (f->v[f->n++] = util_strdup(rel)) ? 0 : -1;
+}
+
+static int S_walk(const char *root, const char *rel, S_files *f, int depth, folio_err *err)
+{
+    char dir[PATH_MAX];
+    if (util_path(dir, sizeof dir, err, "%s%s%s", root, *rel ? "/" : "", rel) != 0)
+        return -1;
+    if (depth > 32)
+        return err_set(err, "%s: folders nested too deeply", dir);
+    DIR *d = opendir(dir);
+    if (!d)
+        return err_set(err, "%s: %s", dir, strerror(errno));
+    struct dirent *e;
+    int rc = 0;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue; /* dot files: editors' droppings, never content */
+        char sub[PATH_MAX];
+        rc = util_path(sub, sizeof sub, err, "%s%s%s", rel, *rel ? "/" : "", e->d_name);
+        if (rc != 0)
+            break;
+        int isdir = e->d_type == DT_DIR;
+        if (e->d_type == DT_UNKNOWN || e->d_type == DT_LNK) {
+            char full[PATH_MAX];
+            rc = util_path(full, sizeof full, err, "%s/%s", root, sub);
+            isdir = rc == 0 && util_is_dir(full);
+        }
+        if (rc != 0)
+            break;
+        size_t n = strlen(e->d_name);
+        if (isdir)
+            rc = S_walk(root, sub, f, depth + 1, err);
+        else if (n > 3 && !strcmp(e->d_name + n - 3, ".md") && S_files_add(f, sub) != 0)
+            rc = err_set(err, "out of memory");
+    }
+    closedir(d);
+    return rc;
+}
+
+static int S_cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A pool of threads running fn(ud, i, err) for i in [0, n); stops at the
+ * first failure and reports the failure with the lowest index. */
+typedef int (*S_task_fn)(void *ud, size_t i, void *tls, folio_err *err);
+
+typedef struct S_pool {
+    S_task_fn fn;
+    void *ud;
+    size_t n;
+    atomic_size_t next;
+    atomic_int failed;
+    pthread_mutex_t mu;
+    size_t err_at;
+    folio_err err;
+    void *(*tls_new)(void *ud);
+    void (*tls_done)(void *ud, void *tls);
+} S_pool;
+
+static void *S_pool_main(void *arg)
+{
+    S_pool *p = arg;
+    void *tls = p->tls_new ? p->tls_new(p->ud) : NULL;
+    folio_err err;
+    while (!atomic_load(&p->failed)) {
+        size_t i = atomic_fetch_add(&p->next, 1);
+        if (i >= p->n)
+            break;
+        if (p->fn(p->ud, i, tls, &err) != 0) {
+            pthread_mutex_lock(&p->mu);
+            if (!atomic_load(&p->failed) || i < p->err_at) {
+                p->err_at = i;
+                p->err = err;
+            }
+            atomic_store(&p->failed, 1);
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+    if (p->tls_done)
+        p->tls_done(p->ud, tls);
+    return NULL;
+}
+
+static int S_run(int jobs, size_t n, S_task_fn fn, void *ud, void *(*tls_new)(void *),
+                 void (*tls_done)(void *, void *), folio_err *err)
+{
+    S_pool p = {.fn = fn, .ud = ud, .n = n, .tls_new = tls_new, .tls_done = tls_done};
+    atomic_init(&p.next, 0);
+    atomic_init(&p.failed, 0);
+    pthread_mutex_init(&p.mu, NULL);
+    if (jobs < 1)
+        jobs = 1;
+    if ((size_t)jobs > n)
+        jobs = n ? (int)n : 1;
+    pthread_t th[64];
+    int started = 0;
+    for (int i = 1; i < jobs && i < 64; i++) {
+        if (pthread_create(&th[started], NULL, S_pool_main, &p) != 0)
+            break; /* fewer threads is slower, not wrong */
+        started++;
+    }
+    S_pool_main(&p);
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    pthread_mutex_destroy(&p.mu);
+    if (atomic_load(&p.failed)) {
+        if (err)
+            *err = p.err;
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct S_readctx {
+    site *s;
+    S_files *files;
+} S_readctx;
+
+static int S_read_one(void *ud, size_t i, void *tls, folio_err *err)
+{
+    (void)tls;
+    S_readctx *r = ud;
+    const char *rel = r->files->v[i];
+    char path[PATH_MAX];
+    if (util_path(path, sizeof path, err, "%s/%s", r->s->cfg->content_dir, rel) != 0)
+        return -1;
+    char *src;
+    size_t len;
+    if (util_read_file(path, &src, &len, err) != 0)
+        return -1;
+    char name[PATH_MAX];
+    snprintf(name, sizeof name, "content/%s", rel);
+    S_page *p = &r->s->pages[i];
+    int rc = content_parse(name, src, len, &p->c, err);
+    free(src);
+    if (rc != 0)
+        return -1;
+    /* content_parse stores the name it was given; keep the path relative
+     * to content/ as the header promises, messages use "content/..." */
+    free(p->c.file);
+    if (!(p->c.file = util_strdup(rel)))
+        return err_set(err, "out of memory");
+    return 0;
+}
+
+static int S_read_content(site *s, folio_err *err)
+{
+    S_files f = {0};
+    int rc = -1;
+    if (!util_is_dir(s->cfg->content_dir)) {
+        rc = 0; /* a site without content still has a home page */
+        goto done;
+    }
+    if (S_walk(s->cfg->content_dir, "", &f, 0, err) != 0)
+        goto done;
+    qsort(f.v, f.n, sizeof *f.v, S_cmp_str);
+    s->pages = calloc(f.n ? f.n : 1, sizeof *s->pages);
+    if (!s->pages) {
+        err_set(err, "out of memory");
+        goto done;
+    }
+    s->npages = f.n;
+    for (size_t i = 0; i < f.n; i++) {
+        s->pages[i].prev = s->pages[i].next = s->pages[i].section = -1;
+        atomic_init(&s->pages[i].meta, 0);
+    }
+    S_readctx r = {s, &f};
+    rc = S_run(s->jobs, f.n, S_read_one, &r, NULL, NULL, err);
+done:
+    for (size_t i = 0; i < f.n; i++)
+        free(f.v[i]);
+    free(f.v);
+    return rc;
+}
+
+/* ---- the page graph ---------------------------------------------------- */
+
+static int S_title_case(const char *name, char **out)
+{
+    char *t = util_strdup(name);
+    if (!t)
+        return -1;
+    for (char *c = t; *c; c++)
+        if (*c == '-' || *c == '_')
+            *c = ' ';
+    if (t[0] >= 'a' && t[0] <= 'z')
+        t[0] = (char)(t[0] - 'a' + 'A');
+    *out = t;
+    return 0;
+}
+
+static int S_section_of(site *s, const char *name, folio_err *err)
+{
+    for (size_t i = 0; i < s->nsections; i++)
+        if (!strcmp(s->sections[i].name, name))
+            return (int)i;
+    S_list *ns = realloc(s->sections, (s->nsections + 1) * sizeof *ns);
+    if (!ns)
+        return err_set(err, "out of memory");
+    s->sections = ns;
+    S_list *l = &ns[s->nsections];
+    memset(l, 0, sizeof *l);
+    l->index_page = -1;
+    buf b = BUF_INIT;
+    if (!(l->name = util_strdup(name)) || S_title_case(name, &l->title) != 0 ||
+        buf_printf(&b, "/%s/", name) != 0) {
+        buf_free(&b);
+        S_list_free(l);
+        return err_set(err, "out of memory");
+    }
+    l->url = buf_detach(&b, NULL);
+    return (int)s->nsections++;
+}
+
+static int S_tag_of(site *s, const char *name, folio_err *err)
+{
+    char *slug = util_slugify(name);
+    if (!slug)
+        return err_set(err, "out of memory");
+    if (!*slug) {
+        free(slug);
+        if (!(slug = util_strdup("tag")))
+            return err_set(err, "out of memory");
+    }
+    for (size_t i = 0; i < s->ntags; i++)
+        if (!strcmp(s->tags[i].slug, slug)) {
+            free(slug);
+            return (int)i;
+        }
+    S_list *nt = realloc(s->tags, (s->ntags + 1) * sizeof *nt);
+    if (!nt) {
+        free(slug);
+        return err_set(err, "out of memory");
+    }
+    s->tags = nt;
+    S_list *l = &nt[s->ntags];
+    memset(l, 0, sizeof *l);
+    l->index_page = -1;
+    l->slug = slug;
+    buf b = BUF_INIT;
+    if (!(l->name = util_strdup(name)) || !(l->title = util_strdup(name)) ||
+        buf_printf(&b, "/tags/%s/", slug) != 0) {
+        buf_free(&b);
+        S_list_free(l);
+        return err_set(err, "out of memory");
+    }
+    l->url = buf_detach(&b, NULL);
+    return (int)s->ntags++;
+}
+
+/* The URL of a content file: pretty URLs, slug replaces the file name. */
+static int S_url_of(S_page *p, folio_err *err)
+{
+    const char *file = p->c.file;
+    buf b = BUF_INIT;
+    int rc = 0;
+    if (p->c.kind == CONTENT_HOME) {
+        rc = buf_puts(&b, "/");
+    } else if (p->c.kind == CONTENT_SECTION) {
+        const char *slash = strrchr(file, '/');
+        rc = buf_putc(&b, '/') | buf_add(&b, file, (size_t)(slash - file)) | buf_putc(&b, '/');
+    } else if (!strcmp(file, "404.md")) {
+        rc = buf_puts(&b, "/404.html");
+    } else {
+        const char *slash = strrchr(file, '/');
+        size_t dirlen = slash ? (size_t)(slash - file) + 1 : 0;
+        const char *base = file + dirlen;
+        size_t baselen = strlen(base) - 3;
+        rc = buf_putc(&b, '/') | buf_add(&b, file, dirlen);
+        if (p->c.slug)
+            rc |= buf_puts(&b, p->c.slug);
+        else
+            rc |= buf_add(&b, base, baselen);
+        rc |= buf_putc(&b, '/');
+    }
+    if (rc != 0) {
+        buf_free(&b);
+        return err_set(err, "out of memory");
+    }
+    p->url = buf_detach(&b, NULL);
+    return 0;
+}
+
+static const site *S_sort_site; /* qsort has no user data; set under s->mu */
+
+/* weight ascending (0 = unweighted, after the weighted), then date newest
+ * first, then title, then file name so that the order is total. */
+static int S_cmp_order(const void *a, const void *b)
+{
+    const content_page *x = &S_sort_site->pages[*(const int *)a].c;
+    const content_page *y = &S_sort_site->pages[*(const int *)b].c;
+    if (x->weight != y->weight) {
+        if (x->weight == 0 || y->weight == 0)
+            return x->weight == 0 ? 1 : -1;
+        return x->weight < y->weight ? -1 : 1;
+    }
+    if (x->date != y->date)
+        return x->date > y->date ? -1 : 1;
+    int c = strcmp(x->title, y->title);
+    return c ? c : strcmp(x->file, y->file);
+}
+
+static int S_cmp_sections(const void *a, const void *b)
+{
+    const S_list *x = a, *y = b;
+    long wx = x->index_page >= 0 ? S_sort_site->pages[x->index_page].c.weight : 0;
+    long wy = y->index_page >= 0 ? S_sort_site->pages[y->index_page].c.weight : 0;
+    if (wx != wy) {
+        if (wx == 0 || wy == 0)
+            return wx == 0 ? 1 : -1;
+        return wx < wy ? -1 : 1;
+    }
+    return strcmp(x->title, y->title);
+}
+
+static int S_cmp_tags(const void *a, const void *b)
+{
+    const S_list *x = a, *y = b;
+    if (x->n != y->n)
+        return x->n > y->n ? -1 : 1;
+    return strcmp(x->slug, y->slug);
+}
+
+static pthread_mutex_t S_sort_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void S_sort(const site *s, void *base, size_t n, size_t size,
+                   int (*cmp)(const void *, const void *))
+{
+    pthread_mutex_lock(&S_sort_mu);
+    S_sort_site = s;
+    qsort(base, n, size, cmp);
+    pthread_mutex_unlock(&S_sort_mu);
+}
+
+/* Included in this build: not a draft, not future-dated (unless --drafts). */
+static int S_in_build(const site *s, const content_page *c)
+{
+    if (s->opts.drafts)
+        return 1;
+    return !c->draft && !(c->date > s->now);
+}
+
+/* Sections, URLs, tags and the order. */
+static int S_graph(site *s, folio_err *err)
+{
+    s->page404 = -1;
+    s->home.index_page = -1;
+    for (size_t i = 0; i < s->npages; i++) {
+        S_page *p = &s->pages[i];
+        if (S_url_of(p, err) != 0)
+            return -1;
+        if (*p->c.section) {
+            int sec = S_section_of(s, p->c.section, err);
+            if (sec < 0)
+                return -1;
+            p->section = sec;
+        }
+        if (p->c.kind == CONTENT_HOME)
+            s->home.index_page = (int)i;
+        else if (p->c.kind == CONTENT_SECTION)
+            s->sections[p->section].index_page = (int)i;
+        else if (!strcmp(p->c.file, "404.md"))
+            s->page404 = (int)i;
+        else
+            p->listed = S_in_build(s, &p->c);
+    }
+    /* Section titles come from _index.md where there is one. */
+    for (size_t i = 0; i < s->nsections; i++) {
+        S_list *l = &s->sections[i];
+        if (l->index_page >= 0 && *s->pages[l->index_page].c.title) {
+            free(l->title);
+            if (!(l->title = util_strdup(s->pages[l->index_page].c.title)))
+                return err_set(err, "out of memory");
+        }
+    }
+    s->order = calloc(s->npages ? s->npages : 1, sizeof *s->order);
+    if (!s->order)
+        return err_set(err, "out of memory");
+    for (size_t i = 0; i < s->npages; i++)
+        if (s->pages[i].listed)
+            s->order[s->norder++] = (int)i;
+    S_sort(s, s->order, s->norder, sizeof *s->order, S_cmp_order);
+    /* Sorting sections renumbers them: remember names, then re-resolve. */
+    S_sort(s, s->sections, s->nsections, sizeof *s->sections, S_cmp_sections);
+    for (size_t i = 0; i < s->npages; i++) {
+        S_page *p = &s->pages[i];
+        if (!*p->c.section)
+            continue;
+        for (size_t k = 0; k < s->nsections; k++)
+            if (!strcmp(s->sections[k].name, p->c.section))
+                p->section = (int)k;
+    }
+    for (size_t k = 0; k < s->norder; k++) {
+        int i = s->order[k];
+        S_page *p = &s->pages[i];
+        if (S_list_add(&s->home, i) != 0 ||
+            (p->section >= 0 && S_list_add(&s->sections[p->section], i) != 0))
+            return err_set(err, "out of memory");
+        if (p->c.ntags && !(p->tagidx = calloc(p->c.ntags, sizeof *p->tagidx)))
+            return err_set(err, "out of memory");
+        for (size_t t = 0; t < p->c.ntags; t++) {
+            int tg = S_tag_of(s, p->c.tags[t], err);
+            if (tg < 0)
+                return -1;
+            p->tagidx[t] = tg;
+            S_list *l = &s->tags[tg];
+            /* a page naming one tag twice is listed once */
+            if ((!l->n || l->pages[l->n - 1] != i) && S_list_add(l, i) != 0)
+                return err_set(err, "out of memory");
+        }
+    }
+    /* Tags most used first; pages keep indices, so map old to new. */
+    int *map = calloc(s->ntags ? s->ntags : 1, sizeof *map);
+    char **slugs = calloc(s->ntags ? s->ntags : 1, sizeof *slugs);
+    if (!map || !slugs) {
+        free(map);
+        free(slugs);
+        return err_set(err, "out of memory");
+    }
+    for (size_t t = 0; t < s->ntags; t++)
+        slugs[t] = s->tags[t].slug;
+    S_sort(s, s->tags, s->ntags, sizeof *s->tags, S_cmp_tags);
+    for (size_t t = 0; t < s->ntags; t++)
+        for (size_t k = 0; k < s->ntags; k++)
+            if (s->tags[k].slug == slugs[t])
+                map[t] = (int)k;
+    for (size_t i = 0; i < s->npages; i++)
+        for (size_t t = 0; s->pages[i].tagidx && t < s->pages[i].c.ntags; t++)
+            s->pages[i].tagidx[t] = map[s->pages[i].tagidx[t]];
+    free(map);
+    free(slugs);
+    /* prev/next within the section's order */
+    for (size_t k = 0; k < s->nsections; k++) {
+        S_list *l = &s->sections[k];
+        for (size_t j = 0; j < l->n; j++) {
+            S_page *p = &s->pages[l->pages[j]];
+            p->prev = j > 0 ? l->pages[j - 1] : -1;
+            p->next = j + 1 < l->n ? l->pages[j + 1] : -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- templates --------------------------------------------------------- */
+
+/* LAYOUT, SECTION/KIND, KIND, default. */
+static int S_pick(site *s, const char *file, const char *layout, const char *section,
+                  const char *kind, const tpl **out, folio_err *err)
+{
+    *out = NULL;
+    if (layout) {
+        if (!(*out = tpl_set_get(s->tpls, layout)))
+            return err_set(err, "%s: unknown layout '%s' (no templates/%s.mustache)",
+                           file, layout, layout);
+        return 0;
+    }
+    char name[512];
+    if (section && *section) {
+        snprintf(name, sizeof name, "%s/%s", section, kind);
+        if ((*out = tpl_set_get(s->tpls, name)))
+            return 0;
+    }
+    if ((*out = tpl_set_get(s->tpls, kind)) || (*out = tpl_set_get(s->tpls, "default")))
+        return 0;
+    return err_set(err, "%s: no template for a %s page (templates/%s.mustache or "
+                   "templates/default.mustache)", file, kind, kind);
+}
+
+static int S_templates(site *s, folio_err *err)
+{
+    if (!(s->tpls = tpl_set_load(s->cfg->templates_dir, err)))
+        return -1;
+    for (size_t i = 0; i < s->npages; i++) {
+        S_page *p = &s->pages[i];
+        char file[PATH_MAX];
+        snprintf(file, sizeof file, "content/%s", p->c.file);
+        const char *kind = p->c.kind == CONTENT_HOME ? "home"
+                         : p->c.kind == CONTENT_SECTION ? "section"
+                         : (int)i == s->page404 ? "404" : "page";
+        if (p->c.kind == CONTENT_PAGE && !p->listed && (int)i != s->page404)
+            continue;
+        if (S_pick(s, file, p->c.layout, p->c.section, kind, &p->tpl, err) != 0)
+            return -1;
+    }
+    for (size_t k = 0; k < s->nsections; k++) {
+        S_list *l = &s->sections[k];
+        if (l->index_page >= 0)
+            l->tpl = s->pages[l->index_page].tpl;
+        else if (S_pick(s, l->url, NULL, l->name, "section", &l->tpl, err) != 0)
+            return -1;
+    }
+    if (s->home.index_page >= 0)
+        s->tpl_home = s->pages[s->home.index_page].tpl;
+    else if (S_pick(s, "/", NULL, NULL, "home", &s->tpl_home, err) != 0)
+        return -1;
+    if (s->ntags && (S_pick(s, "/tags/", NULL, NULL, "terms", &s->tpl_terms, err) != 0 ||
+                     S_pick(s, "/tags/", NULL, NULL, "taxonomy", &s->tags[0].tpl, err) != 0))
+        return -1;
+    for (size_t t = 1; t < s->ntags; t++)
+        s->tags[t].tpl = s->tags[0].tpl;
+    if (s->page404 >= 0)
+        s->tpl_404 = s->pages[s->page404].tpl;
+    else
+        s->tpl_404 = tpl_set_get(s->tpls, "404") ? tpl_set_get(s->tpls, "404")
+                                                 : tpl_set_get(s->tpls, "default");
+    return 0;
+}
+
+/* Every URL has one owner. */
+static int S_claim(site *s, folio_err *err)
+{
+    buf b = BUF_INIT;
+    int per = s->cfg->paginate;
+    int rc = -1;
+    for (size_t i = 0; i < s->npages; i++) {
+        S_page *p = &s->pages[i];
+        if (p->c.kind != CONTENT_PAGE || (!p->listed && (int)i != s->page404))
+            continue;
+        S_job j = {(int)i == s->page404 ? T_404 : T_PAGE, (int)i, 1};
+        if (S_url_put(s, p->url, j, p->c.file, err) != 0)
+            goto done;
+        for (size_t a = 0; a < p->c.naliases; a++) {
+            S_job ja = {T_ALIAS, (int)i, (int)a};
+            buf_reset(&b);
+            const char *al = p->c.aliases[a];
+            size_t n = strlen(al);
+            /* "/old" and "/old/" are one place; "/old.html" is a file */
+            if (buf_puts(&b, al) != 0 ||
+                (al[n - 1] != '/' && !strchr(strrchr(al, '/'), '.') && buf_putc(&b, '/') != 0)) {
+                err_set(err, "out of memory");
+                goto done;
+            }
+            if (S_url_put(s, b.ptr, ja, p->c.file, err) != 0)
+                goto done;
+        }
+    }
+    if (s->page404 < 0 && s->tpl_404) {
+        S_job j = {T_404, -1, 1};
+        if (S_url_put(s, "/404.html", j, "404 page", err) != 0)
+            goto done;
+    }
+    struct { S_list *l; size_t n; enum S_type t; } lists[] = {
+        {&s->home, 1, T_HOME}, {s->sections, s->nsections, T_SECTION},
+        {s->tags, s->ntags, T_TAXONOMY}};
+    for (size_t k = 0; k < 3; k++) {
+        for (size_t i = 0; i < lists[k].n; i++) {
+            S_list *l = &lists[k].l[i];
+            const char *url = lists[k].t == T_HOME ? "/" : l->url;
+            const char *own = l->index_page >= 0 ? s->pages[l->index_page].c.file : url;
+            int np = S_npages(l->n, per);
+            for (int pg = 1; pg <= np; pg++) {
+                S_job j = {lists[k].t, (int)i, pg};
+                if (S_page_url(&b, url, pg) != 0) {
+                    err_set(err, "out of memory");
+                    goto done;
+                }
+                if (S_url_put(s, b.ptr, j, own, err) != 0)
+                    goto done;
+            }
+        }
+    }
+    if (s->ntags) {
+        S_job j = {T_TERMS, 0, 1};
+        if (S_url_put(s, "/tags/", j, "the tag list", err) != 0)
+            goto done;
+    }
+    rc = 0;
+done:
+    buf_free(&b);
+    return rc;
+}
+
+/* paginate_data: NAME.PATH */
+static int S_data_params(site *s, folio_err *err)
+{
+    for (size_t i = 0; i < s->npages; i++) {
+        S_page *p = &s->pages[i];
+        const cJSON *pd = cJSON_GetObjectItemCaseSensitive(p->c.params, "paginate_data");
+        if (!pd)
+            continue;
+        if (!cJSON_IsString(pd) || !*pd->valuestring)
+            return err_set(err, "content/%s: paginate_data: expected NAME.PATH", p->c.file);
+        const char *dot = strchr(pd->valuestring, '.');
+        size_t n = dot ? (size_t)(dot - pd->valuestring) : strlen(pd->valuestring);
+        if (!(p->data_name = util_strndup(pd->valuestring, n)) ||
+            !(p->data_path = util_strdup(dot ? dot + 1 : "")))
+            return err_set(err, "out of memory");
+    }
+    return 0;
+}
+
+/* ---- the "site" context value ----------------------------------------- */
+
+static cJSON *S_page_obj(site *s, int i, const char *content);
+
+static int S_add_list_obj(cJSON *arr, cJSON *o)
+{
+    if (!o || !cJSON_AddItemToArray(arr, o)) {
+        cJSON_Delete(o);
+        return -1;
+    }
+    return 0;
+}
+
+static cJSON *S_tags_array(const site *s)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t t = 0; a && t < s->ntags; t++) {
+        cJSON *o = cJSON_CreateObject();
+        if (!o || !cJSON_AddStringToObject(o, "name", s->tags[t].name) ||
+            !cJSON_AddStringToObject(o, "slug", s->tags[t].slug) ||
+            !cJSON_AddStringToObject(o, "url", s->tags[t].url) ||
+            !cJSON_AddNumberToObject(o, "count", (double)s->tags[t].n) ||
+            S_add_list_obj(a, o) != 0) {
+            cJSON_Delete(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+static int S_site_base(site *s)
+{
+    const folio_config *c = s->cfg;
+    cJSON *o = cJSON_CreateObject();
+    s->site_base = o;
+    if (!o || !cJSON_AddStringToObject(o, "title", c->title) ||
+        !cJSON_AddStringToObject(o, "base_url", c->base_url) ||
+        !cJSON_AddStringToObject(o, "author", c->author) ||
+        !cJSON_AddStringToObject(o, "language", c->language) ||
+        !cJSON_AddStringToObject(o, "description", c->description) ||
+        !cJSON_AddItemToObject(o, "params", cJSON_Duplicate(c->params, 1)))
+        return -1;
+    time_t now = (time_t)(s->now / 1000);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    if (!cJSON_AddNumberToObject(o, "year", tm.tm_year + 1900))
+        return -1;
+    cJSON *secs = cJSON_AddArrayToObject(o, "sections");
+    for (size_t k = 0; secs && k < s->nsections; k++) {
+        cJSON *e = cJSON_CreateObject();
+        if (!e || !cJSON_AddStringToObject(e, "name", s->sections[k].name) ||
+            !cJSON_AddStringToObject(e, "title", s->sections[k].title) ||
+            !cJSON_AddStringToObject(e, "url", s->sections[k].url) ||
+            !cJSON_AddNumberToObject(e, "count", (double)s->sections[k].n) ||
+            S_add_list_obj(secs, e) != 0) {
+            cJSON_Delete(e);
+            return -1;
+        }
+    }
+    cJSON *tags = S_tags_array(s);
+    if (!secs || !tags || !cJSON_AddItemToObject(o, "tags", tags)) {
+        cJSON_Delete(tags);
+        return -1;
+    }
+    cJSON *recent = cJSON_AddArrayToObject(o, "recent");
+    if (!recent)
+        return -1;
+    /* the newest by date, whatever their weight */
+    int best[S_RECENT];
+    size_t nb = 0;
+    for (size_t k = 0; k < s->norder; k++) {
+        int i = s->order[k];
+        long long d = s->pages[i].c.date;
+        size_t pos = nb;
+        while (pos > 0 && s->pages[best[pos - 1]].c.date < d)
+            pos--;
+        if (pos >= S_RECENT)
+            continue;
+        if (nb < S_RECENT)
+            nb++;
+        memmove(best + pos + 1, best + pos, (nb - 1 - pos) * sizeof *best);
+        best[pos] = i;
+    }
+    for (size_t k = 0; k < nb; k++)
+        if (S_add_list_obj(recent, S_page_obj(s, best[k], NULL)) != 0)
+            return -1;
+    cJSON *feat = cJSON_AddArrayToObject(o, "featured");
+    if (!feat)
+        return -1;
+    for (size_t k = 0; k < s->norder; k++) {
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(s->pages[s->order[k]].c.params,
+                                                          "featured");
+        if (cJSON_IsTrue(f) && S_add_list_obj(feat, S_page_obj(s, s->order[k], NULL)) != 0)
+            return -1;
+    }
+    const cJSON *menu = cJSON_GetObjectItemCaseSensitive(c->raw, "menu");
+    if (cJSON_IsArray(menu) && !(s->menu = cJSON_Duplicate(menu, 1)))
+        return -1;
+    return 0;
+}
+
+/* Which menu item is active for a page: its URL or its section's. */
+static int S_menu_active(const site *s, const char *url, const char *section)
+{
+    int k = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, s->menu) {
+        const char *u = cJSON_GetObjectItemCaseSensitive(it, "url")->valuestring;
+        size_t n = strlen(section);
+        if (!strcmp(u, url) ||
+            (n && u[0] == '/' && !strncmp(u + 1, section, n) && !strcmp(u + 1 + n, "/")))
+            return k < 64 ? k : -1;
+        k++;
+    }
+    return -1;
+}
+
+/* The site value for a page whose menu item `active` is highlighted. */
+static const cJSON *S_site_variant(site *s, int active)
+{
+    pthread_mutex_lock(&s->mu);
+    cJSON *v = s->variants[active + 1];
+    if (!v) {
+        v = cJSON_Duplicate(s->site_base, 1);
+        cJSON *m = cJSON_CreateArray();
+        if (v && m && cJSON_AddItemToObject(v, "menu", m)) {
+            int k = 0;
+            const cJSON *it;
+            cJSON_ArrayForEach(it, s->menu) {
+                cJSON *e = cJSON_Duplicate(it, 1);
+                if (!e || !cJSON_AddBoolToObject(e, "active", k == active) ||
+                    !cJSON_AddItemToArray(m, e)) {
+                    cJSON_Delete(e);
+                    break;
+                }
+                k++;
+            }
+        } else {
+            cJSON_Delete(m);
+        }
+        s->variants[active + 1] = v;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return v;
+}
+
+/* ---- page values -------------------------------------------------------- */
+
+/* Words and summary need the Markdown; lists ask before the page itself
+ * may have been rendered (in folio-fcgi), so this is done once on demand. */
+static int S_render_md(site *s, S_page *p, char **html, folio_err *err);
+
+static int S_meta(site *s, int i, folio_err *err)
+{
+    S_page *p = &s->pages[i];
+    if (atomic_load(&p->meta))
+        return 0;
+    return S_render_md(s, p, NULL, err);
+}
+
+static int S_page_tags(const site *s, const S_page *p, cJSON *o)
+{
+    cJSON *tags = cJSON_AddArrayToObject(o, "tags");
+    if (!tags)
+        return -1;
+    for (size_t t = 0; p->tagidx && t < p->c.ntags; t++) {
+        const S_list *l = &s->tags[p->tagidx[t]];
+        cJSON *e = cJSON_CreateObject();
+        if (!e || !cJSON_AddStringToObject(e, "name", p->c.tags[t]) ||
+            !cJSON_AddStringToObject(e, "slug", l->slug) ||
+            !cJSON_AddStringToObject(e, "url", l->url) || S_add_list_obj(tags, e) != 0) {
+            cJSON_Delete(e);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int S_link(cJSON *o, const char *key, const S_page *p)
+{
+    cJSON *l = cJSON_AddObjectToObject(o, key);
+    return l && cJSON_AddStringToObject(l, "title", p->c.title) &&
+           cJSON_AddStringToObject(l, "url", p->url) ? 0 : -1;
+}
+
+/* A PAGE value; content is the page's HTML or NULL in lists. */
+static cJSON *S_page_obj(site *s, int i, const char *content)
+{
+    S_page *p = &s->pages[i];
+    const char *kind = p->c.kind == CONTENT_HOME ? "home"
+                     : p->c.kind == CONTENT_SECTION ? "section"
+                     : i == s->page404 ? "404" : "page";
+    cJSON *o = cJSON_CreateObject();
+    char *perma = S_permalink(s, p->url);
+    int ok = o && perma && cJSON_AddStringToObject(o, "title", p->c.title) &&
+             cJSON_AddStringToObject(o, "kind", kind) &&
+             cJSON_AddStringToObject(o, "url", p->url) &&
+             cJSON_AddStringToObject(o, "permalink", perma) &&
+             cJSON_AddStringToObject(o, "section", p->c.section) &&
+             (p->c.date < 0 || S_add_dates(o, "date", p->c.date) == 0) &&
+             (p->c.lastmod < 0 || S_add_dates(o, "lastmod", p->c.lastmod) == 0) &&
+             (!content || cJSON_AddStringToObject(o, "content", content)) &&
+             S_page_tags(s, p, o) == 0 &&
+             cJSON_AddItemToObject(o, "params", cJSON_Duplicate(p->c.params, 1)) &&
+             (!p->c.draft || cJSON_AddTrueToObject(o, "draft")) &&
+             (p->prev < 0 || S_link(o, "prev", &s->pages[p->prev]) == 0) &&
+             (p->next < 0 || S_link(o, "next", &s->pages[p->next]) == 0);
+    free(perma);
+    if (ok && p->c.kind == CONTENT_PAGE) {
+        folio_err err;
+        if (S_meta(s, i, &err) != 0) {
+            ok = 0;
+        } else {
+            ok = cJSON_AddStringToObject(o, "summary", p->c.summary ? p->c.summary : "") &&
+                 cJSON_AddNumberToObject(o, "words", p->words) &&
+                 cJSON_AddNumberToObject(o, "reading_minutes",
+                                         content_reading_minutes(p->words));
+        }
+    } else if (ok) {
+        ok = cJSON_AddStringToObject(o, "summary", p->c.summary ? p->c.summary : "") != NULL;
+    }
+    if (!ok) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* ---- rendering --------------------------------------------------------- */
+
+static int S_render_md(site *s, S_page *p, char **html, folio_err *err)
+{
+    char path[PATH_MAX];
+    if (util_path(path, sizeof path, err, "%s/%s", s->cfg->content_dir, p->c.file) != 0)
+        return -1;
+    char *src;
+    size_t len;
+    if (util_read_file(path, &src, &len, err) != 0)
+        return -1;
+    int words = 0;
+    char *summary = NULL;
+    int need = !atomic_load(&p->meta);
+    size_t off = p->c.body_offset <= len ? p->c.body_offset : len;
+    char *h = content_render(src + off, len - off, NULL, need ? &words : NULL,
+                             need && !p->c.summary ? &summary : NULL);
+    free(src);
+    if (!h)
+        return err_set(err, "content/%s: cannot render the Markdown", p->c.file);
+    if (need) {
+        pthread_mutex_lock(&s->mu);
+        if (!atomic_load(&p->meta)) {
+            p->words = words;
+            if (!p->c.summary) {
+                p->c.summary = summary;
+                summary = NULL;
+            }
+            atomic_store(&p->meta, 1);
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+    free(summary);
+    if (html)
+        *html = h;
+    else
+        free(h);
+    return 0;
+}
+
+/* Per-call provider cache: the provider is asked once per name per call. */
+typedef struct S_call {
+    site *s;
+    struct { char *name; const cJSON *v; } cache[64];
+    size_t n;
+} S_call;
+
+/* One render: which names it read, which site variant it sees. */
+typedef struct S_rctx {
+    S_call *call;
+    int active;
+    char names[512];  /* " a b " */
+    size_t nlen;
+} S_rctx;
+
+static const cJSON *S_provide(S_call *c, const char *name)
+{
+    site *s = c->s;
+    if (!s->opts.data)
+        return NULL;
+    pthread_mutex_lock(&s->mu);
+    const cJSON *v = NULL;
+    size_t k;
+    for (k = 0; k < c->n; k++)
+        if (!strcmp(c->cache[k].name, name))
+            break;
+    if (k < c->n) {
+        v = c->cache[k].v;
+    } else {
+        v = s->opts.data(s->opts.data_ud, name);
+        char *dup = c->n < 64 ? util_strdup(name) : NULL;
+        if (dup) {
+            c->cache[c->n].name = dup;
+            c->cache[c->n].v = v;
+            c->n++;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return v;
+}
+
+static void S_call_done(S_call *c)
+{
+    for (size_t k = 0; k < c->n; k++)
+        free(c->cache[k].name);
+    c->n = 0;
+}
+
+static void S_record(S_rctx *r, const char *name)
+{
+    char pat[130];
+    if (strlen(name) > 120)
+        return;
+    snprintf(pat, sizeof pat, " %s ", name);
+    if (r->nlen && strstr(r->names, pat))
+        return;
+    size_t need = strlen(pat) - (r->nlen ? 1 : 0);
+    if (r->nlen + need >= sizeof r->names)
+        return;
+    memcpy(r->names + r->nlen, pat + (r->nlen ? 1 : 0), need + 1);
+    r->nlen += need;
+}
+
+static const cJSON *S_resolve(void *ud, const char *name)
+{
+    S_rctx *r = ud;
+    if (!strcmp(name, "site"))
+        return S_site_variant(r->call->s, r->active);
+    const cJSON *v = S_provide(r->call, name);
+    if (v)
+        S_record(r, name);
+    return v;
+}
+
+/* Walks PATH (a.b.c) from a value. */
+static const cJSON *S_walk_path(const cJSON *v, const char *path)
+{
+    char part[128];
+    while (v && *path) {
+        const char *dot = strchr(path, '.');
+        size_t n = dot ? (size_t)(dot - path) : strlen(path);
+        if (n >= sizeof part)
+            return NULL;
+        memcpy(part, path, n);
+        part[n] = '\0';
+        v = cJSON_GetObjectItemCaseSensitive(v, part);
+        path += n + (dot ? 1 : 0);
+    }
+    return v;
+}
+
+static int S_paginator(cJSON *ctx, const char *base, int page, int pages, size_t total,
+                       cJSON **out)
+{
+    buf b = BUF_INIT;
+    cJSON *pg = cJSON_AddObjectToObject(ctx, "paginator");
+    int ok = pg && cJSON_AddNumberToObject(pg, "page", page) &&
+             cJSON_AddNumberToObject(pg, "pages", pages) &&
+             cJSON_AddNumberToObject(pg, "total", (double)total) &&
+             cJSON_AddBoolToObject(pg, "has_prev", page > 1) &&
+             cJSON_AddBoolToObject(pg, "has_next", page < pages);
+    if (ok && page > 1)
+        ok = S_page_url(&b, base, page - 1) == 0 && cJSON_AddStringToObject(pg, "prev_url", b.ptr);
+    if (ok && page < pages)
+        ok = S_page_url(&b, base, page + 1) == 0 && cJSON_AddStringToObject(pg, "next_url", b.ptr);
+    buf_free(&b);
+    if (out)
+        *out = pg;
+    return ok ? 0 : -1;
+}
+
+/* pages and paginator for page `page` of a list. */
+static int S_list_ctx(site *s, cJSON *ctx, const S_list *l, const char *base, int page)
+{
+    int per = s->cfg->paginate;
+    int pages = S_npages(l->n, per);
+    cJSON *arr = cJSON_AddArrayToObject(ctx, "pages");
+    if (!arr)
+        return -1;
+    size_t from = (size_t)(page - 1) * (size_t)per;
+    for (size_t k = from; k < l->n && k < from + (size_t)per; k++)
+        if (S_add_list_obj(arr, S_page_obj(s, l->pages[k], NULL)) != 0)
+            return -1;
+    return S_paginator(ctx, base, page, pages, l->n, NULL);
+}
+
+/* A page value for a list page without content file of its own. */
+static cJSON *S_synthetic(site *s, const char *title, const char *kind, const char *url,
+                          const char *section)
+{
+    cJSON *o = cJSON_CreateObject();
+    char *perma = S_permalink(s, url);
+    int ok = o && perma && cJSON_AddStringToObject(o, "title", title) &&
+             cJSON_AddStringToObject(o, "kind", kind) &&
+             cJSON_AddStringToObject(o, "url", url) &&
+             cJSON_AddStringToObject(o, "permalink", perma) &&
+             cJSON_AddStringToObject(o, "section", section) &&
+             cJSON_AddStringToObject(o, "summary", "") &&
+             cJSON_AddArrayToObject(o, "tags") && cJSON_AddObjectToObject(o, "params");
+    free(perma);
+    if (!ok) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* The page value of a list: its _index.md if any (with content), else made up. */
+static int S_list_page(site *s, cJSON *ctx, const S_list *l, const char *title,
+                       const char *kind, const char *url, const char *section,
+                       folio_err *err)
+{
+    cJSON *pv;
+    if (l->index_page >= 0) {
+        char *html = NULL;
+        if (S_render_md(s, &s->pages[l->index_page], &html, err) != 0)
+            return -1;
+        pv = S_page_obj(s, l->index_page, html);
+        free(html);
+    } else {
+        pv = S_synthetic(s, title, kind, url, section);
+    }
+    if (pv) {
+        cJSON_ReplaceItemInObjectCaseSensitive(pv, "kind", cJSON_CreateString(kind));
+        cJSON_ReplaceItemInObjectCaseSensitive(pv, "url", cJSON_CreateString(url));
+    }
+    if (!pv || !cJSON_AddItemToObject(ctx, "page", pv)) {
+        cJSON_Delete(pv);
+        return err_set(err, "out of memory");
+    }
+    return 0;
+}
+
+typedef struct S_out {
+    char url[PATH_MAX];
+    const tpl *t;
+    int active;
+    const char *file; /* for messages */
+} S_out;
+
+/* Builds the context of one job (not T_ALIAS, not data pages past 1). */
+static int S_job_ctx(site *s, const S_job *j, cJSON *ctx, S_out *o, folio_err *err)
+{
+    buf b = BUF_INIT;
+    int rc = -1;
+    const S_list *l = NULL;
+    const char *base = NULL;
+    o->file = NULL;
+    switch (j->type) {
+    case T_PAGE:
+    case T_404: {
+        if (j->idx < 0) {
+            cJSON *pv = S_synthetic(s, "Page not found", "404", "/404.html", "");
+            if (!pv || !cJSON_AddItemToObject(ctx, "page", pv)) {
+                cJSON_Delete(pv);
+                goto oom;
+            }
+            o->t = s->tpl_404;
+            snprintf(o->url, sizeof o->url, "/404.html");
+            o->file = "404.html";
+            o->active = -1;
+            rc = 0;
+            goto done;
+        }
+        S_page *p = &s->pages[j->idx];
+        char *html = NULL;
+        if (S_render_md(s, p, &html, err) != 0)
+            goto done;
+        cJSON *pv = S_page_obj(s, j->idx, html);
+        free(html);
+        if (!pv || !cJSON_AddItemToObject(ctx, "page", pv)) {
+            cJSON_Delete(pv);
+            goto oom;
+        }
+        o->t = p->tpl;
+        o->file = p->c.file;
+        snprintf(o->url, sizeof o->url, "%s", p->url);
+        o->active = S_menu_active(s, p->url, p->c.section);
+        rc = 0;
+        goto done;
+    }
+    case T_HOME:
+        l = &s->home;
+        base = "/";
+        o->t = s->tpl_home;
+        if (S_list_page(s, ctx, l, s->cfg->title, "home", "/", "", err) != 0)
+            goto done;
+        break;
+    case T_SECTION:
+        l = &s->sections[j->idx];
+        base = l->url;
+        o->t = l->tpl;
+        if (S_list_page(s, ctx, l, l->title, "section", l->url, l->name, err) != 0)
+            goto done;
+        break;
+    case T_TAXONOMY: {
+        l = &s->tags[j->idx];
+        base = l->url;
+        o->t = l->tpl;
+        if (S_list_page(s, ctx, l, l->name, "taxonomy", l->url, "", err) != 0)
+            goto done;
+        cJSON *term = cJSON_AddObjectToObject(ctx, "term");
+        if (!term || !cJSON_AddStringToObject(term, "name", l->name) ||
+            !cJSON_AddStringToObject(term, "slug", l->slug) ||
+            !cJSON_AddStringToObject(term, "url", l->url) ||
+            !cJSON_AddNumberToObject(term, "count", (double)l->n))
+            goto oom;
+        break;
+    }
+    case T_TERMS: {
+        o->t = s->tpl_terms;
+        cJSON *pv = S_synthetic(s, "Tags", "terms", "/tags/", "");
+        cJSON *terms = S_tags_array(s);
+        if (!pv || !cJSON_AddItemToObject(ctx, "page", pv)) {
+            cJSON_Delete(pv);
+            cJSON_Delete(terms);
+            goto oom;
+        }
+        if (!terms || !cJSON_AddItemToObject(ctx, "terms", terms)) {
+            cJSON_Delete(terms);
+            goto oom;
+        }
+        snprintf(o->url, sizeof o->url, "/tags/");
+        o->file = "/tags/";
+        o->active = S_menu_active(s, "/tags/", "tags");
+        rc = 0;
+        goto done;
+    }
+    case T_ALIAS:
+        goto oom; /* not a template page */
+    }
+    if (S_list_ctx(s, ctx, l, base, j->pageno) != 0 || S_page_url(&b, base, j->pageno) != 0)
+        goto oom;
+    snprintf(o->url, sizeof o->url, "%s", b.ptr);
+    o->file = l->index_page >= 0 ? s->pages[l->index_page].c.file : base;
+    o->active = S_menu_active(s, base, j->type == T_SECTION ? l->name
+                                       : j->type == T_TAXONOMY ? "tags" : "");
+    rc = 0;
+    goto done;
+oom:
+    err_set(err, "out of memory");
+done:
+    buf_free(&b);
+    return rc;
+}
+
+static int S_path_of(const char *out, const char *url, char *path, size_t n,
+                     folio_err *err)
+{
+    size_t ul = strlen(url);
+    return util_path(path, n, err, "%s%s%s", out, url,
+                     ul && url[ul - 1] == '/' ? "index.html" : "");
+}
+
+/* Writes a file of a fresh tree: no temporary, no fsync (the tree is
+ * swapped in whole); in place (fresh = 0) it goes by way of a rename. */
+static int S_write(const char *path, const char *data, size_t len, int fresh, folio_err *err)
+{
+    if (!fresh)
+        return util_write_atomic(path, data, len, 0, err);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == ENOENT) {
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            *slash = '\0';
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST && util_mkdirs(dir, 0755, err) != 0)
+            return -1;
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    }
+    if (fd < 0)
+        return err_set(err, "%s: %s", path, strerror(errno));
+    const char *p = data;
+    size_t left = len;
+    while (left) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            int e = errno;
+            close(fd);
+            return err_set(err, "%s: %s", path, strerror(e));
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    if (close(fd) != 0)
+        return err_set(err, "%s: %s", path, strerror(errno));
+    return 0;
+}
+
+/* Deps recorded by one render target. */
+typedef struct S_deplist {
+    S_dep *v;
+    size_t n, cap;
+} S_deplist;
+
+static int S_dep_add(S_deplist *d, const char *url, const char *names)
+{
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 16;
+        S_dep *nv = realloc(d->v, cap * sizeof *nv);
+        if (!nv)
+            return -1;
+        d->v = nv;
+        d->cap = cap;
+    }
+    S_dep *e = &d->v[d->n];
+    if (!(e->url = util_strdup(url)) || !(e->names = util_strdup(names))) {
+        free(e->url);
+        return -1;
+    }
+    d->n++;
+    return 0;
+}
+
+static void S_deps_free(S_dep *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].url);
+        free(v[i].names);
+    }
+    free(v);
+}
+
+/* Per-thread render state. */
+typedef struct S_worker {
+    site *s;
+    S_call *call;
+    const char *out;  /* output root */
+    int fresh;
+    buf html;
+    S_deplist deps;
+    const cJSON *extra; /* site_render_url */
+    buf *to;            /* site_render_url: render here instead of writing */
+    int rendered;
+} S_worker;
+
+static int S_emit(S_worker *w, const S_out *o, const cJSON *ctx, S_rctx *r, folio_err *err)
+{
+    site *s = w->s;
+    tpl_render_opts ro = {tpl_set_loader, s->tpls, S_resolve, r};
+    buf_reset(&w->html);
+    buf *dst = w->to ? w->to : &w->html;
+    if (!o->t)
+        return err_set(err, "%s: no template", o->file ? o->file : o->url);
+    if (tpl_render(o->t, ctx, &ro, dst, err) != 0) {
+        return err_prefix(err, "%s%s (template %s)",
+                          o->file && o->file[0] != '/' ? "content/" : "",
+                          o->file ? o->file : o->url, tpl_name(o->t));
+    }
+    if (r->nlen && S_dep_add(&w->deps, o->url, r->names) != 0)
+        return err_set(err, "out of memory");
+    w->rendered++;
+    if (w->to)
+        return 0;
+    char path[PATH_MAX];
+    if (S_path_of(w->out, o->url, path, sizeof path, err) != 0)
+        return -1;
+    return S_write(path, w->html.ptr, w->html.len, w->fresh, err);
+}
+
+static int S_add_extra(cJSON *ctx, const cJSON *extra)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(it, extra) {
+        cJSON *d = cJSON_Duplicate(it, 1);
+        if (!d)
+            return -1;
+        cJSON_DeleteItemFromObjectCaseSensitive(ctx, it->string);
+        if (!cJSON_AddItemToObject(ctx, it->string, d)) {
+            cJSON_Delete(d);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Pages 1.. of a page with paginate_data; page 1 only when only1. */
+static int S_data_pages(S_worker *w, const S_job *j, cJSON *ctx, S_out *o, S_rctx *r,
+                        folio_err *err)
+{
+    site *s = w->s;
+    S_page *p = &s->pages[j->idx];
+    const cJSON *root = S_resolve(r, p->data_name);
+    const cJSON *arr = S_walk_path(root, p->data_path);
+    size_t total = cJSON_IsArray(arr) ? (size_t)cJSON_GetArraySize(arr) : 0;
+    int per = s->cfg->paginate;
+    const cJSON *pp = cJSON_GetObjectItemCaseSensitive(p->c.params, "paginate");
+    if (cJSON_IsNumber(pp) && pp->valuedouble >= 1 && pp->valuedouble <= 100000)
+        per = (int)pp->valuedouble;
+    int pages = S_npages(total, per);
+    int first = j->pageno > 1 ? j->pageno : 1;
+    int last = w->to ? first : pages;
+    char base[PATH_MAX];
+    snprintf(base, sizeof base, "%s", p->url);
+    buf b = BUF_INIT;
+    int rc = 0;
+    for (int pg = first; rc == 0 && pg <= last; pg++) {
+        cJSON *pgobj;
+        cJSON_DeleteItemFromObjectCaseSensitive(ctx, "paginator");
+        if (S_paginator(ctx, base, pg, pages, total, &pgobj) != 0) {
+            rc = err_set(err, "out of memory");
+            break;
+        }
+        cJSON *items = cJSON_AddArrayToObject(pgobj, "items");
+        size_t from = (size_t)(pg - 1) * (size_t)per, k = 0;
+        const cJSON *it;
+        cJSON_ArrayForEach(it, arr) {
+            if (k >= from && k < from + (size_t)per) {
+                cJSON *d = cJSON_Duplicate(it, 1);
+                if (!d || !items || !cJSON_AddItemToArray(items, d)) {
+                    cJSON_Delete(d);
+                    rc = err_set(err, "out of memory");
+                    break;
+                }
+            }
+            k++;
+        }
+        if (rc == 0 && S_page_url(&b, base, pg) != 0)
+            rc = err_set(err, "out of memory");
+        if (rc == 0) {
+            snprintf(o->url, sizeof o->url, "%s", b.ptr);
+            rc = S_emit(w, o, ctx, r, err);
+        }
+    }
+    /* The list may have shrunk: pages past the end are gone. */
+    for (int pg = pages + 1; rc == 0 && !w->fresh && !w->to; pg++) {
+        char dir[PATH_MAX];
+        if (util_path(dir, sizeof dir, err, "%s%spage/%d", w->out, base, pg) != 0) {
+            rc = -1;
+            break;
+        }
+        if (!util_is_dir(dir))
+            break;
+        rc = util_rmtree(dir, err);
+    }
+    buf_free(&b);
+    return rc;
+}
+
+static int S_alias(S_worker *w, const S_job *j, folio_err *err)
+{
+    site *s = w->s;
+    S_page *p = &s->pages[j->idx];
+    const char *al = p->c.aliases[j->pageno];
+    char *perma = S_permalink(s, p->url);
+    buf b = BUF_INIT;
+    int rc = -1;
+    if (!perma || buf_puts(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+                                "<title>") != 0 ||
+        buf_add_html(&b, perma, strlen(perma)) != 0 ||
+        buf_puts(&b, "</title><link rel=\"canonical\" href=\"") != 0 ||
+        buf_add_html(&b, perma, strlen(perma)) != 0 ||
+        buf_puts(&b, "\"><meta name=\"robots\" content=\"noindex\">"
+                     "<meta http-equiv=\"refresh\" content=\"0; url=") != 0 ||
+        buf_add_html(&b, p->url, strlen(p->url)) != 0 ||
+        buf_puts(&b, "\"></head><body><a href=\"") != 0 ||
+        buf_add_html(&b, p->url, strlen(p->url)) != 0 ||
+        buf_puts(&b, "\">") != 0 || buf_add_html(&b, p->c.title, strlen(p->c.title)) != 0 ||
+        buf_puts(&b, "</a></body></html>\n") != 0) {
+        err_set(err, "out of memory");
+        goto done;
+    }
+    char url[PATH_MAX], path[PATH_MAX];
+    size_t n = strlen(al);
+    snprintf(url, sizeof url, "%s%s", al,
+             al[n - 1] != '/' && !strchr(strrchr(al, '/'), '.') ? "/" : "");
+    if (S_path_of(w->out, url, path, sizeof path, err) != 0)
+        goto done;
+    if (w->to)
+        rc = buf_add(w->to, b.ptr, b.len) == 0 ? 0 : err_set(err, "out of memory");
+    else
+        rc = S_write(path, b.ptr, b.len, w->fresh, err);
+    w->rendered++;
+done:
+    free(perma);
+    buf_free(&b);
+    return rc;
+}
+
+static int S_job_run(S_worker *w, const S_job *j, folio_err *err)
+{
+    if (j->type == T_ALIAS)
+        return S_alias(w, j, err);
+    site *s = w->s;
+    cJSON *ctx = cJSON_CreateObject();
+    if (!ctx)
+        return err_set(err, "out of memory");
+    S_out o = {0};
+    S_rctx r = {w->call, -1, "", 0};
+    int rc = S_job_ctx(s, j, ctx, &o, err);
+    if (rc == 0 && w->extra && S_add_extra(ctx, w->extra) != 0)
+        rc = err_set(err, "out of memory");
+    r.active = o.active;
+    if (rc == 0) {
+        if (j->type == T_PAGE && s->pages[j->idx].data_name)
+            rc = S_data_pages(w, j, ctx, &o, &r, err);
+        else
+            rc = S_emit(w, &o, ctx, &r, err);
+    }
+    cJSON_Delete(ctx);
+    return rc;
+}
+
+/* ---- feeds, sitemap, robots --------------------------------------------- */
+
+static int S_xml(buf *b, const char *s)
+{
+    return buf_add_html(b, s, strlen(s));
+}
+
+static void S_iso(long long ms, char out[32])
+{
+    util_format_iso_ms(ms, out);
+    /* 2025-03-01T00:00:00.000Z -> 2025-03-01T00:00:00Z */
+    size_t n = strlen(out);
+    if (n == 24)
+        memcpy(out + 19, "Z", 2);
+}
+
+static int S_cmp_date(const void *a, const void *b)
+{
+    const content_page *x = &S_sort_site->pages[*(const int *)a].c;
+    const content_page *y = &S_sort_site->pages[*(const int *)b].c;
+    if (x->date != y->date)
+        return x->date > y->date ? -1 : 1;
+    return strcmp(x->file, y->file);
+}
+
+static int S_feed(site *s, const char *out, const S_list *l, const char *title,
+                  const char *url, int fresh, folio_err *err)
+{
+    size_t n = l->n;
+    int *byd = malloc((n ? n : 1) * sizeof *byd);
+    if (!byd)
+        return err_set(err, "out of memory");
+    memcpy(byd, l->pages, n * sizeof *byd);
+    S_sort(s, byd, n, sizeof *byd, S_cmp_date);
+    if (n > S_FEED_ENTRIES)
+        n = S_FEED_ENTRIES;
+    buf b = BUF_INIT;
+    char iso[32], feedurl[PATH_MAX];
+    snprintf(feedurl, sizeof feedurl, "%sindex.xml", url);
+    char *self = S_permalink(s, feedurl), *home = S_permalink(s, url);
+    long long upd = n && s->pages[byd[0]].c.date >= 0 ? s->pages[byd[0]].c.date : s->now;
+    S_iso(upd, iso);
+    int rc = !self || !home ||
+             buf_puts(&b, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
+                          "<feed xmlns=\"http://www.w3.org/2005/Atom\">\n<title>") ||
+             S_xml(&b, title) || buf_puts(&b, "</title>\n<link href=\"") || S_xml(&b, home) ||
+             buf_puts(&b, "\"/>\n<link rel=\"self\" href=\"") || S_xml(&b, self) ||
+             buf_puts(&b, "\"/>\n<id>") || S_xml(&b, home) ||
+             buf_printf(&b, "</id>\n<updated>%s</updated>\n", iso) ||
+             buf_puts(&b, "<author><name>") ||
+             S_xml(&b, *s->cfg->author ? s->cfg->author : s->cfg->title) ||
+             buf_puts(&b, "</name></author>\n");
+    for (size_t k = 0; rc == 0 && k < n; k++) {
+        S_page *p = &s->pages[byd[k]];
+        if (S_meta(s, byd[k], err) != 0) {
+            rc = -1;
+            break;
+        }
+        char *pl = S_permalink(s, p->url);
+        long long d = p->c.lastmod >= 0 ? p->c.lastmod : p->c.date >= 0 ? p->c.date : s->now;
+        S_iso(d, iso);
+        rc = !pl || buf_puts(&b, "<entry>\n<title>") || S_xml(&b, p->c.title) ||
+             buf_puts(&b, "</title>\n<link href=\"") || S_xml(&b, pl) ||
+             buf_puts(&b, "\"/>\n<id>") || S_xml(&b, pl) ||
+             buf_printf(&b, "</id>\n<updated>%s</updated>\n", iso);
+        if (rc == 0 && p->c.date >= 0) {
+            S_iso(p->c.date, iso);
+            rc = buf_printf(&b, "<published>%s</published>\n", iso);
+        }
+        if (rc == 0)
+            rc = buf_puts(&b, "<summary>") ||
+                 S_xml(&b, p->c.summary ? p->c.summary : "") ||
+                 buf_puts(&b, "</summary>\n</entry>\n");
+        free(pl);
+    }
+    if (rc == 0)
+        rc = buf_puts(&b, "</feed>\n");
+    free(self);
+    free(home);
+    free(byd);
+    if (rc != 0) {
+        buf_free(&b);
+        return err->msg[0] ? -1 : err_set(err, "out of memory");
+    }
+    char path[PATH_MAX];
+    rc = S_path_of(out, feedurl, path, sizeof path, err);
+    if (rc == 0)
+        rc = S_write(path, b.ptr, b.len, fresh, err);
+    buf_free(&b);
+    return rc;
+}
+
+static int S_sitemap_url(buf *b, site *s, const char *url, long long ms)
+{
+    char *pl = S_permalink(s, url);
+    int rc = !pl || buf_puts(b, "<url><loc>") || S_xml(b, pl) || buf_puts(b, "</loc>");
+    if (rc == 0 && ms >= 0) {
+        char iso[32];
+        S_iso(ms, iso);
+        rc = buf_printf(b, "<lastmod>%s</lastmod>", iso);
+    }
+    free(pl);
+    return rc == 0 ? buf_puts(b, "</url>\n") : -1;
+}
+
+static int S_sitemap(site *s, const char *out, folio_err *err)
+{
+    buf b = BUF_INIT;
+    int rc = buf_puts(&b, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
+                          "<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n");
+    long long newest = -1;
+    for (size_t k = 0; k < s->norder; k++)
+        if (s->pages[s->order[k]].c.date > newest)
+            newest = s->pages[s->order[k]].c.date;
+    rc = rc || S_sitemap_url(&b, s, "/", newest);
+    for (size_t k = 0; rc == 0 && k < s->nsections; k++)
+        rc = S_sitemap_url(&b, s, s->sections[k].url, -1);
+    for (size_t k = 0; rc == 0 && k < s->norder; k++) {
+        const content_page *c = &s->pages[s->order[k]].c;
+        rc = S_sitemap_url(&b, s, s->pages[s->order[k]].url,
+                           c->lastmod >= 0 ? c->lastmod : c->date);
+    }
+    if (rc == 0 && s->ntags)
+        rc = S_sitemap_url(&b, s, "/tags/", -1);
+    for (size_t k = 0; rc == 0 && k < s->ntags; k++)
+        rc = S_sitemap_url(&b, s, s->tags[k].url, -1);
+    rc = rc || buf_puts(&b, "</urlset>\n");
+    if (rc != 0) {
+        buf_free(&b);
+        return err_set(err, "out of memory");
+    }
+    char path[PATH_MAX];
+    rc = S_path_of(out, "/sitemap.xml", path, sizeof path, err);
+    rc = rc ? rc : S_write(path, b.ptr, b.len, 1, err);
+    buf_free(&b);
+    if (rc != 0)
+        return -1;
+    buf_reset(&b);
+    if (buf_printf(&b, "User-agent: *\nAllow: /\n\nSitemap: %ssitemap.xml\n",
+                   s->cfg->base_url) != 0)
+        return err_set(err, "out of memory");
+    rc = S_path_of(out, "/robots.txt", path, sizeof path, err);
+    rc = rc ? rc : S_write(path, b.ptr, b.len, 1, err);
+    buf_free(&b);
+    return rc;
+}
+
+/* ---- deps file ------------------------------------------------------------ */
+
+static int S_deps_write(site *s, const char *out, folio_err *err)
+{
+    buf b = BUF_INIT;
+    int rc = buf_puts(&b, "folio-deps 1\n");
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; rc == 0 && i < s->ndeps; i++) {
+        const char *n = s->deps[i].names;
+        size_t len = strlen(n);
+        /* stored as " a b "; written as "URL\ta b" */
+        rc = buf_printf(&b, "%s\t%.*s\n", s->deps[i].url, (int)(len > 2 ? len - 2 : 0),
+                        len > 2 ? n + 1 : "");
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (rc != 0) {
+        buf_free(&b);
+        return err_set(err, "out of memory");
+    }
+    char path[PATH_MAX];
+    if (util_path(path, sizeof path, err, "%s/%s", out, S_DEPS_FILE) != 0) {
+        buf_free(&b);
+        return -1;
+    }
+    rc = util_write_atomic(path, b.ptr, b.len, 0, err);
+    buf_free(&b);
+    return rc;
+}
+
+static int S_deps_load(site *s, folio_err *err)
+{
+    char path[PATH_MAX];
+    if (util_path(path, sizeof path, err, "%s/%s", s->out, S_DEPS_FILE) != 0)
+        return -1;
+    if (!util_is_file(path))
+        return 0; /* never built: nothing has read anything yet */
+    char *src;
+    size_t len;
+    if (util_read_file(path, &src, &len, err) != 0)
+        return -1;
+    S_deplist d = {0};
+    int rc = 0, line = 0;
+    char *save = NULL;
+    for (char *l = strtok_r(src, "\n", &save); l && rc == 0; l = strtok_r(NULL, "\n", &save)) {
+        line++;
+        if (line == 1) {
+            if (strcmp(l, "folio-deps 1") != 0)
+                rc = err_set(err, "%s:1: not a folio deps file", path);
+            continue;
+        }
+        char *tab = strchr(l, '\t');
+        if (!tab || l[0] != '/') {
+            rc = err_set(err, "%s:%d: expected URL<TAB>NAMES", path, line);
+            break;
+        }
+        *tab = '\0';
+        buf names = BUF_INIT;
+        if (buf_printf(&names, " %s ", tab + 1) != 0 || S_dep_add(&d, l, names.ptr) != 0)
+            rc = err_set(err, "out of memory");
+        buf_free(&names);
+    }
+    free(src);
+    if (rc != 0) {
+        S_deps_free(d.v, d.n);
+        return -1;
+    }
+    s->deps = d.v;
+    s->ndeps = d.n;
+    return 0;
+}
+
+/* Replaces the recorded names of the URLs in d (in place renders). */
+static void S_deps_merge(site *s, S_deplist *d, const char *const *urls, size_t nurls)
+{
+    pthread_mutex_lock(&s->mu);
+    size_t o = 0;
+    for (size_t i = 0; i < s->ndeps; i++) {
+        int drop = 0;
+        for (size_t k = 0; k < nurls && !drop; k++)
+            drop = !strcmp(s->deps[i].url, urls[k]);
+        if (drop) {
+            free(s->deps[i].url);
+            free(s->deps[i].names);
+        } else {
+            s->deps[o++] = s->deps[i];
+        }
+    }
+    s->ndeps = o;
+    for (size_t i = 0; i < d->n; i++) {
+        if (s->ndeps % 16 == 0) {
+            S_dep *nv = realloc(s->deps, (s->ndeps + 16) * sizeof *nv);
+            if (!nv) {
+                free(d->v[i].url);
+                free(d->v[i].names);
+                continue;
+            }
+            s->deps = nv;
+        }
+        s->deps[s->ndeps++] = d->v[i];
+    }
+    free(d->v);
+    d->v = NULL;
+    d->n = d->cap = 0;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- open / close ------------------------------------------------------- */
+
+site *site_open(const folio_config *cfg, const site_opts *opts, folio_err *err)
+{
+    site *s = calloc(1, sizeof *s);
+    if (!s) {
+        err_set(err, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&s->mu, NULL);
+    s->cfg = cfg;
+    if (opts)
+        s->opts = *opts;
+    s->now = s->opts.now_ms > 0 ? s->opts.now_ms : util_now_ms();
+    s->jobs = s->opts.jobs > 0 ? s->opts.jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (s->jobs < 1)
+        s->jobs = 1;
+    if (s->jobs > 64)
+        s->jobs = 64;
+    s->page404 = -1;
+    s->home.index_page = -1;
+    if (!(s->out = util_strdup(s->opts.out_dir ? s->opts.out_dir : cfg->public_dir))) {
+        err_set(err, "out of memory");
+        goto fail;
+    }
+    size_t n = strlen(s->out);
+    while (n > 1 && s->out[n - 1] == '/')
+        s->out[--n] = '\0';
+    s->opts.out_dir = s->out;
+    if (S_read_content(s, err) != 0 || S_graph(s, err) != 0 || S_data_params(s, err) != 0 ||
+        S_templates(s, err) != 0 || S_claim(s, err) != 0)
+        goto fail;
+    if (S_site_base(s) != 0) {
+        err_set(err, "out of memory");
+        goto fail;
+    }
+    if (S_deps_load(s, err) != 0)
+        goto fail;
+    return s;
+fail:
+    site_close(s);
+    return NULL;
+}
+
+void site_close(site *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->npages; i++) {
+        content_page_free(&s->pages[i].c);
+        free(s->pages[i].url);
+        free(s->pages[i].tagidx);
+        free(s->pages[i].data_name);
+        free(s->pages[i].data_path);
+    }
+    free(s->pages);
+    free(s->order);
+    for (size_t k = 0; k < s->nsections; k++)
+        S_list_free(&s->sections[k]);
+    free(s->sections);
+    for (size_t k = 0; k < s->ntags; k++)
+        S_list_free(&s->tags[k]);
+    free(s->tags);
+    free(s->home.pages);
+    for (size_t i = 0; i < s->urlcap; i++)
+        free(s->urls[i].url);
+    free(s->urls);
+    cJSON_Delete(s->site_base);
+    cJSON_Delete(s->menu);
+    for (size_t i = 0; i < sizeof s->variants / sizeof s->variants[0]; i++)
+        cJSON_Delete(s->variants[i]);
+    S_deps_free(s->deps, s->ndeps);
+    tpl_set_free(s->tpls);
+    pthread_mutex_destroy(&s->mu);
+    free(s->out);
+    free(s);
+}
+
+/* ---- build ------------------------------------------------------------------ */
+
+typedef struct S_batch {
+    site *s;
+    S_call *call;
+    S_job *jobs;
+    size_t n;
+    const char *out;
+    int fresh;
+    pthread_mutex_t mu;
+    S_deplist deps;     /* merged from the workers */
+    int rendered;
+} S_batch;
+
+static void *S_worker_new(void *ud)
+{
+    S_batch *b = ud;
+    S_worker *w = calloc(1, sizeof *w);
+    if (w) {
+        w->s = b->s;
+        w->call = b->call;
+        w->out = b->out;
+        w->fresh = b->fresh;
+    }
+    return w;
+}
+
+static void S_worker_done(void *ud, void *tls)
+{
+    S_batch *b = ud;
+    S_worker *w = tls;
+    if (!w)
+        return;
+    pthread_mutex_lock(&b->mu);
+    for (size_t i = 0; i < w->deps.n; i++) {
+        if (b->deps.n == b->deps.cap) {
+            size_t cap = b->deps.cap ? b->deps.cap * 2 : 16;
+            S_dep *nv = realloc(b->deps.v, cap * sizeof *nv);
+            if (!nv) {
+                free(w->deps.v[i].url);
+                free(w->deps.v[i].names);
+                continue;
+            }
+            b->deps.v = nv;
+            b->deps.cap = cap;
+        }
+        b->deps.v[b->deps.n++] = w->deps.v[i];
+    }
+    b->rendered += w->rendered;
+    pthread_mutex_unlock(&b->mu);
+    free(w->deps.v);
+    buf_free(&w->html);
+    free(w);
+}
+
+static int S_batch_task(void *ud, size_t i, void *tls, folio_err *err)
+{
+    S_batch *b = ud;
+    if (!tls)
+        return err_set(err, "out of memory");
+    return S_job_run(tls, &b->jobs[i], err);
+}
+
+static int S_batch_run(S_batch *b, folio_err *err)
+{
+    pthread_mutex_init(&b->mu, NULL);
+    int rc = S_run(b->s->jobs, b->n, S_batch_task, b, S_worker_new, S_worker_done, err);
+    pthread_mutex_destroy(&b->mu);
+    return rc;
+}
+
+/* The jobs of a full build: regular pages first, then everything that lists them. */
+static int S_all_jobs(site *s, S_job **out, size_t *npages, size_t *total)
+{
+    size_t n = 0, cap = s->nurls + 1;
+    S_job *v = malloc(cap * sizeof *v);
+    if (!v)
+        return -1;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1)
+            *npages = n;
+        for (size_t i = 0; i < s->urlcap; i++)
+            if (s->urls[i].url && (pass == 0) == (s->urls[i].job.type == T_PAGE))
+                v[n++] = s->urls[i].job;
+    }
+    *out = v;
+    *total = n;
+    return 0;
+}
+
+static int S_cmp_job(const void *a, const void *b)
+{
+    const S_job *x = a, *y = b;
+    if (x->type != y->type)
+        return x->type < y->type ? -1 : 1;
+    if (x->idx != y->idx)
+        return x->idx < y->idx ? -1 : 1;
+    return x->pageno - y->pageno;
+}
+
+/* A fresh directory beside out, readable by the web server. */
+static char *S_tmpdir(const char *out, folio_err *err)
+{
+    buf b = BUF_INIT;
+    const char *slash = strrchr(out, '/');
+    int rc = slash ? buf_printf(&b, "%.*s/.%s.new-XXXXXX", (int)(slash - out), out, slash + 1)
+                   : buf_printf(&b, ".%s.new-XXXXXX", out);
+    if (rc != 0) {
+        buf_free(&b);
+        err_set(err, "out of memory");
+        return NULL;
+    }
+    if (!mkdtemp(b.ptr) || chmod(b.ptr, 0755) != 0) {
+        err_set(err, "%s: %s", b.ptr, strerror(errno));
+        buf_free(&b);
+        return NULL;
+    }
+    return buf_detach(&b, NULL);
+}
+
+static int S_swap(const char *tmp, const char *out, folio_err *err)
+{
+    struct stat st;
+    if (lstat(out, &st) != 0) {
+        if (errno != ENOENT)
+            return err_set(err, "%s: %s", out, strerror(errno));
+        if (rename(tmp, out) != 0)
+            return err_set(err, "%s: %s", out, strerror(errno));
+        return 0;
+    }
+    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_EXCHANGE) != 0)
+        return err_set(err, "%s: cannot swap in the new site: %s", out, strerror(errno));
+    return util_rmtree(tmp, err); /* tmp now holds the old site */
+}
+
+int site_build(site *s, folio_err *err)
+{
+    folio_err e2;
+    char *tmp = NULL;
+    S_job *jobs = NULL;
+    size_t nfirst = 0, n = 0;
+    S_call call = {.s = s};
+    S_batch b = {0};
+    int rc = -1;
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", s->out);
+    char *sl = strrchr(parent, '/');
+    if (sl && sl != parent) {
+        *sl = '\0';
+        if (util_mkdirs(parent, 0755, err) != 0)
+            return -1;
+    }
+    if (!(tmp = S_tmpdir(s->out, err)))
+        return -1;
+    if (util_is_dir(s->cfg->static_dir) && util_copy_tree(s->cfg->static_dir, tmp, err) != 0)
+        goto done;
+    if (S_all_jobs(s, &jobs, &nfirst, &n) != 0) {
+        err_set(err, "out of memory");
+        goto done;
+    }
+    /* a stable order makes the first error the same from run to run */
+    qsort(jobs, nfirst, sizeof *jobs, S_cmp_job);
+    qsort(jobs + nfirst, n - nfirst, sizeof *jobs, S_cmp_job);
+    b = (S_batch){.s = s, .call = &call, .jobs = jobs, .n = nfirst, .out = tmp, .fresh = 1};
+    if (S_batch_run(&b, err) != 0)
+        goto done;
+    b.jobs = jobs + nfirst;
+    b.n = n - nfirst;
+    if (S_batch_run(&b, err) != 0)
+        goto done;
+    if (S_feed(s, tmp, &s->home, s->cfg->title, "/", 1, err) != 0)
+        goto done;
+    for (size_t k = 0; k < s->nsections; k++) {
+        char title[1024];
+        snprintf(title, sizeof title, "%s: %s", s->cfg->title, s->sections[k].title);
+        if (S_feed(s, tmp, &s->sections[k], title, s->sections[k].url, 1, err) != 0)
+            goto done;
+    }
+    if (S_sitemap(s, tmp, err) != 0)
+        goto done;
+    pthread_mutex_lock(&s->mu);
+    S_deps_free(s->deps, s->ndeps);
+    s->deps = b.deps.v;
+    s->ndeps = b.deps.n;
+    b.deps.v = NULL;
+    b.deps.n = 0;
+    pthread_mutex_unlock(&s->mu);
+    if (S_deps_write(s, tmp, err) != 0 || S_swap(tmp, s->out, err) != 0)
+        goto done;
+    free(tmp);
+    tmp = NULL;
+    s->built = b.rendered;
+    rc = 0;
+done:
+    if (tmp)
+        util_rmtree(tmp, &e2);
+    free(tmp);
+    S_deps_free(b.deps.v, b.deps.n);
+    free(jobs);
+    S_call_done(&call);
+    return rc;
+}
+
+int site_built_pages(const site *s)
+{
+    return s->built;
+}
+
+/* ---- in-place renders -------------------------------------------------------- */
+
+/* The job that renders url: the URL map, or a data page /X/page/N/. */
+static int S_job_for(const site *s, const char *url, S_job *j)
+{
+    const S_urlent *e = S_url_get(s, url);
+    if (e) {
+        *j = e->job;
+        return 0;
+    }
+    const char *pg = strstr(url, "/page/");
+    if (!pg)
+        return -1;
+    char base[PATH_MAX];
+    snprintf(base, sizeof base, "%.*s/", (int)(pg - url), url);
+    int n = atoi(pg + 6);
+    e = S_url_get(s, base);
+    if (!e || n < 2 || e->job.type != T_PAGE || !s->pages[e->job.idx].data_name)
+        return -1;
+    *j = e->job;
+    j->pageno = n;
+    return 0;
+}
+
+int site_render_affected(site *s, const char *const *names, size_t n, int *rendered,
+                         folio_err *err)
+{
+    if (rendered)
+        *rendered = 0;
+    S_job *jobs = NULL;
+    const char **urls = NULL;
+    size_t nj = 0;
+    pthread_mutex_lock(&s->mu);
+    jobs = calloc(s->ndeps + 1, sizeof *jobs);
+    urls = calloc(s->ndeps + 1, sizeof *urls);
+    for (size_t i = 0; jobs && urls && i < s->ndeps; i++) {
+        int hit = 0;
+        for (size_t k = 0; k < n && !hit; k++) {
+            char pat[160];
+            snprintf(pat, sizeof pat, " %s ", names[k]);
+            hit = strstr(s->deps[i].names, pat) != NULL;
+        }
+        S_job j;
+        if (!hit || S_job_for(s, s->deps[i].url, &j) != 0)
+            continue;
+        /* data pages are rendered whole from their first page */
+        if (j.type == T_PAGE)
+            j.pageno = 1;
+        int dup = 0;
+        for (size_t k = 0; k < nj && !dup; k++)
+            dup = !S_cmp_job(&jobs[k], &j);
+        if (!dup)
+            jobs[nj++] = j;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!jobs || !urls) {
+        free(jobs);
+        free(urls);
+        return err_set(err, "out of memory");
+    }
+    S_call call = {.s = s};
+    S_batch b = {.s = s, .call = &call, .jobs = jobs, .n = nj, .out = s->out, .fresh = 0};
+    int rc = S_batch_run(&b, err);
+    if (rc == 0) {
+        /* forget what the re-rendered pages read before, keep what they read now */
+        size_t nu = 0;
+        pthread_mutex_lock(&s->mu);
+        for (size_t i = 0; i < s->ndeps; i++) {
+            S_job j;
+            if (S_job_for(s, s->deps[i].url, &j) != 0)
+                continue;
+            if (j.type == T_PAGE)
+                j.pageno = 1;
+            for (size_t k = 0; k < nj; k++)
+                if (!S_cmp_job(&jobs[k], &j)) {
+                    urls[nu++] = s->deps[i].url;
+                    break;
+                }
+        }
+        pthread_mutex_unlock(&s->mu);
+        /* urls point into s->deps, which the merge frees: copy them first */
+        char **copy = calloc(nu + 1, sizeof *copy);
+        for (size_t i = 0; copy && i < nu; i++)
+            copy[i] = util_strdup(urls[i]);
+        if (copy)
+            S_deps_merge(s, &b.deps, (const char *const *)copy, nu);
+        for (size_t i = 0; copy && i < nu; i++)
+            free(copy[i]);
+        free(copy);
+        rc = S_deps_write(s, s->out, err);
+    }
+    if (rendered)
+        *rendered = b.rendered;
+    S_deps_free(b.deps.v, b.deps.n);
+    S_call_done(&call);
+    free(jobs);
+    free(urls);
+    return rc;
+}
+
+int site_render_url(site *s, const char *url, const cJSON *extra, buf *out, folio_err *err)
+{
+    S_job j;
+    if (S_job_for(s, url, &j) != 0)
+        return err_set(err, "no page at %s", url);
+    S_call call = {.s = s};
+    S_worker w = {.s = s, .call = &call, .out = s->out, .extra = extra, .to = out};
+    int rc = S_job_run(&w, &j, err);
+    S_deps_free(w.deps.v, w.deps.n);
+    buf_free(&w.html);
+    S_call_done(&call);
+    return rc;
+}
+
+int site_check_pages(site *s, buf *report, folio_err *err)
+{
+    pthread_mutex_lock(&s->mu);
+    size_t n = s->ndeps;
+    char **urls = calloc(n + 1, sizeof *urls);
+    for (size_t i = 0; urls && i < n; i++)
+        urls[i] = util_strdup(s->deps[i].url);
+    pthread_mutex_unlock(&s->mu);
+    if (!urls)
+        return err_set(err, "out of memory");
+    int differ = 0, rc = 0;
+    buf page = BUF_INIT;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (!urls[i]) {
+            rc = err_set(err, "out of memory");
+            break;
+        }
+        buf_reset(&page);
+        if (site_render_url(s, urls[i], NULL, &page, err) != 0) {
+            rc = -1;
+            break;
+        }
+        char path[PATH_MAX];
+        char *disk = NULL;
+        size_t len = 0;
+        folio_err e2;
+        int same = S_path_of(s->out, urls[i], path, sizeof path, &e2) == 0 &&
+                   util_read_file(path, &disk, &len, &e2) == 0 && len == page.len &&
+                   (len == 0 || !memcmp(disk, page.ptr, len));
+        free(disk);
+        if (!same) {
+            differ = 1;
+            if (buf_printf(report, "%s\n", urls[i]) != 0)
+                rc = err_set(err, "out of memory");
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        free(urls[i]);
+    free(urls);
+    buf_free(&page);
+    return rc != 0 ? -1 : differ;
+}

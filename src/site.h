@@ -63,6 +63,9 @@ int site_render_url(site *s, const char *url, const cJSON *extra, buf *out,
  * report, one a line), -1 on error. */
 int site_check_pages(site *s, buf *report, folio_err *err);
 
+/* How many files the last site_build rendered (pages, lists, aliases). */
+int site_built_pages(const site *s);
+
 void site_close(site *s);
 
 #endif
