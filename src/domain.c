@@ -1,1 +1,1045 @@
-/* placeholder: being written */
+/* domain — the commands visitors and the owner run (see domain.h). */
+#include "domain.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "events.h"
+#include "log.h"
+#include "projections.h"
+#include "store.h"
+#include "vault.h"
+
+#define S_DEDUPE_WINDOW_MS (10LL * 60 * 1000)
+#define S_EMAIL_MAX 1024
+#define S_PASSWORD_MIN 10
+#define S_PASSWORD_MAX 1024
+
+struct domain {
+    const folio_config *cfg;
+    store *st;
+    vault *v;
+    projections *p;
+    int as_of;         /* a read-only copy of an earlier state */
+    int group;         /* inside domain_begin .. domain_commit */
+    int scrub_pending; /* a forget committed with the group: scrub after */
+    unsigned cmd_changed;
+    cJSON *community, *stats;
+};
+
+static const char *const S_data_names[] = {"community", "stats", NULL};
+
+const char *const *domain_data_names(void) { return S_data_names; }
+
+/* ---- results and field rules ------------------------------------------ */
+
+static void S_res_init(domain_result *res)
+{
+    memset(res, 0, sizeof *res);
+    res->rc = DOMAIN_OK;
+}
+
+/* Copies src into dst, cut at a character boundary when it does not fit. */
+static void S_copy(char *dst, size_t cap, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= cap) {
+        n = cap - 1;
+        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+            n--;
+    }
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+static void S_res_error(domain_result *res, const char *field,
+                        const char *message)
+{
+    res->rc = DOMAIN_INVALID;
+    if (res->nerrors >= DOMAIN_MAX_ERRORS)
+        return;
+    domain_field_error *e = &res->errors[res->nerrors++];
+    S_copy(e->field, sizeof e->field, field);
+    S_copy(e->message, sizeof e->message, message);
+}
+
+static void S_res_changed(domain_result *res, unsigned bits)
+{
+    res->nchanged = 0;
+    if (bits & PROJ_MEMBERS)
+        res->changed[res->nchanged++] = "community";
+    if (bits & PROJ_STATS)
+        res->changed[res->nchanged++] = "stats";
+}
+
+/* A copy of s without leading and trailing white space; NULL stays NULL. */
+static char *S_trim(const char *s)
+{
+    if (!s)
+        return NULL;
+    const char *e = s + strlen(s);
+    while (*s && isspace((unsigned char)*s))
+        s++;
+    while (e > s && isspace((unsigned char)e[-1]))
+        e--;
+    return util_strndup(s, (size_t)(e - s));
+}
+
+static const events_field *S_event_field(const events_type *t,
+                                         const char *name)
+{
+    for (const events_field *f = t->fields; f && f->name; f++)
+        if (!strcmp(f->name, name))
+            return f;
+    return NULL;
+}
+
+/* Checks one value against the rule the event type declares for `field`,
+ * reporting under the form's name for it. The registry's own validator
+ * does the work (on a one-field type), so forms, CLI and the append agree
+ * on every limit and message. value NULL or "": absent. */
+static void S_check_field(domain_result *res, const events_type *t,
+                          const char *form_name, const char *field,
+                          const char *value)
+{
+    const events_field *f = S_event_field(t, field);
+    if (!f)
+        return;
+    events_field one[2] = {*f, {0}};
+    events_type single = {t->name, t->version, one};
+    cJSON *obj = cJSON_CreateObject();
+    if (!obj) {
+        S_res_error(res, form_name, "could not be checked");
+        return;
+    }
+    if (value && *value)
+        cJSON_AddStringToObject(obj, field, value);
+    folio_err err = {{0}};
+    if (events_validate(&single, obj, NULL, &err) < 0) {
+        const char *msg = err.msg;
+        size_t n = strlen(field);
+        if (!strncmp(msg, field, n) && !strncmp(msg + n, ": ", 2))
+            msg += n + 2;
+        S_res_error(res, form_name, msg);
+    }
+    cJSON_Delete(obj);
+}
+
+static void S_check_password(domain_result *res, const char *pw)
+{
+    if (!pw)
+        return;
+    size_t n = strlen(pw);
+    if (n < S_PASSWORD_MIN)
+        S_res_error(res, "password", "must be at least 10 characters long");
+    else if (n > S_PASSWORD_MAX)
+        S_res_error(res, "password", "must be at most 1024 bytes long");
+}
+
+/* The request with its text trimmed and its address normalised. */
+typedef struct S_reg {
+    char email[S_EMAIL_MAX];
+    char *name;
+} S_reg;
+
+static void S_norm_email(domain_result *res, const events_type *t,
+                         const char *in, char out[S_EMAIL_MAX])
+{
+    out[0] = '\0';
+    if (in && vault_normalise_email(in, out, S_EMAIL_MAX) < 0) {
+        S_res_error(res, "email", "must be a valid e-mail address");
+        return;
+    }
+    S_check_field(res, t, "email", "email", out);
+}
+
+static int S_reg_prepare(const domain_register_req *req, domain_result *res,
+                         S_reg *r)
+{
+    const events_type *t = events_find("UserRegistered");
+    r->name = S_trim(req->display_name);
+    if (!t || (req->display_name && !r->name)) {
+        S_res_error(res, "email", "could not be checked");
+        return res->rc;
+    }
+    S_norm_email(res, t, req->email, r->email);
+    S_check_field(res, t, "display_name", "display_name", r->name);
+    if (!req->password_hash)
+        S_check_password(res, req->password);
+    return res->rc;
+}
+
+int domain_check_register(const domain_register_req *req, domain_result *res)
+{
+    S_res_init(res);
+    S_reg r = {{0}, NULL};
+    int rc = S_reg_prepare(req, res, &r);
+    free(r.name);
+    return rc;
+}
+
+typedef struct S_con {
+    char email[S_EMAIL_MAX];
+    char *name, *title, *message, *page;
+} S_con;
+
+static void S_con_free(S_con *c)
+{
+    free(c->name);
+    free(c->title);
+    free(c->message);
+    free(c->page);
+}
+
+static int S_con_prepare(const domain_contact_req *req, domain_result *res,
+                         S_con *c)
+{
+    const events_type *t = events_find("ContactRequestSubmitted");
+    c->name = S_trim(req->name);
+    c->title = S_trim(req->subject);
+    c->message = S_trim(req->message);
+    c->page = S_trim(req->page);
+    if (!t || (req->name && !c->name) || (req->subject && !c->title) ||
+        (req->message && !c->message) || (req->page && !c->page)) {
+        S_res_error(res, "message", "could not be checked");
+        return res->rc;
+    }
+    S_check_field(res, t, "name", "name", c->name);
+    S_norm_email(res, t, req->email, c->email);
+    S_check_field(res, t, "subject", "title", c->title);
+    S_check_field(res, t, "message", "message", c->message);
+    S_check_field(res, t, "page", "page", c->page);
+    return res->rc;
+}
+
+int domain_check_contact(const domain_contact_req *req, domain_result *res)
+{
+    S_res_init(res);
+    S_con c = {{0}, NULL, NULL, NULL, NULL};
+    int rc = S_con_prepare(req, res, &c);
+    S_con_free(&c);
+    return rc;
+}
+
+int domain_hash_password(const char *password, char out[128], folio_err *err)
+{
+    if (sodium_init() < 0)
+        return err_set(err, "libsodium could not be initialised");
+    if (!password)
+        return err_set(err, "no password to hash");
+    if (crypto_pwhash_str(out, password, strlen(password),
+                          crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+        return err_set(err, "hashing the password failed (out of memory)");
+    return 0;
+}
+
+/* ---- open, close, transactions ---------------------------------------- */
+
+static domain *S_new(const folio_config *cfg)
+{
+    domain *d = calloc(1, sizeof *d);
+    if (d)
+        d->cfg = cfg;
+    return d;
+}
+
+int domain_open(const folio_config *cfg, domain **out, folio_err *err)
+{
+    *out = NULL;
+    domain *d = S_new(cfg);
+    if (!d)
+        return err_set(err, "out of memory");
+    store_opts o = {cfg->sync_full, 0};
+    if (util_mkdirs(cfg->var_dir, 0700, err) < 0 ||
+        store_open(cfg->db_path, &o, &d->st, err) < 0 ||
+        vault_open(cfg->master_key_path, store_db(d->st), &d->v, err) < 0 ||
+        projections_open(d->st, d->v, &d->p, err) < 0) {
+        domain_close(d);
+        return -1;
+    }
+    *out = d;
+    return 0;
+}
+
+int domain_open_as_of(const folio_config *cfg, long long as_of_ms,
+                      domain **out, folio_err *err)
+{
+    *out = NULL;
+    domain *d = S_new(cfg);
+    if (!d)
+        return err_set(err, "out of memory");
+    d->as_of = 1;
+    int rc;
+    if (util_is_file(cfg->db_path)) {
+        /* read-only: the live database and key file stay as they are */
+        store_opts o = {cfg->sync_full, 1};
+        rc = store_open(cfg->db_path, &o, &d->st, err);
+        if (rc == 0 && util_is_file(cfg->master_key_path))
+            rc = vault_open(cfg->master_key_path, store_db(d->st), &d->v,
+                            err);
+    } else {
+        /* no store yet: the site had no visitors' data at any time */
+        store_opts o = {0, 0};
+        rc = store_open(":memory:", &o, &d->st, err);
+    }
+    if (rc < 0 ||
+        projections_open_as_of(d->st, d->v, as_of_ms, &d->p, err) < 0) {
+        domain_close(d);
+        return -1;
+    }
+    *out = d;
+    return 0;
+}
+
+void domain_close(domain *d)
+{
+    if (!d)
+        return;
+    if (d->group && d->st)
+        store_rollback(d->st);
+    cJSON_Delete(d->community);
+    cJSON_Delete(d->stats);
+    projections_close(d->p);
+    vault_close(d->v);
+    store_close(d->st);
+    free(d);
+}
+
+static int S_scrub(domain *d)
+{
+    folio_err e;
+    d->scrub_pending = 0;
+    if (vault_scrub(d->v, &e) < 0) {
+        /* the erasure is committed; the WAL empties at the next chance */
+        log_msg("warn", "%s", e.msg);
+        return -1;
+    }
+    return 0;
+}
+
+int domain_begin(domain *d, folio_err *err)
+{
+    if (d->as_of)
+        return err_set(err, "an as-of view is read-only");
+    if (d->group)
+        return err_set(err, "a group of commands is already open");
+    if (store_begin(d->st, err) < 0)
+        return -1;
+    d->group = 1;
+    return 0;
+}
+
+int domain_commit(domain *d, folio_err *err)
+{
+    if (!d->group)
+        return err_set(err, "no group of commands is open");
+    d->group = 0;
+    if (store_commit(d->st, err) < 0) {
+        store_rollback(d->st);
+        d->scrub_pending = 0;
+        return -1;
+    }
+    if (d->scrub_pending)
+        S_scrub(d);
+    return 0;
+}
+
+void domain_rollback(domain *d)
+{
+    if (!d->group)
+        return;
+    d->group = 0;
+    d->scrub_pending = 0;
+    store_rollback(d->st);
+}
+
+static int S_exec(domain *d, const char *sql, folio_err *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(store_db(d->st), sql, NULL, NULL, &msg) != SQLITE_OK) {
+        err_set(err, "%s: %s", sql, msg ? msg : "failed");
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Every command runs in a savepoint of its own, inside the group's
+ * transaction or a transaction of its own (BEGIN IMMEDIATE: the write lock
+ * is held from the first read, so check-then-append cannot race). */
+static int S_cmd_begin(domain *d, folio_err *err)
+{
+    if (d->as_of)
+        return err_set(err, "an as-of view is read-only");
+    if (!d->group && store_begin(d->st, err) < 0)
+        return -1;
+    if (S_exec(d, "SAVEPOINT domain_cmd", err) < 0) {
+        if (!d->group)
+            store_rollback(d->st);
+        return -1;
+    }
+    return 0;
+}
+
+/* Ends the command: keeps its writes when ok, undoes them otherwise. */
+static int S_cmd_end(domain *d, int ok, folio_err *err)
+{
+    if (!ok) {
+        S_exec(d, "ROLLBACK TO domain_cmd", NULL);
+        S_exec(d, "RELEASE domain_cmd", NULL);
+        if (!d->group)
+            store_rollback(d->st);
+        return 0;
+    }
+    if (S_exec(d, "RELEASE domain_cmd", err) < 0) {
+        S_cmd_end(d, 0, NULL);
+        return -1;
+    }
+    if (d->group)
+        return 0;
+    if (store_commit(d->st, err) < 0) {
+        store_rollback(d->st);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- building and appending events ------------------------------------ */
+
+/* Replaces each personal field of data with its sealed form. */
+static int S_seal_fields(domain *d, const events_type *t, const char *subject,
+                         cJSON *data, folio_err *err)
+{
+    for (const events_field *f = t->fields; f && f->name; f++) {
+        if (!f->personal)
+            continue;
+        cJSON *it = cJSON_GetObjectItemCaseSensitive(data, f->name);
+        if (!cJSON_IsString(it))
+            continue;
+        char *sealed = NULL;
+        if (vault_seal(d->v, subject, it->valuestring, &sealed, err) < 0)
+            return -1;
+        sodium_memzero(it->valuestring, strlen(it->valuestring));
+        cJSON *s = cJSON_CreateString(sealed);
+        free(sealed);
+        if (!s || !cJSON_ReplaceItemInObjectCaseSensitive(data, f->name, s)) {
+            cJSON_Delete(s);
+            return err_set(err, "out of memory");
+        }
+    }
+    return 0;
+}
+
+/* Request metadata. The client address says who someone is, so it is
+ * sealed under the subject like the personal fields. */
+static char *S_metadata(domain *d, const char *subject, const char *request_id,
+                        const char *client, folio_err *err)
+{
+    cJSON *m = cJSON_CreateObject();
+    char *sealed = NULL, *text = NULL;
+    if (!m)
+        goto oom;
+    if (request_id && *request_id) {
+        char id[129];
+        S_copy(id, sizeof id, request_id);
+        if (!cJSON_AddStringToObject(m, "request_id", id))
+            goto oom;
+    }
+    if (client && *client) {
+        if (vault_seal(d->v, subject, client, &sealed, err) < 0)
+            goto fail;
+        if (!cJSON_AddStringToObject(m, "client", sealed))
+            goto oom;
+    }
+    if (!(text = cJSON_PrintUnformatted(m)))
+        goto oom;
+    goto done;
+oom:
+    err_set(err, "out of memory");
+fail:
+    text = NULL;
+done:
+    free(sealed);
+    cJSON_Delete(m);
+    return text;
+}
+
+/* Validates data (plaintext, current shape), seals it, appends it as the
+ * first event of stream (or to it, with STORE_ANY) and brings the
+ * projections along. Returns a domain rc; field errors go to res. */
+static int S_append(domain *d, const events_type *t, const char *stream,
+                    long long expected, const char *subject, cJSON *data,
+                    const char *request_id, const char *client,
+                    domain_result *res, folio_err *err)
+{
+    const char *field = NULL;
+    folio_err verr = {{0}};
+    if (events_validate(t, data, &field, &verr) < 0) {
+        const char *msg = verr.msg;
+        size_t n = field ? strlen(field) : 0;
+        if (n && !strncmp(msg, field, n) && !strncmp(msg + n, ": ", 2))
+            msg += n + 2;
+        S_res_error(res, field ? field : "data", msg);
+        return DOMAIN_INVALID;
+    }
+    if (S_seal_fields(d, t, subject, data, err) < 0)
+        return DOMAIN_ERROR;
+    char *meta = S_metadata(d, subject, request_id, client, err);
+    char *json = meta ? cJSON_PrintUnformatted(data) : NULL;
+    int rc = DOMAIN_ERROR;
+    if (meta && !json)
+        err_set(err, "out of memory");
+    if (json) {
+        store_new_event ev = {NULL, t->name, t->version, json, meta};
+        int s = store_append(d->st, stream, expected, &ev, 1, &res->position,
+                             err);
+        if (s == STORE_CONFLICT)
+            err_set(err, "%s: stream already exists", stream);
+        else if (s == STORE_OK &&
+                 projections_catch_up(d->p, &d->cmd_changed, err) == 0)
+            rc = DOMAIN_OK;
+    }
+    free(json);
+    free(meta);
+    if (rc == DOMAIN_OK) {
+        S_copy(res->id, sizeof res->id, stream);
+        S_res_changed(res, d->cmd_changed);
+    }
+    return rc;
+}
+
+/* 1 when subject's key was destroyed (the person was erased), 0 when not,
+ * -1 on error. */
+static int S_forgotten(domain *d, const char *subject, folio_err *err)
+{
+    sqlite3 *db = store_db(d->st);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT wrapped IS NULL FROM subject_keys"
+                           " WHERE subject = ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return err_set(err, "subject keys: %s", sqlite3_errmsg(db));
+    sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int r = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return err_set(err, "subject keys: %s", sqlite3_errmsg(db));
+    return r;
+}
+
+static const char S_erased_msg[] =
+    "was erased from this site at its owner's request and cannot be used"
+    " again";
+
+static int S_add_str(cJSON *o, const char *k, const char *v)
+{
+    return v && *v && !cJSON_AddStringToObject(o, k, v) ? -1 : 0;
+}
+
+/* ---- commands --------------------------------------------------------- */
+
+/* Runs one statement with text parameters (NULL ends the list). */
+static int S_sql(domain *d, const char *sql, folio_err *err, ...)
+{
+    sqlite3 *db = store_db(d->st);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return err_set(err, "%s", sqlite3_errmsg(db));
+    va_list ap;
+    va_start(ap, err);
+    const char *v;
+    for (int i = 1; (v = va_arg(ap, const char *)) != NULL; i++)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+    va_end(ap);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return err_set(err, "%s", sqlite3_errmsg(db));
+    return 0;
+}
+
+static int S_store_password(domain *d, const char *user_id, const char *hash,
+                            folio_err *err)
+{
+    char now[32];
+    snprintf(now, sizeof now, "%lld", util_now_ms());
+    if (S_sql(d,
+              "INSERT INTO credentials (user_id, password_hash, updated_at)"
+              " VALUES (?1, ?2, CAST(?3 AS INTEGER))",
+              err, user_id, hash, now, (const char *)NULL) < 0)
+        return err_prefix(err, "storing the password");
+    return 0;
+}
+
+static int S_register_in(domain *d, const domain_register_req *req,
+                         const S_reg *r, const char *hash,
+                         const char *subject, domain_result *res,
+                         folio_err *err)
+{
+    const events_type *t = events_find("UserRegistered");
+    char user_id[80];
+    int m = projections_member_of(d->p, subject, NULL, err);
+    if (m != 0)
+        return m < 0 ? DOMAIN_ERROR : (res->rc = DOMAIN_ALREADY_REGISTERED);
+    int f = S_forgotten(d, subject, err);
+    if (f != 0) {
+        if (f > 0)
+            S_res_error(res, "email", S_erased_msg);
+        return f < 0 ? DOMAIN_ERROR : DOMAIN_INVALID;
+    }
+    char uuid[37], stream[80];
+    store_uuid(uuid);
+    snprintf(user_id, sizeof user_id, "%s", uuid);
+    snprintf(stream, sizeof stream, "user-%s", uuid);
+    const char *locale = d->cfg && d->cfg->language && *d->cfg->language
+                             ? d->cfg->language : "en";
+    cJSON *data = cJSON_CreateObject();
+    if (!data || S_add_str(data, "user_id", user_id) < 0 ||
+        S_add_str(data, "subject", subject) < 0 ||
+        S_add_str(data, "email", r->email) < 0 ||
+        S_add_str(data, "display_name", r->name) < 0 ||
+        S_add_str(data, "locale", locale) < 0 ||
+        !cJSON_AddBoolToObject(data, "has_password", hash != NULL)) {
+        cJSON_Delete(data);
+        return err_set(err, "out of memory"), DOMAIN_ERROR;
+    }
+    /* credentials first: the catch-up inside S_append sees the member */
+    if (hash && S_store_password(d, user_id, hash, err) < 0) {
+        cJSON_Delete(data);
+        return DOMAIN_ERROR;
+    }
+    int rc = S_append(d, t, stream, STORE_NO_STREAM, subject, data,
+                      req->request_id, req->client, res, err);
+    cJSON_Delete(data);
+    return rc;
+}
+
+/* The Argon2id hash to store: the caller's (hashed outside the writer), or
+ * made here. 0: none, 1: in hash, -1: error. */
+static int S_password(const domain_register_req *req, char hash[128],
+                      domain_result *res, folio_err *err)
+{
+    if (req->password_hash) {
+        size_t n = strlen(req->password_hash);
+        if (n >= 128 || strncmp(req->password_hash, "$argon2id$", 10)) {
+            err_set(err, "password_hash is not an Argon2id hash");
+            return -1;
+        }
+        memcpy(hash, req->password_hash, n + 1);
+        return 1;
+    }
+    if (!req->password)
+        return 0;
+    if (domain_hash_password(req->password, hash, err) < 0) {
+        res->rc = DOMAIN_ERROR;
+        return -1;
+    }
+    return 1;
+}
+
+int domain_register(domain *d, const domain_register_req *req,
+                    domain_result *res, folio_err *err)
+{
+    S_res_init(res);
+    S_reg r = {{0}, NULL};
+    char hash[128] = {0}, subject[VAULT_SUBJECT_LEN + 1];
+    int rc = S_reg_prepare(req, res, &r);
+    if (rc != DOMAIN_OK)
+        goto out;
+    /* slow by design: before the write lock, never under it */
+    int h = S_password(req, hash, res, err);
+    if (h < 0) {
+        rc = DOMAIN_ERROR;
+        goto out;
+    }
+    vault_subject(d->v, r.email, subject);
+    if (S_cmd_begin(d, err) < 0) {
+        rc = DOMAIN_ERROR;
+        goto out;
+    }
+    rc = S_register_in(d, req, &r, h ? hash : NULL, subject, res, err);
+    if (S_cmd_end(d, rc == DOMAIN_OK, err) < 0)
+        rc = DOMAIN_ERROR;
+out:
+    sodium_memzero(hash, sizeof hash);
+    sodium_memzero(r.email, sizeof r.email);
+    free(r.name);
+    if (rc != DOMAIN_OK) {
+        res->position = 0;
+        res->id[0] = '\0';
+        res->nchanged = 0;
+    }
+    return res->rc = rc;
+}
+
+/* Keyed hash of (address, message): recognises a repeat without keeping
+ * either in the clear. */
+static int S_dedupe(domain *d, const S_con *c, char out[VAULT_SUBJECT_LEN + 1],
+                    folio_err *err)
+{
+    buf b = BUF_INIT;
+    if (buf_printf(&b, "contact-dedupe\n%s\n%s", c->email, c->message) < 0) {
+        buf_free(&b);
+        return err_set(err, "out of memory");
+    }
+    vault_subject(d->v, b.ptr, out);
+    sodium_memzero(b.ptr, b.len);
+    buf_free(&b);
+    return 0;
+}
+
+static int S_contact_in(domain *d, const domain_contact_req *req,
+                        const S_con *c, const char *subject,
+                        domain_result *res, folio_err *err)
+{
+    const events_type *t = events_find("ContactRequestSubmitted");
+    char dedupe[VAULT_SUBJECT_LEN + 1];
+    int f = S_forgotten(d, subject, err);
+    if (f != 0) {
+        if (f > 0)
+            S_res_error(res, "email", S_erased_msg);
+        return f < 0 ? DOMAIN_ERROR : DOMAIN_INVALID;
+    }
+    if (S_dedupe(d, c, dedupe, err) < 0)
+        return DOMAIN_ERROR;
+    int dup = projections_recent_contact(
+        d->p, dedupe, util_now_ms() - S_DEDUPE_WINDOW_MS, err);
+    if (dup != 0)
+        return dup < 0 ? DOMAIN_ERROR : DOMAIN_DUPLICATE;
+    char uuid[37], stream[80];
+    store_uuid(uuid);
+    snprintf(stream, sizeof stream, "contact-%s", uuid);
+    cJSON *data = cJSON_CreateObject();
+    if (!data || S_add_str(data, "contact_id", uuid) < 0 ||
+        S_add_str(data, "subject", subject) < 0 ||
+        S_add_str(data, "name", c->name) < 0 ||
+        S_add_str(data, "email", c->email) < 0 ||
+        S_add_str(data, "title", c->title) < 0 ||
+        S_add_str(data, "message", c->message) < 0 ||
+        S_add_str(data, "page", c->page) < 0 ||
+        S_add_str(data, "dedupe", dedupe) < 0) {
+        cJSON_Delete(data);
+        return err_set(err, "out of memory"), DOMAIN_ERROR;
+    }
+    int rc = S_append(d, t, stream, STORE_NO_STREAM, subject, data,
+                      req->request_id, req->client, res, err);
+    cJSON_Delete(data);
+    return rc;
+}
+
+int domain_contact(domain *d, const domain_contact_req *req,
+                   domain_result *res, folio_err *err)
+{
+    S_res_init(res);
+    S_con c = {{0}, NULL, NULL, NULL, NULL};
+    char subject[VAULT_SUBJECT_LEN + 1];
+    int rc = S_con_prepare(req, res, &c);
+    if (rc != DOMAIN_OK)
+        goto out;
+    vault_subject(d->v, c.email, subject);
+    if (S_cmd_begin(d, err) < 0) {
+        rc = DOMAIN_ERROR;
+        goto out;
+    }
+    rc = S_contact_in(d, req, &c, subject, res, err);
+    if (S_cmd_end(d, rc == DOMAIN_OK, err) < 0)
+        rc = DOMAIN_ERROR;
+out:
+    sodium_memzero(c.email, sizeof c.email);
+    S_con_free(&c);
+    if (rc != DOMAIN_OK) {
+        res->position = 0;
+        res->id[0] = '\0';
+        res->nchanged = 0;
+    }
+    return res->rc = rc;
+}
+
+static int S_forget_in(domain *d, const char *subject, domain_result *res,
+                       folio_err *err)
+{
+    const events_type *t = events_find("PersonForgotten");
+    char user_id[80], stream[80];
+    int f = S_forgotten(d, subject, err);
+    if (f != 0)
+        return f < 0 ? DOMAIN_ERROR : DOMAIN_NOT_FOUND; /* erased already */
+    int m = projections_member_of(d->p, subject, user_id, err);
+    if (m < 0)
+        return DOMAIN_ERROR;
+    int v = vault_forget(d->v, subject, err);
+    if (v != 0)
+        return v < 0 ? DOMAIN_ERROR : DOMAIN_NOT_FOUND;
+    if (m && S_sql(d, "DELETE FROM credentials WHERE user_id = ?1", err,
+                   user_id, (const char *)NULL) < 0)
+        return DOMAIN_ERROR;
+    snprintf(stream, sizeof stream, "person-%s", subject);
+    cJSON *data = cJSON_CreateObject();
+    if (!data || S_add_str(data, "subject", subject) < 0) {
+        cJSON_Delete(data);
+        return err_set(err, "out of memory"), DOMAIN_ERROR;
+    }
+    int rc = S_append(d, t, stream, STORE_ANY, subject, data, NULL, NULL, res,
+                      err);
+    cJSON_Delete(data);
+    return rc;
+}
+
+int domain_forget(domain *d, const char *email, domain_result *res,
+                  folio_err *err)
+{
+    S_res_init(res);
+    char norm[S_EMAIL_MAX], subject[VAULT_SUBJECT_LEN + 1];
+    if (!email || vault_normalise_email(email, norm, sizeof norm) < 0 ||
+        !*norm) {
+        S_res_error(res, "email", "must be a valid e-mail address");
+        return DOMAIN_INVALID;
+    }
+    vault_subject(d->v, norm, subject);
+    sodium_memzero(norm, sizeof norm);
+    if (S_cmd_begin(d, err) < 0)
+        return res->rc = DOMAIN_ERROR;
+    int rc = S_forget_in(d, subject, res, err);
+    if (S_cmd_end(d, rc == DOMAIN_OK, err) < 0)
+        rc = DOMAIN_ERROR;
+    if (rc == DOMAIN_OK) {
+        if (d->group)
+            d->scrub_pending = 1;
+        else
+            S_scrub(d);
+    } else {
+        res->position = 0;
+        res->id[0] = '\0';
+        res->nchanged = 0;
+    }
+    return res->rc = rc;
+}
+
+/* ---- data for pages --------------------------------------------------- */
+
+const cJSON *domain_site_data(void *ud, const char *name)
+{
+    domain *d = ud;
+    folio_err err = {{0}};
+    cJSON **slot, *(*build)(projections *, folio_err *);
+    if (!d || !name)
+        return NULL;
+    if (!strcmp(name, "community")) {
+        slot = &d->community;
+        build = projections_community;
+    } else if (!strcmp(name, "stats")) {
+        slot = &d->stats;
+        build = projections_stats;
+    } else {
+        return NULL;
+    }
+    cJSON_Delete(*slot);
+    if (!(*slot = build(d->p, &err)))
+        log_msg("error", "reading %s for the pages: %s", name, err.msg);
+    return *slot;
+}
+
+/* ---- owner tools ------------------------------------------------------ */
+
+typedef struct S_print {
+    domain *d;
+    const domain_events_query *q;
+    FILE *out;
+    folio_err err;
+    int failed;
+} S_print;
+
+/* Opens one sealed string in place: plaintext, or "[redacted]". */
+static int S_unseal(domain *d, const char *subject, cJSON *obj,
+                    const char *key, folio_err *err)
+{
+    cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!cJSON_IsString(it))
+        return 0;
+    char *plain = NULL;
+    int r = -1;
+    if (d->v && subject)
+        r = vault_open_sealed(d->v, subject, it->valuestring, &plain, err);
+    else
+        r = 1;
+    if (r < 0)
+        return err_prefix(err, "field %s", key);
+    cJSON *s = cJSON_CreateString(r == 0 ? plain : "[redacted]");
+    free(plain);
+    if (!s || !cJSON_ReplaceItemInObjectCaseSensitive(obj, key, s)) {
+        cJSON_Delete(s);
+        return err_set(err, "out of memory");
+    }
+    return 0;
+}
+
+/* The event's data upcast to the current shape with personal fields
+ * opened for the owner, and its metadata likewise. */
+static int S_owner_view(domain *d, const store_event *ev, cJSON **data,
+                        cJSON **meta, folio_err *err)
+{
+    *data = cJSON_Parse(ev->data);
+    *meta = cJSON_Parse(ev->metadata);
+    if (!*data || !*meta)
+        return err_set(err, "event %lld: data is not JSON", ev->position);
+    const events_type *t = events_find(ev->type);
+    if (!t)
+        return 0;
+    if (ev->schema_version != t->version &&
+        events_upcast(t, ev->schema_version, *data, err) < 0)
+        return err_prefix(err, "event %lld", ev->position);
+    const cJSON *sub = cJSON_GetObjectItemCaseSensitive(*data, "subject");
+    const char *subject = cJSON_IsString(sub) ? sub->valuestring : NULL;
+    for (const events_field *f = t->fields; f && f->name; f++)
+        if (f->personal && S_unseal(d, subject, *data, f->name, err) < 0)
+            return err_prefix(err, "event %lld", ev->position);
+    if (S_unseal(d, subject, *meta, "client", err) < 0)
+        return err_prefix(err, "event %lld", ev->position);
+    return 0;
+}
+
+static int S_print_json(S_print *pr, const store_event *ev, cJSON *data,
+                        cJSON *meta)
+{
+    char iso[32];
+    util_format_iso_ms(ev->recorded_at, iso);
+    cJSON *o = cJSON_CreateObject();
+    int rc = -1;
+    if (o && cJSON_AddNumberToObject(o, "position", (double)ev->position) &&
+        cJSON_AddStringToObject(o, "event_id", ev->event_id) &&
+        cJSON_AddStringToObject(o, "stream_id", ev->stream_id) &&
+        cJSON_AddNumberToObject(o, "stream_version",
+                                (double)ev->stream_version) &&
+        cJSON_AddStringToObject(o, "type", ev->type)) {
+        const events_type *t = events_find(ev->type);
+        cJSON_AddNumberToObject(o, "schema_version",
+                                t ? t->version : ev->schema_version);
+        cJSON_AddItemToObject(o, "data", data);
+        cJSON_AddItemToObject(o, "metadata", meta);
+        cJSON_AddStringToObject(o, "recorded_at", iso);
+        char *line = cJSON_PrintUnformatted(o);
+        if (line && fprintf(pr->out, "%s\n", line) >= 0)
+            rc = 0;
+        free(line);
+        cJSON_Delete(o);
+        return rc;
+    }
+    cJSON_Delete(o);
+    cJSON_Delete(data);
+    cJSON_Delete(meta);
+    return -1;
+}
+
+static int S_print_event(void *ud, const store_event *ev)
+{
+    S_print *pr = ud;
+    const domain_events_query *q = pr->q;
+    if (ev->position <= q->after || (q->type && strcmp(q->type, ev->type)) ||
+        (q->as_of_ms > 0 && ev->recorded_at > q->as_of_ms))
+        return 0;
+    cJSON *data = NULL, *meta = NULL;
+    if (S_owner_view(pr->d, ev, &data, &meta, &pr->err) < 0)
+        goto fail;
+    if (q->json) {
+        if (S_print_json(pr, ev, data, meta) < 0) {
+            err_set(&pr->err, "writing the events failed");
+            pr->failed = 1;
+            return -1;
+        }
+        return 0;
+    }
+    char iso[32];
+    util_format_iso_ms(ev->recorded_at, iso);
+    char *text = cJSON_PrintUnformatted(data);
+    int w = text ? fprintf(pr->out, "%lld %s %s %s %s\n", ev->position, iso,
+                           ev->type, ev->stream_id, text)
+                 : -1;
+    free(text);
+    cJSON_Delete(data);
+    cJSON_Delete(meta);
+    if (w < 0) {
+        err_set(&pr->err, "writing the events failed");
+        pr->failed = 1;
+        return -1;
+    }
+    return 0;
+fail:
+    cJSON_Delete(data);
+    cJSON_Delete(meta);
+    pr->failed = 1;
+    return -1;
+}
+
+int domain_print_events(domain *d, const domain_events_query *q, FILE *out,
+                        folio_err *err)
+{
+    S_print pr = {.d = d, .q = q, .out = out};
+    long long last = 0;
+    int rc;
+    if (q->stream)
+        rc = store_read_stream(d->st, q->stream, S_print_event, &pr, err);
+    else
+        rc = store_read_all(d->st, q->after > 0 ? q->after : 0, 0,
+                            S_print_event, &pr, &last, err);
+    if (pr.failed) {
+        *err = pr.err;
+        return -1;
+    }
+    if (rc != 0)
+        return -1;
+    if (fflush(out) != 0)
+        return err_set(err, "writing the events failed");
+    return 0;
+}
+
+int domain_replay(domain *d, const char *const *names, size_t n,
+                  folio_err *err)
+{
+    if (d->as_of)
+        return err_set(err, "an as-of view is read-only");
+    unsigned mask = n ? 0 : PROJ_ALL;
+    for (size_t i = 0; i < n; i++) {
+        unsigned bit = projections_bit(names[i]);
+        if (!bit)
+            return err_set(err, "unknown projection '%s' (there are"
+                           " members, inbox and stats)", names[i]);
+        mask |= bit;
+    }
+    return projections_replay(d->p, mask, err);
+}
+
+int domain_check(domain *d, buf *report, folio_err *err)
+{
+    if (d->as_of)
+        return err_set(err, "an as-of view cannot be checked");
+    int a = store_check(d->st, report, err);
+    if (a < 0)
+        return -1;
+    int b = projections_check(d->p, report, err);
+    if (b < 0)
+        return -1;
+    return a || b ? 1 : 0;
+}
+
+int domain_backup(domain *d, const char *path, folio_err *err)
+{
+    return store_backup(d->st, path, err);
+}
+
+int domain_writable(domain *d)
+{
+    if (!d || d->as_of)
+        return 0;
+    if (d->group)
+        return 1;
+    folio_err err;
+    if (store_begin(d->st, &err) < 0)
+        return 0;
+    store_rollback(d->st);
+    return 1;
+}
