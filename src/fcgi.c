@@ -472,9 +472,9 @@ static void S_send_form_errors(fcgi_server *s, S_job *j, int status)
 {
     if (j->json) {
         cJSON *o = cJSON_CreateObject();
+        cJSON_AddFalseToObject(o, "ok");
         cJSON *errs = cJSON_AddObjectToObject(o, "errors");
         if (o && errs) {
-            cJSON_AddFalseToObject(o, "ok");
             for (size_t i = 0; i < j->res.nerrors && i < DOMAIN_MAX_ERRORS; i++)
                 if (!cJSON_GetObjectItemCaseSensitive(errs, j->res.errors[i].field))
                     cJSON_AddStringToObject(errs, j->res.errors[i].field,

@@ -1,3 +1,209 @@
-#!/bin/sh
-# placeholder: being written
-exit 77
+#!/usr/bin/env bash
+# folio-fcgi behind a real nginx: the contact and registration forms, every
+# refusal with its status and body, /health and /metrics, concurrency, the
+# rate limit, SIGHUP and SIGTERM. Exit 0/1 (77: cannot run here).
+. "$FOLIO_SRCDIR/tests/integration/lib.sh"
+
+command -v curl >/dev/null || { echo "curl missing"; exit 77; }
+[ -x "$FOLIO_FCGI_BIN" ] || { echo "folio-fcgi not built"; exit 77; }
+
+t_site
+export FOLIO_RATE_LIMIT=0
+t_serve
+
+ORIGIN=$T_URL
+FORM=application/x-www-form-urlencoded
+# post PATH BODY [curl args...] -> status; body in $T_DIR/body
+post() {
+    local p=$1 b=$2; shift 2
+    t_status POST "$p" -H "Origin: $ORIGIN" -H "Content-Type: $FORM" \
+        --data-binary "$b" "$@"
+}
+# postj PATH BODY [curl args...]: the same, asking for JSON answers
+postj() {
+    local p=$1 b=$2; shift 2
+    post "$p" "$b" -H "Accept: application/json" "$@"
+}
+header() { grep -i "^$1:" "$T_DIR/headers" | head -n1 | cut -d' ' -f2- | tr -d '\r'; }
+body_has() { t_contains "$1" "$2" "$T_DIR/body"; }
+body_lacks() {
+    if grep -qF -- "$2" "$T_DIR/body"; then t_fail "$1" "'$2' in the body"; else t_ok "$1"; fi
+}
+count_events() { # TYPE
+    "$FOLIO_BIN" events -s "$T_SITE" --json --type "$1" 2>/dev/null | grep -c '"type"' || true
+}
+# Straight to the socket, past nginx: what nginx itself would never send.
+raw() { # BODY, then VAR=VALUE... for the FastCGI parameters
+    local b=$1; shift
+    printf '%s' "$b" | env -i "$@" cgi-fcgi -bind -connect "$FOLIO_SOCKET" >"$T_DIR/raw" 2>/dev/null
+    head -n1 "$T_DIR/raw" | tr -d '\r' | cut -d' ' -f2
+}
+
+C_OK="name=Ada+Lovelace&email=ada%40example.org&subject=Hello&message=I+liked+your+storage+engine."
+
+# ---- /health and the success paths ----------------------------------------
+t_expect "GET /health is 200" 200 "$(t_status GET /health)"
+body_has "/health says writable" '"ok":true'
+
+t_expect "contact (HTML) answers 303" 303 "$(post /contact "$C_OK")"
+t_expect "contact 303 goes to the thanks page" /contact/thanks/ "$(header Location)"
+t_expect "the thanks page exists" 200 "$(t_status GET /contact/thanks/)"
+
+t_expect "contact (JSON client) answers 201" 201 "$(postj /contact "name=Bo&email=bo%40example.org&message=Hello+there%2C+Noor.")"
+body_has "201 body has ok and id" '"ok":true,"id":"contact-'
+
+t_expect "contact as a JSON body answers 201" 201 "$(t_status POST /contact -H "Origin: $ORIGIN" \
+    -H 'Content-Type: application/json' -H 'Accept: application/json' \
+    --data-binary '{"name":"Cy","email":"cy@example.org","message":"Sent as JSON, hello."}')"
+
+t_expect "register (HTML) answers 303" 303 "$(post /register "email=grace%40example.org&display_name=Grace+Hopper&password=correct-horse-battery")"
+t_expect "register 303 goes to the welcome page" /register/welcome/ "$(header Location)"
+t_expect "community page right after the 303" 200 "$(t_status GET /community/)"
+body_has "the new member is listed at once" "Grace Hopper"
+body_lacks "no e-mail address on the community page" "grace@example.org"
+
+t_expect "register (JSON client) answers 201" 201 "$(postj /register "email=alan%40example.org&display_name=Alan&password=a-long-enough-password")"
+body_has "register 201 has a user id" '"id":"user-'
+
+# ---- refusals ---------------------------------------------------------------
+t_expect "already registered (JSON) is 409" 409 "$(postj /register "email=alan%40example.org&display_name=Alan+Again&password=another-long-password")"
+body_has "409 JSON names the email field" '"errors":{"email":'
+t_expect "already registered (HTML) is 409" 409 "$(post /register "email=alan%40example.org&display_name=Alan+Again&password=another-long-password")"
+body_has "409 HTML is the register form with the error" 'id="email-error"'
+
+t_expect "invalid e-mail (JSON) is 422" 422 "$(postj /contact "name=Dee&email=not-an-address&message=Hello+there%2C+Noor.")"
+body_has "422 JSON shape" '{"ok":false,"errors":{"email":'
+t_expect "invalid form (HTML) is 422" 422 "$(post /contact "name=%3Cscript%3Ealert(1)%3C%2Fscript%3E&email=not-an-address&message=Typed+%22text%22+%3Ckept%3E")"
+body_has "422 page is the contact form" 'action="/contact"'
+body_has "422 error beside the e-mail field" 'id="email-error"'
+body_has "422 keeps what they typed, escaped" '&lt;script&gt;alert(1)&lt;/script&gt;'
+body_has "422 keeps the message, escaped" 'Typed &quot;text&quot; &lt;kept&gt;'
+body_lacks "422 never echoes markup raw" '<script>alert(1)'
+t_expect "short password is 422" 422 "$(postj /register "email=eve%40example.org&display_name=Eve&password=short")"
+body_has "422 names the password" '"password":'
+
+t_expect "text/plain is 415" 415 "$(t_status POST /contact -H "Origin: $ORIGIN" -H 'Content-Type: text/plain' --data-binary "$C_OK")"
+t_expect "GET /contact is 405" 405 "$(t_status GET /contact)"
+t_expect "405 has Allow: POST" POST "$(header Allow)"
+t_expect "POST /health is 405" 405 "$(t_status POST /health --data-binary x)"
+big=$(head -c 20000 /dev/zero | tr '\0' 'a')
+t_expect "a body over 16 KiB is 413" 413 "$(post /contact "name=A&email=a%40example.org&message=$big")"
+
+t_expect "malformed percent-encoding is 400" 400 "$(postj /contact "name=%ZZ&email=a%40example.org&message=Hello+there+you")"
+body_has "400 names the problem" '"error":'
+t_expect "invalid UTF-8 is 400" 400 "$(postj /contact "name=%C3%28&email=a%40example.org&message=Hello+there+you")"
+t_expect "a NUL byte is 400" 400 "$(postj /contact "name=A%00B&email=a%40example.org&message=Hello+there+you")"
+t_expect "a control character is 400" 400 "$(postj /contact "name=A%07B&email=a%40example.org&message=Hello+there+you")"
+t_expect "a field given twice is 400" 400 "$(postj /contact "name=A&name=B&email=a%40example.org&message=Hello+there+you")"
+body_has "400 says which field" 'name'
+t_expect "an unknown field is 400" 400 "$(postj /contact "name=A&email=a%40example.org&message=Hello+there+you&admin=1")"
+t_expect "a JSON body that is not an object is 400" 400 "$(t_status POST /contact -H "Origin: $ORIGIN" \
+    -H 'Content-Type: application/json' -H 'Accept: application/json' --data-binary '["x"]')"
+
+if command -v cgi-fcgi >/dev/null; then
+    P=(REQUEST_METHOD=POST SCRIPT_NAME=/contact DOCUMENT_URI=/contact REMOTE_ADDR=127.0.0.1
+       "CONTENT_TYPE=$FORM" "HTTP_ORIGIN=$ORIGIN" HTTP_ACCEPT=application/json)
+    t_expect "missing CONTENT_LENGTH is 400" 400 "$(raw "$C_OK" "${P[@]}")"
+    t_expect "malformed CONTENT_LENGTH is 400" 400 "$(raw "$C_OK" "${P[@]}" CONTENT_LENGTH=12x)"
+    t_expect "a body shorter than CONTENT_LENGTH is 400" 400 "$(raw "$C_OK" "${P[@]}" CONTENT_LENGTH=999)"
+    t_expect "other paths are 404" 404 "$(raw "" REQUEST_METHOD=GET SCRIPT_NAME=/admin DOCUMENT_URI=/admin)"
+else
+    echo "# cgi-fcgi missing: raw FastCGI checks skipped"
+fi
+
+t_expect "cross-site Origin is 403" 403 "$(t_status POST /contact -H 'Origin: http://evil.example' -H "Content-Type: $FORM" --data-binary "$C_OK")"
+t_expect "no Origin and no Referer is 403" 403 "$(t_status POST /contact -H "Content-Type: $FORM" --data-binary "$C_OK")"
+t_expect "cross-site Referer is 403" 403 "$(t_status POST /contact -H 'Referer: http://evil.example/x' -H "Content-Type: $FORM" --data-binary "$C_OK")"
+t_expect "same-site Referer alone is accepted" 303 "$(t_status POST /contact -H "Referer: $T_URL/contact/" -H "Content-Type: $FORM" --data-binary "$C_OK&page=%2Fcontact%2F")"
+
+before=$(count_events ContactRequestSubmitted)
+t_expect "a filled honeypot looks like success" 303 "$(post /contact "name=Bot&email=bot%40example.org&message=Buy+cheap+things+now&website=http%3A%2F%2Fspam.example")"
+t_expect "a filled honeypot stores nothing" "$before" "$(count_events ContactRequestSubmitted)"
+
+t_expect "GET /metrics is 200" 200 "$(t_status GET /metrics)"
+body_has "metrics: requests by route and status" 'folio_requests_total{route="/contact",status="303"}'
+body_has "metrics: latency histogram" 'folio_request_duration_seconds_bucket'
+body_has "metrics: events by type" 'folio_events_appended_total{type="ContactRequestSubmitted"}'
+body_has "metrics: pages re-rendered" 'folio_pages_rendered_total'
+body_has "metrics: render latency" 'folio_render_duration_seconds'
+body_has "metrics: honeypot" 'folio_honeypot_total 1'
+body_has "metrics: rate limited" 'folio_rate_limited_total'
+
+# ---- the request log ---------------------------------------------------------
+t_expect "X-Request-ID is used" 303 "$(post /contact "$C_OK" -H 'X-Request-ID: test-req-42')"
+t_contains "the log line carries the request id" '"request_id":"test-req-42"' "$FOLIO_FCGI_LOG"
+t_contains "the log line has route, status, duration, client" '"route":"/contact","status":303,"duration_ms":' "$FOLIO_FCGI_LOG"
+if grep -qiE 'example\.org|Lovelace|storage engine' "$FOLIO_FCGI_LOG"; then
+    t_fail "no e-mail, name or message in the log" "$(grep -iE 'example\.org|Lovelace' "$FOLIO_FCGI_LOG" | head -n1)"
+else
+    t_ok "no e-mail, name or message in the log"
+fi
+
+# ---- concurrency --------------------------------------------------------------
+reg() { # N EMAIL NAME -> "STATUS" on its own line
+    curl -s -o /dev/null -w '%{http_code}\n' -H "Origin: $ORIGIN" -H "Content-Type: $FORM" \
+        -H 'Accept: application/json' \
+        --data-binary "email=$2&display_name=$3&password=concurrent-password-$1" "$T_URL/register"
+}
+export -f reg; export ORIGIN FORM T_URL
+seq 1 50 | xargs -P 50 -I{} bash -c 'reg {} member{}%40example.org Member+{}' >"$T_DIR/c50"
+t_expect "50 concurrent registrations all succeed" 50 "$(grep -c '^201$' "$T_DIR/c50")"
+pages=""
+for n in $(seq 1 10); do
+    u=/community/; [ "$n" -gt 1 ] && u=/community/page/$n/
+    [ "$(t_status GET "$u")" = 200 ] || break
+    pages+=$(cat "$T_DIR/body")
+done
+listed=0
+for n in $(seq 1 50); do
+    grep -qE "Member $n<|Member $n\b" <<<"$pages" && listed=$((listed + 1))
+done
+t_expect "all 50 are listed on the community pages" 50 "$listed"
+
+seq 1 20 | xargs -P 20 -I{} bash -c 'reg {} same%40example.org Same+{}' >"$T_DIR/c20"
+t_expect "20 registrations of one address: one success" 1 "$(grep -c '^201$' "$T_DIR/c20")"
+t_expect "20 registrations of one address: 19 x 409" 19 "$(grep -c '^409$' "$T_DIR/c20")"
+
+# ---- SIGHUP reloads --------------------------------------------------------------
+kill -HUP "$folio_fcgi_pid"
+folio_wait_for "grep -q 'reloaded folio.yml' '$FOLIO_FCGI_LOG'" 10 && t_ok "SIGHUP reloads" || t_fail "SIGHUP reloads" "no reload line"
+t_expect "still serving after SIGHUP" 200 "$(t_status GET /health)"
+
+# ---- SIGTERM during a burst loses nothing acknowledged ---------------------------
+burst() { # N -> "STATUS ID"
+    curl -s -w ' %{http_code}\n' -H "Origin: $ORIGIN" -H "Content-Type: $FORM" \
+        -H 'Accept: application/json' \
+        --data-binary "name=Burst+$1&email=burst$1%40example.org&message=Burst+message+number+$1" \
+        "$T_URL/contact"
+}
+export -f burst
+seq 1 400 | xargs -P 16 -I{} bash -c 'burst {}' >"$T_DIR/burst" &
+bp=$!
+sleep 0.3
+kill -TERM "$folio_fcgi_pid"
+wait "$folio_fcgi_pid"; rc=$?
+wait "$bp"
+t_expect "SIGTERM: folio-fcgi exits 0" 0 "$rc"
+folio_fcgi_pid=
+acked=$(grep -o '"id":"contact-[^"]*"' "$T_DIR/burst" | cut -d'"' -f4 | sort -u)
+nacked=$(printf '%s\n' "$acked" | grep -c . || true)
+"$FOLIO_BIN" events -s "$T_SITE" --json --type ContactRequestSubmitted >"$T_DIR/events" 2>&1
+missing=0
+for id in $acked; do grep -qF "\"$id\"" "$T_DIR/events" || missing=$((missing + 1)); done
+echo "# burst: $nacked acknowledged before and during SIGTERM"
+if [ "$nacked" -gt 0 ]; then t_ok "some of the burst was acknowledged"; else t_fail "some of the burst was acknowledged" "none"; fi
+t_expect "every acknowledged submission is in the log" 0 "$missing"
+
+# ---- the per-client rate limit (on by default) -----------------------------------
+unset FOLIO_RATE_LIMIT
+folio_local_start_fcgi || t_fail "restart folio-fcgi" "see log"
+codes=""
+for n in $(seq 1 12); do
+    codes+="$(postj /contact "name=Rate&email=rate$n%40example.org&message=Rate+limit+test+$n") "
+done
+t_expect "the burst (10) passes, then 429" "201 201 201 201 201 201 201 201 201 201 429 429 " "$codes"
+ra=$(header Retry-After)
+if [ -n "$ra" ] && [ "$ra" -ge 1 ] 2>/dev/null; then t_ok "429 has Retry-After ($ra s)"; else t_fail "429 has Retry-After" "'$ra'"; fi
+body_has "429 body says why" '"error":'
+
+t_done
