@@ -38,6 +38,11 @@ static const double S_render_bounds[] = {.001, .0025, .005, .01, .025, .05, .1,
 static const double S_batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
 
 #define S_MAX_BUCKETS 16
+#define S_NB(a) (sizeof a / sizeof a[0])
+/* each histogram's bounds plus +Inf must fit its bucket array */
+_Static_assert(S_NB(S_duration_bounds) < S_MAX_BUCKETS, "too many buckets");
+_Static_assert(S_NB(S_render_bounds) < S_MAX_BUCKETS, "too many buckets");
+_Static_assert(S_NB(S_batch_bounds) < S_MAX_BUCKETS, "too many buckets");
 
 typedef struct S_histogram {
     const char *name, *help;
@@ -47,8 +52,6 @@ typedef struct S_histogram {
     S_counter bucket[S_MAX_BUCKETS]; /* per bucket, not cumulative; last is +Inf */
     S_counter sum;                   /* nanoseconds, or plain units */
 } S_histogram;
-
-#define S_NB(a) (sizeof a / sizeof a[0])
 
 static S_counter S_requests[S_NROUTES][S_NSTATUSES + 1];
 static S_counter S_events[S_NTYPES];

@@ -631,6 +631,43 @@ START_TEST(random_bodies)
 }
 END_TEST
 
+/* Header parsers on random text: no crash, answers in range. */
+START_TEST(random_headers)
+{
+    static const char *const pieces[] = {
+        "application/json", "text/html", "application/*", "*/*", "*", "/",
+        ";", ",", " ", "\t", "q=", "q=0.5", "q=1", "q=0", "=", "\"", "\\",
+        "charset=utf-8", "charset=", "http://", "https://", "example.com",
+        "[", "]", ":", "@", "8080", "443", "/path", "?", "#", "null", "0",
+        "9", "-", "+", "\xff", "\xc3\xa9", "application/x-www-form-urlencoded"};
+    char h[300], base[64];
+    snprintf(base, sizeof base, "https://example.com/");
+    for (int r = 0; r < 20000; r++) {
+        size_t n = 0;
+        int k = (int)(rnd() % 10);
+        for (int i = 0; i < k; i++) {
+            const char *p = pieces[rnd() % (sizeof pieces / sizeof pieces[0])];
+            size_t l = strlen(p);
+            if (n + l >= sizeof h)
+                break;
+            memcpy(h + n, p, l);
+            n += l;
+        }
+        h[n] = '\0';
+        int wj = forms_wants_json(h);
+        ck_assert(wj == 0 || wj == 1);
+        enum forms_body t;
+        int bt = forms_body_type(h, &t);
+        ck_assert(bt == 0 || bt == -1);
+        int so = forms_same_origin(h, r % 2 ? h : NULL, base);
+        ck_assert(so == 0 || so == 1);
+        so = forms_same_origin(NULL, h, h);
+        ck_assert(so == 0 || so == 1);
+        ck_assert(forms_content_length(h) >= -1);
+    }
+}
+END_TEST
+
 /* Workers decode at the same time; run under TSan this shows the JSON
  * path shares nothing unguarded. */
 static void *decode_loop(void *arg)
@@ -847,6 +884,7 @@ static Suite *forms_suite(void)
     tcase_set_timeout(fuzz, 120);
     tcase_add_test(fuzz, random_bodies);
     tcase_add_test(fuzz, decode_threads);
+    tcase_add_test(fuzz, random_headers);
     suite_add_tcase(s, fuzz);
     TCase *m = tcase_create("metrics");
     tcase_add_test(m, metrics_text);
