@@ -412,7 +412,9 @@ int util_parse_time(const char *s, long long *ms)
     if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
         digits(&p, 2, &d))
         return -1;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31)
+    static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap))
         return -1;
     if (*p == 'T' || *p == 't' || *p == ' ') {
         p++;
@@ -442,7 +444,7 @@ int util_parse_time(const char *s, long long *ms)
                 return -1;
             if (*p == ':')
                 p++;
-            if (digits(&p, 2, &om))
+            if (digits(&p, 2, &om) || oh > 23 || om > 59)
                 return -1;
             off = sign * (oh * 60 + om);
         }
