@@ -585,8 +585,12 @@ static int S_register_in(domain *d, const domain_register_req *req,
     const events_type *t = events_find("UserRegistered");
     char user_id[80];
     int m = projections_member_of(d->p, subject, NULL, err);
-    if (m != 0)
-        return m < 0 ? DOMAIN_ERROR : (res->rc = DOMAIN_ALREADY_REGISTERED);
+    if (m < 0)
+        return DOMAIN_ERROR;
+    if (m) {
+        S_res_error(res, "email", "this address is already registered");
+        return res->rc = DOMAIN_ALREADY_REGISTERED;
+    }
     int f = S_forgotten(d, subject, err);
     if (f != 0) {
         if (f > 0)
