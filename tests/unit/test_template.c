@@ -1,2 +1,552 @@
-/* placeholder: being written */
-int main(void) { return 77; }
+/* Tests for the Mustache engine: the whole Mustache spec (bar lambdas)
+ * from $FOLIO_SHARED/spec/mustache, then folio's own behaviour. */
+#include <check.h>
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "template.h"
+#include "util.h"
+
+/* ---- a loader over a spec case's "partials" object ------------------- */
+
+typedef struct named_tpl {
+    const char *name;
+    tpl *t;
+} named_tpl;
+
+typedef struct map_loader {
+    named_tpl items[32];
+    int n;
+} map_loader;
+
+static const tpl *map_load(void *ud, const char *name, folio_err *err)
+{
+    (void)err;
+    map_loader *m = ud;
+    for (int i = 0; i < m->n; i++)
+        if (strcmp(m->items[i].name, name) == 0)
+            return m->items[i].t;
+    return NULL;
+}
+
+static void map_free(map_loader *m)
+{
+    for (int i = 0; i < m->n; i++)
+        tpl_free(m->items[i].t);
+    m->n = 0;
+}
+
+static int map_fill(map_loader *m, const cJSON *partials, folio_err *err)
+{
+    m->n = 0;
+    const cJSON *p;
+    cJSON_ArrayForEach(p, partials) {
+        if (m->n == 32 || !cJSON_IsString(p))
+            return -1;
+        tpl *t = tpl_compile(p->string, p->valuestring, strlen(p->valuestring), err);
+        if (!t)
+            return -1;
+        m->items[m->n].name = p->string;
+        m->items[m->n++].t = t;
+    }
+    return 0;
+}
+
+/* Renders src with data and the given partials (a JSON object text). */
+static char *render_with(const char *src, const char *data_json,
+                         const char *partials_json, folio_err *err)
+{
+    cJSON *data = cJSON_Parse(data_json ? data_json : "{}");
+    cJSON *partials = cJSON_Parse(partials_json ? partials_json : "{}");
+    map_loader m = {.n = 0};
+    char *res = NULL;
+    tpl *t = NULL;
+    ck_assert_ptr_nonnull(data);
+    ck_assert_ptr_nonnull(partials);
+    if (map_fill(&m, partials, err) == 0 &&
+        (t = tpl_compile("test", src, strlen(src), err)) != NULL) {
+        tpl_render_opts o = {.loader = map_load, .loader_ud = &m};
+        buf out = BUF_INIT;
+        if (tpl_render(t, data, &o, &out, err) == 0)
+            res = buf_detach(&out, NULL);
+        buf_free(&out);
+    }
+    tpl_free(t);
+    map_free(&m);
+    cJSON_Delete(data);
+    cJSON_Delete(partials);
+    return res;
+}
+
+/* ---- the spec --------------------------------------------------------- */
+
+static const char *S_spec_files[] = {
+    "comments.json", "delimiters.json", "interpolation.json", "inverted.json",
+    "partials.json", "sections.json", "~inheritance.json", "~dynamic-names.json",
+};
+
+static int run_spec_case(const char *file, const cJSON *tc)
+{
+    const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(tc, "name"));
+    const char *src = cJSON_GetStringValue(cJSON_GetObjectItem(tc, "template"));
+    const char *want = cJSON_GetStringValue(cJSON_GetObjectItem(tc, "expected"));
+    const cJSON *data = cJSON_GetObjectItem(tc, "data");
+    const cJSON *partials = cJSON_GetObjectItem(tc, "partials");
+    folio_err err = {{0}};
+    map_loader m = {.n = 0};
+    int ok = 0;
+    if (!name || !src || !want) {
+        fprintf(stderr, "FAIL %s: malformed case\n", file);
+        return 0;
+    }
+    if (partials && map_fill(&m, partials, &err) != 0) {
+        fprintf(stderr, "FAIL %s / %s: partial: %s\n", file, name, err.msg);
+        map_free(&m);
+        return 0;
+    }
+    tpl *t = tpl_compile(name, src, strlen(src), &err);
+    if (!t) {
+        fprintf(stderr, "FAIL %s / %s: compile: %s\n", file, name, err.msg);
+    } else {
+        tpl_render_opts o = {.loader = map_load, .loader_ud = &m};
+        buf out = BUF_INIT;
+        if (tpl_render(t, data, &o, &out, &err) != 0)
+            fprintf(stderr, "FAIL %s / %s: render: %s\n", file, name, err.msg);
+        else if (strcmp(out.ptr ? out.ptr : "", want) != 0)
+            fprintf(stderr, "FAIL %s / %s:\n  template: %s\n  expected: [%s]\n  got:      [%s]\n",
+                    file, name, src, want, out.ptr ? out.ptr : "");
+        else
+            ok = 1;
+        buf_free(&out);
+    }
+    tpl_free(t);
+    map_free(&m);
+    return ok;
+}
+
+START_TEST(test_spec)
+{
+    const char *shared = getenv("FOLIO_SHARED");
+    ck_assert_msg(shared && *shared, "FOLIO_SHARED is not set");
+    int total = 0, failed = 0;
+    for (size_t f = 0; f < sizeof S_spec_files / sizeof *S_spec_files; f++) {
+        char path[4096];
+        char *text;
+        size_t len;
+        folio_err err;
+        snprintf(path, sizeof path, "%s/spec/mustache/%s", shared, S_spec_files[f]);
+        ck_assert_msg(util_read_file(path, &text, &len, &err) == 0, "%s", err.msg);
+        cJSON *doc = cJSON_ParseWithLength(text, len);
+        free(text);
+        ck_assert_msg(doc != NULL, "%s: bad JSON", path);
+        const cJSON *tc;
+        cJSON_ArrayForEach(tc, cJSON_GetObjectItem(doc, "tests")) {
+            total++;
+            if (!run_spec_case(S_spec_files[f], tc))
+                failed++;
+        }
+        cJSON_Delete(doc);
+    }
+    fprintf(stderr, "mustache spec: %d cases, %d failed\n", total, failed);
+    ck_assert_int_gt(total, 150);
+    ck_assert_int_eq(failed, 0);
+}
+END_TEST
+
+/* ---- folio's own ------------------------------------------------------ */
+
+static void expect(const char *src, const char *data, const char *partials,
+                   const char *want)
+{
+    folio_err err = {{0}};
+    char *got = render_with(src, data, partials, &err);
+    ck_assert_msg(got != NULL, "%s: %s", src, err.msg);
+    ck_assert_msg(strcmp(got, want) == 0, "%s: expected [%s] got [%s]", src, want, got);
+    free(got);
+}
+
+START_TEST(test_escaping)
+{
+    expect("{{s}}", "{\"s\":\"<a href='x'>&\\\"</a>\"}", NULL,
+           "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;");
+    expect("{{{s}}}|{{&s}}", "{\"s\":\"<b>'&'</b>\"}", NULL,
+           "<b>'&'</b>|<b>'&'</b>");
+    expect("<a title=\"{{t}}\">", "{\"t\":\"\\\" onclick=\\\"x\"}", NULL,
+           "<a title=\"&quot; onclick=&quot;x\">");
+    /* Values are never re-parsed as template text. */
+    expect("{{a}}", "{\"a\":\"{{b}}\",\"b\":\"no\"}", NULL, "{{b}}");
+}
+END_TEST
+
+START_TEST(test_values)
+{
+    expect("{{n}} {{f}} {{big}} {{neg}} {{t}} {{z}} {{o}} {{arr}}",
+           "{\"n\":85,\"f\":1.5,\"big\":1e300,\"neg\":-3,\"t\":true,\"z\":false,"
+           "\"o\":{\"a\":1},\"arr\":[1]}",
+           NULL, "85 1.5 1e+300 -3 true false  ");
+    expect("{{x}}", "{\"x\":0.1}", NULL, "0.1");
+    /* falsey: missing, null, false, [], "" */
+    expect("{{^a}}1{{/a}}{{^b}}2{{/b}}{{^c}}3{{/c}}{{^d}}4{{/d}}{{^e}}5{{/e}}{{#f}}6{{/f}}",
+           "{\"b\":null,\"c\":false,\"d\":[],\"e\":\"\",\"f\":0}", NULL, "123456");
+    /* the root need not be an object */
+    expect("{{.}}", "\"<x>\"", NULL, "&lt;x&gt;");
+    expect("[{{#.}}{{.}},{{/.}}]", "[1,2,3]", NULL, "[1,2,3,]");
+}
+END_TEST
+
+START_TEST(test_context_stack)
+{
+    expect("{{#a}}{{#b}}{{x}}{{y}}{{z}}{{/b}}{{/a}}",
+           "{\"x\":1,\"a\":{\"y\":2,\"b\":{\"z\":3}}}", NULL, "123");
+    /* a dotted name resolves its first piece only */
+    expect("{{#a}}{{b.c}}{{/a}}", "{\"a\":{\"b\":{}},\"b\":{\"c\":\"no\"}}", NULL, "");
+    /* array items that are not objects are skipped in lookups */
+    expect("{{#l}}{{n}}{{/l}}", "{\"n\":\"x\",\"l\":[1,2]}", NULL, "xx");
+}
+END_TEST
+
+START_TEST(test_inheritance_layout)
+{
+    const char *parts =
+        "{\"base\":\"<html>\\n<title>{{$title}}{{page.title}}{{/title}}</title>\\n"
+        "<main>\\n  {{$main}}\\n  <p>default</p>\\n  {{/main}}\\n</main>\\n{{>foot}}\\n</html>\\n\","
+        "\"foot\":\"<footer>{{site}}</footer>\\n\"}";
+    expect("{{<base}}\n{{$main}}\n<h1>{{page.title}}</h1>\n{{/main}}\n{{/base}}\n",
+           "{\"page\":{\"title\":\"T&T\"},\"site\":\"S\"}", parts,
+           "<html>\n<title>T&amp;T</title>\n<main>\n  <h1>T&amp;T</h1>\n</main>\n"
+           "<footer>S</footer>\n</html>\n");
+    expect("{{<base}}{{/base}}", "{\"page\":{\"title\":\"x\"},\"site\":\"S\"}", parts,
+           "<html>\n<title>x</title>\n<main>\n  <p>default</p>\n</main>\n"
+           "<footer>S</footer>\n</html>\n");
+}
+END_TEST
+
+START_TEST(test_compile_errors)
+{
+    static const struct {
+        const char *src, *msg;
+    } cases[] = {
+        {"a\nb\n{{#x}}\nc\n", "name.mustache:3: unclosed section 'x'"},
+        {"a\n{{#x}}\n{{/y}}\n", "name.mustache:3: closing tag 'y' does not match section 'x' opened on line 2"},
+        {"\n\n\n{{/z}}", "name.mustache:4: unexpected closing tag 'z'"},
+        {"line\n{{x", "name.mustache:2: unclosed tag '{{'"},
+        {"{{}}", "name.mustache:1: empty tag name"},
+        {"{{a b}}", "name.mustache:1: bad tag name 'a b'"},
+        {"\n{{a..b}}", "name.mustache:2: bad name 'a..b'"},
+        {"{{=<% =}}", "name.mustache:1: set-delimiter tag needs exactly two delimiters"},
+        {"{{!\n\n}}\n{{<p}}", "name.mustache:4: unclosed parent 'p'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        folio_err err = {{0}};
+        tpl *t = tpl_compile("name.mustache", cases[i].src, strlen(cases[i].src), &err);
+        ck_assert_msg(t == NULL, "%s compiled", cases[i].src);
+        ck_assert_str_eq(err.msg, cases[i].msg);
+    }
+    /* nesting without bound is refused, not recursed into */
+    buf deep = BUF_INIT;
+    for (int i = 0; i < 1000; i++)
+        ck_assert_int_eq(buf_puts(&deep, "{{#a}}"), 0);
+    for (int i = 0; i < 1000; i++)
+        ck_assert_int_eq(buf_puts(&deep, "{{/a}}"), 0);
+    folio_err err = {{0}};
+    ck_assert_ptr_null(tpl_compile("deep", deep.ptr, deep.len, &err));
+    ck_assert_ptr_nonnull(strstr(err.msg, "nested more than"));
+    buf_free(&deep);
+}
+END_TEST
+
+START_TEST(test_recursion_limit)
+{
+    folio_err err = {{0}};
+    char *got = render_with("{{>loop}}", "{}", "{\"loop\":\"x{{>loop}}\"}", &err);
+    ck_assert_ptr_null(got);
+    ck_assert_msg(strstr(err.msg, "nested more than 64 deep") != NULL, "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, "loop:1:") != NULL, "%s", err.msg);
+    /* a parent that inherits from itself stops too */
+    got = render_with("{{<p}}{{/p}}", "{}", "{\"p\":\"{{<p}}{{/p}}\"}", &err);
+    ck_assert_ptr_null(got);
+    /* as does a block that expands itself */
+    got = render_with("{{<p}}{{$b}}[{{$b}}{{/b}}]{{/b}}{{/p}}", "{}",
+                      "{\"p\":\"{{$b}}{{/b}}\"}", &err);
+    ck_assert_ptr_null(got);
+    ck_assert_msg(strstr(err.msg, "nested more than") != NULL, "%s", err.msg);
+    /* a failed render leaves the output as it was */
+    tpl *t = tpl_compile("self", "abc{{>self}}", 12, &err);
+    ck_assert_ptr_nonnull(t);
+    map_loader m = {.n = 1};
+    m.items[0].name = "self";
+    m.items[0].t = t;
+    tpl_render_opts o = {.loader = map_load, .loader_ud = &m};
+    buf out = BUF_INIT;
+    ck_assert_int_eq(buf_puts(&out, "keep"), 0);
+    ck_assert_int_eq(tpl_render(t, NULL, &o, &out, &err), -1);
+    ck_assert_str_eq(out.ptr, "keep");
+    buf_free(&out);
+    tpl_free(t);
+}
+END_TEST
+
+/* ---- loader errors and the resolver ----------------------------------- */
+
+static const tpl *failing_loader(void *ud, const char *name, folio_err *err)
+{
+    (void)ud;
+    err_set(err, "no template '%s'", name);
+    return NULL;
+}
+
+START_TEST(test_missing_partial)
+{
+    folio_err err = {{0}};
+    tpl *t = tpl_compile("page", "a\n  {{>nope}}\n", 13, &err);
+    ck_assert_ptr_nonnull(t);
+    buf out = BUF_INIT;
+    /* no loader: the spec's empty string */
+    ck_assert_int_eq(tpl_render(t, NULL, NULL, &out, &err), 0);
+    ck_assert_str_eq(out.ptr, "a\n");
+    buf_reset(&out);
+    tpl_render_opts o = {.loader = failing_loader};
+    ck_assert_int_eq(tpl_render(t, NULL, &o, &out, &err), -1);
+    ck_assert_str_eq(err.msg, "page:2: no template 'nope'");
+    ck_assert_uint_eq(out.len, 0);
+    buf_free(&out);
+    tpl_free(t);
+}
+END_TEST
+
+typedef struct resolver_rec {
+    cJSON *community;
+    int calls_community, calls_other;
+} resolver_rec;
+
+static const cJSON *record_resolver(void *ud, const char *name)
+{
+    resolver_rec *r = ud;
+    if (strcmp(name, "community") == 0) {
+        r->calls_community++;
+        return r->community;
+    }
+    r->calls_other++;
+    return NULL;
+}
+
+START_TEST(test_resolver)
+{
+    resolver_rec r = {0};
+    r.community = cJSON_Parse("{\"count\":2,\"members\":[{\"name\":\"Ann\"},{\"name\":\"<Bo>\"}]}");
+    cJSON *ctx = cJSON_Parse("{\"page\":{\"title\":\"P\"},\"stats\":\"ctx wins\"}");
+    ck_assert_ptr_nonnull(r.community);
+    folio_err err = {{0}};
+    const char *src = "{{page.title}} {{community.count}}:"
+                      "{{#community.members}}{{name}},{{/community.members}}"
+                      "{{^community.members}}none{{/community.members}}"
+                      "{{stats}}{{missing}}{{missing.x}}{{#missing}}no{{/missing}}";
+    tpl *t = tpl_compile("c", src, strlen(src), &err);
+    ck_assert_ptr_nonnull(t);
+    tpl_render_opts o = {.resolver = record_resolver, .resolver_ud = &r};
+    buf out = BUF_INIT;
+    ck_assert_int_eq(tpl_render(t, ctx, &o, &out, &err), 0);
+    ck_assert_str_eq(out.ptr, "P 2:Ann,&lt;Bo&gt;,ctx wins");
+    ck_assert_int_eq(r.calls_community, 1); /* cached for the render */
+    ck_assert_int_eq(r.calls_other, 1);     /* "missing", asked once */
+    /* a new render asks again */
+    buf_reset(&out);
+    ck_assert_int_eq(tpl_render(t, ctx, &o, &out, &err), 0);
+    ck_assert_int_eq(r.calls_community, 2);
+    buf_free(&out);
+    tpl_free(t);
+    cJSON_Delete(ctx);
+    cJSON_Delete(r.community);
+}
+END_TEST
+
+/* ---- tpl_set ----------------------------------------------------------- */
+
+static void write_file(const char *dir, const char *rel, const char *text)
+{
+    char path[4096];
+    folio_err err;
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    ck_assert_msg(util_write_atomic(path, text, strlen(text), 0, &err) == 0, "%s", err.msg);
+}
+
+START_TEST(test_set_load)
+{
+    char dir[] = "/tmp/folio-tpl-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    write_file(dir, "base.mustache", "<h1>{{$t}}base{{/t}}</h1>{{>partials/nav/menu}}");
+    write_file(dir, "page.mustache", "{{<base}}{{$t}}{{title}}{{/t}}{{/base}}");
+    write_file(dir, "partials/nav/menu.mustache", "<nav>{{#m}}{{.}}{{/m}}</nav>");
+    write_file(dir, "partials/broken.txt", "{{#not a template");
+    write_file(dir, ".hidden.mustache", "{{#x}}");
+    write_file(dir, "uses-missing.mustache", "{{>partials/none}}");
+
+    folio_err err = {{0}};
+    tpl_set *s = tpl_set_load(dir, &err);
+    ck_assert_msg(s != NULL, "%s", err.msg);
+    ck_assert_ptr_nonnull(tpl_set_get(s, "base"));
+    ck_assert_ptr_nonnull(tpl_set_get(s, "partials/nav/menu"));
+    ck_assert_ptr_null(tpl_set_get(s, "partials/broken"));
+    ck_assert_ptr_null(tpl_set_get(s, ".hidden"));
+    ck_assert_str_eq(tpl_name(tpl_set_get(s, "partials/nav/menu")), "partials/nav/menu");
+
+    cJSON *ctx = cJSON_Parse("{\"title\":\"A&B\",\"m\":[\"x\",\"y\"]}");
+    tpl_render_opts o = {.loader = tpl_set_loader, .loader_ud = s};
+    buf out = BUF_INIT;
+    ck_assert_int_eq(tpl_render(tpl_set_get(s, "page"), ctx, &o, &out, &err), 0);
+    ck_assert_str_eq(out.ptr, "<h1>A&amp;B</h1><nav>xy</nav>");
+    buf_reset(&out);
+    ck_assert_int_eq(tpl_render(tpl_set_get(s, "uses-missing"), ctx, &o, &out, &err), -1);
+    ck_assert_str_eq(err.msg, "uses-missing:1: no template 'partials/none'");
+    buf_free(&out);
+    cJSON_Delete(ctx);
+    tpl_set_free(s);
+
+    /* a compile error names the file and the line */
+    write_file(dir, "partials/bad.mustache", "ok\nok\n{{#open}}\n");
+    ck_assert_ptr_null(tpl_set_load(dir, &err));
+    char want[4200];
+    snprintf(want, sizeof want, "%s/partials/bad.mustache:3: unclosed section 'open'", dir);
+    ck_assert_str_eq(err.msg, want);
+
+    ck_assert_ptr_null(tpl_set_load("/nonexistent/folio", &err));
+    ck_assert_int_eq(util_rmtree(dir, &err), 0);
+}
+END_TEST
+
+/* The theme in the tree compiles, and a realistic page renders fast. */
+START_TEST(test_theme_and_speed)
+{
+    const char *srcdir = getenv("FOLIO_SRCDIR");
+    if (!srcdir)
+        srcdir = FOLIO_SRCDIR;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/templates", srcdir);
+    folio_err err = {{0}};
+    tpl_set *s = tpl_set_load(dir, &err);
+    ck_assert_msg(s != NULL, "%s", err.msg);
+    const tpl *page = tpl_set_get(s, "page");
+    ck_assert_ptr_nonnull(page);
+    cJSON *ctx = cJSON_Parse(
+        "{\"site\":{\"title\":\"Folio\",\"language\":\"en\",\"base_url\":\"https://x\","
+        "\"menu\":[{\"name\":\"Projects\",\"url\":\"/projects/\",\"active\":true},"
+        "{\"name\":\"Writing\",\"url\":\"/writing/\"},{\"name\":\"About\",\"url\":\"/about/\"}],"
+        "\"year\":2026,\"author\":\"Ada\"},"
+        "\"page\":{\"title\":\"A page & more\",\"kind\":\"page\",\"url\":\"/a/\","
+        "\"date\":\"2025-03-01\",\"date_long\":\"1 March 2025\",\"content\":\"<p>Hello</p>\","
+        "\"tags\":[{\"name\":\"c\",\"slug\":\"c\",\"url\":\"/tags/c/\"}],"
+        "\"prev\":{\"title\":\"P\",\"url\":\"/p/\"}}}");
+    ck_assert_ptr_nonnull(ctx);
+    tpl_render_opts o = {.loader = tpl_set_loader, .loader_ud = s};
+    buf out = BUF_INIT;
+    ck_assert_msg(tpl_render(page, ctx, &o, &out, &err) == 0, "%s", err.msg);
+    ck_assert_ptr_nonnull(strstr(out.ptr, "A page &amp; more"));
+    ck_assert_ptr_nonnull(strstr(out.ptr, "<p>Hello</p>"));
+    size_t page_len = out.len;
+
+    struct timespec a, b;
+    int n = 10000;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (int i = 0; i < n; i++) {
+        buf_reset(&out);
+        ck_assert_int_eq(tpl_render(page, ctx, &o, &out, &err), 0);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double ms = (b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) / 1e6;
+    fprintf(stderr, "rendered %d pages of %zu bytes in %.1f ms on one thread\n",
+            n, page_len, ms);
+    buf_free(&out);
+    cJSON_Delete(ctx);
+    tpl_set_free(s);
+}
+END_TEST
+
+/* ---- concurrent renders of one compiled template ---------------------- */
+
+typedef struct thread_arg {
+    const tpl *t;
+    map_loader *m;
+    const cJSON *ctx;
+    const char *want;
+    int ok;
+} thread_arg;
+
+static void *render_thread(void *p)
+{
+    thread_arg *a = p;
+    tpl_render_opts o = {.loader = map_load, .loader_ud = a->m};
+    a->ok = 1;
+    for (int i = 0; i < 2000 && a->ok; i++) {
+        buf out = BUF_INIT;
+        folio_err err;
+        if (tpl_render(a->t, a->ctx, &o, &out, &err) != 0 || strcmp(out.ptr, a->want) != 0)
+            a->ok = 0;
+        buf_free(&out);
+    }
+    return NULL;
+}
+
+START_TEST(test_threads)
+{
+    folio_err err = {{0}};
+    map_loader m = {.n = 0};
+    cJSON *parts = cJSON_Parse("{\"item\":\"  <li>{{name}}</li>\\n\"}");
+    ck_assert_int_eq(map_fill(&m, parts, &err), 0);
+    const char *src = "<ul>\n{{#items}}\n  {{>item}}\n{{/items}}\n</ul>\n";
+    tpl *t = tpl_compile("list", src, strlen(src), &err);
+    ck_assert_ptr_nonnull(t);
+    cJSON *ctx = cJSON_Parse("{\"items\":[{\"name\":\"a\"},{\"name\":\"b<\"}]}");
+    const char *want = "<ul>\n    <li>a</li>\n    <li>b&lt;</li>\n</ul>\n";
+    thread_arg args[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        args[i] = (thread_arg){t, &m, ctx, want, 0};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, render_thread, &args[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+        ck_assert(args[i].ok);
+    }
+    tpl_free(t);
+    map_free(&m);
+    cJSON_Delete(ctx);
+    cJSON_Delete(parts);
+}
+END_TEST
+
+static Suite *template_suite(void)
+{
+    Suite *s = suite_create("template");
+    TCase *tc = tcase_create("spec");
+    tcase_add_test(tc, test_spec);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("folio");
+    tcase_add_test(tc, test_escaping);
+    tcase_add_test(tc, test_values);
+    tcase_add_test(tc, test_context_stack);
+    tcase_add_test(tc, test_inheritance_layout);
+    tcase_add_test(tc, test_compile_errors);
+    tcase_add_test(tc, test_recursion_limit);
+    tcase_add_test(tc, test_missing_partial);
+    tcase_add_test(tc, test_resolver);
+    tcase_add_test(tc, test_set_load);
+    tcase_add_test(tc, test_theme_and_speed);
+    tcase_add_test(tc, test_threads);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(template_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
