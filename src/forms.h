@@ -45,7 +45,12 @@ typedef struct forms_values {
 int forms_body_type(const char *content_type, enum forms_body *out);
 
 /* Decodes body into v. -1 with err->msg naming the problem for the
- * visitor ("field 'email' given twice") — answer 400. */
+ * visitor ("field 'email' given twice") — answer 400.
+ * urlencoded: empty pairs ("a=1&&b=2") are skipped, a name without '='
+ * is an empty value, an empty body is a form with no fields. JSON: an
+ * empty body is refused. Multiline values have \r\n and \r turned into
+ * \n. v is always initialised: free it with forms_values_free either way
+ * (on failure it holds no values). */
 int forms_decode(const forms_spec *spec, enum forms_body type,
                  const char *body, size_t len, forms_values *v,
                  folio_err *err);
