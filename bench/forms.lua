@@ -1,5 +1,5 @@
 -- wrk script for bench/forms: every request POSTs a distinct, valid contact
--- form (urlencoded, with the site's Origin) and done() prints how many
+-- form (urlencoded, with the site's Origin; FORM_PATH=/register for sign-ups) and done() prints how many
 -- answers were accepted (2xx/3xx) and refused, and the latency percentiles.
 --   wrk -t2 -c64 -d30s -s bench/forms.lua URL/contact   (ORIGIN in the env)
 local threads = {}
@@ -25,9 +25,17 @@ end
 
 function request()
    n = n + 1
-   local body = "name=Bench+Visitor+" .. tid .. "&email=bench" .. tid .. "-" .. n ..
-      "%40example.org&subject=Benchmark&message=Hello%2C+this+is+benchmark+message+" ..
-      tid .. "-" .. n .. "+about+your+work."
+   local body
+   if path == "/register" then
+      -- RUN keeps addresses distinct across runs on one store.
+      body = "email=member" .. (os.getenv("RUN") or "0") .. "-" .. tid .. "-" .. n ..
+         "%40example.org&display_name=Bench+Member+" .. tid .. "-" .. n ..
+         "&password=bench-password-" .. n
+   else
+      body = "name=Bench+Visitor+" .. tid .. "&email=bench" .. tid .. "-" .. n ..
+         "%40example.org&subject=Benchmark&message=Hello%2C+this+is+benchmark+message+" ..
+         tid .. "-" .. n .. "+about+your+work."
+   end
    return wrk.format("POST", path, headers, body)
 end
 
