@@ -379,18 +379,16 @@ static int S_read_one(void *ud, size_t i, void *tls, folio_err *err)
     size_t len;
     if (util_read_file(path, &src, &len, err) != 0)
         return -1;
-    char name[PATH_MAX];
-    snprintf(name, sizeof name, "content/%s", rel);
     S_page *p = &r->s->pages[i];
-    int rc = content_parse(name, src, len, &p->c, err);
+    int rc = content_parse(rel, src, len, &p->c, err);
     free(src);
-    if (rc != 0)
+    if (rc != 0) {
+        /* messages name the file as the owner sees it: content/... */
+        char msg[FOLIO_ERR_MAX];
+        memcpy(msg, err->msg, sizeof msg);
+        err_set(err, "content/%s", msg);
         return -1;
-    /* content_parse stores the name it was given; keep the path relative
-     * to content/ as the header promises, messages use "content/..." */
-    free(p->c.file);
-    if (!(p->c.file = util_strdup(rel)))
-        return err_set(err, "out of memory");
+    }
     return 0;
 }
 
@@ -509,7 +507,8 @@ static int S_url_of(S_page *p, folio_err *err)
         rc = buf_puts(&b, "/");
     } else if (p->c.kind == CONTENT_SECTION) {
         const char *slash = strrchr(file, '/');
-        rc = buf_putc(&b, '/') | buf_add(&b, file, (size_t)(slash - file)) | buf_putc(&b, '/');
+        rc = buf_putc(&b, '/') || buf_add(&b, file, (size_t)(slash - file)) ||
+             buf_putc(&b, '/');
     } else if (!strcmp(file, "404.md")) {
         rc = buf_puts(&b, "/404.html");
     } else {
@@ -517,12 +516,9 @@ static int S_url_of(S_page *p, folio_err *err)
         size_t dirlen = slash ? (size_t)(slash - file) + 1 : 0;
         const char *base = file + dirlen;
         size_t baselen = strlen(base) - 3;
-        rc = buf_putc(&b, '/') | buf_add(&b, file, dirlen);
-        if (p->c.slug)
-            rc |= buf_puts(&b, p->c.slug);
-        else
-            rc |= buf_add(&b, base, baselen);
-        rc |= buf_putc(&b, '/');
+        rc = buf_putc(&b, '/') || buf_add(&b, file, dirlen) ||
+             (p->c.slug ? buf_puts(&b, p->c.slug) : buf_add(&b, base, baselen)) ||
+             buf_putc(&b, '/');
     }
     if (rc != 0) {
         buf_free(&b);
