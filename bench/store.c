@@ -1,0 +1,344 @@
+/* store-bench — what the event store costs, measured beside bare SQLite.
+ *
+ *   make bench/store-bench && ./bench/store-bench [--quick] [--keep] [DIR]
+ *
+ * 1. Single-event durable appends through store_append (synchronous FULL,
+ *    then NORMAL) against a bare SQLite loop on the same table, pragmas and
+ *    data: prepared INSERT inside BEGIN/COMMIT per event. Both run in
+ *    alternating rounds so disk noise hits them alike.
+ * 2. Batched appends, 100 events per transaction (this also writes the
+ *    replay database).
+ * 3. Replay: every event through store_read_all, its JSON parsed with
+ *    cJSON and upcast to the current schema.
+ * Works in a temporary directory (removed unless --keep). Not a test. */
+#include <cjson/cJSON.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "events.h"
+#include "store.h"
+#include "util.h"
+
+/* The events table exactly as store.c's migration 1 makes it. */
+static const char S_ddl[] =
+    "CREATE TABLE events("
+    " position INTEGER PRIMARY KEY,"
+    " event_id TEXT UNIQUE NOT NULL,"
+    " stream_id TEXT NOT NULL,"
+    " stream_version INTEGER NOT NULL,"
+    " type TEXT NOT NULL,"
+    " schema_version INTEGER NOT NULL,"
+    " data TEXT NOT NULL CHECK (json_valid(data)),"
+    " metadata TEXT NOT NULL CHECK (json_valid(metadata)),"
+    " recorded_at INTEGER NOT NULL,"
+    " UNIQUE(stream_id, stream_version));"
+    "CREATE INDEX events_recorded_at ON events(recorded_at);"
+    "CREATE INDEX events_type ON events(type);"
+    "CREATE TRIGGER events_no_update BEFORE UPDATE ON events"
+    " BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;"
+    "CREATE TRIGGER events_no_delete BEFORE DELETE ON events"
+    " BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;";
+
+/* Event bodies the size of real ones: personal fields sealed (v1:base64). */
+static const char S_user_v2[] =
+    "{\"user_id\":\"0b9f5a56-9a4e-4c43-a7a4-55f0e3b3f1c2\","
+    "\"subject\":\"9f2c4b6e8d0a1c3e5f7a9b1d3f5e7c9a0b2d4f6e8a0c2e4f6a8b0d2f4e6a8c0e\","
+    "\"email\":\"v1:Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5d2FsZG9mcmVk\","
+    "\"display_name\":\"v1:cGxvdWdodGh1ZHdhbGRvZnJlZHBsdWdoeHl6enk=\","
+    "\"locale\":\"en\",\"has_password\":true}";
+static const char S_user_v1[] =
+    "{\"user_id\":\"0b9f5a56-9a4e-4c43-a7a4-55f0e3b3f1c2\","
+    "\"subject\":\"9f2c4b6e8d0a1c3e5f7a9b1d3f5e7c9a0b2d4f6e8a0c2e4f6a8b0d2f4e6a8c0e\","
+    "\"email\":\"v1:Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5d2FsZG9mcmVk\","
+    "\"display_name\":\"v1:cGxvdWdodGh1ZHdhbGRvZnJlZHBsdWdoeHl6enk=\","
+    "\"has_password\":false}";
+static const char S_contact[] =
+    "{\"contact_id\":\"7d1e0c1a-3b8f-4f6e-9a2d-1c5b7e9f0a3d\","
+    "\"subject\":\"1a3c5e7f9b0d2f4a6c8e0b2d4f6a8c0e9f2c4b6e8d0a1c3e5f7a9b1d3f5e7c9a\","
+    "\"name\":\"v1:R3JhY2VIb3BwZXJHcmFjZUhvcHBlcg==\","
+    "\"email\":\"v1:Z3JhY2VAZXhhbXBsZS5vcmdncmFjZUBleGFtcGxlLm9yZw==\","
+    "\"message\":\"v1:SGVsbG8sIEknZCBsaWtlIHRvIHRhbGsgYWJvdXQgYSBwcm9qZWN0IHdpdGggeW91LiBXaGVuIGFyZSB5b3UgZnJlZT8=\","
+    "\"page\":\"/work/\",\"dedupe\":\"c0ffee00c0ffee00c0ffee00c0ffee00\"}";
+static const char S_meta[] =
+    "{\"request_id\":\"5f0c2a1e9b7d4c3a\",\"client\":\"203.0.113.7\"}";
+
+static double S_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void S_die(const char *what, const char *msg)
+{
+    fprintf(stderr, "store-bench: %s: %s\n", what, msg);
+    exit(1);
+}
+
+/* ---- bare SQLite ------------------------------------------------------ */
+typedef struct bare {
+    sqlite3 *db;
+    sqlite3_stmt *begin, *commit, *insert;
+} bare;
+
+static void S_bare_open(bare *b, const char *path, int full)
+{
+    if (sqlite3_open(path, &b->db) != SQLITE_OK)
+        S_die(path, sqlite3_errmsg(b->db));
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "PRAGMA journal_mode = WAL; PRAGMA synchronous = %s;"
+             "PRAGMA foreign_keys = ON; PRAGMA recursive_triggers = ON;"
+             "PRAGMA secure_delete = ON; PRAGMA busy_timeout = 5000;",
+             full ? "FULL" : "NORMAL");
+    if (sqlite3_exec(b->db, sql, NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(b->db, S_ddl, NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(b->db, "BEGIN", -1, &b->begin, NULL) ||
+        sqlite3_prepare_v2(b->db, "COMMIT", -1, &b->commit, NULL) ||
+        sqlite3_prepare_v2(b->db,
+                           "INSERT INTO events(event_id, stream_id,"
+                           " stream_version, type, schema_version, data,"
+                           " metadata, recorded_at)"
+                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                           -1, &b->insert, NULL))
+        S_die(path, sqlite3_errmsg(b->db));
+}
+
+static void S_bare_close(bare *b)
+{
+    sqlite3_finalize(b->begin);
+    sqlite3_finalize(b->commit);
+    sqlite3_finalize(b->insert);
+    sqlite3_close(b->db);
+}
+
+static void S_step(sqlite3 *db, sqlite3_stmt *st)
+{
+    if (sqlite3_step(st) != SQLITE_DONE)
+        S_die("bare sqlite", sqlite3_errmsg(db));
+    sqlite3_reset(st);
+}
+
+/* The ids store_append makes: UUIDv7, time first (same index locality). */
+static void S_uuid_v7(char out[37])
+{
+    store_uuid(out);
+    char ts[13];
+    snprintf(ts, sizeof ts, "%012llx", (unsigned long long)util_now_ms());
+    memcpy(out, ts, 8);
+    memcpy(out + 9, ts + 8, 4);
+    out[14] = '7';
+}
+
+/* n transactions of per_tx events; each transaction a new stream. */
+static void S_bare_run(bare *b, long first, long n, int per_tx)
+{
+    char uuid[37], stream[48];
+    for (long i = first; i < first + n; i++) {
+        snprintf(stream, sizeof stream, "user-%ld", i);
+        S_step(b->db, b->begin);
+        long long now = util_now_ms();
+        for (int k = 0; k < per_tx; k++) {
+            S_uuid_v7(uuid);
+            sqlite3_bind_text(b->insert, 1, uuid, -1, SQLITE_STATIC);
+            sqlite3_bind_text(b->insert, 2, stream, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(b->insert, 3, k);
+            sqlite3_bind_text(b->insert, 4, "UserRegistered", -1,
+                              SQLITE_STATIC);
+            sqlite3_bind_int(b->insert, 5, 2);
+            sqlite3_bind_text(b->insert, 6, S_user_v2, -1, SQLITE_STATIC);
+            sqlite3_bind_text(b->insert, 7, S_meta, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(b->insert, 8, now);
+            S_step(b->db, b->insert);
+        }
+        S_step(b->db, b->commit);
+    }
+}
+
+/* ---- the store -------------------------------------------------------- */
+static store *S_store_open(const char *path, int full)
+{
+    store_opts o = {full, 0};
+    store *s = NULL;
+    folio_err err;
+    if (store_open(path, &o, &s, &err) != 0)
+        S_die(path, err.msg);
+    return s;
+}
+
+static void S_store_run(store *s, long first, long n, int per_tx)
+{
+    char stream[48];
+    store_new_event evs[100];
+    if (per_tx > 100)
+        S_die("store", "at most 100 per transaction");
+    for (int k = 0; k < per_tx; k++)
+        evs[k] = (store_new_event){NULL, "UserRegistered", 2, S_user_v2,
+                                   S_meta};
+    folio_err err;
+    for (long i = first; i < first + n; i++) {
+        snprintf(stream, sizeof stream, "user-%ld", i);
+        if (store_append(s, stream, STORE_NO_STREAM, evs, (size_t)per_tx,
+                         NULL, &err) != STORE_OK)
+            S_die("store_append", err.msg);
+    }
+}
+
+/* Alternating rounds of the store and the bare loop; events/s of each. */
+static void S_compare(const char *dir, const char *label, int full,
+                      long per_round, int rounds, int per_tx)
+{
+    char sp[512], bp[512];
+    snprintf(sp, sizeof sp, "%s/store-%s-%d.db", dir, full ? "full" : "normal",
+             per_tx);
+    snprintf(bp, sizeof bp, "%s/bare-%s-%d.db", dir, full ? "full" : "normal",
+             per_tx);
+    store *s = S_store_open(sp, full);
+    bare b;
+    S_bare_open(&b, bp, full);
+    /* Warm both up (first pages, statement caches) outside the clock. */
+    S_store_run(s, 1000000000L, 20, per_tx);
+    S_bare_run(&b, 1000000000L, 20, per_tx);
+    double ts = 0, tb = 0;
+    /* Who goes first alternates too: a disk's write-back after one run
+     * should not always land on the same side. */
+    for (int r = 0; r < rounds; r++) {
+        for (int side = 0; side < 2; side++) {
+            double t0 = S_now();
+            if ((r + side) % 2 == 0)
+                S_store_run(s, r * per_round, per_round, per_tx);
+            else
+                S_bare_run(&b, r * per_round, per_round, per_tx);
+            double t = S_now() - t0;
+            *((r + side) % 2 == 0 ? &ts : &tb) += t;
+        }
+    }
+    double n = (double)per_round * rounds * per_tx;
+    printf("%-34s store %9.0f ev/s   bare sqlite %9.0f ev/s   store/bare "
+           "%5.1f%%   (%.0f events each)\n", label, n / ts, n / tb,
+           100.0 * tb / ts, n);
+    fflush(stdout);
+    store_close(s);
+    S_bare_close(&b);
+}
+
+/* ---- replay ----------------------------------------------------------- */
+static void S_fill(const char *path, long total)
+{
+    store *s = S_store_open(path, 0);
+    store_new_event evs[100];
+    folio_err err;
+    char stream[48];
+    double t0 = S_now();
+    for (long i = 0; i < total / 100; i++) {
+        for (int k = 0; k < 100; k++) {
+            int kind = (int)((i * 100 + k) % 3);
+            evs[k] = kind == 0 ? (store_new_event){NULL, "UserRegistered", 1,
+                                                   S_user_v1, S_meta}
+                   : kind == 1 ? (store_new_event){NULL, "UserRegistered", 2,
+                                                   S_user_v2, S_meta}
+                   : (store_new_event){NULL, "ContactRequestSubmitted", 1,
+                                       S_contact, S_meta};
+        }
+        snprintf(stream, sizeof stream, "stream-%ld", i);
+        if (store_append(s, stream, STORE_NO_STREAM, evs, 100, NULL, &err))
+            S_die("store_append", err.msg);
+    }
+    double t = S_now() - t0;
+    printf("%-34s store %9.0f ev/s   (%ld events, 100 per transaction, "
+           "synchronous=NORMAL)\n", "batched appends (replay log):",
+           (double)total / t, total);
+    fflush(stdout);
+    store_close(s);
+}
+
+typedef struct replay {
+    long n, upcast;
+} replay;
+
+static int S_replay_one(void *ud, const store_event *ev)
+{
+    replay *r = ud;
+    folio_err err;
+    cJSON *d = cJSON_Parse(ev->data);
+    if (!d)
+        S_die("replay", "an event is not JSON");
+    const events_type *t = events_find(ev->type);
+    if (!t)
+        S_die("replay", ev->type);
+    if (events_upcast(t, ev->schema_version, d, &err) != 0)
+        S_die("replay", err.msg);
+    r->upcast += ev->schema_version != t->version;
+    cJSON_Delete(d);
+    r->n++;
+    return 0;
+}
+
+static void S_replay(const char *path, long total)
+{
+    store *s = S_store_open(path, 0);
+    replay r = {0, 0};
+    folio_err err;
+    long long last;
+    double t0 = S_now();
+    if (store_read_all(s, 0, 0, S_replay_one, &r, &last, &err) != 0)
+        S_die("store_read_all", err.msg);
+    double t = S_now() - t0;
+    if (r.n != total)
+        S_die("replay", "did not see every event");
+    printf("%-34s %9.0f ev/s   (%ld events in %.2f s, %ld upcast v1->v2; "
+           "read + cJSON parse + upcast)\n", "replay through store_read_all:",
+           (double)r.n / t, r.n, t, r.upcast);
+    store_close(s);
+}
+
+int main(int argc, char **argv)
+{
+    int quick = 0, keep = 0;
+    const char *dir_arg = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick"))
+            quick = 1;
+        else if (!strcmp(argv[i], "--keep"))
+            keep = 1;
+        else if (argv[i][0] != '-')
+            dir_arg = argv[i];
+        else {
+            fprintf(stderr, "usage: store-bench [--quick] [--keep] [DIR]\n");
+            return 2;
+        }
+    }
+    char dir[512];
+    if (dir_arg) {
+        snprintf(dir, sizeof dir, "%s", dir_arg);
+        folio_err err;
+        if (util_mkdirs(dir, 0700, &err) != 0)
+            S_die(dir, err.msg);
+    } else {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(dir, sizeof dir, "%s/folio-store-bench-XXXXXX",
+                 tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(dir))
+            S_die("mkdtemp", dir);
+    }
+    printf("folio store-bench in %s (SQLite %s)\n", dir, sqlite3_libversion());
+    long total = quick ? 100000 : 1000000;
+    S_compare(dir, "single appends, synchronous=FULL:", 1, quick ? 50 : 250,
+              8, 1);
+    S_compare(dir, "single appends, synchronous=NORMAL:", 0,
+              quick ? 500 : 2500, 8, 1);
+    S_compare(dir, "100 per transaction, NORMAL:", 0, quick ? 25 : 100, 8, 100);
+    char rp[600];
+    snprintf(rp, sizeof rp, "%s/replay.db", dir);
+    S_fill(rp, total);
+    S_replay(rp, total);
+    if (!keep) {
+        folio_err err;
+        if (util_rmtree(dir, &err) != 0)
+            S_die(dir, err.msg);
+    }
+    return 0;
+}
