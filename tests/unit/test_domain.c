@@ -1,2 +1,768 @@
-/* placeholder: being written */
-int main(void) { return 77; }
+/* Domain commands and projections against temporary sites: registration,
+ * passwords, contact limits and repeats, concurrency, group commit,
+ * replay, as-of, forget and rebuilds. */
+#include <check.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "domain.h"
+#include "store.h"
+#include "vault.h"
+#include "util.h"
+
+static char S_dir[256];
+static folio_config S_cfg;
+
+static void S_setup(void)
+{
+    snprintf(S_dir, sizeof S_dir, "/tmp/folio-test-domain-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(S_dir));
+    folio_err err = {{0}};
+    ck_assert_msg(config_load(S_dir, &S_cfg, &err) == 0, "%s", err.msg);
+}
+
+static void S_teardown(void)
+{
+    folio_err err;
+    config_free(&S_cfg);
+    util_rmtree(S_dir, &err);
+}
+
+static domain *S_open(void)
+{
+    domain *d = NULL;
+    folio_err err = {{0}};
+    ck_assert_msg(domain_open(&S_cfg, &d, &err) == 0, "%s", err.msg);
+    return d;
+}
+
+static int S_register(domain *d, const char *email, const char *name,
+                      const char *password, domain_result *res)
+{
+    domain_register_req req = {email, name, password, NULL, "req-1", NULL};
+    folio_err err = {{0}};
+    int rc = domain_register(d, &req, res, &err);
+    ck_assert_msg(rc != DOMAIN_ERROR, "%s", err.msg);
+    ck_assert_int_eq(rc, res->rc);
+    return rc;
+}
+
+static int S_contact(domain *d, const char *name, const char *email,
+                     const char *message, domain_result *res)
+{
+    domain_contact_req req = {name, email, NULL, message, "/contact/", NULL,
+                              "192.0.2.7"};
+    folio_err err = {{0}};
+    int rc = domain_contact(d, &req, res, &err);
+    ck_assert_msg(rc != DOMAIN_ERROR, "%s", err.msg);
+    return rc;
+}
+
+/* A second connection to the site's database, as another reader. */
+static sqlite3 *S_db(void)
+{
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(S_cfg.db_path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    return db;
+}
+
+static long long S_int(const char *sql)
+{
+    sqlite3 *db = S_db();
+    sqlite3_stmt *st = NULL;
+    ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK,
+                  "%s", sqlite3_errmsg(db));
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    long long v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static void S_sql(const char *sql)
+{
+    sqlite3 *db = S_db();
+    char *msg = NULL;
+    ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK, "%s",
+                  msg ? msg : "?");
+    sqlite3_close(db);
+}
+
+/* Every row of the projection tables, as text, in a fixed order. */
+static char *S_dump(void)
+{
+    static const char *const tables[] = {
+        "members", "members_private", "inbox", "stats_types", "stats_days",
+        NULL};
+    sqlite3 *db = S_db();
+    buf b = BUF_INIT;
+    for (size_t i = 0; tables[i]; i++) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "SELECT * FROM %s ORDER BY 1, 2", tables[i]);
+        sqlite3_stmt *st = NULL;
+        ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL),
+                         SQLITE_OK);
+        buf_printf(&b, "[%s]\n", tables[i]);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            for (int c = 0; c < sqlite3_column_count(st); c++) {
+                const unsigned char *t = sqlite3_column_text(st, c);
+                buf_printf(&b, "%s|", t ? (const char *)t : "NULL");
+            }
+            buf_putc(&b, '\n');
+        }
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    return buf_detach(&b, NULL);
+}
+
+static char *S_events(domain *d, int json)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ck_assert_ptr_nonnull(f);
+    domain_events_query q = {0};
+    q.json = json;
+    folio_err err = {{0}};
+    ck_assert_msg(domain_print_events(d, &q, f, &err) == 0, "%s", err.msg);
+    fclose(f);
+    return text;
+}
+
+/* ---- registration ----------------------------------------------------- */
+
+START_TEST(register_and_duplicates)
+{
+    domain *d = S_open();
+    domain_result res;
+    ck_assert_int_eq(S_register(d, "Ada@Example.org", "Ada", NULL, &res),
+                     DOMAIN_OK);
+    ck_assert(!strncmp(res.id, "user-", 5));
+    ck_assert_int_gt(res.position, 0);
+    ck_assert_uint_eq(res.nchanged, 2);
+    ck_assert_str_eq(res.changed[0], "community");
+    const char *variants[] = {"ada@example.org", "  ADA@EXAMPLE.ORG\t",
+                              "ada@Example.Org "};
+    for (size_t i = 0; i < 3; i++) {
+        ck_assert_int_eq(S_register(d, variants[i], "Other", NULL, &res),
+                         DOMAIN_ALREADY_REGISTERED);
+        ck_assert_uint_eq(res.nerrors, 1);
+        ck_assert_str_eq(res.errors[0].field, "email");
+        ck_assert_int_eq(res.position, 0);
+    }
+    ck_assert_int_eq(S_int("SELECT count(*) FROM events"), 1);
+    ck_assert_int_eq(S_int("SELECT count(*) FROM members"), 1);
+    /* field rules, all reported at once */
+    ck_assert_int_eq(S_register(d, "not-an-address", "  ", "short", &res),
+                     DOMAIN_INVALID);
+    ck_assert_uint_eq(res.nerrors, 3);
+    ck_assert_str_eq(res.errors[0].field, "email");
+    ck_assert_str_eq(res.errors[0].message, "must be a valid e-mail address");
+    ck_assert_str_eq(res.errors[1].field, "display_name");
+    ck_assert_str_eq(res.errors[2].field, "password");
+    char longname[200];
+    memset(longname, 'x', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    ck_assert_int_eq(S_register(d, "b@example.org", longname, NULL, &res),
+                     DOMAIN_INVALID);
+    ck_assert_str_eq(res.errors[0].field, "display_name");
+    ck_assert_int_eq(S_register(d, "b@example.org", "Bad\x01", NULL, &res),
+                     DOMAIN_INVALID);
+    ck_assert_int_eq(S_int("SELECT count(*) FROM events"), 1);
+    domain_close(d);
+}
+END_TEST
+
+/* 1 when needle occurs in the file at path, compared without case. */
+static int S_file_has(const char *path, const char *needle)
+{
+    char *data = NULL;
+    size_t len = 0;
+    folio_err err;
+    if (util_read_file(path, &data, &len, &err) < 0)
+        return 0;
+    size_t n = strlen(needle);
+    int found = 0;
+    for (size_t i = 0; !found && n <= len && i <= len - n; i++)
+        found = !strncasecmp(data + i, needle, n);
+    free(data);
+    return found;
+}
+
+/* 1 when needle occurs in any file under dir (case-insensitive). */
+static int S_tree_has(const char *dir, const char *needle)
+{
+    DIR *dh = opendir(dir);
+    ck_assert_ptr_nonnull(dh);
+    struct dirent *e;
+    int found = 0;
+    while (!found && (e = readdir(dh)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char p[1024];
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        found = util_is_dir(p) ? S_tree_has(p, needle) : S_file_has(p, needle);
+    }
+    closedir(dh);
+    return found;
+}
+
+START_TEST(passwords)
+{
+    domain *d = S_open();
+    domain_result res;
+    char big[1030];
+    memset(big, 'p', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    ck_assert_int_eq(S_register(d, "p@example.org", "P", "nine-char", &res),
+                     DOMAIN_INVALID);
+    ck_assert_str_eq(res.errors[0].field, "password");
+    ck_assert_int_eq(S_register(d, "p@example.org", "P", big, &res),
+                     DOMAIN_INVALID);
+    ck_assert_int_eq(S_register(d, "p@example.org", "P",
+                                "a sound passphrase", &res),
+                     DOMAIN_OK);
+    sqlite3 *db = S_db();
+    sqlite3_stmt *st = NULL;
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT password_hash FROM"
+                                        " credentials", -1, &st, NULL),
+                     SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    const char *hash = (const char *)sqlite3_column_text(st, 0);
+    ck_assert(!strncmp(hash, "$argon2id$", 10));
+    ck_assert(strstr(hash, "m=65536") != NULL); /* interactive limits */
+    char hcopy[200];
+    snprintf(hcopy, sizeof hcopy, "%s", hash);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    /* a hash made outside the writer is taken as it is */
+    char pre[128];
+    folio_err err = {{0}};
+    ck_assert_int_eq(domain_hash_password("another passphrase", pre, &err),
+                     0);
+    domain_register_req req = {"q@example.org", "Q", NULL, pre, NULL, NULL};
+    ck_assert_int_eq(domain_register(d, &req, &res, &err), DOMAIN_OK);
+    ck_assert_int_eq(S_int("SELECT count(*) FROM credentials"), 2);
+    /* neither the password nor its hash is in the log */
+    char *log = S_events(d, 1);
+    ck_assert(strstr(log, "sound passphrase") == NULL);
+    ck_assert(strstr(log, hcopy) == NULL);
+    ck_assert(strstr(log, "argon2") == NULL);
+    ck_assert(strstr(log, "\"has_password\":true") != NULL);
+    free(log);
+    domain_close(d);
+    char var[512];
+    snprintf(var, sizeof var, "%s", S_cfg.var_dir);
+    ck_assert(!S_tree_has(var, "sound passphrase"));
+}
+END_TEST
+
+/* ---- contact ---------------------------------------------------------- */
+
+START_TEST(contact_limits_and_repeats)
+{
+    domain *d = S_open();
+    domain_result res;
+    ck_assert_int_eq(S_contact(d, "Carl", "carl@example.org", "Hello!", &res),
+                     DOMAIN_OK);
+    ck_assert(!strncmp(res.id, "contact-", 8));
+    ck_assert_uint_eq(res.nchanged, 1);
+    ck_assert_str_eq(res.changed[0], "stats");
+    /* the same address (any case) and message within 10 minutes */
+    ck_assert_int_eq(S_contact(d, "Carl", " CARL@example.org", "Hello!  ",
+                               &res),
+                     DOMAIN_DUPLICATE);
+    ck_assert_int_eq(res.position, 0);
+    ck_assert_int_eq(S_int("SELECT count(*) FROM events"), 1);
+    /* another message, another address: stored */
+    ck_assert_int_eq(S_contact(d, "Carl", "carl@example.org", "Hello again",
+                               &res), DOMAIN_OK);
+    ck_assert_int_eq(S_contact(d, "Dora", "dora@example.org", "Hello!", &res),
+                     DOMAIN_OK);
+    /* eleven minutes later the same message is new again */
+    S_sql("UPDATE inbox SET received_at = received_at - 660000");
+    ck_assert_int_eq(S_contact(d, "Carl", "carl@example.org", "Hello!", &res),
+                     DOMAIN_OK);
+    ck_assert_int_eq(S_int("SELECT count(*) FROM events"), 4);
+    /* limits */
+    char *big = malloc(5002);
+    memset(big, 'm', 5001);
+    big[5001] = '\0';
+    ck_assert_int_eq(S_contact(d, "Carl", "carl@example.org", big, &res),
+                     DOMAIN_INVALID);
+    ck_assert_str_eq(res.errors[0].field, "message");
+    big[5000] = '\0';
+    ck_assert_int_eq(S_contact(d, "Carl", "carl@example.org", big, &res),
+                     DOMAIN_OK);
+    free(big);
+    ck_assert_int_eq(S_contact(d, "", "nope", "", &res), DOMAIN_INVALID);
+    ck_assert_uint_eq(res.nerrors, 3);
+    ck_assert_str_eq(res.errors[0].field, "name");
+    ck_assert_str_eq(res.errors[1].field, "email");
+    ck_assert_str_eq(res.errors[2].field, "message");
+    domain_contact_req req = {"E", "e@example.org", "\x07subject", "m", NULL,
+                              NULL, NULL};
+    ck_assert_int_eq(domain_check_contact(&req, &res), DOMAIN_INVALID);
+    ck_assert_str_eq(res.errors[0].field, "subject");
+    /* the inbox holds no plaintext */
+    ck_assert_int_eq(S_int("SELECT count(*) FROM inbox WHERE status = 'new'"),
+                     5);
+    domain_close(d);
+    char var[512];
+    snprintf(var, sizeof var, "%s", S_cfg.var_dir);
+    ck_assert(!S_tree_has(var, "carl@example.org"));
+    ck_assert(!S_tree_has(var, "Hello again"));
+    ck_assert(!S_tree_has(var, "192.0.2.7"));
+}
+END_TEST
+
+/* ---- concurrency and group commit -------------------------------------- */
+
+START_TEST(concurrent_registrations)
+{
+    domain_close(S_open()); /* the schema exists before the race */
+    enum { N = 6 };
+    pid_t kids[N];
+    for (int i = 0; i < N; i++) {
+        kids[i] = fork();
+        ck_assert_int_ge(kids[i], 0);
+        if (kids[i] == 0) {
+            domain *d = NULL;
+            folio_err err = {{0}};
+            if (domain_open(&S_cfg, &d, &err) < 0)
+                _exit(10);
+            char name[32];
+            snprintf(name, sizeof name, "Racer %d", i);
+            domain_register_req req = {i % 2 ? "RACE@example.org"
+                                             : "race@example.org ",
+                                       name, NULL, NULL, NULL, NULL};
+            domain_result res;
+            int rc = domain_register(d, &req, &res, &err);
+            domain_close(d);
+            _exit(rc == DOMAIN_OK ? 0 : rc == DOMAIN_ALREADY_REGISTERED ? 1
+                                                                         : 11);
+        }
+    }
+    int ok = 0, lost = 0;
+    for (int i = 0; i < N; i++) {
+        int st = 0;
+        ck_assert_int_eq(waitpid(kids[i], &st, 0), kids[i]);
+        ck_assert(WIFEXITED(st));
+        ok += WEXITSTATUS(st) == 0;
+        lost += WEXITSTATUS(st) == 1;
+    }
+    ck_assert_int_eq(ok, 1);
+    ck_assert_int_eq(lost, N - 1);
+    ck_assert_int_eq(S_int("SELECT count(*) FROM events"), 1);
+    ck_assert_int_eq(S_int("SELECT count(*) FROM members"), 1);
+}
+END_TEST
+
+START_TEST(group_commit)
+{
+    domain *d = S_open();
+    domain_result res;
+    folio_err err = {{0}};
+    ck_assert_int_eq(S_register(d, "one@example.org", "One", NULL, &res),
+                     DOMAIN_OK);
+    ck_assert_int_eq(domain_begin(d, &err), 0);
+    ck_assert_int_eq(S_register(d, "two@example.org", "Two", NULL, &res),
+                     DOMAIN_OK);
+    ck_assert_int_eq(S_register(d, "one@example.org", "Again", NULL, &res),
+                     DOMAIN_ALREADY_REGISTERED);
+    ck_assert_int_eq(S_contact(d, "Three", "three@example.org", "hi", &res),
+                     DOMAIN_OK);
+    ck_assert_int_eq(S_register(d, "bad", "Bad", NULL, &res), DOMAIN_INVALID);
+    ck_assert_int_eq(S_register(d, "four@example.org", "Four", NULL, &res),
+                     DOMAIN_OK);
+    /* nothing is visible to others before the commit */
+    ck_assert_int_eq(S_int("SELECT count(*) FROM events"), 1);
+    ck_assert_int_eq(domain_commit(d, &err), 0);
+    ck_assert_int_eq(S_int("SELECT count(*) FROM events"), 4);
+    ck_assert_int_eq(S_int("SELECT count(*) FROM members"), 3);
+    ck_assert_int_eq(S_int("SELECT max(position) FROM events"), 4);
+    /* a rolled-back group leaves nothing */
+    ck_assert_int_eq(domain_begin(d, &err), 0);
+    ck_assert_int_eq(S_register(d, "five@example.org", "Five", NULL, &res),
+                     DOMAIN_OK);
+    domain_rollback(d);
+    ck_assert_int_eq(S_int("SELECT count(*) FROM events"), 4);
+    ck_assert_int_eq(S_int("SELECT count(*) FROM members"), 3);
+    const cJSON *c = domain_site_data(d, "community");
+    ck_assert_int_eq(cJSON_GetObjectItem(c, "count")->valueint, 3);
+    ck_assert(domain_writable(d));
+    domain_close(d);
+}
+END_TEST
+
+/* ---- replay, check, rebuild -------------------------------------------- */
+
+static void S_some_history(domain *d)
+{
+    domain_result res;
+    ck_assert_int_eq(S_register(d, "a@example.org", "Ann", NULL, &res),
+                     DOMAIN_OK);
+    ck_assert_int_eq(S_contact(d, "Ann", "a@example.org", "hi", &res),
+                     DOMAIN_OK);
+    ck_assert_int_eq(S_register(d, "b@example.org", "Ben", NULL, &res),
+                     DOMAIN_OK);
+    ck_assert_int_eq(S_contact(d, "Cy", "c@example.org", "hello", &res),
+                     DOMAIN_OK);
+    ck_assert_int_eq(S_register(d, "c@example.org", "Cy", NULL, &res),
+                     DOMAIN_OK);
+    folio_err err = {{0}};
+    ck_assert_int_eq(domain_forget(d, "B@example.org", &res, &err),
+                     DOMAIN_OK);
+    ck_assert_int_eq(S_register(d, "d@example.org", "Dee", NULL, &res),
+                     DOMAIN_OK);
+}
+
+START_TEST(replay_equals_incremental)
+{
+    domain *d = S_open();
+    S_some_history(d);
+    char *before = S_dump();
+    ck_assert(strstr(before, "Ann|") && strstr(before, "Dee|"));
+    ck_assert(!strstr(before, "Ben|"));
+    folio_err err = {{0}};
+    ck_assert_msg(domain_replay(d, NULL, 0, &err) == 0, "%s", err.msg);
+    char *after = S_dump();
+    ck_assert_str_eq(before, after);
+    const char *one[] = {"members"};
+    ck_assert_int_eq(domain_replay(d, one, 1, &err), 0);
+    free(after);
+    after = S_dump();
+    ck_assert_str_eq(before, after);
+    const char *bad[] = {"nope"};
+    ck_assert_int_eq(domain_replay(d, bad, 1, &err), -1);
+    /* and twice in a row: the swap leaves no stray tables behind */
+    ck_assert_int_eq(domain_replay(d, NULL, 0, &err), 0);
+    ck_assert_int_eq(S_int("SELECT count(*) FROM sqlite_schema WHERE"
+                           " name LIKE '%__new%'"), 0);
+    buf report = BUF_INIT;
+    ck_assert_int_eq(domain_check(d, &report, &err), 0);
+    ck_assert_uint_eq(report.len, 0);
+    free(before);
+    free(after);
+    domain_close(d);
+}
+END_TEST
+
+START_TEST(check_finds_differences)
+{
+    domain *d = S_open();
+    S_some_history(d);
+    S_sql("UPDATE members SET display_name = 'Mallory' WHERE display_name ="
+          " 'Ann'");
+    S_sql("DELETE FROM stats_types WHERE type = 'PersonForgotten'");
+    buf report = BUF_INIT;
+    folio_err err = {{0}};
+    ck_assert_int_eq(domain_check(d, &report, &err), 1);
+    ck_assert_ptr_nonnull(strstr(report.ptr, "members"));
+    ck_assert_ptr_nonnull(strstr(report.ptr, "stats_types"));
+    buf_free(&report);
+    ck_assert_int_eq(domain_replay(d, NULL, 0, &err), 0);
+    ck_assert_int_eq(domain_check(d, &report, &err), 0);
+    buf_free(&report);
+    domain_close(d);
+}
+END_TEST
+
+START_TEST(rebuild_on_code_version_change)
+{
+    domain *d = S_open();
+    S_some_history(d);
+    char *before = S_dump();
+    domain_close(d);
+    /* an older program's tables: another version, different contents */
+    S_sql("UPDATE projection_checkpoints SET version = 0 WHERE"
+          " name = 'members'; DELETE FROM members;"
+          " DELETE FROM projection_checkpoints WHERE name = 'inbox';"
+          " DROP TABLE stats_days");
+    d = S_open();
+    char *after = S_dump();
+    ck_assert_str_eq(before, after);
+    ck_assert_int_eq(S_int("SELECT min(version) FROM projection_checkpoints"),
+                     1);
+    ck_assert_int_eq(S_int("SELECT count(*) FROM projection_checkpoints"), 3);
+    ck_assert_int_eq(S_int("SELECT min(position) FROM projection_checkpoints"),
+                     S_int("SELECT max(position) FROM events"));
+    free(before);
+    free(after);
+    domain_close(d);
+}
+END_TEST
+
+/* ---- pages' data ------------------------------------------------------ */
+
+START_TEST(site_data)
+{
+    domain *d = S_open();
+    S_some_history(d);
+    const cJSON *c = domain_site_data(d, "community");
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(cJSON_GetObjectItem(c, "count")->valueint, 3);
+    const cJSON *m = cJSON_GetObjectItem(c, "members");
+    ck_assert_int_eq(cJSON_GetArraySize(m), 3);
+    /* newest first */
+    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(m, 0), "name")
+                         ->valuestring, "Dee");
+    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(m, 2), "name")
+                         ->valuestring, "Ann");
+    const char *joined =
+        cJSON_GetObjectItem(cJSON_GetArrayItem(m, 0), "joined")->valuestring;
+    const char *iso =
+        cJSON_GetObjectItem(cJSON_GetArrayItem(m, 0), "joined_iso")
+            ->valuestring;
+    ck_assert_int_eq(strlen(iso), 24);
+    ck_assert(strchr(joined, ' ') && !strchr(joined, '-'));
+    ck_assert_ptr_null(cJSON_GetObjectItem(cJSON_GetArrayItem(m, 0),
+                                           "email"));
+    const cJSON *s = domain_site_data(d, "stats");
+    ck_assert_int_eq(cJSON_GetObjectItem(s, "events")->valueint, 7);
+    ck_assert_int_eq(cJSON_GetObjectItem(s, "members")->valueint, 3);
+    ck_assert_int_eq(cJSON_GetObjectItem(s, "contacts")->valueint, 2);
+    ck_assert_ptr_null(domain_site_data(d, "nothing"));
+    const char *const *names = domain_data_names();
+    ck_assert_str_eq(names[0], "community");
+    ck_assert_str_eq(names[1], "stats");
+    ck_assert_ptr_null(names[2]);
+    domain_close(d);
+}
+END_TEST
+
+/* ---- as-of ------------------------------------------------------------ */
+
+static char *S_slurp(const char *path)
+{
+    char *data = NULL;
+    size_t len = 0;
+    folio_err err;
+    /* an absent WAL and an empty one hold the same: no frames */
+    if (util_read_file(path, &data, &len, &err) < 0)
+        return util_strdup("");
+    /* a digest would do; the bytes are small */
+    char *hex = malloc(len * 2 + 1);
+    for (size_t i = 0; i < len; i++)
+        snprintf(hex + 2 * i, 3, "%02x", (unsigned char)data[i]);
+    hex[len * 2] = '\0';
+    free(data);
+    return hex;
+}
+
+START_TEST(as_of)
+{
+    domain *d = S_open();
+    domain_result res;
+    ck_assert_int_eq(S_register(d, "early@example.org", "Early", NULL, &res),
+                     DOMAIN_OK);
+    ck_assert_int_eq(S_contact(d, "E", "early@example.org", "m", &res),
+                     DOMAIN_OK);
+    usleep(30000);
+    long long t = util_now_ms();
+    usleep(30000);
+    ck_assert_int_eq(S_register(d, "late@example.org", "Late", NULL, &res),
+                     DOMAIN_OK);
+    char wal[600];
+    snprintf(wal, sizeof wal, "%s-wal", S_cfg.db_path);
+    domain *old = NULL;
+    folio_err err = {{0}};
+    ck_assert_msg(domain_open_as_of(&S_cfg, t, &old, &err) == 0, "%s",
+                  err.msg);
+    const cJSON *c = domain_site_data(old, "community");
+    ck_assert_int_eq(cJSON_GetObjectItem(c, "count")->valueint, 1);
+    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(
+                         cJSON_GetObjectItem(c, "members"), 0), "name")
+                         ->valuestring, "Early");
+    const cJSON *s = domain_site_data(old, "stats");
+    ck_assert_int_eq(cJSON_GetObjectItem(s, "events")->valueint, 2);
+    /* read-only */
+    ck_assert_int_eq(S_register(d, "x@example.org", "X", NULL, &res),
+                     DOMAIN_OK);
+    domain_register_req req = {"y@example.org", "Y", NULL, NULL, NULL, NULL};
+    ck_assert_int_eq(domain_register(old, &req, &res, &err), DOMAIN_ERROR);
+    ck_assert_int_eq(domain_begin(old, &err), -1);
+    /* live: the new member, while the old view still shows one */
+    c = domain_site_data(d, "community");
+    ck_assert_int_eq(cJSON_GetObjectItem(c, "count")->valueint, 3);
+    c = domain_site_data(old, "community");
+    ck_assert_int_eq(cJSON_GetObjectItem(c, "count")->valueint, 1);
+    domain_close(old);
+    domain_close(d);
+
+    /* with no writer about, an as-of view changes neither file */
+    char *db_before = S_slurp(S_cfg.db_path), *wal_before = S_slurp(wal);
+    ck_assert_int_eq(domain_open_as_of(&S_cfg, t, &old, &err), 0);
+    c = domain_site_data(old, "community");
+    ck_assert_int_eq(cJSON_GetObjectItem(c, "count")->valueint, 1);
+    domain_close(old);
+    char *db_after = S_slurp(S_cfg.db_path), *wal_after = S_slurp(wal);
+    ck_assert(!strcmp(db_before, db_after));
+    ck_assert(!strcmp(wal_before, wal_after));
+    free(db_before);
+    free(wal_before);
+    free(db_after);
+    free(wal_after);
+
+    /* a site without a store: an empty past */
+    folio_config cfg2;
+    char dir2[300];
+    snprintf(dir2, sizeof dir2, "%s/empty", S_dir);
+    ck_assert_int_eq(util_mkdirs(dir2, 0700, &err), 0);
+    ck_assert_int_eq(config_load(dir2, &cfg2, &err), 0);
+    ck_assert_int_eq(domain_open_as_of(&cfg2, t, &old, &err), 0);
+    c = domain_site_data(old, "community");
+    ck_assert_int_eq(cJSON_GetObjectItem(c, "count")->valueint, 0);
+    domain_close(old);
+    ck_assert(!util_is_file(cfg2.db_path));
+    config_free(&cfg2);
+}
+END_TEST
+
+/* ---- forget ----------------------------------------------------------- */
+
+START_TEST(forget)
+{
+    domain *d = S_open();
+    domain_result res;
+    folio_err err = {{0}};
+    ck_assert_int_eq(S_register(d, "Zed.Person@Example.org", "Zed Zebulon",
+                                "zebra passphrase", &res), DOMAIN_OK);
+    ck_assert_int_eq(S_contact(d, "Zed Zebulon", "zed.person@example.org",
+                               "Please call me", &res), DOMAIN_OK);
+    ck_assert_int_eq(S_register(d, "keep@example.org", "Keeper", NULL, &res),
+                     DOMAIN_OK);
+    char *log = S_events(d, 0);
+    ck_assert_ptr_nonnull(strstr(log, "Zed Zebulon"));
+    free(log);
+    ck_assert_int_eq(domain_forget(d, " ZED.PERSON@example.ORG", &res, &err),
+                     DOMAIN_OK);
+    ck_assert(!strncmp(res.id, "person-", 7));
+    ck_assert_uint_eq(res.nchanged, 2);
+    /* the member left every projection, the password is gone */
+    ck_assert_int_eq(S_int("SELECT count(*) FROM members"), 1);
+    ck_assert_int_eq(S_int("SELECT count(*) FROM members_private"), 1);
+    ck_assert_int_eq(S_int("SELECT count(*) FROM inbox"), 0);
+    ck_assert_int_eq(S_int("SELECT count(*) FROM credentials"), 0);
+    const cJSON *c = domain_site_data(d, "community");
+    ck_assert_int_eq(cJSON_GetObjectItem(c, "count")->valueint, 1);
+    /* their events read as redacted; the others' do not */
+    log = S_events(d, 1);
+    ck_assert_ptr_null(strstr(log, "Zed"));
+    ck_assert_ptr_null(strstr(log, "zed"));
+    ck_assert_ptr_null(strstr(log, "Please call me"));
+    ck_assert_ptr_nonnull(strstr(log, "\"display_name\":\"[redacted]\""));
+    ck_assert_ptr_nonnull(strstr(log, "\"email\":\"[redacted]\""));
+    ck_assert_ptr_nonnull(strstr(log, "\"message\":\"[redacted]\""));
+    ck_assert_ptr_nonnull(strstr(log, "Keeper"));
+    ck_assert_ptr_nonnull(strstr(log, "PersonForgotten"));
+    free(log);
+    /* again: nothing left to erase; and the address cannot come back */
+    ck_assert_int_eq(domain_forget(d, "zed.person@example.org", &res, &err),
+                     DOMAIN_NOT_FOUND);
+    ck_assert_int_eq(domain_forget(d, "nobody@example.org", &res, &err),
+                     DOMAIN_NOT_FOUND);
+    ck_assert_int_eq(S_register(d, "zed.person@example.org", "Zed", NULL,
+                                &res), DOMAIN_INVALID);
+    ck_assert_str_eq(res.errors[0].field, "email");
+    /* the replay agrees */
+    buf report = BUF_INIT;
+    ck_assert_int_eq(domain_check(d, &report, &err), 0);
+    buf_free(&report);
+    domain_close(d);
+    /* no trace of the address or the name in any file of var/ */
+    char var[512];
+    snprintf(var, sizeof var, "%s", S_cfg.var_dir);
+    ck_assert(!S_tree_has(var, "zed.person@example.org"));
+    ck_assert(!S_tree_has(var, "Zed Zebulon"));
+}
+END_TEST
+
+/* ---- upcasting -------------------------------------------------------- */
+
+START_TEST(old_event_versions)
+{
+    /* A UserRegistered written at schema version 1 (no locale), as an older
+     * folio wrote it, reads as v2 with the default locale, in the owner's
+     * view and in the projections. */
+    domain_close(S_open());
+    store *st = NULL;
+    vault *v = NULL;
+    folio_err err = {{0}};
+    store_opts o = {1, 0};
+    ck_assert_msg(store_open(S_cfg.db_path, &o, &st, &err) == 0, "%s",
+                  err.msg);
+    ck_assert_msg(vault_open(S_cfg.master_key_path, store_db(st), &v, &err)
+                  == 0, "%s", err.msg);
+    char subject[VAULT_SUBJECT_LEN + 1];
+    vault_subject(v, "old@example.org", subject);
+    char *email = NULL, *name = NULL;
+    ck_assert_int_eq(store_begin(st, &err), 0);
+    ck_assert_int_eq(vault_seal(v, subject, "old@example.org", &email, &err),
+                     0);
+    ck_assert_int_eq(vault_seal(v, subject, "Old Timer", &name, &err), 0);
+    char data[1024];
+    snprintf(data, sizeof data,
+             "{\"user_id\":\"old\",\"subject\":\"%s\",\"email\":\"%s\","
+             "\"display_name\":\"%s\",\"has_password\":false}",
+             subject, email, name);
+    store_new_event ev = {NULL, "UserRegistered", 1, data, NULL};
+    ck_assert_int_eq(store_append(st, "user-old", STORE_NO_STREAM, &ev, 1,
+                                  NULL, &err), STORE_OK);
+    ck_assert_int_eq(store_commit(st, &err), 0);
+    free(email);
+    free(name);
+    vault_close(v);
+    store_close(st);
+    /* the projections catch up at open */
+    domain *d = S_open();
+    char *log = S_events(d, 1);
+    ck_assert_ptr_nonnull(strstr(log, "\"locale\":\"en\""));
+    ck_assert_ptr_nonnull(strstr(log, "\"schema_version\":2"));
+    ck_assert_ptr_nonnull(strstr(log, "Old Timer"));
+    free(log);
+    ck_assert_int_eq(S_int("SELECT count(*) FROM members_private WHERE"
+                           " locale = 'en'"), 1);
+    const cJSON *c = domain_site_data(d, "community");
+    ck_assert_int_eq(cJSON_GetObjectItem(c, "count")->valueint, 1);
+    domain_result res;
+    ck_assert_int_eq(S_register(d, "OLD@example.org", "Again", NULL, &res),
+                     DOMAIN_ALREADY_REGISTERED);
+    domain_close(d);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *su = suite_create("domain");
+    TCase *tc = tcase_create("domain");
+    tcase_add_checked_fixture(tc, S_setup, S_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, register_and_duplicates);
+    tcase_add_test(tc, passwords);
+    tcase_add_test(tc, contact_limits_and_repeats);
+    tcase_add_test(tc, concurrent_registrations);
+    tcase_add_test(tc, group_commit);
+    tcase_add_test(tc, replay_equals_incremental);
+    tcase_add_test(tc, check_finds_differences);
+    tcase_add_test(tc, rebuild_on_code_version_change);
+    tcase_add_test(tc, site_data);
+    tcase_add_test(tc, as_of);
+    tcase_add_test(tc, forget);
+    tcase_add_test(tc, old_event_versions);
+    suite_add_tcase(su, tc);
+    SRunner *sr = srunner_create(su);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
