@@ -14,6 +14,7 @@
 typedef struct S_yaml {
     const char *file;
     int first_line;
+    size_t len;
     yaml_parser_t parser;
     folio_err *err;
     cJSON *lines; /* top-level key -> line, or NULL */
@@ -28,6 +29,10 @@ static int S_parser_error(S_yaml *y)
 {
     const yaml_parser_t *p = &y->parser;
     yaml_mark_t m = p->problem ? p->problem_mark : p->context_mark;
+    /* Something left open is found only at the end of the input; the line
+     * where it was opened is the one the owner has to fix. */
+    if (p->context && m.index >= y->len)
+        m = p->context_mark;
     return err_set(y->err, "%s:%d: %s%s%s", y->file, S_line(y, &m),
                    p->problem ? p->problem : "bad YAML",
                    p->context ? " " : "", p->context ? p->context : "");
@@ -217,7 +222,7 @@ static cJSON *S_node(S_yaml *y, yaml_event_t *ev, int depth)
 cJSON *config_yaml_to_json_lines(const char *file, int first_line, const char *src,
                                  size_t len, cJSON **lines, folio_err *err)
 {
-    S_yaml y = {.file = file, .first_line = first_line, .err = err};
+    S_yaml y = {.file = file, .first_line = first_line, .len = len, .err = err};
     cJSON *root = NULL;
     if (lines) {
         *lines = NULL;
