@@ -72,6 +72,7 @@ enum {
     S_READ_ALL,
     S_READ_UNTIL,
     S_HEAD,
+    S_LAST_TIME,
     S_NSTMT
 };
 
@@ -96,10 +97,16 @@ static const char *const S_sql[S_NSTMT] = {
                    " type, schema_version, data, metadata, recorded_at"
                    " FROM events WHERE position > ?1 ORDER BY position"
                    " LIMIT ?2",
+    /* A prefix of the log: everything up to the last event recorded by
+     * then, so an as-of view never has a later event without an earlier. */
     [S_READ_UNTIL] = "SELECT position, event_id, stream_id, stream_version,"
                      " type, schema_version, data, metadata, recorded_at"
-                     " FROM events WHERE recorded_at <= ?1 ORDER BY position",
+                     " FROM events WHERE position <= (SELECT"
+                     " coalesce(max(position), 0) FROM events"
+                     " WHERE recorded_at <= ?1) ORDER BY position",
     [S_HEAD] = "SELECT coalesce(max(position), 0) FROM events",
+    [S_LAST_TIME] = "SELECT recorded_at FROM events ORDER BY position DESC"
+                    " LIMIT 1",
 };
 
 struct store {
@@ -434,6 +441,24 @@ static int S_stream_version(store *s, const char *stream_id, long long *v,
     return 0;
 }
 
+/* recorded_at never goes down along the log, even when the clock steps
+ * back: "as of" a time is then always a prefix of the log. */
+static int S_stamp(store *s, long long *now, folio_err *err)
+{
+    *now = util_now_ms();
+    int fresh;
+    sqlite3_stmt *st = S_stmt(s, S_LAST_TIME, &fresh, err);
+    if (!st)
+        return -1;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_int64(st, 0) > *now)
+        *now = sqlite3_column_int64(st, 0);
+    S_done(st, fresh);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return S_db_err(s, err, "append: reading the last time");
+    return 0;
+}
+
 static int S_expected_ok(long long expected, long long current)
 {
     switch (expected) {
@@ -521,7 +546,9 @@ static int S_append_tx(store *s, const char *stream_id, long long expected,
         return STORE_ERROR;
     if (!S_expected_ok(expected, current))
         return S_conflict(stream_id, expected, current, err);
-    long long now = util_now_ms();
+    long long now;
+    if (S_stamp(s, &now, err) != 0)
+        return STORE_ERROR;
     for (size_t i = 0; i < n; i++) {
         if (pos[i])
             continue;
@@ -667,6 +694,9 @@ long long store_head(store *s)
  * the first byte, written beside its final name and renamed into place. */
 int store_backup(store *s, const char *path, folio_err *err)
 {
+    if (store_in_tx(s))
+        return err_set(err, "backup: commit or roll back the open "
+                       "transaction first");
     char tmp[4096];
     if (util_path(tmp, sizeof tmp, err, "%s.tmp-%ld", path, (long)getpid()))
         return -1;

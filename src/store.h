@@ -48,13 +48,14 @@ typedef struct store_event {
 } store_event;
 
 typedef struct store_new_event {
-    const char *event_id;    /* NULL: a new random UUID */
+    const char *event_id;    /* NULL: a new UUIDv7 (time-ordered) */
     const char *type;
     int schema_version;
     const char *data;        /* JSON text */
     const char *metadata;    /* JSON text, NULL: {} */
 } store_new_event;
 
+/* opts NULL: synchronous FULL, read-write. */
 int store_open(const char *path, const store_opts *opts, store **out,
                folio_err *err);
 void store_close(store *s);
@@ -87,7 +88,9 @@ int store_read_stream(store *s, const char *stream_id, store_event_fn fn,
  * *last gets the last position visited (or after). */
 int store_read_all(store *s, long long after, size_t limit, store_event_fn fn,
                    void *ud, long long *last, folio_err *err);
-/* Events recorded at or before until_ms, in order. */
+/* Events recorded at or before until_ms, in order. recorded_at never
+ * decreases along the log (a clock stepping back does not show), so this
+ * is always a prefix of the log. */
 int store_read_until(store *s, long long until_ms, store_event_fn fn, void *ud,
                      folio_err *err);
 long long store_head(store *s);  /* last position, 0 when empty */

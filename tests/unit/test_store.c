@@ -534,8 +534,70 @@ START_TEST(nested_reads)
 }
 END_TEST
 
+/* A clock that steps back does not make recorded_at go down, and "until"
+ * is a prefix of the log. */
+START_TEST(recorded_at_never_decreases)
+{
+    store *s = S_open();
+    folio_err err;
+    long long future = util_now_ms() + 3600 * 1000;
+    char sql[256];
+    snprintf(sql, sizeof sql, "INSERT INTO events(event_id, stream_id,"
+             " stream_version, type, schema_version, data, metadata,"
+             " recorded_at) VALUES ('00000000-0000-4000-8000-000000000001', 'z', 0, 'T', 1, '{}', '{}', %lld)",
+             future);
+    ck_assert_int_eq(sqlite3_exec(store_db(s), sql, NULL, NULL, NULL),
+                     SQLITE_OK);
+    ck_assert_int_eq(S_append1(s, "z", 0, NULL, "{}", NULL, &err), 0);
+    ck_assert_int_eq(S_int(s, "SELECT recorded_at FROM events"
+                              " WHERE position = 2"), future);
+    seen w = {0};
+    ck_assert_int_eq(store_read_until(s, future - 1, S_collect, &w, &err), 0);
+    ck_assert_uint_eq(w.n, 0);
+    ck_assert_int_eq(store_read_until(s, future, S_collect, &w, &err), 0);
+    ck_assert_uint_eq(w.n, 2);
+    store_close(s);
+}
+END_TEST
+
+START_TEST(backup_refused_in_transaction)
+{
+    store *s = S_open();
+    folio_err err;
+    char path[400];
+    snprintf(path, sizeof path, "%s/b.db", S_dir);
+    ck_assert_int_eq(store_begin(s, &err), 0);
+    ck_assert_int_eq(store_backup(s, path, &err), -1);
+    ck_assert_msg(strstr(err.msg, "transaction"), "%s", err.msg);
+    store_rollback(s);
+    ck_assert_int_eq(store_backup(s, path, &err), 0);
+    ck_assert(util_is_file(path));
+    store_close(s);
+}
+END_TEST
+
+static int S_ids(void *ud, const store_event *ev)
+{
+    char (*ids)[37] = ud;
+    snprintf(ids[ev->position - 1], 37, "%s", ev->event_id);
+    return 0;
+}
+
 START_TEST(uuids)
 {
+    /* Ids the store makes are UUIDv7: ascending with time. */
+    store *s = S_open();
+    folio_err err;
+    ck_assert_int_eq(S_append1(s, "u", STORE_ANY, NULL, "{}", NULL, &err), 0);
+    usleep(2000);
+    ck_assert_int_eq(S_append1(s, "u", STORE_ANY, NULL, "{}", NULL, &err), 0);
+    char ids[2][37];
+    ck_assert_int_eq(store_read_stream(s, "u", S_ids, ids, &err), 0);
+    ck_assert_int_eq(ids[0][14], '7');
+    ck_assert(strchr("89ab", ids[0][19]));
+    ck_assert_int_lt(strcmp(ids[0], ids[1]), 0);
+    store_close(s);
+
     char a[37], b[37];
     store_uuid(a);
     store_uuid(b);
@@ -564,6 +626,8 @@ int main(void)
     tcase_add_test(tc, uncommitted_append_is_invisible);
     tcase_add_test(tc, backup_while_writing);
     tcase_add_test(tc, nested_reads);
+    tcase_add_test(tc, recorded_at_never_decreases);
+    tcase_add_test(tc, backup_refused_in_transaction);
     tcase_add_test(tc, uuids);
     suite_add_tcase(su, tc);
     SRunner *sr = srunner_create(su);
