@@ -520,6 +520,58 @@ START_TEST(test_threads)
 }
 END_TEST
 
+/* Random fragments of Mustache syntax: every one compiles or is refused
+ * with a message, and renders (through partials of the same kind) without
+ * crashing; the sanitizer build checks the memory side. */
+START_TEST(test_random_templates)
+{
+    static const char *frags[] = {
+        "{{", "}}", "{{#a}}", "{{/a}}", "{{^a}}", "{{>p}}", "{{<p}}", "{{/p}}",
+        "{{$b}}", "{{/b}}", "{{a.b}}", "{{.}}", "{{{a}}}", "{{&a}}", "{{!c}}",
+        "{{=<% %>=}}", "<%a%>", "<%={{ }}=%>", "{{>*n}}", "\n", "  ", "\r\n",
+        "x", "{", "}", "{{#l}}", "{{/l}}", "\t", "{{ a }}", "{{$c}}", "{{/c}}",
+    };
+    const size_t nf = sizeof frags / sizeof *frags;
+    cJSON *ctx = cJSON_Parse("{\"a\":{\"b\":\"<&>\"},\"l\":[1,{\"a\":true},\"s\"],"
+                             "\"n\":\"p\",\"b\":0}");
+    unsigned seed = 12345;
+    int compiled = 0;
+    for (int iter = 0; iter < 4000; iter++) {
+        buf src = BUF_INIT, psrc = BUF_INIT;
+        int n = 1 + (int)((seed = seed * 1103515245u + 12345u) >> 16) % 8;
+        for (int k = 0; k < n; k++) {
+            seed = seed * 1103515245u + 12345u;
+            ck_assert_int_eq(buf_puts(&src, frags[(seed >> 16) % nf]), 0);
+            seed = seed * 1103515245u + 12345u;
+            ck_assert_int_eq(buf_puts(&psrc, frags[(seed >> 16) % nf]), 0);
+        }
+        folio_err err = {{0}};
+        tpl *t = tpl_compile("r", src.ptr, src.len, &err);
+        tpl *p = tpl_compile("p", psrc.ptr, psrc.len, &err);
+        if (!t || !p) {
+            ck_assert_msg(err.msg[0] != '\0', "refused without a message");
+        } else {
+            compiled++;
+            map_loader m = {.n = 1};
+            m.items[0].name = "p";
+            m.items[0].t = p;
+            tpl_render_opts o = {.loader = map_load, .loader_ud = &m};
+            buf out = BUF_INIT;
+            if (tpl_render(t, ctx, &o, &out, &err) != 0)
+                ck_assert_msg(err.msg[0] != '\0', "failed without a message");
+            buf_free(&out);
+        }
+        tpl_free(t);
+        tpl_free(p);
+        buf_free(&src);
+        buf_free(&psrc);
+    }
+    fprintf(stderr, "random templates: %d of 4000 pairs compiled and rendered\n", compiled);
+    ck_assert_int_gt(compiled, 200);
+    cJSON_Delete(ctx);
+}
+END_TEST
+
 static Suite *template_suite(void)
 {
     Suite *s = suite_create("template");
@@ -538,6 +590,7 @@ static Suite *template_suite(void)
     tcase_add_test(tc, test_set_load);
     tcase_add_test(tc, test_theme_and_speed);
     tcase_add_test(tc, test_threads);
+    tcase_add_test(tc, test_random_templates);
     suite_add_tcase(s, tc);
     return s;
 }
