@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -572,6 +573,94 @@ START_TEST(test_random_templates)
 }
 END_TEST
 
+/* ---- folio render ------------------------------------------------------ */
+
+/* Runs the command line through the shell; returns its exit status and
+ * what it wrote to stdout (stderr goes to *errout). */
+static int run_cmd(const char *cmd, char **out, char **errout)
+{
+    char errfile[] = "/tmp/folio-render-err-XXXXXX";
+    int fd = mkstemp(errfile);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    char full[8192];
+    snprintf(full, sizeof full, "%s 2>%s", cmd, errfile);
+    FILE *f = popen(full, "r");
+    ck_assert_ptr_nonnull(f);
+    buf b = BUF_INIT;
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        ck_assert_int_eq(buf_add(&b, chunk, n), 0);
+    int st = pclose(f);
+    *out = buf_detach(&b, NULL);
+    size_t len;
+    folio_err err;
+    ck_assert_int_eq(util_read_file(errfile, errout, &len, &err), 0);
+    unlink(errfile);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+START_TEST(test_cmd_render)
+{
+    const char *bin = getenv("FOLIO_BIN");
+    ck_assert_msg(bin && *bin, "FOLIO_BIN is not set");
+    char dir[] = "/tmp/folio-render-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    write_file(dir, "t/page.mustache", "<h1>{{title}}</h1>\n{{#items}}\n  {{>parts/li}}\n{{/items}}\n");
+    write_file(dir, "t/parts/li.mustache", "<li>{{.}}</li>\n");
+    write_file(dir, "other/parts/li.mustache", "<p>{{.}}</p>\n");
+    write_file(dir, "d.json", "{\"title\":\"A & B\",\"items\":[\"x\",\"<y>\"]}");
+    write_file(dir, "bad.json", "{\"title\":");
+    write_file(dir, "t/broken.mustache", "ok\n{{#open}}\n");
+    write_file(dir, "t/missing.mustache", "{{>nowhere}}");
+    char cmd[4096];
+    char *out, *err;
+
+    snprintf(cmd, sizeof cmd, "%s render %s/t/page.mustache --data %s/d.json", bin, dir, dir);
+    ck_assert_int_eq(run_cmd(cmd, &out, &err), 0);
+    ck_assert_str_eq(out, "<h1>A &amp; B</h1>\n  <li>x</li>\n  <li>&lt;y&gt;</li>\n");
+    free(out);
+    free(err);
+
+    snprintf(cmd, sizeof cmd, "%s render %s/t/page.mustache --data=%s/d.json --partials %s/other",
+             bin, dir, dir, dir);
+    ck_assert_int_eq(run_cmd(cmd, &out, &err), 0);
+    ck_assert_str_eq(out, "<h1>A &amp; B</h1>\n  <p>x</p>\n  <p>&lt;y&gt;</p>\n");
+    free(out);
+    free(err);
+
+    snprintf(cmd, sizeof cmd, "%s render --help", bin);
+    ck_assert_int_eq(run_cmd(cmd, &out, &err), 0);
+    ck_assert_ptr_nonnull(strstr(out, "usage: folio render TEMPLATE"));
+    free(out);
+    free(err);
+
+    static const struct {
+        const char *args, *msg;
+    } bad[] = {
+        {"", "no template given"},
+        {"%s/t/page.mustache --data %s/bad.json", "bad.json:1: not valid JSON"},
+        {"%s/t/broken.mustache", "broken.mustache:2: unclosed section 'open'"},
+        {"%s/t/missing.mustache", "missing.mustache:1: partial 'nowhere'"},
+        {"%s/t/nope.mustache", "nope.mustache: No such file"},
+        {"--bogus", "unknown option '--bogus'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char args[1024];
+        snprintf(args, sizeof args, bad[i].args, dir, dir);
+        snprintf(cmd, sizeof cmd, "%s render %s", bin, args);
+        ck_assert_int_eq(run_cmd(cmd, &out, &err), 1);
+        ck_assert_str_eq(out, "");
+        ck_assert_msg(strstr(err, bad[i].msg) != NULL, "%s: stderr [%s]", args, err);
+        free(out);
+        free(err);
+    }
+    folio_err e;
+    ck_assert_int_eq(util_rmtree(dir, &e), 0);
+}
+END_TEST
+
 static Suite *template_suite(void)
 {
     Suite *s = suite_create("template");
@@ -591,6 +680,7 @@ static Suite *template_suite(void)
     tcase_add_test(tc, test_theme_and_speed);
     tcase_add_test(tc, test_threads);
     tcase_add_test(tc, test_random_templates);
+    tcase_add_test(tc, test_cmd_render);
     suite_add_tcase(s, tc);
     return s;
 }
