@@ -7,7 +7,13 @@
  * {{{name}}} and {{&name}} are not.
  *
  * A compiled template is immutable: one tpl may be rendered from several
- * threads at once, each with its own output buffer. */
+ * threads at once, each with its own output buffer.
+ *
+ * Where the spec leaves a choice: a section is skipped for a missing value,
+ * null, false, [] and "" (0 and {} are shown); numbers print as integers
+ * when whole, else in the fewest digits that read back the same (1.21);
+ * objects and arrays interpolate as nothing. Partials and parents nest at
+ * most 64 deep, so a template that includes itself fails the render. */
 #ifndef FOLIO_TEMPLATE_H
 #define FOLIO_TEMPLATE_H
 
