@@ -187,6 +187,14 @@ static void S_store_run(store *s, long first, long n, int per_tx)
     }
 }
 
+#define S_MAX_ROUNDS 16
+
+static int S_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 /* Alternating rounds of the store and the bare loop; events/s of each. */
 static void S_compare(const char *dir, const char *label, int full,
                       long per_round, int rounds, int per_tx)
@@ -202,24 +210,32 @@ static void S_compare(const char *dir, const char *label, int full,
     /* Warm both up (first pages, statement caches) outside the clock. */
     S_store_run(s, 1000000000L, 20, per_tx);
     S_bare_run(&b, 1000000000L, 20, per_tx);
-    double ts = 0, tb = 0;
+    double ts = 0, tb = 0, ratio[S_MAX_ROUNDS];
+    if (rounds > S_MAX_ROUNDS)
+        S_die("bench", "too many rounds");
     /* Who goes first alternates too: a disk's write-back after one run
      * should not always land on the same side. */
     for (int r = 0; r < rounds; r++) {
+        double t[2];
         for (int side = 0; side < 2; side++) {
+            int is_store = (r + side) % 2 == 0;
             double t0 = S_now();
-            if ((r + side) % 2 == 0)
+            if (is_store)
                 S_store_run(s, r * per_round, per_round, per_tx);
             else
                 S_bare_run(&b, r * per_round, per_round, per_tx);
-            double t = S_now() - t0;
-            *((r + side) % 2 == 0 ? &ts : &tb) += t;
+            t[is_store] = S_now() - t0;
         }
+        ts += t[1];
+        tb += t[0];
+        ratio[r] = t[0] / t[1];
     }
+    qsort(ratio, (size_t)rounds, sizeof ratio[0], S_cmp_double);
     double n = (double)per_round * rounds * per_tx;
-    printf("%-34s store %9.0f ev/s   bare sqlite %9.0f ev/s   store/bare "
-           "%5.1f%%   (%.0f events each)\n", label, n / ts, n / tb,
-           100.0 * tb / ts, n);
+    printf("%-36s store %8.0f ev/s  bare sqlite %8.0f ev/s  store/bare "
+           "%5.1f%% (median of %d rounds %5.1f%%)  %.0f events each\n",
+           label, n / ts, n / tb, 100.0 * tb / ts, rounds,
+           100.0 * (ratio[(rounds - 1) / 2] + ratio[rounds / 2]) / 2, n);
     fflush(stdout);
     store_close(s);
     S_bare_close(&b);
@@ -248,7 +264,7 @@ static void S_fill(const char *path, long total)
             S_die("store_append", err.msg);
     }
     double t = S_now() - t0;
-    printf("%-34s store %9.0f ev/s   (%ld events, 100 per transaction, "
+    printf("%-36s store %8.0f ev/s  (%ld events, 100 per transaction, "
            "synchronous=NORMAL)\n", "batched appends (replay log):",
            (double)total / t, total);
     fflush(stdout);
@@ -289,7 +305,7 @@ static void S_replay(const char *path, long total)
     double t = S_now() - t0;
     if (r.n != total)
         S_die("replay", "did not see every event");
-    printf("%-34s %9.0f ev/s   (%ld events in %.2f s, %ld upcast v1->v2; "
+    printf("%-36s %14.0f ev/s  (%ld events in %.2f s, %ld upcast v1->v2; "
            "read + cJSON parse + upcast)\n", "replay through store_read_all:",
            (double)r.n / t, r.n, t, r.upcast);
     store_close(s);
