@@ -182,10 +182,13 @@ static const char *S_check_email(const char *s, size_t len)
     const char *d = at + 1;
     if (local == 0 || local > 64 || dlen < 3)
         return bad;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c <= ' ' || c == 0x7f || strchr("<>()[],;:\"\\", c))
+    for (size_t i = 0; i < len;) {
+        size_t n;
+        unsigned c = S_cp((const unsigned char *)s + i, &n);
+        if (c <= ' ' || S_is_control(c, 0) ||
+            (c < 0x80 && strchr("<>()[],;:\"\\", (int)c)))
             return bad;
+        i += n;
     }
     if (!memchr(d, '.', dlen) || d[0] == '.' || d[0] == '-' ||
         d[dlen - 1] == '.' || d[dlen - 1] == '-')

@@ -189,6 +189,7 @@ START_TEST(emails)
         "a@example.org.", "a@example..org", "a@-example.org",
         "a.@example.org", ".a@example.org", "<a>@example.org",
         "a@exa_mple.org", "a\n@example.org", "a@example.org\r\nBcc: x@y.z",
+        "a\xc2\x85@example.org", "a\xe2\x80\xae@example.org",
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
         ck_assert_msg(!*S_try("UserRegistered", "email", good[i]), "%s",

@@ -102,6 +102,37 @@ START_TEST(migrates_from_empty)
 }
 END_TEST
 
+/* A database left at schema 1 by an older folio is brought up to date,
+ * its events kept. */
+START_TEST(migrates_an_older_schema)
+{
+    store *s = S_open();
+    folio_err err;
+    ck_assert_int_eq(S_append1(s, "old", STORE_ANY, NULL, "{}", NULL, &err), 0);
+    ck_assert_int_eq(sqlite3_exec(store_db(s),
+                                  "DROP TABLE subject_keys; DROP TABLE"
+                                  " credentials; DROP TABLE"
+                                  " projection_checkpoints;"
+                                  " PRAGMA user_version = 1", NULL, NULL,
+                                  NULL), SQLITE_OK);
+    store_close(s);
+    s = S_open();
+    ck_assert_int_eq(S_int(s, "PRAGMA user_version"), 2);
+    ck_assert_int_eq(S_int(s, "SELECT count(*) FROM subject_keys"), 0);
+    ck_assert_int_eq(S_int(s, "SELECT count(*) FROM events"), 1);
+    store_close(s);
+    /* A read-only open neither migrates nor writes. */
+    store_opts ro = {0, 1};
+    ck_assert_int_eq(store_open(S_db, &ro, &s, &err), 0);
+    ck_assert_int_eq(store_head(s), 1);
+    ck_assert_int_eq(S_append1(s, "old", STORE_ANY, NULL, "{}", NULL, &err),
+                     STORE_ERROR);
+    ck_assert_msg(strstr(err.msg, "readonly"), "%s", err.msg);
+    ck_assert_int_eq(store_head(s), 1);
+    store_close(s);
+}
+END_TEST
+
 START_TEST(refuses_newer_schema)
 {
     store *s = S_open();
@@ -614,6 +645,7 @@ int main(void)
     TCase *tc = tcase_create("store");
     tcase_add_checked_fixture(tc, S_setup, S_teardown);
     tcase_add_test(tc, migrates_from_empty);
+    tcase_add_test(tc, migrates_an_older_schema);
     tcase_add_test(tc, refuses_newer_schema);
     tcase_add_test(tc, append_and_read_stream);
     tcase_add_test(tc, read_all_pages);
