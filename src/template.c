@@ -859,7 +859,7 @@ static int S_text(S_state *st, S_ind ind, const char *p, size_t n)
 static const cJSON *S_get(const cJSON *obj, const char *key)
 {
     for (const cJSON *c = obj->child; c; c = c->next)
-        if (c->string && strcmp(c->string, key) == 0)
+        if (c->string && c->string[0] == key[0] && strcmp(c->string, key) == 0)
             return c;
     return NULL;
 }

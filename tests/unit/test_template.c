@@ -462,6 +462,37 @@ START_TEST(test_theme_and_speed)
     double ms = (b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) / 1e6;
     fprintf(stderr, "rendered %d pages of %zu bytes in %.1f ms on one thread\n",
             n, page_len, ms);
+
+    /* A list page: ten cards through a partial, with the paginator. */
+    const tpl *section = tpl_set_get(s, "section");
+    ck_assert_ptr_nonnull(section);
+    cJSON *pages = cJSON_AddArrayToObject(ctx, "pages");
+    for (int i = 0; i < 10; i++) {
+        cJSON *pg = cJSON_Parse(
+            "{\"title\":\"Project <x>\",\"url\":\"/projects/x/\",\"date\":\"2025-03-01\","
+            "\"date_iso\":\"2025-03-01T00:00:00Z\",\"date_long\":\"1 March 2025\","
+            "\"reading_minutes\":3,\"summary\":\"A summary of the project & why.\","
+            "\"params\":{\"featured\":true},\"tags\":[{\"name\":\"c\",\"url\":\"/tags/c/\"},"
+            "{\"name\":\"sqlite\",\"url\":\"/tags/sqlite/\"}]}");
+        ck_assert_ptr_nonnull(pg);
+        cJSON_AddItemToArray(pages, pg);
+    }
+    cJSON_AddItemToObject(ctx, "paginator", cJSON_Parse(
+        "{\"page\":2,\"pages\":3,\"has_prev\":true,\"prev_url\":\"/p/\","
+        "\"has_next\":true,\"next_url\":\"/p/page/3/\"}"));
+    buf_reset(&out);
+    ck_assert_msg(tpl_render(section, ctx, &o, &out, &err) == 0, "%s", err.msg);
+    ck_assert_ptr_nonnull(strstr(out.ptr, "Project &lt;x&gt;"));
+    page_len = out.len;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (int i = 0; i < n; i++) {
+        buf_reset(&out);
+        ck_assert_int_eq(tpl_render(section, ctx, &o, &out, &err), 0);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    ms = (b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) / 1e6;
+    fprintf(stderr, "rendered %d list pages of %zu bytes in %.1f ms on one thread\n",
+            n, page_len, ms);
     buf_free(&out);
     cJSON_Delete(ctx);
     tpl_set_free(s);
