@@ -294,6 +294,12 @@ static int S_new_key(vault *v, const char *subject,
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+        /* Another writer made it first (outside a write transaction): use
+         * theirs. */
+        int k = S_get_key(v, subject, key, err);
+        return k == 2 ? err_set(err, "vault: a subject key vanished") : k;
+    }
     if (rc != SQLITE_DONE)
         return S_db_err(v, err, "storing a subject key");
     return 0;
