@@ -25,7 +25,7 @@
 #define S_MAX_RUN_DEPTH 512     /* every nested section, block and partial */
 #define S_MAX_NEST 128          /* open tags inside one template */
 #define S_MAX_DELIM 16
-#define S_MAX_INDENT 2048
+#define S_MAX_INDENT 4096
 #define S_RESOLVE_CACHE 32
 #define S_MAX_DIR_DEPTH 16
 #define S_NONE UINT32_MAX
@@ -961,14 +961,21 @@ static int S_var(S_state *st, const tpl *t, const S_op *op, const S_ctx *ctx,
 static int S_push_ind(S_state *st, S_ind ind, const char *w, uint32_t wlen,
                       S_ind *out)
 {
-    uint32_t need = ind.len + wlen;
+    /* Usually ind is the latest indentation pushed and w just extends it;
+     * otherwise (inside a block argument) it is copied first. */
+    int extend = ind.off + ind.len == st->indlen;
+    uint32_t need = extend ? wlen : ind.len + wlen;
     if (need > S_MAX_INDENT - st->indlen)
         return err_set(st->err, "indentation of nested partials too deep");
-    memcpy(st->ind + st->indlen, st->ind + ind.off, ind.len);
-    memcpy(st->ind + st->indlen + ind.len, w, wlen);
-    out->off = st->indlen;
-    out->len = need;
-    st->indlen += need;
+    if (!extend) {
+        memcpy(st->ind + st->indlen, st->ind + ind.off, ind.len);
+        ind.off = st->indlen;
+        st->indlen += ind.len;
+    }
+    memcpy(st->ind + st->indlen, w, wlen);
+    st->indlen += wlen;
+    out->off = ind.off;
+    out->len = ind.len + wlen;
     return 0;
 }
 
@@ -1078,9 +1085,11 @@ static int S_section(S_state *st, const tpl *t, uint32_t i, const S_ctx *ctx,
 static int S_run(S_state *st, const tpl *t, uint32_t i, uint32_t end,
                  const S_ctx *ctx, const S_env *env, S_ind ind)
 {
+    if (i >= end)
+        return 0;
     if (st->run_depth >= S_MAX_RUN_DEPTH)
-        return S_fail(st, t, &t->ops[i < t->nops ? i : 0],
-                      "templates nested more than %d deep", S_MAX_RUN_DEPTH);
+        return S_fail(st, t, &t->ops[i], "templates nested more than %d deep",
+                      S_MAX_RUN_DEPTH);
     st->run_depth++;
     int rc = 0;
     while (i < end && rc == 0) {

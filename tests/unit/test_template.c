@@ -692,6 +692,28 @@ START_TEST(test_cmd_render)
 }
 END_TEST
 
+/* A recursive, indented partial keeps its indentation level by level. */
+START_TEST(test_recursive_indent)
+{
+    buf data = BUF_INIT, want = BUF_INIT;
+    int depth = 40;
+    for (int i = 0; i < depth; i++)
+        ck_assert_int_eq(buf_printf(&data, "{\"n\":%d,\"kids\":[", i), 0);
+    for (int i = 0; i < depth; i++)
+        ck_assert_int_eq(buf_puts(&data, "]}"), 0);
+    for (int i = 0; i < depth; i++)
+        ck_assert_int_eq(buf_printf(&want, "%*s<li>%d</li>\n", 4 * i, "", i), 0);
+    expect("{{>node}}", data.ptr, "{\"node\":\"<li>{{n}}</li>\\n{{#kids}}\\n    {{>node}}\\n{{/kids}}\\n\"}",
+           want.ptr);
+    /* an empty partial at the depth limit fails cleanly */
+    folio_err err = {{0}};
+    char *got = render_with("{{>a}}", "{}", "{\"a\":\"{{>a}}{{>e}}\",\"e\":\"\"}", &err);
+    ck_assert_ptr_null(got);
+    buf_free(&data);
+    buf_free(&want);
+}
+END_TEST
+
 static Suite *template_suite(void)
 {
     Suite *s = suite_create("template");
@@ -712,6 +734,7 @@ static Suite *template_suite(void)
     tcase_add_test(tc, test_threads);
     tcase_add_test(tc, test_random_templates);
     tcase_add_test(tc, test_cmd_render);
+    tcase_add_test(tc, test_recursive_indent);
     suite_add_tcase(s, tc);
     return s;
 }
