@@ -1404,6 +1404,15 @@ static int S_write(const char *path, const char *data, size_t len, int fresh, fo
 {
     if (!fresh)
         return util_write_atomic(path, data, len, 0, err);
+    /* In a fresh tree a page's directory is almost always new: make it
+     * first rather than fail an open (file metadata is most of a build). */
+    size_t pl = strlen(path);
+    if (pl > 11 && !strcmp(path + pl - 11, "/index.html")) {
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%.*s", (int)(pl - 11), path);
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST && util_mkdirs(dir, 0755, err) != 0)
+            return -1;
+    }
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0 && errno == ENOENT) {
         char dir[PATH_MAX];
@@ -2081,6 +2090,51 @@ static int S_cmp_job(const void *a, const void *b)
     return x->pageno - y->pageno;
 }
 
+/* Removing an old site is mostly file metadata: the subtrees two levels
+ * down (projects/foo, tags/c, page/2) go in parallel, then the rest. */
+static int S_rm_task(void *ud, size_t i, void *tls, folio_err *err)
+{
+    (void)tls;
+    return util_rmtree(((char **)ud)[i], err);
+}
+
+static int S_rmtree_fast(const char *dir, int jobs, folio_err *err)
+{
+    S_files f = {0};
+    DIR *d = opendir(dir);
+    int rc = 0;
+    struct dirent *e;
+    while (d && rc == 0 && (e = readdir(d)) != NULL) {
+        if (e->d_type != DT_DIR || !strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char sub[PATH_MAX];
+        if (util_path(sub, sizeof sub, err, "%s/%s", dir, e->d_name) != 0) {
+            rc = -1;
+            break;
+        }
+        DIR *d2 = opendir(sub);
+        struct dirent *e2;
+        while (d2 && rc == 0 && (e2 = readdir(d2)) != NULL) {
+            if (e2->d_type != DT_DIR || !strcmp(e2->d_name, ".") || !strcmp(e2->d_name, ".."))
+                continue;
+            char sub2[PATH_MAX];
+            if (util_path(sub2, sizeof sub2, err, "%s/%s", sub, e2->d_name) != 0 ||
+                S_files_add(&f, sub2) != 0)
+                rc = -1;
+        }
+        if (d2)
+            closedir(d2);
+    }
+    if (d)
+        closedir(d);
+    if (rc == 0 && f.n > 64)
+        rc = S_run(jobs, f.n, S_rm_task, f.v, NULL, NULL, err);
+    for (size_t i = 0; i < f.n; i++)
+        free(f.v[i]);
+    free(f.v);
+    return rc == 0 ? util_rmtree(dir, err) : -1;
+}
+
 /* A fresh directory beside out, readable by the web server. */
 static char *S_tmpdir(const char *out, folio_err *err)
 {
@@ -2101,7 +2155,7 @@ static char *S_tmpdir(const char *out, folio_err *err)
     return buf_detach(&b, NULL);
 }
 
-static int S_swap(const char *tmp, const char *out, folio_err *err)
+static int S_swap(const char *tmp, const char *out, int jobs, folio_err *err)
 {
     struct stat st;
     if (lstat(out, &st) != 0) {
@@ -2113,7 +2167,7 @@ static int S_swap(const char *tmp, const char *out, folio_err *err)
     }
     if (renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_EXCHANGE) != 0)
         return err_set(err, "%s: cannot swap in the new site: %s", out, strerror(errno));
-    return util_rmtree(tmp, err); /* tmp now holds the old site */
+    return S_rmtree_fast(tmp, jobs, err); /* tmp now holds the old site */
 }
 
 int site_build(site *s, folio_err *err)
@@ -2168,7 +2222,7 @@ int site_build(site *s, folio_err *err)
     b.deps.v = NULL;
     b.deps.n = 0;
     pthread_mutex_unlock(&s->mu);
-    if (S_deps_write(s, tmp, err) != 0 || S_swap(tmp, s->out, err) != 0)
+    if (S_deps_write(s, tmp, err) != 0 || S_swap(tmp, s->out, s->jobs, err) != 0)
         goto done;
     free(tmp);
     tmp = NULL;

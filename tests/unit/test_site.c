@@ -1,2 +1,457 @@
-/* placeholder: being written */
-int main(void) { return 77; }
+/* Tests for site: the page graph, URLs, order, pagination, feeds, errors,
+ * the atomic swap and the projection dependencies. Each test builds a tiny
+ * site of its own in a temp directory, with tiny templates of its own. */
+#include <check.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "site.h"
+#include "util.h"
+
+static char S_dir[64];
+
+static void setup(void)
+{
+    snprintf(S_dir, sizeof S_dir, "/tmp/folio-test-site-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(S_dir));
+}
+
+static void teardown(void)
+{
+    folio_err err;
+    util_rmtree(S_dir, &err);
+}
+
+static void put(const char *name, const char *text)
+{
+    char p[PATH_MAX];
+    folio_err err;
+    ck_assert_int_eq(util_path(p, sizeof p, &err, "%s/%s", S_dir, name), 0);
+    ck_assert_msg(util_write_atomic(p, text, strlen(text), 0, &err) == 0, "%s", err.msg);
+}
+
+/* The contents of OUT/rel, or NULL. Caller frees. */
+static char *out_file(const char *rel)
+{
+    char p[PATH_MAX];
+    folio_err err;
+    char *data;
+    size_t len;
+    ck_assert_int_eq(util_path(p, sizeof p, &err, "%s/public/%s", S_dir, rel), 0);
+    if (util_read_file(p, &data, &len, &err) != 0)
+        return NULL;
+    return data;
+}
+
+static int out_exists(const char *rel)
+{
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/public/%s", S_dir, rel);
+    return util_is_file(p) || util_is_dir(p);
+}
+
+static void expect_out(const char *rel, const char *want)
+{
+    char *got = out_file(rel);
+    ck_assert_msg(got != NULL, "%s was not written", rel);
+    ck_assert_msg(strstr(got, want) != NULL, "%s: wanted '%s' in:\n%s", rel, want, got);
+    free(got);
+}
+
+/* The same tiny theme for every test. */
+static void theme(void)
+{
+    put("templates/default.mustache", "D|{{page.kind}}|{{page.title}}|{{{page.content}}}");
+    put("templates/page.mustache",
+        "P|{{page.title}}|{{page.url}}|{{page.date}}|{{page.date_long}}|w{{page.words}}"
+        "|{{page.summary}}|{{#page.prev}}prev={{url}}{{/page.prev}}"
+        "|{{#page.next}}next={{url}}{{/page.next}}|{{#page.tags}}[{{name}}:{{url}}]{{/page.tags}}"
+        "|{{#site.menu}}{{#active}}active={{name}}{{/active}}{{/site.menu}}"
+        "|{{{page.content}}}");
+    put("templates/section.mustache",
+        "S|{{page.title}}|{{#pages}}{{url}} {{/pages}}|{{paginator.page}}/{{paginator.pages}}"
+        "|{{paginator.prev_url}}|{{paginator.next_url}}|{{paginator.total}}");
+    put("templates/home.mustache",
+        "H|{{site.title}}|{{#pages}}{{url}} {{/pages}}|{{#site.sections}}{{name}}={{count}} "
+        "{{/site.sections}}|{{#site.recent}}{{url}} {{/site.recent}}");
+    put("templates/taxonomy.mustache", "T|{{term.name}}|{{term.count}}|{{#pages}}{{url}} {{/pages}}");
+    put("templates/terms.mustache", "TS|{{#terms}}{{name}}={{count}} {{/terms}}");
+}
+
+static folio_config S_cfg;
+
+static site *open_site(const site_opts *o, folio_err *err)
+{
+    ck_assert_msg(config_load(S_dir, &S_cfg, err) == 0, "%s", err->msg);
+    site_opts def = {0};
+    long long now;
+    util_parse_time("2025-06-01", &now);
+    def.now_ms = now;
+    def.jobs = 2;
+    site *s = site_open(&S_cfg, o ? o : &def, err);
+    if (!s)
+        config_free(&S_cfg);
+    return s;
+}
+
+static void close_site(site *s)
+{
+    site_close(s);
+    config_free(&S_cfg);
+}
+
+/* Builds and expects success. */
+static void build_ok(const site_opts *o)
+{
+    folio_err err = {{0}};
+    site *s = open_site(o, &err);
+    ck_assert_msg(s != NULL, "site_open: %s", err.msg);
+    ck_assert_msg(site_build(s, &err) == 0, "site_build: %s", err.msg);
+    close_site(s);
+}
+
+/* Open or build fails with a message containing each of want[]. */
+static void build_fails(const char *const *want)
+{
+    folio_err err = {{0}};
+    site *s = open_site(NULL, &err);
+    int rc = -1;
+    if (s) {
+        rc = site_build(s, &err);
+        close_site(s);
+    }
+    ck_assert_msg(rc != 0, "the build succeeded");
+    for (int i = 0; want[i]; i++)
+        ck_assert_msg(strstr(err.msg, want[i]) != NULL, "message '%s' lacks '%s'", err.msg,
+                      want[i]);
+}
+
+START_TEST(test_urls_and_order)
+{
+    theme();
+    put("folio.yml", "title: T\npaginate: 100\nmenu:\n  - {name: Home, url: /}\n"
+                     "  - {name: Posts, url: /posts/}\n  - {name: About, url: /about/}\n");
+    put("content/_index.md", "---\ntitle: Home\n---\nWelcome.\n");
+    put("content/about.md", "---\ntitle: About\n---\nAbout me, in **four** words.\n\nMore.\n");
+    put("content/posts/_index.md", "---\ntitle: All posts\n---\n");
+    put("content/posts/a.md", "---\ntitle: A\nweight: 2\n---\n");
+    put("content/posts/b.md", "---\ntitle: B\nweight: 1\ntags: [C Lang, web]\n---\n");
+    put("content/posts/c.md", "---\ntitle: C\ndate: 2025-01-02\n---\n");
+    put("content/posts/d.md", "---\ntitle: D\ndate: 2025-03-01\n---\n");
+    put("content/posts/e.md", "---\ntitle: E1\nslug: custom\n---\n");
+    put("content/posts/f.md", "---\ntitle: F\ntags: [web]\n---\n");
+    put("content/posts/deep/g.md", "---\ntitle: G\n---\n");
+    build_ok(NULL);
+    /* weight first (0 = after the weighted), then date newest first, then title */
+    expect_out("posts/index.html",
+               "S|All posts|/posts/b/ /posts/a/ /posts/d/ /posts/c/ /posts/custom/ "
+               "/posts/f/ /posts/deep/g/ |1/1|||7");
+    expect_out("posts/custom/index.html", "P|E1|/posts/custom/|");
+    expect_out("posts/deep/g/index.html", "P|G|/posts/deep/g/|");
+    expect_out("posts/d/index.html",
+               "P|D|/posts/d/|2025-03-01|1 March 2025|w0||prev=/posts/a/|next=/posts/c/|");
+    expect_out("posts/b/index.html", "|[C Lang:/tags/c-lang/][web:/tags/web/]|active=Posts|");
+    expect_out("about/index.html", "P|About|/about/||");
+    expect_out("about/index.html", "|w6|About me, in four words.|");
+    expect_out("about/index.html", "active=About|");
+    expect_out("index.html", "H|T|/posts/b/ /posts/a/ /posts/d/ /posts/c/ /about/ ");
+    expect_out("index.html", "|posts=7 |/posts/d/ /posts/c/ ");
+    expect_out("tags/index.html", "TS|web=2 C Lang=1 ");
+    expect_out("tags/web/index.html", "T|web|2|/posts/b/ /posts/f/ ");
+    expect_out("tags/c-lang/index.html", "T|C Lang|1|/posts/b/ ");
+    expect_out("sitemap.xml", "<loc>http://127.0.0.1:8080/posts/custom/</loc>");
+    expect_out("robots.txt", "Sitemap: http://127.0.0.1:8080/sitemap.xml");
+    expect_out("posts/index.xml", "<link href=\"http://127.0.0.1:8080/posts/d/\"/>");
+    expect_out("index.xml", "<feed xmlns=\"http://www.w3.org/2005/Atom\">");
+    /* no 404 template: default renders it */
+    expect_out("404.html", "D|404|Page not found|");
+}
+END_TEST
+
+START_TEST(test_pagination)
+{
+    theme();
+    put("folio.yml", "paginate: 2\n");
+    for (int i = 1; i <= 5; i++) {
+        char name[64], text[128];
+        snprintf(name, sizeof name, "content/posts/p%d.md", i);
+        snprintf(text, sizeof text, "---\ntitle: P%d\nweight: %d\n---\n", i, i);
+        put(name, text);
+    }
+    build_ok(NULL);
+    expect_out("posts/index.html", "|/posts/p1/ /posts/p2/ |1/3||/posts/page/2/|5");
+    expect_out("posts/page/2/index.html", "|/posts/p3/ /posts/p4/ |2/3|/posts/|/posts/page/3/|5");
+    expect_out("posts/page/3/index.html", "|/posts/p5/ |3/3|/posts/page/2/||5");
+    ck_assert(!out_exists("posts/page/4"));
+    expect_out("page/3/index.html", "H|");
+}
+END_TEST
+
+START_TEST(test_escaping)
+{
+    theme();
+    put("folio.yml", "title: \"Ada & <Co>\"\nbase_url: \"https://ex.org/a&b/\"\n");
+    put("content/posts/x.md", "---\ntitle: \"A <b> & \\\"q\\\" 'x'\"\n"
+                              "summary: \"1 < 2 & <script>\"\ndate: 2025-01-01\n"
+                              "aliases: [/old/x/]\n---\nbody\n");
+    build_ok(NULL);
+    expect_out("index.xml", "<title>Ada &amp; &lt;Co&gt;</title>");
+    expect_out("index.xml", "<title>A &lt;b&gt; &amp; &quot;q&quot; &#39;x&#39;</title>");
+    expect_out("index.xml", "<summary>1 &lt; 2 &amp; &lt;script&gt;</summary>");
+    expect_out("index.xml", "<link href=\"https://ex.org/a&amp;b/posts/x/\"/>");
+    expect_out("posts/index.xml", "<title>Ada &amp; &lt;Co&gt;: Posts</title>");
+    expect_out("sitemap.xml", "<loc>https://ex.org/a&amp;b/posts/x/</loc>");
+    expect_out("posts/x/index.html", "P|A &lt;b&gt; &amp; &quot;q&quot;");
+    /* the alias: a redirect with a canonical link, title escaped */
+    expect_out("old/x/index.html", "<link rel=\"canonical\" href=\"https://ex.org/a&amp;b/posts/x/\">");
+    expect_out("old/x/index.html", "<meta http-equiv=\"refresh\" content=\"0; url=/posts/x/\">");
+    expect_out("old/x/index.html", ">A &lt;b&gt; &amp; &quot;q&quot; &#39;x&#39;</a>");
+    char *feed = out_file("index.xml");
+    ck_assert_ptr_null(strstr(feed, "<script>"));
+    free(feed);
+}
+END_TEST
+
+START_TEST(test_url_conflicts)
+{
+    theme();
+    put("content/a.md", "---\ntitle: A\nslug: x\n---\n");
+    put("content/x.md", "---\ntitle: X\n---\n");
+    const char *const w1[] = {"a.md", "x.md", "/x/", NULL};
+    build_fails(w1);
+    put("content/a.md", "---\ntitle: A\n---\n");
+    put("content/x.md", "---\ntitle: X\naliases: [/tags/]\ntags: [t]\n---\n");
+    const char *const w2[] = {"/tags/", "x.md", NULL};
+    build_fails(w2);
+    put("content/x.md", "---\ntitle: X\n---\n");
+    put("content/posts/_index.md", "---\ntitle: P\n---\n");
+    put("content/posts.md", "---\ntitle: P2\n---\n");
+    const char *const w3[] = {"posts.md", "posts/_index.md", "/posts/", NULL};
+    build_fails(w3);
+}
+END_TEST
+
+START_TEST(test_errors_name_the_file)
+{
+    theme();
+    put("content/a.md", "---\ntitle: A\nlayout: nope\n---\n");
+    const char *const w1[] = {"content/a.md", "unknown layout 'nope'", NULL};
+    build_fails(w1);
+    put("content/a.md", "---\ntitle: A\n\ndate: soon\n---\n");
+    const char *const w2[] = {"content/a.md:4: date", NULL};
+    build_fails(w2);
+    put("content/a.md", "---\ntitle: [A\n---\n");
+    const char *const w3[] = {"content/a.md:2", NULL};
+    build_fails(w3);
+    put("content/a.md", "---\ntitle: A\nlayout: withpartial\n---\n");
+    put("templates/withpartial.mustache", "x{{>partials/missing}}y");
+    const char *const w4[] = {"content/a.md", "partials/missing", NULL};
+    build_fails(w4);
+}
+END_TEST
+
+START_TEST(test_drafts_and_future)
+{
+    theme();
+    put("content/posts/now.md", "---\ntitle: Now\ndate: 2025-05-01\n---\n");
+    put("content/posts/draft.md", "---\ntitle: Draft\ndraft: true\n---\n");
+    put("content/posts/future.md", "---\ntitle: Future\ndate: 2025-07-01\n---\n");
+    build_ok(NULL); /* now = 2025-06-01 */
+    ck_assert(out_exists("posts/now/index.html"));
+    ck_assert(!out_exists("posts/draft"));
+    ck_assert(!out_exists("posts/future"));
+    char *list = out_file("posts/index.html");
+    ck_assert_ptr_null(strstr(list, "draft"));
+    ck_assert_ptr_null(strstr(list, "future"));
+    free(list);
+    site_opts o = {0};
+    util_parse_time("2025-06-01", &o.now_ms);
+    o.drafts = 1;
+    build_ok(&o);
+    ck_assert(out_exists("posts/draft/index.html"));
+    ck_assert(out_exists("posts/future/index.html"));
+    /* as of a later time the future page is simply published */
+    o.drafts = 0;
+    util_parse_time("2025-08-01", &o.now_ms);
+    build_ok(&o);
+    ck_assert(out_exists("posts/future/index.html"));
+    ck_assert(!out_exists("posts/draft"));
+}
+END_TEST
+
+START_TEST(test_failed_build_keeps_public)
+{
+    theme();
+    put("content/a.md", "---\ntitle: A\n---\n");
+    put("static/css/x.css", "body{}");
+    build_ok(NULL);
+    expect_out("a/index.html", "P|A|");
+    expect_out("css/x.css", "body{}");
+    put("public/marker.txt", "old");
+    /* fails while rendering, after many files were written */
+    for (int i = 0; i < 20; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "content/b%02d.md", i);
+        put(name, i == 19 ? "---\ntitle: B\nlayout: withpartial\n---\n" : "---\ntitle: B\n---\n");
+    }
+    put("templates/withpartial.mustache", "{{>nope}}");
+    const char *const w[] = {"content/b19.md", NULL};
+    build_fails(w);
+    expect_out("marker.txt", "old");
+    ck_assert(!out_exists("b00"));
+    char cmd[PATH_MAX];
+    snprintf(cmd, sizeof cmd, "test -z \"$(ls -A %s | grep new)\"", S_dir);
+    ck_assert_msg(system(cmd) == 0, "a half-built tree was left beside public/");
+    /* and a good build swaps in completely: the marker is gone */
+    put("templates/withpartial.mustache", "W");
+    build_ok(NULL);
+    ck_assert(!out_exists("marker.txt"));
+    expect_out("b19/index.html", "W");
+}
+END_TEST
+
+/* ---- projections --------------------------------------------------------- */
+
+static cJSON *S_data;
+static int S_asked;
+
+static const cJSON *fake_provider(void *ud, const char *name)
+{
+    (void)ud;
+    if (strcmp(name, "community") && strcmp(name, "stats"))
+        return NULL;
+    S_asked++;
+    return cJSON_GetObjectItemCaseSensitive(S_data, name);
+}
+
+static void set_members(int n)
+{
+    cJSON_Delete(S_data);
+    S_data = cJSON_CreateObject();
+    cJSON *c = cJSON_AddObjectToObject(S_data, "community");
+    cJSON_AddNumberToObject(c, "count", n);
+    cJSON *m = cJSON_AddArrayToObject(c, "members");
+    for (int i = 0; i < n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        char name[32];
+        snprintf(name, sizeof name, "m%d", i + 1);
+        cJSON_AddStringToObject(o, "name", name);
+        cJSON_AddItemToArray(m, o);
+    }
+    cJSON *st = cJSON_AddObjectToObject(S_data, "stats");
+    cJSON_AddNumberToObject(st, "members", n);
+}
+
+static site_opts data_opts(void)
+{
+    site_opts o = {0};
+    util_parse_time("2025-06-01", &o.now_ms);
+    o.data = fake_provider;
+    o.jobs = 2;
+    return o;
+}
+
+START_TEST(test_deps_and_render_affected)
+{
+    theme();
+    put("templates/community.mustache",
+        "C|{{community.count}}|{{#paginator.items}}{{name}},{{/paginator.items}}"
+        "|{{paginator.page}}/{{paginator.pages}}|{{paginator.next_url}}");
+    put("templates/stats.mustache", "N|{{stats.members}}|{{form.errors.email}}");
+    put("folio.yml", "paginate: 2\n");
+    put("content/community.md",
+        "---\ntitle: Community\nlayout: community\npaginate_data: community.members\n---\n");
+    put("content/numbers.md", "---\ntitle: Numbers\nlayout: stats\n---\n");
+    put("content/plain.md", "---\ntitle: Plain\n---\n");
+    set_members(5);
+    site_opts o = data_opts();
+    S_asked = 0;
+    build_ok(&o);
+    ck_assert_int_eq(S_asked, 2); /* once per name per build */
+    expect_out("community/index.html", "C|5|m1,m2,|1/3|/community/page/2/");
+    expect_out("community/page/3/index.html", "C|5|m5,|3/3|");
+    expect_out("numbers/index.html", "N|5|");
+    char *deps = out_file(".folio-deps");
+    ck_assert_ptr_nonnull(deps);
+    ck_assert_ptr_nonnull(strstr(deps, "/community/\tcommunity\n"));
+    ck_assert_ptr_nonnull(strstr(deps, "/community/page/3/\tcommunity\n"));
+    ck_assert_ptr_nonnull(strstr(deps, "/numbers/\tstats\n"));
+    ck_assert_ptr_null(strstr(deps, "/plain/"));
+    free(deps);
+
+    /* another process (folio-fcgi) opens the site and re-renders from the deps */
+    folio_err err = {{0}};
+    site *s = open_site(&o, &err);
+    ck_assert_msg(s != NULL, "%s", err.msg);
+    set_members(1);
+    buf report = BUF_INIT;
+    ck_assert_int_eq(site_check_pages(s, &report, &err), 1);
+    ck_assert_ptr_nonnull(strstr(report.ptr, "/community/\n"));
+    ck_assert_ptr_nonnull(strstr(report.ptr, "/numbers/\n"));
+    int n = -1;
+    const char *other[] = {"elsewhere"};
+    ck_assert_int_eq(site_render_affected(s, other, 1, &n, &err), 0);
+    ck_assert_int_eq(n, 0);
+    const char *names[] = {"community"};
+    ck_assert_msg(site_render_affected(s, names, 1, &n, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(n, 1); /* one page now: the list shrank */
+    expect_out("community/index.html", "C|1|m1,|1/1|");
+    ck_assert(!out_exists("community/page/2"));
+    ck_assert(!out_exists("community/page/3"));
+    expect_out("numbers/index.html", "N|5|"); /* did not read community */
+    const char *st[] = {"stats"};
+    ck_assert_int_eq(site_render_affected(s, st, 1, &n, &err), 0);
+    ck_assert_int_eq(n, 1);
+    expect_out("numbers/index.html", "N|1|");
+    buf_reset(&report);
+    ck_assert_int_eq(site_check_pages(s, &report, &err), 0);
+    deps = out_file(".folio-deps");
+    ck_assert_ptr_null(strstr(deps, "/community/page/3/"));
+    ck_assert_ptr_nonnull(strstr(deps, "/community/\tcommunity\n"));
+    free(deps);
+
+    /* the forms' 422 page: the page with one more top-level value */
+    cJSON *extra = cJSON_Parse("{\"form\":{\"errors\":{\"email\":\"<bad> address\"}}}");
+    buf page = BUF_INIT;
+    ck_assert_msg(site_render_url(s, "/numbers/", extra, &page, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(page.ptr, "N|1|&lt;bad&gt; address");
+    ck_assert_int_eq(site_render_url(s, "/nowhere/", extra, &page, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err.msg, "/nowhere/"));
+    cJSON_Delete(extra);
+    buf_free(&page);
+    buf_free(&report);
+    close_site(s);
+    cJSON_Delete(S_data);
+    S_data = NULL;
+}
+END_TEST
+
+static Suite *site_suite(void)
+{
+    Suite *s = suite_create("site");
+    TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_urls_and_order);
+    tcase_add_test(tc, test_pagination);
+    tcase_add_test(tc, test_escaping);
+    tcase_add_test(tc, test_url_conflicts);
+    tcase_add_test(tc, test_errors_name_the_file);
+    tcase_add_test(tc, test_drafts_and_future);
+    tcase_add_test(tc, test_failed_build_keeps_public);
+    tcase_add_test(tc, test_deps_and_render_affected);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(site_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
