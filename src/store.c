@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- schema ------------------------------------------------------------
@@ -121,8 +122,8 @@ static int S_db_err(store *s, folio_err *err, const char *what)
 {
     int code = sqlite3_extended_errcode(s->db);
     if ((code & 0xff) == SQLITE_BUSY)
-        return err_set(err, "%s: the database is busy (another writer held "
-                       "it for more than %d ms)", what, S_BUSY_MS);
+        return err_set(err, "%s: the database is busy (another process kept "
+                       "it locked for %d ms)", what, S_BUSY_MS);
     return err_set(err, "%s: %s", what, sqlite3_errmsg(s->db));
 }
 
@@ -177,13 +178,36 @@ static int S_exec(store *s, int which, const char *what, folio_err *err)
 }
 
 /* ---- open, migrate, close --------------------------------------------- */
+
+/* Some steps of opening (switching a new file to WAL, reading the schema
+ * while another process recovers the WAL) answer SQLITE_BUSY at once,
+ * without the busy handler: so processes starting together on a new site
+ * do not fail, such a step is tried again until S_BUSY_MS have passed. */
+static int S_retry(long long start)
+{
+    if (util_now_ms() - start >= S_BUSY_MS)
+        return 0;
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    return 1;
+}
+
+static int S_is_busy(int rc)
+{
+    return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+}
+
 static int S_user_version(store *s, int *v, folio_err *err)
 {
+    long long start = util_now_ms();
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) !=
         SQLITE_OK)
         return S_db_err(s, err, "reading the schema version");
-    int rc = sqlite3_step(st);
+    int rc;
+    while ((rc = sqlite3_step(st)) != SQLITE_ROW && S_is_busy(rc) &&
+           S_retry(start))
+        sqlite3_reset(st);
     if (rc == SQLITE_ROW)
         *v = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
@@ -195,8 +219,15 @@ static int S_user_version(store *s, int *v, folio_err *err)
 static int S_exec_sql(store *s, const char *sql, const char *what,
                       folio_err *err)
 {
+    long long start = util_now_ms();
     char *msg = NULL;
-    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+    int rc;
+    while ((rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg)) != SQLITE_OK &&
+           S_is_busy(rc) && S_retry(start)) {
+        sqlite3_free(msg);
+        msg = NULL;
+    }
+    if (rc != SQLITE_OK) {
         int code = sqlite3_extended_errcode(s->db);
         if ((code & 0xff) == SQLITE_BUSY) {
             sqlite3_free(msg);

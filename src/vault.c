@@ -60,18 +60,13 @@ static int S_write_all(int fd, const unsigned char *p, size_t len)
     return 0;
 }
 
-/* Makes a new key file; O_EXCL so two processes starting at once cannot
- * both make one (the loser reads the winner's). 1: it already existed. */
-static int S_create_key(const char *path, folio_err *err)
+/* Writes 32 fresh random bytes to a new file (O_EXCL, 0600), synced. */
+static int S_write_new_key(const char *path, folio_err *err)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                   0600);
-    if (fd < 0) {
-        if (errno == EEXIST)
-            return 1;
-        return err_set(err, "%s: cannot create the master key: %s", path,
-                       strerror(errno));
-    }
+    if (fd < 0)
+        return -1; /* errno tells the caller */
     unsigned char key[S_KEY_LEN];
     randombytes_buf(key, sizeof key);
     int bad = S_write_all(fd, key, sizeof key) != 0 || fsync(fd) != 0;
@@ -83,21 +78,69 @@ static int S_create_key(const char *path, folio_err *err)
     }
     if (bad) {
         unlink(path);
-        return err_set(err, "%s: cannot write the master key: %s", path,
-                       strerror(saved));
+        err_set(err, "%s: cannot write the master key: %s", path,
+                strerror(saved));
+        errno = 0;
+        return -1;
     }
-    /* Make the new name durable too: losing the key loses every sealed
-     * value. */
+    return 0;
+}
+
+/* The new name must be durable too: losing the key loses every sealed
+ * value. Best effort: the file itself is synced already. */
+static void S_sync_dir(const char *path)
+{
     char dir[4096];
     const char *slash = strrchr(path, '/');
     if (util_path(dir, sizeof dir, NULL, "%.*s",
-                  slash ? (int)(slash - path) : 1, slash ? path : ".") == 0) {
-        int dfd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            if (fsync(dfd) != 0) { /* best effort: the file itself is synced */ }
-            close(dfd);
-        }
+                  slash ? (int)(slash - path) : 1, slash ? path : ".") != 0)
+        return;
+    int dfd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return;
+    if (fsync(dfd) != 0) { /* nothing better to do */ }
+    close(dfd);
+}
+
+/* Makes the key file once, even when two processes start at the same
+ * moment: the key is written whole under a temporary name and linked into
+ * place (link, like O_EXCL, fails when the name exists), so nobody ever
+ * reads a half-written key. 1: it existed already. */
+static int S_create_key(const char *path, folio_err *err)
+{
+    struct stat st;
+    if (lstat(path, &st) == 0)
+        return 1;
+    char tmp[4096];
+    if (util_path(tmp, sizeof tmp, err, "%s.new-%ld-%08x", path,
+                  (long)getpid(), (unsigned)randombytes_random()) != 0)
+        return -1;
+    if (S_write_new_key(tmp, err) != 0) {
+        if (errno)
+            err_set(err, "%s: cannot create the master key: %s", path,
+                    strerror(errno));
+        return -1;
     }
+    int rc = link(tmp, path), saved = errno;
+    unlink(tmp);
+    if (rc != 0 && saved == EEXIST)
+        return 1; /* another process won: use its key */
+    if (rc != 0 && (saved == EPERM || saved == ENOTSUP || saved == ENOSYS)) {
+        /* No hard links here: create the name itself, exclusively. */
+        if (S_write_new_key(path, err) == 0)
+            rc = 0;
+        else if (errno == EEXIST)
+            return 1;
+        else if (errno)
+            return err_set(err, "%s: cannot create the master key: %s", path,
+                           strerror(errno));
+        else
+            return -1;
+    } else if (rc != 0) {
+        return err_set(err, "%s: cannot create the master key: %s", path,
+                       strerror(saved));
+    }
+    S_sync_dir(path);
     return 0;
 }
 

@@ -404,6 +404,48 @@ START_TEST(two_processes_one_wins)
 }
 END_TEST
 
+/* Processes starting together on a new database: one makes the schema,
+ * the others wait for it; every append lands. */
+START_TEST(first_open_race)
+{
+    enum { KIDS = 4 };
+    int go[2];
+    ck_assert_int_eq(pipe(go), 0);
+    pid_t kids[KIDS];
+    for (int k = 0; k < KIDS; k++) {
+        kids[k] = fork();
+        ck_assert_int_ge(kids[k], 0);
+        if (kids[k] == 0) {
+            close(go[1]);
+            char b;
+            if (read(go[0], &b, 1) != 0)
+                _exit(10);
+            store *c = NULL;
+            folio_err e;
+            if (store_open(S_db, NULL, &c, &e) != 0) {
+                fprintf(stderr, "kid: %s\n", e.msg);
+                _exit(11);
+            }
+            int rc = S_append1(c, "many", STORE_ANY, NULL, "{}", NULL, &e);
+            store_close(c);
+            _exit(rc == STORE_OK ? 0 : 12);
+        }
+    }
+    close(go[0]);
+    close(go[1]);
+    for (int k = 0; k < KIDS; k++) {
+        int st;
+        ck_assert_int_eq(waitpid(kids[k], &st, 0), kids[k]);
+        ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "kid %d: %d", k,
+                      WEXITSTATUS(st));
+    }
+    store *s = S_open();
+    ck_assert_int_eq(store_head(s), KIDS);
+    ck_assert_int_eq(S_int(s, "PRAGMA user_version"), 2);
+    store_close(s);
+}
+END_TEST
+
 START_TEST(no_gap_after_failed_batch)
 {
     store *s = S_open();
@@ -654,6 +696,7 @@ int main(void)
     tcase_add_test(tc, idempotent_append);
     tcase_add_test(tc, log_is_append_only);
     tcase_add_test(tc, two_processes_one_wins);
+    tcase_add_test(tc, first_open_race);
     tcase_add_test(tc, no_gap_after_failed_batch);
     tcase_add_test(tc, uncommitted_append_is_invisible);
     tcase_add_test(tc, backup_while_writing);

@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "store.h"
@@ -86,6 +88,72 @@ START_TEST(master_key_file)
     ck_assert_int_eq(vault_open(missing, store_db(s), &v, &err), -1);
     ck_assert_msg(strstr(err.msg, "cannot create"), "%s", err.msg);
     store_close(s);
+}
+END_TEST
+
+/* Processes starting together on a fresh site all end up with the one
+ * key (and the one schema): none reads a half-written key file. */
+START_TEST(first_start_race)
+{
+    enum { KIDS = 4 };
+    int go[2], out[2];
+    ck_assert_int_eq(pipe(go), 0);
+    ck_assert_int_eq(pipe(out), 0);
+    pid_t kids[KIDS];
+    for (int k = 0; k < KIDS; k++) {
+        kids[k] = fork();
+        ck_assert_int_ge(kids[k], 0);
+        if (kids[k] == 0) {
+            close(go[1]);
+            close(out[0]);
+            char b;
+            if (read(go[0], &b, 1) != 0)
+                _exit(10);
+            store *s = NULL;
+            vault *v = NULL;
+            folio_err err;
+            if (store_open(S_db, NULL, &s, &err) != 0) {
+                fprintf(stderr, "kid: %s\n", err.msg);
+                _exit(11);
+            }
+            if (vault_open(S_key, store_db(s), &v, &err) != 0) {
+                fprintf(stderr, "kid: %s\n", err.msg);
+                _exit(12);
+            }
+            char subj[VAULT_SUBJECT_LEN + 1];
+            vault_subject(v, "ada@example.org", subj);
+            ssize_t w = write(out[1], subj, VAULT_SUBJECT_LEN);
+            vault_close(v);
+            store_close(s);
+            _exit(w == VAULT_SUBJECT_LEN ? 0 : 13);
+        }
+    }
+    close(go[0]);
+    close(out[1]);
+    close(go[1]); /* start */
+    for (int k = 0; k < KIDS; k++) {
+        int st;
+        ck_assert_int_eq(waitpid(kids[k], &st, 0), kids[k]);
+        ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "kid %d: %d", k,
+                      WEXITSTATUS(st));
+    }
+    char all[KIDS * VAULT_SUBJECT_LEN + 1];
+    size_t got = 0;
+    ssize_t r;
+    while ((r = read(out[0], all + got, sizeof all - 1 - got)) > 0)
+        got += (size_t)r;
+    close(out[0]);
+    ck_assert_uint_eq(got, KIDS * VAULT_SUBJECT_LEN);
+    for (int k = 1; k < KIDS; k++)
+        ck_assert_int_eq(memcmp(all, all + k * VAULT_SUBJECT_LEN,
+                                VAULT_SUBJECT_LEN), 0);
+    /* No temporary key files left behind. */
+    DIR *d = opendir(S_dir);
+    ck_assert_ptr_nonnull(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        ck_assert_msg(!strstr(e->d_name, ".new-"), "%s", e->d_name);
+    closedir(d);
 }
 END_TEST
 
@@ -310,6 +378,7 @@ int main(void)
     TCase *tc = tcase_create("vault");
     tcase_add_checked_fixture(tc, S_setup, S_teardown);
     tcase_add_test(tc, master_key_file);
+    tcase_add_test(tc, first_start_race);
     tcase_add_test(tc, normalise_and_subject);
     tcase_add_test(tc, seal_round_trip);
     tcase_add_test(tc, key_follows_the_transaction);
