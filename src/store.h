@@ -64,7 +64,10 @@ void store_close(store *s);
 sqlite3 *store_db(store *s);
 
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK. Appends outside an explicit
- * transaction run in one of their own. */
+ * transaction run in one of their own; inside one (or inside the caller's
+ * SAVEPOINT) an append is a savepoint of its own and does not commit.
+ * Start write transactions with store_begin: one begun by a bare SAVEPOINT
+ * is deferred and can meet SQLITE_BUSY at its first write. */
 int store_begin(store *s, folio_err *err);
 int store_commit(store *s, folio_err *err);
 void store_rollback(store *s);
