@@ -826,6 +826,7 @@ static int S_handle(fcgi_server *s, S_job *j)
 static void *S_worker(void *arg)
 {
     fcgi_server *s = arg;
+    pthread_setname_np(pthread_self(), "folio-worker");
     for (;;) {
         S_job *j = S_slot_get(s);
         if (!j)
@@ -955,6 +956,7 @@ static void S_hand_over(fcgi_server *s, S_job *list, int committed)
 static void *S_writer(void *arg)
 {
     fcgi_server *s = arg;
+    pthread_setname_np(pthread_self(), "folio-writer");
     for (;;) {
         pthread_mutex_lock(&s->mu);
         while (!s->writeq.head && !s->stop_writer)
@@ -995,6 +997,7 @@ static void *S_writer(void *arg)
 static void *S_renderer(void *arg)
 {
     fcgi_server *s = arg;
+    pthread_setname_np(pthread_self(), "folio-render");
     char names[S_MAX_DIRTY][32];
     const char *ptrs[S_MAX_DIRTY];
     for (;;) {
@@ -1038,6 +1041,7 @@ static void *S_renderer(void *arg)
 static void *S_responder(void *arg)
 {
     fcgi_server *s = arg;
+    pthread_setname_np(pthread_self(), "folio-respond");
     pthread_mutex_lock(&s->mu);
     for (;;) {
         S_job *ready = S_q_take_all(&s->readyq);
