@@ -1398,51 +1398,157 @@ static int S_path_of(const char *out, const char *url, char *path, size_t n,
                      ul && url[ul - 1] == '/' ? "index.html" : "");
 }
 
-/* Writes a file of a fresh tree: no temporary, no fsync (the tree is
- * swapped in whole); in place (fresh = 0) it goes by way of a rename. */
-static int S_write(const char *path, const char *data, size_t len, int fresh, folio_err *err)
+/* How a file reaches its tree. In place (the live site) it goes by way of
+ * a temporary and a rename. A build writes into a tree nobody serves yet,
+ * which is swapped in whole, so plain writes will do and nothing is
+ * fsync'd: a fresh tree is made file by file; the tree of the build before
+ * last is reused, and a file whose bytes did not change is not touched at
+ * all (directory and inode updates are most of a build's cost, and an
+ * unchanged page keeps its mtime and ETag). */
+enum { W_INPLACE = 0, W_FRESH = 1, W_REUSE = 2 };
+
+static int S_files_add(S_files *f, const char *rel);
+
+/* Makes the directory of path, replacing files that stand in the way. */
+static int S_clear_path(const char *path, folio_err *err)
 {
-    if (!fresh)
+    char dir[PATH_MAX];
+    if (util_path(dir, sizeof dir, err, "%s", path) != 0)
+        return -1;
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return 0;
+    *slash = '\0';
+    struct stat st;
+    for (char *p = dir + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        if (lstat(dir, &st) == 0 && !S_ISDIR(st.st_mode) && unlink(dir) != 0)
+            return err_set(err, "%s: %s", dir, strerror(errno));
+        *p = c;
+        if (!c)
+            break;
+    }
+    if (util_mkdirs(dir, 0755, err) != 0)
+        return -1;
+    if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return util_rmtree(path, err);
+    return 0;
+}
+
+static int S_same(int fd, const char *data, size_t len)
+{
+    char b[16384];
+    size_t off = 0;
+    while (off < len) {
+        size_t want = len - off < sizeof b ? len - off : sizeof b;
+        ssize_t r = pread(fd, b, want, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0 || memcmp(b, data + off, (size_t)r) != 0)
+            return 0;
+        off += (size_t)r;
+    }
+    return 1;
+}
+
+static int S_write_fd(int fd, const char *path, const char *data, size_t len, int reuse,
+                      folio_err *err)
+{
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = pwrite(fd, data + off, len - off, (off_t)off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return err_set(err, "%s: %s", path, strerror(errno));
+        off += (size_t)w;
+    }
+    /* shrink after writing: never truncate to zero first, which makes
+     * ext4 flush the file on close (auto_da_alloc) */
+    if (reuse && ftruncate(fd, (off_t)len) != 0)
+        return err_set(err, "%s: %s", path, strerror(errno));
+    return 0;
+}
+
+/* rec (may be NULL) gets the path relative to the tree (root_len chars). */
+static int S_write(const char *path, const char *data, size_t len, int mode, S_files *rec,
+                   size_t root_len, folio_err *err)
+{
+    if (mode == W_INPLACE)
         return util_write_atomic(path, data, len, 0, err);
-    /* In a fresh tree a page's directory is almost always new: make it
-     * first rather than fail an open (file metadata is most of a build). */
+    if (rec && S_files_add(rec, path + root_len + 1) != 0)
+        return err_set(err, "out of memory");
+    int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
     size_t pl = strlen(path);
-    if (pl > 11 && !strcmp(path + pl - 11, "/index.html")) {
+    if (mode == W_REUSE) {
+        flags = O_RDWR | O_CREAT | O_CLOEXEC;
+    } else if (pl > 11 && !strcmp(path + pl - 11, "/index.html")) {
+        /* in a fresh tree a page's directory is almost always new */
         char dir[PATH_MAX];
         snprintf(dir, sizeof dir, "%.*s", (int)(pl - 11), path);
         if (mkdir(dir, 0755) != 0 && errno != EEXIST && util_mkdirs(dir, 0755, err) != 0)
             return -1;
     }
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 && errno == ENOENT) {
-        char dir[PATH_MAX];
-        snprintf(dir, sizeof dir, "%s", path);
-        char *slash = strrchr(dir, '/');
-        if (slash)
-            *slash = '\0';
-        if (mkdir(dir, 0755) != 0 && errno != EEXIST && util_mkdirs(dir, 0755, err) != 0)
+    int fd = open(path, flags, 0644);
+    if (fd < 0 && (errno == ENOENT || errno == ENOTDIR || errno == EISDIR)) {
+        if (S_clear_path(path, err) != 0)
             return -1;
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        fd = open(path, flags, 0644);
     }
     if (fd < 0)
         return err_set(err, "%s: %s", path, strerror(errno));
-    const char *p = data;
-    size_t left = len;
-    while (left) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            int e = errno;
-            close(fd);
-            return err_set(err, "%s: %s", path, strerror(e));
-        }
-        p += w;
-        left -= (size_t)w;
+    struct stat st;
+    if (mode == W_REUSE && fstat(fd, &st) == 0 && (size_t)st.st_size == len &&
+        S_same(fd, data, len)) {
+        close(fd);
+        return 0;
+    }
+    if (S_write_fd(fd, path, data, len, mode == W_REUSE, err) != 0) {
+        close(fd);
+        return -1;
     }
     if (close(fd) != 0)
         return err_set(err, "%s: %s", path, strerror(errno));
     return 0;
+}
+
+/* static/ into the tree, recorded like the pages. */
+static int S_copy_static(const char *src, const char *dst, int mode, S_files *rec,
+                         size_t root_len, int depth, folio_err *err)
+{
+    if (depth > 32)
+        return err_set(err, "%s: folders nested too deeply", src);
+    DIR *d = opendir(src);
+    if (!d)
+        return err_set(err, "%s: %s", src, strerror(errno));
+    struct dirent *e;
+    int rc = 0;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char s2[PATH_MAX], d2[PATH_MAX];
+        if (util_path(s2, sizeof s2, err, "%s/%s", src, e->d_name) != 0 ||
+            util_path(d2, sizeof d2, err, "%s/%s", dst, e->d_name) != 0) {
+            rc = -1;
+            break;
+        }
+        if (util_is_dir(s2)) {
+            rc = S_copy_static(s2, d2, mode, rec, root_len, depth + 1, err);
+        } else {
+            char *data;
+            size_t len;
+            rc = util_read_file(s2, &data, &len, err);
+            if (rc == 0) {
+                rc = S_write(d2, data, len, mode, rec, root_len, err);
+                free(data);
+            }
+        }
+    }
+    closedir(d);
+    return rc;
 }
 
 /* Deps recorded by one render target. */
@@ -1490,6 +1596,7 @@ typedef struct S_worker {
     const cJSON *extra; /* site_render_url */
     buf *to;            /* site_render_url: render here instead of writing */
     int rendered;
+    S_files outs;       /* files written (not in place) */
 } S_worker;
 
 static int S_emit(S_worker *w, const S_out *o, const cJSON *ctx, S_rctx *r, folio_err *err)
@@ -1513,7 +1620,7 @@ static int S_emit(S_worker *w, const S_out *o, const cJSON *ctx, S_rctx *r, foli
     char path[PATH_MAX];
     if (S_path_of(w->out, o->url, path, sizeof path, err) != 0)
         return -1;
-    return S_write(path, w->html.ptr, w->html.len, w->fresh, err);
+    return S_write(path, w->html.ptr, w->html.len, w->fresh, &w->outs, strlen(w->out), err);
 }
 
 static int S_add_extra(cJSON *ctx, const cJSON *extra)
@@ -1627,7 +1734,7 @@ static int S_alias(S_worker *w, const S_job *j, folio_err *err)
     if (w->to)
         rc = buf_add(w->to, b.ptr, b.len) == 0 ? 0 : err_set(err, "out of memory");
     else
-        rc = S_write(path, b.ptr, b.len, w->fresh, err);
+        rc = S_write(path, b.ptr, b.len, w->fresh, &w->outs, strlen(w->out), err);
     w->rendered++;
 done:
     free(perma);
@@ -1685,7 +1792,7 @@ static int S_cmp_date(const void *a, const void *b)
 }
 
 static int S_feed(site *s, const char *out, const S_list *l, const char *title,
-                  const char *url, int fresh, folio_err *err)
+                  const char *url, int mode, S_files *rec, folio_err *err)
 {
     size_t n = l->n;
     int *byd = malloc((n ? n : 1) * sizeof *byd);
@@ -1746,7 +1853,7 @@ static int S_feed(site *s, const char *out, const S_list *l, const char *title,
     char path[PATH_MAX];
     rc = S_path_of(out, feedurl, path, sizeof path, err);
     if (rc == 0)
-        rc = S_write(path, b.ptr, b.len, fresh, err);
+        rc = S_write(path, b.ptr, b.len, mode, rec, strlen(out), err);
     buf_free(&b);
     return rc;
 }
@@ -1764,7 +1871,7 @@ static int S_sitemap_url(buf *b, site *s, const char *url, long long ms)
     return rc == 0 ? buf_puts(b, "</url>\n") : -1;
 }
 
-static int S_sitemap(site *s, const char *out, folio_err *err)
+static int S_sitemap(site *s, const char *out, int mode, S_files *rec, folio_err *err)
 {
     buf b = BUF_INIT;
     int rc = buf_puts(&b, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
@@ -1792,7 +1899,7 @@ static int S_sitemap(site *s, const char *out, folio_err *err)
     }
     char path[PATH_MAX];
     rc = S_path_of(out, "/sitemap.xml", path, sizeof path, err);
-    rc = rc ? rc : S_write(path, b.ptr, b.len, 1, err);
+    rc = rc ? rc : S_write(path, b.ptr, b.len, mode, rec, strlen(out), err);
     buf_free(&b);
     if (rc != 0)
         return -1;
@@ -1801,7 +1908,7 @@ static int S_sitemap(site *s, const char *out, folio_err *err)
                    s->cfg->base_url) != 0)
         return err_set(err, "out of memory");
     rc = S_path_of(out, "/robots.txt", path, sizeof path, err);
-    rc = rc ? rc : S_write(path, b.ptr, b.len, 1, err);
+    rc = rc ? rc : S_write(path, b.ptr, b.len, mode, rec, strlen(out), err);
     buf_free(&b);
     return rc;
 }
@@ -2002,6 +2109,7 @@ typedef struct S_batch {
     pthread_mutex_t mu;
     S_deplist deps;     /* merged from the workers */
     int rendered;
+    S_files *outs;      /* files written, merged from the workers (may be NULL) */
 } S_batch;
 
 static void *S_worker_new(void *ud)
@@ -2039,7 +2147,22 @@ static void S_worker_done(void *ud, void *tls)
         b->deps.v[b->deps.n++] = w->deps.v[i];
     }
     b->rendered += w->rendered;
+    for (size_t i = 0; i < w->outs.n; i++) {
+        if (b->outs && b->outs->n == b->outs->cap) {
+            size_t cap = b->outs->cap ? b->outs->cap * 2 : 256;
+            char **nv = realloc(b->outs->v, cap * sizeof *nv);
+            if (nv) {
+                b->outs->v = nv;
+                b->outs->cap = cap;
+            }
+        }
+        if (b->outs && b->outs->n < b->outs->cap)
+            b->outs->v[b->outs->n++] = w->outs.v[i];
+        else
+            free(w->outs.v[i]); /* out of memory: the file is then not pruned later */
+    }
     pthread_mutex_unlock(&b->mu);
+    free(w->outs.v);
     free(w->deps.v);
     buf_free(&w->html);
     free(w);
@@ -2155,65 +2278,212 @@ static char *S_tmpdir(const char *out, folio_err *err)
     return buf_detach(&b, NULL);
 }
 
-static int S_swap(const char *tmp, const char *out, int jobs, folio_err *err)
+/* ---- the trees of a build ------------------------------------------------------ */
+
+#define S_FILES_NAME ".folio-files"
+
+/* A set of strings (not owned), for the manifest diff. */
+typedef struct S_set {
+    const char **v;
+    size_t cap;
+} S_set;
+
+static int S_set_init(S_set *set, const S_files *f)
+{
+    set->cap = 64;
+    while (set->cap < f->n * 2 + 2)
+        set->cap *= 2;
+    if (!(set->v = calloc(set->cap, sizeof *set->v)))
+        return -1;
+    for (size_t i = 0; i < f->n; i++) {
+        size_t k = S_hash(f->v[i]) & (set->cap - 1);
+        while (set->v[k] && strcmp(set->v[k], f->v[i]))
+            k = (k + 1) & (set->cap - 1);
+        set->v[k] = f->v[i];
+    }
+    return 0;
+}
+
+static int S_set_has(const S_set *set, const char *str)
+{
+    size_t k = S_hash(str) & (set->cap - 1);
+    while (set->v[k]) {
+        if (!strcmp(set->v[k], str))
+            return 1;
+        k = (k + 1) & (set->cap - 1);
+    }
+    return 0;
+}
+
+static void S_files_free(S_files *f)
+{
+    for (size_t i = 0; i < f->n; i++)
+        free(f->v[i]);
+    free(f->v);
+    memset(f, 0, sizeof *f);
+}
+
+/* The manifest of a tree: every file its build wrote, one a line. */
+static int S_manifest_load(const char *tree, S_files *f)
+{
+    char path[PATH_MAX];
+    folio_err e;
+    char *src;
+    if (util_path(path, sizeof path, &e, "%s/%s", tree, S_FILES_NAME) != 0 ||
+        util_read_file(path, &src, NULL, &e) != 0)
+        return -1;
+    int rc = strncmp(src, "folio-files 1\n", 14) == 0 ? 0 : -1;
+    char *save = NULL;
+    for (char *l = rc == 0 ? strtok_r(src + 14, "\n", &save) : NULL; l && rc == 0;
+         l = strtok_r(NULL, "\n", &save)) {
+        /* our own file, but never let it reach outside the tree */
+        if (l[0] == '/' || strstr(l, "..") || S_files_add(f, l) != 0)
+            rc = -1;
+    }
+    free(src);
+    if (rc == 0 && unlink(path) != 0) /* the tree is changing: no longer true */
+        rc = -1;
+    if (rc != 0)
+        S_files_free(f);
+    return rc;
+}
+
+static int S_manifest_write(const char *tree, const S_files *f, folio_err *err)
+{
+    buf b = BUF_INIT;
+    int rc = buf_puts(&b, "folio-files 1\n");
+    for (size_t i = 0; rc == 0 && i < f->n; i++)
+        rc = buf_printf(&b, "%s\n", f->v[i]);
+    char path[PATH_MAX];
+    if (rc != 0)
+        rc = err_set(err, "out of memory");
+    else if ((rc = util_path(path, sizeof path, err, "%s/%s", tree, S_FILES_NAME)) == 0)
+        rc = S_write(path, b.ptr, b.len, W_FRESH, NULL, 0, err);
+    buf_free(&b);
+    return rc;
+}
+
+/* Removes what the reused tree had and this build did not write, and the
+ * directories that leaves empty. */
+static int S_prune(const char *tree, const S_files *old, const S_files *now, folio_err *err)
+{
+    S_set set;
+    if (S_set_init(&set, now) != 0)
+        return err_set(err, "out of memory");
+    for (size_t i = 0; i < old->n; i++) {
+        if (S_set_has(&set, old->v[i]))
+            continue;
+        char path[PATH_MAX];
+        if (util_path(path, sizeof path, err, "%s/%s", tree, old->v[i]) != 0)
+            continue;
+        if (unlink(path) != 0 && errno != ENOENT && errno != EISDIR)
+            continue;
+        size_t root = strlen(tree);
+        char *slash;
+        while ((slash = strrchr(path, '/')) && (size_t)(slash - path) > root) {
+            *slash = '\0';
+            if (rmdir(path) != 0)
+                break; /* not empty: something else lives there */
+        }
+    }
+    free(set.v);
+    return 0;
+}
+
+static int S_swap(const char *tree, const char *out, const char *prev, folio_err *err)
 {
     struct stat st;
     if (lstat(out, &st) != 0) {
         if (errno != ENOENT)
             return err_set(err, "%s: %s", out, strerror(errno));
-        if (rename(tmp, out) != 0)
+        if (rename(tree, out) != 0)
             return err_set(err, "%s: %s", out, strerror(errno));
         return 0;
     }
-    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_EXCHANGE) != 0)
+    if (renameat2(AT_FDCWD, tree, AT_FDCWD, out, RENAME_EXCHANGE) != 0)
         return err_set(err, "%s: cannot swap in the new site: %s", out, strerror(errno));
-    return S_rmtree_fast(tmp, jobs, err); /* tmp now holds the old site */
+    /* tree now holds the site that was live: it is the next build's */
+    if (strcmp(tree, prev) != 0 && rename(tree, prev) != 0)
+        return err_set(err, "%s: %s", prev, strerror(errno));
+    return 0;
+}
+
+/* The tree to build into: the previous site's (kept beside OUT by the last
+ * build, with its manifest), or a fresh one. */
+static char *S_target(site *s, const char *prev, int *mode, S_files *old, folio_err *err)
+{
+    if (util_is_dir(prev)) {
+        if (S_manifest_load(prev, old) == 0) {
+            *mode = W_REUSE;
+            return util_strdup(prev);
+        }
+        /* a build that failed half-way through it: start over */
+        if (S_rmtree_fast(prev, s->jobs, err) != 0)
+            return NULL;
+    }
+    *mode = W_FRESH;
+    return S_tmpdir(s->out, err);
+}
+
+static int S_render_all(site *s, const char *tree, int mode, S_call *call, S_batch *b,
+                        S_files *outs, folio_err *err)
+{
+    S_job *jobs = NULL;
+    size_t nfirst = 0, n = 0;
+    size_t rl = strlen(tree);
+    if (util_is_dir(s->cfg->static_dir) &&
+        S_copy_static(s->cfg->static_dir, tree, mode, outs, rl, 0, err) != 0)
+        return -1;
+    if (S_all_jobs(s, &jobs, &nfirst, &n) != 0)
+        return err_set(err, "out of memory");
+    /* a stable order makes the first error the same from run to run */
+    qsort(jobs, nfirst, sizeof *jobs, S_cmp_job);
+    qsort(jobs + nfirst, n - nfirst, sizeof *jobs, S_cmp_job);
+    *b = (S_batch){.s = s, .call = call, .jobs = jobs, .n = nfirst, .out = tree,
+                   .fresh = mode, .outs = outs};
+    int rc = S_batch_run(b, err);
+    if (rc == 0) {
+        b->jobs = jobs + nfirst;
+        b->n = n - nfirst;
+        rc = S_batch_run(b, err);
+    }
+    free(jobs);
+    b->jobs = NULL;
+    if (rc == 0)
+        rc = S_feed(s, tree, &s->home, s->cfg->title, "/", mode, outs, err);
+    for (size_t k = 0; rc == 0 && k < s->nsections; k++) {
+        char title[1024];
+        snprintf(title, sizeof title, "%s: %s", s->cfg->title, s->sections[k].title);
+        rc = S_feed(s, tree, &s->sections[k], title, s->sections[k].url, mode, outs, err);
+    }
+    if (rc == 0)
+        rc = S_sitemap(s, tree, mode, outs, err);
+    return rc;
 }
 
 int site_build(site *s, folio_err *err)
 {
-    folio_err e2;
-    char *tmp = NULL;
-    S_job *jobs = NULL;
-    size_t nfirst = 0, n = 0;
     S_call call = {.s = s};
     S_batch b = {0};
-    int rc = -1;
-    char parent[PATH_MAX];
+    S_files old = {0}, outs = {0};
+    int rc = -1, mode = W_FRESH;
+    char parent[PATH_MAX], prev[PATH_MAX];
     snprintf(parent, sizeof parent, "%s", s->out);
     char *sl = strrchr(parent, '/');
+    const char *base = sl ? sl + 1 : s->out;
     if (sl && sl != parent) {
         *sl = '\0';
         if (util_mkdirs(parent, 0755, err) != 0)
             return -1;
     }
-    if (!(tmp = S_tmpdir(s->out, err)))
+    if (util_path(prev, sizeof prev, err, "%s/.%s.prev", sl ? parent : ".", base) != 0)
         return -1;
-    if (util_is_dir(s->cfg->static_dir) && util_copy_tree(s->cfg->static_dir, tmp, err) != 0)
+    char *tree = S_target(s, prev, &mode, &old, err);
+    if (!tree)
+        return -1;
+    if (S_render_all(s, tree, mode, &call, &b, &outs, err) != 0)
         goto done;
-    if (S_all_jobs(s, &jobs, &nfirst, &n) != 0) {
-        err_set(err, "out of memory");
-        goto done;
-    }
-    /* a stable order makes the first error the same from run to run */
-    qsort(jobs, nfirst, sizeof *jobs, S_cmp_job);
-    qsort(jobs + nfirst, n - nfirst, sizeof *jobs, S_cmp_job);
-    b = (S_batch){.s = s, .call = &call, .jobs = jobs, .n = nfirst, .out = tmp, .fresh = 1};
-    if (S_batch_run(&b, err) != 0)
-        goto done;
-    b.jobs = jobs + nfirst;
-    b.n = n - nfirst;
-    if (S_batch_run(&b, err) != 0)
-        goto done;
-    if (S_feed(s, tmp, &s->home, s->cfg->title, "/", 1, err) != 0)
-        goto done;
-    for (size_t k = 0; k < s->nsections; k++) {
-        char title[1024];
-        snprintf(title, sizeof title, "%s: %s", s->cfg->title, s->sections[k].title);
-        if (S_feed(s, tmp, &s->sections[k], title, s->sections[k].url, 1, err) != 0)
-            goto done;
-    }
-    if (S_sitemap(s, tmp, err) != 0)
+    if (mode == W_REUSE && S_prune(tree, &old, &outs, err) != 0)
         goto done;
     pthread_mutex_lock(&s->mu);
     S_deps_free(s->deps, s->ndeps);
@@ -2222,18 +2492,20 @@ int site_build(site *s, folio_err *err)
     b.deps.v = NULL;
     b.deps.n = 0;
     pthread_mutex_unlock(&s->mu);
-    if (S_deps_write(s, tmp, err) != 0 || S_swap(tmp, s->out, s->jobs, err) != 0)
+    if (S_deps_write(s, tree, err) != 0 || S_manifest_write(tree, &outs, err) != 0 ||
+        S_swap(tree, s->out, prev, err) != 0)
         goto done;
-    free(tmp);
-    tmp = NULL;
     s->built = b.rendered;
     rc = 0;
 done:
-    if (tmp)
-        util_rmtree(tmp, &e2);
-    free(tmp);
+    if (rc != 0 && mode == W_FRESH) {
+        folio_err e2;
+        util_rmtree(tree, &e2);
+    } /* a reused tree lost its manifest and is started over next time */
+    free(tree);
+    S_files_free(&old);
+    S_files_free(&outs);
     S_deps_free(b.deps.v, b.deps.n);
-    free(jobs);
     S_call_done(&call);
     return rc;
 }

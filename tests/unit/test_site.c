@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -314,6 +315,64 @@ START_TEST(test_failed_build_keeps_public)
 }
 END_TEST
 
+
+START_TEST(test_rebuild_reuses_tree)
+{
+    theme();
+    put("content/a.md", "---\ntitle: A\n---\n");
+    put("content/b.md", "---\ntitle: B\n---\n");
+    put("static/old.css", "old");
+    build_ok(NULL); /* fresh */
+    build_ok(NULL); /* fresh again; the first tree is kept beside public/ */
+    char prev[128];
+    snprintf(prev, sizeof prev, "%s/.public.prev", S_dir);
+    ck_assert(util_is_dir(prev));
+    char keep[PATH_MAX];
+    snprintf(keep, sizeof keep, "%s/a/index.html", prev);
+    struct stat st1, st2;
+    ck_assert_int_eq(stat(keep, &st1), 0);
+    /* change things, then build into the kept tree */
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/content/b.md", S_dir);
+    ck_assert_int_eq(unlink(p), 0);
+    snprintf(p, sizeof p, "%s/static/old.css", S_dir);
+    ck_assert_int_eq(unlink(p), 0);
+    put("content/c.md", "---\ntitle: C\naliases: [/b/]\n---\n");
+    put("static/new.css", "new");
+    sleep(1);
+    build_ok(NULL);
+    expect_out("c/index.html", "P|C|");
+    expect_out("b/index.html", "url=/c/"); /* now an alias */
+    expect_out("new.css", "new");
+    ck_assert(!out_exists("old.css"));
+    expect_out("a/index.html", "P|A|");
+    snprintf(keep, sizeof keep, "%s/public/a/index.html", S_dir);
+    ck_assert_int_eq(stat(keep, &st2), 0);
+    ck_assert_int_eq(st1.st_ino, st2.st_ino);             /* the same tree ... */
+    ck_assert_int_eq(st1.st_mtime, st2.st_mtime);         /* ... an unchanged page untouched */
+    /* a page that goes away takes its directory along */
+    snprintf(p, sizeof p, "%s/content/c.md", S_dir);
+    ck_assert_int_eq(unlink(p), 0);
+    build_ok(NULL);
+    build_ok(NULL);
+    ck_assert(!out_exists("c"));
+    ck_assert(!out_exists("b"));
+    /* a build that fails half-way through a kept tree: public/ stays, the next build works */
+    put("content/z.md", "---\ntitle: Z\nlayout: withpartial\n---\n");
+    put("templates/withpartial.mustache", "{{>nope}}");
+    const char *const w[] = {"content/z.md", NULL};
+    build_fails(w);
+    expect_out("a/index.html", "P|A|");
+    ck_assert(!out_exists("z"));
+    put("templates/withpartial.mustache", "Z!");
+    build_ok(NULL);
+    expect_out("z/index.html", "Z!");
+    build_ok(NULL);
+    expect_out("z/index.html", "Z!");
+    expect_out("a/index.html", "P|A|");
+}
+END_TEST
+
 /* ---- projections --------------------------------------------------------- */
 
 static cJSON *S_data;
@@ -442,6 +501,7 @@ static Suite *site_suite(void)
     tcase_add_test(tc, test_errors_name_the_file);
     tcase_add_test(tc, test_drafts_and_future);
     tcase_add_test(tc, test_failed_build_keeps_public);
+    tcase_add_test(tc, test_rebuild_reuses_tree);
     tcase_add_test(tc, test_deps_and_render_affected);
     suite_add_tcase(s, tc);
     return s;
