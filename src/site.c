@@ -312,7 +312,7 @@ static void *S_pool_main(void *arg)
 {
     S_pool *p = arg;
     void *tls = p->tls_new ? p->tls_new(p->ud) : NULL;
-    folio_err err;
+    folio_err err = {{0}};
     while (!atomic_load(&p->failed)) {
         size_t i = atomic_fetch_add(&p->next, 1);
         if (i >= p->n)
@@ -602,6 +602,10 @@ static int S_graph(site *s, folio_err *err)
                 return -1;
             p->section = sec;
         }
+        if (p->c.kind == CONTENT_SECTION && strchr(p->c.file, '/') != strrchr(p->c.file, '/'))
+            return err_set(err, "content/%s: a section is a folder directly in content/; "
+                           "deeper folders are part of their section and have no _index.md",
+                           p->c.file);
         if (p->c.kind == CONTENT_HOME)
             s->home.index_page = (int)i;
         else if (p->c.kind == CONTENT_SECTION)
