@@ -10,6 +10,11 @@
  *    replay database).
  * 3. Replay: every event through store_read_all, its JSON parsed with
  *    cJSON and upcast to the current schema.
+ * 4. Projection replay (S_projections): a site whose log holds real
+ *    events (unique members with sealed names, contact requests, an
+ *    erasure now and then) rebuilt by domain_replay: every event read,
+ *    parsed, upcast and applied, display names decrypted, the fresh tables
+ *    swapped in.
  * Works in a temporary directory (removed unless --keep). Not a test. */
 #include <cjson/cJSON.h>
 #include <sqlite3.h>
@@ -18,9 +23,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "config.h"
+#include "domain.h"
 #include "events.h"
 #include "store.h"
 #include "util.h"
+#include "vault.h"
 
 /* The events table exactly as store.c's migration 1 makes it. */
 static const char S_ddl[] =
@@ -311,6 +319,123 @@ static void S_replay(const char *path, long total)
     store_close(s);
 }
 
+/* ---- projection replay ------------------------------------------------ */
+
+/* Seals plain under subject and adds it to o as key. */
+static void S_put_sealed(vault *v, const char *subject, cJSON *o,
+                         const char *key, const char *plain)
+{
+    folio_err err;
+    char *sealed = NULL;
+    if (vault_seal(v, subject, plain, &sealed, &err) != 0)
+        S_die("vault_seal", err.msg);
+    cJSON_AddStringToObject(o, key, sealed);
+    free(sealed);
+}
+
+/* One event of the projection log: of every 10, 6 registrations (half of
+ * them written at schema v1), 3 contact requests from members, and every
+ * 1000th an erasure of a member. */
+static void S_site_event(store *s, vault *v, long i, long *users)
+{
+    folio_err err;
+    char email[64], subject[VAULT_SUBJECT_LEN + 1], id[37], stream[80];
+    cJSON *o = cJSON_CreateObject();
+    const char *type;
+    int version = 1;
+    store_uuid(id);
+    if (i % 1000 == 999 && *users > 0) {
+        snprintf(email, sizeof email, "user%ld@example.org", i % *users);
+        vault_subject(v, email, subject);
+        if (vault_forget(v, subject, &err) < 0)
+            S_die("vault_forget", err.msg);
+        type = "PersonForgotten";
+        cJSON_AddStringToObject(o, "subject", subject);
+        snprintf(stream, sizeof stream, "person-%s", subject);
+    } else if (i % 10 < 6 || *users == 0) {
+        snprintf(email, sizeof email, "user%ld@example.org", (*users)++);
+        vault_subject(v, email, subject);
+        type = "UserRegistered";
+        version = i % 2 ? 1 : 2;
+        cJSON_AddStringToObject(o, "user_id", id);
+        cJSON_AddStringToObject(o, "subject", subject);
+        S_put_sealed(v, subject, o, "email", email);
+        S_put_sealed(v, subject, o, "display_name", "A Member Of The Site");
+        if (version == 2)
+            cJSON_AddStringToObject(o, "locale", "en");
+        cJSON_AddBoolToObject(o, "has_password", 0);
+        snprintf(stream, sizeof stream, "user-%s", id);
+    } else {
+        snprintf(email, sizeof email, "user%ld@example.org", i % *users);
+        vault_subject(v, email, subject);
+        type = "ContactRequestSubmitted";
+        cJSON_AddStringToObject(o, "contact_id", id);
+        cJSON_AddStringToObject(o, "subject", subject);
+        /* a forgotten member cannot write: seal nothing, keep the shape */
+        cJSON_AddStringToObject(o, "name", "v1:AAAA");
+        cJSON_AddStringToObject(o, "email", "v1:AAAA");
+        cJSON_AddStringToObject(o, "message", "v1:AAAA");
+        cJSON_AddStringToObject(o, "page", "/contact/");
+        cJSON_AddStringToObject(o, "dedupe", id);
+        snprintf(stream, sizeof stream, "contact-%s", id);
+    }
+    char *data = cJSON_PrintUnformatted(o);
+    store_new_event ev = {NULL, type, version, data, S_meta};
+    if (store_append(s, stream, STORE_ANY, &ev, 1, NULL, &err) != STORE_OK)
+        S_die("store_append", err.msg);
+    free(data);
+    cJSON_Delete(o);
+}
+
+/* Writes a site log of total events, then times domain_replay of all
+ * projections (the rebuild `folio replay` does). */
+static void S_projections(const char *dir, long total)
+{
+    char site_dir[600];
+    snprintf(site_dir, sizeof site_dir, "%s/site", dir);
+    folio_config cfg;
+    folio_err err;
+    if (util_mkdirs(site_dir, 0700, &err) != 0 ||
+        config_load(site_dir, &cfg, &err) != 0 ||
+        util_mkdirs(cfg.var_dir, 0700, &err) != 0)
+        S_die(site_dir, err.msg);
+    store *s = S_store_open(cfg.db_path, 0);
+    vault *v = NULL;
+    if (vault_open(cfg.master_key_path, store_db(s), &v, &err) != 0)
+        S_die("vault_open", err.msg);
+    double t0 = S_now();
+    long users = 0;
+    for (long i = 0; i < total; i += 1000) {
+        if (store_begin(s, &err) != 0)
+            S_die("store_begin", err.msg);
+        for (long k = i; k < i + 1000 && k < total; k++)
+            S_site_event(s, v, k, &users);
+        if (store_commit(s, &err) != 0)
+            S_die("store_commit", err.msg);
+    }
+    printf("%-34s %9.0f ev/s   (%ld events: registrations, contacts, "
+           "erasures; sealed)\n", "writing the site log:",
+           (double)total / (S_now() - t0), total);
+    fflush(stdout);
+    vault_close(v);
+    store_close(s);
+    domain *d = NULL;
+    if (domain_open(&cfg, &d, &err) != 0) /* builds them the first time */
+        S_die("domain_open", err.msg);
+    t0 = S_now();
+    if (domain_replay(d, NULL, 0, &err) != 0)
+        S_die("domain_replay", err.msg);
+    double t = S_now() - t0;
+    const cJSON *c = domain_site_data(d, "community");
+    printf("%-36s %14.0f ev/s  (%ld events in %.2f s into fresh tables and "
+           "swapped in; %d members)\n", "projection replay (all):",
+           (double)total / t, total, t,
+           cJSON_GetObjectItem(c, "count")->valueint);
+    fflush(stdout);
+    domain_close(d);
+    config_free(&cfg);
+}
+
 int main(int argc, char **argv)
 {
     int quick = 0, keep = 0;
@@ -351,6 +476,7 @@ int main(int argc, char **argv)
     snprintf(rp, sizeof rp, "%s/replay.db", dir);
     S_fill(rp, total);
     S_replay(rp, total);
+    S_projections(dir, total);
     if (!keep) {
         folio_err err;
         if (util_rmtree(dir, &err) != 0)

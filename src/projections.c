@@ -15,82 +15,111 @@
 /* DDL and DML are templates: %1$s is the schema ("main", "temp"), %2$s a
  * table suffix ("", "__new", "__chk"), so the live tables, a replay's fresh
  * tables, a check's scratch tables and an as-of copy share every
- * statement. Secondary indexes are UNIQUE constraints ending in the key,
- * never CREATE INDEX: SQLite renames a constraint's autoindex along with
- * its table, so the swap after a replay needs no index fix-ups. */
+ * statement.
+ *
+ * Rows are keyed by the position of the event that made them (the rowid),
+ * so a rebuild appends in order instead of inserting at random. Secondary
+ * indexes are made after a rebuild has filled its tables (a sorted build
+ * is several times faster than keeping them up to date row by row) and
+ * after the swap, so they carry their final names. The small stats tables
+ * keep inline keys: SQLite renames those indexes with their table. */
 typedef struct S_def {
     const char *name;
     unsigned bit;
     int version; /* bump when the tables or handlers change: rebuilt at open */
     const char *tables[3];
     const char *ddl[3];
+    const char *idx[3];
 } S_def;
 
 static const S_def S_defs[] = {
-    {"members", PROJ_MEMBERS, 1, {"members", "members_private", NULL},
-     {"CREATE TABLE %1$s.members%2$s (user_id TEXT PRIMARY KEY,"
-      " display_name TEXT NOT NULL, joined_at INTEGER NOT NULL,"
-      " position INTEGER NOT NULL UNIQUE)",
-      "CREATE TABLE %1$s.members_private%2$s (user_id TEXT PRIMARY KEY,"
-      " subject TEXT NOT NULL UNIQUE, locale TEXT NOT NULL,"
+    {"members", PROJ_MEMBERS, 2, {"members", "members_private", NULL},
+     {"CREATE TABLE %1$s.members%2$s (position INTEGER PRIMARY KEY,"
+      " user_id TEXT NOT NULL, display_name TEXT NOT NULL,"
+      " joined_at INTEGER NOT NULL)",
+      "CREATE TABLE %1$s.members_private%2$s (position INTEGER PRIMARY KEY,"
+      " user_id TEXT NOT NULL, subject TEXT NOT NULL, locale TEXT NOT NULL,"
       " has_password INTEGER NOT NULL)",
-      NULL}},
-    {"inbox", PROJ_INBOX, 1, {"inbox", NULL, NULL},
-     {"CREATE TABLE %1$s.inbox%2$s (contact_id TEXT PRIMARY KEY,"
-      " subject TEXT NOT NULL, received_at INTEGER NOT NULL,"
-      " status TEXT NOT NULL CHECK (status IN ('new', 'handled')),"
-      " page TEXT, dedupe TEXT NOT NULL, position INTEGER NOT NULL UNIQUE,"
-      " UNIQUE (dedupe, received_at, contact_id),"
-      " UNIQUE (subject, contact_id))",
+      NULL},
+     /* one address, one member: the backstop of the domain's check */
+     {"CREATE UNIQUE INDEX %1$s.members_private%2$s_subject ON"
+      " members_private%2$s (subject)",
       NULL, NULL}},
+    {"inbox", PROJ_INBOX, 2, {"inbox", NULL, NULL},
+     {"CREATE TABLE %1$s.inbox%2$s (position INTEGER PRIMARY KEY,"
+      " contact_id TEXT NOT NULL, subject TEXT NOT NULL,"
+      " received_at INTEGER NOT NULL,"
+      " status TEXT NOT NULL CHECK (status IN ('new', 'handled')),"
+      " page TEXT, dedupe TEXT NOT NULL)",
+      NULL, NULL},
+     {"CREATE UNIQUE INDEX %1$s.inbox%2$s_contact ON inbox%2$s (contact_id)",
+      "CREATE INDEX %1$s.inbox%2$s_dedupe ON inbox%2$s (dedupe, received_at)",
+      NULL}},
     {"stats", PROJ_STATS, 1, {"stats_types", "stats_days", NULL},
      {"CREATE TABLE %1$s.stats_types%2$s (type TEXT PRIMARY KEY,"
       " count INTEGER NOT NULL)",
       "CREATE TABLE %1$s.stats_days%2$s (day TEXT NOT NULL,"
       " type TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (day, type))",
-      NULL}},
+      NULL},
+     {NULL, NULL, NULL}},
 };
 #define S_NDEFS (sizeof S_defs / sizeof S_defs[0])
 
 static const char *const S_names[] = {"members", "inbox", "stats", NULL};
 
+/* Erasures and "handled" marks are collected while events stream by (in
+ * temp tables of the connection, inside the same transaction) and applied
+ * once at the end of the batch. Nothing can follow an erasure of the same
+ * person (their key is gone: nothing more can be sealed for them), and a
+ * request only ever goes from new to handled, so applying these at the end
+ * gives the same tables as applying them in order. */
+static const char S_pending_ddl[] =
+    "CREATE TEMP TABLE IF NOT EXISTS proj_forgotten (subject TEXT PRIMARY"
+    " KEY); CREATE TEMP TABLE IF NOT EXISTS proj_handled (contact_id TEXT"
+    " PRIMARY KEY)";
+
 enum {
-    W_MEM_INS, W_MEMP_INS, W_MEM_DEL, W_MEMP_DEL,
-    W_INB_INS, W_INB_DONE, W_INB_DEL,
+    W_MEM_INS, W_MEMP_INS, W_INB_INS, W_FORGOT, W_HANDLED,
+    W_MEM_DEL, W_MEMP_DEL, W_INB_DEL, W_INB_DONE,
     W_TYPE_ADD, W_DAY_ADD,
     W_COUNT
 };
 
-static const struct {
-    unsigned bit;
-    const char *sql;
-} S_wsql[W_COUNT] = {
-    [W_MEM_INS] = {PROJ_MEMBERS,
-        "INSERT INTO %1$s.members%2$s (user_id, display_name, joined_at,"
-        " position) VALUES (?1, ?2, ?3, ?4)"},
-    [W_MEMP_INS] = {PROJ_MEMBERS,
-        "INSERT INTO %1$s.members_private%2$s (user_id, subject, locale,"
-        " has_password) VALUES (?1, ?2, ?3, ?4)"},
-    [W_MEM_DEL] = {PROJ_MEMBERS,
-        "DELETE FROM %1$s.members%2$s WHERE user_id IN (SELECT user_id"
-        " FROM %1$s.members_private%2$s WHERE subject = ?1)"},
-    [W_MEMP_DEL] = {PROJ_MEMBERS,
-        "DELETE FROM %1$s.members_private%2$s WHERE subject = ?1"},
-    [W_INB_INS] = {PROJ_INBOX,
-        "INSERT INTO %1$s.inbox%2$s (contact_id, subject, received_at,"
-        " status, page, dedupe, position) VALUES (?1, ?2, ?3, 'new', ?4, ?5,"
-        " ?6)"},
-    [W_INB_DONE] = {PROJ_INBOX,
-        "UPDATE %1$s.inbox%2$s SET status = 'handled' WHERE contact_id = ?1"},
-    [W_INB_DEL] = {PROJ_INBOX,
-        "DELETE FROM %1$s.inbox%2$s WHERE subject = ?1"},
-    [W_TYPE_ADD] = {PROJ_STATS,
+static const char *const S_wsql[W_COUNT] = {
+    [W_MEM_INS] =
+        "INSERT INTO %1$s.members%2$s (position, user_id, display_name,"
+        " joined_at) VALUES (?1, ?2, ?3, ?4)",
+    [W_MEMP_INS] =
+        "INSERT INTO %1$s.members_private%2$s (position, user_id, subject,"
+        " locale, has_password) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [W_INB_INS] =
+        "INSERT INTO %1$s.inbox%2$s (position, contact_id, subject,"
+        " received_at, status, page, dedupe) VALUES (?1, ?2, ?3, ?4, 'new',"
+        " ?5, ?6)",
+    [W_FORGOT] = "INSERT OR IGNORE INTO temp.proj_forgotten (subject)"
+                 " VALUES (?1)",
+    [W_HANDLED] = "INSERT OR IGNORE INTO temp.proj_handled (contact_id)"
+                  " VALUES (?1)",
+    [W_MEM_DEL] =
+        "DELETE FROM %1$s.members%2$s WHERE position IN (SELECT position"
+        " FROM %1$s.members_private%2$s WHERE subject IN (SELECT subject"
+        " FROM temp.proj_forgotten))",
+    [W_MEMP_DEL] =
+        "DELETE FROM %1$s.members_private%2$s WHERE subject IN (SELECT"
+        " subject FROM temp.proj_forgotten)",
+    [W_INB_DEL] =
+        "DELETE FROM %1$s.inbox%2$s WHERE subject IN (SELECT subject FROM"
+        " temp.proj_forgotten)",
+    [W_INB_DONE] =
+        "UPDATE %1$s.inbox%2$s SET status = 'handled' WHERE contact_id IN"
+        " (SELECT contact_id FROM temp.proj_handled)",
+    [W_TYPE_ADD] =
         "INSERT INTO %1$s.stats_types%2$s (type, count) VALUES (?1, ?2)"
-        " ON CONFLICT (type) DO UPDATE SET count = count + excluded.count"},
-    [W_DAY_ADD] = {PROJ_STATS,
+        " ON CONFLICT (type) DO UPDATE SET count = count + excluded.count",
+    [W_DAY_ADD] =
         "INSERT INTO %1$s.stats_days%2$s (day, type, count) VALUES (?1, ?2,"
         " ?3) ON CONFLICT (day, type) DO UPDATE SET"
-        " count = count + excluded.count"},
+        " count = count + excluded.count",
 };
 
 /* ---- stats accumulator ------------------------------------------------ */
@@ -304,7 +333,7 @@ static sqlite3_stmt *S_w(S_writer *w, int which, folio_err *err)
 {
     if (!w->st[which]) {
         char sql[512];
-        int n = snprintf(sql, sizeof sql, S_wsql[which].sql, w->schema,
+        int n = snprintf(sql, sizeof sql, S_wsql[which], w->schema,
                          w->suffix);
         if (n < 0 || (size_t)n >= sizeof sql) {
             err_set(err, "projections: statement too long");
@@ -331,12 +360,9 @@ static int S_run(S_writer *w, sqlite3_stmt *st, folio_err *err)
     return 0;
 }
 
-static int S_acc_flush(S_writer *w, folio_err *err)
+static int S_acc_flush(S_writer *w, S_acc *a, folio_err *err)
 {
-    S_acc *a = &w->acc;
     int rc = 0;
-    if (!(w->mask & PROJ_STATS))
-        goto done;
     for (size_t i = 0; i < a->ntypes && rc == 0; i++) {
         if (!a->type_n[i])
             continue;
@@ -361,8 +387,43 @@ static int S_acc_flush(S_writer *w, folio_err *err)
         sqlite3_bind_int64(st, 3, a->cells[i].n);
         rc = S_run(w, st, err);
     }
-done:
-    S_acc_free(a);
+    return rc;
+}
+
+/* Runs statement `which` of w; sets bit in *changed if it changed rows. */
+static int S_run_w(S_writer *w, int which, unsigned bit, unsigned *changed,
+                   folio_err *err)
+{
+    sqlite3_stmt *st = S_w(w, which, err);
+    if (!st || S_run(w, st, err) < 0)
+        return -1;
+    if (sqlite3_changes(w->db) > 0)
+        *changed |= bit;
+    return 0;
+}
+
+/* Applies what a batch collected (stats counts, erasures, handled marks)
+ * to w's tables for the projections in mask, and empties the collections.
+ * acc may belong to another writer (a replay's, flushed after the swap). */
+static int S_flush(S_writer *w, S_acc *acc, unsigned mask, unsigned *changed,
+                   folio_err *err)
+{
+    int rc = 0;
+    if ((mask & PROJ_STATS) && acc->ntypes) {
+        rc = S_acc_flush(w, acc, err);
+        *changed |= PROJ_STATS;
+    }
+    S_acc_free(acc);
+    if (rc == 0 && (mask & PROJ_MEMBERS))
+        rc = S_run_w(w, W_MEM_DEL, PROJ_MEMBERS, changed, err) ||
+             S_run_w(w, W_MEMP_DEL, PROJ_MEMBERS, changed, err) ? -1 : 0;
+    if (rc == 0 && (mask & PROJ_INBOX))
+        rc = S_run_w(w, W_INB_DEL, PROJ_INBOX, changed, err) ||
+             S_run_w(w, W_INB_DONE, PROJ_INBOX, changed, err) ? -1 : 0;
+    if (rc == 0 && sqlite3_exec(w->db, "DELETE FROM temp.proj_forgotten;"
+                                       " DELETE FROM temp.proj_handled",
+                                NULL, NULL, NULL) != SQLITE_OK)
+        rc = S_sqlerr(w->db, err, "projections: pending changes");
     return rc;
 }
 
@@ -409,18 +470,19 @@ static int S_on_registered(projections *p, S_writer *w, const store_event *ev,
     sqlite3_stmt *st = S_w(w, W_MEM_INS, err);
     if (!st)
         goto out;
-    sqlite3_bind_text(st, 1, user_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, ev->recorded_at);
-    sqlite3_bind_int64(st, 4, ev->position);
+    sqlite3_bind_int64(st, 1, ev->position);
+    sqlite3_bind_text(st, 2, user_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, ev->recorded_at);
     if (S_run(w, st, err) < 0)
         goto out;
     if (!(st = S_w(w, W_MEMP_INS, err)))
         goto out;
-    sqlite3_bind_text(st, 1, user_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, subject, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, locale ? locale : "en", -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 4,
+    sqlite3_bind_int64(st, 1, ev->position);
+    sqlite3_bind_text(st, 2, user_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, subject, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, locale ? locale : "en", -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 5,
                      cJSON_IsTrue(cJSON_GetObjectItem(data, "has_password")));
     if (S_run(w, st, err) < 0)
         goto out;
@@ -448,69 +510,31 @@ static int S_on_contact(S_writer *w, const store_event *ev, const cJSON *data,
     sqlite3_stmt *st = S_w(w, W_INB_INS, err);
     if (!st)
         return -1;
-    sqlite3_bind_text(st, 1, contact_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, subject, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, ev->recorded_at);
+    sqlite3_bind_int64(st, 1, ev->position);
+    sqlite3_bind_text(st, 2, contact_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, subject, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, ev->recorded_at);
     if (page)
-        sqlite3_bind_text(st, 4, page, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, dedupe, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, ev->position);
+        sqlite3_bind_text(st, 5, page, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, dedupe, -1, SQLITE_STATIC);
     if (S_run(w, st, err) < 0)
         return -1;
     *changed |= PROJ_INBOX;
     return 0;
 }
 
-static int S_on_handled(S_writer *w, const store_event *ev, const cJSON *data,
-                        unsigned *changed, folio_err *err)
+/* Notes a value for the end of the batch (see S_pending_ddl). */
+static int S_note(S_writer *w, int which, const store_event *ev,
+                  const cJSON *data, const char *field, folio_err *err)
 {
-    const char *contact_id = S_field(data, "contact_id");
-    if (S_need(ev, "contact_id", contact_id, err))
+    const char *v = S_field(data, field);
+    if (S_need(ev, field, v, err))
         return -1;
-    sqlite3_stmt *st = S_w(w, W_INB_DONE, err);
-    if (!st)
-        return -1;
-    sqlite3_bind_text(st, 1, contact_id, -1, SQLITE_STATIC);
-    if (S_run(w, st, err) < 0)
-        return -1;
-    if (sqlite3_changes(w->db) > 0)
-        *changed |= PROJ_INBOX;
-    return 0;
-}
-
-/* Deletes subject's rows with statement `which`; sets bit if any went. */
-static int S_delete_subject(S_writer *w, int which, const char *subject,
-                            unsigned bit, unsigned *changed, folio_err *err)
-{
     sqlite3_stmt *st = S_w(w, which, err);
     if (!st)
         return -1;
-    sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
-    if (S_run(w, st, err) < 0)
-        return -1;
-    if (sqlite3_changes(w->db) > 0)
-        *changed |= bit;
-    return 0;
-}
-
-static int S_on_forgotten(S_writer *w, unsigned active, const store_event *ev,
-                          const cJSON *data, unsigned *changed, folio_err *err)
-{
-    const char *subject = S_field(data, "subject");
-    if (S_need(ev, "subject", subject, err))
-        return -1;
-    if (active & PROJ_MEMBERS) {
-        /* public rows first: they are found through the private ones */
-        if (S_delete_subject(w, W_MEM_DEL, subject, PROJ_MEMBERS, changed,
-                             err) < 0 ||
-            S_delete_subject(w, W_MEMP_DEL, subject, PROJ_MEMBERS, changed,
-                             err) < 0)
-            return -1;
-    }
-    if ((active & PROJ_INBOX) &&
-        S_delete_subject(w, W_INB_DEL, subject, PROJ_INBOX, changed, err) < 0)
-        return -1;
-    return 0;
+    sqlite3_bind_text(st, 1, v, -1, SQLITE_STATIC);
+    return S_run(w, st, err);
 }
 
 /* Hands one event to the projections in `active` (bits of w->mask). */
@@ -549,9 +573,9 @@ static int S_apply(projections *p, S_writer *w, const store_event *ev,
     else if (t == p->t_contact)
         rc = S_on_contact(w, ev, data, changed, err);
     else if (t == p->t_handled)
-        rc = S_on_handled(w, ev, data, changed, err);
+        rc = S_note(w, W_HANDLED, ev, data, "contact_id", err);
     else
-        rc = S_on_forgotten(w, active, ev, data, changed, err);
+        rc = S_note(w, W_FORGOT, ev, data, "subject", err);
     cJSON_Delete(data);
     return rc;
 }
@@ -589,9 +613,7 @@ static int S_feed_done(S_feed *f, int rc, folio_err *err)
         *err = f->err;
         return -1;
     }
-    if (rc != 0)
-        return -1;
-    return S_acc_flush(f->w, err);
+    return rc != 0 ? -1 : 0;
 }
 
 /* ---- checkpoints ------------------------------------------------------ */
@@ -665,8 +687,11 @@ int projections_catch_up(projections *p, unsigned *changed, folio_err *err)
     }
     long long last = from;
     int rc = store_read_all(p->st, from, 0, S_feed_event, &f, &last, err);
-    if (S_feed_done(&f, rc, err) < 0)
+    if (S_feed_done(&f, rc, err) < 0 ||
+        S_flush(&p->live, &p->live.acc, PROJ_ALL, &f.changed, err) < 0) {
+        S_acc_free(&p->live.acc);
         return -1;
+    }
     for (size_t i = 0; i < S_NDEFS; i++)
         if (last > cps[i].position && S_cp_save(p, i, last, err) < 0)
             return -1;
@@ -696,25 +721,100 @@ static int S_create(sqlite3 *db, unsigned mask, const char *schema,
     return 0;
 }
 
-/* Streams the log (up to until_ms, or all when until_ms < 0) into fresh
- * tables schema.T<suffix> for the projections in mask; *last gets the last
- * position read. */
-static int S_build(projections *p, unsigned mask, const char *schema,
-                   const char *suffix, long long until_ms, long long *last,
-                   folio_err *err)
+/* A rebuild writes every page of the new tables and reads the whole log.
+ * With SQLite's default 2 MB cache the new pages spill to the WAL one by
+ * one and the log is read through pread; a larger cache and a memory map
+ * for the duration of the rebuild make it several times faster.
+ * secure_delete would also zero every page of the tables a swap drops:
+ * what a forget removed was zeroed when it was deleted, so FAST is enough
+ * for the rest. The connection's settings are put back afterwards. */
+static long long S_pragma_int(sqlite3 *db, const char *sql)
 {
+    sqlite3_stmt *st = NULL;
+    long long v = 0;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+typedef struct S_tuning {
+    long long cache_main, cache_temp, secure, sync;
+} S_tuning;
+
+/* synchronous=NORMAL for the rebuild's one commit: a rebuild holds nothing
+ * the log does not, and WAL keeps it atomic; a crash can only lose it
+ * whole, leaving the old tables and checkpoints, which the next open
+ * catches up. */
+static void S_tune(sqlite3 *db, S_tuning *saved)
+{
+    saved->cache_main = S_pragma_int(db, "PRAGMA main.cache_size");
+    saved->cache_temp = S_pragma_int(db, "PRAGMA temp.cache_size");
+    saved->secure = S_pragma_int(db, "PRAGMA main.secure_delete");
+    saved->sync = S_pragma_int(db, "PRAGMA main.synchronous");
+    sqlite3_exec(db, "PRAGMA main.cache_size = -262144;"
+                     " PRAGMA temp.cache_size = -262144;"
+                     " PRAGMA mmap_size = 4294967296;"
+                     " PRAGMA main.secure_delete = FAST;"
+                     " PRAGMA main.synchronous = NORMAL",
+                 NULL, NULL, NULL);
+}
+
+static void S_untune(sqlite3 *db, const S_tuning *saved)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "PRAGMA main.cache_size = %lld; PRAGMA temp.cache_size = %lld;"
+             " PRAGMA mmap_size = 0; PRAGMA main.secure_delete = %lld;"
+             " PRAGMA main.synchronous = %lld",
+             saved->cache_main, saved->cache_temp, saved->secure,
+             saved->sync);
+    sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+/* Makes the secondary indexes of the projections in mask. */
+static int S_indexes(sqlite3 *db, unsigned mask, const char *schema,
+                     const char *suffix, folio_err *err)
+{
+    for (size_t i = 0; i < S_NDEFS; i++)
+        for (size_t k = 0; (mask & S_defs[i].bit) && S_defs[i].idx[k]; k++)
+            if (S_exec_t(db, S_defs[i].idx[k], schema, suffix, err) < 0)
+                return -1;
+    return 0;
+}
+
+/* Streams the log (up to until_ms, or all when until_ms < 0) into fresh
+ * tables schema.T<suffix> for the projections in mask, through w (set up
+ * here; the caller flushes and frees it). *last gets the last position. */
+static int S_build(projections *p, S_writer *w, unsigned mask,
+                   const char *schema, const char *suffix, long long until_ms,
+                   long long *last, folio_err *err)
+{
+    S_writer_init(w, p->db, schema, suffix, mask);
     if (S_create(p->db, mask, schema, suffix, err) < 0)
         return -1;
-    S_writer w;
-    S_writer_init(&w, p->db, schema, suffix, mask);
-    S_feed f = {.p = p, .w = &w};
+    S_feed f = {.p = p, .w = w};
     *last = 0;
     int rc;
     if (until_ms >= 0)
         rc = store_read_until(p->st, until_ms, S_feed_event, &f, err);
     else
         rc = store_read_all(p->st, 0, 0, S_feed_event, &f, last, err);
-    rc = S_feed_done(&f, rc, err);
+    return S_feed_done(&f, rc, err);
+}
+
+/* A private, complete copy in the temp database: build, index, flush. */
+static int S_build_copy(projections *p, const char *suffix, long long until_ms,
+                        long long *last, folio_err *err)
+{
+    S_writer w;
+    unsigned changed = 0;
+    int rc = S_build(p, &w, PROJ_ALL, "temp", suffix, until_ms, last, err);
+    if (rc == 0)
+        rc = S_indexes(p->db, PROJ_ALL, "temp", suffix, err);
+    if (rc == 0)
+        rc = S_flush(&w, &w.acc, PROJ_ALL, &changed, err);
     S_writer_free(&w);
     return rc;
 }
@@ -738,7 +838,27 @@ static int S_swap(projections *p, unsigned mask, folio_err *err)
                 return -1;
         }
     }
-    return 0;
+    return S_indexes(p->db, mask, "main", "", err);
+}
+
+/* Inside the write transaction: fresh tables, swapped in, then what the
+ * batch collected applied to them under their final names. */
+static int S_replay_tx(projections *p, unsigned mask, folio_err *err)
+{
+    S_writer w;
+    long long last = 0;
+    unsigned changed = 0;
+    int rc = S_build(p, &w, mask, "main", "__new", -1, &last, err);
+    S_writer_finalize(&w); /* before the swap renames their tables */
+    if (rc == 0)
+        rc = S_swap(p, mask, err);
+    if (rc == 0)
+        rc = S_flush(&p->live, &w.acc, mask, &changed, err);
+    S_writer_free(&w);
+    for (size_t i = 0; rc == 0 && i < S_NDEFS; i++)
+        if (mask & S_defs[i].bit)
+            rc = S_cp_save(p, i, last, err);
+    return rc;
 }
 
 int projections_replay(projections *p, unsigned mask, folio_err *err)
@@ -750,22 +870,20 @@ int projections_replay(projections *p, unsigned mask, folio_err *err)
     mask &= PROJ_ALL;
     if (!mask)
         return 0;
-    if (store_begin(p->st, err) < 0)
-        return -1;
-    long long last = 0;
-    if (S_build(p, mask, "main", "__new", -1, &last, err) < 0 ||
-        S_swap(p, mask, err) < 0)
-        goto fail;
-    for (size_t i = 0; i < S_NDEFS; i++)
-        if ((mask & S_defs[i].bit) && S_cp_save(p, i, last, err) < 0)
-            goto fail;
-    if (store_commit(p->st, err) < 0)
-        goto fail;
-    return 0;
-fail:
-    store_rollback(p->st);
-    S_writer_finalize(&p->live);
-    return -1;
+    S_tuning saved;
+    S_tune(p->db, &saved);
+    int rc = store_begin(p->st, err);
+    if (rc == 0) {
+        rc = S_replay_tx(p, mask, err);
+        if (rc == 0)
+            rc = store_commit(p->st, err);
+        if (rc < 0) {
+            store_rollback(p->st);
+            S_writer_finalize(&p->live);
+        }
+    }
+    S_untune(p->db, &saved);
+    return rc;
 }
 
 /* ---- check ------------------------------------------------------------ */
@@ -828,13 +946,17 @@ int projections_check(projections *p, buf *report, folio_err *err)
     /* The write lock gives the replay and the live tables one moment of
      * the log; nothing is written to main and the scratch tables in temp
      * go with the rollback. */
-    if (store_begin(p->st, err) < 0)
+    S_tuning saved;
+    S_tune(p->db, &saved);
+    if (store_begin(p->st, err) < 0) {
+        S_untune(p->db, &saved);
         return -1;
+    }
     int differs = 0;
     S_cp cps[S_NDEFS];
     long long last = 0;
     if (S_cp_load(p, cps, err) < 0 ||
-        S_build(p, PROJ_ALL, "temp", "__chk", -1, &last, err) < 0)
+        S_build_copy(p, "__chk", -1, &last, err) < 0)
         goto fail;
     for (size_t i = 0; i < S_NDEFS; i++) {
         int r = S_check_cp(&S_defs[i], &cps[i], last, report);
@@ -853,9 +975,11 @@ int projections_check(projections *p, buf *report, folio_err *err)
         }
     }
     store_rollback(p->st);
+    S_untune(p->db, &saved);
     return differs;
 fail:
     store_rollback(p->st);
+    S_untune(p->db, &saved);
     return -1;
 }
 
@@ -940,7 +1064,7 @@ int projections_open(store *st, vault *v, projections **out, folio_err *err)
     projections *p = S_new(st, v, "main");
     if (!p)
         return err_set(err, "out of memory");
-    if (S_bring_up(p, err) < 0) {
+    if (S_exec(p->db, S_pending_ddl, err) < 0 || S_bring_up(p, err) < 0) {
         projections_close(p);
         return -1;
     }
@@ -959,10 +1083,10 @@ int projections_open_as_of(store *st, vault *v, long long as_of_ms,
     /* A plain BEGIN takes no write lock on main: the live log is only
      * read, the copy lives in this connection's temp database. */
     long long last;
-    if (S_exec(p->db, "BEGIN", err) < 0)
+    if (S_exec(p->db, S_pending_ddl, err) < 0 ||
+        S_exec(p->db, "BEGIN", err) < 0)
         goto fail;
-    if (S_build(p, PROJ_ALL, "temp", "", as_of_ms < 0 ? 0 : as_of_ms, &last,
-                err) < 0 ||
+    if (S_build_copy(p, "", as_of_ms < 0 ? 0 : as_of_ms, &last, err) < 0 ||
         S_exec(p->db, "COMMIT", err) < 0) {
         sqlite3_exec(p->db, "ROLLBACK", NULL, NULL, NULL);
         goto fail;
