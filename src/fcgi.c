@@ -11,6 +11,7 @@
 #include <fcgiapp.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -106,6 +107,11 @@ struct fcgi_server {
     size_t ndirty;
     unsigned long long commit_seq, dirty_seq, rendered_seq;
     int stop_accept, stop_writer, stop_render, stop_resp;
+
+    /* Argon2id takes 64 MiB and a core per hash: more hashes at once than
+     * cores only add memory, so they queue here. */
+    sem_t hash_sem;
+    int hash_sem_ok;
 
     pthread_mutex_t rl_mu;
     S_rl_entry *rl;
@@ -691,7 +697,11 @@ static int S_submit(fcgi_server *s, S_job *j)
             return 0;
         }
         folio_err err = {{0}};
-        if (domain_hash_password(r.password, j->hash, &err) != 0) {
+        while (sem_wait(&s->hash_sem) != 0 && errno == EINTR)
+            ;
+        int hrc = domain_hash_password(r.password, j->hash, &err);
+        sem_post(&s->hash_sem);
+        if (hrc != 0) {
             log_msg("error", "password hashing failed: %s", err.msg);
             S_refuse(j, 500, "the submission could not be stored; please try again",
                      NULL);
@@ -1185,6 +1195,13 @@ int fcgi_open(const fcgi_opts *o, fcgi_server **out, folio_err *err)
         goto fail;
     }
     randombytes_buf(s->rl_key, sizeof s->rl_key);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int hashers = cpus > 0 && cpus < s->threads ? (int)cpus : s->threads;
+    if (sem_init(&s->hash_sem, 0, (unsigned)hashers) != 0) {
+        err_set(err, "cannot set up the password hashing limit");
+        goto fail;
+    }
+    s->hash_sem_ok = 1;
     if (S_open_handles(s, err) != 0 || S_open_listen(s, o, err) != 0)
         goto fail;
     for (int i = S_SLOTS - 1; i >= 0; i--) {
@@ -1321,6 +1338,8 @@ void fcgi_close(fcgi_server *s)
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->site_mu);
     pthread_mutex_destroy(&s->rl_mu);
+    if (s->hash_sem_ok)
+        sem_destroy(&s->hash_sem);
     pthread_cond_destroy(&s->slot_cv);
     pthread_cond_destroy(&s->writer_cv);
     pthread_cond_destroy(&s->render_cv);
