@@ -13,6 +13,7 @@
 
 #include "cmd.h"
 #include "config.h"
+#include "domain.h"
 #include "site.h"
 #include "util.h"
 
@@ -321,12 +322,24 @@ int cmd_build(int argc, char **argv)
         return 1;
     }
     opts.out_dir = out;
-    /* ---- event store data: the lead attaches the provider here ----------
-     * Pages read projections ({{#community.members}}) through opts.data;
-     * with --as-of the store is opened as of opts.now_ms as well. Until then
-     * opts.data stays NULL and such names render empty. */
-    opts.data = NULL;
-    opts.data_ud = NULL;
+    /* ---- event store data ------------------------------------------------
+     * Pages read projections ({{#community.members}}) through opts.data.
+     * With --as-of the projections are replayed up to that time into a
+     * temporary database (the live one is only read); a site without a
+     * store yet gets empty data without one being created. */
+    domain *dom = NULL;
+    int drc = opts.now_ms > 0 || !util_is_file(cfg.db_path)
+                  ? domain_open_as_of(&cfg, opts.now_ms > 0 ? opts.now_ms
+                                                            : util_now_ms(),
+                                      &dom, &err)
+                  : domain_open(&cfg, &dom, &err);
+    if (drc != 0) {
+        fprintf(stderr, "folio build: %s\n", err.msg);
+        config_free(&cfg);
+        return 1;
+    }
+    opts.data = domain_site_data;
+    opts.data_ud = dom;
     /* ---- end of the provider's place ------------------------------------ */
     site *s = site_open(&cfg, &opts, &err);
     int rc = 1;
@@ -347,6 +360,7 @@ int cmd_build(int argc, char **argv)
     rc = 0;
 done:
     site_close(s);
+    domain_close(dom);
     config_free(&cfg);
     return rc;
 }
