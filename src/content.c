@@ -159,6 +159,10 @@ static int S_fields(const S_fm *f, cJSON *fm, content_page *out)
         } else if (!strcmp(k, "summary")) {
             if (!cJSON_IsNull(it) && !(out->summary = S_text(it)))
                 rc = S_bad(f, k, "expected a string");
+            if (out->summary && !*out->summary) { /* empty: use the first paragraph */
+                free(out->summary);
+                out->summary = NULL;
+            }
         } else if (!strcmp(k, "slug")) {
             if (!(out->slug = S_text(it)) || !S_slug_ok(out->slug))
                 rc = S_bad(f, k, "expected one URL path segment (no '/')");

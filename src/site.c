@@ -402,7 +402,8 @@ static int S_read_content(site *s, folio_err *err)
     }
     if (S_walk(s->cfg->content_dir, "", &f, 0, err) != 0)
         goto done;
-    qsort(f.v, f.n, sizeof *f.v, S_cmp_str);
+    if (f.n > 1)
+        qsort(f.v, f.n, sizeof *f.v, S_cmp_str);
     s->pages = calloc(f.n ? f.n : 1, sizeof *s->pages);
     if (!s->pages) {
         err_set(err, "out of memory");
@@ -573,6 +574,8 @@ static pthread_mutex_t S_sort_mu = PTHREAD_MUTEX_INITIALIZER;
 static void S_sort(const site *s, void *base, size_t n, size_t size,
                    int (*cmp)(const void *, const void *))
 {
+    if (n < 2)
+        return;
     pthread_mutex_lock(&S_sort_mu);
     S_sort_site = s;
     qsort(base, n, size, cmp);
@@ -1802,7 +1805,8 @@ static int S_feed(site *s, const char *out, const S_list *l, const char *title,
     int *byd = malloc((n ? n : 1) * sizeof *byd);
     if (!byd)
         return err_set(err, "out of memory");
-    memcpy(byd, l->pages, n * sizeof *byd);
+    if (n)
+        memcpy(byd, l->pages, n * sizeof *byd);
     S_sort(s, byd, n, sizeof *byd, S_cmp_date);
     if (n > S_FEED_ENTRIES)
         n = S_FEED_ENTRIES;
@@ -2441,8 +2445,10 @@ static int S_render_all(site *s, const char *tree, int mode, S_call *call, S_bat
     if (S_all_jobs(s, &jobs, &nfirst, &n) != 0)
         return err_set(err, "out of memory");
     /* a stable order makes the first error the same from run to run */
-    qsort(jobs, nfirst, sizeof *jobs, S_cmp_job);
-    qsort(jobs + nfirst, n - nfirst, sizeof *jobs, S_cmp_job);
+    if (nfirst > 1)
+        qsort(jobs, nfirst, sizeof *jobs, S_cmp_job);
+    if (n - nfirst > 1)
+        qsort(jobs + nfirst, n - nfirst, sizeof *jobs, S_cmp_job);
     *b = (S_batch){.s = s, .call = call, .jobs = jobs, .n = nfirst, .out = tree,
                    .fresh = mode, .outs = outs};
     int rc = S_batch_run(b, err);
