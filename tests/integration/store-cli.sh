@@ -127,6 +127,21 @@ if [ -s "$T/backup.db" ] &&
     ok "the backup is a whole database"
 else fail "the backup is a whole database" "$(ls -l "$T")"; fi
 
+# the site as it was: before anyone registered, and just now (whole
+# seconds: wait out the one the last event was recorded in)
+sleep 1
+NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+sleep 1
+sum_before=$(cat "$S/var/folio.db" "$S/var/folio.db-wal" 2>/dev/null | cksum)
+expect "build --as-of a time before the members" 0 F build --as-of 2000-01-01 \
+    -o "$T/past"
+lacks "... shows no member" "$T/past/community/index.html" "Ada Integration"
+expect "build --as-of now" 0 F build --as-of "$NOW" -o "$T/now"
+has "... shows the member" "$T/now/community/index.html" "Ada Integration"
+sum_after=$(cat "$S/var/folio.db" "$S/var/folio.db-wal" 2>/dev/null | cksum)
+[ "$sum_before" = "$sum_after" ] && ok "as-of builds leave the live store alone" ||
+    fail "as-of builds leave the live store alone" "$sum_before / $sum_after"
+
 expect "forget" 0 F forget "ADA.integration@example.org"
 lacks "the member left the community page" "$S/public/community/index.html" \
     "Ada Integration"
@@ -140,6 +155,10 @@ lacks "their address is nowhere in var/" "$S/var" "ada.integration@example.org"
 lacks "no address of anyone is in var/" "$S/var" "cleo@example.org"
 expect "forget again: nothing left" 1 F forget ada.integration@example.org
 expect "check after forget" 0 F check
+expect "build --as-of before the erasure" 0 F build --as-of "$NOW" -o "$T/now2"
+lacks "... no longer shows the erased member" "$T/now2/community/index.html" \
+    "Ada Integration"
+has "... but the others" "$T/now2/community/index.html" "Bo Password"
 
 echo "1..$fails failures"
 [ "$fails" -eq 0 ]
