@@ -2,6 +2,7 @@
 #include "content.h"
 
 #include <cmark.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,6 +289,131 @@ void content_page_free(content_page *p)
 
 /* ---- Markdown -------------------------------------------------------- */
 
+/* cmark allocates every node, string and buffer on its own; over a build
+ * that is most of its time. It takes an allocator, so each thread gives it
+ * a bump arena that is emptied after each document. Like cmark's own
+ * allocator, this one aborts when memory runs out: cmark cannot take NULL. */
+#define S_CHUNK (256 * 1024)
+
+typedef struct S_chunk {
+    struct S_chunk *next;
+    size_t cap, used, pad;
+    char data[];
+} S_chunk;
+
+static _Thread_local S_chunk *S_arena;
+static _Thread_local char *S_last; /* the newest allocation: realloc grows it in place */
+static pthread_key_t S_arena_key;
+static pthread_once_t S_arena_once = PTHREAD_ONCE_INIT;
+
+static void S_arena_free_list(void *head)
+{
+    for (S_chunk *c = head, *n; c; c = n) {
+        n = c->next;
+        free(c);
+    }
+}
+
+static void S_arena_key_make(void)
+{
+    /* frees a worker thread's arena when the thread ends */
+    if (pthread_key_create(&S_arena_key, S_arena_free_list) != 0)
+        abort();
+}
+
+static size_t S_round(size_t n)
+{
+    return (n + 16 + 15) & ~(size_t)15; /* a 16-byte header holds the size */
+}
+
+static void *S_arena_alloc(size_t size)
+{
+    if (size > ((size_t)-1) / 2)
+        abort();
+    size_t need = S_round(size);
+    if (!S_arena || S_arena->used + need > S_arena->cap) {
+        size_t cap = need > S_CHUNK ? need : S_CHUNK;
+        S_chunk *c = malloc(sizeof *c + cap);
+        if (!c)
+            abort();
+        c->next = S_arena;
+        c->cap = cap;
+        c->used = 0;
+        S_arena = c;
+        pthread_once(&S_arena_once, S_arena_key_make);
+        pthread_setspecific(S_arena_key, S_arena);
+    }
+    char *p = S_arena->data + S_arena->used;
+    S_arena->used += need;
+    memcpy(p, &size, sizeof size);
+    S_last = p + 16;
+    return S_last;
+}
+
+static void *S_arena_calloc(size_t n, size_t size)
+{
+    if (size && n > ((size_t)-1) / 2 / size)
+        abort();
+    void *p = S_arena_alloc(n * size);
+    memset(p, 0, n * size);
+    return p;
+}
+
+static void *S_arena_realloc(void *ptr, size_t size)
+{
+    if (!ptr)
+        return S_arena_alloc(size);
+    size_t old;
+    memcpy(&old, (char *)ptr - 16, sizeof old);
+    if ((char *)ptr == S_last) {
+        size_t start = (size_t)((char *)ptr - 16 - S_arena->data);
+        if (start + S_round(size) <= S_arena->cap) {
+            S_arena->used = start + S_round(size);
+            memcpy((char *)ptr - 16, &size, sizeof size);
+            return ptr;
+        }
+    }
+    void *p = S_arena_alloc(size);
+    memcpy(p, ptr, old < size ? old : size);
+    return p;
+}
+
+static void S_arena_free(void *ptr)
+{
+    (void)ptr; /* everything goes at once in S_arena_reset */
+}
+
+static int S_in_arena(const void *p)
+{
+    for (const S_chunk *c = S_arena; c; c = c->next)
+        if ((const char *)p >= c->data && (const char *)p < c->data + c->cap)
+            return 1;
+    return 0;
+}
+
+/* Keeps one standard chunk for the next document. */
+static void S_arena_reset(void)
+{
+    S_chunk *keep = NULL, *c = S_arena;
+    while (c) {
+        S_chunk *n = c->next;
+        if (!keep && c->cap == S_CHUNK) {
+            keep = c;
+            keep->next = NULL;
+        } else {
+            free(c);
+        }
+        c = n;
+    }
+    if (keep)
+        keep->used = 0;
+    S_arena = keep;
+    S_last = NULL;
+    pthread_setspecific(S_arena_key, S_arena);
+}
+
+static cmark_mem S_mem = {S_arena_calloc, S_arena_realloc, S_arena_free};
+
 static int S_count_words(const char *s, int in_word_before, int *words)
 {
     int in = in_word_before;
@@ -341,9 +467,14 @@ char *content_render(const char *md, size_t len, size_t *outlen, int *words,
         *summary = NULL;
     if (words)
         *words = 0;
-    cmark_node *doc = cmark_parse_document(md, len, CMARK_OPT_UNSAFE);
-    if (!doc)
+    cmark_parser *parser = cmark_parser_new_with_mem(CMARK_OPT_UNSAFE, &S_mem);
+    cmark_parser_feed(parser, md, len);
+    cmark_node *doc = cmark_parser_finish(parser);
+    cmark_parser_free(parser);
+    if (!doc) {
+        S_arena_reset();
         return NULL;
+    }
     if (words || summary) {
         cmark_iter *it = cmark_iter_new(doc);
         cmark_event_type ev;
@@ -376,8 +507,13 @@ char *content_render(const char *md, size_t len, size_t *outlen, int *words,
         }
         cmark_iter_free(it);
     }
-    char *html = cmark_render_html(doc, CMARK_OPT_UNSAFE);
+    char *out = cmark_render_html(doc, CMARK_OPT_UNSAFE);
     cmark_node_free(doc);
+    char *html = out;
+    if (out && S_in_arena(out)) {
+        html = util_strdup(out); /* the caller frees it with free() */
+    }
+    S_arena_reset();
     if (!html && summary) {
         free(*summary);
         *summary = NULL;
