@@ -125,7 +125,9 @@ int cmd_init(int argc, char **argv)
 /* "my-first_post" -> "My first post" */
 static void S_title(const char *name, char *out, size_t n)
 {
-    snprintf(out, n, "%s", name);
+    size_t len = strnlen(name, n - 1);
+    memcpy(out, name, len);
+    out[len] = '\0';
     for (char *c = out; *c; c++)
         if (*c == '-' || *c == '_')
             *c = ' ';
