@@ -8,6 +8,7 @@
 #include "fcgi.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcgiapp.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -367,11 +368,10 @@ static void S_send(S_job *j, int status, const char *ctype,
                         "X-Content-Type-Options: nosniff\r\n%s\r\n",
                         status, S_reason(status), ctype, blen,
                         extra_headers ? extra_headers : "");
-    if (rc == 0) {
-        FCGX_PutStr(h.ptr, (int)h.len, j->req.out);
-        if (blen)
-            FCGX_PutStr(body, (int)blen, j->req.out);
-    }
+    /* A failed write means the web server went away: nothing to tell it,
+     * and the log line below still records the answer we meant. */
+    if (rc == 0 && FCGX_PutStr(h.ptr, (int)h.len, j->req.out) == (int)h.len && blen)
+        (void)FCGX_PutStr(body, (int)blen, j->req.out);
     buf_free(&h);
 
     double secs = (double)(S_now_ns() - j->t0_ns) / 1e9;
@@ -750,7 +750,7 @@ static int S_handle_form(fcgi_server *s, S_job *j)
         S_refuse(j, 400, "CONTENT_LENGTH is missing or malformed", NULL);
         return 0;
     }
-    if ((unsigned long long)len > cfg->body_limit) {
+    if ((unsigned long long)len > cfg->body_limit || len > INT_MAX) {
         char msg[96];
         snprintf(msg, sizeof msg, "the body is over the limit of %zu bytes",
                  cfg->body_limit);
