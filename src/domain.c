@@ -76,6 +76,15 @@ static void S_res_changed(domain_result *res, unsigned bits)
         res->changed[res->nchanged++] = "stats";
 }
 
+/* Frees a copy of something a visitor typed, wiped first. */
+static void S_wipe_free(char *s)
+{
+    if (s) {
+        sodium_memzero(s, strlen(s));
+        free(s);
+    }
+}
+
 /* A copy of s without leading and trailing white space; NULL stays NULL. */
 static char *S_trim(const char *s)
 {
@@ -178,7 +187,8 @@ int domain_check_register(const domain_register_req *req, domain_result *res)
     S_res_init(res);
     S_reg r = {{0}, NULL};
     int rc = S_reg_prepare(req, res, &r);
-    free(r.name);
+    sodium_memzero(r.email, sizeof r.email);
+    S_wipe_free(r.name);
     return rc;
 }
 
@@ -189,10 +199,10 @@ typedef struct S_con {
 
 static void S_con_free(S_con *c)
 {
-    free(c->name);
-    free(c->title);
-    free(c->message);
-    free(c->page);
+    S_wipe_free(c->name);
+    S_wipe_free(c->title);
+    S_wipe_free(c->message);
+    S_wipe_free(c->page);
 }
 
 static int S_con_prepare(const domain_contact_req *req, domain_result *res,
@@ -673,7 +683,7 @@ int domain_register(domain *d, const domain_register_req *req,
 out:
     sodium_memzero(hash, sizeof hash);
     sodium_memzero(r.email, sizeof r.email);
-    free(r.name);
+    S_wipe_free(r.name);
     if (rc != DOMAIN_OK) {
         res->position = 0;
         res->id[0] = '\0';
