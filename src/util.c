@@ -152,7 +152,9 @@ int util_read_file(const char *path, char **out, size_t *len, folio_err *err)
         close(fd);
         return err_set(err, "%s: %s", path, strerror(errno));
     }
-    size_t cap = st.st_size > 0 ? (size_t)st.st_size : 4096;
+    /* one byte more than the size, so that a file read whole is seen to end
+     * without a second buffer or a second read */
+    size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096;
     char *p = malloc(cap + 1);
     if (!p) {
         close(fd);
@@ -170,7 +172,8 @@ int util_read_file(const char *path, char **out, size_t *len, folio_err *err)
             p = q;
             cap *= 2;
         }
-        ssize_t r = read(fd, p + n, cap - n);
+        size_t want = cap - n;
+        ssize_t r = read(fd, p + n, want);
         if (r < 0) {
             if (errno == EINTR)
                 continue;
@@ -181,6 +184,9 @@ int util_read_file(const char *path, char **out, size_t *len, folio_err *err)
         if (r == 0)
             break;
         n += (size_t)r;
+        /* a short read of a regular file that has all its bytes is the end */
+        if (S_ISREG(st.st_mode) && (size_t)r < want && n >= (size_t)st.st_size)
+            break;
     }
     close(fd);
     p[n] = '\0';

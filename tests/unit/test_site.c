@@ -350,6 +350,12 @@ START_TEST(test_rebuild_reuses_tree)
     ck_assert_int_eq(stat(keep, &st2), 0);
     ck_assert_int_eq(st1.st_ino, st2.st_ino);             /* the same tree ... */
     ck_assert_int_eq(st1.st_mtime, st2.st_mtime);         /* ... an unchanged page untouched */
+    /* same length, other bytes: rewritten */
+    put("content/a.md", "---\ntitle: Q\n---\n");
+    build_ok(NULL);
+    build_ok(NULL);
+    expect_out("a/index.html", "P|Q|");
+    put("content/a.md", "---\ntitle: A\n---\n");
     /* a page that goes away takes its directory along */
     snprintf(p, sizeof p, "%s/content/c.md", S_dir);
     ck_assert_int_eq(unlink(p), 0);
