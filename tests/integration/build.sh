@@ -9,6 +9,8 @@
 set -u
 : "${FOLIO_SRCDIR:?run through make check}" "${FOLIO_BIN:?}"
 FOLIO_SHARED=${FOLIO_SHARED:-/work/shared}
+# a checkout elsewhere than beside shared/ (configure's default) still finds it
+[ -f "$FOLIO_SHARED/bench/gen-corpus.py" ] || FOLIO_SHARED=/work/shared
 T=$(mktemp -d "${TMPDIR:-/tmp}/folio-build-test.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 trap 'exit 1' INT TERM
