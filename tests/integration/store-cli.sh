@@ -101,6 +101,10 @@ then ok "events --json: whole envelopes, decrypted for the owner"; else
 expect "events --type" 0 F events --type ContactRequestSubmitted
 [ "$(wc -l <"$T/out")" -eq 1 ] && ok "events --type filters" ||
     fail "events --type filters" "$(cat "$T/out")"
+stream=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["stream_id"])' "$T/events.jsonl")
+expect "events --stream" 0 F events --stream "$stream"
+[ "$(wc -l <"$T/out")" -eq 1 ] && grep -q "$stream" "$T/out" &&
+    ok "events --stream filters" || fail "events --stream filters" "$(cat "$T/out")"
 expect "events --after" 0 F events --after 2
 [ "$(wc -l <"$T/out")" -eq 1 ] && ok "events --after filters" ||
     fail "events --after filters" "$(cat "$T/out")"

@@ -313,6 +313,12 @@ START_TEST(contact_limits_and_repeats)
                               NULL, NULL};
     ck_assert_int_eq(domain_check_contact(&req, &res), DOMAIN_INVALID);
     ck_assert_str_eq(res.errors[0].field, "subject");
+    /* the owner reads it all back, the client address too */
+    char *log = S_events(d, 1);
+    ck_assert_ptr_nonnull(strstr(log, "\"client\":\"192.0.2.7\""));
+    ck_assert_ptr_nonnull(strstr(log, "\"message\":\"Hello again\""));
+    ck_assert_ptr_nonnull(strstr(log, "\"page\":\"/contact/\""));
+    free(log);
     /* the inbox holds no plaintext */
     ck_assert_int_eq(S_int("SELECT count(*) FROM inbox WHERE status = 'new'"),
                      5);
