@@ -222,7 +222,7 @@ int cmd_new(int argc, char **argv)
             fprintf(stderr, "folio new: out of memory\n");
             goto done;
         }
-    if (buf_printf(&b, "\"\ndate: %s\ndraft: true\ntags: []\n---\n\n"
+    if (buf_printf(&b, "\"\ndate: %s\ndraft: true\ntags: []\nsummary: \"\"\n---\n\n"
                        "Write here.\n", date) != 0) {
         buf_free(&b);
         fprintf(stderr, "folio new: out of memory\n");
