@@ -524,7 +524,10 @@ static int S_append(domain *d, const events_type *t, const char *stream,
 }
 
 /* 1 when subject's key was destroyed (the person was erased), 0 when not,
- * -1 on error. */
+ * -1 on error. vault.h has no such question, and vault_seal's refusal is
+ * only a message, so this reads the store's subject_keys table (migration
+ * 2: wrapped is NULL once destroyed) to give the visitor a field error
+ * instead of a failure. */
 static int S_forgotten(domain *d, const char *subject, folio_err *err)
 {
     sqlite3 *db = store_db(d->st);
