@@ -59,6 +59,7 @@ typedef struct S_list {
     int *pages;       /* listed pages, in order */
     size_t n, cap;
     const tpl *tpl;
+    char *html;       /* _index.md's body, rendered once for all its pages */
 } S_list;
 
 typedef struct S_urlent {
@@ -178,6 +179,7 @@ static void S_list_free(S_list *l)
     free(l->slug);
     free(l->url);
     free(l->pages);
+    free(l->html);
 }
 
 /* The URL of list page n: "/projects/", "/projects/page/2/". */
@@ -1259,17 +1261,28 @@ static cJSON *S_synthetic(site *s, const char *title, const char *kind, const ch
 }
 
 /* The page value of a list: its _index.md if any (with content), else made up. */
-static int S_list_page(site *s, cJSON *ctx, const S_list *l, const char *title,
+static int S_list_page(site *s, cJSON *ctx, S_list *l, const char *title,
                        const char *kind, const char *url, const char *section,
                        folio_err *err)
 {
     cJSON *pv;
     if (l->index_page >= 0) {
-        char *html = NULL;
-        if (S_render_md(s, &s->pages[l->index_page], &html, err) != 0)
-            return -1;
+        pthread_mutex_lock(&s->mu);
+        const char *html = l->html;
+        pthread_mutex_unlock(&s->mu);
+        if (!html) {
+            char *h = NULL;
+            if (S_render_md(s, &s->pages[l->index_page], &h, err) != 0)
+                return -1;
+            pthread_mutex_lock(&s->mu);
+            if (!l->html)
+                l->html = h;
+            else
+                free(h);
+            html = l->html;
+            pthread_mutex_unlock(&s->mu);
+        }
         pv = S_page_obj(s, l->index_page, html);
-        free(html);
     } else {
         pv = S_synthetic(s, title, kind, url, section);
     }
@@ -1296,7 +1309,7 @@ static int S_job_ctx(site *s, const S_job *j, cJSON *ctx, S_out *o, folio_err *e
 {
     buf b = BUF_INIT;
     int rc = -1;
-    const S_list *l = NULL;
+    S_list *l = NULL;
     const char *base = NULL;
     o->file = NULL;
     switch (j->type) {
@@ -2446,6 +2459,18 @@ static int S_render_all(site *s, const char *tree, int mode, S_call *call, S_bat
     if (util_is_dir(s->cfg->static_dir) &&
         S_copy_static(s->cfg->static_dir, tree, mode, outs, rl, 0, err) != 0)
         return -1;
+    /* Pages of store data may have been added in place after that tree's
+     * build (the list grew), so its manifest does not know them: they go,
+     * and this build writes the ones that are still wanted. */
+    for (size_t i = 0; mode == W_REUSE && i < s->npages; i++) {
+        const S_page *p = &s->pages[i];
+        char dir[PATH_MAX];
+        if (!p->data_name || !p->listed)
+            continue;
+        if (util_path(dir, sizeof dir, err, "%s%spage", tree, p->url) != 0 ||
+            util_rmtree(dir, err) != 0)
+            return -1;
+    }
     if (S_all_jobs(s, &jobs, &nfirst, &n) != 0)
         return err_set(err, "out of memory");
     /* a stable order makes the first error the same from run to run */

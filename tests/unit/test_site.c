@@ -489,7 +489,23 @@ START_TEST(test_deps_and_render_affected)
     cJSON_Delete(extra);
     buf_free(&page);
     buf_free(&report);
+
+    /* the list grows in place, then shrinks: builds that reuse the tree
+     * that grew must not bring its extra pages back */
+    set_members(7);
+    ck_assert_int_eq(site_render_affected(s, names, 1, &n, &err), 0);
+    ck_assert_int_eq(n, 4);
+    expect_out("community/page/4/index.html", "C|7|m7,|4/4|");
     close_site(s);
+    set_members(1);
+    build_ok(&o);
+    ck_assert(!out_exists("community/page/2"));
+    build_ok(&o); /* into the tree that had grown in place */
+    ck_assert(!out_exists("community/page/4"));
+    ck_assert(!out_exists("community/page/2"));
+    expect_out("community/index.html", "C|1|m1,|1/1|");
+    s = open_site(&o, &err);
+    ck_assert_ptr_nonnull(s);
     cJSON_Delete(S_data);
     S_data = NULL;
 }
