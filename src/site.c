@@ -2107,7 +2107,7 @@ void site_close(site *s)
     for (size_t k = 0; k < s->ntags; k++)
         S_list_free(&s->tags[k]);
     free(s->tags);
-    free(s->home.pages);
+    S_list_free(&s->home);
     for (size_t i = 0; i < s->urlcap; i++)
         free(s->urls[i].url);
     free(s->urls);
