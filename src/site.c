@@ -51,6 +51,7 @@ typedef struct S_page {
     char *data_path;
     atomic_int meta;  /* words and summary known */
     int words;
+    int fm_summary;   /* the front matter gave one (fixed at open: no lock) */
 } S_page;
 
 typedef struct S_list {
@@ -601,6 +602,7 @@ static int S_graph(site *s, folio_err *err)
         S_page *p = &s->pages[i];
         if (S_url_of(p, err) != 0)
             return -1;
+        p->fm_summary = p->c.summary != NULL;
         if (*p->c.section) {
             int sec = S_section_of(s, p->c.section, err);
             if (sec < 0)
@@ -1089,7 +1091,7 @@ static int S_render_md(site *s, S_page *p, char **html, folio_err *err)
     int need = !atomic_load(&p->meta);
     size_t off = p->c.body_offset <= len ? p->c.body_offset : len;
     char *h = content_render(src + off, len - off, NULL, need ? &words : NULL,
-                             need && !p->c.summary ? &summary : NULL);
+                             need && !p->fm_summary ? &summary : NULL);
     free(src);
     if (!h)
         return err_set(err, "content/%s: cannot render the Markdown", p->c.file);
