@@ -157,6 +157,40 @@ static int S_name_ok(const char *s)
     }
 }
 
+/* Writes the new page's front matter; never over an existing file. */
+static int S_new_file(const char *path, const char *title, const char *date)
+{
+    buf b = BUF_INIT;
+    int rc = buf_puts(&b, "---\ntitle: \"");
+    for (const char *c = title; rc == 0 && *c; c++)
+        rc = ((*c == '"' || *c == '\\') ? buf_putc(&b, '\\') : 0) || buf_putc(&b, *c);
+    if (rc == 0)
+        rc = buf_printf(&b, "\"\ndate: %s\ndraft: true\ntags: []\nsummary: \"\"\n---\n\n"
+                            "Write here.\n", date);
+    if (rc != 0) {
+        buf_free(&b);
+        fprintf(stderr, "folio new: out of memory\n");
+        return -1;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        fprintf(stderr, "folio new: %s: %s\n", path,
+                errno == EEXIST ? "already exists; not overwriting it" : strerror(errno));
+        buf_free(&b);
+        return -1;
+    }
+    ssize_t w = write(fd, b.ptr, b.len);
+    int cerr = close(fd);
+    if (w != (ssize_t)b.len || cerr != 0) {
+        fprintf(stderr, "folio new: %s: %s\n", path, strerror(errno));
+        unlink(path);
+        buf_free(&b);
+        return -1;
+    }
+    buf_free(&b);
+    return 0;
+}
+
 int cmd_new(int argc, char **argv)
 {
     const char *site_dir = ".";
@@ -211,39 +245,8 @@ int cmd_new(int argc, char **argv)
         fprintf(stderr, "folio new: %s\n", err.msg);
         goto done;
     }
-    buf b = BUF_INIT;
-    if (buf_puts(&b, "---\ntitle: \"") != 0) {
-        fprintf(stderr, "folio new: out of memory\n");
+    if (S_new_file(path, title, date) != 0)
         goto done;
-    }
-    for (const char *c = title; *c; c++)
-        if ((*c == '"' || *c == '\\' ? buf_putc(&b, '\\') : 0) != 0 || buf_putc(&b, *c) != 0) {
-            buf_free(&b);
-            fprintf(stderr, "folio new: out of memory\n");
-            goto done;
-        }
-    if (buf_printf(&b, "\"\ndate: %s\ndraft: true\ntags: []\nsummary: \"\"\n---\n\n"
-                       "Write here.\n", date) != 0) {
-        buf_free(&b);
-        fprintf(stderr, "folio new: out of memory\n");
-        goto done;
-    }
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        fprintf(stderr, "folio new: %s: %s\n", path,
-                errno == EEXIST ? "already exists; not overwriting it" : strerror(errno));
-        buf_free(&b);
-        goto done;
-    }
-    ssize_t w = write(fd, b.ptr, b.len);
-    int cerr = close(fd);
-    if (w != (ssize_t)b.len || cerr != 0) {
-        fprintf(stderr, "folio new: %s: %s\n", path, strerror(errno));
-        unlink(path);
-        buf_free(&b);
-        goto done;
-    }
-    buf_free(&b);
     printf("%s\n", path);
     rc = 0;
 done:
@@ -257,7 +260,9 @@ static void S_build_usage(FILE *f)
             "usage: folio build [-s SITE] [-o OUT] [--drafts] [-j N] [--as-of TIME]\n\n"
             "Renders SITE (default: .) into OUT (default: SITE/public). The site is\n"
             "built beside OUT and swapped in when complete: on any error OUT stays as\n"
-            "it was and the status is 1.\n\n"
+            "it was and the status is 1. The site it replaces is kept as .OUT.prev\n"
+            "beside OUT, and the next build is made in it (only changed files are\n"
+            "written).\n\n"
             "  -s, --site SITE   the site directory (holding folio.yml)\n"
             "  -o, --out OUT     the output directory\n"
             "  -D, --drafts      include drafts and future-dated pages\n"
@@ -267,23 +272,23 @@ static void S_build_usage(FILE *f)
             "  -h, --help        this text\n");
 }
 
-int cmd_build(int argc, char **argv)
+/* Returns -1 to go on, else the exit status. */
+static int S_build_args(int argc, char **argv, const char **site_dir, const char **out,
+                        site_opts *opts)
 {
     static const struct option S_opts[] = {
         {"site", required_argument, NULL, 's'}, {"out", required_argument, NULL, 'o'},
         {"drafts", no_argument, NULL, 'D'},     {"jobs", required_argument, NULL, 'j'},
         {"as-of", required_argument, NULL, 'A'}, {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
-    const char *site_dir = ".", *out = NULL;
-    site_opts opts = {0};
     int c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":s:o:Dj:h", S_opts, NULL)) != -1) {
         switch (c) {
-        case 's': site_dir = optarg; break;
-        case 'o': out = optarg; break;
-        case 'D': opts.drafts = 1; break;
+        case 's': *site_dir = optarg; break;
+        case 'o': *out = optarg; break;
+        case 'D': opts->drafts = 1; break;
         case 'j': {
             char *end;
             long j = strtol(optarg, &end, 10);
@@ -291,11 +296,11 @@ int cmd_build(int argc, char **argv)
                 fprintf(stderr, "folio build: -j: expected a number from 1 to 64\n");
                 return 2;
             }
-            opts.jobs = (int)j;
+            opts->jobs = (int)j;
             break;
         }
         case 'A':
-            if (util_parse_time(optarg, &opts.now_ms) != 0) {
+            if (util_parse_time(optarg, &opts->now_ms) != 0) {
                 fprintf(stderr, "folio build: --as-of: '%s' is not a time "
                                 "(YYYY-MM-DD[THH:MM[:SS]][Z])\n", optarg);
                 return 2;
@@ -315,6 +320,16 @@ int cmd_build(int argc, char **argv)
         fprintf(stderr, "folio build: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
+    return -1;
+}
+
+int cmd_build(int argc, char **argv)
+{
+    const char *site_dir = ".", *out = NULL;
+    site_opts opts = {0};
+    int st = S_build_args(argc, argv, &site_dir, &out, &opts);
+    if (st >= 0)
+        return st;
     struct timespec ts0;
     clock_gettime(CLOCK_MONOTONIC, &ts0);
     folio_config cfg;

@@ -594,7 +594,8 @@ static int S_in_build(const site *s, const content_page *c)
 }
 
 /* Sections, URLs, tags and the order. */
-static int S_graph(site *s, folio_err *err)
+/* URLs, sections and what each content file is. */
+static int S_graph_kinds(site *s, folio_err *err)
 {
     s->page404 = -1;
     s->home.index_page = -1;
@@ -631,6 +632,12 @@ static int S_graph(site *s, folio_err *err)
                 return err_set(err, "out of memory");
         }
     }
+    return 0;
+}
+
+/* The order, and the lists of the home page, the sections and the tags. */
+static int S_graph_lists(site *s, folio_err *err)
+{
     s->order = calloc(s->npages ? s->npages : 1, sizeof *s->order);
     if (!s->order)
         return err_set(err, "out of memory");
@@ -667,7 +674,12 @@ static int S_graph(site *s, folio_err *err)
                 return err_set(err, "out of memory");
         }
     }
-    /* Tags most used first; pages keep indices, so map old to new. */
+    return 0;
+}
+
+/* Tags most used first; pages keep indices, so map old to new. */
+static int S_graph_tags(site *s, folio_err *err)
+{
     int *map = calloc(s->ntags ? s->ntags : 1, sizeof *map);
     char **slugs = calloc(s->ntags ? s->ntags : 1, sizeof *slugs);
     if (!map || !slugs) {
@@ -687,6 +699,14 @@ static int S_graph(site *s, folio_err *err)
             s->pages[i].tagidx[t] = map[s->pages[i].tagidx[t]];
     free(map);
     free(slugs);
+    return 0;
+}
+
+static int S_graph(site *s, folio_err *err)
+{
+    if (S_graph_kinds(s, err) != 0 || S_graph_lists(s, err) != 0 ||
+        S_graph_tags(s, err) != 0)
+        return -1;
     /* prev/next within the section's order */
     for (size_t k = 0; k < s->nsections; k++) {
         S_list *l = &s->sections[k];
@@ -1307,6 +1327,38 @@ typedef struct S_out {
 } S_out;
 
 /* Builds the context of one job (not T_ALIAS, not data pages past 1). */
+/* The context of a content page, or of the 404 page without content/404.md. */
+static int S_page_ctx(site *s, int idx, cJSON *ctx, S_out *o, folio_err *err)
+{
+    if (idx < 0) {
+        cJSON *pv = S_synthetic(s, "Page not found", "404", "/404.html", "");
+        if (!pv || !cJSON_AddItemToObject(ctx, "page", pv)) {
+            cJSON_Delete(pv);
+            return err_set(err, "out of memory");
+        }
+        o->t = s->tpl_404;
+        snprintf(o->url, sizeof o->url, "/404.html");
+        o->file = "404.html";
+        o->active = -1;
+        return 0;
+    }
+    S_page *p = &s->pages[idx];
+    char *html = NULL;
+    if (S_render_md(s, p, &html, err) != 0)
+        return -1;
+    cJSON *pv = S_page_obj(s, idx, html);
+    free(html);
+    if (!pv || !cJSON_AddItemToObject(ctx, "page", pv)) {
+        cJSON_Delete(pv);
+        return err_set(err, "out of memory");
+    }
+    o->t = p->tpl;
+    o->file = p->c.file;
+    snprintf(o->url, sizeof o->url, "%s", p->url);
+    o->active = S_menu_active(s, p->url, p->c.section);
+    return 0;
+}
+
 static int S_job_ctx(site *s, const S_job *j, cJSON *ctx, S_out *o, folio_err *err)
 {
     buf b = BUF_INIT;
@@ -1316,37 +1368,8 @@ static int S_job_ctx(site *s, const S_job *j, cJSON *ctx, S_out *o, folio_err *e
     o->file = NULL;
     switch (j->type) {
     case T_PAGE:
-    case T_404: {
-        if (j->idx < 0) {
-            cJSON *pv = S_synthetic(s, "Page not found", "404", "/404.html", "");
-            if (!pv || !cJSON_AddItemToObject(ctx, "page", pv)) {
-                cJSON_Delete(pv);
-                goto oom;
-            }
-            o->t = s->tpl_404;
-            snprintf(o->url, sizeof o->url, "/404.html");
-            o->file = "404.html";
-            o->active = -1;
-            rc = 0;
-            goto done;
-        }
-        S_page *p = &s->pages[j->idx];
-        char *html = NULL;
-        if (S_render_md(s, p, &html, err) != 0)
-            goto done;
-        cJSON *pv = S_page_obj(s, j->idx, html);
-        free(html);
-        if (!pv || !cJSON_AddItemToObject(ctx, "page", pv)) {
-            cJSON_Delete(pv);
-            goto oom;
-        }
-        o->t = p->tpl;
-        o->file = p->c.file;
-        snprintf(o->url, sizeof o->url, "%s", p->url);
-        o->active = S_menu_active(s, p->url, p->c.section);
-        rc = 0;
-        goto done;
-    }
+    case T_404:
+        return S_page_ctx(s, j->idx, ctx, o, err);
     case T_HOME:
         l = &s->home;
         base = "/";
