@@ -11,9 +11,14 @@
  * it read (kept in OUT/.folio-deps so another process can use them), and
  * site_render_affected re-renders exactly the pages that read given names.
  *
- * Every file is written to a temporary file in its directory and renamed
- * into place. A full build renders into a new directory beside OUT and
- * swaps it in only when complete; on error OUT is untouched. */
+ * In place (site_render_affected) every file is written to a temporary
+ * file in its directory and renamed into place. A full build renders into a
+ * directory beside OUT and swaps it in (renameat2 RENAME_EXCHANGE) only when
+ * complete; on error OUT is untouched. The site it replaced stays beside OUT
+ * as .OUT.prev with a manifest of its files (.folio-files), and the next
+ * build is made in it: files whose bytes did not change are not written,
+ * files no longer made are removed. Creating and removing ~10,000 page
+ * directories per build was most of a build's time. */
 #ifndef FOLIO_SITE_H
 #define FOLIO_SITE_H
 
