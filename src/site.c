@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -2542,9 +2543,24 @@ int site_build(site *s, folio_err *err)
     }
     if (util_path(prev, sizeof prev, err, "%s/.%s.prev", sl ? parent : ".", base) != 0)
         return -1;
-    char *tree = S_target(s, prev, &mode, &old, err);
-    if (!tree)
+    /* Two builds at once would both take the kept tree. */
+    char lock[PATH_MAX];
+    if (util_path(lock, sizeof lock, err, "%s/.%s.lock", sl ? parent : ".", base) != 0)
         return -1;
+    int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lfd < 0)
+        return err_set(err, "%s: %s", lock, strerror(errno));
+    if (flock(lfd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(lfd);
+        return err_set(err, "%s: %s", s->out, e == EWOULDBLOCK
+                       ? "another folio build is writing this site" : strerror(e));
+    }
+    char *tree = S_target(s, prev, &mode, &old, err);
+    if (!tree) {
+        close(lfd);
+        return -1;
+    }
     if (S_render_all(s, tree, mode, &call, &b, &outs, err) != 0)
         goto done;
     if (mode == W_REUSE && S_prune(tree, &old, &outs, err) != 0)
@@ -2571,6 +2587,7 @@ done:
     S_files_free(&outs);
     S_deps_free(b.deps.v, b.deps.n);
     S_call_done(&call);
+    close(lfd); /* and the lock with it */
     return rc;
 }
 
