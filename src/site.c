@@ -62,6 +62,7 @@ typedef struct S_list {
     size_t n, cap;
     const tpl *tpl;
     char *html;       /* _index.md's body, rendered once for all its pages */
+    int orig;         /* tags: the index before sorting */
 } S_list;
 
 typedef struct S_urlent {
@@ -86,7 +87,9 @@ struct site {
     int *order;       /* listed pages in order */
     size_t norder;
     S_list *sections, *tags;
-    size_t nsections, ntags;
+    size_t nsections, ntags, tagcap;
+    int *taghash;     /* slug -> tag index + 1, open addressing; while reading */
+    size_t taghcap;
     S_list home;
     int page404;      /* content/404.md or -1 */
     const tpl *tpl_home, *tpl_terms, *tpl_404;
@@ -476,18 +479,41 @@ static int S_tag_of(site *s, const char *name, folio_err *err)
         if (!(slug = util_strdup("tag")))
             return err_set(err, "out of memory");
     }
-    for (size_t i = 0; i < s->ntags; i++)
-        if (!strcmp(s->tags[i].slug, slug)) {
+    /* Sites with thousands of tags must not cost tags x pages. */
+    if ((s->ntags + 1) * 2 > s->taghcap) {
+        size_t cap = s->taghcap ? s->taghcap * 2 : 64;
+        int *nh = calloc(cap, sizeof *nh);
+        if (!nh) {
             free(slug);
-            return (int)i;
+            return err_set(err, "out of memory");
         }
-    S_list *nt = realloc(s->tags, (s->ntags + 1) * sizeof *nt);
-    if (!nt) {
-        free(slug);
-        return err_set(err, "out of memory");
+        for (size_t i = 0; i < s->ntags; i++) {
+            size_t k = S_hash(s->tags[i].slug) & (cap - 1);
+            while (nh[k])
+                k = (k + 1) & (cap - 1);
+            nh[k] = (int)i + 1;
+        }
+        free(s->taghash);
+        s->taghash = nh;
+        s->taghcap = cap;
     }
-    s->tags = nt;
-    S_list *l = &nt[s->ntags];
+    size_t k = S_hash(slug) & (s->taghcap - 1);
+    for (; s->taghash[k]; k = (k + 1) & (s->taghcap - 1))
+        if (!strcmp(s->tags[s->taghash[k] - 1].slug, slug)) {
+            free(slug);
+            return s->taghash[k] - 1;
+        }
+    if (s->ntags == s->tagcap) {
+        size_t cap = s->tagcap ? s->tagcap * 2 : 16;
+        S_list *nt = realloc(s->tags, cap * sizeof *nt);
+        if (!nt) {
+            free(slug);
+            return err_set(err, "out of memory");
+        }
+        s->tags = nt;
+        s->tagcap = cap;
+    }
+    S_list *l = &s->tags[s->ntags];
     memset(l, 0, sizeof *l);
     l->index_page = -1;
     l->slug = slug;
@@ -499,6 +525,8 @@ static int S_tag_of(site *s, const char *name, folio_err *err)
         return err_set(err, "out of memory");
     }
     l->url = buf_detach(&b, NULL);
+    l->orig = (int)s->ntags;
+    s->taghash[k] = (int)s->ntags + 1;
     return (int)s->ntags++;
 }
 
@@ -681,25 +709,19 @@ static int S_graph_lists(site *s, folio_err *err)
 /* Tags most used first; pages keep indices, so map old to new. */
 static int S_graph_tags(site *s, folio_err *err)
 {
+    free(s->taghash); /* indices change now */
+    s->taghash = NULL;
+    s->taghcap = 0;
     int *map = calloc(s->ntags ? s->ntags : 1, sizeof *map);
-    char **slugs = calloc(s->ntags ? s->ntags : 1, sizeof *slugs);
-    if (!map || !slugs) {
-        free(map);
-        free(slugs);
+    if (!map)
         return err_set(err, "out of memory");
-    }
-    for (size_t t = 0; t < s->ntags; t++)
-        slugs[t] = s->tags[t].slug;
     S_sort(s, s->tags, s->ntags, sizeof *s->tags, S_cmp_tags);
-    for (size_t t = 0; t < s->ntags; t++)
-        for (size_t k = 0; k < s->ntags; k++)
-            if (s->tags[k].slug == slugs[t])
-                map[t] = (int)k;
+    for (size_t k = 0; k < s->ntags; k++)
+        map[s->tags[k].orig] = (int)k;
     for (size_t i = 0; i < s->npages; i++)
         for (size_t t = 0; s->pages[i].tagidx && t < s->pages[i].c.ntags; t++)
             s->pages[i].tagidx[t] = map[s->pages[i].tagidx[t]];
     free(map);
-    free(slugs);
     return 0;
 }
 
@@ -2133,6 +2155,7 @@ void site_close(site *s)
     for (size_t k = 0; k < s->ntags; k++)
         S_list_free(&s->tags[k]);
     free(s->tags);
+    free(s->taghash);
     S_list_free(&s->home);
     for (size_t i = 0; i < s->urlcap; i++)
         free(s->urls[i].url);
