@@ -90,7 +90,7 @@ static int S_slug_ok(const char *s)
     if (!*s || !strcmp(s, ".") || !strcmp(s, ".."))
         return 0;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p < 0x20 || *p == '/' || *p == '\\' || *p == '?' || *p == '#' || *p == 0x7f)
+        if (*p <= ' ' || *p == 0x7f || strchr("/\\?#%\"<>'`", *p))
             return 0;
     return 1;
 }
@@ -103,7 +103,7 @@ static int S_alias_ok(const char *s)
     if ((n >= 3 && !strcmp(s + n - 3, "/..")) || (n >= 2 && !strcmp(s + n - 2, "/.")))
         return 0;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p < 0x20 || *p == '\\' || *p == '?' || *p == '#' || *p == 0x7f)
+        if (*p <= ' ' || *p == 0x7f || strchr("\\?#%\"<>'`", *p))
             return 0;
     return 1;
 }

@@ -557,6 +557,17 @@ static int S_url_of(S_page *p, folio_err *err)
         buf_free(&b);
         return err_set(err, "out of memory");
     }
+    /* URLs go into href attributes, feeds and nginx as they are: a name
+     * that would need percent-encoding is refused rather than mangled. */
+    for (const unsigned char *c = (const unsigned char *)b.ptr; *c; c++) {
+        if (*c <= ' ' || *c == 0x7f || strchr("?#%\"<>\\'`", *c)) {
+            rc = err_set(err, "content/%s: its URL '%s' would need escaping; use letters, "
+                         "digits, '-', '_' and '.' in file and folder names (or set slug:)",
+                         file, b.ptr);
+            buf_free(&b);
+            return rc;
+        }
+    }
     p->url = buf_detach(&b, NULL);
     return 0;
 }

@@ -108,6 +108,8 @@ START_TEST(test_front_matter_bad)
     bad("---\nweight: 1.5\n---\n", "posts/x.md:2: weight:");
     bad("---\ntags: {a: 1}\n---\n", "posts/x.md:2: tags:");
     bad("---\nslug: a/b\n---\n", "posts/x.md:2: slug:");
+    bad("---\nslug: a b\n---\n", "posts/x.md:2: slug:");
+    bad("---\naliases: [\"/a\\\"b/\"]\n---\n", "aliases:");
     bad("---\naliases: [old/path]\n---\n", "posts/x.md:2: aliases:");
     bad("---\naliases: [/a/../b]\n---\n", "aliases:");
     bad("---\ntitle: a\ntitle: b\n---\n", "posts/x.md:3: duplicate key 'title'");

@@ -252,6 +252,10 @@ START_TEST(test_errors_name_the_file)
     put("templates/withpartial.mustache", "x{{>partials/missing}}y");
     const char *const w4[] = {"content/a.md", "partials/missing", NULL};
     build_fails(w4);
+    put("content/a.md", "---\ntitle: A\n---\n");
+    put("content/my post?.md", "---\ntitle: B\n---\n");
+    const char *const w5[] = {"content/my post?.md", "would need escaping", NULL};
+    build_fails(w5);
 }
 END_TEST
 
