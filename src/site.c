@@ -1680,6 +1680,8 @@ typedef struct S_worker {
     buf *to;            /* site_render_url: render here instead of writing */
     int rendered;
     S_files outs;       /* files written (not in place) */
+    int check;          /* site_check_pages: a data page past the end is */
+    int gone;           /* ... reported here instead of failing */
 } S_worker;
 
 static int S_emit(S_worker *w, const S_out *o, const cJSON *ctx, S_rctx *r, folio_err *err)
@@ -1738,6 +1740,13 @@ static int S_data_pages(S_worker *w, const S_job *j, cJSON *ctx, S_out *o, S_rct
     int pages = S_npages(total, per);
     int first = j->pageno > 1 ? j->pageno : 1;
     int last = w->to ? first : pages;
+    if (first > pages) {
+        if (w->check) {
+            w->gone = 1;
+            return 0;
+        }
+        return err_set(err, "no page at %spage/%d/ (the list has %d)", p->url, first, pages);
+    }
     char base[PATH_MAX];
     snprintf(base, sizeof base, "%s", p->url);
     buf b = BUF_INIT;
@@ -2730,16 +2739,28 @@ int site_render_affected(site *s, const char *const *names, size_t n, int *rende
     return rc;
 }
 
-int site_render_url(site *s, const char *url, const cJSON *extra, buf *out, folio_err *err)
+/* Renders url into out; *gone (when non-NULL) reports a data page past
+ * the end of its list instead of an error. */
+static int S_render_to(site *s, S_call *call, const char *url, const cJSON *extra,
+                       buf *out, int *gone, folio_err *err)
 {
     S_job j;
     if (S_job_for(s, url, &j) != 0)
         return err_set(err, "no page at %s", url);
-    S_call call = {.s = s};
-    S_worker w = {.s = s, .call = &call, .out = s->out, .extra = extra, .to = out};
+    S_worker w = {.s = s, .call = call, .out = s->out, .extra = extra, .to = out,
+                  .check = gone != NULL};
     int rc = S_job_run(&w, &j, err);
+    if (gone)
+        *gone = w.gone;
     S_deps_free(w.deps.v, w.deps.n);
     buf_free(&w.html);
+    return rc;
+}
+
+int site_render_url(site *s, const char *url, const cJSON *extra, buf *out, folio_err *err)
+{
+    S_call call = {.s = s};
+    int rc = S_render_to(s, &call, url, extra, out, NULL, err);
     S_call_done(&call);
     return rc;
 }
@@ -2756,13 +2777,15 @@ int site_check_pages(site *s, buf *report, folio_err *err)
         return err_set(err, "out of memory");
     int differ = 0, rc = 0;
     buf page = BUF_INIT;
+    S_call call = {.s = s}; /* one call: the provider is asked once per name */
     for (size_t i = 0; rc == 0 && i < n; i++) {
         if (!urls[i]) {
             rc = err_set(err, "out of memory");
             break;
         }
         buf_reset(&page);
-        if (site_render_url(s, urls[i], NULL, &page, err) != 0) {
+        int gone = 0;
+        if (S_render_to(s, &call, urls[i], NULL, &page, &gone, err) != 0) {
             rc = -1;
             break;
         }
@@ -2770,7 +2793,12 @@ int site_check_pages(site *s, buf *report, folio_err *err)
         char *disk = NULL;
         size_t len = 0;
         folio_err e2;
-        int same = S_path_of(s->out, urls[i], path, sizeof path, &e2) == 0 &&
+        int same;
+        if (gone) /* a page past the end of its list should not be there at all */
+            same = S_path_of(s->out, urls[i], path, sizeof path, &e2) == 0 &&
+                   !util_is_file(path);
+        else
+            same = S_path_of(s->out, urls[i], path, sizeof path, &e2) == 0 &&
                    util_read_file(path, &disk, &len, &e2) == 0 && len == page.len &&
                    (len == 0 || !memcmp(disk, page.ptr, len));
         free(disk);
@@ -2780,6 +2808,7 @@ int site_check_pages(site *s, buf *report, folio_err *err)
                 rc = err_set(err, "out of memory");
         }
     }
+    S_call_done(&call);
     for (size_t i = 0; i < n; i++)
         free(urls[i]);
     free(urls);

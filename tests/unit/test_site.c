@@ -490,6 +490,14 @@ START_TEST(test_deps_and_render_affected)
     ck_assert_str_eq(page.ptr, "N|1|&lt;bad&gt; address");
     ck_assert_int_eq(site_render_url(s, "/nowhere/", extra, &page, &err), -1);
     ck_assert_ptr_nonnull(strstr(err.msg, "/nowhere/"));
+    ck_assert_int_eq(site_render_url(s, "/community/page/2/", NULL, &page, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err.msg, "/community/page/2/"));
+    set_members(3);
+    buf_reset(&page);
+    ck_assert_msg(site_render_url(s, "/community/page/2/", NULL, &page, &err) == 0, "%s",
+                  err.msg);
+    ck_assert_str_eq(page.ptr, "C|3|m3,|2/2|");
+    set_members(1);
     cJSON_Delete(extra);
     buf_free(&page);
     buf_free(&report);
