@@ -572,7 +572,7 @@ static int S_url_of(S_page *p, folio_err *err)
     return 0;
 }
 
-static const site *S_sort_site; /* qsort has no user data; set under s->mu */
+static const site *S_sort_site; /* qsort has no user data; set under S_sort_mu */
 
 /* weight ascending (0 = unweighted, after the weighted), then date newest
  * first, then title, then file name so that the order is total. */
@@ -1673,7 +1673,7 @@ typedef struct S_worker {
     site *s;
     S_call *call;
     const char *out;  /* output root */
-    int fresh;
+    int mode;           /* W_INPLACE, W_FRESH or W_REUSE */
     buf html;
     S_deplist deps;
     const cJSON *extra; /* site_render_url */
@@ -1705,7 +1705,7 @@ static int S_emit(S_worker *w, const S_out *o, const cJSON *ctx, S_rctx *r, foli
     char path[PATH_MAX];
     if (S_path_of(w->out, o->url, path, sizeof path, err) != 0)
         return -1;
-    return S_write(path, w->html.ptr, w->html.len, w->fresh, &w->outs, strlen(w->out), err);
+    return S_write(path, w->html.ptr, w->html.len, w->mode, &w->outs, strlen(w->out), err);
 }
 
 static int S_add_extra(cJSON *ctx, const cJSON *extra)
@@ -1780,7 +1780,7 @@ static int S_data_pages(S_worker *w, const S_job *j, cJSON *ctx, S_out *o, S_rct
         }
     }
     /* The list may have shrunk: pages past the end are gone. */
-    for (int pg = pages + 1; rc == 0 && !w->fresh && !w->to; pg++) {
+    for (int pg = pages + 1; rc == 0 && w->mode == W_INPLACE && !w->to; pg++) {
         char dir[PATH_MAX];
         if (util_path(dir, sizeof dir, err, "%s%spage/%d", w->out, base, pg) != 0) {
             rc = -1;
@@ -1826,7 +1826,7 @@ static int S_alias(S_worker *w, const S_job *j, folio_err *err)
     if (w->to)
         rc = buf_add(w->to, b.ptr, b.len) == 0 ? 0 : err_set(err, "out of memory");
     else
-        rc = S_write(path, b.ptr, b.len, w->fresh, &w->outs, strlen(w->out), err);
+        rc = S_write(path, b.ptr, b.len, w->mode, &w->outs, strlen(w->out), err);
     w->rendered++;
 done:
     free(perma);
@@ -2199,7 +2199,7 @@ typedef struct S_batch {
     S_job *jobs;
     size_t n;
     const char *out;
-    int fresh;
+    int mode;
     pthread_mutex_t mu;
     S_deplist deps;     /* merged from the workers */
     int rendered;
@@ -2214,7 +2214,7 @@ static void *S_worker_new(void *ud)
         w->s = b->s;
         w->call = b->call;
         w->out = b->out;
-        w->fresh = b->fresh;
+        w->mode = b->mode;
     }
     return w;
 }
@@ -2548,7 +2548,7 @@ static int S_render_all(site *s, const char *tree, int mode, S_call *call, S_bat
     if (n - nfirst > 1)
         qsort(jobs + nfirst, n - nfirst, sizeof *jobs, S_cmp_job);
     *b = (S_batch){.s = s, .call = call, .jobs = jobs, .n = nfirst, .out = tree,
-                   .fresh = mode, .outs = outs};
+                   .mode = mode, .outs = outs};
     int rc = S_batch_run(b, err);
     if (rc == 0) {
         b->jobs = jobs + nfirst;
@@ -2700,7 +2700,7 @@ int site_render_affected(site *s, const char *const *names, size_t n, int *rende
         return err_set(err, "out of memory");
     }
     S_call call = {.s = s};
-    S_batch b = {.s = s, .call = &call, .jobs = jobs, .n = nj, .out = s->out, .fresh = 0};
+    S_batch b = {.s = s, .call = &call, .jobs = jobs, .n = nj, .out = s->out, .mode = W_INPLACE};
     int rc = S_batch_run(&b, err);
     if (rc == 0) {
         /* forget what the re-rendered pages read before, keep what they read now */
