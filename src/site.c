@@ -1899,8 +1899,15 @@ static int S_feed(site *s, const char *out, const S_list *l, const char *title,
     char iso[32], feedurl[PATH_MAX];
     snprintf(feedurl, sizeof feedurl, "%sindex.xml", url);
     char *self = S_permalink(s, feedurl), *home = S_permalink(s, url);
-    long long upd = n && s->pages[byd[0]].c.date >= 0 ? s->pages[byd[0]].c.date : s->now;
-    S_iso(upd, iso);
+    /* the feed changed when its newest entry did */
+    long long upd = -1;
+    for (size_t k = 0; k < n; k++) {
+        const content_page *c = &s->pages[byd[k]].c;
+        long long t = c->lastmod >= 0 ? c->lastmod : c->date;
+        if (t > upd)
+            upd = t;
+    }
+    S_iso(upd >= 0 ? upd : s->now, iso);
     int rc = !self || !home ||
              buf_puts(&b, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
                           "<feed xmlns=\"http://www.w3.org/2005/Atom\">\n<title>") ||
@@ -1970,9 +1977,12 @@ static int S_sitemap(site *s, const char *out, int mode, S_files *rec, folio_err
     int rc = buf_puts(&b, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
                           "<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n");
     long long newest = -1;
-    for (size_t k = 0; k < s->norder; k++)
-        if (s->pages[s->order[k]].c.date > newest)
-            newest = s->pages[s->order[k]].c.date;
+    for (size_t k = 0; k < s->norder; k++) {
+        const content_page *c = &s->pages[s->order[k]].c;
+        long long t = c->lastmod >= 0 ? c->lastmod : c->date;
+        if (t > newest)
+            newest = t;
+    }
     rc = rc || S_sitemap_url(&b, s, "/", newest);
     for (size_t k = 0; rc == 0 && k < s->nsections; k++)
         rc = S_sitemap_url(&b, s, s->sections[k].url, -1);
@@ -2586,11 +2596,10 @@ int site_build(site *s, folio_err *err)
     }
     if (util_path(prev, sizeof prev, err, "%s/.%s.prev", sl ? parent : ".", base) != 0)
         return -1;
-    /* Two builds at once would both take the kept tree. */
-    char lock[PATH_MAX];
-    if (util_path(lock, sizeof lock, err, "%s/.%s.lock", sl ? parent : ".", base) != 0)
-        return -1;
-    int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    /* Two builds at once would both take the kept tree: lock the folder
+     * that holds OUT and the kept tree (OUT itself is swapped). */
+    const char *lock = sl ? parent : ".";
+    int lfd = open(lock, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (lfd < 0)
         return err_set(err, "%s: %s", lock, strerror(errno));
     if (flock(lfd, LOCK_EX | LOCK_NB) != 0) {
