@@ -198,11 +198,16 @@ START_TEST(test_escaping)
     put("folio.yml", "title: \"Ada & <Co>\"\nbase_url: \"https://ex.org/a&b/\"\n");
     put("content/posts/x.md", "---\ntitle: \"A <b> & \\\"q\\\" 'x'\"\n"
                               "summary: \"1 < 2 & <script>\"\ndate: 2025-01-01\n"
+                              "lastmod: 2025-02-01\n"
                               "aliases: [/old/x/]\n---\nbody\n");
     build_ok(NULL);
     expect_out("index.xml", "<title>Ada &amp; &lt;Co&gt;</title>");
     expect_out("index.xml", "<title>A &lt;b&gt; &amp; &quot;q&quot; &#39;x&#39;</title>");
     expect_out("index.xml", "<summary>1 &lt; 2 &amp; &lt;script&gt;</summary>");
+    expect_out("index.xml", "</author>\n<entry>"); /* entries after the feed's head */
+    expect_out("index.xml", "<id>https://ex.org/a&amp;b/</id>\n<updated>2025-02-01T00:00:00Z</updated>");
+    expect_out("index.xml", "<updated>2025-02-01T00:00:00Z</updated>\n<published>2025-01-01T00:00:00Z</published>");
+    expect_out("sitemap.xml", "<loc>https://ex.org/a&amp;b/posts/x/</loc><lastmod>2025-02-01T00:00:00Z</lastmod>");
     expect_out("index.xml", "<link href=\"https://ex.org/a&amp;b/posts/x/\"/>");
     expect_out("posts/index.xml", "<title>Ada &amp; &lt;Co&gt;: Posts</title>");
     expect_out("sitemap.xml", "<loc>https://ex.org/a&amp;b/posts/x/</loc>");
