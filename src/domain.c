@@ -29,7 +29,13 @@ struct domain {
     int scrub_pending; /* a forget committed with the group: scrub after */
     unsigned cmd_changed;
     cJSON *community, *stats;
+    /* SAVEPOINT domain_cmd, RELEASE, ROLLBACK TO: prepared once */
+    sqlite3_stmt *sp[3];
 };
+
+enum { S_SP_BEGIN, S_SP_RELEASE, S_SP_UNDO };
+static const char *const S_sp_sql[3] = {
+    "SAVEPOINT domain_cmd", "RELEASE domain_cmd", "ROLLBACK TO domain_cmd"};
 
 static const char *const S_data_names[] = {"community", "stats", NULL};
 
@@ -314,6 +320,8 @@ void domain_close(domain *d)
         store_rollback(d->st);
     cJSON_Delete(d->community);
     cJSON_Delete(d->stats);
+    for (size_t i = 0; i < 3; i++)
+        sqlite3_finalize(d->sp[i]);
     projections_close(d->p);
     vault_close(d->v);
     store_close(d->st);
@@ -338,6 +346,7 @@ int domain_begin(domain *d, folio_err *err)
         return err_set(err, "an as-of view is read-only");
     if (d->group)
         return err_set(err, "a group of commands is already open");
+    vault_end_tx(d->v);
     if (store_begin(d->st, err) < 0)
         return -1;
     d->group = 1;
@@ -349,11 +358,14 @@ int domain_commit(domain *d, folio_err *err)
     if (!d->group)
         return err_set(err, "no group of commands is open");
     d->group = 0;
-    if (store_commit(d->st, err) < 0) {
+    if (projections_flush(d->p, err) < 0 || store_commit(d->st, err) < 0) {
         store_rollback(d->st);
+        projections_discard(d->p);
+        vault_end_tx(d->v);
         d->scrub_pending = 0;
         return -1;
     }
+    vault_end_tx(d->v);
     if (d->scrub_pending)
         S_scrub(d);
     return 0;
@@ -366,33 +378,57 @@ void domain_rollback(domain *d)
     d->group = 0;
     d->scrub_pending = 0;
     store_rollback(d->st);
+    projections_discard(d->p);
+    vault_end_tx(d->v);
 }
 
-static int S_exec(domain *d, const char *sql, folio_err *err)
+/* Runs one of the command savepoint statements. */
+static int S_sp(domain *d, int which, folio_err *err)
 {
-    char *msg = NULL;
-    if (sqlite3_exec(store_db(d->st), sql, NULL, NULL, &msg) != SQLITE_OK) {
-        err_set(err, "%s: %s", sql, msg ? msg : "failed");
-        sqlite3_free(msg);
-        return -1;
+    sqlite3 *db = store_db(d->st);
+    if (!d->sp[which] &&
+        sqlite3_prepare_v3(db, S_sp_sql[which], -1, SQLITE_PREPARE_PERSISTENT,
+                           &d->sp[which], NULL) != SQLITE_OK) {
+        d->sp[which] = NULL;
+        return err_set(err, "%s: %s", S_sp_sql[which], sqlite3_errmsg(db));
     }
+    int rc = sqlite3_step(d->sp[which]);
+    sqlite3_reset(d->sp[which]);
+    if (rc != SQLITE_DONE)
+        return err_set(err, "%s: %s", S_sp_sql[which], sqlite3_errmsg(db));
     return 0;
+}
+
+/* Ends a transaction of a single command: nothing of it kept. */
+static void S_tx_abort(domain *d)
+{
+    store_rollback(d->st);
+    projections_discard(d->p);
+    vault_end_tx(d->v);
 }
 
 /* Every command runs in a savepoint of its own, inside the group's
  * transaction or a transaction of its own (BEGIN IMMEDIATE: the write lock
- * is held from the first read, so check-then-append cannot race). */
+ * is held from the first read, so check-then-append cannot race). The
+ * projections catch up with the log once per transaction, before the
+ * first command's savepoint. */
 static int S_cmd_begin(domain *d, folio_err *err)
 {
     if (d->as_of)
         return err_set(err, "an as-of view is read-only");
-    if (!d->group && store_begin(d->st, err) < 0)
-        return -1;
-    if (S_exec(d, "SAVEPOINT domain_cmd", err) < 0) {
+    if (!d->group) {
+        vault_end_tx(d->v);
+        if (store_begin(d->st, err) < 0)
+            return -1;
+    }
+    unsigned changed = 0;
+    if (projections_tx_begin(d->p, &changed, err) < 0 ||
+        S_sp(d, S_SP_BEGIN, err) < 0) {
         if (!d->group)
-            store_rollback(d->st);
+            S_tx_abort(d);
         return -1;
     }
+    d->cmd_changed = changed;
     return 0;
 }
 
@@ -400,22 +436,25 @@ static int S_cmd_begin(domain *d, folio_err *err)
 static int S_cmd_end(domain *d, int ok, folio_err *err)
 {
     if (!ok) {
-        S_exec(d, "ROLLBACK TO domain_cmd", NULL);
-        S_exec(d, "RELEASE domain_cmd", NULL);
+        projections_cmd_end(d->p, 0);
+        S_sp(d, S_SP_UNDO, NULL);
+        S_sp(d, S_SP_RELEASE, NULL);
         if (!d->group)
-            store_rollback(d->st);
+            S_tx_abort(d);
         return 0;
     }
-    if (S_exec(d, "RELEASE domain_cmd", err) < 0) {
+    if (S_sp(d, S_SP_RELEASE, err) < 0) {
         S_cmd_end(d, 0, NULL);
         return -1;
     }
+    projections_cmd_end(d->p, 1);
     if (d->group)
         return 0;
-    if (store_commit(d->st, err) < 0) {
-        store_rollback(d->st);
+    if (projections_flush(d->p, err) < 0 || store_commit(d->st, err) < 0) {
+        S_tx_abort(d);
         return -1;
     }
+    vault_end_tx(d->v);
     return 0;
 }
 
@@ -508,11 +547,18 @@ static int S_append(domain *d, const events_type *t, const char *stream,
         store_new_event ev = {NULL, t->name, t->version, json, meta};
         int s = store_append(d->st, stream, expected, &ev, 1, &res->position,
                              err);
-        if (s == STORE_CONFLICT)
+        if (s == STORE_CONFLICT) {
             err_set(err, "%s: stream already exists", stream);
-        else if (s == STORE_OK &&
-                 projections_catch_up(d->p, &d->cmd_changed, err) == 0)
-            rc = DOMAIN_OK;
+        } else if (s == STORE_OK) {
+            /* the projections take the event as it is, not read back */
+            store_event e = {.position = res->position, .stream_id = stream,
+                             .stream_version = 0, .type = t->name,
+                             .schema_version = t->version, .data = json,
+                             .metadata = meta,
+                             .recorded_at = store_last_recorded_at(d->st)};
+            if (projections_apply(d->p, &e, data, &d->cmd_changed, err) == 0)
+                rc = DOMAIN_OK;
+        }
     }
     free(json);
     free(meta);
@@ -524,26 +570,12 @@ static int S_append(domain *d, const events_type *t, const char *stream,
 }
 
 /* 1 when subject's key was destroyed (the person was erased), 0 when not,
- * -1 on error. vault.h has no such question, and vault_seal's refusal is
- * only a message, so this reads the store's subject_keys table (migration
- * 2: wrapped is NULL once destroyed) to give the visitor a field error
- * instead of a failure. */
+ * -1 on error: a field error for the visitor instead of vault_seal's
+ * failure. The vault keeps the key it looked up for the seals after. */
 static int S_forgotten(domain *d, const char *subject, folio_err *err)
 {
-    sqlite3 *db = store_db(d->st);
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT wrapped IS NULL FROM subject_keys"
-                           " WHERE subject = ?1",
-                           -1, &st, NULL) != SQLITE_OK)
-        return err_set(err, "subject keys: %s", sqlite3_errmsg(db));
-    sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    int r = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-    sqlite3_finalize(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return err_set(err, "subject keys: %s", sqlite3_errmsg(db));
-    return r;
+    int st = vault_subject_state(d->v, subject, err);
+    return st < 0 ? -1 : st == 2;
 }
 
 static const char S_erased_msg[] =
@@ -611,7 +643,7 @@ static int S_register_in(domain *d, const domain_register_req *req,
         return f < 0 ? DOMAIN_ERROR : DOMAIN_INVALID;
     }
     char uuid[37], stream[80];
-    store_uuid(uuid);
+    store_uuid_v7(uuid); /* time-ordered: indexes on ids grow at one end */
     snprintf(user_id, sizeof user_id, "%s", uuid);
     snprintf(stream, sizeof stream, "user-%s", uuid);
     const char *locale = d->cfg && d->cfg->language && *d->cfg->language
@@ -730,7 +762,7 @@ static int S_contact_in(domain *d, const domain_contact_req *req,
     if (dup != 0)
         return dup < 0 ? DOMAIN_ERROR : DOMAIN_DUPLICATE;
     char uuid[37], stream[80];
-    store_uuid(uuid);
+    store_uuid_v7(uuid); /* time-ordered: indexes on ids grow at one end */
     snprintf(stream, sizeof stream, "contact-%s", uuid);
     cJSON *data = cJSON_CreateObject();
     if (!data || S_add_str(data, "contact_id", uuid) < 0 ||

@@ -255,6 +255,14 @@ typedef struct S_writer {
 
 enum { Q_MEMBER_OF, Q_RECENT, Q_COUNT };
 
+/* An event a command applied from memory, counted in the stats and the
+ * checkpoints once the command is kept (projections_cmd_end). */
+#define S_MAX_STAGED 4
+typedef struct S_staged {
+    const char *type; /* the registry's name: static */
+    long long recorded_at, position;
+} S_staged;
+
 struct projections {
     store *st;
     sqlite3 *db;
@@ -263,7 +271,18 @@ struct projections {
     int as_of;
     S_writer live;
     sqlite3_stmt *q[Q_COUNT];
+    sqlite3_stmt *cp_load, *cp_save;
     const events_type *t_user, *t_contact, *t_handled, *t_forgot;
+    /* rows noted in temp.proj_forgotten / proj_handled, not yet applied */
+    long long notes;
+    /* Within one write transaction (projections_tx_begin .. flush or
+     * discard): every projection is at position cp, counting the kept
+     * commands whose stats (live.acc) and checkpoints are still to be
+     * written. */
+    int in_tx, cp_dirty, broken;
+    long long cp;
+    S_staged staged[S_MAX_STAGED];
+    size_t nstaged;
 };
 
 const char *const *projections_names(void) { return S_names; }
@@ -405,8 +424,11 @@ static int S_run_w(S_writer *w, int which, unsigned bit, unsigned *changed,
 /* Applies what a batch collected (stats counts, erasures, handled marks)
  * to w's tables for the projections in mask, and empties the collections.
  * acc may belong to another writer (a replay's, flushed after the swap). */
-static int S_flush(S_writer *w, S_acc *acc, unsigned mask, unsigned *changed,
-                   folio_err *err)
+static int S_flush_notes(projections *p, S_writer *w, unsigned mask,
+                         unsigned *changed, folio_err *err);
+
+static int S_flush(projections *p, S_writer *w, S_acc *acc, unsigned mask,
+                   unsigned *changed, folio_err *err)
 {
     int rc = 0;
     if ((mask & PROJ_STATS) && acc->ntypes) {
@@ -414,6 +436,17 @@ static int S_flush(S_writer *w, S_acc *acc, unsigned mask, unsigned *changed,
         *changed |= PROJ_STATS;
     }
     S_acc_free(acc);
+    return rc < 0 ? -1 : S_flush_notes(p, w, mask, changed, err);
+}
+
+/* The erasures and handled marks noted so far, applied. Nothing noted is
+ * the common case: then nothing runs (these statements scan the inbox). */
+static int S_flush_notes(projections *p, S_writer *w, unsigned mask,
+                         unsigned *changed, folio_err *err)
+{
+    if (!p->notes)
+        return 0;
+    int rc = 0;
     if (rc == 0 && (mask & PROJ_MEMBERS))
         rc = S_run_w(w, W_MEM_DEL, PROJ_MEMBERS, changed, err) ||
              S_run_w(w, W_MEMP_DEL, PROJ_MEMBERS, changed, err) ? -1 : 0;
@@ -424,6 +457,8 @@ static int S_flush(S_writer *w, S_acc *acc, unsigned mask, unsigned *changed,
                                        " DELETE FROM temp.proj_handled",
                                 NULL, NULL, NULL) != SQLITE_OK)
         rc = S_sqlerr(w->db, err, "projections: pending changes");
+    if (rc == 0)
+        p->notes = 0;
     return rc;
 }
 
@@ -524,8 +559,9 @@ static int S_on_contact(S_writer *w, const store_event *ev, const cJSON *data,
 }
 
 /* Notes a value for the end of the batch (see S_pending_ddl). */
-static int S_note(S_writer *w, int which, const store_event *ev,
-                  const cJSON *data, const char *field, folio_err *err)
+static int S_note(projections *p, S_writer *w, int which,
+                  const store_event *ev, const cJSON *data, const char *field,
+                  folio_err *err)
 {
     const char *v = S_field(data, field);
     if (S_need(ev, field, v, err))
@@ -534,7 +570,27 @@ static int S_note(S_writer *w, int which, const store_event *ev,
     if (!st)
         return -1;
     sqlite3_bind_text(st, 1, v, -1, SQLITE_STATIC);
-    return S_run(w, st, err);
+    if (S_run(w, st, err) < 0)
+        return -1;
+    p->notes++;
+    return 0;
+}
+
+/* The handlers for the tables (stats aside) of event ev of type t, its
+ * data in the current shape. */
+static int S_apply_data(projections *p, S_writer *w, const store_event *ev,
+                        const events_type *t, const cJSON *data,
+                        unsigned *changed, folio_err *err)
+{
+    if (t == p->t_user)
+        return S_on_registered(p, w, ev, data, changed, err);
+    if (t == p->t_contact)
+        return S_on_contact(w, ev, data, changed, err);
+    if (t == p->t_handled)
+        return S_note(p, w, W_HANDLED, ev, data, "contact_id", err);
+    if (t == p->t_forgot)
+        return S_note(p, w, W_FORGOT, ev, data, "subject", err);
+    return 0;
 }
 
 /* Hands one event to the projections in `active` (bits of w->mask). */
@@ -568,14 +624,8 @@ static int S_apply(projections *p, S_writer *w, const store_event *ev,
     if (ev->schema_version != t->version &&
         events_upcast(t, ev->schema_version, data, err) < 0)
         rc = err_prefix(err, "event %lld", ev->position);
-    else if (t == p->t_user)
-        rc = S_on_registered(p, w, ev, data, changed, err);
-    else if (t == p->t_contact)
-        rc = S_on_contact(w, ev, data, changed, err);
-    else if (t == p->t_handled)
-        rc = S_note(w, W_HANDLED, ev, data, "contact_id", err);
     else
-        rc = S_note(w, W_FORGOT, ev, data, "subject", err);
+        rc = S_apply_data(p, w, ev, t, data, changed, err);
     cJSON_Delete(data);
     return rc;
 }
@@ -590,6 +640,8 @@ typedef struct S_feed {
     folio_err err;
     int failed;
 } S_feed;
+
+int projections_flush(projections *p, folio_err *err);
 
 static int S_feed_event(void *ud, const store_event *ev)
 {
@@ -627,12 +679,16 @@ typedef struct S_cp {
 static int S_cp_load(projections *p, S_cp cps[S_NDEFS], folio_err *err)
 {
     memset(cps, 0, sizeof(S_cp) * S_NDEFS);
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(p->db,
+    if (!p->cp_load &&
+        sqlite3_prepare_v3(p->db,
                            "SELECT name, version, position FROM"
                            " main.projection_checkpoints",
-                           -1, &st, NULL) != SQLITE_OK)
+                           -1, SQLITE_PREPARE_PERSISTENT, &p->cp_load,
+                           NULL) != SQLITE_OK) {
+        p->cp_load = NULL;
         return S_sqlerr(p->db, err, "projections: checkpoints");
+    }
+    sqlite3_stmt *st = p->cp_load;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *name = (const char *)sqlite3_column_text(st, 0);
@@ -643,7 +699,7 @@ static int S_cp_load(projections *p, S_cp cps[S_NDEFS], folio_err *err)
                 cps[i].position = sqlite3_column_int64(st, 2);
             }
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (rc != SQLITE_DONE)
         return S_sqlerr(p->db, err, "projections: checkpoints");
     return 0;
@@ -652,19 +708,24 @@ static int S_cp_load(projections *p, S_cp cps[S_NDEFS], folio_err *err)
 static int S_cp_save(projections *p, size_t i, long long position,
                      folio_err *err)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(p->db,
+    if (!p->cp_save &&
+        sqlite3_prepare_v3(p->db,
                            "INSERT INTO main.projection_checkpoints (name,"
                            " version, position) VALUES (?1, ?2, ?3) ON"
                            " CONFLICT (name) DO UPDATE SET version ="
                            " excluded.version, position = excluded.position",
-                           -1, &st, NULL) != SQLITE_OK)
+                           -1, SQLITE_PREPARE_PERSISTENT, &p->cp_save,
+                           NULL) != SQLITE_OK) {
+        p->cp_save = NULL;
         return S_sqlerr(p->db, err, "projections: checkpoint");
+    }
+    sqlite3_stmt *st = p->cp_save;
     sqlite3_bind_text(st, 1, S_defs[i].name, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, S_defs[i].version);
     sqlite3_bind_int64(st, 3, position);
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     if (rc != SQLITE_DONE)
         return S_sqlerr(p->db, err, "projections: checkpoint");
     return 0;
@@ -675,6 +736,9 @@ int projections_catch_up(projections *p, unsigned *changed, folio_err *err)
     *changed = 0;
     if (p->as_of)
         return err_set(err, "projections: an as-of copy is read-only");
+    /* the checkpoints in the table must be current before reading on */
+    if (p->in_tx && projections_flush(p, err) < 0)
+        return -1;
     S_cp cps[S_NDEFS];
     if (S_cp_load(p, cps, err) < 0)
         return -1;
@@ -688,7 +752,7 @@ int projections_catch_up(projections *p, unsigned *changed, folio_err *err)
     long long last = from;
     int rc = store_read_all(p->st, from, 0, S_feed_event, &f, &last, err);
     if (S_feed_done(&f, rc, err) < 0 ||
-        S_flush(&p->live, &p->live.acc, PROJ_ALL, &f.changed, err) < 0) {
+        S_flush(p, &p->live, &p->live.acc, PROJ_ALL, &f.changed, err) < 0) {
         S_acc_free(&p->live.acc);
         return -1;
     }
@@ -696,6 +760,99 @@ int projections_catch_up(projections *p, unsigned *changed, folio_err *err)
         if (last > cps[i].position && S_cp_save(p, i, last, err) < 0)
             return -1;
     *changed = f.changed;
+    return 0;
+}
+
+/* ---- group commit: events applied from memory ---------------------------
+ * A writer that appends an event knows it whole: reading it back from the
+ * log and parsing its JSON again, and writing the stats and three
+ * checkpoints for every event, was most of a command's cost. Inside one
+ * write transaction the log only grows by this connection's appends, so
+ * once caught up (projections_tx_begin) each appended event is the next
+ * position; the stats counts and checkpoints are written once, just before
+ * the commit (projections_flush). */
+
+static void S_tx_reset(projections *p)
+{
+    S_acc_free(&p->live.acc);
+    p->in_tx = p->cp_dirty = p->broken = 0;
+    p->nstaged = 0;
+}
+
+int projections_tx_begin(projections *p, unsigned *changed, folio_err *err)
+{
+    *changed = 0;
+    if (p->in_tx)
+        return 0;
+    S_tx_reset(p);
+    S_cp cps[S_NDEFS];
+    if (projections_catch_up(p, changed, err) < 0 || S_cp_load(p, cps, err) < 0)
+        return -1;
+    for (size_t i = 0; i < S_NDEFS; i++)
+        if (!cps[i].found || cps[i].position != cps[0].position)
+            return 0; /* out of step: projections_apply reads the log */
+    p->cp = cps[0].position;
+    p->in_tx = 1;
+    return 0;
+}
+
+/* Writes what the kept commands collected and the checkpoints, if the
+ * transaction began with projections_tx_begin; ends it either way. */
+int projections_flush(projections *p, folio_err *err)
+{
+    int rc = 0;
+    if (p->broken)
+        rc = err_set(err, "projections: out of memory");
+    if (rc == 0 && p->in_tx && p->live.acc.ntypes)
+        rc = S_acc_flush(&p->live, &p->live.acc, err);
+    for (size_t i = 0; rc == 0 && p->in_tx && p->cp_dirty && i < S_NDEFS; i++)
+        rc = S_cp_save(p, i, p->cp, err);
+    S_tx_reset(p);
+    return rc;
+}
+
+void projections_discard(projections *p)
+{
+    S_tx_reset(p);
+}
+
+void projections_cmd_end(projections *p, int keep)
+{
+    for (size_t i = 0; keep && i < p->nstaged; i++) {
+        if (S_acc_add(&p->live.acc, p->staged[i].type,
+                      p->staged[i].recorded_at) < 0)
+            p->broken = 1;
+        p->cp = p->staged[i].position;
+        p->cp_dirty = 1;
+    }
+    p->nstaged = 0;
+}
+
+int projections_apply(projections *p, const store_event *ev,
+                      const cJSON *data, unsigned *changed, folio_err *err)
+{
+    const events_type *t = events_find(ev->type);
+    long long at = p->nstaged ? p->staged[p->nstaged - 1].position : p->cp;
+    if (!p->in_tx || !t || ev->schema_version != t->version ||
+        ev->position != at + 1 || p->nstaged == S_MAX_STAGED) {
+        if (p->nstaged)
+            return err_set(err, "projections: event %lld is out of step with"
+                           " the log", ev->position);
+        /* Read the log instead: what the kept commands collected is
+         * written first, since the catch-up goes from the checkpoints. */
+        unsigned c = 0;
+        if (projections_flush(p, err) < 0 ||
+            projections_catch_up(p, &c, err) < 0)
+            return -1;
+        *changed |= c;
+        return 0;
+    }
+    if (S_apply_data(p, &p->live, ev, t, data, changed, err) < 0 ||
+        S_flush_notes(p, &p->live, PROJ_ALL, changed, err) < 0)
+        return -1;
+    p->staged[p->nstaged++] =
+        (S_staged){t->name, ev->recorded_at, ev->position};
+    *changed |= PROJ_STATS;
     return 0;
 }
 
@@ -814,7 +971,7 @@ static int S_build_copy(projections *p, const char *suffix, long long until_ms,
     if (rc == 0)
         rc = S_indexes(p->db, PROJ_ALL, "temp", suffix, err);
     if (rc == 0)
-        rc = S_flush(&w, &w.acc, PROJ_ALL, &changed, err);
+        rc = S_flush(p, &w, &w.acc, PROJ_ALL, &changed, err);
     S_writer_free(&w);
     return rc;
 }
@@ -853,7 +1010,7 @@ static int S_replay_tx(projections *p, unsigned mask, folio_err *err)
     if (rc == 0)
         rc = S_swap(p, mask, err);
     if (rc == 0)
-        rc = S_flush(&p->live, &w.acc, mask, &changed, err);
+        rc = S_flush(p, &p->live, &w.acc, mask, &changed, err);
     S_writer_free(&w);
     for (size_t i = 0; rc == 0 && i < S_NDEFS; i++)
         if (mask & S_defs[i].bit)
@@ -1105,6 +1262,8 @@ void projections_close(projections *p)
     S_writer_free(&p->live);
     for (size_t i = 0; i < Q_COUNT; i++)
         sqlite3_finalize(p->q[i]);
+    sqlite3_finalize(p->cp_load);
+    sqlite3_finalize(p->cp_save);
     free(p);
 }
 

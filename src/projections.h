@@ -54,6 +54,25 @@ unsigned projections_bit(const char *name);
  * changed. */
 int projections_catch_up(projections *p, unsigned *changed, folio_err *err);
 
+/* Group commit (the domain's writer). Inside a write transaction:
+ *   projections_tx_begin   catches up and remembers the checkpoints;
+ *   projections_apply      applies an event just appended by this
+ *                          connection from memory (data: its JSON, in the
+ *                          current shape), inside the command's savepoint;
+ *                          an event that is not the next position is read
+ *                          from the log instead;
+ *   projections_cmd_end    keeps (keep 1) or drops the command's events
+ *                          after its savepoint was released or undone;
+ *   projections_flush      writes the stats and checkpoints of the kept
+ *                          commands: call it just before the commit;
+ *   projections_discard    forgets them: call it after a rollback. */
+int projections_tx_begin(projections *p, unsigned *changed, folio_err *err);
+int projections_apply(projections *p, const store_event *ev,
+                      const cJSON *data, unsigned *changed, folio_err *err);
+void projections_cmd_end(projections *p, int keep);
+int projections_flush(projections *p, folio_err *err);
+void projections_discard(projections *p);
+
 /* Rebuilds the projections in mask into fresh tables (NAME__new) and swaps
  * them in, all in one write transaction: readers see the old model until
  * the swap commits. Must be called outside a transaction. */

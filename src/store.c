@@ -114,9 +114,9 @@ struct store {
     sqlite3 *db;
     sqlite3_stmt *stmt[S_NSTMT];
     int readonly;
+    long long last_stamp; /* recorded_at of this handle's last append */
 };
 
-static void S_uuid_v7(char out[37]);
 
 static int S_db_err(store *s, folio_err *err, const char *what)
 {
@@ -296,9 +296,12 @@ static int S_pragmas(store *s, const store_opts *o, folio_err *err)
     /* recursive_triggers: without it, INSERT OR REPLACE deletes a row
      * without firing the append-only trigger. secure_delete: erased keys
      * are overwritten, not left in free space. */
+    /* temp_store: the statement journal of every savepoint (a command,
+     * an append) stays in memory instead of a temporary file. */
     const char *common = "PRAGMA foreign_keys = ON;"
                          "PRAGMA recursive_triggers = ON;"
-                         "PRAGMA secure_delete = ON;";
+                         "PRAGMA secure_delete = ON;"
+                         "PRAGMA temp_store = MEMORY;";
     if (S_exec_sql(s, common, "setting up the database", err) != 0)
         return -1;
     if (o->readonly)
@@ -526,7 +529,7 @@ static int S_insert(store *s, const char *stream_id, long long version,
     char uuid[37];
     const char *id = ev->event_id;
     if (!id) {
-        S_uuid_v7(uuid);
+        store_uuid_v7(uuid);
         id = uuid;
     }
     int fresh;
@@ -587,6 +590,7 @@ static int S_append_tx(store *s, const char *stream_id, long long expected,
         if (rc != 0)
             return rc == STORE_CONFLICT ? STORE_CONFLICT : STORE_ERROR;
     }
+    s->last_stamp = now;
     return STORE_OK;
 }
 
@@ -717,6 +721,33 @@ long long store_head(store *s)
         head = sqlite3_column_int64(st, 0);
     S_done(st, fresh);
     return head;
+}
+
+long long store_last_recorded_at(store *s) { return s->last_stamp; }
+
+/* ---- checkpoints ------------------------------------------------------ */
+int store_set_autocheckpoint(store *s, int on, folio_err *err)
+{
+    /* 1000 pages is SQLite's default */
+    if (sqlite3_wal_autocheckpoint(s->db, on ? 1000 : 0) != SQLITE_OK)
+        return S_db_err(s, err, "setting the WAL checkpoint");
+    return 0;
+}
+
+int store_checkpoint(store *s, int truncate, int *wal_frames, folio_err *err)
+{
+    int log = 0, done = 0;
+    int rc = sqlite3_wal_checkpoint_v2(s->db, "main",
+                                       truncate ? SQLITE_CHECKPOINT_TRUNCATE
+                                                : SQLITE_CHECKPOINT_PASSIVE,
+                                       &log, &done);
+    if (wal_frames)
+        *wal_frames = log;
+    if (rc == SQLITE_BUSY && !truncate)
+        return 0; /* PASSIVE does what it can: nothing to report */
+    if (rc != SQLITE_OK)
+        return S_db_err(s, err, "checkpointing the WAL");
+    return 0;
 }
 
 /* ---- backup and check ------------------------------------------------- */
@@ -851,7 +882,7 @@ void store_uuid(char out[37])
 /* Event ids the store makes itself are UUIDv7: the time in front keeps
  * the event_id index appending at its end instead of touching a random
  * page per insert, which is what made appends to a big log slow. */
-static void S_uuid_v7(char out[37])
+void store_uuid_v7(char out[37])
 {
     unsigned char b[16];
     randombytes_buf(b, sizeof b);

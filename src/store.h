@@ -106,5 +106,22 @@ int store_check(store *s, buf *report, folio_err *err);
 
 /* A new random UUID (v4) as text. */
 void store_uuid(char out[37]);
+/* A new time-ordered UUID (v7) as text: ids made one after another sort
+ * one after another, so an index on them grows at its right edge. */
+void store_uuid_v7(char out[37]);
+
+/* recorded_at of the last event this handle appended (0: none yet). */
+long long store_last_recorded_at(store *s);
+
+/* Whether commits on this handle checkpoint the WAL themselves (SQLite's
+ * automatic checkpoint, the default). A busy writer turns it off and has
+ * another connection run store_checkpoint instead. */
+int store_set_autocheckpoint(store *s, int on, folio_err *err);
+/* Copies the WAL back into the database: truncate 0 is PASSIVE (never
+ * waits, does what readers and writers allow), 1 TRUNCATE (waits for
+ * them, then empties the WAL file). *wal_frames (may be NULL) gets the
+ * frames in the WAL before the call. */
+int store_checkpoint(store *s, int truncate, int *wal_frames,
+                     folio_err *err);
 
 #endif

@@ -39,6 +39,13 @@ struct vault {
     sqlite3_stmt *stmt[S_NSTMT];
     unsigned char subject_key[S_KEY_LEN];
     unsigned char wrap_key[S_KEY_LEN];
+    /* The last subject key used in this transaction: a command seals
+     * several fields for one person, and a lookup plus an unwrap per
+     * field was a third of a contact request's cost. */
+    int cached;
+    unsigned cached_version; /* the database's data version then */
+    char cached_subject[S_SUBJECT_MAX + 1];
+    unsigned char cached_key[S_KEY_LEN];
 };
 
 static const char S_mode_hint[] =
@@ -289,10 +296,50 @@ static int S_db_err(vault *v, folio_err *err, const char *what)
     return err_set(err, "vault: %s: %s", what, sqlite3_errmsg(v->db));
 }
 
+void vault_end_tx(vault *v)
+{
+    if (!v)
+        return;
+    sodium_memzero(v->cached_key, sizeof v->cached_key);
+    sodium_memzero(v->cached_subject, sizeof v->cached_subject);
+    v->cached = 0;
+}
+
+/* SQLite's data version of the main database: it changes with every
+ * commit, this connection's or another's, and stays put inside one
+ * transaction. */
+static unsigned S_data_version(vault *v)
+{
+    unsigned u = 0;
+    if (sqlite3_file_control(v->db, "main", SQLITE_FCNTL_DATA_VERSION, &u) !=
+        SQLITE_OK)
+        return 0;
+    return u;
+}
+
+/* Keeps key for subject while the transaction lasts: outside one, another
+ * connection could destroy it between two calls. */
+static void S_cache(vault *v, const char *subject,
+                    const unsigned char key[S_KEY_LEN])
+{
+    if (sqlite3_get_autocommit(v->db))
+        return;
+    v->cached_version = S_data_version(v);
+    memcpy(v->cached_key, key, S_KEY_LEN);
+    snprintf(v->cached_subject, sizeof v->cached_subject, "%s", subject);
+    v->cached = 1;
+}
+
 /* The subject's key into key: 0 found, 1 destroyed, 2 never made. */
 static int S_get_key(vault *v, const char *subject,
                      unsigned char key[S_KEY_LEN], folio_err *err)
 {
+    if (v->cached && !sqlite3_get_autocommit(v->db) &&
+        !strcmp(v->cached_subject, subject) &&
+        v->cached_version == S_data_version(v)) {
+        memcpy(key, v->cached_key, S_KEY_LEN);
+        return 0;
+    }
     sqlite3_stmt *st = v->stmt[S_GET_KEY];
     sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st), res;
@@ -318,7 +365,19 @@ static int S_get_key(vault *v, const char *subject,
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    if (res == 0)
+        S_cache(v, subject, key);
     return res;
+}
+
+int vault_subject_state(vault *v, const char *subject, folio_err *err)
+{
+    if (S_check_subject(subject, err) != 0)
+        return -1;
+    unsigned char key[S_KEY_LEN];
+    int k = S_get_key(v, subject, key, err);
+    sodium_memzero(key, sizeof key);
+    return k < 0 ? -1 : k == 0 ? 1 : k == 1 ? 2 : 0;
 }
 
 static int S_new_key(vault *v, const char *subject,
@@ -345,6 +404,7 @@ static int S_new_key(vault *v, const char *subject,
     }
     if (rc != SQLITE_DONE)
         return S_db_err(v, err, "storing a subject key");
+    S_cache(v, subject, key);
     return 0;
 }
 
@@ -458,8 +518,10 @@ int vault_forget(vault *v, const char *subject, folio_err *err)
     if (S_check_subject(subject, err) != 0)
         return -1;
     unsigned char key[S_KEY_LEN];
+    vault_end_tx(v);
     int k = S_get_key(v, subject, key, err);
     sodium_memzero(key, sizeof key);
+    vault_end_tx(v);
     if (k < 0)
         return -1;
     if (k == 2)

@@ -42,6 +42,14 @@ int vault_seal(vault *v, const char *subject, const char *plain, char **out,
  * key is destroyed (redacted: *out = NULL), -1 on error. */
 int vault_open_sealed(vault *v, const char *subject, const char *sealed,
                       char **out, folio_err *err);
+/* The state of subject's key: 0 never made, 1 live, 2 destroyed, -1 on
+ * error. Inside a transaction the unwrapped key is kept for the seals
+ * that follow (see vault_end_tx). */
+int vault_subject_state(vault *v, const char *subject, folio_err *err);
+/* Drops (wipes) the keys kept in memory for the transaction. Call it when
+ * a transaction ends: another process may erase a subject between two. */
+void vault_end_tx(vault *v);
+
 /* Destroys the subject's key (crypto-shredding). 0 done, 1 unknown. The
  * caller runs vault_scrub after its transaction commits. */
 int vault_forget(vault *v, const char *subject, folio_err *err);
