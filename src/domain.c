@@ -1092,3 +1092,17 @@ int domain_writable(domain *d)
     store_rollback(d->st);
     return 1;
 }
+
+int domain_set_autocheckpoint(domain *d, int on, folio_err *err)
+{
+    return store_set_autocheckpoint(d->st, on, err);
+}
+
+int domain_wal_frames(domain *d) { return store_wal_frames(d->st); }
+
+int domain_checkpoint(domain *d, int truncate, folio_err *err)
+{
+    if (d->group)
+        return err_set(err, "checkpoint: a group of commands is open");
+    return store_checkpoint(d->st, truncate, NULL, err);
+}

@@ -129,6 +129,17 @@ int domain_backup(domain *d, const char *path, folio_err *err);
 int domain_open_as_of(const folio_config *cfg, long long as_of_ms,
                       domain **out, folio_err *err);
 
+/* WAL checkpoints for a busy writer. SQLite's automatic checkpoint runs
+ * inside the commit that crosses 1000 WAL pages, stalling that writer; a
+ * busy one turns it off (on 0), lets another connection checkpoint in the
+ * background (store_checkpoint), and itself checkpoints only when
+ * domain_wal_frames says the WAL grew past what the background kept up
+ * with, between two transactions, which lets the next one restart the
+ * WAL from its beginning. truncate: 0 PASSIVE, 1 TRUNCATE. */
+int domain_set_autocheckpoint(domain *d, int on, folio_err *err);
+int domain_wal_frames(domain *d);
+int domain_checkpoint(domain *d, int truncate, folio_err *err);
+
 /* 1 when the database answers a write (for GET /health). */
 int domain_writable(domain *d);
 

@@ -33,6 +33,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "site.h"
+#include "store.h"
 
 /* Requests in flight at once (accepted, not yet answered). nginx queues the
  * rest in the listen backlog. 256 covers the benchmark's 64 connections
@@ -92,13 +93,14 @@ struct fcgi_server {
     int rate_on;
 
     domain *writer_dom;       /* writer thread only */
+    store *ckpt;              /* checkpointer thread only */
     domain *reader_dom;       /* behind the site, under site_mu */
     site *site;               /* under site_mu */
     pthread_mutex_t site_mu;
 
     /* Everything below is under mu. */
     pthread_mutex_t mu;
-    pthread_cond_t slot_cv, writer_cv, render_cv, resp_cv;
+    pthread_cond_t slot_cv, writer_cv, render_cv, resp_cv, ckpt_cv;
     S_job *slots;
     S_job *free_slots;
     S_jobq writeq;            /* valid submissions and health probes */
@@ -107,7 +109,7 @@ struct fcgi_server {
     char dirty[S_MAX_DIRTY][32];
     size_t ndirty;
     unsigned long long commit_seq, dirty_seq, rendered_seq;
-    int stop_accept, stop_writer, stop_render, stop_resp;
+    int stop_accept, stop_writer, stop_render, stop_resp, stop_ckpt;
 
     /* Argon2id takes 64 MiB and a core per hash: more hashes at once than
      * cores only add memory, so they queue here. */
@@ -119,7 +121,7 @@ struct fcgi_server {
     unsigned char rl_key[crypto_shorthash_KEYBYTES]; /* random per process */
 
     pthread_t *workers;
-    pthread_t writer, renderer, responder;
+    pthread_t writer, renderer, responder, checkpointer;
     int started;
 };
 
@@ -963,6 +965,71 @@ static void S_hand_over(fcgi_server *s, S_job *list, int committed)
     pthread_mutex_unlock(&s->mu);
 }
 
+/* ---- WAL checkpoints: beside the writer, not in its commits -------------- */
+
+/* The checkpointer's rhythm: a PASSIVE checkpoint every S_CKPT_MS while
+ * commits come, a TRUNCATE once nothing was committed for S_CKPT_IDLE_MS. */
+#define S_CKPT_MS 10
+#define S_CKPT_IDLE_MS 1000
+/* The WAL restarts from its beginning only when a write transaction
+ * begins with every frame copied back; under a steady stream of commits
+ * the background checkpoint is always a little behind, so past this many
+ * frames (16 MiB of 4 KiB pages) the writer copies the rest itself between
+ * two groups: little is left by then. */
+#define S_WAL_RESTART_FRAMES 4096
+
+static void S_writer_checkpoint(fcgi_server *s)
+{
+    if (domain_wal_frames(s->writer_dom) < S_WAL_RESTART_FRAMES)
+        return;
+    folio_err err = {{0}};
+    if (domain_checkpoint(s->writer_dom, 0, &err) != 0)
+        log_msg("warn", "%s", err.msg);
+}
+
+static void *S_checkpointer(void *arg)
+{
+    fcgi_server *s = arg;
+    pthread_setname_np(pthread_self(), "folio-ckpt");
+    unsigned long long seen = 0;
+    long long quiet_since = S_now_ns();
+    int clean = 0;
+    pthread_mutex_lock(&s->mu);
+    while (!s->stop_ckpt) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += S_CKPT_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->ckpt_cv, &s->mu, &ts);
+        if (s->stop_ckpt)
+            break;
+        unsigned long long seq = s->commit_seq;
+        pthread_mutex_unlock(&s->mu);
+        long long now = S_now_ns();
+        int truncate = 0;
+        if (seq != seen) {
+            seen = seq;
+            quiet_since = now;
+            clean = 0;
+        } else if (!clean &&
+                   now - quiet_since >= S_CKPT_IDLE_MS * 1000000LL) {
+            truncate = 1;
+        }
+        folio_err err = {{0}};
+        if ((truncate || !clean) &&
+            store_checkpoint(s->ckpt, truncate, NULL, &err) != 0)
+            log_msg("warn", "%s", err.msg);
+        else if (truncate)
+            clean = 1;
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
 static void *S_writer(void *arg)
 {
     fcgi_server *s = arg;
@@ -995,6 +1062,7 @@ static void *S_writer(void *arg)
         if (cmds) {
             S_commit_group(s, cmds, n);
             S_hand_over(s, cmds, 1);
+            S_writer_checkpoint(s);
         }
         if (probes)
             S_hand_over(s, probes, 0);
@@ -1131,8 +1199,11 @@ static int S_open_listen(fcgi_server *s, const fcgi_opts *o, folio_err *err)
 static int S_open_handles(fcgi_server *s, folio_err *err)
 {
     const folio_config *cfg = s->cfg;
+    store_opts co = {cfg->sync_full, 0};
     if (domain_open(cfg, &s->writer_dom, err) != 0 ||
-        domain_open(cfg, &s->reader_dom, err) != 0)
+        domain_open(cfg, &s->reader_dom, err) != 0 ||
+        domain_set_autocheckpoint(s->writer_dom, 0, err) != 0 ||
+        store_open(cfg->db_path, &co, &s->ckpt, err) != 0)
         return err_prefix(err, "cannot open the event store %s", cfg->db_path);
     site_opts so = {.jobs = 1, .data = domain_site_data,
                     .data_ud = s->reader_dom};
@@ -1151,7 +1222,8 @@ static int S_init_sync(fcgi_server *s)
     int rc = pthread_mutex_init(&s->mu, NULL) | pthread_mutex_init(&s->site_mu, NULL) |
              pthread_mutex_init(&s->rl_mu, NULL) | pthread_cond_init(&s->slot_cv, NULL) |
              pthread_cond_init(&s->writer_cv, NULL) |
-             pthread_cond_init(&s->render_cv, NULL) | pthread_cond_init(&s->resp_cv, &ca);
+             pthread_cond_init(&s->render_cv, NULL) | pthread_cond_init(&s->resp_cv, &ca) |
+             pthread_cond_init(&s->ckpt_cv, &ca);
     pthread_condattr_destroy(&ca);
     return rc ? -1 : 0;
 }
@@ -1231,6 +1303,7 @@ int fcgi_start(fcgi_server *s, folio_err *err)
     pthread_mutex_unlock(&s->mu);
 
     if (pthread_create(&s->writer, NULL, S_writer, s) != 0 ||
+        pthread_create(&s->checkpointer, NULL, S_checkpointer, s) != 0 ||
         pthread_create(&s->renderer, NULL, S_renderer, s) != 0 ||
         pthread_create(&s->responder, NULL, S_responder, s) != 0)
         return err_set(err, "cannot start threads: %s", strerror(errno));
@@ -1264,6 +1337,8 @@ void fcgi_stop(fcgi_server *s)
      * rendered, every request answered. */
     S_stop_flag(s, &s->stop_writer, &s->writer_cv);
     pthread_join(s->writer, NULL);
+    S_stop_flag(s, &s->stop_ckpt, &s->ckpt_cv);
+    pthread_join(s->checkpointer, NULL);
     S_stop_flag(s, &s->stop_render, &s->render_cv);
     pthread_join(s->renderer, NULL);
     S_stop_flag(s, &s->stop_resp, &s->resp_cv);
@@ -1325,6 +1400,7 @@ void fcgi_close(fcgi_server *s)
         domain_close(s->reader_dom);
     if (s->writer_dom)
         domain_close(s->writer_dom);
+    store_close(s->ckpt);
     while (s->cfgs) {
         S_cfg_node *n = s->cfgs;
         s->cfgs = n->older;
@@ -1344,5 +1420,6 @@ void fcgi_close(fcgi_server *s)
     pthread_cond_destroy(&s->writer_cv);
     pthread_cond_destroy(&s->render_cv);
     pthread_cond_destroy(&s->resp_cv);
+    pthread_cond_destroy(&s->ckpt_cv);
     free(s);
 }

@@ -115,6 +115,7 @@ struct store {
     sqlite3_stmt *stmt[S_NSTMT];
     int readonly;
     long long last_stamp; /* recorded_at of this handle's last append */
+    int wal_frames;       /* after the last commit (autocheckpoint off) */
 };
 
 
@@ -726,13 +727,27 @@ long long store_head(store *s)
 long long store_last_recorded_at(store *s) { return s->last_stamp; }
 
 /* ---- checkpoints ------------------------------------------------------ */
+static int S_wal_hook(void *ud, sqlite3 *db, const char *name, int frames)
+{
+    (void)db;
+    if (!strcmp(name, "main"))
+        ((store *)ud)->wal_frames = frames;
+    return SQLITE_OK;
+}
+
 int store_set_autocheckpoint(store *s, int on, folio_err *err)
 {
-    /* 1000 pages is SQLite's default */
-    if (sqlite3_wal_autocheckpoint(s->db, on ? 1000 : 0) != SQLITE_OK)
-        return S_db_err(s, err, "setting the WAL checkpoint");
+    s->wal_frames = 0;
+    /* 1000 pages is SQLite's default; the automatic checkpoint is itself a
+     * WAL hook, which ours replaces */
+    if (on)
+        return sqlite3_wal_autocheckpoint(s->db, 1000) == SQLITE_OK
+                   ? 0 : S_db_err(s, err, "setting the WAL checkpoint");
+    sqlite3_wal_hook(s->db, S_wal_hook, s);
     return 0;
 }
+
+int store_wal_frames(store *s) { return s->wal_frames; }
 
 int store_checkpoint(store *s, int truncate, int *wal_frames, folio_err *err)
 {

@@ -123,5 +123,8 @@ int store_set_autocheckpoint(store *s, int on, folio_err *err);
  * frames in the WAL before the call. */
 int store_checkpoint(store *s, int truncate, int *wal_frames,
                      folio_err *err);
+/* Frames in the WAL after this handle's last commit, while its automatic
+ * checkpoint is off (0 otherwise). */
+int store_wal_frames(store *s);
 
 #endif
