@@ -201,6 +201,24 @@ static int S_npages(size_t total, int per)
     return total == 0 ? 1 : (int)((total + (size_t)per - 1) / (size_t)per);
 }
 
+/* Items per page for a page's list: folio.yml's paginate, or the page's own
+ * `paginate: N`; `paginate: false` keeps the whole list on one page. */
+static int S_per_page(const site *s, const cJSON *params)
+{
+    const cJSON *pp = cJSON_GetObjectItemCaseSensitive(params, "paginate");
+    if (cJSON_IsNumber(pp) && pp->valuedouble >= 1 && pp->valuedouble <= 100000)
+        return (int)pp->valuedouble;
+    if (cJSON_IsFalse(pp))
+        return 1 << 30;
+    return s->cfg->paginate;
+}
+
+static int S_list_per(const site *s, const S_list *l)
+{
+    return l->index_page >= 0 ? S_per_page(s, s->pages[l->index_page].c.params)
+                              : s->cfg->paginate;
+}
+
 static const char *const S_months[] = {"January", "February", "March", "April",
                                        "May", "June", "July", "August",
                                        "September", "October", "November", "December"};
@@ -682,7 +700,10 @@ static int S_graph_lists(site *s, folio_err *err)
     if (!s->order)
         return err_set(err, "out of memory");
     for (size_t i = 0; i < s->npages; i++)
-        if (s->pages[i].listed)
+        /* unlisted: true renders the page but keeps it out of lists, tags,
+         * feeds and the sitemap (a thanks page, say). */
+        if (s->pages[i].listed &&
+            !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s->pages[i].c.params, "unlisted")))
             s->order[s->norder++] = (int)i;
     S_sort(s, s->order, s->norder, sizeof *s->order, S_cmp_order);
     /* Sorting sections renumbers them: remember names, then re-resolve. */
@@ -822,7 +843,6 @@ static int S_templates(site *s, folio_err *err)
 static int S_claim(site *s, folio_err *err)
 {
     buf b = BUF_INIT;
-    int per = s->cfg->paginate;
     int rc = -1;
     for (size_t i = 0; i < s->npages; i++) {
         S_page *p = &s->pages[i];
@@ -859,7 +879,7 @@ static int S_claim(site *s, folio_err *err)
             S_list *l = &lists[k].l[i];
             const char *url = lists[k].t == T_HOME ? "/" : l->url;
             const char *own = l->index_page >= 0 ? s->pages[l->index_page].c.file : url;
-            int np = S_npages(l->n, per);
+            int np = S_npages(l->n, S_list_per(s, l));
             for (int pg = 1; pg <= np; pg++) {
                 S_job j = {lists[k].t, (int)i, pg};
                 if (S_page_url(&b, url, pg) != 0) {
@@ -1283,7 +1303,7 @@ static int S_paginator(cJSON *ctx, const char *base, int page, int pages, size_t
 /* pages and paginator for page `page` of a list. */
 static int S_list_ctx(site *s, cJSON *ctx, const S_list *l, const char *base, int page)
 {
-    int per = s->cfg->paginate;
+    int per = S_list_per(s, l);
     int pages = S_npages(l->n, per);
     cJSON *arr = cJSON_AddArrayToObject(ctx, "pages");
     if (!arr)
@@ -1733,10 +1753,7 @@ static int S_data_pages(S_worker *w, const S_job *j, cJSON *ctx, S_out *o, S_rct
     const cJSON *root = S_resolve(r, p->data_name);
     const cJSON *arr = S_walk_path(root, p->data_path);
     size_t total = cJSON_IsArray(arr) ? (size_t)cJSON_GetArraySize(arr) : 0;
-    int per = s->cfg->paginate;
-    const cJSON *pp = cJSON_GetObjectItemCaseSensitive(p->c.params, "paginate");
-    if (cJSON_IsNumber(pp) && pp->valuedouble >= 1 && pp->valuedouble <= 100000)
-        per = (int)pp->valuedouble;
+    int per = S_per_page(s, p->c.params);
     int pages = S_npages(total, per);
     int first = j->pageno > 1 ? j->pageno : 1;
     int last = w->to ? first : pages;

@@ -192,6 +192,38 @@ START_TEST(test_pagination)
 }
 END_TEST
 
+/* paginate: on an _index.md overrides folio.yml (false: one page); unlisted
+ * pages are rendered but left out of lists, tags, feeds and the sitemap. */
+START_TEST(test_list_controls)
+{
+    theme();
+    put("folio.yml", "paginate: 2\n");
+    put("content/_index.md", "---\ntitle: Home\npaginate: false\n---\n");
+    put("content/posts/_index.md", "---\ntitle: Posts\npaginate: 3\n---\n");
+    for (int i = 1; i <= 5; i++) {
+        char name[64], text[128];
+        snprintf(name, sizeof name, "content/posts/p%d.md", i);
+        snprintf(text, sizeof text, "---\ntitle: P%d\nweight: %d\ntags: [t]\n---\n", i, i);
+        put(name, text);
+    }
+    put("content/posts/thanks.md", "---\ntitle: Thanks\nunlisted: true\ntags: [t]\n---\nHi.\n");
+    build_ok(NULL);
+    expect_out("index.html", "|/posts/p1/ /posts/p2/ /posts/p3/ /posts/p4/ /posts/p5/ |posts=5 |");
+    ck_assert(!out_exists("page/2"));
+    expect_out("posts/index.html", "|/posts/p1/ /posts/p2/ /posts/p3/ |1/2||/posts/page/2/|5");
+    expect_out("posts/thanks/index.html", "P|Thanks|/posts/thanks/|");
+    char *f;
+    const char *no[] = {"sitemap.xml", "index.xml", "posts/index.xml", "tags/t/index.html",
+                        "posts/page/2/index.html"};
+    for (size_t k = 0; k < sizeof no / sizeof *no; k++) {
+        f = out_file(no[k]);
+        ck_assert_msg(f != NULL, "%s missing", no[k]);
+        ck_assert_msg(strstr(f, "/posts/thanks/") == NULL, "%s lists the unlisted page", no[k]);
+        free(f);
+    }
+}
+END_TEST
+
 START_TEST(test_escaping)
 {
     theme();
@@ -535,6 +567,7 @@ static Suite *site_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_urls_and_order);
     tcase_add_test(tc, test_pagination);
+    tcase_add_test(tc, test_list_controls);
     tcase_add_test(tc, test_escaping);
     tcase_add_test(tc, test_url_conflicts);
     tcase_add_test(tc, test_errors_name_the_file);
