@@ -488,6 +488,19 @@ static int S_apply(const S_ctx *c, folio_config *cfg, const cJSON *root)
         S_get_str(c, root, "language", "en", &cfg->language) != 0 ||
         S_get_str(c, root, "description", "", &cfg->description) != 0)
         return -1;
+    /* The environment wins over folio.yml, so one site can be served on
+     * another address (./quickstart run with FOLIO_PORT, the tests) without
+     * editing its settings; the forms' same-origin check depends on it. */
+    const char *env = getenv("FOLIO_BASE_URL");
+    if (env && *env) {
+        if (strncmp(env, "http://", 7) != 0 && strncmp(env, "https://", 8) != 0)
+            return err_set(c->err, "FOLIO_BASE_URL: expected an http:// or https:// URL");
+        char *copy = util_strdup(env);
+        if (!copy)
+            return err_set(c->err, "out of memory");
+        free(cfg->base_url);
+        cfg->base_url = copy;
+    }
     /* Always one trailing slash, so that every user of base_url can rely on it. */
     size_t n = strlen(cfg->base_url);
     while (n > 0 && cfg->base_url[n - 1] == '/')

@@ -199,6 +199,16 @@ START_TEST(test_config)
     ck_assert(cJSON_IsArray(cJSON_GetObjectItem(cfg.raw, "menu")));
     config_free(&cfg);
 
+    /* FOLIO_BASE_URL serves the same site on another address */
+    setenv("FOLIO_BASE_URL", "http://127.0.0.1:8099", 1);
+    ck_assert_int_eq(config_load(S_dir, &cfg, &err), 0);
+    ck_assert_str_eq(cfg.base_url, "http://127.0.0.1:8099/");
+    config_free(&cfg);
+    setenv("FOLIO_BASE_URL", "javascript:alert(1)", 1);
+    ck_assert_int_eq(config_load(S_dir, &cfg, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err.msg, "FOLIO_BASE_URL"));
+    unsetenv("FOLIO_BASE_URL");
+
     write_file("folio.yml", "title: Ada\n\npaginate: lots\n");
     ck_assert_int_eq(config_load(S_dir, &cfg, &err), -1);
     ck_assert_ptr_nonnull(strstr(err.msg, "folio.yml:3: paginate"));
