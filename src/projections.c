@@ -1031,7 +1031,13 @@ int projections_replay(projections *p, unsigned mask, folio_err *err)
     S_tune(p->db, &saved);
     int rc = store_begin(p->st, err);
     if (rc == 0) {
-        rc = S_replay_tx(p, mask, err);
+        /* every member's name is opened: keys read in one pass */
+        if (p->v && (mask & PROJ_MEMBERS))
+            rc = vault_preload(p->v, err);
+        if (rc == 0)
+            rc = S_replay_tx(p, mask, err);
+        if (p->v)
+            vault_unload(p->v);
         if (rc == 0)
             rc = store_commit(p->st, err);
         if (rc < 0) {

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,7 @@
 #define S_KDF_SUBJECT 1
 #define S_KDF_WRAP 2
 
-enum { S_GET_KEY, S_ADD_KEY, S_FORGET, S_NSTMT };
+enum { S_GET_KEY, S_ADD_KEY, S_FORGET, S_ALL_KEYS, S_NSTMT };
 
 static const char *const S_sql[S_NSTMT] = {
     [S_GET_KEY] = "SELECT wrapped FROM subject_keys WHERE subject = ?1",
@@ -32,7 +33,16 @@ static const char *const S_sql[S_NSTMT] = {
                   " destroyed_at) VALUES (?1, ?2, ?3, NULL)",
     [S_FORGET] = "UPDATE subject_keys SET wrapped = NULL, destroyed_at = ?2"
                  " WHERE subject = ?1",
+    [S_ALL_KEYS] = "SELECT subject, wrapped FROM subject_keys",
 };
+
+/* A preloaded subject key: the subject's hash (binary), wrapped as
+ * stored. */
+typedef struct S_pre {
+    unsigned char subject[VAULT_SUBJECT_LEN / 2];
+    unsigned char used, destroyed;
+    unsigned char wrapped[S_WRAPPED_LEN];
+} S_pre;
 
 struct vault {
     sqlite3 *db;
@@ -46,6 +56,9 @@ struct vault {
     unsigned cached_version; /* the database's data version then */
     char cached_subject[S_SUBJECT_MAX + 1];
     unsigned char cached_key[S_KEY_LEN];
+    /* vault_preload: every subject key, by subject, open addressing */
+    S_pre *pre;
+    size_t pre_cap; /* a power of two */
 };
 
 static const char S_mode_hint[] =
@@ -240,6 +253,7 @@ void vault_close(vault *v)
         return;
     for (int i = 0; i < S_NSTMT; i++)
         sqlite3_finalize(v->stmt[i]);
+    vault_unload(v);
     sodium_memzero(v, sizeof *v);
     free(v);
 }
@@ -330,10 +344,124 @@ static void S_cache(vault *v, const char *subject,
     v->cached = 1;
 }
 
+static int S_unwrap(vault *v, const char *subject, const unsigned char *w,
+                    size_t wlen, unsigned char key[S_KEY_LEN], folio_err *err)
+{
+    if (!w || wlen != S_WRAPPED_LEN ||
+        crypto_secretbox_open_easy(key, w + crypto_secretbox_NONCEBYTES,
+                                   S_WRAPPED_LEN - crypto_secretbox_NONCEBYTES,
+                                   w, v->wrap_key) != 0)
+        return err_set(err, "vault: the key of subject %.16s... does not "
+                       "open with this master key (wrong var/master.key?)",
+                       subject);
+    return 0;
+}
+
+/* The binary form of a subject that is 64 lower-case hex digits. */
+static int S_subject_bin(const char *subject,
+                         unsigned char out[VAULT_SUBJECT_LEN / 2])
+{
+    size_t n = strlen(subject), got = 0;
+    if (n != VAULT_SUBJECT_LEN)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (!((subject[i] >= '0' && subject[i] <= '9') ||
+              (subject[i] >= 'a' && subject[i] <= 'f')))
+            return -1;
+    if (sodium_hex2bin(out, VAULT_SUBJECT_LEN / 2, subject, n, NULL, &got,
+                       NULL) != 0 || got != VAULT_SUBJECT_LEN / 2)
+        return -1;
+    return 0;
+}
+
+/* The slot of subject (binary) in the preloaded table: its own, or the
+ * empty one where it would go. */
+static S_pre *S_pre_slot(vault *v, const unsigned char *bin)
+{
+    uint64_t h;
+    memcpy(&h, bin, sizeof h); /* a keyed hash already: uniform */
+    size_t i = (size_t)h & (v->pre_cap - 1);
+    while (v->pre[i].used &&
+           memcmp(v->pre[i].subject, bin, VAULT_SUBJECT_LEN / 2) != 0)
+        i = (i + 1) & (v->pre_cap - 1);
+    return &v->pre[i];
+}
+
+void vault_unload(vault *v)
+{
+    if (!v || !v->pre)
+        return;
+    sodium_memzero(v->pre, v->pre_cap * sizeof *v->pre);
+    free(v->pre);
+    v->pre = NULL;
+    v->pre_cap = 0;
+}
+
+/* One pass over subject_keys instead of an index probe per sealed value:
+ * a replay opens hundreds of thousands of them. Subjects that are not
+ * vault_subject's hex (none made by folio) are still read one by one. */
+int vault_preload(vault *v, folio_err *err)
+{
+    vault_unload(v);
+    sqlite3_stmt *st = v->stmt[S_ALL_KEYS];
+    size_t n = 0, cap = 1024;
+    sqlite3_stmt *cnt = NULL;
+    if (sqlite3_prepare_v2(v->db, "SELECT count(*) FROM subject_keys", -1,
+                           &cnt, NULL) != SQLITE_OK)
+        return S_db_err(v, err, "counting subject keys");
+    if (sqlite3_step(cnt) == SQLITE_ROW)
+        n = (size_t)sqlite3_column_int64(cnt, 0);
+    sqlite3_finalize(cnt);
+    while (cap < 2 * n)
+        cap *= 2;
+    v->pre = calloc(cap, sizeof *v->pre);
+    if (!v->pre)
+        return err_set(err, "out of memory");
+    v->pre_cap = cap;
+    int rc;
+    size_t used = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *subject = (const char *)sqlite3_column_text(st, 0);
+        unsigned char bin[VAULT_SUBJECT_LEN / 2];
+        if (!subject || S_subject_bin(subject, bin) != 0)
+            continue;
+        if (++used > cap / 2) { /* rows came while counting: give up */
+            rc = SQLITE_DONE;
+            vault_unload(v);
+            break;
+        }
+        S_pre *e = S_pre_slot(v, bin);
+        memcpy(e->subject, bin, sizeof bin);
+        e->used = 1;
+        if (sqlite3_column_type(st, 1) == SQLITE_NULL ||
+            sqlite3_column_bytes(st, 1) != S_WRAPPED_LEN)
+            e->destroyed = sqlite3_column_type(st, 1) == SQLITE_NULL ? 1 : 2;
+        else
+            memcpy(e->wrapped, sqlite3_column_blob(st, 1), S_WRAPPED_LEN);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        vault_unload(v);
+        return S_db_err(v, err, "reading subject keys");
+    }
+    return 0;
+}
+
 /* The subject's key into key: 0 found, 1 destroyed, 2 never made. */
 static int S_get_key(vault *v, const char *subject,
                      unsigned char key[S_KEY_LEN], folio_err *err)
 {
+    unsigned char bin[VAULT_SUBJECT_LEN / 2];
+    if (v->pre && S_subject_bin(subject, bin) == 0) {
+        S_pre *e = S_pre_slot(v, bin);
+        if (!e->used)
+            return 2;
+        if (e->destroyed == 1)
+            return 1;
+        if (e->destroyed)
+            return S_unwrap(v, subject, NULL, 0, key, err);
+        return S_unwrap(v, subject, e->wrapped, S_WRAPPED_LEN, key, err);
+    }
     if (v->cached && !sqlite3_get_autocommit(v->db) &&
         !strcmp(v->cached_subject, subject) &&
         v->cached_version == S_data_version(v)) {
@@ -352,16 +480,7 @@ static int S_get_key(vault *v, const char *subject,
     } else {
         const unsigned char *w = sqlite3_column_blob(st, 0);
         int wlen = sqlite3_column_bytes(st, 0);
-        if (!w || wlen != S_WRAPPED_LEN ||
-            crypto_secretbox_open_easy(key, w + crypto_secretbox_NONCEBYTES,
-                                       S_WRAPPED_LEN -
-                                           crypto_secretbox_NONCEBYTES,
-                                       w, v->wrap_key) != 0)
-            res = err_set(err, "vault: the key of subject %.16s... does not "
-                          "open with this master key (wrong var/master.key?)",
-                          subject);
-        else
-            res = 0;
+        res = S_unwrap(v, subject, w, wlen > 0 ? (size_t)wlen : 0, key, err);
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);

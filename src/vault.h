@@ -50,6 +50,13 @@ int vault_subject_state(vault *v, const char *subject, folio_err *err);
  * a transaction ends: another process may erase a subject between two. */
 void vault_end_tx(vault *v);
 
+/* For one pass over the whole log inside one transaction (a replay):
+ * reads every subject key at once, so opening a sealed value needs no
+ * query; vault_unload (before the transaction ends) wipes and drops them.
+ * Nothing may make or destroy keys in between. */
+int vault_preload(vault *v, folio_err *err);
+void vault_unload(vault *v);
+
 /* Destroys the subject's key (crypto-shredding). 0 done, 1 unknown. The
  * caller runs vault_scrub after its transaction commits. */
 int vault_forget(vault *v, const char *subject, folio_err *err);
