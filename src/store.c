@@ -116,7 +116,21 @@ struct store {
     int readonly;
     long long last_stamp; /* recorded_at of this handle's last append */
     int wal_frames;       /* after the last commit (autocheckpoint off) */
+    /* last_stamp is the newest recorded_at in the log (or above it, after
+     * an append undone by a savepoint) while the transaction that made it
+     * lasts: SQLite's data version changes with every commit. */
+    int stamp_ok;
+    unsigned stamp_version;
 };
+
+static unsigned S_data_version(store *s)
+{
+    unsigned u = 0;
+    if (sqlite3_file_control(s->db, "main", SQLITE_FCNTL_DATA_VERSION, &u) !=
+        SQLITE_OK)
+        return 0;
+    return u;
+}
 
 
 static int S_db_err(store *s, folio_err *err, const char *what)
@@ -481,6 +495,12 @@ static int S_stream_version(store *s, const char *stream_id, long long *v,
 static int S_stamp(store *s, long long *now, folio_err *err)
 {
     *now = util_now_ms();
+    if (s->stamp_ok && !sqlite3_get_autocommit(s->db) &&
+        s->stamp_version == S_data_version(s)) {
+        if (s->last_stamp > *now)
+            *now = s->last_stamp;
+        return 0;
+    }
     int fresh;
     sqlite3_stmt *st = S_stmt(s, S_LAST_TIME, &fresh, err);
     if (!st)
@@ -592,6 +612,8 @@ static int S_append_tx(store *s, const char *stream_id, long long expected,
             return rc == STORE_CONFLICT ? STORE_CONFLICT : STORE_ERROR;
     }
     s->last_stamp = now;
+    s->stamp_ok = !sqlite3_get_autocommit(s->db);
+    s->stamp_version = S_data_version(s);
     return STORE_OK;
 }
 
@@ -610,9 +632,15 @@ int store_append(store *s, const char *stream_id, long long expected,
             return err_set(err, "out of memory"), STORE_ERROR;
     }
     /* Inside the caller's transaction (or savepoint) the append is a
-     * savepoint of its own: a conflict undoes just this append. */
+     * savepoint of its own: a conflict undoes just this append. One event
+     * needs none: its INSERT is the append's only write, and a statement
+     * that fails leaves nothing behind. */
     int nested = store_in_tx(s);
     int rc;
+    if (nested && n == 1) {
+        rc = S_append_tx(s, stream_id, expected, evs, n, pos, err);
+        goto out;
+    }
     if (S_exec(s, nested ? S_SAVEPOINT : S_BEGIN, "append: starting", err)) {
         rc = STORE_ERROR;
         goto out;

@@ -52,7 +52,7 @@ struct vault {
     /* The last subject key used in this transaction: a command seals
      * several fields for one person, and a lookup plus an unwrap per
      * field was a third of a contact request's cost. */
-    int cached;
+    int cached;  /* 1: cached_key is the subject's; 2: it has none yet */
     unsigned cached_version; /* the database's data version then */
     char cached_subject[S_SUBJECT_MAX + 1];
     unsigned char cached_key[S_KEY_LEN];
@@ -334,14 +334,17 @@ static unsigned S_data_version(vault *v)
 /* Keeps key for subject while the transaction lasts: outside one, another
  * connection could destroy it between two calls. */
 static void S_cache(vault *v, const char *subject,
-                    const unsigned char key[S_KEY_LEN])
+                    const unsigned char *key)
 {
     if (sqlite3_get_autocommit(v->db))
         return;
     v->cached_version = S_data_version(v);
-    memcpy(v->cached_key, key, S_KEY_LEN);
+    if (key)
+        memcpy(v->cached_key, key, S_KEY_LEN);
+    else
+        sodium_memzero(v->cached_key, S_KEY_LEN);
     snprintf(v->cached_subject, sizeof v->cached_subject, "%s", subject);
-    v->cached = 1;
+    v->cached = key ? 1 : 2;
 }
 
 static int S_unwrap(vault *v, const char *subject, const unsigned char *w,
@@ -465,6 +468,8 @@ static int S_get_key(vault *v, const char *subject,
     if (v->cached && !sqlite3_get_autocommit(v->db) &&
         !strcmp(v->cached_subject, subject) &&
         v->cached_version == S_data_version(v)) {
+        if (v->cached == 2)
+            return 2;
         memcpy(key, v->cached_key, S_KEY_LEN);
         return 0;
     }
@@ -484,8 +489,8 @@ static int S_get_key(vault *v, const char *subject,
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    if (res == 0)
-        S_cache(v, subject, key);
+    if (res == 0 || res == 2)
+        S_cache(v, subject, res == 0 ? key : NULL);
     return res;
 }
 
@@ -518,6 +523,7 @@ static int S_new_key(vault *v, const char *subject,
     if ((rc & 0xff) == SQLITE_CONSTRAINT) {
         /* Another writer made it first (outside a write transaction): use
          * theirs. */
+        vault_end_tx(v);
         int k = S_get_key(v, subject, key, err);
         return k == 2 ? err_set(err, "vault: a subject key vanished") : k;
     }
