@@ -1235,6 +1235,10 @@ int fcgi_open(const fcgi_opts *o, fcgi_server **out, folio_err *err)
         return err_set(err, "libsodium cannot start");
     if (FCGX_Init() != 0)
         return err_set(err, "libfcgi cannot start");
+    /* Before SQLite starts: without memory statistics its allocations take
+     * no global mutex, which the writer and the renderer would share.
+     * SQLITE_MISUSE (SQLite started already) leaves them on: harmless. */
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     fcgi_server *s = calloc(1, sizeof *s);
     S_cfg_node *node = calloc(1, sizeof *node);
     if (!s || !node) {

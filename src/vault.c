@@ -56,6 +56,11 @@ struct vault {
     unsigned cached_version; /* the database's data version then */
     char cached_subject[S_SUBJECT_MAX + 1];
     unsigned char cached_key[S_KEY_LEN];
+    /* Random bytes for keys and nonces, drawn from the kernel 1 KiB at a
+     * time instead of one system call per sealed field. Like the SQLite
+     * connection, a vault must not cross a fork. */
+    unsigned char pool[1024];
+    size_t pool_left;
     /* vault_preload: every subject key, by subject, open addressing */
     S_pre *pre;
     size_t pre_cap; /* a power of two */
@@ -310,6 +315,22 @@ static int S_db_err(vault *v, folio_err *err, const char *what)
     return err_set(err, "vault: %s: %s", what, sqlite3_errmsg(v->db));
 }
 
+static void S_random(vault *v, unsigned char *out, size_t n)
+{
+    if (n > sizeof v->pool) {
+        randombytes_buf(out, n);
+        return;
+    }
+    if (n > v->pool_left) {
+        randombytes_buf(v->pool, sizeof v->pool);
+        v->pool_left = sizeof v->pool;
+    }
+    unsigned char *src = v->pool + sizeof v->pool - v->pool_left;
+    memcpy(out, src, n);
+    sodium_memzero(src, n); /* never handed out twice */
+    v->pool_left -= n;
+}
+
 void vault_end_tx(vault *v)
 {
     if (!v)
@@ -508,8 +529,8 @@ static int S_new_key(vault *v, const char *subject,
                      unsigned char key[S_KEY_LEN], folio_err *err)
 {
     unsigned char w[S_WRAPPED_LEN];
-    crypto_secretbox_keygen(key);
-    randombytes_buf(w, crypto_secretbox_NONCEBYTES);
+    S_random(v, key, S_KEY_LEN);
+    S_random(v, w, crypto_secretbox_NONCEBYTES);
     if (crypto_secretbox_easy(w + crypto_secretbox_NONCEBYTES, key, S_KEY_LEN,
                               w, v->wrap_key) != 0)
         return err_set(err, "vault: wrapping a subject key failed");
@@ -562,7 +583,7 @@ int vault_seal(vault *v, const char *subject, const char *plain, char **out,
     if (!box || !s) {
         err_set(err, "out of memory");
     } else {
-        randombytes_buf(box, crypto_secretbox_NONCEBYTES);
+        S_random(v, box, crypto_secretbox_NONCEBYTES);
         if (crypto_secretbox_easy(box + crypto_secretbox_NONCEBYTES,
                                   (const unsigned char *)plain, plen, box,
                                   key) != 0) {
