@@ -569,18 +569,15 @@ static int S_append(domain *d, const events_type *t, const char *stream,
     return rc;
 }
 
-/* 1 when subject's key was destroyed (the person was erased), 0 when not,
- * -1 on error: a field error for the visitor instead of vault_seal's
- * failure. The vault keeps the key it looked up for the seals after. */
+/* 1 when subject's newest key was destroyed (the person was erased and
+ * has not come back since), 0 when not, -1 on error. Someone erased may
+ * register or write again: the vault then seals under a new key
+ * generation, and what they sent before stays redacted. */
 static int S_forgotten(domain *d, const char *subject, folio_err *err)
 {
     int st = vault_subject_state(d->v, subject, err);
     return st < 0 ? -1 : st == 2;
 }
-
-static const char S_erased_msg[] =
-    "was erased from this site at its owner's request and cannot be used"
-    " again";
 
 static int S_add_str(cJSON *o, const char *k, const char *v)
 {
@@ -635,12 +632,6 @@ static int S_register_in(domain *d, const domain_register_req *req,
     if (m) {
         S_res_error(res, "email", "this address is already registered");
         return res->rc = DOMAIN_ALREADY_REGISTERED;
-    }
-    int f = S_forgotten(d, subject, err);
-    if (f != 0) {
-        if (f > 0)
-            S_res_error(res, "email", S_erased_msg);
-        return f < 0 ? DOMAIN_ERROR : DOMAIN_INVALID;
     }
     char uuid[37], stream[80];
     store_uuid_v7(uuid); /* time-ordered: indexes on ids grow at one end */
@@ -749,12 +740,6 @@ static int S_contact_in(domain *d, const domain_contact_req *req,
 {
     const events_type *t = events_find("ContactRequestSubmitted");
     char dedupe[VAULT_SUBJECT_LEN + 1];
-    int f = S_forgotten(d, subject, err);
-    if (f != 0) {
-        if (f > 0)
-            S_res_error(res, "email", S_erased_msg);
-        return f < 0 ? DOMAIN_ERROR : DOMAIN_INVALID;
-    }
     if (S_dedupe(d, c, dedupe, err) < 0)
         return DOMAIN_ERROR;
     int dup = projections_recent_contact(

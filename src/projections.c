@@ -69,14 +69,15 @@ static const char *const S_names[] = {"members", "inbox", "stats", NULL};
 
 /* Erasures and "handled" marks are collected while events stream by (in
  * temp tables of the connection, inside the same transaction) and applied
- * once at the end of the batch. Nothing can follow an erasure of the same
- * person (their key is gone: nothing more can be sealed for them), and a
- * request only ever goes from new to handled, so applying these at the end
- * gives the same tables as applying them in order. */
+ * once at the end of the batch. An erasure removes the person's rows made
+ * before it (a person erased may come back later, under a new key: their
+ * rows after the erasure stay), and a request only ever goes from new to
+ * handled, so applying these at the end gives the same tables as applying
+ * them in order. proj_forgotten keeps each subject's latest erasure. */
 static const char S_pending_ddl[] =
     "CREATE TEMP TABLE IF NOT EXISTS proj_forgotten (subject TEXT PRIMARY"
-    " KEY); CREATE TEMP TABLE IF NOT EXISTS proj_handled (contact_id TEXT"
-    " PRIMARY KEY)";
+    " KEY, position INTEGER NOT NULL); CREATE TEMP TABLE IF NOT EXISTS"
+    " proj_handled (contact_id TEXT PRIMARY KEY)";
 
 enum {
     W_MEM_INS, W_MEMP_INS, W_INB_INS, W_FORGOT, W_HANDLED,
@@ -96,20 +97,24 @@ static const char *const S_wsql[W_COUNT] = {
         "INSERT INTO %1$s.inbox%2$s (position, contact_id, subject,"
         " received_at, status, page, dedupe) VALUES (?1, ?2, ?3, ?4, 'new',"
         " ?5, ?6)",
-    [W_FORGOT] = "INSERT OR IGNORE INTO temp.proj_forgotten (subject)"
-                 " VALUES (?1)",
+    [W_FORGOT] = "INSERT INTO temp.proj_forgotten (subject, position)"
+                 " VALUES (?1, ?2) ON CONFLICT (subject) DO UPDATE SET"
+                 " position = max(position, excluded.position)",
     [W_HANDLED] = "INSERT OR IGNORE INTO temp.proj_handled (contact_id)"
                   " VALUES (?1)",
     [W_MEM_DEL] =
-        "DELETE FROM %1$s.members%2$s WHERE position IN (SELECT position"
-        " FROM %1$s.members_private%2$s WHERE subject IN (SELECT subject"
-        " FROM temp.proj_forgotten))",
+        "DELETE FROM %1$s.members%2$s WHERE position IN (SELECT m.position"
+        " FROM %1$s.members_private%2$s AS m JOIN temp.proj_forgotten AS f"
+        " ON m.subject = f.subject WHERE m.position < f.position)",
     [W_MEMP_DEL] =
         "DELETE FROM %1$s.members_private%2$s WHERE subject IN (SELECT"
-        " subject FROM temp.proj_forgotten)",
+        " subject FROM temp.proj_forgotten) AND position < (SELECT"
+        " f.position FROM temp.proj_forgotten AS f WHERE f.subject ="
+        " members_private%2$s.subject)",
     [W_INB_DEL] =
         "DELETE FROM %1$s.inbox%2$s WHERE subject IN (SELECT subject FROM"
-        " temp.proj_forgotten)",
+        " temp.proj_forgotten) AND position < (SELECT f.position FROM"
+        " temp.proj_forgotten AS f WHERE f.subject = inbox%2$s.subject)",
     [W_INB_DONE] =
         "UPDATE %1$s.inbox%2$s SET status = 'handled' WHERE contact_id IN"
         " (SELECT contact_id FROM temp.proj_handled)",
@@ -570,6 +575,8 @@ static int S_note(projections *p, S_writer *w, int which,
     if (!st)
         return -1;
     sqlite3_bind_text(st, 1, v, -1, SQLITE_STATIC);
+    if (which == W_FORGOT)
+        sqlite3_bind_int64(st, 2, ev->position);
     if (S_run(w, st, err) < 0)
         return -1;
     p->notes++;

@@ -515,14 +515,50 @@ static int S_get_key(vault *v, const char *subject,
     return res;
 }
 
+/* ---- key generations ---------------------------------------------------
+ * Someone erased may come back later as a new person: their subject then
+ * gets a new key, generation 2, 3, ... (row "SUBJECT-gN" in subject_keys;
+ * generation 1 is the row "SUBJECT", as before generations existed).
+ * Values sealed under a destroyed generation stay redacted; a sealed value
+ * names its generation ("v1:" is generation 1, "v2:N:" generation N). */
+#define S_MAX_GEN 100000
+#define S_ROW_MAX (S_SUBJECT_MAX + 16)
+
+static void S_row(const char *subject, int gen, char out[S_ROW_MAX])
+{
+    if (gen <= 1)
+        snprintf(out, S_ROW_MAX, "%s", subject);
+    else
+        snprintf(out, S_ROW_MAX, "%s-g%d", subject, gen);
+}
+
+/* The subject's newest generation into *gen and its key: 0 live, 2 none
+ * made yet at *gen (every older one destroyed), -1 on error. */
+static int S_current(vault *v, const char *subject, int *gen,
+                     unsigned char key[S_KEY_LEN], folio_err *err)
+{
+    char row[S_ROW_MAX];
+    for (int g = 1; g <= S_MAX_GEN; g++) {
+        S_row(subject, g, row);
+        int k = S_get_key(v, row, key, err);
+        if (k != 1) {
+            *gen = g;
+            return k;
+        }
+    }
+    return err_set(err, "vault: subject %.16s... has too many key "
+                   "generations", subject);
+}
+
 int vault_subject_state(vault *v, const char *subject, folio_err *err)
 {
     if (S_check_subject(subject, err) != 0)
         return -1;
     unsigned char key[S_KEY_LEN];
-    int k = S_get_key(v, subject, key, err);
+    int gen = 1;
+    int k = S_current(v, subject, &gen, key, err);
     sodium_memzero(key, sizeof key);
-    return k < 0 ? -1 : k == 0 ? 1 : k == 1 ? 2 : 0;
+    return k < 0 ? -1 : k == 0 ? 1 : gen > 1 ? 2 : 0;
 }
 
 static int S_new_key(vault *v, const char *subject,
@@ -564,21 +600,26 @@ int vault_seal(vault *v, const char *subject, const char *plain, char **out,
     if (!plain)
         return err_set(err, "vault: nothing to seal");
     unsigned char key[S_KEY_LEN];
-    int rc = S_get_key(v, subject, key, err);
-    if (rc == 2)
-        rc = S_new_key(v, subject, key, err);
-    if (rc == 1)
-        return err_set(err, "vault: subject %.16s... was forgotten: nothing "
-                       "can be sealed for it", subject);
+    char row[S_ROW_MAX], prefix[24];
+    int gen = 1;
+    int rc = S_current(v, subject, &gen, key, err);
+    S_row(subject, gen, row);
+    if (rc == 2) /* new, or back after an erasure: a new generation */
+        rc = S_new_key(v, row, key, err);
     if (rc != 0)
         goto done;
+    if (gen == 1)
+        snprintf(prefix, sizeof prefix, "%s", S_SEAL_PREFIX);
+    else
+        snprintf(prefix, sizeof prefix, "v2:%d:", gen);
+    size_t prelen = strlen(prefix);
     size_t plen = strlen(plain);
     size_t blen = crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES +
                   plen;
     size_t b64len = sodium_base64_ENCODED_LEN(blen,
                                               sodium_base64_VARIANT_ORIGINAL);
     unsigned char *box = malloc(blen);
-    char *s = malloc(sizeof S_SEAL_PREFIX - 1 + b64len);
+    char *s = malloc(prelen + b64len);
     rc = -1;
     if (!box || !s) {
         err_set(err, "out of memory");
@@ -589,8 +630,8 @@ int vault_seal(vault *v, const char *subject, const char *plain, char **out,
                                   key) != 0) {
             err_set(err, "vault: sealing failed");
         } else {
-            memcpy(s, S_SEAL_PREFIX, sizeof S_SEAL_PREFIX - 1);
-            sodium_bin2base64(s + sizeof S_SEAL_PREFIX - 1, b64len, box, blen,
+            memcpy(s, prefix, prelen);
+            sodium_bin2base64(s + prelen, b64len, box, blen,
                               sodium_base64_VARIANT_ORIGINAL);
             *out = s;
             s = NULL;
@@ -611,8 +652,19 @@ int vault_open_sealed(vault *v, const char *subject, const char *sealed,
     if (S_check_subject(subject, err) != 0)
         return -1;
     size_t plen = sizeof S_SEAL_PREFIX - 1;
-    if (!sealed || strncmp(sealed, S_SEAL_PREFIX, plen) != 0)
+    int gen = 1;
+    if (sealed && !strncmp(sealed, "v2:", 3)) {
+        char *end = NULL;
+        long g = strtol(sealed + 3, &end, 10);
+        if (g < 2 || g > S_MAX_GEN || !end || *end != ':')
+            return err_set(err, "vault: not a sealed value");
+        gen = (int)g;
+        plen = (size_t)(end + 1 - sealed);
+    } else if (!sealed || strncmp(sealed, S_SEAL_PREFIX, plen) != 0) {
         return err_set(err, "vault: not a sealed value");
+    }
+    char row[S_ROW_MAX];
+    S_row(subject, gen, row);
     const char *b64 = sealed + plen;
     size_t b64len = strlen(b64);
     size_t cap = b64len / 4 * 3 + 3;
@@ -629,7 +681,7 @@ int vault_open_sealed(vault *v, const char *subject, const char *sealed,
         free(box);
         return -1;
     }
-    int k = S_get_key(v, subject, key, err);
+    int k = S_get_key(v, row, key, err);
     if (k == 1) {
         rc = 1; /* forgotten: redacted */
     } else if (k == 2) {
@@ -664,18 +716,19 @@ int vault_forget(vault *v, const char *subject, folio_err *err)
     if (S_check_subject(subject, err) != 0)
         return -1;
     unsigned char key[S_KEY_LEN];
+    int gen = 1;
     vault_end_tx(v);
-    int k = S_get_key(v, subject, key, err);
+    int k = S_current(v, subject, &gen, key, err);
     sodium_memzero(key, sizeof key);
     vault_end_tx(v);
     if (k < 0)
         return -1;
     if (k == 2)
-        return 1;
-    if (k == 1)
-        return 0; /* already destroyed */
+        return gen == 1 ? 1 : 0; /* unknown, or destroyed already */
+    char row[S_ROW_MAX];
+    S_row(subject, gen, row);
     sqlite3_stmt *st = v->stmt[S_FORGET];
-    sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, row, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, util_now_ms());
     int rc = sqlite3_step(st);
     sqlite3_reset(st);

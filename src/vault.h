@@ -34,16 +34,18 @@ void vault_subject(const vault *v, const char *norm_email,
                    char out[VAULT_SUBJECT_LEN + 1]);
 
 /* Seals plaintext for subject (creating its key if needed; inside the
- * caller's transaction). *out is "v1:" + base64(nonce|ciphertext), malloc'd.
- * Fails if the subject was forgotten. */
+ * caller's transaction). *out is "v1:" + base64(nonce|ciphertext), malloc'd,
+ * or "v2:N:" + ... under key generation N: a subject that was forgotten
+ * gets a new key (generation 2, 3, ...), and what was sealed under the
+ * destroyed one stays redacted. */
 int vault_seal(vault *v, const char *subject, const char *plain, char **out,
                folio_err *err);
 /* Opens a sealed value. Returns 0 and *out (malloc'd), 1 when the subject's
  * key is destroyed (redacted: *out = NULL), -1 on error. */
 int vault_open_sealed(vault *v, const char *subject, const char *sealed,
                       char **out, folio_err *err);
-/* The state of subject's key: 0 never made, 1 live, 2 destroyed, -1 on
- * error. Inside a transaction the unwrapped key is kept for the seals
+/* The state of subject's newest key: 0 never made, 1 live, 2 destroyed
+ * (no new generation yet), -1 on error. Inside a transaction the unwrapped key is kept for the seals
  * that follow (see vault_end_tx). */
 int vault_subject_state(vault *v, const char *subject, folio_err *err);
 /* Drops (wipes) the keys kept in memory for the transaction. Call it when
@@ -57,7 +59,8 @@ void vault_end_tx(vault *v);
 int vault_preload(vault *v, folio_err *err);
 void vault_unload(vault *v);
 
-/* Destroys the subject's key (crypto-shredding). 0 done, 1 unknown. The
+/* Destroys the subject's newest key (crypto-shredding). 0 done (or
+ * destroyed already), 1 unknown. The
  * caller runs vault_scrub after its transaction commits. */
 int vault_forget(vault *v, const char *subject, folio_err *err);
 /* PRAGMA wal_checkpoint(TRUNCATE) so destroyed keys leave the WAL too. */

@@ -672,14 +672,12 @@ START_TEST(forget)
     ck_assert_ptr_nonnull(strstr(log, "Keeper"));
     ck_assert_ptr_nonnull(strstr(log, "PersonForgotten"));
     free(log);
-    /* again: nothing left to erase; and the address cannot come back */
+    /* again: nothing left to erase (come_back_after_forget: they may
+     * come back) */
     ck_assert_int_eq(domain_forget(d, "zed.person@example.org", &res, &err),
                      DOMAIN_NOT_FOUND);
     ck_assert_int_eq(domain_forget(d, "nobody@example.org", &res, &err),
                      DOMAIN_NOT_FOUND);
-    ck_assert_int_eq(S_register(d, "zed.person@example.org", "Zed", NULL,
-                                &res), DOMAIN_INVALID);
-    ck_assert_str_eq(res.errors[0].field, "email");
     /* the replay agrees */
     buf report = BUF_INIT;
     ck_assert_int_eq(domain_check(d, &report, &err), 0);
@@ -690,6 +688,62 @@ START_TEST(forget)
     snprintf(var, sizeof var, "%s", S_cfg.var_dir);
     ck_assert(!S_tree_has(var, "zed.person@example.org"));
     ck_assert(!S_tree_has(var, "Zed Zebulon"));
+}
+END_TEST
+
+/* Someone erased may register and write again, as a new person: what
+ * they sent before stays redacted, the new events read, and a replay
+ * gives the same tables (their old rows gone, the new ones kept). */
+START_TEST(come_back_after_forget)
+{
+    domain *d = S_open();
+    domain_result res;
+    folio_err err = {{0}};
+    ck_assert_int_eq(S_register(d, "back@example.org", "Old Name", NULL, &res),
+                     DOMAIN_OK);
+    ck_assert_int_eq(S_contact(d, "Old Name", "back@example.org",
+                               "first message", &res), DOMAIN_OK);
+    ck_assert_int_eq(domain_forget(d, "back@example.org", &res, &err),
+                     DOMAIN_OK);
+    ck_assert_int_eq(S_register(d, "BACK@example.org", "New Name", NULL, &res),
+                     DOMAIN_OK);
+    ck_assert_int_eq(S_contact(d, "New Name", "back@example.org",
+                               "second message", &res), DOMAIN_OK);
+    ck_assert_int_eq(S_register(d, "back@example.org", "Twice", NULL, &res),
+                     DOMAIN_ALREADY_REGISTERED);
+    ck_assert_int_eq(S_int("SELECT count(*) FROM members"), 1);
+    ck_assert_int_eq(S_int("SELECT count(*) FROM inbox"), 1);
+    const cJSON *c = domain_site_data(d, "community");
+    ck_assert_int_eq(cJSON_GetObjectItem(c, "count")->valueint, 1);
+    char *log = S_events(d, 1);
+    ck_assert_ptr_null(strstr(log, "Old Name"));
+    ck_assert_ptr_null(strstr(log, "first message"));
+    ck_assert_ptr_nonnull(strstr(log, "\"display_name\":\"[redacted]\""));
+    ck_assert_ptr_nonnull(strstr(log, "New Name"));
+    ck_assert_ptr_nonnull(strstr(log, "second message"));
+    free(log);
+    char *before = S_dump();
+    buf report = BUF_INIT;
+    ck_assert_msg(domain_check(d, &report, &err) == 0, "%s",
+                  report.ptr ? report.ptr : err.msg);
+    buf_free(&report);
+    ck_assert_int_eq(domain_replay(d, NULL, 0, &err), 0);
+    char *after = S_dump();
+    ck_assert_str_eq(before, after);
+    free(before);
+    free(after);
+    /* erased a second time: the second generation goes too */
+    ck_assert_int_eq(domain_forget(d, "back@example.org", &res, &err),
+                     DOMAIN_OK);
+    ck_assert_int_eq(S_int("SELECT count(*) FROM members"), 0);
+    log = S_events(d, 1);
+    ck_assert_ptr_null(strstr(log, "New Name"));
+    free(log);
+    domain_close(d);
+    char var[512];
+    snprintf(var, sizeof var, "%s", S_cfg.var_dir);
+    ck_assert(!S_tree_has(var, "back@example.org"));
+    ck_assert(!S_tree_has(var, "New Name"));
 }
 END_TEST
 
@@ -764,6 +818,7 @@ int main(void)
     tcase_add_test(tc, site_data);
     tcase_add_test(tc, as_of);
     tcase_add_test(tc, forget);
+    tcase_add_test(tc, come_back_after_forget);
     tcase_add_test(tc, old_event_versions);
     suite_add_tcase(su, tc);
     SRunner *sr = srunner_create(su);
