@@ -674,7 +674,11 @@ static int S_visit(store *s, sqlite3_stmt *st, store_event_fn fn, void *ud,
         store_event ev;
         ev.position = sqlite3_column_int64(st, 0);
         const char *id = (const char *)sqlite3_column_text(st, 1);
-        snprintf(ev.event_id, sizeof ev.event_id, "%s", id ? id : "");
+        size_t idlen = id ? (size_t)sqlite3_column_bytes(st, 1) : 0;
+        if (idlen >= sizeof ev.event_id)
+            idlen = sizeof ev.event_id - 1;
+        memcpy(ev.event_id, id ? id : "", idlen);
+        ev.event_id[idlen] = '\0';
         ev.stream_id = (const char *)sqlite3_column_text(st, 2);
         ev.stream_version = sqlite3_column_int64(st, 3);
         ev.type = (const char *)sqlite3_column_text(st, 4);
