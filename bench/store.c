@@ -32,7 +32,8 @@
 #include "util.h"
 #include "vault.h"
 
-/* The events table exactly as store.c's migration 1 makes it. */
+/* The events table exactly as store.c's migrations make it (1, and 3
+ * dropping the recorded_at and type indexes). */
 static const char S_ddl[] =
     "CREATE TABLE events("
     " position INTEGER PRIMARY KEY,"
@@ -45,8 +46,6 @@ static const char S_ddl[] =
     " metadata TEXT NOT NULL CHECK (json_valid(metadata)),"
     " recorded_at INTEGER NOT NULL,"
     " UNIQUE(stream_id, stream_version));"
-    "CREATE INDEX events_recorded_at ON events(recorded_at);"
-    "CREATE INDEX events_type ON events(type);"
     "CREATE TRIGGER events_no_update BEFORE UPDATE ON events"
     " BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;"
     "CREATE TRIGGER events_no_delete BEFORE DELETE ON events"

@@ -79,12 +79,14 @@ static int S_collect(void *ud, const store_event *ev)
 START_TEST(migrates_from_empty)
 {
     store *s = S_open();
-    ck_assert_int_eq(S_int(s, "PRAGMA user_version"), 2);
+    ck_assert_int_eq(S_int(s, "PRAGMA user_version"), 3);
     ck_assert_int_eq(S_int(s, "SELECT count(*) FROM sqlite_master WHERE name"
                               " IN ('events', 'subject_keys', 'credentials',"
                               " 'projection_checkpoints', 'events_no_update',"
-                              " 'events_no_delete', 'events_recorded_at',"
-                              " 'events_type')"), 8);
+                              " 'events_no_delete')"), 6);
+    /* migration 3: no index but the two UNIQUE ones on events */
+    ck_assert_int_eq(S_int(s, "SELECT count(*) FROM sqlite_master WHERE"
+                              " type = 'index' AND tbl_name = 'events'"), 2);
     ck_assert_int_eq(S_int(s, "PRAGMA secure_delete"), 1);
     ck_assert_int_eq(S_int(s, "PRAGMA foreign_keys"), 1);
     ck_assert_int_eq(S_int(s, "PRAGMA synchronous"), 1); /* NORMAL */
@@ -92,7 +94,7 @@ START_TEST(migrates_from_empty)
     store_close(s);
     /* Opening again changes nothing. */
     s = S_open();
-    ck_assert_int_eq(S_int(s, "PRAGMA user_version"), 2);
+    ck_assert_int_eq(S_int(s, "PRAGMA user_version"), 3);
     store_close(s);
     store_opts full = {1, 0};
     folio_err err;
@@ -117,7 +119,7 @@ START_TEST(migrates_an_older_schema)
                                   NULL), SQLITE_OK);
     store_close(s);
     s = S_open();
-    ck_assert_int_eq(S_int(s, "PRAGMA user_version"), 2);
+    ck_assert_int_eq(S_int(s, "PRAGMA user_version"), 3);
     ck_assert_int_eq(S_int(s, "SELECT count(*) FROM subject_keys"), 0);
     ck_assert_int_eq(S_int(s, "SELECT count(*) FROM events"), 1);
     store_close(s);
@@ -441,7 +443,7 @@ START_TEST(first_open_race)
     }
     store *s = S_open();
     ck_assert_int_eq(store_head(s), KIDS);
-    ck_assert_int_eq(S_int(s, "PRAGMA user_version"), 2);
+    ck_assert_int_eq(S_int(s, "PRAGMA user_version"), 3);
     store_close(s);
 }
 END_TEST
