@@ -145,5 +145,7 @@ int main(int argc, char **argv)
     store_close(ck);
     domain_close(d);
     config_free(&cfg);
+    if (!dir_arg && util_rmtree(dir, &err) != 0)
+        S_die(dir, err.msg);
     return 0;
 }
