@@ -196,8 +196,9 @@ int util_read_file(const char *path, char **out, size_t *len, folio_err *err)
     return 0;
 }
 
-static int write_all(int fd, const char *p, size_t len)
+int util_write_all(int fd, const void *data, size_t len)
 {
+    const char *p = data;
     while (len) {
         ssize_t w = write(fd, p, len);
         if (w < 0) {
@@ -229,7 +230,7 @@ int util_write_atomic(const char *path, const void *data, size_t len,
     if (fd < 0)
         return err_set(err, "%s: %s", tmp, strerror(errno));
     /* mkstemp makes 0600; public pages must be readable by nginx. */
-    if (fchmod(fd, 0644) != 0 || write_all(fd, data, len) != 0 ||
+    if (fchmod(fd, 0644) != 0 || util_write_all(fd, data, len) != 0 ||
         (durable && fsync(fd) != 0)) {
         int e = errno;
         close(fd);
@@ -313,7 +314,7 @@ static int copy_file(const char *src, const char *dst, mode_t mode, folio_err *e
         }
         if (r == 0)
             break;
-        if (write_all(out, b, (size_t)r) != 0) {
+        if (util_write_all(out, b, (size_t)r) != 0) {
             rc = err_set(err, "%s: %s", dst, strerror(errno));
             break;
         }

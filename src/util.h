@@ -46,6 +46,8 @@ char *buf_detach(buf *b, size_t *len);
 void buf_reset(buf *b);
 void buf_free(buf *b);
 
+/* write(2) until all of data is written or an error (EINTR retried). */
+int util_write_all(int fd, const void *data, size_t len);
 /* Reads a whole file. *out is NUL-terminated and must be freed. */
 int util_read_file(const char *path, char **out, size_t *len, folio_err *err);
 /* Writes path by way of a temporary file in the same directory, fsync'd

@@ -70,21 +70,6 @@ static const char S_mode_hint[] =
     "it holds the key to every visitor's personal data";
 
 /* ---- the master key file ---------------------------------------------- */
-static int S_write_all(int fd, const unsigned char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Writes 32 fresh random bytes to a new file (O_EXCL, 0600), synced. */
 static int S_write_new_key(const char *path, folio_err *err)
 {
@@ -94,7 +79,7 @@ static int S_write_new_key(const char *path, folio_err *err)
         return -1; /* errno tells the caller */
     unsigned char key[S_KEY_LEN];
     randombytes_buf(key, sizeof key);
-    int bad = S_write_all(fd, key, sizeof key) != 0 || fsync(fd) != 0;
+    int bad = util_write_all(fd, key, sizeof key) != 0 || fsync(fd) != 0;
     int saved = errno;
     sodium_memzero(key, sizeof key);
     if (close(fd) != 0 && !bad) {
