@@ -1,6 +1,7 @@
 /* projections — read models built from the event log (see projections.h). */
 #include "projections.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -467,7 +468,26 @@ static int S_flush_notes(projections *p, S_writer *w, unsigned mask,
     return rc;
 }
 
-/* ---- event handlers --------------------------------------------------- */
+/* ---- event handlers ---------------------------------------------------
+ * An event is handled in two steps: decoding (JSON, upcast, checks, the
+ * member's name opened, stats counted) into an S_op, and writing the op
+ * to the tables. Live commands and catch-ups run both at once; a rebuild
+ * decodes on a second thread while this one reads the log and writes
+ * (S_pipe), through the same two functions, so replay equals the
+ * incremental result by construction. */
+
+enum { S_OP_NONE, S_OP_MEMBER, S_OP_CONTACT, S_OP_HANDLED, S_OP_FORGOT };
+/* the strings of an op: offsets into its arena (S_NOSTR: none). F_ID is
+ * the user or contact id; F_SEALED a member's name still sealed (its key
+ * was not preloaded: the writing thread opens it). */
+enum { F_ID, F_SUBJECT, F_NAME, F_SEALED, F_LOCALE, F_PAGE, F_DEDUPE, F_N };
+#define S_NOSTR ((size_t)-1)
+
+typedef struct S_op {
+    int kind, has_password;
+    long long position, recorded_at;
+    size_t f[F_N];
+} S_op;
 
 static const char *S_field(const cJSON *data, const char *name)
 {
@@ -484,9 +504,35 @@ static int S_need(const store_event *ev, const char *name, const char *val,
                    ev->type, name);
 }
 
-static int S_on_registered(projections *p, S_writer *w, const store_event *ev,
-                           const cJSON *data, unsigned *changed,
-                           folio_err *err)
+/* Copies s (may be NULL) into the arena as field f of op. */
+static int S_put(S_op *op, int f, buf *arena, const char *s, folio_err *err)
+{
+    if (!s) {
+        op->f[f] = S_NOSTR;
+        return 0;
+    }
+    op->f[f] = arena->len;
+    if (buf_add(arena, s, strlen(s) + 1) < 0)
+        return err_set(err, "projections: out of memory");
+    return 0;
+}
+
+static const char *S_str(const S_op *op, int f, const buf *arena)
+{
+    return op->f[f] == S_NOSTR ? NULL : arena->ptr + op->f[f];
+}
+
+/* Wipes what an arena held (members' names) and empties it. */
+static void S_arena_clear(buf *arena)
+{
+    if (arena->ptr && arena->len)
+        sodium_memzero(arena->ptr, arena->len);
+    arena->len = 0;
+}
+
+static int S_dec_registered(projections *p, int shared, const store_event *ev,
+                            const cJSON *data, S_op *op, buf *arena,
+                            folio_err *err)
 {
     const char *user_id = S_field(data, "user_id");
     const char *subject = S_field(data, "subject");
@@ -501,111 +547,93 @@ static int S_on_registered(projections *p, S_writer *w, const store_event *ev,
     if (!p->v)
         return 0;
     char *name = NULL;
-    int r = vault_open_sealed(p->v, subject, sealed, &name, err);
+    int r = shared ? vault_open_preloaded(p->v, subject, sealed, &name, err)
+                   : vault_open_sealed(p->v, subject, sealed, &name, err);
     if (r < 0)
         return err_prefix(err, "event %lld", ev->position);
     if (r == 1)
         return 0;
-    int rc = -1;
-    sqlite3_stmt *st = S_w(w, W_MEM_INS, err);
-    if (!st)
-        goto out;
-    sqlite3_bind_int64(st, 1, ev->position);
-    sqlite3_bind_text(st, 2, user_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, ev->recorded_at);
-    if (S_run(w, st, err) < 0)
-        goto out;
-    if (!(st = S_w(w, W_MEMP_INS, err)))
-        goto out;
-    sqlite3_bind_int64(st, 1, ev->position);
-    sqlite3_bind_text(st, 2, user_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, subject, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, locale ? locale : "en", -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 5,
-                     cJSON_IsTrue(cJSON_GetObjectItem(data, "has_password")));
-    if (S_run(w, st, err) < 0)
-        goto out;
-    *changed |= PROJ_MEMBERS;
-    rc = 0;
-out:
+    int rc = S_put(op, F_ID, arena, user_id, err) ||
+             S_put(op, F_SUBJECT, arena, subject, err) ||
+             S_put(op, F_NAME, arena, name, err) ||
+             S_put(op, F_SEALED, arena, r == 3 ? sealed : NULL, err) ||
+             S_put(op, F_LOCALE, arena, locale ? locale : "en", err)
+                 ? -1 : 0;
     if (name) {
         sodium_memzero(name, strlen(name));
         free(name);
     }
+    op->has_password =
+        cJSON_IsTrue(cJSON_GetObjectItem(data, "has_password"));
+    if (rc == 0)
+        op->kind = S_OP_MEMBER;
     return rc;
 }
 
-static int S_on_contact(S_writer *w, const store_event *ev, const cJSON *data,
-                        unsigned *changed, folio_err *err)
+static int S_dec_contact(const store_event *ev, const cJSON *data, S_op *op,
+                         buf *arena, folio_err *err)
 {
     const char *contact_id = S_field(data, "contact_id");
     const char *subject = S_field(data, "subject");
     const char *dedupe = S_field(data, "dedupe");
-    const char *page = S_field(data, "page");
     if (S_need(ev, "contact_id", contact_id, err) ||
         S_need(ev, "subject", subject, err) ||
         S_need(ev, "dedupe", dedupe, err))
         return -1;
-    sqlite3_stmt *st = S_w(w, W_INB_INS, err);
-    if (!st)
+    if (S_put(op, F_ID, arena, contact_id, err) ||
+        S_put(op, F_SUBJECT, arena, subject, err) ||
+        S_put(op, F_PAGE, arena, S_field(data, "page"), err) ||
+        S_put(op, F_DEDUPE, arena, dedupe, err))
         return -1;
-    sqlite3_bind_int64(st, 1, ev->position);
-    sqlite3_bind_text(st, 2, contact_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, subject, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, ev->recorded_at);
-    if (page)
-        sqlite3_bind_text(st, 5, page, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, dedupe, -1, SQLITE_STATIC);
-    if (S_run(w, st, err) < 0)
-        return -1;
-    *changed |= PROJ_INBOX;
+    op->kind = S_OP_CONTACT;
     return 0;
 }
 
-/* Notes a value for the end of the batch (see S_pending_ddl). */
-static int S_note(projections *p, S_writer *w, int which,
-                  const store_event *ev, const cJSON *data, const char *field,
-                  folio_err *err)
+/* A value noted for the end of the batch (see S_pending_ddl). */
+static int S_dec_note(const store_event *ev, const cJSON *data, int kind,
+                      const char *field, S_op *op, buf *arena, folio_err *err)
 {
     const char *v = S_field(data, field);
-    if (S_need(ev, field, v, err))
+    if (S_need(ev, field, v, err) ||
+        S_put(op, kind == S_OP_FORGOT ? F_SUBJECT : F_ID, arena, v, err))
         return -1;
-    sqlite3_stmt *st = S_w(w, which, err);
-    if (!st)
-        return -1;
-    sqlite3_bind_text(st, 1, v, -1, SQLITE_STATIC);
-    if (which == W_FORGOT)
-        sqlite3_bind_int64(st, 2, ev->position);
-    if (S_run(w, st, err) < 0)
-        return -1;
-    p->notes++;
+    op->kind = kind;
     return 0;
 }
 
-/* The handlers for the tables (stats aside) of event ev of type t, its
- * data in the current shape. */
-static int S_apply_data(projections *p, S_writer *w, const store_event *ev,
-                        const events_type *t, const cJSON *data,
-                        unsigned *changed, folio_err *err)
+/* Decodes event ev of type t, its data in the current shape, into op.
+ * shared: on another thread than the connection's (see S_pipe). */
+static int S_decode_data(projections *p, int shared, const store_event *ev,
+                         const events_type *t, const cJSON *data, S_op *op,
+                         buf *arena, folio_err *err)
 {
+    memset(op, 0, sizeof *op);
+    for (size_t i = 0; i < F_N; i++)
+        op->f[i] = S_NOSTR;
+    op->kind = S_OP_NONE;
+    op->position = ev->position;
+    op->recorded_at = ev->recorded_at;
     if (t == p->t_user)
-        return S_on_registered(p, w, ev, data, changed, err);
+        return S_dec_registered(p, shared, ev, data, op, arena, err);
     if (t == p->t_contact)
-        return S_on_contact(w, ev, data, changed, err);
+        return S_dec_contact(ev, data, op, arena, err);
     if (t == p->t_handled)
-        return S_note(p, w, W_HANDLED, ev, data, "contact_id", err);
+        return S_dec_note(ev, data, S_OP_HANDLED, "contact_id", op, arena,
+                          err);
     if (t == p->t_forgot)
-        return S_note(p, w, W_FORGOT, ev, data, "subject", err);
+        return S_dec_note(ev, data, S_OP_FORGOT, "subject", op, arena, err);
     return 0;
 }
 
-/* Hands one event to the projections in `active` (bits of w->mask). */
-static int S_apply(projections *p, S_writer *w, const store_event *ev,
-                   unsigned active, unsigned *changed, folio_err *err)
+/* Decodes one event for the projections in `active`: counts it in acc,
+ * parses and upcasts its data when a table wants it. */
+static int S_decode(projections *p, int shared, S_acc *acc,
+                    const store_event *ev, unsigned active, S_op *op,
+                    buf *arena, unsigned *changed, folio_err *err)
 {
+    op->kind = S_OP_NONE;
     if (active & PROJ_STATS) {
-        if (S_acc_add(&w->acc, ev->type, ev->recorded_at) < 0)
+        if (S_acc_add(acc, ev->type, ev->recorded_at) < 0)
             return err_set(err, "projections: out of memory");
         *changed |= PROJ_STATS;
     }
@@ -632,8 +660,122 @@ static int S_apply(projections *p, S_writer *w, const store_event *ev,
         events_upcast(t, ev->schema_version, data, err) < 0)
         rc = err_prefix(err, "event %lld", ev->position);
     else
-        rc = S_apply_data(p, w, ev, t, data, changed, err);
+        rc = S_decode_data(p, shared, ev, t, data, op, arena, err);
     cJSON_Delete(data);
+    return rc;
+}
+
+static int S_write_member(projections *p, S_writer *w, const S_op *op,
+                          const buf *arena, folio_err *err)
+{
+    const char *name = S_str(op, F_NAME, arena);
+    const char *sealed = S_str(op, F_SEALED, arena);
+    const char *subject = S_str(op, F_SUBJECT, arena);
+    char *opened = NULL;
+    if (sealed) {
+        int r = vault_open_sealed(p->v, subject, sealed, &opened, err);
+        if (r < 0)
+            return err_prefix(err, "event %lld", op->position);
+        if (r == 1)
+            return 0;
+        name = opened;
+    }
+    int rc = -1;
+    sqlite3_stmt *st = S_w(w, W_MEM_INS, err);
+    if (!st)
+        goto out;
+    sqlite3_bind_int64(st, 1, op->position);
+    sqlite3_bind_text(st, 2, S_str(op, F_ID, arena), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, op->recorded_at);
+    if (S_run(w, st, err) < 0)
+        goto out;
+    if (!(st = S_w(w, W_MEMP_INS, err)))
+        goto out;
+    sqlite3_bind_int64(st, 1, op->position);
+    sqlite3_bind_text(st, 2, S_str(op, F_ID, arena), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, subject, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, S_str(op, F_LOCALE, arena), -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 5, op->has_password);
+    rc = S_run(w, st, err);
+out:
+    if (opened) {
+        sodium_memzero(opened, strlen(opened));
+        free(opened);
+    }
+    return rc;
+}
+
+static int S_write_contact(S_writer *w, const S_op *op, const buf *arena,
+                           folio_err *err)
+{
+    sqlite3_stmt *st = S_w(w, W_INB_INS, err);
+    if (!st)
+        return -1;
+    const char *page = S_str(op, F_PAGE, arena);
+    sqlite3_bind_int64(st, 1, op->position);
+    sqlite3_bind_text(st, 2, S_str(op, F_ID, arena), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, S_str(op, F_SUBJECT, arena), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, op->recorded_at);
+    if (page)
+        sqlite3_bind_text(st, 5, page, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, S_str(op, F_DEDUPE, arena), -1, SQLITE_STATIC);
+    return S_run(w, st, err);
+}
+
+static int S_write_note(projections *p, S_writer *w, const S_op *op,
+                        const buf *arena, folio_err *err)
+{
+    int forgot = op->kind == S_OP_FORGOT;
+    sqlite3_stmt *st = S_w(w, forgot ? W_FORGOT : W_HANDLED, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, S_str(op, forgot ? F_SUBJECT : F_ID, arena), -1,
+                      SQLITE_STATIC);
+    if (forgot)
+        sqlite3_bind_int64(st, 2, op->position);
+    if (S_run(w, st, err) < 0)
+        return -1;
+    p->notes++;
+    return 0;
+}
+
+/* Writes a decoded event to w's tables. */
+static int S_write(projections *p, S_writer *w, const S_op *op,
+                   const buf *arena, unsigned *changed, folio_err *err)
+{
+    switch (op->kind) {
+    case S_OP_MEMBER:
+        if (S_write_member(p, w, op, arena, err) < 0)
+            return -1;
+        *changed |= PROJ_MEMBERS;
+        return 0;
+    case S_OP_CONTACT:
+        if (S_write_contact(w, op, arena, err) < 0)
+            return -1;
+        *changed |= PROJ_INBOX;
+        return 0;
+    case S_OP_HANDLED:
+    case S_OP_FORGOT:
+        return S_write_note(p, w, op, arena, err);
+    default:
+        return 0;
+    }
+}
+
+/* The handlers for the tables (stats aside) of event ev of type t, its
+ * data in the current shape: decoded and written at once. */
+static int S_apply_data(projections *p, S_writer *w, const store_event *ev,
+                        const events_type *t, const cJSON *data,
+                        unsigned *changed, folio_err *err)
+{
+    S_op op;
+    buf arena = BUF_INIT;
+    int rc = S_decode_data(p, 0, ev, t, data, &op, &arena, err);
+    if (rc == 0)
+        rc = S_write(p, w, &op, &arena, changed, err);
+    S_arena_clear(&arena);
+    buf_free(&arena);
     return rc;
 }
 
@@ -646,20 +788,34 @@ typedef struct S_feed {
     unsigned changed;
     folio_err err;
     int failed;
+    buf arena; /* one event's strings (sequential feeds) */
+    struct S_pipe *pipe; /* a rebuild's decoding thread, or NULL */
 } S_feed;
 
 int projections_flush(projections *p, folio_err *err);
 
+static unsigned S_active(const S_feed *f, long long position)
+{
+    unsigned active = 0;
+    for (size_t i = 0; i < S_NDEFS; i++)
+        if ((f->w->mask & S_defs[i].bit) && position > f->cp[i])
+            active |= S_defs[i].bit;
+    return active;
+}
+
 static int S_feed_event(void *ud, const store_event *ev)
 {
     S_feed *f = ud;
-    unsigned active = 0;
-    for (size_t i = 0; i < S_NDEFS; i++)
-        if ((f->w->mask & S_defs[i].bit) && ev->position > f->cp[i])
-            active |= S_defs[i].bit;
+    unsigned active = S_active(f, ev->position);
     if (!active)
         return 0;
-    if (S_apply(f->p, f->w, ev, active, &f->changed, &f->err) < 0) {
+    S_op op;
+    int rc = S_decode(f->p, 0, &f->w->acc, ev, active, &op, &f->arena,
+                      &f->changed, &f->err);
+    if (rc == 0)
+        rc = S_write(f->p, f->w, &op, &f->arena, &f->changed, &f->err);
+    S_arena_clear(&f->arena);
+    if (rc < 0) {
         f->failed = 1;
         return -1;
     }
@@ -668,11 +824,224 @@ static int S_feed_event(void *ud, const store_event *ev)
 
 static int S_feed_done(S_feed *f, int rc, folio_err *err)
 {
+    buf_free(&f->arena);
     if (f->failed) {
         *err = f->err;
         return -1;
     }
     return rc != 0 ? -1 : 0;
+}
+
+/* ---- a rebuild on two threads -------------------------------------------
+ * Decoding (JSON, upcasts, opening members' names) is about half of a
+ * rebuild's work and needs no database: a second thread does it while
+ * this one reads the log and writes the rows. Events go over in batches
+ * (raw: type and data copied out of SQLite's row); three batches circle,
+ * one filling, one decoding, one writing. Only this thread touches the
+ * connection; the other reads the vault's preloaded keys (names whose
+ * key is not preloaded are opened here) and owns the stats counts until
+ * it is joined. */
+#define S_BATCH 1024
+
+typedef struct S_batch {
+    size_t n;
+    store_event ev[S_BATCH]; /* type, data: offsets into raw until decoded */
+    size_t type_off[S_BATCH], data_off[S_BATCH];
+    buf raw;
+    S_op op[S_BATCH];
+    buf arena;
+    unsigned changed;
+    int failed;
+    folio_err err;
+} S_batch;
+
+typedef struct S_pipe {
+    S_feed *f;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    S_batch b[3];
+    S_batch *todo, *done; /* hand-over slots */
+    S_batch *queue[2];    /* handed over, in order */
+    size_t nqueue;
+    S_batch *cur;         /* filling */
+    int quit;
+} S_pipe;
+
+static void S_batch_decode(S_pipe *pp, S_batch *b)
+{
+    S_feed *f = pp->f;
+    for (size_t i = 0; i < b->n && !b->failed; i++) {
+        store_event *ev = &b->ev[i];
+        ev->type = b->raw.ptr + b->type_off[i];
+        ev->data = b->raw.ptr + b->data_off[i];
+        if (S_decode(f->p, 1, &f->w->acc, ev, S_active(f, ev->position),
+                     &b->op[i], &b->arena, &b->changed, &b->err) < 0)
+            b->failed = 1;
+    }
+}
+
+static void *S_pipe_main(void *ud)
+{
+    S_pipe *pp = ud;
+    for (;;) {
+        pthread_mutex_lock(&pp->mu);
+        while (!pp->todo && !pp->quit)
+            pthread_cond_wait(&pp->cv, &pp->mu);
+        S_batch *b = pp->todo;
+        pp->todo = NULL;
+        pthread_cond_broadcast(&pp->cv);
+        pthread_mutex_unlock(&pp->mu);
+        if (!b)
+            return NULL;
+        S_batch_decode(pp, b);
+        pthread_mutex_lock(&pp->mu);
+        while (pp->done && !pp->quit)
+            pthread_cond_wait(&pp->cv, &pp->mu);
+        if (!pp->quit)
+            pp->done = b;
+        pthread_cond_broadcast(&pp->cv);
+        pthread_mutex_unlock(&pp->mu);
+    }
+}
+
+static void S_batch_reset(S_batch *b)
+{
+    b->n = 0;
+    b->raw.len = 0;
+    S_arena_clear(&b->arena);
+    b->changed = 0;
+    b->failed = 0;
+}
+
+/* Waits for the oldest batch handed over and writes it; it is then free. */
+static int S_pipe_collect(S_pipe *pp, S_batch **freed)
+{
+    S_feed *f = pp->f;
+    S_batch *b = pp->queue[0];
+    pthread_mutex_lock(&pp->mu);
+    while (pp->done != b)
+        pthread_cond_wait(&pp->cv, &pp->mu);
+    pp->done = NULL;
+    pthread_cond_broadcast(&pp->cv);
+    pthread_mutex_unlock(&pp->mu);
+    pp->queue[0] = pp->queue[1];
+    pp->nqueue--;
+    *freed = b;
+    if (b->failed) {
+        f->err = b->err;
+        return -1;
+    }
+    f->changed |= b->changed;
+    for (size_t i = 0; i < b->n; i++)
+        if (b->op[i].kind != S_OP_NONE &&
+            S_write(f->p, f->w, &b->op[i], &b->arena, &f->changed,
+                    &f->err) < 0)
+            return -1;
+    return 0;
+}
+
+/* Hands the filling batch over; when two are out, writes the oldest. */
+static int S_pipe_submit(S_pipe *pp)
+{
+    pthread_mutex_lock(&pp->mu);
+    while (pp->todo)
+        pthread_cond_wait(&pp->cv, &pp->mu);
+    pp->todo = pp->cur;
+    pthread_cond_broadcast(&pp->cv);
+    pthread_mutex_unlock(&pp->mu);
+    pp->queue[pp->nqueue++] = pp->cur;
+    pp->cur = NULL;
+    if (pp->nqueue < 2) {
+        for (size_t i = 0; i < 3; i++)
+            if (&pp->b[i] != pp->queue[0] && &pp->b[i] != pp->queue[1])
+                pp->cur = &pp->b[i];
+        S_batch_reset(pp->cur);
+        return 0;
+    }
+    S_batch *freed;
+    int rc = S_pipe_collect(pp, &freed);
+    S_batch_reset(freed);
+    pp->cur = freed;
+    return rc;
+}
+
+static int S_pipe_event(void *ud, const store_event *ev)
+{
+    S_feed *f = ud;
+    S_pipe *pp = f->pipe;
+    if (!S_active(f, ev->position))
+        return 0;
+    S_batch *b = pp->cur;
+    size_t i = b->n;
+    b->ev[i] = *ev;
+    b->type_off[i] = b->raw.len;
+    if (buf_add(&b->raw, ev->type, strlen(ev->type) + 1) < 0)
+        goto oom;
+    b->data_off[i] = b->raw.len;
+    if (buf_add(&b->raw, ev->data, strlen(ev->data) + 1) < 0)
+        goto oom;
+    b->ev[i].stream_id = b->ev[i].metadata = NULL; /* not needed */
+    if (++b->n == S_BATCH && S_pipe_submit(pp) < 0) {
+        f->failed = 1;
+        return -1;
+    }
+    return 0;
+oom:
+    err_set(&f->err, "projections: out of memory");
+    f->failed = 1;
+    return -1;
+}
+
+/* Starts the decoding thread: 0, or -1 when it cannot (then decode here). */
+static int S_pipe_start(S_pipe *pp, S_feed *f)
+{
+    memset(pp, 0, sizeof *pp);
+    pp->f = f;
+    pp->cur = &pp->b[0];
+    if (pthread_mutex_init(&pp->mu, NULL) != 0)
+        return -1;
+    if (pthread_cond_init(&pp->cv, NULL) != 0) {
+        pthread_mutex_destroy(&pp->mu);
+        return -1;
+    }
+    if (pthread_create(&pp->thread, NULL, S_pipe_main, pp) != 0) {
+        pthread_cond_destroy(&pp->cv);
+        pthread_mutex_destroy(&pp->mu);
+        return -1;
+    }
+    f->pipe = pp;
+    return 0;
+}
+
+/* Writes what is still out (when rc is 0), stops the thread, frees. */
+static int S_pipe_finish(S_pipe *pp, int rc)
+{
+    S_feed *f = pp->f;
+    if (rc == 0 && !f->failed && pp->cur && pp->cur->n) {
+        if (S_pipe_submit(pp) < 0)
+            f->failed = 1;
+    }
+    while (rc == 0 && !f->failed && pp->nqueue) {
+        S_batch *freed;
+        if (S_pipe_collect(pp, &freed) < 0)
+            f->failed = 1;
+    }
+    pthread_mutex_lock(&pp->mu);
+    pp->quit = 1;
+    pp->todo = NULL;
+    pthread_cond_broadcast(&pp->cv);
+    pthread_mutex_unlock(&pp->mu);
+    pthread_join(pp->thread, NULL);
+    pthread_cond_destroy(&pp->cv);
+    pthread_mutex_destroy(&pp->mu);
+    for (size_t i = 0; i < 3; i++) {
+        S_arena_clear(&pp->b[i].arena);
+        buf_free(&pp->b[i].arena);
+        buf_free(&pp->b[i].raw);
+    }
+    f->pipe = NULL;
+    return rc;
 }
 
 /* ---- checkpoints ------------------------------------------------------ */
@@ -959,12 +1328,17 @@ static int S_build(projections *p, S_writer *w, unsigned mask,
     if (S_create(p->db, mask, schema, suffix, err) < 0)
         return -1;
     S_feed f = {.p = p, .w = w};
+    S_pipe pp;
+    store_event_fn fn = S_pipe_start(&pp, &f) == 0 ? S_pipe_event
+                                                  : S_feed_event;
     *last = 0;
     int rc;
     if (until_ms >= 0)
-        rc = store_read_until(p->st, until_ms, S_feed_event, &f, err);
+        rc = store_read_until(p->st, until_ms, fn, &f, err);
     else
-        rc = store_read_all(p->st, 0, 0, S_feed_event, &f, last, err);
+        rc = store_read_all(p->st, 0, 0, fn, &f, last, err);
+    if (f.pipe)
+        rc = S_pipe_finish(&pp, rc);
     return S_feed_done(&f, rc, err);
 }
 

@@ -58,6 +58,12 @@ void vault_end_tx(vault *v);
  * Nothing may make or destroy keys in between. */
 int vault_preload(vault *v, folio_err *err);
 void vault_unload(vault *v);
+/* vault_open_sealed from the preloaded keys only, safe to call from other
+ * threads between vault_preload and vault_unload (it reads, never
+ * writes, the vault). 3 when the key was not preloaded (a later key
+ * generation, or no preload): the caller's thread asks vault_open_sealed. */
+int vault_open_preloaded(const vault *v, const char *subject,
+                         const char *sealed, char **out, folio_err *err);
 
 /* Destroys the subject's newest key (crypto-shredding). 0 done (or
  * destroyed already), 1 unknown. The
