@@ -135,7 +135,7 @@ static const char *const S_wsql[W_COUNT] = {
  * row was most of the writing thread's work. Same columns as the single
  * row statements above; '?' numbered in order. */
 enum { M_MEM, M_MEMP, M_INB, M_COUNT };
-#define S_MULTI_ROWS 32
+#define S_MULTI_ROWS 128
 
 static const struct {
     const char *head, *row;
