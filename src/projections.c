@@ -1009,10 +1009,11 @@ static int S_feed_done(S_feed *f, int rc, folio_err *err)
  * rebuild's work and needs no database: a second thread does it while
  * this one reads the log and writes the rows. Events go over in batches
  * (raw: type and data copied out of SQLite's row); three batches circle,
- * one filling, one decoding, one writing. Only this thread touches the
+ * one filling, one decoding, one writing; this thread decodes a share of
+ * each batch too (S_pipe_submit). Only this thread touches the
  * connection; the other reads the vault's preloaded keys (names whose
- * key is not preloaded are opened here) and owns the stats counts until
- * it is joined. */
+ * key is not preloaded are opened here) and counts the stats in an S_acc
+ * of its own, merged once it is joined. */
 #define S_BATCH 1024
 
 typedef struct S_batch {
@@ -1200,6 +1201,8 @@ static int S_pipe_collect(S_pipe *pp, S_batch **freed)
     S_feed *f = pp->f;
     S_batch *b = pp->queue[0];
     pthread_mutex_lock(&pp->mu);
+    /* not decoded yet: this thread waits, so it takes a larger share of
+     * the next batches; decoded already: the other thread may be idle */
     if (pp->done != b) {
         if (pp->local + S_BATCH / 32 <= S_BATCH)
             pp->local += S_BATCH / 32;
