@@ -6,9 +6,9 @@
 
 here=$FOLIO_SRCDIR/tests/browser
 chromium=${CHROMIUM:-/usr/bin/chromium}
-command -v node >/dev/null && command -v npm >/dev/null || { echo "node/npm missing"; exit 77; }
-[ -x "$chromium" ] || { echo "chromium missing ($chromium)"; exit 77; }
-[ -x "$FOLIO_FCGI_BIN" ] || { echo "folio-fcgi not built"; exit 77; }
+command -v node >/dev/null && command -v npm >/dev/null || { echo "node/npm missing (./quickstart test installs it)"; exit 1; }
+[ -x "$chromium" ] || { echo "chromium missing ($chromium) (./quickstart test installs it)"; exit 1; }
+[ -x "$FOLIO_FCGI_BIN" ] || { echo "folio-fcgi not built (run make first)"; exit 1; }
 
 # playwright-core, pinned in package.json, installed once into node_modules.
 if [ ! -f "$here/node_modules/playwright-core/package.json" ]; then

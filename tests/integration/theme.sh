@@ -9,7 +9,7 @@
 # its field (aria-describedby, aria-invalid), an error summary first.
 set -u
 : "${FOLIO_SRCDIR:?run through make check}" "${FOLIO_BIN:?}"
-command -v python3 >/dev/null || { echo "python3 missing"; exit 77; }
+command -v python3 >/dev/null || { echo "python3 missing (./quickstart test installs it)"; exit 1; }
 T=$(mktemp -d "${TMPDIR:-/tmp}/folio-theme-test.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 trap 'exit 1' INT TERM
