@@ -1971,6 +1971,20 @@ static sqlite3_stmt *S_q(projections *p, int which, const char *tmpl,
     return p->q[which];
 }
 
+/* The answer of a one-row existence query whose step returned rc: 1 found,
+ * 0 not, -1 error; readies the cached statement for its next use. */
+static int S_found(projections *p, sqlite3_stmt *st, int rc, const char *what,
+                   folio_err *err)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc == SQLITE_DONE)
+        return 0;
+    return err_set(err, "projections: %s: %s", what, sqlite3_errmsg(p->db));
+}
+
 int projections_member_of(projections *p, const char *subject,
                           char user_id[80], folio_err *err)
 {
@@ -1985,13 +1999,7 @@ int projections_member_of(projections *p, const char *subject,
         const char *id = (const char *)sqlite3_column_text(st, 0);
         snprintf(user_id, 80, "%s", id ? id : "");
     }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    if (rc == SQLITE_ROW)
-        return 1;
-    if (rc == SQLITE_DONE)
-        return 0;
-    return S_sqlerr(p->db, err, "projections: members");
+    return S_found(p, st, rc, "members", err);
 }
 
 int projections_recent_contact(projections *p, const char *dedupe,
@@ -2005,13 +2013,7 @@ int projections_recent_contact(projections *p, const char *dedupe,
     sqlite3_bind_text(st, 1, dedupe, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, since_ms);
     int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    if (rc == SQLITE_ROW)
-        return 1;
-    if (rc == SQLITE_DONE)
-        return 0;
-    return S_sqlerr(p->db, err, "projections: inbox");
+    return S_found(p, st, rc, "inbox", err);
 }
 
 static void S_long_date(long long ms, char out[40])
