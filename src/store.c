@@ -132,10 +132,10 @@ struct store {
     unsigned stamp_version;
 };
 
-static unsigned S_data_version(store *s)
+unsigned store_data_version(sqlite3 *db)
 {
     unsigned u = 0;
-    if (sqlite3_file_control(s->db, "main", SQLITE_FCNTL_DATA_VERSION, &u) !=
+    if (sqlite3_file_control(db, "main", SQLITE_FCNTL_DATA_VERSION, &u) !=
         SQLITE_OK)
         return 0;
     return u;
@@ -505,7 +505,7 @@ static int S_stamp(store *s, long long *now, folio_err *err)
 {
     *now = util_now_ms();
     if (s->stamp_ok && !sqlite3_get_autocommit(s->db) &&
-        s->stamp_version == S_data_version(s)) {
+        s->stamp_version == store_data_version(s->db)) {
         if (s->last_stamp > *now)
             *now = s->last_stamp;
         return 0;
@@ -622,7 +622,7 @@ static int S_append_tx(store *s, const char *stream_id, long long expected,
     }
     s->last_stamp = now;
     s->stamp_ok = !sqlite3_get_autocommit(s->db);
-    s->stamp_version = S_data_version(s);
+    s->stamp_version = store_data_version(s->db);
     return STORE_OK;
 }
 

@@ -104,6 +104,11 @@ int store_backup(store *s, const char *path, folio_err *err);
  * appended to report one a line. 0: fine, 1: problems, -1: error. */
 int store_check(store *s, buf *report, folio_err *err);
 
+/* SQLite's data version of db's main database: it changes with every commit,
+ * this connection's or another's, and stays put inside one transaction — so
+ * a cache stamped with it knows when another writer has been. */
+unsigned store_data_version(sqlite3 *db);
+
 /* A new random UUID (v4) as text. */
 void store_uuid(char out[37]);
 /* A new time-ordered UUID (v7) as text: ids made one after another sort

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "store.h"
+
 #define S_KEY_LEN 32
 /* A wrapped subject key: nonce | secretbox(key). */
 #define S_WRAPPED_LEN \
@@ -326,18 +328,6 @@ void vault_end_tx(vault *v)
     v->cached = 0;
 }
 
-/* SQLite's data version of the main database: it changes with every
- * commit, this connection's or another's, and stays put inside one
- * transaction. */
-static unsigned S_data_version(vault *v)
-{
-    unsigned u = 0;
-    if (sqlite3_file_control(v->db, "main", SQLITE_FCNTL_DATA_VERSION, &u) !=
-        SQLITE_OK)
-        return 0;
-    return u;
-}
-
 /* Keeps key for subject while the transaction lasts: outside one, another
  * connection could destroy it between two calls. */
 static void S_cache(vault *v, const char *subject,
@@ -345,7 +335,7 @@ static void S_cache(vault *v, const char *subject,
 {
     if (sqlite3_get_autocommit(v->db))
         return;
-    v->cached_version = S_data_version(v);
+    v->cached_version = store_data_version(v->db);
     if (key)
         memcpy(v->cached_key, key, S_KEY_LEN);
     else
@@ -542,7 +532,7 @@ static int S_get_key(vault *v, const char *subject,
         return pk;
     if (v->cached && !sqlite3_get_autocommit(v->db) &&
         !strcmp(v->cached_subject, subject) &&
-        v->cached_version == S_data_version(v)) {
+        v->cached_version == store_data_version(v->db)) {
         if (v->cached == 2)
             return 2;
         memcpy(key, v->cached_key, S_KEY_LEN);
