@@ -344,7 +344,7 @@ static void S_site_event(store *s, vault *v, long i, long *users)
     cJSON *o = cJSON_CreateObject();
     const char *type;
     int version = 1;
-    store_uuid(id);
+    store_uuid_v7(id); /* as the domain makes user and contact ids */
     if (i % 1000 == 999 && *users > 0) {
         snprintf(email, sizeof email, "user%ld@example.org", i % *users);
         vault_subject(v, email, subject);
@@ -377,7 +377,11 @@ static void S_site_event(store *s, vault *v, long i, long *users)
         cJSON_AddStringToObject(o, "email", "v1:AAAA");
         cJSON_AddStringToObject(o, "message", "v1:AAAA");
         cJSON_AddStringToObject(o, "page", "/contact/");
-        cJSON_AddStringToObject(o, "dedupe", id);
+        /* the domain's dedupe is a keyed hash of address and message */
+        char dedupe[VAULT_SUBJECT_LEN + 1], msg[96];
+        snprintf(msg, sizeof msg, "contact-dedupe\n%s\nmessage %ld", email, i);
+        vault_subject(v, msg, dedupe);
+        cJSON_AddStringToObject(o, "dedupe", dedupe);
         snprintf(stream, sizeof stream, "contact-%s", id);
     }
     char *data = cJSON_PrintUnformatted(o);
