@@ -382,7 +382,7 @@ static void S_site_event(store *s, vault *v, long i, long *users)
         snprintf(msg, sizeof msg, "contact-dedupe\n%s\nmessage %ld", email, i);
         vault_subject(v, msg, dedupe);
         cJSON_AddStringToObject(o, "dedupe", dedupe);
-        snprintf(stream, sizeof stream, "contact-%s", id);
+        snprintf(stream, sizeof stream, "contact-%s", dedupe); /* as the domain */
     }
     char *data = cJSON_PrintUnformatted(o);
     store_new_event ev = {NULL, type, version, data, S_meta};

@@ -14,7 +14,6 @@
 #include "store.h"
 #include "vault.h"
 
-#define S_DEDUPE_WINDOW_MS (10LL * 60 * 1000)
 #define S_EMAIL_MAX 1024
 #define S_PASSWORD_MIN 10
 #define S_PASSWORD_MAX 1024
@@ -28,6 +27,7 @@ struct domain {
     int group;         /* inside domain_begin .. domain_commit */
     int scrub_pending; /* a forget committed with the group: scrub after */
     unsigned cmd_changed;
+    long long (*now_ms)(void); /* the duplicate window's clock */
     cJSON *community, *stats;
     /* SAVEPOINT domain_cmd, RELEASE, ROLLBACK TO: prepared once */
     sqlite3_stmt *sp[3];
@@ -254,14 +254,25 @@ int domain_hash_password(const char *password, char out[128], folio_err *err)
     return 0;
 }
 
+/* The same address sending the same message within this time is a
+ * duplicate (not stored again). */
+#define S_DEDUPE_WINDOW_MS (10LL * 60 * 1000)
+
 /* ---- open, close, transactions ---------------------------------------- */
 
 static domain *S_new(const folio_config *cfg)
 {
     domain *d = calloc(1, sizeof *d);
-    if (d)
+    if (d) {
         d->cfg = cfg;
+        d->now_ms = util_now_ms;
+    }
     return d;
+}
+
+void domain_set_clock(domain *d, long long (*now_ms)(void))
+{
+    d->now_ms = now_ms ? now_ms : util_now_ms;
 }
 
 int domain_open(const folio_config *cfg, domain **out, folio_err *err)
@@ -739,16 +750,22 @@ static int S_contact_in(domain *d, const domain_contact_req *req,
                         domain_result *res, folio_err *err)
 {
     const events_type *t = events_find("ContactRequestSubmitted");
-    char dedupe[VAULT_SUBJECT_LEN + 1];
+    char dedupe[VAULT_SUBJECT_LEN + 1], stream[80];
     if (S_dedupe(d, c, dedupe, err) < 0)
         return DOMAIN_ERROR;
-    int dup = projections_recent_contact(
-        d->p, dedupe, util_now_ms() - S_DEDUPE_WINDOW_MS, err);
-    if (dup != 0)
-        return dup < 0 ? DOMAIN_ERROR : DOMAIN_DUPLICATE;
-    char uuid[37], stream[80];
+    /* One stream per address and message: a duplicate is a second event
+     * on it within the window, found through the log's stream index (no
+     * read model has to keep the hashes), and two writers meeting there
+     * at once meet as an expected-version conflict. */
+    snprintf(stream, sizeof stream, "contact-%s", dedupe);
+    long long version = 0, last_at = 0;
+    int found = store_stream_last(d->st, stream, &version, &last_at, err);
+    if (found < 0)
+        return DOMAIN_ERROR;
+    if (found && last_at >= d->now_ms() - S_DEDUPE_WINDOW_MS)
+        return DOMAIN_DUPLICATE;
+    char uuid[37];
     store_uuid_v7(uuid); /* time-ordered: indexes on ids grow at one end */
-    snprintf(stream, sizeof stream, "contact-%s", uuid);
     cJSON *data = cJSON_CreateObject();
     if (!data || S_add_str(data, "contact_id", uuid) < 0 ||
         S_add_str(data, "subject", subject) < 0 ||
@@ -761,9 +778,11 @@ static int S_contact_in(domain *d, const domain_contact_req *req,
         cJSON_Delete(data);
         return err_set(err, "out of memory"), DOMAIN_ERROR;
     }
-    int rc = S_append(d, t, stream, STORE_NO_STREAM, subject, data,
-                      req->request_id, req->client, res, err);
+    int rc = S_append(d, t, stream, found ? version : STORE_NO_STREAM,
+                      subject, data, req->request_id, req->client, res, err);
     cJSON_Delete(data);
+    if (rc == DOMAIN_OK) /* the visitor's reference: the request's id */
+        snprintf(res->id, sizeof res->id, "contact-%s", uuid);
     return rc;
 }
 

@@ -72,6 +72,9 @@ typedef struct domain_contact_req {
 /* Opens var/folio.db (creating and migrating it) and the master key. */
 int domain_open(const folio_config *cfg, domain **out, folio_err *err);
 void domain_close(domain *d);
+/* The clock of the contact duplicate window (NULL: the real one); tests
+ * move it forward. */
+void domain_set_clock(domain *d, long long (*now_ms)(void));
 
 /* Field rules without touching the database: fills res->errors and returns
  * DOMAIN_INVALID, or DOMAIN_OK. Lets a web worker refuse bad input before

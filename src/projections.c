@@ -34,31 +34,35 @@ typedef struct S_def {
     const char *idx[3];
 } S_def;
 
+/* Ids and hashes are stored in their binary form when they have folio's
+ * shapes (S_key_bin): BLOB columns. */
 static const S_def S_defs[] = {
     /* members_private is keyed by subject (one address, one member: the
      * backstop of the domain's check) and has no rowid: a rebuild sorts
      * its rows by subject in memory and appends them (S_memp_drain), which
      * is several times faster than a separate unique index over a table
-     * in position order, and a third smaller. */
-    {"members", PROJ_MEMBERS, 3, {"members", "members_private", NULL},
+     * in position order, and a third smaller. The member's user id is in
+     * members, found by position. */
+    {"members", PROJ_MEMBERS, 4, {"members", "members_private", NULL},
      {"CREATE TABLE %1$s.members%2$s (position INTEGER PRIMARY KEY,"
-      " user_id TEXT NOT NULL, display_name TEXT NOT NULL,"
+      " user_id BLOB NOT NULL, display_name TEXT NOT NULL,"
       " joined_at INTEGER NOT NULL)",
-      "CREATE TABLE %1$s.members_private%2$s (position INTEGER NOT NULL,"
-      " user_id TEXT NOT NULL, subject TEXT PRIMARY KEY, locale TEXT NOT"
-      " NULL, has_password INTEGER NOT NULL) WITHOUT ROWID",
+      "CREATE TABLE %1$s.members_private%2$s (subject BLOB PRIMARY KEY,"
+      " position INTEGER NOT NULL, locale TEXT NOT NULL,"
+      " has_password INTEGER NOT NULL) WITHOUT ROWID",
       NULL},
      {NULL, NULL, NULL}},
-    {"inbox", PROJ_INBOX, 2, {"inbox", NULL, NULL},
+    /* No dedupe hash here: the domain finds a duplicate request through
+     * the log's own stream index (its stream is named after the hash). */
+    {"inbox", PROJ_INBOX, 3, {"inbox", NULL, NULL},
      {"CREATE TABLE %1$s.inbox%2$s (position INTEGER PRIMARY KEY,"
-      " contact_id TEXT NOT NULL, subject TEXT NOT NULL,"
+      " contact_id BLOB NOT NULL, subject BLOB NOT NULL,"
       " received_at INTEGER NOT NULL,"
       " status TEXT NOT NULL CHECK (status IN ('new', 'handled')),"
-      " page TEXT, dedupe TEXT NOT NULL)",
+      " page TEXT)",
       NULL, NULL},
      {"CREATE UNIQUE INDEX %1$s.inbox%2$s_contact ON inbox%2$s (contact_id)",
-      "CREATE INDEX %1$s.inbox%2$s_dedupe ON inbox%2$s (dedupe, received_at)",
-      NULL}},
+      NULL, NULL}},
     {"stats", PROJ_STATS, 1, {"stats_types", "stats_days", NULL},
      {"CREATE TABLE %1$s.stats_types%2$s (type TEXT PRIMARY KEY,"
       " count INTEGER NOT NULL)",
@@ -79,9 +83,9 @@ static const char *const S_names[] = {"members", "inbox", "stats", NULL};
  * handled, so applying these at the end gives the same tables as applying
  * them in order. proj_forgotten keeps each subject's latest erasure. */
 static const char S_pending_ddl[] =
-    "CREATE TEMP TABLE IF NOT EXISTS proj_forgotten (subject TEXT PRIMARY"
+    "CREATE TEMP TABLE IF NOT EXISTS proj_forgotten (subject BLOB PRIMARY"
     " KEY, position INTEGER NOT NULL); CREATE TEMP TABLE IF NOT EXISTS"
-    " proj_handled (contact_id TEXT PRIMARY KEY)";
+    " proj_handled (contact_id BLOB PRIMARY KEY)";
 
 enum {
     W_MEM_INS, W_MEMP_INS, W_INB_INS, W_FORGOT, W_HANDLED,
@@ -95,12 +99,11 @@ static const char *const S_wsql[W_COUNT] = {
         "INSERT INTO %1$s.members%2$s (position, user_id, display_name,"
         " joined_at) VALUES (?1, ?2, ?3, ?4)",
     [W_MEMP_INS] =
-        "INSERT INTO %1$s.members_private%2$s (position, user_id, subject,"
-        " locale, has_password) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO %1$s.members_private%2$s (subject, position, locale,"
+        " has_password) VALUES (?1, ?2, ?3, ?4)",
     [W_INB_INS] =
         "INSERT INTO %1$s.inbox%2$s (position, contact_id, subject,"
-        " received_at, status, page, dedupe) VALUES (?1, ?2, ?3, ?4, 'new',"
-        " ?5, ?6)",
+        " received_at, status, page) VALUES (?1, ?2, ?3, ?4, 'new', ?5)",
     [W_FORGOT] = "INSERT INTO temp.proj_forgotten (subject, position)"
                  " VALUES (?1, ?2) ON CONFLICT (subject) DO UPDATE SET"
                  " position = max(position, excluded.position)",
@@ -142,12 +145,83 @@ static const struct {
 } S_msql[M_COUNT] = {
     [M_MEM] = {"INSERT INTO %1$s.members%2$s (position, user_id,"
                " display_name, joined_at) VALUES ", "(?,?,?,?)"},
-    [M_MEMP] = {"INSERT INTO %1$s.members_private%2$s (position, user_id,"
-                " subject, locale, has_password) VALUES ", "(?,?,?,?,?)"},
+    [M_MEMP] = {"INSERT INTO %1$s.members_private%2$s (subject, position,"
+                " locale, has_password) VALUES ", "(?,?,?,?)"},
     [M_INB] = {"INSERT INTO %1$s.inbox%2$s (position, contact_id, subject,"
-               " received_at, status, page, dedupe) VALUES ",
-               "(?,?,?,?,'new',?,?)"},
+               " received_at, status, page) VALUES ", "(?,?,?,?,'new',?)"},
 };
+
+/* ---- stored forms ------------------------------------------------------
+ * Ids and hashes of folio's own shapes are stored in binary: a UUID as
+ * its 16 bytes, a subject (a keyed hash: 64 lower-case hex digits) as
+ * its 32. A rebuild is mostly writing, and these are most of the bytes.
+ * Any other value (ids of events written by hand) stays text: each value
+ * has one stored form, and a BLOB never equals a TEXT. */
+#define S_KEY_MAX 32
+
+static int S_hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* The binary form of s in out: its length, or 0 when s stays text. */
+static size_t S_key_bin(const char *s, unsigned char out[S_KEY_MAX])
+{
+    size_t len = strlen(s), n = 0;
+    if (len != 64 && len != 36)
+        return 0;
+    for (size_t i = 0; i < len;) {
+        if (len == 36 && (i == 8 || i == 13 || i == 18 || i == 23)) {
+            if (s[i++] != '-')
+                return 0;
+            continue;
+        }
+        int hi = S_hexval(s[i]), lo = S_hexval(s[i + 1]);
+        if (hi < 0 || lo < 0)
+            return 0;
+        out[n++] = (unsigned char)(hi << 4 | lo);
+        i += 2;
+    }
+    return n;
+}
+
+/* Binds s (may be NULL) in its stored form; scratch keeps the binary form
+ * until the statement has run. */
+static void S_bind_key(sqlite3_stmt *st, int i, const char *s,
+                       unsigned char scratch[S_KEY_MAX])
+{
+    size_t n = s ? S_key_bin(s, scratch) : 0;
+    if (n)
+        sqlite3_bind_blob(st, i, scratch, (int)n, SQLITE_STATIC);
+    else if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+/* Column col back as the text it was stored from (cap >= 65). */
+static void S_key_text(sqlite3_stmt *st, int col, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *b = sqlite3_column_blob(st, col);
+    int n = sqlite3_column_bytes(st, col);
+    if (sqlite3_column_type(st, col) != SQLITE_BLOB || !b ||
+        (n != 16 && n != 32)) {
+        const char *t = (const char *)sqlite3_column_text(st, col);
+        snprintf(out, cap, "%s", t ? t : "");
+        return;
+    }
+    size_t k = 0;
+    for (int i = 0; i < n && k + 3 < cap; i++) {
+        if (n == 16 && (i == 4 || i == 6 || i == 8 || i == 10))
+            out[k++] = '-';
+        out[k++] = hex[b[i] >> 4];
+        out[k++] = hex[b[i] & 15];
+    }
+    out[k] = '\0';
+}
 
 /* ---- stats accumulator ------------------------------------------------ */
 
@@ -299,13 +373,13 @@ static void S_day_text(long long day, char out[16])
 
 /* ---- the handle ------------------------------------------------------- */
 
-/* A members_private row a rebuild holds back (S_memp_drain): offsets
- * into the writer's marena. */
+/* A members_private row a rebuild holds back (S_memp_drain): the subject
+ * in its stored form and the locale, offsets into the writer's marena. */
 typedef struct S_mrow {
     uint64_t key; /* the subject's first 8 bytes, big-endian: sorts first */
     long long position;
-    size_t user_id, subject, locale;
-    int has_password;
+    size_t subject, subject_len, locale;
+    int bin, has_password;
 } S_mrow;
 
 typedef struct S_writer {
@@ -315,13 +389,13 @@ typedef struct S_writer {
     sqlite3_stmt *st[W_COUNT];
     sqlite3_stmt *mst[M_COUNT];
     S_acc acc;
-    int defer_memp; /* a rebuild: members_private rows wait in mrows */
+    int defer; /* a rebuild: members_private rows wait in mrows */
     S_mrow *mrows;
     size_t nmrows, capmrows;
     buf marena;
 } S_writer;
 
-enum { Q_MEMBER_OF, Q_RECENT, Q_COUNT };
+enum { Q_MEMBER_OF, Q_COUNT };
 
 /* An event a command applied from memory, counted in the stats and the
  * checkpoints once the command is kept (projections_cmd_end). */
@@ -425,9 +499,8 @@ static void S_writer_free(S_writer *w)
 }
 
 /* Holds a members_private row back for S_memp_drain. */
-static int S_memp_hold(S_writer *w, long long position, const char *user_id,
-                       const char *subject, const char *locale,
-                       int has_password, folio_err *err)
+static int S_memp_hold(S_writer *w, long long position, const char *subject,
+                       const char *locale, int has_password, folio_err *err)
 {
     if (w->nmrows == w->capmrows) {
         size_t nc = w->capmrows ? w->capmrows * 2 : 4096;
@@ -438,16 +511,18 @@ static int S_memp_hold(S_writer *w, long long position, const char *user_id,
         w->capmrows = nc;
     }
     S_mrow *r = &w->mrows[w->nmrows];
+    unsigned char bin[S_KEY_MAX];
+    size_t n = S_key_bin(subject, bin);
+    const void *key = n ? (const void *)bin : (const void *)subject;
+    r->bin = n != 0;
+    r->subject_len = n ? n : strlen(subject);
     r->position = position;
     r->has_password = has_password;
-    r->user_id = w->marena.len;
-    if (buf_add(&w->marena, user_id, strlen(user_id) + 1) < 0)
-        return err_set(err, "projections: out of memory");
-    r->subject = w->marena.len;
     r->key = 0;
-    for (size_t i = 0; i < 8 && subject[i]; i++)
-        r->key |= (uint64_t)(unsigned char)subject[i] << (56 - 8 * i);
-    if (buf_add(&w->marena, subject, strlen(subject) + 1) < 0)
+    for (size_t i = 0; i < 8 && i < r->subject_len; i++)
+        r->key |= (uint64_t)((const unsigned char *)key)[i] << (56 - 8 * i);
+    r->subject = w->marena.len;
+    if (buf_add(&w->marena, key, r->subject_len) < 0)
         return err_set(err, "projections: out of memory");
     r->locale = w->marena.len;
     if (buf_add(&w->marena, locale, strlen(locale) + 1) < 0)
@@ -456,16 +531,25 @@ static int S_memp_hold(S_writer *w, long long position, const char *user_id,
     return 0;
 }
 
-/* strcmp orders NUL-free UTF-8 as SQLite's BINARY collation does */
+/* SQLite's order of the primary key: TEXT before BLOB, each by memcmp
+ * (BINARY collation), a prefix first. */
 static int S_mrow_cmp(const void *a, const void *b, void *arena)
 {
     const S_mrow *x = a, *y = b;
+    if (x->bin != y->bin)
+        return x->bin ? 1 : -1;
     if (x->key != y->key)
         return x->key < y->key ? -1 : 1;
-    return strcmp((const char *)arena + x->subject,
-                  (const char *)arena + y->subject);
+    size_t n = x->subject_len < y->subject_len ? x->subject_len
+                                               : y->subject_len;
+    int c = memcmp((const char *)arena + x->subject,
+                   (const char *)arena + y->subject, n);
+    if (c)
+        return c;
+    return x->subject_len < y->subject_len   ? -1
+           : x->subject_len > y->subject_len ? 1
+                                             : 0;
 }
-
 
 static sqlite3_stmt *S_w(S_writer *w, int which, folio_err *err)
 {
@@ -537,9 +621,13 @@ static int S_memp_drain(S_writer *w, folio_err *err)
         for (size_t n = multi ? S_MULTI_ROWS : 1; n; n--, i++) {
             const S_mrow *r = &w->mrows[i];
             const char *a = w->marena.ptr;
+            if (r->bin)
+                sqlite3_bind_blob(st, k++, a + r->subject,
+                                  (int)r->subject_len, SQLITE_STATIC);
+            else
+                sqlite3_bind_text(st, k++, a + r->subject,
+                                  (int)r->subject_len, SQLITE_STATIC);
             sqlite3_bind_int64(st, k++, r->position);
-            sqlite3_bind_text(st, k++, a + r->user_id, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, k++, a + r->subject, -1, SQLITE_STATIC);
             sqlite3_bind_text(st, k++, a + r->locale, -1, SQLITE_STATIC);
             sqlite3_bind_int(st, k++, r->has_password);
         }
@@ -647,7 +735,7 @@ enum { S_OP_NONE, S_OP_MEMBER, S_OP_CONTACT, S_OP_HANDLED, S_OP_FORGOT };
 /* the strings of an op: offsets into its arena (S_NOSTR: none). F_ID is
  * the user or contact id; F_SEALED a member's name still sealed (its key
  * was not preloaded: the writing thread opens it). */
-enum { F_ID, F_SUBJECT, F_NAME, F_SEALED, F_LOCALE, F_PAGE, F_DEDUPE, F_N };
+enum { F_ID, F_SUBJECT, F_NAME, F_SEALED, F_LOCALE, F_PAGE, F_N };
 #define S_NOSTR ((size_t)-1)
 
 typedef struct S_op {
@@ -742,15 +830,12 @@ static int S_dec_contact(const store_event *ev, const cJSON *data, S_op *op,
 {
     const char *contact_id = S_field(data, "contact_id");
     const char *subject = S_field(data, "subject");
-    const char *dedupe = S_field(data, "dedupe");
     if (S_need(ev, "contact_id", contact_id, err) ||
-        S_need(ev, "subject", subject, err) ||
-        S_need(ev, "dedupe", dedupe, err))
+        S_need(ev, "subject", subject, err))
         return -1;
     if (S_put(op, F_ID, arena, contact_id, err) ||
         S_put(op, F_SUBJECT, arena, subject, err) ||
-        S_put(op, F_PAGE, arena, S_field(data, "page"), err) ||
-        S_put(op, F_DEDUPE, arena, dedupe, err))
+        S_put(op, F_PAGE, arena, S_field(data, "page"), err))
         return -1;
     op->kind = S_OP_CONTACT;
     return 0;
@@ -838,6 +923,7 @@ static int S_write_member(projections *p, S_writer *w, const S_op *op,
     const char *name = S_str(op, F_NAME, arena);
     const char *sealed = S_str(op, F_SEALED, arena);
     const char *subject = S_str(op, F_SUBJECT, arena);
+    const char *locale = S_str(op, F_LOCALE, arena);
     char *opened = NULL;
     if (sealed) {
         int r = vault_open_sealed(p->v, subject, sealed, &opened, err);
@@ -848,27 +934,27 @@ static int S_write_member(projections *p, S_writer *w, const S_op *op,
         name = opened;
     }
     int rc = -1;
+    unsigned char k1[S_KEY_MAX], k2[S_KEY_MAX];
     sqlite3_stmt *st = S_w(w, W_MEM_INS, err);
     if (!st)
         goto out;
     sqlite3_bind_int64(st, 1, op->position);
-    sqlite3_bind_text(st, 2, S_str(op, F_ID, arena), -1, SQLITE_STATIC);
+    S_bind_key(st, 2, S_str(op, F_ID, arena), k1);
     sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, op->recorded_at);
     if (S_run(w, st, err) < 0)
         goto out;
-    if (w->defer_memp) {
-        rc = S_memp_hold(w, op->position, S_str(op, F_ID, arena), subject,
-                         S_str(op, F_LOCALE, arena), op->has_password, err);
+    if (w->defer) {
+        rc = S_memp_hold(w, op->position, subject, locale, op->has_password,
+                         err);
         goto out;
     }
     if (!(st = S_w(w, W_MEMP_INS, err)))
         goto out;
-    sqlite3_bind_int64(st, 1, op->position);
-    sqlite3_bind_text(st, 2, S_str(op, F_ID, arena), -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, subject, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, S_str(op, F_LOCALE, arena), -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 5, op->has_password);
+    S_bind_key(st, 1, subject, k2);
+    sqlite3_bind_int64(st, 2, op->position);
+    sqlite3_bind_text(st, 3, locale, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, op->has_password);
     rc = S_run(w, st, err);
 out:
     if (opened) {
@@ -884,14 +970,14 @@ static int S_write_contact(S_writer *w, const S_op *op, const buf *arena,
     sqlite3_stmt *st = S_w(w, W_INB_INS, err);
     if (!st)
         return -1;
+    unsigned char k1[S_KEY_MAX], k2[S_KEY_MAX];
     const char *page = S_str(op, F_PAGE, arena);
     sqlite3_bind_int64(st, 1, op->position);
-    sqlite3_bind_text(st, 2, S_str(op, F_ID, arena), -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, S_str(op, F_SUBJECT, arena), -1, SQLITE_STATIC);
+    S_bind_key(st, 2, S_str(op, F_ID, arena), k1);
+    S_bind_key(st, 3, S_str(op, F_SUBJECT, arena), k2);
     sqlite3_bind_int64(st, 4, op->recorded_at);
     if (page)
         sqlite3_bind_text(st, 5, page, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, S_str(op, F_DEDUPE, arena), -1, SQLITE_STATIC);
     return S_run(w, st, err);
 }
 
@@ -902,8 +988,8 @@ static int S_write_note(projections *p, S_writer *w, const S_op *op,
     sqlite3_stmt *st = S_w(w, forgot ? W_FORGOT : W_HANDLED, err);
     if (!st)
         return -1;
-    sqlite3_bind_text(st, 1, S_str(op, forgot ? F_SUBJECT : F_ID, arena), -1,
-                      SQLITE_STATIC);
+    unsigned char k[S_KEY_MAX];
+    S_bind_key(st, 1, S_str(op, forgot ? F_SUBJECT : F_ID, arena), k);
     if (forgot)
         sqlite3_bind_int64(st, 2, op->position);
     if (S_run(w, st, err) < 0)
@@ -1005,22 +1091,24 @@ static int S_feed_done(S_feed *f, int rc, folio_err *err)
 }
 
 /* ---- a rebuild on two threads -------------------------------------------
- * Decoding (JSON, upcasts, opening members' names) is about half of a
- * rebuild's work and needs no database: a second thread does it while
- * this one reads the log and writes the rows. Events go over in batches
- * (raw: type and data copied out of SQLite's row); three batches circle,
- * one filling, one decoding, one writing; this thread decodes a share of
- * each batch too (S_pipe_submit). Only this thread touches the
- * connection; the other reads the vault's preloaded keys (names whose
- * key is not preloaded are opened here) and counts the stats in an S_acc
- * of its own, merged once it is joined. */
+ * Reading the log and decoding it (JSON, upcasts, opening members' names)
+ * is more than half of a rebuild's work and needs no write: both threads
+ * do it, each through its own connection (WAL: the helper's reads the
+ * same log while this one writes; events up to `end` never change), in
+ * ranges of S_BATCH positions that each claims in turn. Only this thread
+ * writes, range after range in log order; it decodes a range itself
+ * whenever the next one to write is not ready, so neither core waits
+ * while there is work. The helper reads only the vault's preloaded keys
+ * (a name whose key is not preloaded is opened by the writer) and counts
+ * the stats in an S_acc of its own, merged once it is joined. */
 #define S_BATCH 1024
+#define S_SLOTS 4
+
+enum { B_FREE, B_BUSY, B_READY };
 
 typedef struct S_batch {
-    size_t n, nwork; /* events, those the decoding thread does */
-    store_event ev[S_BATCH]; /* type, data: offsets into raw until decoded */
-    size_t type_off[S_BATCH], data_off[S_BATCH];
-    buf raw;
+    int state;
+    size_t n;
     S_op op[S_BATCH];
     buf arena;
     unsigned changed;
@@ -1030,66 +1118,16 @@ typedef struct S_batch {
 
 typedef struct S_pipe {
     S_feed *f;
+    store *rd;               /* the helper's connection */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    S_batch b[3];
-    S_batch *todo, *done; /* hand-over slots */
-    S_batch *queue[2];    /* handed over, in order */
-    size_t nqueue;
-    S_batch *cur;         /* filling */
+    S_batch b[S_SLOTS];      /* range k decodes into b[k % S_SLOTS] */
+    long long end;           /* the last position to read */
+    long long nranges, claimed, written;
     int quit;
-    S_acc acc;            /* the decoding thread's counts */
-    size_t local;         /* events of a batch this thread decodes */
+    S_acc acc;               /* the helper's counts */
 } S_pipe;
-
-/* Decodes events [from, to) of batch b, counting them in acc (each
- * thread its own). */
-static void S_batch_decode(S_feed *f, S_acc *acc, S_batch *b, size_t from,
-                           size_t to)
-{
-    for (size_t i = from; i < to && !b->failed; i++) {
-        store_event *ev = &b->ev[i];
-        ev->type = b->raw.ptr + b->type_off[i];
-        ev->data = b->raw.ptr + b->data_off[i];
-        if (S_decode(f->p, 1, acc, ev, S_active(f, ev->position),
-                     &b->op[i], &b->arena, &b->changed, &b->err) < 0)
-            b->failed = 1;
-    }
-}
-
-static void *S_pipe_main(void *ud)
-{
-    S_pipe *pp = ud;
-    for (;;) {
-        pthread_mutex_lock(&pp->mu);
-        while (!pp->todo && !pp->quit)
-            pthread_cond_wait(&pp->cv, &pp->mu);
-        S_batch *b = pp->todo;
-        pp->todo = NULL;
-        pthread_cond_broadcast(&pp->cv);
-        pthread_mutex_unlock(&pp->mu);
-        if (!b)
-            return NULL;
-        S_batch_decode(pp->f, &pp->acc, b, 0, b->nwork);
-        pthread_mutex_lock(&pp->mu);
-        while (pp->done && !pp->quit)
-            pthread_cond_wait(&pp->cv, &pp->mu);
-        if (!pp->quit)
-            pp->done = b;
-        pthread_cond_broadcast(&pp->cv);
-        pthread_mutex_unlock(&pp->mu);
-    }
-}
-
-static void S_batch_reset(S_batch *b)
-{
-    b->n = 0;
-    b->raw.len = 0;
-    S_arena_clear(&b->arena);
-    b->changed = 0;
-    b->failed = 0;
-}
 
 /* Rows S_MULTI_ROWS at a time (see S_msql). */
 static int S_write_members(S_feed *f, const S_batch *b, const size_t *idx)
@@ -1098,12 +1136,12 @@ static int S_write_members(S_feed *f, const S_batch *b, const size_t *idx)
     sqlite3_stmt *st = S_wm(w, M_MEM, &f->err);
     if (!st)
         return -1;
+    unsigned char keys[S_MULTI_ROWS][S_KEY_MAX];
     int k = 1;
     for (size_t n = 0; n < S_MULTI_ROWS; n++) {
         const S_op *op = &b->op[idx[n]];
         sqlite3_bind_int64(st, k++, op->position);
-        sqlite3_bind_text(st, k++, S_str(op, F_ID, &b->arena), -1,
-                          SQLITE_STATIC);
+        S_bind_key(st, k++, S_str(op, F_ID, &b->arena), keys[n]);
         sqlite3_bind_text(st, k++, S_str(op, F_NAME, &b->arena), -1,
                           SQLITE_STATIC);
         sqlite3_bind_int64(st, k++, op->recorded_at);
@@ -1112,8 +1150,7 @@ static int S_write_members(S_feed *f, const S_batch *b, const size_t *idx)
         return -1;
     for (size_t n = 0; n < S_MULTI_ROWS; n++) {
         const S_op *op = &b->op[idx[n]];
-        if (S_memp_hold(w, op->position, S_str(op, F_ID, &b->arena),
-                        S_str(op, F_SUBJECT, &b->arena),
+        if (S_memp_hold(w, op->position, S_str(op, F_SUBJECT, &b->arena),
                         S_str(op, F_LOCALE, &b->arena), op->has_password,
                         &f->err) < 0)
             return -1;
@@ -1128,21 +1165,18 @@ static int S_write_inbox(S_feed *f, const S_batch *b, const size_t *idx)
     sqlite3_stmt *st = S_wm(w, M_INB, &f->err);
     if (!st)
         return -1;
+    unsigned char keys[S_MULTI_ROWS][2][S_KEY_MAX];
     int k = 1;
     for (size_t n = 0; n < S_MULTI_ROWS; n++) {
         const S_op *op = &b->op[idx[n]];
         const char *page = S_str(op, F_PAGE, &b->arena);
         sqlite3_bind_int64(st, k++, op->position);
-        sqlite3_bind_text(st, k++, S_str(op, F_ID, &b->arena), -1,
-                          SQLITE_STATIC);
-        sqlite3_bind_text(st, k++, S_str(op, F_SUBJECT, &b->arena), -1,
-                          SQLITE_STATIC);
+        S_bind_key(st, k++, S_str(op, F_ID, &b->arena), keys[n][0]);
+        S_bind_key(st, k++, S_str(op, F_SUBJECT, &b->arena), keys[n][1]);
         sqlite3_bind_int64(st, k++, op->recorded_at);
         if (page)
             sqlite3_bind_text(st, k, page, -1, SQLITE_STATIC);
         k++;
-        sqlite3_bind_text(st, k++, S_str(op, F_DEDUPE, &b->arena), -1,
-                          SQLITE_STATIC);
     }
     if (S_run(w, st, &f->err) < 0)
         return -1;
@@ -1166,7 +1200,7 @@ static int S_batch_write(S_feed *f, S_batch *b)
         const S_op *op = &b->op[i];
         int rc = 0;
         if (op->kind == S_OP_MEMBER && op->f[F_SEALED] == S_NOSTR &&
-            f->w->defer_memp) {
+            f->w->defer) {
             mem[nm++] = i;
             if (nm == S_MULTI_ROWS) {
                 rc = S_write_members(f, b, mem);
@@ -1195,144 +1229,164 @@ static int S_batch_write(S_feed *f, S_batch *b)
     return 0;
 }
 
-/* Waits for the oldest batch handed over and writes it; it is then free. */
-static int S_pipe_collect(S_pipe *pp, S_batch **freed)
-{
-    S_feed *f = pp->f;
-    S_batch *b = pp->queue[0];
-    pthread_mutex_lock(&pp->mu);
-    /* not decoded yet: this thread waits, so it takes a larger share of
-     * the next batches; decoded already: the other thread may be idle */
-    if (pp->done != b) {
-        if (pp->local + S_BATCH / 32 <= S_BATCH)
-            pp->local += S_BATCH / 32;
-    } else if (pp->local >= S_BATCH / 32) {
-        pp->local -= S_BATCH / 32;
-    }
-    while (pp->done != b)
-        pthread_cond_wait(&pp->cv, &pp->mu);
-    pp->done = NULL;
-    pthread_cond_broadcast(&pp->cv);
-    pthread_mutex_unlock(&pp->mu);
-    pp->queue[0] = pp->queue[1];
-    pp->nqueue--;
-    *freed = b;
-    return S_batch_write(f, b);
-}
+typedef struct S_fill {
+    S_pipe *pp;
+    S_batch *b;
+    S_acc *acc;
+} S_fill;
 
-/* Hands the filling batch over; when two are out, writes the oldest.
- * This thread decodes the batch's last pp->local events itself first:
- * reading and writing alone leave it idle part of the time, so the share
- * grows while it waits for the other thread and shrinks while that one
- * waits (S_pipe_collect), until both cores are busy. */
-static int S_pipe_submit(S_pipe *pp)
+static int S_fill_event(void *ud, const store_event *ev)
 {
-    S_feed *f = pp->f;
-    S_batch *cur = pp->cur;
-    size_t local = pp->local < cur->n ? pp->local : cur->n;
-    cur->nwork = cur->n - local;
-    S_batch_decode(f, &f->w->acc, cur, cur->nwork, cur->n);
-    pthread_mutex_lock(&pp->mu);
-    while (pp->todo)
-        pthread_cond_wait(&pp->cv, &pp->mu);
-    pp->todo = cur;
-    pthread_cond_broadcast(&pp->cv);
-    pthread_mutex_unlock(&pp->mu);
-    pp->queue[pp->nqueue++] = cur;
-    pp->cur = NULL;
-    if (pp->nqueue < 2) {
-        for (size_t i = 0; i < 3; i++)
-            if (&pp->b[i] != pp->queue[0] && &pp->b[i] != pp->queue[1])
-                pp->cur = &pp->b[i];
-        S_batch_reset(pp->cur);
-        return 0;
-    }
-    S_batch *freed;
-    int rc = S_pipe_collect(pp, &freed);
-    S_batch_reset(freed);
-    pp->cur = freed;
-    return rc;
-}
-
-static int S_pipe_event(void *ud, const store_event *ev)
-{
-    S_feed *f = ud;
-    S_pipe *pp = f->pipe;
-    if (!S_active(f, ev->position))
-        return 0;
-    S_batch *b = pp->cur;
-    size_t i = b->n;
-    b->ev[i] = *ev;
-    b->type_off[i] = b->raw.len;
-    if (buf_add(&b->raw, ev->type, strlen(ev->type) + 1) < 0)
-        goto oom;
-    b->data_off[i] = b->raw.len;
-    if (buf_add(&b->raw, ev->data, strlen(ev->data) + 1) < 0)
-        goto oom;
-    b->ev[i].stream_id = b->ev[i].metadata = NULL; /* not needed */
-    if (++b->n == S_BATCH && S_pipe_submit(pp) < 0) {
-        f->failed = 1;
+    S_fill *fl = ud;
+    S_feed *f = fl->pp->f;
+    S_batch *b = fl->b;
+    if (b->n == S_BATCH) /* cannot happen: ranges are S_BATCH long */
+        return err_set(&b->err, "projections: a range overflowed");
+    if (S_decode(f->p, 1, fl->acc, ev, S_active(f, ev->position),
+                 &b->op[b->n], &b->arena, &b->changed, &b->err) < 0)
         return -1;
-    }
+    b->n++;
     return 0;
-oom:
-    err_set(&f->err, "projections: out of memory");
-    f->failed = 1;
-    return -1;
 }
 
-/* Starts the decoding thread: 0, or -1 when it cannot (then decode here). */
-static int S_pipe_start(S_pipe *pp, S_feed *f)
+/* Reads and decodes range k through st into its slot (claimed, B_BUSY). */
+static void S_range_decode(S_pipe *pp, store *st, S_acc *acc, long long k)
+{
+    S_batch *b = &pp->b[k % S_SLOTS];
+    long long after = k * S_BATCH;
+    long long n = pp->end - after < S_BATCH ? pp->end - after : S_BATCH;
+    S_fill fl = {pp, b, acc};
+    folio_err err;
+    if (store_read_all(st, after, (size_t)n, S_fill_event, &fl, NULL,
+                       &err) != 0) {
+        if (!b->err.msg[0])
+            b->err = err;
+        b->failed = 1;
+    }
+}
+
+/* Claims the next range while its slot is free: its number, or -1. */
+static long long S_claim(S_pipe *pp)
+{
+    if (pp->quit || pp->claimed == pp->nranges ||
+        pp->claimed >= pp->written + S_SLOTS)
+        return -1;
+    long long k = pp->claimed++;
+    S_batch *b = &pp->b[k % S_SLOTS];
+    b->state = B_BUSY;
+    b->n = 0;
+    b->changed = 0;
+    b->failed = 0;
+    b->err.msg[0] = '\0';
+    S_arena_clear(&b->arena);
+    return k;
+}
+
+static void *S_pipe_main(void *ud)
+{
+    S_pipe *pp = ud;
+    pthread_mutex_lock(&pp->mu);
+    for (;;) {
+        long long k = S_claim(pp);
+        if (k < 0) {
+            if (pp->quit || pp->claimed == pp->nranges)
+                break;
+            pthread_cond_wait(&pp->cv, &pp->mu);
+            continue;
+        }
+        pthread_mutex_unlock(&pp->mu);
+        S_range_decode(pp, pp->rd, &pp->acc, k);
+        pthread_mutex_lock(&pp->mu);
+        pp->b[k % S_SLOTS].state = B_READY;
+        pthread_cond_broadcast(&pp->cv);
+    }
+    pthread_mutex_unlock(&pp->mu);
+    return NULL;
+}
+
+static void S_batch_free(S_batch *b)
+{
+    S_arena_clear(&b->arena);
+    buf_free(&b->arena);
+}
+
+/* Starts the helper on its own connection: 0, or -1 when it cannot (the
+ * caller then reads on one thread). */
+static int S_pipe_start(S_pipe *pp, S_feed *f, long long end)
 {
     memset(pp, 0, sizeof *pp);
     pp->f = f;
-    pp->cur = &pp->b[0];
+    pp->end = end;
+    pp->nranges = (end + S_BATCH - 1) / S_BATCH;
+    folio_err err;
+    if (store_open_reader(f->p->st, &pp->rd, &err) != 0)
+        return -1;
+    /* a rebuild reads the whole log: through a memory map, not pread */
+    sqlite3_exec(store_db(pp->rd), "PRAGMA mmap_size = 4294967296", NULL,
+                 NULL, NULL);
     if (pthread_mutex_init(&pp->mu, NULL) != 0)
-        return -1;
-    if (pthread_cond_init(&pp->cv, NULL) != 0) {
-        pthread_mutex_destroy(&pp->mu);
-        return -1;
-    }
-    if (pthread_create(&pp->thread, NULL, S_pipe_main, pp) != 0) {
-        pthread_cond_destroy(&pp->cv);
-        pthread_mutex_destroy(&pp->mu);
-        return -1;
-    }
+        goto fail_store;
+    if (pthread_cond_init(&pp->cv, NULL) != 0)
+        goto fail_mutex;
+    if (pthread_create(&pp->thread, NULL, S_pipe_main, pp) != 0)
+        goto fail_cond;
     f->pipe = pp;
     return 0;
+fail_cond:
+    pthread_cond_destroy(&pp->cv);
+fail_mutex:
+    pthread_mutex_destroy(&pp->mu);
+fail_store:
+    store_close(pp->rd);
+    pp->rd = NULL;
+    return -1;
 }
 
-/* Writes what is still out (when rc is 0), stops the thread, frees. */
-static int S_pipe_finish(S_pipe *pp, int rc)
+/* Writes range after range, decoding here whenever the next is not ready;
+ * then stops the helper and merges its counts. */
+static int S_pipe_run(S_pipe *pp)
 {
     S_feed *f = pp->f;
-    if (rc == 0 && !f->failed && pp->cur && pp->cur->n) {
-        if (S_pipe_submit(pp) < 0)
-            f->failed = 1;
-    }
-    while (rc == 0 && !f->failed && pp->nqueue) {
-        S_batch *freed;
-        if (S_pipe_collect(pp, &freed) < 0)
-            f->failed = 1;
-    }
+    int rc = 0;
     pthread_mutex_lock(&pp->mu);
+    while (rc == 0 && pp->written < pp->nranges) {
+        S_batch *b = &pp->b[pp->written % S_SLOTS];
+        if (b->state == B_READY) {
+            pthread_mutex_unlock(&pp->mu);
+            rc = S_batch_write(f, b);
+            pthread_mutex_lock(&pp->mu);
+            b->state = B_FREE;
+            pp->written++;
+            pthread_cond_broadcast(&pp->cv);
+            continue;
+        }
+        long long k = S_claim(pp);
+        if (k < 0) {
+            pthread_cond_wait(&pp->cv, &pp->mu);
+            continue;
+        }
+        pthread_mutex_unlock(&pp->mu);
+        S_range_decode(pp, f->p->st, &f->w->acc, k);
+        pthread_mutex_lock(&pp->mu);
+        pp->b[k % S_SLOTS].state = B_READY;
+    }
     pp->quit = 1;
-    pp->todo = NULL;
     pthread_cond_broadcast(&pp->cv);
     pthread_mutex_unlock(&pp->mu);
     pthread_join(pp->thread, NULL);
-    if (rc == 0 && !f->failed && S_acc_merge(&f->w->acc, &pp->acc) < 0) {
+    if (rc < 0)
+        f->failed = 1;
+    if (rc == 0 && S_acc_merge(&f->w->acc, &pp->acc) < 0) {
         err_set(&f->err, "projections: out of memory");
         f->failed = 1;
+        rc = -1;
     }
     S_acc_free(&pp->acc);
     pthread_cond_destroy(&pp->cv);
     pthread_mutex_destroy(&pp->mu);
-    for (size_t i = 0; i < 3; i++) {
-        S_arena_clear(&pp->b[i].arena);
-        buf_free(&pp->b[i].arena);
-        buf_free(&pp->b[i].raw);
-    }
+    for (size_t i = 0; i < S_SLOTS; i++)
+        S_batch_free(&pp->b[i]);
+    store_close(pp->rd);
     f->pipe = NULL;
     return rc;
 }
@@ -1618,21 +1672,21 @@ static int S_build(projections *p, S_writer *w, unsigned mask,
                    long long *last, folio_err *err)
 {
     S_writer_init(w, p->db, schema, suffix, mask);
-    w->defer_memp = 1;
+    w->defer = 1;
     if (S_create(p->db, mask, schema, suffix, err) < 0)
         return -1;
+    long long end = store_head(p->st);
+    if (until_ms >= 0 && store_position_at(p->st, until_ms, &end, err) < 0)
+        return -1;
+    *last = end;
     S_feed f = {.p = p, .w = w};
     S_pipe pp;
-    store_event_fn fn = S_pipe_start(&pp, &f) == 0 ? S_pipe_event
-                                                  : S_feed_event;
-    *last = 0;
-    int rc;
-    if (until_ms >= 0)
-        rc = store_read_until(p->st, until_ms, fn, &f, err);
-    else
-        rc = store_read_all(p->st, 0, 0, fn, &f, last, err);
-    if (f.pipe)
-        rc = S_pipe_finish(&pp, rc);
+    int rc = 0;
+    if (end > S_BATCH && S_pipe_start(&pp, &f, end) == 0)
+        rc = S_pipe_run(&pp);
+    else if (end > 0) /* positions are gap-free: 1 .. end */
+        rc = store_read_all(p->st, 0, (size_t)end, S_feed_event, &f, NULL,
+                            err);
     if (S_feed_done(&f, rc, err) < 0)
         return -1;
     return S_memp_drain(w, err);
@@ -1989,31 +2043,17 @@ int projections_member_of(projections *p, const char *subject,
                           char user_id[80], folio_err *err)
 {
     sqlite3_stmt *st = S_q(p, Q_MEMBER_OF,
-                           "SELECT user_id FROM %s.members_private WHERE"
-                           " subject = ?1", err);
+                           "SELECT m.user_id FROM %1$s.members_private AS mp"
+                           " JOIN %1$s.members AS m ON m.position ="
+                           " mp.position WHERE mp.subject = ?1", err);
     if (!st)
         return -1;
-    sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
+    unsigned char k[S_KEY_MAX];
+    S_bind_key(st, 1, subject, k);
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW && user_id) {
-        const char *id = (const char *)sqlite3_column_text(st, 0);
-        snprintf(user_id, 80, "%s", id ? id : "");
-    }
+    if (rc == SQLITE_ROW && user_id)
+        S_key_text(st, 0, user_id, 80);
     return S_found(p, st, rc, "members", err);
-}
-
-int projections_recent_contact(projections *p, const char *dedupe,
-                               long long since_ms, folio_err *err)
-{
-    sqlite3_stmt *st = S_q(p, Q_RECENT,
-                           "SELECT 1 FROM %s.inbox WHERE dedupe = ?1 AND"
-                           " received_at >= ?2 LIMIT 1", err);
-    if (!st)
-        return -1;
-    sqlite3_bind_text(st, 1, dedupe, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, since_ms);
-    int rc = sqlite3_step(st);
-    return S_found(p, st, rc, "inbox", err);
 }
 
 static void S_long_date(long long ms, char out[40])

@@ -1,11 +1,11 @@
 /* projections — the read models built from the event log.
  *
  *   members  members (public: user_id, display_name, joined_at) and
- *            members_private (user_id, subject, locale, has_password);
+ *            members_private (subject, position, locale, has_password);
  *            subject is the vault's keyed hash of the normalised address
  *            and is UNIQUE: one address, one member.
  *   inbox    contact requests: contact_id, subject, received_at, status
- *            (new/handled), page, dedupe (a keyed hash) — no plaintext.
+ *            (new/handled), page — no plaintext.
  *   stats    counts by event type (stats_types) and by day (stats_days).
  *
  * Each projection has a name, a code version and a checkpoint (a row in
@@ -88,10 +88,6 @@ int projections_check(projections *p, buf *report, folio_err *err);
  * may be NULL) gets the member's id. */
 int projections_member_of(projections *p, const char *subject,
                           char user_id[80], folio_err *err);
-/* 1 when a contact request with this dedupe hash arrived at or after
- * since_ms, 0 when not, -1 on error. */
-int projections_recent_contact(projections *p, const char *dedupe,
-                               long long since_ms, folio_err *err);
 /* {count, members: [{name, joined, joined_iso}]} newest first. */
 cJSON *projections_community(projections *p, folio_err *err);
 /* {events, members, contacts, by_type: {TYPE: n}, by_day: [{day, events}]}

@@ -75,6 +75,7 @@ enum {
     S_ROLLBACK_TO,
     S_FIND_EVENT,
     S_STREAM_VERSION,
+    S_STREAM_LAST,
     S_INSERT,
     S_READ_STREAM,
     S_READ_ALL,
@@ -93,6 +94,9 @@ static const char *const S_sql[S_NSTMT] = {
     [S_RELEASE] = "RELEASE store_append",
     [S_ROLLBACK_TO] = "ROLLBACK TO store_append",
     [S_FIND_EVENT] = "SELECT position, stream_id FROM events WHERE event_id = ?1",
+    [S_STREAM_LAST] = "SELECT stream_version, recorded_at FROM events"
+                      " WHERE stream_id = ?1 ORDER BY stream_version DESC"
+                      " LIMIT 1",
     [S_STREAM_VERSION] =
         "SELECT max(stream_version) FROM events WHERE stream_id = ?1",
     [S_INSERT] = "INSERT INTO events(event_id, stream_id, stream_version, type,"
@@ -371,6 +375,16 @@ fail:
     return -1;
 }
 
+int store_open_reader(store *s, store **out, folio_err *err)
+{
+    *out = NULL;
+    const char *path = sqlite3_db_filename(s->db, "main");
+    if (!path || !*path)
+        return err_set(err, "the database has no file to open again");
+    static const store_opts ro = {0, 1};
+    return store_open(path, &ro, out, err);
+}
+
 void store_close(store *s)
 {
     if (!s)
@@ -497,6 +511,25 @@ static int S_stream_version(store *s, const char *stream_id, long long *v,
     if (rc != SQLITE_ROW)
         return S_db_err(s, err, "append: reading the stream version");
     return 0;
+}
+
+int store_stream_last(store *s, const char *stream_id, long long *version,
+                      long long *recorded_at, folio_err *err)
+{
+    int fresh;
+    sqlite3_stmt *st = S_stmt(s, S_STREAM_LAST, &fresh, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, stream_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *version = sqlite3_column_int64(st, 0);
+        *recorded_at = sqlite3_column_int64(st, 1);
+    }
+    S_done(st, fresh);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return S_db_err(s, err, "reading a stream's last event");
+    return rc == SQLITE_ROW;
 }
 
 /* recorded_at never goes down along the log, even when the clock steps
@@ -755,8 +788,8 @@ static int S_time_at(store *s, long long pos, long long *t, folio_err *err)
     return 0;
 }
 
-int store_read_until(store *s, long long until_ms, store_event_fn fn, void *ud,
-                     folio_err *err)
+int store_position_at(store *s, long long until_ms, long long *pos,
+                      folio_err *err)
 {
     /* recorded_at never decreases along the log: the last position
      * recorded by until_ms by bisection, about 20 lookups for a million */
@@ -770,6 +803,16 @@ int store_read_until(store *s, long long until_ms, store_event_fn fn, void *ud,
         else
             hi = mid - 1;
     }
+    *pos = lo;
+    return 0;
+}
+
+int store_read_until(store *s, long long until_ms, store_event_fn fn, void *ud,
+                     folio_err *err)
+{
+    long long lo;
+    if (store_position_at(s, until_ms, &lo, err) != 0)
+        return -1;
     if (lo == 0)
         return 0;
     int fresh;

@@ -59,6 +59,9 @@ typedef struct store_new_event {
 int store_open(const char *path, const store_opts *opts, store **out,
                folio_err *err);
 void store_close(store *s);
+/* A second, read-only connection to s's database file, for another thread
+ * (WAL: it reads while s writes). Fails for a database without a file. */
+int store_open_reader(store *s, store **out, folio_err *err);
 /* The connection, for modules that keep tables in the same database and
  * write them in the same transaction (projections, vault, credentials). */
 sqlite3 *store_db(store *s);
@@ -87,6 +90,10 @@ int store_append(store *s, const char *stream_id, long long expected,
 typedef int (*store_event_fn)(void *ud, const store_event *ev);
 int store_read_stream(store *s, const char *stream_id, store_event_fn fn,
                       void *ud, folio_err *err);
+/* The version and recorded_at of a stream's last event (through the
+ * stream index): 1 found, 0 no such stream, -1 error. */
+int store_stream_last(store *s, const char *stream_id, long long *version,
+                      long long *recorded_at, folio_err *err);
 /* Events with position > after, at most limit (0: no limit), in order;
  * *last gets the last position visited (or after). */
 int store_read_all(store *s, long long after, size_t limit, store_event_fn fn,
@@ -96,6 +103,9 @@ int store_read_all(store *s, long long after, size_t limit, store_event_fn fn,
  * is always a prefix of the log. */
 int store_read_until(store *s, long long until_ms, store_event_fn fn, void *ud,
                      folio_err *err);
+/* *pos gets the last position recorded at or before until_ms (0: none). */
+int store_position_at(store *s, long long until_ms, long long *pos,
+                      folio_err *err);
 long long store_head(store *s);  /* last position, 0 when empty */
 
 /* Online backup (sqlite3_backup) to path; consistent while others write. */
