@@ -159,34 +159,39 @@ static const struct {
  * has one stored form, and a BLOB never equals a TEXT. */
 #define S_KEY_MAX 32
 
-static int S_hexval(char c)
+/* A lower-case hex digit's value plus one; 0 for anything else. A table:
+ * digits and letters come mixed at random, and branches on them miss. */
+static const unsigned char S_hex1[256] = {
+    ['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6,
+    ['6'] = 7, ['7'] = 8, ['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12,
+    ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16};
+
+/* n bytes from 2n hex digits at s: 0, or nonzero when one is not. */
+static unsigned S_unhex(const char *s, size_t n, unsigned char *out)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
+    unsigned ok = 1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned hi = S_hex1[(unsigned char)s[2 * i]];
+        unsigned lo = S_hex1[(unsigned char)s[2 * i + 1]];
+        ok &= (hi != 0) & (lo != 0);
+        out[i] = (unsigned char)((hi - 1) << 4 | ((lo - 1) & 15));
+    }
+    return !ok;
 }
 
 /* The binary form of s in out: its length, or 0 when s stays text. */
 static size_t S_key_bin(const char *s, unsigned char out[S_KEY_MAX])
 {
-    size_t len = strlen(s), n = 0;
-    if (len != 64 && len != 36)
+    size_t len = strlen(s);
+    if (len == 64)
+        return S_unhex(s, 32, out) ? 0 : 32;
+    if (len != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' ||
+        s[23] != '-')
         return 0;
-    for (size_t i = 0; i < len;) {
-        if (len == 36 && (i == 8 || i == 13 || i == 18 || i == 23)) {
-            if (s[i++] != '-')
-                return 0;
-            continue;
-        }
-        int hi = S_hexval(s[i]), lo = S_hexval(s[i + 1]);
-        if (hi < 0 || lo < 0)
-            return 0;
-        out[n++] = (unsigned char)(hi << 4 | lo);
-        i += 2;
-    }
-    return n;
+    unsigned bad = S_unhex(s, 4, out) | S_unhex(s + 9, 2, out + 4) |
+                   S_unhex(s + 14, 2, out + 6) | S_unhex(s + 19, 2, out + 8) |
+                   S_unhex(s + 24, 6, out + 10);
+    return bad ? 0 : 16;
 }
 
 /* Binds s (may be NULL) in its stored form; scratch keeps the binary form
@@ -498,9 +503,11 @@ static void S_writer_free(S_writer *w)
     buf_free(&w->marena);
 }
 
-/* Holds a members_private row back for S_memp_drain. */
-static int S_memp_hold(S_writer *w, long long position, const char *subject,
-                       const char *locale, int has_password, folio_err *err)
+/* Holds a members_private row back for S_memp_drain: the subject in its
+ * stored form (len bytes; bin: a BLOB). */
+static int S_memp_hold(S_writer *w, long long position, const void *subject,
+                       size_t len, int bin, const char *locale,
+                       int has_password, folio_err *err)
 {
     if (w->nmrows == w->capmrows) {
         size_t nc = w->capmrows ? w->capmrows * 2 : 4096;
@@ -511,18 +518,16 @@ static int S_memp_hold(S_writer *w, long long position, const char *subject,
         w->capmrows = nc;
     }
     S_mrow *r = &w->mrows[w->nmrows];
-    unsigned char bin[S_KEY_MAX];
-    size_t n = S_key_bin(subject, bin);
-    const void *key = n ? (const void *)bin : (const void *)subject;
-    r->bin = n != 0;
-    r->subject_len = n ? n : strlen(subject);
+    r->bin = bin;
+    r->subject_len = len;
     r->position = position;
     r->has_password = has_password;
     r->key = 0;
-    for (size_t i = 0; i < 8 && i < r->subject_len; i++)
-        r->key |= (uint64_t)((const unsigned char *)key)[i] << (56 - 8 * i);
+    for (size_t i = 0; i < 8 && i < len; i++)
+        r->key |= (uint64_t)((const unsigned char *)subject)[i]
+                  << (56 - 8 * i);
     r->subject = w->marena.len;
-    if (buf_add(&w->marena, key, r->subject_len) < 0)
+    if (buf_add(&w->marena, subject, len) < 0)
         return err_set(err, "projections: out of memory");
     r->locale = w->marena.len;
     if (buf_add(&w->marena, locale, strlen(locale) + 1) < 0)
@@ -733,15 +738,18 @@ static int S_flush_notes(projections *p, S_writer *w, unsigned mask,
 
 enum { S_OP_NONE, S_OP_MEMBER, S_OP_CONTACT, S_OP_HANDLED, S_OP_FORGOT };
 /* the strings of an op: offsets into its arena (S_NOSTR: none). F_ID is
- * the user or contact id; F_SEALED a member's name still sealed (its key
- * was not preloaded: the writing thread opens it). */
-enum { F_ID, F_SUBJECT, F_NAME, F_SEALED, F_LOCALE, F_PAGE, F_N };
+ * the user or contact id and F_SUBJECT the subject, both in their stored
+ * form (S_put_key: decoded on the reading threads, not by the writer);
+ * F_SEALED a member's name still sealed (its key was not preloaded: the
+ * writing thread opens it, with F_STEXT, the subject as text). */
+enum { F_ID, F_SUBJECT, F_STEXT, F_NAME, F_SEALED, F_LOCALE, F_PAGE, F_N };
 #define S_NOSTR ((size_t)-1)
 
 typedef struct S_op {
     int kind, has_password;
     long long position, recorded_at;
     size_t f[F_N];
+    unsigned char klen[F_N]; /* a stored form's bytes; 0: text */
 } S_op;
 
 static const char *S_field(const cJSON *data, const char *name)
@@ -770,6 +778,34 @@ static int S_put(S_op *op, int f, buf *arena, const char *s, folio_err *err)
     if (buf_add(arena, s, strlen(s) + 1) < 0)
         return err_set(err, "projections: out of memory");
     return 0;
+}
+
+/* Puts s (not NULL) into the arena as field f in its stored form. */
+static int S_put_key(S_op *op, int f, buf *arena, const char *s,
+                     folio_err *err)
+{
+    unsigned char bin[S_KEY_MAX];
+    size_t n = S_key_bin(s, bin);
+    if (!n)
+        return S_put(op, f, arena, s, err);
+    op->f[f] = arena->len;
+    op->klen[f] = (unsigned char)n;
+    if (buf_add(arena, (const char *)bin, n) < 0)
+        return err_set(err, "projections: out of memory");
+    return 0;
+}
+
+/* Binds field f of op, put by S_put_key. */
+static void S_bind_opkey(sqlite3_stmt *st, int i, const S_op *op, int f,
+                         const buf *arena)
+{
+    if (op->f[f] == S_NOSTR)
+        return;
+    if (op->klen[f])
+        sqlite3_bind_blob(st, i, arena->ptr + op->f[f], op->klen[f],
+                          SQLITE_STATIC);
+    else
+        sqlite3_bind_text(st, i, arena->ptr + op->f[f], -1, SQLITE_STATIC);
 }
 
 static const char *S_str(const S_op *op, int f, const buf *arena)
@@ -808,8 +844,9 @@ static int S_dec_registered(projections *p, int shared, const store_event *ev,
         return err_prefix(err, "event %lld", ev->position);
     if (r == 1)
         return 0;
-    int rc = S_put(op, F_ID, arena, user_id, err) ||
-             S_put(op, F_SUBJECT, arena, subject, err) ||
+    int rc = S_put_key(op, F_ID, arena, user_id, err) ||
+             S_put_key(op, F_SUBJECT, arena, subject, err) ||
+             S_put(op, F_STEXT, arena, r == 3 ? subject : NULL, err) ||
              S_put(op, F_NAME, arena, name, err) ||
              S_put(op, F_SEALED, arena, r == 3 ? sealed : NULL, err) ||
              S_put(op, F_LOCALE, arena, locale ? locale : "en", err)
@@ -833,8 +870,8 @@ static int S_dec_contact(const store_event *ev, const cJSON *data, S_op *op,
     if (S_need(ev, "contact_id", contact_id, err) ||
         S_need(ev, "subject", subject, err))
         return -1;
-    if (S_put(op, F_ID, arena, contact_id, err) ||
-        S_put(op, F_SUBJECT, arena, subject, err) ||
+    if (S_put_key(op, F_ID, arena, contact_id, err) ||
+        S_put_key(op, F_SUBJECT, arena, subject, err) ||
         S_put(op, F_PAGE, arena, S_field(data, "page"), err))
         return -1;
     op->kind = S_OP_CONTACT;
@@ -847,7 +884,7 @@ static int S_dec_note(const store_event *ev, const cJSON *data, int kind,
 {
     const char *v = S_field(data, field);
     if (S_need(ev, field, v, err) ||
-        S_put(op, kind == S_OP_FORGOT ? F_SUBJECT : F_ID, arena, v, err))
+        S_put_key(op, kind == S_OP_FORGOT ? F_SUBJECT : F_ID, arena, v, err))
         return -1;
     op->kind = kind;
     return 0;
@@ -877,6 +914,91 @@ static int S_decode_data(projections *p, int shared, const store_event *ev,
     return 0;
 }
 
+/* ---- cJSON in an arena --------------------------------------------------
+ * cJSON takes every node and string from malloc, and a rebuild parses a
+ * million events: malloc and free were a third of decoding. While a
+ * thread decodes a rebuild's range it owns an arena (S_jtls), and cJSON's
+ * allocations on that thread come from it; an event's tree is dropped by
+ * emptying the arena. The hooks are process-wide (installed once, at the
+ * first open, before a program starts its threads), but any other thread,
+ * and this one outside a range, still gets malloc and free. */
+#define S_JARENA_CAP (256u * 1024)
+
+typedef struct S_jarena {
+    char *base;
+    size_t used, cap;
+    size_t spilled; /* allocations that did not fit: from malloc */
+} S_jarena;
+
+static _Thread_local S_jarena *S_jtls;
+
+static void *S_jalloc(size_t n)
+{
+    S_jarena *a = S_jtls;
+    if (a && n <= a->cap) {
+        size_t r = (n + 15) & ~(size_t)15;
+        if (r <= a->cap - a->used) {
+            void *p = a->base + a->used;
+            a->used += r;
+            return p;
+        }
+    }
+    if (a)
+        a->spilled++;
+    return malloc(n);
+}
+
+static void S_jfree(void *p)
+{
+    const S_jarena *a = S_jtls;
+    if (a && (char *)p >= a->base && (char *)p < a->base + a->cap)
+        return;
+    free(p);
+}
+
+static void S_jhooks(void)
+{
+    cJSON_Hooks h = {S_jalloc, S_jfree};
+    cJSON_InitHooks(&h);
+}
+
+static pthread_once_t S_jonce = PTHREAD_ONCE_INIT;
+
+/* Gives this thread an arena (0), or leaves cJSON on malloc (-1). */
+static int S_jarena_on(S_jarena *a)
+{
+    memset(a, 0, sizeof *a);
+    if (!(a->base = malloc(S_JARENA_CAP)))
+        return -1;
+    a->cap = S_JARENA_CAP;
+    S_jtls = a;
+    return 0;
+}
+
+static void S_jarena_off(S_jarena *a)
+{
+    if (S_jtls == a)
+        S_jtls = NULL;
+    free(a->base);
+    a->base = NULL;
+}
+
+/* Drops a tree parsed by this thread: in an arena, by emptying it (and
+ * freeing what spilled to malloc). */
+static void S_jdelete(cJSON *tree)
+{
+    S_jarena *a = S_jtls;
+    if (a && !a->spilled) {
+        a->used = 0;
+        return;
+    }
+    cJSON_Delete(tree);
+    if (a) {
+        a->used = 0;
+        a->spilled = 0;
+    }
+}
+
 /* Decodes one event for the projections in `active`: counts it in acc,
  * parses and upcasts its data when a table wants it. */
 static int S_decode(projections *p, int shared, S_acc *acc,
@@ -903,7 +1025,7 @@ static int S_decode(projections *p, int shared, S_acc *acc,
         return 0;
     cJSON *data = cJSON_Parse(ev->data);
     if (!cJSON_IsObject(data)) {
-        cJSON_Delete(data);
+        S_jdelete(data);
         return err_set(err, "event %lld (%s): data is not a JSON object",
                        ev->position, ev->type);
     }
@@ -913,8 +1035,18 @@ static int S_decode(projections *p, int shared, S_acc *acc,
         rc = err_prefix(err, "event %lld", ev->position);
     else
         rc = S_decode_data(p, shared, ev, t, data, op, arena, err);
-    cJSON_Delete(data);
+    S_jdelete(data);
     return rc;
+}
+
+/* S_memp_hold for an op's member. */
+static int S_memp_hold_op(S_writer *w, const S_op *op, const buf *arena,
+                          folio_err *err)
+{
+    const char *subject = arena->ptr + op->f[F_SUBJECT];
+    size_t len = op->klen[F_SUBJECT] ? op->klen[F_SUBJECT] : strlen(subject);
+    return S_memp_hold(w, op->position, subject, len, op->klen[F_SUBJECT] != 0,
+                       S_str(op, F_LOCALE, arena), op->has_password, err);
 }
 
 static int S_write_member(projections *p, S_writer *w, const S_op *op,
@@ -922,11 +1054,10 @@ static int S_write_member(projections *p, S_writer *w, const S_op *op,
 {
     const char *name = S_str(op, F_NAME, arena);
     const char *sealed = S_str(op, F_SEALED, arena);
-    const char *subject = S_str(op, F_SUBJECT, arena);
-    const char *locale = S_str(op, F_LOCALE, arena);
     char *opened = NULL;
     if (sealed) {
-        int r = vault_open_sealed(p->v, subject, sealed, &opened, err);
+        int r = vault_open_sealed(p->v, S_str(op, F_STEXT, arena), sealed,
+                                  &opened, err);
         if (r < 0)
             return err_prefix(err, "event %lld", op->position);
         if (r == 1)
@@ -934,26 +1065,24 @@ static int S_write_member(projections *p, S_writer *w, const S_op *op,
         name = opened;
     }
     int rc = -1;
-    unsigned char k1[S_KEY_MAX], k2[S_KEY_MAX];
     sqlite3_stmt *st = S_w(w, W_MEM_INS, err);
     if (!st)
         goto out;
     sqlite3_bind_int64(st, 1, op->position);
-    S_bind_key(st, 2, S_str(op, F_ID, arena), k1);
+    S_bind_opkey(st, 2, op, F_ID, arena);
     sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, op->recorded_at);
     if (S_run(w, st, err) < 0)
         goto out;
     if (w->defer) {
-        rc = S_memp_hold(w, op->position, subject, locale, op->has_password,
-                         err);
+        rc = S_memp_hold_op(w, op, arena, err);
         goto out;
     }
     if (!(st = S_w(w, W_MEMP_INS, err)))
         goto out;
-    S_bind_key(st, 1, subject, k2);
+    S_bind_opkey(st, 1, op, F_SUBJECT, arena);
     sqlite3_bind_int64(st, 2, op->position);
-    sqlite3_bind_text(st, 3, locale, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, S_str(op, F_LOCALE, arena), -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 4, op->has_password);
     rc = S_run(w, st, err);
 out:
@@ -970,11 +1099,10 @@ static int S_write_contact(S_writer *w, const S_op *op, const buf *arena,
     sqlite3_stmt *st = S_w(w, W_INB_INS, err);
     if (!st)
         return -1;
-    unsigned char k1[S_KEY_MAX], k2[S_KEY_MAX];
     const char *page = S_str(op, F_PAGE, arena);
     sqlite3_bind_int64(st, 1, op->position);
-    S_bind_key(st, 2, S_str(op, F_ID, arena), k1);
-    S_bind_key(st, 3, S_str(op, F_SUBJECT, arena), k2);
+    S_bind_opkey(st, 2, op, F_ID, arena);
+    S_bind_opkey(st, 3, op, F_SUBJECT, arena);
     sqlite3_bind_int64(st, 4, op->recorded_at);
     if (page)
         sqlite3_bind_text(st, 5, page, -1, SQLITE_STATIC);
@@ -988,8 +1116,7 @@ static int S_write_note(projections *p, S_writer *w, const S_op *op,
     sqlite3_stmt *st = S_w(w, forgot ? W_FORGOT : W_HANDLED, err);
     if (!st)
         return -1;
-    unsigned char k[S_KEY_MAX];
-    S_bind_key(st, 1, S_str(op, forgot ? F_SUBJECT : F_ID, arena), k);
+    S_bind_opkey(st, 1, op, forgot ? F_SUBJECT : F_ID, arena);
     if (forgot)
         sqlite3_bind_int64(st, 2, op->position);
     if (S_run(w, st, err) < 0)
@@ -1136,12 +1263,11 @@ static int S_write_members(S_feed *f, const S_batch *b, const size_t *idx)
     sqlite3_stmt *st = S_wm(w, M_MEM, &f->err);
     if (!st)
         return -1;
-    unsigned char keys[S_MULTI_ROWS][S_KEY_MAX];
     int k = 1;
     for (size_t n = 0; n < S_MULTI_ROWS; n++) {
         const S_op *op = &b->op[idx[n]];
         sqlite3_bind_int64(st, k++, op->position);
-        S_bind_key(st, k++, S_str(op, F_ID, &b->arena), keys[n]);
+        S_bind_opkey(st, k++, op, F_ID, &b->arena);
         sqlite3_bind_text(st, k++, S_str(op, F_NAME, &b->arena), -1,
                           SQLITE_STATIC);
         sqlite3_bind_int64(st, k++, op->recorded_at);
@@ -1150,9 +1276,7 @@ static int S_write_members(S_feed *f, const S_batch *b, const size_t *idx)
         return -1;
     for (size_t n = 0; n < S_MULTI_ROWS; n++) {
         const S_op *op = &b->op[idx[n]];
-        if (S_memp_hold(w, op->position, S_str(op, F_SUBJECT, &b->arena),
-                        S_str(op, F_LOCALE, &b->arena), op->has_password,
-                        &f->err) < 0)
+        if (S_memp_hold_op(w, op, &b->arena, &f->err) < 0)
             return -1;
     }
     f->changed |= PROJ_MEMBERS;
@@ -1165,14 +1289,13 @@ static int S_write_inbox(S_feed *f, const S_batch *b, const size_t *idx)
     sqlite3_stmt *st = S_wm(w, M_INB, &f->err);
     if (!st)
         return -1;
-    unsigned char keys[S_MULTI_ROWS][2][S_KEY_MAX];
     int k = 1;
     for (size_t n = 0; n < S_MULTI_ROWS; n++) {
         const S_op *op = &b->op[idx[n]];
         const char *page = S_str(op, F_PAGE, &b->arena);
         sqlite3_bind_int64(st, k++, op->position);
-        S_bind_key(st, k++, S_str(op, F_ID, &b->arena), keys[n][0]);
-        S_bind_key(st, k++, S_str(op, F_SUBJECT, &b->arena), keys[n][1]);
+        S_bind_opkey(st, k++, op, F_ID, &b->arena);
+        S_bind_opkey(st, k++, op, F_SUBJECT, &b->arena);
         sqlite3_bind_int64(st, k++, op->recorded_at);
         if (page)
             sqlite3_bind_text(st, k, page, -1, SQLITE_STATIC);
@@ -1257,12 +1380,16 @@ static void S_range_decode(S_pipe *pp, store *st, S_acc *acc, long long k)
     long long n = pp->end - after < S_BATCH ? pp->end - after : S_BATCH;
     S_fill fl = {pp, b, acc};
     folio_err err;
+    S_jarena ja;
+    int on = S_jarena_on(&ja) == 0;
     if (store_read_all(st, after, (size_t)n, S_fill_event, &fl, NULL,
                        &err) != 0) {
         if (!b->err.msg[0])
             b->err = err;
         b->failed = 1;
     }
+    if (on)
+        S_jarena_off(&ja);
 }
 
 /* Claims the next range while its slot is free: its number, or -1. */
@@ -1881,6 +2008,8 @@ fail:
 
 static projections *S_new(store *st, vault *v, const char *schema)
 {
+    if (pthread_once(&S_jonce, S_jhooks) != 0)
+        return NULL;
     projections *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
