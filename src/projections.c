@@ -14,17 +14,14 @@
 /* ---- definitions ------------------------------------------------------ */
 
 /* DDL and DML are templates: %1$s is the schema ("main", "temp"), %2$s a
- * table suffix ("", "__new", "__chk"), so the live tables, a replay's fresh
- * tables, a check's scratch tables and an as-of copy share every
- * statement.
+ * table suffix ("" or "__chk"), so the live tables, a check's scratch
+ * tables and an as-of copy share every statement.
  *
  * Rows are keyed by the position of the event that made them (the rowid),
  * so a rebuild appends in order instead of inserting at random (but for
- * members_private, see below). Secondary
- * indexes are made after a rebuild has filled its tables (a sorted build
- * is several times faster than keeping them up to date row by row) and
- * after the swap, so they carry their final names. The small stats tables
- * keep inline keys: SQLite renames those indexes with their table. */
+ * members_private, see below). The one secondary index, on contact ids,
+ * exists while a rebuild fills its table: the ids are time-ordered
+ * (UUIDv7), so it grows at its end as the rows come. */
 typedef struct S_def {
     const char *name;
     unsigned bit;
@@ -479,7 +476,7 @@ static void S_writer_init(S_writer *w, sqlite3 *db, const char *schema,
     w->mask = mask;
 }
 
-/* Statements go stale when a replay swaps tables: drop them, they are
+/* Statements go stale when a replay drops tables: drop them, they are
  * prepared again on next use. */
 static void S_writer_finalize(S_writer *w)
 {
@@ -608,13 +605,65 @@ static int S_run(S_writer *w, sqlite3_stmt *st, folio_err *err)
     return 0;
 }
 
+/* Sorts rows as S_mrow_cmp does. A rebuild holds hundreds of thousands:
+ * a radix sort on (bin, key) in 16-bit digits, then the rare runs whose
+ * first 8 bytes tie put in order by insertion. qsort when there is no
+ * memory for it. */
+static void S_mrow_sort(S_mrow *rows, size_t n, const char *arena)
+{
+    if (n < 2)
+        return;
+    S_mrow *tmp = malloc(n * sizeof *tmp);
+    size_t *count = malloc(65536 * sizeof *count);
+    if (!tmp || !count) {
+        free(tmp);
+        free(count);
+        qsort_r(rows, n, sizeof *rows, S_mrow_cmp, (void *)arena);
+        return;
+    }
+    S_mrow *src = rows, *dst = tmp;
+    /* digits from the lowest; the last pass is bin (TEXT first) */
+    for (int pass = 0; pass < 5; pass++) {
+        size_t buckets = pass < 4 ? 65536 : 2;
+        memset(count, 0, buckets * sizeof *count);
+        for (size_t i = 0; i < n; i++)
+            count[pass < 4 ? (src[i].key >> (16 * pass)) & 0xffff
+                           : (size_t)src[i].bin]++;
+        size_t sum = 0;
+        for (size_t b = 0; b < buckets; b++) {
+            size_t c = count[b];
+            count[b] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            dst[count[pass < 4 ? (src[i].key >> (16 * pass)) & 0xffff
+                               : (size_t)src[i].bin]++] = src[i];
+        S_mrow *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != rows) /* an odd number of passes: the result is in tmp */
+        memcpy(rows, src, n * sizeof *rows);
+    for (size_t i = 1; i < n; i++) {
+        if (rows[i].key != rows[i - 1].key || rows[i].bin != rows[i - 1].bin)
+            continue;
+        S_mrow r = rows[i];
+        size_t j = i;
+        while (j > 0 && S_mrow_cmp(&rows[j - 1], &r, (void *)arena) > 0) {
+            rows[j] = rows[j - 1];
+            j--;
+        }
+        rows[j] = r;
+    }
+    free(tmp);
+    free(count);
+}
+
 /* Writes the members_private rows held back, in key order: appends. */
 static int S_memp_drain(S_writer *w, folio_err *err)
 {
     int rc = 0;
-    if (w->nmrows)
-        qsort_r(w->mrows, w->nmrows, sizeof *w->mrows, S_mrow_cmp,
-                w->marena.ptr);
+    S_mrow_sort(w->mrows, w->nmrows, w->marena.ptr);
     size_t full = w->nmrows - w->nmrows % S_MULTI_ROWS;
     for (size_t i = 0; i < w->nmrows && rc == 0;) {
         int multi = i < full;
@@ -689,7 +738,7 @@ static int S_run_w(S_writer *w, int which, unsigned bit, unsigned *changed,
 
 /* Applies what a batch collected (stats counts, erasures, handled marks)
  * to w's tables for the projections in mask, and empties the collections.
- * acc may belong to another writer (a replay's, flushed after the swap). */
+ * acc may belong to another writer. */
 static int S_flush_notes(projections *p, S_writer *w, unsigned mask,
                          unsigned *changed, folio_err *err);
 
@@ -1730,9 +1779,10 @@ static int S_create(sqlite3 *db, unsigned mask, const char *schema,
 
 /* A rebuild writes every page of the new tables and reads the whole log.
  * With SQLite's default 2 MB cache the new pages spill to the WAL one by
- * one and the log is read through pread; a larger cache and a memory map
- * for the duration of the rebuild make it several times faster.
- * secure_delete would also zero every page of the tables a swap drops:
+ * one and the log is read through pread; a larger cache (64 MiB: more
+ * measured no faster) and a memory map for the duration of the rebuild
+ * make it several times faster.
+ * secure_delete would also zero every page of the tables a replay drops:
  * what a forget removed was zeroed when it was deleted, so FAST is enough
  * for the rest. The connection's settings are put back afterwards. */
 static long long S_pragma_int(sqlite3 *db, const char *sql)
@@ -1760,7 +1810,7 @@ static void S_tune(sqlite3 *db, S_tuning *saved)
     saved->cache_temp = S_pragma_int(db, "PRAGMA temp.cache_size");
     saved->secure = S_pragma_int(db, "PRAGMA main.secure_delete");
     saved->sync = S_pragma_int(db, "PRAGMA main.synchronous");
-    sqlite3_exec(db, "PRAGMA main.cache_size = -262144;"
+    sqlite3_exec(db, "PRAGMA main.cache_size = -65536;"
                      " PRAGMA temp.cache_size = -262144;"
                      " PRAGMA mmap_size = 4294967296;"
                      " PRAGMA main.secure_delete = FAST;"
@@ -1792,15 +1842,17 @@ static int S_indexes(sqlite3 *db, unsigned mask, const char *schema,
 }
 
 /* Streams the log (up to until_ms, or all when until_ms < 0) into fresh
- * tables schema.T<suffix> for the projections in mask, through w (set up
- * here; the caller flushes and frees it). *last gets the last position. */
+ * tables schema.T<suffix> for the projections in mask, made here with
+ * their indexes, through w (set up here; the caller flushes and frees
+ * it). *last gets the last position. */
 static int S_build(projections *p, S_writer *w, unsigned mask,
                    const char *schema, const char *suffix, long long until_ms,
                    long long *last, folio_err *err)
 {
     S_writer_init(w, p->db, schema, suffix, mask);
     w->defer = 1;
-    if (S_create(p->db, mask, schema, suffix, err) < 0)
+    if (S_create(p->db, mask, schema, suffix, err) < 0 ||
+        S_indexes(p->db, mask, schema, suffix, err) < 0)
         return -1;
     long long end = store_head(p->st);
     if (until_ms >= 0 && store_position_at(p->st, until_ms, &end, err) < 0)
@@ -1819,7 +1871,7 @@ static int S_build(projections *p, S_writer *w, unsigned mask,
     return S_memp_drain(w, err);
 }
 
-/* A private, complete copy in the temp database: build, index, flush. */
+/* A private, complete copy in the temp database: build, flush. */
 static int S_build_copy(projections *p, const char *suffix, long long until_ms,
                         long long *last, folio_err *err)
 {
@@ -1827,48 +1879,24 @@ static int S_build_copy(projections *p, const char *suffix, long long until_ms,
     unsigned changed = 0;
     int rc = S_build(p, &w, PROJ_ALL, "temp", suffix, until_ms, last, err);
     if (rc == 0)
-        rc = S_indexes(p->db, PROJ_ALL, "temp", suffix, err);
-    if (rc == 0)
         rc = S_flush(p, &w, &w.acc, PROJ_ALL, &changed, err);
     S_writer_free(&w);
     return rc;
 }
 
-static int S_swap(projections *p, unsigned mask, folio_err *err)
-{
-    /* the live statements point at the tables about to be dropped */
-    S_writer_finalize(&p->live);
-    for (size_t i = 0; i < S_NDEFS; i++) {
-        if (!(mask & S_defs[i].bit))
-            continue;
-        for (size_t k = 0; S_defs[i].tables[k]; k++) {
-            char sql[256];
-            int n = snprintf(sql, sizeof sql,
-                             "DROP TABLE IF EXISTS main.%1$s;"
-                             " ALTER TABLE main.%1$s__new RENAME TO %1$s",
-                             S_defs[i].tables[k]);
-            if (n < 0 || (size_t)n >= sizeof sql)
-                return err_set(err, "projections: name too long");
-            if (S_exec(p->db, sql, err) < 0)
-                return -1;
-        }
-    }
-    return S_indexes(p->db, mask, "main", "", err);
-}
-
-/* Inside the write transaction: fresh tables, swapped in, then what the
- * batch collected applied to them under their final names. */
+/* Inside the write transaction: the live tables dropped and made again,
+ * filled from the log, then what the batch collected applied. Readers
+ * see the old tables until the commit (WAL keeps their pages), and the new
+ * tables reuse the dropped ones' pages instead of growing the file. */
 static int S_replay_tx(projections *p, unsigned mask, folio_err *err)
 {
     S_writer w;
     long long last = 0;
     unsigned changed = 0;
-    int rc = S_build(p, &w, mask, "main", "__new", -1, &last, err);
-    S_writer_finalize(&w); /* before the swap renames their tables */
+    S_writer_finalize(&p->live); /* it points at the tables dropped */
+    int rc = S_build(p, &w, mask, "main", "", -1, &last, err);
     if (rc == 0)
-        rc = S_swap(p, mask, err);
-    if (rc == 0)
-        rc = S_flush(p, &p->live, &w.acc, mask, &changed, err);
+        rc = S_flush(p, &w, &w.acc, mask, &changed, err);
     S_writer_free(&w);
     for (size_t i = 0; rc == 0 && i < S_NDEFS; i++)
         if (mask & S_defs[i].bit)

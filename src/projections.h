@@ -73,9 +73,9 @@ void projections_cmd_end(projections *p, int keep);
 int projections_flush(projections *p, folio_err *err);
 void projections_discard(projections *p);
 
-/* Rebuilds the projections in mask into fresh tables (NAME__new) and swaps
- * them in, all in one write transaction: readers see the old model until
- * the swap commits. Must be called outside a transaction. */
+/* Rebuilds the projections in mask from the log: their tables dropped,
+ * made again and filled, all in one write transaction, so readers see the
+ * old model until it commits. Must be called outside a transaction. */
 int projections_replay(projections *p, unsigned mask, folio_err *err);
 
 /* Replays the log into temporary tables and compares them, row for row,

@@ -401,17 +401,33 @@ static int S_subject_bin(const char *subject,
 /* The preloaded entry of subject (binary), or NULL. The table holds
  * indexes into the dense entry array (0: empty, else index + 1), so
  * the sparse part stays small (4 bytes a slot) and the keys packed. */
-static S_pre *S_pre_find(const vault *v, const unsigned char *bin,
-                         size_t *slot)
+static _Thread_local size_t S_pre_next; /* see S_pre_find */
+
+static size_t S_pre_hash(const unsigned char *bin)
 {
     uint64_t h;
     memcpy(&h, bin, sizeof h); /* a keyed hash already: uniform */
-    size_t i = (size_t)h & (v->pre_cap - 1);
+    return (size_t)h;
+}
+
+static S_pre *S_pre_find(const vault *v, const unsigned char *bin,
+                         size_t *slot)
+{
+    /* Keys are preloaded in the order they were made, which is mostly the
+     * order a replay asks for them in: the entry after the last one found
+     * (on this thread) is tried first, a read next to the last instead of
+     * two misses in tables larger than the caches. */
+    if (!slot && S_pre_next < v->pre_n &&
+        !memcmp(v->pre[S_pre_next].subject, bin, VAULT_SUBJECT_LEN / 2))
+        return &v->pre[S_pre_next++];
+    size_t i = S_pre_hash(bin) & (v->pre_cap - 1);
     while (v->pre_slot[i]) {
         S_pre *e = &v->pre[v->pre_slot[i] - 1];
         if (!memcmp(e->subject, bin, VAULT_SUBJECT_LEN / 2)) {
             if (slot)
                 *slot = i;
+            else
+                S_pre_next = v->pre_slot[i];
             return e;
         }
         i = (i + 1) & (v->pre_cap - 1);
@@ -475,9 +491,11 @@ int vault_preload(vault *v, folio_err *err)
             vault_unload(v);
             break;
         }
-        size_t slot;
-        if (S_pre_find(v, bin, &slot))
-            continue; /* subject is the primary key: cannot happen */
+        /* subject is the primary key: no row repeats one, so the first
+         * free slot will do, without reading the entries on the way */
+        size_t slot = S_pre_hash(bin) & (v->pre_cap - 1);
+        while (v->pre_slot[slot])
+            slot = (slot + 1) & (v->pre_cap - 1);
         S_pre *e = &v->pre[v->pre_n];
         memcpy(e->subject, bin, sizeof bin);
         e->used = 1;
