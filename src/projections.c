@@ -85,8 +85,8 @@ static const char S_pending_ddl[] =
     " proj_handled (contact_id BLOB PRIMARY KEY)";
 
 enum {
-    W_MEM_INS, W_MEMP_INS, W_INB_INS, W_FORGOT, W_HANDLED,
-    W_MEM_DEL, W_MEMP_DEL, W_INB_DEL, W_INB_DONE,
+    W_MEM_INS, W_MEMP_INS, W_INB_INS, W_MEMP_ROWS, W_FORGOT, W_HANDLED,
+    W_MEM_DEL, W_MEMP_DEL, W_INB_DEL, W_INB_DEL_AT, W_INB_DONE,
     W_TYPE_ADD, W_DAY_ADD,
     W_COUNT
 };
@@ -101,6 +101,9 @@ static const char *const S_wsql[W_COUNT] = {
     [W_INB_INS] =
         "INSERT INTO %1$s.inbox%2$s (position, contact_id, subject,"
         " received_at, status, page) VALUES (?1, ?2, ?3, ?4, 'new', ?5)",
+    [W_MEMP_ROWS] =
+        "INSERT INTO %1$s.members_private%2$s (subject, position, locale,"
+        " has_password) SELECT c0, c1, c2, c3 FROM folio_rows",
     [W_FORGOT] = "INSERT INTO temp.proj_forgotten (subject, position)"
                  " VALUES (?1, ?2) ON CONFLICT (subject) DO UPDATE SET"
                  " position = max(position, excluded.position)",
@@ -119,6 +122,8 @@ static const char *const S_wsql[W_COUNT] = {
         "DELETE FROM %1$s.inbox%2$s WHERE subject IN (SELECT subject FROM"
         " temp.proj_forgotten) AND position < (SELECT f.position FROM"
         " temp.proj_forgotten AS f WHERE f.subject = inbox%2$s.subject)",
+    [W_INB_DEL_AT] = "DELETE FROM %1$s.inbox%2$s WHERE position = ?1 AND"
+                     " subject = ?2",
     [W_INB_DONE] =
         "UPDATE %1$s.inbox%2$s SET status = 'handled' WHERE contact_id IN"
         " (SELECT contact_id FROM temp.proj_handled)",
@@ -136,6 +141,9 @@ static const char *const S_wsql[W_COUNT] = {
  * row statements above; '?' numbered in order. */
 enum { M_MEM, M_MEMP, M_INB, M_COUNT };
 #define S_MULTI_ROWS 128
+/* Statements for 128, 64, ... 1 rows: a batch's rows go in as few steps
+ * as the powers of two in their count (S_chunk). */
+#define S_NSIZES 8
 
 static const struct {
     const char *head, *row;
@@ -223,6 +231,145 @@ static void S_key_text(sqlite3_stmt *st, int col, char *out, size_t cap)
         out[k++] = hex[b[i] & 15];
     }
     out[k] = '\0';
+}
+
+/* ---- rows from memory ---------------------------------------------------
+ * Binding a rebuild's rows to multi-row VALUES cost SQLite twice what the
+ * inserts themselves take. folio_rows is a virtual table (eponymous: no
+ * CREATE VIRTUAL TABLE) over rows this thread holds in memory (S_vsrc):
+ * INSERT ... SELECT c0, c1, ... FROM folio_rows takes a whole batch in one
+ * step, a function call per value. */
+typedef struct S_rows S_rows;
+struct S_rows {
+    size_t n;
+    /* sets ctx's result to column col of row (SQLITE_STATIC values) */
+    void (*col)(const S_rows *r, size_t row, int col, sqlite3_context *ctx);
+    const void *a, *b, *c; /* the caller's */
+};
+
+static _Thread_local const S_rows *S_vsrc;
+
+typedef struct S_vcur {
+    sqlite3_vtab_cursor base;
+    const S_rows *src;
+    size_t row;
+} S_vcur;
+
+static int S_vconnect(sqlite3 *db, void *aux, int argc,
+                      const char *const *argv, sqlite3_vtab **out,
+                      char **errmsg)
+{
+    (void)aux;
+    (void)argc;
+    (void)argv;
+    (void)errmsg;
+    int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(c0, c1, c2, c3, c4,"
+                                      " c5)");
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_vtab *t = sqlite3_malloc(sizeof *t);
+    if (!t)
+        return SQLITE_NOMEM;
+    memset(t, 0, sizeof *t);
+    *out = t;
+    return SQLITE_OK;
+}
+
+static int S_vdisconnect(sqlite3_vtab *t)
+{
+    sqlite3_free(t);
+    return SQLITE_OK;
+}
+
+static int S_vbest(sqlite3_vtab *t, sqlite3_index_info *ii)
+{
+    (void)t;
+    ii->estimatedCost = 1e6;
+    return SQLITE_OK;
+}
+
+static int S_vopen(sqlite3_vtab *t, sqlite3_vtab_cursor **out)
+{
+    (void)t;
+    S_vcur *c = sqlite3_malloc(sizeof *c);
+    if (!c)
+        return SQLITE_NOMEM;
+    memset(c, 0, sizeof *c);
+    *out = &c->base;
+    return SQLITE_OK;
+}
+
+static int S_vclose(sqlite3_vtab_cursor *c)
+{
+    sqlite3_free(c);
+    return SQLITE_OK;
+}
+
+static int S_vfilter(sqlite3_vtab_cursor *cur, int idx, const char *idxstr,
+                     int argc, sqlite3_value **argv)
+{
+    (void)idx;
+    (void)idxstr;
+    (void)argc;
+    (void)argv;
+    S_vcur *c = (S_vcur *)cur;
+    c->src = S_vsrc;
+    c->row = 0;
+    return SQLITE_OK;
+}
+
+static int S_vnext(sqlite3_vtab_cursor *cur)
+{
+    ((S_vcur *)cur)->row++;
+    return SQLITE_OK;
+}
+
+static int S_veof(sqlite3_vtab_cursor *cur)
+{
+    const S_vcur *c = (const S_vcur *)cur;
+    return !c->src || c->row >= c->src->n;
+}
+
+static int S_vcolumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int i)
+{
+    const S_vcur *c = (const S_vcur *)cur;
+    c->src->col(c->src, c->row, i, ctx);
+    return SQLITE_OK;
+}
+
+static int S_vrowid(sqlite3_vtab_cursor *cur, sqlite3_int64 *rowid)
+{
+    *rowid = (sqlite3_int64)((const S_vcur *)cur)->row;
+    return SQLITE_OK;
+}
+
+static const sqlite3_module S_vmodule = {
+    .iVersion = 0,
+    .xCreate = NULL, /* eponymous only */
+    .xConnect = S_vconnect,
+    .xBestIndex = S_vbest,
+    .xDisconnect = S_vdisconnect,
+    .xDestroy = S_vdisconnect,
+    .xOpen = S_vopen,
+    .xClose = S_vclose,
+    .xFilter = S_vfilter,
+    .xNext = S_vnext,
+    .xEof = S_veof,
+    .xColumn = S_vcolumn,
+    .xRowid = S_vrowid,
+};
+
+/* Runs st (an INSERT ... FROM folio_rows) over rows. */
+static int S_vrun(sqlite3 *db, sqlite3_stmt *st, const S_rows *rows,
+                  folio_err *err)
+{
+    S_vsrc = rows;
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    S_vsrc = NULL;
+    if (rc != SQLITE_DONE)
+        return err_set(err, "projections: write: %s", sqlite3_errmsg(db));
+    return 0;
 }
 
 /* ---- stats accumulator ------------------------------------------------ */
@@ -376,25 +523,44 @@ static void S_day_text(long long day, char out[16])
 /* ---- the handle ------------------------------------------------------- */
 
 /* A members_private row a rebuild holds back (S_memp_drain): the subject
- * in its stored form and the locale, offsets into the writer's marena. */
+ * in its stored form, in the row when binary (sorting moves it along, so
+ * the rows are read in order at the end, not gathered from all over the
+ * arena), else in the writer's marena like the locale (kept once for all
+ * the rows that have it). */
 typedef struct S_mrow {
     uint64_t key; /* the subject's first 8 bytes, big-endian: sorts first */
     long long position;
-    size_t subject, subject_len, locale;
-    int bin, has_password;
+    size_t subject, subject_len, locale, locale_len;
+    unsigned char sub[S_KEY_MAX]; /* bin: the subject */
+    unsigned char bin, has_password;
 } S_mrow;
+
+static const void *S_mrow_subject(const S_mrow *m, const char *arena)
+{
+    return m->bin ? (const void *)m->sub : (const void *)(arena + m->subject);
+}
+
+typedef struct S_irow {
+    uint64_t key;
+    long long position;
+} S_irow;
 
 typedef struct S_writer {
     sqlite3 *db;
     char schema[8], suffix[8];
     unsigned mask;
     sqlite3_stmt *st[W_COUNT];
-    sqlite3_stmt *mst[M_COUNT];
+    sqlite3_stmt *mst[M_COUNT][S_NSIZES];
     S_acc acc;
     int defer; /* a rebuild: members_private rows wait in mrows */
     S_mrow *mrows;
     size_t nmrows, capmrows;
     buf marena;
+    size_t locales[4], nlocales; /* marena offsets of locales seen */
+    /* a rebuild: each inbox row's subject (S_key8) and position, so an
+     * erasure finds its person's requests without a scan (S_irows_erase) */
+    S_irow *irows;
+    size_t nirows, capirows;
 } S_writer;
 
 enum { Q_MEMBER_OF, Q_COUNT };
@@ -484,10 +650,11 @@ static void S_writer_finalize(S_writer *w)
         sqlite3_finalize(w->st[i]);
         w->st[i] = NULL;
     }
-    for (size_t i = 0; i < M_COUNT; i++) {
-        sqlite3_finalize(w->mst[i]);
-        w->mst[i] = NULL;
-    }
+    for (size_t i = 0; i < M_COUNT; i++)
+        for (size_t k = 0; k < S_NSIZES; k++) {
+            sqlite3_finalize(w->mst[i][k]);
+            w->mst[i][k] = NULL;
+        }
 }
 
 static void S_writer_free(S_writer *w)
@@ -496,8 +663,20 @@ static void S_writer_free(S_writer *w)
     S_acc_free(&w->acc);
     free(w->mrows);
     w->mrows = NULL;
-    w->nmrows = w->capmrows = 0;
+    w->nmrows = w->capmrows = w->nlocales = 0;
     buf_free(&w->marena);
+    free(w->irows);
+    w->irows = NULL;
+    w->nirows = w->capirows = 0;
+}
+
+/* The first 8 bytes of a stored form (zero-padded), big-endian. */
+static uint64_t S_key8(const void *p, size_t len)
+{
+    uint64_t k = 0;
+    for (size_t i = 0; i < 8 && i < len; i++)
+        k |= (uint64_t)((const unsigned char *)p)[i] << (56 - 8 * i);
+    return k;
 }
 
 /* Holds a members_private row back for S_memp_drain: the subject in its
@@ -515,20 +694,30 @@ static int S_memp_hold(S_writer *w, long long position, const void *subject,
         w->capmrows = nc;
     }
     S_mrow *r = &w->mrows[w->nmrows];
-    r->bin = bin;
+    r->bin = bin && len <= S_KEY_MAX;
     r->subject_len = len;
     r->position = position;
-    r->has_password = has_password;
-    r->key = 0;
-    for (size_t i = 0; i < 8 && i < len; i++)
-        r->key |= (uint64_t)((const unsigned char *)subject)[i]
-                  << (56 - 8 * i);
-    r->subject = w->marena.len;
-    if (buf_add(&w->marena, subject, len) < 0)
-        return err_set(err, "projections: out of memory");
-    r->locale = w->marena.len;
-    if (buf_add(&w->marena, locale, strlen(locale) + 1) < 0)
-        return err_set(err, "projections: out of memory");
+    r->has_password = has_password != 0;
+    r->key = S_key8(subject, len);
+    if (r->bin) {
+        memcpy(r->sub, subject, len);
+    } else {
+        r->subject = w->marena.len;
+        if (buf_add(&w->marena, subject, len) < 0)
+            return err_set(err, "projections: out of memory");
+    }
+    r->locale_len = strlen(locale);
+    size_t i = 0;
+    while (i < w->nlocales &&
+           strcmp(w->marena.ptr + w->locales[i], locale) != 0)
+        i++;
+    if (i == w->nlocales) {
+        i = w->nlocales < 4 ? w->nlocales++ : 3;
+        w->locales[i] = w->marena.len;
+        if (buf_add(&w->marena, locale, r->locale_len + 1) < 0)
+            return err_set(err, "projections: out of memory");
+    }
+    r->locale = w->locales[i];
     w->nmrows++;
     return 0;
 }
@@ -544,8 +733,7 @@ static int S_mrow_cmp(const void *a, const void *b, void *arena)
         return x->key < y->key ? -1 : 1;
     size_t n = x->subject_len < y->subject_len ? x->subject_len
                                                : y->subject_len;
-    int c = memcmp((const char *)arena + x->subject,
-                   (const char *)arena + y->subject, n);
+    int c = memcmp(S_mrow_subject(x, arena), S_mrow_subject(y, arena), n);
     if (c)
         return c;
     return x->subject_len < y->subject_len   ? -1
@@ -573,25 +761,35 @@ static sqlite3_stmt *S_w(S_writer *w, int which, folio_err *err)
     return w->st[which];
 }
 
-/* The S_MULTI_ROWS-row insert `which` of w, prepared on first use. */
-static sqlite3_stmt *S_wm(S_writer *w, int which, folio_err *err)
+/* The rows of the next chunk of `left` (> 0): the largest power of two
+ * up to S_MULTI_ROWS; *k gets its size class. */
+static size_t S_chunk(size_t left, int *k)
 {
-    if (w->mst[which])
-        return w->mst[which];
+    size_t n = S_MULTI_ROWS;
+    for (*k = 0; n > left; (*k)++)
+        n >>= 1;
+    return n;
+}
+
+/* The (S_MULTI_ROWS >> k)-row insert `which` of w, prepared on first use. */
+static sqlite3_stmt *S_wm(S_writer *w, int which, int k, folio_err *err)
+{
+    if (w->mst[which][k])
+        return w->mst[which][k];
     buf sql = BUF_INIT;
     int rc = buf_printf(&sql, S_msql[which].head, w->schema, w->suffix);
-    for (int i = 0; rc == 0 && i < S_MULTI_ROWS; i++)
+    for (int i = 0; rc == 0 && i < (S_MULTI_ROWS >> k); i++)
         rc = buf_printf(&sql, "%s%s", i ? "," : "", S_msql[which].row);
     if (rc < 0) {
         err_set(err, "projections: out of memory");
     } else if (sqlite3_prepare_v3(w->db, sql.ptr, -1,
-                                  SQLITE_PREPARE_PERSISTENT, &w->mst[which],
-                                  NULL) != SQLITE_OK) {
+                                  SQLITE_PREPARE_PERSISTENT,
+                                  &w->mst[which][k], NULL) != SQLITE_OK) {
         S_sqlerr(w->db, err, "projections: prepare");
-        w->mst[which] = NULL;
+        w->mst[which][k] = NULL;
     }
     buf_free(&sql);
-    return w->mst[which];
+    return w->mst[which][k];
 }
 
 /* Steps a bound write statement to completion and resets it. */
@@ -606,9 +804,9 @@ static int S_run(S_writer *w, sqlite3_stmt *st, folio_err *err)
 }
 
 /* Sorts rows as S_mrow_cmp does. A rebuild holds hundreds of thousands:
- * a radix sort on (bin, key) in 16-bit digits, then the rare runs whose
- * first 8 bytes tie put in order by insertion. qsort when there is no
- * memory for it. */
+ * a radix sort on bin and the key's upper 32 bits in 16-bit digits, then
+ * the rare runs that tie there put in order by insertion. qsort when
+ * there is no memory for it. */
 static void S_mrow_sort(S_mrow *rows, size_t n, const char *arena)
 {
     if (n < 2)
@@ -623,7 +821,7 @@ static void S_mrow_sort(S_mrow *rows, size_t n, const char *arena)
     }
     S_mrow *src = rows, *dst = tmp;
     /* digits from the lowest; the last pass is bin (TEXT first) */
-    for (int pass = 0; pass < 5; pass++) {
+    for (int pass = 2; pass < 5; pass++) {
         size_t buckets = pass < 4 ? 65536 : 2;
         memset(count, 0, buckets * sizeof *count);
         for (size_t i = 0; i < n; i++)
@@ -645,7 +843,8 @@ static void S_mrow_sort(S_mrow *rows, size_t n, const char *arena)
     if (src != rows) /* an odd number of passes: the result is in tmp */
         memcpy(rows, src, n * sizeof *rows);
     for (size_t i = 1; i < n; i++) {
-        if (rows[i].key != rows[i - 1].key || rows[i].bin != rows[i - 1].bin)
+        if (rows[i].key >> 32 != rows[i - 1].key >> 32 ||
+            rows[i].bin != rows[i - 1].bin)
             continue;
         S_mrow r = rows[i];
         size_t j = i;
@@ -660,36 +859,45 @@ static void S_mrow_sort(S_mrow *rows, size_t n, const char *arena)
 }
 
 /* Writes the members_private rows held back, in key order: appends. */
+static void S_memp_col(const S_rows *r, size_t row, int col,
+                       sqlite3_context *ctx)
+{
+    const S_writer *w = r->a;
+    const S_mrow *m = &w->mrows[row];
+    const char *a = w->marena.ptr;
+    switch (col) {
+    case 0:
+        if (m->bin)
+            sqlite3_result_blob(ctx, m->sub, (int)m->subject_len,
+                                SQLITE_STATIC);
+        else
+            sqlite3_result_text(ctx, a + m->subject, (int)m->subject_len,
+                                SQLITE_STATIC);
+        break;
+    case 1:
+        sqlite3_result_int64(ctx, m->position);
+        break;
+    case 2:
+        sqlite3_result_text(ctx, a + m->locale, (int)m->locale_len,
+                            SQLITE_STATIC);
+        break;
+    default:
+        sqlite3_result_int(ctx, m->has_password);
+    }
+}
+
 static int S_memp_drain(S_writer *w, folio_err *err)
 {
-    int rc = 0;
     S_mrow_sort(w->mrows, w->nmrows, w->marena.ptr);
-    size_t full = w->nmrows - w->nmrows % S_MULTI_ROWS;
-    for (size_t i = 0; i < w->nmrows && rc == 0;) {
-        int multi = i < full;
-        sqlite3_stmt *st = multi ? S_wm(w, M_MEMP, err)
-                                 : S_w(w, W_MEMP_INS, err);
-        if (!st)
-            return -1;
-        int k = 1;
-        for (size_t n = multi ? S_MULTI_ROWS : 1; n; n--, i++) {
-            const S_mrow *r = &w->mrows[i];
-            const char *a = w->marena.ptr;
-            if (r->bin)
-                sqlite3_bind_blob(st, k++, a + r->subject,
-                                  (int)r->subject_len, SQLITE_STATIC);
-            else
-                sqlite3_bind_text(st, k++, a + r->subject,
-                                  (int)r->subject_len, SQLITE_STATIC);
-            sqlite3_bind_int64(st, k++, r->position);
-            sqlite3_bind_text(st, k++, a + r->locale, -1, SQLITE_STATIC);
-            sqlite3_bind_int(st, k++, r->has_password);
-        }
-        rc = S_run(w, st, err);
+    int rc = 0;
+    if (w->nmrows) {
+        S_rows rows = {w->nmrows, S_memp_col, w, NULL, NULL};
+        sqlite3_stmt *st = S_w(w, W_MEMP_ROWS, err);
+        rc = st ? S_vrun(w->db, st, &rows, err) : -1;
     }
     free(w->mrows);
     w->mrows = NULL;
-    w->nmrows = w->capmrows = 0;
+    w->nmrows = w->capmrows = w->nlocales = 0;
     buf_free(&w->marena);
     return rc;
 }
@@ -756,6 +964,89 @@ static int S_flush(projections *p, S_writer *w, S_acc *acc, unsigned mask,
 
 /* The erasures and handled marks noted so far, applied. Nothing noted is
  * the common case: then nothing runs (these statements scan the inbox). */
+/* W_INB_DEL without its scan of the inbox, for a rebuild: the rows whose
+ * subject starts as an erased person's (found in irows through a small
+ * hash of the erasures) are deleted by position, the whole subject
+ * compared by SQLite. */
+static int S_irows_erase(S_writer *w, unsigned *changed, folio_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(w->db, "SELECT subject, position FROM"
+                                  " temp.proj_forgotten", -1, &q,
+                           NULL) != SQLITE_OK)
+        return S_sqlerr(w->db, err, "projections: erasures");
+    /* the erasures: values copied out, keys in an open-addressing table */
+    sqlite3_value **subj = NULL;
+    long long *pos = NULL;
+    size_t n = 0, cap = 0, *slot = NULL, nslot = 0;
+    int rc = 0, step;
+    while (rc == 0 && (step = sqlite3_step(q)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            sqlite3_value **ns = realloc(subj, nc * sizeof *ns);
+            long long *np = ns ? realloc(pos, nc * sizeof *np) : NULL;
+            if (ns)
+                subj = ns;
+            if (!np) {
+                rc = err_set(err, "projections: out of memory");
+                break;
+            }
+            pos = np;
+            cap = nc;
+        }
+        if (!(subj[n] = sqlite3_value_dup(sqlite3_column_value(q, 0)))) {
+            rc = err_set(err, "projections: out of memory");
+            break;
+        }
+        pos[n++] = sqlite3_column_int64(q, 1);
+    }
+    sqlite3_finalize(q);
+    if (rc == 0 && n) {
+        for (nslot = 16; nslot < 4 * n; nslot *= 2)
+            ;
+        if (!(slot = calloc(nslot, sizeof *slot)))
+            rc = err_set(err, "projections: out of memory");
+    }
+    uint64_t *key = rc == 0 && n ? malloc(n * sizeof *key) : NULL;
+    if (rc == 0 && n && !key)
+        rc = err_set(err, "projections: out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        key[i] = S_key8(sqlite3_value_blob(subj[i]),
+                        (size_t)sqlite3_value_bytes(subj[i]));
+        size_t h = (size_t)(key[i] * 0x9E3779B97F4A7C15ull) & (nslot - 1);
+        while (slot[h])
+            h = (h + 1) & (nslot - 1);
+        slot[h] = i + 1;
+    }
+    sqlite3_stmt *del = rc == 0 && n ? S_w(w, W_INB_DEL_AT, err) : NULL;
+    if (rc == 0 && n && !del)
+        rc = -1;
+    for (size_t r = 0; rc == 0 && n && r < w->nirows; r++) {
+        const S_irow *ir = &w->irows[r];
+        size_t h = (size_t)(ir->key * 0x9E3779B97F4A7C15ull) & (nslot - 1);
+        for (; rc == 0 && slot[h]; h = (h + 1) & (nslot - 1)) {
+            size_t i = slot[h] - 1;
+            if (key[i] != ir->key || ir->position >= pos[i])
+                continue;
+            sqlite3_bind_int64(del, 1, ir->position);
+            sqlite3_bind_value(del, 2, subj[i]);
+            rc = S_run(w, del, err);
+            if (rc == 0 && sqlite3_changes(w->db) > 0)
+                *changed |= PROJ_INBOX;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        sqlite3_value_free(subj[i]);
+    free(subj);
+    free(pos);
+    free(slot);
+    free(key);
+    free(w->irows);
+    w->irows = NULL;
+    w->nirows = w->capirows = 0;
+    return rc;
+}
+
 static int S_flush_notes(projections *p, S_writer *w, unsigned mask,
                          unsigned *changed, folio_err *err)
 {
@@ -766,7 +1057,8 @@ static int S_flush_notes(projections *p, S_writer *w, unsigned mask,
         rc = S_run_w(w, W_MEM_DEL, PROJ_MEMBERS, changed, err) ||
              S_run_w(w, W_MEMP_DEL, PROJ_MEMBERS, changed, err) ? -1 : 0;
     if (rc == 0 && (mask & PROJ_INBOX))
-        rc = S_run_w(w, W_INB_DEL, PROJ_INBOX, changed, err) ||
+        rc = (w->defer ? S_irows_erase(w, changed, err)
+                       : S_run_w(w, W_INB_DEL, PROJ_INBOX, changed, err)) ||
              S_run_w(w, W_INB_DONE, PROJ_INBOX, changed, err) ? -1 : 0;
     if (rc == 0 && sqlite3_exec(w->db, "DELETE FROM temp.proj_forgotten;"
                                        " DELETE FROM temp.proj_handled",
@@ -1098,6 +1390,24 @@ static int S_memp_hold_op(S_writer *w, const S_op *op, const buf *arena,
                        S_str(op, F_LOCALE, arena), op->has_password, err);
 }
 
+/* Keeps an inbox row's subject and position for S_irows_erase. */
+static int S_irows_hold(S_writer *w, const S_op *op, const buf *arena,
+                        folio_err *err)
+{
+    if (w->nirows == w->capirows) {
+        size_t nc = w->capirows ? w->capirows * 2 : 4096;
+        S_irow *r = realloc(w->irows, nc * sizeof *r);
+        if (!r)
+            return err_set(err, "projections: out of memory");
+        w->irows = r;
+        w->capirows = nc;
+    }
+    const char *subject = arena->ptr + op->f[F_SUBJECT];
+    size_t len = op->klen[F_SUBJECT] ? op->klen[F_SUBJECT] : strlen(subject);
+    w->irows[w->nirows++] = (S_irow){S_key8(subject, len), op->position};
+    return 0;
+}
+
 static int S_write_member(projections *p, S_writer *w, const S_op *op,
                           const buf *arena, folio_err *err)
 {
@@ -1155,7 +1465,9 @@ static int S_write_contact(S_writer *w, const S_op *op, const buf *arena,
     sqlite3_bind_int64(st, 4, op->recorded_at);
     if (page)
         sqlite3_bind_text(st, 5, page, -1, SQLITE_STATIC);
-    return S_run(w, st, err);
+    if (S_run(w, st, err) < 0)
+        return -1;
+    return w->defer ? S_irows_hold(w, op, arena, err) : 0;
 }
 
 static int S_write_note(projections *p, S_writer *w, const S_op *op,
@@ -1295,6 +1607,7 @@ typedef struct S_batch {
 typedef struct S_pipe {
     S_feed *f;
     store *rd;               /* the helper's connection */
+    int own_rd;              /* opened here: closed here */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -1306,14 +1619,16 @@ typedef struct S_pipe {
 } S_pipe;
 
 /* Rows S_MULTI_ROWS at a time (see S_msql). */
-static int S_write_members(S_feed *f, const S_batch *b, const size_t *idx)
+/* Rows for ops idx[0 .. count), count a size class (S_chunk). */
+static int S_write_members(S_feed *f, const S_batch *b, const size_t *idx,
+                           size_t count, int size)
 {
     S_writer *w = f->w;
-    sqlite3_stmt *st = S_wm(w, M_MEM, &f->err);
+    sqlite3_stmt *st = S_wm(w, M_MEM, size, &f->err);
     if (!st)
         return -1;
     int k = 1;
-    for (size_t n = 0; n < S_MULTI_ROWS; n++) {
+    for (size_t n = 0; n < count; n++) {
         const S_op *op = &b->op[idx[n]];
         sqlite3_bind_int64(st, k++, op->position);
         S_bind_opkey(st, k++, op, F_ID, &b->arena);
@@ -1323,7 +1638,7 @@ static int S_write_members(S_feed *f, const S_batch *b, const size_t *idx)
     }
     if (S_run(w, st, &f->err) < 0)
         return -1;
-    for (size_t n = 0; n < S_MULTI_ROWS; n++) {
+    for (size_t n = 0; n < count; n++) {
         const S_op *op = &b->op[idx[n]];
         if (S_memp_hold_op(w, op, &b->arena, &f->err) < 0)
             return -1;
@@ -1332,14 +1647,15 @@ static int S_write_members(S_feed *f, const S_batch *b, const size_t *idx)
     return 0;
 }
 
-static int S_write_inbox(S_feed *f, const S_batch *b, const size_t *idx)
+static int S_write_inbox(S_feed *f, const S_batch *b, const size_t *idx,
+                         size_t count, int size)
 {
     S_writer *w = f->w;
-    sqlite3_stmt *st = S_wm(w, M_INB, &f->err);
+    sqlite3_stmt *st = S_wm(w, M_INB, size, &f->err);
     if (!st)
         return -1;
     int k = 1;
-    for (size_t n = 0; n < S_MULTI_ROWS; n++) {
+    for (size_t n = 0; n < count; n++) {
         const S_op *op = &b->op[idx[n]];
         const char *page = S_str(op, F_PAGE, &b->arena);
         sqlite3_bind_int64(st, k++, op->position);
@@ -1352,14 +1668,17 @@ static int S_write_inbox(S_feed *f, const S_batch *b, const size_t *idx)
     }
     if (S_run(w, st, &f->err) < 0)
         return -1;
+    for (size_t n = 0; n < count; n++)
+        if (S_irows_hold(w, &b->op[idx[n]], &b->arena, &f->err) < 0)
+            return -1;
     f->changed |= PROJ_INBOX;
     return 0;
 }
 
 /* Writes a decoded batch: members (names opened) and contact requests
- * S_MULTI_ROWS at a time, the rest and the remainders one by one. Order
- * between rows does not matter: rows are keyed by position, notes are
- * applied at the end, members_private is sorted anyway. */
+ * in chunks (S_chunk), the rest one by one. Order between rows does not
+ * matter: rows are keyed by position, notes are applied at the end,
+ * members_private is sorted anyway. */
 static int S_batch_write(S_feed *f, S_batch *b)
 {
     if (b->failed) {
@@ -1367,37 +1686,32 @@ static int S_batch_write(S_feed *f, S_batch *b)
         return -1;
     }
     f->changed |= b->changed;
-    size_t mem[S_MULTI_ROWS], inb[S_MULTI_ROWS], nm = 0, ni = 0;
+    size_t mem[S_BATCH], inb[S_BATCH], nm = 0, ni = 0;
     for (size_t i = 0; i < b->n; i++) {
         const S_op *op = &b->op[i];
-        int rc = 0;
         if (op->kind == S_OP_MEMBER && op->f[F_SEALED] == S_NOSTR &&
-            f->w->defer) {
+            f->w->defer)
             mem[nm++] = i;
-            if (nm == S_MULTI_ROWS) {
-                rc = S_write_members(f, b, mem);
-                nm = 0;
-            }
-        } else if (op->kind == S_OP_CONTACT) {
+        else if (op->kind == S_OP_CONTACT)
             inb[ni++] = i;
-            if (ni == S_MULTI_ROWS) {
-                rc = S_write_inbox(f, b, inb);
-                ni = 0;
-            }
-        } else if (op->kind != S_OP_NONE) {
-            rc = S_write(f->p, f->w, op, &b->arena, &f->changed, &f->err);
-        }
-        if (rc < 0)
+        else if (op->kind != S_OP_NONE &&
+                 S_write(f->p, f->w, op, &b->arena, &f->changed, &f->err) < 0)
             return -1;
     }
-    for (size_t i = 0; i < nm; i++)
-        if (S_write(f->p, f->w, &b->op[mem[i]], &b->arena, &f->changed,
-                    &f->err) < 0)
+    for (size_t i = 0; i < nm;) {
+        int size;
+        size_t n = S_chunk(nm - i, &size);
+        if (S_write_members(f, b, mem + i, n, size) < 0)
             return -1;
-    for (size_t i = 0; i < ni; i++)
-        if (S_write(f->p, f->w, &b->op[inb[i]], &b->arena, &f->changed,
-                    &f->err) < 0)
+        i += n;
+    }
+    for (size_t i = 0; i < ni;) {
+        int size;
+        size_t n = S_chunk(ni - i, &size);
+        if (S_write_inbox(f, b, inb + i, n, size) < 0)
             return -1;
+        i += n;
+    }
     return 0;
 }
 
@@ -1488,18 +1802,29 @@ static void S_batch_free(S_batch *b)
 
 /* Starts the helper on its own connection: 0, or -1 when it cannot (the
  * caller then reads on one thread). */
-static int S_pipe_start(S_pipe *pp, S_feed *f, long long end)
+/* A second connection for a rebuild's other thread, or NULL. */
+static store *S_reader(projections *p)
+{
+    store *rd = NULL;
+    folio_err err;
+    if (store_open_reader(p->st, &rd, &err) != 0)
+        return NULL;
+    /* a rebuild reads the whole log: through a memory map, not pread */
+    sqlite3_exec(store_db(rd), "PRAGMA mmap_size = 4294967296", NULL, NULL,
+                 NULL);
+    return rd;
+}
+
+static int S_pipe_start(S_pipe *pp, S_feed *f, long long end, store *rd)
 {
     memset(pp, 0, sizeof *pp);
     pp->f = f;
     pp->end = end;
     pp->nranges = (end + S_BATCH - 1) / S_BATCH;
-    folio_err err;
-    if (store_open_reader(f->p->st, &pp->rd, &err) != 0)
+    pp->own_rd = !rd;
+    if (!rd && !(rd = S_reader(f->p)))
         return -1;
-    /* a rebuild reads the whole log: through a memory map, not pread */
-    sqlite3_exec(store_db(pp->rd), "PRAGMA mmap_size = 4294967296", NULL,
-                 NULL, NULL);
+    pp->rd = rd;
     if (pthread_mutex_init(&pp->mu, NULL) != 0)
         goto fail_store;
     if (pthread_cond_init(&pp->cv, NULL) != 0)
@@ -1513,7 +1838,8 @@ fail_cond:
 fail_mutex:
     pthread_mutex_destroy(&pp->mu);
 fail_store:
-    store_close(pp->rd);
+    if (pp->own_rd)
+        store_close(pp->rd);
     pp->rd = NULL;
     return -1;
 }
@@ -1562,7 +1888,8 @@ static int S_pipe_run(S_pipe *pp)
     pthread_mutex_destroy(&pp->mu);
     for (size_t i = 0; i < S_SLOTS; i++)
         S_batch_free(&pp->b[i]);
-    store_close(pp->rd);
+    if (pp->own_rd)
+        store_close(pp->rd);
     f->pipe = NULL;
     return rc;
 }
@@ -1847,7 +2174,7 @@ static int S_indexes(sqlite3 *db, unsigned mask, const char *schema,
  * it). *last gets the last position. */
 static int S_build(projections *p, S_writer *w, unsigned mask,
                    const char *schema, const char *suffix, long long until_ms,
-                   long long *last, folio_err *err)
+                   store *rd, long long *last, folio_err *err)
 {
     S_writer_init(w, p->db, schema, suffix, mask);
     w->defer = 1;
@@ -1861,7 +2188,7 @@ static int S_build(projections *p, S_writer *w, unsigned mask,
     S_feed f = {.p = p, .w = w};
     S_pipe pp;
     int rc = 0;
-    if (end > S_BATCH && S_pipe_start(&pp, &f, end) == 0)
+    if (end > S_BATCH && S_pipe_start(&pp, &f, end, rd) == 0)
         rc = S_pipe_run(&pp);
     else if (end > 0) /* positions are gap-free: 1 .. end */
         rc = store_read_all(p->st, 0, (size_t)end, S_feed_event, &f, NULL,
@@ -1877,7 +2204,8 @@ static int S_build_copy(projections *p, const char *suffix, long long until_ms,
 {
     S_writer w;
     unsigned changed = 0;
-    int rc = S_build(p, &w, PROJ_ALL, "temp", suffix, until_ms, last, err);
+    int rc = S_build(p, &w, PROJ_ALL, "temp", suffix, until_ms, NULL, last,
+                     err);
     if (rc == 0)
         rc = S_flush(p, &w, &w.acc, PROJ_ALL, &changed, err);
     S_writer_free(&w);
@@ -1888,13 +2216,14 @@ static int S_build_copy(projections *p, const char *suffix, long long until_ms,
  * filled from the log, then what the batch collected applied. Readers
  * see the old tables until the commit (WAL keeps their pages), and the new
  * tables reuse the dropped ones' pages instead of growing the file. */
-static int S_replay_tx(projections *p, unsigned mask, folio_err *err)
+static int S_replay_tx(projections *p, unsigned mask, store *rd,
+                       folio_err *err)
 {
     S_writer w;
     long long last = 0;
     unsigned changed = 0;
     S_writer_finalize(&p->live); /* it points at the tables dropped */
-    int rc = S_build(p, &w, mask, "main", "", -1, &last, err);
+    int rc = S_build(p, &w, mask, "main", "", -1, rd, &last, err);
     if (rc == 0)
         rc = S_flush(p, &w, &w.acc, mask, &changed, err);
     S_writer_free(&w);
@@ -1916,12 +2245,15 @@ int projections_replay(projections *p, unsigned mask, folio_err *err)
     S_tuning saved;
     S_tune(p->db, &saved);
     int rc = store_begin(p->st, err);
+    /* the other thread's connection, opened after the write lock is taken:
+     * it sees the log and keys this transaction sees */
+    store *rd = rc == 0 ? S_reader(p) : NULL;
     if (rc == 0) {
         /* every member's name is opened: keys read in one pass */
         if (p->v && (mask & PROJ_MEMBERS))
-            rc = vault_preload(p->v, err);
+            rc = vault_preload(p->v, rd ? store_db(rd) : NULL, err);
         if (rc == 0)
-            rc = S_replay_tx(p, mask, err);
+            rc = S_replay_tx(p, mask, rd, err);
         if (p->v)
             vault_unload(p->v);
         if (rc == 0)
@@ -1931,6 +2263,7 @@ int projections_replay(projections *p, unsigned mask, folio_err *err)
             S_writer_finalize(&p->live);
         }
     }
+    store_close(rd);
     S_untune(p->db, &saved);
     return rc;
 }
@@ -2043,6 +2376,11 @@ static projections *S_new(store *st, vault *v, const char *schema)
         return NULL;
     p->st = st;
     p->db = store_db(st);
+    if (sqlite3_create_module_v2(p->db, "folio_rows", &S_vmodule, NULL,
+                                 NULL) != SQLITE_OK) {
+        free(p);
+        return NULL;
+    }
     p->v = v;
     snprintf(p->schema, sizeof p->schema, "%s", schema);
     S_writer_init(&p->live, p->db, schema, "", PROJ_ALL);

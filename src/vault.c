@@ -4,7 +4,9 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +29,7 @@
 #define S_KDF_SUBJECT 1
 #define S_KDF_WRAP 2
 
-enum { S_GET_KEY, S_ADD_KEY, S_FORGET, S_ALL_KEYS, S_NSTMT };
+enum { S_GET_KEY, S_ADD_KEY, S_FORGET, S_NSTMT };
 
 static const char *const S_sql[S_NSTMT] = {
     [S_GET_KEY] = "SELECT wrapped FROM subject_keys WHERE subject = ?1",
@@ -35,7 +37,6 @@ static const char *const S_sql[S_NSTMT] = {
                   " destroyed_at) VALUES (?1, ?2, ?3, NULL)",
     [S_FORGET] = "UPDATE subject_keys SET wrapped = NULL, destroyed_at = ?2"
                  " WHERE subject = ?1",
-    [S_ALL_KEYS] = "SELECT subject, wrapped FROM subject_keys",
 };
 
 /* A preloaded subject key: the subject's hash (binary), wrapped as
@@ -65,7 +66,7 @@ struct vault {
     size_t pool_left;
     /* vault_preload: every subject key, by subject, open addressing */
     S_pre *pre;          /* pre_n entries */
-    uint32_t *pre_slot;  /* pre_cap slots (a power of two) */
+    _Atomic uint32_t *pre_slot; /* pre_cap slots (a power of two) */
     size_t pre_cap, pre_n;
 };
 
@@ -421,13 +422,15 @@ static S_pre *S_pre_find(const vault *v, const unsigned char *bin,
         !memcmp(v->pre[S_pre_next].subject, bin, VAULT_SUBJECT_LEN / 2))
         return &v->pre[S_pre_next++];
     size_t i = S_pre_hash(bin) & (v->pre_cap - 1);
-    while (v->pre_slot[i]) {
-        S_pre *e = &v->pre[v->pre_slot[i] - 1];
+    uint32_t at;
+    while ((at = atomic_load_explicit(&v->pre_slot[i],
+                                      memory_order_relaxed)) != 0) {
+        S_pre *e = &v->pre[at - 1];
         if (!memcmp(e->subject, bin, VAULT_SUBJECT_LEN / 2)) {
             if (slot)
                 *slot = i;
             else
-                S_pre_next = v->pre_slot[i];
+                S_pre_next = at;
             return e;
         }
         i = (i + 1) & (v->pre_cap - 1);
@@ -451,34 +454,56 @@ void vault_unload(vault *v)
 
 /* One pass over subject_keys instead of an index probe per sealed value:
  * a replay opens hundreds of thousands of them. Subjects that are not
- * vault_subject's hex (none made by folio) are still read one by one. */
-int vault_preload(vault *v, folio_err *err)
+ * vault_subject's hex (none made by folio) are still read one by one.
+ * Two threads read a half each (by rowid), into their own part of the
+ * entry array; they share the slots, claimed with compare-and-swap. */
+typedef struct S_part {
+    vault *v;
+    sqlite3 *db;
+    long long lo, hi;    /* rowids in (lo, hi] */
+    size_t first, limit; /* entries [first, first + limit) */
+    int rc;              /* 0, or -1 (SQLite's error on db) */
+    int overflow;        /* more rows than counted */
+} S_part;
+
+static void S_part_put(vault *v, size_t idx, const unsigned char *bin,
+                       sqlite3_stmt *st)
 {
-    vault_unload(v);
-    sqlite3_stmt *st = v->stmt[S_ALL_KEYS];
-    size_t n = 0, cap = 1024;
-    sqlite3_stmt *cnt = NULL;
-    if (sqlite3_prepare_v2(v->db, "SELECT count(*) FROM subject_keys", -1,
-                           &cnt, NULL) != SQLITE_OK)
-        return S_db_err(v, err, "counting subject keys");
-    if (sqlite3_step(cnt) == SQLITE_ROW)
-        n = (size_t)sqlite3_column_int64(cnt, 0);
-    sqlite3_finalize(cnt);
-    while (cap < 2 * n)
-        cap *= 2;
-    if (n > UINT32_MAX - 1)
-        return err_set(err, "vault: too many subject keys to preload");
-    v->pre = malloc((n ? n : 1) * sizeof *v->pre);
-    v->pre_slot = calloc(cap, sizeof *v->pre_slot);
-    if (!v->pre || !v->pre_slot) {
-        free(v->pre);
-        free(v->pre_slot);
-        v->pre = NULL;
-        v->pre_slot = NULL;
-        return err_set(err, "out of memory");
+    S_pre *e = &v->pre[idx];
+    memcpy(e->subject, bin, VAULT_SUBJECT_LEN / 2);
+    e->used = 1;
+    e->destroyed = 0;
+    if (sqlite3_column_type(st, 1) == SQLITE_NULL ||
+        sqlite3_column_bytes(st, 1) != S_WRAPPED_LEN)
+        e->destroyed = sqlite3_column_type(st, 1) == SQLITE_NULL ? 1 : 2;
+    else
+        memcpy(e->wrapped, sqlite3_column_blob(st, 1), S_WRAPPED_LEN);
+    /* subject is the primary key: no row repeats one, so the first free
+     * slot will do, without reading the entries on the way */
+    size_t slot = S_pre_hash(bin) & (v->pre_cap - 1);
+    for (;;) {
+        uint32_t empty = 0;
+        if (atomic_compare_exchange_strong_explicit(
+                &v->pre_slot[slot], &empty, (uint32_t)idx + 1,
+                memory_order_relaxed, memory_order_relaxed))
+            return;
+        slot = (slot + 1) & (v->pre_cap - 1);
     }
-    v->pre_cap = cap;
-    v->pre_n = 0;
+}
+
+static void *S_part_run(void *ud)
+{
+    S_part *pt = ud;
+    sqlite3_stmt *st = NULL;
+    pt->rc = -1;
+    if (sqlite3_prepare_v2(pt->db,
+                           "SELECT subject, wrapped FROM subject_keys WHERE"
+                           " rowid > ?1 AND rowid <= ?2 ORDER BY rowid",
+                           -1, &st, NULL) != SQLITE_OK)
+        return NULL;
+    sqlite3_bind_int64(st, 1, pt->lo);
+    sqlite3_bind_int64(st, 2, pt->hi);
+    size_t n = 0;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *subject = (const char *)sqlite3_column_text(st, 0);
@@ -486,32 +511,85 @@ int vault_preload(vault *v, folio_err *err)
         if (!subject || sqlite3_column_bytes(st, 0) != VAULT_SUBJECT_LEN ||
             S_subject_bin(subject, bin) != 0)
             continue;
-        if (v->pre_n == n) { /* rows came while counting: give up */
+        if (n == pt->limit) {
+            pt->overflow = 1;
             rc = SQLITE_DONE;
-            vault_unload(v);
             break;
         }
-        /* subject is the primary key: no row repeats one, so the first
-         * free slot will do, without reading the entries on the way */
-        size_t slot = S_pre_hash(bin) & (v->pre_cap - 1);
-        while (v->pre_slot[slot])
-            slot = (slot + 1) & (v->pre_cap - 1);
-        S_pre *e = &v->pre[v->pre_n];
-        memcpy(e->subject, bin, sizeof bin);
-        e->used = 1;
-        e->destroyed = 0;
-        if (sqlite3_column_type(st, 1) == SQLITE_NULL ||
-            sqlite3_column_bytes(st, 1) != S_WRAPPED_LEN)
-            e->destroyed = sqlite3_column_type(st, 1) == SQLITE_NULL ? 1 : 2;
-        else
-            memcpy(e->wrapped, sqlite3_column_blob(st, 1), S_WRAPPED_LEN);
-        v->pre_slot[slot] = (uint32_t)++v->pre_n;
+        S_part_put(pt->v, pt->first + n++, bin, st);
     }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
+    sqlite3_finalize(st);
+    if (rc == SQLITE_DONE)
+        pt->rc = 0;
+    return NULL;
+}
+
+/* One integer from a query with one optional rowid parameter. */
+static long long S_keys_int(sqlite3 *db, const char *sql, long long arg,
+                            int *ok)
+{
+    sqlite3_stmt *st = NULL;
+    long long v = 0;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        *ok = 0;
+        return 0;
+    }
+    if (sqlite3_bind_parameter_count(st))
+        sqlite3_bind_int64(st, 1, arg);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    else
+        *ok = 0;
+    sqlite3_finalize(st);
+    return v;
+}
+
+int vault_preload(vault *v, sqlite3 *db2, folio_err *err)
+{
+    vault_unload(v);
+    int ok = 1;
+    long long n = S_keys_int(v->db, "SELECT count(*) FROM subject_keys", 0,
+                             &ok);
+    long long top = S_keys_int(v->db, "SELECT coalesce(max(rowid), 0) FROM"
+                                      " subject_keys", 0, &ok);
+    long long mid = db2 ? top / 2 : top;
+    long long n0 = mid == top ? n
+                              : S_keys_int(v->db, "SELECT count(*) FROM"
+                                                  " subject_keys WHERE rowid"
+                                                  " <= ?1", mid, &ok);
+    if (!ok)
+        return S_db_err(v, err, "counting subject keys");
+    if (n < 0 || (unsigned long long)n > UINT32_MAX - 1)
+        return err_set(err, "vault: too many subject keys to preload");
+    size_t cap = 1024;
+    while (cap < 2 * (size_t)n)
+        cap *= 2;
+    /* calloc: entries a part leaves empty never match a subject */
+    v->pre = calloc(n ? (size_t)n : 1, sizeof *v->pre);
+    v->pre_slot = calloc(cap, sizeof *v->pre_slot);
+    if (!v->pre || !v->pre_slot) {
+        vault_unload(v);
+        return err_set(err, "out of memory");
+    }
+    v->pre_cap = cap;
+    v->pre_n = (size_t)n;
+    S_part parts[2] = {
+        {v, v->db, 0, mid, 0, (size_t)n0, -1, 0},
+        {v, db2, mid, top, (size_t)n0, (size_t)(n - n0), -1, 0}};
+    pthread_t t;
+    int threaded = mid < top &&
+                   pthread_create(&t, NULL, S_part_run, &parts[1]) == 0;
+    S_part_run(&parts[0]);
+    if (threaded)
+        pthread_join(t, NULL);
+    else if (mid < top)
+        S_part_run(&parts[1]);
+    if (parts[0].rc < 0 || (mid < top && parts[1].rc < 0)) {
         vault_unload(v);
         return S_db_err(v, err, "reading subject keys");
     }
+    if (parts[0].overflow || parts[1].overflow)
+        vault_unload(v); /* keys came while counting: none preloaded */
     return 0;
 }
 

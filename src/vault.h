@@ -55,8 +55,10 @@ void vault_end_tx(vault *v);
 /* For one pass over the whole log inside one transaction (a replay):
  * reads every subject key at once, so opening a sealed value needs no
  * query; vault_unload (before the transaction ends) wipes and drops them.
- * Nothing may make or destroy keys in between. */
-int vault_preload(vault *v, folio_err *err);
+ * Nothing may make or destroy keys in between. db2 (may be NULL): another
+ * connection to the database, seeing the same keys; half of them are then
+ * read through it on a thread of its own. */
+int vault_preload(vault *v, sqlite3 *db2, folio_err *err);
 void vault_unload(vault *v);
 /* vault_open_sealed from the preloaded keys only, safe to call from other
  * threads between vault_preload and vault_unload (it reads, never

@@ -464,7 +464,7 @@ START_TEST(replay_equals_incremental)
     ck_assert_str_eq(before, after);
     const char *bad[] = {"nope"};
     ck_assert_int_eq(domain_replay(d, bad, 1, &err), -1);
-    /* and twice in a row: the swap leaves no stray tables behind */
+    /* and twice in a row: no stray tables left behind */
     ck_assert_int_eq(domain_replay(d, NULL, 0, &err), 0);
     ck_assert_int_eq(S_int("SELECT count(*) FROM sqlite_schema WHERE"
                            " name LIKE '%__new%'"), 0);
