@@ -85,7 +85,8 @@ static const char S_pending_ddl[] =
     " proj_handled (contact_id BLOB PRIMARY KEY)";
 
 enum {
-    W_MEM_INS, W_MEMP_INS, W_INB_INS, W_MEMP_ROWS, W_FORGOT, W_HANDLED,
+    W_MEM_INS, W_MEMP_INS, W_INB_INS, W_MEM_ROWS, W_MEMP_ROWS, W_INB_ROWS,
+    W_FORGOT, W_HANDLED,
     W_MEM_DEL, W_MEMP_DEL, W_INB_DEL, W_INB_DEL_AT, W_INB_DONE,
     W_TYPE_ADD, W_DAY_ADD,
     W_COUNT
@@ -101,6 +102,14 @@ static const char *const S_wsql[W_COUNT] = {
     [W_INB_INS] =
         "INSERT INTO %1$s.inbox%2$s (position, contact_id, subject,"
         " received_at, status, page) VALUES (?1, ?2, ?3, ?4, 'new', ?5)",
+    /* a rebuild's rows: from memory, through folio_rows */
+    [W_MEM_ROWS] =
+        "INSERT INTO %1$s.members%2$s (position, user_id, display_name,"
+        " joined_at) SELECT c0, c1, c2, c3 FROM folio_rows",
+    [W_INB_ROWS] =
+        "INSERT INTO %1$s.inbox%2$s (position, contact_id, subject,"
+        " received_at, status, page) SELECT c0, c1, c2, c3, 'new', c4 FROM"
+        " folio_rows",
     [W_MEMP_ROWS] =
         "INSERT INTO %1$s.members_private%2$s (subject, position, locale,"
         " has_password) SELECT c0, c1, c2, c3 FROM folio_rows",
@@ -134,26 +143,6 @@ static const char *const S_wsql[W_COUNT] = {
         "INSERT INTO %1$s.stats_days%2$s (day, type, count) VALUES (?1, ?2,"
         " ?3) ON CONFLICT (day, type) DO UPDATE SET"
         " count = count + excluded.count",
-};
-
-/* A rebuild inserts rows S_MULTI_ROWS at a time: one statement step per
- * row was most of the writing thread's work. Same columns as the single
- * row statements above; '?' numbered in order. */
-enum { M_MEM, M_MEMP, M_INB, M_COUNT };
-#define S_MULTI_ROWS 128
-/* Statements for 128, 64, ... 1 rows: a batch's rows go in as few steps
- * as the powers of two in their count (S_chunk). */
-#define S_NSIZES 8
-
-static const struct {
-    const char *head, *row;
-} S_msql[M_COUNT] = {
-    [M_MEM] = {"INSERT INTO %1$s.members%2$s (position, user_id,"
-               " display_name, joined_at) VALUES ", "(?,?,?,?)"},
-    [M_MEMP] = {"INSERT INTO %1$s.members_private%2$s (subject, position,"
-                " locale, has_password) VALUES ", "(?,?,?,?)"},
-    [M_INB] = {"INSERT INTO %1$s.inbox%2$s (position, contact_id, subject,"
-               " received_at, status, page) VALUES ", "(?,?,?,?,'new',?)"},
 };
 
 /* ---- stored forms ------------------------------------------------------
@@ -550,7 +539,6 @@ typedef struct S_writer {
     char schema[8], suffix[8];
     unsigned mask;
     sqlite3_stmt *st[W_COUNT];
-    sqlite3_stmt *mst[M_COUNT][S_NSIZES];
     S_acc acc;
     int defer; /* a rebuild: members_private rows wait in mrows */
     S_mrow *mrows;
@@ -585,6 +573,7 @@ struct projections {
     const events_type *t_user, *t_contact, *t_handled, *t_forgot;
     /* rows noted in temp.proj_forgotten / proj_handled, not yet applied */
     long long notes;
+    int preloading; /* a replay's vault_preload_start awaits its finish */
     /* Within one write transaction (projections_tx_begin .. flush or
      * discard): every projection is at position cp, counting the kept
      * commands whose stats (live.acc) and checkpoints are still to be
@@ -650,11 +639,6 @@ static void S_writer_finalize(S_writer *w)
         sqlite3_finalize(w->st[i]);
         w->st[i] = NULL;
     }
-    for (size_t i = 0; i < M_COUNT; i++)
-        for (size_t k = 0; k < S_NSIZES; k++) {
-            sqlite3_finalize(w->mst[i][k]);
-            w->mst[i][k] = NULL;
-        }
 }
 
 static void S_writer_free(S_writer *w)
@@ -759,37 +743,6 @@ static sqlite3_stmt *S_w(S_writer *w, int which, folio_err *err)
         }
     }
     return w->st[which];
-}
-
-/* The rows of the next chunk of `left` (> 0): the largest power of two
- * up to S_MULTI_ROWS; *k gets its size class. */
-static size_t S_chunk(size_t left, int *k)
-{
-    size_t n = S_MULTI_ROWS;
-    for (*k = 0; n > left; (*k)++)
-        n >>= 1;
-    return n;
-}
-
-/* The (S_MULTI_ROWS >> k)-row insert `which` of w, prepared on first use. */
-static sqlite3_stmt *S_wm(S_writer *w, int which, int k, folio_err *err)
-{
-    if (w->mst[which][k])
-        return w->mst[which][k];
-    buf sql = BUF_INIT;
-    int rc = buf_printf(&sql, S_msql[which].head, w->schema, w->suffix);
-    for (int i = 0; rc == 0 && i < (S_MULTI_ROWS >> k); i++)
-        rc = buf_printf(&sql, "%s%s", i ? "," : "", S_msql[which].row);
-    if (rc < 0) {
-        err_set(err, "projections: out of memory");
-    } else if (sqlite3_prepare_v3(w->db, sql.ptr, -1,
-                                  SQLITE_PREPARE_PERSISTENT,
-                                  &w->mst[which][k], NULL) != SQLITE_OK) {
-        S_sqlerr(w->db, err, "projections: prepare");
-        w->mst[which][k] = NULL;
-    }
-    buf_free(&sql);
-    return w->mst[which][k];
 }
 
 /* Steps a bound write statement to completion and resets it. */
@@ -1618,67 +1571,108 @@ typedef struct S_pipe {
     S_acc acc;               /* the helper's counts */
 } S_pipe;
 
-/* Rows S_MULTI_ROWS at a time (see S_msql). */
-/* Rows for ops idx[0 .. count), count a size class (S_chunk). */
+/* Field f of op as a result: its stored form (S_put_key). */
+static void S_opkey_result(sqlite3_context *ctx, const S_op *op, int f,
+                           const buf *arena)
+{
+    if (op->f[f] == S_NOSTR)
+        sqlite3_result_null(ctx);
+    else if (op->klen[f])
+        sqlite3_result_blob(ctx, arena->ptr + op->f[f], op->klen[f],
+                            SQLITE_STATIC);
+    else
+        sqlite3_result_text(ctx, arena->ptr + op->f[f], -1, SQLITE_STATIC);
+}
+
+static void S_str_result(sqlite3_context *ctx, const char *s)
+{
+    if (s)
+        sqlite3_result_text(ctx, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_result_null(ctx);
+}
+
+/* Column col of the row of op idx[row] (S_rows: a the batch, b idx) in
+ * members (S_mem_col) or inbox (S_inb_col). */
+static void S_mem_col(const S_rows *r, size_t row, int col,
+                      sqlite3_context *ctx)
+{
+    const S_batch *b = r->a;
+    const S_op *op = &b->op[((const size_t *)r->b)[row]];
+    switch (col) {
+    case 0:
+        sqlite3_result_int64(ctx, op->position);
+        break;
+    case 1:
+        S_opkey_result(ctx, op, F_ID, &b->arena);
+        break;
+    case 2:
+        S_str_result(ctx, S_str(op, F_NAME, &b->arena));
+        break;
+    default:
+        sqlite3_result_int64(ctx, op->recorded_at);
+    }
+}
+
+static void S_inb_col(const S_rows *r, size_t row, int col,
+                      sqlite3_context *ctx)
+{
+    const S_batch *b = r->a;
+    const S_op *op = &b->op[((const size_t *)r->b)[row]];
+    switch (col) {
+    case 0:
+        sqlite3_result_int64(ctx, op->position);
+        break;
+    case 1:
+        S_opkey_result(ctx, op, F_ID, &b->arena);
+        break;
+    case 2:
+        S_opkey_result(ctx, op, F_SUBJECT, &b->arena);
+        break;
+    case 3:
+        sqlite3_result_int64(ctx, op->recorded_at);
+        break;
+    default:
+        S_str_result(ctx, S_str(op, F_PAGE, &b->arena));
+    }
+}
+
+/* The members of ops idx[0 .. n) (names opened), one statement. */
 static int S_write_members(S_feed *f, const S_batch *b, const size_t *idx,
-                           size_t count, int size)
+                           size_t n)
 {
     S_writer *w = f->w;
-    sqlite3_stmt *st = S_wm(w, M_MEM, size, &f->err);
-    if (!st)
+    S_rows rows = {n, S_mem_col, b, idx, NULL};
+    sqlite3_stmt *st = S_w(w, W_MEM_ROWS, &f->err);
+    if (!st || S_vrun(w->db, st, &rows, &f->err) < 0)
         return -1;
-    int k = 1;
-    for (size_t n = 0; n < count; n++) {
-        const S_op *op = &b->op[idx[n]];
-        sqlite3_bind_int64(st, k++, op->position);
-        S_bind_opkey(st, k++, op, F_ID, &b->arena);
-        sqlite3_bind_text(st, k++, S_str(op, F_NAME, &b->arena), -1,
-                          SQLITE_STATIC);
-        sqlite3_bind_int64(st, k++, op->recorded_at);
-    }
-    if (S_run(w, st, &f->err) < 0)
-        return -1;
-    for (size_t n = 0; n < count; n++) {
-        const S_op *op = &b->op[idx[n]];
-        if (S_memp_hold_op(w, op, &b->arena, &f->err) < 0)
+    for (size_t i = 0; i < n; i++)
+        if (S_memp_hold_op(w, &b->op[idx[i]], &b->arena, &f->err) < 0)
             return -1;
-    }
     f->changed |= PROJ_MEMBERS;
     return 0;
 }
 
+/* The contact requests of ops idx[0 .. n), one statement. */
 static int S_write_inbox(S_feed *f, const S_batch *b, const size_t *idx,
-                         size_t count, int size)
+                         size_t n)
 {
     S_writer *w = f->w;
-    sqlite3_stmt *st = S_wm(w, M_INB, size, &f->err);
-    if (!st)
+    S_rows rows = {n, S_inb_col, b, idx, NULL};
+    sqlite3_stmt *st = S_w(w, W_INB_ROWS, &f->err);
+    if (!st || S_vrun(w->db, st, &rows, &f->err) < 0)
         return -1;
-    int k = 1;
-    for (size_t n = 0; n < count; n++) {
-        const S_op *op = &b->op[idx[n]];
-        const char *page = S_str(op, F_PAGE, &b->arena);
-        sqlite3_bind_int64(st, k++, op->position);
-        S_bind_opkey(st, k++, op, F_ID, &b->arena);
-        S_bind_opkey(st, k++, op, F_SUBJECT, &b->arena);
-        sqlite3_bind_int64(st, k++, op->recorded_at);
-        if (page)
-            sqlite3_bind_text(st, k, page, -1, SQLITE_STATIC);
-        k++;
-    }
-    if (S_run(w, st, &f->err) < 0)
-        return -1;
-    for (size_t n = 0; n < count; n++)
-        if (S_irows_hold(w, &b->op[idx[n]], &b->arena, &f->err) < 0)
+    for (size_t i = 0; i < n; i++)
+        if (S_irows_hold(w, &b->op[idx[i]], &b->arena, &f->err) < 0)
             return -1;
     f->changed |= PROJ_INBOX;
     return 0;
 }
 
-/* Writes a decoded batch: members (names opened) and contact requests
- * in chunks (S_chunk), the rest one by one. Order between rows does not
- * matter: rows are keyed by position, notes are applied at the end,
- * members_private is sorted anyway. */
+/* Writes a decoded batch: its members (names opened) and contact
+ * requests one statement each, the rest one by one. Order between rows
+ * does not matter: rows are keyed by position, notes are applied at the
+ * end, members_private is sorted anyway. */
 static int S_batch_write(S_feed *f, S_batch *b)
 {
     if (b->failed) {
@@ -1698,20 +1692,10 @@ static int S_batch_write(S_feed *f, S_batch *b)
                  S_write(f->p, f->w, op, &b->arena, &f->changed, &f->err) < 0)
             return -1;
     }
-    for (size_t i = 0; i < nm;) {
-        int size;
-        size_t n = S_chunk(nm - i, &size);
-        if (S_write_members(f, b, mem + i, n, size) < 0)
-            return -1;
-        i += n;
-    }
-    for (size_t i = 0; i < ni;) {
-        int size;
-        size_t n = S_chunk(ni - i, &size);
-        if (S_write_inbox(f, b, inb + i, n, size) < 0)
-            return -1;
-        i += n;
-    }
+    if (nm && S_write_members(f, b, mem, nm) < 0)
+        return -1;
+    if (ni && S_write_inbox(f, b, inb, ni) < 0)
+        return -1;
     return 0;
 }
 
@@ -2181,6 +2165,12 @@ static int S_build(projections *p, S_writer *w, unsigned mask,
     if (S_create(p->db, mask, schema, suffix, err) < 0 ||
         S_indexes(p->db, mask, schema, suffix, err) < 0)
         return -1;
+    /* a preload the caller started went on while the tables were made */
+    if (p->preloading) {
+        p->preloading = 0;
+        if (vault_preload_finish(p->v, err) < 0)
+            return -1;
+    }
     long long end = store_head(p->st);
     if (until_ms >= 0 && store_position_at(p->st, until_ms, &end, err) < 0)
         return -1;
@@ -2249,13 +2239,17 @@ int projections_replay(projections *p, unsigned mask, folio_err *err)
      * it sees the log and keys this transaction sees */
     store *rd = rc == 0 ? S_reader(p) : NULL;
     if (rc == 0) {
-        /* every member's name is opened: keys read in one pass */
-        if (p->v && (mask & PROJ_MEMBERS))
-            rc = vault_preload(p->v, rd ? store_db(rd) : NULL, err);
+        /* every member's name is opened: keys read in one pass, half on
+         * another thread while the tables are dropped and made (S_build) */
+        if (p->v && (mask & PROJ_MEMBERS)) {
+            rc = vault_preload_start(p->v, rd ? store_db(rd) : NULL, err);
+            p->preloading = rc == 0;
+        }
         if (rc == 0)
             rc = S_replay_tx(p, mask, rd, err);
         if (p->v)
             vault_unload(p->v);
+        p->preloading = 0;
         if (rc == 0)
             rc = store_commit(p->st, err);
         if (rc < 0) {

@@ -68,6 +68,7 @@ struct vault {
     S_pre *pre;          /* pre_n entries */
     _Atomic uint32_t *pre_slot; /* pre_cap slots (a power of two) */
     size_t pre_cap, pre_n;
+    struct S_loading *loading; /* between vault_preload_start and finish */
 };
 
 static const char S_mode_hint[] =
@@ -440,9 +441,14 @@ static S_pre *S_pre_find(const vault *v, const unsigned char *bin,
     return NULL;
 }
 
+static int S_loading_end(vault *v);
+
 void vault_unload(vault *v)
 {
-    if (!v || !v->pre)
+    if (!v)
+        return;
+    S_loading_end(v); /* a preload started and never finished */
+    if (!v->pre)
         return;
     sodium_memzero(v->pre, v->pre_n * sizeof *v->pre);
     free(v->pre);
@@ -544,7 +550,13 @@ static long long S_keys_int(sqlite3 *db, const char *sql, long long arg,
     return v;
 }
 
-int vault_preload(vault *v, sqlite3 *db2, folio_err *err)
+typedef struct S_loading {
+    S_part parts[2];
+    int split, threaded;
+    pthread_t thread;
+} S_loading;
+
+int vault_preload_start(vault *v, sqlite3 *db2, folio_err *err)
 {
     vault_unload(v);
     int ok = 1;
@@ -567,30 +579,59 @@ int vault_preload(vault *v, sqlite3 *db2, folio_err *err)
     /* calloc: entries a part leaves empty never match a subject */
     v->pre = calloc(n ? (size_t)n : 1, sizeof *v->pre);
     v->pre_slot = calloc(cap, sizeof *v->pre_slot);
-    if (!v->pre || !v->pre_slot) {
+    S_loading *l = calloc(1, sizeof *l);
+    if (!v->pre || !v->pre_slot || !l) {
+        free(l);
         vault_unload(v);
         return err_set(err, "out of memory");
     }
     v->pre_cap = cap;
     v->pre_n = (size_t)n;
-    S_part parts[2] = {
-        {v, v->db, 0, mid, 0, (size_t)n0, -1, 0},
-        {v, db2, mid, top, (size_t)n0, (size_t)(n - n0), -1, 0}};
-    pthread_t t;
-    int threaded = mid < top &&
-                   pthread_create(&t, NULL, S_part_run, &parts[1]) == 0;
-    S_part_run(&parts[0]);
-    if (threaded)
-        pthread_join(t, NULL);
-    else if (mid < top)
-        S_part_run(&parts[1]);
-    if (parts[0].rc < 0 || (mid < top && parts[1].rc < 0)) {
-        vault_unload(v);
-        return S_db_err(v, err, "reading subject keys");
-    }
-    if (parts[0].overflow || parts[1].overflow)
-        vault_unload(v); /* keys came while counting: none preloaded */
+    l->parts[0] = (S_part){v, v->db, 0, mid, 0, (size_t)n0, -1, 0};
+    l->parts[1] = (S_part){v, db2, mid, top, (size_t)n0, (size_t)(n - n0),
+                           -1, 0};
+    l->split = mid < top;
+    l->threaded = l->split && pthread_create(&l->thread, NULL, S_part_run,
+                                             &l->parts[1]) == 0;
+    v->loading = l;
     return 0;
+}
+
+/* Waits for the thread vault_preload_start began; 0, or -1 when a part
+ * failed (nothing is preloaded then). */
+static int S_loading_end(vault *v)
+{
+    S_loading *l = v->loading;
+    if (!l)
+        return 0;
+    v->loading = NULL;
+    if (l->threaded)
+        pthread_join(l->thread, NULL);
+    int bad = l->parts[0].rc < 0 || (l->split && l->parts[1].rc < 0);
+    int over = l->parts[0].overflow || l->parts[1].overflow;
+    free(l);
+    return bad ? -1 : over ? 1 : 0;
+}
+
+int vault_preload_finish(vault *v, folio_err *err)
+{
+    S_loading *l = v->loading;
+    if (!l)
+        return err_set(err, "vault: no preload was started");
+    S_part_run(&l->parts[0]);
+    if (l->split && !l->threaded)
+        S_part_run(&l->parts[1]);
+    int rc = S_loading_end(v);
+    if (rc != 0)
+        vault_unload(v); /* keys came while counting: none preloaded */
+    return rc < 0 ? S_db_err(v, err, "reading subject keys") : 0;
+}
+
+int vault_preload(vault *v, sqlite3 *db2, folio_err *err)
+{
+    if (vault_preload_start(v, db2, err) < 0)
+        return -1;
+    return vault_preload_finish(v, err);
 }
 
 /* A preloaded subject's key: 0 found, 1 destroyed, 2 never made, 3 not

@@ -59,6 +59,12 @@ void vault_end_tx(vault *v);
  * connection to the database, seeing the same keys; half of them are then
  * read through it on a thread of its own. */
 int vault_preload(vault *v, sqlite3 *db2, folio_err *err);
+/* vault_preload in two calls, so the caller can work meanwhile: start
+ * sizes the table and starts the thread for db2's half; finish reads the
+ * other half on the caller's thread and waits for it. Nothing may use the
+ * vault in between (vault_unload ends it too). */
+int vault_preload_start(vault *v, sqlite3 *db2, folio_err *err);
+int vault_preload_finish(vault *v, folio_err *err);
 void vault_unload(vault *v);
 /* vault_open_sealed from the preloaded keys only, safe to call from other
  * threads between vault_preload and vault_unload (it reads, never
