@@ -1637,35 +1637,26 @@ static void S_inb_col(const S_rows *r, size_t row, int col,
     }
 }
 
-/* The members of ops idx[0 .. n) (names opened), one statement. */
-static int S_write_members(S_feed *f, const S_batch *b, const size_t *idx,
-                           size_t n)
+/* Ops idx[0 .. n) of a batch into one table, in one statement (which,
+ * reading col through folio_rows); each op then kept by hold for the
+ * rebuild's end. */
+static int S_write_rows(S_feed *f, const S_batch *b, const size_t *idx,
+                        size_t n, int which,
+                        void (*col)(const S_rows *, size_t, int,
+                                    sqlite3_context *),
+                        int (*hold)(S_writer *, const S_op *, const buf *,
+                                    folio_err *),
+                        unsigned bit)
 {
     S_writer *w = f->w;
-    S_rows rows = {n, S_mem_col, b, idx, NULL};
-    sqlite3_stmt *st = S_w(w, W_MEM_ROWS, &f->err);
+    S_rows rows = {n, col, b, idx, NULL};
+    sqlite3_stmt *st = S_w(w, which, &f->err);
     if (!st || S_vrun(w->db, st, &rows, &f->err) < 0)
         return -1;
     for (size_t i = 0; i < n; i++)
-        if (S_memp_hold_op(w, &b->op[idx[i]], &b->arena, &f->err) < 0)
+        if (hold(w, &b->op[idx[i]], &b->arena, &f->err) < 0)
             return -1;
-    f->changed |= PROJ_MEMBERS;
-    return 0;
-}
-
-/* The contact requests of ops idx[0 .. n), one statement. */
-static int S_write_inbox(S_feed *f, const S_batch *b, const size_t *idx,
-                         size_t n)
-{
-    S_writer *w = f->w;
-    S_rows rows = {n, S_inb_col, b, idx, NULL};
-    sqlite3_stmt *st = S_w(w, W_INB_ROWS, &f->err);
-    if (!st || S_vrun(w->db, st, &rows, &f->err) < 0)
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        if (S_irows_hold(w, &b->op[idx[i]], &b->arena, &f->err) < 0)
-            return -1;
-    f->changed |= PROJ_INBOX;
+    f->changed |= bit;
     return 0;
 }
 
@@ -1692,9 +1683,11 @@ static int S_batch_write(S_feed *f, S_batch *b)
                  S_write(f->p, f->w, op, &b->arena, &f->changed, &f->err) < 0)
             return -1;
     }
-    if (nm && S_write_members(f, b, mem, nm) < 0)
+    if (nm && S_write_rows(f, b, mem, nm, W_MEM_ROWS, S_mem_col,
+                           S_memp_hold_op, PROJ_MEMBERS) < 0)
         return -1;
-    if (ni && S_write_inbox(f, b, inb, ni) < 0)
+    if (ni && S_write_rows(f, b, inb, ni, W_INB_ROWS, S_inb_col,
+                           S_irows_hold, PROJ_INBOX) < 0)
         return -1;
     return 0;
 }
