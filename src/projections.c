@@ -1258,14 +1258,14 @@ static void S_jhooks(void)
 
 static pthread_once_t S_jonce = PTHREAD_ONCE_INIT;
 
-/* Gives this thread an arena (0), or leaves cJSON on malloc (-1). */
+/* An arena for this thread (0), or none: cJSON stays on malloc (-1).
+ * The caller points S_jtls at it around the parses it serves. */
 static int S_jarena_on(S_jarena *a)
 {
     memset(a, 0, sizeof *a);
     if (!(a->base = malloc(S_JARENA_CAP)))
         return -1;
     a->cap = S_JARENA_CAP;
-    S_jtls = a;
     return 0;
 }
 
@@ -1720,16 +1720,12 @@ static void S_range_decode(S_pipe *pp, store *st, S_acc *acc, long long k)
     long long n = pp->end - after < S_BATCH ? pp->end - after : S_BATCH;
     S_fill fl = {pp, b, acc};
     folio_err err;
-    S_jarena ja;
-    int on = S_jarena_on(&ja) == 0;
     if (store_read_all(st, after, (size_t)n, S_fill_event, &fl, NULL,
                        &err) != 0) {
         if (!b->err.msg[0])
             b->err = err;
         b->failed = 1;
     }
-    if (on)
-        S_jarena_off(&ja);
 }
 
 /* Claims the next range while its slot is free: its number, or -1. */
@@ -1752,6 +1748,8 @@ static long long S_claim(S_pipe *pp)
 static void *S_pipe_main(void *ud)
 {
     S_pipe *pp = ud;
+    S_jarena ja; /* this thread's, for every range it decodes */
+    int on = S_jarena_on(&ja) == 0;
     pthread_mutex_lock(&pp->mu);
     for (;;) {
         long long k = S_claim(pp);
@@ -1762,12 +1760,16 @@ static void *S_pipe_main(void *ud)
             continue;
         }
         pthread_mutex_unlock(&pp->mu);
+        S_jtls = on ? &ja : NULL;
         S_range_decode(pp, pp->rd, &pp->acc, k);
+        S_jtls = NULL;
         pthread_mutex_lock(&pp->mu);
         pp->b[k % S_SLOTS].state = B_READY;
         pthread_cond_broadcast(&pp->cv);
     }
     pthread_mutex_unlock(&pp->mu);
+    if (on)
+        S_jarena_off(&ja);
     return NULL;
 }
 
@@ -1827,6 +1829,8 @@ static int S_pipe_run(S_pipe *pp)
 {
     S_feed *f = pp->f;
     int rc = 0;
+    S_jarena ja; /* for the ranges this thread decodes */
+    int on = S_jarena_on(&ja) == 0;
     pthread_mutex_lock(&pp->mu);
     while (rc == 0 && pp->written < pp->nranges) {
         S_batch *b = &pp->b[pp->written % S_SLOTS];
@@ -1845,13 +1849,17 @@ static int S_pipe_run(S_pipe *pp)
             continue;
         }
         pthread_mutex_unlock(&pp->mu);
+        S_jtls = on ? &ja : NULL;
         S_range_decode(pp, f->p->st, &f->w->acc, k);
+        S_jtls = NULL;
         pthread_mutex_lock(&pp->mu);
         pp->b[k % S_SLOTS].state = B_READY;
     }
     pp->quit = 1;
     pthread_cond_broadcast(&pp->cv);
     pthread_mutex_unlock(&pp->mu);
+    if (on)
+        S_jarena_off(&ja);
     pthread_join(pp->thread, NULL);
     if (rc < 0)
         f->failed = 1;

@@ -707,10 +707,14 @@ static int S_get_key(vault *v, const char *subject,
 
 static void S_row(const char *subject, int gen, char out[S_ROW_MAX])
 {
-    if (gen <= 1)
-        snprintf(out, S_ROW_MAX, "%s", subject);
-    else
+    if (gen > 1) {
         snprintf(out, S_ROW_MAX, "%s-g%d", subject, gen);
+        return;
+    }
+    /* the common case, once per value a replay opens: no printf */
+    size_t n = strnlen(subject, S_ROW_MAX - 1);
+    memcpy(out, subject, n);
+    out[n] = '\0';
 }
 
 /* The subject's newest generation into *gen and its key: 0 live, 2 none
