@@ -12,9 +12,11 @@
  *    cJSON and upcast to the current schema.
  * 4. Projection replay (S_projections): a site whose log holds real
  *    events (unique members with sealed names, contact requests, an
- *    erasure now and then) rebuilt by domain_replay: every event read,
- *    parsed, upcast and applied, display names decrypted, the fresh tables
- *    swapped in.
+ *    erasure now and then) rebuilt by domain_replay, as `folio replay`
+ *    does: every event read, parsed, upcast and applied, display names
+ *    decrypted, the tables made again, committed, and the WAL checkpointed
+ *    (SQLite does it at that commit). Five rounds; the median is the
+ *    figure (target: 500,000 events/s).
  * --projections runs only 4; a DIR whose site log exists is replayed as
  * it is (rerun with the same DIR and --keep to time changes quickly).
  * Works in a temporary directory (removed unless --keep). Not a test. */
@@ -433,14 +435,23 @@ replay:;
     domain *d = NULL;
     if (domain_open(&cfg, &d, &err) != 0) /* builds them the first time */
         S_die("domain_open", err.msg);
-    t0 = S_now();
-    if (domain_replay(d, NULL, 0, &err) != 0)
-        S_die("domain_replay", err.msg);
-    double t = S_now() - t0;
+    enum { ROUNDS = 5 };
+    double ts[ROUNDS];
+    printf("%-36s", "projection replay rounds:");
+    for (int r = 0; r < ROUNDS; r++) {
+        t0 = S_now();
+        if (domain_replay(d, NULL, 0, &err) != 0)
+            S_die("domain_replay", err.msg);
+        ts[r] = S_now() - t0;
+        printf(" %.2f s", ts[r]);
+        fflush(stdout);
+    }
+    qsort(ts, ROUNDS, sizeof ts[0], S_cmp_double);
+    double t = ts[ROUNDS / 2];
     const cJSON *c = domain_site_data(d, "community");
-    printf("%-36s %14.0f ev/s  (%ld events in %.2f s into fresh tables and "
-           "swapped in; %d members)\n", "projection replay (all):",
-           (double)total / t, total, t,
+    printf("\n%-36s %14.0f ev/s  (median: %ld events in %.2f s, rebuilt and"
+           " committed; %d members; target 500000)\n",
+           "projection replay (all):", (double)total / t, total, t,
            cJSON_GetObjectItem(c, "count")->valueint);
     fflush(stdout);
     domain_close(d);
