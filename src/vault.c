@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sodium.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,8 +65,10 @@ struct vault {
     size_t pool_left;
     /* vault_preload: every subject key, by subject, open addressing */
     S_pre *pre;          /* pre_n entries */
-    _Atomic uint32_t *pre_slot; /* pre_cap slots (a power of two) */
-    size_t pre_cap, pre_n;
+    /* two tables of slots (pre_cap[t], a power of two, each), one filled
+     * by each half of a preload: no thread writes into the other's */
+    uint32_t *pre_slot[2];
+    size_t pre_cap[2], pre_n;
     struct S_loading *loading; /* between vault_preload_start and finish */
 };
 
@@ -412,32 +413,28 @@ static size_t S_pre_hash(const unsigned char *bin)
     return (size_t)h;
 }
 
-static S_pre *S_pre_find(const vault *v, const unsigned char *bin,
-                         size_t *slot)
+static S_pre *S_pre_find(const vault *v, const unsigned char *bin)
 {
     /* Keys are preloaded in the order they were made, which is mostly the
      * order a replay asks for them in: the entry after the last one found
      * (on this thread) is tried first, a read next to the last instead of
      * two misses in tables larger than the caches. */
-    if (!slot && S_pre_next < v->pre_n &&
+    if (S_pre_next < v->pre_n &&
         !memcmp(v->pre[S_pre_next].subject, bin, VAULT_SUBJECT_LEN / 2))
         return &v->pre[S_pre_next++];
-    size_t i = S_pre_hash(bin) & (v->pre_cap - 1);
-    uint32_t at;
-    while ((at = atomic_load_explicit(&v->pre_slot[i],
-                                      memory_order_relaxed)) != 0) {
-        S_pre *e = &v->pre[at - 1];
-        if (!memcmp(e->subject, bin, VAULT_SUBJECT_LEN / 2)) {
-            if (slot)
-                *slot = i;
-            else
+    for (int t = 0; t < 2; t++) {
+        if (!v->pre_cap[t])
+            continue;
+        size_t i = S_pre_hash(bin) & (v->pre_cap[t] - 1);
+        for (uint32_t at; (at = v->pre_slot[t][i]) != 0;
+             i = (i + 1) & (v->pre_cap[t] - 1)) {
+            S_pre *e = &v->pre[at - 1];
+            if (!memcmp(e->subject, bin, VAULT_SUBJECT_LEN / 2)) {
                 S_pre_next = at;
-            return e;
+                return e;
+            }
         }
-        i = (i + 1) & (v->pre_cap - 1);
     }
-    if (slot)
-        *slot = i;
     return NULL;
 }
 
@@ -452,28 +449,32 @@ void vault_unload(vault *v)
         return;
     sodium_memzero(v->pre, v->pre_n * sizeof *v->pre);
     free(v->pre);
-    free(v->pre_slot);
+    for (int t = 0; t < 2; t++) {
+        free(v->pre_slot[t]);
+        v->pre_slot[t] = NULL;
+        v->pre_cap[t] = 0;
+    }
     v->pre = NULL;
-    v->pre_slot = NULL;
-    v->pre_cap = v->pre_n = 0;
+    v->pre_n = 0;
 }
 
 /* One pass over subject_keys instead of an index probe per sealed value:
  * a replay opens hundreds of thousands of them. Subjects that are not
  * vault_subject's hex (none made by folio) are still read one by one.
  * Two threads read a half each (by rowid), into their own part of the
- * entry array; they share the slots, claimed with compare-and-swap. */
+ * entry array and their own table of slots. */
 typedef struct S_part {
     vault *v;
     sqlite3 *db;
     long long lo, hi;    /* rowids in (lo, hi] */
     size_t first, limit; /* entries [first, first + limit) */
+    int table;           /* the slots it fills: v->pre_slot[table] */
     int rc;              /* 0, or -1 (SQLite's error on db) */
     int overflow;        /* more rows than counted */
 } S_part;
 
-static void S_part_put(vault *v, size_t idx, const unsigned char *bin,
-                       sqlite3_stmt *st)
+static void S_part_put(vault *v, int table, size_t idx,
+                       const unsigned char *bin, sqlite3_stmt *st)
 {
     S_pre *e = &v->pre[idx];
     memcpy(e->subject, bin, VAULT_SUBJECT_LEN / 2);
@@ -486,15 +487,11 @@ static void S_part_put(vault *v, size_t idx, const unsigned char *bin,
         memcpy(e->wrapped, sqlite3_column_blob(st, 1), S_WRAPPED_LEN);
     /* subject is the primary key: no row repeats one, so the first free
      * slot will do, without reading the entries on the way */
-    size_t slot = S_pre_hash(bin) & (v->pre_cap - 1);
-    for (;;) {
-        uint32_t empty = 0;
-        if (atomic_compare_exchange_strong_explicit(
-                &v->pre_slot[slot], &empty, (uint32_t)idx + 1,
-                memory_order_relaxed, memory_order_relaxed))
-            return;
-        slot = (slot + 1) & (v->pre_cap - 1);
-    }
+    uint32_t *slots = v->pre_slot[table];
+    size_t mask = v->pre_cap[table] - 1, i = S_pre_hash(bin) & mask;
+    while (slots[i])
+        i = (i + 1) & mask;
+    slots[i] = (uint32_t)idx + 1;
 }
 
 static void *S_part_run(void *ud)
@@ -522,7 +519,7 @@ static void *S_part_run(void *ud)
             rc = SQLITE_DONE;
             break;
         }
-        S_part_put(pt->v, pt->first + n++, bin, st);
+        S_part_put(pt->v, pt->table, pt->first + n++, bin, st);
     }
     sqlite3_finalize(st);
     if (rc == SQLITE_DONE)
@@ -573,23 +570,26 @@ int vault_preload_start(vault *v, sqlite3 *db2, folio_err *err)
         return S_db_err(v, err, "counting subject keys");
     if (n < 0 || (unsigned long long)n > UINT32_MAX - 1)
         return err_set(err, "vault: too many subject keys to preload");
-    size_t cap = 1024;
-    while (cap < 2 * (size_t)n)
-        cap *= 2;
     /* calloc: entries a part leaves empty never match a subject */
     v->pre = calloc(n ? (size_t)n : 1, sizeof *v->pre);
-    v->pre_slot = calloc(cap, sizeof *v->pre_slot);
     S_loading *l = calloc(1, sizeof *l);
-    if (!v->pre || !v->pre_slot || !l) {
+    int oom = !v->pre || !l;
+    for (int t = 0; t < 2 && !oom; t++) {
+        size_t part = (size_t)(t ? n - n0 : n0), cap = 1024;
+        while (cap < 2 * part)
+            cap *= 2;
+        v->pre_cap[t] = cap;
+        oom = !(v->pre_slot[t] = calloc(cap, sizeof *v->pre_slot[t]));
+    }
+    if (oom) {
         free(l);
         vault_unload(v);
         return err_set(err, "out of memory");
     }
-    v->pre_cap = cap;
     v->pre_n = (size_t)n;
-    l->parts[0] = (S_part){v, v->db, 0, mid, 0, (size_t)n0, -1, 0};
+    l->parts[0] = (S_part){v, v->db, 0, mid, 0, (size_t)n0, 0, -1, 0};
     l->parts[1] = (S_part){v, db2, mid, top, (size_t)n0, (size_t)(n - n0),
-                           -1, 0};
+                           1, -1, 0};
     l->split = mid < top;
     l->threaded = l->split && pthread_create(&l->thread, NULL, S_part_run,
                                              &l->parts[1]) == 0;
@@ -644,7 +644,7 @@ static int S_pre_key(const vault *v, const char *subject,
     unsigned char bin[VAULT_SUBJECT_LEN / 2];
     if (!v->pre || S_subject_bin(subject, bin) != 0)
         return 3;
-    const S_pre *e = S_pre_find(v, bin, NULL);
+    const S_pre *e = S_pre_find(v, bin);
     if (!e)
         return 2;
     if (e->destroyed == 1)
