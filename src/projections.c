@@ -1720,8 +1720,7 @@ static void S_range_decode(S_pipe *pp, store *st, S_acc *acc, long long k)
     long long n = pp->end - after < S_BATCH ? pp->end - after : S_BATCH;
     S_fill fl = {pp, b, acc};
     folio_err err;
-    if (store_read_all(st, after, (size_t)n, S_fill_event, &fl, NULL,
-                       &err) != 0) {
+    if (store_read_data(st, after, (size_t)n, S_fill_event, &fl, &err) != 0) {
         if (!b->err.msg[0])
             b->err = err;
         b->failed = 1;

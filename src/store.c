@@ -79,6 +79,7 @@ enum {
     S_INSERT,
     S_READ_STREAM,
     S_READ_ALL,
+    S_READ_DATA,
     S_READ_UNTIL,
     S_TIME_AT,
     S_HEAD,
@@ -110,6 +111,9 @@ static const char *const S_sql[S_NSTMT] = {
                    " type, schema_version, data, metadata, recorded_at"
                    " FROM events WHERE position > ?1 ORDER BY position"
                    " LIMIT ?2",
+    [S_READ_DATA] = "SELECT position, type, schema_version, data,"
+                    " recorded_at FROM events WHERE position > ?1"
+                    " ORDER BY position LIMIT ?2",
     /* A prefix of the log: everything up to the last event recorded by
      * then (found by S_TIME_AT), so an as-of view never has a later event
      * without an earlier. */
@@ -770,6 +774,38 @@ int store_read_all(store *s, long long after, size_t limit, store_event_fn fn,
     int rc = S_visit(s, st, fn, ud, last, err);
     S_done(st, fresh);
     return rc;
+}
+
+int store_read_data(store *s, long long after, size_t limit,
+                    store_event_fn fn, void *ud, folio_err *err)
+{
+    int fresh;
+    sqlite3_stmt *st = S_stmt(s, S_READ_DATA, &fresh, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_int64(st, 2, limit ? (long long)limit : -1);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        store_event ev = {.position = sqlite3_column_int64(st, 0)};
+        ev.type = (const char *)sqlite3_column_text(st, 1);
+        ev.schema_version = sqlite3_column_int(st, 2);
+        ev.data = (const char *)sqlite3_column_text(st, 3);
+        ev.recorded_at = sqlite3_column_int64(st, 4);
+        if (!ev.type || !ev.data) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        int r = fn(ud, &ev);
+        if (r != 0) {
+            S_done(st, fresh);
+            return r;
+        }
+    }
+    S_done(st, fresh);
+    if (rc != SQLITE_DONE)
+        return S_db_err(s, err, "reading events");
+    return 0;
 }
 
 /* The recorded_at of the event at position pos (or the nearest before). */

@@ -98,6 +98,11 @@ int store_stream_last(store *s, const char *stream_id, long long *version,
  * *last gets the last position visited (or after). */
 int store_read_all(store *s, long long after, size_t limit, store_event_fn fn,
                    void *ud, long long *last, folio_err *err);
+/* store_read_all for a pass that wants only position, type,
+ * schema_version, data and recorded_at (event_id is empty, stream_id and
+ * metadata NULL): a replay reads a million rows. */
+int store_read_data(store *s, long long after, size_t limit,
+                    store_event_fn fn, void *ud, folio_err *err);
 /* Events recorded at or before until_ms, in order. recorded_at never
  * decreases along the log (a clock stepping back does not show), so this
  * is always a prefix of the log. */
