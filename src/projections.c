@@ -540,9 +540,8 @@ typedef struct S_writer {
     unsigned mask;
     sqlite3_stmt *st[W_COUNT];
     S_acc acc;
-    int defer; /* a rebuild: members_private rows wait in mrows */
-    S_mrow *mrows;
-    size_t nmrows, capmrows;
+    int defer; /* a rebuild: members_private rows wait in mb */
+    struct S_mbucket *mb; /* S_MBUCKETS of them, made on first use */
     buf marena;
     size_t locales[4], nlocales; /* marena offsets of locales seen */
     /* a rebuild: each inbox row's subject (S_key8) and position, so an
@@ -641,13 +640,48 @@ static void S_writer_finalize(S_writer *w)
     }
 }
 
+/* arr with room for element n (*cap elements of size bytes; min at
+ * first), or NULL when memory runs out (arr is left as it was). */
+static void *S_room(void *arr, size_t n, size_t *cap, size_t size,
+                    size_t min)
+{
+    if (n < *cap)
+        return arr;
+    size_t nc = *cap ? *cap * 2 : min;
+    void *p = nc <= SIZE_MAX / size ? realloc(arr, nc * size) : NULL;
+    if (p)
+        *cap = nc;
+    return p;
+}
+
+/* members_private rows held by a rebuild, by the first byte of their
+ * stored subject (text subjects first: SQLite sorts TEXT before BLOB), so
+ * the sort at the end goes bucket by bucket (S_memp_drain). */
+#define S_MBUCKETS 257
+typedef struct S_mbucket {
+    S_mrow *rows;
+    size_t n, cap;
+} S_mbucket;
+
+static size_t S_mbucket_of(const S_mrow *r)
+{
+    return r->bin ? 1 + (size_t)(r->key >> 56) : 0;
+}
+
+static void S_mb_free(S_writer *w)
+{
+    for (size_t b = 0; w->mb && b < S_MBUCKETS; b++)
+        free(w->mb[b].rows);
+    free(w->mb);
+    w->mb = NULL;
+    w->nlocales = 0;
+}
+
 static void S_writer_free(S_writer *w)
 {
     S_writer_finalize(w);
     S_acc_free(&w->acc);
-    free(w->mrows);
-    w->mrows = NULL;
-    w->nmrows = w->capmrows = w->nlocales = 0;
+    S_mb_free(w);
     buf_free(&w->marena);
     free(w->irows);
     w->irows = NULL;
@@ -669,15 +703,10 @@ static int S_memp_hold(S_writer *w, long long position, const void *subject,
                        size_t len, int bin, const char *locale,
                        int has_password, folio_err *err)
 {
-    if (w->nmrows == w->capmrows) {
-        size_t nc = w->capmrows ? w->capmrows * 2 : 4096;
-        S_mrow *r = realloc(w->mrows, nc * sizeof *r);
-        if (!r)
-            return err_set(err, "projections: out of memory");
-        w->mrows = r;
-        w->capmrows = nc;
-    }
-    S_mrow *r = &w->mrows[w->nmrows];
+    if (!w->mb && !(w->mb = calloc(S_MBUCKETS, sizeof *w->mb)))
+        return err_set(err, "projections: out of memory");
+    S_mrow row;
+    S_mrow *r = &row;
     r->bin = bin && len <= S_KEY_MAX;
     r->subject_len = len;
     r->position = position;
@@ -702,7 +731,12 @@ static int S_memp_hold(S_writer *w, long long position, const void *subject,
             return err_set(err, "projections: out of memory");
     }
     r->locale = w->locales[i];
-    w->nmrows++;
+    S_mbucket *mb = &w->mb[S_mbucket_of(r)];
+    S_mrow *rows = S_room(mb->rows, mb->n, &mb->cap, sizeof row, 64);
+    if (!rows)
+        return err_set(err, "projections: out of memory");
+    mb->rows = rows;
+    mb->rows[mb->n++] = row;
     return 0;
 }
 
@@ -756,48 +790,41 @@ static int S_run(S_writer *w, sqlite3_stmt *st, folio_err *err)
     return 0;
 }
 
-/* Sorts rows as S_mrow_cmp does. A rebuild holds hundreds of thousands:
- * a radix sort on bin and the key's upper 32 bits in 16-bit digits, then
- * the rare runs that tie there put in order by insertion. qsort when
- * there is no memory for it. */
+/* Sorts one bucket's rows as S_mrow_cmp does: a radix sort on the key's
+ * upper 32 bits in 8-bit digits, then the rare runs that tie there put in
+ * order by insertion. qsort when there is no memory for it. */
 static void S_mrow_sort(S_mrow *rows, size_t n, const char *arena)
 {
     if (n < 2)
         return;
     S_mrow *tmp = malloc(n * sizeof *tmp);
-    size_t *count = malloc(65536 * sizeof *count);
-    if (!tmp || !count) {
-        free(tmp);
-        free(count);
+    if (!tmp) {
         qsort_r(rows, n, sizeof *rows, S_mrow_cmp, (void *)arena);
         return;
     }
     S_mrow *src = rows, *dst = tmp;
-    /* digits from the lowest; the last pass is bin (TEXT first) */
-    for (int pass = 2; pass < 5; pass++) {
-        size_t buckets = pass < 4 ? 65536 : 2;
-        memset(count, 0, buckets * sizeof *count);
+    for (int shift = 32; shift < 64; shift += 8) {
+        size_t count[256] = {0};
         for (size_t i = 0; i < n; i++)
-            count[pass < 4 ? (src[i].key >> (16 * pass)) & 0xffff
-                           : (size_t)src[i].bin]++;
+            count[(src[i].key >> shift) & 0xff]++;
+        if (count[(src[0].key >> shift) & 0xff] == n)
+            continue; /* one digit for all: nothing to move */
         size_t sum = 0;
-        for (size_t b = 0; b < buckets; b++) {
-            size_t c = count[b];
-            count[b] = sum;
+        for (size_t d = 0; d < 256; d++) {
+            size_t c = count[d];
+            count[d] = sum;
             sum += c;
         }
         for (size_t i = 0; i < n; i++)
-            dst[count[pass < 4 ? (src[i].key >> (16 * pass)) & 0xffff
-                               : (size_t)src[i].bin]++] = src[i];
+            dst[count[(src[i].key >> shift) & 0xff]++] = src[i];
         S_mrow *t = src;
         src = dst;
         dst = t;
     }
-    if (src != rows) /* an odd number of passes: the result is in tmp */
+    if (src != rows)
         memcpy(rows, src, n * sizeof *rows);
     for (size_t i = 1; i < n; i++) {
-        if (rows[i].key >> 32 != rows[i - 1].key >> 32 ||
-            rows[i].bin != rows[i - 1].bin)
+        if (rows[i].key >> 32 != rows[i - 1].key >> 32)
             continue;
         S_mrow r = rows[i];
         size_t j = i;
@@ -808,16 +835,38 @@ static void S_mrow_sort(S_mrow *rows, size_t n, const char *arena)
         rows[j] = r;
     }
     free(tmp);
-    free(count);
 }
 
-/* Writes the members_private rows held back, in key order: appends. */
+/* The buckets sorted one after another on a thread of their own while
+ * S_memp_drain writes those already sorted. */
+typedef struct S_msort {
+    S_mbucket *mb;
+    const char *arena;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t done; /* buckets sorted */
+} S_msort;
+
+static void *S_msort_main(void *ud)
+{
+    S_msort *ms = ud;
+    for (size_t b = 0; b < S_MBUCKETS; b++) {
+        S_mrow_sort(ms->mb[b].rows, ms->mb[b].n, ms->arena);
+        pthread_mutex_lock(&ms->mu);
+        ms->done = b + 1;
+        pthread_cond_signal(&ms->cv);
+        pthread_mutex_unlock(&ms->mu);
+    }
+    return NULL;
+}
+
+/* Column col of members_private row `row` of a bucket (S_rows: a the
+ * rows, b the writer's marena). */
 static void S_memp_col(const S_rows *r, size_t row, int col,
                        sqlite3_context *ctx)
 {
-    const S_writer *w = r->a;
-    const S_mrow *m = &w->mrows[row];
-    const char *a = w->marena.ptr;
+    const S_mrow *m = &((const S_mrow *)r->a)[row];
+    const char *a = r->b;
     switch (col) {
     case 0:
         if (m->bin)
@@ -839,18 +888,48 @@ static void S_memp_col(const S_rows *r, size_t row, int col,
     }
 }
 
+/* Writes the members_private rows held back, in key order (appends),
+ * bucket after bucket, each as soon as the sorting thread is done with
+ * it; the sort is then hidden behind the writing. */
 static int S_memp_drain(S_writer *w, folio_err *err)
 {
-    S_mrow_sort(w->mrows, w->nmrows, w->marena.ptr);
-    int rc = 0;
-    if (w->nmrows) {
-        S_rows rows = {w->nmrows, S_memp_col, w, NULL, NULL};
-        sqlite3_stmt *st = S_w(w, W_MEMP_ROWS, err);
-        rc = st ? S_vrun(w->db, st, &rows, err) : -1;
+    if (!w->mb)
+        return 0;
+    S_msort ms = {.mb = w->mb, .arena = w->marena.ptr};
+    pthread_t t;
+    int threaded = 0;
+    if (pthread_mutex_init(&ms.mu, NULL) == 0) {
+        if (pthread_cond_init(&ms.cv, NULL) == 0) {
+            threaded = pthread_create(&t, NULL, S_msort_main, &ms) == 0;
+            if (!threaded)
+                pthread_cond_destroy(&ms.cv);
+        }
+        if (!threaded)
+            pthread_mutex_destroy(&ms.mu);
     }
-    free(w->mrows);
-    w->mrows = NULL;
-    w->nmrows = w->capmrows = w->nlocales = 0;
+    sqlite3_stmt *st = S_w(w, W_MEMP_ROWS, err);
+    int rc = st ? 0 : -1;
+    for (size_t b = 0; b < S_MBUCKETS; b++) {
+        if (threaded) {
+            pthread_mutex_lock(&ms.mu);
+            while (ms.done <= b)
+                pthread_cond_wait(&ms.cv, &ms.mu);
+            pthread_mutex_unlock(&ms.mu);
+        } else {
+            S_mrow_sort(w->mb[b].rows, w->mb[b].n, w->marena.ptr);
+        }
+        if (rc == 0 && w->mb[b].n) {
+            S_rows rows = {w->mb[b].n, S_memp_col, w->mb[b].rows,
+                           w->marena.ptr, NULL};
+            rc = S_vrun(w->db, st, &rows, err);
+        }
+    }
+    if (threaded) {
+        pthread_join(t, NULL);
+        pthread_cond_destroy(&ms.cv);
+        pthread_mutex_destroy(&ms.mu);
+    }
+    S_mb_free(w);
     buf_free(&w->marena);
     return rc;
 }
@@ -1347,14 +1426,11 @@ static int S_memp_hold_op(S_writer *w, const S_op *op, const buf *arena,
 static int S_irows_hold(S_writer *w, const S_op *op, const buf *arena,
                         folio_err *err)
 {
-    if (w->nirows == w->capirows) {
-        size_t nc = w->capirows ? w->capirows * 2 : 4096;
-        S_irow *r = realloc(w->irows, nc * sizeof *r);
-        if (!r)
-            return err_set(err, "projections: out of memory");
-        w->irows = r;
-        w->capirows = nc;
-    }
+    S_irow *rows = S_room(w->irows, w->nirows, &w->capirows,
+                          sizeof *rows, 4096);
+    if (!rows)
+        return err_set(err, "projections: out of memory");
+    w->irows = rows;
     const char *subject = arena->ptr + op->f[F_SUBJECT];
     size_t len = op->klen[F_SUBJECT] ? op->klen[F_SUBJECT] : strlen(subject);
     w->irows[w->nirows++] = (S_irow){S_key8(subject, len), op->position};
