@@ -435,9 +435,9 @@ static const char S_replay_help[] =
     "usage: folio replay [NAME...] [-s SITE]\n"
     "\n"
     "Rebuilds the named projections (all when none is named: members,\n"
-    "inbox, stats) from the event log into fresh tables, swaps them in in\n"
-    "one transaction (readers never see a half-built model) and renders\n"
-    "the pages that read them again.\n"
+    "inbox, stats) from the event log in one transaction (readers keep the\n"
+    "old model until it commits, never a half-built one) and renders the\n"
+    "pages that read them again.\n"
     "\n"
     "  -s, --site SITE    the site directory (default .)\n";
 

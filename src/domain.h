@@ -118,8 +118,8 @@ typedef struct domain_events_query {
  * "[redacted]" when forgotten), upcast to the current schema. */
 int domain_print_events(domain *d, const domain_events_query *q, FILE *out,
                         folio_err *err);
-/* Rebuilds the named projections (all when n == 0) from the log into
- * fresh tables and swaps them in. */
+/* Rebuilds the named projections (all when n == 0) from the log, in one
+ * transaction (projections_replay). */
 int domain_replay(domain *d, const char *const *names, size_t n,
                   folio_err *err);
 /* integrity_check, triggers, each projection equal to a fresh replay;
