@@ -2228,6 +2228,34 @@ static int S_indexes(sqlite3 *db, unsigned mask, const char *schema,
     return 0;
 }
 
+/* Inside a rebuild's transaction: the other thread's connection (*rd,
+ * NULL when none: one thread reads), opened once the transaction has
+ * begun so it sees the log and keys this one sees, and the key preload
+ * started on it when members are rebuilt (every name is opened: keys read
+ * in one pass, half on the other thread while S_build makes the tables,
+ * and finishes it). */
+static int S_rebuild_begin(projections *p, unsigned mask, store **rd,
+                           folio_err *err)
+{
+    *rd = S_reader(p);
+    if (!p->v || !(mask & PROJ_MEMBERS))
+        return 0;
+    if (vault_preload_start(p->v, *rd ? store_db(*rd) : NULL, err) < 0)
+        return -1;
+    p->preloading = 1;
+    return 0;
+}
+
+/* Before the transaction ends: the keys wiped, the connection closed. */
+static void S_rebuild_end(projections *p, store **rd)
+{
+    if (p->v)
+        vault_unload(p->v);
+    p->preloading = 0;
+    store_close(*rd);
+    *rd = NULL;
+}
+
 /* Streams the log (up to until_ms, or all when until_ms < 0) into fresh
  * tables schema.T<suffix> for the projections in mask, made here with
  * their indexes, through w (set up here; the caller flushes and frees
@@ -2266,11 +2294,11 @@ static int S_build(projections *p, S_writer *w, unsigned mask,
 
 /* A private, complete copy in the temp database: build, flush. */
 static int S_build_copy(projections *p, const char *suffix, long long until_ms,
-                        long long *last, folio_err *err)
+                        store *rd, long long *last, folio_err *err)
 {
     S_writer w;
     unsigned changed = 0;
-    int rc = S_build(p, &w, PROJ_ALL, "temp", suffix, until_ms, NULL, last,
+    int rc = S_build(p, &w, PROJ_ALL, "temp", suffix, until_ms, rd, last,
                      err);
     if (rc == 0)
         rc = S_flush(p, &w, &w.acc, PROJ_ALL, &changed, err);
@@ -2311,21 +2339,12 @@ int projections_replay(projections *p, unsigned mask, folio_err *err)
     S_tuning saved;
     S_tune(p->db, &saved);
     int rc = store_begin(p->st, err);
-    /* the other thread's connection, opened after the write lock is taken:
-     * it sees the log and keys this transaction sees */
-    store *rd = rc == 0 ? S_reader(p) : NULL;
+    store *rd = NULL;
     if (rc == 0) {
-        /* every member's name is opened: keys read in one pass, half on
-         * another thread while the tables are dropped and made (S_build) */
-        if (p->v && (mask & PROJ_MEMBERS)) {
-            rc = vault_preload_start(p->v, rd ? store_db(rd) : NULL, err);
-            p->preloading = rc == 0;
-        }
+        rc = S_rebuild_begin(p, mask, &rd, err);
         if (rc == 0)
             rc = S_replay_tx(p, mask, rd, err);
-        if (p->v)
-            vault_unload(p->v);
-        p->preloading = 0;
+        S_rebuild_end(p, &rd);
         if (rc == 0)
             rc = store_commit(p->st, err);
         if (rc < 0) {
@@ -2333,7 +2352,6 @@ int projections_replay(projections *p, unsigned mask, folio_err *err)
             S_writer_finalize(&p->live);
         }
     }
-    store_close(rd);
     S_untune(p->db, &saved);
     return rc;
 }
@@ -2407,8 +2425,14 @@ int projections_check(projections *p, buf *report, folio_err *err)
     int differs = 0;
     S_cp cps[S_NDEFS];
     long long last = 0;
-    if (S_cp_load(p, cps, err) < 0 ||
-        S_build_copy(p, "__chk", -1, &last, err) < 0)
+    store *rd = NULL;
+    int rc = S_cp_load(p, cps, err);
+    if (rc == 0)
+        rc = S_rebuild_begin(p, PROJ_ALL, &rd, err);
+    if (rc == 0)
+        rc = S_build_copy(p, "__chk", -1, rd, &last, err);
+    S_rebuild_end(p, &rd);
+    if (rc < 0)
         goto fail;
     for (size_t i = 0; i < S_NDEFS; i++) {
         int r = S_check_cp(&S_defs[i], &cps[i], last, report);
@@ -2545,8 +2569,12 @@ int projections_open_as_of(store *st, vault *v, long long as_of_ms,
     if (S_exec(p->db, S_pending_ddl, err) < 0 ||
         S_exec(p->db, "BEGIN", err) < 0)
         goto fail;
-    if (S_build_copy(p, "", as_of_ms < 0 ? 0 : as_of_ms, &last, err) < 0 ||
-        S_exec(p->db, "COMMIT", err) < 0) {
+    store *rd = NULL;
+    int rc = S_rebuild_begin(p, PROJ_ALL, &rd, err);
+    if (rc == 0)
+        rc = S_build_copy(p, "", as_of_ms < 0 ? 0 : as_of_ms, rd, &last, err);
+    S_rebuild_end(p, &rd);
+    if (rc < 0 || S_exec(p->db, "COMMIT", err) < 0) {
         sqlite3_exec(p->db, "ROLLBACK", NULL, NULL, NULL);
         goto fail;
     }
