@@ -355,7 +355,7 @@ static const char S_events_help[] =
     "fields decrypted for the owner ([redacted] once a person is forgotten).\n"
     "Plain lines: POSITION TIME TYPE STREAM DATA.\n"
     "\n"
-    "  --stream ID     one stream (user-UUID, contact-UUID, ...)\n"
+    "  --stream ID     one stream (user-UUID, contact-HASH, person-HASH)\n"
     "  --type T        one event type (UserRegistered, ...)\n"
     "  --after POS     events after this global position\n"
     "  --as-of TIME    events recorded at or before TIME (YYYY-MM-DD or\n"

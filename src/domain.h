@@ -40,7 +40,7 @@ typedef struct domain_field_error {
 
 typedef struct domain_result {
     int rc;                        /* an enum domain_rc */
-    char id[80];                   /* stream id: "user-<uuid>", "contact-<uuid>" */
+    char id[80];                   /* "user-<uuid>", "contact-<uuid>" */
     long long position;            /* of the appended event, 0 if none */
     domain_field_error errors[DOMAIN_MAX_ERRORS];
     size_t nerrors;
