@@ -755,15 +755,25 @@ static int S_contact_in(domain *d, const domain_contact_req *req,
         return DOMAIN_ERROR;
     /* One stream per address and message: a duplicate is a second event
      * on it within the window, found through the log's stream index (no
-     * read model has to keep the hashes), and two writers meeting there
-     * at once meet as an expected-version conflict. */
+     * read model has to keep the hashes). The check and the append share
+     * the write transaction, so nothing comes between them. */
     snprintf(stream, sizeof stream, "contact-%s", dedupe);
-    long long version = 0, last_at = 0;
-    int found = store_stream_last(d->st, stream, &version, &last_at, err);
+    store_last last;
+    int found = store_stream_last(d->st, stream, &last, err);
     if (found < 0)
         return DOMAIN_ERROR;
-    if (found && last_at >= d->now_ms() - S_DEDUPE_WINDOW_MS)
-        return DOMAIN_DUPLICATE;
+    if (found && last.recorded_at >= d->now_ms() - S_DEDUPE_WINDOW_MS) {
+        /* unless the person was erased since: what they sent before is
+         * gone, and the answer must not tell that it was ever sent */
+        char person[80];
+        store_last forgot;
+        snprintf(person, sizeof person, "person-%s", subject);
+        int erased = store_stream_last(d->st, person, &forgot, err);
+        if (erased < 0)
+            return DOMAIN_ERROR;
+        if (!erased || forgot.position < last.position)
+            return DOMAIN_DUPLICATE;
+    }
     char uuid[37];
     store_uuid_v7(uuid); /* time-ordered: indexes on ids grow at one end */
     cJSON *data = cJSON_CreateObject();
@@ -778,7 +788,7 @@ static int S_contact_in(domain *d, const domain_contact_req *req,
         cJSON_Delete(data);
         return err_set(err, "out of memory"), DOMAIN_ERROR;
     }
-    int rc = S_append(d, t, stream, found ? version : STORE_NO_STREAM,
+    int rc = S_append(d, t, stream, found ? last.version : STORE_NO_STREAM,
                       subject, data, req->request_id, req->client, res, err);
     cJSON_Delete(data);
     if (rc == DOMAIN_OK) /* the visitor's reference: the request's id */

@@ -791,8 +791,8 @@ static int S_run(S_writer *w, sqlite3_stmt *st, folio_err *err)
 }
 
 /* Sorts one bucket's rows as S_mrow_cmp does: a radix sort on the key's
- * upper 32 bits in 8-bit digits, then the rare runs that tie there put in
- * order by insertion. qsort when there is no memory for it. */
+ * upper 32 bits in 8-bit digits, then the runs that tie there by qsort.
+ * qsort alone when there is no memory for the radix sort. */
 static void S_mrow_sort(S_mrow *rows, size_t n, const char *arena)
 {
     if (n < 2)
@@ -823,16 +823,14 @@ static void S_mrow_sort(S_mrow *rows, size_t n, const char *arena)
     }
     if (src != rows)
         memcpy(rows, src, n * sizeof *rows);
-    for (size_t i = 1; i < n; i++) {
-        if (rows[i].key >> 32 != rows[i - 1].key >> 32)
-            continue;
-        S_mrow r = rows[i];
-        size_t j = i;
-        while (j > 0 && S_mrow_cmp(&rows[j - 1], &r, (void *)arena) > 0) {
-            rows[j] = rows[j - 1];
-            j--;
-        }
-        rows[j] = r;
+    /* runs that tie on the upper 32 bits: one or two rows for hashes, but
+     * text subjects may share long prefixes */
+    for (size_t i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && rows[j].key >> 32 == rows[i].key >> 32; j++)
+            ;
+        if (j - i > 1)
+            qsort_r(rows + i, j - i, sizeof *rows, S_mrow_cmp,
+                    (void *)arena);
     }
     free(tmp);
 }
@@ -1793,10 +1791,10 @@ static void S_range_decode(S_pipe *pp, store *st, S_acc *acc, long long k)
 {
     S_batch *b = &pp->b[k % S_SLOTS];
     long long after = k * S_BATCH;
-    long long n = pp->end - after < S_BATCH ? pp->end - after : S_BATCH;
+    long long upto = pp->end - after < S_BATCH ? pp->end : after + S_BATCH;
     S_fill fl = {pp, b, acc};
-    folio_err err;
-    if (store_read_data(st, after, (size_t)n, S_fill_event, &fl, &err) != 0) {
+    folio_err err = {{0}};
+    if (store_read_data(st, after, upto, S_fill_event, &fl, &err) != 0) {
         if (!b->err.msg[0])
             b->err = err;
         b->failed = 1;
@@ -2229,18 +2227,21 @@ static int S_indexes(sqlite3 *db, unsigned mask, const char *schema,
 }
 
 /* Inside a rebuild's transaction: the other thread's connection (*rd,
- * NULL when none: one thread reads), opened once the transaction has
- * begun so it sees the log and keys this one sees, and the key preload
- * started on it when members are rebuilt (every name is opened: keys read
- * in one pass, half on the other thread while S_build makes the tables,
- * and finishes it). */
-static int S_rebuild_begin(projections *p, unsigned mask, store **rd,
-                           folio_err *err)
+ * NULL when none: one thread reads) and the key preload started when
+ * members are rebuilt (every name is opened: keys read in one pass; S_build
+ * finishes it once it has made the tables). Under the write lock (locked)
+ * the other connection sees the keys this one sees, and reads half of
+ * them; without it (an as-of copy) another writer may come between the
+ * two, so this connection reads them all. The log is read by position,
+ * which no writer changes. */
+static int S_rebuild_begin(projections *p, unsigned mask, int locked,
+                           store **rd, folio_err *err)
 {
     *rd = S_reader(p);
     if (!p->v || !(mask & PROJ_MEMBERS))
         return 0;
-    if (vault_preload_start(p->v, *rd ? store_db(*rd) : NULL, err) < 0)
+    sqlite3 *db2 = locked && *rd ? store_db(*rd) : NULL;
+    if (vault_preload_start(p->v, db2, err) < 0)
         return -1;
     p->preloading = 1;
     return 0;
@@ -2284,9 +2285,8 @@ static int S_build(projections *p, S_writer *w, unsigned mask,
     int rc = 0;
     if (end > S_BATCH && S_pipe_start(&pp, &f, end, rd) == 0)
         rc = S_pipe_run(&pp);
-    else if (end > 0) /* positions are gap-free: 1 .. end */
-        rc = store_read_all(p->st, 0, (size_t)end, S_feed_event, &f, NULL,
-                            err);
+    else if (end > 0)
+        rc = store_read_data(p->st, 0, end, S_feed_event, &f, err);
     if (S_feed_done(&f, rc, err) < 0)
         return -1;
     return S_memp_drain(w, err);
@@ -2341,7 +2341,7 @@ int projections_replay(projections *p, unsigned mask, folio_err *err)
     int rc = store_begin(p->st, err);
     store *rd = NULL;
     if (rc == 0) {
-        rc = S_rebuild_begin(p, mask, &rd, err);
+        rc = S_rebuild_begin(p, mask, 1, &rd, err);
         if (rc == 0)
             rc = S_replay_tx(p, mask, rd, err);
         S_rebuild_end(p, &rd);
@@ -2428,7 +2428,7 @@ int projections_check(projections *p, buf *report, folio_err *err)
     store *rd = NULL;
     int rc = S_cp_load(p, cps, err);
     if (rc == 0)
-        rc = S_rebuild_begin(p, PROJ_ALL, &rd, err);
+        rc = S_rebuild_begin(p, PROJ_ALL, 1, &rd, err);
     if (rc == 0)
         rc = S_build_copy(p, "__chk", -1, rd, &last, err);
     S_rebuild_end(p, &rd);
@@ -2570,7 +2570,7 @@ int projections_open_as_of(store *st, vault *v, long long as_of_ms,
         S_exec(p->db, "BEGIN", err) < 0)
         goto fail;
     store *rd = NULL;
-    int rc = S_rebuild_begin(p, PROJ_ALL, &rd, err);
+    int rc = S_rebuild_begin(p, PROJ_ALL, 0, &rd, err);
     if (rc == 0)
         rc = S_build_copy(p, "", as_of_ms < 0 ? 0 : as_of_ms, rd, &last, err);
     S_rebuild_end(p, &rd);

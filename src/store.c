@@ -95,9 +95,9 @@ static const char *const S_sql[S_NSTMT] = {
     [S_RELEASE] = "RELEASE store_append",
     [S_ROLLBACK_TO] = "ROLLBACK TO store_append",
     [S_FIND_EVENT] = "SELECT position, stream_id FROM events WHERE event_id = ?1",
-    [S_STREAM_LAST] = "SELECT stream_version, recorded_at FROM events"
-                      " WHERE stream_id = ?1 ORDER BY stream_version DESC"
-                      " LIMIT 1",
+    [S_STREAM_LAST] = "SELECT stream_version, position, recorded_at FROM"
+                      " events WHERE stream_id = ?1 ORDER BY stream_version"
+                      " DESC LIMIT 1",
     [S_STREAM_VERSION] =
         "SELECT max(stream_version) FROM events WHERE stream_id = ?1",
     [S_INSERT] = "INSERT INTO events(event_id, stream_id, stream_version, type,"
@@ -112,8 +112,8 @@ static const char *const S_sql[S_NSTMT] = {
                    " FROM events WHERE position > ?1 ORDER BY position"
                    " LIMIT ?2",
     [S_READ_DATA] = "SELECT position, type, schema_version, data,"
-                    " recorded_at FROM events WHERE position > ?1"
-                    " ORDER BY position LIMIT ?2",
+                    " recorded_at FROM events WHERE position > ?1 AND"
+                    " position <= ?2 ORDER BY position",
     /* A prefix of the log: everything up to the last event recorded by
      * then (found by S_TIME_AT), so an as-of view never has a later event
      * without an earlier. */
@@ -517,8 +517,8 @@ static int S_stream_version(store *s, const char *stream_id, long long *v,
     return 0;
 }
 
-int store_stream_last(store *s, const char *stream_id, long long *version,
-                      long long *recorded_at, folio_err *err)
+int store_stream_last(store *s, const char *stream_id, store_last *last,
+                      folio_err *err)
 {
     int fresh;
     sqlite3_stmt *st = S_stmt(s, S_STREAM_LAST, &fresh, err);
@@ -527,8 +527,9 @@ int store_stream_last(store *s, const char *stream_id, long long *version,
     sqlite3_bind_text(st, 1, stream_id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        *version = sqlite3_column_int64(st, 0);
-        *recorded_at = sqlite3_column_int64(st, 1);
+        last->version = sqlite3_column_int64(st, 0);
+        last->position = sqlite3_column_int64(st, 1);
+        last->recorded_at = sqlite3_column_int64(st, 2);
     }
     S_done(st, fresh);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
@@ -776,7 +777,7 @@ int store_read_all(store *s, long long after, size_t limit, store_event_fn fn,
     return rc;
 }
 
-int store_read_data(store *s, long long after, size_t limit,
+int store_read_data(store *s, long long after, long long upto,
                     store_event_fn fn, void *ud, folio_err *err)
 {
     int fresh;
@@ -784,7 +785,7 @@ int store_read_data(store *s, long long after, size_t limit,
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, after);
-    sqlite3_bind_int64(st, 2, limit ? (long long)limit : -1);
+    sqlite3_bind_int64(st, 2, upto);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         store_event ev = {.position = sqlite3_column_int64(st, 0)};

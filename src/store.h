@@ -90,18 +90,21 @@ int store_append(store *s, const char *stream_id, long long expected,
 typedef int (*store_event_fn)(void *ud, const store_event *ev);
 int store_read_stream(store *s, const char *stream_id, store_event_fn fn,
                       void *ud, folio_err *err);
-/* The version and recorded_at of a stream's last event (through the
- * stream index): 1 found, 0 no such stream, -1 error. */
-int store_stream_last(store *s, const char *stream_id, long long *version,
-                      long long *recorded_at, folio_err *err);
+/* A stream's last event (found through the stream index): 1 found, 0 no
+ * such stream, -1 error. */
+typedef struct store_last {
+    long long version, position, recorded_at;
+} store_last;
+int store_stream_last(store *s, const char *stream_id, store_last *last,
+                      folio_err *err);
 /* Events with position > after, at most limit (0: no limit), in order;
  * *last gets the last position visited (or after). */
 int store_read_all(store *s, long long after, size_t limit, store_event_fn fn,
                    void *ud, long long *last, folio_err *err);
-/* store_read_all for a pass that wants only position, type,
- * schema_version, data and recorded_at (event_id is empty, stream_id and
- * metadata NULL): a replay reads a million rows. */
-int store_read_data(store *s, long long after, size_t limit,
+/* The events with after < position <= upto, in order, with only position,
+ * type, schema_version, data and recorded_at (event_id is empty, stream_id
+ * and metadata NULL): a replay reads a million rows. */
+int store_read_data(store *s, long long after, long long upto,
                     store_event_fn fn, void *ud, folio_err *err);
 /* Events recorded at or before until_ms, in order. recorded_at never
  * decreases along the log (a clock stepping back does not show), so this

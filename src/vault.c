@@ -438,13 +438,13 @@ static S_pre *S_pre_find(const vault *v, const unsigned char *bin)
     return NULL;
 }
 
-static int S_loading_end(vault *v);
+static int S_loading_end(vault *v, folio_err *err);
 
 void vault_unload(vault *v)
 {
     if (!v)
         return;
-    S_loading_end(v); /* a preload started and never finished */
+    S_loading_end(v, NULL); /* a preload started and never finished */
     if (!v->pre)
         return;
     sodium_memzero(v->pre, v->pre_n * sizeof *v->pre);
@@ -469,8 +469,9 @@ typedef struct S_part {
     long long lo, hi;    /* rowids in (lo, hi] */
     size_t first, limit; /* entries [first, first + limit) */
     int table;           /* the slots it fills: v->pre_slot[table] */
-    int rc;              /* 0, or -1 (SQLite's error on db) */
+    int rc;              /* 0, or -1 (SQLite's message in msg) */
     int overflow;        /* more rows than counted */
+    char msg[160];
 } S_part;
 
 static void S_part_put(vault *v, int table, size_t idx,
@@ -502,8 +503,10 @@ static void *S_part_run(void *ud)
     if (sqlite3_prepare_v2(pt->db,
                            "SELECT subject, wrapped FROM subject_keys WHERE"
                            " rowid > ?1 AND rowid <= ?2 ORDER BY rowid",
-                           -1, &st, NULL) != SQLITE_OK)
+                           -1, &st, NULL) != SQLITE_OK) {
+        snprintf(pt->msg, sizeof pt->msg, "%s", sqlite3_errmsg(pt->db));
         return NULL;
+    }
     sqlite3_bind_int64(st, 1, pt->lo);
     sqlite3_bind_int64(st, 2, pt->hi);
     size_t n = 0;
@@ -521,9 +524,11 @@ static void *S_part_run(void *ud)
         }
         S_part_put(pt->v, pt->table, pt->first + n++, bin, st);
     }
-    sqlite3_finalize(st);
     if (rc == SQLITE_DONE)
         pt->rc = 0;
+    else /* its own connection's message: read before another call */
+        snprintf(pt->msg, sizeof pt->msg, "%s", sqlite3_errmsg(pt->db));
+    sqlite3_finalize(st);
     return NULL;
 }
 
@@ -587,9 +592,12 @@ int vault_preload_start(vault *v, sqlite3 *db2, folio_err *err)
         return err_set(err, "out of memory");
     }
     v->pre_n = (size_t)n;
-    l->parts[0] = (S_part){v, v->db, 0, mid, 0, (size_t)n0, 0, -1, 0};
-    l->parts[1] = (S_part){v, db2, mid, top, (size_t)n0, (size_t)(n - n0),
-                           1, -1, 0};
+    l->parts[0] = (S_part){.v = v, .db = v->db, .lo = 0, .hi = mid,
+                           .first = 0, .limit = (size_t)n0, .table = 0,
+                           .rc = -1};
+    l->parts[1] = (S_part){.v = v, .db = db2, .lo = mid, .hi = top,
+                           .first = (size_t)n0, .limit = (size_t)(n - n0),
+                           .table = 1, .rc = -1};
     l->split = mid < top;
     l->threaded = l->split && pthread_create(&l->thread, NULL, S_part_run,
                                              &l->parts[1]) == 0;
@@ -597,9 +605,10 @@ int vault_preload_start(vault *v, sqlite3 *db2, folio_err *err)
     return 0;
 }
 
-/* Waits for the thread vault_preload_start began; 0, or -1 when a part
- * failed (nothing is preloaded then). */
-static int S_loading_end(vault *v)
+/* Waits for the thread vault_preload_start began: 0, 1 when keys came
+ * while counting, or -1 when a part failed (its message in err, which
+ * may be NULL). */
+static int S_loading_end(vault *v, folio_err *err)
 {
     S_loading *l = v->loading;
     if (!l)
@@ -607,10 +616,16 @@ static int S_loading_end(vault *v)
     v->loading = NULL;
     if (l->threaded)
         pthread_join(l->thread, NULL);
-    int bad = l->parts[0].rc < 0 || (l->split && l->parts[1].rc < 0);
-    int over = l->parts[0].overflow || l->parts[1].overflow;
+    int rc = l->parts[0].overflow || l->parts[1].overflow ? 1 : 0;
+    for (int i = 0; i < 2 && rc >= 0; i++)
+        if ((i == 0 || l->split) && l->parts[i].rc < 0) {
+            if (err)
+                err_set(err, "vault: reading subject keys: %s",
+                        l->parts[i].msg);
+            rc = -1;
+        }
     free(l);
-    return bad ? -1 : over ? 1 : 0;
+    return rc;
 }
 
 int vault_preload_finish(vault *v, folio_err *err)
@@ -621,10 +636,10 @@ int vault_preload_finish(vault *v, folio_err *err)
     S_part_run(&l->parts[0]);
     if (l->split && !l->threaded)
         S_part_run(&l->parts[1]);
-    int rc = S_loading_end(v);
+    int rc = S_loading_end(v, err);
     if (rc != 0)
-        vault_unload(v); /* keys came while counting: none preloaded */
-    return rc < 0 ? S_db_err(v, err, "reading subject keys") : 0;
+        vault_unload(v); /* or keys came while counting: none preloaded */
+    return rc < 0 ? -1 : 0;
 }
 
 int vault_preload(vault *v, sqlite3 *db2, folio_err *err)

@@ -727,6 +727,15 @@ START_TEST(forget)
     ck_assert_ptr_nonnull(strstr(log, "Keeper"));
     ck_assert_ptr_nonnull(strstr(log, "PersonForgotten"));
     free(log);
+    /* the same message again, right after the erasure: a new request,
+     * not a duplicate of one that no longer exists */
+    ck_assert_int_eq(S_contact(d, "Zed Zebulon", "zed.person@example.org",
+                               "Please call me", &res), DOMAIN_OK);
+    ck_assert_int_eq(S_int("SELECT count(*) FROM inbox"), 1);
+    ck_assert_int_eq(S_contact(d, "Zed Zebulon", "zed.person@example.org",
+                               "Please call me", &res), DOMAIN_DUPLICATE);
+    ck_assert_int_eq(domain_forget(d, "zed.person@example.org", &res, &err),
+                     DOMAIN_OK);
     /* again: nothing left to erase (come_back_after_forget: they may
      * come back) */
     ck_assert_int_eq(domain_forget(d, "zed.person@example.org", &res, &err),
