@@ -63,7 +63,7 @@ struct vault {
      * connection, a vault must not cross a fork. */
     unsigned char pool[1024];
     size_t pool_left;
-    /* vault_preload: every subject key, by subject, open addressing */
+    /* vault_preload_start: every subject key, by subject, open addressing */
     S_pre *pre;          /* pre_n entries */
     /* two tables of slots (pre_cap[t], a power of two, each), one filled
      * by each half of a preload: no thread writes into the other's */
@@ -642,12 +642,6 @@ int vault_preload_finish(vault *v, folio_err *err)
     return rc < 0 ? -1 : 0;
 }
 
-int vault_preload(vault *v, sqlite3 *db2, folio_err *err)
-{
-    if (vault_preload_start(v, db2, err) < 0)
-        return -1;
-    return vault_preload_finish(v, err);
-}
 
 /* A preloaded subject's key: 0 found, 1 destroyed, 2 never made, 3 not
  * preloaded (ask the database), -1 error. Reads only the preloaded table

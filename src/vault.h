@@ -53,21 +53,19 @@ int vault_subject_state(vault *v, const char *subject, folio_err *err);
 void vault_end_tx(vault *v);
 
 /* For one pass over the whole log inside one transaction (a replay):
- * reads every subject key at once, so opening a sealed value needs no
+ * every subject key read at once, so opening a sealed value needs no
  * query; vault_unload (before the transaction ends) wipes and drops them.
- * Nothing may make or destroy keys in between. db2 (may be NULL): another
- * connection to the database, seeing the same keys; half of them are then
- * read through it on a thread of its own. */
-int vault_preload(vault *v, sqlite3 *db2, folio_err *err);
-/* vault_preload in two calls, so the caller can work meanwhile: start
- * sizes the table and starts the thread for db2's half; finish reads the
- * other half on the caller's thread and waits for it. Nothing may use the
- * vault in between (vault_unload ends it too). */
+ * Nothing may make or destroy keys in between. Two calls, so the caller
+ * can work meanwhile: start sizes the table and, given db2 (another
+ * connection to the database that sees the same keys; may be NULL),
+ * starts a thread that reads half of them through it; finish reads the
+ * rest on the caller's thread and waits. Nothing may use the vault in
+ * between (vault_unload ends a preload too). */
 int vault_preload_start(vault *v, sqlite3 *db2, folio_err *err);
 int vault_preload_finish(vault *v, folio_err *err);
 void vault_unload(vault *v);
 /* vault_open_sealed from the preloaded keys only, safe to call from other
- * threads between vault_preload and vault_unload (it reads, never
+ * threads between vault_preload_finish and vault_unload (it reads, never
  * writes, the vault). 3 when the key was not preloaded (a later key
  * generation, or no preload): the caller's thread asks vault_open_sealed. */
 int vault_open_preloaded(const vault *v, const char *subject,
