@@ -994,56 +994,75 @@ static int S_flush(projections *p, S_writer *w, S_acc *acc, unsigned mask,
 
 /* The erasures and handled marks noted so far, applied. Nothing noted is
  * the common case: then nothing runs (these statements scan the inbox). */
-/* W_INB_DEL without its scan of the inbox, for a rebuild: the rows whose
- * subject starts as an erased person's (found in irows through a small
- * hash of the erasures) are deleted by position, the whole subject
- * compared by SQLite. */
-static int S_irows_erase(S_writer *w, unsigned *changed, folio_err *err)
+/* An erasure a rebuild noted (temp.proj_forgotten), for S_irows_erase. */
+typedef struct S_gone {
+    uint64_t key; /* S_key8 of the subject */
+    long long position;
+    sqlite3_value *subject;
+} S_gone;
+
+static void S_gone_free(S_gone *g, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        sqlite3_value_free(g[i].subject);
+    free(g);
+}
+
+/* The erasures noted so far into *out (*n of them, subjects copied). */
+static int S_gone_load(sqlite3 *db, S_gone **out, size_t *n, folio_err *err)
 {
     sqlite3_stmt *q = NULL;
-    if (sqlite3_prepare_v2(w->db, "SELECT subject, position FROM"
-                                  " temp.proj_forgotten", -1, &q,
+    S_gone *g = NULL;
+    size_t cap = 0;
+    *out = NULL;
+    *n = 0;
+    if (sqlite3_prepare_v2(db, "SELECT subject, position FROM"
+                               " temp.proj_forgotten", -1, &q,
                            NULL) != SQLITE_OK)
-        return S_sqlerr(w->db, err, "projections: erasures");
-    /* the erasures: values copied out, keys in an open-addressing table */
-    sqlite3_value **subj = NULL;
-    long long *pos = NULL;
-    size_t n = 0, cap = 0, *slot = NULL, nslot = 0;
+        return S_sqlerr(db, err, "projections: erasures");
     int rc = 0, step;
-    while (rc == 0 && (step = sqlite3_step(q)) == SQLITE_ROW) {
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 64;
-            sqlite3_value **ns = realloc(subj, nc * sizeof *ns);
-            long long *np = ns ? realloc(pos, nc * sizeof *np) : NULL;
-            if (ns)
-                subj = ns;
-            if (!np) {
-                rc = err_set(err, "projections: out of memory");
-                break;
-            }
-            pos = np;
-            cap = nc;
-        }
-        if (!(subj[n] = sqlite3_value_dup(sqlite3_column_value(q, 0)))) {
+    while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+        S_gone *ng = S_room(g, *n, &cap, sizeof *g, 64);
+        sqlite3_value *v = ng ? sqlite3_value_dup(sqlite3_column_value(q, 0))
+                              : NULL;
+        if (ng)
+            g = ng;
+        if (!v) {
             rc = err_set(err, "projections: out of memory");
             break;
         }
-        pos[n++] = sqlite3_column_int64(q, 1);
+        g[*n] = (S_gone){S_key8(sqlite3_value_blob(v),
+                                (size_t)sqlite3_value_bytes(v)),
+                         sqlite3_column_int64(q, 1), v};
+        (*n)++;
     }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = S_sqlerr(db, err, "projections: erasures");
     sqlite3_finalize(q);
-    if (rc == 0 && n) {
-        for (nslot = 16; nslot < 4 * n; nslot *= 2)
-            ;
-        if (!(slot = calloc(nslot, sizeof *slot)))
-            rc = err_set(err, "projections: out of memory");
-    }
-    uint64_t *key = rc == 0 && n ? malloc(n * sizeof *key) : NULL;
-    if (rc == 0 && n && !key)
+    *out = g;
+    return rc;
+}
+
+static size_t S_gone_hash(uint64_t key, size_t nslot)
+{
+    return (size_t)(key * 0x9E3779B97F4A7C15ull) & (nslot - 1);
+}
+
+/* W_INB_DEL without its scan of the inbox, for a rebuild: the rows whose
+ * subject starts as an erased person's (irows against a small hash of the
+ * erasures) are deleted by position, the whole subject compared by
+ * SQLite. */
+static int S_irows_erase(S_writer *w, unsigned *changed, folio_err *err)
+{
+    S_gone *g;
+    size_t n, nslot = 16, *slot = NULL;
+    int rc = S_gone_load(w->db, &g, &n, err);
+    while (nslot < 4 * n)
+        nslot *= 2;
+    if (rc == 0 && n && !(slot = calloc(nslot, sizeof *slot)))
         rc = err_set(err, "projections: out of memory");
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        key[i] = S_key8(sqlite3_value_blob(subj[i]),
-                        (size_t)sqlite3_value_bytes(subj[i]));
-        size_t h = (size_t)(key[i] * 0x9E3779B97F4A7C15ull) & (nslot - 1);
+        size_t h = S_gone_hash(g[i].key, nslot);
         while (slot[h])
             h = (h + 1) & (nslot - 1);
         slot[h] = i + 1;
@@ -1053,24 +1072,20 @@ static int S_irows_erase(S_writer *w, unsigned *changed, folio_err *err)
         rc = -1;
     for (size_t r = 0; rc == 0 && n && r < w->nirows; r++) {
         const S_irow *ir = &w->irows[r];
-        size_t h = (size_t)(ir->key * 0x9E3779B97F4A7C15ull) & (nslot - 1);
-        for (; rc == 0 && slot[h]; h = (h + 1) & (nslot - 1)) {
-            size_t i = slot[h] - 1;
-            if (key[i] != ir->key || ir->position >= pos[i])
+        for (size_t h = S_gone_hash(ir->key, nslot); rc == 0 && slot[h];
+             h = (h + 1) & (nslot - 1)) {
+            const S_gone *e = &g[slot[h] - 1];
+            if (e->key != ir->key || ir->position >= e->position)
                 continue;
             sqlite3_bind_int64(del, 1, ir->position);
-            sqlite3_bind_value(del, 2, subj[i]);
+            sqlite3_bind_value(del, 2, e->subject);
             rc = S_run(w, del, err);
             if (rc == 0 && sqlite3_changes(w->db) > 0)
                 *changed |= PROJ_INBOX;
         }
     }
-    for (size_t i = 0; i < n; i++)
-        sqlite3_value_free(subj[i]);
-    free(subj);
-    free(pos);
+    S_gone_free(g, n);
     free(slot);
-    free(key);
     free(w->irows);
     w->irows = NULL;
     w->nirows = w->capirows = 0;
