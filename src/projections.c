@@ -1681,64 +1681,52 @@ static void S_str_result(sqlite3_context *ctx, const char *s)
         sqlite3_result_null(ctx);
 }
 
-/* Column col of the row of op idx[row] (S_rows: a the batch, b idx) in
- * members (S_mem_col) or inbox (S_inb_col). */
-static void S_mem_col(const S_rows *r, size_t row, int col,
-                      sqlite3_context *ctx)
-{
-    const S_batch *b = r->a;
-    const S_op *op = &b->op[((const size_t *)r->b)[row]];
-    switch (col) {
-    case 0:
-        sqlite3_result_int64(ctx, op->position);
-        break;
-    case 1:
-        S_opkey_result(ctx, op, F_ID, &b->arena);
-        break;
-    case 2:
-        S_str_result(ctx, S_str(op, F_NAME, &b->arena));
-        break;
-    default:
-        sqlite3_result_int64(ctx, op->recorded_at);
-    }
-}
+/* The columns of a batch's rows as W_MEM_ROWS (S_mem_cols) and
+ * W_INB_ROWS (S_inb_cols) read them, in order. */
+enum { C_POSITION, C_TIME, C_KEY, C_STR };
+typedef struct S_col {
+    int kind, field; /* field: the op's F_ for C_KEY and C_STR */
+} S_col;
+static const S_col S_mem_cols[] = {
+    {C_POSITION, 0}, {C_KEY, F_ID}, {C_STR, F_NAME}, {C_TIME, 0}};
+static const S_col S_inb_cols[] = {
+    {C_POSITION, 0}, {C_KEY, F_ID}, {C_KEY, F_SUBJECT}, {C_TIME, 0},
+    {C_STR, F_PAGE}};
 
-static void S_inb_col(const S_rows *r, size_t row, int col,
-                      sqlite3_context *ctx)
+/* Column col of the row of op idx[row] (S_rows: a the batch, b idx, c
+ * the S_col list). */
+static void S_op_col(const S_rows *r, size_t row, int col,
+                     sqlite3_context *ctx)
 {
     const S_batch *b = r->a;
     const S_op *op = &b->op[((const size_t *)r->b)[row]];
-    switch (col) {
-    case 0:
+    const S_col *c = &((const S_col *)r->c)[col];
+    switch (c->kind) {
+    case C_POSITION:
         sqlite3_result_int64(ctx, op->position);
         break;
-    case 1:
-        S_opkey_result(ctx, op, F_ID, &b->arena);
-        break;
-    case 2:
-        S_opkey_result(ctx, op, F_SUBJECT, &b->arena);
-        break;
-    case 3:
+    case C_TIME:
         sqlite3_result_int64(ctx, op->recorded_at);
         break;
+    case C_KEY:
+        S_opkey_result(ctx, op, c->field, &b->arena);
+        break;
     default:
-        S_str_result(ctx, S_str(op, F_PAGE, &b->arena));
+        S_str_result(ctx, S_str(op, c->field, &b->arena));
     }
 }
 
 /* Ops idx[0 .. n) of a batch into one table, in one statement (which,
- * reading col through folio_rows); each op then kept by hold for the
+ * reading cols through folio_rows); each op then kept by hold for the
  * rebuild's end. */
 static int S_write_rows(S_feed *f, const S_batch *b, const size_t *idx,
-                        size_t n, int which,
-                        void (*col)(const S_rows *, size_t, int,
-                                    sqlite3_context *),
+                        size_t n, int which, const S_col *cols,
                         int (*hold)(S_writer *, const S_op *, const buf *,
                                     folio_err *),
                         unsigned bit)
 {
     S_writer *w = f->w;
-    S_rows rows = {n, col, b, idx, NULL};
+    S_rows rows = {n, S_op_col, b, idx, cols};
     sqlite3_stmt *st = S_w(w, which, &f->err);
     if (!st || S_vrun(w->db, st, &rows, &f->err) < 0)
         return -1;
@@ -1772,10 +1760,10 @@ static int S_batch_write(S_feed *f, S_batch *b)
                  S_write(f->p, f->w, op, &b->arena, &f->changed, &f->err) < 0)
             return -1;
     }
-    if (nm && S_write_rows(f, b, mem, nm, W_MEM_ROWS, S_mem_col,
+    if (nm && S_write_rows(f, b, mem, nm, W_MEM_ROWS, S_mem_cols,
                            S_memp_hold_op, PROJ_MEMBERS) < 0)
         return -1;
-    if (ni && S_write_rows(f, b, inb, ni, W_INB_ROWS, S_inb_col,
+    if (ni && S_write_rows(f, b, inb, ni, W_INB_ROWS, S_inb_cols,
                            S_irows_hold, PROJ_INBOX) < 0)
         return -1;
     return 0;
