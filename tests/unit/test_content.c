@@ -9,6 +9,7 @@
 #include "config.h"
 #include "content.h"
 #include "util.h"
+#include "unit.h"
 
 static int parse(const char *file, const char *src, content_page *p, folio_err *err)
 {
@@ -160,8 +161,7 @@ static void write_file(const char *name, const char *text)
 
 START_TEST(test_config)
 {
-    snprintf(S_dir, sizeof S_dir, "/tmp/folio-test-config-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(S_dir));
+    unit_tmpdir(S_dir, sizeof S_dir, "config");
     folio_config cfg;
     folio_err err;
     /* no folio.yml: the defaults */
@@ -231,7 +231,7 @@ START_TEST(test_config)
     cJSON_Delete(j);
     ck_assert_ptr_null(config_yaml_to_json("t.yml", 10, "a: 1\n b: 2\n", 11, &err));
     ck_assert_ptr_nonnull(strstr(err.msg, "t.yml:11"));
-    util_rmtree(S_dir, &err);
+    unit_rmdir(S_dir);
 }
 END_TEST
 
@@ -249,9 +249,5 @@ static Suite *content_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(content_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return unit_run(content_suite());
 }

@@ -16,23 +16,22 @@
 #include "store.h"
 #include "vault.h"
 #include "util.h"
+#include "unit.h"
 
 static char S_dir[256];
 static folio_config S_cfg;
 
 static void S_setup(void)
 {
-    snprintf(S_dir, sizeof S_dir, "/tmp/folio-test-domain-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(S_dir));
+    unit_tmpdir(S_dir, sizeof S_dir, "domain");
     folio_err err = {{0}};
     ck_assert_msg(config_load(S_dir, &S_cfg, &err) == 0, "%s", err.msg);
 }
 
 static void S_teardown(void)
 {
-    folio_err err;
     config_free(&S_cfg);
-    util_rmtree(S_dir, &err);
+    unit_rmdir(S_dir);
 }
 
 static domain *S_open(void)
@@ -886,9 +885,5 @@ int main(void)
     tcase_add_test(tc, come_back_after_forget);
     tcase_add_test(tc, old_event_versions);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return unit_run(su);
 }

@@ -8,6 +8,7 @@
 #include "events.h"
 #include "store.h"
 #include "util.h"
+#include "unit.h"
 
 static cJSON *S_user(void)
 {
@@ -344,9 +345,5 @@ int main(void)
     tcase_add_test(tc, every_version_upcasts_to_latest);
     tcase_add_test(tc, v1_row_reads_as_v2);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return unit_run(su);
 }

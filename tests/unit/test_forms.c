@@ -10,6 +10,7 @@
 #include "forms.h"
 #include "metrics.h"
 #include "util.h"
+#include "unit.h"
 
 /* ---- helpers ------------------------------------------------------- */
 
@@ -895,9 +896,5 @@ static Suite *forms_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(forms_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(forms_suite());
 }

@@ -12,19 +12,18 @@
 #include "config.h"
 #include "site.h"
 #include "util.h"
+#include "unit.h"
 
 static char S_dir[64];
 
 static void setup(void)
 {
-    snprintf(S_dir, sizeof S_dir, "/tmp/folio-test-site-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(S_dir));
+    unit_tmpdir(S_dir, sizeof S_dir, "site");
 }
 
 static void teardown(void)
 {
-    folio_err err;
-    util_rmtree(S_dir, &err);
+    unit_rmdir(S_dir);
 }
 
 static void put(const char *name, const char *text)
@@ -581,9 +580,5 @@ static Suite *site_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(site_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return unit_run(site_suite());
 }

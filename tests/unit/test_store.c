@@ -9,21 +9,20 @@
 
 #include "store.h"
 #include "util.h"
+#include "unit.h"
 
 static char S_dir[256];
 static char S_db[300];
 
 static void S_setup(void)
 {
-    snprintf(S_dir, sizeof S_dir, "/tmp/folio-test-store-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(S_dir));
+    unit_tmpdir(S_dir, sizeof S_dir, "store");
     snprintf(S_db, sizeof S_db, "%s/folio.db", S_dir);
 }
 
 static void S_teardown(void)
 {
-    folio_err err;
-    util_rmtree(S_dir, &err);
+    unit_rmdir(S_dir);
 }
 
 static store *S_open(void)
@@ -707,9 +706,5 @@ int main(void)
     tcase_add_test(tc, backup_refused_in_transaction);
     tcase_add_test(tc, uuids);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return unit_run(su);
 }

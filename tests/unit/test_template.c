@@ -13,6 +13,7 @@
 
 #include "template.h"
 #include "util.h"
+#include "unit.h"
 
 /* ---- a loader over a spec case's "partials" object ------------------- */
 
@@ -741,9 +742,5 @@ static Suite *template_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(template_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return unit_run(template_suite());
 }

@@ -8,19 +8,18 @@
 #include <unistd.h>
 
 #include "util.h"
+#include "unit.h"
 
 static char S_tmp[64];
 
 static void setup(void)
 {
-    snprintf(S_tmp, sizeof S_tmp, "/tmp/folio-test-util-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(S_tmp));
+    unit_tmpdir(S_tmp, sizeof S_tmp, "util");
 }
 
 static void teardown(void)
 {
-    folio_err err;
-    util_rmtree(S_tmp, &err);
+    unit_rmdir(S_tmp);
 }
 
 START_TEST(test_buf_basics)
@@ -233,9 +232,5 @@ static Suite *util_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(util_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return unit_run(util_suite());
 }

@@ -12,6 +12,7 @@
 #include "store.h"
 #include "util.h"
 #include "vault.h"
+#include "unit.h"
 
 static char S_dir[256];
 static char S_db[300];
@@ -19,16 +20,14 @@ static char S_key[300];
 
 static void S_setup(void)
 {
-    snprintf(S_dir, sizeof S_dir, "/tmp/folio-test-vault-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(S_dir));
+    unit_tmpdir(S_dir, sizeof S_dir, "vault");
     snprintf(S_db, sizeof S_db, "%s/folio.db", S_dir);
     snprintf(S_key, sizeof S_key, "%s/master.key", S_dir);
 }
 
 static void S_teardown(void)
 {
-    folio_err err;
-    util_rmtree(S_dir, &err);
+    unit_rmdir(S_dir);
 }
 
 typedef struct env {
@@ -395,9 +394,5 @@ int main(void)
     tcase_add_test(tc, forget_redacts);
     tcase_add_test(tc, forget_and_scrub_leave_no_trace);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return unit_run(su);
 }
