@@ -20,12 +20,7 @@
 #include "store.h"
 #include "util.h"
 
-static double S_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+static double S_now(void) { return (double)util_mono_ns() / 1e9; }
 
 static void S_die(const char *what, const char *msg)
 {

@@ -76,12 +76,7 @@ static const char S_contact[] =
 static const char S_meta[] =
     "{\"request_id\":\"5f0c2a1e9b7d4c3a\",\"client\":\"203.0.113.7\"}";
 
-static double S_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+static double S_now(void) { return (double)util_mono_ns() / 1e9; }
 
 static void S_die(const char *what, const char *msg)
 {

@@ -330,8 +330,7 @@ int cmd_build(int argc, char **argv)
     int st = S_build_args(argc, argv, &site_dir, &out, &opts);
     if (st >= 0)
         return st;
-    struct timespec ts0;
-    clock_gettime(CLOCK_MONOTONIC, &ts0);
+    long long t0 = util_mono_ns();
     folio_config cfg;
     folio_err err = {{0}};
     if (config_load(site_dir, &cfg, &err) != 0) {
@@ -368,10 +367,7 @@ int cmd_build(int argc, char **argv)
         fprintf(stderr, "folio build: %s\n", err.msg);
         goto done;
     }
-    struct timespec ts1;
-    clock_gettime(CLOCK_MONOTONIC, &ts1);
-    double ms = (double)(ts1.tv_sec - ts0.tv_sec) * 1e3 +
-                (double)(ts1.tv_nsec - ts0.tv_nsec) / 1e6;
+    double ms = (double)(util_mono_ns() - t0) / 1e6;
     printf("folio: built %d pages into %s in %.0f ms\n", site_built_pages(s),
            out ? out : cfg.public_dir, ms);
     rc = 0;

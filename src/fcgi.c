@@ -127,13 +127,6 @@ struct fcgi_server {
 
 /* ---- small helpers ----------------------------------------------------- */
 
-static long long S_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static void S_q_push(S_jobq *q, S_job *j)
 {
     j->next = NULL;
@@ -376,7 +369,7 @@ static void S_send(S_job *j, int status, const char *ctype,
         (void)FCGX_PutStr(body, (int)blen, j->req.out);
     buf_free(&h);
 
-    double secs = (double)(S_now_ns() - j->t0_ns) / 1e9;
+    double secs = (double)(util_mono_ns() - j->t0_ns) / 1e9;
     metrics_request(S_route_names[j->route], status, secs);
     cJSON *f = cJSON_CreateObject();
     if (f) {
@@ -790,7 +783,7 @@ static int S_handle_form(fcgi_server *s, S_job *j)
  * writer (it is answered later), 0 when it has been answered. */
 static int S_handle(fcgi_server *s, S_job *j)
 {
-    j->t0_ns = S_now_ns();
+    j->t0_ns = util_mono_ns();
     S_request_id(j);
     S_copy_token(j->method, sizeof j->method, S_param(j, "REQUEST_METHOD"),
                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "?");
@@ -945,7 +938,7 @@ static void S_commit_group(fcgi_server *s, S_job *group, int n)
  * for the render round covering this commit (at most staleness_ms). */
 static void S_hand_over(fcgi_server *s, S_job *list, int committed)
 {
-    long long deadline = S_now_ns() + (long long)S_cfg(s)->staleness_ms * 1000000LL;
+    long long deadline = util_mono_ns() + (long long)S_cfg(s)->staleness_ms * 1000000LL;
     pthread_mutex_lock(&s->mu);
     unsigned long long seq = committed ? ++s->commit_seq : s->commit_seq;
     if (committed)
@@ -995,7 +988,7 @@ static void *S_checkpointer(void *arg)
     fcgi_server *s = arg;
     pthread_setname_np(pthread_self(), "folio-ckpt");
     unsigned long long seen = 0;
-    long long quiet_since = S_now_ns();
+    long long quiet_since = util_mono_ns();
     int clean = 0;
     pthread_mutex_lock(&s->mu);
     while (!s->stop_ckpt) {
@@ -1011,7 +1004,7 @@ static void *S_checkpointer(void *arg)
             break;
         unsigned long long seq = s->commit_seq;
         pthread_mutex_unlock(&s->mu);
-        long long now = S_now_ns();
+        long long now = util_mono_ns();
         int truncate = 0;
         if (seq != seen) {
             seen = seq;
@@ -1101,11 +1094,11 @@ static void *S_renderer(void *arg)
             ptrs[i] = names[i];
         folio_err err = {{0}};
         int pages = 0;
-        long long t0 = S_now_ns();
+        long long t0 = util_mono_ns();
         pthread_mutex_lock(&s->site_mu);
         int rc = site_render_affected(s->site, ptrs, n, &pages, &err);
         pthread_mutex_unlock(&s->site_mu);
-        metrics_render(pages, (double)(S_now_ns() - t0) / 1e9);
+        metrics_render(pages, (double)(util_mono_ns() - t0) / 1e9);
         if (rc != 0)
             log_msg("error", "re-rendering pages failed: %s", err.msg);
 
@@ -1129,7 +1122,7 @@ static void *S_responder(void *arg)
         S_job **tail = &ready;
         while (*tail)
             tail = &(*tail)->next;
-        long long now = S_now_ns();
+        long long now = util_mono_ns();
         /* waitq is in commit order, so seq and deadline both ascend. */
         while (s->waitq.head &&
                (s->waitq.head->seq <= s->rendered_seq ||

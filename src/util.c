@@ -383,6 +383,13 @@ long long util_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+long long util_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 void util_format_iso_ms(long long ms, char out[32])
 {
     time_t s = (time_t)(ms / 1000);

@@ -69,6 +69,8 @@ int util_path(char *out, size_t outlen, folio_err *err, const char *fmt, ...)
 
 /* Current UTC time in milliseconds since the epoch. */
 long long util_now_ms(void);
+/* A monotonic clock in nanoseconds, for durations (never steps back). */
+long long util_mono_ns(void);
 /* Formats ms as 2026-11-24T10:00:00.000Z (buffer of at least 25 bytes). */
 void util_format_iso_ms(long long ms, char out[32]);
 /* Parses YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS[.fff]][Z|±HH:MM] (space allowed

@@ -174,6 +174,8 @@ START_TEST(test_time)
         ck_assert_msg(util_parse_time(bad[i], &ms) == -1, "accepted '%s'", bad[i]);
     long long a = util_now_ms(), b = util_now_ms();
     ck_assert(b >= a && a > 1700000000000LL);
+    long long m1 = util_mono_ns(), m2 = util_mono_ns();
+    ck_assert(m1 > 0 && m2 >= m1);
 }
 END_TEST
 
