@@ -60,6 +60,12 @@ static const char *const S_migrations[] = {
      * positions (store_read_until). */
     "DROP INDEX IF EXISTS events_recorded_at;"
     "DROP INDEX IF EXISTS events_type;",
+
+    /* 4: the consumers' checkpoints, retries and dead letters. */
+    "SELECT 1;",
+
+    /* 5: the events API's keys. */
+    "SELECT 1;",
 };
 #define S_SCHEMA_VERSION ((int)(sizeof S_migrations / sizeof S_migrations[0]))
 
