@@ -954,7 +954,7 @@ static int S_smtp_send(mailer *m, const char *to, const buf *msg, folio_err *err
     /* curl's words, unless they might quote an address */
     const char *why = m->curl_err[0] && !strchr(m->curl_err, '@')
                           ? m->curl_err : curl_easy_strerror(cc);
-    if (code)
+    if (code >= 400) /* a refusal's code; not the last 250 before it */
         err_set(err, "%s: %s (SMTP %ld)", m->shown, why, code);
     else
         err_set(err, "%s: %s", m->shown, why);
@@ -1070,10 +1070,10 @@ static int S_deliver(mailer *m, const S_mail *ml, const buf *msg, folio_err *err
     return S_outbox_write(m, ml, msg, err);
 }
 
-int mail_handle(void *ud, const consumer_event *ev, folio_err *err)
+int mail_send(mailer *m, const consumer_event *ev, char id[96], folio_err *err)
 {
-    mailer *m = ud;
     S_mail ml;
+    id[0] = '\0';
     int rc = S_address(m, ev, &ml, err);
     if (rc)
         return rc < 0 ? CONSUMER_PERMANENT : CONSUMER_DONE;
@@ -1081,7 +1081,14 @@ int mail_handle(void *ud, const consumer_event *ev, folio_err *err)
     rc = S_compose(m, &ml, ev->personal, &msg, err) ? CONSUMER_PERMANENT
                                                      : S_deliver(m, &ml, &msg, err);
     buf_free(&msg);
+    snprintf(id, 96, "%s", ml.id);
     return rc;
+}
+
+int mail_handle(void *ud, const consumer_event *ev, folio_err *err)
+{
+    char id[96];
+    return mail_send(ud, ev, id, err);
 }
 
 const char *mail_transport_name(const mailer *m) { return m->shown; }
