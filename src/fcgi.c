@@ -338,6 +338,7 @@ static const char *S_reason(int status)
     case 201: return "Created";
     case 303: return "See Other";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
@@ -812,6 +813,12 @@ static int S_handle(fcgi_server *s, S_job *j)
             S_refuse(j, 405, "use GET", "Allow: GET, HEAD\r\n");
             return 0;
         }
+        /* folio.yml metrics_token: /metrics private without nginx's help. */
+        if (metrics_authorized(S_cfg(s)->raw, S_param(j, "HTTP_AUTHORIZATION"), NULL) != 1) {
+            S_refuse(j, 401, "/metrics needs the bearer token (folio.yml metrics_token)",
+                     "WWW-Authenticate: Bearer realm=\"folio metrics\"\r\n");
+            return 0;
+        }
         {
             buf b = BUF_INIT;
             if (metrics_write(&b) == 0)
@@ -1252,6 +1259,8 @@ int fcgi_open(const fcgi_opts *o, fcgi_server **out, folio_err *err)
     if (config_load(s->site_dir, &node->cfg, err) != 0)
         goto fail;
     s->cfg = &node->cfg;
+    if (metrics_token_check(s->cfg->raw, err) != 0)
+        goto fail;
     s->threads = o->threads > 0 ? o->threads : s->cfg->threads;
     if (s->threads < 1 || s->threads > 256) {
         err_set(err, "threads must be 1 to 256, not %d", s->threads);
@@ -1352,6 +1361,11 @@ int fcgi_reload(fcgi_server *s, folio_err *err)
     if (!node)
         return err_set(err, "out of memory");
     if (config_load(s->site_dir, &node->cfg, err) != 0) {
+        free(node);
+        return -1;
+    }
+    if (metrics_token_check(node->cfg.raw, err) != 0) {
+        config_free(&node->cfg);
         free(node);
         return -1;
     }

@@ -331,24 +331,25 @@ fail:
  * from the first byte. SQLite would create it 0644 (less the umask), and
  * gives its -wal and -shm the database file's mode, so creating the file
  * ourselves covers all three; files an older folio left readable by others
- * are tightened. */
+ * are tightened. By path only: closing a descriptor of a file this process
+ * has open in SQLite would drop SQLite's locks on it. */
 static int S_tighten(const char *path, int create, folio_err *err)
 {
-    int fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
-    if (fd < 0) {
-        if (errno == ENOENT && !create)
+    if (create) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            close(fd); /* a new file: nobody has it open */
             return 0;
-        return err_set(err, "%s: %s", path, strerror(errno));
+        }
+        if (errno != EEXIST)
+            return err_set(err, "%s: %s", path, strerror(errno));
     }
     struct stat st;
-    int rc = fstat(fd, &st);
-    if (rc == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) &&
-        st.st_uid == geteuid())
-        rc = fchmod(fd, st.st_mode & 0700);
-    int e = errno;
-    close(fd);
-    if (rc != 0)
-        return err_set(err, "%s: %s", path, strerror(e));
+    if (stat(path, &st) != 0)
+        return errno == ENOENT && !create ? 0 : err_set(err, "%s: %s", path, strerror(errno));
+    if (S_ISREG(st.st_mode) && (st.st_mode & 077) && st.st_uid == geteuid() &&
+        chmod(path, st.st_mode & 0700) != 0)
+        return err_set(err, "%s: %s", path, strerror(errno));
     return 0;
 }
 
@@ -1232,7 +1233,10 @@ int store_verify_file(const char *path, store_file_info *info, folio_err *err)
 }
 
 /* Every SQLite connection to a WAL database holds a read lock on the
- * "dead man switch" byte of the -shm file for as long as it is open. */
+ * "dead man switch" byte of the -shm file for as long as it is open. The
+ * descriptor opened here to ask is closed again, which drops every lock
+ * this process holds on the file: hence no connection of our own may be
+ * open (store.h). */
 #define S_SHM_DMS_OFFSET 128
 
 int store_in_use(const char *db_path, folio_err *err)

@@ -134,7 +134,8 @@ typedef struct store_file_info {
  * cannot be read, and err says which and why. */
 int store_verify_file(const char *path, store_file_info *info, folio_err *err);
 /* 1 when another process has the database at db_path open (folio-fcgi, a
- * build, a backup), 0 when none has, -1 on error. */
+ * build, a backup), 0 when none has, -1 on error. Call it only while this
+ * process has no connection to that database open. */
 int store_in_use(const char *db_path, folio_err *err);
 /* Replaces the database at db_path by a copy of the backup at from: the
  * copy is made beside it (0600) and verified before anything else is
