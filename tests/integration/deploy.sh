@@ -337,4 +337,40 @@ wait "$SLOW_PID"
 left=$(tail -n 1 "$T_DIR/slow.out")
 [ "${left:-0}" -ge $((SLOW_N * 9 / 10)) ] 2>/dev/null && t_ok "the slow connections stayed open throughout ($left)" ||
     t_fail "the slow connections stayed open throughout" "only ${left:-?} of $SLOW_N"
+
+# ---- limit_conn: one address's requests in progress (readers that never read)
+as "$APP" "$APP" dd if=/dev/zero of="$ST/srv/folio/public/big.bin" bs=1M count=8 status=none
+cat > "$T_DIR/readers.py" <<'PY'
+import socket, ssl, sys, time
+port, n, ready = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+socks = []
+for i in range(n):
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.settimeout(5)
+    raw.bind(("127.0.0.1", 0))
+    raw.connect(("127.0.0.1", port))
+    s = ctx.wrap_socket(raw, server_hostname="example.org")
+    s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: example.org\r\n\r\n")
+    socks.append(s)
+codes = {}
+for s in socks:
+    try:
+        code = s.recv(64).split(b"\r\n")[0].split()[1].decode()
+    except Exception:
+        code = "none"
+    codes[code] = codes.get(code, 0) + 1
+open(ready, "w").write(" ".join("%s:%d" % kv for kv in sorted(codes.items())))
+time.sleep(3)
+PY
+python3 "$T_DIR/readers.py" "$P443" 40 "$T_DIR/readers.out" 2>"$T_DIR/readers.err" &
+READ_PID=$!; D_PIDS="$D_PIDS $READ_PID"
+folio_wait_for "test -s '$T_DIR/readers.out'" 30
+t_expect "40 stalled downloads from one address: 32 served, 8 refused" "200:32 429:8" \
+    "$(cat "$T_DIR/readers.out" 2>/dev/null || cat "$T_DIR/readers.err")"
+t_expect "meanwhile 127.0.0.2 gets a page" 200 "$(st GET "$H/" --interface 127.0.0.2 --max-time 5)"
+wait "$READ_PID"
 t_done
