@@ -1177,6 +1177,18 @@ static void *S_responder(void *arg)
 
 /* ---- life cycle ---------------------------------------------------------- */
 
+/* A socket meant for the web server's group in a directory that group
+ * cannot enter (var/ is 0700) answers nobody but folio: every form would
+ * get a 502. Say so at start. */
+static void S_check_socket_dir(const char *dir, unsigned mode)
+{
+    struct stat st;
+    if ((mode & 0066) && stat(dir, &st) == 0 && !(st.st_mode & 0011))
+        log_msg("warn", "the socket's directory %s is mode %04o: a web server "
+                "running as another user cannot reach the socket; put it in "
+                "/run/folio/ (see folio-fcgi(8))", dir, (unsigned)(st.st_mode & 07777));
+}
+
 static int S_open_listen(fcgi_server *s, const fcgi_opts *o, folio_err *err)
 {
     const folio_config *cfg = s->cfg;
@@ -1195,8 +1207,13 @@ static int S_open_listen(fcgi_server *s, const fcgi_opts *o, folio_err *err)
         dir[slash - path] = '\0';
         if (util_mkdirs(dir, 0750, err) != 0)
             return -1;
+    } else {
+        snprintf(dir, sizeof dir, "%s", slash ? "/" : ".");
     }
-    return S_listen_unix(s, path, cfg->socket_mode, err);
+    if (S_listen_unix(s, path, cfg->socket_mode, err) != 0)
+        return -1;
+    S_check_socket_dir(dir, cfg->socket_mode);
+    return 0;
 }
 
 static int S_open_handles(fcgi_server *s, folio_err *err)

@@ -165,6 +165,17 @@ t_expect "another user does not" "Permission denied" "$(connect nobody nogroup)"
 t_expect "nginx's user cannot read var/" "Permission denied" \
     "$(as "$WEB" "$WEB" sh -c "cat '$V/folio.db' >/dev/null" 2>&1 | sed 's/.*: //')"
 
+# The socket where it used to be, in var/: nginx's user cannot reach it,
+# and folio-fcgi says so at start.
+as "$APP" "$WEB" "$P/bin/folio-fcgi" -s "$ST/srv/folio" --socket "$V/old.sock" 2>"$T_DIR/old.log" &
+OLD_PID=$!; D_PIDS="$D_PIDS $OLD_PID"
+folio_wait_for "test -S '$V/old.sock'" 10
+SOCK_SAVED=$SOCK SOCK=$V/old.sock
+t_expect "a socket in var/ is out of nginx's reach" "Permission denied" "$(connect "$WEB" "$WEB")"
+SOCK=$SOCK_SAVED
+kill -TERM "$OLD_PID"; wait "$OLD_PID" 2>/dev/null
+t_contains "folio-fcgi warns about a socket in var/" "cannot reach the socket" "$T_DIR/old.log"
+
 # ---- nginx: Debian's nginx.conf, the documented edits, the production site ---
 P80=$(folio_free_port); P443=$(folio_free_port)
 while [ "$P443" = "$P80" ]; do P443=$(folio_free_port); done
