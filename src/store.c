@@ -1340,6 +1340,21 @@ static int S_keep_current(const char *db_path, char *kept, size_t cap,
     return 0;
 }
 
+/* Run as root (sudo folio restore), the files made here would be root's,
+ * and folio-fcgi, running as the site's user, could not open the store:
+ * they get the owner of the directory that holds it. */
+static int S_own_like_dir(const char *path, const char *dir, folio_err *err)
+{
+    struct stat st;
+    if (geteuid() != 0)
+        return 0;
+    if (stat(dir, &st) != 0)
+        return err_set(err, "%s: %s", dir, strerror(errno));
+    if (chown(path, st.st_uid, st.st_gid) != 0)
+        return err_set(err, "%s: %s", path, strerror(errno));
+    return 0;
+}
+
 /* A -wal left beside the new file would be replayed into it. */
 static int S_drop_sidecars(const char *db_path, folio_err *err)
 {
@@ -1383,7 +1398,10 @@ int store_restore(const char *db_path, const char *from, int force,
         return -1;
     if (S_verify_as(tmp, from, info, err) != 0)
         goto fail;
-    if (util_is_file(db_path) && S_keep_current(db_path, kept, keptcap, err) != 0)
+    if (S_own_like_dir(tmp, dir, err) != 0)
+        goto fail;
+    if (util_is_file(db_path) && (S_keep_current(db_path, kept, keptcap, err) != 0 ||
+                                  S_own_like_dir(kept, dir, err) != 0))
         goto fail;
     if (S_drop_sidecars(db_path, err) != 0)
         goto fail;

@@ -41,8 +41,11 @@ d_cleanup() {
     for p in $D_PIDS; do kill -TERM "$p" 2>/dev/null || true; done
     for p in $D_PIDS; do wait "$p" 2>/dev/null || true; done
     D_PIDS=
-    userdel "$APP" 2>/dev/null; userdel "$WEB" 2>/dev/null
-    groupdel "$APP" 2>/dev/null; groupdel "$WEB" 2>/dev/null
+    for u in "$APP" "$WEB"; do
+        id "$u" >/dev/null 2>&1 || continue
+        userdel "$u" || echo "deploy.sh: could not remove the user $u" >&2
+        groupdel "$u" 2>/dev/null
+    done
     return 0
 }
 trap 'd_cleanup; t_cleanup' EXIT
@@ -167,7 +170,10 @@ t_expect "nginx's user cannot read var/" "Permission denied" \
 
 # The socket where it used to be, in var/: nginx's user cannot reach it,
 # and folio-fcgi says so at start.
-as "$APP" "$WEB" "$P/bin/folio-fcgi" -s "$ST/srv/folio" --socket "$V/old.sock" 2>"$T_DIR/old.log" &
+# (setpriv itself in the background, not the as function: $! must be the
+# process that becomes folio-fcgi.)
+setpriv --reuid="$APP" --regid="$WEB" --clear-groups \
+    "$P/bin/folio-fcgi" -s "$ST/srv/folio" --socket "$V/old.sock" 2>"$T_DIR/old.log" &
 OLD_PID=$!; D_PIDS="$D_PIDS $OLD_PID"
 folio_wait_for "test -S '$V/old.sock'" 10
 SOCK_SAVED=$SOCK SOCK=$V/old.sock
@@ -384,4 +390,14 @@ t_expect "40 stalled downloads from one address: 32 served, 8 refused" "200:32 4
     "$(cat "$T_DIR/readers.out" 2>/dev/null || cat "$T_DIR/readers.err")"
 t_expect "meanwhile 127.0.0.2 gets a page" 200 "$(st GET "$H/" --interface 127.0.0.2 --max-time 5)"
 wait "$READ_PID"
+
+# ---- restore, as the document says, and as root by mistake ------------------
+kill -TERM "$FCGI_PID"; wait "$FCGI_PID" 2>/dev/null
+"$P/bin/folio" restore -s "$ST/srv/folio" "$ST/var/backups/folio/$new" >"$T_DIR/restore" 2>&1 &&
+    t_ok "restore (as root) once folio-fcgi is stopped" || t_fail "restore once folio-fcgi is stopped" "$(cat "$T_DIR/restore")"
+t_expect "the restored store is folio's, 0600" "600 $APP" "$(mode "$V/folio.db" | cut -d' ' -f1-2)"
+kept=$(ls "$V" | grep before-restore | head -n 1)
+t_expect "the kept store is folio's, 0600" "600 $APP" "$(mode "$V/$kept" | cut -d' ' -f1-2)"
+as "$APP" "$APP" "$P/bin/folio" events -s "$ST/srv/folio" >/dev/null 2>"$T_DIR/events.err" &&
+    t_ok "folio's user opens the restored store" || t_fail "folio's user opens the restored store" "$(cat "$T_DIR/events.err")"
 t_done
