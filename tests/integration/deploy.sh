@@ -348,6 +348,9 @@ for i in 1 2 3 4 5; do
     [ "$(st GET "$H/" --interface 127.0.0.2 --max-time 5)" = 200 ] && good=$((good + 1))
 done
 t_expect "pages for 127.0.0.2 during the slowloris" 5 "$good"
+# A figure, not a target: how long a page took for the second client.
+echo "# page for 127.0.0.2 while 127.0.0.1 holds $SLOW_N slow connections:" \
+    "$(cx -o /dev/null -w '%{time_total}' --interface 127.0.0.2 --max-time 5 "$H/") s"
 t_expect "a form answer for 127.0.0.2 during the slowloris" 303 \
     "$(post /contact "name=Di&email=di%40example.org&message=Sent+during+the+slowloris." --interface 127.0.0.2 --max-time 5)"
 wait "$SLOW_PID"
