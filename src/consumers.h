@@ -143,6 +143,13 @@ int consumers_cancelled(void);
 /* For GET /health: {"ok": bool, "failing": [names]} (new object). */
 cJSON *consumers_health(consumers *c);
 
+/* ---- the site's consumers (consumers_site.c) ------------------------------ */
+
+/* consumers_open with the site's policy and its consumers added: "mail"
+ * (the owner's notifications) and one per entry of `webhooks:`. */
+int consumers_open_site(const folio_config *cfg, consumers **out,
+                        folio_err *err);
+
 /* ---- the owner's tools (rows of the store) ------------------------------ */
 
 /* [{name, configured, position, head, lag_events, lag_seconds, delivered,
