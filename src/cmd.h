@@ -23,4 +23,7 @@ int cmd_deliver(int argc, char **argv);
 int cmd_consumers(int argc, char **argv);
 int cmd_deadletters(int argc, char **argv);
 
+/* src/cmd_mail.c */
+int cmd_mail(int argc, char **argv);
+
 #endif

@@ -25,6 +25,7 @@ static const struct command S_commands[] = {
     {"deliver", cmd_deliver, "run mail and webhooks once up to the log's end"},
     {"consumers", cmd_consumers, "show the log's readers: lag, errors, retries"},
     {"deadletters", cmd_deadletters, "list, retry or drop failed deliveries"},
+    {"mail", cmd_mail, "list the mail outbox, show a message, send a test"},
     {NULL, NULL, NULL},
 };
 
