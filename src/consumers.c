@@ -321,7 +321,8 @@ int consumers_policy_load(const folio_config *cfg, consumers_policy *p,
 {
     *p = (consumers_policy){.retry_first_ms = 30000,
                             .retry_max_ms = 6LL * 3600 * 1000,
-                            .poll_ms = 5000, .attempts = 10};
+                            .poll_ms = 5000, .attempts = 10,
+                            .background = 1};
     const cJSON *o = cJSON_GetObjectItemCaseSensitive(cfg->raw, "consumers");
     if (!o)
         return 0;
@@ -341,6 +342,13 @@ int consumers_policy_load(const folio_config *cfg, consumers_policy *p,
             return err_set(err, "folio.yml: consumers.attempts: must be a "
                            "whole number from 1 to 100");
         p->attempts = (int)a->valuedouble;
+    }
+    const cJSON *bg = cJSON_GetObjectItemCaseSensitive(o, "background");
+    if (bg) {
+        if (!cJSON_IsBool(bg))
+            return err_set(err, "folio.yml: consumers.background: must be "
+                           "true or false");
+        p->background = cJSON_IsTrue(bg);
     }
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "start");
     if (s) {
@@ -1040,7 +1048,7 @@ static void *S_thread(void *arg)
 
 int consumers_start(consumers *c, folio_err *err)
 {
-    for (size_t i = 0; i < c->n; i++) {
+    for (size_t i = 0; c->pol.background && i < c->n; i++) {
         S_consumer *k = c->list[i];
         if (pthread_create(&k->thread, NULL, S_thread, k) != 0) {
             consumers_stop(c);

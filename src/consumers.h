@@ -78,15 +78,18 @@ typedef struct consumers consumers;
 
 /* folio.yml:
  *   consumers: { retry_first: 30s, retry_max: 6h, attempts: 10,
- *                poll: 5s, start: head }
+ *                poll: 5s, start: head, background: true }
  * Durations are a number of seconds or a number with ms, s, m, h or d.
  * attempts counts deliveries, the first included (1 to 100). start: where
  * a consumer seen for the first time begins — "head" (only events from
- * now on, the default) or "beginning" (the whole log). */
+ * now on, the default) or "beginning" (the whole log). background:
+ * false leaves delivery to `folio deliver` (from cron): folio-fcgi then
+ * starts no consumer threads. */
 typedef struct consumers_policy {
     long long retry_first_ms, retry_max_ms, poll_ms;
     int attempts;
     int from_beginning;
+    int background;
 } consumers_policy;
 
 /* The policy from cfg->raw; errors name the key. */
@@ -130,7 +133,8 @@ void consumers_get_stat(consumers *c, size_t i, consumers_stat *out);
  * itself. A failing receiver is no error: see consumers_get_stat. */
 int consumers_run_once(consumers *c, folio_err *err);
 
-/* Threads: one per consumer. wake is cheap and may be called from any
+/* Threads: one per consumer (none when the policy's background is off).
+ * wake is cheap and may be called from any
  * thread (the writer calls it after each commit). stop ends them: a
  * handler in a network call returns by its timeout or when it sees
  * consumers_cancelled(). */

@@ -118,7 +118,8 @@ static void S_register(domain *d, int i)
 static consumers_policy S_policy(void)
 {
     consumers_policy p = {.retry_first_ms = 1000, .retry_max_ms = 3000,
-                          .poll_ms = 50, .attempts = 4, .from_beginning = 1};
+                          .poll_ms = 50, .attempts = 4, .from_beginning = 1,
+                          .background = 1};
     return p;
 }
 
@@ -631,8 +632,10 @@ START_TEST(test_policy)
     ck_assert_int_eq(p.retry_max_ms, 6LL * 3600 * 1000);
     ck_assert_int_eq(p.attempts, 10);
     ck_assert_int_eq(p.from_beginning, 0);
+    ck_assert_int_eq(p.background, 1);
     cJSON *o = cJSON_Parse("{\"retry_first\":\"50ms\",\"retry_max\":\"2m\","
-                           "\"attempts\":3,\"poll\":1,\"start\":\"beginning\"}");
+                           "\"attempts\":3,\"poll\":1,\"start\":\"beginning\","
+                           "\"background\":false}");
     cJSON_AddItemToObject(S_cfg.raw, "consumers", o);
     ck_assert_int_eq(consumers_policy_load(&S_cfg, &p, &err), 0);
     ck_assert_int_eq(p.retry_first_ms, 50);
@@ -640,6 +643,7 @@ START_TEST(test_policy)
     ck_assert_int_eq(p.poll_ms, 1000);
     ck_assert_int_eq(p.attempts, 3);
     ck_assert_int_eq(p.from_beginning, 1);
+    ck_assert_int_eq(p.background, 0);
     cJSON_ReplaceItemInObject(o, "retry_first", cJSON_CreateString("soon"));
     ck_assert_int_eq(consumers_policy_load(&S_cfg, &p, &err), -1);
     ck_assert_ptr_nonnull(strstr(err.msg, "consumers.retry_first"));
