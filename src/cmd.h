@@ -18,6 +18,11 @@ int cmd_replay(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
 
+/* src/cmd_consumers.c */
+int cmd_deliver(int argc, char **argv);
+int cmd_consumers(int argc, char **argv);
+int cmd_deadletters(int argc, char **argv);
+
 /* src/cmd_mail.c */
 int cmd_mail(int argc, char **argv);
 /* src/cmd_restore.c */

@@ -28,6 +28,7 @@
 #include <sodium.h>
 
 #include "config.h"
+#include "consumers.h"
 #include "domain.h"
 #include "forms.h"
 #include "log.h"
@@ -123,6 +124,10 @@ struct fcgi_server {
     pthread_t *workers;
     pthread_t writer, renderer, responder, checkpointer;
     int started;
+
+    /* The log's readers (mail, webhooks): threads of their own, woken
+     * after each commit; never on the request or writer path. */
+    consumers *consumers;
 };
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -543,6 +548,10 @@ static void S_answer_committed(fcgi_server *s, S_job *j)
         if (o) {
             cJSON_AddBoolToObject(o, "ok", ok);
             cJSON_AddStringToObject(o, "database", ok ? "writable" : "unavailable");
+            /* a receiver being down leaves the site healthy: named only */
+            if (s->consumers)
+                cJSON_AddItemToObject(o, "consumers",
+                                      consumers_health(s->consumers));
         }
         S_send_json(j, ok ? 200 : 503, o, NULL);
         return;
@@ -963,6 +972,8 @@ static void S_hand_over(fcgi_server *s, S_job *list, int committed)
     }
     pthread_cond_signal(&s->resp_cv);
     pthread_mutex_unlock(&s->mu);
+    if (committed)
+        consumers_wake(s->consumers);
 }
 
 /* ---- WAL checkpoints: beside the writer, not in its commits -------------- */
@@ -1230,6 +1241,8 @@ static int S_open_handles(fcgi_server *s, folio_err *err)
     s->site = site_open(cfg, &so, err);
     if (!s->site)
         return err_prefix(err, "cannot load the site");
+    if (consumers_open_site(cfg, &s->consumers, err) != 0)
+        return err_prefix(err, "cannot set up mail and webhooks");
     return 0;
 }
 
@@ -1337,6 +1350,8 @@ int fcgi_start(fcgi_server *s, folio_err *err)
         if (pthread_create(&s->workers[i], NULL, S_worker, s) != 0)
             return err_set(err, "cannot start worker threads: %s", strerror(errno));
     s->started = 1;
+    if (consumers_start(s->consumers, err) != 0)
+        return -1;
     return 0;
 }
 
@@ -1369,6 +1384,7 @@ void fcgi_stop(fcgi_server *s)
     pthread_join(s->renderer, NULL);
     S_stop_flag(s, &s->stop_resp, &s->resp_cv);
     pthread_join(s->responder, NULL);
+    consumers_stop(s->consumers); /* after the writer: nothing wakes them */
     s->started = 0;
 }
 
@@ -1432,6 +1448,7 @@ void fcgi_close(fcgi_server *s)
     if (s->writer_dom)
         domain_close(s->writer_dom);
     store_close(s->ckpt);
+    consumers_close(s->consumers);
     while (s->cfgs) {
         S_cfg_node *n = s->cfgs;
         s->cfgs = n->older;
