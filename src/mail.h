@@ -99,7 +99,8 @@ int mail_build(const mail_message *m, buf *out, folio_err *err);
 /* Appends "NAME: VALUE\r\n" for an unstructured header (Subject): plain
  * folded ASCII when it is safe to be, else RFC 2047 encoded words (UTF-8,
  * base64). Control characters become spaces, invalid UTF-8 becomes U+FFFD,
- * values are cut at 400 bytes. Never fails but for memory. */
+ * values are cut at 400 bytes. Fails only for memory, or a name that is
+ * not letters, digits and '-' (at most 60). */
 int mail_encode_header(buf *out, const char *name, const char *value,
                        size_t len, folio_err *err);
 

@@ -317,6 +317,9 @@ START_TEST(address_names_cannot_add_recipients)
     ck_assert_str_eq(b.ptr, "To: ada@example.org\r\n");
     ck_assert_int_eq(mail_encode_address(&b, "To", "x", "a@b.org\r\nBcc: c@d.org", &err), -1);
     ck_assert_int_eq(mail_encode_address(&b, "To", "x", "a@b@c.org", &err), -1);
+    ck_assert_int_eq(mail_encode_address(&b, "To: x\r\nBcc", "x", "a@b.org", &err), -1);
+    ck_assert_int_eq(mail_encode_header(&b, "Subject: x\r\nBcc", "x", 1, &err), -1);
+    ck_assert_int_eq(mail_encode_header(&b, "", "x", 1, &err), -1);
     buf_free(&b);
 }
 END_TEST
@@ -481,6 +484,22 @@ START_TEST(contact_to_the_outbox)
     ck_assert_str_eq(e[0].to, "noor@example.org");
     ck_assert_str_eq(e[0].subject, "Contact from Zoë \"Z\" <z@evil.org>, x");
     ck_assert_str_eq(e[0].date, "Fri, 27 Nov 2026 10:15:00 +0000");
+    free(e);
+
+    /* a message of another program: no Subject, LF line ends; other files */
+    char other[512];
+    const char *eml = "To: \"Someone\" <someone@example.org>\nDate: Thu, 1 Jan 2026 00:00:00 +0000\n\nhi\n";
+    snprintf(other, sizeof other, "%s/var/mail/20260101T000000Z-0-other.eml", S_dir);
+    ck_assert_int_eq(util_write_atomic(other, eml, strlen(eml), 0, &err), 0);
+    snprintf(other, sizeof other, "%s/var/mail/notes.txt", S_dir);
+    ck_assert_int_eq(util_write_atomic(other, "x", 1, 0, &err), 0);
+    ck_assert_int_eq(mail_outbox_list(&S_cfg, &e, &n, &err), 0);
+    ck_assert_int_eq(n, 2);
+    ck_assert_str_eq(e[0].id, "20260101T000000Z-0-other");
+    ck_assert_str_eq(e[0].to, "someone@example.org");
+    ck_assert_str_eq(e[0].subject, "");
+    ck_assert_str_eq(e[0].date, "Thu, 1 Jan 2026 00:00:00 +0000");
+    ck_assert_str_eq(e[1].id, "20261127T101500Z-42-contact");
     free(e);
 
     char path[512], dir[512];
@@ -768,6 +787,7 @@ static Suite *mail_suite(void)
     tcase_add_test(tc, address_names_cannot_add_recipients);
     suite_add_tcase(s, tc);
     tc = tcase_create("messages");
+    tcase_set_timeout(tc, 60); /* Python reads them back */
     tcase_add_test(tc, message_parsed_back);
     tcase_add_test(tc, message_text_only_and_refusals);
     suite_add_tcase(s, tc);
