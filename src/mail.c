@@ -60,11 +60,24 @@ static const S_kind S_kinds[] = {
 };
 #define S_NKINDS (sizeof S_kinds / sizeof S_kinds[0])
 
-static const char *const S_types[] = {
-    "ContactRequestSubmitted", "UserRegistered", NULL,
-};
+/* The kinds' event types, made once from the table. */
+static const char *S_types[S_NKINDS + 1];
+static pthread_once_t S_types_once = PTHREAD_ONCE_INIT;
 
-const char *const *mail_types(void) { return S_types; }
+static void S_types_fill(void)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < S_NKINDS; k++)
+        if (S_kinds[k].type)
+            S_types[n++] = S_kinds[k].type;
+    S_types[n] = NULL;
+}
+
+const char *const *mail_types(void)
+{
+    pthread_once(&S_types_once, S_types_fill);
+    return S_types;
+}
 
 /* ---- UTF-8 and cleaning ----------------------------------------------- */
 
