@@ -575,9 +575,25 @@ static int S_default_from(mailer *m, folio_err *err)
     return m->from_name && m->from_addr ? 0 : err_set(err, "out of memory");
 }
 
+/* A misspelt key would silently leave mail in the outbox: refused. */
+static int S_known_keys(const folio_config *cfg, folio_err *err)
+{
+    const cJSON *mail = cJSON_GetObjectItemCaseSensitive(cfg->raw, "mail"), *k;
+    if (!cJSON_IsObject(mail))
+        return 0;
+    cJSON_ArrayForEach(k, mail)
+        if (strcmp(k->string, "from") && strcmp(k->string, "owner") &&
+            strcmp(k->string, "transport"))
+            return err_set(err, "folio.yml: mail.%s: unknown setting (there"
+                           " are from, owner and transport)", k->string);
+    return 0;
+}
+
 static int S_addresses(mailer *m, folio_err *err)
 {
     const char *from, *owner;
+    if (S_known_keys(m->cfg, err))
+        return -1;
     if (S_setting(m->cfg, "from", &from, err) ||
         S_setting(m->cfg, "owner", &owner, err))
         return -1;
@@ -611,16 +627,34 @@ static char *S_shown_url(const char *url)
     return s;
 }
 
+/* smtp+starttls://REST is smtp://REST with STARTTLS required, on the
+ * submission port (587) unless REST names one. NULL: not a URL. */
+static char *S_starttls_url(const char *rest)
+{
+    buf u = BUF_INIT;
+    CURLU *h = curl_url();
+    char *port = NULL, *full = NULL, *out = NULL;
+    if (!h || buf_printf(&u, "smtp://%s", rest) ||
+        curl_url_set(h, CURLUPART_URL, u.ptr, 0))
+        goto done;
+    if (curl_url_get(h, CURLUPART_PORT, &port, 0) == CURLUE_NO_PORT &&
+        curl_url_set(h, CURLUPART_PORT, "587", 0))
+        goto done;
+    if (!curl_url_get(h, CURLUPART_URL, &full, 0))
+        out = util_strdup(full);
+done:
+    curl_free(port), curl_free(full);
+    curl_url_cleanup(h);
+    buf_free(&u);
+    return out;
+}
+
 static int S_smtp_open(mailer *m, const char *url, folio_err *err)
 {
     static const char starttls[] = "smtp+starttls://";
     int tls = !strncmp(url, starttls, sizeof starttls - 1);
-    buf u = BUF_INIT;
-    if (buf_printf(&u, "%s%s", tls ? "smtp://" : "",
-                   url + (tls ? sizeof starttls - 1 : 0)))
-        return err_set(err, "out of memory");
-    m->url = buf_detach(&u, NULL);
-    if (!(m->shown = S_shown_url(m->url)))
+    m->url = tls ? S_starttls_url(url + sizeof starttls - 1) : util_strdup(url);
+    if (!m->url || !(m->shown = S_shown_url(m->url)))
         return err_set(err, "mail.transport: not a URL I can read"
                        " (smtp://HOST:PORT, smtps://USER:PASS@HOST:465,"
                        " smtp+starttls://HOST:587)");

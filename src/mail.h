@@ -7,7 +7,7 @@
  *     owner: "noor@example.org"   # gets contact requests; default: from's address
  *     transport: "outbox"         # the default: files var/mail/ID.eml
  *                                 # smtp://host:25, smtps://user:pass@host:465,
- *                                 # smtp+starttls://user:pass@host:587 (STARTTLS
+ *                                 # smtp+starttls://user:pass@host[:587] (STARTTLS
  *                                 # required), sendmail (/usr/sbin/sendmail -t -i),
  *                                 # sendmail:/path/to/sendmail
  *

@@ -635,7 +635,8 @@ START_TEST(types_and_settings)
     const char *bad[] = {
         "mail: yes\n", "mail:\n  from: \"not an address\"\n",
         "mail:\n  owner: \"a@b@c\"\n", "mail:\n  transport: \"ftp://x\"\n",
-        "mail:\n  transport: \"smtp://user:s3cret@[\"\n", NULL};
+        "mail:\n  transport: \"smtp://user:s3cret@[\"\n",
+        "mail:\n  tranport: \"smtp://127.0.0.1\"\n", NULL};
     for (int i = 0; bad[i]; i++) {
         site_with(bad[i]);
         ck_assert_int_eq(mail_open(&S_cfg, &m, &err), -1);
@@ -647,9 +648,22 @@ START_TEST(types_and_settings)
     site_with("mail:\n  transport: outbox\n");
     setenv("FOLIO_SMTP_URL", "smtp+starttls://user:s3cret@127.0.0.1:587", 1);
     ck_assert_int_eq(mail_open(&S_cfg, &m, &err), 0);
-    unsetenv("FOLIO_SMTP_URL");
     ck_assert_str_eq(mail_transport_name(m), "smtp://127.0.0.1:587");
     mail_close(m);
+    /* STARTTLS goes to the submission port unless told otherwise */
+    setenv("FOLIO_SMTP_URL", "smtp+starttls://user:s3cret@mail.example.org", 1);
+    ck_assert_int_eq(mail_open(&S_cfg, &m, &err), 0);
+    ck_assert_str_eq(mail_transport_name(m), "smtp://mail.example.org:587");
+    mail_close(m);
+    setenv("FOLIO_SMTP_URL", "smtp+starttls://mail.example.org:2525", 1);
+    ck_assert_int_eq(mail_open(&S_cfg, &m, &err), 0);
+    ck_assert_str_eq(mail_transport_name(m), "smtp://mail.example.org:2525");
+    mail_close(m);
+    setenv("FOLIO_SMTP_URL", "smtps://u:p@mail.example.org", 1);
+    ck_assert_int_eq(mail_open(&S_cfg, &m, &err), 0);
+    ck_assert_str_eq(mail_transport_name(m), "smtps://mail.example.org:465");
+    mail_close(m);
+    unsetenv("FOLIO_SMTP_URL");
     site_done();
 }
 END_TEST
