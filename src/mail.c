@@ -1168,7 +1168,10 @@ int mail_send_test(mailer *m, const char *to, char *where, size_t wherecap,
     if (!mail_addr_valid(to))
         return err_set(err, "'%s': not a valid e-mail address", to),
                CONSUMER_PERMANENT;
-    S_mail ml = {.k = S_NKINDS - 1, .to_addr = to, .date_ms = util_now_ms()};
+    size_t k = 0;
+    while (strcmp(S_kinds[k].name, "test"))
+        k++;
+    S_mail ml = {.k = k, .to_addr = to, .date_ms = util_now_ms()};
     S_outbox_id(&ml, 0);
     cJSON *fields = cJSON_CreateObject();
     buf msg = BUF_INIT;
