@@ -257,18 +257,19 @@ done:
 static void S_build_usage(FILE *f)
 {
     fprintf(f,
-            "usage: folio build [-s SITE] [-o OUT] [--drafts] [-j N] [--as-of TIME]\n\n"
+            "usage: folio build [-s SITE] [-o OUT] [--drafts] [-j N] [--as-of TIME] [--full]\n\n"
             "Renders SITE (default: .) into OUT (default: SITE/public). The site is\n"
             "built beside OUT and swapped in when complete: on any error OUT stays as\n"
             "it was and the status is 1. The site it replaces is kept as .OUT.prev\n"
-            "beside OUT, and the next build is made in it (only changed files are\n"
-            "written).\n\n"
+            "beside OUT, and the next build is made in it: only the pages whose\n"
+            "inputs changed since that tree was built are rendered again.\n\n"
             "  -s, --site SITE   the site directory (holding folio.yml)\n"
             "  -o, --out OUT     the output directory\n"
             "  -D, --drafts      include drafts and future-dated pages\n"
             "  -j, --jobs N      render threads (default: one per CPU)\n"
             "      --as-of TIME  build as of TIME (YYYY-MM-DD[THH:MM[:SS]][Z]):\n"
             "                    'now' for future-dated pages and the event store\n"
+            "      --full        render every page, whatever the recorded state says\n"
             "  -h, --help        this text\n");
 }
 
@@ -280,6 +281,7 @@ static int S_build_args(int argc, char **argv, const char **site_dir, const char
         {"site", required_argument, NULL, 's'}, {"out", required_argument, NULL, 'o'},
         {"drafts", no_argument, NULL, 'D'},     {"jobs", required_argument, NULL, 'j'},
         {"as-of", required_argument, NULL, 'A'}, {"help", no_argument, NULL, 'h'},
+        {"full", no_argument, NULL, 'F'},
         {NULL, 0, NULL, 0}};
     int c;
     optind = 1;
@@ -307,6 +309,7 @@ static int S_build_args(int argc, char **argv, const char **site_dir, const char
             }
             break;
         case 'h': S_build_usage(stdout); return 0;
+        case 'F': opts->full = 1; break;
         case ':':
             fprintf(stderr, "folio build: %s needs a value\n", argv[optind - 1]);
             return 2;
@@ -368,8 +371,8 @@ int cmd_build(int argc, char **argv)
         goto done;
     }
     double ms = (double)(util_mono_ns() - t0) / 1e6;
-    printf("folio: built %d pages into %s in %.0f ms\n", site_built_pages(s),
-           out ? out : cfg.public_dir, ms);
+    printf("folio: built %d pages (%d unchanged) into %s in %.0f ms\n",
+           site_built_pages(s), site_unchanged_pages(s), out ? out : cfg.public_dir, ms);
     rc = 0;
 done:
     site_close(s);

@@ -8,6 +8,7 @@
  * the lists. A page's HTML is written and freed at once. */
 #include "site.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +24,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
+#include "buildstate.h"
 #include "content.h"
 #include "template.h"
 
@@ -53,6 +57,9 @@ typedef struct S_page {
     atomic_int meta;  /* words and summary known */
     int words;
     int fm_summary;   /* the front matter gave one (fixed at open: no lock) */
+    unsigned char hash[BSTATE_HASH];  /* of the file's bytes */
+    unsigned char phash[BSTATE_HASH]; /* of its params */
+    struct stat st;   /* the file's, when read */
 } S_page;
 
 typedef struct S_list {
@@ -76,6 +83,23 @@ typedef struct S_dep {
     char *names;      /* " a b " */
 } S_dep;
 
+/* A template, with what an incremental build needs to know of it. */
+typedef struct S_tinfo {
+    char *name;
+    const tpl *t;
+    unsigned char hash[BSTATE_HASH];
+    unsigned mask;    /* S_G_* groups its tags name */
+} S_tinfo;
+
+#define S_TSET_WORDS 4 /* a set is a bitmap over at most 256 templates */
+typedef struct S_tset {
+    uint64_t bits[S_TSET_WORDS];
+    unsigned mask;
+    int valid;        /* old sets: every template still the same */
+} S_tset;
+
+typedef struct S_inc S_inc;
+
 struct site {
     const folio_config *cfg;
     site_opts opts;
@@ -98,11 +122,27 @@ struct site {
     cJSON *site_base;  /* the "site" context value without menu */
     cJSON *menu;       /* folio.yml menu, or NULL */
     cJSON *variants[65]; /* site objects by active menu item (+1), built lazily */
-    pthread_mutex_t mu;  /* provider calls, variants, deps, meta */
+    pthread_mutex_t mu;  /* provider calls, variants, deps, meta, sets */
     S_dep *deps;
     size_t ndeps;
     int jobs;
     int built;
+    /* incremental builds */
+    S_tinfo *tinfo;
+    size_t ntinfo;
+    S_tset *sets;        /* template sets this process has seen used */
+    size_t nsets, setcap;
+    int recent[S_RECENT], nrecent;
+    int *featured;
+    size_t nfeatured;
+    struct { unsigned mask; unsigned char fp[BSTATE_HASH]; } sitefp[32];
+    size_t nsitefp;
+    bstate cache;        /* OUT's state, for its parsed content */
+    long long start_ns;  /* wall clock at open */
+    char *stamp;
+    S_inc *inc;          /* during site_build */
+    int skipped;
+    int warnings;
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -256,6 +296,9 @@ static char *S_permalink(const site *s, const char *url)
 
 /* ---- reading content/ ------------------------------------------------- */
 
+static int S_stamp_same(const site *s, const char *other, int whole);
+static int S_stamp_make(site *s, folio_err *err);
+
 typedef struct S_files {
     char **v;
     size_t n, cap;
@@ -274,7 +317,8 @@ static int S_files_add(S_files *f, const char *rel)
     return (f->v[f->n++] = util_strdup(rel)) ? 0 : -1;
 }
 
-static int S_walk(const char *root, const char *rel, S_files *f, int depth, folio_err *err)
+static int S_walk(const char *root, const char *rel, const char *ext, S_files *f,
+                  int depth, folio_err *err)
 {
     char dir[PATH_MAX];
     if (util_path(dir, sizeof dir, err, "%s%s%s", root, *rel ? "/" : "", rel) != 0)
@@ -303,8 +347,9 @@ static int S_walk(const char *root, const char *rel, S_files *f, int depth, foli
             break;
         size_t n = strlen(e->d_name);
         if (isdir)
-            rc = S_walk(root, sub, f, depth + 1, err);
-        else if (n > 3 && !strcmp(e->d_name + n - 3, ".md") && S_files_add(f, sub) != 0)
+            rc = S_walk(root, sub, ext, f, depth + 1, err);
+        else if (n > strlen(ext) && !strcmp(e->d_name + n - strlen(ext), ext) &&
+                 S_files_add(f, sub) != 0)
             rc = err_set(err, "out of memory");
     }
     closedir(d);
@@ -390,8 +435,69 @@ static int S_run(int jobs, size_t n, S_task_fn fn, void *ud, void *(*tls_new)(vo
 typedef struct S_readctx {
     site *s;
     S_files *files;
+    const char **cached; /* the cache's file names */
 } S_readctx;
 
+static void S_hash_bytes(unsigned char out[BSTATE_HASH], const void *data, size_t len)
+{
+    crypto_generichash(out, BSTATE_HASH, data, len, NULL, 0);
+}
+
+static long long S_ns(struct timespec t)
+{
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+/* The cached record of a content file (the cache is sorted by file; the
+ * names are kept apart because records are moved out while others look). */
+static bstate_src *S_cached(site *s, const char *const *names, const char *rel)
+{
+    size_t lo = 0, hi = s->cache.nsrcs;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(names[mid], rel);
+        if (!c)
+            return &s->cache.srcs[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+static int S_same_stat(const bstate_src *c, const struct stat *st)
+{
+    return !c->racy && c->size == (long long)st->st_size &&
+           c->mtime_ns == S_ns(st->st_mtim) && c->ctime_ns == S_ns(st->st_ctim) &&
+           c->ino == (unsigned long long)st->st_ino;
+}
+
+/* What the Markdown gave, when the bytes are those the cache knew. */
+static void S_take_meta(S_page *p, bstate_src *c)
+{
+    p->fm_summary = p->c.summary != NULL;
+    if (!c || !c->meta || memcmp(c->hash, p->hash, BSTATE_HASH) != 0)
+        return;
+    p->words = c->words;
+    if (!p->fm_summary) {
+        p->c.summary = c->body_summary;
+        c->body_summary = NULL;
+    }
+    atomic_store(&p->meta, 1);
+}
+
+static int S_params_hash(S_page *p, folio_err *err)
+{
+    char *js = cJSON_PrintUnformatted(p->c.params);
+    if (!js)
+        return err_set(err, "out of memory");
+    S_hash_bytes(p->phash, js, strlen(js));
+    free(js);
+    return 0;
+}
+
+/* A file whose stat is the one the cache recorded is taken from it unread. */
 static int S_read_one(void *ud, size_t i, void *tls, folio_err *err)
 {
     (void)tls;
@@ -400,11 +506,22 @@ static int S_read_one(void *ud, size_t i, void *tls, folio_err *err)
     char path[PATH_MAX];
     if (util_path(path, sizeof path, err, "%s/%s", r->s->cfg->content_dir, rel) != 0)
         return -1;
+    S_page *p = &r->s->pages[i];
+    if (stat(path, &p->st) != 0)
+        return err_set(err, "%s: %s", path, strerror(errno));
+    bstate_src *c = r->cached ? S_cached(r->s, r->cached, rel) : NULL;
+    if (c && S_same_stat(c, &p->st)) {
+        p->c = c->page;
+        memset(&c->page, 0, sizeof c->page);
+        memcpy(p->hash, c->hash, BSTATE_HASH);
+        S_take_meta(p, c);
+        return S_params_hash(p, err);
+    }
     char *src;
     size_t len;
     if (util_read_file(path, &src, &len, err) != 0)
         return -1;
-    S_page *p = &r->s->pages[i];
+    S_hash_bytes(p->hash, src, len);
     int rc = content_parse(rel, src, len, &p->c, err);
     free(src);
     if (rc != 0) {
@@ -414,7 +531,8 @@ static int S_read_one(void *ud, size_t i, void *tls, folio_err *err)
         err_set(err, "content/%s", msg);
         return -1;
     }
-    return 0;
+    S_take_meta(p, c);
+    return S_params_hash(p, err);
 }
 
 static int S_read_content(site *s, folio_err *err)
@@ -425,7 +543,7 @@ static int S_read_content(site *s, folio_err *err)
         rc = 0; /* a site without content still has a home page */
         goto done;
     }
-    if (S_walk(s->cfg->content_dir, "", &f, 0, err) != 0)
+    if (S_walk(s->cfg->content_dir, "", ".md", &f, 0, err) != 0)
         goto done;
     if (f.n > 1)
         qsort(f.v, f.n, sizeof *f.v, S_cmp_str);
@@ -439,8 +557,20 @@ static int S_read_content(site *s, folio_err *err)
         s->pages[i].prev = s->pages[i].next = s->pages[i].section = -1;
         atomic_init(&s->pages[i].meta, 0);
     }
-    S_readctx r = {s, &f};
+    /* the live site's state knows how the files it was built from parse */
+    char cpath[PATH_MAX];
+    folio_err ce;
+    if (util_path(cpath, sizeof cpath, err, "%s/%s", s->out, BSTATE_FILE) != 0)
+        goto done;
+    if (bstate_load(cpath, BSTATE_SRCS, &s->cache, &ce) == 0 &&
+        !S_stamp_same(s, s->cache.stamp, 0))
+        bstate_free(&s->cache);
+    S_readctx r = {s, &f, calloc(s->cache.nsrcs + 1, sizeof(char *))};
+    for (size_t i = 0; r.cached && i < s->cache.nsrcs; i++)
+        r.cached[i] = s->cache.srcs[i].page.file;
     rc = S_run(s->jobs, f.n, S_read_one, &r, NULL, NULL, err);
+    free(r.cached);
+    bstate_free(&s->cache);
 done:
     for (size_t i = 0; i < f.n; i++)
         free(f.v[i]);
@@ -661,7 +791,6 @@ static int S_graph_kinds(site *s, folio_err *err)
         S_page *p = &s->pages[i];
         if (S_url_of(p, err) != 0)
             return -1;
-        p->fm_summary = p->c.summary != NULL;
         if (*p->c.section) {
             int sec = S_section_of(s, p->c.section, err);
             if (sec < 0)
@@ -1007,14 +1136,21 @@ static int S_site_base(site *s)
     for (size_t k = 0; k < nb; k++)
         if (S_add_list_obj(recent, S_page_obj(s, best[k], NULL)) != 0)
             return -1;
+    memcpy(s->recent, best, nb * sizeof *best);
+    s->nrecent = (int)nb;
     cJSON *feat = cJSON_AddArrayToObject(o, "featured");
     if (!feat)
         return -1;
     for (size_t k = 0; k < s->norder; k++) {
         const cJSON *f = cJSON_GetObjectItemCaseSensitive(s->pages[s->order[k]].c.params,
                                                           "featured");
-        if (cJSON_IsTrue(f) && S_add_list_obj(feat, S_page_obj(s, s->order[k], NULL)) != 0)
+        if (!cJSON_IsTrue(f))
+            continue;
+        if (S_add_list_obj(feat, S_page_obj(s, s->order[k], NULL)) != 0)
             return -1;
+        if (!s->featured && !(s->featured = calloc(s->norder, sizeof *s->featured)))
+            return -1;
+        s->featured[s->nfeatured++] = s->order[k];
     }
     const cJSON *menu = cJSON_GetObjectItemCaseSensitive(c->raw, "menu");
     if (cJSON_IsArray(menu) && !(s->menu = cJSON_Duplicate(menu, 1)))
@@ -1149,6 +1285,362 @@ static cJSON *S_page_obj(site *s, int i, const char *content)
     return o;
 }
 
+/* ---- what an output was made from ------------------------------------------
+ *
+ * An incremental build renders an output again only when its fingerprint
+ * changed: a hash of every value its render could have read, computed
+ * without rendering. Which values those are is recorded while rendering:
+ * the templates it used (the page's, its parents and partials). A value is
+ * read through a name, so a template that never names `summary` cannot
+ * show one: the fingerprint leaves out the groups of fields that no
+ * template of the output names. The names are taken from the template
+ * sources; one that changes its delimiters ({{=...=}}) counts as naming
+ * everything. Data from the event store is not fingerprinted: an output
+ * that read some is rendered every time. */
+
+enum {
+    S_G_TITLE = 1u << 0, S_G_KIND = 1u << 1, S_G_SECTION = 1u << 2, S_G_DATE = 1u << 3,
+    S_G_LASTMOD = 1u << 4, S_G_TAGS = 1u << 5, S_G_PARAMS = 1u << 6, S_G_DRAFT = 1u << 7,
+    S_G_PREV = 1u << 8, S_G_NEXT = 1u << 9, S_G_SUMMARY = 1u << 10, S_G_WORDS = 1u << 11,
+    S_G_MINUTES = 1u << 12, S_G_YEAR = 1u << 13, S_G_SECTIONS = 1u << 14,
+    S_G_RECENT = 1u << 15, S_G_FEATURED = 1u << 16, S_G_ALL = (1u << 17) - 1
+};
+
+static const struct { const char *name; unsigned g; } S_groups[] = {
+    {"title", S_G_TITLE}, {"kind", S_G_KIND}, {"section", S_G_SECTION},
+    {"date", S_G_DATE}, {"date_long", S_G_DATE}, {"date_iso", S_G_DATE},
+    {"lastmod", S_G_LASTMOD}, {"lastmod_long", S_G_LASTMOD}, {"lastmod_iso", S_G_LASTMOD},
+    {"tags", S_G_TAGS}, {"params", S_G_PARAMS}, {"draft", S_G_DRAFT}, {"prev", S_G_PREV},
+    {"next", S_G_NEXT}, {"summary", S_G_SUMMARY}, {"words", S_G_WORDS},
+    {"reading_minutes", S_G_MINUTES}, {"year", S_G_YEAR}, {"sections", S_G_SECTIONS},
+    {"recent", S_G_RECENT}, {"featured", S_G_FEATURED}};
+
+/* The groups the names in a template's tags belong to. */
+static unsigned S_tpl_mask(const char *src, size_t len)
+{
+    unsigned m = 0;
+    const char *p = src, *end = src + len;
+    while ((p = memmem(p, (size_t)(end - p), "{{", 2)) != NULL) {
+        p += 2;
+        if (p >= end)
+            break;
+        if (*p == '=')
+            return S_G_ALL;
+        const char *close = memmem(p, (size_t)(end - p), "}}", 2);
+        if (!close)
+            close = end;
+        while (p < close) {
+            while (p < close && !(isalnum((unsigned char)*p) || *p == '_'))
+                p++;
+            const char *w = p;
+            while (p < close && (isalnum((unsigned char)*p) || *p == '_'))
+                p++;
+            for (size_t k = 0; p > w && k < sizeof S_groups / sizeof S_groups[0]; k++)
+                if (strlen(S_groups[k].name) == (size_t)(p - w) &&
+                    !memcmp(S_groups[k].name, w, (size_t)(p - w)))
+                    m |= S_groups[k].g;
+        }
+        p = close;
+    }
+    return m;
+}
+
+static void S_files_free(S_files *f);
+
+/* Names, hashes and groups of the templates the set was loaded from. */
+static int S_tpl_scan(site *s, folio_err *err)
+{
+    S_files f = {0};
+    if (util_is_dir(s->cfg->templates_dir) &&
+        S_walk(s->cfg->templates_dir, "", ".mustache", &f, 0, err) != 0)
+        return -1;
+    if (f.n > 1)
+        qsort(f.v, f.n, sizeof *f.v, S_cmp_str);
+    int rc = 0;
+    if (!(s->tinfo = calloc(f.n + 1, sizeof *s->tinfo)))
+        rc = err_set(err, "out of memory");
+    for (size_t i = 0; rc == 0 && i < f.n; i++) {
+        char path[PATH_MAX], *src;
+        size_t len;
+        if (util_path(path, sizeof path, err, "%s/%s", s->cfg->templates_dir, f.v[i]) != 0 ||
+            util_read_file(path, &src, &len, err) != 0) {
+            rc = -1;
+            break;
+        }
+        S_tinfo *ti = &s->tinfo[s->ntinfo++];
+        S_hash_bytes(ti->hash, src, len);
+        ti->mask = S_tpl_mask(src, len);
+        free(src);
+        ti->name = util_strndup(f.v[i], strlen(f.v[i]) - strlen(".mustache"));
+        if (!ti->name)
+            rc = err_set(err, "out of memory");
+        else
+            ti->t = tpl_set_get(s->tpls, ti->name);
+    }
+    S_files_free(&f);
+    return rc;
+}
+
+static int S_tinfo_of(const site *s, const tpl *t)
+{
+    for (size_t i = 0; t && i < s->ntinfo; i++)
+        if (s->tinfo[i].t == t)
+            return (int)i;
+    return -1;
+}
+
+static void S_tset_add(S_tset *ts, int idx)
+{
+    if (idx < 0 || idx >= 64 * S_TSET_WORDS)
+        ts->valid = 0; /* unknown to this build: never trusted */
+    else
+        ts->bits[idx / 64] |= 1ULL << (idx % 64);
+}
+
+static unsigned S_tset_mask(const site *s, const S_tset *ts)
+{
+    unsigned m = 0;
+    for (size_t i = 0; i < s->ntinfo && i < 64 * S_TSET_WORDS; i++)
+        if (ts->bits[i / 64] >> (i % 64) & 1)
+            m |= s->tinfo[i].mask;
+    return m;
+}
+
+/* This process's index of a set of templates. */
+static int S_tset_intern(site *s, const S_tset *ts)
+{
+    pthread_mutex_lock(&s->mu);
+    int found = -1;
+    for (size_t i = 0; i < s->nsets && found < 0; i++)
+        if (!memcmp(s->sets[i].bits, ts->bits, sizeof ts->bits))
+            found = (int)i;
+    if (found < 0 && s->nsets == s->setcap) {
+        size_t cap = s->setcap ? s->setcap * 2 : 16;
+        S_tset *nv = realloc(s->sets, cap * sizeof *nv);
+        if (nv) {
+            s->sets = nv;
+            s->setcap = cap;
+        }
+    }
+    if (found < 0 && s->nsets < s->setcap) {
+        s->sets[s->nsets] = *ts;
+        s->sets[s->nsets].mask = S_tset_mask(s, ts);
+        found = (int)s->nsets++;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return found;
+}
+
+/* Inputs are written length-first, so that no two differ only in framing. */
+static int S_fp_str(buf *b, const char *str)
+{
+    size_t n = str ? strlen(str) : (size_t)-1;
+    return buf_add(b, (const char *)&n, sizeof n) || (str && buf_add(b, str, n)) ? -1 : 0;
+}
+
+static int S_fp_num(buf *b, long long v)
+{
+    return buf_add(b, (const char *)&v, sizeof v);
+}
+
+static int S_fp_link(buf *b, const site *s, int i)
+{
+    return i < 0 ? S_fp_str(b, NULL)
+                 : S_fp_str(b, s->pages[i].c.title) || S_fp_str(b, s->pages[i].url);
+}
+
+/* A page as a list shows it (S_page_obj without content). */
+static int S_fp_item(site *s, buf *b, int i, unsigned m)
+{
+    S_page *p = &s->pages[i];
+    int rc = S_fp_str(b, p->url);
+    if (rc == 0 && (m & S_G_TITLE))
+        rc = S_fp_str(b, p->c.title);
+    if (rc == 0 && (m & S_G_KIND))
+        rc = S_fp_num(b, (long long)p->c.kind * 2 + (i == s->page404));
+    if (rc == 0 && (m & S_G_SECTION))
+        rc = S_fp_str(b, p->c.section);
+    if (rc == 0 && (m & S_G_DATE))
+        rc = S_fp_num(b, p->c.date);
+    if (rc == 0 && (m & S_G_LASTMOD))
+        rc = S_fp_num(b, p->c.lastmod);
+    for (size_t t = 0; rc == 0 && (m & S_G_TAGS) && t < p->c.ntags; t++)
+        rc = S_fp_str(b, p->c.tags[t]) ||
+             S_fp_str(b, p->tagidx ? s->tags[p->tagidx[t]].slug : NULL);
+    if (rc == 0 && (m & S_G_PARAMS))
+        rc = buf_add(b, (const char *)p->phash, BSTATE_HASH);
+    if (rc == 0 && (m & S_G_DRAFT))
+        rc = S_fp_num(b, p->c.draft);
+    if (rc == 0 && (m & S_G_PREV))
+        rc = S_fp_link(b, s, p->prev);
+    if (rc == 0 && (m & S_G_NEXT))
+        rc = S_fp_link(b, s, p->next);
+    if (rc == 0 && (m & (S_G_SUMMARY | S_G_WORDS | S_G_MINUTES))) {
+        folio_err e;
+        if (S_meta(s, i, &e) != 0)
+            return -1;
+        if (m & S_G_SUMMARY)
+            rc = S_fp_str(b, p->c.summary);
+        if (rc == 0 && (m & S_G_WORDS))
+            rc = S_fp_num(b, p->words);
+        if (rc == 0 && (m & S_G_MINUTES))
+            rc = S_fp_num(b, content_reading_minutes(p->words));
+    }
+    return rc;
+}
+
+static int S_fp_list_meta(buf *b, const S_list *l)
+{
+    return S_fp_str(b, l->name) || S_fp_str(b, l->title) || S_fp_str(b, l->slug) ||
+           S_fp_str(b, l->url) || S_fp_num(b, (long long)l->n);
+}
+
+/* The part of the "site" value a set of templates can read. */
+static int S_fp_site(site *s, unsigned m, unsigned char out[BSTATE_HASH])
+{
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->nsitefp; i++)
+        if (s->sitefp[i].mask == m) {
+            memcpy(out, s->sitefp[i].fp, BSTATE_HASH);
+            pthread_mutex_unlock(&s->mu);
+            return 0;
+        }
+    pthread_mutex_unlock(&s->mu);
+    buf b = BUF_INIT;
+    int rc = S_fp_num(&b, m);
+    if (rc == 0 && (m & S_G_YEAR)) {
+        time_t now = (time_t)(s->now / 1000);
+        struct tm tm;
+        rc = !gmtime_r(&now, &tm) || S_fp_num(&b, tm.tm_year);
+    }
+    for (size_t k = 0; rc == 0 && (m & S_G_SECTIONS) && k < s->nsections; k++)
+        rc = S_fp_list_meta(&b, &s->sections[k]);
+    for (size_t k = 0; rc == 0 && (m & S_G_TAGS) && k < s->ntags; k++)
+        rc = S_fp_list_meta(&b, &s->tags[k]);
+    for (int k = 0; rc == 0 && (m & S_G_RECENT) && k < s->nrecent; k++)
+        rc = S_fp_item(s, &b, s->recent[k], m);
+    for (size_t k = 0; rc == 0 && (m & S_G_FEATURED) && k < s->nfeatured; k++)
+        rc = S_fp_item(s, &b, s->featured[k], m);
+    if (rc == 0)
+        S_hash_bytes(out, b.ptr, b.len);
+    buf_free(&b);
+    if (rc != 0)
+        return -1;
+    pthread_mutex_lock(&s->mu);
+    if (s->nsitefp < sizeof s->sitefp / sizeof s->sitefp[0]) {
+        s->sitefp[s->nsitefp].mask = m;
+        memcpy(s->sitefp[s->nsitefp++].fp, out, BSTATE_HASH);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+/* The fingerprint of one job's output under the groups m. */
+static int S_fp_job(site *s, const S_job *j, unsigned m, unsigned char out[BSTATE_HASH])
+{
+    unsigned char sp[BSTATE_HASH];
+    if (S_fp_site(s, m, sp) != 0)
+        return -1;
+    buf b = BUF_INIT;
+    int rc = S_fp_num(&b, j->type) || S_fp_num(&b, j->pageno) || buf_add(&b, (char *)sp, sizeof sp);
+    const S_list *l = NULL;
+    switch (j->type) {
+    case T_PAGE:
+    case T_404:
+        if (rc == 0 && j->idx >= 0) {
+            const S_page *p = &s->pages[j->idx];
+            rc = S_fp_str(&b, p->url) || buf_add(&b, (const char *)p->hash, BSTATE_HASH) ||
+                 S_fp_num(&b, j->idx == s->page404);
+            for (size_t t = 0; rc == 0 && p->tagidx && t < p->c.ntags; t++)
+                rc = S_fp_str(&b, s->tags[p->tagidx[t]].slug);
+            if (rc == 0 && (m & S_G_PREV))
+                rc = S_fp_link(&b, s, p->prev);
+            if (rc == 0 && (m & S_G_NEXT))
+                rc = S_fp_link(&b, s, p->next);
+        }
+        break;
+    case T_HOME: l = &s->home; break;
+    case T_SECTION: l = &s->sections[j->idx]; break;
+    case T_TAXONOMY: l = &s->tags[j->idx]; break;
+    case T_TERMS:
+        for (size_t k = 0; rc == 0 && k < s->ntags; k++)
+            rc = S_fp_list_meta(&b, &s->tags[k]);
+        break;
+    case T_ALIAS:
+        rc = -1; /* always written */
+        break;
+    }
+    if (rc == 0 && l) {
+        int per = S_list_per(s, l);
+        rc = S_fp_list_meta(&b, l) || S_fp_num(&b, per);
+        if (rc == 0 && l->index_page >= 0)
+            rc = buf_add(&b, (const char *)s->pages[l->index_page].hash, BSTATE_HASH);
+        size_t from = (size_t)(j->pageno - 1) * (size_t)per;
+        for (size_t k = from; rc == 0 && k < l->n && k < from + (size_t)per; k++)
+            rc = S_fp_item(s, &b, l->pages[k], m);
+    }
+    if (rc == 0)
+        S_hash_bytes(out, b.ptr, b.len);
+    buf_free(&b);
+    return rc;
+}
+
+/* An incremental build's bookkeeping: the fingerprints the tree was last
+ * built with, and this build's. */
+struct S_inc {
+    int on;             /* the tree's state can be trusted */
+    bstate old;         /* its outputs, and its template sets by name */
+    S_tset *oldsets;    /* old.sets in this process's template numbers */
+    size_t *map;        /* path -> old.outs index + 1, open addressing */
+    size_t mapcap;
+    pthread_mutex_t mu;
+    bstate_out *outs;   /* this build's */
+    size_t nouts, cap;
+};
+
+static const bstate_out *S_inc_old(const S_inc *inc, const char *path)
+{
+    if (!inc->mapcap)
+        return NULL;
+    for (size_t k = S_hash(path) & (inc->mapcap - 1); inc->map[k];
+         k = (k + 1) & (inc->mapcap - 1))
+        if (!strcmp(inc->old.outs[inc->map[k] - 1].path, path))
+            return &inc->old.outs[inc->map[k] - 1];
+    return NULL;
+}
+
+static int S_inc_put(S_inc *inc, const char *path, int set, unsigned flags,
+                     const char *names, const unsigned char fp[BSTATE_HASH])
+{
+    char *dup = util_strdup(path), *ndup = names ? util_strdup(names) : NULL;
+    if (!dup || (names && !ndup)) {
+        free(dup);
+        free(ndup);
+        return -1;
+    }
+    pthread_mutex_lock(&inc->mu);
+    if (inc->nouts == inc->cap) {
+        size_t cap = inc->cap ? inc->cap * 2 : 1024;
+        bstate_out *nv = realloc(inc->outs, cap * sizeof *nv);
+        if (!nv) {
+            pthread_mutex_unlock(&inc->mu);
+            free(dup);
+            free(ndup);
+            return -1;
+        }
+        inc->outs = nv;
+        inc->cap = cap;
+    }
+    bstate_out *o = &inc->outs[inc->nouts++];
+    o->path = dup;
+    o->set = set;
+    o->flags = flags;
+    o->names = ndup;
+    memcpy(o->fp, fp, BSTATE_HASH);
+    pthread_mutex_unlock(&inc->mu);
+    return 0;
+}
+
 /* ---- rendering --------------------------------------------------------- */
 
 static int S_render_md(site *s, S_page *p, char **html, folio_err *err)
@@ -1192,7 +1684,7 @@ static int S_render_md(site *s, S_page *p, char **html, folio_err *err)
 /* Per-call provider cache: the provider is asked once per name per call. */
 typedef struct S_call {
     site *s;
-    struct { char *name; const cJSON *v; } cache[64];
+    struct { char *name; const cJSON *v; int hashed; unsigned char h[BSTATE_HASH]; } cache[64];
     size_t n;
 } S_call;
 
@@ -1202,6 +1694,7 @@ typedef struct S_rctx {
     int active;
     char names[512];  /* " a b " */
     size_t nlen;
+    S_tset used;      /* the templates it used */
 } S_rctx;
 
 static const cJSON *S_provide(S_call *c, const char *name)
@@ -1223,11 +1716,40 @@ static const cJSON *S_provide(S_call *c, const char *name)
         if (dup) {
             c->cache[c->n].name = dup;
             c->cache[c->n].v = v;
+            c->cache[c->n].hashed = 0;
             c->n++;
         }
     }
     pthread_mutex_unlock(&s->mu);
     return v;
+}
+
+/* The hash of a provider value, printed once per call. */
+static int S_provide_hash(S_call *c, const char *name, unsigned char out[BSTATE_HASH])
+{
+    const cJSON *v = S_provide(c, name);
+    site *s = c->s;
+    pthread_mutex_lock(&s->mu);
+    int rc = 0;
+    size_t k;
+    for (k = 0; k < c->n && strcmp(c->cache[k].name, name); k++)
+        ;
+    if (k < c->n && c->cache[k].hashed) {
+        memcpy(out, c->cache[k].h, BSTATE_HASH);
+    } else {
+        char *js = v ? cJSON_PrintUnformatted(v) : NULL;
+        if (v && !js)
+            rc = -1;
+        else
+            S_hash_bytes(out, js ? js : "", js ? strlen(js) : 0);
+        free(js);
+        if (rc == 0 && k < c->n) {
+            memcpy(c->cache[k].h, out, BSTATE_HASH);
+            c->cache[k].hashed = 1;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
 }
 
 static void S_call_done(S_call *c)
@@ -1250,6 +1772,16 @@ static void S_record(S_rctx *r, const char *name)
         return;
     memcpy(r->names + r->nlen, pat + (r->nlen ? 1 : 0), need + 1);
     r->nlen += need;
+}
+
+/* The set's loader, noting which templates a render used. */
+static const tpl *S_loader(void *ud, const char *name, folio_err *err)
+{
+    S_rctx *r = ud;
+    const tpl *t = tpl_set_loader(r->call->s->tpls, name, err);
+    if (t)
+        S_tset_add(&r->used, S_tinfo_of(r->call->s, t));
+    return t;
 }
 
 static const cJSON *S_resolve(void *ud, const char *name)
@@ -1618,8 +2150,39 @@ static int S_write(const char *path, const char *data, size_t len, int mode, S_f
     return 0;
 }
 
-/* static/ into the tree, recorded like the pages. */
-static int S_copy_static(const char *src, const char *dst, int mode, S_files *rec,
+/* A static file is the same as last time when its stat is. */
+static void S_static_fp(const struct stat *st, unsigned char fp[BSTATE_HASH])
+{
+    long long v[5] = {(long long)st->st_size, S_ns(st->st_mtim), S_ns(st->st_ctim),
+                      (long long)st->st_ino, (long long)st->st_mode};
+    S_hash_bytes(fp, v, sizeof v);
+}
+
+/* One static file into the tree, unless the tree has it from the same source. */
+static int S_copy_file(site *s, const char *from, const char *to, const struct stat *st,
+                       int mode, S_files *rec, size_t root_len, folio_err *err)
+{
+    unsigned char fp[BSTATE_HASH];
+    S_static_fp(st, fp);
+    const char *rel = to + root_len + 1;
+    const bstate_out *o = s->inc && s->inc->on && mode == W_REUSE ? S_inc_old(s->inc, rel)
+                                                                  : NULL;
+    if (s->inc && S_inc_put(s->inc, rel, -1, 0, NULL, fp) != 0)
+        return err_set(err, "out of memory");
+    if (o && o->set == -1 && !memcmp(o->fp, fp, sizeof fp))
+        return S_files_add(rec, rel) == 0 ? 0 : err_set(err, "out of memory");
+    char *data;
+    size_t len;
+    if (util_read_file(from, &data, &len, err) != 0)
+        return -1;
+    int rc = S_write(to, data, len, mode, rec, root_len, err);
+    free(data);
+    return rc;
+}
+
+/* static/ into the tree, recorded like the pages. Dot files (an editor's
+ * swap file, .git, .DS_Store) are not published. */
+static int S_copy_static(site *s, const char *src, const char *dst, int mode, S_files *rec,
                          size_t root_len, int depth, folio_err *err)
 {
     if (depth > 32)
@@ -1630,25 +2193,21 @@ static int S_copy_static(const char *src, const char *dst, int mode, S_files *re
     struct dirent *e;
     int rc = 0;
     while (rc == 0 && (e = readdir(d)) != NULL) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+        if (e->d_name[0] == '.')
             continue;
         char s2[PATH_MAX], d2[PATH_MAX];
+        struct stat st;
         if (util_path(s2, sizeof s2, err, "%s/%s", src, e->d_name) != 0 ||
             util_path(d2, sizeof d2, err, "%s/%s", dst, e->d_name) != 0) {
             rc = -1;
             break;
         }
-        if (util_is_dir(s2)) {
-            rc = S_copy_static(s2, d2, mode, rec, root_len, depth + 1, err);
-        } else {
-            char *data;
-            size_t len;
-            rc = util_read_file(s2, &data, &len, err);
-            if (rc == 0) {
-                rc = S_write(d2, data, len, mode, rec, root_len, err);
-                free(data);
-            }
-        }
+        if (stat(s2, &st) != 0)
+            rc = err_set(err, "%s: %s", s2, strerror(errno));
+        else if (S_ISDIR(st.st_mode))
+            rc = S_copy_static(s, s2, d2, mode, rec, root_len, depth + 1, err);
+        else
+            rc = S_copy_file(s, s2, d2, &st, mode, rec, root_len, err);
     }
     closedir(d);
     return rc;
@@ -1702,12 +2261,74 @@ typedef struct S_worker {
     S_files outs;       /* files written (not in place) */
     int check;          /* site_check_pages: a data page past the end is */
     int gone;           /* ... reported here instead of failing */
+    const S_job *job;   /* the job being run */
+    int skipped;        /* outputs whose fingerprint had not changed */
 } S_worker;
+
+/* The fingerprint of a job's output, with the event-store values it read
+ * (names: "a b", or NULL) hashed whole. */
+static int S_fp_out(S_worker *w, const S_job *j, unsigned mask, const char *names,
+                    unsigned char out[BSTATE_HASH])
+{
+    if (S_fp_job(w->s, j, mask, out) != 0)
+        return -1;
+    if (!names)
+        return 0;
+    buf b = BUF_INIT;
+    int rc = buf_add(&b, (const char *)out, BSTATE_HASH);
+    const char *p = names;
+    while (rc == 0 && *p) {
+        const char *sp = strchr(p, ' ');
+        size_t n = sp ? (size_t)(sp - p) : strlen(p);
+        char name[128];
+        if (n >= sizeof name)
+            return buf_free(&b), -1;
+        memcpy(name, p, n);
+        name[n] = '\0';
+        unsigned char h[BSTATE_HASH];
+        rc = S_provide_hash(w->call, name, h) || S_fp_str(&b, name) ||
+             buf_add(&b, (const char *)h, sizeof h);
+        p += n + (sp ? 1 : 0);
+    }
+    if (rc == 0)
+        S_hash_bytes(out, b.ptr, b.len);
+    buf_free(&b);
+    return rc;
+}
+
+/* Records what a build wrote at path (inside the tree w->out). */
+static int S_inc_record(S_worker *w, const S_out *o, S_rctx *r, const char *path,
+                        folio_err *err)
+{
+    site *s = w->s;
+    unsigned char fp[BSTATE_HASH] = {0};
+    unsigned flags = !w->job || (w->job->type == T_PAGE && s->pages[w->job->idx].data_name)
+                         ? BSTATE_DATA : 0;
+    char names[sizeof r->names];
+    /* stored as " a b ", recorded as "a b" */
+    snprintf(names, sizeof names, "%.*s", r->nlen > 2 ? (int)r->nlen - 2 : 0, r->names + 1);
+    S_tset used = r->used;
+    S_tset_add(&used, S_tinfo_of(s, o->t));
+    if (!used.valid)
+        flags |= BSTATE_DATA;
+    int set = S_tset_intern(s, &used);
+    if (set < 0)
+        return err_set(err, "out of memory");
+    pthread_mutex_lock(&s->mu);
+    unsigned mask = s->sets[set].mask;
+    pthread_mutex_unlock(&s->mu);
+    if (!flags && S_fp_out(w, w->job, mask, *names ? names : NULL, fp) != 0)
+        flags |= BSTATE_DATA; /* cannot tell what it read: render it every time */
+    if (S_inc_put(s->inc, path + strlen(w->out) + 1, set, flags, *names ? names : NULL,
+                  fp) != 0)
+        return err_set(err, "out of memory");
+    return 0;
+}
 
 static int S_emit(S_worker *w, const S_out *o, const cJSON *ctx, S_rctx *r, folio_err *err)
 {
     site *s = w->s;
-    tpl_render_opts ro = {tpl_set_loader, s->tpls, S_resolve, r};
+    tpl_render_opts ro = {S_loader, r, S_resolve, r};
     buf_reset(&w->html);
     buf *dst = w->to ? w->to : &w->html;
     if (!o->t)
@@ -1724,6 +2345,8 @@ static int S_emit(S_worker *w, const S_out *o, const cJSON *ctx, S_rctx *r, foli
         return 0;
     char path[PATH_MAX];
     if (S_path_of(w->out, o->url, path, sizeof path, err) != 0)
+        return -1;
+    if (s->inc && w->mode != W_INPLACE && S_inc_record(w, o, r, path, err) != 0)
         return -1;
     return S_write(path, w->html.ptr, w->html.len, w->mode, &w->outs, strlen(w->out), err);
 }
@@ -1851,8 +2474,62 @@ done:
     return rc;
 }
 
+/* The URL of a job's (first) output. */
+static void S_job_url(const site *s, const S_job *j, char *url, size_t n)
+{
+    const char *base = "/";
+    switch (j->type) {
+    case T_PAGE:
+    case T_404:
+    case T_ALIAS:
+        snprintf(url, n, "%s", j->idx >= 0 ? s->pages[j->idx].url : "/404.html");
+        return;
+    case T_TERMS: base = "/tags/"; break;
+    case T_HOME: break;
+    case T_SECTION: base = s->sections[j->idx].url; break;
+    case T_TAXONOMY: base = s->tags[j->idx].url; break;
+    }
+    if (j->pageno > 1)
+        snprintf(url, n, "%spage/%d/", base, j->pageno);
+    else
+        snprintf(url, n, "%s", base);
+}
+
+/* Whether the tree already holds this job's output as it would be now:
+ * same templates, same fingerprint. Then it is only recorded again. */
+static int S_unchanged(S_worker *w, const S_job *j, folio_err *err)
+{
+    site *s = w->s;
+    S_inc *inc = s->inc;
+    if (!inc || !inc->on || w->to || w->mode != W_REUSE || j->type == T_ALIAS ||
+        (j->type == T_PAGE && s->pages[j->idx].data_name))
+        return 0;
+    char url[PATH_MAX], path[PATH_MAX];
+    S_job_url(s, j, url, sizeof url);
+    if (S_path_of(w->out, url, path, sizeof path, err) != 0)
+        return -1;
+    const char *rel = path + strlen(w->out) + 1;
+    const bstate_out *o = S_inc_old(inc, rel);
+    if (!o || (o->flags & BSTATE_DATA) || o->set < 0 || !inc->oldsets[o->set].valid)
+        return 0;
+    unsigned char fp[BSTATE_HASH];
+    if (S_fp_out(w, j, inc->oldsets[o->set].mask, o->names, fp) != 0 ||
+        memcmp(fp, o->fp, sizeof fp))
+        return 0;
+    int set = S_tset_intern(s, &inc->oldsets[o->set]);
+    if (set < 0 || S_inc_put(inc, rel, set, 0, o->names, fp) != 0 ||
+        S_files_add(&w->outs, rel) != 0)
+        return err_set(err, "out of memory");
+    w->skipped++;
+    return 1;
+}
+
 static int S_job_run(S_worker *w, const S_job *j, folio_err *err)
 {
+    int same = S_unchanged(w, j, err);
+    if (same != 0)
+        return same < 0 ? -1 : 0;
+    w->job = j;
     if (j->type == T_ALIAS)
         return S_alias(w, j, err);
     site *s = w->s;
@@ -1860,7 +2537,7 @@ static int S_job_run(S_worker *w, const S_job *j, folio_err *err)
     if (!ctx)
         return err_set(err, "out of memory");
     S_out o = {0};
-    S_rctx r = {w->call, -1, "", 0};
+    S_rctx r = {w->call, -1, "", 0, {{0}, 0, 1}};
     int rc = S_job_ctx(s, j, ctx, &o, err);
     if (rc == 0 && w->extra && S_add_extra(ctx, w->extra) != 0)
         rc = err_set(err, "out of memory");
@@ -2168,8 +2845,10 @@ site *site_open(const folio_config *cfg, const site_opts *opts, folio_err *err)
     while (n > 1 && s->out[n - 1] == '/')
         s->out[--n] = '\0';
     s->opts.out_dir = s->out;
-    if (S_read_content(s, err) != 0 || S_graph(s, err) != 0 || S_data_params(s, err) != 0 ||
-        S_templates(s, err) != 0 || S_claim(s, err) != 0)
+    s->start_ns = util_now_ms() * 1000000LL;
+    if (S_stamp_make(s, err) != 0 || S_read_content(s, err) != 0 || S_graph(s, err) != 0 ||
+        S_data_params(s, err) != 0 || S_templates(s, err) != 0 || S_tpl_scan(s, err) != 0 ||
+        S_claim(s, err) != 0)
         goto fail;
     if (S_site_base(s) != 0) {
         err_set(err, "out of memory");
@@ -2213,6 +2892,13 @@ void site_close(site *s)
         cJSON_Delete(s->variants[i]);
     S_deps_free(s->deps, s->ndeps);
     tpl_set_free(s->tpls);
+    for (size_t i = 0; i < s->ntinfo; i++)
+        free(s->tinfo[i].name);
+    free(s->tinfo);
+    free(s->sets);
+    free(s->featured);
+    free(s->stamp);
+    bstate_free(&s->cache);
     pthread_mutex_destroy(&s->mu);
     free(s->out);
     free(s);
@@ -2230,6 +2916,7 @@ typedef struct S_batch {
     pthread_mutex_t mu;
     S_deplist deps;     /* merged from the workers */
     int rendered;
+    int skipped;
     S_files *outs;      /* files written, merged from the workers (may be NULL) */
 } S_batch;
 
@@ -2268,6 +2955,7 @@ static void S_worker_done(void *ud, void *tls)
         b->deps.v[b->deps.n++] = w->deps.v[i];
     }
     b->rendered += w->rendered;
+    b->skipped += w->skipped;
     for (size_t i = 0; i < w->outs.n; i++) {
         if (b->outs && b->outs->n == b->outs->cap) {
             size_t cap = b->outs->cap ? b->outs->cap * 2 : 256;
@@ -2444,6 +3132,15 @@ static void S_files_free(S_files *f)
     memset(f, 0, sizeof *f);
 }
 
+/* A bookkeeping file of a tree nobody serves yet. */
+static int S_tree_write(const char *tree, const char *name, const buf *b, folio_err *err)
+{
+    char path[PATH_MAX];
+    if (util_path(path, sizeof path, err, "%s/%s", tree, name) != 0)
+        return -1;
+    return S_write(path, b->ptr, b->len, W_FRESH, NULL, 0, err);
+}
+
 /* The manifest of a tree: every file its build wrote, one a line. */
 static int S_manifest_load(const char *tree, S_files *f)
 {
@@ -2475,11 +3172,7 @@ static int S_manifest_write(const char *tree, const S_files *f, folio_err *err)
     int rc = buf_puts(&b, "folio-files 1\n");
     for (size_t i = 0; rc == 0 && i < f->n; i++)
         rc = buf_printf(&b, "%s\n", f->v[i]);
-    char path[PATH_MAX];
-    if (rc != 0)
-        rc = err_set(err, "out of memory");
-    else if ((rc = util_path(path, sizeof path, err, "%s/%s", tree, S_FILES_NAME)) == 0)
-        rc = S_write(path, b.ptr, b.len, W_FRESH, NULL, 0, err);
+    rc = rc != 0 ? err_set(err, "out of memory") : S_tree_write(tree, S_FILES_NAME, &b, err);
     buf_free(&b);
     return rc;
 }
@@ -2553,7 +3246,7 @@ static int S_render_all(site *s, const char *tree, int mode, S_call *call, S_bat
     size_t nfirst = 0, n = 0;
     size_t rl = strlen(tree);
     if (util_is_dir(s->cfg->static_dir) &&
-        S_copy_static(s->cfg->static_dir, tree, mode, outs, rl, 0, err) != 0)
+        S_copy_static(s, s->cfg->static_dir, tree, mode, outs, rl, 0, err) != 0)
         return -1;
     /* Pages of store data may have been added in place after that tree's
      * build (the list grew), so its manifest does not know them: they go,
@@ -2596,11 +3289,205 @@ static int S_render_all(site *s, const char *tree, int mode, S_call *call, S_bat
     return rc;
 }
 
+/* ---- the state of a tree ------------------------------------------------------- */
+
+/* What every page depends on: this program, and the settings. */
+static int S_stamp_make(site *s, folio_err *err)
+{
+    struct stat st;
+    if (stat("/proc/self/exe", &st) != 0)
+        memset(&st, 0, sizeof st); /* then only the version tells builds apart */
+    char *raw = cJSON_PrintUnformatted(s->cfg->raw);
+    buf b = BUF_INIT;
+    int rc = !raw || buf_printf(&b, "%s|%s|%s|%s|%d|", raw, s->cfg->site_dir,
+                                s->cfg->content_dir, s->cfg->templates_dir,
+                                s->opts.drafts) != 0;
+    free(raw);
+    unsigned char h[BSTATE_HASH];
+    char hex[2 * BSTATE_HASH + 1];
+    if (rc == 0) {
+        S_hash_bytes(h, b.ptr, b.len);
+        sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+        buf_reset(&b);
+        rc = buf_printf(&b, "folio %s %lld.%lld\n%s", PACKAGE_VERSION,
+                        (long long)st.st_size, S_ns(st.st_mtim), hex);
+    }
+    if (rc != 0) {
+        buf_free(&b);
+        return err_set(err, "out of memory");
+    }
+    s->stamp = buf_detach(&b, NULL);
+    return 0;
+}
+
+/* The same program (whole == 0: parsing is all that depends on it), or
+ * the same program and settings. */
+static int S_stamp_same(const site *s, const char *other, int whole)
+{
+    if (!other)
+        return 0;
+    if (whole)
+        return !strcmp(s->stamp, other);
+    const char *nl = strchr(s->stamp, '\n');
+    size_t n = nl ? (size_t)(nl - s->stamp) : strlen(s->stamp);
+    return !strncmp(s->stamp, other, n) && (other[n] == '\n' || !other[n]);
+}
+
+/* The outputs the tree was built with, when they can be trusted. The state
+ * leaves the tree now: the tree is changing. */
+static int S_inc_open(site *s, S_inc *inc, const char *tree, int mode, folio_err *err)
+{
+    pthread_mutex_init(&inc->mu, NULL);
+    char path[PATH_MAX];
+    if (mode != W_REUSE)
+        return 0;
+    if (util_path(path, sizeof path, err, "%s/%s", tree, BSTATE_FILE) != 0)
+        return -1;
+    folio_err e2;
+    int rc = bstate_load(path, BSTATE_OUTS, &inc->old, &e2);
+    if (rc == 0 && unlink(path) != 0)
+        return err_set(err, "%s: %s", path, strerror(errno));
+    if (rc != 0 || s->opts.full || !S_stamp_same(s, inc->old.stamp, 1))
+        return 0;
+    inc->mapcap = 64;
+    while (inc->mapcap < inc->old.nouts * 2 + 2)
+        inc->mapcap *= 2;
+    inc->map = calloc(inc->mapcap, sizeof *inc->map);
+    inc->oldsets = calloc(inc->old.nsets + 1, sizeof *inc->oldsets);
+    if (!inc->map || !inc->oldsets)
+        return err_set(err, "out of memory");
+    for (size_t i = 0; i < inc->old.nouts; i++) {
+        size_t k = S_hash(inc->old.outs[i].path) & (inc->mapcap - 1);
+        while (inc->map[k])
+            k = (k + 1) & (inc->mapcap - 1);
+        inc->map[k] = i + 1;
+    }
+    /* a set is still good when each of its templates is there, unchanged */
+    for (size_t i = 0; i < inc->old.nsets; i++) {
+        S_tset *ts = &inc->oldsets[i];
+        ts->valid = 1;
+        for (size_t k = 0; k < inc->old.sets[i].n; k++) {
+            int t = inc->old.sets[i].tpl[k], found = -1;
+            for (size_t c = 0; c < s->ntinfo && found < 0; c++)
+                if (!strcmp(s->tinfo[c].name, inc->old.tpl_names[t]) &&
+                    !memcmp(s->tinfo[c].hash, inc->old.tpl_hash[t], BSTATE_HASH))
+                    found = (int)c;
+            S_tset_add(ts, found);
+            if (found < 0)
+                ts->valid = 0;
+        }
+        ts->mask = S_tset_mask(s, ts);
+    }
+    inc->on = 1;
+    return 0;
+}
+
+static void S_inc_close(S_inc *inc)
+{
+    bstate_free(&inc->old);
+    free(inc->map);
+    free(inc->oldsets);
+    for (size_t i = 0; i < inc->nouts; i++)
+    {
+        free(inc->outs[i].path);
+        free(inc->outs[i].names);
+    }
+    free(inc->outs);
+    pthread_mutex_destroy(&inc->mu);
+}
+
+/* The content records of this build, for the next one's parse cache. */
+static bstate_src *S_state_srcs(const site *s)
+{
+    bstate_src *v = calloc(s->npages + 1, sizeof *v);
+    for (size_t i = 0; v && i < s->npages; i++) {
+        const S_page *p = &s->pages[i];
+        bstate_src *c = &v[i];
+        c->page = p->c; /* borrowed */
+        c->meta = atomic_load(&p->meta);
+        if (!p->fm_summary) {
+            c->page.summary = NULL;
+            c->body_summary = c->meta ? p->c.summary : NULL;
+        }
+        c->words = p->words;
+        c->size = (long long)p->st.st_size;
+        c->mtime_ns = S_ns(p->st.st_mtim);
+        c->ctime_ns = S_ns(p->st.st_ctim);
+        c->ino = (unsigned long long)p->st.st_ino;
+        /* an edit within the same clock tick would leave the stat as it is */
+        c->racy = c->mtime_ns > s->start_ns - 2000000000LL;
+        memcpy(c->hash, p->hash, BSTATE_HASH);
+    }
+    return v;
+}
+
+static int S_state_write(site *s, S_inc *inc, const char *tree, folio_err *err)
+{
+    bstate st = {.stamp = s->stamp, .ntpl = s->ntinfo, .nsets = s->nsets,
+                 .outs = inc->outs, .nouts = inc->nouts, .nsrcs = s->npages};
+    st.tpl_names = calloc(s->ntinfo + 1, sizeof *st.tpl_names);
+    st.tpl_hash = calloc(s->ntinfo + 1, sizeof *st.tpl_hash);
+    st.sets = calloc(s->nsets + 1, sizeof *st.sets);
+    st.srcs = S_state_srcs(s);
+    int *idx = calloc(s->nsets * s->ntinfo + 1, sizeof *idx);
+    buf b = BUF_INIT;
+    int rc = !st.tpl_names || !st.tpl_hash || !st.sets || !st.srcs || !idx ? -1 : 0;
+    for (size_t i = 0; rc == 0 && i < s->ntinfo; i++) {
+        st.tpl_names[i] = s->tinfo[i].name;
+        memcpy(st.tpl_hash[i], s->tinfo[i].hash, BSTATE_HASH);
+    }
+    for (size_t i = 0; rc == 0 && i < s->nsets; i++) {
+        st.sets[i].tpl = idx + i * s->ntinfo;
+        for (size_t t = 0; t < s->ntinfo && t < 64 * S_TSET_WORDS; t++)
+            if (s->sets[i].bits[t / 64] >> (t % 64) & 1)
+                st.sets[i].tpl[st.sets[i].n++] = (int)t;
+    }
+    if (rc == 0)
+        rc = bstate_encode(&st, &b);
+    rc = rc != 0 ? err_set(err, "out of memory") : S_tree_write(tree, BSTATE_FILE, &b, err);
+    buf_free(&b);
+    free(idx);
+    free(st.tpl_names);
+    free(st.tpl_hash);
+    free(st.sets);
+    free(st.srcs);
+    return rc;
+}
+
+/* A build killed half-way leaves its fresh tree (.OUT.new-XXXXXX) behind;
+ * the next build, holding the lock, removes it. */
+static int S_clean_stale(const char *parent, const char *base, int jobs, folio_err *err)
+{
+    char prefix[NAME_MAX + 16];
+    int n = snprintf(prefix, sizeof prefix, ".%s.new-", base);
+    if (n < 0 || (size_t)n >= sizeof prefix)
+        return 0;
+    DIR *d = opendir(parent);
+    if (!d)
+        return err_set(err, "%s: %s", parent, strerror(errno));
+    S_files f = {0};
+    struct dirent *e;
+    int rc = 0;
+    while (rc == 0 && (e = readdir(d)) != NULL)
+        if (!strncmp(e->d_name, prefix, (size_t)n) && strlen(e->d_name) == (size_t)n + 6) {
+            char path[PATH_MAX];
+            rc = util_path(path, sizeof path, err, "%s/%s", parent, e->d_name);
+            if (rc == 0 && S_files_add(&f, path) != 0)
+                rc = err_set(err, "out of memory");
+        }
+    closedir(d);
+    for (size_t i = 0; rc == 0 && i < f.n; i++)
+        rc = S_rmtree_fast(f.v[i], jobs, err);
+    S_files_free(&f);
+    return rc;
+}
+
 int site_build(site *s, folio_err *err)
 {
     S_call call = {.s = s};
     S_batch b = {0};
     S_files old = {0}, outs = {0};
+    S_inc inc = {0};
     int rc = -1, mode = W_FRESH;
     char parent[PATH_MAX], prev[PATH_MAX];
     snprintf(parent, sizeof parent, "%s", s->out);
@@ -2625,11 +3512,18 @@ int site_build(site *s, folio_err *err)
         return err_set(err, "%s: %s", s->out, e == EWOULDBLOCK
                        ? "another folio build is writing this site" : strerror(e));
     }
+    if (S_clean_stale(sl ? parent : ".", base, s->jobs, err) != 0) {
+        close(lfd);
+        return -1;
+    }
     char *tree = S_target(s, prev, &mode, &old, err);
     if (!tree) {
         close(lfd);
         return -1;
     }
+    if (S_inc_open(s, &inc, tree, mode, err) != 0)
+        goto done;
+    s->inc = &inc;
     if (S_render_all(s, tree, mode, &call, &b, &outs, err) != 0)
         goto done;
     if (mode == W_REUSE && S_prune(tree, &old, &outs, err) != 0)
@@ -2641,10 +3535,11 @@ int site_build(site *s, folio_err *err)
     b.deps.v = NULL;
     b.deps.n = 0;
     pthread_mutex_unlock(&s->mu);
-    if (S_deps_write(s, tree, err) != 0 || S_manifest_write(tree, &outs, err) != 0 ||
-        S_swap(tree, s->out, prev, err) != 0)
+    if (S_deps_write(s, tree, err) != 0 || S_state_write(s, &inc, tree, err) != 0 ||
+        S_manifest_write(tree, &outs, err) != 0 || S_swap(tree, s->out, prev, err) != 0)
         goto done;
     s->built = b.rendered;
+    s->skipped = b.skipped;
     rc = 0;
 done:
     if (rc != 0 && mode == W_FRESH) {
@@ -2656,6 +3551,8 @@ done:
     S_files_free(&outs);
     S_deps_free(b.deps.v, b.deps.n);
     S_call_done(&call);
+    s->inc = NULL;
+    S_inc_close(&inc);
     close(lfd); /* and the lock with it */
     return rc;
 }
@@ -2663,6 +3560,11 @@ done:
 int site_built_pages(const site *s)
 {
     return s->built;
+}
+
+int site_unchanged_pages(const site *s)
+{
+    return s->skipped;
 }
 
 /* ---- in-place renders -------------------------------------------------------- */

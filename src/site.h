@@ -41,6 +41,7 @@ typedef struct site_opts {
     long long now_ms;     /* "now" for future-dated pages; 0: the clock */
     site_data_fn data;    /* may be NULL */
     void *data_ud;
+    int full;             /* site_build: render everything, whatever OUT's state says */
 } site_opts;
 
 /* Reads content/ and templates/ (not static/). cfg must outlive the site.
@@ -70,6 +71,8 @@ int site_check_pages(site *s, buf *report, folio_err *err);
 
 /* How many files the last site_build rendered (pages, lists, aliases). */
 int site_built_pages(const site *s);
+/* How many outputs the last site_build found unchanged and did not render. */
+int site_unchanged_pages(const site *s);
 
 void site_close(site *s);
 
