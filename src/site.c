@@ -60,6 +60,9 @@ typedef struct S_page {
     unsigned char hash[BSTATE_HASH];  /* of the file's bytes */
     unsigned char phash[BSTATE_HASH]; /* of its params */
     struct stat st;   /* the file's, when read */
+    unsigned item_mask; /* the groups of item_fp (under the site's lock) */
+    int item_known;
+    unsigned char item_fp[BSTATE_HASH]; /* the page as lists show it */
 } S_page;
 
 typedef struct S_list {
@@ -1449,8 +1452,37 @@ static int S_fp_link(buf *b, const site *s, int i)
                  : S_fp_str(b, s->pages[i].c.title) || S_fp_str(b, s->pages[i].url);
 }
 
-/* A page as a list shows it (S_page_obj without content). */
+static int S_fp_item_fields(site *s, buf *b, int i, unsigned m);
+
+/* A page as a list shows it (S_page_obj without content): its fields are
+ * hashed once per set of groups, as it is in several lists. */
 static int S_fp_item(site *s, buf *b, int i, unsigned m)
+{
+    S_page *p = &s->pages[i];
+    unsigned char h[BSTATE_HASH];
+    pthread_mutex_lock(&s->mu);
+    int known = p->item_known && p->item_mask == m;
+    if (known)
+        memcpy(h, p->item_fp, sizeof h);
+    pthread_mutex_unlock(&s->mu);
+    if (!known) {
+        buf tmp = BUF_INIT;
+        int rc = S_fp_item_fields(s, &tmp, i, m);
+        if (rc == 0)
+            S_hash_bytes(h, tmp.ptr, tmp.len);
+        buf_free(&tmp);
+        if (rc != 0)
+            return -1;
+        pthread_mutex_lock(&s->mu);
+        memcpy(p->item_fp, h, sizeof h);
+        p->item_mask = m;
+        p->item_known = 1;
+        pthread_mutex_unlock(&s->mu);
+    }
+    return buf_add(b, (const char *)h, sizeof h);
+}
+
+static int S_fp_item_fields(site *s, buf *b, int i, unsigned m)
 {
     S_page *p = &s->pages[i];
     int rc = S_fp_str(b, p->url);
