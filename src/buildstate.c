@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define S_MAGIC "folio-state 2\n"
+#define S_MAGIC "folio-state 3\n"
 #define S_END "end\n"
 #define S_NIL UINT32_MAX /* a NULL string */
 
@@ -53,7 +53,7 @@ static int S_page(buf *b, const content_page *p)
              S_i64(b, p->lastmod) || S_u32(b, (uint32_t)p->draft) || S_i64(b, p->weight) ||
              S_strv(b, p->tags, p->ntags) || S_strv(b, p->aliases, p->naliases) ||
              S_str(b, params) || S_i64(b, (long long)p->body_offset) ||
-             S_u32(b, (uint32_t)p->body_line);
+             S_u32(b, (uint32_t)p->body_line) || S_str(b, p->warnings);
     free(params);
     return rc ? -1 : 0;
 }
@@ -189,6 +189,7 @@ static void S_rpage(S_rd *r, content_page *p)
     free(params);
     p->body_offset = (size_t)S_ri64(r);
     p->body_line = (int)S_ru32(r);
+    p->warnings = S_rstr(r);
     if (!p->file || !p->section || !p->title || !cJSON_IsObject(p->params) ||
         p->kind > CONTENT_HOME)
         r->bad = 1;

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -300,6 +301,22 @@ static char *S_permalink(const site *s, const char *url)
 /* ---- reading content/ ------------------------------------------------- */
 
 static int S_stamp_same(const site *s, const char *other, int whole);
+
+static void S_warn(site *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void S_warn(site *s, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    s->warnings++;
+    if (s->opts.warn)
+        s->opts.warn(s->opts.warn_ud, msg);
+    else
+        fprintf(stderr, "warning: %s\n", msg);
+}
 static int S_stamp_make(site *s, folio_err *err);
 
 typedef struct S_files {
@@ -336,6 +353,10 @@ static int S_walk(const char *root, const char *rel, const char *ext, S_files *f
     while (rc == 0 && (e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.')
             continue; /* dot files: editors' droppings, never content */
+        if (!util_utf8_valid(e->d_name, strlen(e->d_name))) {
+            rc = err_set(err, "%s: a file name in it is not valid UTF-8; rename it", dir);
+            break;
+        }
         char sub[PATH_MAX];
         rc = util_path(sub, sizeof sub, err, "%s%s%s", rel, *rel ? "/" : "", e->d_name);
         if (rc != 0)
@@ -538,6 +559,21 @@ static int S_read_one(void *ud, size_t i, void *tls, folio_err *err)
     return S_params_hash(p, err);
 }
 
+/* What reading one file found that the whole build should hear of. */
+static int S_check_page(site *s, const S_page *p, folio_err *err)
+{
+    if (p->c.kind == CONTENT_PAGE && !*p->c.title)
+        return err_set(err, "content/%s:1: the page has no title (add title: to its front "
+                       "matter)", p->c.file);
+    for (const char *w = p->c.warnings; w && *w;) {
+        const char *nl = strchr(w, '\n');
+        int n = nl ? (int)(nl - w) : (int)strlen(w);
+        S_warn(s, "content/%.*s", n, w);
+        w += n + (nl ? 1 : 0);
+    }
+    return 0;
+}
+
 static int S_read_content(site *s, folio_err *err)
 {
     S_files f = {0};
@@ -574,6 +610,8 @@ static int S_read_content(site *s, folio_err *err)
     rc = S_run(s->jobs, f.n, S_read_one, &r, NULL, NULL, err);
     free(r.cached);
     bstate_free(&s->cache);
+    for (size_t i = 0; rc == 0 && i < f.n; i++)
+        rc = S_check_page(s, &s->pages[i], err);
 done:
     for (size_t i = 0; i < f.n; i++)
         free(f.v[i]);
@@ -2848,6 +2886,75 @@ static void S_deps_merge(site *s, S_deplist *d, const char *const *urls, size_t 
     pthread_mutex_unlock(&s->mu);
 }
 
+/* ---- checks of folio.yml ------------------------------------------------ */
+
+/* Top-level keys of folio.yml, those of the parts being built included. */
+static const char *const S_cfg_keys[] = {
+    "title", "base_url", "author", "language", "description", "params", "paginate",
+    "store", "forms", "fcgi", "menu", "paths", "mail", "webhooks", "api", "accounts",
+    "admin", "serve", "images", "theme", "consumers", "log", "metrics"};
+
+/* Whether an internal URL is something the site serves. */
+static int S_serves(const site *s, const char *url)
+{
+    static const char *const routes[] = {"/contact", "/register", "/health", "/metrics",
+                                         "/index.xml", "/sitemap.xml", "/robots.txt"};
+    for (size_t i = 0; i < sizeof routes / sizeof *routes; i++)
+        if (!strcmp(url, routes[i]))
+            return 1;
+    char path[PATH_MAX], base[PATH_MAX];
+    snprintf(base, sizeof base, "%s", url);
+    char *cut = strpbrk(base, "?#");
+    if (cut)
+        *cut = '\0';
+    size_t n = strlen(base);
+    if (S_url_get(s, base))
+        return 1;
+    if (n && n + 1 < sizeof base && base[n - 1] != '/') {
+        memcpy(base + n, "/", 2);
+        if (S_url_get(s, base))
+            return 1;
+        base[n] = '\0';
+    }
+    folio_err e;
+    return util_path(path, sizeof path, &e, "%s%s", s->cfg->static_dir, base) == 0 &&
+           (util_is_file(path) || util_is_dir(path));
+}
+
+static void S_check_config(site *s)
+{
+    char *src;
+    size_t len;
+    folio_err e;
+    cJSON *lines = NULL;
+    if (!s->cfg->file || util_read_file(s->cfg->file, &src, &len, &e) != 0)
+        return;
+    cJSON *raw = config_yaml_to_json_lines("folio.yml", 1, src, len, &lines, &e);
+    free(src);
+    const cJSON *it;
+    cJSON_ArrayForEach(it, raw) {
+        const char *near = content_suggest(it->string, S_cfg_keys,
+                                           sizeof S_cfg_keys / sizeof *S_cfg_keys);
+        const cJSON *l = cJSON_GetObjectItemCaseSensitive(lines, it->string);
+        if (near)
+            S_warn(s, "folio.yml:%d: unknown key '%s' — did you mean '%s'?",
+                   cJSON_IsNumber(l) ? l->valueint : 1, it->string, near);
+    }
+    const cJSON *menu = cJSON_GetObjectItemCaseSensitive(raw, "menu");
+    const cJSON *ml = cJSON_GetObjectItemCaseSensitive(lines, "menu");
+    cJSON_ArrayForEach(it, menu) {
+        const cJSON *url = cJSON_GetObjectItemCaseSensitive(it, "url");
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(it, "name");
+        if (cJSON_IsString(url) && url->valuestring[0] == '/' && url->valuestring[1] != '/' &&
+            !S_serves(s, url->valuestring))
+            S_warn(s, "folio.yml:%d: the menu item '%s' links to %s, which the site does "
+                   "not have", cJSON_IsNumber(ml) ? ml->valueint : 1,
+                   cJSON_IsString(name) ? name->valuestring : "", url->valuestring);
+    }
+    cJSON_Delete(raw);
+    cJSON_Delete(lines);
+}
+
 /* ---- open / close ------------------------------------------------------- */
 
 site *site_open(const folio_config *cfg, const site_opts *opts, folio_err *err)
@@ -2886,6 +2993,7 @@ site *site_open(const folio_config *cfg, const site_opts *opts, folio_err *err)
         err_set(err, "out of memory");
         goto fail;
     }
+    S_check_config(s);
     if (S_deps_load(s, err) != 0)
         goto fail;
     return s;
@@ -3597,6 +3705,11 @@ int site_built_pages(const site *s)
 int site_unchanged_pages(const site *s)
 {
     return s->skipped;
+}
+
+int site_warnings(const site *s)
+{
+    return s->warnings;
 }
 
 /* ---- in-place renders -------------------------------------------------------- */

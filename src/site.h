@@ -42,11 +42,16 @@ typedef struct site_opts {
     site_data_fn data;    /* may be NULL */
     void *data_ud;
     int full;             /* site_build: render everything, whatever OUT's state says */
+    /* Mistakes that still build ("FILE:LINE: ..."); NULL prints them to
+     * stderr as "warning: ...". */
+    void (*warn)(void *ud, const char *msg);
+    void *warn_ud;
 } site_opts;
 
 /* Reads content/ and templates/ (not static/). cfg must outlive the site.
- * Errors name the file (and line): bad YAML, an unknown layout, a missing
- * partial, two pages claiming one URL. */
+ * Errors name the file (and line): bad YAML, invalid UTF-8 (in a file or
+ * its name), a page without a title, an unknown layout, a missing partial,
+ * two pages claiming one URL. */
 site *site_open(const folio_config *cfg, const site_opts *opts, folio_err *err);
 
 /* Renders the whole site into OUT (built beside it, then swapped in). */
@@ -73,6 +78,11 @@ int site_check_pages(site *s, buf *report, folio_err *err);
 int site_built_pages(const site *s);
 /* How many outputs the last site_build found unchanged and did not render. */
 int site_unchanged_pages(const site *s);
+
+/* How many warnings site_open and site_build gave so far: unknown keys
+ * that look like typos of known ones (front matter and folio.yml), menu
+ * items and Markdown links to pages the site does not have. */
+int site_warnings(const site *s);
 
 void site_close(site *s);
 

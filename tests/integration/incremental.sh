@@ -7,15 +7,11 @@
 # build into a fresh directory, compared with diff -r. Also: a body-only
 # edit renders one page; a build killed with kill -9 leaves no
 # .OUT.new-* folder behind once the next build has run.
-set -u
-: "${FOLIO_SRCDIR:?run through make check}" "${FOLIO_BIN:?}"
+. "$FOLIO_SRCDIR/tests/integration/lib.sh"
 command -v python3 >/dev/null || { echo "SKIP: python3 is needed to make the edits"; exit 77; }
-T=$(mktemp -d "${TMPDIR:-/tmp}/folio-incr-test.XXXXXX")
-trap 'rm -rf "$T"' EXIT
-trap 'exit 1' INT TERM
-fails=0
-ok() { echo "ok - $1"; }
-fail() { echo "FAIL - $1: $2"; fails=$((fails + 1)); }
+T=$T_DIR
+ok() { t_ok "$1"; }
+fail() { t_fail "$1" "$2"; }
 
 S=$T/site
 FOLIO_THEME_DIR=$FOLIO_SRCDIR "$FOLIO_BIN" init "$S" >/dev/null || { echo "FAIL - init"; exit 1; }
@@ -178,5 +174,4 @@ build
 [ ! -e "$S/public/.env" ] && [ ! -e "$S/public/.git" ] && ok "static dot files are not published" ||
     fail "static dot files" "published"
 
-[ "$fails" -eq 0 ] && echo "all passed"
-exit $((fails > 0))
+t_done
