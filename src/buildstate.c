@@ -4,6 +4,9 @@
 #include "buildstate.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +61,20 @@ static int S_page(buf *b, const content_page *p)
     return rc ? -1 : 0;
 }
 
-int bstate_encode(const bstate *st, buf *b)
+/* Writes out what b holds once it is big enough (fd < 0: keeps it all). */
+static int S_flush(buf *b, int fd, size_t at_least)
+{
+    if (fd < 0 || b->len < at_least)
+        return 0;
+    if (util_write_all(fd, b->ptr, b->len) != 0)
+        return -1;
+    b->len = 0;
+    return 0;
+}
+
+#define S_CHUNK (64 * 1024)
+
+static int S_encode(const bstate *st, buf *b, int fd)
 {
     int rc = buf_puts(b, S_MAGIC) || S_str(b, st->stamp) || S_u32(b, (uint32_t)st->ntpl);
     for (size_t i = 0; rc == 0 && i < st->ntpl; i++)
@@ -74,18 +90,35 @@ int bstate_encode(const bstate *st, buf *b)
     for (size_t i = 0; rc == 0 && i < st->nouts; i++) {
         const bstate_out *o = &st->outs[i];
         rc = S_str(b, o->path) || S_u32(b, (uint32_t)o->set) || S_u32(b, o->flags) ||
-             S_str(b, o->names) || buf_add(b, (const char *)o->fp, BSTATE_HASH);
+             S_str(b, o->names) || buf_add(b, (const char *)o->fp, BSTATE_HASH) ||
+             S_flush(b, fd, S_CHUNK);
     }
     rc = rc || S_u32(b, (uint32_t)st->nsrcs);
     for (size_t i = 0; rc == 0 && i < st->nsrcs; i++) {
-        const bstate_src *s = &st->srcs[i];
+        bstate_src one;
+        if (!st->srcs)
+            st->src_at(st->src_ud, i, &one);
+        const bstate_src *s = st->srcs ? &st->srcs[i] : &one;
         rc = S_page(b, &s->page) || S_i64(b, s->size) || S_i64(b, s->mtime_ns) ||
              S_i64(b, s->ctime_ns) || S_i64(b, (long long)s->ino) ||
              S_u32(b, (uint32_t)s->racy) || buf_add(b, (const char *)s->hash, BSTATE_HASH) ||
              S_u32(b, (uint32_t)s->meta) || S_u32(b, (uint32_t)s->words) ||
-             S_str(b, s->body_summary);
+             S_str(b, s->body_summary) || S_flush(b, fd, S_CHUNK);
     }
-    return rc || buf_puts(b, S_END) ? -1 : 0;
+    return rc || buf_puts(b, S_END) || S_flush(b, fd, 0) ? -1 : 0;
+}
+
+int bstate_encode(const bstate *st, buf *b)
+{
+    return S_encode(st, b, -1);
+}
+
+int bstate_write(int fd, const bstate *st)
+{
+    buf b = BUF_INIT;
+    int rc = S_encode(st, &b, fd);
+    buf_free(&b);
+    return rc;
 }
 
 /* ---- reading -------------------------------------------------------------- */
@@ -93,7 +126,21 @@ int bstate_encode(const bstate *st, buf *b)
 typedef struct S_rd {
     const char *p, *end;
     int bad;
+    const char *base;  /* the mapping */
+    size_t dropped;    /* bytes of it given back */
 } S_rd;
+
+/* Gives back the pages of the mapping already decoded: the parse cache of
+ * a big site is read once, and need not stay in memory beside its copy. */
+static void S_drop(S_rd *r)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    size_t done = (size_t)(r->p - r->base) / pg * pg;
+    if (done >= r->dropped + (1u << 20)) {
+        madvise((void *)(uintptr_t)(r->base + r->dropped), done - r->dropped, MADV_DONTNEED);
+        r->dropped = done;
+    }
+}
 
 static const char *S_take(S_rd *r, size_t n)
 {
@@ -277,8 +324,11 @@ static void S_rsrcs(S_rd *r, bstate *st)
         r->bad = 1;
         return;
     }
-    for (size_t i = 0; i < n && !r->bad; i++)
+    for (size_t i = 0; i < n && !r->bad; i++) {
         S_rsrc(r, &st->srcs[st->nsrcs++]);
+        if (i % 256 == 0)
+            S_drop(r);
+    }
 }
 
 int bstate_load(const char *path, int parts, bstate *st, folio_err *err)
@@ -286,11 +336,21 @@ int bstate_load(const char *path, int parts, bstate *st, folio_err *err)
     memset(st, 0, sizeof *st);
     if (access(path, F_OK) != 0 && errno == ENOENT)
         return 1;
-    char *src;
-    size_t len;
-    if (util_read_file(path, &src, &len, err) != 0)
-        return -1;
-    S_rd r = {src, src + len, 0};
+    /* mapped, not read: a build wants the outputs part of a big file only */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return err_set(err, "%s: %s", path, strerror(e));
+    }
+    size_t len = (size_t)sb.st_size;
+    char *src = len ? mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
+    close(fd);
+    if (src == MAP_FAILED)
+        return err_set(err, "%s: %s", path, strerror(errno));
+    S_rd r = {src, src + len, !len, src, 0};
     const char *magic = S_take(&r, sizeof S_MAGIC - 1);
     if (!magic || memcmp(magic, S_MAGIC, sizeof S_MAGIC - 1) != 0)
         r.bad = 1;
@@ -302,7 +362,8 @@ int bstate_load(const char *path, int parts, bstate *st, folio_err *err)
         if (!end || memcmp(end, S_END, sizeof S_END - 1) != 0 || r.p != r.end)
             r.bad = 1;
     }
-    free(src);
+    if (src)
+        munmap(src, len);
     if (r.bad) {
         bstate_free(st);
         return err_set(err, "%s: not a state this folio wrote (or damaged)", path);

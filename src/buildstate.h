@@ -58,6 +58,10 @@ typedef struct bstate {
     size_t nouts;
     bstate_src *srcs;
     size_t nsrcs;
+    /* Writing only: when srcs is NULL, record i is asked of src_at (so that
+     * a big site's records need not all be copied at once). */
+    void (*src_at)(void *ud, size_t i, bstate_src *out);
+    void *src_ud;
 } bstate;
 
 /* What to read back: the outputs part, the content part, or both. */
@@ -66,8 +70,10 @@ enum { BSTATE_OUTS = 1, BSTATE_SRCS = 2 };
 /* Reads path into st (zeroed first). Returns 0, 1 when there is no state
  * file (st stays empty), or -1 when it is unreadable or malformed. */
 int bstate_load(const char *path, int parts, bstate *st, folio_err *err);
-/* Appends st in the file format to b. Owns nothing of st. */
+/* Appends st in the file format to b, or writes it to fd as it goes (for
+ * big states: memory stays small). Neither owns anything of st. */
 int bstate_encode(const bstate *st, buf *b);
+int bstate_write(int fd, const bstate *st);
 void bstate_free(bstate *st);
 
 #endif

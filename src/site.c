@@ -60,7 +60,8 @@ typedef struct S_page {
     int fm_summary;   /* the front matter gave one (fixed at open: no lock) */
     unsigned char hash[BSTATE_HASH];  /* of the file's bytes */
     unsigned char phash[BSTATE_HASH]; /* of its params */
-    struct stat st;   /* the file's, when read */
+    long long size, mtime_ns, ctime_ns; /* the file's stat, when read */
+    unsigned long long ino;
     unsigned item_mask; /* the groups of item_fp (under the site's lock) */
     int item_known;
     unsigned char item_fp[BSTATE_HASH]; /* the page as lists show it */
@@ -490,11 +491,10 @@ static bstate_src *S_cached(site *s, const char *const *names, const char *rel)
     return NULL;
 }
 
-static int S_same_stat(const bstate_src *c, const struct stat *st)
+static int S_same_stat(const bstate_src *c, const S_page *p)
 {
-    return !c->racy && c->size == (long long)st->st_size &&
-           c->mtime_ns == S_ns(st->st_mtim) && c->ctime_ns == S_ns(st->st_ctim) &&
-           c->ino == (unsigned long long)st->st_ino;
+    return !c->racy && c->size == p->size && c->mtime_ns == p->mtime_ns &&
+           c->ctime_ns == p->ctime_ns && c->ino == p->ino;
 }
 
 /* What the Markdown gave, when the bytes are those the cache knew. */
@@ -531,10 +531,15 @@ static int S_read_one(void *ud, size_t i, void *tls, folio_err *err)
     if (util_path(path, sizeof path, err, "%s/%s", r->s->cfg->content_dir, rel) != 0)
         return -1;
     S_page *p = &r->s->pages[i];
-    if (stat(path, &p->st) != 0)
+    struct stat st;
+    if (stat(path, &st) != 0)
         return err_set(err, "%s: %s", path, strerror(errno));
+    p->size = (long long)st.st_size;
+    p->mtime_ns = S_ns(st.st_mtim);
+    p->ctime_ns = S_ns(st.st_ctim);
+    p->ino = (unsigned long long)st.st_ino;
     bstate_src *c = r->cached ? S_cached(r->s, r->cached, rel) : NULL;
-    if (c && S_same_stat(c, &p->st)) {
+    if (c && S_same_stat(c, p)) {
         p->c = c->page;
         memset(&c->page, 0, sizeof c->page);
         memcpy(p->hash, c->hash, BSTATE_HASH);
@@ -2180,13 +2185,15 @@ static int S_write_fd(int fd, const char *path, const char *data, size_t len, in
     return 0;
 }
 
-/* rec (may be NULL) gets the path relative to the tree (root_len chars). */
-static int S_write(const char *path, const char *data, size_t len, int mode, S_files *rec,
+/* rec (may be NULL) records the path relative to the tree (root_len chars)
+ * as an output rendered every time. */
+static int S_write(const char *path, const char *data, size_t len, int mode, S_inc *rec,
                    size_t root_len, folio_err *err)
 {
+    static const unsigned char none[BSTATE_HASH];
     if (mode == W_INPLACE)
         return util_write_atomic(path, data, len, 0, err);
-    if (rec && S_files_add(rec, path + root_len + 1) != 0)
+    if (rec && S_inc_put(rec, path + root_len + 1, -1, BSTATE_DATA, NULL, none) != 0)
         return err_set(err, "out of memory");
     int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
     size_t pl = strlen(path);
@@ -2230,7 +2237,7 @@ static void S_static_fp(const struct stat *st, unsigned char fp[BSTATE_HASH])
 
 /* One static file into the tree, unless the tree has it from the same source. */
 static int S_copy_file(site *s, const char *from, const char *to, const struct stat *st,
-                       int mode, S_files *rec, size_t root_len, folio_err *err)
+                       int mode, size_t root_len, folio_err *err)
 {
     unsigned char fp[BSTATE_HASH];
     S_static_fp(st, fp);
@@ -2239,20 +2246,20 @@ static int S_copy_file(site *s, const char *from, const char *to, const struct s
                                                                   : NULL;
     if (s->inc && S_inc_put(s->inc, rel, -1, 0, NULL, fp) != 0)
         return err_set(err, "out of memory");
-    if (o && o->set == -1 && !memcmp(o->fp, fp, sizeof fp))
-        return S_files_add(rec, rel) == 0 ? 0 : err_set(err, "out of memory");
+    if (o && o->set == -1 && !(o->flags & BSTATE_DATA) && !memcmp(o->fp, fp, sizeof fp))
+        return 0;
     char *data;
     size_t len;
     if (util_read_file(from, &data, &len, err) != 0)
         return -1;
-    int rc = S_write(to, data, len, mode, rec, root_len, err);
+    int rc = S_write(to, data, len, mode, NULL, root_len, err);
     free(data);
     return rc;
 }
 
 /* static/ into the tree, recorded like the pages. Dot files (an editor's
  * swap file, .git, .DS_Store) are not published. */
-static int S_copy_static(site *s, const char *src, const char *dst, int mode, S_files *rec,
+static int S_copy_static(site *s, const char *src, const char *dst, int mode,
                          size_t root_len, int depth, folio_err *err)
 {
     if (depth > 32)
@@ -2275,9 +2282,9 @@ static int S_copy_static(site *s, const char *src, const char *dst, int mode, S_
         if (stat(s2, &st) != 0)
             rc = err_set(err, "%s: %s", s2, strerror(errno));
         else if (S_ISDIR(st.st_mode))
-            rc = S_copy_static(s, s2, d2, mode, rec, root_len, depth + 1, err);
+            rc = S_copy_static(s, s2, d2, mode, root_len, depth + 1, err);
         else
-            rc = S_copy_file(s, s2, d2, &st, mode, rec, root_len, err);
+            rc = S_copy_file(s, s2, d2, &st, mode, root_len, err);
     }
     closedir(d);
     return rc;
@@ -2328,7 +2335,6 @@ typedef struct S_worker {
     const cJSON *extra; /* site_render_url */
     buf *to;            /* site_render_url: render here instead of writing */
     int rendered;
-    S_files outs;       /* files written (not in place) */
     int check;          /* site_check_pages: a data page past the end is */
     int gone;           /* ... reported here instead of failing */
     const S_job *job;   /* the job being run */
@@ -2418,7 +2424,7 @@ static int S_emit(S_worker *w, const S_out *o, const cJSON *ctx, S_rctx *r, foli
         return -1;
     if (s->inc && w->mode != W_INPLACE && S_inc_record(w, o, r, path, err) != 0)
         return -1;
-    return S_write(path, w->html.ptr, w->html.len, w->mode, &w->outs, strlen(w->out), err);
+    return S_write(path, w->html.ptr, w->html.len, w->mode, NULL, strlen(w->out), err);
 }
 
 static int S_add_extra(cJSON *ctx, const cJSON *extra)
@@ -2536,7 +2542,7 @@ static int S_alias(S_worker *w, const S_job *j, folio_err *err)
     if (w->to)
         rc = buf_add(w->to, b.ptr, b.len) == 0 ? 0 : err_set(err, "out of memory");
     else
-        rc = S_write(path, b.ptr, b.len, w->mode, &w->outs, strlen(w->out), err);
+        rc = S_write(path, b.ptr, b.len, w->mode, s->inc, strlen(w->out), err);
     w->rendered++;
 done:
     free(perma);
@@ -2587,8 +2593,7 @@ static int S_unchanged(S_worker *w, const S_job *j, folio_err *err)
         memcmp(fp, o->fp, sizeof fp))
         return 0;
     int set = S_tset_intern(s, &inc->oldsets[o->set]);
-    if (set < 0 || S_inc_put(inc, rel, set, 0, o->names, fp) != 0 ||
-        S_files_add(&w->outs, rel) != 0)
+    if (set < 0 || S_inc_put(inc, rel, set, 0, o->names, fp) != 0)
         return err_set(err, "out of memory");
     w->skipped++;
     return 1;
@@ -2648,7 +2653,7 @@ static int S_cmp_date(const void *a, const void *b)
 }
 
 static int S_feed(site *s, const char *out, const S_list *l, const char *title,
-                  const char *url, int mode, S_files *rec, folio_err *err)
+                  const char *url, int mode, S_inc *rec, folio_err *err)
 {
     size_t n = l->n;
     int *byd = malloc((n ? n : 1) * sizeof *byd);
@@ -2735,7 +2740,7 @@ static int S_sitemap_url(buf *b, site *s, const char *url, long long ms)
     return rc == 0 ? buf_puts(b, "</url>\n") : -1;
 }
 
-static int S_sitemap(site *s, const char *out, int mode, S_files *rec, folio_err *err)
+static int S_sitemap(site *s, const char *out, int mode, S_inc *rec, folio_err *err)
 {
     buf b = BUF_INIT;
     int rc = buf_puts(&b, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
@@ -3057,7 +3062,6 @@ typedef struct S_batch {
     S_deplist deps;     /* merged from the workers */
     int rendered;
     int skipped;
-    S_files *outs;      /* files written, merged from the workers (may be NULL) */
 } S_batch;
 
 static void *S_worker_new(void *ud)
@@ -3096,22 +3100,7 @@ static void S_worker_done(void *ud, void *tls)
     }
     b->rendered += w->rendered;
     b->skipped += w->skipped;
-    for (size_t i = 0; i < w->outs.n; i++) {
-        if (b->outs && b->outs->n == b->outs->cap) {
-            size_t cap = b->outs->cap ? b->outs->cap * 2 : 256;
-            char **nv = realloc(b->outs->v, cap * sizeof *nv);
-            if (nv) {
-                b->outs->v = nv;
-                b->outs->cap = cap;
-            }
-        }
-        if (b->outs && b->outs->n < b->outs->cap)
-            b->outs->v[b->outs->n++] = w->outs.v[i];
-        else
-            free(w->outs.v[i]); /* out of memory: the file is then not pruned later */
-    }
     pthread_mutex_unlock(&b->mu);
-    free(w->outs.v);
     free(w->deps.v);
     buf_free(&w->html);
     free(w);
@@ -3229,40 +3218,6 @@ static char *S_tmpdir(const char *out, folio_err *err)
 
 /* ---- the trees of a build ------------------------------------------------------ */
 
-#define S_FILES_NAME ".folio-files"
-
-/* A set of strings (not owned), for the manifest diff. */
-typedef struct S_set {
-    const char **v;
-    size_t cap;
-} S_set;
-
-static int S_set_init(S_set *set, const S_files *f)
-{
-    set->cap = 64;
-    while (set->cap < f->n * 2 + 2)
-        set->cap *= 2;
-    if (!(set->v = calloc(set->cap, sizeof *set->v)))
-        return -1;
-    for (size_t i = 0; i < f->n; i++) {
-        size_t k = S_hash(f->v[i]) & (set->cap - 1);
-        while (set->v[k] && strcmp(set->v[k], f->v[i]))
-            k = (k + 1) & (set->cap - 1);
-        set->v[k] = f->v[i];
-    }
-    return 0;
-}
-
-static int S_set_has(const S_set *set, const char *str)
-{
-    size_t k = S_hash(str) & (set->cap - 1);
-    while (set->v[k]) {
-        if (!strcmp(set->v[k], str))
-            return 1;
-        k = (k + 1) & (set->cap - 1);
-    }
-    return 0;
-}
 
 static void S_files_free(S_files *f)
 {
@@ -3272,63 +3227,32 @@ static void S_files_free(S_files *f)
     memset(f, 0, sizeof *f);
 }
 
-/* A bookkeeping file of a tree nobody serves yet. */
-static int S_tree_write(const char *tree, const char *name, const buf *b, folio_err *err)
-{
-    char path[PATH_MAX];
-    if (util_path(path, sizeof path, err, "%s/%s", tree, name) != 0)
-        return -1;
-    return S_write(path, b->ptr, b->len, W_FRESH, NULL, 0, err);
-}
-
-/* The manifest of a tree: every file its build wrote, one a line. */
-static int S_manifest_load(const char *tree, S_files *f)
-{
-    char path[PATH_MAX];
-    folio_err e;
-    char *src;
-    if (util_path(path, sizeof path, &e, "%s/%s", tree, S_FILES_NAME) != 0 ||
-        util_read_file(path, &src, NULL, &e) != 0)
-        return -1;
-    int rc = strncmp(src, "folio-files 1\n", 14) == 0 ? 0 : -1;
-    char *save = NULL;
-    for (char *l = rc == 0 ? strtok_r(src + 14, "\n", &save) : NULL; l && rc == 0;
-         l = strtok_r(NULL, "\n", &save)) {
-        /* our own file, but never let it reach outside the tree */
-        if (l[0] == '/' || strstr(l, "..") || S_files_add(f, l) != 0)
-            rc = -1;
-    }
-    free(src);
-    if (rc == 0 && unlink(path) != 0) /* the tree is changing: no longer true */
-        rc = -1;
-    if (rc != 0)
-        S_files_free(f);
-    return rc;
-}
-
-static int S_manifest_write(const char *tree, const S_files *f, folio_err *err)
-{
-    buf b = BUF_INIT;
-    int rc = buf_puts(&b, "folio-files 1\n");
-    for (size_t i = 0; rc == 0 && i < f->n; i++)
-        rc = buf_printf(&b, "%s\n", f->v[i]);
-    rc = rc != 0 ? err_set(err, "out of memory") : S_tree_write(tree, S_FILES_NAME, &b, err);
-    buf_free(&b);
-    return rc;
-}
-
 /* Removes what the reused tree had and this build did not write, and the
  * directories that leaves empty. */
-static int S_prune(const char *tree, const S_files *old, const S_files *now, folio_err *err)
+static int S_prune(const char *tree, const S_inc *inc, folio_err *err)
 {
-    S_set set;
-    if (S_set_init(&set, now) != 0)
+    size_t cap = 64;
+    while (cap < inc->nouts * 2 + 2)
+        cap *= 2;
+    const char **set = calloc(cap, sizeof *set);
+    if (!set)
         return err_set(err, "out of memory");
-    for (size_t i = 0; i < old->n; i++) {
-        if (S_set_has(&set, old->v[i]))
+    for (size_t i = 0; i < inc->nouts; i++) {
+        size_t k = S_hash(inc->outs[i].path) & (cap - 1);
+        while (set[k] && strcmp(set[k], inc->outs[i].path))
+            k = (k + 1) & (cap - 1);
+        set[k] = inc->outs[i].path;
+    }
+    for (size_t i = 0; i < inc->old.nouts; i++) {
+        const char *old = inc->old.outs[i].path;
+        size_t k = S_hash(old) & (cap - 1);
+        while (set[k] && strcmp(set[k], old))
+            k = (k + 1) & (cap - 1);
+        /* our own file, but never let it reach outside the tree */
+        if (set[k] || old[0] == '/' || strstr(old, ".."))
             continue;
         char path[PATH_MAX];
-        if (util_path(path, sizeof path, err, "%s/%s", tree, old->v[i]) != 0)
+        if (util_path(path, sizeof path, err, "%s/%s", tree, old) != 0)
             continue;
         if (unlink(path) != 0 && errno != ENOENT && errno != EISDIR)
             continue;
@@ -3340,7 +3264,7 @@ static int S_prune(const char *tree, const S_files *old, const S_files *now, fol
                 break; /* not empty: something else lives there */
         }
     }
-    free(set.v);
+    free(set);
     return 0;
 }
 
@@ -3362,12 +3286,14 @@ static int S_swap(const char *tree, const char *out, const char *prev, folio_err
     return 0;
 }
 
+static int S_inc_load(site *s, S_inc *inc, const char *tree, folio_err *err);
+
 /* The tree to build into: the previous site's (kept beside OUT by the last
- * build, with its manifest), or a fresh one. */
-static char *S_target(site *s, const char *prev, int *mode, S_files *old, folio_err *err)
+ * build, with its state), or a fresh one. */
+static char *S_target(site *s, const char *prev, int *mode, S_inc *inc, folio_err *err)
 {
     if (util_is_dir(prev)) {
-        if (S_manifest_load(prev, old) == 0) {
+        if (S_inc_load(s, inc, prev, err) == 0) {
             *mode = W_REUSE;
             return util_strdup(prev);
         }
@@ -3380,13 +3306,13 @@ static char *S_target(site *s, const char *prev, int *mode, S_files *old, folio_
 }
 
 static int S_render_all(site *s, const char *tree, int mode, S_call *call, S_batch *b,
-                        S_files *outs, folio_err *err)
+                        folio_err *err)
 {
     S_job *jobs = NULL;
     size_t nfirst = 0, n = 0;
     size_t rl = strlen(tree);
     if (util_is_dir(s->cfg->static_dir) &&
-        S_copy_static(s, s->cfg->static_dir, tree, mode, outs, rl, 0, err) != 0)
+        S_copy_static(s, s->cfg->static_dir, tree, mode, rl, 0, err) != 0)
         return -1;
     /* Pages of store data may have been added in place after that tree's
      * build (the list grew), so its manifest does not know them: they go,
@@ -3408,7 +3334,7 @@ static int S_render_all(site *s, const char *tree, int mode, S_call *call, S_bat
     if (n - nfirst > 1)
         qsort(jobs + nfirst, n - nfirst, sizeof *jobs, S_cmp_job);
     *b = (S_batch){.s = s, .call = call, .jobs = jobs, .n = nfirst, .out = tree,
-                   .mode = mode, .outs = outs};
+                   .mode = mode};
     int rc = S_batch_run(b, err);
     if (rc == 0) {
         b->jobs = jobs + nfirst;
@@ -3418,14 +3344,14 @@ static int S_render_all(site *s, const char *tree, int mode, S_call *call, S_bat
     free(jobs);
     b->jobs = NULL;
     if (rc == 0)
-        rc = S_feed(s, tree, &s->home, s->cfg->title, "/", mode, outs, err);
+        rc = S_feed(s, tree, &s->home, s->cfg->title, "/", mode, s->inc, err);
     for (size_t k = 0; rc == 0 && k < s->nsections; k++) {
         char title[1024];
         snprintf(title, sizeof title, "%s: %s", s->cfg->title, s->sections[k].title);
-        rc = S_feed(s, tree, &s->sections[k], title, s->sections[k].url, mode, outs, err);
+        rc = S_feed(s, tree, &s->sections[k], title, s->sections[k].url, mode, s->inc, err);
     }
     if (rc == 0)
-        rc = S_sitemap(s, tree, mode, outs, err);
+        rc = S_sitemap(s, tree, mode, s->inc, err);
     return rc;
 }
 
@@ -3473,21 +3399,22 @@ static int S_stamp_same(const site *s, const char *other, int whole)
     return !strncmp(s->stamp, other, n) && (other[n] == '\n' || !other[n]);
 }
 
-/* The outputs the tree was built with, when they can be trusted. The state
- * leaves the tree now: the tree is changing. */
-static int S_inc_open(site *s, S_inc *inc, const char *tree, int mode, folio_err *err)
+/* What the tree was built with: the files it holds, and their fingerprints
+ * (inc->on) when they can be trusted. -1 when the tree has no state: a
+ * build into it failed half-way. The state leaves the tree now: the tree is
+ * changing. */
+static int S_inc_load(site *s, S_inc *inc, const char *tree, folio_err *err)
 {
-    pthread_mutex_init(&inc->mu, NULL);
     char path[PATH_MAX];
-    if (mode != W_REUSE)
-        return 0;
-    if (util_path(path, sizeof path, err, "%s/%s", tree, BSTATE_FILE) != 0)
-        return -1;
     folio_err e2;
-    int rc = bstate_load(path, BSTATE_OUTS, &inc->old, &e2);
-    if (rc == 0 && unlink(path) != 0)
-        return err_set(err, "%s: %s", path, strerror(errno));
-    if (rc != 0 || s->opts.full || !S_stamp_same(s, inc->old.stamp, 1))
+    if (util_path(path, sizeof path, err, "%s/%s", tree, BSTATE_FILE) != 0 ||
+        bstate_load(path, BSTATE_OUTS, &inc->old, &e2) != 0)
+        return -1;
+    if (unlink(path) != 0) {
+        bstate_free(&inc->old);
+        return -1;
+    }
+    if (s->opts.full || !S_stamp_same(s, inc->old.stamp, 1))
         return 0;
     inc->mapcap = 64;
     while (inc->mapcap < inc->old.nouts * 2 + 2)
@@ -3536,29 +3463,26 @@ static void S_inc_close(S_inc *inc)
     pthread_mutex_destroy(&inc->mu);
 }
 
-/* The content records of this build, for the next one's parse cache. */
-static bstate_src *S_state_srcs(const site *s)
+/* Content record i of this build, for the next one's parse cache. */
+static void S_state_src(void *ud, size_t i, bstate_src *c)
 {
-    bstate_src *v = calloc(s->npages + 1, sizeof *v);
-    for (size_t i = 0; v && i < s->npages; i++) {
-        const S_page *p = &s->pages[i];
-        bstate_src *c = &v[i];
-        c->page = p->c; /* borrowed */
-        c->meta = atomic_load(&p->meta);
-        if (!p->fm_summary) {
-            c->page.summary = NULL;
-            c->body_summary = c->meta ? p->c.summary : NULL;
-        }
-        c->words = p->words;
-        c->size = (long long)p->st.st_size;
-        c->mtime_ns = S_ns(p->st.st_mtim);
-        c->ctime_ns = S_ns(p->st.st_ctim);
-        c->ino = (unsigned long long)p->st.st_ino;
-        /* an edit within the same clock tick would leave the stat as it is */
-        c->racy = c->mtime_ns > s->start_ns - 2000000000LL;
-        memcpy(c->hash, p->hash, BSTATE_HASH);
+    site *s = ud;
+    S_page *p = &s->pages[i];
+    memset(c, 0, sizeof *c);
+    c->page = p->c; /* borrowed */
+    c->meta = atomic_load(&p->meta);
+    if (!p->fm_summary) {
+        c->page.summary = NULL;
+        c->body_summary = c->meta ? p->c.summary : NULL;
     }
-    return v;
+    c->words = p->words;
+    c->size = p->size;
+    c->mtime_ns = p->mtime_ns;
+    c->ctime_ns = p->ctime_ns;
+    c->ino = p->ino;
+    /* an edit within the same clock tick would leave the stat as it is */
+    c->racy = c->mtime_ns > s->start_ns - 2000000000LL;
+    memcpy(c->hash, p->hash, BSTATE_HASH);
 }
 
 static int S_state_write(site *s, S_inc *inc, const char *tree, folio_err *err)
@@ -3568,10 +3492,11 @@ static int S_state_write(site *s, S_inc *inc, const char *tree, folio_err *err)
     st.tpl_names = calloc(s->ntinfo + 1, sizeof *st.tpl_names);
     st.tpl_hash = calloc(s->ntinfo + 1, sizeof *st.tpl_hash);
     st.sets = calloc(s->nsets + 1, sizeof *st.sets);
-    st.srcs = S_state_srcs(s);
+    st.src_at = S_state_src;
+    st.src_ud = s;
     int *idx = calloc(s->nsets * s->ntinfo + 1, sizeof *idx);
-    buf b = BUF_INIT;
-    int rc = !st.tpl_names || !st.tpl_hash || !st.sets || !st.srcs || !idx ? -1 : 0;
+    int rc = !st.tpl_names || !st.tpl_hash || !st.sets || !idx
+                 ? err_set(err, "out of memory") : 0;
     for (size_t i = 0; rc == 0 && i < s->ntinfo; i++) {
         st.tpl_names[i] = s->tinfo[i].name;
         memcpy(st.tpl_hash[i], s->tinfo[i].hash, BSTATE_HASH);
@@ -3582,15 +3507,21 @@ static int S_state_write(site *s, S_inc *inc, const char *tree, folio_err *err)
             if (s->sets[i].bits[t / 64] >> (t % 64) & 1)
                 st.sets[i].tpl[st.sets[i].n++] = (int)t;
     }
+    char path[PATH_MAX];
     if (rc == 0)
-        rc = bstate_encode(&st, &b);
-    rc = rc != 0 ? err_set(err, "out of memory") : S_tree_write(tree, BSTATE_FILE, &b, err);
-    buf_free(&b);
+        rc = util_path(path, sizeof path, err, "%s/%s", tree, BSTATE_FILE);
+    if (rc == 0) {
+        /* the tree is not served yet: a plain write does */
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0 || bstate_write(fd, &st) != 0)
+            rc = err_set(err, "%s: %s", path, strerror(errno));
+        if (fd >= 0 && close(fd) != 0 && rc == 0)
+            rc = err_set(err, "%s: %s", path, strerror(errno));
+    }
     free(idx);
     free(st.tpl_names);
     free(st.tpl_hash);
     free(st.sets);
-    free(st.srcs);
     return rc;
 }
 
@@ -3626,9 +3557,9 @@ int site_build(site *s, folio_err *err)
 {
     S_call call = {.s = s};
     S_batch b = {0};
-    S_files old = {0}, outs = {0};
     S_inc inc = {0};
     int rc = -1, mode = W_FRESH;
+    pthread_mutex_init(&inc.mu, NULL);
     char parent[PATH_MAX], prev[PATH_MAX];
     snprintf(parent, sizeof parent, "%s", s->out);
     char *sl = strrchr(parent, '/');
@@ -3656,17 +3587,16 @@ int site_build(site *s, folio_err *err)
         close(lfd);
         return -1;
     }
-    char *tree = S_target(s, prev, &mode, &old, err);
+    char *tree = S_target(s, prev, &mode, &inc, err);
     if (!tree) {
+        S_inc_close(&inc);
         close(lfd);
         return -1;
     }
-    if (S_inc_open(s, &inc, tree, mode, err) != 0)
-        goto done;
     s->inc = &inc;
-    if (S_render_all(s, tree, mode, &call, &b, &outs, err) != 0)
+    if (S_render_all(s, tree, mode, &call, &b, err) != 0)
         goto done;
-    if (mode == W_REUSE && S_prune(tree, &old, &outs, err) != 0)
+    if (mode == W_REUSE && S_prune(tree, &inc, err) != 0)
         goto done;
     pthread_mutex_lock(&s->mu);
     S_deps_free(s->deps, s->ndeps);
@@ -3676,7 +3606,7 @@ int site_build(site *s, folio_err *err)
     b.deps.n = 0;
     pthread_mutex_unlock(&s->mu);
     if (S_deps_write(s, tree, err) != 0 || S_state_write(s, &inc, tree, err) != 0 ||
-        S_manifest_write(tree, &outs, err) != 0 || S_swap(tree, s->out, prev, err) != 0)
+        S_swap(tree, s->out, prev, err) != 0)
         goto done;
     s->built = b.rendered;
     s->skipped = b.skipped;
@@ -3687,8 +3617,6 @@ done:
         util_rmtree(tree, &e2);
     } /* a reused tree lost its manifest and is started over next time */
     free(tree);
-    S_files_free(&old);
-    S_files_free(&outs);
     S_deps_free(b.deps.v, b.deps.n);
     S_call_done(&call);
     s->inc = NULL;
