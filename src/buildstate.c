@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define S_MAGIC "folio-state 3\n"
+#define S_MAGIC "folio-state 4\n"
 #define S_END "end\n"
 #define S_NIL UINT32_MAX /* a NULL string */
 
@@ -103,7 +103,7 @@ static int S_encode(const bstate *st, buf *b, int fd)
              S_i64(b, s->ctime_ns) || S_i64(b, (long long)s->ino) ||
              S_u32(b, (uint32_t)s->racy) || buf_add(b, (const char *)s->hash, BSTATE_HASH) ||
              S_u32(b, (uint32_t)s->meta) || S_u32(b, (uint32_t)s->words) ||
-             S_str(b, s->body_summary) || S_flush(b, fd, S_CHUNK);
+             S_str(b, s->body_summary) || S_str(b, s->links) || S_flush(b, fd, S_CHUNK);
     }
     return rc || buf_puts(b, S_END) || S_flush(b, fd, 0) ? -1 : 0;
 }
@@ -254,6 +254,7 @@ static void S_rsrc(S_rd *r, bstate_src *s)
     s->meta = (int)S_ru32(r);
     s->words = (int)S_ru32(r);
     s->body_summary = S_rstr(r);
+    s->links = S_rstr(r);
 }
 
 static void S_rhead(S_rd *r, bstate *st)
@@ -389,6 +390,7 @@ void bstate_free(bstate *st)
     for (size_t i = 0; st->srcs && i < st->nsrcs; i++) {
         content_page_free(&st->srcs[i].page);
         free(st->srcs[i].body_summary);
+        free(st->srcs[i].links);
     }
     free(st->srcs);
     memset(st, 0, sizeof *st);

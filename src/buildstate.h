@@ -40,6 +40,7 @@ typedef struct bstate_src {
     int meta;          /* words and body_summary are known */
     int words;
     char *body_summary; /* the first paragraph, when front matter gave none */
+    char *links;       /* its Markdown's links, "LINE<TAB>URL" lines (when meta) */
 } bstate_src;
 
 typedef struct bstate_set {

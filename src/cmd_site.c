@@ -271,8 +271,8 @@ static void S_build_usage(FILE *f)
             "      --as-of TIME  build as of TIME (YYYY-MM-DD[THH:MM[:SS]][Z]):\n"
             "                    'now' for future-dated pages and the event store\n"
             "      --full        render every page, whatever the recorded state says\n"
-            "      --strict      warnings (typos of known keys, menu links to missing\n"
-            "                    pages) fail the build; OUT stays as it was\n"
+            "      --strict      warnings (typos of known keys, menu items and links to\n"
+            "                    missing pages) fail the build; OUT stays as it was\n"
             "  -h, --help        this text\n");
 }
 
@@ -313,7 +313,7 @@ static int S_build_args(int argc, char **argv, const char **site_dir, const char
             break;
         case 'h': S_build_usage(stdout); return 0;
         case 'F': opts->full = 1; break;
-        case 'S': *strict = 1; break;
+        case 'S': *strict = opts->strict = 1; break;
         case ':':
             fprintf(stderr, "folio build: %s needs a value\n", argv[optind - 1]);
             return 2;

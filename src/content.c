@@ -554,9 +554,29 @@ static char *S_plain(cmark_node *para)
     return buf_detach(&b, NULL);
 }
 
+/* "LINE\tURL\n" for a link or image node. */
+static int S_add_link(buf *b, cmark_node *n)
+{
+    const char *url = cmark_node_get_url(n);
+    if (!url || !*url)
+        return 0;
+    return buf_printf(b, "%d\t", cmark_node_get_start_line(n)) || buf_puts(b, url) ||
+           buf_putc(b, '\n');
+}
+
 char *content_render(const char *md, size_t len, size_t *outlen, int *words,
                      char **summary)
 {
+    return content_render_links(md, len, outlen, words, summary, NULL);
+}
+
+char *content_render_links(const char *md, size_t len, size_t *outlen, int *words,
+                           char **summary, char **links)
+{
+    buf lb = BUF_INIT;
+    int lfail = 0;
+    if (links)
+        *links = NULL;
     if (summary)
         *summary = NULL;
     if (words)
@@ -569,7 +589,7 @@ char *content_render(const char *md, size_t len, size_t *outlen, int *words,
         S_arena_reset();
         return NULL;
     }
-    if (words || summary) {
+    if (words || summary || links) {
         cmark_iter *it = cmark_iter_new(doc);
         cmark_event_type ev;
         int in = 0;
@@ -593,6 +613,11 @@ char *content_render(const char *md, size_t len, size_t *outlen, int *words,
             case CMARK_NODE_LINEBREAK:
                 in = 0;
                 break;
+            case CMARK_NODE_LINK:
+            case CMARK_NODE_IMAGE:
+                if (links && S_add_link(&lb, n) != 0)
+                    lfail = 1;
+                break;
             default:
                 if (cmark_node_get_type(n) <= CMARK_NODE_LAST_BLOCK)
                     in = 0; /* a block boundary ends a word; emphasis does not */
@@ -608,6 +633,12 @@ char *content_render(const char *md, size_t len, size_t *outlen, int *words,
         html = util_strdup(out); /* the caller frees it with free() */
     }
     S_arena_reset();
+    if (html && links && (lfail || !(*links = lb.ptr ? buf_detach(&lb, NULL)
+                                                   : util_strdup("")))) {
+        free(html);
+        html = NULL;
+    }
+    buf_free(&lb);
     if (!html && summary) {
         free(*summary);
         *summary = NULL;

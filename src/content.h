@@ -59,6 +59,12 @@ char *content_render(const char *md, size_t len, size_t *outlen, int *words,
  * and less than key's length), or NULL when none is close or key is one. */
 const char *content_suggest(const char *key, const char *const *known, size_t n);
 
+/* The same, and *links (when links is non-NULL) receives the links and
+ * images of the Markdown, one "LINE<TAB>URL" a line (LINE counted from the
+ * start of md); "" when there are none. */
+char *content_render_links(const char *md, size_t len, size_t *outlen, int *words,
+                           char **summary, char **links);
+
 /* Reading time in minutes for a word count (at least 1). */
 int content_reading_minutes(int words);
 

@@ -65,6 +65,7 @@ typedef struct S_page {
     unsigned item_mask; /* the groups of item_fp (under the site's lock) */
     int item_known;
     unsigned char item_fp[BSTATE_HASH]; /* the page as lists show it */
+    char *links;      /* its Markdown's links (known with meta) */
 } S_page;
 
 typedef struct S_list {
@@ -508,6 +509,8 @@ static void S_take_meta(S_page *p, bstate_src *c)
         p->c.summary = c->body_summary;
         c->body_summary = NULL;
     }
+    p->links = c->links;
+    c->links = NULL;
     atomic_store(&p->meta, 1);
 }
 
@@ -1728,11 +1731,12 @@ static int S_render_md(site *s, S_page *p, char **html, folio_err *err)
     if (util_read_file(path, &src, &len, err) != 0)
         return -1;
     int words = 0;
-    char *summary = NULL;
+    char *summary = NULL, *links = NULL;
     int need = !atomic_load(&p->meta);
     size_t off = p->c.body_offset <= len ? p->c.body_offset : len;
-    char *h = content_render(src + off, len - off, NULL, need ? &words : NULL,
-                             need && !p->fm_summary ? &summary : NULL);
+    char *h = content_render_links(src + off, len - off, NULL, need ? &words : NULL,
+                                   need && !p->fm_summary ? &summary : NULL,
+                                   need ? &links : NULL);
     free(src);
     if (!h)
         return err_set(err, "content/%s: cannot render the Markdown", p->c.file);
@@ -1744,11 +1748,14 @@ static int S_render_md(site *s, S_page *p, char **html, folio_err *err)
                 p->c.summary = summary;
                 summary = NULL;
             }
+            p->links = links;
+            links = NULL;
             atomic_store(&p->meta, 1);
         }
         pthread_mutex_unlock(&s->mu);
     }
     free(summary);
+    free(links);
     if (html)
         *html = h;
     else
@@ -2899,6 +2906,8 @@ static const char *const S_cfg_keys[] = {
     "store", "forms", "fcgi", "menu", "paths", "mail", "webhooks", "api", "accounts",
     "admin", "serve", "images", "theme", "consumers", "log", "metrics"};
 
+static int S_job_for(const site *s, const char *url, S_job *j);
+
 /* Whether an internal URL is something the site serves. */
 static int S_serves(const site *s, const char *url)
 {
@@ -2913,13 +2922,21 @@ static int S_serves(const site *s, const char *url)
     if (cut)
         *cut = '\0';
     size_t n = strlen(base);
-    if (S_url_get(s, base))
+    S_job j;
+    if (S_job_for(s, base, &j) == 0)
         return 1;
     if (n && n + 1 < sizeof base && base[n - 1] != '/') {
         memcpy(base + n, "/", 2);
-        if (S_url_get(s, base))
+        if (S_job_for(s, base, &j) == 0)
             return 1;
         base[n] = '\0';
+    }
+    /* a section's feed */
+    if (n > 10 && !strcmp(base + n - 10, "/index.xml")) {
+        base[n - 9] = '\0';
+        if (S_url_get(s, base))
+            return 1;
+        base[n - 9] = 'i';
     }
     folio_err e;
     return util_path(path, sizeof path, &e, "%s%s", s->cfg->static_dir, base) == 0 &&
@@ -2958,6 +2975,78 @@ static void S_check_config(site *s)
     }
     cJSON_Delete(raw);
     cJSON_Delete(lines);
+}
+
+/* The site path a link in page p points at ("" when it is not internal:
+ * another site, mail, an anchor of the page itself). */
+static void S_link_target(const S_page *p, const char *url, char *out, size_t n)
+{
+    out[0] = '\0';
+    size_t k = strspn(url, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-");
+    if ((k && url[k] == ':') || url[0] == '#' || url[0] == '?' || !strncmp(url, "//", 2))
+        return;
+    char path[PATH_MAX];
+    if (url[0] == '/')
+        snprintf(path, sizeof path, "%s", url);
+    else
+        snprintf(path, sizeof path, "%s%s", p->url, url);
+    path[strcspn(path, "#?")] = '\0';
+    /* ./ and ../ as a browser resolves them */
+    size_t o = 0;
+    for (char *seg = path + 1, *next; seg && *seg; seg = next) {
+        next = strchr(seg, '/');
+        size_t len = next ? (size_t)(next - seg) : strlen(seg);
+        if (next)
+            next++;
+        if (len == 1 && seg[0] == '.')
+            continue;
+        if (len == 2 && seg[0] == '.' && seg[1] == '.') {
+            while (o > 0 && out[--o] != '/')
+                ;
+            continue;
+        }
+        if (o + len + 2 >= n)
+            return;
+        out[o++] = '/';
+        memcpy(out + o, seg, len);
+        o += len;
+    }
+    size_t pl = strlen(path);
+    if (o + 2 < n && (o == 0 || path[pl - 1] == '/'))
+        out[o++] = '/';
+    out[o] = '\0';
+}
+
+#define S_LINK_WARNINGS 20 /* then a count: a big site's typo is not 10,000 lines */
+
+/* Links in the Markdown to pages and files the site does not have. */
+static void S_check_links(site *s)
+{
+    int broken = 0;
+    for (size_t i = 0; i < s->npages; i++) {
+        const S_page *p = &s->pages[i];
+        if (!p->listed && (int)i != s->page404 && p->c.kind == CONTENT_PAGE)
+            continue; /* not in this build */
+        for (const char *l = p->links; l && *l;) {
+            const char *nl = strchr(l, '\n');
+            size_t len = nl ? (size_t)(nl - l) : strlen(l);
+            char url[PATH_MAX], target[PATH_MAX];
+            int line = atoi(l);
+            const char *tab = memchr(l, '\t', len);
+            snprintf(url, sizeof url, "%.*s", tab ? (int)(len - (size_t)(tab + 1 - l)) : 0,
+                     tab ? tab + 1 : "");
+            l += len + (nl ? 1 : 0);
+            S_link_target(p, url, target, sizeof target);
+            if (!*target || S_serves(s, target))
+                continue;
+            if (++broken <= S_LINK_WARNINGS)
+                S_warn(s, "content/%s:%d: a link to %s, which the site does not have",
+                       p->c.file, p->c.body_line - 1 + line, url);
+        }
+    }
+    if (broken > S_LINK_WARNINGS)
+        S_warn(s, "... and %d more links to pages the site does not have",
+               broken - S_LINK_WARNINGS);
 }
 
 /* ---- open / close ------------------------------------------------------- */
@@ -3017,6 +3106,7 @@ void site_close(site *s)
         free(s->pages[i].tagidx);
         free(s->pages[i].data_name);
         free(s->pages[i].data_path);
+        free(s->pages[i].links);
     }
     free(s->pages);
     free(s->order);
@@ -3475,6 +3565,7 @@ static void S_state_src(void *ud, size_t i, bstate_src *c)
         c->page.summary = NULL;
         c->body_summary = c->meta ? p->c.summary : NULL;
     }
+    c->links = c->meta ? p->links : NULL;
     c->words = p->words;
     c->size = p->size;
     c->mtime_ns = p->mtime_ns;
@@ -3596,6 +3687,12 @@ int site_build(site *s, folio_err *err)
     s->inc = &inc;
     if (S_render_all(s, tree, mode, &call, &b, err) != 0)
         goto done;
+    S_check_links(s);
+    if (s->opts.strict && s->warnings) {
+        err_set(err, "%d warning%s and --strict: the site was not swapped in", s->warnings,
+                s->warnings == 1 ? "" : "s");
+        goto done;
+    }
     if (mode == W_REUSE && S_prune(tree, &inc, err) != 0)
         goto done;
     pthread_mutex_lock(&s->mu);

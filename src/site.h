@@ -42,6 +42,7 @@ typedef struct site_opts {
     site_data_fn data;    /* may be NULL */
     void *data_ud;
     int full;             /* site_build: render everything, whatever OUT's state says */
+    int strict;           /* site_build: fail, leaving OUT as it is, on any warning */
     /* Mistakes that still build ("FILE:LINE: ..."); NULL prints them to
      * stderr as "warning: ...". */
     void (*warn)(void *ud, const char *msg);
@@ -81,7 +82,9 @@ int site_unchanged_pages(const site *s);
 
 /* How many warnings site_open and site_build gave so far: unknown keys
  * that look like typos of known ones (front matter and folio.yml), menu
- * items and Markdown links to pages the site does not have. */
+ * items and Markdown links to pages or files the site does not have
+ * (static files, the form endpoints and feeds count as had). Anchors
+ * (#name) are not checked. */
 int site_warnings(const site *s);
 
 void site_close(site *s);

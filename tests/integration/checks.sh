@@ -1,7 +1,7 @@
 #!/bin/sh
 # Checks that catch mistakes: typos of known front matter and folio.yml
-# keys warn with FILE:LINE and the key meant; a menu item to a missing page
-# warns; --strict turns warnings into a failed build that leaves OUT as it
+# keys warn with FILE:LINE and the key meant; a menu item or a Markdown
+# link to a missing page warns; --strict turns warnings into a failed build that leaves OUT as it
 # was; a page without a title, invalid UTF-8 in a body or a file name are
 # errors naming the file (and line); folio build outside a site says so.
 . "$FOLIO_SRCDIR/tests/integration/lib.sh"
@@ -51,6 +51,18 @@ cp "$T/folio.yml" "$S/folio.yml"
 printf -- '---\ntitle: About\n---\nHi.\n' >"$S/content/about.md"
 build --strict
 expect "--strict builds a site without warnings" 0 "folio: built"
+
+printf -- '---\ntitle: About\n---\n\n[gone](/nope/) [rel](../projects/) [css](/css/site.css)\n[form](/contact) [feed](/projects/index.xml) [mail](mailto:a@b.example) [x](#top)\n\n[typo](../projectz/)\n' \
+    >"$S/content/about.md"
+build
+expect "a Markdown link to a missing page warns with its line" 0 \
+    "warning: content/about.md:5: a link to /nope/, which the site does not have"
+expect "a relative one too" 0 "warning: content/about.md:8: a link to ../projectz/"
+[ "$(grep -c '^warning' "$T/log")" = 2 ] && ok "links to pages, static files, forms, feeds are fine" ||
+    fail "good links" "warned about: $(cat "$T/log")"
+build --strict
+expect "--strict fails on a broken link" 1 "--strict"
+printf -- '---\ntitle: About\n---\nHi.\n' >"$S/content/about.md"
 
 printf -- '---\ndate: 2025-01-01\n---\nNo title.\n' >"$S/content/notitle.md"
 build
