@@ -3491,8 +3491,8 @@ static int S_stamp_same(const site *s, const char *other, int whole)
 
 /* What the tree was built with: the files it holds, and their fingerprints
  * (inc->on) when they can be trusted. -1 when the tree has no state: a
- * build into it failed half-way. The state leaves the tree now: the tree is
- * changing. */
+ * build into it failed half-way. The state leaves a tree that is about to
+ * change (any but the live one, which site_check_state only reads). */
 static int S_inc_load(site *s, S_inc *inc, const char *tree, folio_err *err)
 {
     char path[PATH_MAX];
@@ -3500,7 +3500,7 @@ static int S_inc_load(site *s, S_inc *inc, const char *tree, folio_err *err)
     if (util_path(path, sizeof path, err, "%s/%s", tree, BSTATE_FILE) != 0 ||
         bstate_load(path, BSTATE_OUTS, &inc->old, &e2) != 0)
         return -1;
-    if (unlink(path) != 0) {
+    if (tree != s->out && unlink(path) != 0) {
         bstate_free(&inc->old);
         return -1;
     }
@@ -3725,6 +3725,66 @@ done:
 int site_built_pages(const site *s)
 {
     return s->built;
+}
+
+/* One line of a report, under a cap: a site that needs a build should not
+ * print 10,000 of them. */
+static int S_report(buf *report, int *n, const char *what, const char *url)
+{
+    if (++*n == 21)
+        return buf_puts(report, "...\n");
+    return *n > 21 ? 0 : buf_printf(report, "%s %s\n", url, what);
+}
+
+int site_check_state(site *s, buf *report, folio_err *err)
+{
+    S_inc inc = {0};
+    pthread_mutex_init(&inc.mu, NULL);
+    S_job *jobs = NULL;
+    size_t nfirst, n = 0;
+    int rc = 0, stale = 0;
+    S_check_links(s);
+    if (S_inc_load(s, &inc, s->out, err) != 0 || !inc.on) {
+        rc = buf_puts(report, "the site was not built by this folio with these settings: "
+                              "run folio build\n") ? err_set(err, "out of memory") : 1;
+        goto done;
+    }
+    if (S_all_jobs(s, &jobs, &nfirst, &n) != 0) {
+        rc = err_set(err, "out of memory");
+        goto done;
+    }
+    S_call call = {.s = s};
+    S_worker w = {.s = s, .call = &call, .out = s->out, .mode = W_REUSE};
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const S_job *j = &jobs[i];
+        if (j->type == T_ALIAS || (j->type == T_PAGE && s->pages[j->idx].data_name))
+            continue;
+        char url[PATH_MAX], path[PATH_MAX];
+        S_job_url(s, j, url, sizeof url);
+        if (S_path_of(s->out, url, path, sizeof path, err) != 0) {
+            rc = -1;
+            break;
+        }
+        const bstate_out *o = S_inc_old(&inc, path + strlen(s->out) + 1);
+        unsigned char fp[BSTATE_HASH];
+        /* pages that show store data are site_check_pages' to check */
+        if (!o)
+            rc = S_report(report, &stale, "is not built", url);
+        else if (o->set >= 0 && !(o->flags & BSTATE_DATA) && !o->names &&
+                 (!inc.oldsets[o->set].valid ||
+                  S_fp_out(&w, j, inc.oldsets[o->set].mask, o->names, fp) != 0 ||
+                  memcmp(fp, o->fp, sizeof fp)))
+            rc = S_report(report, &stale, "is out of date (run folio build)", url);
+        if (rc != 0)
+            rc = err_set(err, "out of memory");
+    }
+    S_call_done(&call);
+    if (rc == 0)
+        rc = stale > 0;
+done:
+    free(jobs);
+    S_inc_close(&inc);
+    return rc;
 }
 
 int site_unchanged_pages(const site *s)

@@ -75,6 +75,12 @@ int site_render_url(site *s, const char *url, const cJSON *extra, buf *out,
  * report, one a line), -1 on error. */
 int site_check_pages(site *s, buf *report, folio_err *err);
 
+/* Compares OUT's recorded build state with the site as it is now, without
+ * rendering: 0 when every page is built from the current inputs, 1 when
+ * some are not (their URLs are appended to report, one a line), -1 on
+ * error. Checks links as site_build does (see site_warnings). */
+int site_check_state(site *s, buf *report, folio_err *err);
+
 /* How many files the last site_build rendered (pages, lists, aliases). */
 int site_built_pages(const site *s);
 /* How many outputs the last site_build found unchanged and did not render. */

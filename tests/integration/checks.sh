@@ -79,6 +79,18 @@ build
 expect "a file name that is not UTF-8 is an error" 1 "is not valid UTF-8; rename it"
 rm -f "$S/content/caf"*.md
 
+# folio check compares the recorded build state with the sources
+build
+"$FOLIO_BIN" check -s "$S" >"$T/log" 2>&1; st=$?
+expect "folio check passes on a site just built" 0 "ok:"
+printf '\nMore.\n' >>"$S/content/about.md"
+"$FOLIO_BIN" check -s "$S" >"$T/log" 2>&1; st=$?
+expect "folio check names a page edited since the build" 1 "/about/ is out of date"
+printf -- '---\ntitle: About\n---\n[gone](/nope/)\n' >"$S/content/about.md"
+build
+"$FOLIO_BIN" check -s "$S" >"$T/log" 2>&1; st=$?
+expect "folio check fails on build warnings" 1 "a link to /nope/"
+
 mkdir "$T/empty"
 (cd "$T/empty" && "$FOLIO_BIN" build >"$T/log" 2>&1); st=$?
 expect "folio build outside a site says so" 1 "is not a folio site"
