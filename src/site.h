@@ -15,10 +15,12 @@
  * file in its directory and renamed into place. A full build renders into a
  * directory beside OUT and swaps it in (renameat2 RENAME_EXCHANGE) only when
  * complete; on error OUT is untouched. The site it replaced stays beside OUT
- * as .OUT.prev with a manifest of its files (.folio-files), and the next
- * build is made in it: files whose bytes did not change are not written,
- * files no longer made are removed. Creating and removing ~10,000 page
- * directories per build was most of a build's time. */
+ * as .OUT.prev with its build state (.folio-state, see buildstate.h), and
+ * the next build is made in it: only outputs whose recorded inputs changed
+ * since that tree was built are rendered, files whose bytes did not change
+ * are not written, files no longer made are removed. Creating and removing
+ * ~10,000 page directories per build was most of a build's time. A build
+ * killed half-way leaves a .OUT.new-XXXXXX tree that the next build removes. */
 #ifndef FOLIO_SITE_H
 #define FOLIO_SITE_H
 
