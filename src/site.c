@@ -2982,14 +2982,17 @@ static void S_check_config(site *s)
 static void S_link_target(const S_page *p, const char *url, char *out, size_t n)
 {
     out[0] = '\0';
-    size_t k = strspn(url, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-");
+    size_t k = 0;
+    while (isalnum((unsigned char)url[k]) || url[k] == '+' || url[k] == '.' || url[k] == '-')
+        k++;
     if ((k && url[k] == ':') || url[0] == '#' || url[0] == '?' || !strncmp(url, "//", 2))
         return;
     char path[PATH_MAX];
-    if (url[0] == '/')
-        snprintf(path, sizeof path, "%s", url);
-    else
-        snprintf(path, sizeof path, "%s%s", p->url, url);
+    size_t bl = url[0] == '/' ? 0 : strlen(p->url), ul = strlen(url);
+    if (bl + ul >= sizeof path)
+        return;
+    memcpy(path, p->url, bl);
+    memcpy(path + bl, url, ul + 1);
     path[strcspn(path, "#?")] = '\0';
     /* ./ and ../ as a browser resolves them */
     size_t o = 0;
@@ -3019,10 +3022,57 @@ static void S_link_target(const S_page *p, const char *url, char *out, size_t n)
 
 #define S_LINK_WARNINGS 20 /* then a count: a big site's typo is not 10,000 lines */
 
+/* Whether the site serves a link target, asked once per target: a big
+ * site links to the same few pages thousands of times. */
+typedef struct S_memo {
+    char **key;
+    unsigned char *val;
+    size_t cap, n;
+} S_memo;
+
+static int S_serves_memo(const site *s, S_memo *m, const char *target)
+{
+    if ((m->n + 1) * 2 > m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 256;
+        char **nk = calloc(cap, sizeof *nk);
+        unsigned char *nv = calloc(cap, 1);
+        if (!nk || !nv) {
+            free(nk);
+            free(nv);
+            return S_serves(s, target);
+        }
+        for (size_t i = 0; i < m->cap; i++) {
+            if (!m->key[i])
+                continue;
+            size_t k = S_hash(m->key[i]) & (cap - 1);
+            while (nk[k])
+                k = (k + 1) & (cap - 1);
+            nk[k] = m->key[i];
+            nv[k] = m->val[i];
+        }
+        free(m->key);
+        free(m->val);
+        m->key = nk;
+        m->val = nv;
+        m->cap = cap;
+    }
+    size_t k = S_hash(target) & (m->cap - 1);
+    for (; m->key[k]; k = (k + 1) & (m->cap - 1))
+        if (!strcmp(m->key[k], target))
+            return m->val[k];
+    int r = S_serves(s, target);
+    if ((m->key[k] = util_strdup(target))) {
+        m->val[k] = (unsigned char)r;
+        m->n++;
+    }
+    return r;
+}
+
 /* Links in the Markdown to pages and files the site does not have. */
 static void S_check_links(site *s)
 {
     int broken = 0;
+    S_memo memo = {0};
     for (size_t i = 0; i < s->npages; i++) {
         const S_page *p = &s->pages[i];
         if (!p->listed && (int)i != s->page404 && p->c.kind == CONTENT_PAGE)
@@ -3033,11 +3083,14 @@ static void S_check_links(site *s)
             char url[PATH_MAX], target[PATH_MAX];
             int line = atoi(l);
             const char *tab = memchr(l, '\t', len);
-            snprintf(url, sizeof url, "%.*s", tab ? (int)(len - (size_t)(tab + 1 - l)) : 0,
-                     tab ? tab + 1 : "");
+            size_t ul = tab ? len - (size_t)(tab + 1 - l) : 0;
+            if (ul >= sizeof url)
+                ul = 0;
+            memcpy(url, tab ? tab + 1 : "", ul);
+            url[ul] = '\0';
             l += len + (nl ? 1 : 0);
             S_link_target(p, url, target, sizeof target);
-            if (!*target || S_serves(s, target))
+            if (!*target || S_serves_memo(s, &memo, target))
                 continue;
             if (++broken <= S_LINK_WARNINGS)
                 S_warn(s, "content/%s:%d: a link to %s, which the site does not have",
@@ -3047,6 +3100,10 @@ static void S_check_links(site *s)
     if (broken > S_LINK_WARNINGS)
         S_warn(s, "... and %d more links to pages the site does not have",
                broken - S_LINK_WARNINGS);
+    for (size_t i = 0; i < memo.cap; i++)
+        free(memo.key[i]);
+    free(memo.key);
+    free(memo.val);
 }
 
 /* ---- open / close ------------------------------------------------------- */
