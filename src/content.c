@@ -633,8 +633,8 @@ char *content_render_links(const char *md, size_t len, size_t *outlen, int *word
         html = util_strdup(out); /* the caller frees it with free() */
     }
     S_arena_reset();
-    if (html && links && (lfail || !(*links = lb.ptr ? buf_detach(&lb, NULL)
-                                                   : util_strdup("")))) {
+    /* copied at its length: a site keeps every page's links until the end */
+    if (html && links && (lfail || !(*links = util_strndup(lb.ptr ? lb.ptr : "", lb.len)))) {
         free(html);
         html = NULL;
     }
