@@ -476,7 +476,10 @@ static const char S_check_help[] =
     "Verifies the site: SQLite's integrity check, the triggers that keep\n"
     "the event log append-only, each projection against a fresh replay of\n"
     "the log, and (once the site is built) every page that shows store data\n"
-    "against what it would render now. Prints what differs, one a line.\n"
+    "against what it would render now, and every other page's recorded inputs\n"
+    "against the sources (a page out of date needs folio build). Warnings of\n"
+    "folio build (typos of known keys, links to missing pages) fail the\n"
+    "check, as with folio build --strict. Prints what differs, one a line.\n"
     "\n"
     "  -s, --site SITE    the site directory (default .)\n"
     "\n"
@@ -495,6 +498,13 @@ static int S_check_pages(S_ctx *c, buf *report, folio_err *err)
         return -1;
     buf pages = BUF_INIT;
     int r = site_check_pages(s, &pages, err);
+    /* the build state against the sources, and the build's checks (as
+     * folio build --strict: a warning fails the check) */
+    int st = r < 0 ? 0 : site_check_state(s, report, err);
+    if (st < 0)
+        r = -1;
+    else if (st > 0 || site_warnings(s) > 0)
+        r = 1;
     site_close(s);
     if (r == 1) {
         const char *p = pages.ptr;
