@@ -22,6 +22,7 @@ static const struct command S_commands[] = {
     {"replay", cmd_replay, "rebuild projections from the log"},
     {"check", cmd_check, "verify the store, projections and pages"},
     {"backup", cmd_backup, "copy the event store while the site runs"},
+    {"webhooks", cmd_webhooks, "list the webhooks; send a signed test event"},
     {NULL, NULL, NULL},
 };
 
