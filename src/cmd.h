@@ -20,5 +20,7 @@ int cmd_backup(int argc, char **argv);
 
 /* src/cmd_webhooks.c */
 int cmd_webhooks(int argc, char **argv);
+/* src/cmd_apikey.c */
+int cmd_apikey(int argc, char **argv);
 
 #endif

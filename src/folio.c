@@ -23,6 +23,7 @@ static const struct command S_commands[] = {
     {"check", cmd_check, "verify the store, projections and pages"},
     {"backup", cmd_backup, "copy the event store while the site runs"},
     {"webhooks", cmd_webhooks, "list the webhooks; send a signed test event"},
+    {"apikey", cmd_apikey, "create, list and revoke keys for /api/events"},
     {NULL, NULL, NULL},
 };
 
