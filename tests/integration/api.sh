@@ -171,4 +171,16 @@ case $list in *reader*"events:read"*20??-*-*T*old*) t_ok "apikey list shows name
     *) t_fail "apikey list shows names, scopes and dates" "$list";; esac
 if echo "$list" | grep -q "^reader .* -  *-$"; then t_fail "last used is recorded" "$list"; else t_ok "last used is recorded"; fi
 
+# ---- folio events --follow ------------------------------------------------------------------
+"$FOLIO_BIN" events -s "$T_SITE" --follow --after 3 >"$T_DIR/follow" 2>"$T_DIR/follow.err" &
+follow_pid=$!; bg_pids+=("$follow_pid")
+folio_wait_for "[ \$(wc -l <'$T_DIR/follow') -ge 2 ]" 5
+t_expect "--follow prints what is there after --after" 2 "$(wc -l <"$T_DIR/follow")"
+t_expect "a contact while following" 303 "$(post_contact "Hello to the one following the log.")"
+if folio_wait_for "grep -q '^6 ' '$T_DIR/follow'" 3; then t_ok "--follow prints the new event"; else t_fail "--follow prints the new event" "$(cat "$T_DIR/follow")"; fi
+kill -INT "$follow_pid"
+wait "$follow_pid"; rc=$?
+t_expect "--follow ends cleanly on SIGINT" 0 "$rc"
+t_expect "each event once" "4 5 6" "$(cut -d' ' -f1 "$T_DIR/follow" | tr '\n' ' ' | sed 's/ $//')"
+
 t_done
