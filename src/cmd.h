@@ -18,6 +18,8 @@ int cmd_replay(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
 
+/* src/cmd_mail.c */
+int cmd_mail(int argc, char **argv);
 /* src/cmd_webhooks.c */
 int cmd_webhooks(int argc, char **argv);
 /* src/cmd_follow.c: folio events --follow, after the options are read. */
