@@ -36,6 +36,8 @@ NOSCOPE=$(newkey no-events personal:read)
 REVOKED=$(newkey old events:read)
 LIMITED=$(newkey busy events:read)
 PARK=$(newkey parked events:read)
+CAP1=$(newkey many-1 events:read)
+CAP2=$(newkey many-2 events:read)
 "$FOLIO_BIN" apikey revoke -s "$T_SITE" old >/dev/null
 case $READER in folio_*) t_ok "apikey create prints the key last";;
     *) t_fail "apikey create prints the key last" "$READER";; esac
@@ -154,6 +156,26 @@ got=$(cat "$T_DIR"/parked/*.status | grep -c 200)
 t_expect "all 50 long-polls got the event" 50 "$got"
 t_expect "with the new position" 5 "$(python3 -c "import json; print(json.load(open('$T_DIR/parked/50'))['next'])")"
 
+# ---- past the cap: 503, and the forms still answer ----------------------------------------
+mkdir -p "$T_DIR/cap"
+cap_pids=()
+for i in $(seq 1 140); do
+    key=$CAP1; [ "$i" -gt 70 ] && key=$CAP2
+    curl -s -o "$T_DIR/cap/$i" -D "$T_DIR/cap/$i.h" -w '%{http_code}\n' -H "Authorization: Bearer $key" \
+        "$T_URL/api/events?after=5&wait=30" >"$T_DIR/cap/$i.status" &
+    cap_pids+=($!); bg_pids+=($!)
+done
+# 128 park; the other 12 are answered at once.
+folio_wait_for "[ \$(cat '$T_DIR'/cap/*.status | grep -c 503) -ge 12 ]" 20
+t_expect "past 128 parked API requests: 503" 12 "$(cat "$T_DIR"/cap/*.status | grep -c 503)"
+t_expect "503 has Retry-After" 1 "$(cat "$T_DIR"/cap/*.h | grep -i '^Retry-After:' | head -n1 | tr -dc '0-9')"
+t0=$(now_ms)
+t_expect "a contact POST answers with 128 long-polls parked" 303 "$(post_contact "Hello with the API full.")"
+el=$(( $(now_ms) - t0 ))
+if [ "$el" -lt 2000 ]; then t_ok "and promptly (${el} ms)"; else t_fail "and promptly" "${el} ms"; fi
+for p in "${cap_pids[@]}"; do wait "$p"; done
+t_expect "the 128 parked got the event" 128 "$(cat "$T_DIR"/cap/*.status | grep -c 200)"
+
 # ---- rate limit ---------------------------------------------------------------------
 curl -s -o /dev/null -w '%{http_code}\n' -H "Authorization: Bearer $LIMITED" \
     "$T_URL/api/events?limit=[1-90]" >"$T_DIR/rate"
@@ -172,15 +194,15 @@ case $list in *reader*"events:read"*20??-*-*T*old*) t_ok "apikey list shows name
 if echo "$list" | grep -q "^reader .* -  *-$"; then t_fail "last used is recorded" "$list"; else t_ok "last used is recorded"; fi
 
 # ---- folio events --follow ------------------------------------------------------------------
-"$FOLIO_BIN" events -s "$T_SITE" --follow --after 3 >"$T_DIR/follow" 2>"$T_DIR/follow.err" &
+"$FOLIO_BIN" events -s "$T_SITE" --follow --after 4 >"$T_DIR/follow" 2>"$T_DIR/follow.err" &
 follow_pid=$!; bg_pids+=("$follow_pid")
 folio_wait_for "[ \$(wc -l <'$T_DIR/follow') -ge 2 ]" 5
 t_expect "--follow prints what is there after --after" 2 "$(wc -l <"$T_DIR/follow")"
 t_expect "a contact while following" 303 "$(post_contact "Hello to the one following the log.")"
-if folio_wait_for "grep -q '^6 ' '$T_DIR/follow'" 3; then t_ok "--follow prints the new event"; else t_fail "--follow prints the new event" "$(cat "$T_DIR/follow")"; fi
+if folio_wait_for "grep -q '^7 ' '$T_DIR/follow'" 3; then t_ok "--follow prints the new event"; else t_fail "--follow prints the new event" "$(cat "$T_DIR/follow")"; fi
 kill -INT "$follow_pid"
 wait "$follow_pid"; rc=$?
 t_expect "--follow ends cleanly on SIGINT" 0 "$rc"
-t_expect "each event once" "4 5 6" "$(cut -d' ' -f1 "$T_DIR/follow" | tr '\n' ' ' | sed 's/ $//')"
+t_expect "each event once" "5 6 7" "$(cut -d' ' -f1 "$T_DIR/follow" | tr '\n' ' ' | sed 's/ $//')"
 
 t_done
