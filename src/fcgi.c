@@ -1197,7 +1197,7 @@ static void *S_responder(void *arg)
 #define S_API_MAX (S_SLOTS / 2)
 /* How often parked long-polls look at the log when no commit of this
  * process woke them (events from another one: folio contact, a replay). */
-#define S_API_POLL_MS 200
+#define S_API_POLL_MS 100
 
 /* Worker: hands the request to the API thread, or refuses when full. */
 static int S_api_accept(fcgi_server *s, S_job *j)
