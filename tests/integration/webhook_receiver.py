@@ -8,7 +8,7 @@ records every request as one JSON line.
   webhook_receiver.py --secret S --port-file F --record R [--mode-file M]
 
 POST /fail always answers 500. When --mode-file is given and the file
-reads "fail", every request answers 500 until it reads anything else.
+reads "fail", POSTs to /flaky... answer 500 until it reads anything else.
 """
 import argparse
 import base64
@@ -83,7 +83,8 @@ def main():
             headers = {k.lower(): v for k, v in self.headers.items()}
             problem = verify(key, headers, body)
             failing = self.path == "/fail"
-            if args.mode_file and os.path.exists(args.mode_file):
+            if (args.mode_file and self.path.startswith("/flaky")
+                    and os.path.exists(args.mode_file)):
                 with open(args.mode_file) as f:
                     failing = failing or f.read().strip() == "fail"
             status = 401 if problem else (500 if failing else 204)
