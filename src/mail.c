@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -364,14 +365,17 @@ int mail_parse_mailbox(const char *s, char **display, char **addr,
 static int S_qp(buf *out, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
+    /* worst case: every byte =XX, a soft break per 25 of them, a last CRLF */
+    if (n > (SIZE_MAX - 8) / 4 || buf_grow(out, n * 3 + (n / 25 + 1) * 3 + 2))
+        return -1;
+    char *o = out->ptr + out->len;
     size_t col = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '\r' || c == '\n') {
             if (c == '\r' && i + 1 < n && s[i + 1] == '\n')
                 i++;
-            if (buf_add(out, "\r\n", 2))
-                return -1;
+            *o++ = '\r', *o++ = '\n';
             col = 0;
             continue;
         }
@@ -384,16 +388,21 @@ static int S_qp(buf *out, const char *s, size_t n)
         size_t w = lit ? 1 : 3;
         /* room for the soft break's '=' unless this ends the line */
         if (col + w > (at_eol ? 76u : 75u)) {
-            if (buf_add(out, "=\r\n", 3))
-                return -1;
+            *o++ = '=', *o++ = '\r', *o++ = '\n';
             col = 0;
         }
-        char enc[3] = {'=', hex[c >> 4], hex[c & 15]};
-        if (lit ? buf_putc(out, (char)c) : buf_add(out, enc, 3))
-            return -1;
+        if (lit) {
+            *o++ = (char)c;
+        } else {
+            *o++ = '=', *o++ = hex[c >> 4], *o++ = hex[c & 15];
+        }
         col += w;
     }
-    return col ? buf_add(out, "\r\n", 2) : 0;
+    if (col)
+        *o++ = '\r', *o++ = '\n';
+    out->len = (size_t)(o - out->ptr);
+    *o = '\0';
+    return 0;
 }
 
 /* ---- messages --------------------------------------------------------- */
@@ -954,7 +963,7 @@ static int S_smtp_send(mailer *m, const char *to, const buf *msg, folio_err *err
     /* curl's words, unless they might quote an address */
     const char *why = m->curl_err[0] && !strchr(m->curl_err, '@')
                           ? m->curl_err : curl_easy_strerror(cc);
-    if (code)
+    if (code >= 400) /* a refusal's code; not the last 250 before it */
         err_set(err, "%s: %s (SMTP %ld)", m->shown, why, code);
     else
         err_set(err, "%s: %s", m->shown, why);
@@ -1070,10 +1079,10 @@ static int S_deliver(mailer *m, const S_mail *ml, const buf *msg, folio_err *err
     return S_outbox_write(m, ml, msg, err);
 }
 
-int mail_handle(void *ud, const consumer_event *ev, folio_err *err)
+int mail_send(mailer *m, const consumer_event *ev, char id[96], folio_err *err)
 {
-    mailer *m = ud;
     S_mail ml;
+    id[0] = '\0';
     int rc = S_address(m, ev, &ml, err);
     if (rc)
         return rc < 0 ? CONSUMER_PERMANENT : CONSUMER_DONE;
@@ -1081,7 +1090,14 @@ int mail_handle(void *ud, const consumer_event *ev, folio_err *err)
     rc = S_compose(m, &ml, ev->personal, &msg, err) ? CONSUMER_PERMANENT
                                                      : S_deliver(m, &ml, &msg, err);
     buf_free(&msg);
+    snprintf(id, 96, "%s", ml.id);
     return rc;
+}
+
+int mail_handle(void *ud, const consumer_event *ev, folio_err *err)
+{
+    char id[96];
+    return mail_send(ud, ev, id, err);
 }
 
 const char *mail_transport_name(const mailer *m) { return m->shown; }

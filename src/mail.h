@@ -55,6 +55,11 @@ const char *const *mail_types(void);
  * an unusable address, a template that fails). One thread at a time. */
 int mail_handle(void *ud, const consumer_event *ev, folio_err *err);
 
+/* mail_handle that also says what it was: id receives the mail's ID
+ * (TIME-POSITION-KIND, its outbox name), "" when there was nothing to
+ * send (`folio mail send`). */
+int mail_send(mailer *m, const consumer_event *ev, char id[96], folio_err *err);
+
 /* Sends the sample message of kind "test" to `to` through the configured
  * transport (`folio mail test`). A consumer_result; *where (may be NULL)
  * names where it went: the outbox file's ID, or the transport without
