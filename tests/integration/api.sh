@@ -205,4 +205,11 @@ wait "$follow_pid"; rc=$?
 t_expect "--follow ends cleanly on SIGINT" 0 "$rc"
 t_expect "each event once" "5 6 7" "$(cut -d' ' -f1 "$T_DIR/follow" | tr '\n' ' ' | sed 's/ $//')"
 
+# ---- a forgotten person reads [redacted], whatever the key ---------------------------------
+"$FOLIO_BIN" forget -s "$T_SITE" ada@example.org >/dev/null
+t_expect "forgotten: [redacted] with personal:read" "[redacted] [redacted]" \
+    "$(api "$PERSONAL" "?limit=1" >/dev/null; json "d['events'][0]['data']['email'], d['events'][0]['data']['name']" | tr -d "(),'")"
+t_expect "forgotten: [redacted] with events:read" "[redacted]" \
+    "$(api "$READER" "?limit=1" >/dev/null; json "d['events'][0]['data']['email']")"
+
 t_done
