@@ -18,8 +18,15 @@ int cmd_replay(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
 
+/* src/cmd_consumers.c */
+int cmd_deliver(int argc, char **argv);
+int cmd_consumers(int argc, char **argv);
+int cmd_deadletters(int argc, char **argv);
+
 /* src/cmd_mail.c */
 int cmd_mail(int argc, char **argv);
+/* src/cmd_restore.c */
+int cmd_restore(int argc, char **argv);
 /* src/cmd_webhooks.c */
 int cmd_webhooks(int argc, char **argv);
 /* src/cmd_follow.c: folio events --follow, after the options are read. */

@@ -29,6 +29,7 @@
 
 #include "api.h"
 #include "config.h"
+#include "consumers.h"
 #include "domain.h"
 #include "forms.h"
 #include "log.h"
@@ -126,6 +127,9 @@ struct fcgi_server {
     pthread_t writer, renderer, responder, checkpointer;
     int started;
 
+    /* The log's readers (mail, webhooks): threads of their own, woken
+     * after each commit; never on the request or writer path. */
+    consumers *consumers;
     /* GET /api/events: one thread answers them, parking long-polls; the
      * writer's commits wake it (api_cv, under mu like apiq and the rest). */
     api *api;                 /* the API thread only */
@@ -554,6 +558,10 @@ static void S_answer_committed(fcgi_server *s, S_job *j)
         if (o) {
             cJSON_AddBoolToObject(o, "ok", ok);
             cJSON_AddStringToObject(o, "database", ok ? "writable" : "unavailable");
+            /* a receiver being down leaves the site healthy: named only */
+            if (s->consumers)
+                cJSON_AddItemToObject(o, "consumers",
+                                      consumers_health(s->consumers));
         }
         S_send_json(j, ok ? 200 : 503, o, NULL);
         return;
@@ -829,6 +837,12 @@ static int S_handle(fcgi_server *s, S_job *j)
             S_refuse(j, 405, "use GET", "Allow: GET, HEAD\r\n");
             return 0;
         }
+        /* folio.yml metrics_token: /metrics private without nginx's help. */
+        if (metrics_authorized(S_cfg(s)->raw, S_param(j, "HTTP_AUTHORIZATION"), NULL) != 1) {
+            S_refuse(j, 401, "/metrics needs the bearer token (folio.yml metrics_token)",
+                     "WWW-Authenticate: Bearer realm=\"folio metrics\"\r\n");
+            return 0;
+        }
         {
             buf b = BUF_INIT;
             if (metrics_write(&b) == 0)
@@ -978,6 +992,8 @@ static void S_hand_over(fcgi_server *s, S_job *list, int committed)
     if (committed)
         pthread_cond_signal(&s->api_cv);
     pthread_mutex_unlock(&s->mu);
+    if (committed)
+        consumers_wake(s->consumers);
 }
 
 /* ---- WAL checkpoints: beside the writer, not in its commits -------------- */
@@ -1310,6 +1326,18 @@ static void *S_api_thread(void *arg)
 
 /* ---- life cycle ---------------------------------------------------------- */
 
+/* A socket meant for the web server's group in a directory that group
+ * cannot enter (var/ is 0700) answers nobody but folio: every form would
+ * get a 502. Say so at start. */
+static void S_check_socket_dir(const char *dir, unsigned mode)
+{
+    struct stat st;
+    if ((mode & 0066) && stat(dir, &st) == 0 && !(st.st_mode & 0011))
+        log_msg("warn", "the socket's directory %s is mode %04o: a web server "
+                "running as another user cannot reach the socket; put it in "
+                "/run/folio/ (see folio-fcgi(8))", dir, (unsigned)(st.st_mode & 07777));
+}
+
 static int S_open_listen(fcgi_server *s, const fcgi_opts *o, folio_err *err)
 {
     const folio_config *cfg = s->cfg;
@@ -1328,8 +1356,13 @@ static int S_open_listen(fcgi_server *s, const fcgi_opts *o, folio_err *err)
         dir[slash - path] = '\0';
         if (util_mkdirs(dir, 0750, err) != 0)
             return -1;
+    } else {
+        snprintf(dir, sizeof dir, "%s", slash ? "/" : ".");
     }
-    return S_listen_unix(s, path, cfg->socket_mode, err);
+    if (S_listen_unix(s, path, cfg->socket_mode, err) != 0)
+        return -1;
+    S_check_socket_dir(dir, cfg->socket_mode);
+    return 0;
 }
 
 static int S_open_handles(fcgi_server *s, folio_err *err)
@@ -1346,6 +1379,8 @@ static int S_open_handles(fcgi_server *s, folio_err *err)
     s->site = site_open(cfg, &so, err);
     if (!s->site)
         return err_prefix(err, "cannot load the site");
+    if (consumers_open_site(cfg, &s->consumers, err) != 0)
+        return err_prefix(err, "cannot set up mail and webhooks");
     if (api_open(cfg, &s->api, err) != 0)
         return err_prefix(err, "cannot open the events API");
     return 0;
@@ -1394,6 +1429,8 @@ int fcgi_open(const fcgi_opts *o, fcgi_server **out, folio_err *err)
     if (config_load(s->site_dir, &node->cfg, err) != 0)
         goto fail;
     s->cfg = &node->cfg;
+    if (metrics_token_check(s->cfg->raw, err) != 0)
+        goto fail;
     s->threads = o->threads > 0 ? o->threads : s->cfg->threads;
     if (s->threads < 1 || s->threads > 256) {
         err_set(err, "threads must be 1 to 256, not %d", s->threads);
@@ -1456,6 +1493,8 @@ int fcgi_start(fcgi_server *s, folio_err *err)
         if (pthread_create(&s->workers[i], NULL, S_worker, s) != 0)
             return err_set(err, "cannot start worker threads: %s", strerror(errno));
     s->started = 1;
+    if (consumers_start(s->consumers, err) != 0)
+        return -1;
     return 0;
 }
 
@@ -1494,6 +1533,7 @@ void fcgi_stop(fcgi_server *s)
     pthread_join(s->renderer, NULL);
     S_stop_flag(s, &s->stop_resp, &s->resp_cv);
     pthread_join(s->responder, NULL);
+    consumers_stop(s->consumers); /* after the writer: nothing wakes them */
     s->started = 0;
 }
 
@@ -1503,6 +1543,11 @@ int fcgi_reload(fcgi_server *s, folio_err *err)
     if (!node)
         return err_set(err, "out of memory");
     if (config_load(s->site_dir, &node->cfg, err) != 0) {
+        free(node);
+        return -1;
+    }
+    if (metrics_token_check(node->cfg.raw, err) != 0) {
+        config_free(&node->cfg);
         free(node);
         return -1;
     }
@@ -1553,6 +1598,7 @@ void fcgi_close(fcgi_server *s)
         domain_close(s->writer_dom);
     api_close(s->api);
     store_close(s->ckpt);
+    consumers_close(s->consumers);
     while (s->cfgs) {
         S_cfg_node *n = s->cfgs;
         s->cfgs = n->older;

@@ -585,6 +585,15 @@ static char *S_shown_url(const char *url)
     return s;
 }
 
+/* Ends a transfer when folio-fcgi is stopping, so a mail server that
+ * accepts and never answers cannot hold the shutdown for CURLOPT_TIMEOUT. */
+static int S_smtp_progress(void *ud, curl_off_t dt, curl_off_t dn,
+                           curl_off_t ut, curl_off_t un)
+{
+    (void)ud, (void)dt, (void)dn, (void)ut, (void)un;
+    return consumers_cancelled();
+}
+
 static int S_smtp_open(mailer *m, const char *url, folio_err *err)
 {
     static const char starttls[] = "smtp+starttls://";
@@ -611,6 +620,8 @@ static int S_smtp_open(mailer *m, const char *url, folio_err *err)
         curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L) ||
         curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L) ||
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) ||
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L) ||
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, S_smtp_progress) ||
         curl_easy_setopt(c, CURLOPT_UPLOAD, 1L) ||
         curl_easy_setopt(c, CURLOPT_ERRORBUFFER, m->curl_err))
         return err_set(err, "mail: %s: libcurl refused the settings", m->shown);
