@@ -149,8 +149,8 @@ int apikeys_list(sqlite3 *db, int (*fn)(void *ud, const apikeys_info *k),
 {
     sqlite3_stmt *st = NULL;
     if (S_prepare(db, "SELECT name, scopes, created_at, coalesce(last_used_at, 0),"
-                  " coalesce(revoked_at, 0) FROM api_keys ORDER BY created_at,"
-                  " name", &st, err) != 0)
+                  " coalesce(revoked_at, 0) FROM api_keys ORDER BY rowid",
+                  &st, err) != 0)
         return -1;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

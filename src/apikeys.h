@@ -47,7 +47,7 @@ typedef struct apikeys_info {
     unsigned scopes;
     long long created_at, last_used_at, revoked_at;   /* ms; 0: never */
 } apikeys_info;
-/* Every key, oldest first; fn returns non-zero to stop. */
+/* Every key, in the order they were made; fn returns non-zero to stop. */
 int apikeys_list(sqlite3 *db, int (*fn)(void *ud, const apikeys_info *k),
                  void *ud, folio_err *err);
 
