@@ -258,6 +258,15 @@ static size_t S_discard(char *ptr, size_t size, size_t n, void *ud)
     return size * n;
 }
 
+/* Ends a transfer when folio-fcgi is stopping, so a receiver that accepts
+ * and never answers cannot hold the shutdown for the whole timeout. */
+static int S_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut,
+                      curl_off_t un)
+{
+    (void)ud, (void)dt, (void)dn, (void)ut, (void)un;
+    return consumers_cancelled();
+}
+
 static int S_curl_setup(S_hook *h, folio_err *err)
 {
     if (!(h->curl = curl_easy_init()))
@@ -270,6 +279,8 @@ static int S_curl_setup(S_hook *h, folio_err *err)
         curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, S_discard) != CURLE_OK ||
         curl_easy_setopt(c, CURLOPT_USERAGENT, "folio/" PACKAGE_VERSION) != CURLE_OK ||
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, S_progress) != CURLE_OK ||
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L) != CURLE_OK ||
 #if LIBCURL_VERSION_NUM >= 0x075500
         curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
 #endif
