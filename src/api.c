@@ -114,17 +114,30 @@ int api_parse_query(const char *qs, api_query *q, const char **field,
 
 /* ---- the handle ------------------------------------------------------------ */
 
-static double S_setting(const cJSON *api, const char *name, double dflt)
+/* api.NAME: a number, or dflt when absent. -1 with a message otherwise. */
+static int S_setting(const cJSON *api, const char *name, double dflt,
+                     double *out, folio_err *err)
 {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(api, name);
-    return cJSON_IsNumber(it) ? it->valuedouble : dflt;
+    *out = dflt;
+    if (!it)
+        return 0;
+    if (!cJSON_IsNumber(it))
+        return err_set(err, "folio.yml: api.%s must be a number", name);
+    *out = it->valuedouble;
+    return 0;
 }
 
 int api_open(const folio_config *cfg, api **out, folio_err *err)
 {
     *out = NULL;
     const cJSON *conf = cJSON_GetObjectItemCaseSensitive(cfg->raw, "api");
-    double rate = S_setting(conf, "rate", 600), burst = S_setting(conf, "burst", 60);
+    if (conf && !cJSON_IsObject(conf) && !cJSON_IsNull(conf))
+        return err_set(err, "folio.yml: api must be a mapping (rate, burst)");
+    double rate, burst;
+    if (S_setting(conf, "rate", 600, &rate, err) != 0 ||
+        S_setting(conf, "burst", 60, &burst, err) != 0)
+        return -1;
     if (rate <= 0 || burst < 1)
         return err_set(err, "folio.yml: api: rate must be above 0 (requests per"
                        " minute) and burst at least 1");

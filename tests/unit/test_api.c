@@ -201,6 +201,34 @@ START_TEST(test_keys_in_the_store)
 }
 END_TEST
 
+/* Settings are refused before anything is opened, naming the key. */
+START_TEST(test_settings_refused)
+{
+    static const struct {
+        const char *json, *want;
+    } cases[] = {
+        {"{\"api\":{\"rate\":\"fast\"}}", "api.rate must be a number"},
+        {"{\"api\":{\"burst\":true}}", "api.burst must be a number"},
+        {"{\"api\":{\"rate\":0}}", "rate must be above 0"},
+        {"{\"api\":{\"burst\":0.5}}", "burst at least 1"},
+        {"{\"api\":[1]}", "api must be a mapping"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        folio_config cfg;
+        memset(&cfg, 0, sizeof cfg);
+        cfg.raw = cJSON_Parse(cases[i].json);
+        ck_assert_ptr_nonnull(cfg.raw);
+        api *a = NULL;
+        folio_err err = {{0}};
+        ck_assert_int_eq(api_open(&cfg, &a, &err), -1);
+        ck_assert_ptr_null(a);
+        if (!strstr(err.msg, cases[i].want))
+            ck_abort_msg("%s: '%s' lacks '%s'", cases[i].json, err.msg, cases[i].want);
+        cJSON_Delete(cfg.raw);
+    }
+}
+END_TEST
+
 static Suite *S_suite(void)
 {
     Suite *s = suite_create("api");
@@ -210,6 +238,7 @@ static Suite *S_suite(void)
     tcase_add_test(tc, test_query_refusals);
     tcase_add_test(tc, test_key_shape_hash_scopes);
     tcase_add_test(tc, test_keys_in_the_store);
+    tcase_add_test(tc, test_settings_refused);
     suite_add_tcase(s, tc);
     return s;
 }
