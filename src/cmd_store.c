@@ -361,6 +361,8 @@ static const char S_events_help[] =
     "  --as-of TIME    events recorded at or before TIME (YYYY-MM-DD or\n"
     "                  YYYY-MM-DDTHH:MM[:SS[.fff]][Z|+HH:MM], UTC by default)\n"
     "  --json          JSON Lines, the whole envelope per event\n"
+    "  -f, --follow    then print new events as they are committed, like\n"
+    "                  tail -f, until interrupted (not with --as-of)\n"
     "  -s, --site SITE the site directory (default .)\n";
 
 static int S_parse_pos(const char *s, long long *out)
@@ -383,17 +385,20 @@ int cmd_events(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},
         {"site", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
+        {"follow", no_argument, NULL, 'f'},
         {NULL, 0, NULL, 0}};
     static const char usage[] = "[--stream ID] [--type T] [--after POS]"
-                                " [--as-of TIME] [--json]";
+                                " [--as-of TIME] [--json] [--follow]";
+    int follow = 0;
     if (S_is_help(argc, argv))
         return fputs(S_events_help, stdout), 0;
     domain_events_query q = {0};
     const char *site_dir = ".";
     int ch;
     optind = 1;
-    while ((ch = S_getopt(argc, argv, "events", longs, ":S:t:a:A:js:h")) != -1) {
+    while ((ch = S_getopt(argc, argv, "events", longs, ":S:t:a:A:js:hf")) != -1) {
         switch (ch) {
+        case 'f': follow = 1; break;
         case 'S': q.stream = optarg; break;
         case 't': q.type = optarg; break;
         case 'j': q.json = 1; break;
@@ -418,12 +423,13 @@ int cmd_events(int argc, char **argv)
             return S_usage("events", usage);
         }
     }
-    if (optind != argc)
+    if (optind != argc || (follow && q.as_of_ms))
         return S_usage("events", usage);
     S_ctx c = {.name = "events"};
     folio_err err = {{0}};
     int status = S_open(&c, site_dir);
-    if (!status && domain_print_events(c.d, &q, stdout, &err) < 0)
+    if (!status && (follow ? cmd_events_follow(c.d, &q, &err)
+                           : domain_print_events(c.d, &q, stdout, &err)) < 0)
         status = S_fail(&c, &err);
     S_close(&c);
     return status;
