@@ -78,3 +78,27 @@ t_status() {
     local m=$1 p=$2; shift 2
     curl -s -o "$T_DIR/body" -D "$T_DIR/headers" -w '%{http_code}' -X "$m" "$@" "$T_URL$p"
 }
+
+# ---- folio serve ------------------------------------------------------------
+# t_folio_serve [serve args...]: `folio serve -s $T_SITE --port 0 ...` in the
+# background; $T_URL is where it answers (read from its first lines),
+# $T_SERVE_PID its pid, $T_DIR/serve.log its output. Stopped at exit.
+T_SERVE_PID=
+t_folio_serve_stop() {
+    [ -n "$T_SERVE_PID" ] || return 0
+    kill -TERM "$T_SERVE_PID" 2>/dev/null
+    folio_wait_for "! kill -0 $T_SERVE_PID" 10 || kill -KILL "$T_SERVE_PID" 2>/dev/null
+    wait "$T_SERVE_PID" 2>/dev/null
+    T_SERVE_RC=$?
+    T_SERVE_PID=
+    return 0
+}
+t_folio_serve() {
+    "$FOLIO_BIN" serve -s "$T_SITE" --port 0 "$@" >"$T_DIR/serve.log" 2>&1 &
+    T_SERVE_PID=$!
+    trap 't_folio_serve_stop; t_cleanup' EXIT
+    if ! folio_wait_for "grep -q 'serving http' '$T_DIR/serve.log'" 20; then
+        cat "$T_DIR/serve.log"; t_fail "start folio serve" "no 'serving' line"; t_done
+    fi
+    T_URL=$(sed -n 's|.*serving \(http://[^/]*\)/ .*|\1|p' "$T_DIR/serve.log" | head -n1)
+}
