@@ -421,6 +421,7 @@ static const char S_script[] =
     "    (document.body || document.documentElement).appendChild(box);\n"
     "  }\n"
     "  var es = new EventSource('" S_EVENTS_PATH "');\n"
+    "  es.onopen = function () { document.documentElement.setAttribute('data-folio-serve', 'live'); };\n"
     "  es.addEventListener('hello', function (ev) {\n"
     "    var d = JSON.parse(ev.data);\n"
     "    if (built !== null && String(d.build) !== built) location.reload();\n"
