@@ -1,29 +1,15 @@
 // folio serve in a real browser (headless Debian chromium through
 // playwright-core): the author's loop. Needs T_URL (folio serve) and T_SITE
 // (the site it serves). Prints "N passed, N failed"; exit 0 only when all passed.
-import { chromium } from 'playwright-core';
 import { readFileSync, writeFileSync, appendFileSync } from 'node:fs';
+import { launch, check, step, finish } from './lib.mjs';
 
 const base = process.env.T_URL, site = process.env.T_SITE;
 if (!base || !site) {
   console.error('serve.mjs: T_URL and T_SITE must be set');
   process.exit(2);
 }
-let passed = 0, failed = 0;
-function check(name, ok, detail) {
-  if (ok) { passed++; console.log(`ok - ${name}`); }
-  else { failed++; console.log(`FAIL - ${name}${detail ? ': ' + detail : ''}`); }
-}
-async function step(name, fn) {
-  try { await fn(); } catch (e) { check(name, false, String(e.message || e).split('\n')[0]); }
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-         '--disable-component-update', '--disable-sync', '--no-first-run'],
-});
+const browser = await launch();
 const page = await browser.newPage();
 page.setDefaultTimeout(15000);
 const live = () => page.waitForSelector('html[data-folio-serve="live"]', { state: 'attached' });
@@ -76,5 +62,4 @@ await step('a page opened while the build is broken shows the overlay', async ()
 });
 
 await browser.close();
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 && passed > 0 ? 0 : 1);
+finish();
