@@ -420,14 +420,27 @@ static const char S_script[] =
     "      + 'reloads by itself.', {opacity: '.7'}));\n"
     "    (document.body || document.documentElement).appendChild(box);\n"
     "  }\n"
-    "  var es = new EventSource('" S_EVENTS_PATH "');\n"
-    "  es.onopen = function () { document.documentElement.setAttribute('data-folio-serve', 'live'); };\n"
-    "  es.addEventListener('hello', function (ev) {\n"
-    "    var d = JSON.parse(ev.data);\n"
-    "    if (built !== null && String(d.build) !== built) location.reload();\n"
+    /* A browser keeps about six connections per host: hidden tabs let go of
+     * their stream, and on return the hello's build number says whether
+     * they missed a build. */
+    "  var es = null;\n"
+    "  function connect() {\n"
+    "    if (es) return;\n"
+    "    es = new EventSource('" S_EVENTS_PATH "');\n"
+    "    es.onopen = function () { document.documentElement.setAttribute('data-folio-serve', 'live'); };\n"
+    "    es.addEventListener('hello', function (ev) {\n"
+    "      var d = JSON.parse(ev.data);\n"
+    "      if (built !== null && String(d.build) !== built) location.reload();\n"
+    "    });\n"
+    "    es.addEventListener('reload', function () { location.reload(); });\n"
+    "    es.addEventListener('build-error', function (ev) { show(JSON.parse(ev.data)); });\n"
+    "  }\n"
+    "  document.addEventListener('visibilitychange', function () {\n"
+    "    if (!document.hidden) { connect(); return; }\n"
+    "    if (es) { es.close(); es = null; }\n"
+    "    document.documentElement.removeAttribute('data-folio-serve');\n"
     "  });\n"
-    "  es.addEventListener('reload', function () { location.reload(); });\n"
-    "  es.addEventListener('build-error', function (ev) { show(JSON.parse(ev.data)); });\n"
+    "  if (!document.hidden) connect();\n"
     "})();\n";
 
 /* ---- static files -------------------------------------------------------- */

@@ -61,5 +61,29 @@ await step('a page opened while the build is broken shows the overlay', async ()
   await other.close();
 });
 
+await step('a hidden tab lets go of its stream and catches up when shown', async () => {
+  await page.goto(`${base}/about/`);
+  await live();
+  const setHidden = (h) => page.evaluate((hidden) => {
+    Object.defineProperty(document, 'hidden', { value: hidden, configurable: true });
+    document.dispatchEvent(new Event('visibilitychange'));
+  }, h);
+  await page.evaluate(() => { window.folioTestMark = 3; });
+  await setHidden(true);
+  check('a hidden tab closes its event stream',
+        await page.evaluate(() => !document.documentElement.hasAttribute('data-folio-serve')));
+  const before = (await (await fetch(`${base}/__folio/status`)).json()).build;
+  const text = readFileSync(about, 'utf8').replace(/^title:.*$/m, 'title: "Changed while hidden"');
+  writeFileSync(about, text);
+  for (let i = 0; i < 200; i++) {
+    if ((await (await fetch(`${base}/__folio/status`)).json()).build > before) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  check('a hidden tab does not reload', await page.evaluate(() => window.folioTestMark === 3));
+  await setHidden(false);
+  await page.waitForFunction(() => /Changed while hidden/.test(document.querySelector('h1')?.textContent || ''));
+  check('shown again, it reloads to the new build', true);
+});
+
 await browser.close();
 finish();
