@@ -818,7 +818,8 @@ static int S_listen(serve *s, folio_err *err)
 static int S_watch_site(serve *s, const folio_config *cfg, folio_err *err)
 {
     char themes[PATH_MAX];
-    if (watch_open(&s->watch, err) != 0 ||
+    if (watch_open(&s->watch, err) != 0 || watch_skip(s->watch, cfg->var_dir, err) != 0 ||
+        watch_skip(s->watch, cfg->public_dir, err) != 0 ||
         util_path(themes, sizeof themes, err, "%s/themes", s->site_dir) != 0 ||
         watch_add_tree(s->watch, cfg->content_dir, err) != 0 ||
         watch_add_tree(s->watch, cfg->templates_dir, err) != 0 ||
@@ -875,6 +876,8 @@ int serve_open(const serve_opts *o, serve **out, folio_err *err)
 
 int serve_start(serve *s, folio_err *err)
 {
+    printf("folio serve: building %s into %s\n", s->site_dir, s->out_dir);
+    fflush(stdout);
     (void)S_build(s, "start");
     s->mhd = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG,

@@ -21,6 +21,7 @@
 /* A stream of writes that never pauses still rebuilds this often. */
 #define S_MAX_BURST_MS 1000
 #define S_MAX_DEPTH 32
+#define S_MAX_SKIP 8
 
 typedef struct S_entry {
     int wd;
@@ -32,6 +33,8 @@ struct watch {
     int ifd, efd;
     S_entry *e;
     size_t n, cap;
+    char *skip[S_MAX_SKIP];
+    size_t nskip;
 };
 
 int watch_open(watch **out, folio_err *err)
@@ -87,8 +90,28 @@ static int S_add(watch *w, const char *dir, const char *only, uint32_t mask,
     return 0;
 }
 
+int watch_skip(watch *w, const char *dir, folio_err *err)
+{
+    if (w->nskip == S_MAX_SKIP)
+        return err_set(err, "too many folders to skip");
+    if (!(w->skip[w->nskip] = util_strdup(dir)))
+        return err_set(err, "out of memory");
+    w->nskip++;
+    return 0;
+}
+
+static int S_skipped(const watch *w, const char *dir)
+{
+    for (size_t i = 0; i < w->nskip; i++)
+        if (!strcmp(w->skip[i], dir))
+            return 1;
+    return 0;
+}
+
 static int S_add_tree(watch *w, const char *dir, int depth, folio_err *err)
 {
+    if (S_skipped(w, dir))
+        return 0;
     if (depth > S_MAX_DEPTH)
         return err_set(err, "%s: folders nested too deep", dir);
     if (S_add(w, dir, NULL, S_TREE_MASK, err) != 0)
@@ -274,6 +297,8 @@ void watch_close(watch *w)
         free(w->e[i].only);
     }
     free(w->e);
+    for (size_t i = 0; i < w->nskip; i++)
+        free(w->skip[i]);
     if (w->ifd >= 0)
         close(w->ifd);
     if (w->efd >= 0)

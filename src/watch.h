@@ -16,6 +16,10 @@ int watch_open(watch **out, folio_err *err);
 /* Watches dir and every folder below it. A missing dir is not an error
  * (a site may have no static/). */
 int watch_add_tree(watch *w, const char *dir, folio_err *err);
+/* Folders never to watch, even inside a watched tree (where folio writes:
+ * var/, public/), so that a build cannot set off the next one. Call before
+ * adding trees; up to 8. */
+int watch_skip(watch *w, const char *dir, folio_err *err);
 /* Watches one file (e.g. folio.yml), however an editor replaces it. */
 int watch_add_file(watch *w, const char *path, folio_err *err);
 

@@ -73,13 +73,17 @@ static const char *S_rel(const char *path)
 
 START_TEST(test_tree)
 {
-    char dir[256], first[256];
+    char dir[128], first[256];
     snprintf(dir, sizeof dir, "%s/content", S_tmp);
     ck_assert_int_eq(mkdir(dir, 0755), 0);
-    ck_assert_int_eq(mkdir(strcat(strcpy(first, dir), "/old"), 0755), 0);
+    snprintf(first, sizeof first, "%s/old", dir);
+    ck_assert_int_eq(mkdir(first, 0755), 0);
+    snprintf(first, sizeof first, "%s/out", dir);
+    ck_assert_int_eq(mkdir(first, 0755), 0);
     watch *w = NULL;
     folio_err err = {{0}};
     ck_assert_int_eq(watch_open(&w, &err), 0);
+    ck_assert_int_eq(watch_skip(w, first, &err), 0);
     ck_assert_int_eq(watch_add_tree(w, dir, &err), 0);
     ck_assert_int_eq(watch_add_tree(w, "/nonexistent/folio", &err), 0);
 
@@ -95,6 +99,8 @@ START_TEST(test_tree)
     S_write("content/.a.md.swp", "x");
     S_write("content/a.md~", "x");
     S_write("content/4913", "x");
+    /* Nor is a skipped folder's content (where builds write). */
+    S_write("content/out/index.html", "x");
     ck_assert_int_eq(S_wait(w, first, sizeof first), 0);
 
     /* A folder made now is watched from now on. */
