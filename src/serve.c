@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -50,6 +51,7 @@ struct serve {
     char *out_dir;          /* var/serve/public */
     char url[96];           /* http://HOST:PORT/ */
     int listen_fd;
+    int lock_fd;            /* var/serve/lock, held while serving */
     int port;
     folio_config cfg0;      /* what the store was opened with: kept to the end */
     domain *dom;            /* under build_mu */
@@ -834,6 +836,21 @@ static int S_watch_site(serve *s, const folio_config *cfg, folio_err *err)
     return watch_add_file(s->watch, yml, err);
 }
 
+/* One serve per site: two would build into the same folder at once. */
+static int S_lock(serve *s, const char *dir, folio_err *err)
+{
+    char path[PATH_MAX];
+    if (util_path(path, sizeof path, err, "%s/lock", dir) != 0)
+        return -1;
+    s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (s->lock_fd < 0)
+        return err_set(err, "%s: %s", path, strerror(errno));
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0)
+        return err_set(err, "another folio serve is running for %s (it builds into "
+                       "%s/public); stop it first", s->site_dir, dir);
+    return 0;
+}
+
 int serve_open(const serve_opts *o, serve **out, folio_err *err)
 {
     *out = NULL;
@@ -843,7 +860,7 @@ int serve_open(const serve_opts *o, serve **out, folio_err *err)
     if (!s)
         return err_set(err, "out of memory");
     s->o = *o;
-    s->listen_fd = -1;
+    s->listen_fd = s->lock_fd = -1;
     if (s->o.debounce_ms <= 0)
         s->o.debounce_ms = 50;
     pthread_condattr_t ca;
@@ -868,8 +885,8 @@ int serve_open(const serve_opts *o, serve **out, folio_err *err)
         !(s->out_dir = util_strdup(dir)))
         return err_set(err, "out of memory");
     *strrchr(dir, '/') = '\0';
-    if (util_mkdirs(dir, 0750, err) != 0 || domain_open(&s->cfg0, &s->dom, err) != 0 ||
-        S_watch_site(s, &s->cfg0, err) != 0)
+    if (util_mkdirs(dir, 0750, err) != 0 || S_lock(s, dir, err) != 0 ||
+        domain_open(&s->cfg0, &s->dom, err) != 0 || S_watch_site(s, &s->cfg0, err) != 0)
         return -1;
     return 0;
 }
@@ -924,6 +941,8 @@ void serve_close(serve *s)
     serve_stop(s);
     if (s->listen_fd >= 0)
         close(s->listen_fd);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd);
     watch_close(s->watch);
     S_gen_free(s->gen);
     domain_close(s->dom);

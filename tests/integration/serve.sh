@@ -157,10 +157,21 @@ port=${T_URL##*:}
 "$FOLIO_BIN" serve -s "$T_SITE" --port "$port" >"$T_DIR/serve2.log" 2>&1
 t_expect "a port in use is an error" 1 "$?"
 t_contains "... that says so" "Address already in use" "$T_DIR/serve2.log"
-"$FOLIO_BIN" serve -s "$T_SITE" --port 0 --bind 0.0.0.0 >"$T_DIR/serve3.log" 2>&1 &
+"$FOLIO_BIN" serve -s "$T_SITE" --port 0 >"$T_DIR/serve2.log" 2>&1
+t_expect "a second serve of one site is an error" 1 "$?"
+t_contains "... that says so" "another folio serve is running" "$T_DIR/serve2.log"
+# Another site, with a draft: --drafts, --bind.
+"$FOLIO_BIN" new -s "$T_SITE" notes/a-draft >/dev/null
+until_ok "a new draft is rebuilt" "grep -q 'built .*(content/notes/a-draft.md changed)' '$T_DIR/serve.log'"
+mkdir "$T_DIR/site2"
+cp -R "$T_SITE/folio.yml" "$T_SITE/content" "$T_SITE/templates" "$T_SITE/static" "$T_DIR/site2/"
+"$FOLIO_BIN" serve -s "$T_DIR/site2" --port 0 --bind 0.0.0.0 --drafts >"$T_DIR/serve3.log" 2>&1 &
 pid3=$!
 folio_wait_for "grep -q 'serving http' '$T_DIR/serve3.log'" 20
 t_contains "--bind 0.0.0.0 warns" "warning: listening on 0.0.0.0" "$T_DIR/serve3.log"
+url3=$(sed -n 's|.*serving http://[^:]*:\([0-9]*\)/ .*|http://127.0.0.1:\1|p' "$T_DIR/serve3.log")
+t_expect "--drafts serves drafts" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$url3/notes/a-draft/")"
+t_expect "without --drafts there are none" 404 "$(t_status GET /notes/a-draft/)"
 kill -INT "$pid3"
 wait "$pid3"
 t_expect "Ctrl-C stops it with status 0" 0 "$?"
