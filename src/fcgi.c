@@ -333,6 +333,11 @@ static int S_listen_tcp(fcgi_server *s, const char *hostport, folio_err *err)
 
 /* ---- answers ------------------------------------------------------------ */
 
+static const char *S_reason(int status)
+{
+    return web_reason(status);
+}
+
 /* Writes the whole answer, logs the request line, counts it and ends the
  * request. extra_headers are built by folio, never from visitor input. */
 static void S_send(S_job *j, int status, const char *ctype,
@@ -343,7 +348,7 @@ static void S_send(S_job *j, int status, const char *ctype,
                         "Status: %d %s\r\nContent-Type: %s\r\n"
                         "Content-Length: %zu\r\nCache-Control: no-store\r\n"
                         "X-Content-Type-Options: nosniff\r\n%s\r\n",
-                        status, web_reason(status), ctype, blen,
+                        status, S_reason(status), ctype, blen,
                         extra_headers ? extra_headers : "");
     /* A failed write means the web server went away: nothing to tell it,
      * and the log line below still records the answer we meant. */
@@ -388,11 +393,23 @@ static void S_send_json(S_job *j, int status, cJSON *obj, const char *hdrs)
     S_send_answer(j, &a);
 }
 
+static void S_send_html_msg(S_job *j, int status, const char *msg,
+                            const char *hdrs)
+{
+    web_answer a = WEB_ANSWER_INIT;
+    web_html_msg(&a, status, msg, hdrs);
+    S_send_answer(j, &a);
+}
+
 /* A refusal that is not about form fields: {"ok":false,"error":msg}. */
 static void S_refuse(S_job *j, int status, const char *msg, const char *hdrs)
 {
+    if (!j->json) {
+        S_send_html_msg(j, status, msg, hdrs);
+        return;
+    }
     web_answer a = WEB_ANSWER_INIT;
-    web_refuse(&a, j->json, status, msg, hdrs);
+    web_refuse(&a, 1, status, msg, hdrs);
     S_send_answer(j, &a);
 }
 
