@@ -21,4 +21,7 @@ int cmd_backup(int argc, char **argv);
 /* src/cmd_serve.c */
 int cmd_serve(int argc, char **argv);
 
+/* src/cmd_mail.c */
+int cmd_mail(int argc, char **argv);
+
 #endif

@@ -23,6 +23,7 @@ static const struct command S_commands[] = {
     {"check", cmd_check, "verify the store, projections and pages"},
     {"backup", cmd_backup, "copy the event store while the site runs"},
     {"serve", cmd_serve, "preview the site with live reload (authoring)"},
+    {"mail", cmd_mail, "list the mail outbox, show a message, send a test"},
     {NULL, NULL, NULL},
 };
 
