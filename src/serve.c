@@ -64,12 +64,14 @@ struct serve {
     unsigned long long build;   /* successful builds and re-renders so far */
     unsigned long long ev_seq;  /* state changes, for streams to notice */
     char *error;                /* the last build's error, or NULL */
+    int busy;                   /* a build is running */
     int stopping;
 
     struct MHD_Daemon *mhd;
     watch *watch;
     pthread_t watcher;
     int watcher_started;
+    int warm_up;            /* the watcher builds once before it waits */
 };
 
 /* ---- builds ------------------------------------------------------------- */
@@ -113,10 +115,18 @@ static void S_publish(serve *s, const char *error)
     pthread_mutex_unlock(&s->ev_mu);
 }
 
+static void S_set_busy(serve *s, int busy)
+{
+    pthread_mutex_lock(&s->ev_mu);
+    s->busy = busy;
+    pthread_mutex_unlock(&s->ev_mu);
+}
+
 /* A full build into out_dir; on success it becomes the site served. */
 static int S_build(serve *s, const char *why)
 {
     long long t0 = util_mono_ns();
+    S_set_busy(s, 1);
     folio_err err = {{0}};
     S_gen *g = calloc(1, sizeof *g), *old = NULL;
     int rc = -1;
@@ -138,6 +148,7 @@ static int S_build(serve *s, const char *why)
         pthread_mutex_unlock(&s->build_mu);
     }
     S_gen_free(rc == 0 ? old : g);
+    S_set_busy(s, 0);
     if (rc != 0) {
         printf("folio serve: build failed (%s): %s\n"
                "folio serve: still serving the last good build\n", why, err.msg);
@@ -175,9 +186,28 @@ static void S_render_affected(serve *s, const domain_result *res)
         S_publish(s, NULL);
 }
 
+/* A build is made in the tree the build before it left beside OUT
+ * (.OUT.prev, site.h), so only what changed is written. A site served for
+ * the first time has no such tree yet, and the author's first save would
+ * write every page from nothing: make it now, before they save. */
+static int S_needs_warm_up(serve *s)
+{
+    char prev[PATH_MAX];
+    const char *slash = strrchr(s->out_dir, '/');
+    pthread_mutex_lock(&s->ev_mu);
+    int ok = !s->error;
+    pthread_mutex_unlock(&s->ev_mu);
+    return ok && slash &&
+           snprintf(prev, sizeof prev, "%.*s/.%s.prev", (int)(slash - s->out_dir),
+                    s->out_dir, slash + 1) < (int)sizeof prev &&
+           !util_is_dir(prev);
+}
+
 static void *S_watcher(void *arg)
 {
     serve *s = arg;
+    if (s->warm_up)
+        (void)S_build(s, "preparing for fast rebuilds");
     for (;;) {
         char first[PATH_MAX], why[PATH_MAX + 16];
         folio_err err = {{0}};
@@ -372,6 +402,7 @@ static enum MHD_Result S_status(serve *s, struct MHD_Connection *c)
     if (o) {
         cJSON_AddNumberToObject(o, "build", (double)s->build);
         cJSON_AddBoolToObject(o, "ok", s->error == NULL);
+        cJSON_AddBoolToObject(o, "busy", s->busy);
         if (s->error)
             cJSON_AddItemToObject(o, "error", S_error_json(s->error, s->site_dir));
     }
@@ -904,6 +935,10 @@ int serve_start(serve *s, folio_err *err)
     if (!s->mhd)
         return err_set(err, "cannot start the HTTP server (libmicrohttpd)");
     s->listen_fd = -1;   /* the daemon's now */
+    /* Busy from here, so that no one sees the site idle before the warm-up. */
+    s->warm_up = S_needs_warm_up(s);
+    if (s->warm_up)
+        S_set_busy(s, 1);
     if (pthread_create(&s->watcher, NULL, S_watcher, s) != 0)
         return err_set(err, "cannot start the file watcher: %s", strerror(errno));
     s->watcher_started = 1;

@@ -13,7 +13,8 @@
  *   GET  /__folio/reload.js  the script serve adds to every HTML answer (only
  *                            as it is served: never into the files on disk);
  *                            it reloads the page or shows the error overlay
- *   GET  /__folio/status     {"build": N, "ok": bool, "error": {...}}
+ *   GET  /__folio/status     {"build": N, "ok": bool, "busy": bool (building),
+ *                            "error": {...}}
  *   POST /contact, /register the forms, through web.h and the domain, into
  *                            the site's var/folio.db; then the pages that
  *                            show them are rendered again and pages reload

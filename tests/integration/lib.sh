@@ -83,7 +83,8 @@ t_status() {
 # ---- folio serve ------------------------------------------------------------
 # t_folio_serve [serve args...]: `folio serve -s $T_SITE --port 0 ...` in the
 # background; $T_URL is where it answers (read from its first lines),
-# $T_SERVE_PID its pid, $T_DIR/serve.log its output. Stopped at exit.
+# $T_SERVE_PID its pid, $T_DIR/serve.log its output; returns once it is
+# idle (no build running). Stopped at exit.
 T_SERVE_PID=
 t_folio_serve_stop() {
     [ -n "$T_SERVE_PID" ] || return 0
@@ -102,6 +103,9 @@ t_folio_serve() {
         cat "$T_DIR/serve.log"; t_fail "start folio serve" "no 'serving' line"; t_done
     fi
     T_URL=$(sed -n 's|.*serving \(http://[^/]*\)/ .*|\1|p' "$T_DIR/serve.log" | head -n1)
+    # A first serve of a site builds once more at start (its second tree).
+    folio_wait_for "curl -s '$T_URL/__folio/status' | grep -q '\"busy\":false'" 30 ||
+        { t_fail "folio serve settles" "still building after 30 s"; t_done; }
 }
 
 # ---- a local SMTP server (tests/integration/smtp_sink.py, aiosmtpd) ----

@@ -27,6 +27,7 @@ OUT=$T_SITE/var/serve/public
 # ---- start-up -----------------------------------------------------------------
 t_contains "says it is for authoring only" "for authoring only, not for production" "$T_DIR/serve.log"
 t_contains "the first build is logged" "folio serve: built" "$T_DIR/serve.log"
+t_contains "a first serve prepares its second tree" "(preparing for fast rebuilds)" "$T_DIR/serve.log"
 t_expect "base_url is the serve address" 1 \
     "$(grep -c "href=\"$T_URL/" "$OUT/index.html" | awk '{print ($1 > 0)}')"
 
@@ -76,7 +77,6 @@ events_pid=$!
 until_ok "the event stream says hello" "grep -q '^event: hello' '$T_DIR/events'"
 
 # ---- rebuild on save -----------------------------------------------------------
-build0=$(status_json | sed -n 's/.*"build":\([0-9]*\).*/\1/p')
 sed -i 's/^title:.*/title: "Edited while serving"/' "$T_SITE/content/about.md"
 until_ok "an edit is rebuilt and served" \
     "curl -s '$T_URL/about/' | grep -q 'Edited while serving'"
