@@ -21,7 +21,14 @@ int cmd_backup(int argc, char **argv);
 /* src/cmd_serve.c */
 int cmd_serve(int argc, char **argv);
 
+/* src/cmd_consumers.c */
+int cmd_deliver(int argc, char **argv);
+int cmd_consumers(int argc, char **argv);
+int cmd_deadletters(int argc, char **argv);
+
 /* src/cmd_mail.c */
 int cmd_mail(int argc, char **argv);
+/* src/cmd_restore.c */
+int cmd_restore(int argc, char **argv);
 
 #endif

@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include "events.h"
+#include "eventview.h"
 #include "log.h"
 #include "projections.h"
 #include "store.h"
@@ -917,52 +918,22 @@ typedef struct S_print {
     int failed;
 } S_print;
 
-/* Opens one sealed string in place: plaintext, or "[redacted]". */
-static int S_unseal(domain *d, const char *subject, cJSON *obj,
-                    const char *key, folio_err *err)
-{
-    cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!cJSON_IsString(it))
-        return 0;
-    char *plain = NULL;
-    int r = -1;
-    if (d->v && subject)
-        r = vault_open_sealed(d->v, subject, it->valuestring, &plain, err);
-    else
-        r = 1;
-    if (r < 0)
-        return err_prefix(err, "field %s", key);
-    cJSON *s = cJSON_CreateString(r == 0 ? plain : "[redacted]");
-    free(plain);
-    if (!s || !cJSON_ReplaceItemInObjectCaseSensitive(obj, key, s)) {
-        cJSON_Delete(s);
-        return err_set(err, "out of memory");
-    }
-    return 0;
-}
-
 /* The event's data upcast to the current shape with personal fields
- * opened for the owner, and its metadata likewise. */
+ * opened for the owner, and its metadata likewise (eventview). */
 static int S_owner_view(domain *d, const store_event *ev, cJSON **data,
                         cJSON **meta, folio_err *err)
 {
-    *data = cJSON_Parse(ev->data);
-    *meta = cJSON_Parse(ev->metadata);
-    if (!*data || !*meta)
-        return err_set(err, "event %lld: data is not JSON", ev->position);
-    const events_type *t = events_find(ev->type);
-    if (!t)
-        return 0;
-    if (ev->schema_version != t->version &&
-        events_upcast(t, ev->schema_version, *data, err) < 0)
-        return err_prefix(err, "event %lld", ev->position);
-    const cJSON *sub = cJSON_GetObjectItemCaseSensitive(*data, "subject");
-    const char *subject = cJSON_IsString(sub) ? sub->valuestring : NULL;
-    for (const events_field *f = t->fields; f && f->name; f++)
-        if (f->personal && S_unseal(d, subject, *data, f->name, err) < 0)
-            return err_prefix(err, "event %lld", ev->position);
-    if (S_unseal(d, subject, *meta, "client", err) < 0)
-        return err_prefix(err, "event %lld", ev->position);
+    eventview view;
+    *data = *meta = NULL;
+    if (eventview_open(d->v, ev, 1, &view, err) < 0)
+        return -1;
+    if (view.personal) {
+        *data = view.personal;
+        cJSON_Delete(view.data);
+    } else {
+        *data = view.data;
+    }
+    *meta = view.metadata;
     return 0;
 }
 

@@ -28,6 +28,7 @@
 #include <sodium.h>
 
 #include "config.h"
+#include "consumers.h"
 #include "domain.h"
 #include "forms.h"
 #include "log.h"
@@ -124,6 +125,10 @@ struct fcgi_server {
     pthread_t *workers;
     pthread_t writer, renderer, responder, checkpointer;
     int started;
+
+    /* The log's readers (mail, webhooks): threads of their own, woken
+     * after each commit; never on the request or writer path. */
+    consumers *consumers;
 };
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -432,6 +437,10 @@ static void S_answer_committed(fcgi_server *s, S_job *j)
         if (o) {
             cJSON_AddBoolToObject(o, "ok", ok);
             cJSON_AddStringToObject(o, "database", ok ? "writable" : "unavailable");
+            /* a receiver being down leaves the site healthy: named only */
+            if (s->consumers)
+                cJSON_AddItemToObject(o, "consumers",
+                                      consumers_health(s->consumers));
         }
         S_send_json(j, ok ? 200 : 503, o, NULL);
         return;
@@ -637,6 +646,12 @@ static int S_handle(fcgi_server *s, S_job *j)
             S_refuse(j, 405, "use GET", "Allow: GET, HEAD\r\n");
             return 0;
         }
+        /* folio.yml metrics_token: /metrics private without nginx's help. */
+        if (metrics_authorized(S_cfg(s)->raw, S_param(j, "HTTP_AUTHORIZATION"), NULL) != 1) {
+            S_refuse(j, 401, "/metrics needs the bearer token (folio.yml metrics_token)",
+                     "WWW-Authenticate: Bearer realm=\"folio metrics\"\r\n");
+            return 0;
+        }
         {
             buf b = BUF_INIT;
             if (metrics_write(&b) == 0)
@@ -767,6 +782,8 @@ static void S_hand_over(fcgi_server *s, S_job *list, int committed)
     }
     pthread_cond_signal(&s->resp_cv);
     pthread_mutex_unlock(&s->mu);
+    if (committed)
+        consumers_wake(s->consumers);
 }
 
 /* ---- WAL checkpoints: beside the writer, not in its commits -------------- */
@@ -981,6 +998,18 @@ static void *S_responder(void *arg)
 
 /* ---- life cycle ---------------------------------------------------------- */
 
+/* A socket meant for the web server's group in a directory that group
+ * cannot enter (var/ is 0700) answers nobody but folio: every form would
+ * get a 502. Say so at start. */
+static void S_check_socket_dir(const char *dir, unsigned mode)
+{
+    struct stat st;
+    if ((mode & 0066) && stat(dir, &st) == 0 && !(st.st_mode & 0011))
+        log_msg("warn", "the socket's directory %s is mode %04o: a web server "
+                "running as another user cannot reach the socket; put it in "
+                "/run/folio/ (see folio-fcgi(8))", dir, (unsigned)(st.st_mode & 07777));
+}
+
 static int S_open_listen(fcgi_server *s, const fcgi_opts *o, folio_err *err)
 {
     const folio_config *cfg = s->cfg;
@@ -999,8 +1028,13 @@ static int S_open_listen(fcgi_server *s, const fcgi_opts *o, folio_err *err)
         dir[slash - path] = '\0';
         if (util_mkdirs(dir, 0750, err) != 0)
             return -1;
+    } else {
+        snprintf(dir, sizeof dir, "%s", slash ? "/" : ".");
     }
-    return S_listen_unix(s, path, cfg->socket_mode, err);
+    if (S_listen_unix(s, path, cfg->socket_mode, err) != 0)
+        return -1;
+    S_check_socket_dir(dir, cfg->socket_mode);
+    return 0;
 }
 
 static int S_open_handles(fcgi_server *s, folio_err *err)
@@ -1017,6 +1051,8 @@ static int S_open_handles(fcgi_server *s, folio_err *err)
     s->site = site_open(cfg, &so, err);
     if (!s->site)
         return err_prefix(err, "cannot load the site");
+    if (consumers_open_site(cfg, &s->consumers, err) != 0)
+        return err_prefix(err, "cannot set up mail and webhooks");
     return 0;
 }
 
@@ -1063,6 +1099,8 @@ int fcgi_open(const fcgi_opts *o, fcgi_server **out, folio_err *err)
     if (config_load(s->site_dir, &node->cfg, err) != 0)
         goto fail;
     s->cfg = &node->cfg;
+    if (metrics_token_check(s->cfg->raw, err) != 0)
+        goto fail;
     s->threads = o->threads > 0 ? o->threads : s->cfg->threads;
     if (s->threads < 1 || s->threads > 256) {
         err_set(err, "threads must be 1 to 256, not %d", s->threads);
@@ -1122,6 +1160,8 @@ int fcgi_start(fcgi_server *s, folio_err *err)
         if (pthread_create(&s->workers[i], NULL, S_worker, s) != 0)
             return err_set(err, "cannot start worker threads: %s", strerror(errno));
     s->started = 1;
+    if (consumers_start(s->consumers, err) != 0)
+        return -1;
     return 0;
 }
 
@@ -1154,6 +1194,7 @@ void fcgi_stop(fcgi_server *s)
     pthread_join(s->renderer, NULL);
     S_stop_flag(s, &s->stop_resp, &s->resp_cv);
     pthread_join(s->responder, NULL);
+    consumers_stop(s->consumers); /* after the writer: nothing wakes them */
     s->started = 0;
 }
 
@@ -1163,6 +1204,11 @@ int fcgi_reload(fcgi_server *s, folio_err *err)
     if (!node)
         return err_set(err, "out of memory");
     if (config_load(s->site_dir, &node->cfg, err) != 0) {
+        free(node);
+        return -1;
+    }
+    if (metrics_token_check(node->cfg.raw, err) != 0) {
+        config_free(&node->cfg);
         free(node);
         return -1;
     }
@@ -1212,6 +1258,7 @@ void fcgi_close(fcgi_server *s)
     if (s->writer_dom)
         domain_close(s->writer_dom);
     store_close(s->ckpt);
+    consumers_close(s->consumers);
     while (s->cfgs) {
         S_cfg_node *n = s->cfgs;
         s->cfgs = n->older;

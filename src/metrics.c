@@ -9,7 +9,11 @@
  * nanoseconds so that they can be atomic integers too. */
 #include "metrics.h"
 
+#include <sodium.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <strings.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,7 +23,7 @@ static const char *const S_routes[] = {"/contact", "/register", "/health",
                                        "/metrics", "other"};
 #define S_NROUTES (sizeof S_routes / sizeof S_routes[0])
 
-static const int S_statuses[] = {200, 201, 303, 400, 403, 404, 405,
+static const int S_statuses[] = {200, 201, 303, 400, 401, 403, 404, 405,
                                  409, 413, 415, 422, 429, 500, 503};
 #define S_NSTATUSES (sizeof S_statuses / sizeof S_statuses[0])
 /* ... plus one slot for "other" */
@@ -222,6 +226,140 @@ static int S_write_events(buf *out)
     return 0;
 }
 
+/* ---- consumers ------------------------------------------------------------
+ * Consumer names come from folio.yml (mail, one per webhook), not from
+ * visitors; still, the table is bounded and they are escaped as label
+ * values. A slot's name is written once, under the mutex, before its
+ * count is published (release), and read after that count (acquire). */
+#define S_MAX_CONSUMERS 32
+
+typedef struct S_consumer_series {
+    char name[128];
+    atomic_int used;
+    S_counter deliveries[3];
+    atomic_llong lag, dead;
+} S_consumer_series;
+
+static S_consumer_series S_consumers[S_MAX_CONSUMERS + 1]; /* + "other" */
+static pthread_mutex_t S_consumers_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static S_consumer_series *S_consumer_slot(const char *name)
+{
+    for (size_t i = 0; i < S_MAX_CONSUMERS; i++) {
+        S_consumer_series *s = &S_consumers[i];
+        if (atomic_load_explicit(&s->used, memory_order_acquire) &&
+            !strcmp(s->name, name))
+            return s;
+    }
+    pthread_mutex_lock(&S_consumers_mu);
+    S_consumer_series *found = &S_consumers[S_MAX_CONSUMERS];
+    for (size_t i = 0; i < S_MAX_CONSUMERS; i++) {
+        S_consumer_series *s = &S_consumers[i];
+        if (atomic_load_explicit(&s->used, memory_order_acquire)) {
+            if (!strcmp(s->name, name)) {
+                found = s;
+                break;
+            }
+            continue;
+        }
+        if (strlen(name) < sizeof s->name) {
+            memcpy(s->name, name, strlen(name) + 1);
+            atomic_store_explicit(&s->used, 1, memory_order_release);
+            found = s;
+        }
+        break;
+    }
+    pthread_mutex_unlock(&S_consumers_mu);
+    return found;
+}
+
+void metrics_delivery(const char *consumer, int result)
+{
+    if (result < 0 || result > 2)
+        return;
+    S_inc(&S_consumer_slot(consumer ? consumer : "")->deliveries[result], 1);
+}
+
+void metrics_consumer_state(const char *consumer, long long lag_events,
+                            long long dead_letters)
+{
+    S_consumer_series *s = S_consumer_slot(consumer ? consumer : "");
+    atomic_store_explicit(&s->lag, lag_events, memory_order_relaxed);
+    atomic_store_explicit(&s->dead, dead_letters, memory_order_relaxed);
+}
+
+/* A label value: backslash, quote and newline escaped. */
+static int S_label(buf *out, const char *v)
+{
+    for (; *v; v++) {
+        int rc = *v == '\\' ? buf_puts(out, "\\\\")
+                 : *v == '"' ? buf_puts(out, "\\\"")
+                 : *v == '\n' ? buf_puts(out, "\\n")
+                 : buf_putc(out, *v);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int S_consumer_line(buf *out, const char *metric, size_t i,
+                           const char *extra, long long value)
+{
+    const char *name = i < S_MAX_CONSUMERS ? S_consumers[i].name : "other";
+    if (buf_printf(out, "%s{consumer=\"", metric) < 0 || S_label(out, name) < 0)
+        return -1;
+    return buf_printf(out, "\"%s} %lld\n", extra ? extra : "", value);
+}
+
+static int S_consumer_used(size_t i)
+{
+    if (i < S_MAX_CONSUMERS)
+        return atomic_load_explicit(&S_consumers[i].used, memory_order_acquire);
+    for (int r = 0; r < 3; r++) /* "other" only once something landed there */
+        if (S_get(&S_consumers[i].deliveries[r]))
+            return 1;
+    return 0;
+}
+
+/* dead: folio_dead_letters, else the lag. */
+static int S_consumer_gauge(buf *out, const char *name, const char *help,
+                            int dead)
+{
+    if (S_header(out, name, "gauge", help) < 0)
+        return -1;
+    for (size_t i = 0; i <= S_MAX_CONSUMERS; i++) {
+        S_consumer_series *s = &S_consumers[i];
+        if (S_consumer_used(i) &&
+            S_consumer_line(out, name, i, NULL,
+                            atomic_load(dead ? &s->dead : &s->lag)) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int S_write_consumers(buf *out)
+{
+    static const char *const results[] = {",result=\"done\"",
+                                          ",result=\"retry\"",
+                                          ",result=\"dead\""};
+    if (S_header(out, "folio_deliveries_total", "counter",
+                 "Deliveries to consumers (mail, webhooks), by result.") < 0)
+        return -1;
+    for (size_t i = 0; i <= S_MAX_CONSUMERS; i++)
+        for (int r = 0; S_consumer_used(i) && r < 3; r++)
+            if (S_consumer_line(out, "folio_deliveries_total", i, results[r],
+                                (long long)S_get(&S_consumers[i].deliveries[r])) < 0)
+                return -1;
+    return S_consumer_gauge(out, "folio_consumer_lag_events",
+                            "Events in the log a consumer has not handled yet.",
+                            0) < 0 ||
+                   S_consumer_gauge(out, "folio_dead_letters",
+                                    "Events a consumer gave up on, waiting for "
+                                    "the owner.", 1) < 0
+               ? -1
+               : 0;
+}
+
 int metrics_write(buf *out)
 {
     if (S_header(out, "folio_up", "gauge", "1 while folio-fcgi is serving.") < 0 ||
@@ -239,7 +377,8 @@ int metrics_write(buf *out)
         S_write_counter(out, "folio_honeypot_total",
                         "Contact forms dropped because the honeypot was filled.",
                         &S_honeypot) < 0 ||
-        S_write_histogram(out, &S_group_commit) < 0)
+        S_write_histogram(out, &S_group_commit) < 0 ||
+        S_write_consumers(out) < 0)
         return -1;
     return 0;
 }
@@ -267,4 +406,77 @@ void metrics_reset(void)
     S_zero_histogram(&S_request_duration);
     S_zero_histogram(&S_render_duration);
     S_zero_histogram(&S_group_commit);
+    for (size_t i = 0; i <= S_MAX_CONSUMERS; i++) {
+        S_zero(S_consumers[i].deliveries, 3);
+        atomic_store(&S_consumers[i].lag, 0);
+        atomic_store(&S_consumers[i].dead, 0);
+    }
+}
+
+/* ---- who may read /metrics ------------------------------------------------ */
+
+#define S_TOKEN_MIN 16
+
+/* The configured token (NULL: none), pointing into raw or the environment. */
+static int S_token(const cJSON *raw, const char **tok, folio_err *err)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(raw, "metrics_token");
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(raw, "metrics_token_env");
+    *tok = NULL;
+    if (cJSON_IsNull(t))
+        t = NULL;
+    if (cJSON_IsNull(e))
+        e = NULL;
+    if (t && e)
+        return err_set(err, "folio.yml: set metrics_token or metrics_token_env, not both");
+    if (t) {
+        if (!cJSON_IsString(t))
+            return err_set(err, "folio.yml: metrics_token: expected a string");
+        *tok = t->valuestring;
+    } else if (e) {
+        if (!cJSON_IsString(e) || !e->valuestring[0])
+            return err_set(err, "folio.yml: metrics_token_env: expected the name of "
+                           "an environment variable");
+        *tok = getenv(e->valuestring);
+        if (!*tok || !**tok)
+            return err_set(err, "folio.yml: metrics_token_env: %s is not set in "
+                           "folio-fcgi's environment", e->valuestring);
+    } else {
+        return 0;
+    }
+    if (strlen(*tok) < S_TOKEN_MIN)
+        return err_set(err, "folio.yml: %s: the token must have at least %d "
+                       "characters (openssl rand -hex 16 makes one)",
+                       t ? "metrics_token" : "metrics_token_env", S_TOKEN_MIN);
+    return 0;
+}
+
+int metrics_token_check(const cJSON *raw, folio_err *err)
+{
+    const char *tok;
+    return S_token(raw, &tok, err);
+}
+
+int metrics_authorized(const cJSON *raw, const char *authorization,
+                       folio_err *err)
+{
+    const char *tok;
+    if (S_token(raw, &tok, err) != 0)
+        return -1;
+    if (!tok)
+        return 1;
+    if (!authorization || strncasecmp(authorization, "Bearer ", 7) != 0)
+        return 0;
+    const char *cred = authorization + 7;
+    while (*cred == ' ')
+        cred++;
+    /* Equal-length digests, compared in constant time: neither the
+     * token's length nor its first wrong byte shows in the timing. */
+    unsigned char want[32], got[32];
+    if (crypto_generichash(want, sizeof want, (const unsigned char *)tok, strlen(tok),
+                           NULL, 0) != 0 ||
+        crypto_generichash(got, sizeof got, (const unsigned char *)cred, strlen(cred),
+                           NULL, 0) != 0)
+        return err_set(err, "cannot hash the metrics token");
+    return sodium_memcmp(want, got, sizeof want) == 0;
 }

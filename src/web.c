@@ -23,6 +23,7 @@ const char *web_reason(int status)
     case 201: return "Created";
     case 303: return "See Other";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
