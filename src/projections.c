@@ -1789,6 +1789,35 @@ static int S_fill_event(void *ud, const store_event *ev)
     return 0;
 }
 
+/* A rebuild reads the whole log through a memory map (cheaper than a
+ * pread per page), but every page of a map stays in the process's RSS
+ * until it is unmapped, and SQLite unmaps only when the map's size limit
+ * changes: so after every S_REMAP ranges a reading connection drops its
+ * map, and the next read maps the file again. The log's pages then cost
+ * at most S_REMAP ranges' worth of memory per thread, not the file's
+ * size. Only between statements: no page of the map is in use then. */
+#define S_MMAP "4294967296"
+#define S_REMAP 16
+
+static void S_remap(store *st, unsigned *ranges)
+{
+    if (++*ranges % S_REMAP == 0)
+        sqlite3_exec(store_db(st), "PRAGMA mmap_size = 0;"
+                                   " PRAGMA mmap_size = " S_MMAP,
+                     NULL, NULL, NULL);
+}
+
+/* The map is for reading the log only: what a connection read before
+ * (a DROP TABLE reads every page of the tables it drops, the vault's
+ * preload the keys) would stay mapped. on 0 ends it. */
+static void S_map(store *st, int on)
+{
+    sqlite3_exec(store_db(st),
+                 on ? "PRAGMA mmap_size = 0; PRAGMA mmap_size = " S_MMAP
+                    : "PRAGMA mmap_size = 0",
+                 NULL, NULL, NULL);
+}
+
 /* Reads and decodes range k through st into its slot (claimed, B_BUSY). */
 static void S_range_decode(S_pipe *pp, store *st, S_acc *acc, long long k)
 {
@@ -1826,6 +1855,7 @@ static void *S_pipe_main(void *ud)
     S_pipe *pp = ud;
     S_jarena ja; /* this thread's, for every range it decodes */
     int on = S_jarena_on(&ja) == 0;
+    unsigned ranges = 0;
     pthread_mutex_lock(&pp->mu);
     for (;;) {
         long long k = S_claim(pp);
@@ -1839,6 +1869,7 @@ static void *S_pipe_main(void *ud)
         S_jtls = on ? &ja : NULL;
         S_range_decode(pp, pp->rd, &pp->acc, k);
         S_jtls = NULL;
+        S_remap(pp->rd, &ranges);
         pthread_mutex_lock(&pp->mu);
         pp->b[k % S_SLOTS].state = B_READY;
         pthread_cond_broadcast(&pp->cv);
@@ -1864,9 +1895,6 @@ static store *S_reader(projections *p)
     folio_err err;
     if (store_open_reader(p->st, &rd, &err) != 0)
         return NULL;
-    /* a rebuild reads the whole log: through a memory map, not pread */
-    sqlite3_exec(store_db(rd), "PRAGMA mmap_size = 4294967296", NULL, NULL,
-                 NULL);
     return rd;
 }
 
@@ -1880,6 +1908,7 @@ static int S_pipe_start(S_pipe *pp, S_feed *f, long long end, store *rd)
     if (!rd && !(rd = S_reader(f->p)))
         return -1;
     pp->rd = rd;
+    S_map(rd, 1);
     if (pthread_mutex_init(&pp->mu, NULL) != 0)
         goto fail_store;
     if (pthread_cond_init(&pp->cv, NULL) != 0)
@@ -1907,6 +1936,7 @@ static int S_pipe_run(S_pipe *pp)
     int rc = 0;
     S_jarena ja; /* for the ranges this thread decodes */
     int on = S_jarena_on(&ja) == 0;
+    unsigned ranges = 0;
     pthread_mutex_lock(&pp->mu);
     while (rc == 0 && pp->written < pp->nranges) {
         S_batch *b = &pp->b[pp->written % S_SLOTS];
@@ -1928,6 +1958,7 @@ static int S_pipe_run(S_pipe *pp)
         S_jtls = on ? &ja : NULL;
         S_range_decode(pp, f->p->st, &f->w->acc, k);
         S_jtls = NULL;
+        S_remap(f->p->st, &ranges);
         pthread_mutex_lock(&pp->mu);
         pp->b[k % S_SLOTS].state = B_READY;
     }
@@ -1949,6 +1980,7 @@ static int S_pipe_run(S_pipe *pp)
     pthread_mutex_destroy(&pp->mu);
     for (size_t i = 0; i < S_SLOTS; i++)
         S_batch_free(&pp->b[i]);
+    S_map(pp->rd, 0);
     if (pp->own_rd)
         store_close(pp->rd);
     f->pipe = NULL;
@@ -2167,12 +2199,16 @@ static int S_create(sqlite3 *db, unsigned mask, const char *schema,
 
 /* A rebuild writes every page of the new tables and reads the whole log.
  * With SQLite's default 2 MB cache the new pages spill to the WAL one by
- * one and the log is read through pread; a larger cache (64 MiB: more
- * measured no faster) and a memory map for the duration of the rebuild
- * make it several times faster.
+ * one and the log is read through pread; a larger cache and a memory map
+ * (S_remap) for the duration of the rebuild make it several times faster.
+ * The tables are appended to, so a cache of S_CACHE_KIB holds their
+ * growing ends as well as a larger one would (and bounds SQLite's sorts,
+ * whose memory follows the main cache size).
  * secure_delete would also zero every page of the tables a replay drops:
  * what a forget removed was zeroed when it was deleted, so FAST is enough
  * for the rest. The connection's settings are put back afterwards. */
+#define S_CACHE_KIB "16384"
+
 static long long S_pragma_int(sqlite3 *db, const char *sql)
 {
     sqlite3_stmt *st = NULL;
@@ -2198,9 +2234,8 @@ static void S_tune(sqlite3 *db, S_tuning *saved)
     saved->cache_temp = S_pragma_int(db, "PRAGMA temp.cache_size");
     saved->secure = S_pragma_int(db, "PRAGMA main.secure_delete");
     saved->sync = S_pragma_int(db, "PRAGMA main.synchronous");
-    sqlite3_exec(db, "PRAGMA main.cache_size = -65536;"
-                     " PRAGMA temp.cache_size = -262144;"
-                     " PRAGMA mmap_size = 4294967296;"
+    sqlite3_exec(db, "PRAGMA main.cache_size = -" S_CACHE_KIB ";"
+                     " PRAGMA temp.cache_size = -" S_CACHE_KIB ";"
                      " PRAGMA main.secure_delete = FAST;"
                      " PRAGMA main.synchronous = NORMAL",
                  NULL, NULL, NULL);
@@ -2211,7 +2246,7 @@ static void S_untune(sqlite3 *db, const S_tuning *saved)
     char sql[256];
     snprintf(sql, sizeof sql,
              "PRAGMA main.cache_size = %lld; PRAGMA temp.cache_size = %lld;"
-             " PRAGMA mmap_size = 0; PRAGMA main.secure_delete = %lld;"
+             " PRAGMA main.secure_delete = %lld;"
              " PRAGMA main.synchronous = %lld",
              saved->cache_main, saved->cache_temp, saved->secure,
              saved->sync);
@@ -2286,10 +2321,18 @@ static int S_build(projections *p, S_writer *w, unsigned mask,
     S_feed f = {.p = p, .w = w};
     S_pipe pp;
     int rc = 0;
+    unsigned ranges = 0;
+    S_map(p->st, 1);
     if (end > S_BATCH && S_pipe_start(&pp, &f, end, rd) == 0)
         rc = S_pipe_run(&pp);
-    else if (end > 0)
-        rc = store_read_data(p->st, 0, end, S_feed_event, &f, err);
+    else
+        for (long long at = 0; rc == 0 && at < end; at += S_BATCH) {
+            rc = store_read_data(p->st, at, end - at < S_BATCH ? end
+                                                               : at + S_BATCH,
+                                 S_feed_event, &f, err);
+            S_remap(p->st, &ranges);
+        }
+    S_map(p->st, 0);
     if (S_feed_done(&f, rc, err) < 0)
         return -1;
     return S_memp_drain(w, err);
@@ -2412,10 +2455,31 @@ static int S_check_cp(const S_def *d, const S_cp *cp, long long last,
     return r < 0 ? -1 : 1;
 }
 
+/* A check's scratch tables and an as-of copy are whole projections in
+ * the temp database, which store_open keeps in memory (for the statement
+ * journals of commands): for them it goes to a file, its pages in memory
+ * bounded by temp.cache_size, and so do the temporary b-trees of the
+ * comparisons. Switching drops temp's tables: the notes' tables are made
+ * again. Outside a transaction only. */
+static int S_temp_store(projections *p, long long mode, folio_err *err)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA temp_store = %lld", mode);
+    return S_exec(p->db, sql, err) < 0 ||
+                   S_exec(p->db, S_pending_ddl, err) < 0
+               ? -1
+               : 0;
+}
+
+enum { S_TEMP_FILE = 1 };
+
 int projections_check(projections *p, buf *report, folio_err *err)
 {
     if (p->as_of)
         return err_set(err, "projections: an as-of copy cannot be checked");
+    long long temp_mode = S_pragma_int(p->db, "PRAGMA temp_store");
+    if (S_temp_store(p, S_TEMP_FILE, err) < 0)
+        return -1;
     /* The write lock gives the replay and the live tables one moment of
      * the log; nothing is written to main and the scratch tables in temp
      * go with the rollback. */
@@ -2423,6 +2487,7 @@ int projections_check(projections *p, buf *report, folio_err *err)
     S_tune(p->db, &saved);
     if (store_begin(p->st, err) < 0) {
         S_untune(p->db, &saved);
+        S_temp_store(p, temp_mode, NULL);
         return -1;
     }
     int differs = 0;
@@ -2455,10 +2520,11 @@ int projections_check(projections *p, buf *report, folio_err *err)
     }
     store_rollback(p->st);
     S_untune(p->db, &saved);
-    return differs;
+    return S_temp_store(p, temp_mode, err) < 0 ? -1 : differs;
 fail:
     store_rollback(p->st);
     S_untune(p->db, &saved);
+    S_temp_store(p, temp_mode, NULL);
     return -1;
 }
 
@@ -2569,9 +2635,14 @@ int projections_open_as_of(store *st, vault *v, long long as_of_ms,
     /* A plain BEGIN takes no write lock on main: the live log is only
      * read, the copy lives in this connection's temp database. */
     long long last;
-    if (S_exec(p->db, S_pending_ddl, err) < 0 ||
-        S_exec(p->db, "BEGIN", err) < 0)
+    S_tuning saved;
+    if (S_temp_store(p, S_TEMP_FILE, err) < 0)
         goto fail;
+    S_tune(p->db, &saved);
+    if (S_exec(p->db, "BEGIN", err) < 0) {
+        S_untune(p->db, &saved);
+        goto fail;
+    }
     store *rd = NULL;
     int rc = S_rebuild_begin(p, PROJ_ALL, 0, &rd, err);
     if (rc == 0)
@@ -2579,8 +2650,10 @@ int projections_open_as_of(store *st, vault *v, long long as_of_ms,
     S_rebuild_end(p, &rd);
     if (rc < 0 || S_exec(p->db, "COMMIT", err) < 0) {
         sqlite3_exec(p->db, "ROLLBACK", NULL, NULL, NULL);
+        S_untune(p->db, &saved);
         goto fail;
     }
+    S_untune(p->db, &saved);
     *out = p;
     return 0;
 fail:
