@@ -542,6 +542,7 @@ typedef struct S_writer {
     S_acc acc;
     int defer; /* a rebuild: members_private rows wait in mb */
     struct S_mbucket *mb; /* S_MBUCKETS of them, made on first use */
+    size_t nheld; /* rows in mb: written when S_hold_max are */
     buf marena;
     size_t locales[4], nlocales; /* marena offsets of locales seen */
     /* a rebuild: each inbox row's subject (S_key8) and position, so an
@@ -572,7 +573,6 @@ struct projections {
     const events_type *t_user, *t_contact, *t_handled, *t_forgot;
     /* rows noted in temp.proj_forgotten / proj_handled, not yet applied */
     long long notes;
-    int preloading; /* a replay's vault_preload_start awaits its finish */
     /* Within one write transaction (projections_tx_begin .. flush or
      * discard): every projection is at position cp, counting the kept
      * commands whose stats (live.acc) and checkpoints are still to be
@@ -668,6 +668,22 @@ static size_t S_mbucket_of(const S_mrow *r)
     return r->bin ? 1 + (size_t)(r->key >> 56) : 0;
 }
 
+/* A rebuild sorts the members_private rows it holds (S_memp_drain) and
+ * appends them; a table too large for one sort is written in several
+ * sorted runs of S_hold_max rows (the later ones go between the rows of
+ * the earlier, which costs more than an append), so memory stays bounded
+ * however long the log. 16 MiB of rows: a run for 190,000 members. */
+static size_t S_hold_max = (16u << 20) / sizeof(S_mrow);
+
+/* Keys a generation of a rebuild's thread's window (S_keys). */
+static size_t S_keys_half = 16384;
+
+void projections_set_bounds(size_t rows, size_t keys)
+{
+    S_hold_max = rows ? rows : (16u << 20) / sizeof(S_mrow);
+    S_keys_half = keys ? keys : 16384;
+}
+
 static void S_mb_free(S_writer *w)
 {
     for (size_t b = 0; w->mb && b < S_MBUCKETS; b++)
@@ -675,6 +691,7 @@ static void S_mb_free(S_writer *w)
     free(w->mb);
     w->mb = NULL;
     w->nlocales = 0;
+    w->nheld = 0;
 }
 
 static void S_writer_free(S_writer *w)
@@ -696,6 +713,8 @@ static uint64_t S_key8(const void *p, size_t len)
         k |= (uint64_t)((const unsigned char *)p)[i] << (56 - 8 * i);
     return k;
 }
+
+static int S_memp_drain(S_writer *w, folio_err *err);
 
 /* Holds a members_private row back for S_memp_drain: the subject in its
  * stored form (len bytes; bin: a BLOB). */
@@ -737,7 +756,7 @@ static int S_memp_hold(S_writer *w, long long position, const void *subject,
         return err_set(err, "projections: out of memory");
     mb->rows = rows;
     mb->rows[mb->n++] = row;
-    return 0;
+    return ++w->nheld < S_hold_max ? 0 : S_memp_drain(w, err);
 }
 
 /* SQLite's order of the primary key: TEXT before BLOB, each by memcmp
@@ -1126,8 +1145,9 @@ enum { S_OP_NONE, S_OP_MEMBER, S_OP_CONTACT, S_OP_HANDLED, S_OP_FORGOT };
 /* the strings of an op: offsets into its arena (S_NOSTR: none). F_ID is
  * the user or contact id and F_SUBJECT the subject, both in their stored
  * form (S_put_key: decoded on the reading threads, not by the writer);
- * F_SEALED a member's name still sealed (its key was not preloaded: the
- * writing thread opens it, with F_STEXT, the subject as text). */
+ * F_SEALED a member's name still sealed (its key was not in the reading
+ * thread's window: the writing thread opens it, with F_STEXT, the subject
+ * as text). */
 enum { F_ID, F_SUBJECT, F_STEXT, F_NAME, F_SEALED, F_LOCALE, F_PAGE, F_N };
 #define S_NOSTR ((size_t)-1)
 
@@ -1207,7 +1227,8 @@ static void S_arena_clear(buf *arena)
     arena->len = 0;
 }
 
-static int S_dec_registered(projections *p, int shared, const store_event *ev,
+static int S_dec_registered(projections *p, vault_reader *vr,
+                            const store_event *ev,
                             const cJSON *data, S_op *op, buf *arena,
                             folio_err *err)
 {
@@ -1224,8 +1245,9 @@ static int S_dec_registered(projections *p, int shared, const store_event *ev,
     if (!p->v)
         return 0;
     char *name = NULL;
-    int r = shared ? vault_open_preloaded(p->v, subject, sealed, &name, err)
-                   : vault_open_sealed(p->v, subject, sealed, &name, err);
+    int r = vr ? vault_reader_open_sealed(vr, subject, sealed,
+                                          ev->recorded_at, &name, err)
+               : vault_open_sealed(p->v, subject, sealed, &name, err);
     if (r < 0)
         return err_prefix(err, "event %lld", ev->position);
     if (r == 1)
@@ -1277,8 +1299,10 @@ static int S_dec_note(const store_event *ev, const cJSON *data, int kind,
 }
 
 /* Decodes event ev of type t, its data in the current shape, into op.
- * shared: on another thread than the connection's (see S_pipe). */
-static int S_decode_data(projections *p, int shared, const store_event *ev,
+ * Names are opened through vr (a thread's window onto the keys, S_pipe),
+ * or when NULL through the vault (the connection's own thread only). */
+static int S_decode_data(projections *p, vault_reader *vr,
+                         const store_event *ev,
                          const events_type *t, const cJSON *data, S_op *op,
                          buf *arena, folio_err *err)
 {
@@ -1289,7 +1313,7 @@ static int S_decode_data(projections *p, int shared, const store_event *ev,
     op->position = ev->position;
     op->recorded_at = ev->recorded_at;
     if (t == p->t_user)
-        return S_dec_registered(p, shared, ev, data, op, arena, err);
+        return S_dec_registered(p, vr, ev, data, op, arena, err);
     if (t == p->t_contact)
         return S_dec_contact(ev, data, op, arena, err);
     if (t == p->t_handled)
@@ -1387,7 +1411,7 @@ static void S_jdelete(cJSON *tree)
 
 /* Decodes one event for the projections in `active`: counts it in acc,
  * parses and upcasts its data when a table wants it. */
-static int S_decode(projections *p, int shared, S_acc *acc,
+static int S_decode(projections *p, vault_reader *vr, S_acc *acc,
                     const store_event *ev, unsigned active, S_op *op,
                     buf *arena, unsigned *changed, folio_err *err)
 {
@@ -1420,7 +1444,7 @@ static int S_decode(projections *p, int shared, S_acc *acc,
         events_upcast(t, ev->schema_version, data, err) < 0)
         rc = err_prefix(err, "event %lld", ev->position);
     else
-        rc = S_decode_data(p, shared, ev, t, data, op, arena, err);
+        rc = S_decode_data(p, vr, ev, t, data, op, arena, err);
     S_jdelete(data);
     return rc;
 }
@@ -1559,7 +1583,7 @@ static int S_apply_data(projections *p, S_writer *w, const store_event *ev,
 {
     S_op op;
     buf arena = BUF_INIT;
-    int rc = S_decode_data(p, 0, ev, t, data, &op, &arena, err);
+    int rc = S_decode_data(p, NULL, ev, t, data, &op, &arena, err);
     if (rc == 0)
         rc = S_write(p, w, &op, &arena, changed, err);
     S_arena_clear(&arena);
@@ -1578,6 +1602,7 @@ typedef struct S_feed {
     int failed;
     buf arena; /* one event's strings (sequential feeds) */
     struct S_pipe *pipe; /* a rebuild's decoding thread, or NULL */
+    vault_reader *vr;    /* a sequential rebuild's window onto the keys */
 } S_feed;
 
 int projections_flush(projections *p, folio_err *err);
@@ -1598,7 +1623,7 @@ static int S_feed_event(void *ud, const store_event *ev)
     if (!active)
         return 0;
     S_op op;
-    int rc = S_decode(f->p, 0, &f->w->acc, ev, active, &op, &f->arena,
+    int rc = S_decode(f->p, f->vr, &f->w->acc, ev, active, &op, &f->arena,
                       &f->changed, &f->err);
     if (rc == 0)
         rc = S_write(f->p, f->w, &op, &f->arena, &f->changed, &f->err);
@@ -1628,9 +1653,10 @@ static int S_feed_done(S_feed *f, int rc, folio_err *err)
  * ranges of S_BATCH positions that each claims in turn. Only this thread
  * writes, range after range in log order; it decodes a range itself
  * whenever the next one to write is not ready, so neither core waits
- * while there is work. The helper reads only the vault's preloaded keys
- * (a name whose key is not preloaded is opened by the writer) and counts
- * the stats in an S_acc of its own, merged once it is joined. */
+ * while there is work. Each thread opens members' names through a window
+ * of its own onto the keys (vault_reader; a name whose key is not in it
+ * is opened by the writer), and the helper counts the stats in an S_acc
+ * of its own, merged once it is joined. */
 #define S_BATCH 1024
 #define S_SLOTS 4
 
@@ -1773,6 +1799,7 @@ typedef struct S_fill {
     S_pipe *pp;
     S_batch *b;
     S_acc *acc;
+    vault_reader *vr;
 } S_fill;
 
 static int S_fill_event(void *ud, const store_event *ev)
@@ -1782,7 +1809,7 @@ static int S_fill_event(void *ud, const store_event *ev)
     S_batch *b = fl->b;
     if (b->n == S_BATCH) /* cannot happen: ranges are S_BATCH long */
         return err_set(&b->err, "projections: a range overflowed");
-    if (S_decode(f->p, 1, fl->acc, ev, S_active(f, ev->position),
+    if (S_decode(f->p, fl->vr, fl->acc, ev, S_active(f, ev->position),
                  &b->op[b->n], &b->arena, &b->changed, &b->err) < 0)
         return -1;
     b->n++;
@@ -1797,7 +1824,7 @@ static int S_fill_event(void *ud, const store_event *ev)
  * at most S_REMAP ranges' worth of memory per thread, not the file's
  * size. Only between statements: no page of the map is in use then. */
 #define S_MMAP "4294967296"
-#define S_REMAP 16
+#define S_REMAP 8
 
 static void S_remap(store *st, unsigned *ranges)
 {
@@ -1818,13 +1845,24 @@ static void S_map(store *st, int on)
                  NULL, NULL, NULL);
 }
 
+/* A rebuild's thread's window onto the subject keys, through st (a
+ * connection of that thread): S_keys_half keys a generation, about 3.5 MB
+ * for the two, where a member's key is found while the events are read
+ * in the order the keys were made. */
+static int S_keys(projections *p, store *st, vault_reader **out,
+                  folio_err *err)
+{
+    return vault_reader_open(p->v, store_db(st), S_keys_half, out, err);
+}
+
 /* Reads and decodes range k through st into its slot (claimed, B_BUSY). */
-static void S_range_decode(S_pipe *pp, store *st, S_acc *acc, long long k)
+static void S_range_decode(S_pipe *pp, store *st, vault_reader *vr,
+                           S_acc *acc, long long k)
 {
     S_batch *b = &pp->b[k % S_SLOTS];
     long long after = k * S_BATCH;
     long long upto = pp->end - after < S_BATCH ? pp->end : after + S_BATCH;
-    S_fill fl = {pp, b, acc};
+    S_fill fl = {pp, b, acc, vr};
     folio_err err = {{0}};
     if (store_read_data(st, after, upto, S_fill_event, &fl, &err) != 0) {
         if (!b->err.msg[0])
@@ -1856,8 +1894,13 @@ static void *S_pipe_main(void *ud)
     S_jarena ja; /* this thread's, for every range it decodes */
     int on = S_jarena_on(&ja) == 0;
     unsigned ranges = 0;
+    vault_reader *vr = NULL;
+    folio_err err;
+    /* without a window it must not decode: only the writer may ask the
+     * vault itself */
+    int can = !pp->f->p->v || S_keys(pp->f->p, pp->rd, &vr, &err) == 0;
     pthread_mutex_lock(&pp->mu);
-    for (;;) {
+    while (can) {
         long long k = S_claim(pp);
         if (k < 0) {
             if (pp->quit || pp->claimed == pp->nranges)
@@ -1867,7 +1910,7 @@ static void *S_pipe_main(void *ud)
         }
         pthread_mutex_unlock(&pp->mu);
         S_jtls = on ? &ja : NULL;
-        S_range_decode(pp, pp->rd, &pp->acc, k);
+        S_range_decode(pp, pp->rd, vr, &pp->acc, k);
         S_jtls = NULL;
         S_remap(pp->rd, &ranges);
         pthread_mutex_lock(&pp->mu);
@@ -1875,6 +1918,7 @@ static void *S_pipe_main(void *ud)
         pthread_cond_broadcast(&pp->cv);
     }
     pthread_mutex_unlock(&pp->mu);
+    vault_reader_close(vr);
     if (on)
         S_jarena_off(&ja);
     return NULL;
@@ -1937,6 +1981,9 @@ static int S_pipe_run(S_pipe *pp)
     S_jarena ja; /* for the ranges this thread decodes */
     int on = S_jarena_on(&ja) == 0;
     unsigned ranges = 0;
+    vault_reader *vr = NULL; /* none: this thread asks the vault */
+    if (f->p->v && S_keys(f->p, f->p->st, &vr, &f->err) < 0)
+        vr = NULL;
     pthread_mutex_lock(&pp->mu);
     while (rc == 0 && pp->written < pp->nranges) {
         S_batch *b = &pp->b[pp->written % S_SLOTS];
@@ -1956,7 +2003,7 @@ static int S_pipe_run(S_pipe *pp)
         }
         pthread_mutex_unlock(&pp->mu);
         S_jtls = on ? &ja : NULL;
-        S_range_decode(pp, f->p->st, &f->w->acc, k);
+        S_range_decode(pp, f->p->st, vr, &f->w->acc, k);
         S_jtls = NULL;
         S_remap(f->p->st, &ranges);
         pthread_mutex_lock(&pp->mu);
@@ -1965,6 +2012,7 @@ static int S_pipe_run(S_pipe *pp)
     pp->quit = 1;
     pthread_cond_broadcast(&pp->cv);
     pthread_mutex_unlock(&pp->mu);
+    vault_reader_close(vr);
     if (on)
         S_jarena_off(&ja);
     pthread_join(pp->thread, NULL);
@@ -2265,32 +2313,19 @@ static int S_indexes(sqlite3 *db, unsigned mask, const char *schema,
 }
 
 /* Inside a rebuild's transaction: the other thread's connection (*rd,
- * NULL when none: one thread reads) and the key preload started when
- * members are rebuilt (every name is opened: keys read in one pass; S_build
- * finishes it once it has made the tables). Under the write lock (locked)
- * the other connection sees the keys this one sees, and reads half of
- * them; without it (an as-of copy) another writer may come between the
- * two, so this connection reads them all. The log is read by position,
- * which no writer changes. */
-static int S_rebuild_begin(projections *p, unsigned mask, int locked,
-                           store **rd, folio_err *err)
+ * NULL when none: one thread reads). The log is read by position, which
+ * no writer changes; under the write lock (a replay, a check) the keys
+ * do not change either. Without it (an as-of copy) an erasure may come
+ * while the copy is built, and names read after it show as redacted,
+ * as they will from then on. */
+static void S_rebuild_begin(projections *p, store **rd)
 {
     *rd = S_reader(p);
-    if (!p->v || !(mask & PROJ_MEMBERS))
-        return 0;
-    sqlite3 *db2 = locked && *rd ? store_db(*rd) : NULL;
-    if (vault_preload_start(p->v, db2, err) < 0)
-        return -1;
-    p->preloading = 1;
-    return 0;
 }
 
-/* Before the transaction ends: the keys wiped, the connection closed. */
-static void S_rebuild_end(projections *p, store **rd)
+/* Before the transaction ends: the connection closed. */
+static void S_rebuild_end(store **rd)
 {
-    if (p->v)
-        vault_unload(p->v);
-    p->preloading = 0;
     store_close(*rd);
     *rd = NULL;
 }
@@ -2308,12 +2343,6 @@ static int S_build(projections *p, S_writer *w, unsigned mask,
     if (S_create(p->db, mask, schema, suffix, err) < 0 ||
         S_indexes(p->db, mask, schema, suffix, err) < 0)
         return -1;
-    /* a preload the caller started went on while the tables were made */
-    if (p->preloading) {
-        p->preloading = 0;
-        if (vault_preload_finish(p->v, err) < 0)
-            return -1;
-    }
     long long end = store_head(p->st);
     if (until_ms >= 0 && store_position_at(p->st, until_ms, &end, err) < 0)
         return -1;
@@ -2325,6 +2354,8 @@ static int S_build(projections *p, S_writer *w, unsigned mask,
     S_map(p->st, 1);
     if (end > S_BATCH && S_pipe_start(&pp, &f, end, rd) == 0)
         rc = S_pipe_run(&pp);
+    else if (end > 0 && p->v && S_keys(p, p->st, &f.vr, err) < 0)
+        rc = -1;
     else
         for (long long at = 0; rc == 0 && at < end; at += S_BATCH) {
             rc = store_read_data(p->st, at, end - at < S_BATCH ? end
@@ -2333,6 +2364,7 @@ static int S_build(projections *p, S_writer *w, unsigned mask,
             S_remap(p->st, &ranges);
         }
     S_map(p->st, 0);
+    vault_reader_close(f.vr);
     if (S_feed_done(&f, rc, err) < 0)
         return -1;
     return S_memp_drain(w, err);
@@ -2387,10 +2419,9 @@ int projections_replay(projections *p, unsigned mask, folio_err *err)
     int rc = store_begin(p->st, err);
     store *rd = NULL;
     if (rc == 0) {
-        rc = S_rebuild_begin(p, mask, 1, &rd, err);
-        if (rc == 0)
-            rc = S_replay_tx(p, mask, rd, err);
-        S_rebuild_end(p, &rd);
+        S_rebuild_begin(p, &rd);
+        rc = S_replay_tx(p, mask, rd, err);
+        S_rebuild_end(&rd);
         if (rc == 0)
             rc = store_commit(p->st, err);
         if (rc < 0) {
@@ -2495,11 +2526,10 @@ int projections_check(projections *p, buf *report, folio_err *err)
     long long last = 0;
     store *rd = NULL;
     int rc = S_cp_load(p, cps, err);
-    if (rc == 0)
-        rc = S_rebuild_begin(p, PROJ_ALL, 1, &rd, err);
+    S_rebuild_begin(p, &rd);
     if (rc == 0)
         rc = S_build_copy(p, "__chk", -1, rd, &last, err);
-    S_rebuild_end(p, &rd);
+    S_rebuild_end(&rd);
     if (rc < 0)
         goto fail;
     for (size_t i = 0; i < S_NDEFS; i++) {
@@ -2644,10 +2674,10 @@ int projections_open_as_of(store *st, vault *v, long long as_of_ms,
         goto fail;
     }
     store *rd = NULL;
-    int rc = S_rebuild_begin(p, PROJ_ALL, 0, &rd, err);
-    if (rc == 0)
-        rc = S_build_copy(p, "", as_of_ms < 0 ? 0 : as_of_ms, rd, &last, err);
-    S_rebuild_end(p, &rd);
+    S_rebuild_begin(p, &rd);
+    int rc = S_build_copy(p, "", as_of_ms < 0 ? 0 : as_of_ms, rd, &last,
+                          err);
+    S_rebuild_end(&rd);
     if (rc < 0 || S_exec(p->db, "COMMIT", err) < 0) {
         sqlite3_exec(p->db, "ROLLBACK", NULL, NULL, NULL);
         S_untune(p->db, &saved);
