@@ -474,8 +474,10 @@ static void S_win_put(vault_reader *r, const unsigned char *bin,
 static int S_win_read(vault_reader *r, folio_err *err)
 {
     sqlite3_stmt *st = r->scan;
+    /* no more than a generation: a batch must not push out its own rows */
+    int limit = r->half < S_WIN_BATCH ? (int)r->half : S_WIN_BATCH;
     sqlite3_bind_int64(st, 1, r->last_rowid);
-    sqlite3_bind_int(st, 2, S_WIN_BATCH);
+    sqlite3_bind_int(st, 2, limit);
     int rc, n = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         n++;
@@ -492,7 +494,7 @@ static int S_win_read(vault_reader *r, folio_err *err)
     if (rc != SQLITE_DONE)
         return err_set(err, "vault: reading subject keys: %s",
                        sqlite3_errmsg(r->db));
-    r->done = n < S_WIN_BATCH;
+    r->done = n < limit;
     return n;
 }
 

@@ -57,8 +57,9 @@ void vault_end_tx(vault *v);
  * order a replay needs them in) through db, a connection the thread owns
  * that sees the keys the replay's transaction sees; at most 2 * half keys
  * held at a time, however many there are. Nothing may make or destroy
- * keys meanwhile; a reader only reads the vault, so readers on several
- * threads may share it while nothing else uses it. */
+ * keys meanwhile. Of the vault a reader reads only the wrapping key,
+ * which never changes: readers may run on other threads while the
+ * vault's own thread goes on using it. */
 typedef struct vault_reader vault_reader;
 int vault_reader_open(const vault *v, sqlite3 *db, size_t half,
                       vault_reader **out, folio_err *err);
