@@ -102,17 +102,22 @@ static const char *const S_wsql[W_COUNT] = {
     [W_INB_INS] =
         "INSERT INTO %1$s.inbox%2$s (position, contact_id, subject,"
         " received_at, status, page) VALUES (?1, ?2, ?3, ?4, 'new', ?5)",
-    /* a rebuild's rows: from memory, through folio_rows */
+    /* a rebuild's rows: from memory, through folio_rows. A broken row
+     * fails the whole rebuild, so no statement needs undoing by itself:
+     * OR FAIL spares SQLite the statement journal, which keeps a copy of
+     * every page a statement changes that was there before it, in memory
+     * (temp_store): all of members_private for a run of rows that goes
+     * between earlier runs (S_memp_drain). */
     [W_MEM_ROWS] =
-        "INSERT INTO %1$s.members%2$s (position, user_id, display_name,"
-        " joined_at) SELECT c0, c1, c2, c3 FROM folio_rows",
+        "INSERT OR FAIL INTO %1$s.members%2$s (position, user_id,"
+        " display_name, joined_at) SELECT c0, c1, c2, c3 FROM folio_rows",
     [W_INB_ROWS] =
-        "INSERT INTO %1$s.inbox%2$s (position, contact_id, subject,"
+        "INSERT OR FAIL INTO %1$s.inbox%2$s (position, contact_id, subject,"
         " received_at, status, page) SELECT c0, c1, c2, c3, 'new', c4 FROM"
         " folio_rows",
     [W_MEMP_ROWS] =
-        "INSERT INTO %1$s.members_private%2$s (subject, position, locale,"
-        " has_password) SELECT c0, c1, c2, c3 FROM folio_rows",
+        "INSERT OR FAIL INTO %1$s.members_private%2$s (subject, position,"
+        " locale, has_password) SELECT c0, c1, c2, c3 FROM folio_rows",
     [W_FORGOT] = "INSERT INTO temp.proj_forgotten (subject, position)"
                  " VALUES (?1, ?2) ON CONFLICT (subject) DO UPDATE SET"
                  " position = max(position, excluded.position)",
