@@ -520,18 +520,23 @@ static void S_day_text(long long day, char out[16])
  * in its stored form, in the row when binary (sorting moves it along, so
  * the rows are read in order at the end, not gathered from all over the
  * arena), else in the writer's marena like the locale (kept once for all
- * the rows that have it). */
+ * the rows that have it). 56 bytes: the more rows a run holds in its
+ * memory, the fewer runs (S_hold_max). */
 typedef struct S_mrow {
     uint64_t key; /* the subject's first 8 bytes, big-endian: sorts first */
     long long position;
-    size_t subject, subject_len, locale, locale_len;
-    unsigned char sub[S_KEY_MAX]; /* bin: the subject */
-    unsigned char bin, has_password;
+    union {
+        unsigned char sub[S_KEY_MAX]; /* bin: the subject */
+        size_t at;                    /* else: its marena offset */
+    } subject;
+    uint32_t locale; /* marena offset, NUL-terminated */
+    uint32_t subject_len : 30, bin : 1, has_password : 1;
 } S_mrow;
 
 static const void *S_mrow_subject(const S_mrow *m, const char *arena)
 {
-    return m->bin ? (const void *)m->sub : (const void *)(arena + m->subject);
+    return m->bin ? (const void *)m->subject.sub
+                  : (const void *)(arena + m->subject.at);
 }
 
 typedef struct S_irow {
@@ -677,8 +682,9 @@ static size_t S_mbucket_of(const S_mrow *r)
  * appends them; a table too large for one sort is written in several
  * sorted runs of S_hold_max rows (the later ones go between the rows of
  * the earlier, which costs more than an append), so memory stays bounded
- * however long the log. 16 MiB of rows: a run for 190,000 members. */
+ * however long the log. 16 MiB of rows: a run for 300,000 members. */
 static size_t S_hold_max = (16u << 20) / sizeof(S_mrow);
+_Static_assert(sizeof(S_mrow) == 56, "a members_private row held: 56 bytes");
 
 /* Keys a generation of a rebuild's thread's window (S_keys). */
 static size_t S_keys_half = 16384;
@@ -729,32 +735,36 @@ static int S_memp_hold(S_writer *w, long long position, const void *subject,
 {
     if (!w->mb && !(w->mb = calloc(S_MBUCKETS, sizeof *w->mb)))
         return err_set(err, "projections: out of memory");
+    if (len >= 1u << 30 || w->marena.len > UINT32_MAX - 64)
+        return err_set(err, "projections: event %lld: a subject too long",
+                       position);
     S_mrow row;
     S_mrow *r = &row;
+    memset(r, 0, sizeof *r);
     r->bin = bin && len <= S_KEY_MAX;
-    r->subject_len = len;
+    r->subject_len = (uint32_t)len;
     r->position = position;
     r->has_password = has_password != 0;
     r->key = S_key8(subject, len);
     if (r->bin) {
-        memcpy(r->sub, subject, len);
+        memcpy(r->subject.sub, subject, len);
     } else {
-        r->subject = w->marena.len;
+        r->subject.at = w->marena.len;
         if (buf_add(&w->marena, subject, len) < 0)
             return err_set(err, "projections: out of memory");
     }
-    r->locale_len = strlen(locale);
-    size_t i = 0;
+    size_t i = 0, locale_len = strlen(locale);
     while (i < w->nlocales &&
            strcmp(w->marena.ptr + w->locales[i], locale) != 0)
         i++;
     if (i == w->nlocales) {
         i = w->nlocales < 4 ? w->nlocales++ : 3;
         w->locales[i] = w->marena.len;
-        if (buf_add(&w->marena, locale, r->locale_len + 1) < 0)
+        if (buf_add(&w->marena, locale, locale_len) < 0 ||
+            buf_putc(&w->marena, '\0') < 0)
             return err_set(err, "projections: out of memory");
     }
-    r->locale = w->locales[i];
+    r->locale = (uint32_t)w->locales[i];
     S_mbucket *mb = &w->mb[S_mbucket_of(r)];
     S_mrow *rows = S_room(mb->rows, mb->n, &mb->cap, sizeof row, 64);
     if (!rows)
@@ -892,18 +902,17 @@ static void S_memp_col(const S_rows *r, size_t row, int col,
     switch (col) {
     case 0:
         if (m->bin)
-            sqlite3_result_blob(ctx, m->sub, (int)m->subject_len,
+            sqlite3_result_blob(ctx, m->subject.sub, (int)m->subject_len,
                                 SQLITE_STATIC);
         else
-            sqlite3_result_text(ctx, a + m->subject, (int)m->subject_len,
+            sqlite3_result_text(ctx, a + m->subject.at, (int)m->subject_len,
                                 SQLITE_STATIC);
         break;
     case 1:
         sqlite3_result_int64(ctx, m->position);
         break;
     case 2:
-        sqlite3_result_text(ctx, a + m->locale, (int)m->locale_len,
-                            SQLITE_STATIC);
+        sqlite3_result_text(ctx, a + m->locale, -1, SQLITE_STATIC);
         break;
     default:
         sqlite3_result_int(ctx, m->has_password);
