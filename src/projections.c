@@ -1859,14 +1859,37 @@ static void S_map(store *st, int on)
                  NULL, NULL, NULL);
 }
 
-/* A rebuild's thread's window onto the subject keys, through st (a
- * connection of that thread): S_keys_half keys a generation, about 3.5 MB
- * for the two, where a member's key is found while the events are read
- * in the order the keys were made. */
-static int S_keys(projections *p, store *st, vault_reader **out,
-                  folio_err *err)
+/* A rebuild's thread's window onto the subject keys (S_keys_half keys a
+ * generation, about 3.5 MB for the two), where a member's key is found
+ * while the events are read in the order the keys were made. Through a
+ * connection of its own, without a memory map: a thread that decoded no
+ * range for a while reads many keys at once to catch up, and through the
+ * log's map (S_remap) they would all stay mapped until its next ranges. */
+typedef struct S_keyring {
+    store *st;
+    vault_reader *vr;
+} S_keyring;
+
+static int S_keys(projections *p, S_keyring *k, folio_err *err)
 {
-    return vault_reader_open(p->v, store_db(st), S_keys_half, out, err);
+    k->vr = NULL;
+    if (store_open_reader(p->st, &k->st, err) < 0)
+        return -1;
+    if (vault_reader_open(p->v, store_db(k->st), S_keys_half, &k->vr,
+                          err) < 0) {
+        store_close(k->st);
+        k->st = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void S_keys_close(S_keyring *k)
+{
+    vault_reader_close(k->vr);
+    store_close(k->st);
+    k->vr = NULL;
+    k->st = NULL;
 }
 
 /* Reads and decodes range k through st into its slot (claimed, B_BUSY). */
@@ -1908,11 +1931,11 @@ static void *S_pipe_main(void *ud)
     S_jarena ja; /* this thread's, for every range it decodes */
     int on = S_jarena_on(&ja) == 0;
     unsigned ranges = 0;
-    vault_reader *vr = NULL;
+    S_keyring keys = {NULL, NULL};
     folio_err err;
     /* without a window it must not decode: only the writer may ask the
      * vault itself */
-    int can = !pp->f->p->v || S_keys(pp->f->p, pp->rd, &vr, &err) == 0;
+    int can = !pp->f->p->v || S_keys(pp->f->p, &keys, &err) == 0;
     pthread_mutex_lock(&pp->mu);
     while (can) {
         long long k = S_claim(pp);
@@ -1924,7 +1947,7 @@ static void *S_pipe_main(void *ud)
         }
         pthread_mutex_unlock(&pp->mu);
         S_jtls = on ? &ja : NULL;
-        S_range_decode(pp, pp->rd, vr, &pp->acc, k);
+        S_range_decode(pp, pp->rd, keys.vr, &pp->acc, k);
         S_jtls = NULL;
         S_remap(pp->rd, &ranges);
         pthread_mutex_lock(&pp->mu);
@@ -1932,7 +1955,7 @@ static void *S_pipe_main(void *ud)
         pthread_cond_broadcast(&pp->cv);
     }
     pthread_mutex_unlock(&pp->mu);
-    vault_reader_close(vr);
+    S_keys_close(&keys);
     if (on)
         S_jarena_off(&ja);
     return NULL;
@@ -1995,9 +2018,9 @@ static int S_pipe_run(S_pipe *pp)
     S_jarena ja; /* for the ranges this thread decodes */
     int on = S_jarena_on(&ja) == 0;
     unsigned ranges = 0;
-    vault_reader *vr = NULL; /* none: this thread asks the vault */
-    if (f->p->v && S_keys(f->p, f->p->st, &vr, &f->err) < 0)
-        vr = NULL;
+    S_keyring keys = {NULL, NULL}; /* none: this thread asks the vault */
+    if (f->p->v && S_keys(f->p, &keys, &f->err) < 0)
+        keys.vr = NULL;
     pthread_mutex_lock(&pp->mu);
     while (rc == 0 && pp->written < pp->nranges) {
         S_batch *b = &pp->b[pp->written % S_SLOTS];
@@ -2017,7 +2040,7 @@ static int S_pipe_run(S_pipe *pp)
         }
         pthread_mutex_unlock(&pp->mu);
         S_jtls = on ? &ja : NULL;
-        S_range_decode(pp, f->p->st, vr, &f->w->acc, k);
+        S_range_decode(pp, f->p->st, keys.vr, &f->w->acc, k);
         S_jtls = NULL;
         S_remap(f->p->st, &ranges);
         pthread_mutex_lock(&pp->mu);
@@ -2026,7 +2049,7 @@ static int S_pipe_run(S_pipe *pp)
     pp->quit = 1;
     pthread_cond_broadcast(&pp->cv);
     pthread_mutex_unlock(&pp->mu);
-    vault_reader_close(vr);
+    S_keys_close(&keys);
     if (on)
         S_jarena_off(&ja);
     pthread_join(pp->thread, NULL);
@@ -2365,20 +2388,24 @@ static int S_build(projections *p, S_writer *w, unsigned mask,
     S_pipe pp;
     int rc = 0;
     unsigned ranges = 0;
+    long long at;
+    S_keyring keys = {NULL, NULL};
     S_map(p->st, 1);
-    if (end > S_BATCH && S_pipe_start(&pp, &f, end, rd) == 0)
+    if (end > S_BATCH && S_pipe_start(&pp, &f, end, rd) == 0) {
         rc = S_pipe_run(&pp);
-    else if (end > 0 && p->v && S_keys(p, p->st, &f.vr, err) < 0)
-        rc = -1;
-    else
-        for (long long at = 0; rc == 0 && at < end; at += S_BATCH) {
+    } else {
+        folio_err kerr; /* without a window, names are opened one by one */
+        if (end > 0 && p->v && S_keys(p, &keys, &kerr) < 0)
+            keys.vr = NULL;
+        for (f.vr = keys.vr, at = 0; rc == 0 && at < end; at += S_BATCH) {
             rc = store_read_data(p->st, at, end - at < S_BATCH ? end
                                                                : at + S_BATCH,
                                  S_feed_event, &f, err);
             S_remap(p->st, &ranges);
         }
+    }
     S_map(p->st, 0);
-    vault_reader_close(f.vr);
+    S_keys_close(&keys);
     if (S_feed_done(&f, rc, err) < 0)
         return -1;
     return S_memp_drain(w, err);
