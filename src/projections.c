@@ -1848,9 +1848,11 @@ static void S_remap(store *st, unsigned *ranges)
                      NULL, NULL, NULL);
 }
 
-/* The map is for reading the log only: what a connection read before
- * (a DROP TABLE reads every page of the tables it drops, the vault's
- * preload the keys) would stay mapped. on 0 ends it. */
+/* The map is for the helper's reading of the log only: what its
+ * connection read before (the schema) would stay mapped. The writer's
+ * connection reads through its page cache: mapped, pages it read in
+ * between its rare ranges stayed in the map (tens of MB, measured). on 0
+ * ends it. */
 static void S_map(store *st, int on)
 {
     sqlite3_exec(store_db(st),
@@ -2017,7 +2019,6 @@ static int S_pipe_run(S_pipe *pp)
     int rc = 0;
     S_jarena ja; /* for the ranges this thread decodes */
     int on = S_jarena_on(&ja) == 0;
-    unsigned ranges = 0;
     S_keyring keys = {NULL, NULL}; /* none: this thread asks the vault */
     if (f->p->v && S_keys(f->p, &keys, &f->err) < 0)
         keys.vr = NULL;
@@ -2042,7 +2043,6 @@ static int S_pipe_run(S_pipe *pp)
         S_jtls = on ? &ja : NULL;
         S_range_decode(pp, f->p->st, keys.vr, &f->w->acc, k);
         S_jtls = NULL;
-        S_remap(f->p->st, &ranges);
         pthread_mutex_lock(&pp->mu);
         pp->b[k % S_SLOTS].state = B_READY;
     }
@@ -2387,24 +2387,17 @@ static int S_build(projections *p, S_writer *w, unsigned mask,
     S_feed f = {.p = p, .w = w};
     S_pipe pp;
     int rc = 0;
-    unsigned ranges = 0;
-    long long at;
     S_keyring keys = {NULL, NULL};
-    S_map(p->st, 1);
     if (end > S_BATCH && S_pipe_start(&pp, &f, end, rd) == 0) {
         rc = S_pipe_run(&pp);
     } else {
         folio_err kerr; /* without a window, names are opened one by one */
         if (end > 0 && p->v && S_keys(p, &keys, &kerr) < 0)
             keys.vr = NULL;
-        for (f.vr = keys.vr, at = 0; rc == 0 && at < end; at += S_BATCH) {
-            rc = store_read_data(p->st, at, end - at < S_BATCH ? end
-                                                               : at + S_BATCH,
-                                 S_feed_event, &f, err);
-            S_remap(p->st, &ranges);
-        }
+        f.vr = keys.vr;
+        if (end > 0)
+            rc = store_read_data(p->st, 0, end, S_feed_event, &f, err);
     }
-    S_map(p->st, 0);
     S_keys_close(&keys);
     if (S_feed_done(&f, rc, err) < 0)
         return -1;
