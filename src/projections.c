@@ -1833,10 +1833,11 @@ static int S_fill_event(void *ud, const store_event *ev)
 /* A rebuild reads the whole log through a memory map (cheaper than a
  * pread per page), but every page of a map stays in the process's RSS
  * until it is unmapped, and SQLite unmaps only when the map's size limit
- * changes: so after every S_REMAP ranges a reading connection drops its
- * map, and the next read maps the file again. The log's pages then cost
- * at most S_REMAP ranges' worth of memory per thread, not the file's
- * size. Only between statements: no page of the map is in use then. */
+ * changes: so after every S_REMAP ranges the helper's connection (the
+ * one that maps, S_map) drops its map, and the next read maps the file
+ * again. The log's pages then cost at most S_REMAP ranges' worth of
+ * memory, not the file's size. Only between statements: no page of the
+ * map is in use then. */
 #define S_MMAP "4294967296"
 #define S_REMAP 8
 
