@@ -511,13 +511,15 @@ static void S_rounds(domain *d, const folio_config *cfg, const char *what,
     qsort(cpu, (size_t)rounds, sizeof cpu[0], S_cmp_double);
     double t = (ts[(rounds - 1) / 2] + ts[rounds / 2]) / 2;
     double c = (cpu[(rounds - 1) / 2] + cpu[rounds / 2]) / 2;
-    const cJSON *m = domain_site_data(d, "community");
+    /* the stats, not the community list: a list of 600,000 members is
+     * 300 MB the next round's peak would count */
+    const cJSON *m = domain_site_data(d, "stats");
     snprintf(label, sizeof label, "%s (all projections):", what);
     printf("\n%-36s %14.0f ev/s  peak RSS %.0f MiB  (median: %ld events in"
            " %.2f s, cpu %.2f s; %d members; targets 500000 ev/s for a"
            " replay, 128 MiB)\n",
            label, (double)total / t, peak, total, t, c,
-           cJSON_GetObjectItem(m, "count")->valueint);
+           cJSON_GetObjectItem(m, "members")->valueint);
     fflush(stdout);
 }
 
