@@ -100,6 +100,14 @@ for i in 1 2 3 4 5; do
 done
 t_expect "forms answer at once while the mail server hangs" 0 "$slow"
 t_expect "/health stays 200 while mail is stuck" 200 "$(t_status GET /health)"
+# a delivery hanging on the server does not hold up a stop
+t0=$(date +%s%N)
+kill -TERM "$folio_fcgi_pid"; wait "$folio_fcgi_pid" 2>/dev/null
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+folio_fcgi_pid=
+[ "$ms" -lt 5000 ] && t_ok "SIGTERM ends a hanging delivery at once ($ms ms)" ||
+    t_fail "SIGTERM while mail hangs" "took $ms ms"
+folio_local_start_fcgi || t_fail "restart folio-fcgi" "see log"
 kill "$HOLE"; wait "$HOLE" 2>/dev/null
 # the hung connection ends with an error: mail is retried, and failing
 folio_wait_for "curl -s '$T_URL/health' | grep -q '\"failing\":\[\"mail\"\]'" 5 &&
