@@ -26,6 +26,7 @@ static const struct command S_commands[] = {
     {"consumers", cmd_consumers, "show the log's readers: lag, errors, retries"},
     {"deadletters", cmd_deadletters, "list, retry or drop failed deliveries"},
     {"mail", cmd_mail, "list the mail outbox, show a message, send a test"},
+    {"restore", cmd_restore, "put a backup back as the event store"},
     {NULL, NULL, NULL},
 };
 
