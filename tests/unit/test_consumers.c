@@ -6,6 +6,7 @@
 #include <check.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,7 @@ typedef struct S_rec {
     int answer;          /* enum consumer_result for every event */
     long long only;      /* when > 0, answer only for this position */
     int die_at;          /* child: _exit after recording this many */
+    atomic_int hold;     /* while set, the handler hangs (a dead receiver) */
 } S_rec;
 
 static void S_rec_init(S_rec *r)
@@ -77,6 +79,10 @@ static int S_handler(void *ud, const consumer_event *ev, folio_err *err)
     pthread_mutex_unlock(&r->mu);
     if (r->die_at && (int)n == r->die_at)
         _exit(0); /* the process dies before its checkpoint commits */
+    for (int i = 0; atomic_load(&r->hold) && i < 1000 && !consumers_cancelled(); i++) {
+        struct timespec pause = {0, 5 * 1000000L};
+        nanosleep(&pause, NULL);
+    }
     int answer = r->only && ev->position != r->only ? CONSUMER_DONE : r->answer;
     if (answer != CONSUMER_DONE)
         err_set(err, "receiver said no (%d)", answer);
@@ -595,6 +601,7 @@ START_TEST(test_threads_woken)
     S_rec a, b;
     S_rec_init(&a);
     S_rec_init(&b);
+    atomic_store(&a.hold, 1); /* a's receiver hangs: b must not wait for it */
     S_add(c, "a", NULL, &a);
     S_add(c, "b", NULL, &b);
     folio_err err = {{0}};
@@ -604,8 +611,10 @@ START_TEST(test_threads_woken)
     S_contact(d, 1);
     S_contact(d, 2);
     consumers_wake(c);
-    ck_assert_int_eq(S_wait_for(&a, 2), 2);
     ck_assert_int_eq(S_wait_for(&b, 2), 2);
+    ck_assert_int_eq(S_wait_for(&a, 1), 1); /* still in its first delivery */
+    atomic_store(&a.hold, 0);
+    ck_assert_int_eq(S_wait_for(&a, 2), 2);
 
     /* while running, this process holds the site's delivery lock */
     consumers *other = S_open(&p);
