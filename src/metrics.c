@@ -9,8 +9,8 @@
  * nanoseconds so that they can be atomic integers too. */
 #include "metrics.h"
 
-#include <pthread.h>
 #include <sodium.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <strings.h>
