@@ -1,5 +1,6 @@
 /* config — folio.yml and the YAML-to-JSON conversion front matter shares. */
 #include "config.h"
+#include "forms.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -550,7 +551,7 @@ int config_load(const char *site_dir, folio_config *cfg, folio_err *err)
     memset(cfg, 0, sizeof *cfg);
     cfg->paginate = 10;
     cfg->sync_full = 1;
-    cfg->body_limit = 16384;
+    cfg->body_limit = forms_body_limit(); /* the largest legal form */
     cfg->rate_per_min = 5;
     cfg->rate_burst = 10;
     cfg->socket_mode = 0660;

@@ -15,8 +15,7 @@
 #include "vault.h"
 
 #define S_EMAIL_MAX 1024
-#define S_PASSWORD_MIN 10
-#define S_PASSWORD_MAX 1024
+#define S_EMAIL_CHARS 254 /* the registry's limit; more cannot be normalised */
 
 struct domain {
     const folio_config *cfg;
@@ -148,11 +147,11 @@ static void S_check_password(domain_result *res, const char *pw)
 {
     if (!pw)
         return;
-    size_t n = strlen(pw);
-    if (n < S_PASSWORD_MIN)
+    size_t n = util_utf8_chars(pw, strlen(pw));
+    if (n < DOMAIN_PASSWORD_MIN)
         S_res_error(res, "password", "must be at least 10 characters long");
-    else if (n > S_PASSWORD_MAX)
-        S_res_error(res, "password", "must be at most 1024 bytes long");
+    else if (n > DOMAIN_PASSWORD_MAX)
+        S_res_error(res, "password", "must be at most 1024 characters long");
 }
 
 /* The request with its text trimmed and its address normalised. */
@@ -166,7 +165,11 @@ static void S_norm_email(domain_result *res, const events_type *t,
 {
     out[0] = '\0';
     if (in && vault_normalise_email(in, out, S_EMAIL_MAX) < 0) {
-        S_res_error(res, "email", "must be a valid e-mail address");
+        /* Too long for the buffer is too long for the field: say so. */
+        if (util_utf8_chars(in, strlen(in)) > S_EMAIL_CHARS)
+            S_check_field(res, t, "email", "email", in);
+        else
+            S_res_error(res, "email", "must be a valid e-mail address");
         return;
     }
     S_check_field(res, t, "email", "email", out);

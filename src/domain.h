@@ -78,7 +78,10 @@ void domain_set_clock(domain *d, long long (*now_ms)(void));
 
 /* Field rules without touching the database: fills res->errors and returns
  * DOMAIN_INVALID, or DOMAIN_OK. Lets a web worker refuse bad input before
- * queueing it for the writer. Password: 10 to 1024 bytes. */
+ * queueing it for the writer. Every limit is in characters (code points),
+ * as a form's maxlength counts. Password: DOMAIN_PASSWORD_MIN to _MAX. */
+#define DOMAIN_PASSWORD_MIN 10
+#define DOMAIN_PASSWORD_MAX 1024
 int domain_check_register(const domain_register_req *req, domain_result *res);
 int domain_check_contact(const domain_contact_req *req, domain_result *res);
 /* Argon2id (crypto_pwhash_str, interactive limits) — slow by design; run it

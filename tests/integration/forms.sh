@@ -86,8 +86,23 @@ t_expect "text/plain is 415" 415 "$(t_status POST /contact -H "Origin: $ORIGIN" 
 t_expect "GET /contact is 405" 405 "$(t_status GET /contact)"
 t_expect "405 has Allow: POST" POST "$(header Allow)"
 t_expect "POST /health is 405" 405 "$(t_status POST /health --data-binary x)"
-big=$(head -c 20000 /dev/zero | tr '\0' 'a')
-t_expect "a body over 16 KiB is 413" 413 "$(post /contact "name=A&email=a%40example.org&message=$big")"
+big=$(head -c 100000 /dev/zero | tr '\0' 'a')
+t_expect "a body beyond any legal form is 413" 413 "$(post /contact "name=A&email=a%40example.org&message=$big")"
+
+# Limits count characters, as the form's maxlength does, not bytes.
+rep() { local i out=; for ((i = 0; i < $2; i++)); do out+=$1; done; printf '%s' "$out"; }
+zh=$(rep '%E5%BC%A0' 60) cy=$(rep '%D0%96' 2600)
+t_expect "a 60-character Chinese name is accepted" 303 "$(post /contact "name=$zh&email=li%40example.org&message=Hello+there%2C+Noor.")"
+t_expect "a 2,600-character Cyrillic message is accepted" 303 "$(post /contact "name=Ivan&email=ivan%40example.org&message=$cy")"
+t_expect "3,500 Cyrillic characters are accepted too" 303 "$(post /contact "name=Ivan&email=ivan%40example.org&message=$(rep '%D0%96' 3500)")"
+t_expect "5,000 four-byte characters are accepted" 303 "$(post /contact "name=Emo&email=emo%40example.org&message=$(rep '%F0%9F%98%80' 5000)")"
+t_expect "a 101-character name is 422, not 400" 422 "$(post /contact "name=$(rep '%E5%BC%A0' 101)&email=li%40example.org&message=Hello+there%2C+Noor.")"
+body_has "the 422 names the limit in characters" 'must be at most 100 characters'
+body_has "the 422 page is the form again" 'action="/contact"'
+body_has "the 422 form keeps what was typed" "$(rep '张' 101)"
+t_expect "a 5,001-character message is 422" 422 "$(postj /contact "name=Ivan&email=ivan%40example.org&message=$(rep '%D0%96' 5001)")"
+body_has "the JSON 422 names the field" '"message":"must be at most 5000 characters"'
+t_expect "an 81-character display name is 422" 422 "$(postj /register "email=z%40example.org&display_name=$(rep '%C3%A9' 81)&password=a-long-enough-password")"
 
 t_expect "malformed percent-encoding is 400" 400 "$(postj /contact "name=%ZZ&email=a%40example.org&message=Hello+there+you")"
 body_has "400 names the problem" '"error":'

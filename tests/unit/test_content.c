@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "forms.h"
 #include "content.h"
 #include "util.h"
 #include "unit.h"
@@ -170,7 +171,7 @@ START_TEST(test_config)
     ck_assert_int_eq(cfg.paginate, 10);
     ck_assert_str_eq(cfg.base_url, "http://127.0.0.1:8080/");
     ck_assert_int_eq(cfg.sync_full, 1);
-    ck_assert_uint_eq(cfg.body_limit, 16384);
+    ck_assert_uint_eq(cfg.body_limit, forms_body_limit());
     ck_assert_uint_eq(cfg.socket_mode, 0660);
     char want[PATH_MAX];
     snprintf(want, sizeof want, "%s/content", cfg.site_dir);
