@@ -82,8 +82,16 @@ static cJSON *S_scalar(const yaml_event_t *ev)
         if (len == 0)
             return cJSON_CreateNull();
         double d;
-        if (S_is_number(s, len, &d))
-            return cJSON_CreateNumber(d);
+        if (S_is_number(s, len, &d)) {
+            /* The text as written rides along in valuestring (cJSON frees
+             * it with the node): "1e100" stays "1e100" where shown. */
+            cJSON *n = cJSON_CreateNumber(d);
+            if (n && !(n->valuestring = util_strndup(s, len))) {
+                cJSON_Delete(n);
+                return NULL;
+            }
+            return n;
+        }
     }
     if (strlen(s) != len)
         return NULL; /* an embedded NUL: refuse rather than truncate */

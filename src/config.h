@@ -51,7 +51,8 @@ int config_load(const char *site_dir, folio_config *cfg, folio_err *err);
 void config_free(folio_config *cfg);
 
 /* YAML text to JSON (scalars become strings, except that plain true/false,
- * null, and numbers become JSON values). Used for folio.yml and front
+ * null, and numbers become JSON values; a number keeps the text the author
+ * wrote in its valuestring). Used for folio.yml and front
  * matter. first_line is the file line where src starts, for messages
  * "FILE:LINE: reason". */
 cJSON *config_yaml_to_json(const char *file, int first_line, const char *src,

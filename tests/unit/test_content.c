@@ -121,6 +121,46 @@ START_TEST(test_front_matter_bad)
 }
 END_TEST
 
+/* A number as title is shown as the author wrote it, and never cast out of
+ * range (1e100 into a long long was undefined behaviour). */
+START_TEST(test_number_titles)
+{
+    static const char *const titles[] = {"1e100", "-1e100", "3.0", "1e-300",
+                                         "42", "-0", "1E5", "+7", ".5"};
+    for (size_t i = 0; i < sizeof titles / sizeof titles[0]; i++) {
+        char src[128];
+        snprintf(src, sizeof src, "---\ntitle: %s\nweight: 1e100\n---\nx\n", titles[i]);
+        content_page p;
+        folio_err err;
+        ck_assert_int_eq(parse("a.md", src, &p, &err), -1); /* weight 1e100 */
+        ck_assert_msg(strstr(err.msg, "weight: expected a whole number"), "%s", err.msg);
+        snprintf(src, sizeof src, "---\ntitle: %s\nweight: -3\n---\nx\n", titles[i]);
+        ck_assert_msg(parse("a.md", src, &p, &err) == 0, "%s", err.msg);
+        ck_assert_str_eq(p.title, titles[i]);
+        ck_assert_int_eq(p.weight, -3);
+        content_page_free(&p);
+    }
+    /* nan-like and inf-like plain scalars are text */
+    static const char *const text[] = {"nan", ".nan", "NaN", "inf", ".inf", "-.inf", "1e", "1e+"};
+    for (size_t i = 0; i < sizeof text / sizeof text[0]; i++) {
+        char src[128];
+        snprintf(src, sizeof src, "---\ntitle: %s\n---\n", text[i]);
+        content_page p;
+        folio_err err;
+        ck_assert_msg(parse("a.md", src, &p, &err) == 0, "%s", err.msg);
+        ck_assert_str_eq(p.title, text[i]);
+        content_page_free(&p);
+    }
+    /* a number in params keeps its value for templates */
+    content_page p;
+    folio_err err;
+    ck_assert_int_eq(parse("a.md", "---\nprice: 1e100\n---\n", &p, &err), 0);
+    cJSON *price = cJSON_GetObjectItemCaseSensitive(p.params, "price");
+    ck_assert(cJSON_IsNumber(price) && price->valuedouble == 1e100);
+    content_page_free(&p);
+}
+END_TEST
+
 START_TEST(test_markdown)
 {
     const char *md = "Intro with *emphasis* and `code()` here.\nSecond line.\n\n"
@@ -242,6 +282,7 @@ static Suite *content_suite(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_front_matter_good);
     tcase_add_test(tc, test_front_matter_bad);
+    tcase_add_test(tc, test_number_titles);
     tcase_add_test(tc, test_markdown);
     tcase_add_test(tc, test_config);
     suite_add_tcase(s, tc);
