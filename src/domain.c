@@ -748,6 +748,32 @@ static int S_dedupe(domain *d, const S_con *c, char out[VAULT_SUBJECT_LEN + 1],
     return 0;
 }
 
+/* The visitor's reference of the request a duplicate repeats: the
+ * contact_id of the event at pos (not personal: stored in clear). */
+static int S_contact_id_at(void *ud, const store_event *ev)
+{
+    char *id = ud;
+    cJSON *data = cJSON_Parse(ev->data);
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(data, "contact_id");
+    if (cJSON_IsString(c) && c->valuestring)
+        snprintf(id, 80, "contact-%s", c->valuestring);
+    cJSON_Delete(data);
+    return 1;
+}
+
+static int S_duplicate_of(domain *d, long long pos, domain_result *res,
+                          folio_err *err)
+{
+    long long seen;
+    if (store_read_all(d->st, pos - 1, 1, S_contact_id_at, res->id, &seen,
+                       err) < 0)
+        return DOMAIN_ERROR;
+    if (!res->id[0])
+        return err_set(err, "the contact request at position %lld has no id",
+                       pos), DOMAIN_ERROR;
+    return DOMAIN_DUPLICATE;
+}
+
 static int S_contact_in(domain *d, const domain_contact_req *req,
                         const S_con *c, const char *subject,
                         domain_result *res, folio_err *err)
@@ -775,7 +801,7 @@ static int S_contact_in(domain *d, const domain_contact_req *req,
         if (erased < 0)
             return DOMAIN_ERROR;
         if (!erased || forgot.position < last.position)
-            return DOMAIN_DUPLICATE;
+            return S_duplicate_of(d, last.position, res, err);
     }
     char uuid[37];
     store_uuid_v7(uuid); /* time-ordered: indexes on ids grow at one end */
@@ -821,7 +847,8 @@ out:
     S_con_free(&c);
     if (rc != DOMAIN_OK) {
         res->position = 0;
-        res->id[0] = '\0';
+        if (rc != DOMAIN_DUPLICATE) /* a duplicate keeps the original's id */
+            res->id[0] = '\0';
         res->nchanged = 0;
     }
     return res->rc = rc;

@@ -26,7 +26,8 @@ enum domain_rc {
     DOMAIN_OK = 0,
     DOMAIN_INVALID = 1,            /* field errors in the result */
     DOMAIN_ALREADY_REGISTERED = 2, /* that address is a member already */
-    DOMAIN_DUPLICATE = 3,          /* same contact message within 10 min: not stored again; show as success */
+    DOMAIN_DUPLICATE = 3,          /* same contact message within 10 min: not stored again; show as success
+                                    * with res->id, the original request's id */
     DOMAIN_NOT_FOUND = 4           /* forget: no such person */
 };
 

@@ -51,6 +51,9 @@ t_expect "the thanks page exists" 200 "$(t_status GET /contact/thanks/)"
 
 t_expect "contact (JSON client) answers 201" 201 "$(postj /contact "name=Bo&email=bo%40example.org&message=Hello+there%2C+Noor.")"
 body_has "201 body has ok and id" '"ok":true,"id":"contact-'
+first_id=$(grep -o '"id":"[^"]*"' "$T_DIR/body")
+t_expect "a duplicate contact answers 201 too" 201 "$(postj /contact "name=Bo&email=bo%40example.org&message=Hello+there%2C+Noor.")"
+t_expect "a duplicate answers with the original request's id" "$first_id" "$(grep -o '"id":"[^"]*"' "$T_DIR/body")"
 
 t_expect "contact as a JSON body answers 201" 201 "$(t_status POST /contact -H "Origin: $ORIGIN" \
     -H 'Content-Type: application/json' -H 'Accept: application/json' \
