@@ -1137,6 +1137,11 @@ int domain_writable(domain *d)
     return 1;
 }
 
+int domain_disk_full(domain *d)
+{
+    return d && !d->as_of && store_disk_full(d->st);
+}
+
 int domain_set_autocheckpoint(domain *d, int on, folio_err *err)
 {
     return store_set_autocheckpoint(d->st, on, err);

@@ -149,5 +149,9 @@ int domain_checkpoint(domain *d, int truncate, folio_err *err);
 
 /* 1 when the database answers a write (for GET /health). */
 int domain_writable(domain *d);
+/* 1 while the disk under the database is full (store_disk_full): a
+ * command failing then is answered 503, not 500. Clears by itself when
+ * space returns. */
+int domain_disk_full(domain *d);
 
 #endif

@@ -13,6 +13,8 @@ void metrics_render(int pages, double seconds);  /* one regeneration */
 void metrics_rate_limited(void);
 void metrics_honeypot(void);
 void metrics_group_commit(int events);           /* events per transaction */
+void metrics_disk_full(void);                    /* a submission refused: disk full */
+void metrics_store_writable(int writable);       /* gauge: 0 while the disk is full */
 
 /* Appends the exposition text (text/plain; version=0.0.4). */
 int metrics_write(buf *out);

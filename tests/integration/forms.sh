@@ -132,6 +132,8 @@ else
 fi
 
 t_expect "cross-site Origin is 403" 403 "$(t_status POST /contact -H 'Origin: http://evil.example' -H "Content-Type: $FORM" --data-binary "$C_OK")"
+body_has "the 403 page has the site's theme" 'class="skip-link"'
+body_has "the 403 page says why" 'cross-site form posts are refused'
 t_expect "no Origin and no Referer is 403" 403 "$(t_status POST /contact -H "Content-Type: $FORM" --data-binary "$C_OK")"
 t_expect "cross-site Referer is 403" 403 "$(t_status POST /contact -H 'Referer: http://evil.example/x' -H "Content-Type: $FORM" --data-binary "$C_OK")"
 t_expect "same-site Referer alone is accepted" 303 "$(t_status POST /contact -H "Referer: $T_URL/contact/" -H "Content-Type: $FORM" --data-binary "$C_OK&page=%2Fcontact%2F")"
@@ -226,5 +228,8 @@ t_expect "the burst (10) passes, then 429" "201 201 201 201 201 201 201 201 201 
 ra=$(header Retry-After)
 if [ -n "$ra" ] && [ "$ra" -ge 1 ] 2>/dev/null; then t_ok "429 has Retry-After ($ra s)"; else t_fail "429 has Retry-After" "'$ra'"; fi
 body_has "429 body says why" '"error":'
+t_expect "429 for a browser is a page" 429 "$(post /contact "name=Rate&email=rate99%40example.org&message=Rate+limit+test+99")"
+body_has "the 429 page has the site's theme" 'class="skip-link"'
+body_has "the 429 page says why" 'too many submissions'
 
 t_done
