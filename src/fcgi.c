@@ -28,6 +28,7 @@
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
+#include "buildstate.h"
 #include "config.h"
 #include "domain.h"
 #include "forms.h"
@@ -1314,7 +1315,8 @@ int fcgi_open(const fcgi_opts *o, fcgi_server **out, folio_err *err)
         err_set(err, "out of memory");
         goto fail;
     }
-    if (config_load(s->site_dir, &node->cfg, err) != 0)
+    if (config_load(s->site_dir, &node->cfg, err) != 0 ||
+        buildstate_apply(&node->cfg, err) != 0)
         goto fail;
     s->cfg = &node->cfg;
     s->threads = o->threads > 0 ? o->threads : s->cfg->threads;
@@ -1418,6 +1420,11 @@ int fcgi_reload(fcgi_server *s, folio_err *err)
     if (!node)
         return err_set(err, "out of memory");
     if (config_load(s->site_dir, &node->cfg, err) != 0) {
+        free(node);
+        return -1;
+    }
+    if (buildstate_apply(&node->cfg, err) != 0) {
+        config_free(&node->cfg);
         free(node);
         return -1;
     }
