@@ -2612,6 +2612,32 @@ static int S_render_all(site *s, const char *tree, int mode, S_call *call, S_bat
     return rc;
 }
 
+/* Removes the .BASE.new-XXXXXX trees of builds that were killed before
+ * their swap: nobody serves them, and only a build holding the lock (the
+ * caller) could be writing one. */
+static int S_sweep_stale(const char *dir, const char *base, int jobs, folio_err *err)
+{
+    char prefix[NAME_MAX + 8];
+    int pl = snprintf(prefix, sizeof prefix, ".%s.new-", base);
+    if (pl < 0 || (size_t)pl >= sizeof prefix)
+        return 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return err_set(err, "%s: %s", dir, strerror(errno));
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, prefix, (size_t)pl) != 0 || strlen(e->d_name) != (size_t)pl + 6)
+            continue;
+        char path[PATH_MAX];
+        rc = util_path(path, sizeof path, err, "%s/%s", dir, e->d_name);
+        if (rc == 0 && util_is_dir(path))
+            rc = S_rmtree_fast(path, jobs, err);
+    }
+    closedir(d);
+    return rc;
+}
+
 int site_build(site *s, folio_err *err)
 {
     S_call call = {.s = s};
@@ -2640,6 +2666,10 @@ int site_build(site *s, folio_err *err)
         close(lfd);
         return err_set(err, "%s: %s", s->out, e == EWOULDBLOCK
                        ? "another folio build is writing this site" : strerror(e));
+    }
+    if (S_sweep_stale(lock, base, s->jobs, err) != 0) {
+        close(lfd);
+        return -1;
     }
     char *tree = S_target(s, prev, &mode, &old, err);
     if (!tree) {

@@ -4,8 +4,7 @@
 # rate limit, SIGHUP and SIGTERM. Exit 0/1 (77: cannot run here).
 . "$FOLIO_SRCDIR/tests/integration/lib.sh"
 
-command -v curl >/dev/null || { echo "curl missing (./quickstart test installs it)"; exit 1; }
-[ -x "$FOLIO_FCGI_BIN" ] || { echo "folio-fcgi not built (run make first)"; exit 1; }
+t_need_fcgi
 
 t_site
 export FOLIO_RATE_LIMIT=0

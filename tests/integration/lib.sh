@@ -78,3 +78,9 @@ t_status() {
     local m=$1 p=$2; shift 2
     curl -s -o "$T_DIR/body" -D "$T_DIR/headers" -w '%{http_code}' -X "$m" "$@" "$T_URL$p"
 }
+
+# The programs a test that serves the site needs, or it cannot run.
+t_need_fcgi() {
+    command -v curl >/dev/null || { echo "curl missing (./quickstart test installs it)"; exit 1; }
+    [ -x "$FOLIO_FCGI_BIN" ] || { echo "folio-fcgi not built (run make first)"; exit 1; }
+}
