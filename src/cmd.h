@@ -18,4 +18,7 @@ int cmd_replay(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
 
+/* src/cmd_mail.c */
+int cmd_mail(int argc, char **argv);
+
 #endif

@@ -22,6 +22,7 @@ static const struct command S_commands[] = {
     {"replay", cmd_replay, "rebuild projections from the log"},
     {"check", cmd_check, "verify the store, projections and pages"},
     {"backup", cmd_backup, "copy the event store while the site runs"},
+    {"mail", cmd_mail, "list the mail outbox, show a message, send a test"},
     {NULL, NULL, NULL},
 };
 

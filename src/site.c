@@ -1723,7 +1723,7 @@ typedef struct S_worker {
 static int S_emit(S_worker *w, const S_out *o, const cJSON *ctx, S_rctx *r, folio_err *err)
 {
     site *s = w->s;
-    tpl_render_opts ro = {tpl_set_loader, s->tpls, S_resolve, r};
+    tpl_render_opts ro = {tpl_set_loader, s->tpls, S_resolve, r, 0};
     buf_reset(&w->html);
     buf *dst = w->to ? w->to : &w->html;
     if (!o->t)

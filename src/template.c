@@ -952,8 +952,8 @@ static int S_var(S_state *st, const tpl *t, const S_op *op, const S_ctx *ctx,
         return 0;
     if (S_flush(st, ind) != 0)
         return -1;
-    int rc = op->kind == OP_RAW ? buf_add(st->out, s, n)
-                                : buf_add_html(st->out, s, n);
+    int rc = op->kind == OP_RAW || st->opts.text ? buf_add(st->out, s, n)
+                                                 : buf_add_html(st->out, s, n);
     return rc == 0 ? 0 : S_oom(st);
 }
 

@@ -40,6 +40,7 @@ typedef struct tpl_render_opts {
     void *loader_ud;
     tpl_resolver_fn resolver; /* may be NULL */
     void *resolver_ud;
+    int text;               /* plain text (mail): {{name}} is not escaped */
 } tpl_render_opts;
 
 /* Compiles src (len bytes, need not be NUL-terminated). name is used in

@@ -215,6 +215,12 @@ int util_write_all(int fd, const void *data, size_t len)
 int util_write_atomic(const char *path, const void *data, size_t len,
                       int durable, folio_err *err)
 {
+    return util_write_atomic_mode(path, data, len, 0644, durable, err);
+}
+
+int util_write_atomic_mode(const char *path, const void *data, size_t len,
+                           mode_t mode, int durable, folio_err *err)
+{
     char tmp[4096], dir[4096];
     if (util_path(dir, sizeof dir, err, "%s", path) != 0)
         return -1;
@@ -230,7 +236,7 @@ int util_write_atomic(const char *path, const void *data, size_t len,
     if (fd < 0)
         return err_set(err, "%s: %s", tmp, strerror(errno));
     /* mkstemp makes 0600; public pages must be readable by nginx. */
-    if (fchmod(fd, 0644) != 0 || util_write_all(fd, data, len) != 0 ||
+    if (fchmod(fd, mode) != 0 || util_write_all(fd, data, len) != 0 ||
         (durable && fsync(fd) != 0)) {
         int e = errno;
         close(fd);

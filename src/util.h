@@ -55,6 +55,9 @@ int util_read_file(const char *path, char **out, size_t *len, folio_err *err);
  * or the new one, never a part. Creates missing parent directories. */
 int util_write_atomic(const char *path, const void *data, size_t len,
                       int durable, folio_err *err);
+/* The same with the file's mode (util_write_atomic: 0644). */
+int util_write_atomic_mode(const char *path, const void *data, size_t len,
+                           mode_t mode, int durable, folio_err *err);
 /* mkdir -p with the given mode for the directories it creates. */
 int util_mkdirs(const char *path, mode_t mode, folio_err *err);
 /* rm -rf; a missing path is not an error. */

@@ -20,6 +20,7 @@ export FOLIO_FCGI_LOG=$T_DIR/fcgi.log
 
 t_cleanup() {
     folio_local_stop
+    smtp_sink_stop
     if [ "$T_FAIL" -gt 0 ] && [ "${FOLIO_KEEP:-0}" = 1 ]; then
         echo "kept $T_DIR" >&2
     else
@@ -83,4 +84,42 @@ t_status() {
 t_need_fcgi() {
     command -v curl >/dev/null || { echo "curl missing (./quickstart test installs it)"; exit 1; }
     [ -x "$FOLIO_FCGI_BIN" ] || { echo "folio-fcgi not built (run make first)"; exit 1; }
+}
+
+# ---- a local SMTP server (tests/integration/smtp_sink.py, aiosmtpd) ----
+#   smtp_sink_python             prints a python3 that has aiosmtpd, or fails
+#   smtp_sink_start DIR [--reject-all|--tempfail|--discard]
+#                                starts it on a free loopback port: sets
+#                                SMTP_PORT and SMTP_URL (smtp://127.0.0.1:PORT);
+#                                messages land in DIR as NNNNNN.eml + .rcpt
+#   smtp_sink_stop               stops it (t_cleanup does too, at exit)
+SMTP_SINK_PID=
+smtp_sink_python() {
+    local py
+    for py in /usr/bin/python3 python3; do
+        if command -v "$py" >/dev/null 2>&1 &&
+            "$py" -c 'import aiosmtpd' >/dev/null 2>&1; then
+            echo "$py"; return 0
+        fi
+    done
+    return 1
+}
+smtp_sink_start() {
+    local dir=$1 py; shift
+    py=$(smtp_sink_python) || { echo "no python3 with aiosmtpd" >&2; return 1; }
+    mkdir -p "$dir"
+    smtp_sink_stop
+    "$py" "$FOLIO_SRCDIR/tests/integration/smtp_sink.py" 0 "$dir" "$@" \
+        >"$dir.ready" 2>"$dir.log" &
+    SMTP_SINK_PID=$!
+    folio_wait_for "grep -q '^READY' '$dir.ready'" 10 || {
+        cat "$dir.log" >&2; smtp_sink_stop; return 1; }
+    SMTP_PORT=$(sed -n 's/^READY //p' "$dir.ready")
+    SMTP_URL=smtp://127.0.0.1:$SMTP_PORT
+}
+smtp_sink_stop() {
+    [ -n "$SMTP_SINK_PID" ] || return 0
+    kill "$SMTP_SINK_PID" 2>/dev/null
+    wait "$SMTP_SINK_PID" 2>/dev/null
+    SMTP_SINK_PID=
 }

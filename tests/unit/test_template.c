@@ -368,6 +368,28 @@ START_TEST(test_resolver)
 }
 END_TEST
 
+/* Plain-text output (mail): nothing escaped, in partials neither. */
+START_TEST(test_text_option)
+{
+    cJSON *ctx = cJSON_Parse("{\"name\":\"<Zoë> & \\\"co\\\"\"}");
+    ck_assert_ptr_nonnull(ctx);
+    folio_err err = {{0}};
+    const char *src = "{{name}}|{{{name}}}|{{&name}}";
+    tpl *t = tpl_compile("t", src, strlen(src), &err);
+    ck_assert_ptr_nonnull(t);
+    tpl_render_opts o = {.text = 1};
+    buf out = BUF_INIT;
+    ck_assert_int_eq(tpl_render(t, ctx, &o, &out, &err), 0);
+    ck_assert_str_eq(out.ptr, "<Zoë> & \"co\"|<Zoë> & \"co\"|<Zoë> & \"co\"");
+    buf_reset(&out);
+    ck_assert_int_eq(tpl_render(t, ctx, NULL, &out, &err), 0);
+    ck_assert_str_eq(out.ptr, "&lt;Zoë&gt; &amp; &quot;co&quot;|<Zoë> & \"co\"|<Zoë> & \"co\"");
+    buf_free(&out);
+    tpl_free(t);
+    cJSON_Delete(ctx);
+}
+END_TEST
+
 /* ---- tpl_set ----------------------------------------------------------- */
 
 static void write_file(const char *dir, const char *rel, const char *text)
@@ -736,6 +758,7 @@ static Suite *template_suite(void)
     tcase_add_test(tc, test_random_templates);
     tcase_add_test(tc, test_cmd_render);
     tcase_add_test(tc, test_recursive_indent);
+    tcase_add_test(tc, test_text_option);
     suite_add_tcase(s, tc);
     return s;
 }
