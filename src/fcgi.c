@@ -855,11 +855,9 @@ static int S_handle(fcgi_server *s, S_job *j)
         {
             buf b = BUF_INIT;
             /* The gauge follows the disk between submissions too. */
-            if (atomic_load(&j->srv->disk_full) &&
-                !store_space_low(S_cfg(j->srv)->db_path))
-                metrics_store_writable(1);
-            else if (store_space_low(S_cfg(j->srv)->db_path))
-                metrics_store_writable(0);
+            int low = store_space_low(S_cfg(j->srv)->db_path);
+            if (low || atomic_load(&j->srv->disk_full))
+                metrics_store_writable(!low);
             if (metrics_write(&b) == 0)
                 S_send(j, 200, "text/plain; version=0.0.4; charset=utf-8", NULL,
                        b.ptr ? b.ptr : "", b.len);
