@@ -20,5 +20,7 @@ int cmd_backup(int argc, char **argv);
 
 /* src/cmd_mail.c */
 int cmd_mail(int argc, char **argv);
+/* src/cmd_restore.c */
+int cmd_restore(int argc, char **argv);
 
 #endif

@@ -342,6 +342,7 @@ static const char *S_reason(int status)
     case 201: return "Created";
     case 303: return "See Other";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
@@ -852,6 +853,12 @@ static int S_handle(fcgi_server *s, S_job *j)
             S_refuse(j, 405, "use GET", "Allow: GET, HEAD\r\n");
             return 0;
         }
+        /* folio.yml metrics_token: /metrics private without nginx's help. */
+        if (metrics_authorized(S_cfg(s)->raw, S_param(j, "HTTP_AUTHORIZATION"), NULL) != 1) {
+            S_refuse(j, 401, "/metrics needs the bearer token (folio.yml metrics_token)",
+                     "WWW-Authenticate: Bearer realm=\"folio metrics\"\r\n");
+            return 0;
+        }
         {
             buf b = BUF_INIT;
             /* The gauge follows the disk between submissions too. */
@@ -1234,6 +1241,18 @@ static void *S_responder(void *arg)
 
 /* ---- life cycle ---------------------------------------------------------- */
 
+/* A socket meant for the web server's group in a directory that group
+ * cannot enter (var/ is 0700) answers nobody but folio: every form would
+ * get a 502. Say so at start. */
+static void S_check_socket_dir(const char *dir, unsigned mode)
+{
+    struct stat st;
+    if ((mode & 0066) && stat(dir, &st) == 0 && !(st.st_mode & 0011))
+        log_msg("warn", "the socket's directory %s is mode %04o: a web server "
+                "running as another user cannot reach the socket; put it in "
+                "/run/folio/ (see folio-fcgi(8))", dir, (unsigned)(st.st_mode & 07777));
+}
+
 static int S_open_listen(fcgi_server *s, const fcgi_opts *o, folio_err *err)
 {
     const folio_config *cfg = s->cfg;
@@ -1252,8 +1271,13 @@ static int S_open_listen(fcgi_server *s, const fcgi_opts *o, folio_err *err)
         dir[slash - path] = '\0';
         if (util_mkdirs(dir, 0750, err) != 0)
             return -1;
+    } else {
+        snprintf(dir, sizeof dir, "%s", slash ? "/" : ".");
     }
-    return S_listen_unix(s, path, cfg->socket_mode, err);
+    if (S_listen_unix(s, path, cfg->socket_mode, err) != 0)
+        return -1;
+    S_check_socket_dir(dir, cfg->socket_mode);
+    return 0;
 }
 
 static int S_open_handles(fcgi_server *s, folio_err *err)
@@ -1317,6 +1341,8 @@ int fcgi_open(const fcgi_opts *o, fcgi_server **out, folio_err *err)
         buildstate_apply(&node->cfg, err) != 0)
         goto fail;
     s->cfg = &node->cfg;
+    if (metrics_token_check(s->cfg->raw, err) != 0)
+        goto fail;
     s->threads = o->threads > 0 ? o->threads : s->cfg->threads;
     if (s->threads < 1 || s->threads > 256) {
         err_set(err, "threads must be 1 to 256, not %d", s->threads);
@@ -1421,7 +1447,8 @@ int fcgi_reload(fcgi_server *s, folio_err *err)
         free(node);
         return -1;
     }
-    if (buildstate_apply(&node->cfg, err) != 0) {
+    if (buildstate_apply(&node->cfg, err) != 0 ||
+        metrics_token_check(node->cfg.raw, err) != 0) {
         config_free(&node->cfg);
         free(node);
         return -1;

@@ -23,6 +23,7 @@ static const struct command S_commands[] = {
     {"check", cmd_check, "verify the store, projections and pages"},
     {"backup", cmd_backup, "copy the event store while the site runs"},
     {"mail", cmd_mail, "list the mail outbox, show a message, send a test"},
+    {"restore", cmd_restore, "put a backup back as the event store"},
     {NULL, NULL, NULL},
 };
 

@@ -9,7 +9,10 @@
  * nanoseconds so that they can be atomic integers too. */
 #include "metrics.h"
 
+#include <sodium.h>
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <strings.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,7 +22,7 @@ static const char *const S_routes[] = {"/contact", "/register", "/health",
                                        "/metrics", "other"};
 #define S_NROUTES (sizeof S_routes / sizeof S_routes[0])
 
-static const int S_statuses[] = {200, 201, 303, 400, 403, 404, 405,
+static const int S_statuses[] = {200, 201, 303, 400, 401, 403, 404, 405,
                                  409, 413, 415, 422, 429, 500, 503};
 #define S_NSTATUSES (sizeof S_statuses / sizeof S_statuses[0])
 /* ... plus one slot for "other" */
@@ -285,4 +288,72 @@ void metrics_reset(void)
     S_zero_histogram(&S_request_duration);
     S_zero_histogram(&S_render_duration);
     S_zero_histogram(&S_group_commit);
+}
+
+/* ---- who may read /metrics ------------------------------------------------ */
+
+#define S_TOKEN_MIN 16
+
+/* The configured token (NULL: none), pointing into raw or the environment. */
+static int S_token(const cJSON *raw, const char **tok, folio_err *err)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(raw, "metrics_token");
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(raw, "metrics_token_env");
+    *tok = NULL;
+    if (cJSON_IsNull(t))
+        t = NULL;
+    if (cJSON_IsNull(e))
+        e = NULL;
+    if (t && e)
+        return err_set(err, "folio.yml: set metrics_token or metrics_token_env, not both");
+    if (t) {
+        if (!cJSON_IsString(t))
+            return err_set(err, "folio.yml: metrics_token: expected a string");
+        *tok = t->valuestring;
+    } else if (e) {
+        if (!cJSON_IsString(e) || !e->valuestring[0])
+            return err_set(err, "folio.yml: metrics_token_env: expected the name of "
+                           "an environment variable");
+        *tok = getenv(e->valuestring);
+        if (!*tok || !**tok)
+            return err_set(err, "folio.yml: metrics_token_env: %s is not set in "
+                           "folio-fcgi's environment", e->valuestring);
+    } else {
+        return 0;
+    }
+    if (strlen(*tok) < S_TOKEN_MIN)
+        return err_set(err, "folio.yml: %s: the token must have at least %d "
+                       "characters (openssl rand -hex 16 makes one)",
+                       t ? "metrics_token" : "metrics_token_env", S_TOKEN_MIN);
+    return 0;
+}
+
+int metrics_token_check(const cJSON *raw, folio_err *err)
+{
+    const char *tok;
+    return S_token(raw, &tok, err);
+}
+
+int metrics_authorized(const cJSON *raw, const char *authorization,
+                       folio_err *err)
+{
+    const char *tok;
+    if (S_token(raw, &tok, err) != 0)
+        return -1;
+    if (!tok)
+        return 1;
+    if (!authorization || strncasecmp(authorization, "Bearer ", 7) != 0)
+        return 0;
+    const char *cred = authorization + 7;
+    while (*cred == ' ')
+        cred++;
+    /* Equal-length digests, compared in constant time: neither the
+     * token's length nor its first wrong byte shows in the timing. */
+    unsigned char want[32], got[32];
+    if (crypto_generichash(want, sizeof want, (const unsigned char *)tok, strlen(tok),
+                           NULL, 0) != 0 ||
+        crypto_generichash(got, sizeof got, (const unsigned char *)cred, strlen(cred),
+                           NULL, 0) != 0)
+        return err_set(err, "cannot hash the metrics token");
+    return sodium_memcmp(want, got, sizeof want) == 0;
 }

@@ -4,6 +4,7 @@
 #ifndef FOLIO_METRICS_H
 #define FOLIO_METRICS_H
 
+#include <cjson/cJSON.h>
 #include "util.h"
 
 /* route: "/contact", "/register", "/health", "/metrics" or "other". */
@@ -18,6 +19,18 @@ void metrics_store_writable(int writable);       /* gauge: 0 while the disk is f
 
 /* Appends the exposition text (text/plain; version=0.0.4). */
 int metrics_write(buf *out);
+/* Who may read /metrics, from folio.yml: `metrics_token: "..."`, or
+ * `metrics_token_env: NAME` for a token in that environment variable (at
+ * least 16 characters either way). With neither, anyone the web server
+ * lets through. metrics_token_check: 0 when the setting is usable, -1 and
+ * a message naming the key when not (refuse to start or reload).
+ * metrics_authorized: 1 when the Authorization header value (may be NULL)
+ * is "Bearer TOKEN" with the right token, or no token is set; 0 when not;
+ * -1 when the setting is not usable. The comparison takes the same time
+ * however much of the token is right. */
+int metrics_token_check(const cJSON *raw, folio_err *err);
+int metrics_authorized(const cJSON *raw, const char *authorization,
+                       folio_err *err);
 /* Zeroes everything (tests). */
 void metrics_reset(void);
 

@@ -342,6 +342,52 @@ fail:
     return -1;
 }
 
+/* The database holds wrapped keys and sealed personal data: owner-only
+ * from the first byte. SQLite would create it 0644 (less the umask), and
+ * gives its -wal and -shm the database file's mode, so creating the file
+ * ourselves covers all three; files an older folio left readable by others
+ * are tightened. By path only: closing a descriptor of a file this process
+ * has open in SQLite would drop SQLite's locks on it. */
+static int S_tighten(const char *path, int create, folio_err *err)
+{
+    if (create) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            close(fd); /* a new file: nobody has it open */
+            return 0;
+        }
+        if (errno != EEXIST)
+            return err_set(err, "%s: %s", path, strerror(errno));
+    }
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return errno == ENOENT && !create ? 0 : err_set(err, "%s: %s", path, strerror(errno));
+    if (S_ISREG(st.st_mode) && (st.st_mode & 077) && st.st_uid == geteuid() &&
+        chmod(path, st.st_mode & 0700) != 0)
+        return err_set(err, "%s: %s", path, strerror(errno));
+    return 0;
+}
+
+static int S_is_file_path(const char *path)
+{
+    return path[0] && strcmp(path, ":memory:") != 0 && strncmp(path, "file:", 5) != 0;
+}
+
+static int S_private_files(const char *path, folio_err *err)
+{
+    if (!S_is_file_path(path))
+        return 0;
+    static const char *const sfx[] = {"-wal", "-shm"};
+    char side[4096];
+    if (S_tighten(path, 1, err) != 0)
+        return -1;
+    for (size_t i = 0; i < 2; i++)
+        if (util_path(side, sizeof side, err, "%s%s", path, sfx[i]) != 0 ||
+            S_tighten(side, 0, err) != 0)
+            return -1;
+    return 0;
+}
+
 static int S_pragmas(store *s, const store_opts *o, folio_err *err)
 {
     if (sqlite3_busy_timeout(s->db, S_BUSY_MS) != SQLITE_OK)
@@ -381,6 +427,8 @@ int store_open(const char *path, const store_opts *opts, store **out,
     int flags = o->readonly ? SQLITE_OPEN_READONLY
                             : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     flags |= SQLITE_OPEN_NOMUTEX; /* one thread at a time, by contract */
+    if (!o->readonly && S_private_files(path, err) != 0)
+        goto fail;
     if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
         if (s->db)
             err_set(err, "%s: %s", path, sqlite3_errmsg(s->db));
@@ -1106,4 +1154,306 @@ void store_uuid_v7(char out[37])
         b[i] = (unsigned char)(ms >> (40 - 8 * i));
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x70); /* version 7 */
     S_uuid_text(b, out);
+}
+
+/* ---- restoring a backup ------------------------------------------------ */
+
+#define S_SQLITE_MAGIC "SQLite format 3"  /* and its NUL: 16 bytes */
+
+static int S_sqlite_header(const char *path, const char *name, folio_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return err_set(err, "%s: %s", name, strerror(errno));
+    char head[100];
+    ssize_t n;
+    while ((n = read(fd, head, sizeof head)) < 0 && errno == EINTR)
+        ;
+    int e = errno;
+    close(fd);
+    if (n < 0)
+        return err_set(err, "%s: %s", name, strerror(e));
+    if (n < (ssize_t)sizeof head || memcmp(head, S_SQLITE_MAGIC, 16) != 0)
+        return err_set(err, "%s is not a folio backup: not an SQLite database", name);
+    return 0;
+}
+
+/* path as an SQLite URI opening it as one immutable file: no locks taken,
+ * no -wal or -shm looked for or made beside it. */
+static char *S_immutable_uri(const char *path)
+{
+    buf b = BUF_INIT;
+    int rc = buf_puts(&b, "file:");
+    for (const unsigned char *p = (const unsigned char *)path; rc == 0 && *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+            (*p >= '0' && *p <= '9') || strchr("/-._~", *p))
+            rc = buf_putc(&b, (char)*p);
+        else
+            rc = buf_printf(&b, "%%%02X", *p);
+    }
+    if (rc == 0)
+        rc = buf_puts(&b, "?immutable=1");
+    if (rc != 0) {
+        buf_free(&b);
+        return NULL;
+    }
+    return buf_detach(&b, NULL);
+}
+
+static int S_one_int(sqlite3 *db, const char *sql, long long *v)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        *v = sqlite3_column_int64(st, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The checks on an open file; name is what messages call it. */
+static int S_verify_db(sqlite3 *db, const char *name, store_file_info *info,
+                       folio_err *err)
+{
+    long long v = 0, cols = 0, n = 0;
+    if (S_one_int(db, "PRAGMA user_version", &v) != SQLITE_OK)
+        return err_set(err, "%s is not a folio backup: %s", name, sqlite3_errmsg(db));
+    if (S_one_int(db, "SELECT count(*) FROM pragma_table_info('events') WHERE name IN"
+                  " ('position','event_id','stream_id','stream_version','type',"
+                  "'schema_version','data','metadata','recorded_at')", &cols) != SQLITE_OK)
+        return err_set(err, "%s is not a folio backup: %s", name, sqlite3_errmsg(db));
+    if (v < 1 || cols != 9)
+        return err_set(err, "%s is not a folio backup: an SQLite database without "
+                       "folio's event log", name);
+    if (v > S_SCHEMA_VERSION)
+        return err_set(err, "%s has schema version %lld but this folio knows only "
+                       "up to %d: restore it with the newer folio that wrote it",
+                       name, v, S_SCHEMA_VERSION);
+    store tmp;
+    memset(&tmp, 0, sizeof tmp);
+    tmp.db = db;
+    tmp.readonly = 1;
+    buf report = BUF_INIT;
+    int bad = store_check(&tmp, &report, err);
+    if (bad == 1)
+        err_set(err, "%s fails its checks (a damaged copy?):\n%s", name,
+                report.ptr ? report.ptr : "");
+    buf_free(&report);
+    if (bad != 0)
+        return bad < 0 ? err_prefix(err, "%s", name) : -1;
+    if (S_one_int(db, "SELECT count(*) FROM events", &n) != SQLITE_OK)
+        return err_set(err, "%s: %s", name, sqlite3_errmsg(db));
+    if (info) {
+        info->schema_version = (int)v;
+        info->events = n;
+    }
+    return 0;
+}
+
+static int S_verify_as(const char *path, const char *name, store_file_info *info,
+                       folio_err *err)
+{
+    if (S_sqlite_header(path, name, err) != 0)
+        return -1;
+    char *uri = S_immutable_uri(path);
+    if (!uri)
+        return err_set(err, "out of memory");
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+    free(uri);
+    if (rc != SQLITE_OK)
+        err_set(err, "%s: %s", name, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    else
+        rc = S_verify_db(db, name, info, err) == 0 ? SQLITE_OK : SQLITE_ERROR;
+    sqlite3_close(db);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+int store_verify_file(const char *path, store_file_info *info, folio_err *err)
+{
+    return S_verify_as(path, path, info, err);
+}
+
+/* Every SQLite connection to a WAL database holds a read lock on the
+ * "dead man switch" byte of the -shm file for as long as it is open. The
+ * descriptor opened here to ask is closed again, which drops every lock
+ * this process holds on the file: hence no connection of our own may be
+ * open (store.h). */
+#define S_SHM_DMS_OFFSET 128
+
+int store_in_use(const char *db_path, folio_err *err)
+{
+    char shm[4096];
+    if (util_path(shm, sizeof shm, err, "%s-shm", db_path) != 0)
+        return -1;
+    int fd = open(shm, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : err_set(err, "%s: %s", shm, strerror(errno));
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = S_SHM_DMS_OFFSET;
+    fl.l_len = 1;
+    int rc = fcntl(fd, F_GETLK, &fl);
+    int e = errno;
+    close(fd);
+    if (rc != 0)
+        return err_set(err, "%s: %s", shm, strerror(e));
+    return fl.l_type != F_UNLCK;
+}
+
+static int S_fsync_path(const char *path, int dir, folio_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | (dir ? O_DIRECTORY : 0));
+    if (fd < 0 || fsync(fd) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return err_set(err, "%s: %s", path, strerror(e));
+    }
+    close(fd);
+    return 0;
+}
+
+/* Copies from to a new file to (0600, never an existing one), on disk. */
+static int S_copy_file(const char *from, const char *to, folio_err *err)
+{
+    int in = open(from, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return err_set(err, "%s: %s", from, strerror(errno));
+    int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (out < 0) {
+        int e = errno;
+        close(in);
+        return err_set(err, "%s: %s", to, strerror(e));
+    }
+    static char chunk[1 << 16];  /* one restore at a time: a CLI */
+    ssize_t n;
+    int rc = 0;
+    while ((n = read(in, chunk, sizeof chunk)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 || util_write_all(out, chunk, (size_t)n) != 0) {
+            rc = err_set(err, "copying %s to %s: %s", from, to, strerror(errno));
+            break;
+        }
+    }
+    if (rc == 0 && fsync(out) != 0)
+        rc = err_set(err, "%s: %s", to, strerror(errno));
+    close(in);
+    if (close(out) != 0 && rc == 0)
+        rc = err_set(err, "%s: %s", to, strerror(errno));
+    if (rc != 0)
+        unlink(to);
+    return rc;
+}
+
+/* The current database as kept: a consistent copy through the backup API,
+ * or, when it cannot be opened (damage is a reason to restore), the files
+ * as they are. */
+static int S_keep_current(const char *db_path, char *kept, size_t cap,
+                          folio_err *err)
+{
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    if (!gmtime_r(&now, &tm) || !strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm))
+        return err_set(err, "cannot read the clock");
+    if (util_path(kept, cap, err, "%s.before-restore-%s", db_path, stamp) != 0)
+        return -1;
+    if (access(kept, F_OK) == 0)
+        return err_set(err, "%s exists already: wait a second and try again", kept);
+    store *s = NULL;
+    folio_err e2;
+    if (store_open(db_path, NULL, &s, &e2) == 0 && store_backup(s, kept, &e2) == 0) {
+        store_close(s);
+        return 0;
+    }
+    store_close(s);
+    char side[4096], kside[4096];
+    if (S_copy_file(db_path, kept, err) != 0)
+        return err_prefix(err, "keeping the current database (%s)", e2.msg);
+    if (util_path(side, sizeof side, err, "%s-wal", db_path) != 0 ||
+        util_path(kside, sizeof kside, err, "%s-wal", kept) != 0)
+        return -1;
+    if (util_is_file(side) && S_copy_file(side, kside, err) != 0)
+        return -1;
+    return 0;
+}
+
+/* Run as root (sudo folio restore), the files made here would be root's,
+ * and folio-fcgi, running as the site's user, could not open the store:
+ * they get the owner of the directory that holds it. */
+static int S_own_like_dir(const char *path, const char *dir, folio_err *err)
+{
+    struct stat st;
+    if (geteuid() != 0)
+        return 0;
+    if (stat(dir, &st) != 0)
+        return err_set(err, "%s: %s", dir, strerror(errno));
+    if (chown(path, st.st_uid, st.st_gid) != 0)
+        return err_set(err, "%s: %s", path, strerror(errno));
+    return 0;
+}
+
+/* A -wal left beside the new file would be replayed into it. */
+static int S_drop_sidecars(const char *db_path, folio_err *err)
+{
+    static const char *const sfx[] = {"-wal", "-shm"};
+    char side[4096];
+    for (size_t i = 0; i < 2; i++) {
+        if (util_path(side, sizeof side, err, "%s%s", db_path, sfx[i]) != 0)
+            return -1;
+        if (unlink(side) != 0 && errno != ENOENT)
+            return err_set(err, "%s: %s", side, strerror(errno));
+    }
+    return 0;
+}
+
+int store_restore(const char *db_path, const char *from, int force,
+                  char *kept, size_t keptcap, store_file_info *info,
+                  folio_err *err)
+{
+    if (keptcap)
+        kept[0] = '\0';
+    if (S_sqlite_header(from, from, err) != 0)
+        return -1;
+    int busy = store_in_use(db_path, err);
+    if (busy < 0)
+        return -1;
+    if (busy && !force)
+        return err_set(err, "%s is open in another process (folio-fcgi?): stop "
+                       "it first (systemctl stop folio-fcgi), or pass --force",
+                       db_path);
+    char tmp[4096], dir[4096];
+    if (util_path(tmp, sizeof tmp, err, "%s.restore-%ld", db_path, (long)getpid()) != 0 ||
+        util_path(dir, sizeof dir, err, "%s", db_path) != 0)
+        return -1;
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    else
+        snprintf(dir, sizeof dir, ".");
+    /* The copy is what gets verified: the file read is the file installed. */
+    if (S_copy_file(from, tmp, err) != 0)
+        return -1;
+    if (S_verify_as(tmp, from, info, err) != 0)
+        goto fail;
+    if (S_own_like_dir(tmp, dir, err) != 0)
+        goto fail;
+    if (util_is_file(db_path) && (S_keep_current(db_path, kept, keptcap, err) != 0 ||
+                                  S_own_like_dir(kept, dir, err) != 0))
+        goto fail;
+    if (S_drop_sidecars(db_path, err) != 0)
+        goto fail;
+    if (rename(tmp, db_path) != 0) {
+        err_set(err, "%s: %s", db_path, strerror(errno));
+        goto fail;
+    }
+    return S_fsync_path(dir, 1, err);
+fail:
+    unlink(tmp);
+    return -1;
 }

@@ -122,6 +122,32 @@ int store_backup(store *s, const char *path, folio_err *err);
  * appended to report one a line. 0: fine, 1: problems, -1: error. */
 int store_check(store *s, buf *report, folio_err *err);
 
+/* ---- restoring a backup ----
+ * A folio store is an SQLite file with the events table, a schema version
+ * from 1 to this program's, and clean checks (store_check). Files are
+ * verified as one file, without a -wal beside them: what a backup is. */
+typedef struct store_file_info {
+    int schema_version;
+    long long events;
+} store_file_info;
+/* 0: path is a folio store (info filled, may be NULL); -1: it is not, or
+ * cannot be read, and err says which and why. */
+int store_verify_file(const char *path, store_file_info *info, folio_err *err);
+/* 1 when another process has the database at db_path open (folio-fcgi, a
+ * build, a backup), 0 when none has, -1 on error. Call it only while this
+ * process has no connection to that database open. */
+int store_in_use(const char *db_path, folio_err *err);
+/* Replaces the database at db_path by a copy of the backup at from: the
+ * copy is made beside it (0600) and verified before anything else is
+ * touched; the current database, if any, is first kept as a consistent
+ * copy named in kept ("" when there was none); then the copy is renamed
+ * into place. Refuses while another process has the database open unless
+ * force is set (that process keeps writing to the old file until it
+ * restarts). */
+int store_restore(const char *db_path, const char *from, int force,
+                  char *kept, size_t keptcap, store_file_info *info,
+                  folio_err *err);
+
 /* SQLite's data version of db's main database: it changes with every commit,
  * this connection's or another's, and stays put inside one transaction — so
  * a cache stamped with it knows when another writer has been. */
