@@ -415,12 +415,14 @@ static int S_send_themed(S_job *j, int status, const char *msg,
                          const char *hdrs)
 {
     fcgi_server *s = j->srv;
-    if (!s || !s->site)
+    if (!s)
         return -1;
     buf page = BUF_INIT;
     folio_err err = {{0}};
     pthread_mutex_lock(&s->site_mu);
-    int rc = site_render_error(s->site, status, S_reason(status), msg, &page, &err);
+    int rc = s->site ? site_render_error(s->site, status, S_reason(status), msg,
+                                         &page, &err)
+                     : err_set(&err, "no site loaded");
     pthread_mutex_unlock(&s->site_mu);
     if (rc == 0)
         S_send(j, status, "text/html; charset=utf-8", hdrs, page.ptr, page.len);
