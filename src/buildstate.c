@@ -36,7 +36,7 @@ int buildstate_record(const folio_config *cfg, folio_err *err)
 {
     char path[4096];
     if (S_path(cfg, path, sizeof path, err) != 0 ||
-        util_mkdirs(cfg->var_dir, 0750, err) != 0)
+        util_mkdirs(cfg->var_dir, 0700, err) != 0) /* private, as the store makes it */
         return -1;
     cJSON *o = cJSON_CreateObject();
     const char *yml = S_yml_base_url(cfg);
