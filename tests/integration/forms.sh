@@ -200,7 +200,8 @@ burst() { # N -> "STATUS ID"
 export -f burst
 seq 1 400 | xargs -P 16 -I{} bash -c 'burst {}' >"$T_DIR/burst" &
 bp=$!
-sleep 0.3
+# SIGTERM once the burst is under way, however slow the machine is today
+folio_wait_for "grep -q ' 201$' '$T_DIR/burst'" 30 || true
 kill -TERM "$folio_fcgi_pid"
 wait "$folio_fcgi_pid"; rc=$?
 wait "$bp"
