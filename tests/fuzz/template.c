@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     tpl *t = tpl_compile("fuzz", (const char *)data, size, &err);
     if (!t)
         return 0;
-    tpl_render_opts o = {S_self, t, S_resolve, extra};
+    tpl_render_opts o = {S_self, t, S_resolve, extra, (int)(size & 1)};
     buf out = BUF_INIT;
     (void)tpl_render(t, ctx, &o, &out, &err);
     buf_free(&out);
