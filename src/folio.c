@@ -22,8 +22,13 @@ static const struct command S_commands[] = {
     {"replay", cmd_replay, "rebuild projections from the log"},
     {"check", cmd_check, "verify the store, projections and pages"},
     {"backup", cmd_backup, "copy the event store while the site runs"},
+    {"deliver", cmd_deliver, "run mail and webhooks once up to the log's end"},
+    {"consumers", cmd_consumers, "show the log's readers: lag, errors, retries"},
+    {"deadletters", cmd_deadletters, "list, retry or drop failed deliveries"},
     {"mail", cmd_mail, "list the mail outbox, show a message, send a test"},
     {"restore", cmd_restore, "put a backup back as the event store"},
+    {"webhooks", cmd_webhooks, "list the webhooks; send a signed test event"},
+    {"apikey", cmd_apikey, "create, list and revoke keys for /api/events"},
     {NULL, NULL, NULL},
 };
 

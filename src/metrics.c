@@ -10,6 +10,7 @@
 #include "metrics.h"
 
 #include <sodium.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <strings.h>
@@ -235,6 +236,140 @@ static int S_write_events(buf *out)
     return 0;
 }
 
+/* ---- consumers ------------------------------------------------------------
+ * Consumer names come from folio.yml (mail, one per webhook), not from
+ * visitors; still, the table is bounded and they are escaped as label
+ * values. A slot's name is written once, under the mutex, before its
+ * count is published (release), and read after that count (acquire). */
+#define S_MAX_CONSUMERS 32
+
+typedef struct S_consumer_series {
+    char name[128];
+    atomic_int used;
+    S_counter deliveries[3];
+    atomic_llong lag, dead;
+} S_consumer_series;
+
+static S_consumer_series S_consumers[S_MAX_CONSUMERS + 1]; /* + "other" */
+static pthread_mutex_t S_consumers_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static S_consumer_series *S_consumer_slot(const char *name)
+{
+    for (size_t i = 0; i < S_MAX_CONSUMERS; i++) {
+        S_consumer_series *s = &S_consumers[i];
+        if (atomic_load_explicit(&s->used, memory_order_acquire) &&
+            !strcmp(s->name, name))
+            return s;
+    }
+    pthread_mutex_lock(&S_consumers_mu);
+    S_consumer_series *found = &S_consumers[S_MAX_CONSUMERS];
+    for (size_t i = 0; i < S_MAX_CONSUMERS; i++) {
+        S_consumer_series *s = &S_consumers[i];
+        if (atomic_load_explicit(&s->used, memory_order_acquire)) {
+            if (!strcmp(s->name, name)) {
+                found = s;
+                break;
+            }
+            continue;
+        }
+        if (strlen(name) < sizeof s->name) {
+            memcpy(s->name, name, strlen(name) + 1);
+            atomic_store_explicit(&s->used, 1, memory_order_release);
+            found = s;
+        }
+        break;
+    }
+    pthread_mutex_unlock(&S_consumers_mu);
+    return found;
+}
+
+void metrics_delivery(const char *consumer, int result)
+{
+    if (result < 0 || result > 2)
+        return;
+    S_inc(&S_consumer_slot(consumer ? consumer : "")->deliveries[result], 1);
+}
+
+void metrics_consumer_state(const char *consumer, long long lag_events,
+                            long long dead_letters)
+{
+    S_consumer_series *s = S_consumer_slot(consumer ? consumer : "");
+    atomic_store_explicit(&s->lag, lag_events, memory_order_relaxed);
+    atomic_store_explicit(&s->dead, dead_letters, memory_order_relaxed);
+}
+
+/* A label value: backslash, quote and newline escaped. */
+static int S_label(buf *out, const char *v)
+{
+    for (; *v; v++) {
+        int rc = *v == '\\' ? buf_puts(out, "\\\\")
+                 : *v == '"' ? buf_puts(out, "\\\"")
+                 : *v == '\n' ? buf_puts(out, "\\n")
+                 : buf_putc(out, *v);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int S_consumer_line(buf *out, const char *metric, size_t i,
+                           const char *extra, long long value)
+{
+    const char *name = i < S_MAX_CONSUMERS ? S_consumers[i].name : "other";
+    if (buf_printf(out, "%s{consumer=\"", metric) < 0 || S_label(out, name) < 0)
+        return -1;
+    return buf_printf(out, "\"%s} %lld\n", extra ? extra : "", value);
+}
+
+static int S_consumer_used(size_t i)
+{
+    if (i < S_MAX_CONSUMERS)
+        return atomic_load_explicit(&S_consumers[i].used, memory_order_acquire);
+    for (int r = 0; r < 3; r++) /* "other" only once something landed there */
+        if (S_get(&S_consumers[i].deliveries[r]))
+            return 1;
+    return 0;
+}
+
+/* dead: folio_dead_letters, else the lag. */
+static int S_consumer_gauge(buf *out, const char *name, const char *help,
+                            int dead)
+{
+    if (S_header(out, name, "gauge", help) < 0)
+        return -1;
+    for (size_t i = 0; i <= S_MAX_CONSUMERS; i++) {
+        S_consumer_series *s = &S_consumers[i];
+        if (S_consumer_used(i) &&
+            S_consumer_line(out, name, i, NULL,
+                            atomic_load(dead ? &s->dead : &s->lag)) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int S_write_consumers(buf *out)
+{
+    static const char *const results[] = {",result=\"done\"",
+                                          ",result=\"retry\"",
+                                          ",result=\"dead\""};
+    if (S_header(out, "folio_deliveries_total", "counter",
+                 "Deliveries to consumers (mail, webhooks), by result.") < 0)
+        return -1;
+    for (size_t i = 0; i <= S_MAX_CONSUMERS; i++)
+        for (int r = 0; S_consumer_used(i) && r < 3; r++)
+            if (S_consumer_line(out, "folio_deliveries_total", i, results[r],
+                                (long long)S_get(&S_consumers[i].deliveries[r])) < 0)
+                return -1;
+    return S_consumer_gauge(out, "folio_consumer_lag_events",
+                            "Events in the log a consumer has not handled yet.",
+                            0) < 0 ||
+                   S_consumer_gauge(out, "folio_dead_letters",
+                                    "Events a consumer gave up on, waiting for "
+                                    "the owner.", 1) < 0
+               ? -1
+               : 0;
+}
+
 int metrics_write(buf *out)
 {
     if (S_header(out, "folio_up", "gauge", "1 while folio-fcgi is serving.") < 0 ||
@@ -258,7 +393,8 @@ int metrics_write(buf *out)
                         &S_disk_full) < 0 ||
         S_header(out, "folio_store_writable", "gauge",
                  "1 while the event store takes writes, 0 while its disk is full.") < 0 ||
-        buf_printf(out, "folio_store_writable %llu\n", S_get(&S_store_writable)) < 0)
+        buf_printf(out, "folio_store_writable %llu\n", S_get(&S_store_writable)) < 0 ||
+        S_write_consumers(out) < 0)
         return -1;
     return 0;
 }
@@ -288,6 +424,11 @@ void metrics_reset(void)
     S_zero_histogram(&S_request_duration);
     S_zero_histogram(&S_render_duration);
     S_zero_histogram(&S_group_commit);
+    for (size_t i = 0; i <= S_MAX_CONSUMERS; i++) {
+        S_zero(S_consumers[i].deliveries, 3);
+        atomic_store(&S_consumers[i].lag, 0);
+        atomic_store(&S_consumers[i].dead, 0);
+    }
 }
 
 /* ---- who may read /metrics ------------------------------------------------ */

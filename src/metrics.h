@@ -17,6 +17,14 @@ void metrics_group_commit(int events);           /* events per transaction */
 void metrics_disk_full(void);                    /* a submission refused: disk full */
 void metrics_store_writable(int writable);       /* gauge: 0 while the disk is full */
 
+/* Consumers (labelled by name, at most 32 names; more share "other").
+ * result: 0 done, 1 retry, 2 dead (a dead letter). state: after each
+ * round, the consumer's lag behind the head of the log and its dead
+ * letters. */
+void metrics_delivery(const char *consumer, int result);
+void metrics_consumer_state(const char *consumer, long long lag_events,
+                            long long dead_letters);
+
 /* Appends the exposition text (text/plain; version=0.0.4). */
 int metrics_write(buf *out);
 /* Who may read /metrics, from folio.yml: `metrics_token: "..."`, or

@@ -62,11 +62,57 @@ static const char *const S_migrations[] = {
     "DROP INDEX IF EXISTS events_recorded_at;"
     "DROP INDEX IF EXISTS events_type;",
 
-    /* 4: the consumers' checkpoints, retries and dead letters. */
-    "SELECT 1;",
+    /* 4: the consumers' checkpoints, retries and dead letters. A
+     * consumer's checkpoint row moves in the same transaction as the rows
+     * it writes about a delivery. consumer_actions keeps what happened to
+     * deliveries that failed (retries, dead letters, the owner's retry and
+     * drop), so their story can be told afterwards. */
+    "CREATE TABLE IF NOT EXISTS consumer_checkpoints("
+    " name TEXT PRIMARY KEY,"
+    " position INTEGER NOT NULL,"
+    " delivered INTEGER NOT NULL DEFAULT 0,"
+    " last_success_at INTEGER,"
+    " last_error TEXT,"
+    " last_error_at INTEGER);"
+    "CREATE TABLE IF NOT EXISTS consumer_retries("
+    " consumer TEXT NOT NULL,"
+    " position INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL,"
+    " next_at INTEGER NOT NULL,"
+    " last_error TEXT,"
+    " dead_letter INTEGER,"
+    " PRIMARY KEY(consumer, position));"
+    "CREATE TABLE IF NOT EXISTS dead_letters("
+    " id INTEGER PRIMARY KEY,"
+    " consumer TEXT NOT NULL,"
+    " position INTEGER NOT NULL,"
+    " event_id TEXT NOT NULL,"
+    " type TEXT NOT NULL,"
+    " attempts INTEGER NOT NULL,"
+    " error TEXT,"
+    " created_at INTEGER NOT NULL,"
+    " state TEXT NOT NULL DEFAULT 'dead'"
+    "  CHECK (state IN ('dead', 'retrying', 'delivered', 'dropped')),"
+    " resolved_at INTEGER);"
+    "CREATE INDEX IF NOT EXISTS dead_letters_consumer ON dead_letters(consumer, state);"
+    "CREATE TABLE IF NOT EXISTS consumer_actions("
+    " id INTEGER PRIMARY KEY,"
+    " at INTEGER NOT NULL,"
+    " consumer TEXT NOT NULL,"
+    " action TEXT NOT NULL,"
+    " position INTEGER,"
+    " dead_letter INTEGER,"
+    " attempts INTEGER,"
+    " detail TEXT);",
 
-    /* 5: the events API's keys. */
-    "SELECT 1;",
+    /* 5: the events API's keys (apikeys.h): only a hash of each key. */
+    "CREATE TABLE api_keys("
+    " name TEXT PRIMARY KEY,"
+    " key_hash BLOB UNIQUE NOT NULL,"
+    " scopes TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " last_used_at INTEGER,"
+    " revoked_at INTEGER);",
 };
 #define S_SCHEMA_VERSION ((int)(sizeof S_migrations / sizeof S_migrations[0]))
 

@@ -23,6 +23,8 @@ trap 't_cleanup_all' EXIT
 t_cleanup_all() { folio_local_stop; t_umount; t_cleanup; }
 cp -a "$T_DIR/var.old/." "$VAR/"
 t_serve
+# t_serve moved base_url to the test's port: build with it, as a deploy would
+"$FOLIO_BIN" build -s "$T_SITE" >/dev/null 2>&1 || t_fail "build for the test's address" "failed"
 
 ORIGIN=$T_URL
 FORM=application/x-www-form-urlencoded

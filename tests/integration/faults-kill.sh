@@ -11,6 +11,8 @@ t_need_fcgi
 t_site
 export FOLIO_RATE_LIMIT=0
 t_serve
+# t_serve moved base_url to the test's port: build with it, as a deploy would
+"$FOLIO_BIN" build -s "$T_SITE" >/dev/null 2>&1 || t_fail "build for the test's address" "failed"
 S=$T_SITE
 
 # ---- kill -9 folio-fcgi under load --------------------------------------------
@@ -89,10 +91,10 @@ old=$(tree_hash "$S/public")
 printf -- '---\ntitle: "A new page"\n---\nNew.\n' >"$S/content/writing/brand-new.md"
 "$FOLIO_BIN" build -s "$S" -o "$T_DIR/ref" >/dev/null 2>&1
 new=$(tree_hash "$T_DIR/ref")
-# A build is mid-way once it writes: the kept tree has lost its manifest,
+# A build is mid-way once it writes: the kept tree has lost its state,
 # or a fresh tree has appeared beside public/.
 writing() {
-    if [ "$had" = 1 ]; then [ ! -f "$S/.public.prev/.folio-files" ]; return; fi
+    if [ "$had" = 1 ]; then [ ! -f "$S/.public.prev/.folio-state" ]; return; fi
     local d; for d in "$S"/.public.new-*; do
         [ -d "$d" ] && ! printf '%s\n' "$before" | grep -qxF "$d" && return 0
     done
@@ -100,7 +102,7 @@ writing() {
 }
 bkilled=0 whole=0
 for pause in 0.05 0 0.15; do
-    had=0; [ -f "$S/.public.prev/.folio-files" ] && had=1
+    had=0; [ -f "$S/.public.prev/.folio-state" ] && had=1
     before=$(ls -d "$S"/.public.new-* 2>/dev/null)
     "$FOLIO_BIN" build -s "$S" >/dev/null 2>&1 &
     bp=$!

@@ -89,7 +89,8 @@ t_need_fcgi() {
 # ---- a local SMTP server (tests/integration/smtp_sink.py, aiosmtpd) ----
 #   smtp_sink_python             prints a python3 that has aiosmtpd, or fails
 #   smtp_sink_start DIR [--reject-all|--tempfail|--discard]
-#                                starts it on a free loopback port: sets
+#                                starts it on a free loopback port (or on
+#                                $SMTP_SINK_PORT, to come back where it was): sets
 #                                SMTP_PORT and SMTP_URL (smtp://127.0.0.1:PORT);
 #                                messages land in DIR as NNNNNN.eml + .rcpt
 #   smtp_sink_stop               stops it (t_cleanup does too, at exit)
@@ -109,7 +110,7 @@ smtp_sink_start() {
     py=$(smtp_sink_python) || { echo "no python3 with aiosmtpd" >&2; return 1; }
     mkdir -p "$dir"
     smtp_sink_stop
-    "$py" "$FOLIO_SRCDIR/tests/integration/smtp_sink.py" 0 "$dir" "$@" \
+    "$py" "$FOLIO_SRCDIR/tests/integration/smtp_sink.py" "${SMTP_SINK_PORT:-0}" "$dir" "$@" \
         >"$dir.ready" 2>"$dir.log" &
     SMTP_SINK_PID=$!
     folio_wait_for "grep -q '^READY' '$dir.ready'" 10 || {
