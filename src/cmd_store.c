@@ -75,6 +75,7 @@ static int S_rerender(S_ctx *c, const char *const *names, size_t n)
     site_opts o = {0};
     o.data = domain_site_data;
     o.data_ud = c->d;
+    o.range = domain_site_range;
     o.jobs = 1;
     site *s = site_open(&c->cfg, &o, &err);
     int rendered = 0;
@@ -463,7 +464,7 @@ int cmd_replay(int argc, char **argv)
             status = S_fail(&c, &err);
         } else {
             printf("replayed in %lld ms\n", util_now_ms() - t0);
-            status = S_rerender(&c, domain_data_names(), 2);
+            status = S_rerender(&c, domain_data_names(), 3);
         }
     }
     S_close(&c);
@@ -490,6 +491,7 @@ static int S_check_pages(S_ctx *c, buf *report, folio_err *err)
     site_opts o = {0};
     o.data = domain_site_data;
     o.data_ud = c->d;
+    o.range = domain_site_range;
     site *s = site_open(&c->cfg, &o, err);
     if (!s)
         return -1;

@@ -38,7 +38,8 @@ enum { S_SP_BEGIN, S_SP_RELEASE, S_SP_UNDO };
 static const char *const S_sp_sql[3] = {
     "SAVEPOINT domain_cmd", "RELEASE domain_cmd", "ROLLBACK TO domain_cmd"};
 
-static const char *const S_data_names[] = {"community", "stats", NULL};
+static const char *const S_data_names[] = {"community", "stats", "community.members",
+                                          NULL};
 
 const char *const *domain_data_names(void) { return S_data_names; }
 
@@ -77,8 +78,10 @@ static void S_res_error(domain_result *res, const char *field,
 static void S_res_changed(domain_result *res, unsigned bits)
 {
     res->nchanged = 0;
-    if (bits & PROJ_MEMBERS)
+    if (bits & PROJ_MEMBERS) {
         res->changed[res->nchanged++] = "community";
+        res->changed[res->nchanged++] = "community.members";
+    }
     if (bits & PROJ_STATS)
         res->changed[res->nchanged++] = "stats";
 }
@@ -695,6 +698,23 @@ static int S_password(const domain_register_req *req, char hash[128],
     return 1;
 }
 
+/* A new member is the newest: only the pages of their rank change, not
+ * the whole list (site_range_fn). Without the rank, the whole list. */
+static void S_res_ranked(domain *d, domain_result *res)
+{
+    cJSON *items = NULL;
+    long long top;
+    folio_err e2 = {{0}};
+    int rc = projections_members_range(d->p, 1, 0, &items, &top, &e2);
+    cJSON_Delete(items);
+    if (rc != 0 || top < 1)
+        return;
+    snprintf(res->ranked, sizeof res->ranked, "community.members@%lld", top);
+    for (size_t k = 0; k < res->nchanged; k++)
+        if (!strcmp(res->changed[k], "community.members"))
+            res->changed[k] = res->ranked;
+}
+
 int domain_register(domain *d, const domain_register_req *req,
                     domain_result *res, folio_err *err)
 {
@@ -716,6 +736,8 @@ int domain_register(domain *d, const domain_register_req *req,
         goto out;
     }
     rc = S_register_in(d, req, &r, h ? hash : NULL, subject, res, err);
+    if (rc == DOMAIN_OK)
+        S_res_ranked(d, res);
     if (S_cmd_end(d, rc == DOMAIN_OK, err) < 0)
         rc = DOMAIN_ERROR;
 out:
@@ -885,6 +907,17 @@ int domain_forget(domain *d, const char *email, domain_result *res,
 }
 
 /* ---- data for pages --------------------------------------------------- */
+
+int domain_site_range(void *ud, const char *list, long long lo, long long hi,
+                      cJSON **items, long long *top, folio_err *err)
+{
+    domain *d = ud;
+    *items = NULL;
+    *top = 0;
+    if (!d || !list || strcmp(list, "community.members"))
+        return 1;
+    return projections_members_range(d->p, lo, hi, items, top, err);
+}
 
 const cJSON *domain_site_data(void *ud, const char *name)
 {

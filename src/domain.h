@@ -48,6 +48,7 @@ typedef struct domain_result {
      * (e.g. "community", "stats"): pass them to site_render_affected. */
     const char *changed[DOMAIN_MAX_CHANGED];
     size_t nchanged;
+    char ranked[48];               /* "community.members@RANK", changed[] may point here */
 } domain_result;
 
 typedef struct domain_register_req {
@@ -100,9 +101,13 @@ int domain_forget(domain *d, const char *email, domain_result *res,
                   folio_err *err);
 
 /* A site_data_fn (ud: the domain) giving templates the public read models:
- *   community: { count, members: [{ name, joined, joined_iso }] } newest first
+ *   community: { count, members: [{ name, joined, joined_iso }] } the newest
+ *              30 (the whole list: domain_site_range)
  *   stats:     { events, members, contacts, by_day: [...] }              */
 const cJSON *domain_site_data(void *ud, const char *name);
+/* A site_range_fn (ud: the domain) serving community.members by rank. */
+int domain_site_range(void *ud, const char *list, long long lo, long long hi,
+                      cJSON **items, long long *top, folio_err *err);
 /* Data names (NULL-terminated) the site may ask domain_site_data for. */
 const char *const *domain_data_names(void);
 

@@ -107,7 +107,7 @@ struct fcgi_server {
     S_jobq writeq;            /* valid submissions and health probes */
     S_jobq readyq;            /* answers to write now */
     S_jobq waitq;             /* committed, waiting for their render */
-    char dirty[S_MAX_DIRTY][32];
+    char dirty[S_MAX_DIRTY][48];
     size_t ndirty;
     unsigned long long commit_seq, dirty_seq, rendered_seq;
     int stop_accept, stop_writer, stop_render, stop_resp, stop_ckpt;
@@ -899,6 +899,38 @@ static void S_run_command(fcgi_server *s, S_job *j)
     }
 }
 
+/* A ranked change "LIST@A[-B]" (site_range_fn) joins the one already
+ * dirty for LIST, the two ranges merged, so that a burst of sign-ups stays
+ * one name; when the set is full, the whole LIST. 1 when handled. */
+static int S_dirty_ranked(fcgi_server *s, const char *name)
+{
+    const char *at = strchr(name, '@');
+    if (!at)
+        return 0;
+    size_t ln = (size_t)(at - name) + 1;
+    long long a = 0, b = 0, x = 0, y = 0;
+    if (sscanf(at + 1, "%lld-%lld", &a, &b) < 1)
+        return 0;
+    if (b < a)
+        b = a;
+    for (size_t d = 0; d < s->ndirty; d++) {
+        if (strncmp(s->dirty[d], name, ln) != 0)
+            continue;
+        if (sscanf(s->dirty[d] + ln, "%lld-%lld", &x, &y) < 1)
+            return 0;
+        if (y < x)
+            y = x;
+        snprintf(s->dirty[d] + ln, sizeof s->dirty[d] - ln, "%lld-%lld", a < x ? a : x,
+                 b > y ? b : y);
+        return 1;
+    }
+    if (s->ndirty + 1 < S_MAX_DIRTY)
+        return 0;
+    if (s->ndirty < S_MAX_DIRTY)
+        snprintf(s->dirty[s->ndirty++], sizeof s->dirty[0], "%.*s", (int)ln - 1, name);
+    return 1;
+}
+
 /* Adds the group's changed data names to the renderer's dirty set. */
 static void S_mark_dirty(fcgi_server *s, S_job *group, unsigned long long seq)
 {
@@ -908,6 +940,9 @@ static void S_mark_dirty(fcgi_server *s, S_job *group, unsigned long long seq)
             continue;
         for (size_t k = 0; k < j->res.nchanged && k < DOMAIN_MAX_CHANGED; k++) {
             const char *name = j->res.changed[k];
+            any = 1;
+            if (S_dirty_ranked(s, name))
+                continue;
             size_t d = 0;
             while (d < s->ndirty && strcmp(s->dirty[d], name) != 0)
                 d++;
@@ -916,7 +951,6 @@ static void S_mark_dirty(fcgi_server *s, S_job *group, unsigned long long seq)
                 memcpy(s->dirty[d], name, strlen(name) + 1);
                 s->ndirty++;
             }
-            any = 1;
         }
     }
     if (any) {
@@ -1090,7 +1124,7 @@ static void *S_renderer(void *arg)
 {
     fcgi_server *s = arg;
     pthread_setname_np(pthread_self(), "folio-render");
-    char names[S_MAX_DIRTY][32];
+    char names[S_MAX_DIRTY][48];
     const char *ptrs[S_MAX_DIRTY];
     for (;;) {
         pthread_mutex_lock(&s->mu);
@@ -1237,7 +1271,8 @@ static int S_open_handles(fcgi_server *s, folio_err *err)
         store_open(cfg->db_path, &co, &s->ckpt, err) != 0)
         return err_prefix(err, "cannot open the event store %s", cfg->db_path);
     site_opts so = {.jobs = 1, .data = domain_site_data,
-                    .data_ud = s->reader_dom};
+                    .data_ud = s->reader_dom,
+                    .range = domain_site_range};
     s->site = site_open(cfg, &so, err);
     if (!s->site)
         return err_prefix(err, "cannot load the site");
@@ -1402,7 +1437,8 @@ int fcgi_reload(fcgi_server *s, folio_err *err)
         free(node);
         return -1;
     }
-    site_opts so = {.jobs = 1, .data = domain_site_data, .data_ud = s->reader_dom};
+    site_opts so = {.jobs = 1, .data = domain_site_data, .data_ud = s->reader_dom,
+                    .range = domain_site_range};
     site *fresh = site_open(&node->cfg, &so, err);
     if (!fresh) {
         config_free(&node->cfg);

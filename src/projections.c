@@ -2684,39 +2684,57 @@ static sqlite3_stmt *S_prep(projections *p, const char *tmpl, folio_err *err)
     return st;
 }
 
+static int S_scalar(projections *p, const char *tmpl, long long *out,
+                    folio_err *err);
+
+/* Appends {name, joined, joined_iso[, rank]} for the row of st (display_name,
+ * joined_at) to list; rank 0: none. */
+static int S_member_obj(sqlite3_stmt *st, cJSON *list, long long rank)
+{
+    const char *name = (const char *)sqlite3_column_text(st, 0);
+    long long at = sqlite3_column_int64(st, 1);
+    char iso[32], date[40];
+    util_format_iso_ms(at, iso);
+    S_long_date(at, date);
+    cJSON *m = cJSON_CreateObject();
+    if (!m || !cJSON_AddItemToArray(list, m)) {
+        cJSON_Delete(m);
+        return -1;
+    }
+    if (!cJSON_AddStringToObject(m, "name", name ? name : "") ||
+        !cJSON_AddStringToObject(m, "joined", date) ||
+        !cJSON_AddStringToObject(m, "joined_iso", iso) ||
+        (rank > 0 && !cJSON_AddNumberToObject(m, "rank", (double)rank)))
+        return -1;
+    return 0;
+}
+
 cJSON *projections_community(projections *p, folio_err *err)
 {
+    /* the newest only: the whole list, at any length, is read by rank
+     * (projections_members_range), a page at a time */
     sqlite3_stmt *st = S_prep(p,
                               "SELECT display_name, joined_at FROM"
-                              " %s.members ORDER BY position DESC", err);
+                              " %s.members ORDER BY position DESC LIMIT "
+                              PROJECTIONS_COMMUNITY_RECENT_S, err);
     if (!st)
         return NULL;
     cJSON *root = cJSON_CreateObject();
     cJSON *list = cJSON_AddArrayToObject(root, "members");
     if (!list)
         goto oom;
-    int rc, count = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *name = (const char *)sqlite3_column_text(st, 0);
-        long long at = sqlite3_column_int64(st, 1);
-        char iso[32], date[40];
-        util_format_iso_ms(at, iso);
-        S_long_date(at, date);
-        cJSON *m = cJSON_CreateObject();
-        if (!m)
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (S_member_obj(st, list, 0) != 0)
             goto oom;
-        cJSON_AddItemToArray(list, m);
-        if (!cJSON_AddStringToObject(m, "name", name ? name : "") ||
-            !cJSON_AddStringToObject(m, "joined", date) ||
-            !cJSON_AddStringToObject(m, "joined_iso", iso))
-            goto oom;
-        count++;
-    }
     if (rc != SQLITE_DONE) {
         S_sqlerr(p->db, err, "projections: members");
         goto fail;
     }
-    if (!cJSON_AddNumberToObject(root, "count", count))
+    long long total;
+    if (S_scalar(p, "SELECT count(*) FROM %s.members", &total, err) != 0)
+        goto fail;
+    if (!cJSON_AddNumberToObject(root, "count", (double)total))
         goto oom;
     sqlite3_finalize(st);
     return root;
@@ -2804,4 +2822,48 @@ cJSON *projections_stats(projections *p, folio_err *err)
         return NULL;
     }
     return root;
+}
+
+/* ---- the member list by rank (site_range_fn) ------------------------------ */
+
+/* A member's rank is their place in joining order among the rows there are,
+ * 1 the oldest: appending a member never moves the others. */
+int projections_members_range(projections *p, long long lo, long long hi, cJSON **items,
+                              long long *top, folio_err *err)
+{
+    *items = NULL;
+    if (S_scalar(p, "SELECT count(*) FROM %s.members", top, err) != 0)
+        return -1;
+    if (hi > *top)
+        hi = *top;
+    if (lo < 1)
+        lo = 1;
+    cJSON *arr = cJSON_CreateArray();
+    if (!arr)
+        return err_set(err, "out of memory");
+    *items = arr;
+    if (lo > hi)
+        return 0;
+    sqlite3_stmt *st = S_prep(p, "SELECT display_name, joined_at FROM %s.members"
+                                 " ORDER BY position DESC LIMIT ?1 OFFSET ?2", err);
+    if (!st)
+        goto fail;
+    sqlite3_bind_int64(st, 1, hi - lo + 1);
+    sqlite3_bind_int64(st, 2, *top - hi);
+    long long rank = hi;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (S_member_obj(st, arr, rank--) != 0)
+            goto oom;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return S_sqlerr(p->db, err, "projections: members");
+    return 0;
+oom:
+    sqlite3_finalize(st);
+    err_set(err, "out of memory");
+fail:
+    cJSON_Delete(arr);
+    *items = NULL;
+    return -1;
 }

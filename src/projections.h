@@ -88,8 +88,16 @@ int projections_check(projections *p, buf *report, folio_err *err);
  * may be NULL) gets the member's id. */
 int projections_member_of(projections *p, const char *subject,
                           char user_id[80], folio_err *err);
-/* {count, members: [{name, joined, joined_iso}]} newest first. */
+/* {count, members: [{name, joined, joined_iso}]}: the newest
+ * PROJECTIONS_COMMUNITY_RECENT members, newest first. */
+#define PROJECTIONS_COMMUNITY_RECENT 30
+#define PROJECTIONS_COMMUNITY_RECENT_S "30"
 cJSON *projections_community(projections *p, folio_err *err);
+/* Members by rank (1 the oldest; a site_range_fn's contract): *top the
+ * number of members, *items those ranked lo..hi newest first as
+ * {name, joined, joined_iso, rank}. */
+int projections_members_range(projections *p, long long lo, long long hi, cJSON **items,
+                              long long *top, folio_err *err);
 /* {events, members, contacts, by_type: {TYPE: n}, by_day: [{day, events}]}
  * (by_day: the last 30 days with events, newest first). */
 cJSON *projections_stats(projections *p, folio_err *err);

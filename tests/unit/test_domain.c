@@ -160,8 +160,10 @@ START_TEST(register_and_duplicates)
                      DOMAIN_OK);
     ck_assert(!strncmp(res.id, "user-", 5));
     ck_assert_int_gt(res.position, 0);
-    ck_assert_uint_eq(res.nchanged, 2);
+    ck_assert_uint_eq(res.nchanged, 3);
     ck_assert_str_eq(res.changed[0], "community");
+    /* the new member's rank: only the pages that show it change */
+    ck_assert_str_eq(res.changed[1], "community.members@1");
     const char *variants[] = {"ada@example.org", "  ADA@EXAMPLE.ORG\t",
                               "ada@Example.Org "};
     for (size_t i = 0; i < 3; i++) {
@@ -592,10 +594,26 @@ START_TEST(site_data)
     ck_assert_int_eq(cJSON_GetObjectItem(s, "members")->valueint, 3);
     ck_assert_int_eq(cJSON_GetObjectItem(s, "contacts")->valueint, 2);
     ck_assert_ptr_null(domain_site_data(d, "nothing"));
+    /* the whole list by rank, 1 the oldest, newest first */
+    cJSON *items = NULL;
+    long long top = 0;
+    folio_err err = {{0}};
+    ck_assert_int_eq(domain_site_range(d, "community.members", 1, 2, &items, &top, &err), 0);
+    ck_assert_int_eq(top, 3);
+    ck_assert_int_eq(cJSON_GetArraySize(items), 2);
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(items, 0), "rank")->valueint, 2);
+    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(items, 1), "name")->valuestring,
+                     "Ann");
+    cJSON_Delete(items);
+    ck_assert_int_eq(domain_site_range(d, "community.members", 3, 99, &items, &top, &err), 0);
+    ck_assert_int_eq(cJSON_GetArraySize(items), 1);
+    cJSON_Delete(items);
+    ck_assert_int_eq(domain_site_range(d, "stats.x", 1, 2, &items, &top, &err), 1);
     const char *const *names = domain_data_names();
     ck_assert_str_eq(names[0], "community");
     ck_assert_str_eq(names[1], "stats");
-    ck_assert_ptr_null(names[2]);
+    ck_assert_str_eq(names[2], "community.members");
+    ck_assert_ptr_null(names[3]);
     domain_close(d);
 }
 END_TEST
@@ -707,7 +725,8 @@ START_TEST(forget)
     ck_assert_int_eq(domain_forget(d, " ZED.PERSON@example.ORG", &res, &err),
                      DOMAIN_OK);
     ck_assert(!strncmp(res.id, "person-", 7));
-    ck_assert_uint_eq(res.nchanged, 2);
+    ck_assert_uint_eq(res.nchanged, 3);
+    ck_assert_str_eq(res.changed[1], "community.members"); /* ranks move: all */
     /* the member left every projection, the password is gone */
     ck_assert_int_eq(S_int("SELECT count(*) FROM members"), 1);
     ck_assert_int_eq(S_int("SELECT count(*) FROM members_private"), 1);
