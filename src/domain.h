@@ -137,6 +137,25 @@ int domain_backup(domain *d, const char *path, folio_err *err);
 int domain_open_as_of(const folio_config *cfg, long long as_of_ms,
                       domain **out, folio_err *err);
 
+/* The owner's decisions, each an event (CLI and admin pages alike).
+ * contact_id: "contact-<id>" or the bare id; status: new, handled,
+ * archived or spam; role: owner or member. DOMAIN_NOT_FOUND when there is
+ * no such request or member; DOMAIN_INVALID for a value off the list.
+ * Hiding keeps the account but takes the name off every public page. */
+int domain_contact_mark(domain *d, const char *contact_id, const char *status,
+                        domain_result *res, folio_err *err);
+int domain_member_hide(domain *d, const char *email, int hidden, domain_result *res,
+                       folio_err *err);
+int domain_member_role(domain *d, const char *email, const char *role, domain_result *res,
+                       folio_err *err);
+/* The owner's views, personal fields opened ("[redacted]" once forgotten).
+ * domain_inbox: [{id, name, email, subject, received, status, page,
+ * message}] newest first; status and contact_id (NULL: any) filter.
+ * domain_members: [{user_id, email, name, joined, hidden, role, rank}] in
+ * joining order, hidden ones too. NULL with a message on error. */
+cJSON *domain_inbox(domain *d, const char *status, const char *contact_id, folio_err *err);
+cJSON *domain_members(domain *d, folio_err *err);
+
 /* WAL checkpoints for a busy writer. SQLite's automatic checkpoint runs
  * inside the commit that crosses 1000 WAL pages, stalling that writer; a
  * busy one turns it off (on 0), lets another connection checkpoint in the
