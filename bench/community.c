@@ -52,7 +52,7 @@ static void S_register(domain *d, long i, domain_result *res)
     folio_err err = {{0}};
     snprintf(email, sizeof email, "member%ld@example.org", i);
     snprintf(name, sizeof name, "Member %ld", i);
-    domain_register_req r = {email, name, NULL, NULL, NULL, NULL};
+    domain_register_req r = {email, name, NULL, NULL, NULL, NULL, 0};
     if (domain_register(d, &r, res, &err) != DOMAIN_OK)
         S_die("domain_register", res->rc == DOMAIN_ERROR ? err.msg : "refused");
 }

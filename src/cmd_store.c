@@ -89,6 +89,13 @@ static int S_rerender(S_ctx *c, const char *const *names, size_t n)
     return 0;
 }
 
+int cmd_rerender(const folio_config *cfg, domain *d, const char *name,
+                 const char *const *names, size_t n)
+{
+    S_ctx c = {.name = name, .cfg = *cfg, .d = d};
+    return S_rerender(&c, names, n);
+}
+
 /* Prints a refused command the way the forms word it; the exit status. */
 static int S_report(S_ctx *c, const domain_result *res, const folio_err *err)
 {
@@ -213,7 +220,7 @@ int cmd_register(int argc, char **argv)
         return 1;
     }
     domain_register_req req = {email, name, use_stdin ? pw : NULL, NULL,
-                               NULL, NULL};
+                               NULL, NULL, 0};
     domain_result res;
     folio_err err = {{0}};
     int status;

@@ -660,7 +660,9 @@ static int S_register_in(domain *d, const domain_register_req *req,
         S_add_str(data, "email", r->email) < 0 ||
         S_add_str(data, "display_name", r->name) < 0 ||
         S_add_str(data, "locale", locale) < 0 ||
-        !cJSON_AddBoolToObject(data, "has_password", hash != NULL)) {
+        !cJSON_AddBoolToObject(data, "has_password", hash != NULL) ||
+        (req->joined_ms > 0 &&
+         !cJSON_AddNumberToObject(data, "joined_at", (double)req->joined_ms))) {
         cJSON_Delete(data);
         return err_set(err, "out of memory"), DOMAIN_ERROR;
     }

@@ -59,6 +59,7 @@ typedef struct domain_register_req {
     const char *password_hash;   /* ... already hashed by domain_hash_password */
     const char *request_id;      /* metadata; may be NULL */
     const char *client;          /* metadata (client address); may be NULL */
+    long long joined_ms;         /* 0: now; an import's own date (folio members import) */
 } domain_register_req;
 
 typedef struct domain_contact_req {

@@ -19,6 +19,8 @@ static const events_field S_user_registered[] = {
     {"display_name", cJSON_String, 1, 1, 80, EV_RULE_TEXT, 1},
     {"locale", cJSON_String, 1, 1, 16, EV_RULE_TEXT, 0}, /* since v2 */
     {"has_password", cJSON_True, 0, 0, 0, EV_RULE_NONE, 0},
+    /* optional, for members imported by the owner: ms since the epoch */
+    {"joined_at", cJSON_Number, 0, 0, 0, EV_RULE_NONE, 0},
     S_END,
 };
 

@@ -1264,6 +1264,10 @@ static int S_dec_registered(projections *p, int shared, const store_event *ev,
     }
     op->has_password =
         cJSON_IsTrue(cJSON_GetObjectItem(data, "has_password"));
+    /* a member brought from elsewhere joined when the owner's list says */
+    const cJSON *joined = cJSON_GetObjectItemCaseSensitive(data, "joined_at");
+    if (cJSON_IsNumber(joined) && joined->valuedouble > 0)
+        op->recorded_at = (long long)joined->valuedouble;
     if (rc == 0)
         op->kind = S_OP_MEMBER;
     return rc;
