@@ -49,7 +49,11 @@ static const S_def S_defs[] = {
       " position INTEGER NOT NULL, locale TEXT NOT NULL,"
       " has_password INTEGER NOT NULL) WITHOUT ROWID",
       NULL},
-     {NULL, NULL, NULL}},
+     /* hidden: the smallest b-tree, so counting members (a new member's
+      * rank, the pages' count) reads a few pages, not the names; user_id:
+      * the owner's decisions find their member */
+     {"CREATE INDEX %1$s.members%2$s_hidden ON members%2$s (hidden)",
+      "CREATE INDEX %1$s.members%2$s_user ON members%2$s (user_id)", NULL}},
     /* No dedupe hash here: the domain finds a duplicate request through
      * the log's own stream index (its stream is named after the hash). */
     {"inbox", PROJ_INBOX, 4, {"inbox", NULL, NULL},
