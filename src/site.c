@@ -2268,7 +2268,8 @@ static int S_copy_file(site *s, const char *from, const char *to, const struct s
 }
 
 /* static/ into the tree, recorded like the pages. Dot files (an editor's
- * swap file, .git, .DS_Store) are not published. */
+ * swap file, .git, .DS_Store) are not published, except static/.well-known/
+ * (RFC 8615: security.txt, ACME challenges), which is meant to be. */
 static int S_copy_static(site *s, const char *src, const char *dst, int mode,
                          size_t root_len, int depth, folio_err *err)
 {
@@ -2280,7 +2281,8 @@ static int S_copy_static(site *s, const char *src, const char *dst, int mode,
     struct dirent *e;
     int rc = 0;
     while (rc == 0 && (e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
+        if (e->d_name[0] == '.' &&
+            (depth > 0 || strcmp(e->d_name, ".well-known") != 0))
             continue;
         char s2[PATH_MAX], d2[PATH_MAX];
         struct stat st;
