@@ -56,6 +56,8 @@ typedef struct S_page {
     const tpl *tpl;
     char *data_name;  /* paginate_data: NAME.PATH split */
     char *data_path;
+    char *data_list;  /* NAME.PATH whole */
+    int ranked;       /* data served by rank: 0 not asked yet, 1 yes, 2 no */
     atomic_int meta;  /* words and summary known */
     int words;
     int fm_summary;   /* the front matter gave one (fixed at open: no lock) */
@@ -1097,7 +1099,8 @@ static int S_data_params(site *s, folio_err *err)
         const char *dot = strchr(pd->valuestring, '.');
         size_t n = dot ? (size_t)(dot - pd->valuestring) : strlen(pd->valuestring);
         if (!(p->data_name = util_strndup(pd->valuestring, n)) ||
-            !(p->data_path = util_strdup(dot ? dot + 1 : "")))
+            !(p->data_path = util_strdup(dot ? dot + 1 : "")) ||
+            !(p->data_list = util_strdup(pd->valuestring)))
             return err_set(err, "out of memory");
     }
     return 0;
@@ -2469,12 +2472,227 @@ static int S_add_extra(cJSON *ctx, const cJSON *extra)
     return 0;
 }
 
+/* The list may have shrunk: pages past the end (in place) are gone. */
+static int S_rm_past(S_worker *w, const char *base, int pages, folio_err *err)
+{
+    for (int pg = pages + 1; w->mode == W_INPLACE && !w->to; pg++) {
+        char dir[PATH_MAX];
+        if (util_path(dir, sizeof dir, err, "%s%spage/%d", w->out, base, pg) != 0)
+            return -1;
+        if (!util_is_dir(dir))
+            return 0;
+        if (util_rmtree(dir, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- ranked lists: pages that never shift ------------------------------ */
+
+/* Asks the provider for ranks lo..hi of p's list (lo > hi: only *top).
+ * locked: the caller holds s->mu. */
+static int S_range(site *s, const S_page *p, long long lo, long long hi, cJSON **items,
+                   long long *top, int locked, folio_err *err)
+{
+    *items = NULL;
+    *top = 0;
+    if (!s->opts.range)
+        return 1;
+    if (!locked)
+        pthread_mutex_lock(&s->mu);
+    int rc = s->opts.range(s->opts.data_ud, p->data_list, lo, hi, items, top, err);
+    if (!locked)
+        pthread_mutex_unlock(&s->mu);
+    if (rc != 0) {
+        cJSON_Delete(*items);
+        *items = NULL;
+    }
+    return rc;
+}
+
+/* 1 when p's list is served by rank, 0 when not, -1 on error; asked once. */
+static int S_ranked(site *s, S_page *p, int lock, folio_err *err)
+{
+    if (!p->data_list)
+        return 0;
+    if (lock)
+        pthread_mutex_lock(&s->mu);
+    int known = p->ranked;
+    if (!known) {
+        cJSON *items;
+        long long top;
+        int rc = S_range(s, p, 1, 0, &items, &top, 1, err);
+        cJSON_Delete(items);
+        known = rc < 0 ? -1 : rc == 0 ? 1 : 2;
+        if (known > 0)
+            p->ranked = known;
+    }
+    if (lock)
+        pthread_mutex_unlock(&s->mu);
+    return known < 0 ? -1 : known == 1;
+}
+
+/* The page (1-based URL number) holding rank n: page 1 is the newest. */
+static int S_rank_page(long long n, int per)
+{
+    return (int)((n + per - 1) / per) + 1;
+}
+
+/* Ranks lo..hi that page pg of a list of top items shows, and its
+ * paginator: "prev" is newer, "next" older; no count of pages, which would
+ * change every page when one is added. */
+static int S_rank_paginator(cJSON *ctx, const char *base, int pg, long long top, int per,
+                            long long *lo, long long *hi, cJSON **out)
+{
+    int blocks = top > 0 ? S_rank_page(top, per) - 1 : 0;
+    int newer = 0, older = 0;
+    if (pg == 1) {
+        *lo = top - per + 1 < 1 ? 1 : top - per + 1;
+        *hi = top;
+        older = top > per ? S_rank_page(top - per, per) : 0;
+    } else {
+        *lo = (long long)(pg - 2) * per + 1;
+        *hi = (long long)(pg - 1) * per < top ? (long long)(pg - 1) * per : top;
+        older = pg > 2 ? pg - 1 : 0;
+        newer = pg - 1 < blocks ? pg + 1 : 1;
+    }
+    buf b = BUF_INIT;
+    cJSON *o = cJSON_AddObjectToObject(ctx, "paginator");
+    int ok = o && cJSON_AddNumberToObject(o, "page", pg) &&
+             cJSON_AddBoolToObject(o, "ranked", 1) && cJSON_AddBoolToObject(o, "first", pg == 1) &&
+             cJSON_AddNumberToObject(o, "from", (double)*lo) &&
+             cJSON_AddNumberToObject(o, "to", (double)*hi) &&
+             cJSON_AddBoolToObject(o, "has_prev", newer != 0) &&
+             cJSON_AddBoolToObject(o, "has_next", older != 0);
+    if (ok && newer)
+        ok = S_page_url(&b, base, newer) == 0 && cJSON_AddStringToObject(o, "prev_url", b.ptr);
+    if (ok && older)
+        ok = S_page_url(&b, base, older) == 0 && cJSON_AddStringToObject(o, "next_url", b.ptr);
+    buf_free(&b);
+    *out = o;
+    return ok ? 0 : -1;
+}
+
+static long long S_rank_of(const cJSON *it)
+{
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(it, "rank");
+    return cJSON_IsNumber(r) ? (long long)r->valuedouble : 0;
+}
+
+/* Copies the items ranked lo..hi of v (newest first) into to. */
+static int S_rank_slice(cJSON *const *v, size_t n, long long lo, long long hi, cJSON *to)
+{
+    size_t a = 0, z = n;
+    while (a < z) { /* the first item ranked hi or lower */
+        size_t m = a + (z - a) / 2;
+        if (S_rank_of(v[m]) > hi)
+            a = m + 1;
+        else
+            z = m;
+    }
+    for (; a < n && S_rank_of(v[a]) >= lo; a++) {
+        cJSON *d = cJSON_Duplicate(v[a], 1);
+        if (!d || !cJSON_AddItemToArray(to, d)) {
+            cJSON_Delete(d);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Renders page pg from the items v (covering at least its ranks). Each page
+ * records only what it read itself, so the pages that do not show a count
+ * do not depend on it. */
+static int S_rank_emit(S_worker *w, const S_page *p, int pg, cJSON *const *v, size_t n,
+                       long long top, int per, cJSON *ctx, S_out *o, S_rctx *r, folio_err *err)
+{
+    long long lo, hi;
+    cJSON *pgobj;
+    buf b = BUF_INIT;
+    cJSON_DeleteItemFromObjectCaseSensitive(ctx, "paginator");
+    r->nlen = 0;
+    r->names[0] = '\0';
+    S_record(r, p->data_list);
+    int rc = S_rank_paginator(ctx, p->url, pg, top, per, &lo, &hi, &pgobj);
+    cJSON *items = rc == 0 ? cJSON_AddArrayToObject(pgobj, "items") : NULL;
+    if (!items || S_rank_slice(v, n, lo, hi, items) != 0 || S_page_url(&b, p->url, pg) != 0)
+        rc = err_set(err, "out of memory");
+    if (rc == 0) {
+        snprintf(o->url, sizeof o->url, "%s", b.ptr);
+        rc = S_emit(w, o, ctx, r, err);
+    }
+    buf_free(&b);
+    return rc;
+}
+
+/* The items of an array as a vector (NULL for an empty one). */
+static cJSON **S_rank_vec(const cJSON *arr, size_t *n)
+{
+    *n = (size_t)cJSON_GetArraySize(arr);
+    cJSON **v = *n ? calloc(*n, sizeof *v) : NULL;
+    size_t i = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, arr) {
+        if (v)
+            v[i++] = (cJSON *)it;
+    }
+    return v;
+}
+
+/* A page of a ranked list: all its pages from one read of the list (a
+ * build, or pageno 0 in place), else page pageno alone from its ranks. */
+static int S_ranked_pages(S_worker *w, const S_job *j, cJSON *ctx, S_out *o, S_rctx *r,
+                          folio_err *err)
+{
+    site *s = w->s;
+    S_page *p = &s->pages[j->idx];
+    int per = S_per_page(s, p->c.params);
+    int whole = !w->to && (w->mode != W_INPLACE || j->pageno == 0);
+    int pg = j->pageno > 1 ? j->pageno : 1;
+    cJSON *items = NULL;
+    long long top;
+    if (S_range(s, p, 1, whole ? LLONG_MAX : 0, &items, &top, 0, err) != 0)
+        return err_prefix(err, "%s", p->data_list);
+    int last = top > 0 ? S_rank_page(top, per) : 1;
+    if (!whole) {
+        cJSON_Delete(items);
+        items = NULL;
+        if (pg > last) {
+            if (w->check) {
+                w->gone = 1;
+                return 0;
+            }
+            if (w->to)
+                return err_set(err, "no page at %spage/%d/", p->url, pg);
+            return S_rm_past(w, p->url, pg - 1, err);
+        }
+        long long lo = pg == 1 ? top - per + 1 : (long long)(pg - 2) * per + 1;
+        if (S_range(s, p, lo, lo + per - 1, &items, &top, 0, err) != 0)
+            return err_prefix(err, "%s", p->data_list);
+    }
+    size_t n;
+    cJSON **v = S_rank_vec(items, &n);
+    int rc = n && !v ? err_set(err, "out of memory") : 0;
+    for (int k = whole ? 1 : pg; rc == 0 && k <= (whole ? last : pg); k++)
+        rc = S_rank_emit(w, p, k, v, n, top, per, ctx, o, r, err);
+    if (rc == 0 && whole)
+        rc = S_rm_past(w, p->url, last, err);
+    free(v);
+    cJSON_Delete(items);
+    return rc;
+}
+
 /* Pages 1.. of a page with paginate_data; page 1 only when only1. */
 static int S_data_pages(S_worker *w, const S_job *j, cJSON *ctx, S_out *o, S_rctx *r,
                         folio_err *err)
 {
     site *s = w->s;
     S_page *p = &s->pages[j->idx];
+    int rk = S_ranked(s, p, 1, err);
+    if (rk < 0)
+        return -1;
+    if (rk == 1)
+        return S_ranked_pages(w, j, ctx, o, r, err);
     const cJSON *root = S_resolve(r, p->data_name);
     const cJSON *arr = S_walk_path(root, p->data_path);
     size_t total = cJSON_IsArray(arr) ? (size_t)cJSON_GetArraySize(arr) : 0;
@@ -2521,17 +2739,8 @@ static int S_data_pages(S_worker *w, const S_job *j, cJSON *ctx, S_out *o, S_rct
             rc = S_emit(w, o, ctx, r, err);
         }
     }
-    /* The list may have shrunk: pages past the end are gone. */
-    for (int pg = pages + 1; rc == 0 && w->mode == W_INPLACE && !w->to; pg++) {
-        char dir[PATH_MAX];
-        if (util_path(dir, sizeof dir, err, "%s%spage/%d", w->out, base, pg) != 0) {
-            rc = -1;
-            break;
-        }
-        if (!util_is_dir(dir))
-            break;
-        rc = util_rmtree(dir, err);
-    }
+    if (rc == 0)
+        rc = S_rm_past(w, base, pages, err);
     buf_free(&b);
     return rc;
 }
@@ -3183,6 +3392,7 @@ void site_close(site *s)
         free(s->pages[i].tagidx);
         free(s->pages[i].data_name);
         free(s->pages[i].data_path);
+        free(s->pages[i].data_list);
         free(s->pages[i].links);
     }
     free(s->pages);
@@ -3898,66 +4108,156 @@ static int S_job_for(const site *s, const char *url, S_job *j)
     return 0;
 }
 
+/* A set of jobs without repeats. */
+typedef struct S_jobset {
+    S_job *v;
+    size_t n, cap;
+} S_jobset;
+
+static int S_jobset_add(S_jobset *js, S_job j)
+{
+    for (size_t k = 0; k < js->n; k++)
+        if (!S_cmp_job(&js->v[k], &j))
+            return 0;
+    if (js->n == js->cap) {
+        size_t cap = js->cap ? js->cap * 2 : 16;
+        S_job *nv = realloc(js->v, cap * sizeof *nv);
+        if (!nv)
+            return -1;
+        js->v = nv;
+        js->cap = cap;
+    }
+    js->v[js->n++] = j;
+    return 0;
+}
+
+/* Whether a job done covers the page u: a data page's job numbered 0 did
+ * all its pages, any other job of a data page its own page only. */
+static int S_job_covers(const site *s, const S_job *done, const S_job *u)
+{
+    if (done->type != u->type || done->idx != u->idx)
+        return 0;
+    if (done->type != T_PAGE || !s->pages[done->idx].data_list || done->pageno == 0)
+        return 1;
+    return done->pageno == (u->pageno > 1 ? u->pageno : 1);
+}
+
+/* Jobs for "LIST@A-B" (caller holds s->mu): page 1 and the pages of ranks
+ * A..B of each ranked page of LIST, and the page before A's when A opens a
+ * page (its link to newer ones changes); every page of an unranked one. */
+static int S_rank_jobs(site *s, const char *name, S_jobset *js, folio_err *err)
+{
+    const char *at = strchr(name, '@');
+    size_t ln = (size_t)(at - name);
+    char *end;
+    errno = 0;
+    long long a = strtoll(at + 1, &end, 10), b = a;
+    if (*end == '-')
+        b = strtoll(end + 1, &end, 10);
+    if (errno || *end || a < 1 || b < a)
+        return err_set(err, "%s: expected LIST@FIRST-LAST", name);
+    for (size_t i = 0; i < s->npages; i++) {
+        S_page *p = &s->pages[i];
+        if (!p->data_list || strlen(p->data_list) != ln || strncmp(p->data_list, name, ln))
+            continue;
+        int rk = S_ranked(s, p, 0, err);
+        if (rk < 0)
+            return -1;
+        int per = S_per_page(s, p->c.params);
+        S_job j = {T_PAGE, (int)i, rk ? 1 : 0};
+        if (S_jobset_add(js, j) != 0)
+            return err_set(err, "out of memory");
+        if (!rk)
+            continue;
+        int from = S_rank_page(a, per), to = S_rank_page(b, per);
+        if (a > 1 && (a - 1) % per == 0)
+            from--;
+        if (to - from > 64) { /* scattered: one read of the list is cheaper */
+            j.pageno = 0;
+            from = to + 1;
+            if (S_jobset_add(js, j) != 0)
+                return err_set(err, "out of memory");
+        }
+        for (int k = from; k <= to; k++) {
+            j.pageno = k;
+            if (S_jobset_add(js, j) != 0)
+                return err_set(err, "out of memory");
+        }
+    }
+    return 0;
+}
+
+/* The jobs for the changed names (caller holds s->mu). A page that read a
+ * name is rendered again; a data page whole, but for a ranked list's page
+ * that read something else than the list itself (page 1 shows a count):
+ * that page alone. */
+static int S_affected_jobs(site *s, const char *const *names, size_t n, S_jobset *js,
+                           folio_err *err)
+{
+    for (size_t i = 0; i < s->ndeps; i++) {
+        const char *hit = NULL;
+        for (size_t k = 0; k < n && !hit; k++) {
+            char pat[160];
+            snprintf(pat, sizeof pat, " %s ", names[k]);
+            if (strstr(s->deps[i].names, pat))
+                hit = names[k];
+        }
+        S_job j;
+        if (!hit || S_job_for(s, s->deps[i].url, &j) != 0)
+            continue;
+        S_page *p = j.type == T_PAGE ? &s->pages[j.idx] : NULL;
+        if (p && p->data_list) {
+            int rk = S_ranked(s, p, 0, err);
+            if (rk < 0)
+                return -1;
+            if (!rk || !strcmp(hit, p->data_list))
+                j.pageno = 0;
+        }
+        if (S_jobset_add(js, j) != 0)
+            return err_set(err, "out of memory");
+    }
+    for (size_t k = 0; k < n; k++)
+        if (strchr(names[k], '@') && S_rank_jobs(s, names[k], js, err) != 0)
+            return -1;
+    return 0;
+}
+
 int site_render_affected(site *s, const char *const *names, size_t n, int *rendered,
                          folio_err *err)
 {
     if (rendered)
         *rendered = 0;
-    S_job *jobs = NULL;
-    const char **urls = NULL;
-    size_t nj = 0;
+    S_jobset js = {0};
     pthread_mutex_lock(&s->mu);
-    jobs = calloc(s->ndeps + 1, sizeof *jobs);
-    urls = calloc(s->ndeps + 1, sizeof *urls);
-    for (size_t i = 0; jobs && urls && i < s->ndeps; i++) {
-        int hit = 0;
-        for (size_t k = 0; k < n && !hit; k++) {
-            char pat[160];
-            snprintf(pat, sizeof pat, " %s ", names[k]);
-            hit = strstr(s->deps[i].names, pat) != NULL;
-        }
-        S_job j;
-        if (!hit || S_job_for(s, s->deps[i].url, &j) != 0)
-            continue;
-        /* data pages are rendered whole from their first page */
-        if (j.type == T_PAGE)
-            j.pageno = 1;
-        int dup = 0;
-        for (size_t k = 0; k < nj && !dup; k++)
-            dup = !S_cmp_job(&jobs[k], &j);
-        if (!dup)
-            jobs[nj++] = j;
-    }
+    int rc = S_affected_jobs(s, names, n, &js, err);
     pthread_mutex_unlock(&s->mu);
-    if (!jobs || !urls) {
-        free(jobs);
-        free(urls);
-        return err_set(err, "out of memory");
+    if (rc != 0) {
+        free(js.v);
+        return -1;
     }
     S_call call = {.s = s};
-    S_batch b = {.s = s, .call = &call, .jobs = jobs, .n = nj, .out = s->out, .mode = W_INPLACE};
-    int rc = S_batch_run(&b, err);
+    S_batch b = {.s = s, .call = &call, .jobs = js.v, .n = js.n, .out = s->out,
+                 .mode = W_INPLACE};
+    rc = S_batch_run(&b, err);
     if (rc == 0) {
-        /* forget what the re-rendered pages read before, keep what they read now */
+        /* forget what the re-rendered pages read before, keep what they read
+         * now; the URLs are copied, as the merge frees the old entries */
+        char **copy = NULL;
         size_t nu = 0;
         pthread_mutex_lock(&s->mu);
-        for (size_t i = 0; i < s->ndeps; i++) {
-            S_job j;
-            if (S_job_for(s, s->deps[i].url, &j) != 0)
+        copy = calloc(s->ndeps + 1, sizeof *copy);
+        for (size_t i = 0; copy && i < s->ndeps; i++) {
+            S_job u;
+            if (S_job_for(s, s->deps[i].url, &u) != 0)
                 continue;
-            if (j.type == T_PAGE)
-                j.pageno = 1;
-            for (size_t k = 0; k < nj; k++)
-                if (!S_cmp_job(&jobs[k], &j)) {
-                    urls[nu++] = s->deps[i].url;
+            for (size_t k = 0; k < js.n; k++)
+                if (S_job_covers(s, &js.v[k], &u)) {
+                    if ((copy[nu] = util_strdup(s->deps[i].url)))
+                        nu++;
                     break;
                 }
         }
         pthread_mutex_unlock(&s->mu);
-        /* urls point into s->deps, which the merge frees: copy them first */
-        char **copy = calloc(nu + 1, sizeof *copy);
-        for (size_t i = 0; copy && i < nu; i++)
-            copy[i] = util_strdup(urls[i]);
         if (copy)
             S_deps_merge(s, &b.deps, (const char *const *)copy, nu);
         for (size_t i = 0; copy && i < nu; i++)
@@ -3969,8 +4269,7 @@ int site_render_affected(site *s, const char *const *names, size_t n, int *rende
         *rendered = b.rendered;
     S_deps_free(b.deps.v, b.deps.n);
     S_call_done(&call);
-    free(jobs);
-    free(urls);
+    free(js.v);
     return rc;
 }
 
