@@ -66,6 +66,11 @@ typedef struct S_page {
     int item_known;
     unsigned char item_fp[BSTATE_HASH]; /* the page as lists show it */
     char *links;      /* its Markdown's links (known with meta) */
+    /* page bundles and images (see "page bundles" below) */
+    char *bundle;     /* content/BUNDLE/index.md: "BUNDLE", else NULL */
+    unsigned char ahash[BSTATE_HASH]; /* of its files' and its cover's stat */
+    cJSON *cover;     /* its cover value, once made (under the site's lock) */
+    int cover_done;
 } S_page;
 
 typedef struct S_list {
@@ -149,6 +154,12 @@ struct site {
     S_inc *inc;          /* during site_build */
     int skipped;
     int warnings;
+    /* page bundles and images */
+    struct S_bfile *bfiles; /* the bundles' files, by URL */
+    size_t nbfiles;
+    struct images *img;
+    char **imgused;      /* cache names of the variants the pages show */
+    size_t nimgused, imgcap;
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -727,6 +738,16 @@ static int S_tag_of(site *s, const char *name, folio_err *err)
     return (int)s->ntags++;
 }
 
+/* URLs go into href attributes, feeds and nginx as they are: a name that
+ * would need percent-encoding is refused rather than mangled. */
+static int S_url_ok(const char *url)
+{
+    for (const unsigned char *c = (const unsigned char *)url; *c; c++)
+        if (*c <= ' ' || *c == 0x7f || strchr("?#%\"<>\\'`", *c))
+            return 0;
+    return 1;
+}
+
 /* The URL of a content file: pretty URLs, slug replaces the file name. */
 static int S_url_of(S_page *p, folio_err *err)
 {
@@ -741,6 +762,12 @@ static int S_url_of(S_page *p, folio_err *err)
              buf_putc(&b, '/');
     } else if (!strcmp(file, "404.md")) {
         rc = buf_puts(&b, "/404.html");
+    } else if (p->bundle) {
+        /* a page bundle is named after its folder */
+        const char *bs = strrchr(p->bundle, '/');
+        size_t dirlen = bs ? (size_t)(bs - p->bundle) + 1 : 0;
+        rc = buf_putc(&b, '/') || buf_add(&b, p->bundle, dirlen) ||
+             buf_puts(&b, p->c.slug ? p->c.slug : p->bundle + dirlen) || buf_putc(&b, '/');
     } else {
         const char *slash = strrchr(file, '/');
         size_t dirlen = slash ? (size_t)(slash - file) + 1 : 0;
@@ -754,16 +781,12 @@ static int S_url_of(S_page *p, folio_err *err)
         buf_free(&b);
         return err_set(err, "out of memory");
     }
-    /* URLs go into href attributes, feeds and nginx as they are: a name
-     * that would need percent-encoding is refused rather than mangled. */
-    for (const unsigned char *c = (const unsigned char *)b.ptr; *c; c++) {
-        if (*c <= ' ' || *c == 0x7f || strchr("?#%\"<>\\'`", *c)) {
-            rc = err_set(err, "content/%s: its URL '%s' would need escaping; use letters, "
-                         "digits, '-', '_' and '.' in file and folder names (or set slug:)",
-                         file, b.ptr);
-            buf_free(&b);
-            return rc;
-        }
+    if (!S_url_ok(b.ptr)) {
+        rc = err_set(err, "content/%s: its URL '%s' would need escaping; use letters, "
+                     "digits, '-', '_' and '.' in file and folder names (or set slug:)",
+                     file, b.ptr);
+        buf_free(&b);
+        return rc;
     }
     p->url = buf_detach(&b, NULL);
     return 0;
@@ -830,7 +853,8 @@ static int S_in_build(const site *s, const content_page *c)
     return !c->draft && !(c->date > s->now);
 }
 
-/* Sections, URLs, tags and the order. */
+static int S_bundle_kind(S_page *p, folio_err *err);
+
 /* URLs, sections and what each content file is. */
 static int S_graph_kinds(site *s, folio_err *err)
 {
@@ -838,7 +862,7 @@ static int S_graph_kinds(site *s, folio_err *err)
     s->home.index_page = -1;
     for (size_t i = 0; i < s->npages; i++) {
         S_page *p = &s->pages[i];
-        if (S_url_of(p, err) != 0)
+        if (S_bundle_kind(p, err) != 0 || S_url_of(p, err) != 0)
             return -1;
         if (*p->c.section) {
             int sec = S_section_of(s, p->c.section, err);
@@ -1362,7 +1386,8 @@ static const struct { const char *name; unsigned g; } S_groups[] = {
     {"tags", S_G_TAGS}, {"params", S_G_PARAMS}, {"draft", S_G_DRAFT}, {"prev", S_G_PREV},
     {"next", S_G_NEXT}, {"summary", S_G_SUMMARY}, {"words", S_G_WORDS},
     {"reading_minutes", S_G_MINUTES}, {"year", S_G_YEAR}, {"sections", S_G_SECTIONS},
-    {"recent", S_G_RECENT}, {"featured", S_G_FEATURED}};
+    {"recent", S_G_RECENT}, {"featured", S_G_FEATURED},
+    {"cover", S_G_PARAMS}}; /* a cover comes from params (and its image: ahash) */
 
 /* The groups the names in a template's tags belong to. */
 static unsigned S_tpl_mask(const char *src, size_t len)
@@ -1546,7 +1571,8 @@ static int S_fp_item_fields(site *s, buf *b, int i, unsigned m)
         rc = S_fp_str(b, p->c.tags[t]) ||
              S_fp_str(b, p->tagidx ? s->tags[p->tagidx[t]].slug : NULL);
     if (rc == 0 && (m & S_G_PARAMS))
-        rc = buf_add(b, (const char *)p->phash, BSTATE_HASH);
+        rc = buf_add(b, (const char *)p->phash, BSTATE_HASH) ||
+             buf_add(b, (const char *)p->ahash, BSTATE_HASH);
     if (rc == 0 && (m & S_G_DRAFT))
         rc = S_fp_num(b, p->c.draft);
     if (rc == 0 && (m & S_G_PREV))
@@ -1628,6 +1654,7 @@ static int S_fp_job(site *s, const S_job *j, unsigned m, unsigned char out[BSTAT
         if (rc == 0 && j->idx >= 0) {
             const S_page *p = &s->pages[j->idx];
             rc = S_fp_str(&b, p->url) || buf_add(&b, (const char *)p->hash, BSTATE_HASH) ||
+                 buf_add(&b, (const char *)p->ahash, BSTATE_HASH) ||
                  S_fp_num(&b, j->idx == s->page404);
             for (size_t t = 0; rc == 0 && p->tagidx && t < p->c.ntags; t++)
                 rc = S_fp_str(&b, s->tags[p->tagidx[t]].slug);
@@ -2907,6 +2934,7 @@ static const char *const S_cfg_keys[] = {
     "admin", "serve", "images", "theme", "consumers", "log", "metrics"};
 
 static int S_job_for(const site *s, const char *url, S_job *j);
+static int S_bfile_has(const site *s, const char *url);
 
 /* Whether an internal URL is something the site serves. */
 static int S_serves(const site *s, const char *url)
@@ -2923,7 +2951,7 @@ static int S_serves(const site *s, const char *url)
         *cut = '\0';
     size_t n = strlen(base);
     S_job j;
-    if (S_job_for(s, base, &j) == 0)
+    if (S_job_for(s, base, &j) == 0 || S_bfile_has(s, base))
         return 1;
     if (n && n + 1 < sizeof base && base[n - 1] != '/') {
         memcpy(base + n, "/", 2);
@@ -3106,6 +3134,195 @@ static void S_check_links(site *s)
     free(memo.val);
 }
 
+/* ---- page bundles ---------------------------------------------------------
+ *
+ * content/SECTION/NAME/index.md is a page bundle: the page /SECTION/NAME/
+ * (slug: replaces NAME), whose folder's other files are published beside
+ * it, so that its Markdown reaches them by their names. A bundle directly
+ * in content/ (content/NAME/index.md) is a top-level page, not a section.
+ * Other .md files in the folder are pages of their own, as anywhere. */
+
+typedef struct S_bfile {
+    char *url;  /* "/projects/foo/photo.png" */
+    char *src;  /* under content/: "projects/foo/photo.png" */
+} S_bfile;
+
+static int S_bundle_kind(S_page *p, folio_err *err)
+{
+    const char *f = p->c.file, *sl = strrchr(f, '/');
+    if (p->c.kind != CONTENT_PAGE || !sl || strcmp(sl + 1, "index.md"))
+        return 0;
+    if (!(p->bundle = util_strndup(f, (size_t)(sl - f))))
+        return err_set(err, "out of memory");
+    if (!strchr(p->bundle, '/')) {
+        free(p->c.section);
+        if (!(p->c.section = util_strdup("")))
+            return err_set(err, "out of memory");
+    }
+    return 0;
+}
+
+static int S_cmp_bfile(const void *a, const void *b)
+{
+    return strcmp(((const S_bfile *)a)->url, ((const S_bfile *)b)->url);
+}
+
+static int S_bfile_has(const site *s, const char *url)
+{
+    S_bfile key = {(char *)url, NULL};
+    return s->nbfiles &&
+           bsearch(&key, s->bfiles, s->nbfiles, sizeof key, S_cmp_bfile) != NULL;
+}
+
+static int S_bfile_add(site *s, const char *url, const char *src)
+{
+    S_bfile *nv = realloc(s->bfiles, (s->nbfiles + 1) * sizeof *nv);
+    if (!nv)
+        return -1;
+    s->bfiles = nv;
+    S_bfile *b = &nv[s->nbfiles];
+    b->url = util_strdup(url);
+    b->src = util_strdup(src);
+    if (!b->url || !b->src) {
+        free(b->url);
+        free(b->src);
+        return -1;
+    }
+    s->nbfiles++;
+    return 0;
+}
+
+/* What an edit of a bundle's files changes: their names and stats. */
+static int S_fp_stat(buf *b, const char *name, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return S_fp_str(b, name);
+    unsigned char fp[BSTATE_HASH];
+    S_static_fp(&st, fp);
+    return S_fp_str(b, name) || buf_add(b, (const char *)fp, sizeof fp);
+}
+
+/* The files of one bundle; a name that cannot be a URL is named in a warning. */
+static int S_bundle_scan(site *s, S_page *p, buf *fp, folio_err *err)
+{
+    S_files f = {0};
+    if (S_walk(s->cfg->content_dir, p->bundle, "", &f, 0, err) != 0) {
+        S_files_free(&f);
+        return -1;
+    }
+    int rc = 0;
+    size_t bl = strlen(p->bundle);
+    for (size_t i = 0; rc == 0 && i < f.n; i++) {
+        const char *rel = f.v[i] + bl + 1;
+        size_t n = strlen(rel);
+        if (n >= 3 && !strcmp(rel + n - 3, ".md"))
+            continue;
+        char url[PATH_MAX], path[PATH_MAX];
+        if (util_path(url, sizeof url, err, "%s%s", p->url, rel) != 0 ||
+            util_path(path, sizeof path, err, "%s/%s", s->cfg->content_dir, f.v[i]) != 0) {
+            rc = -1;
+            break;
+        }
+        if (!S_url_ok(url)) {
+            S_warn(s, "content/%s: not published: its name would need escaping in a URL "
+                   "(use letters, digits, '-', '_' and '.')", f.v[i]);
+            continue;
+        }
+        if (S_bfile_add(s, url, f.v[i]) != 0 || S_fp_stat(fp, rel, path) != 0)
+            rc = err_set(err, "out of memory");
+    }
+    S_files_free(&f);
+    return rc;
+}
+
+/* The file a page's cover: names, in its bundle or else in static/: 1 and
+ * path, 0 when it has none, -1 when no such file is there. */
+static int S_cover_path(const site *s, const S_page *p, char *path, size_t n)
+{
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(p->c.params, "cover");
+    if (!cJSON_IsString(c) || !*c->valuestring)
+        return 0;
+    const char *v = c->valuestring;
+    folio_err e;
+    if (p->bundle && v[0] != '/' &&
+        util_path(path, n, &e, "%s/%s/%s", s->cfg->content_dir, p->bundle, v) == 0 &&
+        util_is_file(path))
+        return 1;
+    if (util_path(path, n, &e, "%s/%s", s->cfg->static_dir, v + (v[0] == '/')) == 0 &&
+        util_is_file(path))
+        return 1;
+    return -1;
+}
+
+static int S_cover_fp(site *s, S_page *p, buf *fp)
+{
+    char path[PATH_MAX];
+    return S_cover_path(s, p, path, sizeof path) == 1 ? S_fp_stat(fp, "cover", path) : 0;
+}
+
+/* Every bundle of the build: its files, and the hash of their stats. */
+static int S_bundles(site *s, folio_err *err)
+{
+    buf fp = BUF_INIT;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < s->npages; i++) {
+        S_page *p = &s->pages[i];
+        if (!p->listed && (int)i != s->page404)
+            continue;
+        buf_reset(&fp);
+        if (p->bundle && S_bundle_scan(s, p, &fp, err) != 0)
+            rc = -1;
+        else if (S_cover_fp(s, p, &fp) != 0)
+            rc = err_set(err, "out of memory");
+        else if (fp.len)
+            S_hash_bytes(p->ahash, fp.ptr, fp.len);
+    }
+    buf_free(&fp);
+    if (rc == 0 && s->nbfiles > 1)
+        qsort(s->bfiles, s->nbfiles, sizeof *s->bfiles, S_cmp_bfile);
+    for (size_t k = 1; rc == 0 && k < s->nbfiles; k++)
+        if (!strcmp(s->bfiles[k - 1].url, s->bfiles[k].url))
+            rc = err_set(err, "content/%s and content/%s are both published at %s",
+                         s->bfiles[k - 1].src, s->bfiles[k].src, s->bfiles[k].url);
+    return rc;
+}
+
+/* The bundles' files into the tree, recorded like static files. */
+static int S_bundles_publish(site *s, const char *tree, int mode, folio_err *err)
+{
+    size_t rl = strlen(tree);
+    for (size_t k = 0; k < s->nbfiles; k++) {
+        char from[PATH_MAX], to[PATH_MAX];
+        struct stat st;
+        if (util_path(from, sizeof from, err, "%s/%s", s->cfg->content_dir,
+                      s->bfiles[k].src) != 0 ||
+            util_path(to, sizeof to, err, "%s%s", tree, s->bfiles[k].url) != 0)
+            return -1;
+        if (stat(from, &st) != 0)
+            return err_set(err, "content/%s: %s", s->bfiles[k].src, strerror(errno));
+        if (S_copy_file(s, from, to, &st, mode, rl, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void S_bundles_free(site *s)
+{
+    for (size_t k = 0; k < s->nbfiles; k++) {
+        free(s->bfiles[k].url);
+        free(s->bfiles[k].src);
+    }
+    free(s->bfiles);
+    for (size_t k = 0; k < s->nimgused; k++)
+        free(s->imgused[k]);
+    free(s->imgused);
+    for (size_t i = 0; i < s->npages; i++) {
+        free(s->pages[i].bundle);
+        cJSON_Delete(s->pages[i].cover);
+    }
+}
+
 /* ---- open / close ------------------------------------------------------- */
 
 site *site_open(const folio_config *cfg, const site_opts *opts, folio_err *err)
@@ -3138,7 +3355,7 @@ site *site_open(const folio_config *cfg, const site_opts *opts, folio_err *err)
     s->start_ns = util_now_ms() * 1000000LL;
     if (S_stamp_make(s, err) != 0 || S_read_content(s, err) != 0 || S_graph(s, err) != 0 ||
         S_data_params(s, err) != 0 || S_templates(s, err) != 0 || S_tpl_scan(s, err) != 0 ||
-        S_claim(s, err) != 0)
+        S_claim(s, err) != 0 || S_bundles(s, err) != 0)
         goto fail;
     if (S_site_base(s) != 0) {
         err_set(err, "out of memory");
@@ -3157,6 +3374,7 @@ void site_close(site *s)
 {
     if (!s)
         return;
+    S_bundles_free(s);
     for (size_t i = 0; i < s->npages; i++) {
         content_page_free(&s->pages[i].c);
         free(s->pages[i].url);
@@ -3460,6 +3678,8 @@ static int S_render_all(site *s, const char *tree, int mode, S_call *call, S_bat
     size_t rl = strlen(tree);
     if (util_is_dir(s->cfg->static_dir) &&
         S_copy_static(s, s->cfg->static_dir, tree, mode, rl, 0, err) != 0)
+        return -1;
+    if (S_bundles_publish(s, tree, mode, err) != 0)
         return -1;
     /* Pages of store data may have been added in place after that tree's
      * build (the list grew), so its manifest does not know them: they go,
