@@ -1686,7 +1686,8 @@ static int S_fp_job(site *s, const S_job *j, unsigned m, unsigned char out[BSTAT
         int per = S_list_per(s, l);
         rc = S_fp_list_meta(&b, l) || S_fp_num(&b, per);
         if (rc == 0 && l->index_page >= 0)
-            rc = buf_add(&b, (const char *)s->pages[l->index_page].hash, BSTATE_HASH);
+            rc = buf_add(&b, (const char *)s->pages[l->index_page].hash, BSTATE_HASH) ||
+                 buf_add(&b, (const char *)s->pages[l->index_page].ahash, BSTATE_HASH);
         size_t from = (size_t)(j->pageno - 1) * (size_t)per;
         for (size_t k = from; rc == 0 && k < l->n && k < from + (size_t)per; k++)
             rc = S_fp_item(s, &b, l->pages[k], m);
@@ -3283,8 +3284,8 @@ static int S_bundles(site *s, folio_err *err)
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < s->npages; i++) {
         S_page *p = &s->pages[i];
-        if (!p->listed && (int)i != s->page404)
-            continue;
+        if (!p->listed && (int)i != s->page404 && p->c.kind == CONTENT_PAGE)
+            continue; /* not in this build (lists' _index.md pages are) */
         buf_reset(&fp);
         if (p->bundle && S_bundle_scan(s, p, &fp, err) != 0)
             rc = -1;
