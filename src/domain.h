@@ -57,6 +57,11 @@ typedef struct domain_register_req {
     const char *password_hash;   /* ... already hashed by domain_hash_password */
     const char *request_id;      /* metadata; may be NULL */
     const char *client;          /* metadata (client address); may be NULL */
+    /* 1: a sign-up from the web — pending until the link mailed to the
+     * address is followed (domain_verify); always DOMAIN_OK for valid
+     * input, whatever is known about the address. 0: the owner's
+     * registration, a member at once. */
+    int verify;
 } domain_register_req;
 
 typedef struct domain_contact_req {
@@ -97,6 +102,13 @@ int domain_contact(domain *d, const domain_contact_req *req,
 /* Erases a person: destroys their subject key, records PersonForgotten
  * (without personal data), removes their projection rows, scrubs the WAL. */
 int domain_forget(domain *d, const char *email, domain_result *res,
+                  folio_err *err);
+
+/* Follows a verification link: the token (single use, 24 h) makes its
+ * pending sign-up a member (MemberVerified). DOMAIN_OK, or
+ * DOMAIN_NOT_FOUND for a token unknown, used, expired or of someone
+ * erased (one answer for all). */
+int domain_verify(domain *d, const char *token, domain_result *res,
                   folio_err *err);
 
 /* A site_data_fn (ud: the domain) giving templates the public read models:

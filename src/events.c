@@ -19,6 +19,43 @@ static const events_field S_user_registered[] = {
     {"display_name", cJSON_String, 1, 1, 80, EV_RULE_TEXT, 1},
     {"locale", cJSON_String, 1, 1, 16, EV_RULE_TEXT, 0}, /* since v2 */
     {"has_password", cJSON_True, 0, 0, 0, EV_RULE_NONE, 0},
+    /* A sign-up waiting for its address to be verified (MemberVerified);
+     * absent in the events of owners' registrations and of old logs. */
+    {"pending", cJSON_True, 0, 0, 0, EV_RULE_NONE, 0},
+    S_END,
+};
+
+/* ---- members' accounts ----
+ * The verification link's token is a personal field: the mail consumer
+ * needs it in the clear, the accounts table keeps only its hash, and it
+ * is shredded with the person. It expires (expires_at, ms) after 24 h. */
+static const events_field S_verification_requested[] = {
+    {"user_id", cJSON_String, 1, 1, 64, EV_RULE_ID, 0},
+    {"subject", cJSON_String, 1, 1, 128, EV_RULE_ID, 0},
+    {"email", cJSON_String, 1, 1, 254, EV_RULE_EMAIL, 1},
+    {"display_name", cJSON_String, 1, 1, 80, EV_RULE_TEXT, 1},
+    {"token", cJSON_String, 1, 1, 64, EV_RULE_ID, 1},
+    {"expires_at", cJSON_Number, 1, 0, 0, EV_RULE_NONE, 0},
+    S_END,
+};
+
+/* The address is verified: the member joins the public list. */
+static const events_field S_member_verified[] = {
+    {"user_id", cJSON_String, 1, 1, 64, EV_RULE_ID, 0},
+    {"subject", cJSON_String, 1, 1, 128, EV_RULE_ID, 0},
+    {"email", cJSON_String, 1, 1, 254, EV_RULE_EMAIL, 1},
+    {"display_name", cJSON_String, 1, 1, 80, EV_RULE_TEXT, 1},
+    {"locale", cJSON_String, 1, 1, 16, EV_RULE_TEXT, 0},
+    {"has_password", cJSON_True, 0, 0, 0, EV_RULE_NONE, 0},
+    S_END,
+};
+
+/* Someone signed up with a member's address: the member is told, and
+ * the visitor's answer stays the same as for a new address. */
+static const events_field S_signup_repeated[] = {
+    {"user_id", cJSON_String, 1, 1, 64, EV_RULE_ID, 0},
+    {"subject", cJSON_String, 1, 1, 128, EV_RULE_ID, 0},
+    {"email", cJSON_String, 1, 1, 254, EV_RULE_EMAIL, 1},
     S_END,
 };
 
@@ -51,11 +88,15 @@ static const events_type S_types[] = {
     {"ContactRequestSubmitted", 1, S_contact_submitted},
     {"ContactRequestHandled", 1, S_contact_handled},
     {"PersonForgotten", 1, S_person_forgotten},
+    {"MemberVerificationRequested", 1, S_verification_requested},
+    {"MemberVerified", 1, S_member_verified},
+    {"MemberSignupRepeated", 1, S_signup_repeated},
 };
 #define S_NTYPES (sizeof S_types / sizeof S_types[0])
 
 static const events_type *const S_all[] = {
-    &S_types[0], &S_types[1], &S_types[2], &S_types[3], NULL,
+    &S_types[0], &S_types[1], &S_types[2], &S_types[3],
+    &S_types[4], &S_types[5], &S_types[6], NULL,
 };
 _Static_assert(sizeof S_all / sizeof S_all[0] == S_NTYPES + 1,
                "S_all lists every type");

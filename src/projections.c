@@ -570,6 +570,7 @@ struct projections {
     sqlite3_stmt *q[Q_COUNT];
     sqlite3_stmt *cp_load, *cp_save;
     const events_type *t_user, *t_contact, *t_handled, *t_forgot;
+    const events_type *t_verified; /* MemberVerified: a member goes public */
     /* rows noted in temp.proj_forgotten / proj_handled, not yet applied */
     long long notes;
     int preloading; /* a replay's vault_preload_start awaits its finish */
@@ -1288,7 +1289,10 @@ static int S_decode_data(projections *p, int shared, const store_event *ev,
     op->kind = S_OP_NONE;
     op->position = ev->position;
     op->recorded_at = ev->recorded_at;
-    if (t == p->t_user)
+    /* a sign-up waiting for its address to be verified is no member yet */
+    if (t == p->t_user && !cJSON_IsTrue(cJSON_GetObjectItem(data, "pending")))
+        return S_dec_registered(p, shared, ev, data, op, arena, err);
+    if (t == p->t_verified)
         return S_dec_registered(p, shared, ev, data, op, arena, err);
     if (t == p->t_contact)
         return S_dec_contact(ev, data, op, arena, err);
@@ -1401,7 +1405,7 @@ static int S_decode(projections *p, int shared, S_acc *acc,
     unsigned wants = 0;
     if (!t)
         return 0;
-    if (t == p->t_user)
+    if (t == p->t_user || t == p->t_verified)
         wants = PROJ_MEMBERS;
     else if (t == p->t_contact || t == p->t_handled)
         wants = PROJ_INBOX;
@@ -2485,6 +2489,7 @@ static projections *S_new(store *st, vault *v, const char *schema)
     p->t_contact = events_find("ContactRequestSubmitted");
     p->t_handled = events_find("ContactRequestHandled");
     p->t_forgot = events_find("PersonForgotten");
+    p->t_verified = events_find("MemberVerified");
     return p;
 }
 
