@@ -120,15 +120,17 @@ int accounts_token_take(sqlite3 *db, const char *kind, const char *raw,
 
 /* ---- the per-recipient mail limit -------------------------------------- */
 
-int accounts_mail_allowed(sqlite3 *db, const char *subject, long long now,
-                          folio_err *err)
+int accounts_mail_allowed(sqlite3 *db, const char *subject, const char *kind,
+                          long long now, folio_err *err)
 {
     sqlite3_stmt *st;
-    if (S_prep(db, "SELECT count(*), coalesce(max(at), 0) FROM mail_sends"
-               " WHERE subject = ?1 AND at > ?2", &st, err) < 0)
+    if (S_prep(db, "SELECT count(*), coalesce(max(CASE WHEN kind = ?3 THEN at"
+               " END), 0) FROM mail_sends WHERE subject = ?1 AND at > ?2",
+               &st, err) < 0)
         return -1;
     sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, now - 3600LL * 1000);
+    sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
     long long n = 0, last = 0;
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
@@ -138,7 +140,7 @@ int accounts_mail_allowed(sqlite3 *db, const char *subject, long long now,
     sqlite3_finalize(st);
     if (rc != SQLITE_ROW)
         return err_set(err, "accounts: %s", sqlite3_errmsg(db));
-    if (n >= ACCOUNTS_MAIL_PER_HOUR || (n && now - last < ACCOUNTS_MAIL_GAP_MS))
+    if (n >= ACCOUNTS_MAIL_PER_HOUR || (last && now - last < ACCOUNTS_MAIL_GAP_MS))
         return 0;
     /* an hour later a row says nothing: drop the old ones as we go */
     if (S_prep(db, "DELETE FROM mail_sends WHERE subject = ?1 AND at <= ?2",
@@ -147,11 +149,12 @@ int accounts_mail_allowed(sqlite3 *db, const char *subject, long long now,
     sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, now - 3600LL * 1000);
     if (S_done(db, st, err) < 0 ||
-        S_prep(db, "INSERT INTO mail_sends (subject, at) VALUES (?1, ?2)",
-               &st, err) < 0)
+        S_prep(db, "INSERT INTO mail_sends (subject, kind, at) VALUES (?1,"
+               " ?3, ?2)", &st, err) < 0)
         return -1;
     sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
     return S_done(db, st, err) < 0 ? -1 : 1;
 }
 

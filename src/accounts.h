@@ -44,14 +44,15 @@ int accounts_token_take(sqlite3 *db, const char *kind, const char *raw,
                         long long now, char user_id[80], long long *position,
                         folio_err *err);
 
-/* The per-recipient mail limit: at most one mail a visitor can cause per
- * ACCOUNTS_MAIL_GAP_MS and ACCOUNTS_MAIL_PER_HOUR an hour to one address
- * (subject). 1: allowed, and the send is counted; 0: over the limit;
- * -1 on error. */
+/* The per-recipient mail limit: of the mails a visitor can cause, at
+ * most one of a kind ("verify", "already", "reset") per
+ * ACCOUNTS_MAIL_GAP_MS, and ACCOUNTS_MAIL_PER_HOUR in all an hour, to one
+ * address (subject). 1: allowed, and the send is counted; 0: over the
+ * limit; -1 on error. */
 #define ACCOUNTS_MAIL_GAP_MS (5LL * 60 * 1000)
 #define ACCOUNTS_MAIL_PER_HOUR 3
-int accounts_mail_allowed(sqlite3 *db, const char *subject, long long now,
-                          folio_err *err);
+int accounts_mail_allowed(sqlite3 *db, const char *subject, const char *kind,
+                          long long now, folio_err *err);
 
 /* Sessions. new: a fresh token for user_id (raw to set as the cookie).
  * find: 1 and user_id (80 bytes) when raw is a live session (its idle

@@ -1044,7 +1044,9 @@ static int S_signup_in(domain *d, const domain_register_req *req,
                      hash, (const char *)NULL) < 0) {
         return DOMAIN_ERROR;
     }
-    int ok = accounts_mail_allowed(store_db(d->st), subject, d->now_ms(), err);
+    int ok = accounts_mail_allowed(store_db(d->st), subject,
+                                   a == 2 ? "already" : "verify", d->now_ms(),
+                                   err);
     if (ok <= 0)
         return ok < 0 ? DOMAIN_ERROR : DOMAIN_OK;
     if (a == 2)

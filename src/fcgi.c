@@ -35,6 +35,7 @@
 #include "metrics.h"
 #include "site.h"
 #include "store.h"
+#include "web_accounts.h"
 
 /* Requests in flight at once (accepted, not yet answered). nginx queues the
  * rest in the listen backlog. 256 covers the benchmark's 64 connections
@@ -45,10 +46,11 @@
 #define S_RL_SIZE 4096 /* rate-limit table entries (power of two) */
 #define S_RL_PROBE 8
 
-enum S_route { R_OTHER, R_CONTACT, R_REGISTER, R_HEALTH, R_METRICS };
+enum S_route { R_OTHER, R_CONTACT, R_REGISTER, R_HEALTH, R_METRICS,
+               R_VERIFY };
 
 static const char *const S_route_names[] = {"other", "/contact", "/register",
-                                            "/health", "/metrics"};
+                                            "/health", "/metrics", "/verify"};
 
 typedef struct S_job {
     FCGX_Request req;
@@ -62,6 +64,7 @@ typedef struct S_job {
     char client[48];
     forms_values values; /* decoded fields (forms owns the strings) */
     char hash[128];      /* Argon2id of the password (register) */
+    char token[64];      /* GET /verify's token */
     domain_result res;
     int status;          /* set by the writer: 0, or 500 / 503 */
     unsigned long long seq;   /* commit sequence it waits to see rendered */
@@ -520,17 +523,22 @@ static void S_send_form_errors(fcgi_server *s, S_job *j, int status)
 
 static void S_send_success(S_job *j, const char *id)
 {
+    /* a sign-up is answered the same whatever is known of the address:
+     * no id, which would tell a new account from a known one */
+    int signup = j->route == R_REGISTER;
     if (j->json) {
         cJSON *o = cJSON_CreateObject();
         if (o) {
             cJSON_AddTrueToObject(o, "ok");
-            cJSON_AddStringToObject(o, "id", id);
+            if (!signup)
+                cJSON_AddStringToObject(o, "id", id);
         }
-        S_send_json(j, 201, o, NULL);
+        S_send_json(j, signup ? 202 : 201, o, NULL);
         return;
     }
     const char *to = j->route == R_CONTACT ? "/contact/thanks/"
-                                           : "/register/welcome/";
+                     : j->route == R_VERIFY ? "/register/welcome/"
+                                            : "/register/check/";
     char hdr[64], body[160];
     snprintf(hdr, sizeof hdr, "Location: %s\r\n", to);
     int n = snprintf(body, sizeof body,
@@ -558,6 +566,12 @@ static void S_answer_committed(fcgi_server *s, S_job *j)
     }
     if (j->status >= 500) {
         S_refuse(j, 500, "the submission could not be stored; please try again",
+                 NULL);
+        return;
+    }
+    if (j->route == R_VERIFY && j->res.rc == DOMAIN_NOT_FOUND) {
+        S_refuse(j, 400, "this link is not valid: it has expired, was used "
+                 "already, or was never sent; sign up again for a new one",
                  NULL);
         return;
     }
@@ -606,6 +620,7 @@ static void S_slot_put(fcgi_server *s, S_job *j)
     memset(&j->values, 0, sizeof j->values);
     memset(&j->res, 0, sizeof j->res);
     sodium_memzero(j->hash, sizeof j->hash);
+    sodium_memzero(j->token, sizeof j->token);
     j->status = 0;
     j->in_eof = 0;
     j->json = 0;
@@ -643,6 +658,8 @@ static enum S_route S_route_of(S_job *j)
         return R_HEALTH;
     if (!strcmp(path, "/metrics"))
         return R_METRICS;
+    if (!strcmp(path, "/verify"))
+        return R_VERIFY;
     return R_OTHER;
 }
 
@@ -817,6 +834,18 @@ static int S_handle(fcgi_server *s, S_job *j)
         }
         S_enqueue(s, j);   /* the writer's own connection answers */
         return 1;
+    case R_VERIFY:
+        if (!get) {
+            S_refuse(j, 405, "use GET", "Allow: GET, HEAD\r\n");
+            return 0;
+        }
+        if (web_accounts_query_token(S_param(j, "QUERY_STRING"), j->token,
+                                     sizeof j->token) < 0) {
+            S_refuse(j, 400, "this link is not valid: it has no token", NULL);
+            return 0;
+        }
+        S_enqueue(s, j);
+        return 1;
     case R_METRICS:
         if (!get) {
             S_refuse(j, 405, "use GET", "Allow: GET, HEAD\r\n");
@@ -877,7 +906,9 @@ static void S_run_command(fcgi_server *s, S_job *j)
     folio_err err = {{0}};
     const forms_values *v = &j->values;
     int rc;
-    if (j->route == R_CONTACT) {
+    if (j->route == R_VERIFY) {
+        rc = domain_verify(s->writer_dom, j->token, &j->res, &err);
+    } else if (j->route == R_CONTACT) {
         domain_contact_req r = {
             .name = forms_get(v, "name"), .email = forms_get(v, "email"),
             .subject = forms_get(v, "subject"), .message = forms_get(v, "message"),
@@ -889,7 +920,7 @@ static void S_run_command(fcgi_server *s, S_job *j)
             .email = forms_get(v, "email"),
             .display_name = forms_get(v, "display_name"),
             .password_hash = j->hash, .request_id = j->request_id,
-            .client = j->client};
+            .client = j->client, .verify = 1};
         rc = domain_register(s->writer_dom, &r, &j->res, &err);
     }
     j->res.rc = rc;
@@ -946,8 +977,9 @@ static void S_commit_group(fcgi_server *s, S_job *group, int n)
     metrics_group_commit(n);
     for (S_job *j = group; j; j = j->next)
         if (!j->status && j->res.rc == DOMAIN_OK)
-            metrics_event(j->route == R_CONTACT ? "ContactRequestSubmitted"
-                                                : "UserRegistered");
+            metrics_event(j->route == R_CONTACT  ? "ContactRequestSubmitted"
+                          : j->route == R_VERIFY ? "MemberVerified"
+                                                 : "UserRegistered");
 }
 
 /* Hands the handled jobs to the responder: those whose pages changed wait

@@ -74,6 +74,15 @@ static const char *const S_types[] = {
 
 const char *const *mail_types(void) { return S_types; }
 
+/* The index of kind "test" (not from an event). */
+static size_t S_kind_test(void)
+{
+    size_t k = 0;
+    while (k + 1 < S_NKINDS && strcmp(S_kinds[k].name, "test"))
+        k++;
+    return k;
+}
+
 /* ---- UTF-8 and cleaning ----------------------------------------------- */
 
 /* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
@@ -1130,7 +1139,7 @@ int mail_send_test(mailer *m, const char *to, char *where, size_t wherecap,
     if (!mail_addr_valid(to))
         return err_set(err, "'%s': not a valid e-mail address", to),
                CONSUMER_PERMANENT;
-    S_mail ml = {.k = S_NKINDS - 1, .to_addr = to, .date_ms = util_now_ms()};
+    S_mail ml = {.k = S_kind_test(), .to_addr = to, .date_ms = util_now_ms()};
     S_outbox_id(&ml, 0);
     cJSON *fields = cJSON_CreateObject();
     buf msg = BUF_INIT;

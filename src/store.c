@@ -130,6 +130,7 @@ static const char *const S_migrations[] = {
     "CREATE INDEX IF NOT EXISTS sessions_user ON sessions(user_id);"
     "CREATE TABLE IF NOT EXISTS mail_sends("
     " subject TEXT NOT NULL,"
+    " kind TEXT NOT NULL,"
     " at INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS mail_sends_subject ON mail_sends(subject, at);",
 };

@@ -20,7 +20,7 @@ t_site
 export FOLIO_RATE_LIMIT=0
 t_serve
 
-T_URL=$T_URL CHROMIUM=$chromium node "$here/forms.mjs" | tee "$T_DIR/browser.out"
+T_URL=$T_URL T_SITE=$T_SITE CHROMIUM=$chromium node "$here/forms.mjs" | tee "$T_DIR/browser.out"
 rc=${PIPESTATUS[0]}
 # Fold the browser's results into this test's count.
 T_PASS=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$T_DIR/browser.out" | tail -n1)
