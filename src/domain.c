@@ -1154,6 +1154,65 @@ int domain_verify(domain *d, const char *token, domain_result *res,
     return res->rc = rc;
 }
 
+/* The pending sign-ups older than ACCOUNTS_PENDING_TTL_MS (at most cap),
+ * their subjects into subs; the count or -1. */
+static int S_stale_pending(domain *d, char (*subs)[VAULT_SUBJECT_LEN + 1],
+                           int cap, folio_err *err)
+{
+    sqlite3 *db = store_db(d->st);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT subject FROM accounts WHERE state ="
+                           " 'pending' AND created_at < ?1 LIMIT ?2", -1, &st,
+                           NULL) != SQLITE_OK)
+        return err_set(err, "accounts: %s", sqlite3_errmsg(db));
+    sqlite3_bind_int64(st, 1, d->now_ms() - ACCOUNTS_PENDING_TTL_MS);
+    sqlite3_bind_int(st, 2, cap);
+    int n = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < cap)
+        S_copy(subs[n++], VAULT_SUBJECT_LEN + 1,
+               (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return err_set(err, "accounts: %s", sqlite3_errmsg(db));
+    return n;
+}
+
+int domain_expire_pending(domain *d, int *erased, folio_err *err)
+{
+    enum { S_BATCH = 64 };
+    *erased = 0;
+    char (*list)[VAULT_SUBJECT_LEN + 1] = calloc(S_BATCH, sizeof *list);
+    if (!list)
+        return err_set(err, "out of memory");
+    int n, rc = 0;
+    while (rc == 0 && (n = S_stale_pending(d, list, S_BATCH, err)) > 0) {
+        for (int i = 0; i < n && rc == 0; i++) {
+            domain_result res;
+            S_res_init(&res);
+            if (S_cmd_begin(d, err) < 0) {
+                rc = -1;
+                break;
+            }
+            int f = S_forget_in(d, list[i], &res, err);
+            /* erased already by other means: only the account row is left */
+            if (f == DOMAIN_NOT_FOUND)
+                f = S_sql(d, "DELETE FROM accounts WHERE subject = ?1", err,
+                          list[i], (const char *)NULL) < 0 ? DOMAIN_ERROR
+                                                           : DOMAIN_OK;
+            if (S_cmd_end(d, f == DOMAIN_OK, err) < 0 || f != DOMAIN_OK)
+                rc = -1;
+            else
+                ++*erased;
+        }
+    }
+    if (rc == 0 && n < 0)
+        rc = -1;
+    free(list);
+    if (*erased)
+        S_scrub(d);
+    return rc;
+}
+
 /* ---- data for pages --------------------------------------------------- */
 
 const cJSON *domain_site_data(void *ud, const char *name)

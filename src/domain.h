@@ -111,6 +111,11 @@ int domain_forget(domain *d, const char *email, domain_result *res,
 int domain_verify(domain *d, const char *token, domain_result *res,
                   folio_err *err);
 
+/* Erases the sign-ups never verified within 7 days, like domain_forget
+ * (outside a group: each in a transaction of its own). *erased gets how
+ * many. Run by `folio deliver` and hourly by folio-fcgi's writer. */
+int domain_expire_pending(domain *d, int *erased, folio_err *err);
+
 /* A site_data_fn (ud: the domain) giving templates the public read models:
  *   community: { count, members: [{ name, joined, joined_iso }] } newest first
  *   stats:     { events, members, contacts, by_day: [...] }              */

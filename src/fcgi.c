@@ -97,6 +97,7 @@ struct fcgi_server {
     int rate_on;
 
     domain *writer_dom;       /* writer thread only */
+    long long expired_at;     /* writer only: last look for stale sign-ups */
     store *ckpt;              /* checkpointer thread only */
     domain *reader_dom;       /* behind the site, under site_mu */
     site *site;               /* under site_mu */
@@ -1076,6 +1077,22 @@ static void *S_checkpointer(void *arg)
     return NULL;
 }
 
+/* Sign-ups never verified are erased after 7 days: the writer looks once
+ * an hour, between groups (folio deliver does it too). */
+static void S_writer_expire(fcgi_server *s)
+{
+    long long now = util_now_ms();
+    if (s->expired_at && now - s->expired_at < 3600LL * 1000)
+        return;
+    s->expired_at = now;
+    int n = 0;
+    folio_err err = {{0}};
+    if (domain_expire_pending(s->writer_dom, &n, &err) != 0)
+        log_msg("error", "expiring sign-ups: %s", err.msg);
+    else if (n)
+        log_msg("info", "%d sign-up(s) never verified erased", n);
+}
+
 static void *S_writer(void *arg)
 {
     fcgi_server *s = arg;
@@ -1109,6 +1126,7 @@ static void *S_writer(void *arg)
             S_commit_group(s, cmds, n);
             S_hand_over(s, cmds, 1);
             S_writer_checkpoint(s);
+            S_writer_expire(s);
         }
         if (probes)
             S_hand_over(s, probes, 0);

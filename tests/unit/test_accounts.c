@@ -296,6 +296,46 @@ START_TEST(many_signups_one_account_one_mail)
 }
 END_TEST
 
+static long long S_offset;
+static long long S_clock(void) { return util_now_ms() + S_offset; }
+
+START_TEST(unverified_signups_expire)
+{
+    domain *d = NULL;
+    folio_err err = {{0}};
+    ck_assert_msg(domain_open(&S_cfg, &d, &err) == 0, "%s", err.msg);
+    domain_set_clock(d, S_clock);
+    S_offset = 0;
+    ck_assert_int_eq(S_signup(d, "late@example.org", "Late"), DOMAIN_OK);
+    ck_assert_int_eq(S_signup(d, "kept@example.org", "Kept"), DOMAIN_OK);
+    char tok[2][ACCOUNTS_TOKEN_LEN + 1];
+    ck_assert_int_eq(S_tokens(d, tok, 2, "MemberVerificationRequested"), 2);
+    domain_result res;
+    ck_assert_int_eq(domain_verify(d, tok[1], &res, &err), DOMAIN_OK);
+    int n = -1;
+    ck_assert_int_eq(domain_expire_pending(d, &n, &err), 0);
+    ck_assert_int_eq(n, 0);
+    S_offset = ACCOUNTS_PENDING_TTL_MS + 1000;
+    ck_assert_int_eq(domain_expire_pending(d, &n, &err), 0);
+    ck_assert_int_eq(n, 1);
+    /* erased: the address reads as redacted, the verified member stays */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    domain_events_query q = {.json = 1};
+    ck_assert_int_eq(domain_print_events(d, &q, f, &err), 0);
+    fclose(f);
+    ck_assert_ptr_null(strstr(text, "late@example.org"));
+    ck_assert_ptr_nonnull(strstr(text, "PersonForgotten"));
+    free(text);
+    ck_assert_int_eq(S_members(d), 1);
+    /* the address can sign up again */
+    ck_assert_int_eq(S_signup(d, "late@example.org", "Late Again"), DOMAIN_OK);
+    ck_assert_int_eq(S_tokens(d, NULL, 0, "UserRegistered"), 3);
+    domain_close(d);
+}
+END_TEST
+
 static Suite *S_suite(void)
 {
     Suite *s = suite_create("accounts");
@@ -312,6 +352,7 @@ static Suite *S_suite(void)
     tcase_add_checked_fixture(td, S_dsetup, S_dteardown);
     tcase_add_test(td, signup_is_pending_until_verified);
     tcase_add_test(td, many_signups_one_account_one_mail);
+    tcase_add_test(td, unverified_signups_expire);
     suite_add_tcase(s, td);
     return s;
 }
