@@ -27,5 +27,12 @@ int cmd_deadletters(int argc, char **argv);
 int cmd_mail(int argc, char **argv);
 /* src/cmd_restore.c */
 int cmd_restore(int argc, char **argv);
+/* src/cmd_webhooks.c */
+int cmd_webhooks(int argc, char **argv);
+/* src/cmd_follow.c: folio events --follow, after the options are read. */
+#include "domain.h"
+int cmd_events_follow(domain *d, domain_events_query *q, folio_err *err);
+/* src/cmd_apikey.c */
+int cmd_apikey(int argc, char **argv);
 
 #endif

@@ -106,7 +106,7 @@ static int S_test(const folio_config *cfg, const char *to)
 }
 
 /* One line of `folio events --json` as the consumers hand events over. */
-static int S_send_line(mailer *m, const char *line, int *worst)
+static int S_send_line(mailer *m, const char *line, long lineno, int *worst)
 {
     folio_err err = {{0}};
     cJSON *j = cJSON_Parse(line);
@@ -119,8 +119,9 @@ static int S_send_line(mailer *m, const char *line, int *worst)
     if (!cJSON_IsNumber(pos) || !cJSON_IsString(type) || !cJSON_IsObject(data) ||
         !cJSON_IsString(at) || util_parse_time(at->valuestring, &ev.recorded_at)) {
         cJSON_Delete(j);
-        fprintf(stderr, "folio mail send: not an event of 'folio events"
-                " --json': %.60s\n", line);
+        /* the line itself may hold personal data: not echoed */
+        fprintf(stderr, "folio mail send: line %ld: not an event as 'folio"
+                " events --json' prints them\n", lineno);
         return -1;
     }
     ev.position = (long long)pos->valuedouble;
@@ -155,10 +156,12 @@ static int S_send(const folio_config *cfg)
     size_t cap = 0;
     ssize_t n;
     int worst = 0;
+    long lineno = 0;
     while ((n = getline(&line, &cap, stdin)) > 0) {
+        lineno++;
         if (line[strspn(line, " \t\r\n")] == '\0')
             continue;
-        if (S_send_line(m, line, &worst)) {
+        if (S_send_line(m, line, lineno, &worst)) {
             worst = 1;
             break;
         }

@@ -257,29 +257,34 @@ done:
 static void S_build_usage(FILE *f)
 {
     fprintf(f,
-            "usage: folio build [-s SITE] [-o OUT] [--drafts] [-j N] [--as-of TIME]\n\n"
+            "usage: folio build [-s SITE] [-o OUT] [--drafts] [-j N] [--as-of TIME] [--full]\n"
+            "                   [--strict]\n\n"
             "Renders SITE (default: .) into OUT (default: SITE/public). The site is\n"
             "built beside OUT and swapped in when complete: on any error OUT stays as\n"
             "it was and the status is 1. The site it replaces is kept as .OUT.prev\n"
-            "beside OUT, and the next build is made in it (only changed files are\n"
-            "written).\n\n"
+            "beside OUT, and the next build is made in it: only the pages whose\n"
+            "inputs changed since that tree was built are rendered again.\n\n"
             "  -s, --site SITE   the site directory (holding folio.yml)\n"
             "  -o, --out OUT     the output directory\n"
             "  -D, --drafts      include drafts and future-dated pages\n"
             "  -j, --jobs N      render threads (default: one per CPU)\n"
             "      --as-of TIME  build as of TIME (YYYY-MM-DD[THH:MM[:SS]][Z]):\n"
             "                    'now' for future-dated pages and the event store\n"
+            "      --full        render every page, whatever the recorded state says\n"
+            "      --strict      warnings (typos of known keys, menu items and links to\n"
+            "                    missing pages) fail the build; OUT stays as it was\n"
             "  -h, --help        this text\n");
 }
 
 /* Returns -1 to go on, else the exit status. */
 static int S_build_args(int argc, char **argv, const char **site_dir, const char **out,
-                        site_opts *opts)
+                        site_opts *opts, int *strict)
 {
     static const struct option S_opts[] = {
         {"site", required_argument, NULL, 's'}, {"out", required_argument, NULL, 'o'},
         {"drafts", no_argument, NULL, 'D'},     {"jobs", required_argument, NULL, 'j'},
         {"as-of", required_argument, NULL, 'A'}, {"help", no_argument, NULL, 'h'},
+        {"full", no_argument, NULL, 'F'},       {"strict", no_argument, NULL, 'S'},
         {NULL, 0, NULL, 0}};
     int c;
     optind = 1;
@@ -307,6 +312,8 @@ static int S_build_args(int argc, char **argv, const char **site_dir, const char
             }
             break;
         case 'h': S_build_usage(stdout); return 0;
+        case 'F': opts->full = 1; break;
+        case 'S': *strict = opts->strict = 1; break;
         case ':':
             fprintf(stderr, "folio build: %s needs a value\n", argv[optind - 1]);
             return 2;
@@ -327,7 +334,8 @@ int cmd_build(int argc, char **argv)
 {
     const char *site_dir = ".", *out = NULL;
     site_opts opts = {0};
-    int st = S_build_args(argc, argv, &site_dir, &out, &opts);
+    int strict = 0;
+    int st = S_build_args(argc, argv, &site_dir, &out, &opts, &strict);
     if (st >= 0)
         return st;
     long long t0 = util_mono_ns();
@@ -335,6 +343,13 @@ int cmd_build(int argc, char **argv)
     folio_err err = {{0}};
     if (config_load(site_dir, &cfg, &err) != 0) {
         fprintf(stderr, "folio build: %s\n", err.msg);
+        return 1;
+    }
+    if (!cfg.file && !util_is_dir(cfg.content_dir)) {
+        fprintf(stderr, "folio build: %s is not a folio site (no folio.yml, no content/).\n"
+                        "Make one with 'folio init DIR', or name one with -s SITE.\n",
+                strcmp(site_dir, ".") ? site_dir : "this directory");
+        config_free(&cfg);
         return 1;
     }
     opts.out_dir = out;
@@ -363,13 +378,18 @@ int cmd_build(int argc, char **argv)
         fprintf(stderr, "folio build: %s\n", err.msg);
         goto done;
     }
+    if (strict && site_warnings(s) > 0) {
+        fprintf(stderr, "folio build: %d warning%s and --strict: not built\n",
+                site_warnings(s), site_warnings(s) == 1 ? "" : "s");
+        goto done;
+    }
     if (site_build(s, &err) != 0) {
         fprintf(stderr, "folio build: %s\n", err.msg);
         goto done;
     }
     double ms = (double)(util_mono_ns() - t0) / 1e6;
-    printf("folio: built %d pages into %s in %.0f ms\n", site_built_pages(s),
-           out ? out : cfg.public_dir, ms);
+    printf("folio: built %d pages (%d unchanged) into %s in %.0f ms\n",
+           site_built_pages(s), site_unchanged_pages(s), out ? out : cfg.public_dir, ms);
     rc = 0;
 done:
     site_close(s);

@@ -361,6 +361,8 @@ static const char S_events_help[] =
     "  --as-of TIME    events recorded at or before TIME (YYYY-MM-DD or\n"
     "                  YYYY-MM-DDTHH:MM[:SS[.fff]][Z|+HH:MM], UTC by default)\n"
     "  --json          JSON Lines, the whole envelope per event\n"
+    "  -f, --follow    then print new events as they are committed, like\n"
+    "                  tail -f, until interrupted (not with --as-of)\n"
     "  -s, --site SITE the site directory (default .)\n";
 
 static int S_parse_pos(const char *s, long long *out)
@@ -383,17 +385,20 @@ int cmd_events(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},
         {"site", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
+        {"follow", no_argument, NULL, 'f'},
         {NULL, 0, NULL, 0}};
     static const char usage[] = "[--stream ID] [--type T] [--after POS]"
-                                " [--as-of TIME] [--json]";
+                                " [--as-of TIME] [--json] [--follow]";
+    int follow = 0;
     if (S_is_help(argc, argv))
         return fputs(S_events_help, stdout), 0;
     domain_events_query q = {0};
     const char *site_dir = ".";
     int ch;
     optind = 1;
-    while ((ch = S_getopt(argc, argv, "events", longs, ":S:t:a:A:js:h")) != -1) {
+    while ((ch = S_getopt(argc, argv, "events", longs, ":S:t:a:A:js:hf")) != -1) {
         switch (ch) {
+        case 'f': follow = 1; break;
         case 'S': q.stream = optarg; break;
         case 't': q.type = optarg; break;
         case 'j': q.json = 1; break;
@@ -418,12 +423,13 @@ int cmd_events(int argc, char **argv)
             return S_usage("events", usage);
         }
     }
-    if (optind != argc)
+    if (optind != argc || (follow && q.as_of_ms))
         return S_usage("events", usage);
     S_ctx c = {.name = "events"};
     folio_err err = {{0}};
     int status = S_open(&c, site_dir);
-    if (!status && domain_print_events(c.d, &q, stdout, &err) < 0)
+    if (!status && (follow ? cmd_events_follow(c.d, &q, &err)
+                           : domain_print_events(c.d, &q, stdout, &err)) < 0)
         status = S_fail(&c, &err);
     S_close(&c);
     return status;
@@ -476,7 +482,10 @@ static const char S_check_help[] =
     "Verifies the site: SQLite's integrity check, the triggers that keep\n"
     "the event log append-only, each projection against a fresh replay of\n"
     "the log, and (once the site is built) every page that shows store data\n"
-    "against what it would render now. Prints what differs, one a line.\n"
+    "against what it would render now, and every other page's recorded inputs\n"
+    "against the sources (a page out of date needs folio build). Warnings of\n"
+    "folio build (typos of known keys, links to missing pages) fail the\n"
+    "check, as with folio build --strict. Prints what differs, one a line.\n"
     "\n"
     "  -s, --site SITE    the site directory (default .)\n"
     "\n"
@@ -495,6 +504,13 @@ static int S_check_pages(S_ctx *c, buf *report, folio_err *err)
         return -1;
     buf pages = BUF_INIT;
     int r = site_check_pages(s, &pages, err);
+    /* the build state against the sources, and the build's checks (as
+     * folio build --strict: a warning fails the check) */
+    int st = r < 0 ? 0 : site_check_state(s, report, err);
+    if (st < 0)
+        r = -1;
+    else if (st > 0 || site_warnings(s) > 0)
+        r = 1;
     site_close(s);
     if (r == 1) {
         const char *p = pages.ptr;

@@ -3,6 +3,7 @@
 
 #include <cmark.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,6 +146,77 @@ static int S_take_time(const S_fm *f, const cJSON *v, const char *key, long long
     return 0;
 }
 
+static const char *const S_known[] = {
+    "title", "summary", "slug", "layout", "date", "lastmod", "draft", "weight", "tags",
+    "aliases",
+    /* params the site itself reads */
+    "paginate", "paginate_data", "unlisted", "featured"};
+
+static size_t S_min3(size_t a, size_t b, size_t c)
+{
+    size_t m = a < b ? a : b;
+    return m < c ? m : c;
+}
+
+/* Optimal string alignment distance, for keys (short: at most 63 bytes). */
+static size_t S_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63)
+        return 64;
+    size_t d[64][64];
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            size_t cost = a[i - 1] != b[j - 1];
+            d[i][j] = S_min3(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < d[i][j])
+                d[i][j] = d[i - 2][j - 2] + 1;
+        }
+    return d[la][lb];
+}
+
+const char *content_suggest(const char *key, const char *const *known, size_t n)
+{
+    const char *best = NULL;
+    size_t bd = 3, kl = strlen(key);
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(key, known[i]))
+            return NULL;
+        size_t d = S_distance(key, known[i]);
+        if (d < bd && d < kl) {
+            bd = d;
+            best = known[i];
+        }
+    }
+    return best;
+}
+
+static int S_warn(content_page *out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int S_warn(content_page *out, const char *fmt, ...)
+{
+    buf b = BUF_INIT;
+    if (out->warnings && buf_puts(&b, out->warnings) != 0)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    if (rc != 0 || buf_putc(&b, '\n') != 0) {
+        buf_free(&b);
+        return -1;
+    }
+    free(out->warnings);
+    out->warnings = buf_detach(&b, NULL);
+    return 0;
+}
+
 /* Moves the known keys of fm into out, the rest into out->params. */
 static int S_fields(const S_fm *f, cJSON *fm, content_page *out)
 {
@@ -194,6 +266,10 @@ static int S_fields(const S_fm *f, cJSON *fm, content_page *out)
                 if (!S_alias_ok(out->aliases[i]))
                     rc = S_bad(f, k, "each alias must be a URL path starting with '/'");
         } else {
+            const char *near = content_suggest(k, S_known, sizeof S_known / sizeof *S_known);
+            if (near && S_warn(out, "%s:%d: unknown front matter key '%s' — did you mean '%s'?",
+                               f->file, S_line_of(f->lines, k, f->line0), k, near) != 0)
+                return err_set(f->err, "%s: out of memory", f->file);
             cJSON *v = cJSON_DetachItemViaPointer(fm, it);
             if (!cJSON_AddItemToObject(out->params, k, v)) {
                 cJSON_Delete(v);
@@ -207,10 +283,27 @@ static int S_fields(const S_fm *f, cJSON *fm, content_page *out)
     return 0;
 }
 
+/* The first line holding invalid UTF-8, or 0. */
+static int S_bad_utf8_line(const char *src, size_t len)
+{
+    if (util_utf8_valid(src, len))
+        return 0;
+    int line = 1;
+    for (size_t p = 0, next; p < len; p = next, line++) {
+        size_t n = S_line_end(src, len, p, &next);
+        if (!util_utf8_valid(src + p, n))
+            return line;
+    }
+    return line;
+}
+
 int content_parse(const char *file, const char *src, size_t len, content_page *out,
                   folio_err *err)
 {
     memset(out, 0, sizeof *out);
+    int bad = S_bad_utf8_line(src, len);
+    if (bad)
+        return err_set(err, "%s:%d: not valid UTF-8 (save the file as UTF-8)", file, bad);
     out->date = out->lastmod = -1;
     if (!(out->file = util_strdup(file)) || !(out->title = util_strdup("")) ||
         !(out->params = cJSON_CreateObject()) || S_kind(file, out) != 0) {
@@ -284,6 +377,7 @@ void content_page_free(content_page *p)
     S_strv_free(p->tags, p->ntags);
     S_strv_free(p->aliases, p->naliases);
     cJSON_Delete(p->params);
+    free(p->warnings);
     memset(p, 0, sizeof *p);
 }
 
@@ -460,9 +554,29 @@ static char *S_plain(cmark_node *para)
     return buf_detach(&b, NULL);
 }
 
+/* "LINE\tURL\n" for a link or image node. */
+static int S_add_link(buf *b, cmark_node *n)
+{
+    const char *url = cmark_node_get_url(n);
+    if (!url || !*url)
+        return 0;
+    return buf_printf(b, "%d\t", cmark_node_get_start_line(n)) || buf_puts(b, url) ||
+           buf_putc(b, '\n');
+}
+
 char *content_render(const char *md, size_t len, size_t *outlen, int *words,
                      char **summary)
 {
+    return content_render_links(md, len, outlen, words, summary, NULL);
+}
+
+char *content_render_links(const char *md, size_t len, size_t *outlen, int *words,
+                           char **summary, char **links)
+{
+    buf lb = BUF_INIT;
+    int lfail = 0;
+    if (links)
+        *links = NULL;
     if (summary)
         *summary = NULL;
     if (words)
@@ -475,7 +589,7 @@ char *content_render(const char *md, size_t len, size_t *outlen, int *words,
         S_arena_reset();
         return NULL;
     }
-    if (words || summary) {
+    if (words || summary || links) {
         cmark_iter *it = cmark_iter_new(doc);
         cmark_event_type ev;
         int in = 0;
@@ -499,6 +613,11 @@ char *content_render(const char *md, size_t len, size_t *outlen, int *words,
             case CMARK_NODE_LINEBREAK:
                 in = 0;
                 break;
+            case CMARK_NODE_LINK:
+            case CMARK_NODE_IMAGE:
+                if (links && S_add_link(&lb, n) != 0)
+                    lfail = 1;
+                break;
             default:
                 if (cmark_node_get_type(n) <= CMARK_NODE_LAST_BLOCK)
                     in = 0; /* a block boundary ends a word; emphasis does not */
@@ -514,6 +633,12 @@ char *content_render(const char *md, size_t len, size_t *outlen, int *words,
         html = util_strdup(out); /* the caller frees it with free() */
     }
     S_arena_reset();
+    /* copied at its length: a site keeps every page's links until the end */
+    if (html && links && (lfail || !(*links = util_strndup(lb.ptr ? lb.ptr : "", lb.len)))) {
+        free(html);
+        html = NULL;
+    }
+    buf_free(&lb);
     if (!html && summary) {
         free(*summary);
         *summary = NULL;

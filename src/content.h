@@ -35,11 +35,15 @@ typedef struct content_page {
     cJSON *params;     /* every other front matter key, as JSON; never NULL */
     size_t body_offset; /* where the Markdown starts in the file */
     int body_line;      /* 1-based line of the first body line */
+    char *warnings;     /* "FILE:LINE: ..." lines, or NULL: mistakes that still build */
 } content_page;
 
 /* Parses the front matter of src (a whole file). file is the name used in
  * messages and stored in out->file; errors read "FILE:LINE: reason". A file
- * without a leading "---" line has no front matter. */
+ * without a leading "---" line has no front matter. Invalid UTF-8 anywhere
+ * in the file is an error naming its line. A front matter key that is not
+ * a known one but a near miss of one ("titel") is kept in params and
+ * warned about in out->warnings. */
 int content_parse(const char *file, const char *src, size_t len,
                   content_page *out, folio_err *err);
 void content_page_free(content_page *p);
@@ -50,6 +54,16 @@ void content_page_free(content_page *p);
  * (malloc'd, NULL if there is no paragraph). */
 char *content_render(const char *md, size_t len, size_t *outlen, int *words,
                      char **summary);
+
+/* The known key closest to key (Damerau-Levenshtein distance at most 2,
+ * and less than key's length), or NULL when none is close or key is one. */
+const char *content_suggest(const char *key, const char *const *known, size_t n);
+
+/* The same, and *links (when links is non-NULL) receives the links and
+ * images of the Markdown, one "LINE<TAB>URL" a line (LINE counted from the
+ * start of md); "" when there are none. */
+char *content_render_links(const char *md, size_t len, size_t *outlen, int *words,
+                           char **summary, char **links);
 
 /* Reading time in minutes for a word count (at least 1). */
 int content_reading_minutes(int words);

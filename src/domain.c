@@ -1266,43 +1266,96 @@ static int S_owner_view(domain *d, const store_event *ev, cJSON **data,
     return 0;
 }
 
-static int S_print_json(S_print *pr, const store_event *ev, cJSON *data,
-                        cJSON *meta)
+cJSON *domain_envelope_json(const store_event *ev, cJSON *data, cJSON *meta)
 {
     char iso[32];
     util_format_iso_ms(ev->recorded_at, iso);
+    const events_type *t = events_find(ev->type);
     cJSON *o = cJSON_CreateObject();
-    int rc = -1;
     if (o && cJSON_AddNumberToObject(o, "position", (double)ev->position) &&
         cJSON_AddStringToObject(o, "event_id", ev->event_id) &&
         cJSON_AddStringToObject(o, "stream_id", ev->stream_id) &&
         cJSON_AddNumberToObject(o, "stream_version",
                                 (double)ev->stream_version) &&
-        cJSON_AddStringToObject(o, "type", ev->type)) {
-        const events_type *t = events_find(ev->type);
+        cJSON_AddStringToObject(o, "type", ev->type) &&
         cJSON_AddNumberToObject(o, "schema_version",
-                                t ? t->version : ev->schema_version);
-        cJSON_AddItemToObject(o, "data", data);
-        cJSON_AddItemToObject(o, "metadata", meta);
-        cJSON_AddStringToObject(o, "recorded_at", iso);
-        char *line = cJSON_PrintUnformatted(o);
-        if (line && fprintf(pr->out, "%s\n", line) >= 0)
-            rc = 0;
-        free(line);
-        cJSON_Delete(o);
-        return rc;
+                                t ? t->version : ev->schema_version) &&
+        cJSON_AddItemToObject(o, "data", data)) {
+        data = NULL;
+        if (cJSON_AddItemToObject(o, "metadata", meta)) {
+            meta = NULL;
+            if (cJSON_AddStringToObject(o, "recorded_at", iso))
+                return o;
+        }
     }
     cJSON_Delete(o);
     cJSON_Delete(data);
     cJSON_Delete(meta);
+    return NULL;
+}
+
+/* Replaces one string member by "[personal]" unless it reads "[redacted]". */
+static int S_mask(cJSON *obj, const char *key)
+{
+    cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!cJSON_IsString(it) || !strcmp(it->valuestring, "[redacted]"))
+        return 0;
+    cJSON *s = cJSON_CreateString("[personal]");
+    if (!s || !cJSON_ReplaceItemInObjectCaseSensitive(obj, key, s)) {
+        cJSON_Delete(s);
+        return -1;
+    }
+    return 0;
+}
+
+int domain_mask_personal(const char *type, cJSON *data, cJSON *meta)
+{
+    const events_type *t = events_find(type);
+    for (const events_field *f = t ? t->fields : NULL; f && f->name; f++)
+        if (f->personal && data && S_mask(data, f->name) < 0)
+            return -1;
+    return meta ? S_mask(meta, "client") : 0;
+}
+
+int domain_event_json(domain *d, const store_event *ev, int personal,
+                      cJSON **out, folio_err *err)
+{
+    cJSON *data = NULL, *meta = NULL;
+    *out = NULL;
+    if (S_owner_view(d, ev, &data, &meta, err) < 0)
+        goto fail;
+    if (!personal && domain_mask_personal(ev->type, data, meta) < 0) {
+        err_set(err, "out of memory");
+        goto fail;
+    }
+    if (!(*out = domain_envelope_json(ev, data, meta)))
+        return err_set(err, "out of memory");
+    return 0;
+fail:
+    cJSON_Delete(data);
+    cJSON_Delete(meta);
     return -1;
+}
+
+store *domain_store(domain *d) { return d->st; }
+
+static int S_print_json(S_print *pr, const store_event *ev, cJSON *data,
+                        cJSON *meta)
+{
+    cJSON *o = domain_envelope_json(ev, data, meta);
+    char *line = o ? cJSON_PrintUnformatted(o) : NULL;
+    int rc = line && fprintf(pr->out, "%s\n", line) >= 0 ? 0 : -1;
+    free(line);
+    cJSON_Delete(o);
+    return rc;
 }
 
 static int S_print_event(void *ud, const store_event *ev)
 {
     S_print *pr = ud;
     const domain_events_query *q = pr->q;
-    if (ev->position <= q->after || (q->type && strcmp(q->type, ev->type)) ||
+    if (ev->position <= q->after || (q->upto > 0 && ev->position > q->upto) ||
+        (q->type && strcmp(q->type, ev->type)) ||
         (q->as_of_ms > 0 && ev->recorded_at > q->as_of_ms))
         return 0;
     cJSON *data = NULL, *meta = NULL;

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include "config.h"
+#include "store.h"
 #include "util.h"
 
 typedef struct domain domain;
@@ -130,11 +131,28 @@ typedef struct domain_events_query {
     long long after;        /* position, 0: from the start */
     long long as_of_ms;     /* 0: now */
     int json;               /* JSON Lines with the whole envelope */
+    long long upto;         /* position, 0: to the end */
 } domain_events_query;
 /* Prints events to out (personal fields decrypted for the owner,
  * "[redacted]" when forgotten), upcast to the current schema. */
 int domain_print_events(domain *d, const domain_events_query *q, FILE *out,
                         folio_err *err);
+/* The envelope `folio events --json` prints, for every reader of the log
+ * (webhooks, /api/events): {position, event_id, stream_id, stream_version,
+ * type, schema_version (the type's current one), data, metadata,
+ * recorded_at (ISO 8601 UTC)}. Takes data and meta over, also when it
+ * fails (NULL: out of memory). */
+cJSON *domain_envelope_json(const store_event *ev, cJSON *data, cJSON *meta);
+/* Sets the type's personal fields in data, and metadata's client, to
+ * "[personal]", leaving "[redacted]" ones as they are. -1: out of memory. */
+int domain_mask_personal(const char *type, cJSON *data, cJSON *meta);
+/* One stored event as its envelope, upcast, personal fields decrypted
+ * (personal set) or "[personal]"; "[redacted]" once forgotten either way. */
+int domain_event_json(domain *d, const store_event *ev, int personal,
+                      cJSON **out, folio_err *err);
+/* The handle's store connection, for readers of the log (same thread). */
+store *domain_store(domain *d);
+
 /* Rebuilds the named projections (all when n == 0) from the log, in one
  * transaction (projections_replay). */
 int domain_replay(domain *d, const char *const *names, size_t n,

@@ -27,6 +27,7 @@
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
+#include "api.h"
 #include "config.h"
 #include "consumers.h"
 #include "domain.h"
@@ -46,11 +47,12 @@
 #define S_RL_SIZE 4096 /* rate-limit table entries (power of two) */
 #define S_RL_PROBE 8
 
-enum S_route { R_OTHER, R_CONTACT, R_REGISTER, R_HEALTH, R_METRICS,
+enum S_route { R_OTHER, R_CONTACT, R_REGISTER, R_HEALTH, R_METRICS, R_API,
                R_VERIFY };
 
 static const char *const S_route_names[] = {"other", "/contact", "/register",
-                                            "/health", "/metrics", "/verify"};
+                                            "/health", "/metrics", "/api/events",
+                                            "/verify"};
 
 typedef struct S_job {
     FCGX_Request req;
@@ -69,6 +71,7 @@ typedef struct S_job {
     int status;          /* set by the writer: 0, or 500 / 503 */
     unsigned long long seq;   /* commit sequence it waits to see rendered */
     long long deadline_ns;    /* answer by then even if not rendered */
+    api_req api;              /* GET /api/events */
 } S_job;
 
 typedef struct S_jobq {
@@ -132,6 +135,14 @@ struct fcgi_server {
     /* The log's readers (mail, webhooks): threads of their own, woken
      * after each commit; never on the request or writer path. */
     consumers *consumers;
+    /* GET /api/events: one thread answers them, parking long-polls; the
+     * writer's commits wake it (api_cv, under mu like apiq and the rest). */
+    api *api;                 /* the API thread only */
+    pthread_cond_t api_cv;
+    S_jobq apiq;              /* accepted, for the API thread */
+    int api_jobs;             /* API requests holding a slot */
+    int stop_api, api_started;
+    pthread_t api_thread;
 };
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -625,6 +636,7 @@ static void S_slot_put(fcgi_server *s, S_job *j)
     j->status = 0;
     j->in_eof = 0;
     j->json = 0;
+    api_req_done(&j->api);
     pthread_mutex_lock(&s->mu);
     j->next = s->free_slots;
     s->free_slots = j;
@@ -659,6 +671,8 @@ static enum S_route S_route_of(S_job *j)
         return R_HEALTH;
     if (!strcmp(path, "/metrics"))
         return R_METRICS;
+    if (!strcmp(path, "/api/events"))
+        return R_API;
     if (!strcmp(path, "/verify"))
         return R_VERIFY;
     return R_OTHER;
@@ -807,6 +821,8 @@ static int S_handle_form(fcgi_server *s, S_job *j)
     return S_submit(s, j);
 }
 
+static int S_api_accept(fcgi_server *s, S_job *j);
+
 /* Routes one accepted request. Returns 1 when the job now belongs to the
  * writer (it is answered later), 0 when it has been answered. */
 static int S_handle(fcgi_server *s, S_job *j)
@@ -868,6 +884,9 @@ static int S_handle(fcgi_server *s, S_job *j)
             buf_free(&b);
         }
         return 0;
+    case R_API:
+        j->json = 1;
+        return S_api_accept(s, j);
     default:
         S_refuse(j, 404, "there is nothing here", NULL);
         return 0;
@@ -1004,6 +1023,8 @@ static void S_hand_over(fcgi_server *s, S_job *list, int committed)
         }
     }
     pthread_cond_signal(&s->resp_cv);
+    if (committed)
+        pthread_cond_signal(&s->api_cv);
     pthread_mutex_unlock(&s->mu);
     if (committed)
         consumers_wake(s->consumers);
@@ -1236,6 +1257,124 @@ static void *S_responder(void *arg)
     return NULL;
 }
 
+/* ---- the events API: answered off the workers, long-polls parked --------- */
+
+/* API requests holding a slot at once (mostly parked long-polls): half the
+ * slots, so that forms always have the other half. Beyond it: 503. */
+#define S_API_MAX (S_SLOTS / 2)
+/* How often parked long-polls look at the log when no commit of this
+ * process woke them (events from another one: folio contact, a replay). */
+#define S_API_POLL_MS 100
+
+/* Worker: hands the request to the API thread, or refuses when full. */
+static int S_api_accept(fcgi_server *s, S_job *j)
+{
+    pthread_mutex_lock(&s->mu);
+    int full = s->api_jobs >= S_API_MAX || !s->api_started;
+    if (!full) {
+        s->api_jobs++;
+        S_q_push(&s->apiq, j);
+        pthread_cond_signal(&s->api_cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (full)
+        S_refuse(j, 503, "too many API requests at once; retry shortly",
+                 "Retry-After: 1\r\n");
+    return !full;
+}
+
+static void S_api_finish(fcgi_server *s, S_job *j)
+{
+    S_send(j, j->api.status, "application/json", j->api.headers,
+           j->api.body ? j->api.body : "", j->api.blen);
+    pthread_mutex_lock(&s->mu);
+    s->api_jobs--;
+    pthread_mutex_unlock(&s->mu);
+    S_slot_put(s, j);
+}
+
+/* A new request: refused, answered at once, or parked until its deadline. */
+static void S_api_new(fcgi_server *s, S_job *j, S_job **parked)
+{
+    if (api_start(s->api, j->method, S_param(j, "QUERY_STRING"),
+                  S_param(j, "HTTP_AUTHORIZATION"), j->request_id, &j->api) != 0 ||
+        api_poll(s->api, &j->api, j->api.q.wait == 0)) {
+        S_api_finish(s, j);
+        return;
+    }
+    j->deadline_ns = util_mono_ns() + (long long)j->api.q.wait * 1000000000LL;
+    j->next = *parked;
+    *parked = j;
+}
+
+/* Sleeps (mu held) until woken, or the earliest deadline, or the next look
+ * at the log while requests are parked. */
+static void S_api_sleep(fcgi_server *s, const S_job *parked)
+{
+    if (!parked) {
+        pthread_cond_wait(&s->api_cv, &s->mu);
+        return;
+    }
+    long long now = util_mono_ns();
+    long long until = now + S_API_POLL_MS * 1000000LL;
+    for (const S_job *j = parked; j; j = j->next)
+        if (j->deadline_ns < until)
+            until = j->deadline_ns;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    long long left = until > now ? until - now : 0;
+    ts.tv_sec += left / 1000000000LL;
+    ts.tv_nsec += left % 1000000000LL;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&s->api_cv, &s->mu, &ts);
+}
+
+static void *S_api_thread(void *arg)
+{
+    fcgi_server *s = arg;
+    pthread_setname_np(pthread_self(), "folio-api");
+    S_job *parked = NULL;
+    long long seen_head = api_head(s->api);
+    unsigned long long seen_seq = 0;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        if (!s->apiq.head && !s->stop_api && s->commit_seq == seen_seq)
+            S_api_sleep(s, parked);
+        S_job *fresh = S_q_take_all(&s->apiq);
+        int stop = s->stop_api;
+        seen_seq = s->commit_seq;
+        pthread_mutex_unlock(&s->mu);
+
+        while (fresh) {
+            S_job *j = fresh;
+            fresh = fresh->next;
+            S_api_new(s, j, &parked);
+        }
+        long long head = parked ? api_head(s->api) : seen_head;
+        int moved = head != seen_head;
+        seen_head = head;
+        long long now = util_mono_ns();
+        for (S_job **pp = &parked; *pp;) {
+            S_job *j = *pp;
+            int final = stop || j->deadline_ns <= now;
+            if ((moved || final) && api_poll(s->api, &j->api, final)) {
+                *pp = j->next;
+                S_api_finish(s, j);
+            } else {
+                pp = &j->next;
+            }
+        }
+        pthread_mutex_lock(&s->mu);
+        if (stop && !parked && !s->apiq.head)
+            break;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
 /* ---- life cycle ---------------------------------------------------------- */
 
 /* A socket meant for the web server's group in a directory that group
@@ -1293,6 +1432,8 @@ static int S_open_handles(fcgi_server *s, folio_err *err)
         return err_prefix(err, "cannot load the site");
     if (consumers_open_site(cfg, &s->consumers, err) != 0)
         return err_prefix(err, "cannot set up mail and webhooks");
+    if (api_open(cfg, &s->api, err) != 0)
+        return err_prefix(err, "cannot open the events API");
     return 0;
 }
 
@@ -1306,7 +1447,7 @@ static int S_init_sync(fcgi_server *s)
              pthread_mutex_init(&s->rl_mu, NULL) | pthread_cond_init(&s->slot_cv, NULL) |
              pthread_cond_init(&s->writer_cv, NULL) |
              pthread_cond_init(&s->render_cv, NULL) | pthread_cond_init(&s->resp_cv, &ca) |
-             pthread_cond_init(&s->ckpt_cv, &ca);
+             pthread_cond_init(&s->ckpt_cv, &ca) | pthread_cond_init(&s->api_cv, &ca);
     pthread_condattr_destroy(&ca);
     return rc ? -1 : 0;
 }
@@ -1396,6 +1537,9 @@ int fcgi_start(fcgi_server *s, folio_err *err)
         pthread_create(&s->renderer, NULL, S_renderer, s) != 0 ||
         pthread_create(&s->responder, NULL, S_responder, s) != 0)
         return err_set(err, "cannot start threads: %s", strerror(errno));
+    if (pthread_create(&s->api_thread, NULL, S_api_thread, s) != 0)
+        return err_set(err, "cannot start threads: %s", strerror(errno));
+    s->api_started = 1;
     for (int i = 0; i < s->threads; i++)
         if (pthread_create(&s->workers[i], NULL, S_worker, s) != 0)
             return err_set(err, "cannot start worker threads: %s", strerror(errno));
@@ -1424,6 +1568,12 @@ void fcgi_stop(fcgi_server *s)
         shutdown(s->listen_fd, SHUT_RDWR);
     for (int i = 0; i < s->threads; i++)
         pthread_join(s->workers[i], NULL);
+    /* Parked long-polls get their (empty) answers now. */
+    if (s->api_started) {
+        S_stop_flag(s, &s->stop_api, &s->api_cv);
+        pthread_join(s->api_thread, NULL);
+        s->api_started = 0;
+    }
     /* Then drain: every queued command is committed, every pending page
      * rendered, every request answered. */
     S_stop_flag(s, &s->stop_writer, &s->writer_cv);
@@ -1497,6 +1647,7 @@ void fcgi_close(fcgi_server *s)
         domain_close(s->reader_dom);
     if (s->writer_dom)
         domain_close(s->writer_dom);
+    api_close(s->api);
     store_close(s->ckpt);
     consumers_close(s->consumers);
     while (s->cfgs) {
@@ -1519,5 +1670,6 @@ void fcgi_close(fcgi_server *s)
     pthread_cond_destroy(&s->render_cv);
     pthread_cond_destroy(&s->resp_cv);
     pthread_cond_destroy(&s->ckpt_cv);
+    pthread_cond_destroy(&s->api_cv);
     free(s);
 }

@@ -27,6 +27,8 @@ static const struct command S_commands[] = {
     {"deadletters", cmd_deadletters, "list, retry or drop failed deliveries"},
     {"mail", cmd_mail, "list the mail outbox, show a message, send a test"},
     {"restore", cmd_restore, "put a backup back as the event store"},
+    {"webhooks", cmd_webhooks, "list the webhooks; send a signed test event"},
+    {"apikey", cmd_apikey, "create, list and revoke keys for /api/events"},
     {NULL, NULL, NULL},
 };
 

@@ -67,20 +67,23 @@ static const S_kind S_kinds[] = {
 };
 #define S_NKINDS (sizeof S_kinds / sizeof S_kinds[0])
 
-static const char *const S_types[] = {
-    "ContactRequestSubmitted", "UserRegistered", "MemberVerified",
-    "MemberVerificationRequested", "MemberSignupRepeated", NULL,
-};
+/* The kinds' event types, made once from the table. */
+static const char *S_types[S_NKINDS + 1];
+static pthread_once_t S_types_once = PTHREAD_ONCE_INIT;
 
-const char *const *mail_types(void) { return S_types; }
-
-/* The index of kind "test" (not from an event). */
-static size_t S_kind_test(void)
+static void S_types_fill(void)
 {
-    size_t k = 0;
-    while (k + 1 < S_NKINDS && strcmp(S_kinds[k].name, "test"))
-        k++;
-    return k;
+    size_t n = 0;
+    for (size_t k = 0; k < S_NKINDS; k++)
+        if (S_kinds[k].type)
+            S_types[n++] = S_kinds[k].type;
+    S_types[n] = NULL;
+}
+
+const char *const *mail_types(void)
+{
+    pthread_once(&S_types_once, S_types_fill);
+    return S_types;
 }
 
 /* ---- UTF-8 and cleaning ----------------------------------------------- */
@@ -230,6 +233,15 @@ static int S_hdr_plain(S_hdr *h, const char *s, size_t n, int sp)
     return 0;
 }
 
+/* A header's name is folio's, never a visitor's; still, checked. */
+static int S_name_ok(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    return n && n <= 60 &&
+           strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                        "0123456789-") == n;
+}
+
 static int S_hdr_start(S_hdr *h, buf *out, const char *name)
 {
     h->out = out;
@@ -240,6 +252,8 @@ static int S_hdr_start(S_hdr *h, buf *out, const char *name)
 int mail_encode_header(buf *out, const char *name, const char *value,
                        size_t len, folio_err *err)
 {
+    if (!S_name_ok(name))
+        return err_set(err, "not a header name");
     S_hdr h;
     buf v = BUF_INIT;
     int ascii = S_clean(&v, value ? value : "", value ? len : 0, S_SUBJECT_MAX);
@@ -267,6 +281,8 @@ static int S_display_is_atoms(const char *s, size_t n)
 int mail_encode_address(buf *out, const char *name, const char *display,
                         const char *addr, folio_err *err)
 {
+    if (!S_name_ok(name))
+        return err_set(err, "not a header name");
     if (!addr || !mail_addr_valid(addr))
         return err_set(err, "%s: not a valid address", name);
     S_hdr h;
@@ -566,9 +582,25 @@ static int S_default_from(mailer *m, folio_err *err)
     return m->from_name && m->from_addr ? 0 : err_set(err, "out of memory");
 }
 
+/* A misspelt key would silently leave mail in the outbox: refused. */
+static int S_known_keys(const folio_config *cfg, folio_err *err)
+{
+    const cJSON *mail = cJSON_GetObjectItemCaseSensitive(cfg->raw, "mail"), *k;
+    if (!cJSON_IsObject(mail))
+        return 0;
+    cJSON_ArrayForEach(k, mail)
+        if (strcmp(k->string, "from") && strcmp(k->string, "owner") &&
+            strcmp(k->string, "transport"))
+            return err_set(err, "folio.yml: mail.%s: unknown setting (there"
+                           " are from, owner and transport)", k->string);
+    return 0;
+}
+
 static int S_addresses(mailer *m, folio_err *err)
 {
     const char *from, *owner;
+    if (S_known_keys(m->cfg, err))
+        return -1;
     if (S_setting(m->cfg, "from", &from, err) ||
         S_setting(m->cfg, "owner", &owner, err))
         return -1;
@@ -611,16 +643,34 @@ static int S_smtp_progress(void *ud, curl_off_t dt, curl_off_t dn,
     return consumers_cancelled();
 }
 
+/* smtp+starttls://REST is smtp://REST with STARTTLS required, on the
+ * submission port (587) unless REST names one. NULL: not a URL. */
+static char *S_starttls_url(const char *rest)
+{
+    buf u = BUF_INIT;
+    CURLU *h = curl_url();
+    char *port = NULL, *full = NULL, *out = NULL;
+    if (!h || buf_printf(&u, "smtp://%s", rest) ||
+        curl_url_set(h, CURLUPART_URL, u.ptr, 0))
+        goto done;
+    if (curl_url_get(h, CURLUPART_PORT, &port, 0) == CURLUE_NO_PORT &&
+        curl_url_set(h, CURLUPART_PORT, "587", 0))
+        goto done;
+    if (!curl_url_get(h, CURLUPART_URL, &full, 0))
+        out = util_strdup(full);
+done:
+    curl_free(port), curl_free(full);
+    curl_url_cleanup(h);
+    buf_free(&u);
+    return out;
+}
+
 static int S_smtp_open(mailer *m, const char *url, folio_err *err)
 {
     static const char starttls[] = "smtp+starttls://";
     int tls = !strncmp(url, starttls, sizeof starttls - 1);
-    buf u = BUF_INIT;
-    if (buf_printf(&u, "%s%s", tls ? "smtp://" : "",
-                   url + (tls ? sizeof starttls - 1 : 0)))
-        return err_set(err, "out of memory");
-    m->url = buf_detach(&u, NULL);
-    if (!(m->shown = S_shown_url(m->url)))
+    m->url = tls ? S_starttls_url(url + sizeof starttls - 1) : util_strdup(url);
+    if (!m->url || !(m->shown = S_shown_url(m->url)))
         return err_set(err, "mail.transport: not a URL I can read"
                        " (smtp://HOST:PORT, smtps://USER:PASS@HOST:465,"
                        " smtp+starttls://HOST:587)");
@@ -987,7 +1037,7 @@ static int S_smtp_send(mailer *m, const char *to, const buf *msg, folio_err *err
     long code = 0;
     if (curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK)
         code = 0;
-    curl_easy_setopt(c, CURLOPT_MAIL_RCPT, NULL);
+    (void)curl_easy_setopt(c, CURLOPT_MAIL_RCPT, NULL); /* clears a pointer */
     curl_slist_free_all(rcpts);
     if (cc == CURLE_OK)
         return CONSUMER_DONE;
@@ -1139,7 +1189,10 @@ int mail_send_test(mailer *m, const char *to, char *where, size_t wherecap,
     if (!mail_addr_valid(to))
         return err_set(err, "'%s': not a valid e-mail address", to),
                CONSUMER_PERMANENT;
-    S_mail ml = {.k = S_kind_test(), .to_addr = to, .date_ms = util_now_ms()};
+    size_t k = 0;
+    while (strcmp(S_kinds[k].name, "test"))
+        k++;
+    S_mail ml = {.k = k, .to_addr = to, .date_ms = util_now_ms()};
     S_outbox_id(&ml, 0);
     cJSON *fields = cJSON_CreateObject();
     buf msg = BUF_INIT;
@@ -1180,8 +1233,8 @@ int mail_outbox_path(const folio_config *cfg, const char *id, char *path,
     return 0;
 }
 
-/* The value of header name (unfolded) in the header block hdrs. */
-static void S_header(const char *hdrs, const char *name, buf *out)
+/* Appends the value of header name (unfolded) in the header block hdrs. */
+static int S_header(const char *hdrs, const char *name, buf *out)
 {
     size_t nl = strlen(name);
     for (const char *l = hdrs; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : l) {
@@ -1190,75 +1243,83 @@ static void S_header(const char *hdrs, const char *name, buf *out)
         const char *v = l + nl + 1;
         for (;;) {
             size_t n = strcspn(v, "\r\n");
-            buf_add(out, v, n);
+            if (buf_add(out, v, n))
+                return -1;
             v += n;
             v += *v == '\r';
             v += *v == '\n';
             if (*v != ' ' && *v != '\t')
-                return;
+                return 0;
         }
     }
+    return 0;
 }
 
-/* RFC 2047 words (as mail_encode_header writes them) decoded; space
- * between two words dropped; controls shown as spaces. */
-static void S_decode(const char *s, char *out, size_t cap)
+/* RFC 2047 words (as mail_encode_header writes them) decoded into b;
+ * space between two words dropped. */
+static int S_decode(const char *s, buf *b)
 {
-    buf b = BUF_INIT;
     int after_word = 0;
     while (*s) {
         const char *end;
-        if (!strncasecmp(s, "=?utf-8?b?", 10) && (end = strstr(s + 10, "?="))) {
-            unsigned char bin[512];
-            size_t bl = 0;
-            if (!sodium_base642bin(bin, sizeof bin, s + 10, (size_t)(end - s - 10),
-                                   NULL, &bl, NULL, sodium_base64_VARIANT_ORIGINAL)) {
-                if (after_word)
-                    while (b.len && b.ptr[b.len - 1] == ' ')
-                        b.ptr[--b.len] = '\0';
-                buf_add(&b, (const char *)bin, bl);
-                s = end + 2;
-                after_word = 1;
-                continue;
-            }
+        unsigned char bin[512];
+        size_t bl = 0;
+        if (!strncasecmp(s, "=?utf-8?b?", 10) && (end = strstr(s + 10, "?=")) &&
+            !sodium_base642bin(bin, sizeof bin, s + 10, (size_t)(end - s - 10),
+                               NULL, &bl, NULL, sodium_base64_VARIANT_ORIGINAL)) {
+            if (after_word)
+                while (b->len && b->ptr[b->len - 1] == ' ')
+                    b->ptr[--b->len] = '\0';
+            if (buf_add(b, (const char *)bin, bl))
+                return -1;
+            s = end + 2;
+            after_word = 1;
+            continue;
         }
         if (*s != ' ' && *s != '\t')
             after_word = 0;
-        buf_putc(&b, *s++);
+        if (buf_putc(b, *s++))
+            return -1;
     }
-    buf clean = BUF_INIT;
-    S_clean(&clean, b.ptr ? b.ptr : "", b.len, cap - 1);
-    snprintf(out, cap, "%s", clean.ptr ? clean.ptr : "");
-    buf_free(&b), buf_free(&clean);
+    return 0;
 }
 
+/* Header name of hdrs into out (cap bytes): decoded, controls shown as
+ * spaces (a subject reaches a terminal), cut at a character. */
+static int S_field(const char *hdrs, const char *name, char *out, size_t cap)
+{
+    buf raw = BUF_INIT, dec = BUF_INIT, clean = BUF_INIT;
+    int rc = S_header(hdrs, name, &raw) || S_decode(raw.ptr ? raw.ptr : "", &dec) ||
+             S_clean(&clean, dec.ptr ? dec.ptr : "", dec.len, cap - 1) < 0;
+    snprintf(out, cap, "%s", !rc && clean.ptr ? clean.ptr : "");
+    buf_free(&raw), buf_free(&dec), buf_free(&clean);
+    return rc ? -1 : 0;
+}
+
+/* 0, 1 when the file cannot be read (gone since), -1 out of memory. */
 static int S_entry_read(const char *path, mail_outbox_entry *e)
 {
     char *text = NULL;
     size_t len;
     folio_err ignored;
     if (util_read_file(path, &text, &len, &ignored))
-        return -1;
+        return 1;
     char *end = strstr(text, "\r\n\r\n");
     if (!end)
         end = strstr(text, "\n\n");
     if (end)
         *end = '\0';
-    buf v = BUF_INIT;
-    S_header(text, "Date", &v);
-    S_decode(v.ptr ? v.ptr : "", e->date, sizeof e->date);
-    v.len = 0;
-    S_header(text, "Subject", &v);
-    S_decode(v.ptr ? v.ptr : "", e->subject, sizeof e->subject);
-    v.len = 0;
-    S_header(text, "To", &v);
-    const char *to = v.ptr ? v.ptr : "";
-    const char *lt = strrchr(to, '<');
-    snprintf(e->to, sizeof e->to, "%.*s", (int)strcspn(lt ? lt + 1 : to + strspn(to, " "), "> "),
-             lt ? lt + 1 : to + strspn(to, " "));
-    buf_free(&v);
+    int rc = S_field(text, "Date", e->date, sizeof e->date) ||
+             S_field(text, "Subject", e->subject, sizeof e->subject) ||
+             S_field(text, "To", e->to, sizeof e->to);
     free(text);
-    return 0;
+    /* the address alone: what is inside <>, else the first word */
+    char *lt = strrchr(e->to, '<');
+    char *a = lt ? lt + 1 : e->to;
+    size_t n = strcspn(a, "> ");
+    memmove(e->to, a, n);
+    e->to[n] = '\0';
+    return rc ? -1 : 0;
 }
 
 static int S_entry_cmp(const void *a, const void *b)
@@ -1288,9 +1349,15 @@ int mail_outbox_list(const folio_config *cfg, mail_outbox_entry **out,
             continue;
         memcpy(e.id, de->d_name, l - 4);
         if (!S_outbox_id_ok(e.id) ||
-            util_path(path, sizeof path, NULL, "%s/%s", dir, de->d_name) ||
-            S_entry_read(path, &e))
-            continue; /* gone since, or not ours */
+            util_path(path, sizeof path, NULL, "%s/%s", dir, de->d_name))
+            continue; /* not ours */
+        int got = S_entry_read(path, &e);
+        if (got < 0) {
+            rc = err_set(err, "out of memory");
+            break;
+        }
+        if (got > 0)
+            continue; /* gone since */
         if (*n == cap) {
             mail_outbox_entry *g = realloc(*out, (cap = cap ? 2 * cap : 64) * sizeof *g);
             if (!g) {

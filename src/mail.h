@@ -7,7 +7,7 @@
  *     owner: "noor@example.org"   # gets contact requests; default: from's address
  *     transport: "outbox"         # the default: files var/mail/ID.eml
  *                                 # smtp://host:25, smtps://user:pass@host:465,
- *                                 # smtp+starttls://user:pass@host:587 (STARTTLS
+ *                                 # smtp+starttls://user:pass@host[:587] (STARTTLS
  *                                 # required), sendmail (/usr/sbin/sendmail -t -i),
  *                                 # sendmail:/path/to/sendmail
  *
@@ -22,7 +22,7 @@
  * becomes multipart/alternative) and KIND.subject.mustache (optional: a
  * default from the table). Kinds: contact (ContactRequestSubmitted, to
  * the owner, Reply-To the visitor), welcome (UserRegistered, to the
- * member), test (`folio mail test`). A site without templates/mail/ uses
+ * member, Reply-To the owner), test (`folio mail test`). A site without templates/mail/ uses
  * the default theme's.
  *
  * Everything a visitor typed goes into headers only through the encoders
@@ -51,7 +51,8 @@ const char *const *mail_types(void);
 /* A consumer_handler_fn: ud is the mailer. Renders the event's mail and
  * delivers it: CONSUMER_DONE (also for an event of a person since
  * forgotten: nothing is sent), CONSUMER_RETRY (SMTP 4xx, no connection,
- * timeout, TLS, sendmail exit 75 or missing), CONSUMER_PERMANENT (SMTP 5xx,
+ * timeout, TLS, sendmail exit 75 or missing, the outbox not writable),
+ * CONSUMER_PERMANENT (SMTP 5xx, other sendmail exits,
  * an unusable address, a template that fails). One thread at a time. */
 int mail_handle(void *ud, const consumer_event *ev, folio_err *err);
 
@@ -71,8 +72,9 @@ int mail_send_test(mailer *m, const char *to, char *where, size_t wherecap,
 const char *mail_transport_name(const mailer *m);
 
 /* Renders the event's mail without sending it: the whole message in out
- * and its outbox ID (TIME-POSITION-KIND) in id. 0, or a consumer_result
- * with err set. For tests and benchmarks. */
+ * and its outbox ID (TIME-POSITION-KIND) in id ("" and nothing in out
+ * when there is nothing to send). CONSUMER_DONE, or CONSUMER_PERMANENT with
+ * err set. For tests and benchmarks. */
 int mail_render(mailer *m, const consumer_event *ev, buf *out,
                 char id[96], folio_err *err);
 
@@ -99,7 +101,8 @@ int mail_build(const mail_message *m, buf *out, folio_err *err);
 /* Appends "NAME: VALUE\r\n" for an unstructured header (Subject): plain
  * folded ASCII when it is safe to be, else RFC 2047 encoded words (UTF-8,
  * base64). Control characters become spaces, invalid UTF-8 becomes U+FFFD,
- * values are cut at 400 bytes. Never fails but for memory. */
+ * values are cut at 400 bytes. Fails only for memory, or a name that is
+ * not letters, digits and '-' (at most 60). */
 int mail_encode_header(buf *out, const char *name, const char *value,
                        size_t len, folio_err *err);
 

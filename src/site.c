@@ -8,11 +8,13 @@
  * the lists. A page's HTML is written and freed at once. */
 #include "site.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,6 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
+#include "buildstate.h"
 #include "content.h"
 #include "template.h"
 
@@ -53,6 +58,14 @@ typedef struct S_page {
     atomic_int meta;  /* words and summary known */
     int words;
     int fm_summary;   /* the front matter gave one (fixed at open: no lock) */
+    unsigned char hash[BSTATE_HASH];  /* of the file's bytes */
+    unsigned char phash[BSTATE_HASH]; /* of its params */
+    long long size, mtime_ns, ctime_ns; /* the file's stat, when read */
+    unsigned long long ino;
+    unsigned item_mask; /* the groups of item_fp (under the site's lock) */
+    int item_known;
+    unsigned char item_fp[BSTATE_HASH]; /* the page as lists show it */
+    char *links;      /* its Markdown's links (known with meta) */
 } S_page;
 
 typedef struct S_list {
@@ -76,6 +89,23 @@ typedef struct S_dep {
     char *names;      /* " a b " */
 } S_dep;
 
+/* A template, with what an incremental build needs to know of it. */
+typedef struct S_tinfo {
+    char *name;
+    const tpl *t;
+    unsigned char hash[BSTATE_HASH];
+    unsigned mask;    /* S_G_* groups its tags name */
+} S_tinfo;
+
+#define S_TSET_WORDS 4 /* a set is a bitmap over at most 256 templates */
+typedef struct S_tset {
+    uint64_t bits[S_TSET_WORDS];
+    unsigned mask;
+    int valid;        /* old sets: every template still the same */
+} S_tset;
+
+typedef struct S_inc S_inc;
+
 struct site {
     const folio_config *cfg;
     site_opts opts;
@@ -98,11 +128,27 @@ struct site {
     cJSON *site_base;  /* the "site" context value without menu */
     cJSON *menu;       /* folio.yml menu, or NULL */
     cJSON *variants[65]; /* site objects by active menu item (+1), built lazily */
-    pthread_mutex_t mu;  /* provider calls, variants, deps, meta */
+    pthread_mutex_t mu;  /* provider calls, variants, deps, meta, sets */
     S_dep *deps;
     size_t ndeps;
     int jobs;
     int built;
+    /* incremental builds */
+    S_tinfo *tinfo;
+    size_t ntinfo;
+    S_tset *sets;        /* template sets this process has seen used */
+    size_t nsets, setcap;
+    int recent[S_RECENT], nrecent;
+    int *featured;
+    size_t nfeatured;
+    struct { unsigned mask; unsigned char fp[BSTATE_HASH]; } sitefp[32];
+    size_t nsitefp;
+    bstate cache;        /* OUT's state, for its parsed content */
+    long long start_ns;  /* wall clock at open */
+    char *stamp;
+    S_inc *inc;          /* during site_build */
+    int skipped;
+    int warnings;
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -256,6 +302,25 @@ static char *S_permalink(const site *s, const char *url)
 
 /* ---- reading content/ ------------------------------------------------- */
 
+static int S_stamp_same(const site *s, const char *other, int whole);
+
+static void S_warn(site *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void S_warn(site *s, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    s->warnings++;
+    if (s->opts.warn)
+        s->opts.warn(s->opts.warn_ud, msg);
+    else
+        fprintf(stderr, "warning: %s\n", msg);
+}
+static int S_stamp_make(site *s, folio_err *err);
+
 typedef struct S_files {
     char **v;
     size_t n, cap;
@@ -274,7 +339,8 @@ static int S_files_add(S_files *f, const char *rel)
     return (f->v[f->n++] = util_strdup(rel)) ? 0 : -1;
 }
 
-static int S_walk(const char *root, const char *rel, S_files *f, int depth, folio_err *err)
+static int S_walk(const char *root, const char *rel, const char *ext, S_files *f,
+                  int depth, folio_err *err)
 {
     char dir[PATH_MAX];
     if (util_path(dir, sizeof dir, err, "%s%s%s", root, *rel ? "/" : "", rel) != 0)
@@ -289,6 +355,10 @@ static int S_walk(const char *root, const char *rel, S_files *f, int depth, foli
     while (rc == 0 && (e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.')
             continue; /* dot files: editors' droppings, never content */
+        if (!util_utf8_valid(e->d_name, strlen(e->d_name))) {
+            rc = err_set(err, "%s: a file name in it is not valid UTF-8; rename it", dir);
+            break;
+        }
         char sub[PATH_MAX];
         rc = util_path(sub, sizeof sub, err, "%s%s%s", rel, *rel ? "/" : "", e->d_name);
         if (rc != 0)
@@ -303,8 +373,9 @@ static int S_walk(const char *root, const char *rel, S_files *f, int depth, foli
             break;
         size_t n = strlen(e->d_name);
         if (isdir)
-            rc = S_walk(root, sub, f, depth + 1, err);
-        else if (n > 3 && !strcmp(e->d_name + n - 3, ".md") && S_files_add(f, sub) != 0)
+            rc = S_walk(root, sub, ext, f, depth + 1, err);
+        else if (n > strlen(ext) && !strcmp(e->d_name + n - strlen(ext), ext) &&
+                 S_files_add(f, sub) != 0)
             rc = err_set(err, "out of memory");
     }
     closedir(d);
@@ -390,8 +461,70 @@ static int S_run(int jobs, size_t n, S_task_fn fn, void *ud, void *(*tls_new)(vo
 typedef struct S_readctx {
     site *s;
     S_files *files;
+    const char **cached; /* the cache's file names */
 } S_readctx;
 
+static void S_hash_bytes(unsigned char out[BSTATE_HASH], const void *data, size_t len)
+{
+    crypto_generichash(out, BSTATE_HASH, data, len, NULL, 0);
+}
+
+static long long S_ns(struct timespec t)
+{
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+/* The cached record of a content file (the cache is sorted by file; the
+ * names are kept apart because records are moved out while others look). */
+static bstate_src *S_cached(site *s, const char *const *names, const char *rel)
+{
+    size_t lo = 0, hi = s->cache.nsrcs;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(names[mid], rel);
+        if (!c)
+            return &s->cache.srcs[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+static int S_same_stat(const bstate_src *c, const S_page *p)
+{
+    return !c->racy && c->size == p->size && c->mtime_ns == p->mtime_ns &&
+           c->ctime_ns == p->ctime_ns && c->ino == p->ino;
+}
+
+/* What the Markdown gave, when the bytes are those the cache knew. */
+static void S_take_meta(S_page *p, bstate_src *c)
+{
+    p->fm_summary = p->c.summary != NULL;
+    if (!c || !c->meta || memcmp(c->hash, p->hash, BSTATE_HASH) != 0)
+        return;
+    p->words = c->words;
+    if (!p->fm_summary) {
+        p->c.summary = c->body_summary;
+        c->body_summary = NULL;
+    }
+    p->links = c->links;
+    c->links = NULL;
+    atomic_store(&p->meta, 1);
+}
+
+static int S_params_hash(S_page *p, folio_err *err)
+{
+    char *js = cJSON_PrintUnformatted(p->c.params);
+    if (!js)
+        return err_set(err, "out of memory");
+    S_hash_bytes(p->phash, js, strlen(js));
+    free(js);
+    return 0;
+}
+
+/* A file whose stat is the one the cache recorded is taken from it unread. */
 static int S_read_one(void *ud, size_t i, void *tls, folio_err *err)
 {
     (void)tls;
@@ -400,11 +533,27 @@ static int S_read_one(void *ud, size_t i, void *tls, folio_err *err)
     char path[PATH_MAX];
     if (util_path(path, sizeof path, err, "%s/%s", r->s->cfg->content_dir, rel) != 0)
         return -1;
+    S_page *p = &r->s->pages[i];
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return err_set(err, "%s: %s", path, strerror(errno));
+    p->size = (long long)st.st_size;
+    p->mtime_ns = S_ns(st.st_mtim);
+    p->ctime_ns = S_ns(st.st_ctim);
+    p->ino = (unsigned long long)st.st_ino;
+    bstate_src *c = r->cached ? S_cached(r->s, r->cached, rel) : NULL;
+    if (c && S_same_stat(c, p)) {
+        p->c = c->page;
+        memset(&c->page, 0, sizeof c->page);
+        memcpy(p->hash, c->hash, BSTATE_HASH);
+        S_take_meta(p, c);
+        return S_params_hash(p, err);
+    }
     char *src;
     size_t len;
     if (util_read_file(path, &src, &len, err) != 0)
         return -1;
-    S_page *p = &r->s->pages[i];
+    S_hash_bytes(p->hash, src, len);
     int rc = content_parse(rel, src, len, &p->c, err);
     free(src);
     if (rc != 0) {
@@ -413,6 +562,22 @@ static int S_read_one(void *ud, size_t i, void *tls, folio_err *err)
         memcpy(msg, err->msg, sizeof msg);
         err_set(err, "content/%s", msg);
         return -1;
+    }
+    S_take_meta(p, c);
+    return S_params_hash(p, err);
+}
+
+/* What reading one file found that the whole build should hear of. */
+static int S_check_page(site *s, const S_page *p, folio_err *err)
+{
+    if (p->c.kind == CONTENT_PAGE && !*p->c.title)
+        return err_set(err, "content/%s:1: the page has no title (add title: to its front "
+                       "matter)", p->c.file);
+    for (const char *w = p->c.warnings; w && *w;) {
+        const char *nl = strchr(w, '\n');
+        int n = nl ? (int)(nl - w) : (int)strlen(w);
+        S_warn(s, "content/%.*s", n, w);
+        w += n + (nl ? 1 : 0);
     }
     return 0;
 }
@@ -425,7 +590,7 @@ static int S_read_content(site *s, folio_err *err)
         rc = 0; /* a site without content still has a home page */
         goto done;
     }
-    if (S_walk(s->cfg->content_dir, "", &f, 0, err) != 0)
+    if (S_walk(s->cfg->content_dir, "", ".md", &f, 0, err) != 0)
         goto done;
     if (f.n > 1)
         qsort(f.v, f.n, sizeof *f.v, S_cmp_str);
@@ -439,8 +604,22 @@ static int S_read_content(site *s, folio_err *err)
         s->pages[i].prev = s->pages[i].next = s->pages[i].section = -1;
         atomic_init(&s->pages[i].meta, 0);
     }
-    S_readctx r = {s, &f};
+    /* the live site's state knows how the files it was built from parse */
+    char cpath[PATH_MAX];
+    folio_err ce;
+    if (util_path(cpath, sizeof cpath, err, "%s/%s", s->out, BSTATE_FILE) != 0)
+        goto done;
+    if (bstate_load(cpath, BSTATE_SRCS, &s->cache, &ce) == 0 &&
+        !S_stamp_same(s, s->cache.stamp, 0))
+        bstate_free(&s->cache);
+    S_readctx r = {s, &f, calloc(s->cache.nsrcs + 1, sizeof(char *))};
+    for (size_t i = 0; r.cached && i < s->cache.nsrcs; i++)
+        r.cached[i] = s->cache.srcs[i].page.file;
     rc = S_run(s->jobs, f.n, S_read_one, &r, NULL, NULL, err);
+    free(r.cached);
+    bstate_free(&s->cache);
+    for (size_t i = 0; rc == 0 && i < f.n; i++)
+        rc = S_check_page(s, &s->pages[i], err);
 done:
     for (size_t i = 0; i < f.n; i++)
         free(f.v[i]);
@@ -661,7 +840,6 @@ static int S_graph_kinds(site *s, folio_err *err)
         S_page *p = &s->pages[i];
         if (S_url_of(p, err) != 0)
             return -1;
-        p->fm_summary = p->c.summary != NULL;
         if (*p->c.section) {
             int sec = S_section_of(s, p->c.section, err);
             if (sec < 0)
@@ -1007,14 +1185,21 @@ static int S_site_base(site *s)
     for (size_t k = 0; k < nb; k++)
         if (S_add_list_obj(recent, S_page_obj(s, best[k], NULL)) != 0)
             return -1;
+    memcpy(s->recent, best, nb * sizeof *best);
+    s->nrecent = (int)nb;
     cJSON *feat = cJSON_AddArrayToObject(o, "featured");
     if (!feat)
         return -1;
     for (size_t k = 0; k < s->norder; k++) {
         const cJSON *f = cJSON_GetObjectItemCaseSensitive(s->pages[s->order[k]].c.params,
                                                           "featured");
-        if (cJSON_IsTrue(f) && S_add_list_obj(feat, S_page_obj(s, s->order[k], NULL)) != 0)
+        if (!cJSON_IsTrue(f))
+            continue;
+        if (S_add_list_obj(feat, S_page_obj(s, s->order[k], NULL)) != 0)
             return -1;
+        if (!s->featured && !(s->featured = calloc(s->norder, sizeof *s->featured)))
+            return -1;
+        s->featured[s->nfeatured++] = s->order[k];
     }
     const cJSON *menu = cJSON_GetObjectItemCaseSensitive(c->raw, "menu");
     if (cJSON_IsArray(menu) && !(s->menu = cJSON_Duplicate(menu, 1)))
@@ -1149,6 +1334,391 @@ static cJSON *S_page_obj(site *s, int i, const char *content)
     return o;
 }
 
+/* ---- what an output was made from ------------------------------------------
+ *
+ * An incremental build renders an output again only when its fingerprint
+ * changed: a hash of every value its render could have read, computed
+ * without rendering. Which values those are is recorded while rendering:
+ * the templates it used (the page's, its parents and partials). A value is
+ * read through a name, so a template that never names `summary` cannot
+ * show one: the fingerprint leaves out the groups of fields that no
+ * template of the output names. The names are taken from the template
+ * sources; one that changes its delimiters ({{=...=}}) counts as naming
+ * everything. Data from the event store is not fingerprinted: an output
+ * that read some is rendered every time. */
+
+enum {
+    S_G_TITLE = 1u << 0, S_G_KIND = 1u << 1, S_G_SECTION = 1u << 2, S_G_DATE = 1u << 3,
+    S_G_LASTMOD = 1u << 4, S_G_TAGS = 1u << 5, S_G_PARAMS = 1u << 6, S_G_DRAFT = 1u << 7,
+    S_G_PREV = 1u << 8, S_G_NEXT = 1u << 9, S_G_SUMMARY = 1u << 10, S_G_WORDS = 1u << 11,
+    S_G_MINUTES = 1u << 12, S_G_YEAR = 1u << 13, S_G_SECTIONS = 1u << 14,
+    S_G_RECENT = 1u << 15, S_G_FEATURED = 1u << 16, S_G_ALL = (1u << 17) - 1
+};
+
+static const struct { const char *name; unsigned g; } S_groups[] = {
+    {"title", S_G_TITLE}, {"kind", S_G_KIND}, {"section", S_G_SECTION},
+    {"date", S_G_DATE}, {"date_long", S_G_DATE}, {"date_iso", S_G_DATE},
+    {"lastmod", S_G_LASTMOD}, {"lastmod_long", S_G_LASTMOD}, {"lastmod_iso", S_G_LASTMOD},
+    {"tags", S_G_TAGS}, {"params", S_G_PARAMS}, {"draft", S_G_DRAFT}, {"prev", S_G_PREV},
+    {"next", S_G_NEXT}, {"summary", S_G_SUMMARY}, {"words", S_G_WORDS},
+    {"reading_minutes", S_G_MINUTES}, {"year", S_G_YEAR}, {"sections", S_G_SECTIONS},
+    {"recent", S_G_RECENT}, {"featured", S_G_FEATURED}};
+
+/* The groups the names in a template's tags belong to. */
+static unsigned S_tpl_mask(const char *src, size_t len)
+{
+    unsigned m = 0;
+    const char *p = src, *end = src + len;
+    while ((p = memmem(p, (size_t)(end - p), "{{", 2)) != NULL) {
+        p += 2;
+        if (p >= end)
+            break;
+        if (*p == '=')
+            return S_G_ALL;
+        const char *close = memmem(p, (size_t)(end - p), "}}", 2);
+        if (!close)
+            close = end;
+        while (p < close) {
+            while (p < close && !(isalnum((unsigned char)*p) || *p == '_'))
+                p++;
+            const char *w = p;
+            while (p < close && (isalnum((unsigned char)*p) || *p == '_'))
+                p++;
+            for (size_t k = 0; p > w && k < sizeof S_groups / sizeof S_groups[0]; k++)
+                if (strlen(S_groups[k].name) == (size_t)(p - w) &&
+                    !memcmp(S_groups[k].name, w, (size_t)(p - w)))
+                    m |= S_groups[k].g;
+        }
+        p = close;
+    }
+    return m;
+}
+
+static void S_files_free(S_files *f);
+
+/* Names, hashes and groups of the templates the set was loaded from. */
+static int S_tpl_scan(site *s, folio_err *err)
+{
+    S_files f = {0};
+    if (util_is_dir(s->cfg->templates_dir) &&
+        S_walk(s->cfg->templates_dir, "", ".mustache", &f, 0, err) != 0)
+        return -1;
+    if (f.n > 1)
+        qsort(f.v, f.n, sizeof *f.v, S_cmp_str);
+    int rc = 0;
+    if (!(s->tinfo = calloc(f.n + 1, sizeof *s->tinfo)))
+        rc = err_set(err, "out of memory");
+    for (size_t i = 0; rc == 0 && i < f.n; i++) {
+        char path[PATH_MAX], *src;
+        size_t len;
+        if (util_path(path, sizeof path, err, "%s/%s", s->cfg->templates_dir, f.v[i]) != 0 ||
+            util_read_file(path, &src, &len, err) != 0) {
+            rc = -1;
+            break;
+        }
+        S_tinfo *ti = &s->tinfo[s->ntinfo++];
+        S_hash_bytes(ti->hash, src, len);
+        ti->mask = S_tpl_mask(src, len);
+        free(src);
+        ti->name = util_strndup(f.v[i], strlen(f.v[i]) - strlen(".mustache"));
+        if (!ti->name)
+            rc = err_set(err, "out of memory");
+        else
+            ti->t = tpl_set_get(s->tpls, ti->name);
+    }
+    S_files_free(&f);
+    return rc;
+}
+
+static int S_tinfo_of(const site *s, const tpl *t)
+{
+    for (size_t i = 0; t && i < s->ntinfo; i++)
+        if (s->tinfo[i].t == t)
+            return (int)i;
+    return -1;
+}
+
+static void S_tset_add(S_tset *ts, int idx)
+{
+    if (idx < 0 || idx >= 64 * S_TSET_WORDS)
+        ts->valid = 0; /* unknown to this build: never trusted */
+    else
+        ts->bits[idx / 64] |= 1ULL << (idx % 64);
+}
+
+static unsigned S_tset_mask(const site *s, const S_tset *ts)
+{
+    unsigned m = 0;
+    for (size_t i = 0; i < s->ntinfo && i < 64 * S_TSET_WORDS; i++)
+        if (ts->bits[i / 64] >> (i % 64) & 1)
+            m |= s->tinfo[i].mask;
+    return m;
+}
+
+/* This process's index of a set of templates. */
+static int S_tset_intern(site *s, const S_tset *ts)
+{
+    pthread_mutex_lock(&s->mu);
+    int found = -1;
+    for (size_t i = 0; i < s->nsets && found < 0; i++)
+        if (!memcmp(s->sets[i].bits, ts->bits, sizeof ts->bits))
+            found = (int)i;
+    if (found < 0 && s->nsets == s->setcap) {
+        size_t cap = s->setcap ? s->setcap * 2 : 16;
+        S_tset *nv = realloc(s->sets, cap * sizeof *nv);
+        if (nv) {
+            s->sets = nv;
+            s->setcap = cap;
+        }
+    }
+    if (found < 0 && s->nsets < s->setcap) {
+        s->sets[s->nsets] = *ts;
+        s->sets[s->nsets].mask = S_tset_mask(s, ts);
+        found = (int)s->nsets++;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return found;
+}
+
+/* Inputs are written length-first, so that no two differ only in framing. */
+static int S_fp_str(buf *b, const char *str)
+{
+    size_t n = str ? strlen(str) : (size_t)-1;
+    return buf_add(b, (const char *)&n, sizeof n) || (str && buf_add(b, str, n)) ? -1 : 0;
+}
+
+static int S_fp_num(buf *b, long long v)
+{
+    return buf_add(b, (const char *)&v, sizeof v);
+}
+
+static int S_fp_link(buf *b, const site *s, int i)
+{
+    return i < 0 ? S_fp_str(b, NULL)
+                 : S_fp_str(b, s->pages[i].c.title) || S_fp_str(b, s->pages[i].url);
+}
+
+static int S_fp_item_fields(site *s, buf *b, int i, unsigned m);
+
+/* A page as a list shows it (S_page_obj without content): its fields are
+ * hashed once per set of groups, as it is in several lists. */
+static int S_fp_item(site *s, buf *b, int i, unsigned m)
+{
+    S_page *p = &s->pages[i];
+    unsigned char h[BSTATE_HASH];
+    pthread_mutex_lock(&s->mu);
+    int known = p->item_known && p->item_mask == m;
+    if (known)
+        memcpy(h, p->item_fp, sizeof h);
+    pthread_mutex_unlock(&s->mu);
+    if (!known) {
+        buf tmp = BUF_INIT;
+        int rc = S_fp_item_fields(s, &tmp, i, m);
+        if (rc == 0)
+            S_hash_bytes(h, tmp.ptr, tmp.len);
+        buf_free(&tmp);
+        if (rc != 0)
+            return -1;
+        pthread_mutex_lock(&s->mu);
+        memcpy(p->item_fp, h, sizeof h);
+        p->item_mask = m;
+        p->item_known = 1;
+        pthread_mutex_unlock(&s->mu);
+    }
+    return buf_add(b, (const char *)h, sizeof h);
+}
+
+static int S_fp_item_fields(site *s, buf *b, int i, unsigned m)
+{
+    S_page *p = &s->pages[i];
+    int rc = S_fp_str(b, p->url);
+    if (rc == 0 && (m & S_G_TITLE))
+        rc = S_fp_str(b, p->c.title);
+    if (rc == 0 && (m & S_G_KIND))
+        rc = S_fp_num(b, (long long)p->c.kind * 2 + (i == s->page404));
+    if (rc == 0 && (m & S_G_SECTION))
+        rc = S_fp_str(b, p->c.section);
+    if (rc == 0 && (m & S_G_DATE))
+        rc = S_fp_num(b, p->c.date);
+    if (rc == 0 && (m & S_G_LASTMOD))
+        rc = S_fp_num(b, p->c.lastmod);
+    for (size_t t = 0; rc == 0 && (m & S_G_TAGS) && t < p->c.ntags; t++)
+        rc = S_fp_str(b, p->c.tags[t]) ||
+             S_fp_str(b, p->tagidx ? s->tags[p->tagidx[t]].slug : NULL);
+    if (rc == 0 && (m & S_G_PARAMS))
+        rc = buf_add(b, (const char *)p->phash, BSTATE_HASH);
+    if (rc == 0 && (m & S_G_DRAFT))
+        rc = S_fp_num(b, p->c.draft);
+    if (rc == 0 && (m & S_G_PREV))
+        rc = S_fp_link(b, s, p->prev);
+    if (rc == 0 && (m & S_G_NEXT))
+        rc = S_fp_link(b, s, p->next);
+    if (rc == 0 && (m & (S_G_SUMMARY | S_G_WORDS | S_G_MINUTES))) {
+        folio_err e;
+        if (S_meta(s, i, &e) != 0)
+            return -1;
+        if (m & S_G_SUMMARY)
+            rc = S_fp_str(b, p->c.summary);
+        if (rc == 0 && (m & S_G_WORDS))
+            rc = S_fp_num(b, p->words);
+        if (rc == 0 && (m & S_G_MINUTES))
+            rc = S_fp_num(b, content_reading_minutes(p->words));
+    }
+    return rc;
+}
+
+static int S_fp_list_meta(buf *b, const S_list *l)
+{
+    return S_fp_str(b, l->name) || S_fp_str(b, l->title) || S_fp_str(b, l->slug) ||
+           S_fp_str(b, l->url) || S_fp_num(b, (long long)l->n);
+}
+
+/* The part of the "site" value a set of templates can read. */
+static int S_fp_site(site *s, unsigned m, unsigned char out[BSTATE_HASH])
+{
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->nsitefp; i++)
+        if (s->sitefp[i].mask == m) {
+            memcpy(out, s->sitefp[i].fp, BSTATE_HASH);
+            pthread_mutex_unlock(&s->mu);
+            return 0;
+        }
+    pthread_mutex_unlock(&s->mu);
+    buf b = BUF_INIT;
+    int rc = S_fp_num(&b, m);
+    if (rc == 0 && (m & S_G_YEAR)) {
+        time_t now = (time_t)(s->now / 1000);
+        struct tm tm;
+        rc = !gmtime_r(&now, &tm) || S_fp_num(&b, tm.tm_year);
+    }
+    for (size_t k = 0; rc == 0 && (m & S_G_SECTIONS) && k < s->nsections; k++)
+        rc = S_fp_list_meta(&b, &s->sections[k]);
+    for (size_t k = 0; rc == 0 && (m & S_G_TAGS) && k < s->ntags; k++)
+        rc = S_fp_list_meta(&b, &s->tags[k]);
+    for (int k = 0; rc == 0 && (m & S_G_RECENT) && k < s->nrecent; k++)
+        rc = S_fp_item(s, &b, s->recent[k], m);
+    for (size_t k = 0; rc == 0 && (m & S_G_FEATURED) && k < s->nfeatured; k++)
+        rc = S_fp_item(s, &b, s->featured[k], m);
+    if (rc == 0)
+        S_hash_bytes(out, b.ptr, b.len);
+    buf_free(&b);
+    if (rc != 0)
+        return -1;
+    pthread_mutex_lock(&s->mu);
+    if (s->nsitefp < sizeof s->sitefp / sizeof s->sitefp[0]) {
+        s->sitefp[s->nsitefp].mask = m;
+        memcpy(s->sitefp[s->nsitefp++].fp, out, BSTATE_HASH);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+/* The fingerprint of one job's output under the groups m. */
+static int S_fp_job(site *s, const S_job *j, unsigned m, unsigned char out[BSTATE_HASH])
+{
+    unsigned char sp[BSTATE_HASH];
+    if (S_fp_site(s, m, sp) != 0)
+        return -1;
+    buf b = BUF_INIT;
+    int rc = S_fp_num(&b, j->type) || S_fp_num(&b, j->pageno) || buf_add(&b, (char *)sp, sizeof sp);
+    const S_list *l = NULL;
+    switch (j->type) {
+    case T_PAGE:
+    case T_404:
+        if (rc == 0 && j->idx >= 0) {
+            const S_page *p = &s->pages[j->idx];
+            rc = S_fp_str(&b, p->url) || buf_add(&b, (const char *)p->hash, BSTATE_HASH) ||
+                 S_fp_num(&b, j->idx == s->page404);
+            for (size_t t = 0; rc == 0 && p->tagidx && t < p->c.ntags; t++)
+                rc = S_fp_str(&b, s->tags[p->tagidx[t]].slug);
+            if (rc == 0 && (m & S_G_PREV))
+                rc = S_fp_link(&b, s, p->prev);
+            if (rc == 0 && (m & S_G_NEXT))
+                rc = S_fp_link(&b, s, p->next);
+        }
+        break;
+    case T_HOME: l = &s->home; break;
+    case T_SECTION: l = &s->sections[j->idx]; break;
+    case T_TAXONOMY: l = &s->tags[j->idx]; break;
+    case T_TERMS:
+        for (size_t k = 0; rc == 0 && k < s->ntags; k++)
+            rc = S_fp_list_meta(&b, &s->tags[k]);
+        break;
+    case T_ALIAS:
+        rc = -1; /* always written */
+        break;
+    }
+    if (rc == 0 && l) {
+        int per = S_list_per(s, l);
+        rc = S_fp_list_meta(&b, l) || S_fp_num(&b, per);
+        if (rc == 0 && l->index_page >= 0)
+            rc = buf_add(&b, (const char *)s->pages[l->index_page].hash, BSTATE_HASH);
+        size_t from = (size_t)(j->pageno - 1) * (size_t)per;
+        for (size_t k = from; rc == 0 && k < l->n && k < from + (size_t)per; k++)
+            rc = S_fp_item(s, &b, l->pages[k], m);
+    }
+    if (rc == 0)
+        S_hash_bytes(out, b.ptr, b.len);
+    buf_free(&b);
+    return rc;
+}
+
+/* An incremental build's bookkeeping: the fingerprints the tree was last
+ * built with, and this build's. */
+struct S_inc {
+    int on;             /* the tree's state can be trusted */
+    bstate old;         /* its outputs, and its template sets by name */
+    S_tset *oldsets;    /* old.sets in this process's template numbers */
+    size_t *map;        /* path -> old.outs index + 1, open addressing */
+    size_t mapcap;
+    pthread_mutex_t mu;
+    bstate_out *outs;   /* this build's */
+    size_t nouts, cap;
+};
+
+static const bstate_out *S_inc_old(const S_inc *inc, const char *path)
+{
+    if (!inc->mapcap)
+        return NULL;
+    for (size_t k = S_hash(path) & (inc->mapcap - 1); inc->map[k];
+         k = (k + 1) & (inc->mapcap - 1))
+        if (!strcmp(inc->old.outs[inc->map[k] - 1].path, path))
+            return &inc->old.outs[inc->map[k] - 1];
+    return NULL;
+}
+
+static int S_inc_put(S_inc *inc, const char *path, int set, unsigned flags,
+                     const char *names, const unsigned char fp[BSTATE_HASH])
+{
+    char *dup = util_strdup(path), *ndup = names ? util_strdup(names) : NULL;
+    if (!dup || (names && !ndup)) {
+        free(dup);
+        free(ndup);
+        return -1;
+    }
+    pthread_mutex_lock(&inc->mu);
+    if (inc->nouts == inc->cap) {
+        size_t cap = inc->cap ? inc->cap * 2 : 1024;
+        bstate_out *nv = realloc(inc->outs, cap * sizeof *nv);
+        if (!nv) {
+            pthread_mutex_unlock(&inc->mu);
+            free(dup);
+            free(ndup);
+            return -1;
+        }
+        inc->outs = nv;
+        inc->cap = cap;
+    }
+    bstate_out *o = &inc->outs[inc->nouts++];
+    o->path = dup;
+    o->set = set;
+    o->flags = flags;
+    o->names = ndup;
+    memcpy(o->fp, fp, BSTATE_HASH);
+    pthread_mutex_unlock(&inc->mu);
+    return 0;
+}
+
 /* ---- rendering --------------------------------------------------------- */
 
 static int S_render_md(site *s, S_page *p, char **html, folio_err *err)
@@ -1161,11 +1731,12 @@ static int S_render_md(site *s, S_page *p, char **html, folio_err *err)
     if (util_read_file(path, &src, &len, err) != 0)
         return -1;
     int words = 0;
-    char *summary = NULL;
+    char *summary = NULL, *links = NULL;
     int need = !atomic_load(&p->meta);
     size_t off = p->c.body_offset <= len ? p->c.body_offset : len;
-    char *h = content_render(src + off, len - off, NULL, need ? &words : NULL,
-                             need && !p->fm_summary ? &summary : NULL);
+    char *h = content_render_links(src + off, len - off, NULL, need ? &words : NULL,
+                                   need && !p->fm_summary ? &summary : NULL,
+                                   need ? &links : NULL);
     free(src);
     if (!h)
         return err_set(err, "content/%s: cannot render the Markdown", p->c.file);
@@ -1177,11 +1748,14 @@ static int S_render_md(site *s, S_page *p, char **html, folio_err *err)
                 p->c.summary = summary;
                 summary = NULL;
             }
+            p->links = links;
+            links = NULL;
             atomic_store(&p->meta, 1);
         }
         pthread_mutex_unlock(&s->mu);
     }
     free(summary);
+    free(links);
     if (html)
         *html = h;
     else
@@ -1192,7 +1766,7 @@ static int S_render_md(site *s, S_page *p, char **html, folio_err *err)
 /* Per-call provider cache: the provider is asked once per name per call. */
 typedef struct S_call {
     site *s;
-    struct { char *name; const cJSON *v; } cache[64];
+    struct { char *name; const cJSON *v; int hashed; unsigned char h[BSTATE_HASH]; } cache[64];
     size_t n;
 } S_call;
 
@@ -1202,6 +1776,7 @@ typedef struct S_rctx {
     int active;
     char names[512];  /* " a b " */
     size_t nlen;
+    S_tset used;      /* the templates it used */
 } S_rctx;
 
 static const cJSON *S_provide(S_call *c, const char *name)
@@ -1223,11 +1798,40 @@ static const cJSON *S_provide(S_call *c, const char *name)
         if (dup) {
             c->cache[c->n].name = dup;
             c->cache[c->n].v = v;
+            c->cache[c->n].hashed = 0;
             c->n++;
         }
     }
     pthread_mutex_unlock(&s->mu);
     return v;
+}
+
+/* The hash of a provider value, printed once per call. */
+static int S_provide_hash(S_call *c, const char *name, unsigned char out[BSTATE_HASH])
+{
+    const cJSON *v = S_provide(c, name);
+    site *s = c->s;
+    pthread_mutex_lock(&s->mu);
+    int rc = 0;
+    size_t k;
+    for (k = 0; k < c->n && strcmp(c->cache[k].name, name); k++)
+        ;
+    if (k < c->n && c->cache[k].hashed) {
+        memcpy(out, c->cache[k].h, BSTATE_HASH);
+    } else {
+        char *js = v ? cJSON_PrintUnformatted(v) : NULL;
+        if (v && !js)
+            rc = -1;
+        else
+            S_hash_bytes(out, js ? js : "", js ? strlen(js) : 0);
+        free(js);
+        if (rc == 0 && k < c->n) {
+            memcpy(c->cache[k].h, out, BSTATE_HASH);
+            c->cache[k].hashed = 1;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
 }
 
 static void S_call_done(S_call *c)
@@ -1250,6 +1854,16 @@ static void S_record(S_rctx *r, const char *name)
         return;
     memcpy(r->names + r->nlen, pat + (r->nlen ? 1 : 0), need + 1);
     r->nlen += need;
+}
+
+/* The set's loader, noting which templates a render used. */
+static const tpl *S_loader(void *ud, const char *name, folio_err *err)
+{
+    S_rctx *r = ud;
+    const tpl *t = tpl_set_loader(r->call->s->tpls, name, err);
+    if (t)
+        S_tset_add(&r->used, S_tinfo_of(r->call->s, t));
+    return t;
 }
 
 static const cJSON *S_resolve(void *ud, const char *name)
@@ -1578,13 +2192,15 @@ static int S_write_fd(int fd, const char *path, const char *data, size_t len, in
     return 0;
 }
 
-/* rec (may be NULL) gets the path relative to the tree (root_len chars). */
-static int S_write(const char *path, const char *data, size_t len, int mode, S_files *rec,
+/* rec (may be NULL) records the path relative to the tree (root_len chars)
+ * as an output rendered every time. */
+static int S_write(const char *path, const char *data, size_t len, int mode, S_inc *rec,
                    size_t root_len, folio_err *err)
 {
+    static const unsigned char none[BSTATE_HASH];
     if (mode == W_INPLACE)
         return util_write_atomic(path, data, len, 0, err);
-    if (rec && S_files_add(rec, path + root_len + 1) != 0)
+    if (rec && S_inc_put(rec, path + root_len + 1, -1, BSTATE_DATA, NULL, none) != 0)
         return err_set(err, "out of memory");
     int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
     size_t pl = strlen(path);
@@ -1618,8 +2234,39 @@ static int S_write(const char *path, const char *data, size_t len, int mode, S_f
     return 0;
 }
 
-/* static/ into the tree, recorded like the pages. */
-static int S_copy_static(const char *src, const char *dst, int mode, S_files *rec,
+/* A static file is the same as last time when its stat is. */
+static void S_static_fp(const struct stat *st, unsigned char fp[BSTATE_HASH])
+{
+    long long v[5] = {(long long)st->st_size, S_ns(st->st_mtim), S_ns(st->st_ctim),
+                      (long long)st->st_ino, (long long)st->st_mode};
+    S_hash_bytes(fp, v, sizeof v);
+}
+
+/* One static file into the tree, unless the tree has it from the same source. */
+static int S_copy_file(site *s, const char *from, const char *to, const struct stat *st,
+                       int mode, size_t root_len, folio_err *err)
+{
+    unsigned char fp[BSTATE_HASH];
+    S_static_fp(st, fp);
+    const char *rel = to + root_len + 1;
+    const bstate_out *o = s->inc && s->inc->on && mode == W_REUSE ? S_inc_old(s->inc, rel)
+                                                                  : NULL;
+    if (s->inc && S_inc_put(s->inc, rel, -1, 0, NULL, fp) != 0)
+        return err_set(err, "out of memory");
+    if (o && o->set == -1 && !(o->flags & BSTATE_DATA) && !memcmp(o->fp, fp, sizeof fp))
+        return 0;
+    char *data;
+    size_t len;
+    if (util_read_file(from, &data, &len, err) != 0)
+        return -1;
+    int rc = S_write(to, data, len, mode, NULL, root_len, err);
+    free(data);
+    return rc;
+}
+
+/* static/ into the tree, recorded like the pages. Dot files (an editor's
+ * swap file, .git, .DS_Store) are not published. */
+static int S_copy_static(site *s, const char *src, const char *dst, int mode,
                          size_t root_len, int depth, folio_err *err)
 {
     if (depth > 32)
@@ -1630,25 +2277,21 @@ static int S_copy_static(const char *src, const char *dst, int mode, S_files *re
     struct dirent *e;
     int rc = 0;
     while (rc == 0 && (e = readdir(d)) != NULL) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+        if (e->d_name[0] == '.')
             continue;
         char s2[PATH_MAX], d2[PATH_MAX];
+        struct stat st;
         if (util_path(s2, sizeof s2, err, "%s/%s", src, e->d_name) != 0 ||
             util_path(d2, sizeof d2, err, "%s/%s", dst, e->d_name) != 0) {
             rc = -1;
             break;
         }
-        if (util_is_dir(s2)) {
-            rc = S_copy_static(s2, d2, mode, rec, root_len, depth + 1, err);
-        } else {
-            char *data;
-            size_t len;
-            rc = util_read_file(s2, &data, &len, err);
-            if (rc == 0) {
-                rc = S_write(d2, data, len, mode, rec, root_len, err);
-                free(data);
-            }
-        }
+        if (stat(s2, &st) != 0)
+            rc = err_set(err, "%s: %s", s2, strerror(errno));
+        else if (S_ISDIR(st.st_mode))
+            rc = S_copy_static(s, s2, d2, mode, root_len, depth + 1, err);
+        else
+            rc = S_copy_file(s, s2, d2, &st, mode, root_len, err);
     }
     closedir(d);
     return rc;
@@ -1699,15 +2342,76 @@ typedef struct S_worker {
     const cJSON *extra; /* site_render_url */
     buf *to;            /* site_render_url: render here instead of writing */
     int rendered;
-    S_files outs;       /* files written (not in place) */
     int check;          /* site_check_pages: a data page past the end is */
     int gone;           /* ... reported here instead of failing */
+    const S_job *job;   /* the job being run */
+    int skipped;        /* outputs whose fingerprint had not changed */
 } S_worker;
+
+/* The fingerprint of a job's output, with the event-store values it read
+ * (names: "a b", or NULL) hashed whole. */
+static int S_fp_out(S_worker *w, const S_job *j, unsigned mask, const char *names,
+                    unsigned char out[BSTATE_HASH])
+{
+    if (S_fp_job(w->s, j, mask, out) != 0)
+        return -1;
+    if (!names)
+        return 0;
+    buf b = BUF_INIT;
+    int rc = buf_add(&b, (const char *)out, BSTATE_HASH);
+    const char *p = names;
+    while (rc == 0 && *p) {
+        const char *sp = strchr(p, ' ');
+        size_t n = sp ? (size_t)(sp - p) : strlen(p);
+        char name[128];
+        if (n >= sizeof name)
+            return buf_free(&b), -1;
+        memcpy(name, p, n);
+        name[n] = '\0';
+        unsigned char h[BSTATE_HASH];
+        rc = S_provide_hash(w->call, name, h) || S_fp_str(&b, name) ||
+             buf_add(&b, (const char *)h, sizeof h);
+        p += n + (sp ? 1 : 0);
+    }
+    if (rc == 0)
+        S_hash_bytes(out, b.ptr, b.len);
+    buf_free(&b);
+    return rc;
+}
+
+/* Records what a build wrote at path (inside the tree w->out). */
+static int S_inc_record(S_worker *w, const S_out *o, S_rctx *r, const char *path,
+                        folio_err *err)
+{
+    site *s = w->s;
+    unsigned char fp[BSTATE_HASH] = {0};
+    unsigned flags = !w->job || (w->job->type == T_PAGE && s->pages[w->job->idx].data_name)
+                         ? BSTATE_DATA : 0;
+    char names[sizeof r->names];
+    /* stored as " a b ", recorded as "a b" */
+    snprintf(names, sizeof names, "%.*s", r->nlen > 2 ? (int)r->nlen - 2 : 0, r->names + 1);
+    S_tset used = r->used;
+    S_tset_add(&used, S_tinfo_of(s, o->t));
+    if (!used.valid)
+        flags |= BSTATE_DATA;
+    int set = S_tset_intern(s, &used);
+    if (set < 0)
+        return err_set(err, "out of memory");
+    pthread_mutex_lock(&s->mu);
+    unsigned mask = s->sets[set].mask;
+    pthread_mutex_unlock(&s->mu);
+    if (!flags && S_fp_out(w, w->job, mask, *names ? names : NULL, fp) != 0)
+        flags |= BSTATE_DATA; /* cannot tell what it read: render it every time */
+    if (S_inc_put(s->inc, path + strlen(w->out) + 1, set, flags, *names ? names : NULL,
+                  fp) != 0)
+        return err_set(err, "out of memory");
+    return 0;
+}
 
 static int S_emit(S_worker *w, const S_out *o, const cJSON *ctx, S_rctx *r, folio_err *err)
 {
     site *s = w->s;
-    tpl_render_opts ro = {tpl_set_loader, s->tpls, S_resolve, r, 0};
+    tpl_render_opts ro = {S_loader, r, S_resolve, r, 0};
     buf_reset(&w->html);
     buf *dst = w->to ? w->to : &w->html;
     if (!o->t)
@@ -1725,7 +2429,9 @@ static int S_emit(S_worker *w, const S_out *o, const cJSON *ctx, S_rctx *r, foli
     char path[PATH_MAX];
     if (S_path_of(w->out, o->url, path, sizeof path, err) != 0)
         return -1;
-    return S_write(path, w->html.ptr, w->html.len, w->mode, &w->outs, strlen(w->out), err);
+    if (s->inc && w->mode != W_INPLACE && S_inc_record(w, o, r, path, err) != 0)
+        return -1;
+    return S_write(path, w->html.ptr, w->html.len, w->mode, NULL, strlen(w->out), err);
 }
 
 static int S_add_extra(cJSON *ctx, const cJSON *extra)
@@ -1843,7 +2549,7 @@ static int S_alias(S_worker *w, const S_job *j, folio_err *err)
     if (w->to)
         rc = buf_add(w->to, b.ptr, b.len) == 0 ? 0 : err_set(err, "out of memory");
     else
-        rc = S_write(path, b.ptr, b.len, w->mode, &w->outs, strlen(w->out), err);
+        rc = S_write(path, b.ptr, b.len, w->mode, s->inc, strlen(w->out), err);
     w->rendered++;
 done:
     free(perma);
@@ -1851,8 +2557,61 @@ done:
     return rc;
 }
 
+/* The URL of a job's (first) output. */
+static void S_job_url(const site *s, const S_job *j, char *url, size_t n)
+{
+    const char *base = "/";
+    switch (j->type) {
+    case T_PAGE:
+    case T_404:
+    case T_ALIAS:
+        snprintf(url, n, "%s", j->idx >= 0 ? s->pages[j->idx].url : "/404.html");
+        return;
+    case T_TERMS: base = "/tags/"; break;
+    case T_HOME: break;
+    case T_SECTION: base = s->sections[j->idx].url; break;
+    case T_TAXONOMY: base = s->tags[j->idx].url; break;
+    }
+    if (j->pageno > 1)
+        snprintf(url, n, "%spage/%d/", base, j->pageno);
+    else
+        snprintf(url, n, "%s", base);
+}
+
+/* Whether the tree already holds this job's output as it would be now:
+ * same templates, same fingerprint. Then it is only recorded again. */
+static int S_unchanged(S_worker *w, const S_job *j, folio_err *err)
+{
+    site *s = w->s;
+    S_inc *inc = s->inc;
+    if (!inc || !inc->on || w->to || w->mode != W_REUSE || j->type == T_ALIAS ||
+        (j->type == T_PAGE && s->pages[j->idx].data_name))
+        return 0;
+    char url[PATH_MAX], path[PATH_MAX];
+    S_job_url(s, j, url, sizeof url);
+    if (S_path_of(w->out, url, path, sizeof path, err) != 0)
+        return -1;
+    const char *rel = path + strlen(w->out) + 1;
+    const bstate_out *o = S_inc_old(inc, rel);
+    if (!o || (o->flags & BSTATE_DATA) || o->set < 0 || !inc->oldsets[o->set].valid)
+        return 0;
+    unsigned char fp[BSTATE_HASH];
+    if (S_fp_out(w, j, inc->oldsets[o->set].mask, o->names, fp) != 0 ||
+        memcmp(fp, o->fp, sizeof fp))
+        return 0;
+    int set = S_tset_intern(s, &inc->oldsets[o->set]);
+    if (set < 0 || S_inc_put(inc, rel, set, 0, o->names, fp) != 0)
+        return err_set(err, "out of memory");
+    w->skipped++;
+    return 1;
+}
+
 static int S_job_run(S_worker *w, const S_job *j, folio_err *err)
 {
+    int same = S_unchanged(w, j, err);
+    if (same != 0)
+        return same < 0 ? -1 : 0;
+    w->job = j;
     if (j->type == T_ALIAS)
         return S_alias(w, j, err);
     site *s = w->s;
@@ -1860,7 +2619,7 @@ static int S_job_run(S_worker *w, const S_job *j, folio_err *err)
     if (!ctx)
         return err_set(err, "out of memory");
     S_out o = {0};
-    S_rctx r = {w->call, -1, "", 0};
+    S_rctx r = {w->call, -1, "", 0, {{0}, 0, 1}};
     int rc = S_job_ctx(s, j, ctx, &o, err);
     if (rc == 0 && w->extra && S_add_extra(ctx, w->extra) != 0)
         rc = err_set(err, "out of memory");
@@ -1901,7 +2660,7 @@ static int S_cmp_date(const void *a, const void *b)
 }
 
 static int S_feed(site *s, const char *out, const S_list *l, const char *title,
-                  const char *url, int mode, S_files *rec, folio_err *err)
+                  const char *url, int mode, S_inc *rec, folio_err *err)
 {
     size_t n = l->n;
     int *byd = malloc((n ? n : 1) * sizeof *byd);
@@ -1988,7 +2747,7 @@ static int S_sitemap_url(buf *b, site *s, const char *url, long long ms)
     return rc == 0 ? buf_puts(b, "</url>\n") : -1;
 }
 
-static int S_sitemap(site *s, const char *out, int mode, S_files *rec, folio_err *err)
+static int S_sitemap(site *s, const char *out, int mode, S_inc *rec, folio_err *err)
 {
     buf b = BUF_INIT;
     int rc = buf_puts(&b, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
@@ -2139,6 +2898,214 @@ static void S_deps_merge(site *s, S_deplist *d, const char *const *urls, size_t 
     pthread_mutex_unlock(&s->mu);
 }
 
+/* ---- checks of folio.yml ------------------------------------------------ */
+
+/* Top-level keys of folio.yml, those of the parts being built included. */
+static const char *const S_cfg_keys[] = {
+    "title", "base_url", "author", "language", "description", "params", "paginate",
+    "store", "forms", "fcgi", "menu", "paths", "mail", "webhooks", "api", "accounts",
+    "admin", "serve", "images", "theme", "consumers", "log", "metrics"};
+
+static int S_job_for(const site *s, const char *url, S_job *j);
+
+/* Whether an internal URL is something the site serves. */
+static int S_serves(const site *s, const char *url)
+{
+    static const char *const routes[] = {"/contact", "/register", "/health", "/metrics",
+                                         "/index.xml", "/sitemap.xml", "/robots.txt"};
+    for (size_t i = 0; i < sizeof routes / sizeof *routes; i++)
+        if (!strcmp(url, routes[i]))
+            return 1;
+    char path[PATH_MAX], base[PATH_MAX];
+    snprintf(base, sizeof base, "%s", url);
+    char *cut = strpbrk(base, "?#");
+    if (cut)
+        *cut = '\0';
+    size_t n = strlen(base);
+    S_job j;
+    if (S_job_for(s, base, &j) == 0)
+        return 1;
+    if (n && n + 1 < sizeof base && base[n - 1] != '/') {
+        memcpy(base + n, "/", 2);
+        if (S_job_for(s, base, &j) == 0)
+            return 1;
+        base[n] = '\0';
+    }
+    /* a section's feed */
+    if (n > 10 && !strcmp(base + n - 10, "/index.xml")) {
+        base[n - 9] = '\0';
+        if (S_url_get(s, base))
+            return 1;
+        base[n - 9] = 'i';
+    }
+    folio_err e;
+    return util_path(path, sizeof path, &e, "%s%s", s->cfg->static_dir, base) == 0 &&
+           (util_is_file(path) || util_is_dir(path));
+}
+
+static void S_check_config(site *s)
+{
+    char *src;
+    size_t len;
+    folio_err e;
+    cJSON *lines = NULL;
+    if (!s->cfg->file || util_read_file(s->cfg->file, &src, &len, &e) != 0)
+        return;
+    cJSON *raw = config_yaml_to_json_lines("folio.yml", 1, src, len, &lines, &e);
+    free(src);
+    const cJSON *it;
+    cJSON_ArrayForEach(it, raw) {
+        const char *near = content_suggest(it->string, S_cfg_keys,
+                                           sizeof S_cfg_keys / sizeof *S_cfg_keys);
+        const cJSON *l = cJSON_GetObjectItemCaseSensitive(lines, it->string);
+        if (near)
+            S_warn(s, "folio.yml:%d: unknown key '%s' — did you mean '%s'?",
+                   cJSON_IsNumber(l) ? l->valueint : 1, it->string, near);
+    }
+    const cJSON *menu = cJSON_GetObjectItemCaseSensitive(raw, "menu");
+    const cJSON *ml = cJSON_GetObjectItemCaseSensitive(lines, "menu");
+    cJSON_ArrayForEach(it, menu) {
+        const cJSON *url = cJSON_GetObjectItemCaseSensitive(it, "url");
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(it, "name");
+        if (cJSON_IsString(url) && url->valuestring[0] == '/' && url->valuestring[1] != '/' &&
+            !S_serves(s, url->valuestring))
+            S_warn(s, "folio.yml:%d: the menu item '%s' links to %s, which the site does "
+                   "not have", cJSON_IsNumber(ml) ? ml->valueint : 1,
+                   cJSON_IsString(name) ? name->valuestring : "", url->valuestring);
+    }
+    cJSON_Delete(raw);
+    cJSON_Delete(lines);
+}
+
+/* The site path a link in page p points at ("" when it is not internal:
+ * another site, mail, an anchor of the page itself). */
+static void S_link_target(const S_page *p, const char *url, char *out, size_t n)
+{
+    out[0] = '\0';
+    size_t k = 0;
+    while (isalnum((unsigned char)url[k]) || url[k] == '+' || url[k] == '.' || url[k] == '-')
+        k++;
+    if ((k && url[k] == ':') || url[0] == '#' || url[0] == '?' || !strncmp(url, "//", 2))
+        return;
+    char path[PATH_MAX];
+    size_t bl = url[0] == '/' ? 0 : strlen(p->url), ul = strlen(url);
+    if (bl + ul >= sizeof path)
+        return;
+    memcpy(path, p->url, bl);
+    memcpy(path + bl, url, ul + 1);
+    path[strcspn(path, "#?")] = '\0';
+    /* ./ and ../ as a browser resolves them */
+    size_t o = 0;
+    for (char *seg = path + 1, *next; seg && *seg; seg = next) {
+        next = strchr(seg, '/');
+        size_t len = next ? (size_t)(next - seg) : strlen(seg);
+        if (next)
+            next++;
+        if (len == 1 && seg[0] == '.')
+            continue;
+        if (len == 2 && seg[0] == '.' && seg[1] == '.') {
+            while (o > 0 && out[--o] != '/')
+                ;
+            continue;
+        }
+        if (o + len + 2 >= n)
+            return;
+        out[o++] = '/';
+        memcpy(out + o, seg, len);
+        o += len;
+    }
+    size_t pl = strlen(path);
+    if (o + 2 < n && (o == 0 || path[pl - 1] == '/'))
+        out[o++] = '/';
+    out[o] = '\0';
+}
+
+#define S_LINK_WARNINGS 20 /* then a count: a big site's typo is not 10,000 lines */
+
+/* Whether the site serves a link target, asked once per target: a big
+ * site links to the same few pages thousands of times. */
+typedef struct S_memo {
+    char **key;
+    unsigned char *val;
+    size_t cap, n;
+} S_memo;
+
+static int S_serves_memo(const site *s, S_memo *m, const char *target)
+{
+    if ((m->n + 1) * 2 > m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 256;
+        char **nk = calloc(cap, sizeof *nk);
+        unsigned char *nv = calloc(cap, 1);
+        if (!nk || !nv) {
+            free(nk);
+            free(nv);
+            return S_serves(s, target);
+        }
+        for (size_t i = 0; i < m->cap; i++) {
+            if (!m->key[i])
+                continue;
+            size_t k = S_hash(m->key[i]) & (cap - 1);
+            while (nk[k])
+                k = (k + 1) & (cap - 1);
+            nk[k] = m->key[i];
+            nv[k] = m->val[i];
+        }
+        free(m->key);
+        free(m->val);
+        m->key = nk;
+        m->val = nv;
+        m->cap = cap;
+    }
+    size_t k = S_hash(target) & (m->cap - 1);
+    for (; m->key[k]; k = (k + 1) & (m->cap - 1))
+        if (!strcmp(m->key[k], target))
+            return m->val[k];
+    int r = S_serves(s, target);
+    if ((m->key[k] = util_strdup(target))) {
+        m->val[k] = (unsigned char)r;
+        m->n++;
+    }
+    return r;
+}
+
+/* Links in the Markdown to pages and files the site does not have. */
+static void S_check_links(site *s)
+{
+    int broken = 0;
+    S_memo memo = {0};
+    for (size_t i = 0; i < s->npages; i++) {
+        const S_page *p = &s->pages[i];
+        if (!p->listed && (int)i != s->page404 && p->c.kind == CONTENT_PAGE)
+            continue; /* not in this build */
+        for (const char *l = p->links; l && *l;) {
+            const char *nl = strchr(l, '\n');
+            size_t len = nl ? (size_t)(nl - l) : strlen(l);
+            char url[PATH_MAX], target[PATH_MAX];
+            int line = atoi(l);
+            const char *tab = memchr(l, '\t', len);
+            size_t ul = tab ? len - (size_t)(tab + 1 - l) : 0;
+            if (ul >= sizeof url)
+                ul = 0;
+            memcpy(url, tab ? tab + 1 : "", ul);
+            url[ul] = '\0';
+            l += len + (nl ? 1 : 0);
+            S_link_target(p, url, target, sizeof target);
+            if (!*target || S_serves_memo(s, &memo, target))
+                continue;
+            if (++broken <= S_LINK_WARNINGS)
+                S_warn(s, "content/%s:%d: a link to %s, which the site does not have",
+                       p->c.file, p->c.body_line - 1 + line, url);
+        }
+    }
+    if (broken > S_LINK_WARNINGS)
+        S_warn(s, "... and %d more links to pages the site does not have",
+               broken - S_LINK_WARNINGS);
+    for (size_t i = 0; i < memo.cap; i++)
+        free(memo.key[i]);
+    free(memo.key);
+    free(memo.val);
+}
+
 /* ---- open / close ------------------------------------------------------- */
 
 site *site_open(const folio_config *cfg, const site_opts *opts, folio_err *err)
@@ -2168,13 +3135,16 @@ site *site_open(const folio_config *cfg, const site_opts *opts, folio_err *err)
     while (n > 1 && s->out[n - 1] == '/')
         s->out[--n] = '\0';
     s->opts.out_dir = s->out;
-    if (S_read_content(s, err) != 0 || S_graph(s, err) != 0 || S_data_params(s, err) != 0 ||
-        S_templates(s, err) != 0 || S_claim(s, err) != 0)
+    s->start_ns = util_now_ms() * 1000000LL;
+    if (S_stamp_make(s, err) != 0 || S_read_content(s, err) != 0 || S_graph(s, err) != 0 ||
+        S_data_params(s, err) != 0 || S_templates(s, err) != 0 || S_tpl_scan(s, err) != 0 ||
+        S_claim(s, err) != 0)
         goto fail;
     if (S_site_base(s) != 0) {
         err_set(err, "out of memory");
         goto fail;
     }
+    S_check_config(s);
     if (S_deps_load(s, err) != 0)
         goto fail;
     return s;
@@ -2193,6 +3163,7 @@ void site_close(site *s)
         free(s->pages[i].tagidx);
         free(s->pages[i].data_name);
         free(s->pages[i].data_path);
+        free(s->pages[i].links);
     }
     free(s->pages);
     free(s->order);
@@ -2213,6 +3184,13 @@ void site_close(site *s)
         cJSON_Delete(s->variants[i]);
     S_deps_free(s->deps, s->ndeps);
     tpl_set_free(s->tpls);
+    for (size_t i = 0; i < s->ntinfo; i++)
+        free(s->tinfo[i].name);
+    free(s->tinfo);
+    free(s->sets);
+    free(s->featured);
+    free(s->stamp);
+    bstate_free(&s->cache);
     pthread_mutex_destroy(&s->mu);
     free(s->out);
     free(s);
@@ -2230,7 +3208,7 @@ typedef struct S_batch {
     pthread_mutex_t mu;
     S_deplist deps;     /* merged from the workers */
     int rendered;
-    S_files *outs;      /* files written, merged from the workers (may be NULL) */
+    int skipped;
 } S_batch;
 
 static void *S_worker_new(void *ud)
@@ -2268,22 +3246,8 @@ static void S_worker_done(void *ud, void *tls)
         b->deps.v[b->deps.n++] = w->deps.v[i];
     }
     b->rendered += w->rendered;
-    for (size_t i = 0; i < w->outs.n; i++) {
-        if (b->outs && b->outs->n == b->outs->cap) {
-            size_t cap = b->outs->cap ? b->outs->cap * 2 : 256;
-            char **nv = realloc(b->outs->v, cap * sizeof *nv);
-            if (nv) {
-                b->outs->v = nv;
-                b->outs->cap = cap;
-            }
-        }
-        if (b->outs && b->outs->n < b->outs->cap)
-            b->outs->v[b->outs->n++] = w->outs.v[i];
-        else
-            free(w->outs.v[i]); /* out of memory: the file is then not pruned later */
-    }
+    b->skipped += w->skipped;
     pthread_mutex_unlock(&b->mu);
-    free(w->outs.v);
     free(w->deps.v);
     buf_free(&w->html);
     free(w);
@@ -2401,40 +3365,6 @@ static char *S_tmpdir(const char *out, folio_err *err)
 
 /* ---- the trees of a build ------------------------------------------------------ */
 
-#define S_FILES_NAME ".folio-files"
-
-/* A set of strings (not owned), for the manifest diff. */
-typedef struct S_set {
-    const char **v;
-    size_t cap;
-} S_set;
-
-static int S_set_init(S_set *set, const S_files *f)
-{
-    set->cap = 64;
-    while (set->cap < f->n * 2 + 2)
-        set->cap *= 2;
-    if (!(set->v = calloc(set->cap, sizeof *set->v)))
-        return -1;
-    for (size_t i = 0; i < f->n; i++) {
-        size_t k = S_hash(f->v[i]) & (set->cap - 1);
-        while (set->v[k] && strcmp(set->v[k], f->v[i]))
-            k = (k + 1) & (set->cap - 1);
-        set->v[k] = f->v[i];
-    }
-    return 0;
-}
-
-static int S_set_has(const S_set *set, const char *str)
-{
-    size_t k = S_hash(str) & (set->cap - 1);
-    while (set->v[k]) {
-        if (!strcmp(set->v[k], str))
-            return 1;
-        k = (k + 1) & (set->cap - 1);
-    }
-    return 0;
-}
 
 static void S_files_free(S_files *f)
 {
@@ -2444,58 +3374,32 @@ static void S_files_free(S_files *f)
     memset(f, 0, sizeof *f);
 }
 
-/* The manifest of a tree: every file its build wrote, one a line. */
-static int S_manifest_load(const char *tree, S_files *f)
-{
-    char path[PATH_MAX];
-    folio_err e;
-    char *src;
-    if (util_path(path, sizeof path, &e, "%s/%s", tree, S_FILES_NAME) != 0 ||
-        util_read_file(path, &src, NULL, &e) != 0)
-        return -1;
-    int rc = strncmp(src, "folio-files 1\n", 14) == 0 ? 0 : -1;
-    char *save = NULL;
-    for (char *l = rc == 0 ? strtok_r(src + 14, "\n", &save) : NULL; l && rc == 0;
-         l = strtok_r(NULL, "\n", &save)) {
-        /* our own file, but never let it reach outside the tree */
-        if (l[0] == '/' || strstr(l, "..") || S_files_add(f, l) != 0)
-            rc = -1;
-    }
-    free(src);
-    if (rc == 0 && unlink(path) != 0) /* the tree is changing: no longer true */
-        rc = -1;
-    if (rc != 0)
-        S_files_free(f);
-    return rc;
-}
-
-static int S_manifest_write(const char *tree, const S_files *f, folio_err *err)
-{
-    buf b = BUF_INIT;
-    int rc = buf_puts(&b, "folio-files 1\n");
-    for (size_t i = 0; rc == 0 && i < f->n; i++)
-        rc = buf_printf(&b, "%s\n", f->v[i]);
-    char path[PATH_MAX];
-    if (rc != 0)
-        rc = err_set(err, "out of memory");
-    else if ((rc = util_path(path, sizeof path, err, "%s/%s", tree, S_FILES_NAME)) == 0)
-        rc = S_write(path, b.ptr, b.len, W_FRESH, NULL, 0, err);
-    buf_free(&b);
-    return rc;
-}
-
 /* Removes what the reused tree had and this build did not write, and the
  * directories that leaves empty. */
-static int S_prune(const char *tree, const S_files *old, const S_files *now, folio_err *err)
+static int S_prune(const char *tree, const S_inc *inc, folio_err *err)
 {
-    S_set set;
-    if (S_set_init(&set, now) != 0)
+    size_t cap = 64;
+    while (cap < inc->nouts * 2 + 2)
+        cap *= 2;
+    const char **set = calloc(cap, sizeof *set);
+    if (!set)
         return err_set(err, "out of memory");
-    for (size_t i = 0; i < old->n; i++) {
-        if (S_set_has(&set, old->v[i]))
+    for (size_t i = 0; i < inc->nouts; i++) {
+        size_t k = S_hash(inc->outs[i].path) & (cap - 1);
+        while (set[k] && strcmp(set[k], inc->outs[i].path))
+            k = (k + 1) & (cap - 1);
+        set[k] = inc->outs[i].path;
+    }
+    for (size_t i = 0; i < inc->old.nouts; i++) {
+        const char *old = inc->old.outs[i].path;
+        size_t k = S_hash(old) & (cap - 1);
+        while (set[k] && strcmp(set[k], old))
+            k = (k + 1) & (cap - 1);
+        /* our own file, but never let it reach outside the tree */
+        if (set[k] || old[0] == '/' || strstr(old, ".."))
             continue;
         char path[PATH_MAX];
-        if (util_path(path, sizeof path, err, "%s/%s", tree, old->v[i]) != 0)
+        if (util_path(path, sizeof path, err, "%s/%s", tree, old) != 0)
             continue;
         if (unlink(path) != 0 && errno != ENOENT && errno != EISDIR)
             continue;
@@ -2507,7 +3411,7 @@ static int S_prune(const char *tree, const S_files *old, const S_files *now, fol
                 break; /* not empty: something else lives there */
         }
     }
-    free(set.v);
+    free(set);
     return 0;
 }
 
@@ -2529,12 +3433,14 @@ static int S_swap(const char *tree, const char *out, const char *prev, folio_err
     return 0;
 }
 
+static int S_inc_load(site *s, S_inc *inc, const char *tree, folio_err *err);
+
 /* The tree to build into: the previous site's (kept beside OUT by the last
- * build, with its manifest), or a fresh one. */
-static char *S_target(site *s, const char *prev, int *mode, S_files *old, folio_err *err)
+ * build, with its state), or a fresh one. */
+static char *S_target(site *s, const char *prev, int *mode, S_inc *inc, folio_err *err)
 {
     if (util_is_dir(prev)) {
-        if (S_manifest_load(prev, old) == 0) {
+        if (S_inc_load(s, inc, prev, err) == 0) {
             *mode = W_REUSE;
             return util_strdup(prev);
         }
@@ -2547,13 +3453,13 @@ static char *S_target(site *s, const char *prev, int *mode, S_files *old, folio_
 }
 
 static int S_render_all(site *s, const char *tree, int mode, S_call *call, S_batch *b,
-                        S_files *outs, folio_err *err)
+                        folio_err *err)
 {
     S_job *jobs = NULL;
     size_t nfirst = 0, n = 0;
     size_t rl = strlen(tree);
     if (util_is_dir(s->cfg->static_dir) &&
-        S_copy_static(s->cfg->static_dir, tree, mode, outs, rl, 0, err) != 0)
+        S_copy_static(s, s->cfg->static_dir, tree, mode, rl, 0, err) != 0)
         return -1;
     /* Pages of store data may have been added in place after that tree's
      * build (the list grew), so its manifest does not know them: they go,
@@ -2575,7 +3481,7 @@ static int S_render_all(site *s, const char *tree, int mode, S_call *call, S_bat
     if (n - nfirst > 1)
         qsort(jobs + nfirst, n - nfirst, sizeof *jobs, S_cmp_job);
     *b = (S_batch){.s = s, .call = call, .jobs = jobs, .n = nfirst, .out = tree,
-                   .mode = mode, .outs = outs};
+                   .mode = mode};
     int rc = S_batch_run(b, err);
     if (rc == 0) {
         b->jobs = jobs + nfirst;
@@ -2585,14 +3491,213 @@ static int S_render_all(site *s, const char *tree, int mode, S_call *call, S_bat
     free(jobs);
     b->jobs = NULL;
     if (rc == 0)
-        rc = S_feed(s, tree, &s->home, s->cfg->title, "/", mode, outs, err);
+        rc = S_feed(s, tree, &s->home, s->cfg->title, "/", mode, s->inc, err);
     for (size_t k = 0; rc == 0 && k < s->nsections; k++) {
         char title[1024];
         snprintf(title, sizeof title, "%s: %s", s->cfg->title, s->sections[k].title);
-        rc = S_feed(s, tree, &s->sections[k], title, s->sections[k].url, mode, outs, err);
+        rc = S_feed(s, tree, &s->sections[k], title, s->sections[k].url, mode, s->inc, err);
     }
     if (rc == 0)
-        rc = S_sitemap(s, tree, mode, outs, err);
+        rc = S_sitemap(s, tree, mode, s->inc, err);
+    return rc;
+}
+
+/* ---- the state of a tree ------------------------------------------------------- */
+
+/* What every page depends on: this program, and the settings. */
+static int S_stamp_make(site *s, folio_err *err)
+{
+    struct stat st;
+    if (stat("/proc/self/exe", &st) != 0)
+        memset(&st, 0, sizeof st); /* then only the version tells builds apart */
+    char *raw = cJSON_PrintUnformatted(s->cfg->raw);
+    buf b = BUF_INIT;
+    int rc = !raw || buf_printf(&b, "%s|%s|%s|%s|%d|", raw, s->cfg->site_dir,
+                                s->cfg->content_dir, s->cfg->templates_dir,
+                                s->opts.drafts) != 0;
+    free(raw);
+    unsigned char h[BSTATE_HASH];
+    char hex[2 * BSTATE_HASH + 1];
+    if (rc == 0) {
+        S_hash_bytes(h, b.ptr, b.len);
+        sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+        buf_reset(&b);
+        rc = buf_printf(&b, "folio %s %lld.%lld\n%s", PACKAGE_VERSION,
+                        (long long)st.st_size, S_ns(st.st_mtim), hex);
+    }
+    if (rc != 0) {
+        buf_free(&b);
+        return err_set(err, "out of memory");
+    }
+    s->stamp = buf_detach(&b, NULL);
+    return 0;
+}
+
+/* The same program (whole == 0: parsing is all that depends on it), or
+ * the same program and settings. */
+static int S_stamp_same(const site *s, const char *other, int whole)
+{
+    if (!other)
+        return 0;
+    if (whole)
+        return !strcmp(s->stamp, other);
+    const char *nl = strchr(s->stamp, '\n');
+    size_t n = nl ? (size_t)(nl - s->stamp) : strlen(s->stamp);
+    return !strncmp(s->stamp, other, n) && (other[n] == '\n' || !other[n]);
+}
+
+/* What the tree was built with: the files it holds, and their fingerprints
+ * (inc->on) when they can be trusted. -1 when the tree has no state: a
+ * build into it failed half-way. The state leaves a tree that is about to
+ * change (any but the live one, which site_check_state only reads). */
+static int S_inc_load(site *s, S_inc *inc, const char *tree, folio_err *err)
+{
+    char path[PATH_MAX];
+    folio_err e2;
+    if (util_path(path, sizeof path, err, "%s/%s", tree, BSTATE_FILE) != 0 ||
+        bstate_load(path, BSTATE_OUTS, &inc->old, &e2) != 0)
+        return -1;
+    if (tree != s->out && unlink(path) != 0) {
+        bstate_free(&inc->old);
+        return -1;
+    }
+    if (s->opts.full || !S_stamp_same(s, inc->old.stamp, 1))
+        return 0;
+    inc->mapcap = 64;
+    while (inc->mapcap < inc->old.nouts * 2 + 2)
+        inc->mapcap *= 2;
+    inc->map = calloc(inc->mapcap, sizeof *inc->map);
+    inc->oldsets = calloc(inc->old.nsets + 1, sizeof *inc->oldsets);
+    if (!inc->map || !inc->oldsets)
+        return err_set(err, "out of memory");
+    for (size_t i = 0; i < inc->old.nouts; i++) {
+        size_t k = S_hash(inc->old.outs[i].path) & (inc->mapcap - 1);
+        while (inc->map[k])
+            k = (k + 1) & (inc->mapcap - 1);
+        inc->map[k] = i + 1;
+    }
+    /* a set is still good when each of its templates is there, unchanged */
+    for (size_t i = 0; i < inc->old.nsets; i++) {
+        S_tset *ts = &inc->oldsets[i];
+        ts->valid = 1;
+        for (size_t k = 0; k < inc->old.sets[i].n; k++) {
+            int t = inc->old.sets[i].tpl[k], found = -1;
+            for (size_t c = 0; c < s->ntinfo && found < 0; c++)
+                if (!strcmp(s->tinfo[c].name, inc->old.tpl_names[t]) &&
+                    !memcmp(s->tinfo[c].hash, inc->old.tpl_hash[t], BSTATE_HASH))
+                    found = (int)c;
+            S_tset_add(ts, found);
+            if (found < 0)
+                ts->valid = 0;
+        }
+        ts->mask = S_tset_mask(s, ts);
+    }
+    inc->on = 1;
+    return 0;
+}
+
+static void S_inc_close(S_inc *inc)
+{
+    bstate_free(&inc->old);
+    free(inc->map);
+    free(inc->oldsets);
+    for (size_t i = 0; i < inc->nouts; i++)
+    {
+        free(inc->outs[i].path);
+        free(inc->outs[i].names);
+    }
+    free(inc->outs);
+    pthread_mutex_destroy(&inc->mu);
+}
+
+/* Content record i of this build, for the next one's parse cache. */
+static void S_state_src(void *ud, size_t i, bstate_src *c)
+{
+    site *s = ud;
+    S_page *p = &s->pages[i];
+    memset(c, 0, sizeof *c);
+    c->page = p->c; /* borrowed */
+    c->meta = atomic_load(&p->meta);
+    if (!p->fm_summary) {
+        c->page.summary = NULL;
+        c->body_summary = c->meta ? p->c.summary : NULL;
+    }
+    c->links = c->meta ? p->links : NULL;
+    c->words = p->words;
+    c->size = p->size;
+    c->mtime_ns = p->mtime_ns;
+    c->ctime_ns = p->ctime_ns;
+    c->ino = p->ino;
+    /* an edit within the same clock tick would leave the stat as it is */
+    c->racy = c->mtime_ns > s->start_ns - 2000000000LL;
+    memcpy(c->hash, p->hash, BSTATE_HASH);
+}
+
+static int S_state_write(site *s, S_inc *inc, const char *tree, folio_err *err)
+{
+    bstate st = {.stamp = s->stamp, .ntpl = s->ntinfo, .nsets = s->nsets,
+                 .outs = inc->outs, .nouts = inc->nouts, .nsrcs = s->npages};
+    st.tpl_names = calloc(s->ntinfo + 1, sizeof *st.tpl_names);
+    st.tpl_hash = calloc(s->ntinfo + 1, sizeof *st.tpl_hash);
+    st.sets = calloc(s->nsets + 1, sizeof *st.sets);
+    st.src_at = S_state_src;
+    st.src_ud = s;
+    int *idx = calloc(s->nsets * s->ntinfo + 1, sizeof *idx);
+    int rc = !st.tpl_names || !st.tpl_hash || !st.sets || !idx
+                 ? err_set(err, "out of memory") : 0;
+    for (size_t i = 0; rc == 0 && i < s->ntinfo; i++) {
+        st.tpl_names[i] = s->tinfo[i].name;
+        memcpy(st.tpl_hash[i], s->tinfo[i].hash, BSTATE_HASH);
+    }
+    for (size_t i = 0; rc == 0 && i < s->nsets; i++) {
+        st.sets[i].tpl = idx + i * s->ntinfo;
+        for (size_t t = 0; t < s->ntinfo && t < 64 * S_TSET_WORDS; t++)
+            if (s->sets[i].bits[t / 64] >> (t % 64) & 1)
+                st.sets[i].tpl[st.sets[i].n++] = (int)t;
+    }
+    char path[PATH_MAX];
+    if (rc == 0)
+        rc = util_path(path, sizeof path, err, "%s/%s", tree, BSTATE_FILE);
+    if (rc == 0) {
+        /* the tree is not served yet: a plain write does */
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0 || bstate_write(fd, &st) != 0)
+            rc = err_set(err, "%s: %s", path, strerror(errno));
+        if (fd >= 0 && close(fd) != 0 && rc == 0)
+            rc = err_set(err, "%s: %s", path, strerror(errno));
+    }
+    free(idx);
+    free(st.tpl_names);
+    free(st.tpl_hash);
+    free(st.sets);
+    return rc;
+}
+
+/* A build killed half-way leaves its fresh tree (.OUT.new-XXXXXX) behind;
+ * the next build, holding the lock, removes it. */
+static int S_clean_stale(const char *parent, const char *base, int jobs, folio_err *err)
+{
+    char prefix[NAME_MAX + 16];
+    int n = snprintf(prefix, sizeof prefix, ".%s.new-", base);
+    if (n < 0 || (size_t)n >= sizeof prefix)
+        return 0;
+    DIR *d = opendir(parent);
+    if (!d)
+        return err_set(err, "%s: %s", parent, strerror(errno));
+    S_files f = {0};
+    struct dirent *e;
+    int rc = 0;
+    while (rc == 0 && (e = readdir(d)) != NULL)
+        if (!strncmp(e->d_name, prefix, (size_t)n) && strlen(e->d_name) == (size_t)n + 6) {
+            char path[PATH_MAX];
+            rc = util_path(path, sizeof path, err, "%s/%s", parent, e->d_name);
+            if (rc == 0 && S_files_add(&f, path) != 0)
+                rc = err_set(err, "out of memory");
+        }
+    closedir(d);
+    for (size_t i = 0; rc == 0 && i < f.n; i++)
+        rc = S_rmtree_fast(f.v[i], jobs, err);
+    S_files_free(&f);
     return rc;
 }
 
@@ -2600,8 +3705,9 @@ int site_build(site *s, folio_err *err)
 {
     S_call call = {.s = s};
     S_batch b = {0};
-    S_files old = {0}, outs = {0};
+    S_inc inc = {0};
     int rc = -1, mode = W_FRESH;
+    pthread_mutex_init(&inc.mu, NULL);
     char parent[PATH_MAX], prev[PATH_MAX];
     snprintf(parent, sizeof parent, "%s", s->out);
     char *sl = strrchr(parent, '/');
@@ -2625,14 +3731,26 @@ int site_build(site *s, folio_err *err)
         return err_set(err, "%s: %s", s->out, e == EWOULDBLOCK
                        ? "another folio build is writing this site" : strerror(e));
     }
-    char *tree = S_target(s, prev, &mode, &old, err);
-    if (!tree) {
+    if (S_clean_stale(sl ? parent : ".", base, s->jobs, err) != 0) {
         close(lfd);
         return -1;
     }
-    if (S_render_all(s, tree, mode, &call, &b, &outs, err) != 0)
+    char *tree = S_target(s, prev, &mode, &inc, err);
+    if (!tree) {
+        S_inc_close(&inc);
+        close(lfd);
+        return -1;
+    }
+    s->inc = &inc;
+    if (S_render_all(s, tree, mode, &call, &b, err) != 0)
         goto done;
-    if (mode == W_REUSE && S_prune(tree, &old, &outs, err) != 0)
+    S_check_links(s);
+    if (s->opts.strict && s->warnings) {
+        err_set(err, "%d warning%s and --strict: the site was not swapped in", s->warnings,
+                s->warnings == 1 ? "" : "s");
+        goto done;
+    }
+    if (mode == W_REUSE && S_prune(tree, &inc, err) != 0)
         goto done;
     pthread_mutex_lock(&s->mu);
     S_deps_free(s->deps, s->ndeps);
@@ -2641,10 +3759,11 @@ int site_build(site *s, folio_err *err)
     b.deps.v = NULL;
     b.deps.n = 0;
     pthread_mutex_unlock(&s->mu);
-    if (S_deps_write(s, tree, err) != 0 || S_manifest_write(tree, &outs, err) != 0 ||
+    if (S_deps_write(s, tree, err) != 0 || S_state_write(s, &inc, tree, err) != 0 ||
         S_swap(tree, s->out, prev, err) != 0)
         goto done;
     s->built = b.rendered;
+    s->skipped = b.skipped;
     rc = 0;
 done:
     if (rc != 0 && mode == W_FRESH) {
@@ -2652,10 +3771,10 @@ done:
         util_rmtree(tree, &e2);
     } /* a reused tree lost its manifest and is started over next time */
     free(tree);
-    S_files_free(&old);
-    S_files_free(&outs);
     S_deps_free(b.deps.v, b.deps.n);
     S_call_done(&call);
+    s->inc = NULL;
+    S_inc_close(&inc);
     close(lfd); /* and the lock with it */
     return rc;
 }
@@ -2663,6 +3782,76 @@ done:
 int site_built_pages(const site *s)
 {
     return s->built;
+}
+
+/* One line of a report, under a cap: a site that needs a build should not
+ * print 10,000 of them. */
+static int S_report(buf *report, int *n, const char *what, const char *url)
+{
+    if (++*n == 21)
+        return buf_puts(report, "...\n");
+    return *n > 21 ? 0 : buf_printf(report, "%s %s\n", url, what);
+}
+
+int site_check_state(site *s, buf *report, folio_err *err)
+{
+    S_inc inc = {0};
+    pthread_mutex_init(&inc.mu, NULL);
+    S_job *jobs = NULL;
+    size_t nfirst, n = 0;
+    int rc = 0, stale = 0;
+    S_check_links(s);
+    if (S_inc_load(s, &inc, s->out, err) != 0 || !inc.on) {
+        rc = buf_puts(report, "the site was not built by this folio with these settings: "
+                              "run folio build\n") ? err_set(err, "out of memory") : 1;
+        goto done;
+    }
+    if (S_all_jobs(s, &jobs, &nfirst, &n) != 0) {
+        rc = err_set(err, "out of memory");
+        goto done;
+    }
+    S_call call = {.s = s};
+    S_worker w = {.s = s, .call = &call, .out = s->out, .mode = W_REUSE};
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const S_job *j = &jobs[i];
+        if (j->type == T_ALIAS || (j->type == T_PAGE && s->pages[j->idx].data_name))
+            continue;
+        char url[PATH_MAX], path[PATH_MAX];
+        S_job_url(s, j, url, sizeof url);
+        if (S_path_of(s->out, url, path, sizeof path, err) != 0) {
+            rc = -1;
+            break;
+        }
+        const bstate_out *o = S_inc_old(&inc, path + strlen(s->out) + 1);
+        unsigned char fp[BSTATE_HASH];
+        /* pages that show store data are site_check_pages' to check */
+        if (!o)
+            rc = S_report(report, &stale, "is not built", url);
+        else if (o->set >= 0 && !(o->flags & BSTATE_DATA) && !o->names &&
+                 (!inc.oldsets[o->set].valid ||
+                  S_fp_out(&w, j, inc.oldsets[o->set].mask, o->names, fp) != 0 ||
+                  memcmp(fp, o->fp, sizeof fp)))
+            rc = S_report(report, &stale, "is out of date (run folio build)", url);
+        if (rc != 0)
+            rc = err_set(err, "out of memory");
+    }
+    S_call_done(&call);
+    if (rc == 0)
+        rc = stale > 0;
+done:
+    free(jobs);
+    S_inc_close(&inc);
+    return rc;
+}
+
+int site_unchanged_pages(const site *s)
+{
+    return s->skipped;
+}
+
+int site_warnings(const site *s)
+{
+    return s->warnings;
 }
 
 /* ---- in-place renders -------------------------------------------------------- */

@@ -15,10 +15,12 @@
  * file in its directory and renamed into place. A full build renders into a
  * directory beside OUT and swaps it in (renameat2 RENAME_EXCHANGE) only when
  * complete; on error OUT is untouched. The site it replaced stays beside OUT
- * as .OUT.prev with a manifest of its files (.folio-files), and the next
- * build is made in it: files whose bytes did not change are not written,
- * files no longer made are removed. Creating and removing ~10,000 page
- * directories per build was most of a build's time. */
+ * as .OUT.prev with its build state (.folio-state, see buildstate.h), and
+ * the next build is made in it: only outputs whose recorded inputs changed
+ * since that tree was built are rendered, files whose bytes did not change
+ * are not written, files no longer made are removed. Creating and removing
+ * ~10,000 page directories per build was most of a build's time. A build
+ * killed half-way leaves a .OUT.new-XXXXXX tree that the next build removes. */
 #ifndef FOLIO_SITE_H
 #define FOLIO_SITE_H
 
@@ -41,11 +43,18 @@ typedef struct site_opts {
     long long now_ms;     /* "now" for future-dated pages; 0: the clock */
     site_data_fn data;    /* may be NULL */
     void *data_ud;
+    int full;             /* site_build: render everything, whatever OUT's state says */
+    int strict;           /* site_build: fail, leaving OUT as it is, on any warning */
+    /* Mistakes that still build ("FILE:LINE: ..."); NULL prints them to
+     * stderr as "warning: ...". */
+    void (*warn)(void *ud, const char *msg);
+    void *warn_ud;
 } site_opts;
 
 /* Reads content/ and templates/ (not static/). cfg must outlive the site.
- * Errors name the file (and line): bad YAML, an unknown layout, a missing
- * partial, two pages claiming one URL. */
+ * Errors name the file (and line): bad YAML, invalid UTF-8 (in a file or
+ * its name), a page without a title, an unknown layout, a missing partial,
+ * two pages claiming one URL. */
 site *site_open(const folio_config *cfg, const site_opts *opts, folio_err *err);
 
 /* Renders the whole site into OUT (built beside it, then swapped in). */
@@ -68,8 +77,23 @@ int site_render_url(site *s, const char *url, const cJSON *extra, buf *out,
  * report, one a line), -1 on error. */
 int site_check_pages(site *s, buf *report, folio_err *err);
 
+/* Compares OUT's recorded build state with the site as it is now, without
+ * rendering: 0 when every page is built from the current inputs, 1 when
+ * some are not (their URLs are appended to report, one a line), -1 on
+ * error. Checks links as site_build does (see site_warnings). */
+int site_check_state(site *s, buf *report, folio_err *err);
+
 /* How many files the last site_build rendered (pages, lists, aliases). */
 int site_built_pages(const site *s);
+/* How many outputs the last site_build found unchanged and did not render. */
+int site_unchanged_pages(const site *s);
+
+/* How many warnings site_open and site_build gave so far: unknown keys
+ * that look like typos of known ones (front matter and folio.yml), menu
+ * items and Markdown links to pages or files the site does not have
+ * (static files, the form endpoints and feeds count as had). Anchors
+ * (#name) are not checked. */
+int site_warnings(const site *s);
 
 void site_close(site *s);
 

@@ -104,8 +104,14 @@ static const char *const S_migrations[] = {
     " attempts INTEGER,"
     " detail TEXT);",
 
-    /* 5: the events API's keys. */
-    "SELECT 1;",
+    /* 5: the events API's keys (apikeys.h): only a hash of each key. */
+    "CREATE TABLE api_keys("
+    " name TEXT PRIMARY KEY,"
+    " key_hash BLOB UNIQUE NOT NULL,"
+    " scopes TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " last_used_at INTEGER,"
+    " revoked_at INTEGER);",
 
     /* 6: members' accounts (pending until the address is verified), their
      * single-use tokens and sessions (hashes only), and the mails sent to

@@ -192,7 +192,9 @@ burst() { # N -> "STATUS ID"
 export -f burst
 seq 1 400 | xargs -P 16 -I{} bash -c 'burst {}' >"$T_DIR/burst" &
 bp=$!
-sleep 0.3
+# SIGTERM once the burst is under way: after its first answer, however
+# slow the machine (a fixed delay can end the daemon before any arrives).
+folio_wait_for "grep -q 'contact-' '$T_DIR/burst'" 20 || true
 kill -TERM "$folio_fcgi_pid"
 wait "$folio_fcgi_pid"; rc=$?
 wait "$bp"

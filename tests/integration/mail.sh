@@ -47,6 +47,12 @@ t_expect "one file per event, however often delivered" 2 "$(ls "$S/var/mail" | w
 t_expect "the outbox is private" "700" "$(stat -c %a "$S/var/mail")"
 t_expect "its mails are private" "600 600" "$(stat -c %a "$S"/var/mail/*.eml | tr '\n' ' ' | sed 's/ $//')"
 
+printf '\n{"position":1,"email":"zoe@example.net"}\n' >"$T_DIR/bad.jsonl"
+run "folio mail send refuses what is not an event" 1 F mail send <"$T_DIR/bad.jsonl"
+t_contains "... naming the line" "line 2: not an event" "$T_DIR/out"
+if grep -q zoe@ "$T_DIR/out"; then t_fail "... without echoing it" "$(cat "$T_DIR/out")"
+else t_ok "... without echoing it"; fi
+
 run "folio mail lists the outbox" 0 F mail
 t_expect "... one line per mail" 2 "$(wc -l <"$T_DIR/out")"
 cut -f1 "$T_DIR/out" >"$T_DIR/ids"

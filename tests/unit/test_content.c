@@ -26,6 +26,33 @@ static void bad(const char *src, const char *want)
     ck_assert_msg(strstr(err.msg, want) != NULL, "message '%s' lacks '%s'", err.msg, want);
 }
 
+/* Near misses of known keys warn (they are still params); invalid UTF-8 is
+ * an error naming its line. */
+START_TEST(test_checks)
+{
+    static const char *const known[] = {"title", "tags", "date", "summary"};
+    ck_assert_str_eq(content_suggest("titel", known, 4), "title");
+    ck_assert_str_eq(content_suggest("tgas", known, 4), "tags");
+    ck_assert_str_eq(content_suggest("Date", known, 4), "date");
+    ck_assert_ptr_null(content_suggest("title", known, 4));
+    ck_assert_ptr_null(content_suggest("lede", known, 4));
+    ck_assert_ptr_null(content_suggest("x", known, 4));
+    content_page p;
+    folio_err err;
+    ck_assert_int_eq(parse("a.md", "---\ntitle: T\ntitel: U\nlede: L\n---\n", &p, &err), 0);
+    ck_assert_ptr_nonnull(p.warnings);
+    ck_assert_str_eq(p.warnings,
+                     "a.md:3: unknown front matter key 'titel' — did you mean 'title'?\n");
+    ck_assert_ptr_nonnull(cJSON_GetObjectItem(p.params, "titel"));
+    content_page_free(&p);
+    ck_assert_int_eq(parse("b.md", "---\ntitle: T\n---\nok\n", &p, &err), 0);
+    ck_assert_ptr_null(p.warnings);
+    content_page_free(&p);
+    bad("---\ntitle: T\n---\n\nfine\n\xff bad\n", "posts/x.md:6: not valid UTF-8");
+    bad("---\ntitle: \"\xc3\"\n---\n", "posts/x.md:2: not valid UTF-8");
+}
+END_TEST
+
 START_TEST(test_front_matter_good)
 {
     const char *src =
@@ -240,6 +267,7 @@ static Suite *content_suite(void)
     Suite *s = suite_create("content");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_front_matter_good);
+    tcase_add_test(tc, test_checks);
     tcase_add_test(tc, test_front_matter_bad);
     tcase_add_test(tc, test_markdown);
     tcase_add_test(tc, test_config);

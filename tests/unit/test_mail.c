@@ -205,29 +205,37 @@ END_TEST
 
 /* ---- header encoding -------------------------------------------------- */
 
-/* Encodes v as a Subject into b, checks that b is one header field (lines
- * under 78 characters, CRLF only at their ends, continuations indented)
- * and returns the value decoded. */
+/* Checks that b is one header field "NAME:...": lines under 78
+ * characters of printable ASCII, CRLF only at their ends, continuations
+ * indented. */
+static void one_field(const buf *b, const char *name)
+{
+    size_t nl = strlen(name);
+    ck_assert(!strncmp(b->ptr, name, nl) && b->ptr[nl] == ':');
+    for (const char *l = b->ptr; *l; ) {
+        const char *eol = strstr(l, "\r\n");
+        ck_assert_ptr_nonnull(eol);
+        ck_assert_int_lt(eol - l, 78);
+        for (const char *c = l; c < eol; c++)
+            ck_assert(*c >= 0x20 && *c < 0x7F);
+        l = eol + 2;
+        ck_assert(!*l || *l == ' ');
+    }
+}
+
+/* Encodes v as a Subject into b, checks it is one field and returns the
+ * value unfolded and decoded. */
 static char *subject_of(const char *v, size_t n, buf *b)
 {
     folio_err err;
     b->len = 0;
     ck_assert_int_eq(mail_encode_header(b, "Subject", v, n, &err), 0);
-    ck_assert(!strncmp(b->ptr, "Subject:", 8));
-    for (const char *l = b->ptr; *l; ) {
-        const char *eol = strstr(l, "\r\n");
-        ck_assert_ptr_nonnull(eol);
-        ck_assert_int_lt(eol - l, 78);
-        ck_assert_ptr_eq(memchr(l, '\n', (size_t)(eol - l)), NULL);
-        ck_assert_ptr_eq(memchr(l, '\r', (size_t)(eol - l)), NULL);
-        l = eol + 2;
-        ck_assert(!*l || *l == ' ');
-    }
+    one_field(b, "Subject");
     buf unfolded = BUF_INIT;
     for (const char *c = b->ptr + 9; *c; c++)
         if (*c != '\r' && *c != '\n')
             buf_putc(&unfolded, *c);
-    char *d = decode_words(unfolded.ptr);
+    char *d = decode_words(unfolded.ptr ? unfolded.ptr : "");
     buf_free(&unfolded);
     return d;
 }
@@ -291,6 +299,47 @@ START_TEST(header_invalid_utf8_and_controls)
 }
 END_TEST
 
+/* Random bytes, weighted toward what breaks headers: every result is one
+ * field of printable ASCII lines under 78 characters, and decodes to
+ * valid UTF-8 without controls. */
+START_TEST(header_random_values_stay_one_field)
+{
+    static const char *const bits[] = {"\r", "\n", "\r\n", "=?", "?=", "=?utf-8?b?",
+                                       "<", ">", ",", ";", "\"", "@", " ", "\0",
+                                       "\xc3\xa9", "\xff", "\xe2\x80", "Bcc: ", "a"};
+    unsigned seed = 12345;
+    for (int round = 0; round < 3000; round++) {
+        char v[600];
+        size_t n = 0, want = (size_t)(rand_r(&seed) % 500);
+        while (n < want) {
+            const char *b = bits[rand_r(&seed) % (sizeof bits / sizeof bits[0])];
+            size_t bl = *b ? strlen(b) : 1;
+            if (n + bl > sizeof v)
+                break;
+            memcpy(v + n, b, bl);
+            n += bl;
+        }
+        buf b = BUF_INIT;
+        char *d = subject_of(v, n, &b);
+        ck_assert(util_utf8_valid(d, strlen(d)));
+        for (const char *c = d; *c; c++)
+            ck_assert((unsigned char)*c >= 0x20 && *c != 0x7F);
+        free(d);
+        /* and as a display name */
+        b.len = 0;
+        folio_err err;
+        v[n < sizeof v ? n : sizeof v - 1] = '\0';
+        ck_assert_int_eq(mail_encode_address(&b, "Reply-To", v, "v@example.org", &err), 0);
+        one_field(&b, "Reply-To");
+        /* one address, at the end; nothing that could start another */
+        ck_assert_int_eq(strcspn(b.ptr, ",;\"@"), strstr(b.ptr, "v@example.org") - b.ptr + 1);
+        ck_assert(strrchr(b.ptr, '<') ? !strcmp(strchr(b.ptr, '<'), "<v@example.org>\r\n")
+                                      : !strcmp(b.ptr, "Reply-To: v@example.org\r\n"));
+        buf_free(&b);
+    }
+}
+END_TEST
+
 START_TEST(address_names_cannot_add_recipients)
 {
     const char *names[] = {"Eve <eve@evil.org>, Mallory", "A; B: c@d.org",
@@ -317,6 +366,9 @@ START_TEST(address_names_cannot_add_recipients)
     ck_assert_str_eq(b.ptr, "To: ada@example.org\r\n");
     ck_assert_int_eq(mail_encode_address(&b, "To", "x", "a@b.org\r\nBcc: c@d.org", &err), -1);
     ck_assert_int_eq(mail_encode_address(&b, "To", "x", "a@b@c.org", &err), -1);
+    ck_assert_int_eq(mail_encode_address(&b, "To: x\r\nBcc", "x", "a@b.org", &err), -1);
+    ck_assert_int_eq(mail_encode_header(&b, "Subject: x\r\nBcc", "x", 1, &err), -1);
+    ck_assert_int_eq(mail_encode_header(&b, "", "x", 1, &err), -1);
     buf_free(&b);
 }
 END_TEST
@@ -483,6 +535,22 @@ START_TEST(contact_to_the_outbox)
     ck_assert_str_eq(e[0].date, "Fri, 27 Nov 2026 10:15:00 +0000");
     free(e);
 
+    /* a message of another program: no Subject, LF line ends; other files */
+    char other[512];
+    const char *eml = "To: \"Someone\" <someone@example.org>\nDate: Thu, 1 Jan 2026 00:00:00 +0000\n\nhi\n";
+    snprintf(other, sizeof other, "%s/var/mail/20260101T000000Z-0-other.eml", S_dir);
+    ck_assert_int_eq(util_write_atomic(other, eml, strlen(eml), 0, &err), 0);
+    snprintf(other, sizeof other, "%s/var/mail/notes.txt", S_dir);
+    ck_assert_int_eq(util_write_atomic(other, "x", 1, 0, &err), 0);
+    ck_assert_int_eq(mail_outbox_list(&S_cfg, &e, &n, &err), 0);
+    ck_assert_int_eq(n, 2);
+    ck_assert_str_eq(e[0].id, "20260101T000000Z-0-other");
+    ck_assert_str_eq(e[0].to, "someone@example.org");
+    ck_assert_str_eq(e[0].subject, "");
+    ck_assert_str_eq(e[0].date, "Thu, 1 Jan 2026 00:00:00 +0000");
+    ck_assert_str_eq(e[1].id, "20261127T101500Z-42-contact");
+    free(e);
+
     char path[512], dir[512];
     ck_assert_int_eq(mail_outbox_path(&S_cfg, "20261127T101500Z-42-contact", path,
                                       sizeof path, &err), 0);
@@ -619,7 +687,8 @@ START_TEST(types_and_settings)
     const char *bad[] = {
         "mail: yes\n", "mail:\n  from: \"not an address\"\n",
         "mail:\n  owner: \"a@b@c\"\n", "mail:\n  transport: \"ftp://x\"\n",
-        "mail:\n  transport: \"smtp://user:s3cret@[\"\n", NULL};
+        "mail:\n  transport: \"smtp://user:s3cret@[\"\n",
+        "mail:\n  tranport: \"smtp://127.0.0.1\"\n", NULL};
     for (int i = 0; bad[i]; i++) {
         site_with(bad[i]);
         ck_assert_int_eq(mail_open(&S_cfg, &m, &err), -1);
@@ -631,9 +700,22 @@ START_TEST(types_and_settings)
     site_with("mail:\n  transport: outbox\n");
     setenv("FOLIO_SMTP_URL", "smtp+starttls://user:s3cret@127.0.0.1:587", 1);
     ck_assert_int_eq(mail_open(&S_cfg, &m, &err), 0);
-    unsetenv("FOLIO_SMTP_URL");
     ck_assert_str_eq(mail_transport_name(m), "smtp://127.0.0.1:587");
     mail_close(m);
+    /* STARTTLS goes to the submission port unless told otherwise */
+    setenv("FOLIO_SMTP_URL", "smtp+starttls://user:s3cret@mail.example.org", 1);
+    ck_assert_int_eq(mail_open(&S_cfg, &m, &err), 0);
+    ck_assert_str_eq(mail_transport_name(m), "smtp://mail.example.org:587");
+    mail_close(m);
+    setenv("FOLIO_SMTP_URL", "smtp+starttls://mail.example.org:2525", 1);
+    ck_assert_int_eq(mail_open(&S_cfg, &m, &err), 0);
+    ck_assert_str_eq(mail_transport_name(m), "smtp://mail.example.org:2525");
+    mail_close(m);
+    setenv("FOLIO_SMTP_URL", "smtps://u:p@mail.example.org", 1);
+    ck_assert_int_eq(mail_open(&S_cfg, &m, &err), 0);
+    ck_assert_str_eq(mail_transport_name(m), "smtps://mail.example.org:465");
+    mail_close(m);
+    unsetenv("FOLIO_SMTP_URL");
     site_done();
 }
 END_TEST
@@ -768,9 +850,11 @@ static Suite *mail_suite(void)
     tcase_add_test(tc, header_visitor_encoded_word_is_not_decoded);
     tcase_add_test(tc, header_utf8_long_is_folded_words);
     tcase_add_test(tc, header_invalid_utf8_and_controls);
+    tcase_add_test(tc, header_random_values_stay_one_field);
     tcase_add_test(tc, address_names_cannot_add_recipients);
     suite_add_tcase(s, tc);
     tc = tcase_create("messages");
+    tcase_set_timeout(tc, 60); /* Python reads them back */
     tcase_add_test(tc, message_parsed_back);
     tcase_add_test(tc, message_text_only_and_refusals);
     suite_add_tcase(s, tc);

@@ -114,6 +114,7 @@ START_TEST(migrates_an_older_schema)
                                   "DROP TABLE subject_keys; DROP TABLE"
                                   " credentials; DROP TABLE"
                                   " projection_checkpoints;"
+                                  " DROP TABLE IF EXISTS api_keys;"
                                   " PRAGMA user_version = 1", NULL, NULL,
                                   NULL), SQLITE_OK);
     store_close(s);

@@ -1,0 +1,397 @@
+/* buildstate — the state file: length-prefixed fields in native byte
+ * order (the stamp names the program that wrote it), read with bounds
+ * checks. */
+#include "buildstate.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define S_MAGIC "folio-state 4\n"
+#define S_END "end\n"
+#define S_NIL UINT32_MAX /* a NULL string */
+
+/* ---- writing ------------------------------------------------------------ */
+
+static int S_u32(buf *b, uint32_t v)
+{
+    return buf_add(b, (const char *)&v, sizeof v);
+}
+
+static int S_i64(buf *b, long long v)
+{
+    int64_t x = v;
+    return buf_add(b, (const char *)&x, sizeof x);
+}
+
+static int S_str(buf *b, const char *s)
+{
+    if (!s)
+        return S_u32(b, S_NIL);
+    size_t n = strlen(s);
+    if (n >= S_NIL)
+        return -1;
+    return S_u32(b, (uint32_t)n) || buf_add(b, s, n);
+}
+
+static int S_strv(buf *b, char *const *v, size_t n)
+{
+    int rc = S_u32(b, (uint32_t)n);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = S_str(b, v[i]);
+    return rc;
+}
+
+static int S_page(buf *b, const content_page *p)
+{
+    char *params = cJSON_PrintUnformatted(p->params);
+    int rc = !params || S_str(b, p->file) || S_u32(b, (uint32_t)p->kind) ||
+             S_str(b, p->section) || S_str(b, p->title) || S_str(b, p->slug) ||
+             S_str(b, p->layout) || S_str(b, p->summary) || S_i64(b, p->date) ||
+             S_i64(b, p->lastmod) || S_u32(b, (uint32_t)p->draft) || S_i64(b, p->weight) ||
+             S_strv(b, p->tags, p->ntags) || S_strv(b, p->aliases, p->naliases) ||
+             S_str(b, params) || S_i64(b, (long long)p->body_offset) ||
+             S_u32(b, (uint32_t)p->body_line) || S_str(b, p->warnings);
+    free(params);
+    return rc ? -1 : 0;
+}
+
+/* Writes out what b holds once it is big enough (fd < 0: keeps it all). */
+static int S_flush(buf *b, int fd, size_t at_least)
+{
+    if (fd < 0 || b->len < at_least)
+        return 0;
+    if (util_write_all(fd, b->ptr, b->len) != 0)
+        return -1;
+    b->len = 0;
+    return 0;
+}
+
+#define S_CHUNK (64 * 1024)
+
+static int S_encode(const bstate *st, buf *b, int fd)
+{
+    int rc = buf_puts(b, S_MAGIC) || S_str(b, st->stamp) || S_u32(b, (uint32_t)st->ntpl);
+    for (size_t i = 0; rc == 0 && i < st->ntpl; i++)
+        rc = S_str(b, st->tpl_names[i]) ||
+             buf_add(b, (const char *)st->tpl_hash[i], BSTATE_HASH);
+    rc = rc || S_u32(b, (uint32_t)st->nsets);
+    for (size_t i = 0; rc == 0 && i < st->nsets; i++) {
+        rc = S_u32(b, (uint32_t)st->sets[i].n);
+        for (size_t k = 0; rc == 0 && k < st->sets[i].n; k++)
+            rc = S_u32(b, (uint32_t)st->sets[i].tpl[k]);
+    }
+    rc = rc || S_u32(b, (uint32_t)st->nouts);
+    for (size_t i = 0; rc == 0 && i < st->nouts; i++) {
+        const bstate_out *o = &st->outs[i];
+        rc = S_str(b, o->path) || S_u32(b, (uint32_t)o->set) || S_u32(b, o->flags) ||
+             S_str(b, o->names) || buf_add(b, (const char *)o->fp, BSTATE_HASH) ||
+             S_flush(b, fd, S_CHUNK);
+    }
+    rc = rc || S_u32(b, (uint32_t)st->nsrcs);
+    for (size_t i = 0; rc == 0 && i < st->nsrcs; i++) {
+        bstate_src one;
+        if (!st->srcs)
+            st->src_at(st->src_ud, i, &one);
+        const bstate_src *s = st->srcs ? &st->srcs[i] : &one;
+        rc = S_page(b, &s->page) || S_i64(b, s->size) || S_i64(b, s->mtime_ns) ||
+             S_i64(b, s->ctime_ns) || S_i64(b, (long long)s->ino) ||
+             S_u32(b, (uint32_t)s->racy) || buf_add(b, (const char *)s->hash, BSTATE_HASH) ||
+             S_u32(b, (uint32_t)s->meta) || S_u32(b, (uint32_t)s->words) ||
+             S_str(b, s->body_summary) || S_str(b, s->links) || S_flush(b, fd, S_CHUNK);
+    }
+    return rc || buf_puts(b, S_END) || S_flush(b, fd, 0) ? -1 : 0;
+}
+
+int bstate_encode(const bstate *st, buf *b)
+{
+    return S_encode(st, b, -1);
+}
+
+int bstate_write(int fd, const bstate *st)
+{
+    buf b = BUF_INIT;
+    int rc = S_encode(st, &b, fd);
+    buf_free(&b);
+    return rc;
+}
+
+/* ---- reading -------------------------------------------------------------- */
+
+typedef struct S_rd {
+    const char *p, *end;
+    int bad;
+    const char *base;  /* the mapping */
+    size_t dropped;    /* bytes of it given back */
+} S_rd;
+
+/* Gives back the pages of the mapping already decoded: the parse cache of
+ * a big site is read once, and need not stay in memory beside its copy. */
+static void S_drop(S_rd *r)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    size_t done = (size_t)(r->p - r->base) / pg * pg;
+    if (done >= r->dropped + (1u << 20)) {
+        madvise((void *)(uintptr_t)(r->base + r->dropped), done - r->dropped, MADV_DONTNEED);
+        r->dropped = done;
+    }
+}
+
+static const char *S_take(S_rd *r, size_t n)
+{
+    if (r->bad || (size_t)(r->end - r->p) < n) {
+        r->bad = 1;
+        return NULL;
+    }
+    const char *at = r->p;
+    r->p += n;
+    return at;
+}
+
+static uint32_t S_ru32(S_rd *r)
+{
+    uint32_t v = 0;
+    const char *at = S_take(r, sizeof v);
+    if (at)
+        memcpy(&v, at, sizeof v);
+    return v;
+}
+
+static long long S_ri64(S_rd *r)
+{
+    int64_t v = 0;
+    const char *at = S_take(r, sizeof v);
+    if (at)
+        memcpy(&v, at, sizeof v);
+    return v;
+}
+
+static void S_rbytes(S_rd *r, unsigned char *out, size_t n)
+{
+    const char *at = S_take(r, n);
+    if (at)
+        memcpy(out, at, n);
+}
+
+/* A count that the rest of the file could hold (each item >= min bytes). */
+static size_t S_rcount(S_rd *r, size_t min)
+{
+    uint32_t n = S_ru32(r);
+    if (!r->bad && (size_t)n > (size_t)(r->end - r->p) / (min ? min : 1))
+        r->bad = 1;
+    return r->bad ? 0 : n;
+}
+
+/* NULL for the nil string, and on errors (r->bad tells them apart). */
+static char *S_rstr(S_rd *r)
+{
+    uint32_t n = S_ru32(r);
+    if (r->bad || n == S_NIL)
+        return NULL;
+    const char *at = S_take(r, n);
+    char *s = at ? util_strndup(at, n) : NULL;
+    if (at && !s)
+        r->bad = 1;
+    return s;
+}
+
+static char **S_rstrv(S_rd *r, size_t *n)
+{
+    *n = S_rcount(r, 4);
+    char **v = calloc(*n ? *n : 1, sizeof *v);
+    if (!v) {
+        r->bad = 1;
+        *n = 0;
+        return NULL;
+    }
+    for (size_t i = 0; i < *n; i++)
+        if (!(v[i] = S_rstr(r)))
+            r->bad = 1;
+    return v;
+}
+
+static void S_rpage(S_rd *r, content_page *p)
+{
+    memset(p, 0, sizeof *p);
+    p->file = S_rstr(r);
+    p->kind = (enum content_kind)S_ru32(r);
+    p->section = S_rstr(r);
+    p->title = S_rstr(r);
+    p->slug = S_rstr(r);
+    p->layout = S_rstr(r);
+    p->summary = S_rstr(r);
+    p->date = S_ri64(r);
+    p->lastmod = S_ri64(r);
+    p->draft = (int)S_ru32(r);
+    p->weight = (long)S_ri64(r);
+    p->tags = S_rstrv(r, &p->ntags);
+    p->aliases = S_rstrv(r, &p->naliases);
+    char *params = S_rstr(r);
+    p->params = params ? cJSON_Parse(params) : NULL;
+    free(params);
+    p->body_offset = (size_t)S_ri64(r);
+    p->body_line = (int)S_ru32(r);
+    p->warnings = S_rstr(r);
+    if (!p->file || !p->section || !p->title || !cJSON_IsObject(p->params) ||
+        p->kind > CONTENT_HOME)
+        r->bad = 1;
+}
+
+static void S_rsrc(S_rd *r, bstate_src *s)
+{
+    S_rpage(r, &s->page);
+    s->size = S_ri64(r);
+    s->mtime_ns = S_ri64(r);
+    s->ctime_ns = S_ri64(r);
+    s->ino = (unsigned long long)S_ri64(r);
+    s->racy = (int)S_ru32(r);
+    S_rbytes(r, s->hash, BSTATE_HASH);
+    s->meta = (int)S_ru32(r);
+    s->words = (int)S_ru32(r);
+    s->body_summary = S_rstr(r);
+    s->links = S_rstr(r);
+}
+
+static void S_rhead(S_rd *r, bstate *st)
+{
+    st->stamp = S_rstr(r);
+    st->ntpl = S_rcount(r, 4 + BSTATE_HASH);
+    st->tpl_names = calloc(st->ntpl + 1, sizeof *st->tpl_names);
+    st->tpl_hash = calloc(st->ntpl + 1, sizeof *st->tpl_hash);
+    if (!st->stamp || !st->tpl_names || !st->tpl_hash) {
+        r->bad = 1;
+        st->ntpl = 0;
+    }
+    for (size_t i = 0; i < st->ntpl; i++) {
+        if (!(st->tpl_names[i] = S_rstr(r)))
+            r->bad = 1;
+        S_rbytes(r, st->tpl_hash[i], BSTATE_HASH);
+    }
+    st->nsets = S_rcount(r, 4);
+    if (!(st->sets = calloc(st->nsets + 1, sizeof *st->sets))) {
+        r->bad = 1;
+        st->nsets = 0;
+    }
+    for (size_t i = 0; i < st->nsets; i++) {
+        bstate_set *set = &st->sets[i];
+        set->n = S_rcount(r, 4);
+        if (!(set->tpl = calloc(set->n + 1, sizeof *set->tpl))) {
+            r->bad = 1;
+            set->n = 0;
+        }
+        for (size_t k = 0; k < set->n; k++) {
+            uint32_t t = S_ru32(r);
+            set->tpl[k] = (int)t;
+            if (t >= st->ntpl)
+                r->bad = 1;
+        }
+    }
+}
+
+static void S_routs(S_rd *r, bstate *st, int keep)
+{
+    size_t n = S_rcount(r, 4 + 12 + BSTATE_HASH);
+    if (keep && !(st->outs = calloc(n + 1, sizeof *st->outs))) {
+        r->bad = 1;
+        return;
+    }
+    for (size_t i = 0; i < n && !r->bad; i++) {
+        bstate_out o = {0};
+        o.path = S_rstr(r);
+        o.set = (int)S_ru32(r);
+        o.flags = S_ru32(r);
+        o.names = S_rstr(r);
+        S_rbytes(r, o.fp, BSTATE_HASH);
+        if (!keep) {
+            free(o.path);
+            free(o.names);
+            continue;
+        }
+        st->outs[st->nouts++] = o;
+        if (!o.path || o.set < -1 || o.set >= (int)st->nsets)
+            r->bad = 1;
+    }
+}
+
+static void S_rsrcs(S_rd *r, bstate *st)
+{
+    size_t n = S_rcount(r, 64);
+    if (!(st->srcs = calloc(n + 1, sizeof *st->srcs))) {
+        r->bad = 1;
+        return;
+    }
+    for (size_t i = 0; i < n && !r->bad; i++) {
+        S_rsrc(r, &st->srcs[st->nsrcs++]);
+        if (i % 256 == 0)
+            S_drop(r);
+    }
+}
+
+int bstate_load(const char *path, int parts, bstate *st, folio_err *err)
+{
+    memset(st, 0, sizeof *st);
+    if (access(path, F_OK) != 0 && errno == ENOENT)
+        return 1;
+    /* mapped, not read: a build wants the outputs part of a big file only */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return err_set(err, "%s: %s", path, strerror(e));
+    }
+    size_t len = (size_t)sb.st_size;
+    char *src = len ? mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
+    close(fd);
+    if (src == MAP_FAILED)
+        return err_set(err, "%s: %s", path, strerror(errno));
+    S_rd r = {src, src + len, !len, src, 0};
+    const char *magic = S_take(&r, sizeof S_MAGIC - 1);
+    if (!magic || memcmp(magic, S_MAGIC, sizeof S_MAGIC - 1) != 0)
+        r.bad = 1;
+    S_rhead(&r, st);
+    S_routs(&r, st, parts & BSTATE_OUTS);
+    if (parts & BSTATE_SRCS) {
+        S_rsrcs(&r, st);
+        const char *end = S_take(&r, sizeof S_END - 1);
+        if (!end || memcmp(end, S_END, sizeof S_END - 1) != 0 || r.p != r.end)
+            r.bad = 1;
+    }
+    if (src)
+        munmap(src, len);
+    if (r.bad) {
+        bstate_free(st);
+        return err_set(err, "%s: not a state this folio wrote (or damaged)", path);
+    }
+    return 0;
+}
+
+void bstate_free(bstate *st)
+{
+    free(st->stamp);
+    for (size_t i = 0; st->tpl_names && i < st->ntpl; i++)
+        free(st->tpl_names[i]);
+    free(st->tpl_names);
+    free(st->tpl_hash);
+    for (size_t i = 0; st->sets && i < st->nsets; i++)
+        free(st->sets[i].tpl);
+    free(st->sets);
+    for (size_t i = 0; st->outs && i < st->nouts; i++) {
+        free(st->outs[i].path);
+        free(st->outs[i].names);
+    }
+    free(st->outs);
+    for (size_t i = 0; st->srcs && i < st->nsrcs; i++) {
+        content_page_free(&st->srcs[i].page);
+        free(st->srcs[i].body_summary);
+        free(st->srcs[i].links);
+    }
+    free(st->srcs);
+    memset(st, 0, sizeof *st);
+}

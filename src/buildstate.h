@@ -1,0 +1,80 @@
+/* buildstate — what an output tree was built from, kept in the tree
+ * (OUT/.folio-state) so that the next build into it renders only what
+ * changed, and so that the next site_open need not parse unchanged content.
+ *
+ * A state holds a stamp (folio's identity and every setting all pages
+ * depend on), the templates with their hashes, the sets of templates that
+ * outputs used, one fingerprint per output file, and one record per content
+ * file: its stat, the hash of its bytes, its parsed front matter and what
+ * its Markdown gave (words, summary).
+ *
+ * The file is binary and private to folio. A state that does not read back
+ * whole, or was written by another format, is no state: the build that
+ * finds it renders everything. */
+#ifndef FOLIO_BUILDSTATE_H
+#define FOLIO_BUILDSTATE_H
+
+#include <stddef.h>
+#include "content.h"
+#include "util.h"
+
+#define BSTATE_FILE ".folio-state"
+#define BSTATE_HASH 16
+
+enum { BSTATE_DATA = 1 }; /* fingerprint unknown: always rendered again */
+
+typedef struct bstate_out {
+    char *path;        /* relative to the tree: "projects/foo/index.html" */
+    int set;           /* index into sets; -1 for static files */
+    unsigned flags;
+    char *names;       /* the event-store data names it read ("a b"), or NULL */
+    unsigned char fp[BSTATE_HASH];
+} bstate_out;
+
+typedef struct bstate_src {
+    content_page page; /* page.file is the path under content/ */
+    long long size, mtime_ns, ctime_ns;
+    unsigned long long ino;
+    int racy;          /* changed too close to its build to trust its stat */
+    unsigned char hash[BSTATE_HASH];
+    int meta;          /* words and body_summary are known */
+    int words;
+    char *body_summary; /* the first paragraph, when front matter gave none */
+    char *links;       /* its Markdown's links, "LINE<TAB>URL" lines (when meta) */
+} bstate_src;
+
+typedef struct bstate_set {
+    int *tpl;          /* indices into tpl_names */
+    size_t n;
+} bstate_set;
+
+typedef struct bstate {
+    char *stamp;
+    char **tpl_names;
+    unsigned char (*tpl_hash)[BSTATE_HASH];
+    size_t ntpl;
+    bstate_set *sets;
+    size_t nsets;
+    bstate_out *outs;
+    size_t nouts;
+    bstate_src *srcs;
+    size_t nsrcs;
+    /* Writing only: when srcs is NULL, record i is asked of src_at (so that
+     * a big site's records need not all be copied at once). */
+    void (*src_at)(void *ud, size_t i, bstate_src *out);
+    void *src_ud;
+} bstate;
+
+/* What to read back: the outputs part, the content part, or both. */
+enum { BSTATE_OUTS = 1, BSTATE_SRCS = 2 };
+
+/* Reads path into st (zeroed first). Returns 0, 1 when there is no state
+ * file (st stays empty), or -1 when it is unreadable or malformed. */
+int bstate_load(const char *path, int parts, bstate *st, folio_err *err);
+/* Appends st in the file format to b, or writes it to fd as it goes (for
+ * big states: memory stays small). Neither owns anything of st. */
+int bstate_encode(const bstate *st, buf *b);
+int bstate_write(int fd, const bstate *st);
+void bstate_free(bstate *st);
+
+#endif

@@ -1,0 +1,104 @@
+/* Tests for buildstate: a state reads back as it was written, in parts,
+ * and a damaged one is refused rather than trusted. */
+#include <check.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buildstate.h"
+#include "unit.h"
+
+static void S_sample(bstate *st, bstate_out *outs, bstate_src *src, bstate_set *set,
+                     char **names, unsigned char (*hash)[BSTATE_HASH], int *tpl)
+{
+    memset(st, 0, sizeof *st);
+    names[0] = "page";
+    names[1] = "partials/card";
+    memset(hash[0], 1, BSTATE_HASH);
+    memset(hash[1], 2, BSTATE_HASH);
+    tpl[0] = 0;
+    tpl[1] = 1;
+    set->tpl = tpl;
+    set->n = 2;
+    outs[0] = (bstate_out){.path = "a/index.html", .set = 0, .flags = 0, .names = NULL};
+    memset(outs[0].fp, 7, BSTATE_HASH);
+    outs[1] = (bstate_out){.path = "css/site.css", .set = -1, .names = "community"};
+    memset(src, 0, sizeof *src);
+    src->page.file = "a.md";
+    src->page.section = "";
+    src->page.title = "A";
+    src->page.params = cJSON_Parse("{\"lede\":\"x\"}");
+    src->page.date = 1234;
+    src->page.body_line = 4;
+    src->size = 99;
+    src->mtime_ns = 5;
+    src->meta = 1;
+    src->words = 42;
+    src->links = "3\t/b/\n";
+    *st = (bstate){.stamp = "folio test\nsettings", .tpl_names = names, .tpl_hash = hash,
+                   .ntpl = 2, .sets = set, .nsets = 1, .outs = outs, .nouts = 2,
+                   .srcs = src, .nsrcs = 1};
+}
+
+START_TEST(test_round_trip)
+{
+    char dir[256], path[300];
+    unit_tmpdir(dir, sizeof dir, "bstate");
+    snprintf(path, sizeof path, "%s/state", dir);
+    bstate st, back;
+    bstate_out outs[2];
+    bstate_src src;
+    bstate_set set;
+    char *names[2];
+    unsigned char hash[2][BSTATE_HASH];
+    int tpl[2];
+    S_sample(&st, outs, &src, &set, names, hash, tpl);
+    buf b = BUF_INIT;
+    ck_assert_int_eq(bstate_encode(&st, &b), 0);
+    folio_err err;
+    ck_assert_int_eq(util_write_atomic(path, b.ptr, b.len, 0, &err), 0);
+    ck_assert_int_eq(bstate_load(path, BSTATE_OUTS | BSTATE_SRCS, &back, &err), 0);
+    ck_assert_str_eq(back.stamp, st.stamp);
+    ck_assert_int_eq(back.ntpl, 2);
+    ck_assert_str_eq(back.tpl_names[1], "partials/card");
+    ck_assert_int_eq(back.nsets, 1);
+    ck_assert_int_eq(back.sets[0].n, 2);
+    ck_assert_int_eq(back.nouts, 2);
+    ck_assert_str_eq(back.outs[0].path, "a/index.html");
+    ck_assert_ptr_null(back.outs[0].names);
+    ck_assert_str_eq(back.outs[1].names, "community");
+    ck_assert_int_eq(back.outs[1].set, -1);
+    ck_assert(!memcmp(back.outs[0].fp, outs[0].fp, BSTATE_HASH));
+    ck_assert_int_eq(back.nsrcs, 1);
+    ck_assert_str_eq(back.srcs[0].page.title, "A");
+    ck_assert_int_eq(back.srcs[0].page.date, 1234);
+    ck_assert_int_eq(back.srcs[0].words, 42);
+    ck_assert_str_eq(back.srcs[0].links, "3\t/b/\n");
+    ck_assert_str_eq(cJSON_GetObjectItem(back.srcs[0].page.params, "lede")->valuestring, "x");
+    bstate_free(&back);
+    /* the outputs alone */
+    ck_assert_int_eq(bstate_load(path, BSTATE_OUTS, &back, &err), 0);
+    ck_assert_int_eq(back.nouts, 2);
+    ck_assert_int_eq(back.nsrcs, 0);
+    bstate_free(&back);
+    /* cut short anywhere: refused */
+    for (size_t cut = 0; cut < b.len; cut += 7) {
+        ck_assert_int_eq(util_write_atomic(path, b.ptr, cut, 0, &err), 0);
+        ck_assert_int_eq(bstate_load(path, BSTATE_OUTS | BSTATE_SRCS, &back, &err), -1);
+    }
+    unlink(path);
+    ck_assert_int_eq(bstate_load(path, BSTATE_OUTS, &back, &err), 1);
+    buf_free(&b);
+    cJSON_Delete(src.page.params);
+    unit_rmdir(dir);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *su = suite_create("buildstate");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_round_trip);
+    suite_add_tcase(su, tc);
+    return unit_run(su);
+}
