@@ -1213,6 +1213,106 @@ int domain_expire_pending(domain *d, int *erased, folio_err *err)
     return rc;
 }
 
+/* ---- members' accounts: signing in --------------------------------------
+ * Sessions are no event: they say nothing about the site's state, only
+ * who holds which cookie, and are kept as hashes in the sessions table. */
+
+int domain_login_lookup(domain *d, const char *email, char user_id[80],
+                        char hash[128], folio_err *err)
+{
+    char norm[S_EMAIL_MAX], subject[VAULT_SUBJECT_LEN + 1];
+    if (!email || vault_normalise_email(email, norm, sizeof norm) < 0 || !*norm)
+        return 0;
+    vault_subject(d->v, norm, subject);
+    sodium_memzero(norm, sizeof norm);
+    int a = S_account_of(d, subject, user_id, err);
+    if (a != 2)
+        return a < 0 ? -1 : 0; /* unknown, or not verified yet */
+    sqlite3 *db = store_db(d->st);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT password_hash FROM credentials WHERE"
+                           " user_id = ?1", -1, &st, NULL) != SQLITE_OK)
+        return err_set(err, "accounts: %s", sqlite3_errmsg(db));
+    sqlite3_bind_text(st, 1, user_id, -1, SQLITE_STATIC);
+    int found = sqlite3_step(st) == SQLITE_ROW;
+    if (found)
+        S_copy(hash, 128, (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return found;
+}
+
+/* Runs fn inside a command of its own (or the group's), kept when it
+ * returns >= 0. */
+static int S_in_cmd(domain *d, int (*fn)(domain *, void *, folio_err *),
+                    void *ud, folio_err *err)
+{
+    if (S_cmd_begin(d, err) < 0)
+        return -1;
+    int rc = fn(d, ud, err);
+    if (S_cmd_end(d, rc >= 0, err) < 0)
+        return -1;
+    return rc;
+}
+
+typedef struct S_sess {
+    const char *user_id, *raw;
+    char *out;        /* new token / user id */
+    char *name;       /* display name, namecap bytes */
+    size_t namecap;
+    int all;
+} S_sess;
+
+static int S_sess_start(domain *d, void *ud, folio_err *err)
+{
+    S_sess *s = ud;
+    return accounts_session_new(store_db(d->st), s->user_id, d->now_ms(),
+                                s->out, err);
+}
+
+int domain_session_start(domain *d, const char *user_id,
+                         char raw[ACCOUNTS_TOKEN_LEN + 1], folio_err *err)
+{
+    S_sess s = {.user_id = user_id, .out = raw};
+    return S_in_cmd(d, S_sess_start, &s, err) < 0 ? -1 : 0;
+}
+
+static int S_sess_get(domain *d, void *ud, folio_err *err)
+{
+    S_sess *s = ud;
+    sqlite3 *db = store_db(d->st);
+    int f = accounts_session_find(db, s->raw, d->now_ms(), s->out, err);
+    if (f <= 0 || !s->name)
+        return f;
+    s->name[0] = '\0';
+    return projections_member_name(d->p, s->out, s->name, s->namecap, err) < 0
+               ? -1 : 1;
+}
+
+int domain_session_get(domain *d, const char *raw, char user_id[80],
+                       char *name, size_t namecap, folio_err *err)
+{
+    S_sess s = {.raw = raw, .out = user_id, .name = name, .namecap = namecap};
+    return S_in_cmd(d, S_sess_get, &s, err);
+}
+
+static int S_sess_end(domain *d, void *ud, folio_err *err)
+{
+    S_sess *s = ud;
+    sqlite3 *db = store_db(d->st);
+    char user_id[80];
+    if (!s->all)
+        return accounts_session_end(db, s->raw, err);
+    int f = accounts_session_find(db, s->raw, d->now_ms(), user_id, err);
+    return f <= 0 ? f : accounts_session_end_all(db, user_id, NULL, err);
+}
+
+int domain_session_end(domain *d, const char *raw, int everywhere,
+                       folio_err *err)
+{
+    S_sess s = {.raw = raw, .all = everywhere};
+    return S_in_cmd(d, S_sess_end, &s, err) < 0 ? -1 : 0;
+}
+
 /* ---- data for pages --------------------------------------------------- */
 
 const cJSON *domain_site_data(void *ud, const char *name)

@@ -117,6 +117,23 @@ int domain_verify(domain *d, const char *token, domain_result *res,
  * many. Run by `folio deliver` and hourly by folio-fcgi's writer. */
 int domain_expire_pending(domain *d, int *erased, folio_err *err);
 
+/* Signing in (sessions: accounts.h). login_lookup: 1 and the member's id
+ * and Argon2id hash when email is a verified member with a password, 0
+ * when not (unknown, pending, no password), -1 on error; verify the
+ * password outside any lock. session_start: a new session token (raw, 44
+ * bytes) for user_id. session_get: 1 with user_id (80 bytes) and the
+ * public display name when raw is a live session (its idle clock
+ * restarted), 0 when not. session_end: that session, or with everywhere
+ * every session of its member. */
+int domain_login_lookup(domain *d, const char *email, char user_id[80],
+                        char hash[128], folio_err *err);
+int domain_session_start(domain *d, const char *user_id, char raw[44],
+                         folio_err *err);
+int domain_session_get(domain *d, const char *raw, char user_id[80],
+                       char *name, size_t namecap, folio_err *err);
+int domain_session_end(domain *d, const char *raw, int everywhere,
+                       folio_err *err);
+
 /* A site_data_fn (ud: the domain) giving templates the public read models:
  *   community: { count, members: [{ name, joined, joined_iso }] } newest first
  *   stats:     { events, members, contacts, by_day: [...] }              */

@@ -37,6 +37,8 @@
 #include "site.h"
 #include "store.h"
 #include "web_accounts.h"
+#include "accounts.h"
+#include "vault.h"
 
 /* Requests in flight at once (accepted, not yet answered). nginx queues the
  * rest in the listen backlog. 256 covers the benchmark's 64 connections
@@ -48,11 +50,12 @@
 #define S_RL_PROBE 8
 
 enum S_route { R_OTHER, R_CONTACT, R_REGISTER, R_HEALTH, R_METRICS, R_API,
-               R_VERIFY };
+               R_VERIFY, R_LOGIN, R_LOGOUT, R_ACCOUNT };
 
 static const char *const S_route_names[] = {"other", "/contact", "/register",
                                             "/health", "/metrics", "/api/events",
-                                            "/verify"};
+                                            "/verify", "/login", "/logout",
+                                            "/account/"};
 
 typedef struct S_job {
     FCGX_Request req;
@@ -67,6 +70,10 @@ typedef struct S_job {
     forms_values values; /* decoded fields (forms owns the strings) */
     char hash[128];      /* Argon2id of the password (register) */
     char token[64];      /* GET /verify's token */
+    char session[64];    /* the session cookie's token (or a new one) */
+    char user_id[80];    /* the member signing in, or signed in */
+    char name[96];       /* their display name (the account page) */
+    int everywhere;      /* logout: every session of the member */
     domain_result res;
     int status;          /* set by the writer: 0, or 500 / 503 */
     unsigned long long seq;   /* commit sequence it waits to see rendered */
@@ -505,7 +512,9 @@ static void S_send_form_errors(fcgi_server *s, S_job *j, int status)
         S_send_json(j, status, o, NULL);
         return;
     }
-    const char *url = j->route == R_CONTACT ? "/contact/" : "/register/";
+    const char *url = j->route == R_CONTACT ? "/contact/"
+                      : j->route == R_LOGIN ? "/login/"
+                                            : "/register/";
     cJSON *extra = S_form_context(j);
     buf page = BUF_INIT;
     folio_err err = {{0}};
@@ -533,6 +542,19 @@ static void S_send_form_errors(fcgi_server *s, S_job *j, int status)
     buf_free(&m);
 }
 
+/* 303 to a path of this site, with more headers (may be NULL). */
+static void S_see_other(S_job *j, const char *to, const char *more)
+{
+    char hdr[512], body[160];
+    snprintf(hdr, sizeof hdr, "Location: %s\r\n%s", to, more ? more : "");
+    int n = snprintf(body, sizeof body,
+                     "<!doctype html>\n<title>See Other</title>\n"
+                     "<p><a href=\"%s\">Continue</a></p>\n", to);
+    S_send(j, 303, "text/html; charset=utf-8", hdr, body, (size_t)n);
+}
+
+static void S_answer_account(fcgi_server *s, S_job *j);
+
 static void S_send_success(S_job *j, const char *id)
 {
     /* a sign-up is answered the same whatever is known of the address:
@@ -548,15 +570,9 @@ static void S_send_success(S_job *j, const char *id)
         S_send_json(j, signup ? 202 : 201, o, NULL);
         return;
     }
-    const char *to = j->route == R_CONTACT ? "/contact/thanks/"
-                     : j->route == R_VERIFY ? "/register/welcome/"
-                                            : "/register/check/";
-    char hdr[64], body[160];
-    snprintf(hdr, sizeof hdr, "Location: %s\r\n", to);
-    int n = snprintf(body, sizeof body,
-                     "<!doctype html>\n<title>See Other</title>\n"
-                     "<p><a href=\"%s\">Continue</a></p>\n", to);
-    S_send(j, 303, "text/html; charset=utf-8", hdr, body, (size_t)n);
+    S_see_other(j, j->route == R_CONTACT  ? "/contact/thanks/"
+                   : j->route == R_VERIFY ? "/register/welcome/"
+                                          : "/register/check/", NULL);
 }
 
 /* The answer to a job the writer has handled. */
@@ -579,6 +595,10 @@ static void S_answer_committed(fcgi_server *s, S_job *j)
     if (j->status >= 500) {
         S_refuse(j, 500, "the submission could not be stored; please try again",
                  NULL);
+        return;
+    }
+    if (j->route == R_LOGIN || j->route == R_LOGOUT || j->route == R_ACCOUNT) {
+        S_answer_account(s, j);
         return;
     }
     if (j->route == R_VERIFY && j->res.rc == DOMAIN_NOT_FOUND) {
@@ -611,6 +631,142 @@ static void S_answer_committed(fcgi_server *s, S_job *j)
     }
 }
 
+/* ---- members' accounts: signing in and out, the account page ------------ */
+
+static void S_enqueue(fcgi_server *s, S_job *j);
+
+#define S_LOGIN_PER_ACCOUNT 5  /* failures in 15 minutes (accounts.h) */
+#define S_LOGIN_PER_CLIENT 20
+
+static accounts_throttle *S_throttle;
+static pthread_once_t S_throttle_once = PTHREAD_ONCE_INIT;
+static void S_throttle_make(void) { S_throttle = accounts_throttle_new(); }
+
+/* The answers of the writer's account commands. */
+static void S_answer_account(fcgi_server *s, S_job *j)
+{
+    const char *base = S_cfg(s)->base_url;
+    char cookie[256];
+    if (j->route == R_LOGIN) {
+        if (web_accounts_set_cookie(cookie, sizeof cookie, base, j->session) < 0)
+            cookie[0] = '\0';
+        S_see_other(j, "/account/", cookie);
+        return;
+    }
+    if (web_accounts_set_cookie(cookie, sizeof cookie, base, NULL) < 0)
+        cookie[0] = '\0';
+    if (j->route == R_LOGOUT || j->res.rc == DOMAIN_NOT_FOUND) {
+        S_see_other(j, j->route == R_LOGOUT ? "/" : "/login/", cookie);
+        return;
+    }
+    char csrf[ACCOUNTS_TOKEN_LEN + 1];
+    accounts_csrf(j->session, csrf);
+    cJSON *extra = cJSON_CreateObject();
+    cJSON *acct = cJSON_AddObjectToObject(extra, "account");
+    buf page = BUF_INIT;
+    folio_err err = {{0}};
+    int rc = -1;
+    if (acct && cJSON_AddStringToObject(acct, "name", j->name) &&
+        cJSON_AddStringToObject(acct, "csrf", csrf)) {
+        pthread_mutex_lock(&s->site_mu);
+        rc = site_render_url(s->site, "/account/", extra, &page, &err);
+        pthread_mutex_unlock(&s->site_mu);
+    }
+    cJSON_Delete(extra);
+    if (rc == 0)
+        S_send(j, 200, "text/html; charset=utf-8", NULL, page.ptr, page.len);
+    else
+        S_refuse(j, 500, "the account page could not be shown", NULL);
+    buf_free(&page);
+}
+
+/* The writer's part: start, end or look up the session. */
+static int S_run_account(fcgi_server *s, S_job *j, folio_err *err)
+{
+    int rc;
+    if (j->route == R_LOGIN)
+        rc = domain_session_start(s->writer_dom, j->user_id, j->session, err);
+    else if (j->route == R_LOGOUT)
+        rc = domain_session_end(s->writer_dom, j->session, j->everywhere, err);
+    else
+        rc = domain_session_get(s->writer_dom, j->session, j->user_id, j->name,
+                                sizeof j->name, err);
+    return rc < 0 ? DOMAIN_ERROR : rc == 0 && j->route == R_ACCOUNT
+                                       ? DOMAIN_NOT_FOUND : DOMAIN_OK;
+}
+
+/* POST /login: throttled per account and per client (a window that ends,
+ * never a lockout), the password checked outside any lock — against a
+ * dummy hash for an unknown address, so both answers take as long and
+ * read the same; the writer then starts the session. */
+static int S_login(fcgi_server *s, S_job *j)
+{
+    pthread_once(&S_throttle_once, S_throttle_make);
+    const char *email = forms_get(&j->values, "email");
+    char norm[300] = "", akey[320], ckey[64];
+    if (email && vault_normalise_email(email, norm, sizeof norm) < 0)
+        norm[0] = '\0';
+    snprintf(akey, sizeof akey, "a:%s", norm);
+    snprintf(ckey, sizeof ckey, "c:%s", j->client);
+    sodium_memzero(norm, sizeof norm);
+    long long now = util_now_ms();
+    int wa = S_throttle ? accounts_throttle_wait(S_throttle, akey, S_LOGIN_PER_ACCOUNT, now) : 0;
+    int wc = S_throttle ? accounts_throttle_wait(S_throttle, ckey, S_LOGIN_PER_CLIENT, now) : 0;
+    if (wa || wc) {
+        char hdr[48];
+        sodium_memzero(akey, sizeof akey);
+        snprintf(hdr, sizeof hdr, "Retry-After: %d\r\n", wa > wc ? wa : wc);
+        S_refuse(j, 429, "too many attempts to sign in; try again later", hdr);
+        return 0;
+    }
+    char hash[128] = "";
+    folio_err err = {{0}};
+    pthread_mutex_lock(&s->site_mu);
+    int f = domain_login_lookup(s->reader_dom, email, j->user_id, hash, &err);
+    pthread_mutex_unlock(&s->site_mu);
+    if (f < 0)
+        log_msg("error", "signing in: %s", err.msg);
+    while (sem_wait(&s->hash_sem) != 0 && errno == EINTR)
+        ;
+    int ok = web_accounts_password_ok(f == 1 ? hash : NULL,
+                                      forms_get(&j->values, "password"));
+    sem_post(&s->hash_sem);
+    sodium_memzero(hash, sizeof hash);
+    if (!ok) {
+        if (S_throttle) {
+            accounts_throttle_fail(S_throttle, akey, now);
+            accounts_throttle_fail(S_throttle, ckey, now);
+        }
+        sodium_memzero(akey, sizeof akey);
+        memset(&j->res, 0, sizeof j->res);
+        snprintf(j->res.errors[0].field, sizeof j->res.errors[0].field, "email");
+        snprintf(j->res.errors[0].message, sizeof j->res.errors[0].message,
+                 "the address or the password is not right");
+        j->res.nerrors = 1;
+        S_send_form_errors(s, j, 401);
+        return 0;
+    }
+    sodium_memzero(akey, sizeof akey);
+    memset(&j->res, 0, sizeof j->res);
+    S_enqueue(s, j);
+    return 1;
+}
+
+/* POST /logout: the session's CSRF token, besides the Origin check. */
+static int S_logout(fcgi_server *s, S_job *j)
+{
+    if (web_accounts_cookie(S_param(j, "HTTP_COOKIE"), S_cfg(s)->base_url,
+                            j->session, sizeof j->session) < 0 ||
+        !accounts_csrf_check(j->session, forms_get(&j->values, "csrf"))) {
+        S_refuse(j, 403, "this form is missing its security token or it is "
+                 "stale: reload the page and try again", NULL);
+        return 0;
+    }
+    j->everywhere = forms_get(&j->values, "everywhere") != NULL;
+    S_enqueue(s, j);
+    return 1;
+}
+
 /* ---- job slots ---------------------------------------------------------- */
 
 static S_job *S_slot_get(fcgi_server *s)
@@ -633,6 +789,9 @@ static void S_slot_put(fcgi_server *s, S_job *j)
     memset(&j->res, 0, sizeof j->res);
     sodium_memzero(j->hash, sizeof j->hash);
     sodium_memzero(j->token, sizeof j->token);
+    sodium_memzero(j->session, sizeof j->session);
+    j->user_id[0] = j->name[0] = '\0';
+    j->everywhere = 0;
     j->status = 0;
     j->in_eof = 0;
     j->json = 0;
@@ -675,6 +834,12 @@ static enum S_route S_route_of(S_job *j)
         return R_API;
     if (!strcmp(path, "/verify"))
         return R_VERIFY;
+    if (!strcmp(path, "/login"))
+        return R_LOGIN;
+    if (!strcmp(path, "/logout"))
+        return R_LOGOUT;
+    if (!strcmp(path, "/account/"))
+        return R_ACCOUNT;
     return R_OTHER;
 }
 
@@ -806,7 +971,10 @@ static int S_handle_form(fcgi_server *s, S_job *j)
         S_refuse(j, 400, err.msg, NULL);
         return 0;
     }
-    const forms_spec *spec = j->route == R_CONTACT ? &forms_contact : &forms_register;
+    const forms_spec *spec = j->route == R_CONTACT  ? &forms_contact
+                             : j->route == R_LOGIN  ? &web_accounts_login
+                             : j->route == R_LOGOUT ? &web_accounts_logout
+                                                    : &forms_register;
     int rc = forms_decode(spec, type, body, (size_t)len, &j->values, &err);
     sodium_memzero(body, (size_t)len);
     free(body);
@@ -818,6 +986,10 @@ static int S_handle_form(fcgi_server *s, S_job *j)
         S_honeypot(j);
         return 0;
     }
+    if (j->route == R_LOGIN)
+        return S_login(s, j);
+    if (j->route == R_LOGOUT)
+        return S_logout(s, j);
     return S_submit(s, j);
 }
 
@@ -837,8 +1009,22 @@ static int S_handle(fcgi_server *s, S_job *j)
     j->json = forms_wants_json(S_param(j, "HTTP_ACCEPT"));
     int get = !strcmp(j->method, "GET") || !strcmp(j->method, "HEAD");
     switch (j->route) {
+    case R_ACCOUNT:
+        if (!get) {
+            S_refuse(j, 405, "use GET", "Allow: GET, HEAD\r\n");
+            return 0;
+        }
+        if (web_accounts_cookie(S_param(j, "HTTP_COOKIE"), S_cfg(s)->base_url,
+                                j->session, sizeof j->session) < 0) {
+            S_see_other(j, "/login/", NULL);
+            return 0;
+        }
+        S_enqueue(s, j);
+        return 1;
     case R_CONTACT:
     case R_REGISTER:
+    case R_LOGIN:
+    case R_LOGOUT:
         if (strcmp(j->method, "POST") != 0) {
             S_refuse(j, 405, "use POST", "Allow: POST\r\n");
             return 0;
@@ -928,6 +1114,9 @@ static void S_run_command(fcgi_server *s, S_job *j)
     int rc;
     if (j->route == R_VERIFY) {
         rc = domain_verify(s->writer_dom, j->token, &j->res, &err);
+    } else if (j->route == R_LOGIN || j->route == R_LOGOUT ||
+               j->route == R_ACCOUNT) {
+        rc = S_run_account(s, j, &err);
     } else if (j->route == R_CONTACT) {
         domain_contact_req r = {
             .name = forms_get(v, "name"), .email = forms_get(v, "email"),
@@ -996,7 +1185,8 @@ static void S_commit_group(fcgi_server *s, S_job *group, int n)
     }
     metrics_group_commit(n);
     for (S_job *j = group; j; j = j->next)
-        if (!j->status && j->res.rc == DOMAIN_OK)
+        if (!j->status && j->res.rc == DOMAIN_OK && j->route != R_LOGIN &&
+            j->route != R_LOGOUT && j->route != R_ACCOUNT)
             metrics_event(j->route == R_CONTACT  ? "ContactRequestSubmitted"
                           : j->route == R_VERIFY ? "MemberVerified"
                                                  : "UserRegistered");

@@ -550,7 +550,7 @@ typedef struct S_writer {
     size_t nirows, capirows;
 } S_writer;
 
-enum { Q_MEMBER_OF, Q_COUNT };
+enum { Q_MEMBER_OF, Q_MEMBER_NAME, Q_COUNT };
 
 /* An event a command applied from memory, counted in the stats and the
  * checkpoints once the command is kept (projections_cmd_end). */
@@ -2654,6 +2654,24 @@ int projections_member_of(projections *p, const char *subject,
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW && user_id)
         S_key_text(st, 0, user_id, 80);
+    return S_found(p, st, rc, "members", err);
+}
+
+int projections_member_name(projections *p, const char *user_id, char *name,
+                            size_t cap, folio_err *err)
+{
+    sqlite3_stmt *st = S_q(p, Q_MEMBER_NAME,
+                           "SELECT display_name FROM %1$s.members WHERE"
+                           " user_id = ?1", err);
+    if (!st)
+        return -1;
+    unsigned char k[S_KEY_MAX];
+    S_bind_key(st, 1, user_id, k);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && cap) {
+        const char *v = (const char *)sqlite3_column_text(st, 0);
+        snprintf(name, cap, "%s", v ? v : "");
+    }
     return S_found(p, st, rc, "members", err);
 }
 

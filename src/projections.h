@@ -88,6 +88,10 @@ int projections_check(projections *p, buf *report, folio_err *err);
  * may be NULL) gets the member's id. */
 int projections_member_of(projections *p, const char *subject,
                           char user_id[80], folio_err *err);
+/* 1 and the member's public display name (cut to cap bytes) when user_id
+ * is a listed member, 0 when not, -1 on error. */
+int projections_member_name(projections *p, const char *user_id, char *name,
+                            size_t cap, folio_err *err);
 /* {count, members: [{name, joined, joined_iso}]} newest first. */
 cJSON *projections_community(projections *p, folio_err *err);
 /* {events, members, contacts, by_type: {TYPE: n}, by_day: [{day, events}]}

@@ -60,8 +60,77 @@ folio_wait_for "[ \$(t_mails verify race@example.org) -ge 1 ]" 10
 sleep 0.5
 t_expect "... one verification mail" 1 "$(t_mails verify race@example.org)"
 
+# ---- signing in ------------------------------------------------------------------
+login() { # EMAIL PASSWORD [curl args...] -> status; cookie jar-less, headers in $T_DIR/headers
+    local e=$1 p=$2; shift 2
+    post /login "email=$e&password=$p" "$@"
+}
+cookie_of() { sed -n 's/^[Ss]et-[Cc]ookie: folio=\([^;]*\);.*/\1/p' "$T_DIR/headers" | tr -d '\r' | head -n1; }
+t_expect "GET /login/ is the sign-in page" 200 "$(t_status GET /login/)"
+t_contains "... with its form" 'action="/login"' "$T_DIR/body"
+
+s0=$(date +%s%N)
+t_expect "a wrong password is 401" 401 "$(login ada%40example.org wrong-password-here)"
+s1=$(date +%s%N)
+cp "$T_DIR/body" "$T_DIR/wrong"
+t_expect "an unknown address is 401" 401 "$(login nobody%40example.org wrong-password-here)"
+s2=$(date +%s%N)
+sed 's/nobody@example.org/ada@example.org/' "$T_DIR/body" >"$T_DIR/unknown"
+cmp -s "$T_DIR/wrong" "$T_DIR/unknown" && t_ok "... the same answer, word for word" ||
+    t_fail "... the same answer" "$(diff "$T_DIR/wrong" "$T_DIR/unknown" | head -n 4)"
+wrong_ms=$(( (s1 - s0) / 1000000 )) unknown_ms=$(( (s2 - s1) / 1000000 ))
+[ "$unknown_ms" -ge $((wrong_ms / 3)) ] && t_ok "... in about the same time (${wrong_ms} ms, ${unknown_ms} ms)" ||
+    t_fail "... in about the same time" "wrong ${wrong_ms} ms, unknown ${unknown_ms} ms"
+t_expect "a sign-up not yet verified cannot sign in" 401 "$(login race%40example.org racing-password-1)"
+
+t_expect "the right password: 303" 303 "$(login ada%40example.org correct-horse-battery -H 'Cookie: folio=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA')"
+t_expect "... to the account page" /account/ "$(header Location)"
+setc=$(grep -i '^set-cookie:' "$T_DIR/headers" | tr -d '\r')
+case $setc in *"; Path=/"*"HttpOnly"*"SameSite=Lax"*) t_ok "cookie flags: HttpOnly, SameSite=Lax, Path=/";;
+    *) t_fail "cookie flags" "$setc";; esac
+case $setc in *Secure*) t_fail "no Secure on http (the name is folio, not __Host-)" "$setc";;
+    *) t_ok "no Secure on http (the name is folio, not __Host-)";; esac
+c1=$(cookie_of)
+[ -n "$c1" ] && [ "$c1" != AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA ] && t_ok "a new token on sign-in (no fixation)" ||
+    t_fail "a new token on sign-in" "$c1"
+login ada%40example.org correct-horse-battery -H "Cookie: folio=$c1" >/dev/null
+c2=$(cookie_of)
+[ -n "$c2" ] && [ "$c2" != "$c1" ] && t_ok "signing in again gives another token" || t_fail "another token" "$c1 $c2"
+
+t_expect "the account page, signed in" 200 "$(t_status GET /account/ -H "Cookie: folio=$c1")"
+t_contains "... shows the member's name" "Ada Lovelace" "$T_DIR/body"
+t_contains "... is private" "no-store" "$T_DIR/headers"
+csrf=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' "$T_DIR/body" | head -n1)
+[ ${#csrf} -eq 43 ] && t_ok "... carries a CSRF token" || t_fail "... carries a CSRF token" "'$csrf'"
+t_expect "the account page without a session: to /login/" 303 "$(t_status GET /account/)"
+t_expect "... with a made-up one too" 303 "$(t_status GET /account/ -H 'Cookie: folio=BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB')"
+
+t_expect "sign out without the CSRF token: 403" 403 "$(post /logout "" -H "Cookie: folio=$c1")"
+t_expect "sign out with a wrong CSRF token: 403" 403 "$(post /logout "csrf=${csrf%?}x" -H "Cookie: folio=$c1")"
+t_expect "... another session's token: 403" 403 "$(post /logout "csrf=$csrf" -H "Cookie: folio=$c2")"
+t_expect "... from another site: 403" 403 "$(t_status POST /logout -H "Origin: http://evil.example" -H "Content-Type: $FORM" -H "Cookie: folio=$c1" --data-binary "csrf=$csrf")"
+t_expect "still signed in" 200 "$(t_status GET /account/ -H "Cookie: folio=$c1")"
+t_expect "sign out everywhere" 303 "$(post /logout "csrf=$csrf&everywhere=1" -H "Cookie: folio=$c1")"
+grep -qi '^set-cookie: folio=;.*Max-Age=0' "$T_DIR/headers" && t_ok "... clears the cookie" || t_fail "... clears the cookie" "$(grep -i set-cookie "$T_DIR/headers")"
+t_expect "... this session ended" 303 "$(t_status GET /account/ -H "Cookie: folio=$c1")"
+t_expect "... and the other one" 303 "$(t_status GET /account/ -H "Cookie: folio=$c2")"
+login ada%40example.org correct-horse-battery >/dev/null; c3=$(cookie_of)
+t_expect "sign in again" 200 "$(t_status GET /account/ -H "Cookie: folio=$c3")"
+csrf=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' "$T_DIR/body" | head -n1)
+t_expect "sign out" 303 "$(post /logout "csrf=$csrf" -H "Cookie: folio=$c3")"
+t_expect "... ends the session" 303 "$(t_status GET /account/ -H "Cookie: folio=$c3")"
+
+# ---- brute force: a window of 5 failures per account ------------------------------
+# (the wrong password above was the first)
+codes=""
+for n in $(seq 1 5); do codes+="$(login ada%40example.org guess-number-$n) "; done
+t_expect "5 wrong passwords, then 429" "401 401 401 401 429 " "$codes"
+t_expect "... the right one waits too" 429 "$(login ada%40example.org correct-horse-battery)"
+grep -qi '^retry-after: [0-9]' "$T_DIR/headers" && t_ok "... with Retry-After" || t_fail "... with Retry-After" "none"
+t_expect "another account is not held up" 401 "$(login other%40example.org some-password-1)"
+
 # ---- nothing personal in the log ---------------------------------------------------
-if grep -qiE 'example\.org|token=' "$FOLIO_FCGI_LOG"; then
+if grep -qiE 'example\.org|token=|correct-horse' "$FOLIO_FCGI_LOG"; then
     t_fail "no address or token in the log" "$(grep -iE 'example\.org|token=' "$FOLIO_FCGI_LOG" | head -n1)"
 else
     t_ok "no address or token in the log"
