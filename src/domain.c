@@ -1313,6 +1313,120 @@ int domain_session_end(domain *d, const char *raw, int everywhere,
     return S_in_cmd(d, S_sess_end, &s, err) < 0 ? -1 : 0;
 }
 
+/* ---- members' accounts: resetting a password ---------------------------- */
+
+int domain_reset_request(domain *d, const char *email, const char *request_id,
+                         const char *client, domain_result *res,
+                         folio_err *err)
+{
+    S_res_init(res);
+    char norm[S_EMAIL_MAX], subject[VAULT_SUBJECT_LEN + 1], user_id[80];
+    if (!email || vault_normalise_email(email, norm, sizeof norm) < 0 ||
+        !*norm || !strchr(norm, '@')) {
+        S_res_error(res, "email", "must be a valid e-mail address");
+        return res->rc = DOMAIN_INVALID;
+    }
+    vault_subject(d->v, norm, subject);
+    if (S_cmd_begin(d, err) < 0) {
+        sodium_memzero(norm, sizeof norm);
+        return res->rc = DOMAIN_ERROR;
+    }
+    int rc = DOMAIN_OK;
+    int a = S_account_of(d, subject, user_id, err);
+    int ok = a == 2 ? accounts_mail_allowed(store_db(d->st), subject, "reset",
+                                            d->now_ms(), err)
+                    : 0;
+    if (a < 0 || ok < 0)
+        rc = DOMAIN_ERROR;
+    else if (ok) {
+        char token[ACCOUNTS_TOKEN_LEN + 1], stream[96];
+        unsigned char hash[ACCOUNTS_HASH_LEN];
+        accounts_token_new(token, hash);
+        long long expires = d->now_ms() + ACCOUNTS_RESET_TTL_MS;
+        snprintf(stream, sizeof stream, "user-%s", user_id);
+        cJSON *data = cJSON_CreateObject();
+        if (!data || S_add_str(data, "user_id", user_id) < 0 ||
+            S_add_str(data, "subject", subject) < 0 ||
+            S_add_str(data, "email", norm) < 0 ||
+            S_add_str(data, "token", token) < 0 ||
+            !cJSON_AddNumberToObject(data, "expires_at", (double)expires))
+            rc = (err_set(err, "out of memory"), DOMAIN_ERROR);
+        else
+            rc = S_append(d, events_find("PasswordResetRequested"), stream,
+                          STORE_ANY, subject, data, request_id, client, res,
+                          err);
+        cJSON_Delete(data);
+        sodium_memzero(token, sizeof token);
+        if (rc == DOMAIN_OK &&
+            accounts_token_put(store_db(d->st), "reset", user_id, hash,
+                               res->position, expires, err) < 0)
+            rc = DOMAIN_ERROR;
+    }
+    sodium_memzero(norm, sizeof norm);
+    if (S_cmd_end(d, rc == DOMAIN_OK, err) < 0)
+        rc = DOMAIN_ERROR;
+    /* unknown and known addresses alike: nothing to tell */
+    res->id[0] = '\0';
+    return res->rc = rc;
+}
+
+static int S_reset_in(domain *d, const char *token, const char *hash,
+                      domain_result *res, folio_err *err)
+{
+    char user_id[80], subject[VAULT_SUBJECT_LEN + 1] = "";
+    sqlite3 *db = store_db(d->st);
+    int t = accounts_token_take(db, "reset", token, d->now_ms(), user_id, NULL,
+                                err);
+    if (t != 0)
+        return t < 0 ? DOMAIN_ERROR : DOMAIN_NOT_FOUND;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT subject FROM accounts WHERE user_id = ?1",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, user_id, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            S_copy(subject, sizeof subject,
+                   (const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+    }
+    if (!*subject)
+        return DOMAIN_NOT_FOUND;
+    char stream[96];
+    snprintf(stream, sizeof stream, "user-%s", user_id);
+    if (S_sql(d, "INSERT OR REPLACE INTO credentials (user_id, password_hash,"
+              " updated_at) VALUES (?1, ?2, CAST(strftime('%s') AS INTEGER)"
+              " * 1000)", err, user_id, hash, (const char *)NULL) < 0 ||
+        accounts_session_end_all(db, user_id, NULL, err) < 0 ||
+        S_sql(d, "DELETE FROM account_tokens WHERE user_id = ?1 AND kind ="
+              " 'reset'", err, user_id, (const char *)NULL) < 0)
+        return DOMAIN_ERROR;
+    cJSON *data = cJSON_CreateObject();
+    int rc;
+    if (!data || S_add_str(data, "user_id", user_id) < 0 ||
+        S_add_str(data, "subject", subject) < 0 ||
+        S_add_str(data, "how", "reset") < 0)
+        rc = (err_set(err, "out of memory"), DOMAIN_ERROR);
+    else
+        rc = S_append(d, events_find("MemberPasswordChanged"), stream,
+                      STORE_ANY, subject, data, NULL, NULL, res, err);
+    cJSON_Delete(data);
+    return rc;
+}
+
+int domain_reset_password(domain *d, const char *token,
+                          const char *password_hash, domain_result *res,
+                          folio_err *err)
+{
+    S_res_init(res);
+    if (!password_hash || strncmp(password_hash, "$argon2id$", 10))
+        return res->rc = (err_set(err, "not an Argon2id hash"), DOMAIN_ERROR);
+    if (S_cmd_begin(d, err) < 0)
+        return res->rc = DOMAIN_ERROR;
+    int rc = S_reset_in(d, token, password_hash, res, err);
+    if (S_cmd_end(d, rc == DOMAIN_OK, err) < 0)
+        rc = DOMAIN_ERROR;
+    return res->rc = rc;
+}
+
 /* ---- data for pages --------------------------------------------------- */
 
 const cJSON *domain_site_data(void *ud, const char *name)

@@ -134,6 +134,20 @@ int domain_session_get(domain *d, const char *raw, char user_id[80],
 int domain_session_end(domain *d, const char *raw, int everywhere,
                        folio_err *err);
 
+/* Resetting a password. reset_request: for a verified member within the
+ * per-recipient mail limit, PasswordResetRequested (its mail holds a link
+ * with a single-use token valid for an hour); DOMAIN_OK whether or not the
+ * address is known, DOMAIN_INVALID for one that is not an address.
+ * reset_password: the token's member gets the new Argon2id hash, every
+ * session of theirs ends (MemberPasswordChanged); DOMAIN_NOT_FOUND for a
+ * token unknown, used or expired. */
+int domain_reset_request(domain *d, const char *email, const char *request_id,
+                         const char *client, domain_result *res,
+                         folio_err *err);
+int domain_reset_password(domain *d, const char *token,
+                          const char *password_hash, domain_result *res,
+                          folio_err *err);
+
 /* A site_data_fn (ud: the domain) giving templates the public read models:
  *   community: { count, members: [{ name, joined, joined_iso }] } newest first
  *   stats:     { events, members, contacts, by_day: [...] }              */

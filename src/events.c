@@ -59,6 +59,26 @@ static const events_field S_signup_repeated[] = {
     S_END,
 };
 
+/* A member asked for a password reset: the link's token, personal like
+ * the verification's, expires after an hour. */
+static const events_field S_reset_requested[] = {
+    {"user_id", cJSON_String, 1, 1, 64, EV_RULE_ID, 0},
+    {"subject", cJSON_String, 1, 1, 128, EV_RULE_ID, 0},
+    {"email", cJSON_String, 1, 1, 254, EV_RULE_EMAIL, 1},
+    {"token", cJSON_String, 1, 1, 64, EV_RULE_ID, 1},
+    {"expires_at", cJSON_Number, 1, 0, 0, EV_RULE_NONE, 0},
+    S_END,
+};
+
+/* The password changed (the hash lives in credentials, never in the
+ * log); every session of the member ended with it. */
+static const events_field S_password_changed[] = {
+    {"user_id", cJSON_String, 1, 1, 64, EV_RULE_ID, 0},
+    {"subject", cJSON_String, 1, 1, 128, EV_RULE_ID, 0},
+    {"how", cJSON_String, 1, 1, 16, EV_RULE_ID, 0}, /* "reset" */
+    S_END,
+};
+
 static const events_field S_contact_submitted[] = {
     {"contact_id", cJSON_String, 1, 1, 64, EV_RULE_ID, 0},
     {"subject", cJSON_String, 1, 1, 128, EV_RULE_ID, 0},
@@ -91,12 +111,14 @@ static const events_type S_types[] = {
     {"MemberVerificationRequested", 1, S_verification_requested},
     {"MemberVerified", 1, S_member_verified},
     {"MemberSignupRepeated", 1, S_signup_repeated},
+    {"PasswordResetRequested", 1, S_reset_requested},
+    {"MemberPasswordChanged", 1, S_password_changed},
 };
 #define S_NTYPES (sizeof S_types / sizeof S_types[0])
 
 static const events_type *const S_all[] = {
     &S_types[0], &S_types[1], &S_types[2], &S_types[3],
-    &S_types[4], &S_types[5], &S_types[6], NULL,
+    &S_types[4], &S_types[5], &S_types[6], &S_types[7], &S_types[8], NULL,
 };
 _Static_assert(sizeof S_all / sizeof S_all[0] == S_NTYPES + 1,
                "S_all lists every type");

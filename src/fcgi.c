@@ -50,12 +50,12 @@
 #define S_RL_PROBE 8
 
 enum S_route { R_OTHER, R_CONTACT, R_REGISTER, R_HEALTH, R_METRICS, R_API,
-               R_VERIFY, R_LOGIN, R_LOGOUT, R_ACCOUNT };
+               R_VERIFY, R_LOGIN, R_LOGOUT, R_ACCOUNT, R_RESET };
 
 static const char *const S_route_names[] = {"other", "/contact", "/register",
                                             "/health", "/metrics", "/api/events",
                                             "/verify", "/login", "/logout",
-                                            "/account/"};
+                                            "/account/", "/reset"};
 
 typedef struct S_job {
     FCGX_Request req;
@@ -514,6 +514,7 @@ static void S_send_form_errors(fcgi_server *s, S_job *j, int status)
     }
     const char *url = j->route == R_CONTACT ? "/contact/"
                       : j->route == R_LOGIN ? "/login/"
+                      : j->route == R_RESET ? "/reset/"
                                             : "/register/";
     cJSON *extra = S_form_context(j);
     buf page = BUF_INIT;
@@ -597,7 +598,8 @@ static void S_answer_committed(fcgi_server *s, S_job *j)
                  NULL);
         return;
     }
-    if (j->route == R_LOGIN || j->route == R_LOGOUT || j->route == R_ACCOUNT) {
+    if (j->route == R_LOGIN || j->route == R_LOGOUT || j->route == R_ACCOUNT ||
+        j->route == R_RESET) {
         S_answer_account(s, j);
         return;
     }
@@ -647,6 +649,16 @@ static void S_answer_account(fcgi_server *s, S_job *j)
 {
     const char *base = S_cfg(s)->base_url;
     char cookie[256];
+    if (j->route == R_RESET) {
+        if (j->res.rc == DOMAIN_INVALID)
+            S_send_form_errors(s, j, 422);
+        else if (j->res.rc == DOMAIN_NOT_FOUND)
+            S_refuse(j, 400, "this link is not valid: it has expired or was "
+                     "used already; ask for a new one at /reset/", NULL);
+        else
+            S_see_other(j, j->token[0] ? "/login/" : "/reset/sent/", NULL);
+        return;
+    }
     if (j->route == R_LOGIN) {
         if (web_accounts_set_cookie(cookie, sizeof cookie, base, j->session) < 0)
             cookie[0] = '\0';
@@ -684,6 +696,14 @@ static void S_answer_account(fcgi_server *s, S_job *j)
 static int S_run_account(fcgi_server *s, S_job *j, folio_err *err)
 {
     int rc;
+    if (j->route == R_RESET)
+        return j->token[0]
+                   ? domain_reset_password(s->writer_dom, j->token, j->hash,
+                                           &j->res, err)
+                   : domain_reset_request(s->writer_dom,
+                                          forms_get(&j->values, "email"),
+                                          j->request_id, j->client, &j->res,
+                                          err);
     if (j->route == R_LOGIN)
         rc = domain_session_start(s->writer_dom, j->user_id, j->session, err);
     else if (j->route == R_LOGOUT)
@@ -748,6 +768,71 @@ static int S_login(fcgi_server *s, S_job *j)
     }
     sodium_memzero(akey, sizeof akey);
     memset(&j->res, 0, sizeof j->res);
+    S_enqueue(s, j);
+    return 1;
+}
+
+/* GET /reset?token=: the page that asks for the new password, the token
+ * in its form (checked when the form comes back); without a token, the
+ * page that asks for the address. */
+static void S_reset_page(fcgi_server *s, S_job *j)
+{
+    if (web_accounts_query_token(S_param(j, "QUERY_STRING"), j->token,
+                                 sizeof j->token) < 0) {
+        S_see_other(j, "/reset/", NULL);
+        return;
+    }
+    cJSON *extra = cJSON_CreateObject();
+    cJSON *r = cJSON_AddObjectToObject(extra, "reset");
+    buf page = BUF_INIT;
+    folio_err err = {{0}};
+    int rc = -1;
+    if (r && cJSON_AddStringToObject(r, "token", j->token)) {
+        pthread_mutex_lock(&s->site_mu);
+        rc = site_render_url(s->site, "/reset/new/", extra, &page, &err);
+        pthread_mutex_unlock(&s->site_mu);
+    }
+    cJSON_Delete(extra);
+    if (rc == 0)
+        S_send(j, 200, "text/html; charset=utf-8", NULL, page.ptr, page.len);
+    else
+        S_refuse(j, 500, "the page could not be shown", NULL);
+    buf_free(&page);
+}
+
+/* POST /reset: an address (a link is mailed, the same answer for any
+ * address), or a token from that link with the new password, hashed here
+ * before the writer. */
+static int S_reset(fcgi_server *s, S_job *j)
+{
+    const char *token = forms_get(&j->values, "token");
+    const char *pw = forms_get(&j->values, "password");
+    memset(&j->res, 0, sizeof j->res);
+    if (!token || !*token) {
+        S_enqueue(s, j);
+        return 1;
+    }
+    if (strlen(token) >= sizeof j->token) {
+        S_refuse(j, 400, "this link is not valid", NULL);
+        return 0;
+    }
+    snprintf(j->token, sizeof j->token, "%s", token);
+    size_t n = pw ? strlen(pw) : 0;
+    if (n < 10 || n > 1024) {
+        S_refuse(j, 422, "password: must be 10 to 1024 characters long", NULL);
+        return 0;
+    }
+    folio_err err = {{0}};
+    while (sem_wait(&s->hash_sem) != 0 && errno == EINTR)
+        ;
+    int hrc = domain_hash_password(pw, j->hash, &err);
+    sem_post(&s->hash_sem);
+    if (hrc != 0) {
+        log_msg("error", "password hashing failed: %s", err.msg);
+        S_refuse(j, 500, "the password could not be stored; please try again",
+                 NULL);
+        return 0;
+    }
     S_enqueue(s, j);
     return 1;
 }
@@ -840,6 +925,8 @@ static enum S_route S_route_of(S_job *j)
         return R_LOGOUT;
     if (!strcmp(path, "/account/"))
         return R_ACCOUNT;
+    if (!strcmp(path, "/reset"))
+        return R_RESET;
     return R_OTHER;
 }
 
@@ -974,6 +1061,7 @@ static int S_handle_form(fcgi_server *s, S_job *j)
     const forms_spec *spec = j->route == R_CONTACT  ? &forms_contact
                              : j->route == R_LOGIN  ? &web_accounts_login
                              : j->route == R_LOGOUT ? &web_accounts_logout
+                             : j->route == R_RESET  ? &web_accounts_reset
                                                     : &forms_register;
     int rc = forms_decode(spec, type, body, (size_t)len, &j->values, &err);
     sodium_memzero(body, (size_t)len);
@@ -990,6 +1078,8 @@ static int S_handle_form(fcgi_server *s, S_job *j)
         return S_login(s, j);
     if (j->route == R_LOGOUT)
         return S_logout(s, j);
+    if (j->route == R_RESET)
+        return S_reset(s, j);
     return S_submit(s, j);
 }
 
@@ -1021,6 +1111,12 @@ static int S_handle(fcgi_server *s, S_job *j)
         }
         S_enqueue(s, j);
         return 1;
+    case R_RESET:
+        if (get) {
+            S_reset_page(s, j);
+            return 0;
+        }
+        /* fall through */
     case R_CONTACT:
     case R_REGISTER:
     case R_LOGIN:
@@ -1115,7 +1211,7 @@ static void S_run_command(fcgi_server *s, S_job *j)
     if (j->route == R_VERIFY) {
         rc = domain_verify(s->writer_dom, j->token, &j->res, &err);
     } else if (j->route == R_LOGIN || j->route == R_LOGOUT ||
-               j->route == R_ACCOUNT) {
+               j->route == R_ACCOUNT || j->route == R_RESET) {
         rc = S_run_account(s, j, &err);
     } else if (j->route == R_CONTACT) {
         domain_contact_req r = {
@@ -1186,7 +1282,8 @@ static void S_commit_group(fcgi_server *s, S_job *group, int n)
     metrics_group_commit(n);
     for (S_job *j = group; j; j = j->next)
         if (!j->status && j->res.rc == DOMAIN_OK && j->route != R_LOGIN &&
-            j->route != R_LOGOUT && j->route != R_ACCOUNT)
+            j->route != R_LOGOUT && j->route != R_ACCOUNT &&
+            j->route != R_RESET)
             metrics_event(j->route == R_CONTACT  ? "ContactRequestSubmitted"
                           : j->route == R_VERIFY ? "MemberVerified"
                                                  : "UserRegistered");

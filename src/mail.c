@@ -64,6 +64,8 @@ static const S_kind S_kinds[] = {
      NULL, "Confirm your address for {{site.title}}"},
     {"already", "MemberSignupRepeated", "email", NULL, S_OWNER, NULL,
      "You already have an account at {{site.title}}"},
+    {"reset", "PasswordResetRequested", "email", NULL, S_OWNER, NULL,
+     "Reset your password at {{site.title}}"},
 };
 #define S_NKINDS (sizeof S_kinds / sizeof S_kinds[0])
 

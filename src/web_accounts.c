@@ -15,6 +15,10 @@ static const forms_field S_logout_fields[] = {
     {"csrf", 64, 0}, {"everywhere", 8, 0}, {NULL, 0, 0}};
 const forms_spec web_accounts_logout = {"logout", S_logout_fields, NULL};
 
+static const forms_field S_reset_fields[] = {
+    {"email", 254, 0}, {"token", 64, 0}, {"password", 1024, 0}, {NULL, 0, 0}};
+const forms_spec web_accounts_reset = {"reset", S_reset_fields, NULL};
+
 /* A base64url token: the only characters a link of ours carries, so
  * nothing needs percent-decoding and anything else is refused. */
 static int S_b64url(const char *s, size_t n)

@@ -15,6 +15,8 @@
 
 extern const forms_spec web_accounts_login;   /* email password */
 extern const forms_spec web_accounts_logout;  /* csrf everywhere */
+/* email (ask for a link), or token and password (set a new one) */
+extern const forms_spec web_accounts_reset;
 
 /* The value of "token" in a query string, copied into out (at most cap - 1
  * bytes of base64url). -1 when absent, empty, too long or not base64url. */

@@ -120,6 +120,9 @@ csrf=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' "$T_DIR/body" | head -n
 t_expect "sign out" 303 "$(post /logout "csrf=$csrf" -H "Cookie: folio=$c3")"
 t_expect "... ends the session" 303 "$(t_status GET /account/ -H "Cookie: folio=$c3")"
 
+login ada%40example.org correct-horse-battery >/dev/null; c4=$(cookie_of)  # ended by the reset below
+t_expect "a session kept for the reset below" 200 "$(t_status GET /account/ -H "Cookie: folio=$c4")"
+
 # ---- brute force: a window of 5 failures per account ------------------------------
 # (the wrong password above was the first)
 codes=""
@@ -128,6 +131,25 @@ t_expect "5 wrong passwords, then 429" "401 401 401 401 429 " "$codes"
 t_expect "... the right one waits too" 429 "$(login ada%40example.org correct-horse-battery)"
 grep -qi '^retry-after: [0-9]' "$T_DIR/headers" && t_ok "... with Retry-After" || t_fail "... with Retry-After" "none"
 t_expect "another account is not held up" 401 "$(login other%40example.org some-password-1)"
+
+# ---- resetting the password ------------------------------------------------------
+t_expect "GET /reset/ asks for the address" 200 "$(t_status GET /reset/)"
+t_expect "a member's address: 303" 303 "$(post /reset "email=ada%40example.org")"
+t_expect "... to 'check your inbox'" /reset/sent/ "$(header Location)"
+t_expect "an unknown address: the same 303" 303 "$(post /reset "email=nobody%40example.org")"
+t_expect "... to the same page" /reset/sent/ "$(header Location)"
+link=$(t_link reset ada@example.org reset) && t_ok "the reset mail is in the outbox" ||
+    t_fail "the reset mail is in the outbox" "$(ls "$T_SITE/var/mail")"
+t_expect "no mail for the unknown address" 0 "$(t_mails reset nobody@example.org)"
+tok=${link#*token=}
+t_expect "the link asks for a new password" 200 "$(t_status GET "$link")"
+t_contains "... its form carries the token" "value=\"$tok\"" "$T_DIR/body"
+t_expect "a forged token: 400" 400 "$(post /reset "token=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA&password=a-new-password-1")"
+t_expect "a new password with the token: 303 to sign in" 303 "$(post /reset "token=$tok&password=a-new-password-1")"
+t_expect "... to /login/" /login/ "$(header Location)"
+t_expect "the link works once" 400 "$(post /reset "token=$tok&password=a-new-password-2")"
+t_expect "the reset signed out every session" 303 "$(t_status GET /account/ -H "Cookie: folio=$c4")"
+t_expect "one MemberPasswordChanged in the log" 1 "$("$FOLIO_BIN" events -s "$T_SITE" --type MemberPasswordChanged | grep -c MemberPasswordChanged)"
 
 # ---- nothing personal in the log ---------------------------------------------------
 if grep -qiE 'example\.org|token=|correct-horse' "$FOLIO_FCGI_LOG"; then

@@ -662,7 +662,8 @@ START_TEST(types_and_settings)
     ck_assert_str_eq(t[2], "MemberVerified");
     ck_assert_str_eq(t[3], "MemberVerificationRequested");
     ck_assert_str_eq(t[4], "MemberSignupRepeated");
-    ck_assert_ptr_null(t[5]);
+    ck_assert_str_eq(t[5], "PasswordResetRequested");
+    ck_assert_ptr_null(t[6]);
 
     mailer *m;
     folio_err err;
