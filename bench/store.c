@@ -1,6 +1,7 @@
 /* store-bench — what the event store costs, measured beside bare SQLite.
  *
- *   make bench/store-bench && ./bench/store-bench [--quick] [--keep] [DIR]
+ *   make bench/store-bench && ./bench/store-bench [--quick] [--keep]
+ *       [--projections] [--rounds N] [DIR]
  *
  * 1. Single-event durable appends through store_append (synchronous FULL,
  *    then NORMAL) against a bare SQLite loop on the same table, pragmas and
@@ -15,8 +16,12 @@
  *    erasure now and then) rebuilt by domain_replay, as `folio replay`
  *    does: every event read, parsed, upcast and applied, display names
  *    decrypted, the tables made again, committed, and the WAL checkpointed
- *    (SQLite does it at that commit). Five rounds; the median is the
- *    figure (target: 500,000 events/s).
+ *    (SQLite does it at that commit); then `folio check` (domain_check:
+ *    a replay into scratch tables compared with the live ones) and the
+ *    copy `folio build --as-of` makes (domain_open_as_of). Five rounds
+ *    each (--rounds N); the median is the figure (target for a replay:
+ *    500,000 events/s), and each round's peak RSS is printed (target:
+ *    128 MiB at a million events).
  * --projections runs only 4; a DIR whose site log exists is replayed as
  * it is (rerun with the same DIR and --keep to time changes quickly).
  * Works in a temporary directory (removed unless --keep). Not a test. */
@@ -25,7 +30,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#ifdef __GLIBC__ /* known once a libc header is in */
+#include <malloc.h>
+#endif
 
 #include "config.h"
 #include "domain.h"
@@ -77,6 +86,44 @@ static const char S_meta[] =
     "{\"request_id\":\"5f0c2a1e9b7d4c3a\",\"client\":\"203.0.113.7\"}";
 
 static double S_now(void) { return (double)util_mono_ns() / 1e9; }
+
+/* ---- peak memory ---------------------------------------------------------
+ * Peak RSS of one step, not of the whole run: Linux resets the process's
+ * high-water mark (VmHWM) to its current RSS when "5" is written to
+ * /proc/self/clear_refs. Without that (another system), the process's
+ * peak so far (ru_maxrss) is all there is. Memory, unlike time, does not
+ * depend on what else the machine runs. */
+static int S_peak_reset(void)
+{
+#ifdef __GLIBC__
+    /* what earlier rounds freed, glibc keeps: give it back first, or it
+     * counts in this round's figure */
+    malloc_trim(0);
+#endif
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f)
+        return -1;
+    int ok = fputs("5", f) >= 0;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* The peak RSS in MiB since S_peak_reset (or since the start). */
+static double S_peak_mib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    if (kb < 0) {
+        struct rusage ru;
+        kb = getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : 0;
+    }
+    return (double)kb / 1024.0;
+}
 
 static void S_die(const char *what, const char *msg)
 {
@@ -389,9 +436,96 @@ static void S_site_event(store *s, vault *v, long i, long *users)
     cJSON_Delete(o);
 }
 
-/* Writes a site log of total events, then times domain_replay of all
- * projections (the rebuild `folio replay` does). */
-static void S_projections(const char *dir, long total)
+/* What S_rounds times on the site's domain d: `folio replay`, `folio
+ * check` (its projections and the store's own checks) and the copy
+ * `folio build --as-of` makes (now: the whole log). */
+typedef void (*S_op)(domain *d, const folio_config *cfg);
+
+static void S_op_replay(domain *d, const folio_config *cfg)
+{
+    (void)cfg;
+    folio_err err;
+    if (domain_replay(d, NULL, 0, &err) != 0)
+        S_die("domain_replay", err.msg);
+}
+
+static void S_op_check(domain *d, const folio_config *cfg)
+{
+    (void)cfg;
+    folio_err err;
+    buf report = BUF_INIT;
+    int rc = domain_check(d, &report, &err);
+    if (rc < 0)
+        S_die("domain_check", err.msg);
+    if (rc > 0)
+        S_die("domain_check", report.ptr ? report.ptr : "differs");
+    buf_free(&report);
+}
+
+static void S_op_as_of(domain *d, const folio_config *cfg)
+{
+    (void)d;
+    folio_err err;
+    domain *copy = NULL;
+    if (domain_open_as_of(cfg, util_now_ms(), &copy, &err) != 0)
+        S_die("domain_open_as_of", err.msg);
+    domain_close(copy);
+}
+
+/* CPU seconds (user and system, every thread) the process used so far:
+ * on a machine others share, a change's cost shows in it more steadily
+ * than in the time on the clock. */
+static double S_cpu(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* Runs op rounds times: the median's events/s and CPU time, and each
+ * round's peak RSS (the largest is the figure). */
+static void S_rounds(domain *d, const folio_config *cfg, const char *what,
+                     S_op op, int rounds, long total)
+{
+    double ts[S_MAX_ROUNDS], cpu[S_MAX_ROUNDS], peak = 0;
+    char label[64];
+    snprintf(label, sizeof label, "%s rounds:", what);
+    printf("%-36s", label);
+    for (int r = 0; r < rounds && r < S_MAX_ROUNDS; r++) {
+        int reset = S_peak_reset() == 0;
+        double t0 = S_now(), c0 = S_cpu();
+        op(d, cfg);
+        ts[r] = S_now() - t0;
+        cpu[r] = S_cpu() - c0;
+        double mib = S_peak_mib();
+        peak = mib > peak ? mib : peak;
+        printf(" %.2f s (cpu %.2f s) %.0f MiB%s", ts[r], cpu[r], mib,
+               reset ? "" : " (process)");
+        fflush(stdout);
+    }
+    if (rounds > S_MAX_ROUNDS)
+        rounds = S_MAX_ROUNDS;
+    qsort(ts, (size_t)rounds, sizeof ts[0], S_cmp_double);
+    qsort(cpu, (size_t)rounds, sizeof cpu[0], S_cmp_double);
+    double t = (ts[(rounds - 1) / 2] + ts[rounds / 2]) / 2;
+    double c = (cpu[(rounds - 1) / 2] + cpu[rounds / 2]) / 2;
+    /* the stats, not the community list: a list of 600,000 members is
+     * 300 MB the next round's peak would count */
+    const cJSON *m = domain_site_data(d, "stats");
+    snprintf(label, sizeof label, "%s (all projections):", what);
+    printf("\n%-36s %14.0f ev/s  peak RSS %.0f MiB  (median: %ld events in"
+           " %.2f s, cpu %.2f s; %d members; targets 500000 ev/s for a"
+           " replay, 128 MiB)\n",
+           label, (double)total / t, peak, total, t, c,
+           cJSON_GetObjectItem(m, "members")->valueint);
+    fflush(stdout);
+}
+
+/* Writes a site log of total events, then times the rebuild `folio
+ * replay` does, `folio check` and the as-of copy, rounds times each. */
+static void S_projections(const char *dir, long total, int rounds)
 {
     char site_dir[600];
     snprintf(site_dir, sizeof site_dir, "%s/site", dir);
@@ -430,32 +564,16 @@ replay:;
     domain *d = NULL;
     if (domain_open(&cfg, &d, &err) != 0) /* builds them the first time */
         S_die("domain_open", err.msg);
-    enum { ROUNDS = 5 };
-    double ts[ROUNDS];
-    printf("%-36s", "projection replay rounds:");
-    for (int r = 0; r < ROUNDS; r++) {
-        t0 = S_now();
-        if (domain_replay(d, NULL, 0, &err) != 0)
-            S_die("domain_replay", err.msg);
-        ts[r] = S_now() - t0;
-        printf(" %.2f s", ts[r]);
-        fflush(stdout);
-    }
-    qsort(ts, ROUNDS, sizeof ts[0], S_cmp_double);
-    double t = ts[ROUNDS / 2];
-    const cJSON *c = domain_site_data(d, "community");
-    printf("\n%-36s %14.0f ev/s  (median: %ld events in %.2f s, rebuilt and"
-           " committed; %d members; target 500000)\n",
-           "projection replay (all):", (double)total / t, total, t,
-           cJSON_GetObjectItem(c, "count")->valueint);
-    fflush(stdout);
+    S_rounds(d, &cfg, "replay", S_op_replay, rounds, total);
+    S_rounds(d, &cfg, "check", S_op_check, rounds, total);
+    S_rounds(d, &cfg, "as-of copy", S_op_as_of, rounds, total);
     domain_close(d);
     config_free(&cfg);
 }
 
 int main(int argc, char **argv)
 {
-    int quick = 0, keep = 0, only_proj = 0;
+    int quick = 0, keep = 0, only_proj = 0, rounds = 5;
     const char *dir_arg = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick"))
@@ -464,10 +582,14 @@ int main(int argc, char **argv)
             keep = 1;
         else if (!strcmp(argv[i], "--projections"))
             only_proj = 1;
+        else if (!strcmp(argv[i], "--rounds") && i + 1 < argc &&
+                 atoi(argv[i + 1]) > 0)
+            rounds = atoi(argv[++i]);
         else if (argv[i][0] != '-')
             dir_arg = argv[i];
         else {
-            fprintf(stderr, "usage: store-bench [--quick] [--keep] [--projections] [DIR]\n");
+            fprintf(stderr, "usage: store-bench [--quick] [--keep] [--projections]"
+                            " [--rounds N] [DIR]\n");
             return 2;
         }
     }
@@ -498,7 +620,7 @@ int main(int argc, char **argv)
     S_fill(rp, total);
     S_replay(rp, total);
 projections:
-    S_projections(dir, total);
+    S_projections(dir, total, rounds);
     if (!keep) {
         folio_err err;
         if (util_rmtree(dir, &err) != 0)

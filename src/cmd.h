@@ -18,6 +18,9 @@ int cmd_replay(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
 
+/* src/cmd_serve.c */
+int cmd_serve(int argc, char **argv);
+
 /* src/cmd_consumers.c */
 int cmd_deliver(int argc, char **argv);
 int cmd_consumers(int argc, char **argv);

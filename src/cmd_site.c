@@ -118,7 +118,8 @@ int cmd_init(int argc, char **argv)
         return 1;
     }
     printf("created a new site in %s (theme from %s)\n"
-           "next: folio build -s %s\n", dir, theme, dir);
+           "next: cd %s && folio serve     (preview while you write)\n"
+           "      folio build               (render public/ for nginx)\n", dir, theme, dir);
     return 0;
 }
 

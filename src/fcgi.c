@@ -36,6 +36,7 @@
 #include "metrics.h"
 #include "site.h"
 #include "store.h"
+#include "web.h"
 #include "web_accounts.h"
 #include "accounts.h"
 #include "vault.h"
@@ -190,17 +191,18 @@ static void S_copy_token(char *out, size_t outlen, const char *src,
 
 static void S_request_id(S_job *j)
 {
-    static const char ok[] = "abcdefghijklmnopqrstuvwxyz"
-                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-";
-    const char *given = S_param(j, "HTTP_X_REQUEST_ID");
-    size_t n = given ? strlen(given) : 0;
-    if (n > 0 && n < sizeof j->request_id && strspn(given, ok) == n) {
-        memcpy(j->request_id, given, n + 1);
-        return;
-    }
-    unsigned char rnd[12];
-    randombytes_buf(rnd, sizeof rnd);
-    sodium_bin2hex(j->request_id, sizeof j->request_id, rnd, sizeof rnd);
+    web_request_id(j->request_id, S_param(j, "HTTP_X_REQUEST_ID"));
+}
+
+/* The request's headers as the shared form code (web.h) reads them. */
+static void S_web_request(S_job *j, web_request *rq)
+{
+    *rq = (web_request){
+        .origin = S_param(j, "HTTP_ORIGIN"), .referer = S_param(j, "HTTP_REFERER"),
+        .content_type = S_param(j, "CONTENT_TYPE"),
+        .content_length = S_param(j, "CONTENT_LENGTH"),
+        .accept = S_param(j, "HTTP_ACCEPT"), .client = j->client,
+        .request_id = j->request_id};
 }
 
 static const folio_config *S_cfg(fcgi_server *s)
@@ -360,23 +362,7 @@ static int S_listen_tcp(fcgi_server *s, const char *hostport, folio_err *err)
 
 static const char *S_reason(int status)
 {
-    switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 303: return "See Other";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 503: return "Service Unavailable";
-    default: return "Internal Server Error";
-    }
+    return web_reason(status);
 }
 
 /* Writes the whole answer, logs the request line, counts it and ends the
@@ -419,36 +405,27 @@ static void S_send(S_job *j, int status, const char *ctype,
     FCGX_Finish_r(&j->req);
 }
 
+/* Sends a web_answer (web.h) and frees it. */
+static void S_send_answer(S_job *j, web_answer *a)
+{
+    S_send(j, a->status, a->ctype, a->headers, a->body.ptr ? a->body.ptr : "",
+           a->body.len);
+    web_answer_free(a);
+}
+
 static void S_send_json(S_job *j, int status, cJSON *obj, const char *hdrs)
 {
-    char *text = obj ? cJSON_PrintUnformatted(obj) : NULL;
-    cJSON_Delete(obj);
-    if (!text) {
-        static const char oom[] = "{\"ok\":false,\"error\":\"out of memory\"}";
-        S_send(j, 500, "application/json", NULL, oom, sizeof oom - 1);
-        return;
-    }
-    S_send(j, status, "application/json", hdrs, text, strlen(text));
-    free(text);
+    web_answer a = WEB_ANSWER_INIT;
+    web_json(&a, status, obj, hdrs);
+    S_send_answer(j, &a);
 }
 
 static void S_send_html_msg(S_job *j, int status, const char *msg,
                             const char *hdrs)
 {
-    buf b = BUF_INIT;
-    int rc = buf_printf(&b, "<!doctype html>\n<html lang=\"en\"><head><meta "
-                        "charset=\"utf-8\"><title>%d %s</title></head>\n<body>"
-                        "<h1>%s</h1>\n<p>", status, S_reason(status),
-                        S_reason(status));
-    if (rc == 0)
-        rc = buf_add_html(&b, msg, strlen(msg));
-    if (rc == 0)
-        rc = buf_puts(&b, "</p>\n</body></html>\n");
-    if (rc == 0)
-        S_send(j, status, "text/html; charset=utf-8", hdrs, b.ptr, b.len);
-    else
-        S_send(j, 500, "text/plain", NULL, "out of memory\n", 14);
-    buf_free(&b);
+    web_answer a = WEB_ANSWER_INIT;
+    web_html_msg(&a, status, msg, hdrs);
+    S_send_answer(j, &a);
 }
 
 /* A refusal that is not about form fields: {"ok":false,"error":msg}. */
@@ -458,40 +435,9 @@ static void S_refuse(S_job *j, int status, const char *msg, const char *hdrs)
         S_send_html_msg(j, status, msg, hdrs);
         return;
     }
-    cJSON *o = cJSON_CreateObject();
-    if (o) {
-        cJSON_AddFalseToObject(o, "ok");
-        cJSON_AddStringToObject(o, "error", msg);
-    }
-    S_send_json(j, status, o, hdrs);
-}
-
-/* {"form":{"values":{...},"errors":{...},"has_errors":true}} for the form's
- * own page (docs/templates.md). The password is never sent back. */
-static cJSON *S_form_context(const S_job *j)
-{
-    cJSON *extra = cJSON_CreateObject();
-    cJSON *form = cJSON_AddObjectToObject(extra, "form");
-    cJSON *values = cJSON_AddObjectToObject(form, "values");
-    cJSON *errors = cJSON_AddObjectToObject(form, "errors");
-    if (!extra || !form || !values || !errors) {
-        cJSON_Delete(extra);
-        return NULL;
-    }
-    const forms_spec *spec = j->values.spec;
-    for (size_t i = 0; spec && spec->fields[i].name && i < FORMS_MAX_FIELDS; i++) {
-        const char *name = spec->fields[i].name;
-        if (!j->values.value[i] || !strcmp(name, "password") ||
-            (spec->honeypot && !strcmp(name, spec->honeypot)))
-            continue;
-        cJSON_AddStringToObject(values, name, j->values.value[i]);
-    }
-    for (size_t i = 0; i < j->res.nerrors && i < DOMAIN_MAX_ERRORS; i++)
-        if (!cJSON_GetObjectItemCaseSensitive(errors, j->res.errors[i].field))
-            cJSON_AddStringToObject(errors, j->res.errors[i].field,
-                                    j->res.errors[i].message);
-    cJSON_AddTrueToObject(form, "has_errors");
-    return extra;
+    web_answer a = WEB_ANSWER_INIT;
+    web_refuse(&a, 1, status, msg, hdrs);
+    S_send_answer(j, &a);
 }
 
 /* 422 (invalid fields) or 409 (already registered), in the client's shape:
@@ -499,48 +445,9 @@ static cJSON *S_form_context(const S_job *j)
  * the site's template with each error beside its field. */
 static void S_send_form_errors(fcgi_server *s, S_job *j, int status)
 {
-    if (j->json) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddFalseToObject(o, "ok");
-        cJSON *errs = cJSON_AddObjectToObject(o, "errors");
-        if (o && errs) {
-            for (size_t i = 0; i < j->res.nerrors && i < DOMAIN_MAX_ERRORS; i++)
-                if (!cJSON_GetObjectItemCaseSensitive(errs, j->res.errors[i].field))
-                    cJSON_AddStringToObject(errs, j->res.errors[i].field,
-                                            j->res.errors[i].message);
-        }
-        S_send_json(j, status, o, NULL);
-        return;
-    }
-    const char *url = j->route == R_CONTACT ? "/contact/"
-                      : j->route == R_LOGIN ? "/login/"
-                      : j->route == R_RESET ? "/reset/"
-                                            : "/register/";
-    cJSON *extra = S_form_context(j);
-    buf page = BUF_INIT;
-    folio_err err = {{0}};
-    int rc = -1;
-    if (extra) {
-        pthread_mutex_lock(&s->site_mu);
-        rc = site_render_url(s->site, url, extra, &page, &err);
-        pthread_mutex_unlock(&s->site_mu);
-        cJSON_Delete(extra);
-    }
-    if (rc == 0) {
-        S_send(j, status, "text/html; charset=utf-8", NULL, page.ptr, page.len);
-        buf_free(&page);
-        return;
-    }
-    buf_free(&page);
-    log_msg("error", "cannot render the %s form page: %s", url, err.msg);
-    /* No page to show them: list the errors instead (escaped). */
-    buf m = BUF_INIT;
-    for (size_t i = 0; i < j->res.nerrors && i < DOMAIN_MAX_ERRORS; i++)
-        if (buf_printf(&m, "%s%s: %s", i ? "; " : "", j->res.errors[i].field,
-                       j->res.errors[i].message) != 0)
-            break;
-    S_send_html_msg(j, status, m.ptr ? m.ptr : "the form has errors", NULL);
-    buf_free(&m);
+    web_answer a = WEB_ANSWER_INIT;
+    web_form_errors(&a, j->json, &j->values, &j->res, status, s->site, &s->site_mu);
+    S_send_answer(j, &a);
 }
 
 /* 303 to a path of this site, with more headers (may be NULL). */
@@ -555,26 +462,6 @@ static void S_see_other(S_job *j, const char *to, const char *more)
 }
 
 static void S_answer_account(fcgi_server *s, S_job *j);
-
-static void S_send_success(S_job *j, const char *id)
-{
-    /* a sign-up is answered the same whatever is known of the address:
-     * no id, which would tell a new account from a known one */
-    int signup = j->route == R_REGISTER;
-    if (j->json) {
-        cJSON *o = cJSON_CreateObject();
-        if (o) {
-            cJSON_AddTrueToObject(o, "ok");
-            if (!signup)
-                cJSON_AddStringToObject(o, "id", id);
-        }
-        S_send_json(j, signup ? 202 : 201, o, NULL);
-        return;
-    }
-    S_see_other(j, j->route == R_CONTACT  ? "/contact/thanks/"
-                   : j->route == R_VERIFY ? "/register/welcome/"
-                                          : "/register/check/", NULL);
-}
 
 /* The answer to a job the writer has handled. */
 static void S_answer_committed(fcgi_server *s, S_job *j)
@@ -593,44 +480,41 @@ static void S_answer_committed(fcgi_server *s, S_job *j)
         S_send_json(j, ok ? 200 : 503, o, NULL);
         return;
     }
-    if (j->status >= 500) {
-        S_refuse(j, 500, "the submission could not be stored; please try again",
-                 NULL);
-        return;
-    }
-    if (j->route == R_LOGIN || j->route == R_LOGOUT || j->route == R_ACCOUNT ||
-        j->route == R_RESET) {
+    if (j->status < 500 && (j->route == R_LOGIN || j->route == R_LOGOUT ||
+                            j->route == R_ACCOUNT || j->route == R_RESET)) {
         S_answer_account(s, j);
         return;
     }
-    if (j->route == R_VERIFY && j->res.rc == DOMAIN_NOT_FOUND) {
-        S_refuse(j, 400, "this link is not valid: it has expired, was used "
-                 "already, or was never sent; sign up again for a new one",
-                 NULL);
+    if (j->status < 500 && j->route == R_REGISTER && j->res.rc == DOMAIN_OK) {
+        /* a sign-up is answered the same whatever is known of the address:
+         * no id, which would tell a new account from a known one */
+        if (!j->json) {
+            S_see_other(j, "/register/check/", NULL);
+            return;
+        }
+        cJSON *o = cJSON_CreateObject();
+        if (o)
+            cJSON_AddTrueToObject(o, "ok");
+        S_send_json(j, 202, o, NULL);
         return;
     }
-    switch (j->res.rc) {
-    case DOMAIN_OK:
-    case DOMAIN_DUPLICATE:
-        S_send_success(j, j->res.id);
-        break;
-    case DOMAIN_INVALID:
-        S_send_form_errors(s, j, 422);
-        break;
-    case DOMAIN_ALREADY_REGISTERED:
-        if (j->res.nerrors == 0) {
-            snprintf(j->res.errors[0].field, sizeof j->res.errors[0].field,
-                     "email");
-            snprintf(j->res.errors[0].message, sizeof j->res.errors[0].message,
-                     "this address is already registered");
-            j->res.nerrors = 1;
-        }
-        S_send_form_errors(s, j, 409);
-        break;
-    default:
-        S_refuse(j, 500, "the submission could not be stored; please try again",
-                 NULL);
+    if (j->status < 500 && j->route == R_VERIFY) {
+        if (j->res.rc == DOMAIN_OK)
+            S_see_other(j, "/register/welcome/", NULL);
+        else
+            S_refuse(j, j->res.rc == DOMAIN_NOT_FOUND ? 400 : 500,
+                     j->res.rc == DOMAIN_NOT_FOUND
+                         ? "this link is not valid: it has expired, was used "
+                           "already, or was never sent; sign up again for a "
+                           "new one"
+                         : "the link could not be followed; please try again",
+                     NULL);
+        return;
     }
+    web_answer a = WEB_ANSWER_INIT;
+    web_form_answer(&a, j->json, &j->values, &j->res, j->status >= 500, s->site,
+                    &s->site_mu);
+    S_send_answer(j, &a);
 }
 
 /* ---- members' accounts: signing in and out, the account page ------------ */
@@ -964,31 +848,17 @@ static void S_enqueue(fcgi_server *s, S_job *j)
  * Returns 1 when the job went to the writer, 0 when it was answered. */
 static int S_submit(fcgi_server *s, S_job *j)
 {
-    const forms_values *v = &j->values;
-    if (j->route == R_CONTACT) {
-        domain_contact_req r = {
-            .name = forms_get(v, "name"), .email = forms_get(v, "email"),
-            .subject = forms_get(v, "subject"), .message = forms_get(v, "message"),
-            .page = forms_get(v, "page"), .request_id = j->request_id,
-            .client = j->client};
-        if (domain_check_contact(&r, &j->res) == DOMAIN_INVALID) {
-            S_send_form_errors(s, j, 422);
-            return 0;
-        }
-    } else {
-        domain_register_req r = {
-            .email = forms_get(v, "email"),
-            .display_name = forms_get(v, "display_name"),
-            .password = forms_get(v, "password"), .request_id = j->request_id,
-            .client = j->client};
-        if (domain_check_register(&r, &j->res) == DOMAIN_INVALID) {
-            S_send_form_errors(s, j, 422);
-            return 0;
-        }
+    web_request rq;
+    S_web_request(j, &rq);
+    if (web_form_check(&j->values, &rq, &j->res) == DOMAIN_INVALID) {
+        S_send_form_errors(s, j, 422);
+        return 0;
+    }
+    if (j->values.spec == &forms_register) {
         folio_err err = {{0}};
         while (sem_wait(&s->hash_sem) != 0 && errno == EINTR)
             ;
-        int hrc = domain_hash_password(r.password, j->hash, &err);
+        int hrc = domain_hash_password(forms_get(&j->values, "password"), j->hash, &err);
         sem_post(&s->hash_sem);
         if (hrc != 0) {
             log_msg("error", "password hashing failed: %s", err.msg);
@@ -1002,27 +872,15 @@ static int S_submit(fcgi_server *s, S_job *j)
     return 1;
 }
 
-/* A filled honeypot gets the answer a person would get; nothing is kept. */
-static void S_honeypot(S_job *j)
-{
-    metrics_honeypot();
-    unsigned char rnd[16];
-    char hex[33], id[80];
-    randombytes_buf(rnd, sizeof rnd);
-    sodium_bin2hex(hex, sizeof hex, rnd, sizeof rnd);
-    snprintf(id, sizeof id, "contact-%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8,
-             hex + 12, hex + 16, hex + 20);
-    S_send_success(j, id);
-}
-
 /* POST /contact and /register. Returns 1 when the job was queued. */
 static int S_handle_form(fcgi_server *s, S_job *j)
 {
     const folio_config *cfg = S_cfg(s);
-    if (!forms_same_origin(S_param(j, "HTTP_ORIGIN"), S_param(j, "HTTP_REFERER"),
-                           cfg->base_url)) {
-        S_refuse(j, 403, "cross-site form posts are refused (Origin or Referer "
-                 "must be this site)", NULL);
+    web_request rq;
+    S_web_request(j, &rq);
+    web_answer a = WEB_ANSWER_INIT;
+    if (web_form_origin(&a, j->json, &rq, cfg->base_url) != 0) {
+        S_send_answer(j, &a);
         return 0;
     }
     int wait = S_rate_check(s, j->client);
@@ -1034,27 +892,15 @@ static int S_handle_form(fcgi_server *s, S_job *j)
                  hdr);
         return 0;
     }
-    long long len = forms_content_length(S_param(j, "CONTENT_LENGTH"));
-    if (len < 0) {
-        S_refuse(j, 400, "CONTENT_LENGTH is missing or malformed", NULL);
-        return 0;
-    }
-    if ((unsigned long long)len > cfg->body_limit || len > INT_MAX) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "the body is over the limit of %zu bytes",
-                 cfg->body_limit);
-        S_refuse(j, 413, msg, NULL);
-        return 0;
-    }
+    size_t len;
     enum forms_body type;
-    if (forms_body_type(S_param(j, "CONTENT_TYPE"), &type) != 0) {
-        S_refuse(j, 415, "send application/x-www-form-urlencoded or "
-                 "application/json", NULL);
+    if (web_form_head(&a, j->json, &rq, cfg->body_limit, &len, &type) != 0) {
+        S_send_answer(j, &a);
         return 0;
     }
     folio_err err = {{0}};
     char *body = NULL;
-    if (S_read_body(j, (size_t)len, &body, &err) != 0) {
+    if (S_read_body(j, len, &body, &err) != 0) {
         S_refuse(j, 400, err.msg, NULL);
         return 0;
     }
@@ -1063,15 +909,11 @@ static int S_handle_form(fcgi_server *s, S_job *j)
                              : j->route == R_LOGOUT ? &web_accounts_logout
                              : j->route == R_RESET  ? &web_accounts_reset
                                                     : &forms_register;
-    int rc = forms_decode(spec, type, body, (size_t)len, &j->values, &err);
-    sodium_memzero(body, (size_t)len);
+    int rc = web_form_decode(&a, j->json, spec, type, body, len, &j->values);
+    sodium_memzero(body, len);
     free(body);
     if (rc != 0) {
-        S_refuse(j, 400, err.msg, NULL);
-        return 0;
-    }
-    if (forms_honeypot_filled(&j->values)) {
-        S_honeypot(j);
+        S_send_answer(j, &a);
         return 0;
     }
     if (j->route == R_LOGIN)
@@ -1206,27 +1048,26 @@ static void *S_worker(void *arg)
 static void S_run_command(fcgi_server *s, S_job *j)
 {
     folio_err err = {{0}};
-    const forms_values *v = &j->values;
     int rc;
     if (j->route == R_VERIFY) {
         rc = domain_verify(s->writer_dom, j->token, &j->res, &err);
     } else if (j->route == R_LOGIN || j->route == R_LOGOUT ||
                j->route == R_ACCOUNT || j->route == R_RESET) {
         rc = S_run_account(s, j, &err);
-    } else if (j->route == R_CONTACT) {
-        domain_contact_req r = {
-            .name = forms_get(v, "name"), .email = forms_get(v, "email"),
-            .subject = forms_get(v, "subject"), .message = forms_get(v, "message"),
-            .page = forms_get(v, "page"), .request_id = j->request_id,
-            .client = j->client};
-        rc = domain_contact(s->writer_dom, &r, &j->res, &err);
-    } else {
+    } else if (j->route == R_REGISTER) {
+        /* verified sign-up: pending until the mailed link is followed */
+        const forms_values *v = &j->values;
         domain_register_req r = {
             .email = forms_get(v, "email"),
             .display_name = forms_get(v, "display_name"),
             .password_hash = j->hash, .request_id = j->request_id,
             .client = j->client, .verify = 1};
         rc = domain_register(s->writer_dom, &r, &j->res, &err);
+    } else {
+        web_request rq;
+        S_web_request(j, &rq);
+        rc = web_form_store(s->writer_dom, &j->values, j->hash, &rq, &j->res,
+                            &err);
     }
     j->res.rc = rc;
     if (rc == DOMAIN_ERROR) {

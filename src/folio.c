@@ -22,6 +22,7 @@ static const struct command S_commands[] = {
     {"replay", cmd_replay, "rebuild projections from the log"},
     {"check", cmd_check, "verify the store, projections and pages"},
     {"backup", cmd_backup, "copy the event store while the site runs"},
+    {"serve", cmd_serve, "preview the site with live reload (authoring)"},
     {"deliver", cmd_deliver, "run mail and webhooks once up to the log's end"},
     {"consumers", cmd_consumers, "show the log's readers: lag, errors, retries"},
     {"deadletters", cmd_deadletters, "list, retry or drop failed deliveries"},

@@ -102,17 +102,22 @@ static const char *const S_wsql[W_COUNT] = {
     [W_INB_INS] =
         "INSERT INTO %1$s.inbox%2$s (position, contact_id, subject,"
         " received_at, status, page) VALUES (?1, ?2, ?3, ?4, 'new', ?5)",
-    /* a rebuild's rows: from memory, through folio_rows */
+    /* a rebuild's rows: from memory, through folio_rows. A broken row
+     * fails the whole rebuild, so no statement needs undoing by itself:
+     * OR FAIL spares SQLite the statement journal, which keeps a copy of
+     * every page a statement changes that was there before it, in memory
+     * (temp_store): all of members_private for a run of rows that goes
+     * between earlier runs (S_memp_drain). */
     [W_MEM_ROWS] =
-        "INSERT INTO %1$s.members%2$s (position, user_id, display_name,"
-        " joined_at) SELECT c0, c1, c2, c3 FROM folio_rows",
+        "INSERT OR FAIL INTO %1$s.members%2$s (position, user_id,"
+        " display_name, joined_at) SELECT c0, c1, c2, c3 FROM folio_rows",
     [W_INB_ROWS] =
-        "INSERT INTO %1$s.inbox%2$s (position, contact_id, subject,"
+        "INSERT OR FAIL INTO %1$s.inbox%2$s (position, contact_id, subject,"
         " received_at, status, page) SELECT c0, c1, c2, c3, 'new', c4 FROM"
         " folio_rows",
     [W_MEMP_ROWS] =
-        "INSERT INTO %1$s.members_private%2$s (subject, position, locale,"
-        " has_password) SELECT c0, c1, c2, c3 FROM folio_rows",
+        "INSERT OR FAIL INTO %1$s.members_private%2$s (subject, position,"
+        " locale, has_password) SELECT c0, c1, c2, c3 FROM folio_rows",
     [W_FORGOT] = "INSERT INTO temp.proj_forgotten (subject, position)"
                  " VALUES (?1, ?2) ON CONFLICT (subject) DO UPDATE SET"
                  " position = max(position, excluded.position)",
@@ -515,18 +520,23 @@ static void S_day_text(long long day, char out[16])
  * in its stored form, in the row when binary (sorting moves it along, so
  * the rows are read in order at the end, not gathered from all over the
  * arena), else in the writer's marena like the locale (kept once for all
- * the rows that have it). */
+ * the rows that have it). 56 bytes: the more rows a run holds in its
+ * memory, the fewer runs (S_hold_max). */
 typedef struct S_mrow {
     uint64_t key; /* the subject's first 8 bytes, big-endian: sorts first */
     long long position;
-    size_t subject, subject_len, locale, locale_len;
-    unsigned char sub[S_KEY_MAX]; /* bin: the subject */
-    unsigned char bin, has_password;
+    union {
+        unsigned char sub[S_KEY_MAX]; /* bin: the subject */
+        size_t at;                    /* else: its marena offset */
+    } subject;
+    uint32_t locale; /* marena offset, NUL-terminated */
+    uint32_t subject_len : 30, bin : 1, has_password : 1;
 } S_mrow;
 
 static const void *S_mrow_subject(const S_mrow *m, const char *arena)
 {
-    return m->bin ? (const void *)m->sub : (const void *)(arena + m->subject);
+    return m->bin ? (const void *)m->subject.sub
+                  : (const void *)(arena + m->subject.at);
 }
 
 typedef struct S_irow {
@@ -542,6 +552,7 @@ typedef struct S_writer {
     S_acc acc;
     int defer; /* a rebuild: members_private rows wait in mb */
     struct S_mbucket *mb; /* S_MBUCKETS of them, made on first use */
+    size_t nheld; /* rows in mb: written when S_hold_max are */
     buf marena;
     size_t locales[4], nlocales; /* marena offsets of locales seen */
     /* a rebuild: each inbox row's subject (S_key8) and position, so an
@@ -573,7 +584,6 @@ struct projections {
     const events_type *t_verified; /* MemberVerified: a member goes public */
     /* rows noted in temp.proj_forgotten / proj_handled, not yet applied */
     long long notes;
-    int preloading; /* a replay's vault_preload_start awaits its finish */
     /* Within one write transaction (projections_tx_begin .. flush or
      * discard): every projection is at position cp, counting the kept
      * commands whose stats (live.acc) and checkpoints are still to be
@@ -669,6 +679,23 @@ static size_t S_mbucket_of(const S_mrow *r)
     return r->bin ? 1 + (size_t)(r->key >> 56) : 0;
 }
 
+/* A rebuild sorts the members_private rows it holds (S_memp_drain) and
+ * appends them; a table too large for one sort is written in several
+ * sorted runs of S_hold_max rows (the later ones go between the rows of
+ * the earlier, which costs more than an append), so memory stays bounded
+ * however long the log. 16 MiB of rows: a run for 300,000 members. */
+static size_t S_hold_max = (16u << 20) / sizeof(S_mrow);
+_Static_assert(sizeof(S_mrow) == 56, "a members_private row held: 56 bytes");
+
+/* Keys a generation of a rebuild's thread's window (S_keys). */
+static size_t S_keys_half = 16384;
+
+void projections_set_bounds(size_t rows, size_t keys)
+{
+    S_hold_max = rows ? rows : (16u << 20) / sizeof(S_mrow);
+    S_keys_half = keys ? keys : 16384;
+}
+
 static void S_mb_free(S_writer *w)
 {
     for (size_t b = 0; w->mb && b < S_MBUCKETS; b++)
@@ -676,6 +703,7 @@ static void S_mb_free(S_writer *w)
     free(w->mb);
     w->mb = NULL;
     w->nlocales = 0;
+    w->nheld = 0;
 }
 
 static void S_writer_free(S_writer *w)
@@ -698,6 +726,8 @@ static uint64_t S_key8(const void *p, size_t len)
     return k;
 }
 
+static int S_memp_drain(S_writer *w, folio_err *err);
+
 /* Holds a members_private row back for S_memp_drain: the subject in its
  * stored form (len bytes; bin: a BLOB). */
 static int S_memp_hold(S_writer *w, long long position, const void *subject,
@@ -706,39 +736,43 @@ static int S_memp_hold(S_writer *w, long long position, const void *subject,
 {
     if (!w->mb && !(w->mb = calloc(S_MBUCKETS, sizeof *w->mb)))
         return err_set(err, "projections: out of memory");
+    if (len >= 1u << 30 || w->marena.len > UINT32_MAX - 64)
+        return err_set(err, "projections: event %lld: a subject too long",
+                       position);
     S_mrow row;
     S_mrow *r = &row;
+    memset(r, 0, sizeof *r);
     r->bin = bin && len <= S_KEY_MAX;
-    r->subject_len = len;
+    r->subject_len = (uint32_t)len;
     r->position = position;
     r->has_password = has_password != 0;
     r->key = S_key8(subject, len);
     if (r->bin) {
-        memcpy(r->sub, subject, len);
+        memcpy(r->subject.sub, subject, len);
     } else {
-        r->subject = w->marena.len;
+        r->subject.at = w->marena.len;
         if (buf_add(&w->marena, subject, len) < 0)
             return err_set(err, "projections: out of memory");
     }
-    r->locale_len = strlen(locale);
-    size_t i = 0;
+    size_t i = 0, locale_len = strlen(locale);
     while (i < w->nlocales &&
            strcmp(w->marena.ptr + w->locales[i], locale) != 0)
         i++;
     if (i == w->nlocales) {
         i = w->nlocales < 4 ? w->nlocales++ : 3;
         w->locales[i] = w->marena.len;
-        if (buf_add(&w->marena, locale, r->locale_len + 1) < 0)
+        if (buf_add(&w->marena, locale, locale_len) < 0 ||
+            buf_putc(&w->marena, '\0') < 0)
             return err_set(err, "projections: out of memory");
     }
-    r->locale = w->locales[i];
+    r->locale = (uint32_t)w->locales[i];
     S_mbucket *mb = &w->mb[S_mbucket_of(r)];
     S_mrow *rows = S_room(mb->rows, mb->n, &mb->cap, sizeof row, 64);
     if (!rows)
         return err_set(err, "projections: out of memory");
     mb->rows = rows;
     mb->rows[mb->n++] = row;
-    return 0;
+    return ++w->nheld < S_hold_max ? 0 : S_memp_drain(w, err);
 }
 
 /* SQLite's order of the primary key: TEXT before BLOB, each by memcmp
@@ -869,18 +903,17 @@ static void S_memp_col(const S_rows *r, size_t row, int col,
     switch (col) {
     case 0:
         if (m->bin)
-            sqlite3_result_blob(ctx, m->sub, (int)m->subject_len,
+            sqlite3_result_blob(ctx, m->subject.sub, (int)m->subject_len,
                                 SQLITE_STATIC);
         else
-            sqlite3_result_text(ctx, a + m->subject, (int)m->subject_len,
+            sqlite3_result_text(ctx, a + m->subject.at, (int)m->subject_len,
                                 SQLITE_STATIC);
         break;
     case 1:
         sqlite3_result_int64(ctx, m->position);
         break;
     case 2:
-        sqlite3_result_text(ctx, a + m->locale, (int)m->locale_len,
-                            SQLITE_STATIC);
+        sqlite3_result_text(ctx, a + m->locale, -1, SQLITE_STATIC);
         break;
     default:
         sqlite3_result_int(ctx, m->has_password);
@@ -1127,8 +1160,9 @@ enum { S_OP_NONE, S_OP_MEMBER, S_OP_CONTACT, S_OP_HANDLED, S_OP_FORGOT };
 /* the strings of an op: offsets into its arena (S_NOSTR: none). F_ID is
  * the user or contact id and F_SUBJECT the subject, both in their stored
  * form (S_put_key: decoded on the reading threads, not by the writer);
- * F_SEALED a member's name still sealed (its key was not preloaded: the
- * writing thread opens it, with F_STEXT, the subject as text). */
+ * F_SEALED a member's name still sealed (its key was not in the reading
+ * thread's window: the writing thread opens it, with F_STEXT, the subject
+ * as text). */
 enum { F_ID, F_SUBJECT, F_STEXT, F_NAME, F_SEALED, F_LOCALE, F_PAGE, F_N };
 #define S_NOSTR ((size_t)-1)
 
@@ -1208,7 +1242,8 @@ static void S_arena_clear(buf *arena)
     arena->len = 0;
 }
 
-static int S_dec_registered(projections *p, int shared, const store_event *ev,
+static int S_dec_registered(projections *p, vault_reader *vr,
+                            const store_event *ev,
                             const cJSON *data, S_op *op, buf *arena,
                             folio_err *err)
 {
@@ -1225,8 +1260,9 @@ static int S_dec_registered(projections *p, int shared, const store_event *ev,
     if (!p->v)
         return 0;
     char *name = NULL;
-    int r = shared ? vault_open_preloaded(p->v, subject, sealed, &name, err)
-                   : vault_open_sealed(p->v, subject, sealed, &name, err);
+    int r = vr ? vault_reader_open_sealed(vr, subject, sealed,
+                                          ev->recorded_at, &name, err)
+               : vault_open_sealed(p->v, subject, sealed, &name, err);
     if (r < 0)
         return err_prefix(err, "event %lld", ev->position);
     if (r == 1)
@@ -1278,8 +1314,10 @@ static int S_dec_note(const store_event *ev, const cJSON *data, int kind,
 }
 
 /* Decodes event ev of type t, its data in the current shape, into op.
- * shared: on another thread than the connection's (see S_pipe). */
-static int S_decode_data(projections *p, int shared, const store_event *ev,
+ * Names are opened through vr (a thread's window onto the keys, S_pipe),
+ * or when NULL through the vault (the connection's own thread only). */
+static int S_decode_data(projections *p, vault_reader *vr,
+                         const store_event *ev,
                          const events_type *t, const cJSON *data, S_op *op,
                          buf *arena, folio_err *err)
 {
@@ -1291,9 +1329,9 @@ static int S_decode_data(projections *p, int shared, const store_event *ev,
     op->recorded_at = ev->recorded_at;
     /* a sign-up waiting for its address to be verified is no member yet */
     if (t == p->t_user && !cJSON_IsTrue(cJSON_GetObjectItem(data, "pending")))
-        return S_dec_registered(p, shared, ev, data, op, arena, err);
+        return S_dec_registered(p, vr, ev, data, op, arena, err);
     if (t == p->t_verified)
-        return S_dec_registered(p, shared, ev, data, op, arena, err);
+        return S_dec_registered(p, vr, ev, data, op, arena, err);
     if (t == p->t_contact)
         return S_dec_contact(ev, data, op, arena, err);
     if (t == p->t_handled)
@@ -1391,7 +1429,7 @@ static void S_jdelete(cJSON *tree)
 
 /* Decodes one event for the projections in `active`: counts it in acc,
  * parses and upcasts its data when a table wants it. */
-static int S_decode(projections *p, int shared, S_acc *acc,
+static int S_decode(projections *p, vault_reader *vr, S_acc *acc,
                     const store_event *ev, unsigned active, S_op *op,
                     buf *arena, unsigned *changed, folio_err *err)
 {
@@ -1424,7 +1462,7 @@ static int S_decode(projections *p, int shared, S_acc *acc,
         events_upcast(t, ev->schema_version, data, err) < 0)
         rc = err_prefix(err, "event %lld", ev->position);
     else
-        rc = S_decode_data(p, shared, ev, t, data, op, arena, err);
+        rc = S_decode_data(p, vr, ev, t, data, op, arena, err);
     S_jdelete(data);
     return rc;
 }
@@ -1563,7 +1601,7 @@ static int S_apply_data(projections *p, S_writer *w, const store_event *ev,
 {
     S_op op;
     buf arena = BUF_INIT;
-    int rc = S_decode_data(p, 0, ev, t, data, &op, &arena, err);
+    int rc = S_decode_data(p, NULL, ev, t, data, &op, &arena, err);
     if (rc == 0)
         rc = S_write(p, w, &op, &arena, changed, err);
     S_arena_clear(&arena);
@@ -1582,6 +1620,7 @@ typedef struct S_feed {
     int failed;
     buf arena; /* one event's strings (sequential feeds) */
     struct S_pipe *pipe; /* a rebuild's decoding thread, or NULL */
+    vault_reader *vr;    /* a sequential rebuild's window onto the keys */
 } S_feed;
 
 int projections_flush(projections *p, folio_err *err);
@@ -1602,7 +1641,7 @@ static int S_feed_event(void *ud, const store_event *ev)
     if (!active)
         return 0;
     S_op op;
-    int rc = S_decode(f->p, 0, &f->w->acc, ev, active, &op, &f->arena,
+    int rc = S_decode(f->p, f->vr, &f->w->acc, ev, active, &op, &f->arena,
                       &f->changed, &f->err);
     if (rc == 0)
         rc = S_write(f->p, f->w, &op, &f->arena, &f->changed, &f->err);
@@ -1632,9 +1671,10 @@ static int S_feed_done(S_feed *f, int rc, folio_err *err)
  * ranges of S_BATCH positions that each claims in turn. Only this thread
  * writes, range after range in log order; it decodes a range itself
  * whenever the next one to write is not ready, so neither core waits
- * while there is work. The helper reads only the vault's preloaded keys
- * (a name whose key is not preloaded is opened by the writer) and counts
- * the stats in an S_acc of its own, merged once it is joined. */
+ * while there is work. Each thread opens members' names through a window
+ * of its own onto the keys (vault_reader; a name whose key is not in it
+ * is opened by the writer), and the helper counts the stats in an S_acc
+ * of its own, merged once it is joined. */
 #define S_BATCH 1024
 #define S_SLOTS 4
 
@@ -1777,6 +1817,7 @@ typedef struct S_fill {
     S_pipe *pp;
     S_batch *b;
     S_acc *acc;
+    vault_reader *vr;
 } S_fill;
 
 static int S_fill_event(void *ud, const store_event *ev)
@@ -1786,20 +1827,86 @@ static int S_fill_event(void *ud, const store_event *ev)
     S_batch *b = fl->b;
     if (b->n == S_BATCH) /* cannot happen: ranges are S_BATCH long */
         return err_set(&b->err, "projections: a range overflowed");
-    if (S_decode(f->p, 1, fl->acc, ev, S_active(f, ev->position),
+    if (S_decode(f->p, fl->vr, fl->acc, ev, S_active(f, ev->position),
                  &b->op[b->n], &b->arena, &b->changed, &b->err) < 0)
         return -1;
     b->n++;
     return 0;
 }
 
+/* A rebuild reads the whole log through a memory map (cheaper than a
+ * pread per page), but every page of a map stays in the process's RSS
+ * until it is unmapped, and SQLite unmaps only when the map's size limit
+ * changes: so after every S_REMAP ranges the helper's connection (the
+ * one that maps, S_map) drops its map, and the next read maps the file
+ * again. The log's pages then cost at most S_REMAP ranges' worth of
+ * memory, not the file's size. Only between statements: no page of the
+ * map is in use then. */
+#define S_MMAP "4294967296"
+#define S_REMAP 8
+
+static void S_remap(store *st, unsigned *ranges)
+{
+    if (++*ranges % S_REMAP == 0)
+        sqlite3_exec(store_db(st), "PRAGMA mmap_size = 0;"
+                                   " PRAGMA mmap_size = " S_MMAP,
+                     NULL, NULL, NULL);
+}
+
+/* The map is for the helper's reading of the log only: what its
+ * connection read before (the schema) would stay mapped. The writer's
+ * connection reads through its page cache: mapped, pages it read in
+ * between its rare ranges stayed in the map (tens of MB, measured). on 0
+ * ends it. */
+static void S_map(store *st, int on)
+{
+    sqlite3_exec(store_db(st),
+                 on ? "PRAGMA mmap_size = 0; PRAGMA mmap_size = " S_MMAP
+                    : "PRAGMA mmap_size = 0",
+                 NULL, NULL, NULL);
+}
+
+/* A rebuild's thread's window onto the subject keys (S_keys_half keys a
+ * generation, about 3.5 MB for the two), where a member's key is found
+ * while the events are read in the order the keys were made. Through a
+ * connection of its own, without a memory map: a thread that decoded no
+ * range for a while reads many keys at once to catch up, and through the
+ * log's map (S_remap) they would all stay mapped until its next ranges. */
+typedef struct S_keyring {
+    store *st;
+    vault_reader *vr;
+} S_keyring;
+
+static int S_keys(projections *p, S_keyring *k, folio_err *err)
+{
+    k->vr = NULL;
+    if (store_open_reader(p->st, &k->st, err) < 0)
+        return -1;
+    if (vault_reader_open(p->v, store_db(k->st), S_keys_half, &k->vr,
+                          err) < 0) {
+        store_close(k->st);
+        k->st = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void S_keys_close(S_keyring *k)
+{
+    vault_reader_close(k->vr);
+    store_close(k->st);
+    k->vr = NULL;
+    k->st = NULL;
+}
+
 /* Reads and decodes range k through st into its slot (claimed, B_BUSY). */
-static void S_range_decode(S_pipe *pp, store *st, S_acc *acc, long long k)
+static void S_range_decode(S_pipe *pp, store *st, vault_reader *vr,
+                           S_acc *acc, long long k)
 {
     S_batch *b = &pp->b[k % S_SLOTS];
     long long after = k * S_BATCH;
     long long upto = pp->end - after < S_BATCH ? pp->end : after + S_BATCH;
-    S_fill fl = {pp, b, acc};
+    S_fill fl = {pp, b, acc, vr};
     folio_err err = {{0}};
     if (store_read_data(st, after, upto, S_fill_event, &fl, &err) != 0) {
         if (!b->err.msg[0])
@@ -1830,8 +1937,14 @@ static void *S_pipe_main(void *ud)
     S_pipe *pp = ud;
     S_jarena ja; /* this thread's, for every range it decodes */
     int on = S_jarena_on(&ja) == 0;
+    unsigned ranges = 0;
+    S_keyring keys = {NULL, NULL};
+    folio_err err;
+    /* without a window it must not decode: only the writer may ask the
+     * vault itself */
+    int can = !pp->f->p->v || S_keys(pp->f->p, &keys, &err) == 0;
     pthread_mutex_lock(&pp->mu);
-    for (;;) {
+    while (can) {
         long long k = S_claim(pp);
         if (k < 0) {
             if (pp->quit || pp->claimed == pp->nranges)
@@ -1841,13 +1954,15 @@ static void *S_pipe_main(void *ud)
         }
         pthread_mutex_unlock(&pp->mu);
         S_jtls = on ? &ja : NULL;
-        S_range_decode(pp, pp->rd, &pp->acc, k);
+        S_range_decode(pp, pp->rd, keys.vr, &pp->acc, k);
         S_jtls = NULL;
+        S_remap(pp->rd, &ranges);
         pthread_mutex_lock(&pp->mu);
         pp->b[k % S_SLOTS].state = B_READY;
         pthread_cond_broadcast(&pp->cv);
     }
     pthread_mutex_unlock(&pp->mu);
+    S_keys_close(&keys);
     if (on)
         S_jarena_off(&ja);
     return NULL;
@@ -1868,9 +1983,6 @@ static store *S_reader(projections *p)
     folio_err err;
     if (store_open_reader(p->st, &rd, &err) != 0)
         return NULL;
-    /* a rebuild reads the whole log: through a memory map, not pread */
-    sqlite3_exec(store_db(rd), "PRAGMA mmap_size = 4294967296", NULL, NULL,
-                 NULL);
     return rd;
 }
 
@@ -1884,6 +1996,7 @@ static int S_pipe_start(S_pipe *pp, S_feed *f, long long end, store *rd)
     if (!rd && !(rd = S_reader(f->p)))
         return -1;
     pp->rd = rd;
+    S_map(rd, 1);
     if (pthread_mutex_init(&pp->mu, NULL) != 0)
         goto fail_store;
     if (pthread_cond_init(&pp->cv, NULL) != 0)
@@ -1911,6 +2024,9 @@ static int S_pipe_run(S_pipe *pp)
     int rc = 0;
     S_jarena ja; /* for the ranges this thread decodes */
     int on = S_jarena_on(&ja) == 0;
+    S_keyring keys = {NULL, NULL}; /* none: this thread asks the vault */
+    if (f->p->v && S_keys(f->p, &keys, &f->err) < 0)
+        keys.vr = NULL;
     pthread_mutex_lock(&pp->mu);
     while (rc == 0 && pp->written < pp->nranges) {
         S_batch *b = &pp->b[pp->written % S_SLOTS];
@@ -1930,7 +2046,7 @@ static int S_pipe_run(S_pipe *pp)
         }
         pthread_mutex_unlock(&pp->mu);
         S_jtls = on ? &ja : NULL;
-        S_range_decode(pp, f->p->st, &f->w->acc, k);
+        S_range_decode(pp, f->p->st, keys.vr, &f->w->acc, k);
         S_jtls = NULL;
         pthread_mutex_lock(&pp->mu);
         pp->b[k % S_SLOTS].state = B_READY;
@@ -1938,6 +2054,7 @@ static int S_pipe_run(S_pipe *pp)
     pp->quit = 1;
     pthread_cond_broadcast(&pp->cv);
     pthread_mutex_unlock(&pp->mu);
+    S_keys_close(&keys);
     if (on)
         S_jarena_off(&ja);
     pthread_join(pp->thread, NULL);
@@ -1953,6 +2070,7 @@ static int S_pipe_run(S_pipe *pp)
     pthread_mutex_destroy(&pp->mu);
     for (size_t i = 0; i < S_SLOTS; i++)
         S_batch_free(&pp->b[i]);
+    S_map(pp->rd, 0);
     if (pp->own_rd)
         store_close(pp->rd);
     f->pipe = NULL;
@@ -2171,12 +2289,16 @@ static int S_create(sqlite3 *db, unsigned mask, const char *schema,
 
 /* A rebuild writes every page of the new tables and reads the whole log.
  * With SQLite's default 2 MB cache the new pages spill to the WAL one by
- * one and the log is read through pread; a larger cache (64 MiB: more
- * measured no faster) and a memory map for the duration of the rebuild
- * make it several times faster.
+ * one and the log is read through pread; a larger cache and a memory map
+ * (S_remap) for the duration of the rebuild make it several times faster.
+ * The tables are appended to, so a cache of S_CACHE_KIB holds their
+ * growing ends as well as a larger one would (and bounds SQLite's sorts,
+ * whose memory follows the main cache size).
  * secure_delete would also zero every page of the tables a replay drops:
  * what a forget removed was zeroed when it was deleted, so FAST is enough
  * for the rest. The connection's settings are put back afterwards. */
+#define S_CACHE_KIB "16384"
+
 static long long S_pragma_int(sqlite3 *db, const char *sql)
 {
     sqlite3_stmt *st = NULL;
@@ -2202,9 +2324,8 @@ static void S_tune(sqlite3 *db, S_tuning *saved)
     saved->cache_temp = S_pragma_int(db, "PRAGMA temp.cache_size");
     saved->secure = S_pragma_int(db, "PRAGMA main.secure_delete");
     saved->sync = S_pragma_int(db, "PRAGMA main.synchronous");
-    sqlite3_exec(db, "PRAGMA main.cache_size = -65536;"
-                     " PRAGMA temp.cache_size = -262144;"
-                     " PRAGMA mmap_size = 4294967296;"
+    sqlite3_exec(db, "PRAGMA main.cache_size = -" S_CACHE_KIB ";"
+                     " PRAGMA temp.cache_size = -" S_CACHE_KIB ";"
                      " PRAGMA main.secure_delete = FAST;"
                      " PRAGMA main.synchronous = NORMAL",
                  NULL, NULL, NULL);
@@ -2215,7 +2336,7 @@ static void S_untune(sqlite3 *db, const S_tuning *saved)
     char sql[256];
     snprintf(sql, sizeof sql,
              "PRAGMA main.cache_size = %lld; PRAGMA temp.cache_size = %lld;"
-             " PRAGMA mmap_size = 0; PRAGMA main.secure_delete = %lld;"
+             " PRAGMA main.secure_delete = %lld;"
              " PRAGMA main.synchronous = %lld",
              saved->cache_main, saved->cache_temp, saved->secure,
              saved->sync);
@@ -2234,32 +2355,19 @@ static int S_indexes(sqlite3 *db, unsigned mask, const char *schema,
 }
 
 /* Inside a rebuild's transaction: the other thread's connection (*rd,
- * NULL when none: one thread reads) and the key preload started when
- * members are rebuilt (every name is opened: keys read in one pass; S_build
- * finishes it once it has made the tables). Under the write lock (locked)
- * the other connection sees the keys this one sees, and reads half of
- * them; without it (an as-of copy) another writer may come between the
- * two, so this connection reads them all. The log is read by position,
- * which no writer changes. */
-static int S_rebuild_begin(projections *p, unsigned mask, int locked,
-                           store **rd, folio_err *err)
+ * NULL when none: one thread reads). The log is read by position, which
+ * no writer changes; under the write lock (a replay, a check) the keys
+ * do not change either. Without it (an as-of copy) an erasure may come
+ * while the copy is built, and names read after it show as redacted,
+ * as they will from then on. */
+static void S_rebuild_begin(projections *p, store **rd)
 {
     *rd = S_reader(p);
-    if (!p->v || !(mask & PROJ_MEMBERS))
-        return 0;
-    sqlite3 *db2 = locked && *rd ? store_db(*rd) : NULL;
-    if (vault_preload_start(p->v, db2, err) < 0)
-        return -1;
-    p->preloading = 1;
-    return 0;
 }
 
-/* Before the transaction ends: the keys wiped, the connection closed. */
-static void S_rebuild_end(projections *p, store **rd)
+/* Before the transaction ends: the connection closed. */
+static void S_rebuild_end(store **rd)
 {
-    if (p->v)
-        vault_unload(p->v);
-    p->preloading = 0;
     store_close(*rd);
     *rd = NULL;
 }
@@ -2277,12 +2385,6 @@ static int S_build(projections *p, S_writer *w, unsigned mask,
     if (S_create(p->db, mask, schema, suffix, err) < 0 ||
         S_indexes(p->db, mask, schema, suffix, err) < 0)
         return -1;
-    /* a preload the caller started went on while the tables were made */
-    if (p->preloading) {
-        p->preloading = 0;
-        if (vault_preload_finish(p->v, err) < 0)
-            return -1;
-    }
     long long end = store_head(p->st);
     if (until_ms >= 0 && store_position_at(p->st, until_ms, &end, err) < 0)
         return -1;
@@ -2290,10 +2392,18 @@ static int S_build(projections *p, S_writer *w, unsigned mask,
     S_feed f = {.p = p, .w = w};
     S_pipe pp;
     int rc = 0;
-    if (end > S_BATCH && S_pipe_start(&pp, &f, end, rd) == 0)
+    S_keyring keys = {NULL, NULL};
+    if (end > S_BATCH && S_pipe_start(&pp, &f, end, rd) == 0) {
         rc = S_pipe_run(&pp);
-    else if (end > 0)
-        rc = store_read_data(p->st, 0, end, S_feed_event, &f, err);
+    } else {
+        folio_err kerr; /* without a window, names are opened one by one */
+        if (end > 0 && p->v && S_keys(p, &keys, &kerr) < 0)
+            keys.vr = NULL;
+        f.vr = keys.vr;
+        if (end > 0)
+            rc = store_read_data(p->st, 0, end, S_feed_event, &f, err);
+    }
+    S_keys_close(&keys);
     if (S_feed_done(&f, rc, err) < 0)
         return -1;
     return S_memp_drain(w, err);
@@ -2348,10 +2458,9 @@ int projections_replay(projections *p, unsigned mask, folio_err *err)
     int rc = store_begin(p->st, err);
     store *rd = NULL;
     if (rc == 0) {
-        rc = S_rebuild_begin(p, mask, 1, &rd, err);
-        if (rc == 0)
-            rc = S_replay_tx(p, mask, rd, err);
-        S_rebuild_end(p, &rd);
+        S_rebuild_begin(p, &rd);
+        rc = S_replay_tx(p, mask, rd, err);
+        S_rebuild_end(&rd);
         if (rc == 0)
             rc = store_commit(p->st, err);
         if (rc < 0) {
@@ -2416,10 +2525,31 @@ static int S_check_cp(const S_def *d, const S_cp *cp, long long last,
     return r < 0 ? -1 : 1;
 }
 
+/* A check's scratch tables and an as-of copy are whole projections in
+ * the temp database, which store_open keeps in memory (for the statement
+ * journals of commands): for them it goes to a file, its pages in memory
+ * bounded by temp.cache_size, and so do the temporary b-trees of the
+ * comparisons. Switching drops temp's tables: the notes' tables are made
+ * again. Outside a transaction only. */
+static int S_temp_store(projections *p, long long mode, folio_err *err)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA temp_store = %lld", mode);
+    return S_exec(p->db, sql, err) < 0 ||
+                   S_exec(p->db, S_pending_ddl, err) < 0
+               ? -1
+               : 0;
+}
+
+enum { S_TEMP_FILE = 1 };
+
 int projections_check(projections *p, buf *report, folio_err *err)
 {
     if (p->as_of)
         return err_set(err, "projections: an as-of copy cannot be checked");
+    long long temp_mode = S_pragma_int(p->db, "PRAGMA temp_store");
+    if (S_temp_store(p, S_TEMP_FILE, err) < 0)
+        return -1;
     /* The write lock gives the replay and the live tables one moment of
      * the log; nothing is written to main and the scratch tables in temp
      * go with the rollback. */
@@ -2427,6 +2557,7 @@ int projections_check(projections *p, buf *report, folio_err *err)
     S_tune(p->db, &saved);
     if (store_begin(p->st, err) < 0) {
         S_untune(p->db, &saved);
+        S_temp_store(p, temp_mode, NULL);
         return -1;
     }
     int differs = 0;
@@ -2434,11 +2565,10 @@ int projections_check(projections *p, buf *report, folio_err *err)
     long long last = 0;
     store *rd = NULL;
     int rc = S_cp_load(p, cps, err);
-    if (rc == 0)
-        rc = S_rebuild_begin(p, PROJ_ALL, 1, &rd, err);
+    S_rebuild_begin(p, &rd);
     if (rc == 0)
         rc = S_build_copy(p, "__chk", -1, rd, &last, err);
-    S_rebuild_end(p, &rd);
+    S_rebuild_end(&rd);
     if (rc < 0)
         goto fail;
     for (size_t i = 0; i < S_NDEFS; i++) {
@@ -2459,10 +2589,11 @@ int projections_check(projections *p, buf *report, folio_err *err)
     }
     store_rollback(p->st);
     S_untune(p->db, &saved);
-    return differs;
+    return S_temp_store(p, temp_mode, err) < 0 ? -1 : differs;
 fail:
     store_rollback(p->st);
     S_untune(p->db, &saved);
+    S_temp_store(p, temp_mode, NULL);
     return -1;
 }
 
@@ -2574,18 +2705,25 @@ int projections_open_as_of(store *st, vault *v, long long as_of_ms,
     /* A plain BEGIN takes no write lock on main: the live log is only
      * read, the copy lives in this connection's temp database. */
     long long last;
-    if (S_exec(p->db, S_pending_ddl, err) < 0 ||
-        S_exec(p->db, "BEGIN", err) < 0)
+    S_tuning saved;
+    if (S_temp_store(p, S_TEMP_FILE, err) < 0)
         goto fail;
-    store *rd = NULL;
-    int rc = S_rebuild_begin(p, PROJ_ALL, 0, &rd, err);
-    if (rc == 0)
-        rc = S_build_copy(p, "", as_of_ms < 0 ? 0 : as_of_ms, rd, &last, err);
-    S_rebuild_end(p, &rd);
-    if (rc < 0 || S_exec(p->db, "COMMIT", err) < 0) {
-        sqlite3_exec(p->db, "ROLLBACK", NULL, NULL, NULL);
+    S_tune(p->db, &saved);
+    if (S_exec(p->db, "BEGIN", err) < 0) {
+        S_untune(p->db, &saved);
         goto fail;
     }
+    store *rd = NULL;
+    S_rebuild_begin(p, &rd);
+    int rc = S_build_copy(p, "", as_of_ms < 0 ? 0 : as_of_ms, rd, &last,
+                          err);
+    S_rebuild_end(&rd);
+    if (rc < 0 || S_exec(p->db, "COMMIT", err) < 0) {
+        sqlite3_exec(p->db, "ROLLBACK", NULL, NULL, NULL);
+        S_untune(p->db, &saved);
+        goto fail;
+    }
+    S_untune(p->db, &saved);
     *out = p;
     return 0;
 fail:

@@ -78,6 +78,13 @@ void projections_discard(projections *p);
  * old model until it commits. Must be called outside a transaction. */
 int projections_replay(projections *p, unsigned mask, folio_err *err);
 
+/* What a rebuild holds in memory, however long the log: at most `rows`
+ * members_private rows (0: the default, 16 MiB of them), written in
+ * sorted runs, and a window of 2 * `keys` subject keys per thread (0: the
+ * default, 16384); a name whose key is not in it costs a query. Tests
+ * make both tiny. Process-wide; set before opening. */
+void projections_set_bounds(size_t rows, size_t keys);
+
 /* Replays the log into temporary tables and compares them, row for row,
  * with the live ones; checks versions and checkpoints too. Differences are
  * appended to report, one a line. 0 equal, 1 differs, -1 error. */

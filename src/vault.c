@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdint.h>
@@ -38,8 +39,8 @@ static const char *const S_sql[S_NSTMT] = {
                  " WHERE subject = ?1",
 };
 
-/* A preloaded subject key: the subject's hash (binary), wrapped as
- * stored. */
+/* A subject key in a reader's window: the subject's hash (binary),
+ * wrapped as stored. */
 typedef struct S_pre {
     unsigned char subject[VAULT_SUBJECT_LEN / 2];
     unsigned char used, destroyed;
@@ -63,13 +64,6 @@ struct vault {
      * connection, a vault must not cross a fork. */
     unsigned char pool[1024];
     size_t pool_left;
-    /* vault_preload_start: every subject key, by subject, open addressing */
-    S_pre *pre;          /* pre_n entries */
-    /* two tables of slots (pre_cap[t], a power of two, each), one filled
-     * by each half of a preload: no thread writes into the other's */
-    uint32_t *pre_slot[2];
-    size_t pre_cap[2], pre_n;
-    struct S_loading *loading; /* between vault_preload_start and finish */
 };
 
 static const char S_mode_hint[] =
@@ -249,7 +243,6 @@ void vault_close(vault *v)
         return;
     for (int i = 0; i < S_NSTMT; i++)
         sqlite3_finalize(v->stmt[i]);
-    vault_unload(v);
     sodium_memzero(v, sizeof *v);
     free(v);
 }
@@ -401,10 +394,32 @@ static int S_subject_bin(const char *subject,
     return subject[VAULT_SUBJECT_LEN] == '\0' ? 0 : -1;
 }
 
-/* The preloaded entry of subject (binary), or NULL. The table holds
- * indexes into the dense entry array (0: empty, else index + 1), so
- * the sparse part stays small (4 bytes a slot) and the keys packed. */
-static _Thread_local size_t S_pre_next; /* see S_pre_find */
+/* ---- a replay's window onto the keys -----------------------------------
+ * A replay opens every member's name: a query per name was most of its
+ * cost, and reading every key first held them all in memory (100 bytes a
+ * subject). A reader reads subject_keys in the order the keys were made
+ * (rowid), a batch at a time, which is about the order a replay meets the
+ * events that needed them: each key is made in the transaction that
+ * records its subject's first event, just before it. The window keeps the
+ * last 2 * half keys read, in two generations of half each (the older
+ * dropped, wiped, when the newer is full, so nothing is deleted from the
+ * hash tables). A key not in the window is read ahead for only while the
+ * keys read were made no later than the value's event; otherwise (an
+ * older key, a later generation) the caller asks vault_open_sealed. */
+#define S_WIN_BATCH 256
+
+struct vault_reader {
+    const vault *v;
+    sqlite3 *db;
+    sqlite3_stmt *scan;
+    long long last_rowid; /* the last row read */
+    long long last_made;  /* its created_at */
+    int done;             /* every row read */
+    size_t half, n[2], nslot;
+    int cur;              /* the generation being filled */
+    S_pre *ent[2];
+    uint32_t *slot[2];    /* index into ent[g] + 1; 0: empty */
+};
 
 static size_t S_pre_hash(const unsigned char *bin)
 {
@@ -413,259 +428,156 @@ static size_t S_pre_hash(const unsigned char *bin)
     return (size_t)h;
 }
 
-static S_pre *S_pre_find(const vault *v, const unsigned char *bin)
+static const S_pre *S_win_find(const vault_reader *r, const unsigned char *bin)
 {
-    /* Keys are preloaded in the order they were made, which is mostly the
-     * order a replay asks for them in: the entry after the last one found
-     * (on this thread) is tried first, a read next to the last instead of
-     * two misses in tables larger than the caches. */
-    if (S_pre_next < v->pre_n &&
-        !memcmp(v->pre[S_pre_next].subject, bin, VAULT_SUBJECT_LEN / 2))
-        return &v->pre[S_pre_next++];
-    for (int t = 0; t < 2; t++) {
-        if (!v->pre_cap[t])
-            continue;
-        size_t i = S_pre_hash(bin) & (v->pre_cap[t] - 1);
-        for (uint32_t at; (at = v->pre_slot[t][i]) != 0;
-             i = (i + 1) & (v->pre_cap[t] - 1)) {
-            S_pre *e = &v->pre[at - 1];
-            if (!memcmp(e->subject, bin, VAULT_SUBJECT_LEN / 2)) {
-                S_pre_next = at;
-                return e;
-            }
-        }
+    for (int k = 0; k < 2; k++) {
+        int g = r->cur ^ k;
+        size_t i = S_pre_hash(bin) & (r->nslot - 1);
+        for (uint32_t at; (at = r->slot[g][i]) != 0;
+             i = (i + 1) & (r->nslot - 1))
+            if (!memcmp(r->ent[g][at - 1].subject, bin,
+                        VAULT_SUBJECT_LEN / 2))
+                return &r->ent[g][at - 1];
     }
     return NULL;
 }
 
-static int S_loading_end(vault *v, folio_err *err);
-
-void vault_unload(vault *v)
+static void S_win_put(vault_reader *r, const unsigned char *bin,
+                      sqlite3_stmt *st)
 {
-    if (!v)
-        return;
-    S_loading_end(v, NULL); /* a preload started and never finished */
-    if (!v->pre)
-        return;
-    sodium_memzero(v->pre, v->pre_n * sizeof *v->pre);
-    free(v->pre);
-    for (int t = 0; t < 2; t++) {
-        free(v->pre_slot[t]);
-        v->pre_slot[t] = NULL;
-        v->pre_cap[t] = 0;
+    if (r->n[r->cur] == r->half) {
+        r->cur ^= 1;
+        sodium_memzero(r->ent[r->cur], r->half * sizeof *r->ent[r->cur]);
+        memset(r->slot[r->cur], 0, r->nslot * sizeof *r->slot[r->cur]);
+        r->n[r->cur] = 0;
     }
-    v->pre = NULL;
-    v->pre_n = 0;
-}
-
-/* One pass over subject_keys instead of an index probe per sealed value:
- * a replay opens hundreds of thousands of them. Subjects that are not
- * vault_subject's hex (none made by folio) are still read one by one.
- * Two threads read a half each (by rowid), into their own part of the
- * entry array and their own table of slots. */
-typedef struct S_part {
-    vault *v;
-    sqlite3 *db;
-    long long lo, hi;    /* rowids in (lo, hi] */
-    size_t first, limit; /* entries [first, first + limit) */
-    int table;           /* the slots it fills: v->pre_slot[table] */
-    int rc;              /* 0, or -1 (SQLite's message in msg) */
-    int overflow;        /* more rows than counted */
-    char msg[160];
-} S_part;
-
-static void S_part_put(vault *v, int table, size_t idx,
-                       const unsigned char *bin, sqlite3_stmt *st)
-{
-    S_pre *e = &v->pre[idx];
+    size_t idx = r->n[r->cur]++;
+    S_pre *e = &r->ent[r->cur][idx];
     memcpy(e->subject, bin, VAULT_SUBJECT_LEN / 2);
     e->used = 1;
     e->destroyed = 0;
-    if (sqlite3_column_type(st, 1) == SQLITE_NULL ||
-        sqlite3_column_bytes(st, 1) != S_WRAPPED_LEN)
-        e->destroyed = sqlite3_column_type(st, 1) == SQLITE_NULL ? 1 : 2;
+    if (sqlite3_column_type(st, 2) == SQLITE_NULL ||
+        sqlite3_column_bytes(st, 2) != S_WRAPPED_LEN)
+        e->destroyed = sqlite3_column_type(st, 2) == SQLITE_NULL ? 1 : 2;
     else
-        memcpy(e->wrapped, sqlite3_column_blob(st, 1), S_WRAPPED_LEN);
-    /* subject is the primary key: no row repeats one, so the first free
-     * slot will do, without reading the entries on the way */
-    uint32_t *slots = v->pre_slot[table];
-    size_t mask = v->pre_cap[table] - 1, i = S_pre_hash(bin) & mask;
+        memcpy(e->wrapped, sqlite3_column_blob(st, 2), S_WRAPPED_LEN);
+    uint32_t *slots = r->slot[r->cur];
+    size_t i = S_pre_hash(bin) & (r->nslot - 1);
     while (slots[i])
-        i = (i + 1) & mask;
+        i = (i + 1) & (r->nslot - 1);
     slots[i] = (uint32_t)idx + 1;
 }
 
-static void *S_part_run(void *ud)
+/* Reads the next batch of keys into the window: rows read, or -1. The
+ * statement is reset after each batch, so no page of the database stays
+ * in use between two (a replay remaps the file meanwhile). */
+static int S_win_read(vault_reader *r, folio_err *err)
 {
-    S_part *pt = ud;
-    sqlite3_stmt *st = NULL;
-    pt->rc = -1;
-    if (sqlite3_prepare_v2(pt->db,
-                           "SELECT subject, wrapped FROM subject_keys WHERE"
-                           " rowid > ?1 AND rowid <= ?2 ORDER BY rowid",
-                           -1, &st, NULL) != SQLITE_OK) {
-        snprintf(pt->msg, sizeof pt->msg, "%s", sqlite3_errmsg(pt->db));
-        return NULL;
-    }
-    sqlite3_bind_int64(st, 1, pt->lo);
-    sqlite3_bind_int64(st, 2, pt->hi);
-    size_t n = 0;
-    int rc;
+    sqlite3_stmt *st = r->scan;
+    /* no more than a generation: a batch must not push out its own rows */
+    int limit = r->half < S_WIN_BATCH ? (int)r->half : S_WIN_BATCH;
+    sqlite3_bind_int64(st, 1, r->last_rowid);
+    sqlite3_bind_int(st, 2, limit);
+    int rc, n = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *subject = (const char *)sqlite3_column_text(st, 0);
+        n++;
+        r->last_rowid = sqlite3_column_int64(st, 0);
+        r->last_made = sqlite3_column_int64(st, 3);
+        const char *subject = (const char *)sqlite3_column_text(st, 1);
         unsigned char bin[VAULT_SUBJECT_LEN / 2];
-        if (!subject || sqlite3_column_bytes(st, 0) != VAULT_SUBJECT_LEN ||
-            S_subject_bin(subject, bin) != 0)
-            continue;
-        if (n == pt->limit) {
-            pt->overflow = 1;
-            rc = SQLITE_DONE;
-            break;
-        }
-        S_part_put(pt->v, pt->table, pt->first + n++, bin, st);
+        /* later generations ("SUBJECT-gN") are asked for one by one */
+        if (subject && sqlite3_column_bytes(st, 1) == VAULT_SUBJECT_LEN &&
+            S_subject_bin(subject, bin) == 0)
+            S_win_put(r, bin, st);
     }
-    if (rc == SQLITE_DONE)
-        pt->rc = 0;
-    else /* its own connection's message: read before another call */
-        snprintf(pt->msg, sizeof pt->msg, "%s", sqlite3_errmsg(pt->db));
-    sqlite3_finalize(st);
-    return NULL;
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return err_set(err, "vault: reading subject keys: %s",
+                       sqlite3_errmsg(r->db));
+    r->done = n < limit;
+    return n;
 }
 
-/* One integer from a query with one optional rowid parameter. */
-static long long S_keys_int(sqlite3 *db, const char *sql, long long arg,
-                            int *ok)
+int vault_reader_open(const vault *v, sqlite3 *db, size_t half,
+                      vault_reader **out, folio_err *err)
 {
-    sqlite3_stmt *st = NULL;
-    long long v = 0;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        *ok = 0;
-        return 0;
-    }
-    if (sqlite3_bind_parameter_count(st))
-        sqlite3_bind_int64(st, 1, arg);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    else
-        *ok = 0;
-    sqlite3_finalize(st);
-    return v;
-}
-
-typedef struct S_loading {
-    S_part parts[2];
-    int split, threaded;
-    pthread_t thread;
-} S_loading;
-
-int vault_preload_start(vault *v, sqlite3 *db2, folio_err *err)
-{
-    vault_unload(v);
-    int ok = 1;
-    long long n = S_keys_int(v->db, "SELECT count(*) FROM subject_keys", 0,
-                             &ok);
-    long long top = S_keys_int(v->db, "SELECT coalesce(max(rowid), 0) FROM"
-                                      " subject_keys", 0, &ok);
-    long long mid = db2 ? top / 2 : top;
-    long long n0 = mid == top ? n
-                              : S_keys_int(v->db, "SELECT count(*) FROM"
-                                                  " subject_keys WHERE rowid"
-                                                  " <= ?1", mid, &ok);
-    if (!ok)
-        return S_db_err(v, err, "counting subject keys");
-    if (n < 0 || (unsigned long long)n > UINT32_MAX - 1)
-        return err_set(err, "vault: too many subject keys to preload");
-    /* calloc: entries a part leaves empty never match a subject */
-    v->pre = calloc(n ? (size_t)n : 1, sizeof *v->pre);
-    S_loading *l = calloc(1, sizeof *l);
-    int oom = !v->pre || !l;
-    for (int t = 0; t < 2 && !oom; t++) {
-        size_t part = (size_t)(t ? n - n0 : n0), cap = 1024;
-        while (cap < 2 * part)
-            cap *= 2;
-        v->pre_cap[t] = cap;
-        oom = !(v->pre_slot[t] = calloc(cap, sizeof *v->pre_slot[t]));
+    *out = NULL;
+    vault_reader *r = calloc(1, sizeof *r);
+    if (!r)
+        return err_set(err, "out of memory");
+    r->v = v;
+    r->db = db;
+    r->half = half ? half : 1;
+    r->last_made = LLONG_MIN;
+    for (r->nslot = 16; r->nslot < 2 * r->half; r->nslot *= 2)
+        ;
+    int oom = 0;
+    for (int g = 0; g < 2; g++) {
+        r->ent[g] = calloc(r->half, sizeof *r->ent[g]);
+        r->slot[g] = calloc(r->nslot, sizeof *r->slot[g]);
+        oom |= !r->ent[g] || !r->slot[g];
     }
     if (oom) {
-        free(l);
-        vault_unload(v);
+        vault_reader_close(r);
         return err_set(err, "out of memory");
     }
-    v->pre_n = (size_t)n;
-    l->parts[0] = (S_part){.v = v, .db = v->db, .lo = 0, .hi = mid,
-                           .first = 0, .limit = (size_t)n0, .table = 0,
-                           .rc = -1};
-    l->parts[1] = (S_part){.v = v, .db = db2, .lo = mid, .hi = top,
-                           .first = (size_t)n0, .limit = (size_t)(n - n0),
-                           .table = 1, .rc = -1};
-    l->split = mid < top;
-    l->threaded = l->split && pthread_create(&l->thread, NULL, S_part_run,
-                                             &l->parts[1]) == 0;
-    v->loading = l;
+    if (sqlite3_prepare_v2(db, "SELECT rowid, subject, wrapped, created_at"
+                               " FROM subject_keys WHERE rowid > ?1 ORDER BY"
+                               " rowid LIMIT ?2",
+                           -1, &r->scan, NULL) != SQLITE_OK) {
+        err_set(err, "vault: reading subject keys: %s", sqlite3_errmsg(db));
+        vault_reader_close(r);
+        return -1;
+    }
+    *out = r;
     return 0;
 }
 
-/* Waits for the thread vault_preload_start began: 0, 1 when keys came
- * while counting, or -1 when a part failed (its message in err, which
- * may be NULL). */
-static int S_loading_end(vault *v, folio_err *err)
+void vault_reader_close(vault_reader *r)
 {
-    S_loading *l = v->loading;
-    if (!l)
-        return 0;
-    v->loading = NULL;
-    if (l->threaded)
-        pthread_join(l->thread, NULL);
-    int rc = l->parts[0].overflow || l->parts[1].overflow ? 1 : 0;
-    for (int i = 0; i < 2 && rc >= 0; i++)
-        if ((i == 0 || l->split) && l->parts[i].rc < 0) {
-            if (err)
-                err_set(err, "vault: reading subject keys: %s",
-                        l->parts[i].msg);
-            rc = -1;
-        }
-    free(l);
-    return rc;
+    if (!r)
+        return;
+    sqlite3_finalize(r->scan);
+    for (int g = 0; g < 2; g++) {
+        if (r->ent[g])
+            sodium_memzero(r->ent[g], r->half * sizeof *r->ent[g]);
+        free(r->ent[g]);
+        free(r->slot[g]);
+    }
+    free(r);
 }
 
-int vault_preload_finish(vault *v, folio_err *err)
-{
-    S_loading *l = v->loading;
-    if (!l)
-        return err_set(err, "vault: no preload was started");
-    S_part_run(&l->parts[0]);
-    if (l->split && !l->threaded)
-        S_part_run(&l->parts[1]);
-    int rc = S_loading_end(v, err);
-    if (rc != 0)
-        vault_unload(v); /* or keys came while counting: none preloaded */
-    return rc < 0 ? -1 : 0;
-}
-
-
-/* A preloaded subject's key: 0 found, 1 destroyed, 2 never made, 3 not
- * preloaded (ask the database), -1 error. Reads only the preloaded table
- * and the wrapping key, so threads may share it while nothing changes
- * them. */
-static int S_pre_key(const vault *v, const char *subject,
+/* The key of row (a subject, or a later generation's row) for a value
+ * sealed at or before made_by: 0 found, 1 destroyed, 3 not in the window
+ * (ask the database), -1 error. */
+static int S_win_key(vault_reader *r, const char *row, long long made_by,
                      unsigned char key[S_KEY_LEN], folio_err *err)
 {
     unsigned char bin[VAULT_SUBJECT_LEN / 2];
-    if (!v->pre || S_subject_bin(subject, bin) != 0)
+    if (S_subject_bin(row, bin) != 0)
         return 3;
-    const S_pre *e = S_pre_find(v, bin);
+    const S_pre *e = S_win_find(r, bin);
+    /* at most the window's size read ahead for one value */
+    for (size_t ahead = 0;
+         !e && !r->done && r->last_made <= made_by && ahead < 2 * r->half;) {
+        int n = S_win_read(r, err);
+        if (n < 0)
+            return -1;
+        ahead += (size_t)n;
+        e = S_win_find(r, bin);
+    }
     if (!e)
-        return 2;
+        return 3;
     if (e->destroyed == 1)
         return 1;
     const unsigned char *w = e->destroyed ? NULL : e->wrapped;
     if (!w || crypto_secretbox_open_easy(
                   key, w + crypto_secretbox_NONCEBYTES,
                   S_WRAPPED_LEN - crypto_secretbox_NONCEBYTES, w,
-                  v->wrap_key) != 0)
+                  r->v->wrap_key) != 0)
         return err_set(err, "vault: the key of subject %.16s... does not "
                        "open with this master key (wrong var/master.key?)",
-                       subject);
+                       row);
     return 0;
 }
 
@@ -673,9 +585,6 @@ static int S_pre_key(const vault *v, const char *subject,
 static int S_get_key(vault *v, const char *subject,
                      unsigned char key[S_KEY_LEN], folio_err *err)
 {
-    int pk = S_pre_key(v, subject, key, err);
-    if (pk != 3)
-        return pk;
     if (v->cached && !sqlite3_get_autocommit(v->db) &&
         !strcmp(v->cached_subject, subject) &&
         v->cached_version == store_data_version(v->db)) {
@@ -839,11 +748,13 @@ done:
     return rc;
 }
 
-/* Opens sealed for subject with the key S_key finds (v may be const for
- * S_pre_key). The box is decoded on the stack when it fits: a replay opens
- * hundreds of thousands of short values. 3: S_key had no answer. */
-static int S_open(vault *v, int preloaded_only, const char *subject,
-                  const char *sealed, char **out, folio_err *err)
+/* Opens sealed for subject with its key from the database (v) or from
+ * a reader's window (r, for a value sealed by made_by). The box is decoded
+ * on the stack when it fits: a replay opens hundreds of thousands of short
+ * values. 3: the window had no answer. */
+static int S_open(vault *v, vault_reader *r, long long made_by,
+                  const char *subject, const char *sealed, char **out,
+                  folio_err *err)
 {
     *out = NULL;
     if (S_check_subject(subject, err) != 0)
@@ -878,8 +789,8 @@ static int S_open(vault *v, int preloaded_only, const char *subject,
         err_set(err, "vault: a sealed value is damaged");
         goto out;
     }
-    int k = preloaded_only ? S_pre_key(v, row, key, err)
-                           : S_get_key(v, row, key, err);
+    int k = r ? S_win_key(r, row, made_by, key, err)
+              : S_get_key(v, row, key, err);
     if (k == 3 || k == 1) {
         rc = k; /* 1: forgotten, redacted */
     } else if (k == 2) {
@@ -913,14 +824,14 @@ out:
 int vault_open_sealed(vault *v, const char *subject, const char *sealed,
                       char **out, folio_err *err)
 {
-    return S_open(v, 0, subject, sealed, out, err);
+    return S_open(v, NULL, 0, subject, sealed, out, err);
 }
 
-int vault_open_preloaded(const vault *v, const char *subject,
-                         const char *sealed, char **out, folio_err *err)
+int vault_reader_open_sealed(vault_reader *r, const char *subject,
+                             const char *sealed, long long made_by,
+                             char **out, folio_err *err)
 {
-    /* S_open with preloaded_only touches nothing but S_pre_key's reads */
-    return S_open((vault *)v, 1, subject, sealed, out, err);
+    return S_open(NULL, r, made_by, subject, sealed, out, err);
 }
 
 /* ---- forgetting ------------------------------------------------------- */

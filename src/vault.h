@@ -52,24 +52,26 @@ int vault_subject_state(vault *v, const char *subject, folio_err *err);
  * a transaction ends: another process may erase a subject between two. */
 void vault_end_tx(vault *v);
 
-/* For one pass over the whole log inside one transaction (a replay):
- * every subject key read at once, so opening a sealed value needs no
- * query; vault_unload (before the transaction ends) wipes and drops them.
- * Nothing may make or destroy keys in between. Two calls, so the caller
- * can work meanwhile: start sizes the table and, given db2 (another
- * connection to the database that sees the same keys; may be NULL),
- * starts a thread that reads half of them through it; finish reads the
- * rest on the caller's thread and waits. Nothing may use the vault in
- * between (vault_unload ends a preload too). */
-int vault_preload_start(vault *v, sqlite3 *db2, folio_err *err);
-int vault_preload_finish(vault *v, folio_err *err);
-void vault_unload(vault *v);
-/* vault_open_sealed from the preloaded keys only, safe to call from other
- * threads between vault_preload_finish and vault_unload (it reads, never
- * writes, the vault). 3 when the key was not preloaded (a later key
- * generation, or no preload): the caller's thread asks vault_open_sealed. */
-int vault_open_preloaded(const vault *v, const char *subject,
-                         const char *sealed, char **out, folio_err *err);
+/* For one pass over the whole log (a replay), one per thread: a window
+ * onto the subject keys, read in the order they were made (about the
+ * order a replay needs them in) through db, a connection the thread owns
+ * that sees the keys the replay's transaction sees; at most 2 * half keys
+ * held at a time, however many there are. Nothing may make or destroy
+ * keys meanwhile. Of the vault a reader reads only the wrapping key,
+ * which never changes: readers may run on other threads while the
+ * vault's own thread goes on using it. */
+typedef struct vault_reader vault_reader;
+int vault_reader_open(const vault *v, sqlite3 *db, size_t half,
+                      vault_reader **out, folio_err *err);
+/* vault_open_sealed for a value sealed by made_by (ms: its event's
+ * time), from the window: 0, 1 (redacted), -1, or 3 when the key is not
+ * in it (an older key, a later generation): the thread that owns the
+ * vault's connection then asks vault_open_sealed. */
+int vault_reader_open_sealed(vault_reader *r, const char *subject,
+                             const char *sealed, long long made_by,
+                             char **out, folio_err *err);
+/* Wipes the keys it held. */
+void vault_reader_close(vault_reader *r);
 
 /* Destroys the subject's newest key (crypto-shredding). 0 done (or
  * destroyed already), 1 unknown. The

@@ -4,31 +4,16 @@
 // on the community page. Needs T_URL (the site, served by nginx + folio-fcgi).
 // Prints "N passed, N failed"; exit 0 only when all passed.
 import fs from 'node:fs';
-import { chromium } from 'playwright-core';
+import { launch, check, step, finish } from './lib.mjs';
 
 const base = process.env.T_URL;
 if (!base) {
   console.error('forms.mjs: T_URL is not set');
   process.exit(2);
 }
-let passed = 0, failed = 0;
-function check(name, ok, detail) {
-  if (ok) { passed++; console.log(`ok - ${name}`); }
-  else { failed++; console.log(`FAIL - ${name}${detail ? ': ' + detail : ''}`); }
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-         '--disable-component-update', '--disable-sync', '--no-first-run'],
-});
+const browser = await launch();
 const page = await browser.newPage();
 page.setDefaultTimeout(15000);
-
-async function step(name, fn) {
-  try { await fn(); } catch (e) { check(name, false, String(e.message || e).split('\n')[0]); }
-}
 
 await step('contact form lands on the thanks page', async () => {
   await page.goto(`${base}/contact/`);
@@ -103,5 +88,4 @@ await step('register, confirm from the mail, then see the new member', async () 
 });
 
 await browser.close();
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 && passed > 0 ? 0 : 1);
+finish();

@@ -80,6 +80,34 @@ t_status() {
     curl -s -o "$T_DIR/body" -D "$T_DIR/headers" -w '%{http_code}' -X "$m" "$@" "$T_URL$p"
 }
 
+# ---- folio serve ------------------------------------------------------------
+# t_folio_serve [serve args...]: `folio serve -s $T_SITE --port 0 ...` in the
+# background; $T_URL is where it answers (read from its first lines),
+# $T_SERVE_PID its pid, $T_DIR/serve.log its output; returns once it is
+# idle (no build running). Stopped at exit.
+T_SERVE_PID=
+t_folio_serve_stop() {
+    [ -n "$T_SERVE_PID" ] || return 0
+    kill -TERM "$T_SERVE_PID" 2>/dev/null
+    folio_wait_for "! kill -0 $T_SERVE_PID" 10 || kill -KILL "$T_SERVE_PID" 2>/dev/null
+    wait "$T_SERVE_PID" 2>/dev/null
+    T_SERVE_RC=$?
+    T_SERVE_PID=
+    return 0
+}
+t_folio_serve() {
+    "$FOLIO_BIN" serve -s "$T_SITE" --port 0 "$@" >"$T_DIR/serve.log" 2>&1 &
+    T_SERVE_PID=$!
+    trap 't_folio_serve_stop; t_cleanup' EXIT
+    if ! folio_wait_for "grep -q 'serving http' '$T_DIR/serve.log'" 20; then
+        cat "$T_DIR/serve.log"; t_fail "start folio serve" "no 'serving' line"; t_done
+    fi
+    T_URL=$(sed -n 's|.*serving \(http://[^/]*\)/ .*|\1|p' "$T_DIR/serve.log" | head -n1)
+    # A first serve of a site builds once more at start (its second tree).
+    folio_wait_for "curl -s '$T_URL/__folio/status' | grep -q '\"busy\":false'" 30 ||
+        { t_fail "folio serve settles" "still building after 30 s"; t_done; }
+}
+
 # ---- a local SMTP server (tests/integration/smtp_sink.py, aiosmtpd) ----
 #   smtp_sink_python             prints a python3 that has aiosmtpd, or fails
 #   smtp_sink_start DIR [--reject-all|--tempfail|--discard]

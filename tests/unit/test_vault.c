@@ -228,6 +228,52 @@ START_TEST(seal_round_trip)
 }
 END_TEST
 
+/* A replay's window onto the keys: 40 subjects' keys read 2 * 4 at a
+ * time, in the order they were made. Values come in that order and open
+ * from it (a forgotten one redacted); one whose key fell out of the window
+ * gets 3, and the vault itself still opens it. */
+START_TEST(reader_window)
+{
+    env e = S_open();
+    folio_err err = {{0}};
+    enum { N = 40 };
+    char subj[N][VAULT_SUBJECT_LEN + 1], *sealed[N], *back = NULL;
+    for (int i = 0; i < N; i++) {
+        char email[32];
+        snprintf(email, sizeof email, "p%d@example.org", i);
+        vault_subject(e.v, email, subj[i]);
+        ck_assert_int_eq(vault_seal(e.v, subj[i], email, &sealed[i], &err),
+                         0);
+    }
+    ck_assert_int_eq(vault_forget(e.v, subj[7], &err), 0);
+    vault_reader *r = NULL;
+    ck_assert_msg(vault_reader_open(e.v, store_db(e.s), 4, &r, &err) == 0,
+                  "%s", err.msg);
+    long long now = util_now_ms();
+    for (int i = 0; i < N; i++) {
+        int rc = vault_reader_open_sealed(r, subj[i], sealed[i], now, &back,
+                                          &err);
+        ck_assert_int_eq(rc, i == 7 ? 1 : 0);
+        if (rc == 0) {
+            char email[32];
+            snprintf(email, sizeof email, "p%d@example.org", i);
+            ck_assert_str_eq(back, email);
+            free(back);
+        }
+    }
+    ck_assert_int_eq(vault_reader_open_sealed(r, subj[2], sealed[2], now,
+                                              &back, &err), 3);
+    ck_assert_ptr_null(back);
+    ck_assert_int_eq(vault_open_sealed(e.v, subj[2], sealed[2], &back, &err),
+                     0);
+    free(back);
+    vault_reader_close(r);
+    for (int i = 0; i < N; i++)
+        free(sealed[i]);
+    S_close(e);
+}
+END_TEST
+
 START_TEST(key_follows_the_transaction)
 {
     env e = S_open();
@@ -390,6 +436,7 @@ int main(void)
     tcase_add_test(tc, first_start_race);
     tcase_add_test(tc, normalise_and_subject);
     tcase_add_test(tc, seal_round_trip);
+    tcase_add_test(tc, reader_window);
     tcase_add_test(tc, key_follows_the_transaction);
     tcase_add_test(tc, forget_redacts);
     tcase_add_test(tc, forget_and_scrub_leave_no_trace);
