@@ -181,4 +181,3 @@ if not found:
 print(found)
 PY
 }
-export -f t_mails
