@@ -19,6 +19,7 @@
 #include "domain.h"
 #include "mail.h"
 #include "util.h"
+#include "webhooks.h"
 
 static double S_now(void) { return (double)util_mono_ns() / 1e9; }
 
@@ -104,6 +105,19 @@ static void S_mail(const folio_config *cfg)
     mail_close(m);
 }
 
+/* Each webhook of folio.yml, one after the other. */
+static void S_webhooks(const folio_config *cfg)
+{
+    webhooks *w = NULL;
+    folio_err err = {{0}};
+    if (webhooks_open(cfg, &w, &err) < 0)
+        S_die("webhooks", err.msg);
+    for (size_t i = 0; i < webhooks_count(w); i++)
+        S_time(cfg, webhooks_name(w, i), webhooks_types(w, i),
+               webhooks_handle, webhooks_ud(w, i), 5000);
+    webhooks_close(w);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -116,6 +130,7 @@ int main(int argc, char **argv)
     S_fill(&cfg, n);
     S_time(&cfg, "(no-op)", NULL, S_noop, NULL, 0);
     S_mail(&cfg);
+    S_webhooks(&cfg);
     config_free(&cfg);
     return 0;
 }

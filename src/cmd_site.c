@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "baseurl.h"
 #include "cmd.h"
 #include "config.h"
 #include "domain.h"
@@ -331,6 +332,15 @@ static int S_build_args(int argc, char **argv, const char **site_dir, const char
     return -1;
 }
 
+/* 1 when a build into out (NULL: the default) replaces the site's public/. */
+static int S_is_public_dir(const folio_config *cfg, const char *out)
+{
+    if (!out)
+        return 1;
+    char a[PATH_MAX], b[PATH_MAX];
+    return realpath(out, a) && realpath(cfg->public_dir, b) && !strcmp(a, b);
+}
+
 int cmd_build(int argc, char **argv)
 {
     const char *site_dir = ".", *out = NULL;
@@ -385,6 +395,11 @@ int cmd_build(int argc, char **argv)
         goto done;
     }
     if (site_build(s, &err) != 0) {
+        fprintf(stderr, "folio build: %s\n", err.msg);
+        goto done;
+    }
+    /* The site's own public/ now carries this base URL: say so in var/. */
+    if (S_is_public_dir(&cfg, out) && baseurl_record(&cfg, &err) != 0) {
         fprintf(stderr, "folio build: %s\n", err.msg);
         goto done;
     }

@@ -9,6 +9,7 @@
 
 #include <sodium.h>
 
+#include "baseurl.h"
 #include "cmd.h"
 #include "config.h"
 #include "domain.h"
@@ -42,6 +43,8 @@ static int S_open(S_ctx *c, const char *site_dir)
     if (config_load(site_dir, &c->cfg, &err) < 0)
         return S_fail(c, &err);
     c->cfg_loaded = 1;
+    if (baseurl_apply(&c->cfg, &err) < 0) /* render as the last build did */
+        return S_fail(c, &err);
     if (domain_open(&c->cfg, &c->d, &err) < 0)
         return S_fail(c, &err);
     return 0;

@@ -1,5 +1,6 @@
 /* config — folio.yml and the YAML-to-JSON conversion front matter shares. */
 #include "config.h"
+#include "forms.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -81,8 +82,16 @@ static cJSON *S_scalar(const yaml_event_t *ev)
         if (len == 0)
             return cJSON_CreateNull();
         double d;
-        if (S_is_number(s, len, &d))
-            return cJSON_CreateNumber(d);
+        if (S_is_number(s, len, &d)) {
+            /* The text as written rides along in valuestring (cJSON frees
+             * it with the node): "1e100" stays "1e100" where shown. */
+            cJSON *n = cJSON_CreateNumber(d);
+            if (n && !(n->valuestring = util_strndup(s, len))) {
+                cJSON_Delete(n);
+                return NULL;
+            }
+            return n;
+        }
     }
     if (strlen(s) != len)
         return NULL; /* an embedded NUL: refuse rather than truncate */
@@ -550,7 +559,7 @@ int config_load(const char *site_dir, folio_config *cfg, folio_err *err)
     memset(cfg, 0, sizeof *cfg);
     cfg->paginate = 10;
     cfg->sync_full = 1;
-    cfg->body_limit = 16384;
+    cfg->body_limit = forms_body_limit(); /* the largest legal form */
     cfg->rate_per_min = 5;
     cfg->rate_burst = 10;
     cfg->socket_mode = 0660;

@@ -5,7 +5,7 @@
  *   description: "..."            params: { any: values }
  *   paginate: 10                  # list pages
  *   store:  { synchronous: full }  # or normal
- *   forms:  { body_limit: 16384, rate: 5, burst: 10 }   # per client, per minute
+ *   forms:  { body_limit: (forms_body_limit()), rate: 5, burst: 10 }   # per client, per minute
  *   fcgi:   { socket: var/folio.sock, socket_mode: "0660", tcp: "127.0.0.1:9000",
  *             threads: 4, staleness_ms: 100 }
  *
@@ -35,7 +35,7 @@ typedef struct folio_config {
     /* store */
     int sync_full;        /* 1: synchronous=FULL (default), 0: NORMAL */
     /* forms and folio-fcgi */
-    size_t body_limit;    /* default 16384 */
+    size_t body_limit;    /* default forms_body_limit(): the largest legal form */
     double rate_per_min;  /* default 5 */
     double rate_burst;    /* default 10 */
     char *socket_path;    /* default var/folio.sock */
@@ -51,7 +51,8 @@ int config_load(const char *site_dir, folio_config *cfg, folio_err *err);
 void config_free(folio_config *cfg);
 
 /* YAML text to JSON (scalars become strings, except that plain true/false,
- * null, and numbers become JSON values). Used for folio.yml and front
+ * null, and numbers become JSON values; a number keeps the text the author
+ * wrote in its valuestring). Used for folio.yml and front
  * matter. first_line is the file line where src starts, for messages
  * "FILE:LINE: reason". */
 cJSON *config_yaml_to_json(const char *file, int first_line, const char *src,

@@ -46,11 +46,12 @@ static char *S_text(const cJSON *v)
     if (cJSON_IsString(v))
         return util_strdup(v->valuestring);
     if (cJSON_IsNumber(v)) {
+        /* As the author wrote it (config keeps the YAML text); a number
+         * made some other way is printed, never cast: 1e100 overflows. */
+        if (v->valuestring)
+            return util_strdup(v->valuestring);
         char num[64];
-        if (v->valuedouble == (double)(long long)v->valuedouble)
-            snprintf(num, sizeof num, "%lld", (long long)v->valuedouble);
-        else
-            snprintf(num, sizeof num, "%.17g", v->valuedouble);
+        snprintf(num, sizeof num, "%.17g", v->valuedouble);
         return util_strdup(num);
     }
     if (cJSON_IsBool(v))
@@ -252,7 +253,9 @@ static int S_fields(const S_fm *f, cJSON *fm, content_page *out)
                 rc = S_bad(f, k, "expected true or false");
             out->draft = cJSON_IsTrue(it);
         } else if (!strcmp(k, "weight")) {
-            if (!cJSON_IsNumber(it) || it->valuedouble != (double)(long)it->valuedouble)
+            /* Range first: casting an out-of-range double is undefined. */
+            if (!cJSON_IsNumber(it) || !(it->valuedouble >= -1e15 && it->valuedouble <= 1e15) ||
+                it->valuedouble != (double)(long)it->valuedouble)
                 rc = S_bad(f, k, "expected a whole number");
             else
                 out->weight = (long)it->valuedouble;

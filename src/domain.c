@@ -17,8 +17,7 @@
 #include "vault.h"
 
 #define S_EMAIL_MAX 1024
-#define S_PASSWORD_MIN 10
-#define S_PASSWORD_MAX 1024
+#define S_EMAIL_CHARS 254 /* the registry's limit; more cannot be normalised */
 
 struct domain {
     const folio_config *cfg;
@@ -150,11 +149,11 @@ static void S_check_password(domain_result *res, const char *pw)
 {
     if (!pw)
         return;
-    size_t n = strlen(pw);
-    if (n < S_PASSWORD_MIN)
+    size_t n = util_utf8_chars(pw, strlen(pw));
+    if (n < DOMAIN_PASSWORD_MIN)
         S_res_error(res, "password", "must be at least 10 characters long");
-    else if (n > S_PASSWORD_MAX)
-        S_res_error(res, "password", "must be at most 1024 bytes long");
+    else if (n > DOMAIN_PASSWORD_MAX)
+        S_res_error(res, "password", "must be at most 1024 characters long");
 }
 
 /* The request with its text trimmed and its address normalised. */
@@ -168,7 +167,11 @@ static void S_norm_email(domain_result *res, const events_type *t,
 {
     out[0] = '\0';
     if (in && vault_normalise_email(in, out, S_EMAIL_MAX) < 0) {
-        S_res_error(res, "email", "must be a valid e-mail address");
+        /* Too long for the buffer is too long for the field: say so. */
+        if (util_utf8_chars(in, strlen(in)) > S_EMAIL_CHARS)
+            S_check_field(res, t, "email", "email", in);
+        else
+            S_res_error(res, "email", "must be a valid e-mail address");
         return;
     }
     S_check_field(res, t, "email", "email", out);
@@ -765,6 +768,32 @@ static int S_dedupe(domain *d, const S_con *c, char out[VAULT_SUBJECT_LEN + 1],
     return 0;
 }
 
+/* The visitor's reference of the request a duplicate repeats: the
+ * contact_id of the event at pos (not personal: stored in clear). */
+static int S_contact_id_at(void *ud, const store_event *ev)
+{
+    char *id = ud;
+    cJSON *data = cJSON_Parse(ev->data);
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(data, "contact_id");
+    if (cJSON_IsString(c) && c->valuestring)
+        snprintf(id, 80, "contact-%s", c->valuestring);
+    cJSON_Delete(data);
+    return 1;
+}
+
+static int S_duplicate_of(domain *d, long long pos, domain_result *res,
+                          folio_err *err)
+{
+    long long seen;
+    if (store_read_all(d->st, pos - 1, 1, S_contact_id_at, res->id, &seen,
+                       err) < 0)
+        return DOMAIN_ERROR;
+    if (!res->id[0])
+        return err_set(err, "the contact request at position %lld has no id",
+                       pos), DOMAIN_ERROR;
+    return DOMAIN_DUPLICATE;
+}
+
 static int S_contact_in(domain *d, const domain_contact_req *req,
                         const S_con *c, const char *subject,
                         domain_result *res, folio_err *err)
@@ -792,7 +821,7 @@ static int S_contact_in(domain *d, const domain_contact_req *req,
         if (erased < 0)
             return DOMAIN_ERROR;
         if (!erased || forgot.position < last.position)
-            return DOMAIN_DUPLICATE;
+            return S_duplicate_of(d, last.position, res, err);
     }
     char uuid[37];
     store_uuid_v7(uuid); /* time-ordered: indexes on ids grow at one end */
@@ -838,7 +867,8 @@ out:
     S_con_free(&c);
     if (rc != DOMAIN_OK) {
         res->position = 0;
-        res->id[0] = '\0';
+        if (rc != DOMAIN_DUPLICATE) /* a duplicate keeps the original's id */
+            res->id[0] = '\0';
         res->nchanged = 0;
     }
     return res->rc = rc;
@@ -1672,6 +1702,11 @@ int domain_writable(domain *d)
         return 0;
     store_rollback(d->st);
     return 1;
+}
+
+int domain_disk_full(domain *d)
+{
+    return d && !d->as_of && store_disk_full(d->st);
 }
 
 int domain_set_autocheckpoint(domain *d, int on, folio_err *err)

@@ -27,7 +27,8 @@ enum domain_rc {
     DOMAIN_OK = 0,
     DOMAIN_INVALID = 1,            /* field errors in the result */
     DOMAIN_ALREADY_REGISTERED = 2, /* that address is a member already */
-    DOMAIN_DUPLICATE = 3,          /* same contact message within 10 min: not stored again; show as success */
+    DOMAIN_DUPLICATE = 3,          /* same contact message within 10 min: not stored again; show as success
+                                    * with res->id, the original request's id */
     DOMAIN_NOT_FOUND = 4           /* forget: no such person */
 };
 
@@ -84,7 +85,10 @@ void domain_set_clock(domain *d, long long (*now_ms)(void));
 
 /* Field rules without touching the database: fills res->errors and returns
  * DOMAIN_INVALID, or DOMAIN_OK. Lets a web worker refuse bad input before
- * queueing it for the writer. Password: 10 to 1024 bytes. */
+ * queueing it for the writer. Every limit is in characters (code points),
+ * as a form's maxlength counts. Password: DOMAIN_PASSWORD_MIN to _MAX. */
+#define DOMAIN_PASSWORD_MIN 10
+#define DOMAIN_PASSWORD_MAX 1024
 int domain_check_register(const domain_register_req *req, domain_result *res);
 int domain_check_contact(const domain_contact_req *req, domain_result *res);
 /* Argon2id (crypto_pwhash_str, interactive limits) — slow by design; run it
@@ -211,5 +215,9 @@ int domain_checkpoint(domain *d, int truncate, folio_err *err);
 
 /* 1 when the database answers a write (for GET /health). */
 int domain_writable(domain *d);
+/* 1 while the disk under the database is full (store_disk_full): a
+ * command failing then is answered 503, not 500. Clears by itself when
+ * space returns. */
+int domain_disk_full(domain *d);
 
 #endif

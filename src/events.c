@@ -301,14 +301,17 @@ static const char *S_check_string(const events_field *f, const char *s,
     size_t len = strlen(s);
     if (!util_utf8_valid(s, len))
         return "must be valid UTF-8";
-    if (len > f->max_len && f->max_len) {
-        snprintf(reason, rlen, "must be at most %zu bytes", f->max_len);
+    /* Characters, as the form's maxlength counts them: a limit in bytes
+     * would refuse a Chinese name the form let the visitor type. */
+    size_t chars = util_utf8_chars(s, len);
+    if (chars > f->max_len && f->max_len) {
+        snprintf(reason, rlen, "must be at most %zu characters", f->max_len);
         return reason;
     }
-    if (len < f->min_len) {
+    if (chars < f->min_len) {
         if (len == 0)
             return "must not be empty";
-        snprintf(reason, rlen, "must be at least %zu bytes", f->min_len);
+        snprintf(reason, rlen, "must be at least %zu characters", f->min_len);
         return reason;
     }
     switch (f->rule) {

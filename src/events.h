@@ -24,7 +24,7 @@ typedef struct events_field {
     const char *name;
     int json_type;     /* cJSON_String, cJSON_Number, cJSON_True (bool) */
     int required;
-    size_t min_len, max_len;   /* bytes, strings only */
+    size_t min_len, max_len;   /* characters (code points), strings only */
     enum events_rule rule;
     int personal;      /* encrypted at rest with the subject's key */
 } events_field;

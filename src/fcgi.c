@@ -13,6 +13,7 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@
 #include <sodium.h>
 
 #include "api.h"
+#include "baseurl.h"
 #include "config.h"
 #include "consumers.h"
 #include "domain.h"
@@ -60,6 +62,7 @@ static const char *const S_route_names[] = {"other", "/contact", "/register",
 
 typedef struct S_job {
     FCGX_Request req;
+    struct fcgi_server *srv;  /* for the themed error pages */
     struct S_job *next;
     enum S_route route;
     int json;            /* the client wants JSON answers */
@@ -139,6 +142,7 @@ struct fcgi_server {
     pthread_t *workers;
     pthread_t writer, renderer, responder, checkpointer;
     int started;
+    atomic_int disk_full;     /* the writer's last word on the store's disk */
 
     /* The log's readers (mail, webhooks): threads of their own, woken
      * after each commit; never on the request or writer path. */
@@ -420,9 +424,34 @@ static void S_send_json(S_job *j, int status, cJSON *obj, const char *hdrs)
     S_send_answer(j, &a);
 }
 
+/* The site's own error page (templates/error.mustache), so that a refusal
+ * looks like the rest of the site. 0 when sent. */
+static int S_send_themed(S_job *j, int status, const char *msg,
+                         const char *hdrs)
+{
+    fcgi_server *s = j->srv;
+    if (!s)
+        return -1;
+    buf page = BUF_INIT;
+    folio_err err = {{0}};
+    pthread_mutex_lock(&s->site_mu);
+    int rc = s->site ? site_render_error(s->site, status, S_reason(status), msg,
+                                         &page, &err)
+                     : err_set(&err, "no site loaded");
+    pthread_mutex_unlock(&s->site_mu);
+    if (rc == 0)
+        S_send(j, status, "text/html; charset=utf-8", hdrs, page.ptr, page.len);
+    else
+        log_msg("error", "cannot render the error page: %s", err.msg);
+    buf_free(&page);
+    return rc;
+}
+
 static void S_send_html_msg(S_job *j, int status, const char *msg,
                             const char *hdrs)
 {
+    if (S_send_themed(j, status, msg, hdrs) == 0)
+        return;
     web_answer a = WEB_ANSWER_INIT;
     web_html_msg(&a, status, msg, hdrs);
     S_send_answer(j, &a);
@@ -463,6 +492,11 @@ static void S_see_other(S_job *j, const char *to, const char *more)
 
 static void S_answer_account(fcgi_server *s, S_job *j);
 
+/* The writer's verdict on a job whose store had no room (answered 503 with
+ * Retry-After): an internal status, never sent as such. */
+#define S_DISK_FULL 507
+#define S_RETRY_AFTER "Retry-After: 120\r\n"
+
 /* The answer to a job the writer has handled. */
 static void S_answer_committed(fcgi_server *s, S_job *j)
 {
@@ -471,13 +505,21 @@ static void S_answer_committed(fcgi_server *s, S_job *j)
         cJSON *o = cJSON_CreateObject();
         if (o) {
             cJSON_AddBoolToObject(o, "ok", ok);
-            cJSON_AddStringToObject(o, "database", ok ? "writable" : "unavailable");
+            cJSON_AddStringToObject(o, "database", ok ? "writable"
+                                    : j->status == S_DISK_FULL ? "disk full"
+                                                               : "unavailable");
             /* a receiver being down leaves the site healthy: named only */
             if (s->consumers)
                 cJSON_AddItemToObject(o, "consumers",
                                       consumers_health(s->consumers));
         }
-        S_send_json(j, ok ? 200 : 503, o, NULL);
+        S_send_json(j, ok ? 200 : 503, o, ok ? NULL : S_RETRY_AFTER);
+        return;
+    }
+    if (j->status == S_DISK_FULL) {
+        metrics_disk_full();
+        S_refuse(j, 503, "the site cannot store submissions right now; nothing "
+                 "was kept, please send it again in a few minutes", S_RETRY_AFTER);
         return;
     }
     if (j->status < 500 && (j->route == R_LOGIN || j->route == R_LOGOUT ||
@@ -1000,6 +1042,10 @@ static int S_handle(fcgi_server *s, S_job *j)
         }
         {
             buf b = BUF_INIT;
+            /* The gauge follows the disk between submissions too. */
+            int low = store_space_low(S_cfg(j->srv)->db_path);
+            if (low || atomic_load(&j->srv->disk_full))
+                metrics_store_writable(!low);
             if (metrics_write(&b) == 0)
                 S_send(j, 200, "text/plain; version=0.0.4; charset=utf-8", NULL,
                        b.ptr ? b.ptr : "", b.len);
@@ -1071,9 +1117,20 @@ static void S_run_command(fcgi_server *s, S_job *j)
     }
     j->res.rc = rc;
     if (rc == DOMAIN_ERROR) {
-        j->status = 500;
+        int full = store_err_disk_full(&err) || domain_disk_full(s->writer_dom);
+        j->status = full ? S_DISK_FULL : 500;
         log_msg("error", "request %s: %s", j->request_id, err.msg);
     }
+}
+
+/* Tells /metrics (and the log, on a change) whether the store has room. */
+static void S_note_disk(fcgi_server *s, int full)
+{
+    if (atomic_exchange(&s->disk_full, full) != full)
+        log_msg(full ? "error" : "info", full ? "the disk under the event store "
+                "is full: submissions are answered 503 until space returns"
+                : "the event store takes writes again");
+    metrics_store_writable(!full);
 }
 
 /* Adds the group's changed data names to the renderer's dirty set. */
@@ -1115,11 +1172,17 @@ static void S_commit_group(fcgi_server *s, S_job *group, int n)
             domain_rollback(s->writer_dom);
     }
     if (failed) {
+        int full = store_err_disk_full(&err) || domain_disk_full(s->writer_dom);
         log_msg("error", "group commit of %d submission(s) failed: %s", n, err.msg);
         for (S_job *j = group; j; j = j->next)
-            j->status = 500;
+            j->status = full ? S_DISK_FULL : 500;
+        S_note_disk(s, full);
         return;
     }
+    int full = 0;
+    for (S_job *j = group; j; j = j->next)
+        full |= j->status == S_DISK_FULL;
+    S_note_disk(s, full);
     metrics_group_commit(n);
     for (S_job *j = group; j; j = j->next)
         if (!j->status && j->res.rc == DOMAIN_OK && j->route != R_LOGIN &&
@@ -1262,7 +1325,10 @@ static void *S_writer(void *arg)
             all = all->next;
             j->next = NULL;
             if (j->route == R_HEALTH) {
-                j->status = domain_writable(s->writer_dom) ? 200 : 503;
+                int full = domain_disk_full(s->writer_dom);
+                S_note_disk(s, full);
+                j->status = full ? S_DISK_FULL
+                            : domain_writable(s->writer_dom) ? 200 : 503;
                 j->next = probes;
                 probes = j;
             } else {
@@ -1605,7 +1671,8 @@ int fcgi_open(const fcgi_opts *o, fcgi_server **out, folio_err *err)
         err_set(err, "out of memory");
         goto fail;
     }
-    if (config_load(s->site_dir, &node->cfg, err) != 0)
+    if (config_load(s->site_dir, &node->cfg, err) != 0 ||
+        baseurl_apply(&node->cfg, err) != 0)
         goto fail;
     s->cfg = &node->cfg;
     if (metrics_token_check(s->cfg->raw, err) != 0)
@@ -1639,6 +1706,7 @@ int fcgi_open(const fcgi_opts *o, fcgi_server **out, folio_err *err)
             err_set(err, "libfcgi cannot set up a request");
             goto fail;
         }
+        s->slots[i].srv = s;
         s->slots[i].next = s->free_slots;
         s->free_slots = &s->slots[i];
     }
@@ -1725,7 +1793,8 @@ int fcgi_reload(fcgi_server *s, folio_err *err)
         free(node);
         return -1;
     }
-    if (metrics_token_check(node->cfg.raw, err) != 0) {
+    if (baseurl_apply(&node->cfg, err) != 0 ||
+        metrics_token_check(node->cfg.raw, err) != 0) {
         config_free(&node->cfg);
         free(node);
         return -1;

@@ -11,7 +11,7 @@
  * - Control characters: C0, DEL and the C1 range (U+0080..U+009F) are
  *   refused; multiline fields allow \n, \r and \t, and there \r\n and a
  *   lone \r become \n (as a browser's textarea does) before the length
- *   limit is checked, so a browser's CRLFs do not count double.
+ *   limit is checked (in domain_check_*), so CRLFs do not count double.
  * - A name the form does not have is echoed in the message only when it is
  *   short and made of [A-Za-z0-9_.-]: the message may be shown and logged.
  *
@@ -186,9 +186,6 @@ static int S_check_value(const forms_field *f, char *s, size_t *len,
         memset(s + o, 0, n - o);
         n = o;
     }
-    if (n > f->max_len)
-        return err_set(err, "field '%s' is longer than %zu bytes", f->name,
-                       f->max_len);
     *len = n;
     return 0;
 }
@@ -467,6 +464,28 @@ static int S_param_value(const char **p, char *out, size_t outlen)
     out[o] = '\0';
     *p = s;
     return 0;
+}
+
+/* Each character at most 12 bytes on the wire: 4 bytes of UTF-8 as %XX
+ * each, or a JSON \uXXXX\uXXXX pair; a name escaped in JSON, 6 per byte. */
+#define S_WIRE_PER_CHAR 12
+#define S_WIRE_PER_NAME_BYTE 6
+#define S_WIRE_PER_FIELD 8   /* JSON "": , and the like; & and = */
+#define S_WIRE_SLACK 256     /* braces and white space around a JSON object */
+
+size_t forms_body_max(const forms_spec *spec)
+{
+    size_t n = S_WIRE_SLACK;
+    for (size_t i = 0; spec->fields[i].name && i < FORMS_MAX_FIELDS; i++)
+        n += strlen(spec->fields[i].name) * S_WIRE_PER_NAME_BYTE +
+             spec->fields[i].max_len * S_WIRE_PER_CHAR + S_WIRE_PER_FIELD;
+    return n;
+}
+
+size_t forms_body_limit(void)
+{
+    size_t c = forms_body_max(&forms_contact), r = forms_body_max(&forms_register);
+    return c > r ? c : r;
 }
 
 int forms_body_type(const char *ct, enum forms_body *out)

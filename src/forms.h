@@ -1,13 +1,16 @@
 /* forms — turning a visitor's request body into named field values, and
  * the request-level rules around it. All of it is hostile input.
  *
- * A form is a table of fields (name, byte limit, required); decoding
- * refuses, naming the problem: malformed percent-encoding, invalid UTF-8,
- * NUL or other control characters (newline and tab only where the field
- * allows them), a field given twice, a field the form does not have, a
- * value over its limit, a JSON body that is not an object of strings. The
- * field rules of the domain (e-mail shape, required, ...) come after, in
- * domain_check_*. */
+ * A form is a table of fields (name, limit in characters, multiline);
+ * decoding refuses, naming the problem: malformed percent-encoding, invalid
+ * UTF-8, NUL or other control characters (newline and tab only where the
+ * field allows them), a field given twice, a field the form does not have,
+ * a JSON body that is not an object of strings. None of those can come from
+ * the form in a browser. A value over its limit can (a pasted text), so it
+ * is not refused here: the field rules of the domain (limits, e-mail shape,
+ * required, ...) come after, in domain_check_*, and answer 422 with the
+ * form. The limits here are the ones the templates' maxlength attributes
+ * and the event registry carry (a unit test holds the three together). */
 #ifndef FOLIO_FORMS_H
 #define FOLIO_FORMS_H
 
@@ -18,7 +21,7 @@ enum forms_body { FORMS_URLENCODED, FORMS_JSON };
 
 typedef struct forms_field {
     const char *name;
-    size_t max_len;      /* bytes after decoding */
+    size_t max_len;      /* characters (code points) after decoding */
     int multiline;       /* newline and tab allowed */
 } forms_field;
 
@@ -38,6 +41,13 @@ typedef struct forms_values {
     char *value[FORMS_MAX_FIELDS];  /* by the spec's field order; NULL if absent */
     size_t len[FORMS_MAX_FIELDS];
 } forms_values;
+
+/* The largest body a legal submission of the form can take: every field at
+ * its limit, each character 4 bytes of UTF-8 percent-encoded (x3) or a JSON
+ * surrogate pair (\uXXXX\uXXXX, 12 bytes). forms_body_limit is the largest
+ * over both forms: the default of folio.yml forms.body_limit. */
+size_t forms_body_max(const forms_spec *spec);
+size_t forms_body_limit(void);
 
 /* Content-Type to body kind ("application/x-www-form-urlencoded" or
  * "application/json", parameters such as charset=utf-8 allowed). -1 for

@@ -62,6 +62,8 @@ static S_counter S_events[S_NTYPES];
 static S_counter S_pages_rendered;
 static S_counter S_rate_limited;
 static S_counter S_honeypot;
+static S_counter S_disk_full;
+static S_counter S_store_writable = 1; /* a gauge: 0 or 1 */
 
 static S_histogram S_request_duration = {
     "folio_request_duration_seconds",
@@ -133,6 +135,14 @@ void metrics_render(int pages, double seconds)
 void metrics_rate_limited(void)
 {
     S_inc(&S_rate_limited, 1);
+}
+
+void metrics_disk_full(void) { S_inc(&S_disk_full, 1); }
+
+void metrics_store_writable(int writable)
+{
+    atomic_store_explicit(&S_store_writable, writable ? 1 : 0,
+                          memory_order_relaxed);
 }
 
 void metrics_honeypot(void)
@@ -378,6 +388,12 @@ int metrics_write(buf *out)
                         "Contact forms dropped because the honeypot was filled.",
                         &S_honeypot) < 0 ||
         S_write_histogram(out, &S_group_commit) < 0 ||
+        S_write_counter(out, "folio_disk_full_total",
+                        "Submissions refused (503) because the disk was full.",
+                        &S_disk_full) < 0 ||
+        S_header(out, "folio_store_writable", "gauge",
+                 "1 while the event store takes writes, 0 while its disk is full.") < 0 ||
+        buf_printf(out, "folio_store_writable %llu\n", S_get(&S_store_writable)) < 0 ||
         S_write_consumers(out) < 0)
         return -1;
     return 0;
@@ -403,6 +419,8 @@ void metrics_reset(void)
     S_zero(&S_pages_rendered, 1);
     S_zero(&S_rate_limited, 1);
     S_zero(&S_honeypot, 1);
+    S_zero(&S_disk_full, 1);
+    metrics_store_writable(1);
     S_zero_histogram(&S_request_duration);
     S_zero_histogram(&S_render_duration);
     S_zero_histogram(&S_group_commit);

@@ -14,6 +14,8 @@ void metrics_render(int pages, double seconds);  /* one regeneration */
 void metrics_rate_limited(void);
 void metrics_honeypot(void);
 void metrics_group_commit(int events);           /* events per transaction */
+void metrics_disk_full(void);                    /* a submission refused: disk full */
+void metrics_store_writable(int writable);       /* gauge: 0 while the disk is full */
 
 /* Consumers (labelled by name, at most 32 names; more share "other").
  * result: 0 done, 1 retry, 2 dead (a dead letter). state: after each

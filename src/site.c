@@ -35,7 +35,8 @@
 #define S_RECENT 5
 #define S_DEPS_FILE ".folio-deps"
 
-enum S_type { T_PAGE, T_HOME, T_SECTION, T_TAXONOMY, T_TERMS, T_404, T_ALIAS };
+enum S_type { T_PAGE, T_HOME, T_SECTION, T_TAXONOMY, T_TERMS, T_404, T_ALIAS,
+              T_ERROR /* folio-fcgi's error answers: no URL, never written */ };
 
 /* One output: a type, an index into the type's array, and a list page
  * number (1-based; aliases use it for the alias index). */
@@ -123,6 +124,7 @@ struct site {
     S_list home;
     int page404;      /* content/404.md or -1 */
     const tpl *tpl_home, *tpl_terms, *tpl_404;
+    const tpl *tpl_error; /* templates/error.mustache, else the 404 one */
     S_urlent *urls;
     size_t urlcap, nurls;
     cJSON *site_base;  /* the "site" context value without menu */
@@ -1014,6 +1016,8 @@ static int S_templates(site *s, folio_err *err)
     else
         s->tpl_404 = tpl_set_get(s->tpls, "404") ? tpl_set_get(s->tpls, "404")
                                                  : tpl_set_get(s->tpls, "default");
+    s->tpl_error = tpl_set_get(s->tpls, "error") ? tpl_set_get(s->tpls, "error")
+                                                 : s->tpl_404;
     return 0;
 }
 
@@ -1645,6 +1649,7 @@ static int S_fp_job(site *s, const S_job *j, unsigned m, unsigned char out[BSTAT
             rc = S_fp_list_meta(&b, &s->tags[k]);
         break;
     case T_ALIAS:
+    case T_ERROR: /* an error page is never written to a tree */
         rc = -1; /* always written */
         break;
     }
@@ -2038,6 +2043,18 @@ static int S_job_ctx(site *s, const S_job *j, cJSON *ctx, S_out *o, folio_err *e
     case T_PAGE:
     case T_404:
         return S_page_ctx(s, j->idx, ctx, o, err);
+    case T_ERROR: {
+        cJSON *pv = S_synthetic(s, "Error", "error", "/", "");
+        if (!pv || !cJSON_AddItemToObject(ctx, "page", pv)) {
+            cJSON_Delete(pv);
+            goto oom;
+        }
+        o->t = s->tpl_error;
+        snprintf(o->url, sizeof o->url, "/");
+        o->file = "error page";
+        o->active = -1;
+        return o->t ? 0 : err_set(err, "no error or 404 template");
+    }
     case T_HOME:
         l = &s->home;
         base = "/";
@@ -2265,7 +2282,8 @@ static int S_copy_file(site *s, const char *from, const char *to, const struct s
 }
 
 /* static/ into the tree, recorded like the pages. Dot files (an editor's
- * swap file, .git, .DS_Store) are not published. */
+ * swap file, .git, .DS_Store) are not published, except static/.well-known/
+ * (RFC 8615: security.txt, ACME challenges), which is meant to be. */
 static int S_copy_static(site *s, const char *src, const char *dst, int mode,
                          size_t root_len, int depth, folio_err *err)
 {
@@ -2277,7 +2295,8 @@ static int S_copy_static(site *s, const char *src, const char *dst, int mode,
     struct dirent *e;
     int rc = 0;
     while (rc == 0 && (e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
+        if (e->d_name[0] == '.' &&
+            (depth > 0 || strcmp(e->d_name, ".well-known") != 0))
             continue;
         char s2[PATH_MAX], d2[PATH_MAX];
         struct stat st;
@@ -2568,7 +2587,8 @@ static void S_job_url(const site *s, const S_job *j, char *url, size_t n)
         snprintf(url, n, "%s", j->idx >= 0 ? s->pages[j->idx].url : "/404.html");
         return;
     case T_TERMS: base = "/tags/"; break;
-    case T_HOME: break;
+    case T_HOME:
+    case T_ERROR: break;
     case T_SECTION: base = s->sections[j->idx].url; break;
     case T_TAXONOMY: base = s->tags[j->idx].url; break;
     }
@@ -3977,6 +3997,28 @@ int site_render_url(site *s, const char *url, const cJSON *extra, buf *out, foli
     S_call call = {.s = s};
     int rc = S_render_to(s, &call, url, extra, out, NULL, err);
     S_call_done(&call);
+    return rc;
+}
+
+int site_render_error(site *s, int status, const char *title,
+                      const char *message, buf *out, folio_err *err)
+{
+    cJSON *extra = cJSON_CreateObject();
+    cJSON *e = cJSON_AddObjectToObject(extra, "error");
+    if (!e || !cJSON_AddNumberToObject(e, "status", status) ||
+        !cJSON_AddStringToObject(e, "title", title) ||
+        !cJSON_AddStringToObject(e, "message", message)) {
+        cJSON_Delete(extra);
+        return err_set(err, "out of memory");
+    }
+    S_call call = {.s = s};
+    S_worker w = {.s = s, .call = &call, .out = s->out, .extra = extra, .to = out};
+    S_job j = {T_ERROR, -1, 1};
+    int rc = S_job_run(&w, &j, err);
+    S_deps_free(w.deps.v, w.deps.n);
+    buf_free(&w.html);
+    S_call_done(&call);
+    cJSON_Delete(extra);
     return rc;
 }
 

@@ -69,6 +69,12 @@ int site_render_affected(site *s, const char *const *names, size_t n,
  * of extra (e.g. {"form": {"values": {...}, "errors": {...}}}) added to its
  * context, into out. For the forms' 422 answer. -1 with a message if there
  * is no such page. */
+/* Renders templates/error.mustache (the 404 template when there is none)
+ * with the site's context and {"error": {status, title, message}}: the
+ * styled page of folio-fcgi's refusals (403, 429, 503). */
+int site_render_error(site *s, int status, const char *title,
+                      const char *message, buf *out, folio_err *err);
+
 int site_render_url(site *s, const char *url, const cJSON *extra, buf *out,
                     folio_err *err);
 

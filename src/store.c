@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -217,6 +218,7 @@ struct store {
      * lasts: SQLite's data version changes with every commit. */
     int stamp_ok;
     unsigned stamp_version;
+    int full;             /* a write failed for want of space, none since */
 };
 
 unsigned store_data_version(sqlite3 *db)
@@ -229,9 +231,22 @@ unsigned store_data_version(sqlite3 *db)
 }
 
 
+/* SQLite says SQLITE_FULL for a write that hit ENOSPC; an fsync or a
+ * truncate that did is an I/O error carrying the errno. */
+static int S_is_full(sqlite3 *db)
+{
+    int code = sqlite3_extended_errcode(db) & 0xff;
+    return code == SQLITE_FULL ||
+           (code == SQLITE_IOERR && sqlite3_system_errno(db) == ENOSPC);
+}
+
 static int S_db_err(store *s, folio_err *err, const char *what)
 {
     int code = sqlite3_extended_errcode(s->db);
+    if (S_is_full(s->db)) {
+        s->full = 1;
+        return err_set(err, "%s: %s (disk full)", what, sqlite3_errmsg(s->db));
+    }
     if ((code & 0xff) == SQLITE_BUSY)
         return err_set(err, "%s: the database is busy (another process kept "
                        "it locked for %d ms)", what, S_BUSY_MS);
@@ -546,7 +561,35 @@ int store_commit(store *s, folio_err *err)
         store_rollback(s);
         return -1;
     }
+    s->full = 0;
     return 0;
+}
+
+/* Below this much free space the next commit may well not fit: a group's
+ * WAL frames and the checkpoint's growth of the database. */
+#define S_SPACE_MIN (64 * 1024)
+
+int store_space_low(const char *path)
+{
+    struct statvfs v;
+    if (!path || !path[0] || statvfs(path, &v) != 0)
+        return 0; /* unknown: let the write tell */
+    return (unsigned long long)v.f_bavail * v.f_frsize < S_SPACE_MIN;
+}
+
+int store_disk_full(store *s)
+{
+    const char *path = sqlite3_db_filename(s->db, "main");
+    int low = store_space_low(path);
+    if (s->full && !low && path && path[0])
+        s->full = 0; /* space came back: let the next write try */
+    return s->full || low;
+}
+
+int store_err_disk_full(const folio_err *err)
+{
+    return err && (strstr(err->msg, sqlite3_errstr(SQLITE_FULL)) ||
+                   strstr(err->msg, "(disk full)"));
 }
 
 void store_rollback(store *s)

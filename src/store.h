@@ -162,6 +162,17 @@ void store_uuid_v7(char out[37]);
 /* recorded_at of the last event this handle appended (0: none yet). */
 long long store_last_recorded_at(store *s);
 
+/* Disk full. store_disk_full: 1 when a write on s failed for want of
+ * space (SQLITE_FULL, or an I/O error with ENOSPC) and neither a commit
+ * nor free space on the database's filesystem has come since, or when
+ * that filesystem is nearly full now. store_space_low: the latter alone,
+ * for any path (thread-safe). store_err_disk_full: the message of a failed
+ * call says the disk was full (errors from other modules' statements on
+ * store_db carry SQLite's "database or disk is full"). */
+int store_disk_full(store *s);
+int store_space_low(const char *path);
+int store_err_disk_full(const folio_err *err);
+
 /* Whether commits on this handle checkpoint the WAL themselves (SQLite's
  * automatic checkpoint, the default). A busy writer turns it off and has
  * another connection run store_checkpoint instead. */

@@ -23,6 +23,13 @@
 
 #define S_MAX_PARTIAL_DEPTH 64  /* partials and parents inside each other */
 #define S_MAX_RUN_DEPTH 512     /* every nested section, block and partial */
+/* Work and output of one render. Depth limits alone leave room for
+ * exponential work: a partial that includes itself inside a loop over n
+ * items, or sections nested k deep over one list, run n^depth times and
+ * would hang a build. A page listing 20,000 pages through a card partial
+ * with a loop over tags takes about 100,000 steps. */
+#define S_MAX_STEPS 1000000u    /* sections, items, blocks and partials run */
+#define S_MAX_OUTPUT ((size_t)32 * 1024 * 1024)
 #define S_MAX_NEST 128          /* open tags inside one template */
 #define S_MAX_DELIM 16
 #define S_MAX_INDENT 4096
@@ -800,6 +807,8 @@ typedef struct S_state {
     folio_err *err;
     int pend;              /* the next byte begins a line of template text */
     unsigned run_depth, partial_depth;
+    unsigned steps;        /* S_run calls so far: bounded by S_MAX_STEPS */
+    size_t start;          /* out->len when the render began */
     uint32_t indlen;
     unsigned ncache;
     struct {
@@ -1090,6 +1099,13 @@ static int S_run(S_state *st, const tpl *t, uint32_t i, uint32_t end,
     if (st->run_depth >= S_MAX_RUN_DEPTH)
         return S_fail(st, t, &t->ops[i], "templates nested more than %d deep",
                       S_MAX_RUN_DEPTH);
+    if (++st->steps > S_MAX_STEPS)
+        return S_fail(st, t, &t->ops[i], "too much work: over %u sections, items "
+                      "and partials rendered (a partial inside a loop including "
+                      "itself?)", S_MAX_STEPS);
+    if (st->out->len - st->start > S_MAX_OUTPUT)
+        return S_fail(st, t, &t->ops[i], "too much work: the page is over %zu MiB",
+                      S_MAX_OUTPUT >> 20);
     st->run_depth++;
     int rc = 0;
     while (i < end && rc == 0) {
@@ -1138,6 +1154,7 @@ int tpl_render(const tpl *t, const cJSON *ctx, const tpl_render_opts *opts,
     st->out = out;
     st->err = &e;
     size_t start = out->len;
+    st->start = start;
     S_ctx root = {ctx, NULL};
     int rc = S_run(st, t, 0, t->nops, ctx ? &root : NULL, NULL, (S_ind){0, 0});
     if (rc != 0) {

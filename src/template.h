@@ -13,7 +13,10 @@
  * null, false, [] and "" (0 and {} are shown); numbers print as integers
  * when whole, else in the fewest digits that read back the same (1.21);
  * objects and arrays interpolate as nothing. Partials and parents nest at
- * most 64 deep, so a template that includes itself fails the render. */
+ * most 64 deep, so a template that includes itself fails the render; and a
+ * render does at most a million sections, items and partials and writes at
+ * most 32 MiB, so one that loops over itself fails too instead of running
+ * for ever. */
 #ifndef FOLIO_TEMPLATE_H
 #define FOLIO_TEMPLATE_H
 

@@ -483,6 +483,14 @@ int util_parse_time(const char *s, long long *ms)
     return 0;
 }
 
+size_t util_utf8_chars(const char *s, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        n += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return n;
+}
+
 int util_utf8_valid(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s;

@@ -82,6 +82,9 @@ int util_parse_time(const char *s, long long *ms);
 
 /* Strict UTF-8 check (no overlongs, no surrogates, nothing past U+10FFFF). */
 int util_utf8_valid(const char *s, size_t len);
+/* Characters (code points) in valid UTF-8: what a visitor counts, and what
+ * every length limit on visitor text is written in. */
+size_t util_utf8_chars(const char *s, size_t len);
 /* Lower-cases ASCII letters, turns runs of anything not [a-z0-9] into one
  * '-', trims '-' at both ends: "Hello, World!" -> "hello-world".
  * UTF-8 letters are kept as they are. Result must be freed. */

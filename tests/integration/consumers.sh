@@ -13,7 +13,26 @@ command -v curl >/dev/null || { echo "curl missing (./quickstart test installs i
 [ -x "$FOLIO_FCGI_BIN" ] || { echo "folio-fcgi not built (run make first)"; exit 1; }
 PY=$(smtp_sink_python) || { echo "SKIP: python3-aiosmtpd is not installed"; exit 77; }
 
+# a webhook receiver beside the mail (tests/integration/webhook_receiver.py)
+receiver_pid=
+stop_receiver() {
+    [ -n "$receiver_pid" ] || return 0
+    kill "$receiver_pid" 2>/dev/null; wait "$receiver_pid" 2>/dev/null; receiver_pid=
+}
+trap 'stop_receiver; t_cleanup' EXIT
+"$PY" "$FOLIO_SRCDIR/tests/integration/webhook_receiver.py" --secret consumers-test-secret-0123 \
+    --port-file "$T_DIR/hook.port" --record "$T_DIR/hook.rec" &
+receiver_pid=$!
+folio_wait_for "test -s '$T_DIR/hook.port'" 10 || { t_fail "start the webhook receiver" "no port"; t_done; }
+touch "$T_DIR/hook.rec"
+
 t_site
+cat >>"$T_SITE/folio.yml" <<EOF
+webhooks:
+  - url: "http://127.0.0.1:$(cat "$T_DIR/hook.port")/hook"
+    events: [ContactRequestSubmitted]
+    secret: "consumers-test-secret-0123"
+EOF
 cat >>"$T_SITE/folio.yml" <<'EOF'
 mail:
   from: "Noor's site <site@example.org>"
@@ -100,6 +119,14 @@ for i in 1 2 3 4 5; do
 done
 t_expect "forms answer at once while the mail server hangs" 0 "$slow"
 t_expect "/health stays 200 while mail is stuck" 200 "$(t_status GET /health)"
+# a delivery hanging on the server does not hold up a stop
+t0=$(date +%s%N)
+kill -TERM "$folio_fcgi_pid"; wait "$folio_fcgi_pid" 2>/dev/null
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+folio_fcgi_pid=
+[ "$ms" -lt 5000 ] && t_ok "SIGTERM ends a hanging delivery at once ($ms ms)" ||
+    t_fail "SIGTERM while mail hangs" "took $ms ms"
+folio_local_start_fcgi || t_fail "restart folio-fcgi" "see log"
 kill "$HOLE"; wait "$HOLE" 2>/dev/null
 # the hung connection ends with an error: mail is retried, and failing
 folio_wait_for "curl -s '$T_URL/health' | grep -q '\"failing\":\[\"mail\"\]'" 5 &&
@@ -133,6 +160,23 @@ for i in $(seq 1 $N); do
         [ "$(mails_with "$T_DIR/smtp2" "burst message no-$i end")" -ge 1 ] || missing=$((missing + 1))
     fi
 done
+# the webhook got every committed event of the burst too (by position)
+"$FOLIO_BIN" events -s "$T_SITE" --json --type ContactRequestSubmitted | grep 'burst message' |
+    "$PY" -c 'import json, sys; [print(json.loads(l)["position"]) for l in sys.stdin]' >"$T_DIR/burst.positions"
+hook_missing() {
+    "$PY" - "$T_DIR/hook.rec" "$T_DIR/burst.positions" <<'EOF'
+import json, sys
+got = set()
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r["status"] == 204 and r["verified"]:
+        got.add(json.loads(r["body"])["position"])
+want = [int(p) for p in open(sys.argv[2]) if p.strip()]
+print(sum(1 for p in want if p not in got))
+EOF
+}
+folio_wait_for "[ \$(hook_missing) -eq 0 ]" 20
+t_expect "every committed contact reached the webhook at least once after kill -9" 0 "$(hook_missing)"
 echo "# burst: $committed of $N committed before kill -9; $(( $(mails "$T_DIR/smtp2") - before )) mails for them"
 [ "$committed" -gt 0 ] && t_ok "a burst was committed before kill -9" || t_fail "burst" "nothing committed"
 t_expect "every committed contact mailed at least once after kill -9" 0 "$missing"

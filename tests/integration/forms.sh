@@ -4,8 +4,7 @@
 # rate limit, SIGHUP and SIGTERM. Exit 0/1 (77: cannot run here).
 . "$FOLIO_SRCDIR/tests/integration/lib.sh"
 
-command -v curl >/dev/null || { echo "curl missing (./quickstart test installs it)"; exit 1; }
-[ -x "$FOLIO_FCGI_BIN" ] || { echo "folio-fcgi not built (run make first)"; exit 1; }
+t_need_fcgi
 
 t_site
 export FOLIO_RATE_LIMIT=0
@@ -51,6 +50,9 @@ t_expect "the thanks page exists" 200 "$(t_status GET /contact/thanks/)"
 
 t_expect "contact (JSON client) answers 201" 201 "$(postj /contact "name=Bo&email=bo%40example.org&message=Hello+there%2C+Noor.")"
 body_has "201 body has ok and id" '"ok":true,"id":"contact-'
+first_id=$(grep -o '"id":"[^"]*"' "$T_DIR/body")
+t_expect "a duplicate contact answers 201 too" 201 "$(postj /contact "name=Bo&email=bo%40example.org&message=Hello+there%2C+Noor.")"
+t_expect "a duplicate answers with the original request's id" "$first_id" "$(grep -o '"id":"[^"]*"' "$T_DIR/body")"
 
 t_expect "contact as a JSON body answers 201" 201 "$(t_status POST /contact -H "Origin: $ORIGIN" \
     -H 'Content-Type: application/json' -H 'Accept: application/json' \
@@ -92,8 +94,23 @@ t_expect "text/plain is 415" 415 "$(t_status POST /contact -H "Origin: $ORIGIN" 
 t_expect "GET /contact is 405" 405 "$(t_status GET /contact)"
 t_expect "405 has Allow: POST" POST "$(header Allow)"
 t_expect "POST /health is 405" 405 "$(t_status POST /health --data-binary x)"
-big=$(head -c 20000 /dev/zero | tr '\0' 'a')
-t_expect "a body over 16 KiB is 413" 413 "$(post /contact "name=A&email=a%40example.org&message=$big")"
+big=$(head -c 100000 /dev/zero | tr '\0' 'a')
+t_expect "a body beyond any legal form is 413" 413 "$(post /contact "name=A&email=a%40example.org&message=$big")"
+
+# Limits count characters, as the form's maxlength does, not bytes.
+rep() { local i out=; for ((i = 0; i < $2; i++)); do out+=$1; done; printf '%s' "$out"; }
+zh=$(rep '%E5%BC%A0' 60) cy=$(rep '%D0%96' 2600)
+t_expect "a 60-character Chinese name is accepted" 303 "$(post /contact "name=$zh&email=li%40example.org&message=Hello+there%2C+Noor.")"
+t_expect "a 2,600-character Cyrillic message is accepted" 303 "$(post /contact "name=Ivan&email=ivan%40example.org&message=$cy")"
+t_expect "3,500 Cyrillic characters are accepted too" 303 "$(post /contact "name=Ivan&email=ivan%40example.org&message=$(rep '%D0%96' 3500)")"
+t_expect "5,000 four-byte characters are accepted" 303 "$(post /contact "name=Emo&email=emo%40example.org&message=$(rep '%F0%9F%98%80' 5000)")"
+t_expect "a 101-character name is 422, not 400" 422 "$(post /contact "name=$(rep '%E5%BC%A0' 101)&email=li%40example.org&message=Hello+there%2C+Noor.")"
+body_has "the 422 names the limit in characters" 'must be at most 100 characters'
+body_has "the 422 page is the form again" 'action="/contact"'
+body_has "the 422 form keeps what was typed" "$(rep '张' 101)"
+t_expect "a 5,001-character message is 422" 422 "$(postj /contact "name=Ivan&email=ivan%40example.org&message=$(rep '%D0%96' 5001)")"
+body_has "the JSON 422 names the field" '"message":"must be at most 5000 characters"'
+t_expect "an 81-character display name is 422" 422 "$(postj /register "email=z%40example.org&display_name=$(rep '%C3%A9' 81)&password=a-long-enough-password")"
 
 t_expect "malformed percent-encoding is 400" 400 "$(postj /contact "name=%ZZ&email=a%40example.org&message=Hello+there+you")"
 body_has "400 names the problem" '"error":'
@@ -120,6 +137,8 @@ else
 fi
 
 t_expect "cross-site Origin is 403" 403 "$(t_status POST /contact -H 'Origin: http://evil.example' -H "Content-Type: $FORM" --data-binary "$C_OK")"
+body_has "the 403 page has the site's theme" 'class="skip-link"'
+body_has "the 403 page says why" 'cross-site form posts are refused'
 t_expect "no Origin and no Referer is 403" 403 "$(t_status POST /contact -H "Content-Type: $FORM" --data-binary "$C_OK")"
 t_expect "cross-site Referer is 403" 403 "$(t_status POST /contact -H 'Referer: http://evil.example/x' -H "Content-Type: $FORM" --data-binary "$C_OK")"
 t_expect "same-site Referer alone is accepted" 303 "$(t_status POST /contact -H "Referer: $T_URL/contact/" -H "Content-Type: $FORM" --data-binary "$C_OK&page=%2Fcontact%2F")"
@@ -194,7 +213,7 @@ seq 1 400 | xargs -P 16 -I{} bash -c 'burst {}' >"$T_DIR/burst" &
 bp=$!
 # SIGTERM once the burst is under way: after its first answer, however
 # slow the machine (a fixed delay can end the daemon before any arrives).
-folio_wait_for "grep -q 'contact-' '$T_DIR/burst'" 20 || true
+folio_wait_for "grep -q ' 201$' '$T_DIR/burst'" 30 || true
 kill -TERM "$folio_fcgi_pid"
 wait "$folio_fcgi_pid"; rc=$?
 wait "$bp"
@@ -221,5 +240,8 @@ t_expect "the burst (10) passes, then 429" "201 201 201 201 201 201 201 201 201 
 ra=$(header Retry-After)
 if [ -n "$ra" ] && [ "$ra" -ge 1 ] 2>/dev/null; then t_ok "429 has Retry-After ($ra s)"; else t_fail "429 has Retry-After" "'$ra'"; fi
 body_has "429 body says why" '"error":'
+t_expect "429 for a browser is a page" 429 "$(post /contact "name=Rate&email=rate99%40example.org&message=Rate+limit+test+99")"
+body_has "the 429 page has the site's theme" 'class="skip-link"'
+body_has "the 429 page says why" 'too many submissions'
 
 t_done

@@ -108,6 +108,12 @@ t_folio_serve() {
         { t_fail "folio serve settles" "still building after 30 s"; t_done; }
 }
 
+# The programs a test that serves the site needs, or it cannot run.
+t_need_fcgi() {
+    command -v curl >/dev/null || { echo "curl missing (./quickstart test installs it)"; exit 1; }
+    [ -x "$FOLIO_FCGI_BIN" ] || { echo "folio-fcgi not built (run make first)"; exit 1; }
+}
+
 # ---- a local SMTP server (tests/integration/smtp_sink.py, aiosmtpd) ----
 #   smtp_sink_python             prints a python3 that has aiosmtpd, or fails
 #   smtp_sink_start DIR [--reject-all|--tempfail|--discard]

@@ -34,7 +34,7 @@ cat >"$T/contact.json" <<'EOF'
           "values": {"name": "Ada <b>bold</b> \"quoted\"", "email": "not-an-address",
                      "subject": "", "message": "\nfirst line kept\n<script>x</script>"},
           "errors": {"email": "must be a valid e-mail address",
-                     "message": "must be at most 5000 bytes"}}}
+                     "message": "must be at most 5000 characters"}}}
 EOF
 cat >"$T/register.json" <<'EOF'
 {"site": {"title": "T", "language": "en", "menu": [], "year": 2026, "params": {}},

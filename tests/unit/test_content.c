@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "forms.h"
 #include "content.h"
 #include "util.h"
 #include "unit.h"
@@ -147,6 +148,46 @@ START_TEST(test_front_matter_bad)
 }
 END_TEST
 
+/* A number as title is shown as the author wrote it, and never cast out of
+ * range (1e100 into a long long was undefined behaviour). */
+START_TEST(test_number_titles)
+{
+    static const char *const titles[] = {"1e100", "-1e100", "3.0", "1e-300",
+                                         "42", "-0", "1E5", "+7", ".5"};
+    for (size_t i = 0; i < sizeof titles / sizeof titles[0]; i++) {
+        char src[128];
+        snprintf(src, sizeof src, "---\ntitle: %s\nweight: 1e100\n---\nx\n", titles[i]);
+        content_page p;
+        folio_err err;
+        ck_assert_int_eq(parse("a.md", src, &p, &err), -1); /* weight 1e100 */
+        ck_assert_msg(strstr(err.msg, "weight: expected a whole number"), "%s", err.msg);
+        snprintf(src, sizeof src, "---\ntitle: %s\nweight: -3\n---\nx\n", titles[i]);
+        ck_assert_msg(parse("a.md", src, &p, &err) == 0, "%s", err.msg);
+        ck_assert_str_eq(p.title, titles[i]);
+        ck_assert_int_eq(p.weight, -3);
+        content_page_free(&p);
+    }
+    /* nan-like and inf-like plain scalars are text */
+    static const char *const text[] = {"nan", ".nan", "NaN", "inf", ".inf", "-.inf", "1e", "1e+"};
+    for (size_t i = 0; i < sizeof text / sizeof text[0]; i++) {
+        char src[128];
+        snprintf(src, sizeof src, "---\ntitle: %s\n---\n", text[i]);
+        content_page p;
+        folio_err err;
+        ck_assert_msg(parse("a.md", src, &p, &err) == 0, "%s", err.msg);
+        ck_assert_str_eq(p.title, text[i]);
+        content_page_free(&p);
+    }
+    /* a number in params keeps its value for templates */
+    content_page p;
+    folio_err err;
+    ck_assert_int_eq(parse("a.md", "---\nprice: 1e100\n---\n", &p, &err), 0);
+    cJSON *price = cJSON_GetObjectItemCaseSensitive(p.params, "price");
+    ck_assert(cJSON_IsNumber(price) && price->valuedouble == 1e100);
+    content_page_free(&p);
+}
+END_TEST
+
 START_TEST(test_markdown)
 {
     const char *md = "Intro with *emphasis* and `code()` here.\nSecond line.\n\n"
@@ -197,7 +238,7 @@ START_TEST(test_config)
     ck_assert_int_eq(cfg.paginate, 10);
     ck_assert_str_eq(cfg.base_url, "http://127.0.0.1:8080/");
     ck_assert_int_eq(cfg.sync_full, 1);
-    ck_assert_uint_eq(cfg.body_limit, 16384);
+    ck_assert_uint_eq(cfg.body_limit, forms_body_limit());
     ck_assert_uint_eq(cfg.socket_mode, 0660);
     char want[PATH_MAX];
     snprintf(want, sizeof want, "%s/content", cfg.site_dir);
@@ -269,6 +310,7 @@ static Suite *content_suite(void)
     tcase_add_test(tc, test_front_matter_good);
     tcase_add_test(tc, test_checks);
     tcase_add_test(tc, test_front_matter_bad);
+    tcase_add_test(tc, test_number_titles);
     tcase_add_test(tc, test_markdown);
     tcase_add_test(tc, test_config);
     suite_add_tcase(s, tc);

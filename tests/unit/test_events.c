@@ -128,7 +128,7 @@ START_TEST(messages_name_field_and_rule)
     ck_assert_str_eq(S_try(U, "user_id", "u 1"),
                      "user_id: must contain only letters, digits, '-' and '_'");
     ck_assert_str_eq(S_try(U, "locale", "en-GB-oxendict-x-long"),
-                     "locale: must be at most 16 bytes");
+                     "locale: must be at most 16 characters");
     ck_assert_str_eq(S_try(U, "admin", "yes"),
                      "admin: is not a field of UserRegistered");
     ck_assert_str_eq(S_try(U, "has_password", "yes"),
@@ -137,7 +137,7 @@ START_TEST(messages_name_field_and_rule)
     memset(big, 'x', 5001);
     big[5001] = '\0';
     ck_assert_str_eq(S_try(C, "message", big),
-                     "message: must be at most 5000 bytes");
+                     "message: must be at most 5000 characters");
     big[5000] = '\0';
     ck_assert_str_eq(S_try(C, "message", big), "");
     ck_assert_str_eq(S_try(C, "message", "line one\r\nline two\ttab"), "");
@@ -148,7 +148,7 @@ START_TEST(messages_name_field_and_rule)
     char name[102];
     memset(name, 'n', 101);
     name[101] = '\0';
-    ck_assert_str_eq(S_try(C, "name", name), "name: must be at most 100 bytes");
+    ck_assert_str_eq(S_try(C, "name", name), "name: must be at most 100 characters");
     ck_assert_str_eq(S_try(C, "title", ""), "title: must not be empty");
     ck_assert_str_eq(S_try(C, "page", "//evil.example/"),
                      "page: must be a path on this site, starting with /");

@@ -303,6 +303,79 @@ static const tpl *failing_loader(void *ud, const char *name, folio_err *err)
     return NULL;
 }
 
+/* Exponential work ends in an error, not a hung build (found by fuzzing):
+ * partials that include the next inside a loop, 30 deep (below the depth
+ * limit, 4^30 renders), and sections nested 40 deep over one list. */
+static const tpl *chain_loader(void *ud, const char *name, folio_err *err)
+{
+    (void)err;
+    tpl *const *chain = ud;
+    int n = atoi(name + 1);
+    return name[0] == 'p' && n >= 0 && n <= 30 ? chain[n] : NULL;
+}
+
+static const tpl *self_loader(void *ud, const char *name, folio_err *err)
+{
+    (void)name;
+    (void)err;
+    return ud;
+}
+
+START_TEST(test_exponential_work_is_refused)
+{
+    folio_err err = {{0}};
+    cJSON *ctx = cJSON_Parse("{\"l\":[1,2,3,4]}");
+    ck_assert_ptr_nonnull(ctx);
+    tpl *chain[31];
+    for (int i = 0; i < 31; i++) {
+        char src[64];
+        int n = i < 30 ? snprintf(src, sizeof src, "{{#l}}{{>p%d}}{{/l}}", i + 1)
+                       : snprintf(src, sizeof src, "x");
+        chain[i] = tpl_compile("p", src, (size_t)n, &err);
+        ck_assert_ptr_nonnull(chain[i]);
+    }
+    buf out = BUF_INIT;
+    tpl_render_opts o = {.loader = chain_loader, .loader_ud = chain};
+    long long t0 = util_mono_ns();
+    ck_assert_int_eq(tpl_render(chain[0], ctx, &o, &out, &err), -1);
+    ck_assert_msg(strstr(err.msg, "too much work"), "%s", err.msg);
+    ck_assert_uint_eq(out.len, 0);
+    for (int i = 0; i < 31; i++)
+        tpl_free(chain[i]);
+    buf deep = BUF_INIT;
+    for (int i = 0; i < 40; i++)
+        ck_assert_int_eq(buf_puts(&deep, "{{#l}}"), 0);
+    ck_assert_int_eq(buf_puts(&deep, "x"), 0);
+    for (int i = 0; i < 40; i++)
+        ck_assert_int_eq(buf_puts(&deep, "{{/l}}"), 0);
+    tpl *t = tpl_compile("deep", deep.ptr, deep.len, &err);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(tpl_render(t, ctx, NULL, &out, &err), -1);
+    ck_assert_msg(strstr(err.msg, "too much work"), "%s", err.msg);
+    /* seconds, not the age of the universe */
+    ck_assert_int_lt(util_mono_ns() - t0, 60LL * 1000000000LL);
+    tpl_free(t);
+    /* a legitimately big page is fine: 20,000 items through a partial */
+    cJSON *big = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(big, "l");
+    for (int i = 0; i < 20000; i++)
+        cJSON_AddItemToArray(arr, cJSON_CreateNumber(i));
+    tpl *card = tpl_compile("card", "<li>{{.}}</li>", 14, &err);
+    t = tpl_compile("list", "{{#l}}{{>card}}{{/l}}", 21, &err);
+    ck_assert_ptr_nonnull(card);
+    ck_assert_ptr_nonnull(t);
+    tpl_render_opts oc = {.loader = self_loader, .loader_ud = card};
+    buf_reset(&out);
+    ck_assert_msg(tpl_render(t, big, &oc, &out, &err) == 0, "%s", err.msg);
+    ck_assert_ptr_nonnull(strstr(out.ptr, "<li>19999</li>"));
+    tpl_free(t);
+    tpl_free(card);
+    cJSON_Delete(big);
+    cJSON_Delete(ctx);
+    buf_free(&deep);
+    buf_free(&out);
+}
+END_TEST
+
 START_TEST(test_missing_partial)
 {
     folio_err err = {{0}};
@@ -759,6 +832,7 @@ static Suite *template_suite(void)
     tcase_add_test(tc, test_cmd_render);
     tcase_add_test(tc, test_recursive_indent);
     tcase_add_test(tc, test_text_option);
+    tcase_add_test(tc, test_exponential_work_is_refused);
     suite_add_tcase(s, tc);
     return s;
 }
