@@ -26,6 +26,17 @@ int cmd_deliver(int argc, char **argv);
 int cmd_consumers(int argc, char **argv);
 int cmd_deadletters(int argc, char **argv);
 
+/* src/cmd_owner.c: the inbox and the members */
+int cmd_inbox(int argc, char **argv);
+int cmd_members(int argc, char **argv);
+/* src/cmd_store.c: renders again the pages that read names, when the site
+ * has been built; 0, or 1 after a message naming the command. */
+#include <stddef.h>
+#include "config.h"
+#include "domain.h"
+int cmd_rerender(const folio_config *cfg, domain *d, const char *name,
+                 const char *const *names, size_t n);
+
 /* src/cmd_mail.c */
 int cmd_mail(int argc, char **argv);
 /* src/cmd_restore.c */

@@ -382,6 +382,7 @@ int cmd_build(int argc, char **argv)
     }
     opts.data = domain_site_data;
     opts.data_ud = dom;
+    opts.range = domain_site_range;
     /* ---- end of the provider's place ------------------------------------ */
     site *s = site_open(&cfg, &opts, &err);
     int rc = 1;

@@ -78,6 +78,7 @@ static int S_rerender(S_ctx *c, const char *const *names, size_t n)
     site_opts o = {0};
     o.data = domain_site_data;
     o.data_ud = c->d;
+    o.range = domain_site_range;
     o.jobs = 1;
     site *s = site_open(&c->cfg, &o, &err);
     int rendered = 0;
@@ -89,6 +90,13 @@ static int S_rerender(S_ctx *c, const char *const *names, size_t n)
     }
     site_close(s);
     return 0;
+}
+
+int cmd_rerender(const folio_config *cfg, domain *d, const char *name,
+                 const char *const *names, size_t n)
+{
+    S_ctx c = {.name = name, .cfg = *cfg, .d = d};
+    return S_rerender(&c, names, n);
 }
 
 /* Prints a refused command the way the forms word it; the exit status. */
@@ -215,7 +223,7 @@ int cmd_register(int argc, char **argv)
         return 1;
     }
     domain_register_req req = {email, name, use_stdin ? pw : NULL, NULL,
-                               NULL, NULL, 0};
+                               NULL, NULL, 0, 0};
     domain_result res;
     folio_err err = {{0}};
     int status;
@@ -472,7 +480,7 @@ int cmd_replay(int argc, char **argv)
             status = S_fail(&c, &err);
         } else {
             printf("replayed in %lld ms\n", util_now_ms() - t0);
-            status = S_rerender(&c, domain_data_names(), 2);
+            status = S_rerender(&c, domain_data_names(), 3);
         }
     }
     S_close(&c);
@@ -502,6 +510,7 @@ static int S_check_pages(S_ctx *c, buf *report, folio_err *err)
     site_opts o = {0};
     o.data = domain_site_data;
     o.data_ud = c->d;
+    o.range = domain_site_range;
     site *s = site_open(&c->cfg, &o, err);
     if (!s)
         return -1;

@@ -151,7 +151,8 @@ static const char *const S_known[] = {
     "title", "summary", "slug", "layout", "date", "lastmod", "draft", "weight", "tags",
     "aliases",
     /* params the site itself reads */
-    "paginate", "paginate_data", "unlisted", "featured"};
+    "paginate", "paginate_data", "unlisted", "featured",
+    "cover", "cover_alt"}; /* images: a page's cover and its alt text */
 
 static size_t S_min3(size_t a, size_t b, size_t c)
 {

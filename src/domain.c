@@ -38,7 +38,8 @@ enum { S_SP_BEGIN, S_SP_RELEASE, S_SP_UNDO };
 static const char *const S_sp_sql[3] = {
     "SAVEPOINT domain_cmd", "RELEASE domain_cmd", "ROLLBACK TO domain_cmd"};
 
-static const char *const S_data_names[] = {"community", "stats", NULL};
+static const char *const S_data_names[] = {"community", "stats", "community.members",
+                                          NULL};
 
 const char *const *domain_data_names(void) { return S_data_names; }
 
@@ -77,8 +78,10 @@ static void S_res_error(domain_result *res, const char *field,
 static void S_res_changed(domain_result *res, unsigned bits)
 {
     res->nchanged = 0;
-    if (bits & PROJ_MEMBERS)
+    if (bits & PROJ_MEMBERS) {
         res->changed[res->nchanged++] = "community";
+        res->changed[res->nchanged++] = "community.members";
+    }
     if (bits & PROJ_STATS)
         res->changed[res->nchanged++] = "stats";
 }
@@ -676,7 +679,9 @@ static int S_register_in(domain *d, const domain_register_req *req,
         S_add_str(data, "display_name", r->name) < 0 ||
         S_add_str(data, "locale", locale) < 0 ||
         !cJSON_AddBoolToObject(data, "has_password", hash != NULL) ||
-        (req->verify && !cJSON_AddTrueToObject(data, "pending"))) {
+        (req->verify && !cJSON_AddTrueToObject(data, "pending")) ||
+        (req->joined_ms > 0 &&
+         !cJSON_AddNumberToObject(data, "joined_at", (double)req->joined_ms))) {
         cJSON_Delete(data);
         return err_set(err, "out of memory"), DOMAIN_ERROR;
     }
@@ -716,6 +721,29 @@ static int S_password(const domain_register_req *req, char hash[128],
     return 1;
 }
 
+/* Only the pages of rank's member change, not the whole list
+ * (site_range_fn). */
+static void S_res_rank(domain_result *res, long long rank)
+{
+    snprintf(res->ranked, sizeof res->ranked, "community.members@%lld", rank);
+    for (size_t k = 0; k < res->nchanged; k++)
+        if (!strcmp(res->changed[k], "community.members"))
+            res->changed[k] = res->ranked;
+}
+
+/* A new member is the newest: their rank is the number of members.
+ * Without it, the whole list is rendered again. */
+static void S_res_ranked(domain *d, domain_result *res)
+{
+    cJSON *items = NULL;
+    long long top;
+    folio_err e2 = {{0}};
+    int rc = projections_members_range(d->p, 1, 0, &items, &top, &e2);
+    cJSON_Delete(items);
+    if (rc == 0 && top > 0)
+        S_res_rank(res, top);
+}
+
 int domain_register(domain *d, const domain_register_req *req,
                     domain_result *res, folio_err *err)
 {
@@ -738,6 +766,8 @@ int domain_register(domain *d, const domain_register_req *req,
     }
     rc = req->verify ? S_signup_in(d, req, &r, h ? hash : NULL, subject, res, err)
                      : S_register_in(d, req, &r, h ? hash : NULL, subject, res, err);
+    if (rc == DOMAIN_OK && !req->verify)
+        S_res_ranked(d, res);
     if (S_cmd_end(d, rc == DOMAIN_OK, err) < 0)
         rc = DOMAIN_ERROR;
 out:
@@ -1459,6 +1489,17 @@ int domain_reset_password(domain *d, const char *token,
 
 /* ---- data for pages --------------------------------------------------- */
 
+int domain_site_range(void *ud, const char *list, long long lo, long long hi,
+                      cJSON **items, long long *top, folio_err *err)
+{
+    domain *d = ud;
+    *items = NULL;
+    *top = 0;
+    if (!d || !list || strcmp(list, "community.members"))
+        return 1;
+    return projections_members_range(d->p, lo, hi, items, top, err);
+}
+
 const cJSON *domain_site_data(void *ud, const char *name)
 {
     domain *d = ud;
@@ -1721,4 +1762,283 @@ int domain_checkpoint(domain *d, int truncate, folio_err *err)
     if (d->group)
         return err_set(err, "checkpoint: a group of commands is open");
     return store_checkpoint(d->st, truncate, NULL, err);
+}
+
+/* ---- the owner's decisions ---------------------------------------------- */
+
+static const char *const S_statuses[] = {"new", "handled", "archived", "spam", NULL};
+static const char *const S_roles[] = {"owner", "member", NULL};
+
+static int S_one_of(const char *v, const char *const *list)
+{
+    for (; v && *list; list++)
+        if (!strcmp(v, *list))
+            return 1;
+    return 0;
+}
+
+/* Appends an owner's event (no personal fields) to stream, in a command of
+ * its own. Takes data. */
+static int S_owner_event(domain *d, const char *type, const char *stream, cJSON *data,
+                         domain_result *res, folio_err *err)
+{
+    int rc = DOMAIN_ERROR;
+    if (!data)
+        err_set(err, "out of memory");
+    else if (S_cmd_begin(d, err) == 0) {
+        rc = S_append(d, events_find(type), stream, STORE_ANY, NULL, data, NULL, NULL,
+                      res, err);
+        if (S_cmd_end(d, rc == DOMAIN_OK, err) < 0)
+            rc = DOMAIN_ERROR;
+    }
+    cJSON_Delete(data);
+    if (rc != DOMAIN_OK) {
+        res->position = 0;
+        res->nchanged = 0;
+    }
+    return res->rc = rc;
+}
+
+static int S_count_inbox(void *ud, const projections_inbox_row *r, folio_err *err)
+{
+    (void)r;
+    (void)err;
+    ++*(int *)ud;
+    return 0;
+}
+
+int domain_contact_mark(domain *d, const char *contact_id, const char *status,
+                        domain_result *res, folio_err *err)
+{
+    S_res_init(res);
+    if (!S_one_of(status, S_statuses)) {
+        S_res_error(res, "status", "must be new, handled, archived or spam");
+        return res->rc;
+    }
+    if (contact_id && !strncmp(contact_id, "contact-", 8))
+        contact_id += 8;
+    int n = 0;
+    if (!contact_id || !*contact_id)
+        return res->rc = DOMAIN_NOT_FOUND;
+    if (projections_inbox_rows(d->p, NULL, contact_id, S_count_inbox, &n, err) < 0)
+        return res->rc = DOMAIN_ERROR;
+    if (!n)
+        return res->rc = DOMAIN_NOT_FOUND;
+    char stream[96];
+    snprintf(stream, sizeof stream, "inbox-%s", contact_id);
+    cJSON *data = cJSON_CreateObject();
+    if (data && (S_add_str(data, "contact_id", contact_id) < 0 ||
+                 S_add_str(data, "status", status) < 0)) {
+        cJSON_Delete(data);
+        data = NULL;
+    }
+    return S_owner_event(d, "ContactRequestStatusChanged", stream, data, res, err);
+}
+
+static int S_take_member(void *ud, const projections_member_row *r, folio_err *err)
+{
+    (void)err;
+    *(long long *)ud = r->rank;
+    return 0;
+}
+
+/* The member with that address: DOMAIN_OK with their id and rank, or
+ * DOMAIN_NOT_FOUND. */
+static int S_member_by_email(domain *d, const char *email, char user_id[80], long long *rank,
+                             folio_err *err)
+{
+    char norm[S_EMAIL_MAX], subject[VAULT_SUBJECT_LEN + 1];
+    if (!email || vault_normalise_email(email, norm, sizeof norm) < 0 || !*norm)
+        return DOMAIN_NOT_FOUND;
+    vault_subject(d->v, norm, subject);
+    sodium_memzero(norm, sizeof norm);
+    int m = projections_member_of(d->p, subject, user_id, err);
+    if (m <= 0)
+        return m < 0 ? DOMAIN_ERROR : DOMAIN_NOT_FOUND;
+    *rank = 0;
+    if (projections_member_rows(d->p, user_id, S_take_member, rank, err) < 0)
+        return DOMAIN_ERROR;
+    return DOMAIN_OK;
+}
+
+/* A member's own change: their stream, the page of their rank. */
+static int S_member_event(domain *d, const char *email, const char *type, const char *field,
+                          cJSON *value, domain_result *res, folio_err *err)
+{
+    char user_id[80], stream[96];
+    long long rank = 0;
+    S_res_init(res);
+    int rc = S_member_by_email(d, email, user_id, &rank, err);
+    if (rc != DOMAIN_OK) {
+        cJSON_Delete(value);
+        return res->rc = rc;
+    }
+    snprintf(stream, sizeof stream, "user-%s", user_id);
+    cJSON *data = cJSON_CreateObject();
+    if (!value || !data || S_add_str(data, "user_id", user_id) < 0 ||
+        !cJSON_AddItemToObject(data, field, value)) {
+        if (!data || !cJSON_GetObjectItemCaseSensitive(data, field))
+            cJSON_Delete(value);
+        cJSON_Delete(data);
+        data = NULL;
+    }
+    rc = S_owner_event(d, type, stream, data, res, err);
+    if (rc == DOMAIN_OK) {
+        res->nchanged = 0;
+        res->changed[res->nchanged++] = "community";
+        S_res_rank(res, rank);
+        res->changed[res->nchanged++] = res->ranked;
+    }
+    return rc;
+}
+
+int domain_member_hide(domain *d, const char *email, int hidden, domain_result *res,
+                       folio_err *err)
+{
+    return S_member_event(d, email, "MemberHiddenChanged", "hidden", cJSON_CreateBool(hidden),
+                          res, err);
+}
+
+int domain_member_role(domain *d, const char *email, const char *role, domain_result *res,
+                       folio_err *err)
+{
+    if (!S_one_of(role, S_roles)) {
+        S_res_init(res);
+        S_res_error(res, "role", "must be owner or member");
+        return res->rc;
+    }
+    int rc = S_member_event(d, email, "MemberRoleChanged", "role", cJSON_CreateString(role),
+                            res, err);
+    if (rc == DOMAIN_OK)
+        res->nchanged = 0; /* no page shows a role */
+    return rc;
+}
+
+/* ---- the owner's views ---------------------------------------------------- */
+
+typedef struct S_at {
+    domain *d;
+    cJSON *personal;
+    folio_err *err;
+    int failed;
+} S_at;
+
+static int S_at_event(void *ud, const store_event *ev)
+{
+    S_at *a = ud;
+    eventview view;
+    if (eventview_open(a->d->v, ev, 0, &view, a->err) < 0) {
+        a->failed = 1;
+        return 1;
+    }
+    a->personal = view.personal ? view.personal : view.data;
+    if (view.personal)
+        cJSON_Delete(view.data);
+    cJSON_Delete(view.metadata);
+    return 1;
+}
+
+/* The data of the event at position, personal fields opened for the owner
+ * ("[redacted]" once forgotten). */
+static cJSON *S_data_at(domain *d, long long position, folio_err *err)
+{
+    S_at a = {d, NULL, err, 0};
+    long long last;
+    if (store_read_all(d->st, position - 1, 1, S_at_event, &a, &last, err) < 0 || a.failed) {
+        cJSON_Delete(a.personal);
+        return NULL;
+    }
+    if (!a.personal)
+        err_set(err, "no event at position %lld", position);
+    return a.personal;
+}
+
+static int S_copy_field(cJSON *to, const char *name, const cJSON *from, const char *field)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(from, field);
+    return cJSON_AddStringToObject(to, name, cJSON_IsString(v) ? v->valuestring : "") ? 0 : -1;
+}
+
+/* Adds o to arr, or frees it: 0 or -1. */
+static int S_add_row(cJSON *arr, cJSON *o, int ok, folio_err *err)
+{
+    if (ok && cJSON_AddItemToArray(arr, o))
+        return 0;
+    cJSON_Delete(o);
+    return err_set(err, "out of memory");
+}
+
+static int S_view_row(void *ud, const projections_inbox_row *r, folio_err *err)
+{
+    S_at *a = ud;
+    cJSON *ev = S_data_at(a->d, r->position, err);
+    if (!ev)
+        return -1;
+    cJSON *o = cJSON_CreateObject();
+    char at[32], id[96];
+    util_format_iso_ms(r->received_at, at);
+    snprintf(id, sizeof id, "contact-%s", r->contact_id);
+    int ok = o && cJSON_AddStringToObject(o, "id", id) && !S_copy_field(o, "name", ev, "name") &&
+             !S_copy_field(o, "email", ev, "email") &&
+             !S_copy_field(o, "subject", ev, "title") &&
+             cJSON_AddStringToObject(o, "received", at) &&
+             cJSON_AddStringToObject(o, "status", r->status ? r->status : "") &&
+             cJSON_AddStringToObject(o, "page", r->page ? r->page : "") &&
+             !S_copy_field(o, "message", ev, "message");
+    cJSON_Delete(ev);
+    return S_add_row(a->personal, o, ok, err);
+}
+
+cJSON *domain_inbox(domain *d, const char *status, const char *contact_id, folio_err *err)
+{
+    if (status && !S_one_of(status, S_statuses)) {
+        err_set(err, "status: must be new, handled, archived or spam");
+        return NULL;
+    }
+    if (contact_id && !strncmp(contact_id, "contact-", 8))
+        contact_id += 8;
+    S_at a = {d, cJSON_CreateArray(), err, 0};
+    if (!a.personal) {
+        err_set(err, "out of memory");
+        return NULL;
+    }
+    if (projections_inbox_rows(d->p, status, contact_id, S_view_row, &a, err) < 0) {
+        cJSON_Delete(a.personal);
+        return NULL;
+    }
+    return a.personal;
+}
+
+static int S_member_view(void *ud, const projections_member_row *r, folio_err *err)
+{
+    S_at *a = ud;
+    cJSON *ev = S_data_at(a->d, r->position, err);
+    if (!ev)
+        return -1;
+    cJSON *o = cJSON_CreateObject();
+    char at[32];
+    util_format_iso_ms(r->joined_at, at);
+    int ok = o && cJSON_AddStringToObject(o, "user_id", r->user_id) &&
+             !S_copy_field(o, "email", ev, "email") &&
+             cJSON_AddStringToObject(o, "name", r->display_name ? r->display_name : "") &&
+             cJSON_AddStringToObject(o, "joined", at) &&
+             cJSON_AddBoolToObject(o, "hidden", r->hidden) &&
+             cJSON_AddStringToObject(o, "role", r->role ? r->role : "") &&
+             cJSON_AddNumberToObject(o, "rank", (double)r->rank);
+    cJSON_Delete(ev);
+    return S_add_row(a->personal, o, ok, err);
+}
+
+cJSON *domain_members(domain *d, folio_err *err)
+{
+    S_at a = {d, cJSON_CreateArray(), err, 0};
+    if (!a.personal) {
+        err_set(err, "out of memory");
+        return NULL;
+    }
+    if (projections_member_rows(d->p, NULL, S_member_view, &a, err) < 0) {
+        cJSON_Delete(a.personal);
+        return NULL;
+    }
+    return a.personal;
 }

@@ -50,6 +50,7 @@ typedef struct domain_result {
      * (e.g. "community", "stats"): pass them to site_render_affected. */
     const char *changed[DOMAIN_MAX_CHANGED];
     size_t nchanged;
+    char ranked[48];               /* "community.members@RANK", changed[] may point here */
 } domain_result;
 
 typedef struct domain_register_req {
@@ -59,6 +60,7 @@ typedef struct domain_register_req {
     const char *password_hash;   /* ... already hashed by domain_hash_password */
     const char *request_id;      /* metadata; may be NULL */
     const char *client;          /* metadata (client address); may be NULL */
+    long long joined_ms;         /* 0: now; an import's own date (folio members import) */
     /* 1: a sign-up from the web — pending until the link mailed to the
      * address is followed (domain_verify); always DOMAIN_OK for valid
      * input, whatever is known about the address. 0: the owner's
@@ -153,9 +155,13 @@ int domain_reset_password(domain *d, const char *token,
                           folio_err *err);
 
 /* A site_data_fn (ud: the domain) giving templates the public read models:
- *   community: { count, members: [{ name, joined, joined_iso }] } newest first
+ *   community: { count, members: [{ name, joined, joined_iso }] } the newest
+ *              30 (the whole list: domain_site_range)
  *   stats:     { events, members, contacts, by_day: [...] }              */
 const cJSON *domain_site_data(void *ud, const char *name);
+/* A site_range_fn (ud: the domain) serving community.members by rank. */
+int domain_site_range(void *ud, const char *list, long long lo, long long hi,
+                      cJSON **items, long long *top, folio_err *err);
 /* Data names (NULL-terminated) the site may ask domain_site_data for. */
 const char *const *domain_data_names(void);
 
@@ -201,6 +207,25 @@ int domain_backup(domain *d, const char *path, folio_err *err);
  * Close it with domain_close. */
 int domain_open_as_of(const folio_config *cfg, long long as_of_ms,
                       domain **out, folio_err *err);
+
+/* The owner's decisions, each an event (CLI and admin pages alike).
+ * contact_id: "contact-<id>" or the bare id; status: new, handled,
+ * archived or spam; role: owner or member. DOMAIN_NOT_FOUND when there is
+ * no such request or member; DOMAIN_INVALID for a value off the list.
+ * Hiding keeps the account but takes the name off every public page. */
+int domain_contact_mark(domain *d, const char *contact_id, const char *status,
+                        domain_result *res, folio_err *err);
+int domain_member_hide(domain *d, const char *email, int hidden, domain_result *res,
+                       folio_err *err);
+int domain_member_role(domain *d, const char *email, const char *role, domain_result *res,
+                       folio_err *err);
+/* The owner's views, personal fields opened ("[redacted]" once forgotten).
+ * domain_inbox: [{id, name, email, subject, received, status, page,
+ * message}] newest first; status and contact_id (NULL: any) filter.
+ * domain_members: [{user_id, email, name, joined, hidden, role, rank}] in
+ * joining order, hidden ones too. NULL with a message on error. */
+cJSON *domain_inbox(domain *d, const char *status, const char *contact_id, folio_err *err);
+cJSON *domain_members(domain *d, folio_err *err);
 
 /* WAL checkpoints for a busy writer. SQLite's automatic checkpoint runs
  * inside the commit that crosses 1000 WAL pages, stalling that writer; a

@@ -19,6 +19,8 @@ static const events_field S_user_registered[] = {
     {"display_name", cJSON_String, 1, 1, 80, EV_RULE_TEXT, 1},
     {"locale", cJSON_String, 1, 1, 16, EV_RULE_TEXT, 0}, /* since v2 */
     {"has_password", cJSON_True, 0, 0, 0, EV_RULE_NONE, 0},
+    /* optional, for members imported by the owner: ms since the epoch */
+    {"joined_at", cJSON_Number, 0, 0, 0, EV_RULE_NONE, 0},
     /* A sign-up waiting for its address to be verified (MemberVerified);
      * absent in the events of owners' registrations and of old logs. */
     {"pending", cJSON_True, 0, 0, 0, EV_RULE_NONE, 0},
@@ -103,6 +105,27 @@ static const events_field S_person_forgotten[] = {
     S_END,
 };
 
+/* The owner's decisions: an inbox request's status, a member hidden from
+ * the public pages (the account stays), a member's role. The domain
+ * checks the values against their lists. */
+static const events_field S_contact_status[] = {
+    {"contact_id", cJSON_String, 1, 1, 64, EV_RULE_ID, 0},
+    {"status", cJSON_String, 1, 1, 16, EV_RULE_ID, 0},
+    S_END,
+};
+
+static const events_field S_member_hidden[] = {
+    {"user_id", cJSON_String, 1, 1, 64, EV_RULE_ID, 0},
+    {"hidden", cJSON_True, 1, 0, 0, EV_RULE_NONE, 0},
+    S_END,
+};
+
+static const events_field S_member_role[] = {
+    {"user_id", cJSON_String, 1, 1, 64, EV_RULE_ID, 0},
+    {"role", cJSON_String, 1, 1, 16, EV_RULE_ID, 0},
+    S_END,
+};
+
 static const events_type S_types[] = {
     {"UserRegistered", 2, S_user_registered},
     {"ContactRequestSubmitted", 1, S_contact_submitted},
@@ -113,12 +136,16 @@ static const events_type S_types[] = {
     {"MemberSignupRepeated", 1, S_signup_repeated},
     {"PasswordResetRequested", 1, S_reset_requested},
     {"MemberPasswordChanged", 1, S_password_changed},
+    {"ContactRequestStatusChanged", 1, S_contact_status},
+    {"MemberHiddenChanged", 1, S_member_hidden},
+    {"MemberRoleChanged", 1, S_member_role},
 };
 #define S_NTYPES (sizeof S_types / sizeof S_types[0])
 
 static const events_type *const S_all[] = {
     &S_types[0], &S_types[1], &S_types[2], &S_types[3],
-    &S_types[4], &S_types[5], &S_types[6], &S_types[7], &S_types[8], NULL,
+    &S_types[4], &S_types[5], &S_types[6], &S_types[7], &S_types[8],
+    &S_types[9], &S_types[10], &S_types[11], NULL,
 };
 _Static_assert(sizeof S_all / sizeof S_all[0] == S_NTYPES + 1,
                "S_all lists every type");

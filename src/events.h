@@ -3,7 +3,9 @@
  * not) and its schema versions with the upcasters between them.
  *
  * Types: UserRegistered (v2: v1 lacked "locale", upcast with "en"),
- * ContactRequestSubmitted, ContactRequestHandled, PersonForgotten. */
+ * ContactRequestSubmitted, ContactRequestHandled, PersonForgotten;
+ * the owner's: ContactRequestStatusChanged (new, handled, archived, spam),
+ * MemberHiddenChanged, MemberRoleChanged (owner, member). */
 #ifndef FOLIO_EVENTS_H
 #define FOLIO_EVENTS_H
 

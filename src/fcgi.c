@@ -125,7 +125,7 @@ struct fcgi_server {
     S_jobq writeq;            /* valid submissions and health probes */
     S_jobq readyq;            /* answers to write now */
     S_jobq waitq;             /* committed, waiting for their render */
-    char dirty[S_MAX_DIRTY][32];
+    char dirty[S_MAX_DIRTY][48];
     size_t ndirty;
     unsigned long long commit_seq, dirty_seq, rendered_seq;
     int stop_accept, stop_writer, stop_render, stop_resp, stop_ckpt;
@@ -424,34 +424,26 @@ static void S_send_json(S_job *j, int status, cJSON *obj, const char *hdrs)
     S_send_answer(j, &a);
 }
 
-/* The site's own error page (templates/error.mustache), so that a refusal
- * looks like the rest of the site. 0 when sent. */
-static int S_send_themed(S_job *j, int status, const char *msg,
-                         const char *hdrs)
+/* The site's own error page (templates/error.mustache) for web.c's
+ * refusals, so that each looks like the rest of the site; the site is read
+ * under its lock, as a reload swaps it. */
+static int S_error_page(void *ud, int status, const char *reason,
+                        const char *msg, buf *out)
 {
-    fcgi_server *s = j->srv;
-    if (!s)
-        return -1;
-    buf page = BUF_INIT;
+    fcgi_server *s = ud;
     folio_err err = {{0}};
     pthread_mutex_lock(&s->site_mu);
-    int rc = s->site ? site_render_error(s->site, status, S_reason(status), msg,
-                                         &page, &err)
+    int rc = s->site ? site_render_error(s->site, status, reason, msg, out, &err)
                      : err_set(&err, "no site loaded");
     pthread_mutex_unlock(&s->site_mu);
-    if (rc == 0)
-        S_send(j, status, "text/html; charset=utf-8", hdrs, page.ptr, page.len);
-    else
+    if (rc != 0)
         log_msg("error", "cannot render the error page: %s", err.msg);
-    buf_free(&page);
     return rc;
 }
 
 static void S_send_html_msg(S_job *j, int status, const char *msg,
                             const char *hdrs)
 {
-    if (S_send_themed(j, status, msg, hdrs) == 0)
-        return;
     web_answer a = WEB_ANSWER_INIT;
     web_html_msg(&a, status, msg, hdrs);
     S_send_answer(j, &a);
@@ -1133,6 +1125,38 @@ static void S_note_disk(fcgi_server *s, int full)
     metrics_store_writable(!full);
 }
 
+/* A ranked change "LIST@A[-B]" (site_range_fn) joins the one already
+ * dirty for LIST, the two ranges merged, so that a burst of sign-ups stays
+ * one name; when the set is full, the whole LIST. 1 when handled. */
+static int S_dirty_ranked(fcgi_server *s, const char *name)
+{
+    const char *at = strchr(name, '@');
+    if (!at)
+        return 0;
+    size_t ln = (size_t)(at - name) + 1;
+    long long a = 0, b = 0, x = 0, y = 0;
+    if (sscanf(at + 1, "%lld-%lld", &a, &b) < 1)
+        return 0;
+    if (b < a)
+        b = a;
+    for (size_t d = 0; d < s->ndirty; d++) {
+        if (strncmp(s->dirty[d], name, ln) != 0)
+            continue;
+        if (sscanf(s->dirty[d] + ln, "%lld-%lld", &x, &y) < 1)
+            return 0;
+        if (y < x)
+            y = x;
+        snprintf(s->dirty[d] + ln, sizeof s->dirty[d] - ln, "%lld-%lld", a < x ? a : x,
+                 b > y ? b : y);
+        return 1;
+    }
+    if (s->ndirty + 1 < S_MAX_DIRTY)
+        return 0;
+    if (s->ndirty < S_MAX_DIRTY)
+        snprintf(s->dirty[s->ndirty++], sizeof s->dirty[0], "%.*s", (int)ln - 1, name);
+    return 1;
+}
+
 /* Adds the group's changed data names to the renderer's dirty set. */
 static void S_mark_dirty(fcgi_server *s, S_job *group, unsigned long long seq)
 {
@@ -1142,6 +1166,9 @@ static void S_mark_dirty(fcgi_server *s, S_job *group, unsigned long long seq)
             continue;
         for (size_t k = 0; k < j->res.nchanged && k < DOMAIN_MAX_CHANGED; k++) {
             const char *name = j->res.changed[k];
+            any = 1;
+            if (S_dirty_ranked(s, name))
+                continue;
             size_t d = 0;
             while (d < s->ndirty && strcmp(s->dirty[d], name) != 0)
                 d++;
@@ -1150,7 +1177,6 @@ static void S_mark_dirty(fcgi_server *s, S_job *group, unsigned long long seq)
                 memcpy(s->dirty[d], name, strlen(name) + 1);
                 s->ndirty++;
             }
-            any = 1;
         }
     }
     if (any) {
@@ -1355,7 +1381,7 @@ static void *S_renderer(void *arg)
 {
     fcgi_server *s = arg;
     pthread_setname_np(pthread_self(), "folio-render");
-    char names[S_MAX_DIRTY][32];
+    char names[S_MAX_DIRTY][48];
     const char *ptrs[S_MAX_DIRTY];
     for (;;) {
         pthread_mutex_lock(&s->mu);
@@ -1620,7 +1646,8 @@ static int S_open_handles(fcgi_server *s, folio_err *err)
         store_open(cfg->db_path, &co, &s->ckpt, err) != 0)
         return err_prefix(err, "cannot open the event store %s", cfg->db_path);
     site_opts so = {.jobs = 1, .data = domain_site_data,
-                    .data_ud = s->reader_dom};
+                    .data_ud = s->reader_dom,
+                    .range = domain_site_range};
     s->site = site_open(cfg, &so, err);
     if (!s->site)
         return err_prefix(err, "cannot load the site");
@@ -1727,6 +1754,7 @@ int fcgi_start(fcgi_server *s, folio_err *err)
         if (strlen(names[i]) < sizeof s->dirty[0])
             memcpy(s->dirty[s->ndirty++], names[i], strlen(names[i]) + 1);
     pthread_mutex_unlock(&s->mu);
+    web_set_error_page(S_error_page, s);
 
     if (pthread_create(&s->writer, NULL, S_writer, s) != 0 ||
         pthread_create(&s->checkpointer, NULL, S_checkpointer, s) != 0 ||
@@ -1799,7 +1827,8 @@ int fcgi_reload(fcgi_server *s, folio_err *err)
         free(node);
         return -1;
     }
-    site_opts so = {.jobs = 1, .data = domain_site_data, .data_ud = s->reader_dom};
+    site_opts so = {.jobs = 1, .data = domain_site_data, .data_ud = s->reader_dom,
+                    .range = domain_site_range};
     site *fresh = site_open(&node->cfg, &so, err);
     if (!fresh) {
         config_free(&node->cfg);
@@ -1830,6 +1859,7 @@ void fcgi_close(fcgi_server *s)
 {
     if (!s)
         return;
+    web_set_error_page(NULL, NULL);
     if (s->started)
         fcgi_stop(s);
     if (s->listen_fd >= 0)

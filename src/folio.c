@@ -28,6 +28,8 @@ static const struct command S_commands[] = {
     {"deadletters", cmd_deadletters, "list, retry or drop failed deliveries"},
     {"mail", cmd_mail, "list the mail outbox, show a message, send a test"},
     {"restore", cmd_restore, "put a backup back as the event store"},
+    {"inbox", cmd_inbox, "list, show and mark contact requests"},
+    {"members", cmd_members, "list, import, hide members; give the owner role"},
     {"webhooks", cmd_webhooks, "list the webhooks; send a signed test event"},
     {"apikey", cmd_apikey, "create, list and revoke keys for /api/events"},
     {NULL, NULL, NULL},

@@ -40,22 +40,28 @@ static const S_def S_defs[] = {
      * is several times faster than a separate unique index over a table
      * in position order, and a third smaller. The member's user id is in
      * members, found by position. */
-    {"members", PROJ_MEMBERS, 4, {"members", "members_private", NULL},
+    {"members", PROJ_MEMBERS, 5, {"members", "members_private", NULL},
      {"CREATE TABLE %1$s.members%2$s (position INTEGER PRIMARY KEY,"
       " user_id BLOB NOT NULL, display_name TEXT NOT NULL,"
-      " joined_at INTEGER NOT NULL)",
+      " joined_at INTEGER NOT NULL, hidden INTEGER NOT NULL DEFAULT 0,"
+      " role TEXT NOT NULL DEFAULT 'member')",
       "CREATE TABLE %1$s.members_private%2$s (subject BLOB PRIMARY KEY,"
       " position INTEGER NOT NULL, locale TEXT NOT NULL,"
       " has_password INTEGER NOT NULL) WITHOUT ROWID",
       NULL},
-     {NULL, NULL, NULL}},
+     /* hidden: the smallest b-tree, so counting members (a new member's
+      * rank, the pages' count) reads a few pages, not the names; user_id:
+      * the owner's decisions find their member */
+     {"CREATE INDEX %1$s.members%2$s_hidden ON members%2$s (hidden)",
+      "CREATE INDEX %1$s.members%2$s_user ON members%2$s (user_id)", NULL}},
     /* No dedupe hash here: the domain finds a duplicate request through
      * the log's own stream index (its stream is named after the hash). */
-    {"inbox", PROJ_INBOX, 3, {"inbox", NULL, NULL},
+    {"inbox", PROJ_INBOX, 4, {"inbox", NULL, NULL},
      {"CREATE TABLE %1$s.inbox%2$s (position INTEGER PRIMARY KEY,"
       " contact_id BLOB NOT NULL, subject BLOB NOT NULL,"
       " received_at INTEGER NOT NULL,"
-      " status TEXT NOT NULL CHECK (status IN ('new', 'handled')),"
+      " status TEXT NOT NULL CHECK (status IN ('new', 'handled',"
+      " 'archived', 'spam')),"
       " page TEXT)",
       NULL, NULL},
      {"CREATE UNIQUE INDEX %1$s.inbox%2$s_contact ON inbox%2$s (contact_id)",
@@ -76,18 +82,24 @@ static const char *const S_names[] = {"members", "inbox", "stats", NULL};
  * temp tables of the connection, inside the same transaction) and applied
  * once at the end of the batch. An erasure removes the person's rows made
  * before it (a person erased may come back later, under a new key: their
- * rows after the erasure stay), and a request only ever goes from new to
- * handled, so applying these at the end gives the same tables as applying
+ * rows after the erasure stay), and of the owner's decisions (a request's
+ * status, a member hidden, a role: proj_state) only the latest by position
+ * counts, so applying these at the end gives the same tables as applying
  * them in order. proj_forgotten keeps each subject's latest erasure. */
 static const char S_pending_ddl[] =
     "CREATE TEMP TABLE IF NOT EXISTS proj_forgotten (subject BLOB PRIMARY"
     " KEY, position INTEGER NOT NULL); CREATE TEMP TABLE IF NOT EXISTS"
-    " proj_handled (contact_id BLOB PRIMARY KEY)";
+    " proj_state (kind INTEGER NOT NULL, id BLOB NOT NULL, position INTEGER"
+    " NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, id))";
+/* proj_state: the owner's decisions, the latest by position of each kind
+ * and id, so applying them at the end of a batch equals applying them in
+ * order. */
+enum { S_ST_STATUS, S_ST_HIDDEN, S_ST_ROLE };
 
 enum {
     W_MEM_INS, W_MEMP_INS, W_INB_INS, W_MEM_ROWS, W_MEMP_ROWS, W_INB_ROWS,
     W_FORGOT, W_HANDLED,
-    W_MEM_DEL, W_MEMP_DEL, W_INB_DEL, W_INB_DEL_AT, W_INB_DONE,
+    W_MEM_DEL, W_MEMP_DEL, W_INB_DEL, W_INB_DEL_AT, W_INB_DONE, W_MEM_STATE,
     W_TYPE_ADD, W_DAY_ADD,
     W_COUNT
 };
@@ -121,8 +133,10 @@ static const char *const S_wsql[W_COUNT] = {
     [W_FORGOT] = "INSERT INTO temp.proj_forgotten (subject, position)"
                  " VALUES (?1, ?2) ON CONFLICT (subject) DO UPDATE SET"
                  " position = max(position, excluded.position)",
-    [W_HANDLED] = "INSERT OR IGNORE INTO temp.proj_handled (contact_id)"
-                  " VALUES (?1)",
+    [W_HANDLED] = "INSERT INTO temp.proj_state (kind, id, position, value)"
+                  " VALUES (?3, ?1, ?2, ?4) ON CONFLICT (kind, id) DO UPDATE"
+                  " SET position = excluded.position, value = excluded.value"
+                  " WHERE excluded.position > position",
     [W_MEM_DEL] =
         "DELETE FROM %1$s.members%2$s WHERE position IN (SELECT m.position"
         " FROM %1$s.members_private%2$s AS m JOIN temp.proj_forgotten AS f"
@@ -139,8 +153,16 @@ static const char *const S_wsql[W_COUNT] = {
     [W_INB_DEL_AT] = "DELETE FROM %1$s.inbox%2$s WHERE position = ?1 AND"
                      " subject = ?2",
     [W_INB_DONE] =
-        "UPDATE %1$s.inbox%2$s SET status = 'handled' WHERE contact_id IN"
-        " (SELECT contact_id FROM temp.proj_handled)",
+        "UPDATE %1$s.inbox%2$s SET status = (SELECT value FROM"
+        " temp.proj_state WHERE kind = 0 AND id = inbox%2$s.contact_id)"
+        " WHERE contact_id IN (SELECT id FROM temp.proj_state WHERE kind = 0)",
+    [W_MEM_STATE] =
+        "UPDATE %1$s.members%2$s SET hidden = coalesce((SELECT"
+        " CAST(value AS INTEGER) FROM temp.proj_state WHERE kind = 1 AND"
+        " id = members%2$s.user_id), hidden), role = coalesce((SELECT value"
+        " FROM temp.proj_state WHERE kind = 2 AND id = members%2$s.user_id),"
+        " role) WHERE user_id IN (SELECT id FROM temp.proj_state WHERE kind"
+        " IN (1, 2))",
     [W_TYPE_ADD] =
         "INSERT INTO %1$s.stats_types%2$s (type, count) VALUES (?1, ?2)"
         " ON CONFLICT (type) DO UPDATE SET count = count + excluded.count",
@@ -582,6 +604,7 @@ struct projections {
     sqlite3_stmt *cp_load, *cp_save;
     const events_type *t_user, *t_contact, *t_handled, *t_forgot;
     const events_type *t_verified; /* MemberVerified: a member goes public */
+    const events_type *t_status, *t_hidden, *t_role;
     /* rows noted in temp.proj_forgotten / proj_handled, not yet applied */
     long long notes;
     /* Within one write transaction (projections_tx_begin .. flush or
@@ -1134,13 +1157,14 @@ static int S_flush_notes(projections *p, S_writer *w, unsigned mask,
     int rc = 0;
     if (rc == 0 && (mask & PROJ_MEMBERS))
         rc = S_run_w(w, W_MEM_DEL, PROJ_MEMBERS, changed, err) ||
-             S_run_w(w, W_MEMP_DEL, PROJ_MEMBERS, changed, err) ? -1 : 0;
+             S_run_w(w, W_MEMP_DEL, PROJ_MEMBERS, changed, err) ||
+             S_run_w(w, W_MEM_STATE, PROJ_MEMBERS, changed, err) ? -1 : 0;
     if (rc == 0 && (mask & PROJ_INBOX))
         rc = (w->defer ? S_irows_erase(w, changed, err)
                        : S_run_w(w, W_INB_DEL, PROJ_INBOX, changed, err)) ||
              S_run_w(w, W_INB_DONE, PROJ_INBOX, changed, err) ? -1 : 0;
     if (rc == 0 && sqlite3_exec(w->db, "DELETE FROM temp.proj_forgotten;"
-                                       " DELETE FROM temp.proj_handled",
+                                       " DELETE FROM temp.proj_state",
                                 NULL, NULL, NULL) != SQLITE_OK)
         rc = S_sqlerr(w->db, err, "projections: pending changes");
     if (rc == 0)
@@ -1156,7 +1180,7 @@ static int S_flush_notes(projections *p, S_writer *w, unsigned mask,
  * (S_pipe), through the same two functions, so replay equals the
  * incremental result by construction. */
 
-enum { S_OP_NONE, S_OP_MEMBER, S_OP_CONTACT, S_OP_HANDLED, S_OP_FORGOT };
+enum { S_OP_NONE, S_OP_MEMBER, S_OP_CONTACT, S_OP_STATE, S_OP_FORGOT };
 /* the strings of an op: offsets into its arena (S_NOSTR: none). F_ID is
  * the user or contact id and F_SUBJECT the subject, both in their stored
  * form (S_put_key: decoded on the reading threads, not by the writer);
@@ -1168,6 +1192,7 @@ enum { F_ID, F_SUBJECT, F_STEXT, F_NAME, F_SEALED, F_LOCALE, F_PAGE, F_N };
 
 typedef struct S_op {
     int kind, has_password;
+    int skind; /* S_OP_STATE: an S_ST_ kind, its value in F_PAGE */
     long long position, recorded_at;
     size_t f[F_N];
     unsigned char klen[F_N]; /* a stored form's bytes; 0: text */
@@ -1280,6 +1305,10 @@ static int S_dec_registered(projections *p, vault_reader *vr,
     }
     op->has_password =
         cJSON_IsTrue(cJSON_GetObjectItem(data, "has_password"));
+    /* a member brought from elsewhere joined when the owner's list says */
+    const cJSON *joined = cJSON_GetObjectItemCaseSensitive(data, "joined_at");
+    if (cJSON_IsNumber(joined) && joined->valuedouble > 0)
+        op->recorded_at = (long long)joined->valuedouble;
     if (rc == 0)
         op->kind = S_OP_MEMBER;
     return rc;
@@ -1313,6 +1342,22 @@ static int S_dec_note(const store_event *ev, const cJSON *data, int kind,
     return 0;
 }
 
+/* An owner's decision (see proj_state): the latest value of one kind for
+ * one id. */
+static int S_dec_state(const store_event *ev, const cJSON *data, int skind,
+                       const char *idfield, const char *value, S_op *op,
+                       buf *arena, folio_err *err)
+{
+    const char *v = S_field(data, idfield);
+    if (S_need(ev, idfield, v, err) || S_need(ev, "value", value, err) ||
+        S_put_key(op, F_ID, arena, v, err) ||
+        S_put(op, F_PAGE, arena, value, err))
+        return -1;
+    op->kind = S_OP_STATE;
+    op->skind = skind;
+    return 0;
+}
+
 /* Decodes event ev of type t, its data in the current shape, into op.
  * Names are opened through vr (a thread's window onto the keys, S_pipe),
  * or when NULL through the vault (the connection's own thread only). */
@@ -1335,8 +1380,19 @@ static int S_decode_data(projections *p, vault_reader *vr,
     if (t == p->t_contact)
         return S_dec_contact(ev, data, op, arena, err);
     if (t == p->t_handled)
-        return S_dec_note(ev, data, S_OP_HANDLED, "contact_id", op, arena,
-                          err);
+        return S_dec_state(ev, data, S_ST_STATUS, "contact_id", "handled", op,
+                           arena, err);
+    if (t == p->t_status)
+        return S_dec_state(ev, data, S_ST_STATUS, "contact_id",
+                           S_field(data, "status"), op, arena, err);
+    if (t == p->t_hidden) {
+        const cJSON *h = cJSON_GetObjectItemCaseSensitive(data, "hidden");
+        return S_dec_state(ev, data, S_ST_HIDDEN, "user_id",
+                           cJSON_IsTrue(h) ? "1" : "0", op, arena, err);
+    }
+    if (t == p->t_role)
+        return S_dec_state(ev, data, S_ST_ROLE, "user_id",
+                           S_field(data, "role"), op, arena, err);
     if (t == p->t_forgot)
         return S_dec_note(ev, data, S_OP_FORGOT, "subject", op, arena, err);
     return 0;
@@ -1445,8 +1501,10 @@ static int S_decode(projections *p, vault_reader *vr, S_acc *acc,
         return 0;
     if (t == p->t_user || t == p->t_verified)
         wants = PROJ_MEMBERS;
-    else if (t == p->t_contact || t == p->t_handled)
+    else if (t == p->t_contact || t == p->t_handled || t == p->t_status)
         wants = PROJ_INBOX;
+    else if (t == p->t_hidden || t == p->t_role)
+        wants = PROJ_MEMBERS;
     else if (t == p->t_forgot)
         wants = PROJ_MEMBERS | PROJ_INBOX;
     if (!(wants & active))
@@ -1562,8 +1620,11 @@ static int S_write_note(projections *p, S_writer *w, const S_op *op,
     if (!st)
         return -1;
     S_bind_opkey(st, 1, op, forgot ? F_SUBJECT : F_ID, arena);
-    if (forgot)
-        sqlite3_bind_int64(st, 2, op->position);
+    sqlite3_bind_int64(st, 2, op->position);
+    if (!forgot) {
+        sqlite3_bind_int(st, 3, op->skind);
+        sqlite3_bind_text(st, 4, S_str(op, F_PAGE, arena), -1, SQLITE_STATIC);
+    }
     if (S_run(w, st, err) < 0)
         return -1;
     p->notes++;
@@ -1585,7 +1646,7 @@ static int S_write(projections *p, S_writer *w, const S_op *op,
             return -1;
         *changed |= PROJ_INBOX;
         return 0;
-    case S_OP_HANDLED:
+    case S_OP_STATE:
     case S_OP_FORGOT:
         return S_write_note(p, w, op, arena, err);
     default:
@@ -2621,6 +2682,9 @@ static projections *S_new(store *st, vault *v, const char *schema)
     p->t_handled = events_find("ContactRequestHandled");
     p->t_forgot = events_find("PersonForgotten");
     p->t_verified = events_find("MemberVerified");
+    p->t_status = events_find("ContactRequestStatusChanged");
+    p->t_hidden = events_find("MemberHiddenChanged");
+    p->t_role = events_find("MemberRoleChanged");
     return p;
 }
 
@@ -2845,39 +2909,59 @@ static sqlite3_stmt *S_prep(projections *p, const char *tmpl, folio_err *err)
     return st;
 }
 
+static int S_scalar(projections *p, const char *tmpl, long long *out,
+                    folio_err *err);
+
+/* Appends {name, joined, joined_iso[, rank]} for the row of st (display_name,
+ * joined_at) to list; rank 0: none. */
+static int S_member_obj(sqlite3_stmt *st, cJSON *list, long long rank)
+{
+    const char *name = (const char *)sqlite3_column_text(st, 0);
+    long long at = sqlite3_column_int64(st, 1);
+    char iso[32], date[40];
+    util_format_iso_ms(at, iso);
+    S_long_date(at, date);
+    cJSON *m = cJSON_CreateObject();
+    if (!m || !cJSON_AddItemToArray(list, m)) {
+        cJSON_Delete(m);
+        return -1;
+    }
+    if (!cJSON_AddStringToObject(m, "name", name ? name : "") ||
+        !cJSON_AddStringToObject(m, "joined", date) ||
+        !cJSON_AddStringToObject(m, "joined_iso", iso) ||
+        (rank > 0 && !cJSON_AddNumberToObject(m, "rank", (double)rank)))
+        return -1;
+    return 0;
+}
+
 cJSON *projections_community(projections *p, folio_err *err)
 {
+    /* the newest only: the whole list, at any length, is read by rank
+     * (projections_members_range), a page at a time */
     sqlite3_stmt *st = S_prep(p,
                               "SELECT display_name, joined_at FROM"
-                              " %s.members ORDER BY position DESC", err);
+                              " %s.members WHERE hidden = 0"
+                              " ORDER BY position DESC LIMIT "
+                              PROJECTIONS_COMMUNITY_RECENT_S, err);
     if (!st)
         return NULL;
     cJSON *root = cJSON_CreateObject();
     cJSON *list = cJSON_AddArrayToObject(root, "members");
     if (!list)
         goto oom;
-    int rc, count = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *name = (const char *)sqlite3_column_text(st, 0);
-        long long at = sqlite3_column_int64(st, 1);
-        char iso[32], date[40];
-        util_format_iso_ms(at, iso);
-        S_long_date(at, date);
-        cJSON *m = cJSON_CreateObject();
-        if (!m)
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (S_member_obj(st, list, 0) != 0)
             goto oom;
-        cJSON_AddItemToArray(list, m);
-        if (!cJSON_AddStringToObject(m, "name", name ? name : "") ||
-            !cJSON_AddStringToObject(m, "joined", date) ||
-            !cJSON_AddStringToObject(m, "joined_iso", iso))
-            goto oom;
-        count++;
-    }
     if (rc != SQLITE_DONE) {
         S_sqlerr(p->db, err, "projections: members");
         goto fail;
     }
-    if (!cJSON_AddNumberToObject(root, "count", count))
+    long long total;
+    if (S_scalar(p, "SELECT count(*) FROM %s.members WHERE hidden = 0", &total,
+                 err) != 0)
+        goto fail;
+    if (!cJSON_AddNumberToObject(root, "count", (double)total))
         goto oom;
     sqlite3_finalize(st);
     return root;
@@ -2965,4 +3049,146 @@ cJSON *projections_stats(projections *p, folio_err *err)
         return NULL;
     }
     return root;
+}
+
+/* ---- the member list by rank (site_range_fn) ------------------------------ */
+
+/* A member's rank is their place in joining order among the rows there are,
+ * 1 the oldest: appending a member never moves the others. */
+int projections_members_range(projections *p, long long lo, long long hi, cJSON **items,
+                              long long *top, folio_err *err)
+{
+    *items = NULL;
+    if (S_scalar(p, "SELECT count(*) FROM %s.members", top, err) != 0)
+        return -1;
+    if (hi > *top)
+        hi = *top;
+    if (lo < 1)
+        lo = 1;
+    cJSON *arr = cJSON_CreateArray();
+    if (!arr)
+        return err_set(err, "out of memory");
+    *items = arr;
+    if (lo > hi)
+        return 0;
+    sqlite3_stmt *st = S_prep(p, "SELECT display_name, joined_at, hidden FROM"
+                                 " %s.members ORDER BY position DESC"
+                                 " LIMIT ?1 OFFSET ?2", err);
+    if (!st)
+        goto fail;
+    sqlite3_bind_int64(st, 1, hi - lo + 1);
+    sqlite3_bind_int64(st, 2, *top - hi);
+    long long rank = hi;
+    int rc;
+    /* a hidden member keeps their rank (the pages do not shift) but never
+     * reaches a page */
+    for (; (rc = sqlite3_step(st)) == SQLITE_ROW; rank--)
+        if (!sqlite3_column_int(st, 2) && S_member_obj(st, arr, rank) != 0)
+            goto oom;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return S_sqlerr(p->db, err, "projections: members");
+    return 0;
+oom:
+    sqlite3_finalize(st);
+    err_set(err, "out of memory");
+fail:
+    cJSON_Delete(arr);
+    *items = NULL;
+    return -1;
+}
+
+/* ---- the owner's views: the inbox and every member ---------------------- */
+
+/* Steps st to its end, handing each row to row (which calls the owner's
+ * callback); finalizes st. The number of rows, or -1. */
+static int S_each_row(projections *p, sqlite3_stmt *st,
+                      int (*row)(sqlite3_stmt *, void *, folio_err *), void *ctx,
+                      const char *what, folio_err *err)
+{
+    int rc, n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        n++;
+        if (row(st, ctx, err) != 0) {
+            sqlite3_finalize(st);
+            return -1;
+        }
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return S_sqlerr(p->db, err, what);
+    return n;
+}
+
+typedef struct S_rowcb {
+    projections_inbox_fn inbox;
+    projections_member_fn member;
+    void *ud;
+    long long rank;
+} S_rowcb;
+
+static int S_inbox_row(sqlite3_stmt *st, void *ctx, folio_err *err)
+{
+    S_rowcb *c = ctx;
+    projections_inbox_row r = {0};
+    char id[80];
+    r.position = sqlite3_column_int64(st, 0);
+    S_key_text(st, 1, id, sizeof id);
+    r.contact_id = id;
+    r.status = (const char *)sqlite3_column_text(st, 2);
+    r.received_at = sqlite3_column_int64(st, 3);
+    r.page = (const char *)sqlite3_column_text(st, 4);
+    return c->inbox(c->ud, &r, err);
+}
+
+int projections_inbox_rows(projections *p, const char *status, const char *contact_id,
+                           projections_inbox_fn fn, void *ud, folio_err *err)
+{
+    sqlite3_stmt *st = S_prep(p, "SELECT position, contact_id, status, received_at, page"
+                                 " FROM %s.inbox WHERE (?1 IS NULL OR status = ?1) AND"
+                                 " (?2 IS NULL OR contact_id = ?2) ORDER BY position DESC",
+                              err);
+    if (!st)
+        return -1;
+    unsigned char k[S_KEY_MAX];
+    if (status)
+        sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
+    if (contact_id)
+        S_bind_key(st, 2, contact_id, k);
+    S_rowcb c = {fn, NULL, ud, 0};
+    return S_each_row(p, st, S_inbox_row, &c, "projections: inbox", err);
+}
+
+static int S_member_row(sqlite3_stmt *st, void *ctx, folio_err *err)
+{
+    S_rowcb *c = ctx;
+    projections_member_row r = {0};
+    char id[80];
+    r.position = sqlite3_column_int64(st, 0);
+    S_key_text(st, 1, id, sizeof id);
+    r.user_id = id;
+    r.display_name = (const char *)sqlite3_column_text(st, 2);
+    r.joined_at = sqlite3_column_int64(st, 3);
+    r.hidden = sqlite3_column_int(st, 4);
+    r.role = (const char *)sqlite3_column_text(st, 5);
+    /* all of them in order: the rank is counted, not asked */
+    r.rank = sqlite3_column_int64(st, 6) ? sqlite3_column_int64(st, 6) : ++c->rank;
+    return c->member(c->ud, &r, err);
+}
+
+int projections_member_rows(projections *p, const char *user_id, projections_member_fn fn,
+                            void *ud, folio_err *err)
+{
+    sqlite3_stmt *st = S_prep(p, "SELECT position, user_id, display_name, joined_at, hidden,"
+                                 " role, CASE WHEN ?1 IS NULL THEN 0 ELSE (SELECT count(*)"
+                                 " FROM %1$s.members AS o WHERE o.position <= m.position)"
+                                 " END FROM %1$s.members AS m WHERE ?1 IS NULL OR"
+                                 " user_id = ?1 ORDER BY position", err);
+    if (!st)
+        return -1;
+    unsigned char k[S_KEY_MAX];
+    if (user_id)
+        S_bind_key(st, 1, user_id, k);
+    S_rowcb c = {NULL, fn, ud, 0};
+    return S_each_row(p, st, S_member_row, &c, "projections: members", err);
 }

@@ -1,11 +1,12 @@
 /* projections — the read models built from the event log.
  *
- *   members  members (public: user_id, display_name, joined_at) and
+ *   members  members (public: user_id, display_name, joined_at; the
+ *            owner's: hidden, role) and
  *            members_private (subject, position, locale, has_password);
  *            subject is the vault's keyed hash of the normalised address
  *            and is UNIQUE: one address, one member.
  *   inbox    contact requests: contact_id, subject, received_at, status
- *            (new/handled), page — no plaintext.
+ *            (new/handled/archived/spam), page — no plaintext.
  *   stats    counts by event type (stats_types) and by day (stats_days).
  *
  * Each projection has a name, a code version and a checkpoint (a row in
@@ -95,12 +96,43 @@ int projections_check(projections *p, buf *report, folio_err *err);
  * may be NULL) gets the member's id. */
 int projections_member_of(projections *p, const char *subject,
                           char user_id[80], folio_err *err);
+/* The owner's views. Each row is handed to fn (its strings valid during
+ * the call); a non-zero return from fn stops with -1. Return the number of
+ * rows, or -1. */
+typedef struct projections_inbox_row {
+    long long position, received_at;
+    const char *contact_id, *status, *page; /* page may be NULL */
+} projections_inbox_row;
+typedef int (*projections_inbox_fn)(void *ud, const projections_inbox_row *r,
+                                    folio_err *err);
+/* Newest first; status and contact_id (NULL: any) filter. */
+int projections_inbox_rows(projections *p, const char *status, const char *contact_id,
+                           projections_inbox_fn fn, void *ud, folio_err *err);
+typedef struct projections_member_row {
+    long long position, joined_at, rank;
+    const char *user_id, *display_name, *role;
+    int hidden;
+} projections_member_row;
+typedef int (*projections_member_fn)(void *ud, const projections_member_row *r,
+                                     folio_err *err);
+/* Oldest first; user_id (NULL: all) filters. */
+int projections_member_rows(projections *p, const char *user_id, projections_member_fn fn,
+                            void *ud, folio_err *err);
+
 /* 1 and the member's public display name (cut to cap bytes) when user_id
  * is a listed member, 0 when not, -1 on error. */
 int projections_member_name(projections *p, const char *user_id, char *name,
                             size_t cap, folio_err *err);
-/* {count, members: [{name, joined, joined_iso}]} newest first. */
+/* {count, members: [{name, joined, joined_iso}]}: the newest
+ * PROJECTIONS_COMMUNITY_RECENT members, newest first. */
+#define PROJECTIONS_COMMUNITY_RECENT 30
+#define PROJECTIONS_COMMUNITY_RECENT_S "30"
 cJSON *projections_community(projections *p, folio_err *err);
+/* Members by rank (1 the oldest; a site_range_fn's contract): *top the
+ * number of members, *items those ranked lo..hi newest first as
+ * {name, joined, joined_iso, rank}. */
+int projections_members_range(projections *p, long long lo, long long hi, cJSON **items,
+                              long long *top, folio_err *err);
 /* {events, members, contacts, by_type: {TYPE: n}, by_day: [{day, events}]}
  * (by_day: the last 30 days with events, newest first). */
 cJSON *projections_stats(projections *p, folio_err *err);

@@ -137,7 +137,8 @@ static int S_build(serve *s, const char *why)
         g = NULL;
     } else {
         site_opts so = {.out_dir = s->out_dir, .drafts = s->o.drafts, .jobs = s->o.jobs,
-                        .data = domain_site_data, .data_ud = s->dom};
+                        .data = domain_site_data, .data_ud = s->dom,
+                        .range = domain_site_range};
         pthread_mutex_lock(&s->build_mu);
         g->site = site_open(&g->cfg, &so, &err);
         rc = g->site && site_build(g->site, &err) == 0 ? 0 : -1;

@@ -29,6 +29,7 @@
 
 #include "buildstate.h"
 #include "content.h"
+#include "images.h"
 #include "template.h"
 
 #define S_FEED_ENTRIES 20
@@ -56,6 +57,8 @@ typedef struct S_page {
     const tpl *tpl;
     char *data_name;  /* paginate_data: NAME.PATH split */
     char *data_path;
+    char *data_list;  /* NAME.PATH whole */
+    int ranked;       /* data served by rank: 0 not asked yet, 1 yes, 2 no */
     atomic_int meta;  /* words and summary known */
     int words;
     int fm_summary;   /* the front matter gave one (fixed at open: no lock) */
@@ -67,6 +70,11 @@ typedef struct S_page {
     int item_known;
     unsigned char item_fp[BSTATE_HASH]; /* the page as lists show it */
     char *links;      /* its Markdown's links (known with meta) */
+    /* page bundles and images (see "page bundles" below) */
+    char *bundle;     /* content/BUNDLE/index.md: "BUNDLE", else NULL */
+    unsigned char ahash[BSTATE_HASH]; /* of its files' and its cover's stat */
+    cJSON *cover;     /* its cover value, once made (under the site's lock) */
+    int cover_done;
 } S_page;
 
 typedef struct S_list {
@@ -151,6 +159,12 @@ struct site {
     S_inc *inc;          /* during site_build */
     int skipped;
     int warnings;
+    /* page bundles and images */
+    struct S_bfile *bfiles; /* the bundles' files, by URL */
+    size_t nbfiles;
+    images *img;
+    char **imgused;      /* cache names of the variants the pages show */
+    size_t nimgused, imgcap;
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -729,6 +743,16 @@ static int S_tag_of(site *s, const char *name, folio_err *err)
     return (int)s->ntags++;
 }
 
+/* URLs go into href attributes, feeds and nginx as they are: a name that
+ * would need percent-encoding is refused rather than mangled. */
+static int S_url_ok(const char *url)
+{
+    for (const unsigned char *c = (const unsigned char *)url; *c; c++)
+        if (*c <= ' ' || *c == 0x7f || strchr("?#%\"<>\\'`", *c))
+            return 0;
+    return 1;
+}
+
 /* The URL of a content file: pretty URLs, slug replaces the file name. */
 static int S_url_of(S_page *p, folio_err *err)
 {
@@ -743,6 +767,12 @@ static int S_url_of(S_page *p, folio_err *err)
              buf_putc(&b, '/');
     } else if (!strcmp(file, "404.md")) {
         rc = buf_puts(&b, "/404.html");
+    } else if (p->bundle) {
+        /* a page bundle is named after its folder */
+        const char *bs = strrchr(p->bundle, '/');
+        size_t dirlen = bs ? (size_t)(bs - p->bundle) + 1 : 0;
+        rc = buf_putc(&b, '/') || buf_add(&b, p->bundle, dirlen) ||
+             buf_puts(&b, p->c.slug ? p->c.slug : p->bundle + dirlen) || buf_putc(&b, '/');
     } else {
         const char *slash = strrchr(file, '/');
         size_t dirlen = slash ? (size_t)(slash - file) + 1 : 0;
@@ -756,16 +786,12 @@ static int S_url_of(S_page *p, folio_err *err)
         buf_free(&b);
         return err_set(err, "out of memory");
     }
-    /* URLs go into href attributes, feeds and nginx as they are: a name
-     * that would need percent-encoding is refused rather than mangled. */
-    for (const unsigned char *c = (const unsigned char *)b.ptr; *c; c++) {
-        if (*c <= ' ' || *c == 0x7f || strchr("?#%\"<>\\'`", *c)) {
-            rc = err_set(err, "content/%s: its URL '%s' would need escaping; use letters, "
-                         "digits, '-', '_' and '.' in file and folder names (or set slug:)",
-                         file, b.ptr);
-            buf_free(&b);
-            return rc;
-        }
+    if (!S_url_ok(b.ptr)) {
+        rc = err_set(err, "content/%s: its URL '%s' would need escaping; use letters, "
+                     "digits, '-', '_' and '.' in file and folder names (or set slug:)",
+                     file, b.ptr);
+        buf_free(&b);
+        return rc;
     }
     p->url = buf_detach(&b, NULL);
     return 0;
@@ -832,7 +858,8 @@ static int S_in_build(const site *s, const content_page *c)
     return !c->draft && !(c->date > s->now);
 }
 
-/* Sections, URLs, tags and the order. */
+static int S_bundle_kind(S_page *p, folio_err *err);
+
 /* URLs, sections and what each content file is. */
 static int S_graph_kinds(site *s, folio_err *err)
 {
@@ -840,7 +867,7 @@ static int S_graph_kinds(site *s, folio_err *err)
     s->home.index_page = -1;
     for (size_t i = 0; i < s->npages; i++) {
         S_page *p = &s->pages[i];
-        if (S_url_of(p, err) != 0)
+        if (S_bundle_kind(p, err) != 0 || S_url_of(p, err) != 0)
             return -1;
         if (*p->c.section) {
             int sec = S_section_of(s, p->c.section, err);
@@ -1097,7 +1124,8 @@ static int S_data_params(site *s, folio_err *err)
         const char *dot = strchr(pd->valuestring, '.');
         size_t n = dot ? (size_t)(dot - pd->valuestring) : strlen(pd->valuestring);
         if (!(p->data_name = util_strndup(pd->valuestring, n)) ||
-            !(p->data_path = util_strdup(dot ? dot + 1 : "")))
+            !(p->data_path = util_strdup(dot ? dot + 1 : "")) ||
+            !(p->data_list = util_strdup(pd->valuestring)))
             return err_set(err, "out of memory");
     }
     return 0;
@@ -1106,6 +1134,11 @@ static int S_data_params(site *s, folio_err *err)
 /* ---- the "site" context value ----------------------------------------- */
 
 static cJSON *S_page_obj(site *s, int i, const char *content);
+static int S_cover_add(site *s, int i, cJSON *o);
+static int S_jsonld(site *s, cJSON *ctx);
+static int S_cover_path(const site *s, const S_page *p, char *path, size_t n);
+static int S_img_rewrite(site *s, const S_page *p, int has_cover, char **html,
+                         folio_err *err);
 
 static int S_add_list_obj(cJSON *arr, cJSON *o)
 {
@@ -1316,7 +1349,8 @@ static cJSON *S_page_obj(site *s, int i, const char *content)
              cJSON_AddItemToObject(o, "params", cJSON_Duplicate(p->c.params, 1)) &&
              (!p->c.draft || cJSON_AddTrueToObject(o, "draft")) &&
              (p->prev < 0 || S_link(o, "prev", &s->pages[p->prev]) == 0) &&
-             (p->next < 0 || S_link(o, "next", &s->pages[p->next]) == 0);
+             (p->next < 0 || S_link(o, "next", &s->pages[p->next]) == 0) &&
+             S_cover_add(s, i, o) == 0;
     free(perma);
     if (ok && p->c.kind == CONTENT_PAGE) {
         folio_err err;
@@ -1366,7 +1400,8 @@ static const struct { const char *name; unsigned g; } S_groups[] = {
     {"tags", S_G_TAGS}, {"params", S_G_PARAMS}, {"draft", S_G_DRAFT}, {"prev", S_G_PREV},
     {"next", S_G_NEXT}, {"summary", S_G_SUMMARY}, {"words", S_G_WORDS},
     {"reading_minutes", S_G_MINUTES}, {"year", S_G_YEAR}, {"sections", S_G_SECTIONS},
-    {"recent", S_G_RECENT}, {"featured", S_G_FEATURED}};
+    {"recent", S_G_RECENT}, {"featured", S_G_FEATURED},
+    {"cover", S_G_PARAMS}}; /* a cover comes from params (and its image: ahash) */
 
 /* The groups the names in a template's tags belong to. */
 static unsigned S_tpl_mask(const char *src, size_t len)
@@ -1550,7 +1585,8 @@ static int S_fp_item_fields(site *s, buf *b, int i, unsigned m)
         rc = S_fp_str(b, p->c.tags[t]) ||
              S_fp_str(b, p->tagidx ? s->tags[p->tagidx[t]].slug : NULL);
     if (rc == 0 && (m & S_G_PARAMS))
-        rc = buf_add(b, (const char *)p->phash, BSTATE_HASH);
+        rc = buf_add(b, (const char *)p->phash, BSTATE_HASH) ||
+             buf_add(b, (const char *)p->ahash, BSTATE_HASH);
     if (rc == 0 && (m & S_G_DRAFT))
         rc = S_fp_num(b, p->c.draft);
     if (rc == 0 && (m & S_G_PREV))
@@ -1632,6 +1668,7 @@ static int S_fp_job(site *s, const S_job *j, unsigned m, unsigned char out[BSTAT
         if (rc == 0 && j->idx >= 0) {
             const S_page *p = &s->pages[j->idx];
             rc = S_fp_str(&b, p->url) || buf_add(&b, (const char *)p->hash, BSTATE_HASH) ||
+                 buf_add(&b, (const char *)p->ahash, BSTATE_HASH) ||
                  S_fp_num(&b, j->idx == s->page404);
             for (size_t t = 0; rc == 0 && p->tagidx && t < p->c.ntags; t++)
                 rc = S_fp_str(&b, s->tags[p->tagidx[t]].slug);
@@ -1657,7 +1694,8 @@ static int S_fp_job(site *s, const S_job *j, unsigned m, unsigned char out[BSTAT
         int per = S_list_per(s, l);
         rc = S_fp_list_meta(&b, l) || S_fp_num(&b, per);
         if (rc == 0 && l->index_page >= 0)
-            rc = buf_add(&b, (const char *)s->pages[l->index_page].hash, BSTATE_HASH);
+            rc = buf_add(&b, (const char *)s->pages[l->index_page].hash, BSTATE_HASH) ||
+                 buf_add(&b, (const char *)s->pages[l->index_page].ahash, BSTATE_HASH);
         size_t from = (size_t)(j->pageno - 1) * (size_t)per;
         for (size_t k = from; rc == 0 && k < l->n && k < from + (size_t)per; k++)
             rc = S_fp_item(s, &b, l->pages[k], m);
@@ -2019,6 +2057,12 @@ static int S_page_ctx(site *s, int idx, cJSON *ctx, S_out *o, folio_err *err)
     char *html = NULL;
     if (S_render_md(s, p, &html, err) != 0)
         return -1;
+    char cover[PATH_MAX];
+    if (p->bundle && S_img_rewrite(s, p, S_cover_path(s, p, cover, sizeof cover) > 0,
+                                   &html, err) != 0) {
+        free(html);
+        return -1;
+    }
     cJSON *pv = S_page_obj(s, idx, html);
     free(html);
     if (!pv || !cJSON_AddItemToObject(ctx, "page", pv)) {
@@ -2469,12 +2513,227 @@ static int S_add_extra(cJSON *ctx, const cJSON *extra)
     return 0;
 }
 
+/* The list may have shrunk: pages past the end (in place) are gone. */
+static int S_rm_past(S_worker *w, const char *base, int pages, folio_err *err)
+{
+    for (int pg = pages + 1; w->mode == W_INPLACE && !w->to; pg++) {
+        char dir[PATH_MAX];
+        if (util_path(dir, sizeof dir, err, "%s%spage/%d", w->out, base, pg) != 0)
+            return -1;
+        if (!util_is_dir(dir))
+            return 0;
+        if (util_rmtree(dir, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- ranked lists: pages that never shift ------------------------------ */
+
+/* Asks the provider for ranks lo..hi of p's list (lo > hi: only *top).
+ * locked: the caller holds s->mu. */
+static int S_range(site *s, const S_page *p, long long lo, long long hi, cJSON **items,
+                   long long *top, int locked, folio_err *err)
+{
+    *items = NULL;
+    *top = 0;
+    if (!s->opts.range)
+        return 1;
+    if (!locked)
+        pthread_mutex_lock(&s->mu);
+    int rc = s->opts.range(s->opts.data_ud, p->data_list, lo, hi, items, top, err);
+    if (!locked)
+        pthread_mutex_unlock(&s->mu);
+    if (rc != 0) {
+        cJSON_Delete(*items);
+        *items = NULL;
+    }
+    return rc;
+}
+
+/* 1 when p's list is served by rank, 0 when not, -1 on error; asked once. */
+static int S_ranked(site *s, S_page *p, int lock, folio_err *err)
+{
+    if (!p->data_list)
+        return 0;
+    if (lock)
+        pthread_mutex_lock(&s->mu);
+    int known = p->ranked;
+    if (!known) {
+        cJSON *items;
+        long long top;
+        int rc = S_range(s, p, 1, 0, &items, &top, 1, err);
+        cJSON_Delete(items);
+        known = rc < 0 ? -1 : rc == 0 ? 1 : 2;
+        if (known > 0)
+            p->ranked = known;
+    }
+    if (lock)
+        pthread_mutex_unlock(&s->mu);
+    return known < 0 ? -1 : known == 1;
+}
+
+/* The page (1-based URL number) holding rank n: page 1 is the newest. */
+static int S_rank_page(long long n, int per)
+{
+    return (int)((n + per - 1) / per) + 1;
+}
+
+/* Ranks lo..hi that page pg of a list of top items shows, and its
+ * paginator: "prev" is newer, "next" older; no count of pages, which would
+ * change every page when one is added. */
+static int S_rank_paginator(cJSON *ctx, const char *base, int pg, long long top, int per,
+                            long long *lo, long long *hi, cJSON **out)
+{
+    int blocks = top > 0 ? S_rank_page(top, per) - 1 : 0;
+    int newer = 0, older = 0;
+    if (pg == 1) {
+        *lo = top - per + 1 < 1 ? 1 : top - per + 1;
+        *hi = top;
+        older = top > per ? S_rank_page(top - per, per) : 0;
+    } else {
+        *lo = (long long)(pg - 2) * per + 1;
+        *hi = (long long)(pg - 1) * per < top ? (long long)(pg - 1) * per : top;
+        older = pg > 2 ? pg - 1 : 0;
+        newer = pg - 1 < blocks ? pg + 1 : 1;
+    }
+    buf b = BUF_INIT;
+    cJSON *o = cJSON_AddObjectToObject(ctx, "paginator");
+    int ok = o && cJSON_AddNumberToObject(o, "page", pg) &&
+             cJSON_AddBoolToObject(o, "ranked", 1) && cJSON_AddBoolToObject(o, "first", pg == 1) &&
+             cJSON_AddNumberToObject(o, "from", (double)*lo) &&
+             cJSON_AddNumberToObject(o, "to", (double)*hi) &&
+             cJSON_AddBoolToObject(o, "has_prev", newer != 0) &&
+             cJSON_AddBoolToObject(o, "has_next", older != 0);
+    if (ok && newer)
+        ok = S_page_url(&b, base, newer) == 0 && cJSON_AddStringToObject(o, "prev_url", b.ptr);
+    if (ok && older)
+        ok = S_page_url(&b, base, older) == 0 && cJSON_AddStringToObject(o, "next_url", b.ptr);
+    buf_free(&b);
+    *out = o;
+    return ok ? 0 : -1;
+}
+
+static long long S_rank_of(const cJSON *it)
+{
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(it, "rank");
+    return cJSON_IsNumber(r) ? (long long)r->valuedouble : 0;
+}
+
+/* Copies the items ranked lo..hi of v (newest first) into to. */
+static int S_rank_slice(cJSON *const *v, size_t n, long long lo, long long hi, cJSON *to)
+{
+    size_t a = 0, z = n;
+    while (a < z) { /* the first item ranked hi or lower */
+        size_t m = a + (z - a) / 2;
+        if (S_rank_of(v[m]) > hi)
+            a = m + 1;
+        else
+            z = m;
+    }
+    for (; a < n && S_rank_of(v[a]) >= lo; a++) {
+        cJSON *d = cJSON_Duplicate(v[a], 1);
+        if (!d || !cJSON_AddItemToArray(to, d)) {
+            cJSON_Delete(d);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Renders page pg from the items v (covering at least its ranks). Each page
+ * records only what it read itself, so the pages that do not show a count
+ * do not depend on it. */
+static int S_rank_emit(S_worker *w, const S_page *p, int pg, cJSON *const *v, size_t n,
+                       long long top, int per, cJSON *ctx, S_out *o, S_rctx *r, folio_err *err)
+{
+    long long lo, hi;
+    cJSON *pgobj;
+    buf b = BUF_INIT;
+    cJSON_DeleteItemFromObjectCaseSensitive(ctx, "paginator");
+    r->nlen = 0;
+    r->names[0] = '\0';
+    S_record(r, p->data_list);
+    int rc = S_rank_paginator(ctx, p->url, pg, top, per, &lo, &hi, &pgobj);
+    cJSON *items = rc == 0 ? cJSON_AddArrayToObject(pgobj, "items") : NULL;
+    if (!items || S_rank_slice(v, n, lo, hi, items) != 0 || S_page_url(&b, p->url, pg) != 0)
+        rc = err_set(err, "out of memory");
+    if (rc == 0) {
+        snprintf(o->url, sizeof o->url, "%s", b.ptr);
+        rc = S_emit(w, o, ctx, r, err);
+    }
+    buf_free(&b);
+    return rc;
+}
+
+/* The items of an array as a vector (NULL for an empty one). */
+static cJSON **S_rank_vec(const cJSON *arr, size_t *n)
+{
+    *n = (size_t)cJSON_GetArraySize(arr);
+    cJSON **v = *n ? calloc(*n, sizeof *v) : NULL;
+    size_t i = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, arr) {
+        if (v)
+            v[i++] = (cJSON *)it;
+    }
+    return v;
+}
+
+/* A page of a ranked list: all its pages from one read of the list (a
+ * build, or pageno 0 in place), else page pageno alone from its ranks. */
+static int S_ranked_pages(S_worker *w, const S_job *j, cJSON *ctx, S_out *o, S_rctx *r,
+                          folio_err *err)
+{
+    site *s = w->s;
+    S_page *p = &s->pages[j->idx];
+    int per = S_per_page(s, p->c.params);
+    int whole = !w->to && (w->mode != W_INPLACE || j->pageno == 0);
+    int pg = j->pageno > 1 ? j->pageno : 1;
+    cJSON *items = NULL;
+    long long top;
+    if (S_range(s, p, 1, whole ? LLONG_MAX : 0, &items, &top, 0, err) != 0)
+        return err_prefix(err, "%s", p->data_list);
+    int last = top > 0 ? S_rank_page(top, per) : 1;
+    if (!whole) {
+        cJSON_Delete(items);
+        items = NULL;
+        if (pg > last) {
+            if (w->check) {
+                w->gone = 1;
+                return 0;
+            }
+            if (w->to)
+                return err_set(err, "no page at %spage/%d/", p->url, pg);
+            return S_rm_past(w, p->url, pg - 1, err);
+        }
+        long long lo = pg == 1 ? top - per + 1 : (long long)(pg - 2) * per + 1;
+        if (S_range(s, p, lo, lo + per - 1, &items, &top, 0, err) != 0)
+            return err_prefix(err, "%s", p->data_list);
+    }
+    size_t n;
+    cJSON **v = S_rank_vec(items, &n);
+    int rc = n && !v ? err_set(err, "out of memory") : 0;
+    for (int k = whole ? 1 : pg; rc == 0 && k <= (whole ? last : pg); k++)
+        rc = S_rank_emit(w, p, k, v, n, top, per, ctx, o, r, err);
+    if (rc == 0 && whole)
+        rc = S_rm_past(w, p->url, last, err);
+    free(v);
+    cJSON_Delete(items);
+    return rc;
+}
+
 /* Pages 1.. of a page with paginate_data; page 1 only when only1. */
 static int S_data_pages(S_worker *w, const S_job *j, cJSON *ctx, S_out *o, S_rctx *r,
                         folio_err *err)
 {
     site *s = w->s;
     S_page *p = &s->pages[j->idx];
+    int rk = S_ranked(s, p, 1, err);
+    if (rk < 0)
+        return -1;
+    if (rk == 1)
+        return S_ranked_pages(w, j, ctx, o, r, err);
     const cJSON *root = S_resolve(r, p->data_name);
     const cJSON *arr = S_walk_path(root, p->data_path);
     size_t total = cJSON_IsArray(arr) ? (size_t)cJSON_GetArraySize(arr) : 0;
@@ -2521,17 +2780,8 @@ static int S_data_pages(S_worker *w, const S_job *j, cJSON *ctx, S_out *o, S_rct
             rc = S_emit(w, o, ctx, r, err);
         }
     }
-    /* The list may have shrunk: pages past the end are gone. */
-    for (int pg = pages + 1; rc == 0 && w->mode == W_INPLACE && !w->to; pg++) {
-        char dir[PATH_MAX];
-        if (util_path(dir, sizeof dir, err, "%s%spage/%d", w->out, base, pg) != 0) {
-            rc = -1;
-            break;
-        }
-        if (!util_is_dir(dir))
-            break;
-        rc = util_rmtree(dir, err);
-    }
+    if (rc == 0)
+        rc = S_rm_past(w, base, pages, err);
     buf_free(&b);
     return rc;
 }
@@ -2641,6 +2891,8 @@ static int S_job_run(S_worker *w, const S_job *j, folio_err *err)
     S_out o = {0};
     S_rctx r = {w->call, -1, "", 0, {{0}, 0, 1}};
     int rc = S_job_ctx(s, j, ctx, &o, err);
+    if (rc == 0 && S_jsonld(s, ctx) != 0)
+        rc = err_set(err, "out of memory");
     if (rc == 0 && w->extra && S_add_extra(ctx, w->extra) != 0)
         rc = err_set(err, "out of memory");
     r.active = o.active;
@@ -2927,6 +3179,7 @@ static const char *const S_cfg_keys[] = {
     "admin", "serve", "images", "theme", "consumers", "log", "metrics"};
 
 static int S_job_for(const site *s, const char *url, S_job *j);
+static int S_bfile_has(const site *s, const char *url);
 
 /* Whether an internal URL is something the site serves. */
 static int S_serves(const site *s, const char *url)
@@ -2943,7 +3196,7 @@ static int S_serves(const site *s, const char *url)
         *cut = '\0';
     size_t n = strlen(base);
     S_job j;
-    if (S_job_for(s, base, &j) == 0)
+    if (S_job_for(s, base, &j) == 0 || S_bfile_has(s, base))
         return 1;
     if (n && n + 1 < sizeof base && base[n - 1] != '/') {
         memcpy(base + n, "/", 2);
@@ -3126,6 +3379,562 @@ static void S_check_links(site *s)
     free(memo.val);
 }
 
+/* ---- page bundles ---------------------------------------------------------
+ *
+ * content/SECTION/NAME/index.md is a page bundle: the page /SECTION/NAME/
+ * (slug: replaces NAME), whose folder's other files are published beside
+ * it, so that its Markdown reaches them by their names. A bundle directly
+ * in content/ (content/NAME/index.md) is a top-level page, not a section.
+ * Other .md files in the folder are pages of their own, as anywhere. */
+
+typedef struct S_bfile {
+    char *url;  /* "/projects/foo/photo.png" */
+    char *src;  /* under content/: "projects/foo/photo.png" */
+} S_bfile;
+
+static int S_bundle_kind(S_page *p, folio_err *err)
+{
+    const char *f = p->c.file, *sl = strrchr(f, '/');
+    if (p->c.kind != CONTENT_PAGE || !sl || strcmp(sl + 1, "index.md"))
+        return 0;
+    if (!(p->bundle = util_strndup(f, (size_t)(sl - f))))
+        return err_set(err, "out of memory");
+    if (!strchr(p->bundle, '/')) {
+        free(p->c.section);
+        if (!(p->c.section = util_strdup("")))
+            return err_set(err, "out of memory");
+    }
+    return 0;
+}
+
+static int S_cmp_bfile(const void *a, const void *b)
+{
+    return strcmp(((const S_bfile *)a)->url, ((const S_bfile *)b)->url);
+}
+
+static int S_bfile_has(const site *s, const char *url)
+{
+    S_bfile key = {(char *)url, NULL};
+    return s->nbfiles &&
+           bsearch(&key, s->bfiles, s->nbfiles, sizeof key, S_cmp_bfile) != NULL;
+}
+
+static int S_bfile_add(site *s, const char *url, const char *src)
+{
+    S_bfile *nv = realloc(s->bfiles, (s->nbfiles + 1) * sizeof *nv);
+    if (!nv)
+        return -1;
+    s->bfiles = nv;
+    S_bfile *b = &nv[s->nbfiles];
+    b->url = util_strdup(url);
+    b->src = util_strdup(src);
+    if (!b->url || !b->src) {
+        free(b->url);
+        free(b->src);
+        return -1;
+    }
+    s->nbfiles++;
+    return 0;
+}
+
+/* What an edit of a bundle's files changes: their names and stats. */
+static int S_fp_stat(buf *b, const char *name, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return S_fp_str(b, name);
+    unsigned char fp[BSTATE_HASH];
+    S_static_fp(&st, fp);
+    return S_fp_str(b, name) || buf_add(b, (const char *)fp, sizeof fp);
+}
+
+/* The files of one bundle; a name that cannot be a URL is named in a warning. */
+static int S_bundle_scan(site *s, S_page *p, buf *fp, folio_err *err)
+{
+    S_files f = {0};
+    if (S_walk(s->cfg->content_dir, p->bundle, "", &f, 0, err) != 0) {
+        S_files_free(&f);
+        return -1;
+    }
+    int rc = 0;
+    size_t bl = strlen(p->bundle);
+    for (size_t i = 0; rc == 0 && i < f.n; i++) {
+        const char *rel = f.v[i] + bl + 1;
+        size_t n = strlen(rel);
+        if (n >= 3 && !strcmp(rel + n - 3, ".md"))
+            continue;
+        char url[PATH_MAX], path[PATH_MAX];
+        if (util_path(url, sizeof url, err, "%s%s", p->url, rel) != 0 ||
+            util_path(path, sizeof path, err, "%s/%s", s->cfg->content_dir, f.v[i]) != 0) {
+            rc = -1;
+            break;
+        }
+        if (!S_url_ok(url)) {
+            S_warn(s, "content/%s: not published: its name would need escaping in a URL "
+                   "(use letters, digits, '-', '_' and '.')", f.v[i]);
+            continue;
+        }
+        if (S_bfile_add(s, url, f.v[i]) != 0 || S_fp_stat(fp, rel, path) != 0)
+            rc = err_set(err, "out of memory");
+    }
+    S_files_free(&f);
+    return rc;
+}
+
+/* The file a page's cover: names, in its bundle or else in static/: 1 and
+ * path, 0 when it has none, -1 when no such file is there. */
+static int S_cover_path(const site *s, const S_page *p, char *path, size_t n)
+{
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(p->c.params, "cover");
+    if (!cJSON_IsString(c) || !*c->valuestring)
+        return 0;
+    const char *v = c->valuestring;
+    folio_err e;
+    if (p->bundle && v[0] != '/' &&
+        util_path(path, n, &e, "%s/%s/%s", s->cfg->content_dir, p->bundle, v) == 0 &&
+        util_is_file(path))
+        return 1;
+    if (util_path(path, n, &e, "%s/%s", s->cfg->static_dir, v + (v[0] == '/')) == 0 &&
+        util_is_file(path))
+        return 1;
+    return -1;
+}
+
+static int S_cover_fp(site *s, S_page *p, buf *fp)
+{
+    char path[PATH_MAX];
+    return S_cover_path(s, p, path, sizeof path) == 1 ? S_fp_stat(fp, "cover", path) : 0;
+}
+
+/* Every bundle of the build: its files, and the hash of their stats. */
+static int S_bundles(site *s, folio_err *err)
+{
+    buf fp = BUF_INIT;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < s->npages; i++) {
+        S_page *p = &s->pages[i];
+        if (!p->listed && (int)i != s->page404 && p->c.kind == CONTENT_PAGE)
+            continue; /* not in this build (lists' _index.md pages are) */
+        buf_reset(&fp);
+        if (p->bundle && S_bundle_scan(s, p, &fp, err) != 0)
+            rc = -1;
+        else if (S_cover_fp(s, p, &fp) != 0)
+            rc = err_set(err, "out of memory");
+        else if (fp.len)
+            S_hash_bytes(p->ahash, fp.ptr, fp.len);
+    }
+    buf_free(&fp);
+    if (rc == 0 && s->nbfiles > 1)
+        qsort(s->bfiles, s->nbfiles, sizeof *s->bfiles, S_cmp_bfile);
+    for (size_t k = 1; rc == 0 && k < s->nbfiles; k++)
+        if (!strcmp(s->bfiles[k - 1].url, s->bfiles[k].url))
+            rc = err_set(err, "content/%s and content/%s are both published at %s",
+                         s->bfiles[k - 1].src, s->bfiles[k].src, s->bfiles[k].url);
+    return rc;
+}
+
+/* The bundles' files into the tree, recorded like static files. */
+static int S_bundles_publish(site *s, const char *tree, int mode, folio_err *err)
+{
+    size_t rl = strlen(tree);
+    for (size_t k = 0; k < s->nbfiles; k++) {
+        char from[PATH_MAX], to[PATH_MAX];
+        struct stat st;
+        if (util_path(from, sizeof from, err, "%s/%s", s->cfg->content_dir,
+                      s->bfiles[k].src) != 0 ||
+            util_path(to, sizeof to, err, "%s%s", tree, s->bfiles[k].url) != 0)
+            return -1;
+        if (stat(from, &st) != 0)
+            return err_set(err, "content/%s: %s", s->bfiles[k].src, strerror(errno));
+        if (S_copy_file(s, from, to, &st, mode, rl, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- covers and responsive images ----------------------------------------
+ *
+ * A page's cover (front matter cover:, in its bundle or static/) and the
+ * images its bundle's Markdown shows are resized by the images module;
+ * the variants are published in /_img/ under their cache names, which
+ * change with the image's bytes (so they can be cached for good). */
+
+#define S_IMG_URL "/_img/"
+/* the prose column of the default theme, full width below it */
+#define S_IMG_SIZES "(min-width: 45rem) 42rem, 100vw"
+
+static images *S_img(site *s, folio_err *err)
+{
+    pthread_mutex_lock(&s->mu);
+    if (!s->img) {
+        char dir[PATH_MAX];
+        if (util_path(dir, sizeof dir, err, "%s/cache/images", s->cfg->var_dir) == 0)
+            s->img = images_open(dir, err);
+    }
+    images *im = s->img;
+    pthread_mutex_unlock(&s->mu);
+    return im;
+}
+
+/* Prepares the image at path (named name in messages); its variants are
+ * published by the build. */
+static int S_img_prepare(site *s, const char *path, const char *name, images_set *set,
+                         folio_err *err)
+{
+    images *im = S_img(s, err);
+    if (!im || images_prepare(im, path, name, set, err) != 0)
+        return -1;
+    int rc = 0;
+    pthread_mutex_lock(&s->mu);
+    for (int k = 0; rc == 0 && k < set->n; k++)
+        for (int webp = 0; rc == 0 && webp < 2; webp++) {
+            char file[96];
+            if ((webp && !strcmp(set->ext, "webp")) ||
+                images_variant_name(set, k, webp, file, sizeof file) != 0)
+                continue;
+            if (s->nimgused == s->imgcap) {
+                size_t cap = s->imgcap ? s->imgcap * 2 : 64;
+                char **nv = realloc(s->imgused, cap * sizeof *nv);
+                if (!nv) {
+                    rc = -1;
+                    break;
+                }
+                s->imgused = nv;
+                s->imgcap = cap;
+            }
+            if (!(s->imgused[s->nimgused] = util_strdup(file)))
+                rc = -1;
+            else
+                s->nimgused++;
+        }
+    pthread_mutex_unlock(&s->mu);
+    return rc == 0 ? 0 : err_set(err, "out of memory");
+}
+
+/* "/_img/A 480w, /_img/B 960w" */
+static int S_srcset(buf *b, const images_set *set, int webp)
+{
+    for (int k = 0; k < set->n; k++) {
+        char file[96];
+        if (images_variant_name(set, k, webp, file, sizeof file) != 0 ||
+            buf_printf(b, "%s" S_IMG_URL "%s %dw", k ? ", " : "", file, set->widths[k]) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* {src, srcset, webp_srcset, width, height, type, sizes, permalink}: src is
+ * the largest variant, in the source's format. */
+static cJSON *S_img_value(site *s, const images_set *set)
+{
+    buf b = BUF_INIT;
+    cJSON *o = cJSON_CreateObject();
+    char file[96];
+    int top = set->n - 1;
+    int ok = o && images_variant_name(set, top, 0, file, sizeof file) == 0 &&
+             buf_printf(&b, S_IMG_URL "%s", file) == 0 &&
+             cJSON_AddStringToObject(o, "src", b.ptr);
+    char *perma = ok ? S_permalink(s, b.ptr) : NULL;
+    ok = ok && perma && cJSON_AddStringToObject(o, "permalink", perma);
+    free(perma);
+    buf_reset(&b);
+    ok = ok && S_srcset(&b, set, 0) == 0 && cJSON_AddStringToObject(o, "srcset", b.ptr);
+    buf_reset(&b);
+    ok = ok && S_srcset(&b, set, 1) == 0 && cJSON_AddStringToObject(o, "webp_srcset", b.ptr) &&
+         cJSON_AddNumberToObject(o, "width", set->widths[top]) &&
+         cJSON_AddNumberToObject(o, "height", set->heights[top]) &&
+         cJSON_AddStringToObject(o, "type", !strcmp(set->ext, "jpg") ? "image/jpeg"
+                                            : !strcmp(set->ext, "png") ? "image/png"
+                                            : "image/webp") &&
+         cJSON_AddStringToObject(o, "sizes", S_IMG_SIZES);
+    buf_free(&b);
+    if (!ok) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* The cover value of page i, made once. */
+static int S_cover_make(site *s, size_t i, folio_err *err)
+{
+    S_page *p = &s->pages[i];
+    pthread_mutex_lock(&s->mu);
+    int done = p->cover_done;
+    pthread_mutex_unlock(&s->mu);
+    char path[PATH_MAX];
+    int has = done ? 0 : S_cover_path(s, p, path, sizeof path);
+    cJSON *v = NULL;
+    if (has < 0)
+        return err_set(err, "content/%s: cover: %s is in neither the page's folder nor "
+                       "static/", p->c.file,
+                       cJSON_GetObjectItemCaseSensitive(p->c.params, "cover")->valuestring);
+    if (has > 0) {
+        images_set set;
+        const char *cs = s->cfg->content_dir;
+        size_t cl = strlen(cs);
+        const char *name = !strncmp(path, cs, cl) && path[cl] == '/' ? path + cl + 1 : NULL;
+        char shown[PATH_MAX];
+        snprintf(shown, sizeof shown, "%s/%s", name ? "content" : "static",
+                 name ? name : path + strlen(s->cfg->static_dir) + 1);
+        if (S_img_prepare(s, path, shown, &set, err) != 0)
+            return -1;
+        if (!(v = S_img_value(s, &set)))
+            return err_set(err, "out of memory");
+    }
+    pthread_mutex_lock(&s->mu);
+    if (!p->cover_done) {
+        p->cover = v;
+        p->cover_done = 1;
+        v = NULL;
+    }
+    pthread_mutex_unlock(&s->mu);
+    cJSON_Delete(v);
+    return 0;
+}
+
+static int S_cover_task(void *ud, size_t i, void *tls, folio_err *err)
+{
+    (void)tls;
+    site *s = ud;
+    if (!s->pages[i].listed && (int)i != s->page404 && s->pages[i].c.kind == CONTENT_PAGE)
+        return 0;
+    return S_cover_make(s, i, err);
+}
+
+/* Every cover of the build, in parallel, before the pages that show them. */
+static int S_covers(site *s, folio_err *err)
+{
+    return S_run(s->jobs, s->npages, S_cover_task, s, NULL, NULL, err);
+}
+
+/* Adds page i's cover to its value o, if it has one. */
+static int S_cover_add(site *s, int i, cJSON *o)
+{
+    folio_err e;
+    if (S_cover_make(s, (size_t)i, &e) != 0)
+        return -1;
+    pthread_mutex_lock(&s->mu);
+    cJSON *v = s->pages[i].cover ? cJSON_Duplicate(s->pages[i].cover, 1) : NULL;
+    int had = s->pages[i].cover != NULL;
+    pthread_mutex_unlock(&s->mu);
+    if (!had)
+        return 0;
+    if (!v || !cJSON_AddItemToObject(o, "cover", v)) {
+        cJSON_Delete(v);
+        return -1;
+    }
+    return 0;
+}
+
+/* An image of a bundle named in its Markdown (src="photo.jpg"): relative,
+ * within the folder, a raster image. */
+static int S_bundle_image(const char *src)
+{
+    return *src && src[0] != '/' && !strchr(src, ':') && !strstr(src, "..") &&
+           !strpbrk(src, "&%?#") && images_is_raster(src);
+}
+
+/* One <img src="NAME" ...> of a bundle's HTML as a <picture>. */
+static int S_picture(site *s, const S_page *p, const char *name, const char *rest,
+                     size_t restlen, int lazy, buf *out, folio_err *err)
+{
+    char path[PATH_MAX], shown[PATH_MAX];
+    if (util_path(path, sizeof path, err, "%s/%s/%s", s->cfg->content_dir, p->bundle,
+                  name) != 0 ||
+        util_path(shown, sizeof shown, err, "content/%s/%s", p->bundle, name) != 0)
+        return -1;
+    images_set set;
+    if (S_img_prepare(s, path, shown, &set, err) != 0)
+        return -1;
+    char file[96];
+    int top = set.n - 1;
+    int webp = strcmp(set.ext, "webp") != 0;
+    int rc = images_variant_name(&set, top, 0, file, sizeof file) ||
+             buf_puts(out, "<picture>") ||
+             (webp && (buf_puts(out, "<source type=\"image/webp\" srcset=\"") ||
+                       S_srcset(out, &set, 1) ||
+                       buf_puts(out, "\" sizes=\"" S_IMG_SIZES "\">"))) ||
+             buf_printf(out, "<img src=\"" S_IMG_URL "%s\" srcset=\"", file) ||
+             S_srcset(out, &set, 0) ||
+             buf_printf(out, "\" sizes=\"" S_IMG_SIZES "\" width=\"%d\" height=\"%d\"%s "
+                        "decoding=\"async\"", set.widths[top], set.heights[top],
+                        lazy ? " loading=\"lazy\"" : "") ||
+             buf_add(out, rest, restlen) || buf_puts(out, "</picture>");
+    return rc ? err_set(err, "out of memory") : 0;
+}
+
+/* A bundle page's HTML with its images made responsive. Every image but
+ * the page's first (its cover, when it has one) loads lazily. */
+static int S_img_rewrite(site *s, const S_page *p, int has_cover, char **html,
+                         folio_err *err)
+{
+    static const char open[] = "<img src=\"";
+    const char *cur = *html, *tag;
+    buf out = BUF_INIT;
+    int rc = 0, first = !has_cover, changed = 0;
+    while (rc == 0 && (tag = strstr(cur, open)) != NULL) {
+        const char *v = tag + sizeof open - 1, *q = strchr(v, '"');
+        const char *end = q ? strchr(q, '>') : NULL;
+        if (!end)
+            break;
+        char name[PATH_MAX], path[PATH_MAX];
+        size_t vl = (size_t)(q - v);
+        int ours = vl < sizeof name;
+        if (ours) {
+            memcpy(name, v, vl);
+            name[vl] = '\0';
+            ours = S_bundle_image(name) &&
+                   util_path(path, sizeof path, err, "%s/%s/%s", s->cfg->content_dir,
+                             p->bundle, name) == 0 && util_is_file(path);
+        }
+        if (!ours) {
+            rc = buf_add(&out, cur, (size_t)(end + 1 - cur)) ? err_set(err, "out of memory") : 0;
+        } else {
+            rc = buf_add(&out, cur, (size_t)(tag - cur)) ? err_set(err, "out of memory")
+                 : S_picture(s, p, name, q + 1, (size_t)(end - q), !first, &out, err);
+            first = 0;
+            changed = 1;
+        }
+        cur = end + 1;
+    }
+    if (rc == 0 && changed && buf_puts(&out, cur) != 0)
+        rc = err_set(err, "out of memory");
+    if (rc == 0 && changed) {
+        free(*html);
+        *html = buf_detach(&out, NULL);
+    }
+    buf_free(&out);
+    return rc;
+}
+
+/* The variants the pages showed into the tree's /_img/, recorded like
+ * static files (unchanged ones are not copied again). */
+static int S_img_publish(site *s, const char *tree, int mode, folio_err *err)
+{
+    if (s->nimgused > 1)
+        qsort(s->imgused, s->nimgused, sizeof *s->imgused, S_cmp_str);
+    size_t rl = strlen(tree);
+    for (size_t k = 0; k < s->nimgused; k++) {
+        if (k && !strcmp(s->imgused[k - 1], s->imgused[k]))
+            continue;
+        char from[PATH_MAX], to[PATH_MAX];
+        struct stat st;
+        if (util_path(from, sizeof from, err, "%s/%s", images_dir(s->img), s->imgused[k]) != 0 ||
+            util_path(to, sizeof to, err, "%s" S_IMG_URL "%s", tree, s->imgused[k]) != 0)
+            return -1;
+        if (stat(from, &st) != 0)
+            return err_set(err, "%s: %s", from, strerror(errno));
+        if (S_copy_file(s, from, to, &st, mode, rl, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- link previews ----------------------------------------------------------
+ *
+ * page.jsonld: schema.org data for search engines and link previews, a
+ * Person on the home page and a CreativeWork on a regular page, as JSON
+ * safe inside <script>: '<', '>' and '&' are written as \u escapes, so no
+ * "</script>" or "<!--" can appear whatever the owner's strings hold. */
+
+static int S_ld_str(cJSON *ld, const char *key, const cJSON *from, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(from, name);
+    if (!cJSON_IsString(v) || !*v->valuestring)
+        return 0;
+    return cJSON_AddStringToObject(ld, key, v->valuestring) ? 0 : -1;
+}
+
+static int S_ld_person(site *s, cJSON *o)
+{
+    return cJSON_AddStringToObject(o, "@type", "Person") &&
+           cJSON_AddStringToObject(o, "name", s->cfg->author) &&
+           cJSON_AddStringToObject(o, "url", s->cfg->base_url) ? 0 : -1;
+}
+
+static cJSON *S_ld_work(site *s, const cJSON *page)
+{
+    cJSON *ld = cJSON_CreateObject(), *kw = NULL;
+    const cJSON *cover = cJSON_GetObjectItemCaseSensitive(page, "cover"), *t;
+    cJSON *author = ld ? cJSON_AddObjectToObject(ld, "author") : NULL;
+    int rc = !author || !cJSON_AddStringToObject(ld, "@context", "https://schema.org") ||
+             !cJSON_AddStringToObject(ld, "@type", "CreativeWork") ||
+             S_ld_str(ld, "name", page, "title") || S_ld_str(ld, "url", page, "permalink") ||
+             S_ld_str(ld, "description", page, "summary") ||
+             S_ld_str(ld, "datePublished", page, "date_iso") ||
+             S_ld_str(ld, "dateModified", page, "lastmod_iso") ||
+             S_ld_str(ld, "image", cover, "permalink") || S_ld_person(s, author) ||
+             !(kw = cJSON_AddArrayToObject(ld, "keywords"));
+    cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(page, "tags")) {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(t, "name");
+        if (rc == 0 && cJSON_IsString(n) && !cJSON_AddItemToArray(kw, cJSON_CreateString(n->valuestring)))
+            rc = -1;
+    }
+    if (rc != 0) {
+        cJSON_Delete(ld);
+        return NULL;
+    }
+    return ld;
+}
+
+static cJSON *S_ld_home(site *s)
+{
+    cJSON *ld = cJSON_CreateObject();
+    const cJSON *role = cJSON_GetObjectItemCaseSensitive(s->cfg->params, "role");
+    if (!ld || !cJSON_AddStringToObject(ld, "@context", "https://schema.org") ||
+        S_ld_person(s, ld) != 0 ||
+        (*s->cfg->description && !cJSON_AddStringToObject(ld, "description",
+                                                          s->cfg->description)) ||
+        (cJSON_IsString(role) && !cJSON_AddStringToObject(ld, "jobTitle", role->valuestring))) {
+        cJSON_Delete(ld);
+        return NULL;
+    }
+    return ld;
+}
+
+/* Adds page.jsonld to a page's context (home and regular pages). */
+static int S_jsonld(site *s, cJSON *ctx)
+{
+    cJSON *page = cJSON_GetObjectItemCaseSensitive(ctx, "page");
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(page, "kind");
+    if (!cJSON_IsString(kind))
+        return 0;
+    cJSON *ld = !strcmp(kind->valuestring, "home") ? S_ld_home(s)
+              : !strcmp(kind->valuestring, "page") ? S_ld_work(s, page) : NULL;
+    if (!ld)
+        return strcmp(kind->valuestring, "home") && strcmp(kind->valuestring, "page") ? 0 : -1;
+    char *js = cJSON_PrintUnformatted(ld);
+    cJSON_Delete(ld);
+    buf b = BUF_INIT;
+    int rc = js ? 0 : -1;
+    for (const char *c = js; rc == 0 && *c; c++)
+        rc = *c == '<' ? buf_puts(&b, "\\u003c") : *c == '>' ? buf_puts(&b, "\\u003e")
+           : *c == '&' ? buf_puts(&b, "\\u0026") : buf_putc(&b, *c);
+    free(js);
+    if (rc == 0 && !cJSON_AddStringToObject(page, "jsonld", b.ptr ? b.ptr : ""))
+        rc = -1;
+    buf_free(&b);
+    return rc;
+}
+
+static void S_bundles_free(site *s)
+{
+    images_close(s->img);
+    for (size_t k = 0; k < s->nbfiles; k++) {
+        free(s->bfiles[k].url);
+        free(s->bfiles[k].src);
+    }
+    free(s->bfiles);
+    for (size_t k = 0; k < s->nimgused; k++)
+        free(s->imgused[k]);
+    free(s->imgused);
+    for (size_t i = 0; i < s->npages; i++) {
+        free(s->pages[i].bundle);
+        cJSON_Delete(s->pages[i].cover);
+    }
+}
+
 /* ---- open / close ------------------------------------------------------- */
 
 site *site_open(const folio_config *cfg, const site_opts *opts, folio_err *err)
@@ -3158,7 +3967,7 @@ site *site_open(const folio_config *cfg, const site_opts *opts, folio_err *err)
     s->start_ns = util_now_ms() * 1000000LL;
     if (S_stamp_make(s, err) != 0 || S_read_content(s, err) != 0 || S_graph(s, err) != 0 ||
         S_data_params(s, err) != 0 || S_templates(s, err) != 0 || S_tpl_scan(s, err) != 0 ||
-        S_claim(s, err) != 0)
+        S_claim(s, err) != 0 || S_bundles(s, err) != 0)
         goto fail;
     if (S_site_base(s) != 0) {
         err_set(err, "out of memory");
@@ -3177,12 +3986,14 @@ void site_close(site *s)
 {
     if (!s)
         return;
+    S_bundles_free(s);
     for (size_t i = 0; i < s->npages; i++) {
         content_page_free(&s->pages[i].c);
         free(s->pages[i].url);
         free(s->pages[i].tagidx);
         free(s->pages[i].data_name);
         free(s->pages[i].data_path);
+        free(s->pages[i].data_list);
         free(s->pages[i].links);
     }
     free(s->pages);
@@ -3481,6 +4292,8 @@ static int S_render_all(site *s, const char *tree, int mode, S_call *call, S_bat
     if (util_is_dir(s->cfg->static_dir) &&
         S_copy_static(s, s->cfg->static_dir, tree, mode, rl, 0, err) != 0)
         return -1;
+    if (S_bundles_publish(s, tree, mode, err) != 0 || S_covers(s, err) != 0)
+        return -1;
     /* Pages of store data may have been added in place after that tree's
      * build (the list grew), so its manifest does not know them: they go,
      * and this build writes the ones that are still wanted. */
@@ -3519,6 +4332,8 @@ static int S_render_all(site *s, const char *tree, int mode, S_call *call, S_bat
     }
     if (rc == 0)
         rc = S_sitemap(s, tree, mode, s->inc, err);
+    if (rc == 0)
+        rc = S_img_publish(s, tree, mode, err);
     return rc;
 }
 
@@ -3898,66 +4713,156 @@ static int S_job_for(const site *s, const char *url, S_job *j)
     return 0;
 }
 
+/* A set of jobs without repeats. */
+typedef struct S_jobset {
+    S_job *v;
+    size_t n, cap;
+} S_jobset;
+
+static int S_jobset_add(S_jobset *js, S_job j)
+{
+    for (size_t k = 0; k < js->n; k++)
+        if (!S_cmp_job(&js->v[k], &j))
+            return 0;
+    if (js->n == js->cap) {
+        size_t cap = js->cap ? js->cap * 2 : 16;
+        S_job *nv = realloc(js->v, cap * sizeof *nv);
+        if (!nv)
+            return -1;
+        js->v = nv;
+        js->cap = cap;
+    }
+    js->v[js->n++] = j;
+    return 0;
+}
+
+/* Whether a job done covers the page u: a data page's job numbered 0 did
+ * all its pages, any other job of a data page its own page only. */
+static int S_job_covers(const site *s, const S_job *done, const S_job *u)
+{
+    if (done->type != u->type || done->idx != u->idx)
+        return 0;
+    if (done->type != T_PAGE || !s->pages[done->idx].data_list || done->pageno == 0)
+        return 1;
+    return done->pageno == (u->pageno > 1 ? u->pageno : 1);
+}
+
+/* Jobs for "LIST@A-B" (caller holds s->mu): page 1 and the pages of ranks
+ * A..B of each ranked page of LIST, and the page before A's when A opens a
+ * page (its link to newer ones changes); every page of an unranked one. */
+static int S_rank_jobs(site *s, const char *name, S_jobset *js, folio_err *err)
+{
+    const char *at = strchr(name, '@');
+    size_t ln = (size_t)(at - name);
+    char *end;
+    errno = 0;
+    long long a = strtoll(at + 1, &end, 10), b = a;
+    if (*end == '-')
+        b = strtoll(end + 1, &end, 10);
+    if (errno || *end || a < 1 || b < a)
+        return err_set(err, "%s: expected LIST@FIRST-LAST", name);
+    for (size_t i = 0; i < s->npages; i++) {
+        S_page *p = &s->pages[i];
+        if (!p->data_list || strlen(p->data_list) != ln || strncmp(p->data_list, name, ln))
+            continue;
+        int rk = S_ranked(s, p, 0, err);
+        if (rk < 0)
+            return -1;
+        int per = S_per_page(s, p->c.params);
+        S_job j = {T_PAGE, (int)i, rk ? 1 : 0};
+        if (S_jobset_add(js, j) != 0)
+            return err_set(err, "out of memory");
+        if (!rk)
+            continue;
+        int from = S_rank_page(a, per), to = S_rank_page(b, per);
+        if (a > 1 && (a - 1) % per == 0)
+            from--;
+        if (to - from > 64) { /* scattered: one read of the list is cheaper */
+            j.pageno = 0;
+            from = to + 1;
+            if (S_jobset_add(js, j) != 0)
+                return err_set(err, "out of memory");
+        }
+        for (int k = from; k <= to; k++) {
+            j.pageno = k;
+            if (S_jobset_add(js, j) != 0)
+                return err_set(err, "out of memory");
+        }
+    }
+    return 0;
+}
+
+/* The jobs for the changed names (caller holds s->mu). A page that read a
+ * name is rendered again; a data page whole, but for a ranked list's page
+ * that read something else than the list itself (page 1 shows a count):
+ * that page alone. */
+static int S_affected_jobs(site *s, const char *const *names, size_t n, S_jobset *js,
+                           folio_err *err)
+{
+    for (size_t i = 0; i < s->ndeps; i++) {
+        const char *hit = NULL;
+        for (size_t k = 0; k < n && !hit; k++) {
+            char pat[160];
+            snprintf(pat, sizeof pat, " %s ", names[k]);
+            if (strstr(s->deps[i].names, pat))
+                hit = names[k];
+        }
+        S_job j;
+        if (!hit || S_job_for(s, s->deps[i].url, &j) != 0)
+            continue;
+        S_page *p = j.type == T_PAGE ? &s->pages[j.idx] : NULL;
+        if (p && p->data_list) {
+            int rk = S_ranked(s, p, 0, err);
+            if (rk < 0)
+                return -1;
+            if (!rk || !strcmp(hit, p->data_list))
+                j.pageno = 0;
+        }
+        if (S_jobset_add(js, j) != 0)
+            return err_set(err, "out of memory");
+    }
+    for (size_t k = 0; k < n; k++)
+        if (strchr(names[k], '@') && S_rank_jobs(s, names[k], js, err) != 0)
+            return -1;
+    return 0;
+}
+
 int site_render_affected(site *s, const char *const *names, size_t n, int *rendered,
                          folio_err *err)
 {
     if (rendered)
         *rendered = 0;
-    S_job *jobs = NULL;
-    const char **urls = NULL;
-    size_t nj = 0;
+    S_jobset js = {0};
     pthread_mutex_lock(&s->mu);
-    jobs = calloc(s->ndeps + 1, sizeof *jobs);
-    urls = calloc(s->ndeps + 1, sizeof *urls);
-    for (size_t i = 0; jobs && urls && i < s->ndeps; i++) {
-        int hit = 0;
-        for (size_t k = 0; k < n && !hit; k++) {
-            char pat[160];
-            snprintf(pat, sizeof pat, " %s ", names[k]);
-            hit = strstr(s->deps[i].names, pat) != NULL;
-        }
-        S_job j;
-        if (!hit || S_job_for(s, s->deps[i].url, &j) != 0)
-            continue;
-        /* data pages are rendered whole from their first page */
-        if (j.type == T_PAGE)
-            j.pageno = 1;
-        int dup = 0;
-        for (size_t k = 0; k < nj && !dup; k++)
-            dup = !S_cmp_job(&jobs[k], &j);
-        if (!dup)
-            jobs[nj++] = j;
-    }
+    int rc = S_affected_jobs(s, names, n, &js, err);
     pthread_mutex_unlock(&s->mu);
-    if (!jobs || !urls) {
-        free(jobs);
-        free(urls);
-        return err_set(err, "out of memory");
+    if (rc != 0) {
+        free(js.v);
+        return -1;
     }
     S_call call = {.s = s};
-    S_batch b = {.s = s, .call = &call, .jobs = jobs, .n = nj, .out = s->out, .mode = W_INPLACE};
-    int rc = S_batch_run(&b, err);
+    S_batch b = {.s = s, .call = &call, .jobs = js.v, .n = js.n, .out = s->out,
+                 .mode = W_INPLACE};
+    rc = S_batch_run(&b, err);
     if (rc == 0) {
-        /* forget what the re-rendered pages read before, keep what they read now */
+        /* forget what the re-rendered pages read before, keep what they read
+         * now; the URLs are copied, as the merge frees the old entries */
+        char **copy = NULL;
         size_t nu = 0;
         pthread_mutex_lock(&s->mu);
-        for (size_t i = 0; i < s->ndeps; i++) {
-            S_job j;
-            if (S_job_for(s, s->deps[i].url, &j) != 0)
+        copy = calloc(s->ndeps + 1, sizeof *copy);
+        for (size_t i = 0; copy && i < s->ndeps; i++) {
+            S_job u;
+            if (S_job_for(s, s->deps[i].url, &u) != 0)
                 continue;
-            if (j.type == T_PAGE)
-                j.pageno = 1;
-            for (size_t k = 0; k < nj; k++)
-                if (!S_cmp_job(&jobs[k], &j)) {
-                    urls[nu++] = s->deps[i].url;
+            for (size_t k = 0; k < js.n; k++)
+                if (S_job_covers(s, &js.v[k], &u)) {
+                    if ((copy[nu] = util_strdup(s->deps[i].url)))
+                        nu++;
                     break;
                 }
         }
         pthread_mutex_unlock(&s->mu);
-        /* urls point into s->deps, which the merge frees: copy them first */
-        char **copy = calloc(nu + 1, sizeof *copy);
-        for (size_t i = 0; copy && i < nu; i++)
-            copy[i] = util_strdup(urls[i]);
         if (copy)
             S_deps_merge(s, &b.deps, (const char *const *)copy, nu);
         for (size_t i = 0; copy && i < nu; i++)
@@ -3969,8 +4874,7 @@ int site_render_affected(site *s, const char *const *names, size_t n, int *rende
         *rendered = b.rendered;
     S_deps_free(b.deps.v, b.deps.n);
     S_call_done(&call);
-    free(jobs);
-    free(urls);
+    free(js.v);
     return rc;
 }
 

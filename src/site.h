@@ -36,6 +36,21 @@ typedef struct site site;
  * lock and at most once per name per call, so it need not be thread-safe. */
 typedef const cJSON *(*site_data_fn)(void *ud, const char *name);
 
+/* Ranked lists: a provider may serve a paginated list (the NAME.PATH of
+ * `paginate_data`, e.g. "community.members") by rank, 1 the oldest item:
+ * fills *top with the highest rank and *items with a new array of the
+ * items ranked lo..hi (clamped to 1..top), newest first, each carrying its
+ * "rank". Returns 0; 1 when it does not serve that list by rank (the page
+ * then reads the whole list through site_data_fn); -1 with a message.
+ * Called under the site's lock, like site_data_fn.
+ *
+ * A ranked list's pages never shift (docs/templates.md): page 1 shows the
+ * newest items, page k >= 2 the ranks (k-2)*per+1 .. (k-1)*per. Naming
+ * "NAME.PATH@A-B" (or "@A") to site_render_affected re-renders page 1 and
+ * the pages holding ranks A..B only; "NAME.PATH" re-renders all of them. */
+typedef int (*site_range_fn)(void *ud, const char *list, long long lo, long long hi,
+                             cJSON **items, long long *top, folio_err *err);
+
 typedef struct site_opts {
     const char *out_dir;  /* NULL: cfg->public_dir */
     int drafts;           /* include drafts and future-dated pages */
@@ -43,6 +58,7 @@ typedef struct site_opts {
     long long now_ms;     /* "now" for future-dated pages; 0: the clock */
     site_data_fn data;    /* may be NULL */
     void *data_ud;
+    site_range_fn range;  /* may be NULL; called with data_ud */
     int full;             /* site_build: render everything, whatever OUT's state says */
     int strict;           /* site_build: fail, leaving OUT as it is, on any warning */
     /* Mistakes that still build ("FILE:LINE: ..."); NULL prints them to

@@ -86,8 +86,23 @@ void web_json(web_answer *a, int status, cJSON *obj, const char *hdrs)
     S_set(a, status, "application/json", hdrs);
 }
 
+static web_error_page_fn S_error_page;
+static void *S_error_page_ud;
+
+void web_set_error_page(web_error_page_fn fn, void *ud)
+{
+    S_error_page = fn;
+    S_error_page_ud = ud;
+}
+
 void web_html_msg(web_answer *a, int status, const char *msg, const char *hdrs)
 {
+    buf_reset(&a->body);
+    if (S_error_page &&
+        S_error_page(S_error_page_ud, status, web_reason(status), msg, &a->body) == 0) {
+        S_set(a, status, "text/html; charset=utf-8", hdrs);
+        return;
+    }
     buf_reset(&a->body);
     int rc = buf_printf(&a->body, "<!doctype html>\n<html lang=\"en\"><head><meta "
                         "charset=\"utf-8\"><title>%d %s</title></head>\n<body>"

@@ -42,7 +42,16 @@ void web_request_id(char out[68], const char *given);
 
 /* ---- answers ---- */
 void web_json(web_answer *a, int status, cJSON *obj, const char *hdrs);  /* obj consumed */
+/* An HTML page saying msg: the site's error page when a front end has set
+ * one (web_set_error_page), else a bare one. */
 void web_html_msg(web_answer *a, int status, const char *msg, const char *hdrs);
+/* The front end's themed error page (templates/error.mustache), used by
+ * every HTML refusal so that each looks like the rest of the site. fn
+ * appends the page to out and returns 0, or -1 (the bare page is sent);
+ * it may be called from any thread. Set once, before serving. */
+typedef int (*web_error_page_fn)(void *ud, int status, const char *reason,
+                                 const char *msg, buf *out);
+void web_set_error_page(web_error_page_fn fn, void *ud);
 /* A refusal not about fields: {"ok":false,"error":msg} or an HTML page. */
 void web_refuse(web_answer *a, int json, int status, const char *msg, const char *hdrs);
 /* 303 to the form's thanks page, or 201 {"ok":true,"id":...}. */

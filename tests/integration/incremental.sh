@@ -43,6 +43,18 @@ def words(n):
     return " ".join(r.choice(["alpha", "beta", "gamma", "delta", "log", "page"])
                     for _ in range(n))
 
+def png(path, w, h):
+    """A small noisy PNG (the bundle's image)."""
+    import struct, zlib
+    raw = b"".join(b"\0" + bytes(r.randrange(256) for _ in range(3 * w)) for _ in range(h))
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+BUNDLE = os.path.join(content, "projects", "b00")
+
 def rnd_date():
     return "2025-%02d-%02d" % (r.randint(1, 12), r.randint(1, 28))
 
@@ -59,12 +71,20 @@ if step == 0:  # the generated part of the site
         write_page(os.path.join(content, sec, "g%02d.md" % i), "Generated %d" % i,
                    rnd_date(), sorted(r.sample(TAGS, r.randint(1, 2))),
                    words(30) + "\n\n" + words(50))
-    print("generated 24 pages")
+    os.makedirs(BUNDLE)  # a page bundle with a cover and files beside it
+    png(os.path.join(BUNDLE, "photo.png"), 40, 30)
+    with open(os.path.join(BUNDLE, "index.md"), "w") as f:
+        f.write("---\ntitle: \"Bundle\"\ndate: 2025-02-02\ncover: photo.png\n---\n\n"
+                "![a photo](photo.png) and [notes](n0.txt)\n")
+    with open(os.path.join(BUNDLE, "n0.txt"), "w") as f:
+        f.write("notes\n")
+    print("generated 24 pages and a bundle")
     sys.exit(0)
 
 ps = pages()
 what = r.choice(["add", "remove", "rename", "retag", "redate", "body", "title",
-                 "partial", "config", "static", "static-rm", "body", "body"])
+                 "partial", "config", "static", "static-rm", "body", "body",
+                 "bundle", "bundle-rm"])
 p = r.choice(ps)
 if what == "add":
     n = r.randint(100, 999)
@@ -101,6 +121,14 @@ elif what == "static-rm":
     st = [f for f in os.listdir(os.path.join(site, "static")) if f.endswith(".txt")]
     if st:
         os.unlink(os.path.join(site, "static", r.choice(st)))
+elif what == "bundle":  # the bundle's image edited, a file added beside it
+    png(os.path.join(BUNDLE, "photo.png"), r.randint(20, 60), r.randint(20, 60))
+    with open(os.path.join(BUNDLE, "n%d.txt" % r.randint(1, 3)), "w") as f:
+        f.write("notes %d\n" % step)
+elif what == "bundle-rm":
+    st = [f for f in os.listdir(BUNDLE) if f.endswith(".txt") and f != "n0.txt"]
+    if st:
+        os.unlink(os.path.join(BUNDLE, r.choice(st)))
 print(what, os.path.relpath(p, site))
 EOF
 

@@ -130,7 +130,9 @@ for path in pages:
     for img in p.find("img"):
         if "alt" not in img["a"]:
             probs["alt"].append(f"{rel} {img['a'].get('src')}")
-    if p.find("script") or re.search(r"\son[a-z]+\s*=", src, re.I) or "javascript:" in src:
+    # JSON-LD is data, never run: the one script element a page may hold
+    code = [e for e in p.find("script") if e["a"].get("type") != "application/ld+json"]
+    if code or re.search(r"\son[a-z]+\s*=", src, re.I) or "javascript:" in src:
         probs["script"].append(rel)
     if p.find("style") or any("style" in e["a"] for e in p.els):
         probs["style"].append(rel)

@@ -192,8 +192,8 @@ static void S_dteardown(void)
 
 static int S_signup(domain *d, const char *email, const char *name)
 {
-    domain_register_req req = {email, name, "a-long-password", NULL, NULL,
-                               NULL, 1};
+    domain_register_req req = {.email = email, .display_name = name,
+                               .password = "a-long-password", .verify = 1};
     domain_result res;
     folio_err err = {{0}};
     int rc = domain_register(d, &req, &res, &err);

@@ -46,7 +46,7 @@ static domain *S_open(void)
 static int S_register(domain *d, const char *email, const char *name,
                       const char *password, domain_result *res)
 {
-    domain_register_req req = {email, name, password, NULL, "req-1", NULL};
+    domain_register_req req = {email, name, password, NULL, "req-1", NULL, 0};
     folio_err err = {{0}};
     int rc = domain_register(d, &req, res, &err);
     ck_assert_msg(rc != DOMAIN_ERROR, "%s", err.msg);
@@ -146,8 +146,10 @@ START_TEST(register_and_duplicates)
                      DOMAIN_OK);
     ck_assert(!strncmp(res.id, "user-", 5));
     ck_assert_int_gt(res.position, 0);
-    ck_assert_uint_eq(res.nchanged, 2);
+    ck_assert_uint_eq(res.nchanged, 3);
     ck_assert_str_eq(res.changed[0], "community");
+    /* the new member's rank: only the pages that show it change */
+    ck_assert_str_eq(res.changed[1], "community.members@1");
     const char *variants[] = {"ada@example.org", "  ADA@EXAMPLE.ORG\t",
                               "ada@Example.Org "};
     for (size_t i = 0; i < 3; i++) {
@@ -247,7 +249,7 @@ START_TEST(passwords)
     folio_err err = {{0}};
     ck_assert_int_eq(domain_hash_password("another passphrase", pre, &err),
                      0);
-    domain_register_req req = {"q@example.org", "Q", NULL, pre, NULL, NULL};
+    domain_register_req req = {"q@example.org", "Q", NULL, pre, NULL, NULL, 0};
     ck_assert_int_eq(domain_register(d, &req, &res, &err), DOMAIN_OK);
     ck_assert_int_eq(S_int("SELECT count(*) FROM credentials"), 2);
     /* neither the password nor its hash is in the log */
@@ -353,7 +355,7 @@ START_TEST(concurrent_registrations)
             snprintf(name, sizeof name, "Racer %d", i);
             domain_register_req req = {i % 2 ? "RACE@example.org"
                                              : "race@example.org ",
-                                       name, NULL, NULL, NULL, NULL};
+                                       name, NULL, NULL, NULL, NULL, 0};
             domain_result res;
             int rc = domain_register(d, &req, &res, &err);
             domain_close(d);
@@ -620,10 +622,26 @@ START_TEST(site_data)
     ck_assert_int_eq(cJSON_GetObjectItem(s, "members")->valueint, 3);
     ck_assert_int_eq(cJSON_GetObjectItem(s, "contacts")->valueint, 2);
     ck_assert_ptr_null(domain_site_data(d, "nothing"));
+    /* the whole list by rank, 1 the oldest, newest first */
+    cJSON *items = NULL;
+    long long top = 0;
+    folio_err err = {{0}};
+    ck_assert_int_eq(domain_site_range(d, "community.members", 1, 2, &items, &top, &err), 0);
+    ck_assert_int_eq(top, 3);
+    ck_assert_int_eq(cJSON_GetArraySize(items), 2);
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(items, 0), "rank")->valueint, 2);
+    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(items, 1), "name")->valuestring,
+                     "Ann");
+    cJSON_Delete(items);
+    ck_assert_int_eq(domain_site_range(d, "community.members", 3, 99, &items, &top, &err), 0);
+    ck_assert_int_eq(cJSON_GetArraySize(items), 1);
+    cJSON_Delete(items);
+    ck_assert_int_eq(domain_site_range(d, "stats.x", 1, 2, &items, &top, &err), 1);
     const char *const *names = domain_data_names();
     ck_assert_str_eq(names[0], "community");
     ck_assert_str_eq(names[1], "stats");
-    ck_assert_ptr_null(names[2]);
+    ck_assert_str_eq(names[2], "community.members");
+    ck_assert_ptr_null(names[3]);
     domain_close(d);
 }
 END_TEST
@@ -676,7 +694,7 @@ START_TEST(as_of)
     /* read-only */
     ck_assert_int_eq(S_register(d, "x@example.org", "X", NULL, &res),
                      DOMAIN_OK);
-    domain_register_req req = {"y@example.org", "Y", NULL, NULL, NULL, NULL};
+    domain_register_req req = {"y@example.org", "Y", NULL, NULL, NULL, NULL, 0};
     ck_assert_int_eq(domain_register(old, &req, &res, &err), DOMAIN_ERROR);
     ck_assert_int_eq(domain_begin(old, &err), -1);
     /* live: the new member, while the old view still shows one */
@@ -735,7 +753,8 @@ START_TEST(forget)
     ck_assert_int_eq(domain_forget(d, " ZED.PERSON@example.ORG", &res, &err),
                      DOMAIN_OK);
     ck_assert(!strncmp(res.id, "person-", 7));
-    ck_assert_uint_eq(res.nchanged, 2);
+    ck_assert_uint_eq(res.nchanged, 3);
+    ck_assert_str_eq(res.changed[1], "community.members"); /* ranks move: all */
     /* the member left every projection, the password is gone */
     ck_assert_int_eq(S_int("SELECT count(*) FROM members"), 1);
     ck_assert_int_eq(S_int("SELECT count(*) FROM members_private"), 1);
@@ -892,6 +911,106 @@ START_TEST(old_event_versions)
 }
 END_TEST
 
+/* ---- the owner's decisions ----------------------------------------------- */
+
+static int S_has_name(const cJSON *arr, const char *name)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(it, arr) {
+        const cJSON *n = cJSON_GetObjectItem(it, "name");
+        if (cJSON_IsString(n) && !strcmp(n->valuestring, name))
+            return 1;
+    }
+    return 0;
+}
+
+START_TEST(owner_decisions)
+{
+    domain *d = S_open();
+    domain_result res;
+    folio_err err = {{0}};
+    ck_assert_int_eq(S_register(d, "ann@example.org", "Ann Visible", NULL, &res), DOMAIN_OK);
+    ck_assert_int_eq(S_register(d, "bob@example.org", "Bob Hidden", NULL, &res), DOMAIN_OK);
+    ck_assert_int_eq(S_register(d, "cy@example.org", "Cy Later", NULL, &res), DOMAIN_OK);
+    ck_assert_int_eq(S_contact(d, "Dee", "dee@example.org", "First message", &res), DOMAIN_OK);
+    char first[80];
+    snprintf(first, sizeof first, "%s", res.id);
+    ck_assert_int_eq(S_contact(d, "Eve", "eve@example.org", "Second message", &res), DOMAIN_OK);
+
+    /* the inbox, newest first, opened for the owner */
+    cJSON *in = domain_inbox(d, NULL, NULL, &err);
+    ck_assert_msg(in != NULL, "%s", err.msg);
+    ck_assert_int_eq(cJSON_GetArraySize(in), 2);
+    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(in, 0), "name")->valuestring, "Eve");
+    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(in, 1), "email")->valuestring,
+                     "dee@example.org");
+    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(in, 1), "status")->valuestring, "new");
+    cJSON_Delete(in);
+
+    /* statuses: events, the inbox follows, the latest wins */
+    ck_assert_int_eq(domain_contact_mark(d, first, "spam", &res, &err), DOMAIN_OK);
+    ck_assert_int_eq(domain_contact_mark(d, first, "archived", &res, &err), DOMAIN_OK);
+    ck_assert_int_eq(domain_contact_mark(d, first, "deleted", &res, &err), DOMAIN_INVALID);
+    ck_assert_int_eq(domain_contact_mark(d, "contact-nope", "spam", &res, &err), DOMAIN_NOT_FOUND);
+    in = domain_inbox(d, "archived", NULL, &err);
+    ck_assert_int_eq(cJSON_GetArraySize(in), 1);
+    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(in, 0), "message")->valuestring,
+                     "First message");
+    cJSON_Delete(in);
+    in = domain_inbox(d, "new", NULL, &err);
+    ck_assert_int_eq(cJSON_GetArraySize(in), 1);
+    cJSON_Delete(in);
+    ck_assert_ptr_null(domain_inbox(d, "bogus", NULL, &err));
+
+    /* hiding: the account stays, the name leaves every public value */
+    ck_assert_int_eq(domain_member_hide(d, "BOB@example.org", 1, &res, &err), DOMAIN_OK);
+    ck_assert_str_eq(res.changed[0], "community");
+    ck_assert_str_eq(res.changed[1], "community.members@2"); /* only Bob's page */
+    ck_assert_int_eq(domain_member_hide(d, "nobody@example.org", 1, &res, &err),
+                     DOMAIN_NOT_FOUND);
+    const cJSON *c = domain_site_data(d, "community");
+    ck_assert_int_eq(cJSON_GetObjectItem(c, "count")->valueint, 2);
+    ck_assert(!S_has_name(cJSON_GetObjectItem(c, "members"), "Bob Hidden"));
+    ck_assert(S_has_name(cJSON_GetObjectItem(c, "members"), "Ann Visible"));
+    cJSON *items = NULL;
+    long long top = 0;
+    ck_assert_int_eq(domain_site_range(d, "community.members", 1, 3, &items, &top, &err), 0);
+    ck_assert_int_eq(top, 3); /* ranks do not move */
+    ck_assert(!S_has_name(items, "Bob Hidden"));
+    ck_assert_int_eq(cJSON_GetArraySize(items), 2);
+    cJSON_Delete(items);
+
+    /* roles, CLI only */
+    ck_assert_int_eq(domain_member_role(d, "ann@example.org", "owner", &res, &err), DOMAIN_OK);
+    ck_assert_int_eq(domain_member_role(d, "ann@example.org", "admin", &res, &err),
+                     DOMAIN_INVALID);
+    cJSON *m = domain_members(d, &err);
+    ck_assert_msg(m != NULL, "%s", err.msg);
+    ck_assert_int_eq(cJSON_GetArraySize(m), 3);
+    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(m, 0), "role")->valuestring, "owner");
+    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(m, 1), "email")->valuestring,
+                     "bob@example.org");
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(m, 1), "hidden")));
+    cJSON_Delete(m);
+
+    /* replay equals the incremental result; unhiding brings the name back */
+    buf report = BUF_INIT;
+    ck_assert_msg(domain_check(d, &report, &err) == 0, "%s %s", err.msg,
+                  report.ptr ? report.ptr : "");
+    ck_assert_msg(domain_replay(d, NULL, 0, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(S_int("SELECT hidden FROM members WHERE display_name = 'Bob Hidden'"), 1);
+    ck_assert_int_eq(S_int("SELECT count(*) FROM members WHERE role = 'owner'"), 1);
+    ck_assert_int_eq(S_int("SELECT count(*) FROM inbox WHERE status = 'archived'"), 1);
+    ck_assert_int_eq(domain_member_hide(d, "bob@example.org", 0, &res, &err), DOMAIN_OK);
+    c = domain_site_data(d, "community");
+    ck_assert(S_has_name(cJSON_GetObjectItem(c, "members"), "Bob Hidden"));
+    buf_reset(&report);
+    ck_assert_int_eq(domain_check(d, &report, &err), 0);
+    buf_free(&report);
+    domain_close(d);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("domain");
@@ -913,6 +1032,7 @@ int main(void)
     tcase_add_test(tc, forget);
     tcase_add_test(tc, come_back_after_forget);
     tcase_add_test(tc, old_event_versions);
+    tcase_add_test(tc, owner_decisions);
     suite_add_tcase(su, tc);
     return unit_run(su);
 }

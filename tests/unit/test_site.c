@@ -559,6 +559,106 @@ START_TEST(test_deps_and_render_affected)
 }
 END_TEST
 
+
+/* ---- ranked lists: pages that never shift ------------------------------- */
+
+static long long S_top;
+
+static int fake_range(void *ud, const char *list, long long lo, long long hi, cJSON **items,
+                      long long *top, folio_err *err)
+{
+    (void)ud;
+    (void)err;
+    if (strcmp(list, "community.members"))
+        return 1;
+    *top = S_top;
+    *items = cJSON_CreateArray();
+    for (long long r = hi < S_top ? hi : S_top; r >= lo && r >= 1; r--) {
+        cJSON *o = cJSON_CreateObject();
+        char name[32];
+        snprintf(name, sizeof name, "m%lld", r);
+        cJSON_AddStringToObject(o, "name", name);
+        cJSON_AddNumberToObject(o, "rank", (double)r);
+        cJSON_AddItemToArray(*items, o);
+    }
+    return 0;
+}
+
+static void set_top(long long n)
+{
+    S_top = n;
+    set_members((int)n); /* the count */
+}
+
+START_TEST(test_ranked_pages)
+{
+    theme();
+    put("templates/community.mustache",
+        "R|{{#paginator.first}}{{community.count}}|{{/paginator.first}}"
+        "{{#paginator.items}}{{name}},{{/paginator.items}}|{{paginator.prev_url}}"
+        "|{{paginator.next_url}}");
+    put("folio.yml", "paginate: 3\n");
+    put("content/community.md",
+        "---\ntitle: Community\nlayout: community\npaginate_data: community.members\n---\n");
+    site_opts o = data_opts();
+    o.range = fake_range;
+    set_top(10);
+    build_ok(&o);
+    /* page 1: the newest; page k >= 2: ranks (k-2)*3+1 .. (k-1)*3 */
+    expect_out("community/index.html", "R|10|m10,m9,m8,||/community/page/4/");
+    expect_out("community/page/2/index.html", "R|m3,m2,m1,|/community/page/3/|");
+    expect_out("community/page/4/index.html", "R|m9,m8,m7,|/community/page/5/|/community/page/3/");
+    expect_out("community/page/5/index.html", "R|m10,|/community/|/community/page/4/");
+    ck_assert(!out_exists("community/page/6"));
+    char *deps = out_file(".folio-deps");
+    ck_assert_ptr_nonnull(strstr(deps, "/community/\tcommunity.members community\n"));
+    ck_assert_ptr_nonnull(strstr(deps, "/community/page/2/\tcommunity.members\n"));
+    free(deps);
+
+    folio_err err = {{0}};
+    site *s = open_site(&o, &err);
+    ck_assert_msg(s != NULL, "%s", err.msg);
+    /* a new member: page 1 and the page of its rank, nothing else */
+    set_top(11);
+    int n = -1;
+    const char *one[] = {"community", "community.members@11"};
+    ck_assert_msg(site_render_affected(s, one, 2, &n, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(n, 2);
+    expect_out("community/index.html", "R|11|m11,m10,m9,||/community/page/4/");
+    expect_out("community/page/5/index.html", "R|m11,m10,|/community/|/community/page/4/");
+    /* one that opens a page: the page before links to it now */
+    set_top(13);
+    const char *two[] = {"community", "community.members@12-13"};
+    ck_assert_msg(site_render_affected(s, two, 2, &n, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(n, 3);
+    expect_out("community/page/5/index.html", "R|m12,m11,m10,|/community/page/6/|/community/page/4/");
+    expect_out("community/page/6/index.html", "R|m13,|/community/|/community/page/5/");
+    buf report = BUF_INIT;
+    ck_assert_int_eq(site_check_pages(s, &report, &err), 0);
+    /* the list itself changed (an erasure): all its pages, the extra ones gone */
+    set_top(4);
+    const char *all[] = {"community.members"};
+    ck_assert_msg(site_render_affected(s, all, 1, &n, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(n, 3);
+    ck_assert(!out_exists("community/page/4"));
+    ck_assert(!out_exists("community/page/6"));
+    expect_out("community/page/3/index.html", "R|m4,|/community/|/community/page/2/");
+    buf_reset(&report);
+    ck_assert_int_eq(site_check_pages(s, &report, &err), 0);
+    buf page = BUF_INIT;
+    ck_assert_int_eq(site_render_url(s, "/community/page/2/", NULL, &page, &err), 0);
+    ck_assert_str_eq(page.ptr, "R|m3,m2,m1,|/community/page/3/|");
+    ck_assert_int_eq(site_render_url(s, "/community/page/4/", NULL, &page, &err), -1);
+    const char *bad[] = {"community.members@x"};
+    ck_assert_int_eq(site_render_affected(s, bad, 1, &n, &err), -1);
+    buf_free(&page);
+    buf_free(&report);
+    close_site(s);
+    cJSON_Delete(S_data);
+    S_data = NULL;
+}
+END_TEST
+
 static Suite *site_suite(void)
 {
     Suite *s = suite_create("site");
@@ -574,6 +674,7 @@ static Suite *site_suite(void)
     tcase_add_test(tc, test_failed_build_keeps_public);
     tcase_add_test(tc, test_rebuild_reuses_tree);
     tcase_add_test(tc, test_deps_and_render_affected);
+    tcase_add_test(tc, test_ranked_pages);
     suite_add_tcase(s, tc);
     return s;
 }
