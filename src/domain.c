@@ -1206,6 +1206,8 @@ int domain_verify(domain *d, const char *token, domain_result *res,
     int rc = S_verify_in(d, token, res, err);
     if (S_cmd_end(d, rc == DOMAIN_OK, err) < 0)
         rc = DOMAIN_ERROR;
+    if (rc == DOMAIN_OK) /* the newest member: only their page changes */
+        S_res_ranked(d, res);
     if (rc != DOMAIN_OK) {
         res->position = 0;
         res->id[0] = '\0';
