@@ -10,6 +10,7 @@
 #include "cmd.h"
 #include "config.h"
 #include "consumers.h"
+#include "domain.h"
 #include "util.h"
 
 /* ---- shared plumbing ----------------------------------------------------- */
@@ -120,6 +121,25 @@ static const char S_deliver_help[] =
     "and retried later; the exit status is 1 only when folio itself fails.\n"
     "Does nothing while folio-fcgi delivers for the site.\n";
 
+/* Sign-ups never verified are erased after 7 days: folio deliver is the
+ * periodic job for sites whose folio-fcgi does not run all the time. */
+static int S_expire_pending(const folio_config *cfg)
+{
+    domain *d = NULL;
+    folio_err err = {{0}};
+    int erased = 0;
+    if (domain_open(cfg, &d, &err) != 0 ||
+        domain_expire_pending(d, &erased, &err) != 0) {
+        fprintf(stderr, "folio deliver: expiring sign-ups: %s\n", err.msg);
+        domain_close(d);
+        return -1;
+    }
+    domain_close(d);
+    if (erased)
+        printf("accounts: %d sign-up(s) never verified erased\n", erased);
+    return 0;
+}
+
 int cmd_deliver(int argc, char **argv)
 {
     S_args a = {.name = "deliver"};
@@ -134,6 +154,10 @@ int cmd_deliver(int argc, char **argv)
         return 1;
     }
     folio_err err = {{0}};
+    if (S_expire_pending(&s.cfg) != 0) {
+        S_close(&s);
+        return 1;
+    }
     rc = consumers_run_once(s.c, &err);
     if (rc != 0) {
         fprintf(stderr, "folio deliver: %s%s\n", err.msg,

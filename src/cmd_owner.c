@@ -353,7 +353,7 @@ static int S_import_check(S_line *v, size_t n)
             fprintf(stderr, "line %d: joined: expected a date (YYYY-MM-DD)\n", l->line);
             bad = 1;
         }
-        domain_register_req req = {l->f[0], l->f[1], NULL, NULL, NULL, NULL, l->joined};
+        domain_register_req req = {l->f[0], l->f[1], NULL, NULL, NULL, NULL, l->joined, 0};
         domain_result res;
         if (domain_check_register(&req, &res) != DOMAIN_OK) {
             for (size_t k = 0; k < res.nerrors; k++)
@@ -378,7 +378,7 @@ static int S_import_write(S_owner *o, S_line *v, size_t n)
         if (v[i].line < 0)
             continue;
         domain_register_req req = {v[i].f[0], v[i].f[1], NULL, NULL, "import", NULL,
-                                   v[i].joined};
+                                   v[i].joined, 0};
         domain_result res;
         int rc = domain_register(o->d, &req, &res, &err);
         if (rc == DOMAIN_ALREADY_REGISTERED) {

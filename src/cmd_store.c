@@ -223,7 +223,7 @@ int cmd_register(int argc, char **argv)
         return 1;
     }
     domain_register_req req = {email, name, use_stdin ? pw : NULL, NULL,
-                               NULL, NULL, 0};
+                               NULL, NULL, 0, 0};
     domain_result res;
     folio_err err = {{0}};
     int status;

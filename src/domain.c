@@ -8,6 +8,7 @@
 
 #include <sodium.h>
 
+#include "accounts.h"
 #include "events.h"
 #include "eventview.h"
 #include "log.h"
@@ -637,6 +638,20 @@ static int S_store_password(domain *d, const char *user_id, const char *hash,
     return 0;
 }
 
+static int S_account_of(domain *d, const char *subject, char user_id[80],
+                        folio_err *err);
+static int S_account_put(domain *d, const char *user_id, const char *subject,
+                         const char *state, folio_err *err);
+static int S_signup_in(domain *d, const domain_register_req *req,
+                       const S_reg *r, const char *hash, const char *subject,
+                       domain_result *res, folio_err *err);
+
+static const char *S_field_str(const cJSON *o, const char *k)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(it) ? it->valuestring : NULL;
+}
+
 static int S_register_in(domain *d, const domain_register_req *req,
                          const S_reg *r, const char *hash,
                          const char *subject, domain_result *res,
@@ -644,7 +659,7 @@ static int S_register_in(domain *d, const domain_register_req *req,
 {
     const events_type *t = events_find("UserRegistered");
     char user_id[80];
-    int m = projections_member_of(d->p, subject, NULL, err);
+    int m = S_account_of(d, subject, user_id, err);
     if (m < 0)
         return DOMAIN_ERROR;
     if (m) {
@@ -664,13 +679,16 @@ static int S_register_in(domain *d, const domain_register_req *req,
         S_add_str(data, "display_name", r->name) < 0 ||
         S_add_str(data, "locale", locale) < 0 ||
         !cJSON_AddBoolToObject(data, "has_password", hash != NULL) ||
+        (req->verify && !cJSON_AddTrueToObject(data, "pending")) ||
         (req->joined_ms > 0 &&
          !cJSON_AddNumberToObject(data, "joined_at", (double)req->joined_ms))) {
         cJSON_Delete(data);
         return err_set(err, "out of memory"), DOMAIN_ERROR;
     }
     /* credentials first: the catch-up inside S_append sees the member */
-    if (hash && S_store_password(d, user_id, hash, err) < 0) {
+    if ((hash && S_store_password(d, user_id, hash, err) < 0) ||
+        S_account_put(d, user_id, subject, req->verify ? "pending" : "verified",
+                      err) < 0) {
         cJSON_Delete(data);
         return DOMAIN_ERROR;
     }
@@ -746,8 +764,9 @@ int domain_register(domain *d, const domain_register_req *req,
         rc = DOMAIN_ERROR;
         goto out;
     }
-    rc = S_register_in(d, req, &r, h ? hash : NULL, subject, res, err);
-    if (rc == DOMAIN_OK)
+    rc = req->verify ? S_signup_in(d, req, &r, h ? hash : NULL, subject, res, err)
+                     : S_register_in(d, req, &r, h ? hash : NULL, subject, res, err);
+    if (rc == DOMAIN_OK && !req->verify)
         S_res_ranked(d, res);
     if (S_cmd_end(d, rc == DOMAIN_OK, err) < 0)
         rc = DOMAIN_ERROR;
@@ -902,6 +921,19 @@ static int S_forget_in(domain *d, const char *subject, domain_result *res,
     if (m && S_sql(d, "DELETE FROM credentials WHERE user_id = ?1", err,
                    user_id, (const char *)NULL) < 0)
         return DOMAIN_ERROR;
+    /* an account, pending or not, with its password, links and sessions */
+    if (S_sql(d, "DELETE FROM credentials WHERE user_id IN (SELECT user_id"
+              " FROM accounts WHERE subject = ?1)", err, subject,
+              (const char *)NULL) < 0 ||
+        S_sql(d, "DELETE FROM account_tokens WHERE user_id IN (SELECT user_id"
+              " FROM accounts WHERE subject = ?1)", err, subject,
+              (const char *)NULL) < 0 ||
+        S_sql(d, "DELETE FROM sessions WHERE user_id IN (SELECT user_id"
+              " FROM accounts WHERE subject = ?1)", err, subject,
+              (const char *)NULL) < 0 ||
+        S_sql(d, "DELETE FROM accounts WHERE subject = ?1", err, subject,
+              (const char *)NULL) < 0)
+        return DOMAIN_ERROR;
     snprintf(stream, sizeof stream, "person-%s", subject);
     cJSON *data = cJSON_CreateObject();
     if (!data || S_add_str(data, "subject", subject) < 0) {
@@ -941,6 +973,519 @@ int domain_forget(domain *d, const char *email, domain_result *res,
         res->id[0] = '\0';
         res->nchanged = 0;
     }
+    return res->rc = rc;
+}
+
+/* ---- members' accounts: verified sign-up -------------------------------
+ * A sign-up from the web is pending until the link mailed to the address
+ * is followed: UserRegistered {pending} (no member yet), then
+ * MemberVerificationRequested (the mail, its token personal), then, from
+ * the link, MemberVerified (the member goes public). The accounts table
+ * keeps each account's state; members from before it are found in the
+ * members projection. */
+
+/* The account of subject: 2 verified, 1 pending, 0 none, -1 error;
+ * user_id (80 bytes) filled when there is one. */
+static int S_account_of(domain *d, const char *subject, char user_id[80],
+                        folio_err *err)
+{
+    sqlite3 *db = store_db(d->st);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT user_id, state = 'verified' FROM"
+                           " accounts WHERE subject = ?1", -1, &st,
+                           NULL) != SQLITE_OK)
+        return err_set(err, "accounts: %s", sqlite3_errmsg(db));
+    sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), state = 0;
+    if (rc == SQLITE_ROW) {
+        S_copy(user_id, 80, (const char *)sqlite3_column_text(st, 0));
+        state = sqlite3_column_int(st, 1) ? 2 : 1;
+        rc = SQLITE_DONE;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return err_set(err, "accounts: %s", sqlite3_errmsg(db));
+    if (state)
+        return state;
+    int m = projections_member_of(d->p, subject, user_id, err);
+    return m < 0 ? -1 : m ? 2 : 0;
+}
+
+static int S_account_put(domain *d, const char *user_id, const char *subject,
+                         const char *state, folio_err *err)
+{
+    char now[32];
+    snprintf(now, sizeof now, "%lld", d->now_ms());
+    return S_sql(d, "INSERT INTO accounts (user_id, subject, state, created_at)"
+                 " VALUES (?1, ?2, ?3, CAST(?4 AS INTEGER))", err, user_id,
+                 subject, state, now, (const char *)NULL);
+}
+
+/* Appends MemberVerificationRequested with a new token and keeps the
+ * token's hash. */
+static int S_verification(domain *d, const char *user_id, const char *subject,
+                          const S_reg *r, const domain_register_req *req,
+                          domain_result *res, folio_err *err)
+{
+    char token[ACCOUNTS_TOKEN_LEN + 1], stream[96];
+    unsigned char hash[ACCOUNTS_HASH_LEN];
+    accounts_token_new(token, hash);
+    long long expires = d->now_ms() + ACCOUNTS_VERIFY_TTL_MS;
+    cJSON *data = cJSON_CreateObject();
+    if (!data || S_add_str(data, "user_id", user_id) < 0 ||
+        S_add_str(data, "subject", subject) < 0 ||
+        S_add_str(data, "email", r->email) < 0 ||
+        S_add_str(data, "display_name", r->name) < 0 ||
+        S_add_str(data, "token", token) < 0 ||
+        !cJSON_AddNumberToObject(data, "expires_at", (double)expires)) {
+        cJSON_Delete(data);
+        sodium_memzero(token, sizeof token);
+        return err_set(err, "out of memory"), DOMAIN_ERROR;
+    }
+    sodium_memzero(token, sizeof token);
+    snprintf(stream, sizeof stream, "user-%s", user_id);
+    int rc = S_append(d, events_find("MemberVerificationRequested"), stream,
+                      STORE_ANY, subject, data, req->request_id, req->client,
+                      res, err);
+    cJSON_Delete(data);
+    if (rc == DOMAIN_OK &&
+        accounts_token_put(store_db(d->st), "verify", user_id, hash,
+                           res->position, expires, err) < 0)
+        rc = DOMAIN_ERROR;
+    return rc;
+}
+
+/* Tells a member that someone signed up with their address. */
+static int S_signup_repeated(domain *d, const char *user_id,
+                             const char *subject, const S_reg *r,
+                             const domain_register_req *req,
+                             domain_result *res, folio_err *err)
+{
+    char stream[96];
+    snprintf(stream, sizeof stream, "user-%s", user_id);
+    cJSON *data = cJSON_CreateObject();
+    if (!data || S_add_str(data, "user_id", user_id) < 0 ||
+        S_add_str(data, "subject", subject) < 0 ||
+        S_add_str(data, "email", r->email) < 0) {
+        cJSON_Delete(data);
+        return err_set(err, "out of memory"), DOMAIN_ERROR;
+    }
+    int rc = S_append(d, events_find("MemberSignupRepeated"), stream,
+                      STORE_ANY, subject, data, req->request_id, req->client,
+                      res, err);
+    cJSON_Delete(data);
+    return rc;
+}
+
+/* A web sign-up: always DOMAIN_OK for a valid request, whatever is known
+ * about the address, so the answer tells a stranger nothing. A new address
+ * gets a pending account; a pending one its password replaced (the last
+ * sign-up is the one the link confirms); then, within the per-recipient
+ * limit, a verification mail, or for a member a "you already have an
+ * account" mail. */
+static int S_signup_in(domain *d, const domain_register_req *req,
+                       const S_reg *r, const char *hash, const char *subject,
+                       domain_result *res, folio_err *err)
+{
+    char user_id[80] = "";
+    int a = S_account_of(d, subject, user_id, err);
+    if (a < 0)
+        return DOMAIN_ERROR;
+    if (a == 0) {
+        int rc = S_register_in(d, req, r, hash, subject, res, err);
+        if (rc != DOMAIN_OK)
+            return rc;
+        /* res->id is "user-<id>" */
+        S_copy(user_id, sizeof user_id, res->id + 5);
+    } else if (a == 1 && hash &&
+               S_sql(d, "INSERT OR REPLACE INTO credentials (user_id,"
+                     " password_hash, updated_at) VALUES (?1, ?2,"
+                     " CAST(strftime('%s') AS INTEGER) * 1000)", err, user_id,
+                     hash, (const char *)NULL) < 0) {
+        return DOMAIN_ERROR;
+    }
+    int ok = accounts_mail_allowed(store_db(d->st), subject,
+                                   a == 2 ? "already" : "verify", d->now_ms(),
+                                   err);
+    if (ok <= 0)
+        return ok < 0 ? DOMAIN_ERROR : DOMAIN_OK;
+    if (a == 2)
+        return S_signup_repeated(d, user_id, subject, r, req, res, err);
+    return S_verification(d, user_id, subject, r, req, res, err);
+}
+
+typedef struct S_one {
+    vault *v;
+    eventview view;
+    int found;
+    folio_err *err;
+} S_one;
+
+static int S_one_event(void *ud, const store_event *ev)
+{
+    S_one *o = ud;
+    if (eventview_open(o->v, ev, 0, &o->view, o->err) < 0)
+        return -1;
+    o->found = 1;
+    return 1;
+}
+
+/* The member verified: MemberVerified from the verification event at
+ * position (the address and name as they were signed up). */
+static int S_verified(domain *d, const char *user_id, const char *subject,
+                      long long position, domain_result *res, folio_err *err)
+{
+    S_one one = {.v = d->v, .err = err};
+    if (store_read_all(d->st, position - 1, 1, S_one_event, &one, NULL,
+                       err) < 0 && !one.found)
+        return DOMAIN_ERROR;
+    if (!one.found || !one.view.personal)
+        return eventview_free(&one.view), DOMAIN_NOT_FOUND;
+    const char *email = S_field_str(one.view.personal, "email");
+    const char *name = S_field_str(one.view.personal, "display_name");
+    const char *locale = d->cfg && d->cfg->language && *d->cfg->language
+                             ? d->cfg->language : "en";
+    char stream[96];
+    snprintf(stream, sizeof stream, "user-%s", user_id);
+    cJSON *data = cJSON_CreateObject();
+    int rc = DOMAIN_ERROR;
+    if (!email || !name || !strcmp(email, "[redacted]"))
+        rc = DOMAIN_NOT_FOUND;
+    else if (!data || S_add_str(data, "user_id", user_id) < 0 ||
+             S_add_str(data, "subject", subject) < 0 ||
+             S_add_str(data, "email", email) < 0 ||
+             S_add_str(data, "display_name", name) < 0 ||
+             S_add_str(data, "locale", locale) < 0 ||
+             !cJSON_AddBoolToObject(data, "has_password", 1))
+        err_set(err, "out of memory");
+    else
+        rc = S_append(d, events_find("MemberVerified"), stream, STORE_ANY,
+                      subject, data, NULL, NULL, res, err);
+    cJSON_Delete(data);
+    eventview_free(&one.view);
+    return rc;
+}
+
+static int S_verify_in(domain *d, const char *token, domain_result *res,
+                       folio_err *err)
+{
+    char user_id[80], subject[VAULT_SUBJECT_LEN + 1];
+    long long position = 0;
+    sqlite3 *db = store_db(d->st);
+    int t = accounts_token_take(db, "verify", token, d->now_ms(), user_id,
+                                &position, err);
+    if (t != 0)
+        return t < 0 ? DOMAIN_ERROR : DOMAIN_NOT_FOUND;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT subject FROM accounts WHERE user_id = ?1"
+                           " AND state = 'pending'", -1, &st, NULL) != SQLITE_OK)
+        return err_set(err, "accounts: %s", sqlite3_errmsg(db)), DOMAIN_ERROR;
+    sqlite3_bind_text(st, 1, user_id, -1, SQLITE_STATIC);
+    int found = sqlite3_step(st) == SQLITE_ROW;
+    if (found)
+        S_copy(subject, sizeof subject, (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    if (!found)
+        return DOMAIN_NOT_FOUND;
+    int rc = S_verified(d, user_id, subject, position, res, err);
+    if (rc == DOMAIN_OK &&
+        (S_sql(d, "UPDATE accounts SET state = 'verified' WHERE user_id = ?1",
+               err, user_id, (const char *)NULL) < 0 ||
+         S_sql(d, "DELETE FROM account_tokens WHERE user_id = ?1 AND"
+               " kind = 'verify'", err, user_id, (const char *)NULL) < 0))
+        rc = DOMAIN_ERROR;
+    return rc;
+}
+
+int domain_verify(domain *d, const char *token, domain_result *res,
+                  folio_err *err)
+{
+    S_res_init(res);
+    if (S_cmd_begin(d, err) < 0)
+        return res->rc = DOMAIN_ERROR;
+    int rc = S_verify_in(d, token, res, err);
+    if (S_cmd_end(d, rc == DOMAIN_OK, err) < 0)
+        rc = DOMAIN_ERROR;
+    if (rc == DOMAIN_OK) /* the newest member: only their page changes */
+        S_res_ranked(d, res);
+    if (rc != DOMAIN_OK) {
+        res->position = 0;
+        res->id[0] = '\0';
+        res->nchanged = 0;
+    }
+    return res->rc = rc;
+}
+
+/* The pending sign-ups older than ACCOUNTS_PENDING_TTL_MS (at most cap),
+ * their subjects into subs; the count or -1. */
+static int S_stale_pending(domain *d, char (*subs)[VAULT_SUBJECT_LEN + 1],
+                           int cap, folio_err *err)
+{
+    sqlite3 *db = store_db(d->st);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT subject FROM accounts WHERE state ="
+                           " 'pending' AND created_at < ?1 LIMIT ?2", -1, &st,
+                           NULL) != SQLITE_OK)
+        return err_set(err, "accounts: %s", sqlite3_errmsg(db));
+    sqlite3_bind_int64(st, 1, d->now_ms() - ACCOUNTS_PENDING_TTL_MS);
+    sqlite3_bind_int(st, 2, cap);
+    int n = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < cap)
+        S_copy(subs[n++], VAULT_SUBJECT_LEN + 1,
+               (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return err_set(err, "accounts: %s", sqlite3_errmsg(db));
+    return n;
+}
+
+int domain_expire_pending(domain *d, int *erased, folio_err *err)
+{
+    enum { S_BATCH = 64 };
+    *erased = 0;
+    char (*list)[VAULT_SUBJECT_LEN + 1] = calloc(S_BATCH, sizeof *list);
+    if (!list)
+        return err_set(err, "out of memory");
+    int n, rc = 0;
+    while (rc == 0 && (n = S_stale_pending(d, list, S_BATCH, err)) > 0) {
+        for (int i = 0; i < n && rc == 0; i++) {
+            domain_result res;
+            S_res_init(&res);
+            if (S_cmd_begin(d, err) < 0) {
+                rc = -1;
+                break;
+            }
+            int f = S_forget_in(d, list[i], &res, err);
+            /* erased already by other means: only the account row is left */
+            if (f == DOMAIN_NOT_FOUND)
+                f = S_sql(d, "DELETE FROM accounts WHERE subject = ?1", err,
+                          list[i], (const char *)NULL) < 0 ? DOMAIN_ERROR
+                                                           : DOMAIN_OK;
+            if (S_cmd_end(d, f == DOMAIN_OK, err) < 0 || f != DOMAIN_OK)
+                rc = -1;
+            else
+                ++*erased;
+        }
+    }
+    if (rc == 0 && n < 0)
+        rc = -1;
+    free(list);
+    if (*erased)
+        S_scrub(d);
+    return rc;
+}
+
+/* ---- members' accounts: signing in --------------------------------------
+ * Sessions are no event: they say nothing about the site's state, only
+ * who holds which cookie, and are kept as hashes in the sessions table. */
+
+int domain_login_lookup(domain *d, const char *email, char user_id[80],
+                        char hash[128], folio_err *err)
+{
+    char norm[S_EMAIL_MAX], subject[VAULT_SUBJECT_LEN + 1];
+    if (!email || vault_normalise_email(email, norm, sizeof norm) < 0 || !*norm)
+        return 0;
+    vault_subject(d->v, norm, subject);
+    sodium_memzero(norm, sizeof norm);
+    int a = S_account_of(d, subject, user_id, err);
+    if (a != 2)
+        return a < 0 ? -1 : 0; /* unknown, or not verified yet */
+    sqlite3 *db = store_db(d->st);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT password_hash FROM credentials WHERE"
+                           " user_id = ?1", -1, &st, NULL) != SQLITE_OK)
+        return err_set(err, "accounts: %s", sqlite3_errmsg(db));
+    sqlite3_bind_text(st, 1, user_id, -1, SQLITE_STATIC);
+    int found = sqlite3_step(st) == SQLITE_ROW;
+    if (found)
+        S_copy(hash, 128, (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return found;
+}
+
+/* Runs fn inside a command of its own (or the group's), kept when it
+ * returns >= 0. */
+static int S_in_cmd(domain *d, int (*fn)(domain *, void *, folio_err *),
+                    void *ud, folio_err *err)
+{
+    if (S_cmd_begin(d, err) < 0)
+        return -1;
+    int rc = fn(d, ud, err);
+    if (S_cmd_end(d, rc >= 0, err) < 0)
+        return -1;
+    return rc;
+}
+
+typedef struct S_sess {
+    const char *user_id, *raw;
+    char *out;        /* new token / user id */
+    char *name;       /* display name, namecap bytes */
+    size_t namecap;
+    int all;
+} S_sess;
+
+static int S_sess_start(domain *d, void *ud, folio_err *err)
+{
+    S_sess *s = ud;
+    return accounts_session_new(store_db(d->st), s->user_id, d->now_ms(),
+                                s->out, err);
+}
+
+int domain_session_start(domain *d, const char *user_id,
+                         char raw[ACCOUNTS_TOKEN_LEN + 1], folio_err *err)
+{
+    S_sess s = {.user_id = user_id, .out = raw};
+    return S_in_cmd(d, S_sess_start, &s, err) < 0 ? -1 : 0;
+}
+
+static int S_sess_get(domain *d, void *ud, folio_err *err)
+{
+    S_sess *s = ud;
+    sqlite3 *db = store_db(d->st);
+    int f = accounts_session_find(db, s->raw, d->now_ms(), s->out, err);
+    if (f <= 0 || !s->name)
+        return f;
+    s->name[0] = '\0';
+    return projections_member_name(d->p, s->out, s->name, s->namecap, err) < 0
+               ? -1 : 1;
+}
+
+int domain_session_get(domain *d, const char *raw, char user_id[80],
+                       char *name, size_t namecap, folio_err *err)
+{
+    S_sess s = {.raw = raw, .out = user_id, .name = name, .namecap = namecap};
+    return S_in_cmd(d, S_sess_get, &s, err);
+}
+
+static int S_sess_end(domain *d, void *ud, folio_err *err)
+{
+    S_sess *s = ud;
+    sqlite3 *db = store_db(d->st);
+    char user_id[80];
+    if (!s->all)
+        return accounts_session_end(db, s->raw, err);
+    int f = accounts_session_find(db, s->raw, d->now_ms(), user_id, err);
+    return f <= 0 ? f : accounts_session_end_all(db, user_id, NULL, err);
+}
+
+int domain_session_end(domain *d, const char *raw, int everywhere,
+                       folio_err *err)
+{
+    S_sess s = {.raw = raw, .all = everywhere};
+    return S_in_cmd(d, S_sess_end, &s, err) < 0 ? -1 : 0;
+}
+
+/* ---- members' accounts: resetting a password ---------------------------- */
+
+int domain_reset_request(domain *d, const char *email, const char *request_id,
+                         const char *client, domain_result *res,
+                         folio_err *err)
+{
+    S_res_init(res);
+    char norm[S_EMAIL_MAX], subject[VAULT_SUBJECT_LEN + 1], user_id[80];
+    if (!email || vault_normalise_email(email, norm, sizeof norm) < 0 ||
+        !*norm || !strchr(norm, '@')) {
+        S_res_error(res, "email", "must be a valid e-mail address");
+        return res->rc = DOMAIN_INVALID;
+    }
+    vault_subject(d->v, norm, subject);
+    if (S_cmd_begin(d, err) < 0) {
+        sodium_memzero(norm, sizeof norm);
+        return res->rc = DOMAIN_ERROR;
+    }
+    int rc = DOMAIN_OK;
+    int a = S_account_of(d, subject, user_id, err);
+    int ok = a == 2 ? accounts_mail_allowed(store_db(d->st), subject, "reset",
+                                            d->now_ms(), err)
+                    : 0;
+    if (a < 0 || ok < 0)
+        rc = DOMAIN_ERROR;
+    else if (ok) {
+        char token[ACCOUNTS_TOKEN_LEN + 1], stream[96];
+        unsigned char hash[ACCOUNTS_HASH_LEN];
+        accounts_token_new(token, hash);
+        long long expires = d->now_ms() + ACCOUNTS_RESET_TTL_MS;
+        snprintf(stream, sizeof stream, "user-%s", user_id);
+        cJSON *data = cJSON_CreateObject();
+        if (!data || S_add_str(data, "user_id", user_id) < 0 ||
+            S_add_str(data, "subject", subject) < 0 ||
+            S_add_str(data, "email", norm) < 0 ||
+            S_add_str(data, "token", token) < 0 ||
+            !cJSON_AddNumberToObject(data, "expires_at", (double)expires))
+            rc = (err_set(err, "out of memory"), DOMAIN_ERROR);
+        else
+            rc = S_append(d, events_find("PasswordResetRequested"), stream,
+                          STORE_ANY, subject, data, request_id, client, res,
+                          err);
+        cJSON_Delete(data);
+        sodium_memzero(token, sizeof token);
+        if (rc == DOMAIN_OK &&
+            accounts_token_put(store_db(d->st), "reset", user_id, hash,
+                               res->position, expires, err) < 0)
+            rc = DOMAIN_ERROR;
+    }
+    sodium_memzero(norm, sizeof norm);
+    if (S_cmd_end(d, rc == DOMAIN_OK, err) < 0)
+        rc = DOMAIN_ERROR;
+    /* unknown and known addresses alike: nothing to tell */
+    res->id[0] = '\0';
+    return res->rc = rc;
+}
+
+static int S_reset_in(domain *d, const char *token, const char *hash,
+                      domain_result *res, folio_err *err)
+{
+    char user_id[80], subject[VAULT_SUBJECT_LEN + 1] = "";
+    sqlite3 *db = store_db(d->st);
+    int t = accounts_token_take(db, "reset", token, d->now_ms(), user_id, NULL,
+                                err);
+    if (t != 0)
+        return t < 0 ? DOMAIN_ERROR : DOMAIN_NOT_FOUND;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT subject FROM accounts WHERE user_id = ?1",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, user_id, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            S_copy(subject, sizeof subject,
+                   (const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+    }
+    if (!*subject)
+        return DOMAIN_NOT_FOUND;
+    char stream[96];
+    snprintf(stream, sizeof stream, "user-%s", user_id);
+    if (S_sql(d, "INSERT OR REPLACE INTO credentials (user_id, password_hash,"
+              " updated_at) VALUES (?1, ?2, CAST(strftime('%s') AS INTEGER)"
+              " * 1000)", err, user_id, hash, (const char *)NULL) < 0 ||
+        accounts_session_end_all(db, user_id, NULL, err) < 0 ||
+        S_sql(d, "DELETE FROM account_tokens WHERE user_id = ?1 AND kind ="
+              " 'reset'", err, user_id, (const char *)NULL) < 0)
+        return DOMAIN_ERROR;
+    cJSON *data = cJSON_CreateObject();
+    int rc;
+    if (!data || S_add_str(data, "user_id", user_id) < 0 ||
+        S_add_str(data, "subject", subject) < 0 ||
+        S_add_str(data, "how", "reset") < 0)
+        rc = (err_set(err, "out of memory"), DOMAIN_ERROR);
+    else
+        rc = S_append(d, events_find("MemberPasswordChanged"), stream,
+                      STORE_ANY, subject, data, NULL, NULL, res, err);
+    cJSON_Delete(data);
+    return rc;
+}
+
+int domain_reset_password(domain *d, const char *token,
+                          const char *password_hash, domain_result *res,
+                          folio_err *err)
+{
+    S_res_init(res);
+    if (!password_hash || strncmp(password_hash, "$argon2id$", 10))
+        return res->rc = (err_set(err, "not an Argon2id hash"), DOMAIN_ERROR);
+    if (S_cmd_begin(d, err) < 0)
+        return res->rc = DOMAIN_ERROR;
+    int rc = S_reset_in(d, token, password_hash, res, err);
+    if (S_cmd_end(d, rc == DOMAIN_OK, err) < 0)
+        rc = DOMAIN_ERROR;
     return res->rc = rc;
 }
 

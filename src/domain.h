@@ -61,6 +61,11 @@ typedef struct domain_register_req {
     const char *request_id;      /* metadata; may be NULL */
     const char *client;          /* metadata (client address); may be NULL */
     long long joined_ms;         /* 0: now; an import's own date (folio members import) */
+    /* 1: a sign-up from the web — pending until the link mailed to the
+     * address is followed (domain_verify); always DOMAIN_OK for valid
+     * input, whatever is known about the address. 0: the owner's
+     * registration, a member at once. */
+    int verify;
 } domain_register_req;
 
 typedef struct domain_contact_req {
@@ -105,6 +110,49 @@ int domain_contact(domain *d, const domain_contact_req *req,
  * (without personal data), removes their projection rows, scrubs the WAL. */
 int domain_forget(domain *d, const char *email, domain_result *res,
                   folio_err *err);
+
+/* Follows a verification link: the token (single use, 24 h) makes its
+ * pending sign-up a member (MemberVerified). DOMAIN_OK, or
+ * DOMAIN_NOT_FOUND for a token unknown, used, expired or of someone
+ * erased (one answer for all). */
+int domain_verify(domain *d, const char *token, domain_result *res,
+                  folio_err *err);
+
+/* Erases the sign-ups never verified within 7 days, like domain_forget
+ * (outside a group: each in a transaction of its own). *erased gets how
+ * many. Run by `folio deliver` and hourly by folio-fcgi's writer. */
+int domain_expire_pending(domain *d, int *erased, folio_err *err);
+
+/* Signing in (sessions: accounts.h). login_lookup: 1 and the member's id
+ * and Argon2id hash when email is a verified member with a password, 0
+ * when not (unknown, pending, no password), -1 on error; verify the
+ * password outside any lock. session_start: a new session token (raw, 44
+ * bytes) for user_id. session_get: 1 with user_id (80 bytes) and the
+ * public display name when raw is a live session (its idle clock
+ * restarted), 0 when not. session_end: that session, or with everywhere
+ * every session of its member. */
+int domain_login_lookup(domain *d, const char *email, char user_id[80],
+                        char hash[128], folio_err *err);
+int domain_session_start(domain *d, const char *user_id, char raw[44],
+                         folio_err *err);
+int domain_session_get(domain *d, const char *raw, char user_id[80],
+                       char *name, size_t namecap, folio_err *err);
+int domain_session_end(domain *d, const char *raw, int everywhere,
+                       folio_err *err);
+
+/* Resetting a password. reset_request: for a verified member within the
+ * per-recipient mail limit, PasswordResetRequested (its mail holds a link
+ * with a single-use token valid for an hour); DOMAIN_OK whether or not the
+ * address is known, DOMAIN_INVALID for one that is not an address.
+ * reset_password: the token's member gets the new Argon2id hash, every
+ * session of theirs ends (MemberPasswordChanged); DOMAIN_NOT_FOUND for a
+ * token unknown, used or expired. */
+int domain_reset_request(domain *d, const char *email, const char *request_id,
+                         const char *client, domain_result *res,
+                         folio_err *err);
+int domain_reset_password(domain *d, const char *token,
+                          const char *password_hash, domain_result *res,
+                          folio_err *err);
 
 /* A site_data_fn (ud: the domain) giving templates the public read models:
  *   community: { count, members: [{ name, joined, joined_iso }] } the newest

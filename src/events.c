@@ -21,6 +21,63 @@ static const events_field S_user_registered[] = {
     {"has_password", cJSON_True, 0, 0, 0, EV_RULE_NONE, 0},
     /* optional, for members imported by the owner: ms since the epoch */
     {"joined_at", cJSON_Number, 0, 0, 0, EV_RULE_NONE, 0},
+    /* A sign-up waiting for its address to be verified (MemberVerified);
+     * absent in the events of owners' registrations and of old logs. */
+    {"pending", cJSON_True, 0, 0, 0, EV_RULE_NONE, 0},
+    S_END,
+};
+
+/* ---- members' accounts ----
+ * The verification link's token is a personal field: the mail consumer
+ * needs it in the clear, the accounts table keeps only its hash, and it
+ * is shredded with the person. It expires (expires_at, ms) after 24 h. */
+static const events_field S_verification_requested[] = {
+    {"user_id", cJSON_String, 1, 1, 64, EV_RULE_ID, 0},
+    {"subject", cJSON_String, 1, 1, 128, EV_RULE_ID, 0},
+    {"email", cJSON_String, 1, 1, 254, EV_RULE_EMAIL, 1},
+    {"display_name", cJSON_String, 1, 1, 80, EV_RULE_TEXT, 1},
+    {"token", cJSON_String, 1, 1, 64, EV_RULE_ID, 1},
+    {"expires_at", cJSON_Number, 1, 0, 0, EV_RULE_NONE, 0},
+    S_END,
+};
+
+/* The address is verified: the member joins the public list. */
+static const events_field S_member_verified[] = {
+    {"user_id", cJSON_String, 1, 1, 64, EV_RULE_ID, 0},
+    {"subject", cJSON_String, 1, 1, 128, EV_RULE_ID, 0},
+    {"email", cJSON_String, 1, 1, 254, EV_RULE_EMAIL, 1},
+    {"display_name", cJSON_String, 1, 1, 80, EV_RULE_TEXT, 1},
+    {"locale", cJSON_String, 1, 1, 16, EV_RULE_TEXT, 0},
+    {"has_password", cJSON_True, 0, 0, 0, EV_RULE_NONE, 0},
+    S_END,
+};
+
+/* Someone signed up with a member's address: the member is told, and
+ * the visitor's answer stays the same as for a new address. */
+static const events_field S_signup_repeated[] = {
+    {"user_id", cJSON_String, 1, 1, 64, EV_RULE_ID, 0},
+    {"subject", cJSON_String, 1, 1, 128, EV_RULE_ID, 0},
+    {"email", cJSON_String, 1, 1, 254, EV_RULE_EMAIL, 1},
+    S_END,
+};
+
+/* A member asked for a password reset: the link's token, personal like
+ * the verification's, expires after an hour. */
+static const events_field S_reset_requested[] = {
+    {"user_id", cJSON_String, 1, 1, 64, EV_RULE_ID, 0},
+    {"subject", cJSON_String, 1, 1, 128, EV_RULE_ID, 0},
+    {"email", cJSON_String, 1, 1, 254, EV_RULE_EMAIL, 1},
+    {"token", cJSON_String, 1, 1, 64, EV_RULE_ID, 1},
+    {"expires_at", cJSON_Number, 1, 0, 0, EV_RULE_NONE, 0},
+    S_END,
+};
+
+/* The password changed (the hash lives in credentials, never in the
+ * log); every session of the member ended with it. */
+static const events_field S_password_changed[] = {
+    {"user_id", cJSON_String, 1, 1, 64, EV_RULE_ID, 0},
+    {"subject", cJSON_String, 1, 1, 128, EV_RULE_ID, 0},
+    {"how", cJSON_String, 1, 1, 16, EV_RULE_ID, 0}, /* "reset" */
     S_END,
 };
 
@@ -74,6 +131,11 @@ static const events_type S_types[] = {
     {"ContactRequestSubmitted", 1, S_contact_submitted},
     {"ContactRequestHandled", 1, S_contact_handled},
     {"PersonForgotten", 1, S_person_forgotten},
+    {"MemberVerificationRequested", 1, S_verification_requested},
+    {"MemberVerified", 1, S_member_verified},
+    {"MemberSignupRepeated", 1, S_signup_repeated},
+    {"PasswordResetRequested", 1, S_reset_requested},
+    {"MemberPasswordChanged", 1, S_password_changed},
     {"ContactRequestStatusChanged", 1, S_contact_status},
     {"MemberHiddenChanged", 1, S_member_hidden},
     {"MemberRoleChanged", 1, S_member_role},
@@ -82,7 +144,8 @@ static const events_type S_types[] = {
 
 static const events_type *const S_all[] = {
     &S_types[0], &S_types[1], &S_types[2], &S_types[3],
-    &S_types[4], &S_types[5], &S_types[6], NULL,
+    &S_types[4], &S_types[5], &S_types[6], &S_types[7], &S_types[8],
+    &S_types[9], &S_types[10], &S_types[11], NULL,
 };
 _Static_assert(sizeof S_all / sizeof S_all[0] == S_NTYPES + 1,
                "S_all lists every type");

@@ -39,6 +39,9 @@
 #include "site.h"
 #include "store.h"
 #include "web.h"
+#include "web_accounts.h"
+#include "accounts.h"
+#include "vault.h"
 
 /* Requests in flight at once (accepted, not yet answered). nginx queues the
  * rest in the listen backlog. 256 covers the benchmark's 64 connections
@@ -49,10 +52,13 @@
 #define S_RL_SIZE 4096 /* rate-limit table entries (power of two) */
 #define S_RL_PROBE 8
 
-enum S_route { R_OTHER, R_CONTACT, R_REGISTER, R_HEALTH, R_METRICS, R_API };
+enum S_route { R_OTHER, R_CONTACT, R_REGISTER, R_HEALTH, R_METRICS, R_API,
+               R_VERIFY, R_LOGIN, R_LOGOUT, R_ACCOUNT, R_RESET };
 
 static const char *const S_route_names[] = {"other", "/contact", "/register",
-                                            "/health", "/metrics", "/api/events"};
+                                            "/health", "/metrics", "/api/events",
+                                            "/verify", "/login", "/logout",
+                                            "/account/", "/reset"};
 
 typedef struct S_job {
     FCGX_Request req;
@@ -67,6 +73,11 @@ typedef struct S_job {
     char client[48];
     forms_values values; /* decoded fields (forms owns the strings) */
     char hash[128];      /* Argon2id of the password (register) */
+    char token[64];      /* GET /verify's token */
+    char session[64];    /* the session cookie's token (or a new one) */
+    char user_id[80];    /* the member signing in, or signed in */
+    char name[96];       /* their display name (the account page) */
+    int everywhere;      /* logout: every session of the member */
     domain_result res;
     int status;          /* set by the writer: 0, or 500 / 503 */
     unsigned long long seq;   /* commit sequence it waits to see rendered */
@@ -100,6 +111,7 @@ struct fcgi_server {
     int rate_on;
 
     domain *writer_dom;       /* writer thread only */
+    long long expired_at;     /* writer only: last look for stale sign-ups */
     store *ckpt;              /* checkpointer thread only */
     domain *reader_dom;       /* behind the site, under site_mu */
     site *site;               /* under site_mu */
@@ -459,6 +471,19 @@ static void S_send_form_errors(fcgi_server *s, S_job *j, int status)
     S_send_answer(j, &a);
 }
 
+/* 303 to a path of this site, with more headers (may be NULL). */
+static void S_see_other(S_job *j, const char *to, const char *more)
+{
+    char hdr[512], body[160];
+    snprintf(hdr, sizeof hdr, "Location: %s\r\n%s", to, more ? more : "");
+    int n = snprintf(body, sizeof body,
+                     "<!doctype html>\n<title>See Other</title>\n"
+                     "<p><a href=\"%s\">Continue</a></p>\n", to);
+    S_send(j, 303, "text/html; charset=utf-8", hdr, body, (size_t)n);
+}
+
+static void S_answer_account(fcgi_server *s, S_job *j);
+
 /* The writer's verdict on a job whose store had no room (answered 503 with
  * Retry-After): an internal status, never sent as such. */
 #define S_DISK_FULL 507
@@ -489,10 +514,260 @@ static void S_answer_committed(fcgi_server *s, S_job *j)
                  "was kept, please send it again in a few minutes", S_RETRY_AFTER);
         return;
     }
+    if (j->status < 500 && (j->route == R_LOGIN || j->route == R_LOGOUT ||
+                            j->route == R_ACCOUNT || j->route == R_RESET)) {
+        S_answer_account(s, j);
+        return;
+    }
+    if (j->status < 500 && j->route == R_REGISTER && j->res.rc == DOMAIN_OK) {
+        /* a sign-up is answered the same whatever is known of the address:
+         * no id, which would tell a new account from a known one */
+        if (!j->json) {
+            S_see_other(j, "/register/check/", NULL);
+            return;
+        }
+        cJSON *o = cJSON_CreateObject();
+        if (o)
+            cJSON_AddTrueToObject(o, "ok");
+        S_send_json(j, 202, o, NULL);
+        return;
+    }
+    if (j->status < 500 && j->route == R_VERIFY) {
+        if (j->res.rc == DOMAIN_OK)
+            S_see_other(j, "/register/welcome/", NULL);
+        else
+            S_refuse(j, j->res.rc == DOMAIN_NOT_FOUND ? 400 : 500,
+                     j->res.rc == DOMAIN_NOT_FOUND
+                         ? "this link is not valid: it has expired, was used "
+                           "already, or was never sent; sign up again for a "
+                           "new one"
+                         : "the link could not be followed; please try again",
+                     NULL);
+        return;
+    }
     web_answer a = WEB_ANSWER_INIT;
     web_form_answer(&a, j->json, &j->values, &j->res, j->status >= 500, s->site,
                     &s->site_mu);
     S_send_answer(j, &a);
+}
+
+/* ---- members' accounts: signing in and out, the account page ------------ */
+
+static void S_enqueue(fcgi_server *s, S_job *j);
+
+#define S_LOGIN_PER_ACCOUNT 5  /* failures in 15 minutes (accounts.h) */
+#define S_LOGIN_PER_CLIENT 20
+
+static accounts_throttle *S_throttle;
+static pthread_once_t S_throttle_once = PTHREAD_ONCE_INIT;
+static void S_throttle_make(void) { S_throttle = accounts_throttle_new(); }
+
+/* The answers of the writer's account commands. */
+static void S_answer_account(fcgi_server *s, S_job *j)
+{
+    const char *base = S_cfg(s)->base_url;
+    char cookie[256];
+    if (j->route == R_RESET) {
+        if (j->res.rc == DOMAIN_INVALID)
+            S_send_form_errors(s, j, 422);
+        else if (j->res.rc == DOMAIN_NOT_FOUND)
+            S_refuse(j, 400, "this link is not valid: it has expired or was "
+                     "used already; ask for a new one at /reset/", NULL);
+        else
+            S_see_other(j, j->token[0] ? "/login/" : "/reset/sent/", NULL);
+        return;
+    }
+    if (j->route == R_LOGIN) {
+        if (web_accounts_set_cookie(cookie, sizeof cookie, base, j->session) < 0)
+            cookie[0] = '\0';
+        S_see_other(j, "/account/", cookie);
+        return;
+    }
+    if (web_accounts_set_cookie(cookie, sizeof cookie, base, NULL) < 0)
+        cookie[0] = '\0';
+    if (j->route == R_LOGOUT || j->res.rc == DOMAIN_NOT_FOUND) {
+        S_see_other(j, j->route == R_LOGOUT ? "/" : "/login/", cookie);
+        return;
+    }
+    char csrf[ACCOUNTS_TOKEN_LEN + 1];
+    accounts_csrf(j->session, csrf);
+    cJSON *extra = cJSON_CreateObject();
+    cJSON *acct = cJSON_AddObjectToObject(extra, "account");
+    buf page = BUF_INIT;
+    folio_err err = {{0}};
+    int rc = -1;
+    if (acct && cJSON_AddStringToObject(acct, "name", j->name) &&
+        cJSON_AddStringToObject(acct, "csrf", csrf)) {
+        pthread_mutex_lock(&s->site_mu);
+        rc = site_render_url(s->site, "/account/", extra, &page, &err);
+        pthread_mutex_unlock(&s->site_mu);
+    }
+    cJSON_Delete(extra);
+    if (rc == 0)
+        S_send(j, 200, "text/html; charset=utf-8", NULL, page.ptr, page.len);
+    else
+        S_refuse(j, 500, "the account page could not be shown", NULL);
+    buf_free(&page);
+}
+
+/* The writer's part: start, end or look up the session. */
+static int S_run_account(fcgi_server *s, S_job *j, folio_err *err)
+{
+    int rc;
+    if (j->route == R_RESET)
+        return j->token[0]
+                   ? domain_reset_password(s->writer_dom, j->token, j->hash,
+                                           &j->res, err)
+                   : domain_reset_request(s->writer_dom,
+                                          forms_get(&j->values, "email"),
+                                          j->request_id, j->client, &j->res,
+                                          err);
+    if (j->route == R_LOGIN)
+        rc = domain_session_start(s->writer_dom, j->user_id, j->session, err);
+    else if (j->route == R_LOGOUT)
+        rc = domain_session_end(s->writer_dom, j->session, j->everywhere, err);
+    else
+        rc = domain_session_get(s->writer_dom, j->session, j->user_id, j->name,
+                                sizeof j->name, err);
+    return rc < 0 ? DOMAIN_ERROR : rc == 0 && j->route == R_ACCOUNT
+                                       ? DOMAIN_NOT_FOUND : DOMAIN_OK;
+}
+
+/* POST /login: throttled per account and per client (a window that ends,
+ * never a lockout), the password checked outside any lock — against a
+ * dummy hash for an unknown address, so both answers take as long and
+ * read the same; the writer then starts the session. */
+static int S_login(fcgi_server *s, S_job *j)
+{
+    pthread_once(&S_throttle_once, S_throttle_make);
+    const char *email = forms_get(&j->values, "email");
+    char norm[300] = "", akey[320], ckey[64];
+    if (email && vault_normalise_email(email, norm, sizeof norm) < 0)
+        norm[0] = '\0';
+    snprintf(akey, sizeof akey, "a:%s", norm);
+    snprintf(ckey, sizeof ckey, "c:%s", j->client);
+    sodium_memzero(norm, sizeof norm);
+    long long now = util_now_ms();
+    int wa = S_throttle ? accounts_throttle_wait(S_throttle, akey, S_LOGIN_PER_ACCOUNT, now) : 0;
+    int wc = S_throttle ? accounts_throttle_wait(S_throttle, ckey, S_LOGIN_PER_CLIENT, now) : 0;
+    if (wa || wc) {
+        char hdr[48];
+        sodium_memzero(akey, sizeof akey);
+        snprintf(hdr, sizeof hdr, "Retry-After: %d\r\n", wa > wc ? wa : wc);
+        S_refuse(j, 429, "too many attempts to sign in; try again later", hdr);
+        return 0;
+    }
+    char hash[128] = "";
+    folio_err err = {{0}};
+    pthread_mutex_lock(&s->site_mu);
+    int f = domain_login_lookup(s->reader_dom, email, j->user_id, hash, &err);
+    pthread_mutex_unlock(&s->site_mu);
+    if (f < 0)
+        log_msg("error", "signing in: %s", err.msg);
+    while (sem_wait(&s->hash_sem) != 0 && errno == EINTR)
+        ;
+    int ok = web_accounts_password_ok(f == 1 ? hash : NULL,
+                                      forms_get(&j->values, "password"));
+    sem_post(&s->hash_sem);
+    sodium_memzero(hash, sizeof hash);
+    if (!ok) {
+        if (S_throttle) {
+            accounts_throttle_fail(S_throttle, akey, now);
+            accounts_throttle_fail(S_throttle, ckey, now);
+        }
+        sodium_memzero(akey, sizeof akey);
+        memset(&j->res, 0, sizeof j->res);
+        snprintf(j->res.errors[0].field, sizeof j->res.errors[0].field, "email");
+        snprintf(j->res.errors[0].message, sizeof j->res.errors[0].message,
+                 "the address or the password is not right");
+        j->res.nerrors = 1;
+        S_send_form_errors(s, j, 401);
+        return 0;
+    }
+    sodium_memzero(akey, sizeof akey);
+    memset(&j->res, 0, sizeof j->res);
+    S_enqueue(s, j);
+    return 1;
+}
+
+/* GET /reset?token=: the page that asks for the new password, the token
+ * in its form (checked when the form comes back); without a token, the
+ * page that asks for the address. */
+static void S_reset_page(fcgi_server *s, S_job *j)
+{
+    if (web_accounts_query_token(S_param(j, "QUERY_STRING"), j->token,
+                                 sizeof j->token) < 0) {
+        S_see_other(j, "/reset/", NULL);
+        return;
+    }
+    cJSON *extra = cJSON_CreateObject();
+    cJSON *r = cJSON_AddObjectToObject(extra, "reset");
+    buf page = BUF_INIT;
+    folio_err err = {{0}};
+    int rc = -1;
+    if (r && cJSON_AddStringToObject(r, "token", j->token)) {
+        pthread_mutex_lock(&s->site_mu);
+        rc = site_render_url(s->site, "/reset/new/", extra, &page, &err);
+        pthread_mutex_unlock(&s->site_mu);
+    }
+    cJSON_Delete(extra);
+    if (rc == 0)
+        S_send(j, 200, "text/html; charset=utf-8", NULL, page.ptr, page.len);
+    else
+        S_refuse(j, 500, "the page could not be shown", NULL);
+    buf_free(&page);
+}
+
+/* POST /reset: an address (a link is mailed, the same answer for any
+ * address), or a token from that link with the new password, hashed here
+ * before the writer. */
+static int S_reset(fcgi_server *s, S_job *j)
+{
+    const char *token = forms_get(&j->values, "token");
+    const char *pw = forms_get(&j->values, "password");
+    memset(&j->res, 0, sizeof j->res);
+    if (!token || !*token) {
+        S_enqueue(s, j);
+        return 1;
+    }
+    if (strlen(token) >= sizeof j->token) {
+        S_refuse(j, 400, "this link is not valid", NULL);
+        return 0;
+    }
+    snprintf(j->token, sizeof j->token, "%s", token);
+    size_t n = pw ? strlen(pw) : 0;
+    if (n < 10 || n > 1024) {
+        S_refuse(j, 422, "password: must be 10 to 1024 characters long", NULL);
+        return 0;
+    }
+    folio_err err = {{0}};
+    while (sem_wait(&s->hash_sem) != 0 && errno == EINTR)
+        ;
+    int hrc = domain_hash_password(pw, j->hash, &err);
+    sem_post(&s->hash_sem);
+    if (hrc != 0) {
+        log_msg("error", "password hashing failed: %s", err.msg);
+        S_refuse(j, 500, "the password could not be stored; please try again",
+                 NULL);
+        return 0;
+    }
+    S_enqueue(s, j);
+    return 1;
+}
+
+/* POST /logout: the session's CSRF token, besides the Origin check. */
+static int S_logout(fcgi_server *s, S_job *j)
+{
+    if (web_accounts_cookie(S_param(j, "HTTP_COOKIE"), S_cfg(s)->base_url,
+                            j->session, sizeof j->session) < 0 ||
+        !accounts_csrf_check(j->session, forms_get(&j->values, "csrf"))) {
+        S_refuse(j, 403, "this form is missing its security token or it is "
+                 "stale: reload the page and try again", NULL);
+        return 0;
+    }
+    j->everywhere = forms_get(&j->values, "everywhere") != NULL;
+    S_enqueue(s, j);
+    return 1;
 }
 
 /* ---- job slots ---------------------------------------------------------- */
@@ -516,6 +791,10 @@ static void S_slot_put(fcgi_server *s, S_job *j)
     memset(&j->values, 0, sizeof j->values);
     memset(&j->res, 0, sizeof j->res);
     sodium_memzero(j->hash, sizeof j->hash);
+    sodium_memzero(j->token, sizeof j->token);
+    sodium_memzero(j->session, sizeof j->session);
+    j->user_id[0] = j->name[0] = '\0';
+    j->everywhere = 0;
     j->status = 0;
     j->in_eof = 0;
     j->json = 0;
@@ -556,6 +835,16 @@ static enum S_route S_route_of(S_job *j)
         return R_METRICS;
     if (!strcmp(path, "/api/events"))
         return R_API;
+    if (!strcmp(path, "/verify"))
+        return R_VERIFY;
+    if (!strcmp(path, "/login"))
+        return R_LOGIN;
+    if (!strcmp(path, "/logout"))
+        return R_LOGOUT;
+    if (!strcmp(path, "/account/"))
+        return R_ACCOUNT;
+    if (!strcmp(path, "/reset"))
+        return R_RESET;
     return R_OTHER;
 }
 
@@ -649,7 +938,11 @@ static int S_handle_form(fcgi_server *s, S_job *j)
         S_refuse(j, 400, err.msg, NULL);
         return 0;
     }
-    const forms_spec *spec = j->route == R_CONTACT ? &forms_contact : &forms_register;
+    const forms_spec *spec = j->route == R_CONTACT  ? &forms_contact
+                             : j->route == R_LOGIN  ? &web_accounts_login
+                             : j->route == R_LOGOUT ? &web_accounts_logout
+                             : j->route == R_RESET  ? &web_accounts_reset
+                                                    : &forms_register;
     int rc = web_form_decode(&a, j->json, spec, type, body, len, &j->values);
     sodium_memzero(body, len);
     free(body);
@@ -657,6 +950,12 @@ static int S_handle_form(fcgi_server *s, S_job *j)
         S_send_answer(j, &a);
         return 0;
     }
+    if (j->route == R_LOGIN)
+        return S_login(s, j);
+    if (j->route == R_LOGOUT)
+        return S_logout(s, j);
+    if (j->route == R_RESET)
+        return S_reset(s, j);
     return S_submit(s, j);
 }
 
@@ -676,8 +975,28 @@ static int S_handle(fcgi_server *s, S_job *j)
     j->json = forms_wants_json(S_param(j, "HTTP_ACCEPT"));
     int get = !strcmp(j->method, "GET") || !strcmp(j->method, "HEAD");
     switch (j->route) {
+    case R_ACCOUNT:
+        if (!get) {
+            S_refuse(j, 405, "use GET", "Allow: GET, HEAD\r\n");
+            return 0;
+        }
+        if (web_accounts_cookie(S_param(j, "HTTP_COOKIE"), S_cfg(s)->base_url,
+                                j->session, sizeof j->session) < 0) {
+            S_see_other(j, "/login/", NULL);
+            return 0;
+        }
+        S_enqueue(s, j);
+        return 1;
+    case R_RESET:
+        if (get) {
+            S_reset_page(s, j);
+            return 0;
+        }
+        /* fall through */
     case R_CONTACT:
     case R_REGISTER:
+    case R_LOGIN:
+    case R_LOGOUT:
         if (strcmp(j->method, "POST") != 0) {
             S_refuse(j, 405, "use POST", "Allow: POST\r\n");
             return 0;
@@ -689,6 +1008,18 @@ static int S_handle(fcgi_server *s, S_job *j)
             return 0;
         }
         S_enqueue(s, j);   /* the writer's own connection answers */
+        return 1;
+    case R_VERIFY:
+        if (!get) {
+            S_refuse(j, 405, "use GET", "Allow: GET, HEAD\r\n");
+            return 0;
+        }
+        if (web_accounts_query_token(S_param(j, "QUERY_STRING"), j->token,
+                                     sizeof j->token) < 0) {
+            S_refuse(j, 400, "this link is not valid: it has no token", NULL);
+            return 0;
+        }
+        S_enqueue(s, j);
         return 1;
     case R_METRICS:
         if (!get) {
@@ -755,9 +1086,27 @@ static void *S_worker(void *arg)
 static void S_run_command(fcgi_server *s, S_job *j)
 {
     folio_err err = {{0}};
-    web_request rq;
-    S_web_request(j, &rq);
-    int rc = web_form_store(s->writer_dom, &j->values, j->hash, &rq, &j->res, &err);
+    int rc;
+    if (j->route == R_VERIFY) {
+        rc = domain_verify(s->writer_dom, j->token, &j->res, &err);
+    } else if (j->route == R_LOGIN || j->route == R_LOGOUT ||
+               j->route == R_ACCOUNT || j->route == R_RESET) {
+        rc = S_run_account(s, j, &err);
+    } else if (j->route == R_REGISTER) {
+        /* verified sign-up: pending until the mailed link is followed */
+        const forms_values *v = &j->values;
+        domain_register_req r = {
+            .email = forms_get(v, "email"),
+            .display_name = forms_get(v, "display_name"),
+            .password_hash = j->hash, .request_id = j->request_id,
+            .client = j->client, .verify = 1};
+        rc = domain_register(s->writer_dom, &r, &j->res, &err);
+    } else {
+        web_request rq;
+        S_web_request(j, &rq);
+        rc = web_form_store(s->writer_dom, &j->values, j->hash, &rq, &j->res,
+                            &err);
+    }
     j->res.rc = rc;
     if (rc == DOMAIN_ERROR) {
         int full = store_err_disk_full(&err) || domain_disk_full(s->writer_dom);
@@ -862,9 +1211,12 @@ static void S_commit_group(fcgi_server *s, S_job *group, int n)
     S_note_disk(s, full);
     metrics_group_commit(n);
     for (S_job *j = group; j; j = j->next)
-        if (!j->status && j->res.rc == DOMAIN_OK)
-            metrics_event(j->route == R_CONTACT ? "ContactRequestSubmitted"
-                                                : "UserRegistered");
+        if (!j->status && j->res.rc == DOMAIN_OK && j->route != R_LOGIN &&
+            j->route != R_LOGOUT && j->route != R_ACCOUNT &&
+            j->route != R_RESET)
+            metrics_event(j->route == R_CONTACT  ? "ContactRequestSubmitted"
+                          : j->route == R_VERIFY ? "MemberVerified"
+                                                 : "UserRegistered");
 }
 
 /* Hands the handled jobs to the responder: those whose pages changed wait
@@ -963,6 +1315,22 @@ static void *S_checkpointer(void *arg)
     return NULL;
 }
 
+/* Sign-ups never verified are erased after 7 days: the writer looks once
+ * an hour, between groups (folio deliver does it too). */
+static void S_writer_expire(fcgi_server *s)
+{
+    long long now = util_now_ms();
+    if (s->expired_at && now - s->expired_at < 3600LL * 1000)
+        return;
+    s->expired_at = now;
+    int n = 0;
+    folio_err err = {{0}};
+    if (domain_expire_pending(s->writer_dom, &n, &err) != 0)
+        log_msg("error", "expiring sign-ups: %s", err.msg);
+    else if (n)
+        log_msg("info", "%d sign-up(s) never verified erased", n);
+}
+
 static void *S_writer(void *arg)
 {
     fcgi_server *s = arg;
@@ -999,6 +1367,7 @@ static void *S_writer(void *arg)
             S_commit_group(s, cmds, n);
             S_hand_over(s, cmds, 1);
             S_writer_checkpoint(s);
+            S_writer_expire(s);
         }
         if (probes)
             S_hand_over(s, probes, 0);

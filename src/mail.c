@@ -57,6 +57,15 @@ static const S_kind S_kinds[] = {
     {"welcome", "UserRegistered", "email", "display_name", S_OWNER, NULL,
      "Welcome to {{site.title}}"},
     {"test", NULL, NULL, NULL, NULL, NULL, "Test mail from {{site.title}}"},
+    /* members' accounts: a sign-up on the web is welcomed once verified */
+    {"welcome", "MemberVerified", "email", "display_name", S_OWNER, NULL,
+     "Welcome to {{site.title}}"},
+    {"verify", "MemberVerificationRequested", "email", "display_name", S_OWNER,
+     NULL, "Confirm your address for {{site.title}}"},
+    {"already", "MemberSignupRepeated", "email", NULL, S_OWNER, NULL,
+     "You already have an account at {{site.title}}"},
+    {"reset", "PasswordResetRequested", "email", NULL, S_OWNER, NULL,
+     "Reset your password at {{site.title}}"},
 };
 #define S_NKINDS (sizeof S_kinds / sizeof S_kinds[0])
 
@@ -925,6 +934,9 @@ static int S_address(mailer *m, const consumer_event *ev, S_mail *ml,
     while (k < S_NKINDS && !(S_kinds[k].type && !strcmp(S_kinds[k].type, ev->type)))
         k++;
     if (k == S_NKINDS)
+        return 1;
+    /* a sign-up waiting for verification gets its link, not a welcome */
+    if (cJSON_IsTrue(cJSON_GetObjectItem(ev->data, "pending")))
         return 1;
     const S_kind *kind = &S_kinds[k];
     const cJSON *p = ev->personal;

@@ -583,7 +583,7 @@ typedef struct S_writer {
     size_t nirows, capirows;
 } S_writer;
 
-enum { Q_MEMBER_OF, Q_COUNT };
+enum { Q_MEMBER_OF, Q_MEMBER_NAME, Q_COUNT };
 
 /* An event a command applied from memory, counted in the stats and the
  * checkpoints once the command is kept (projections_cmd_end). */
@@ -603,6 +603,7 @@ struct projections {
     sqlite3_stmt *q[Q_COUNT];
     sqlite3_stmt *cp_load, *cp_save;
     const events_type *t_user, *t_contact, *t_handled, *t_forgot;
+    const events_type *t_verified; /* MemberVerified: a member goes public */
     const events_type *t_status, *t_hidden, *t_role;
     /* rows noted in temp.proj_forgotten / proj_handled, not yet applied */
     long long notes;
@@ -1371,7 +1372,10 @@ static int S_decode_data(projections *p, vault_reader *vr,
     op->kind = S_OP_NONE;
     op->position = ev->position;
     op->recorded_at = ev->recorded_at;
-    if (t == p->t_user)
+    /* a sign-up waiting for its address to be verified is no member yet */
+    if (t == p->t_user && !cJSON_IsTrue(cJSON_GetObjectItem(data, "pending")))
+        return S_dec_registered(p, vr, ev, data, op, arena, err);
+    if (t == p->t_verified)
         return S_dec_registered(p, vr, ev, data, op, arena, err);
     if (t == p->t_contact)
         return S_dec_contact(ev, data, op, arena, err);
@@ -1495,7 +1499,7 @@ static int S_decode(projections *p, vault_reader *vr, S_acc *acc,
     unsigned wants = 0;
     if (!t)
         return 0;
-    if (t == p->t_user)
+    if (t == p->t_user || t == p->t_verified)
         wants = PROJ_MEMBERS;
     else if (t == p->t_contact || t == p->t_handled || t == p->t_status)
         wants = PROJ_INBOX;
@@ -2677,6 +2681,7 @@ static projections *S_new(store *st, vault *v, const char *schema)
     p->t_contact = events_find("ContactRequestSubmitted");
     p->t_handled = events_find("ContactRequestHandled");
     p->t_forgot = events_find("PersonForgotten");
+    p->t_verified = events_find("MemberVerified");
     p->t_status = events_find("ContactRequestStatusChanged");
     p->t_hidden = events_find("MemberHiddenChanged");
     p->t_role = events_find("MemberRoleChanged");
@@ -2851,6 +2856,24 @@ int projections_member_of(projections *p, const char *subject,
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW && user_id)
         S_key_text(st, 0, user_id, 80);
+    return S_found(p, st, rc, "members", err);
+}
+
+int projections_member_name(projections *p, const char *user_id, char *name,
+                            size_t cap, folio_err *err)
+{
+    sqlite3_stmt *st = S_q(p, Q_MEMBER_NAME,
+                           "SELECT display_name FROM %1$s.members WHERE"
+                           " user_id = ?1", err);
+    if (!st)
+        return -1;
+    unsigned char k[S_KEY_MAX];
+    S_bind_key(st, 1, user_id, k);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && cap) {
+        const char *v = (const char *)sqlite3_column_text(st, 0);
+        snprintf(name, cap, "%s", v ? v : "");
+    }
     return S_found(p, st, rc, "members", err);
 }
 

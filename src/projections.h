@@ -119,6 +119,10 @@ typedef int (*projections_member_fn)(void *ud, const projections_member_row *r,
 int projections_member_rows(projections *p, const char *user_id, projections_member_fn fn,
                             void *ud, folio_err *err);
 
+/* 1 and the member's public display name (cut to cap bytes) when user_id
+ * is a listed member, 0 when not, -1 on error. */
+int projections_member_name(projections *p, const char *user_id, char *name,
+                            size_t cap, folio_err *err);
 /* {count, members: [{name, joined, joined_iso}]}: the newest
  * PROJECTIONS_COMMUNITY_RECENT members, newest first. */
 #define PROJECTIONS_COMMUNITY_RECENT 30

@@ -113,6 +113,33 @@ static const char *const S_migrations[] = {
     " created_at INTEGER NOT NULL,"
     " last_used_at INTEGER,"
     " revoked_at INTEGER);",
+
+    /* 6: members' accounts (pending until the address is verified), their
+     * single-use tokens and sessions (hashes only), and the mails sent to
+     * an address a visitor can cause (the per-recipient limit). */
+    "CREATE TABLE IF NOT EXISTS accounts("
+    " user_id TEXT PRIMARY KEY,"
+    " subject TEXT UNIQUE NOT NULL,"
+    " state TEXT NOT NULL CHECK (state IN ('pending', 'verified')),"
+    " created_at INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS account_tokens("
+    " hash BLOB PRIMARY KEY,"
+    " kind TEXT NOT NULL,"
+    " user_id TEXT NOT NULL,"
+    " position INTEGER NOT NULL,"
+    " expires_at INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS account_tokens_user ON account_tokens(user_id);"
+    "CREATE TABLE IF NOT EXISTS sessions("
+    " hash BLOB PRIMARY KEY,"
+    " user_id TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " seen_at INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS sessions_user ON sessions(user_id);"
+    "CREATE TABLE IF NOT EXISTS mail_sends("
+    " subject TEXT NOT NULL,"
+    " kind TEXT NOT NULL,"
+    " at INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS mail_sends_subject ON mail_sends(subject, at);",
 };
 #define S_SCHEMA_VERSION ((int)(sizeof S_migrations / sizeof S_migrations[0]))
 

@@ -1,5 +1,6 @@
 /* web — the forms' HTTP side for folio-fcgi and folio serve (see web.h). */
 #include "web.h"
+#include "web_accounts.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -176,7 +177,10 @@ void web_form_errors(web_answer *a, int json, const forms_values *v,
         web_json(a, status, o, NULL);
         return;
     }
-    const char *url = v->spec == &forms_contact ? "/contact/" : "/register/";
+    const char *url = v->spec == &forms_contact        ? "/contact/"
+                      : v->spec == &web_accounts_login ? "/login/"
+                      : v->spec == &web_accounts_reset ? "/reset/"
+                                                       : "/register/";
     cJSON *extra = S_form_context(v, res);
     folio_err err = {{0}};
     int rc = -1;

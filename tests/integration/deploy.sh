@@ -271,6 +271,8 @@ t_expect "a dotfile over https" 404 "$(st GET "$H/.folio-deps")"
 
 # ---- a form, its page rendered again ------------------------------------------
 t_expect "register through nginx" 303 "$(post /register "email=ada%40example.org&display_name=Ada+Deployed&password=correct-horse-battery")"
+link=$(T_SITE=$ST/srv/folio t_link verify ada@example.org verify) || t_fail "the verification mail" "not in the outbox"
+t_expect "the link in the mail confirms" 303 "$(st GET "$H$link")"
 t_expect "the community page" 200 "$(st GET "$H/community/")"
 t_contains "lists the new member" "Ada Deployed" "$T_DIR/body"
 grep -q "ada@example.org" "$T_DIR/body" && t_fail "no address on the page" "the e-mail is there"
@@ -281,6 +283,8 @@ t_expect "the rendered page is readable by nginx's group" "$APP $WEB" \
 as "$APP" "$APP" "$P/bin/folio" build -s "$ST/srv/folio" >"$T_DIR/build2.log" 2>&1 &&
     t_ok "folio build while folio-fcgi runs" || t_fail "folio build while folio-fcgi runs" "$(cat "$T_DIR/build2.log")"
 t_expect "register after the build" 303 "$(post /register "email=bo%40example.org&display_name=Bo+After+Build&password=correct-horse-battery")"
+link=$(T_SITE=$ST/srv/folio t_link verify bo@example.org verify) || t_fail "the verification mail after the build" "not in the outbox"
+t_expect "its link confirms" 303 "$(st GET "$H$link")"
 t_expect "the community page after the build" 200 "$(st GET "$H/community/")"
 t_contains "shows the member registered after the build" "Bo After Build" "$T_DIR/body"
 t_contains "and the one before" "Ada Deployed" "$T_DIR/body"

@@ -152,3 +152,38 @@ smtp_sink_stop() {
     wait "$SMTP_SINK_PID" 2>/dev/null
     SMTP_SINK_PID=
 }
+
+# ---- members' mail in the outbox ($T_SITE/var/mail/) ----
+#   t_mails KIND [ADDR]          how many KIND mails (verify, already, ...) the outbox holds (to ADDR)
+#   t_link KIND ADDR PATH        waits (10 s) for a KIND mail to ADDR and prints the newest
+#                                link in it to PATH (e.g. verify), from its path on
+t_mails() {
+    local n=0 f
+    for f in "$T_SITE"/var/mail/*-"$1".eml; do
+        [ -e "$f" ] || continue
+        if [ -z "${2:-}" ] || grep -qi "^To: .*$2" "$f"; then n=$((n + 1)); fi
+    done
+    echo "$n"
+}
+t_link() {
+    local kind=$1 addr=$2 path=$3
+    folio_wait_for "[ \$(t_mails $kind $addr) -gt 0 ]" 10 || return 1
+    python3 - "$T_SITE/var/mail" "$kind" "$addr" "$path" <<'PY'
+import email, glob, os, re, sys
+d, kind, addr, path = sys.argv[1:5]
+found = None
+for f in sorted(glob.glob(os.path.join(d, "*-%s.eml" % kind))):
+    m = email.message_from_binary_file(open(f, "rb"))
+    if addr.lower() not in m["To"].lower():
+        continue
+    for part in m.walk():
+        if part.get_content_type() == "text/plain":
+            text = part.get_payload(decode=True).decode()
+            hit = re.findall(r"https?://[^/\s]+(/%s[^\s]*)" % re.escape(path), text)
+            if hit:
+                found = hit[-1]
+if not found:
+    sys.exit(1)
+print(found)
+PY
+}

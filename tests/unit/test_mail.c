@@ -659,7 +659,11 @@ START_TEST(types_and_settings)
     const char *const *t = mail_types();
     ck_assert_str_eq(t[0], "ContactRequestSubmitted");
     ck_assert_str_eq(t[1], "UserRegistered");
-    ck_assert_ptr_null(t[2]);
+    ck_assert_str_eq(t[2], "MemberVerified");
+    ck_assert_str_eq(t[3], "MemberVerificationRequested");
+    ck_assert_str_eq(t[4], "MemberSignupRepeated");
+    ck_assert_str_eq(t[5], "PasswordResetRequested");
+    ck_assert_ptr_null(t[6]);
 
     mailer *m;
     folio_err err;
