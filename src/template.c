@@ -813,7 +813,8 @@ typedef struct S_state {
     int pend;              /* the next byte begins a line of template text */
     unsigned run_depth, partial_depth;
     unsigned steps;        /* S_run calls so far: bounded by S_MAX_STEPS */
-    unsigned probes;       /* context levels searched: S_MAX_PROBES */
+    unsigned probes;       /* context levels searched: bounded by max_probes */
+    unsigned max_steps, max_probes;
     size_t start;          /* out->len when the render began */
     uint32_t indlen;
     unsigned ncache;
@@ -903,7 +904,7 @@ static const cJSON *S_lookup(S_state *st, const tpl *t, const S_op *op,
         return ctx ? ctx->v : NULL;
     const char *first = t->pool + t->pieces[op->a];
     const cJSON *v = NULL;
-    for (const S_ctx *c = ctx; c && !v && st->probes <= S_MAX_PROBES; c = c->up) {
+    for (const S_ctx *c = ctx; c && !v && st->probes <= st->max_probes; c = c->up) {
         st->probes++;
         if (cJSON_IsObject(c->v))
             v = S_get(c->v, first);
@@ -1107,13 +1108,13 @@ static int S_run(S_state *st, const tpl *t, uint32_t i, uint32_t end,
     if (st->run_depth >= S_MAX_RUN_DEPTH)
         return S_fail(st, t, &t->ops[i], "templates nested more than %d deep",
                       S_MAX_RUN_DEPTH);
-    if (++st->steps > S_MAX_STEPS)
+    if (++st->steps > st->max_steps)
         return S_fail(st, t, &t->ops[i], "too much work: over %u sections, items "
                       "and partials rendered (a partial inside a loop including "
-                      "itself?)", S_MAX_STEPS);
-    if (st->probes > S_MAX_PROBES)
+                      "itself?)", st->max_steps);
+    if (st->probes > st->max_probes)
         return S_fail(st, t, &t->ops[i], "too much work: over %u names looked up "
-                      "through the sections around them", S_MAX_PROBES);
+                      "through the sections around them", st->max_probes);
     if (st->out->len - st->start > S_MAX_OUTPUT)
         return S_fail(st, t, &t->ops[i], "too much work: the page is over %zu MiB",
                       S_MAX_OUTPUT >> 20);
@@ -1162,6 +1163,12 @@ int tpl_render(const tpl *t, const cJSON *ctx, const tpl_render_opts *opts,
     memset(st, 0, offsetof(S_state, ind));
     if (opts)
         st->opts = *opts;
+    st->max_steps = S_MAX_STEPS;
+    st->max_probes = S_MAX_PROBES;
+    if (opts && opts->max_steps && opts->max_steps < S_MAX_STEPS)
+        st->max_steps = opts->max_steps;
+    if (opts && opts->max_probes && opts->max_probes < S_MAX_PROBES)
+        st->max_probes = opts->max_probes;
     st->out = out;
     st->err = &e;
     size_t start = out->len;
@@ -1169,9 +1176,9 @@ int tpl_render(const tpl *t, const cJSON *ctx, const tpl_render_opts *opts,
     S_ctx root = {ctx, NULL};
     int rc = S_run(st, t, 0, t->nops, ctx ? &root : NULL, NULL, (S_ind){0, 0});
     /* lookups past the limit found nothing: never hand out that page */
-    if (rc == 0 && st->probes > S_MAX_PROBES) {
+    if (rc == 0 && st->probes > st->max_probes) {
         snprintf(e.msg, sizeof e.msg, "%s: too much work: over %u names looked up "
-                 "through the sections around them", t->name, S_MAX_PROBES);
+                 "through the sections around them", t->name, st->max_probes);
         rc = -1;
     }
     if (rc != 0) {

@@ -392,6 +392,17 @@ START_TEST(test_exponential_work_is_refused)
     ck_assert_int_eq(tpl_render(t, wide, NULL, &out, &err), -1);
     ck_assert_msg(strstr(err.msg, "names looked up"), "%s", err.msg);
     ck_assert_uint_eq(out.len, 0);
+    /* a caller's own lower limits (the fuzzer's) */
+    tpl *few = tpl_compile("few", "{{#many}}{{nope}}{{/many}}", 26, &err);
+    ck_assert_ptr_nonnull(few);
+    tpl_render_opts lim = {.max_steps = 10};
+    ck_assert_int_eq(tpl_render(few, wide, &lim, &out, &err), -1);
+    ck_assert_msg(strstr(err.msg, "over 10 sections"), "%s", err.msg);
+    lim = (tpl_render_opts){.max_probes = 100};
+    ck_assert_int_eq(tpl_render(few, wide, &lim, &out, &err), -1);
+    ck_assert_msg(strstr(err.msg, "over 100 names"), "%s", err.msg);
+    ck_assert_int_eq(tpl_render(few, wide, NULL, &out, &err), 0);
+    tpl_free(few);
     tpl_free(t);
     cJSON_Delete(wide);
     cJSON_Delete(ctx);
