@@ -19,7 +19,8 @@ static int S_add_mail(consumers *c, const folio_config *cfg, folio_err *err)
         mail_close(m);
         return -1;
     }
-    return consumers_add(c, "mail", mail_types(), mail_handle, m, err);
+    return consumers_add_batch(c, "mail", mail_types(), mail_handle_batch,
+                               mail_batch_max(m), m, err);
 }
 
 /* One consumer per webhook of folio.yml, named after its URL. */
