@@ -1,5 +1,5 @@
 /* mail_smtp — mail's SMTP transport (used by mail.c alone): messages sent
- * through libcurl's multi interface over at most `connections` SMTP
+ * through a curlpool (libcurl multi) over at most `connections` SMTP
  * connections at once, each kept open from one message to the next and
  * from one batch to the next (until mail_smtp_close), so a burst of mail
  * costs one connection set-up per connection, not per message, and the
@@ -20,7 +20,7 @@
 
 typedef struct mail_smtp mail_smtp;
 
-#define MAIL_SMTP_CONN_MAX 32
+#define MAIL_SMTP_CONN_MAX 32 /* CURLPOOL_CONN_MAX */
 
 /* url: smtp:// or smtps:// (credentials allowed); starttls: require
  * STARTTLS; shown: the URL without credentials, for messages (copied). */
