@@ -10,8 +10,9 @@
  * mail.transport or FOLIO_SMTP_URL says (bench/deliver starts a local SMTP
  * sink and webhook receiver). Prints events/s written and, per consumer,
  * deliveries/s, what failed, and the CPU time this process spent per
- * delivery (the figure a busy machine does not change). The mail consumer
- * runs as folio-fcgi runs it: batches over mail.connections connections.
+ * delivery (the figure a busy machine does not change). The consumers
+ * run as folio-fcgi runs them: batches over kept-alive connections
+ * (mail.connections for mail, four for a webhook).
  * Not a test. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,8 +142,9 @@ static void S_webhooks(const folio_config *cfg)
         S_die("webhooks", err.msg);
     for (size_t i = 0; i < webhooks_count(w); i++)
         S_time(cfg, webhooks_name(w, i), webhooks_types(w, i),
-               (S_handler){.fn = webhooks_handle, .ud = webhooks_ud(w, i)},
-               5000);
+               (S_handler){.bfn = webhooks_handle_batch,
+                           .max = webhooks_batch_max(),
+                           .ud = webhooks_ud(w, i)}, 5000);
     webhooks_close(w);
 }
 
