@@ -8,25 +8,21 @@
  *    (mail_render): templates, header encoding, quoted-printable.
  * 2. Outbox: M of them through mail_handle with the default transport,
  *    each an .eml written atomically and fsync'd (default M: 2,000).
- * 3. SMTP: N through mail_handle over smtp:// to a minimal SMTP responder
- *    in this program (a thread: answers 250 to everything, counts and
- *    discards messages), so the figure is folio's side of the exchange.
- *    One libcurl handle: consecutive mails share the connection. Target:
- *    2,000 mails/s for N = 100,000.
+ * 3. SMTP: N through mail_handle over smtp:// to the C responder of
+ *    tests/smtp/ in this program (threads: answer at once, count and
+ *    discard messages), so the figure is folio's side of the exchange.
+ *    One mail at a time on one kept-alive connection (bench/deliver
+ *    measures the batches over several).
  * 4. aiosmtpd: A (default 5,000) the same way to SMTP_URL or, when none is
  *    given, to tests/integration/smtp_sink.py --discard started here on a
  *    free port (python3 with aiosmtpd): a Python server, slower than folio,
  *    so this is mostly the sink's own rate.
  * Works in a temporary directory, removed at the end. Not a test. */
-#include <arpa/inet.h>
 #include <cjson/cJSON.h>
-#include <netinet/in.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +32,7 @@
 #include "config.h"
 #include "mail.h"
 #include "util.h"
+#include "../tests/smtp/responder.h"
 
 static double S_secs(long long t0)
 {
@@ -136,102 +133,6 @@ static int S_open(const char *dir, const char *transport, folio_config *cfg,
     return 0;
 }
 
-/* ---- a minimal SMTP responder (phase 3) ------------------------------- */
-
-typedef struct S_responder {
-    int lfd;
-    long long messages;
-} S_responder;
-
-static int S_say(int fd, const char *s)
-{
-    return util_write_all(fd, s, strlen(s));
-}
-
-/* One client: commands answered line by line, DATA read to "\r\n.\r\n". */
-static void S_serve(S_responder *r, int fd)
-{
-    char in[65536];
-    size_t have = 0;
-    int data = 0;
-    if (S_say(fd, "220 bench ESMTP\r\n"))
-        return;
-    for (;;) {
-        ssize_t got = read(fd, in + have, sizeof in - have);
-        if (got <= 0)
-            return;
-        have += (size_t)got;
-        size_t used = 0;
-        for (;;) {
-            char *base = in + used;
-            size_t left = have - used;
-            if (data) {
-                char *end = memmem(base, left, "\r\n.\r\n", 5);
-                if (!end) { /* keep the last 4 bytes: the end may straddle */
-                    if (left > 4)
-                        used += left - 4;
-                    break;
-                }
-                used += (size_t)(end - base) + 5;
-                data = 0;
-                r->messages++;
-                if (S_say(fd, "250 OK\r\n"))
-                    return;
-                continue;
-            }
-            char *eol = memmem(base, left, "\r\n", 2);
-            if (!eol)
-                break;
-            used += (size_t)(eol - base) + 2;
-            const char *reply = "250 OK\r\n";
-            if (!strncasecmp(base, "EHLO", 4))
-                reply = "250-bench\r\n250 SIZE 10000000\r\n";
-            else if (!strncasecmp(base, "DATA", 4))
-                data = 1, reply = "354 go on\r\n";
-            else if (!strncasecmp(base, "QUIT", 4)) {
-                S_say(fd, "221 bye\r\n");
-                return;
-            }
-            if (S_say(fd, reply))
-                return;
-        }
-        memmove(in, in + used, have - used);
-        have -= used;
-    }
-}
-
-static void *S_responder_main(void *ud)
-{
-    S_responder *r = ud;
-    int fd;
-    while ((fd = accept(r->lfd, NULL, NULL)) >= 0) {
-        S_serve(r, fd);
-        close(fd);
-    }
-    return NULL;
-}
-
-static int S_responder_start(S_responder *r, pthread_t *th, char *url, size_t cap)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t al = sizeof a;
-    r->messages = 0;
-    if ((r->lfd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
-        bind(r->lfd, (struct sockaddr *)&a, sizeof a) || listen(r->lfd, 8) ||
-        getsockname(r->lfd, (struct sockaddr *)&a, &al) ||
-        pthread_create(th, NULL, S_responder_main, r))
-        return perror("mail-bench: responder"), -1;
-    snprintf(url, cap, "smtp://127.0.0.1:%d", ntohs(a.sin_port));
-    return 0;
-}
-
-static void S_responder_stop(S_responder *r, pthread_t th)
-{
-    shutdown(r->lfd, SHUT_RDWR);
-    close(r->lfd);
-    pthread_join(th, NULL);
-}
-
 /* smtp_sink.py --discard on a free port: its pid, the URL in url. */
 static pid_t S_sink(const char *dir, char *url, size_t cap)
 {
@@ -321,15 +222,18 @@ int main(int argc, char **argv)
     if (r < 0)
         goto out;
 
-    S_responder resp;
-    pthread_t th;
-    if (S_responder_start(&resp, &th, sink_url, sizeof sink_url))
+    responder *resp;
+    if (responder_start(0, &resp, sink_url, sizeof sink_url)) {
+        perror("mail-bench: responder");
         goto out;
+    }
     r = S_smtp(dir, sink_url, fields, n);
-    S_responder_stop(&resp, th);
+    responder_stats rs;
+    responder_stats_get(resp, &rs);
+    responder_stop(resp);
     printf("smtp:     %7lld mails to a C responder            %8.0f mails/s"
            "  (%.1f µs CPU each; target 2,000/s; %lld received)\n",
-           n, r, S_cpu_us, resp.messages);
+           n, r, S_cpu_us, rs.messages);
     if (r < 0 || !aio_n) {
         status = r < 0;
         goto out;

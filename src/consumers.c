@@ -232,6 +232,8 @@ typedef struct S_consumer {
     char *name;
     char **types;        /* NULL: all */
     consumer_handler_fn fn;
+    consumer_batch_fn bfn; /* set for a batch handler (then fn is NULL) */
+    size_t max;          /* events a handler call gets: 1 for fn */
     void *ud;
     pthread_t thread;
     int started;
@@ -240,6 +242,12 @@ typedef struct S_consumer {
     S_op *ops;
     size_t nops;
     S_batch *batch;
+    /* a call's events, max of each (see S_hand) */
+    const store_event **group;
+    eventview *views;
+    consumer_event *ces;
+    int *res, *hidx;
+    folio_err *errs;
     /* under c->mu */
     consumers_stat stat;
 } S_consumer;
@@ -421,6 +429,12 @@ static void S_consumer_free(S_consumer *k)
     free(k->name);
     free(k->ops);
     free(k->batch);
+    free(k->group);
+    free(k->views);
+    free(k->ces);
+    free(k->res);
+    free(k->hidx);
+    free(k->errs);
     free(k);
 }
 
@@ -473,12 +487,27 @@ static int S_copy_types(S_consumer *k, const char *const *types)
     return 0;
 }
 
-int consumers_add(consumers *c, const char *name, const char *const *types,
-                  consumer_handler_fn fn, void *ud, folio_err *err)
+static int S_scratch(S_consumer *k, size_t max)
 {
-    if (!name || !name[0] || strlen(name) > 200 || !fn)
+    k->max = max;
+    return (k->group = calloc(max, sizeof *k->group)) &&
+           (k->views = calloc(max, sizeof *k->views)) &&
+           (k->ces = calloc(max, sizeof *k->ces)) &&
+           (k->res = calloc(max, sizeof *k->res)) &&
+           (k->hidx = calloc(max, sizeof *k->hidx)) &&
+           (k->errs = calloc(max, sizeof *k->errs)) ? 0 : -1;
+}
+
+static int S_add(consumers *c, const char *name, const char *const *types,
+                 consumer_handler_fn fn, consumer_batch_fn bfn, size_t max,
+                 void *ud, folio_err *err)
+{
+    if (!name || !name[0] || strlen(name) > 200 || (!fn && !bfn))
         return err_set(err, "consumers: a consumer needs a name (up to 200 "
                        "bytes) and a handler");
+    if (max < 1 || max > S_BATCH)
+        return err_set(err, "consumers: %s: a batch is 1 to %d events", name,
+                       S_BATCH);
     if (c->threads)
         return err_set(err, "consumers: cannot add %s while running", name);
     for (size_t i = 0; i < c->n; i++)
@@ -492,17 +521,31 @@ int consumers_add(consumers *c, const char *name, const char *const *types,
     S_consumer *k = calloc(1, sizeof *k);
     if (!k || !(k->name = util_strdup(name)) || S_copy_types(k, types) < 0 ||
         !(k->ops = calloc(S_BATCH, sizeof *k->ops)) ||
-        !(k->batch = calloc(1, sizeof *k->batch))) {
+        !(k->batch = calloc(1, sizeof *k->batch)) || S_scratch(k, max) < 0) {
         S_consumer_free(k);
         return err_set(err, "out of memory");
     }
     k->c = c;
     k->index = c->n;
     k->fn = fn;
+    k->bfn = bfn;
     k->ud = ud;
     k->position = -1;
     c->list[c->n++] = k;
     return 0;
+}
+
+int consumers_add(consumers *c, const char *name, const char *const *types,
+                  consumer_handler_fn fn, void *ud, folio_err *err)
+{
+    return S_add(c, name, types, fn, NULL, 1, ud, err);
+}
+
+int consumers_add_batch(consumers *c, const char *name,
+                        const char *const *types, consumer_batch_fn fn,
+                        size_t max, void *ud, folio_err *err)
+{
+    return S_add(c, name, types, NULL, fn, max, ud, err);
 }
 
 size_t consumers_count(const consumers *c) { return c->n; }
@@ -582,6 +625,11 @@ static int S_ck_load(S_consumer *k, S_conn *cn, folio_err *err)
                    k->name);
 }
 
+static int S_stopping(const S_consumer *k)
+{
+    return atomic_load(&k->c->stop);
+}
+
 /* ---- one delivery -------------------------------------------------------------- */
 
 static int S_wants(const S_consumer *k, const char *type)
@@ -592,25 +640,6 @@ static int S_wants(const S_consumer *k, const char *type)
         if (!strcmp(k->types[i], type))
             return 1;
     return 0;
-}
-
-static int S_call(S_consumer *k, S_conn *cn, const store_event *ev,
-                  folio_err *err)
-{
-    eventview view;
-    if (eventview_open(cn->v, ev, 0, &view, err) < 0)
-        return CONSUMER_RETRY; /* e.g. written by a newer folio */
-    const events_type *t = events_find(ev->type);
-    consumer_event ce = {
-        .position = ev->position, .event_id = ev->event_id,
-        .stream_id = ev->stream_id, .stream_version = ev->stream_version,
-        .type = ev->type,
-        .schema_version = t ? t->version : ev->schema_version,
-        .data = view.data, .personal = view.personal,
-        .metadata = view.metadata, .recorded_at = ev->recorded_at};
-    int r = k->fn(k->ud, &ce, err);
-    eventview_free(&view);
-    return r == CONSUMER_DONE || r == CONSUMER_PERMANENT ? r : CONSUMER_RETRY;
 }
 
 /* Copies what fits of src (errors are cut, not refused). */
@@ -626,22 +655,21 @@ static void S_copy(char *dst, size_t cap, const char *src)
     dst[n] = '\0';
 }
 
-/* Hands ev to k's handler; op (attempts set) gets how it went. */
-static void S_deliver(S_consumer *k, S_conn *cn, const store_event *ev,
-                      S_op *op)
+/* op (attempts set by the caller) gets how the delivery of ev went: r,
+ * and why when it failed; the consumer's figures follow. */
+static void S_report(S_consumer *k, const store_event *ev, S_op *op, int r,
+                     const char *why)
 {
-    folio_err err = {{0}};
-    int r = S_call(k, cn, ev, &err);
+    char reason[S_ERR_MAX];
+    S_copy(reason, sizeof reason, why && why[0] ? why
+                   : "the handler failed without a reason");
     op->position = ev->position;
     S_copy(op->event_id, sizeof op->event_id, ev->event_id);
     S_copy(op->type, sizeof op->type, ev->type);
     op->result = r;
     op->dead = r == CONSUMER_PERMANENT ||
                (r == CONSUMER_RETRY && op->attempts >= k->c->pol.attempts);
-    if (r != CONSUMER_DONE && !err.msg[0])
-        snprintf(err.msg, sizeof err.msg, "the handler failed without a "
-                 "reason");
-    S_copy(op->error, sizeof op->error, r == CONSUMER_DONE ? "" : err.msg);
+    S_copy(op->error, sizeof op->error, r == CONSUMER_DONE ? "" : reason);
     metrics_delivery(k->name, r == CONSUMER_DONE ? 0 : op->dead ? 2 : 1);
     pthread_mutex_lock(&k->c->mu);
     consumers_stat *st = &k->stat;
@@ -655,6 +683,68 @@ static void S_deliver(S_consumer *k, S_conn *cn, const store_event *ev,
     if (r != CONSUMER_DONE)
         S_copy(st->last_error, sizeof st->last_error, op->error);
     pthread_mutex_unlock(&k->c->mu);
+}
+
+/* Decodes evs[0..n) into k->ces; k->hidx[i] is event i's place there, -1
+ * when it cannot be decoded (e.g. written by a newer folio: a retry, its
+ * reason in ops[i].error). Returns how many were decoded. */
+static size_t S_decode(S_consumer *k, S_conn *cn, const store_event *const *evs,
+                       size_t n, S_op *ops)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        const store_event *ev = evs[i];
+        folio_err e = {{0}};
+        k->hidx[i] = -1;
+        if (eventview_open(cn->v, ev, 0, &k->views[m], &e) < 0) {
+            S_copy(ops[i].error, sizeof ops[i].error, e.msg);
+            continue;
+        }
+        const events_type *t = events_find(ev->type);
+        const eventview *v = &k->views[m];
+        k->ces[m] = (consumer_event){
+            .position = ev->position, .event_id = ev->event_id,
+            .stream_id = ev->stream_id, .stream_version = ev->stream_version,
+            .type = ev->type,
+            .schema_version = t ? t->version : ev->schema_version,
+            .data = v->data, .personal = v->personal,
+            .metadata = v->metadata, .recorded_at = ev->recorded_at};
+        k->res[m] = CONSUMER_UNTRIED;
+        k->errs[m].msg[0] = '\0';
+        k->hidx[i] = (int)m++;
+    }
+    return m;
+}
+
+/* Hands evs[0..n) (events k wants) to its handler: one call of a batch
+ * handler, or the single handler on each until the consumer stops.
+ * ops[0..n) come with attempts, from_retry and dead_letter set; the ones
+ * of the contiguous run of events the handler tried get their result.
+ * Returns the length of that run. */
+static size_t S_hand(S_consumer *k, S_conn *cn, const store_event *const *evs,
+                     size_t n, S_op *ops)
+{
+    size_t m = S_decode(k, cn, evs, n, ops);
+    if (k->bfn && m > 0) {
+        k->bfn(k->ud, k->ces, m, k->res, k->errs);
+    } else {
+        for (size_t j = 0; j < m && !S_stopping(k); j++)
+            k->res[j] = k->fn(k->ud, &k->ces[j], &k->errs[j]);
+    }
+    for (size_t j = 0; j < m; j++)
+        eventview_free(&k->views[j]);
+    size_t tried = 0;
+    for (; tried < n; tried++) {
+        int h = k->hidx[tried];
+        int r = h < 0 ? CONSUMER_RETRY : k->res[h];
+        if (r == CONSUMER_UNTRIED)
+            break;
+        if (r != CONSUMER_DONE && r != CONSUMER_PERMANENT)
+            r = CONSUMER_RETRY;
+        S_report(k, evs[tried], &ops[tried], r,
+                 h < 0 ? ops[tried].error : k->errs[h].msg);
+    }
+    return tried;
 }
 
 /* ---- what deliveries reported, with the checkpoint, in one transaction ---- */
@@ -777,11 +867,11 @@ static void S_batch_clear(S_batch *b)
     b->oom = 0;
 }
 
-/* Copies at most limit events after `after` into k's batch. */
+/* Copies at most limit events after `after` into k's batch, after what
+ * it holds already. */
 static int S_read(S_consumer *k, S_conn *cn, long long after, size_t limit,
                   folio_err *err)
 {
-    S_batch_clear(k->batch);
     long long last = 0;
     int rc = store_read_all(cn->st, after, limit, S_copy_event, k->batch,
                             &last, err);
@@ -794,32 +884,57 @@ static int S_read(S_consumer *k, S_conn *cn, long long after, size_t limit,
     return 0;
 }
 
-static int S_stopping(const S_consumer *k)
+/* ops[0..n) for deliveries of events read from the log. */
+static S_op *S_ops_new(S_consumer *k, size_t n)
 {
-    return atomic_load(&k->c->stop);
+    S_op *ops = &k->ops[k->nops];
+    for (size_t i = 0; i < n; i++) {
+        memset(&ops[i], 0, sizeof ops[i]);
+        ops[i].attempts = 1;
+    }
+    return ops;
 }
 
-/* The next events after the checkpoint, one batch. */
+/* The last position of b before `before` (from index i on), or upto. */
+static long long S_before(const S_batch *b, size_t i, long long before,
+                          long long upto)
+{
+    for (; i < b->n && b->ev[i].position < before; i++)
+        upto = b->ev[i].position;
+    return upto;
+}
+
+/* The next events after the checkpoint, one read: handed over in groups
+ * of up to k->max of the events k wants. The checkpoint moves past a
+ * group once every event of it was tried; an untried one ends the step
+ * with the checkpoint just before it. */
 static int S_step_new(S_consumer *k, S_conn *cn, int *more, folio_err *err)
 {
+    S_batch_clear(k->batch);
     if (S_read(k, cn, k->position, S_BATCH, err) < 0)
         return -1;
     S_batch *b = k->batch;
     *more = b->n == S_BATCH;
-    long long t0 = util_mono_ns(), upto = k->position;
+    long long t0 = util_mono_ns(), start = k->position, upto = k->position;
     int rc = 0;
-    for (size_t i = 0; i < b->n && rc == 0; i++) {
+    for (size_t i = 0; i < b->n && rc == 0;) {
         if (S_stopping(k)) {
             *more = 0;
             break;
         }
-        if (S_wants(k, b->ev[i].type)) {
-            S_op *op = &k->ops[k->nops++];
-            memset(op, 0, sizeof *op);
-            op->attempts = 1;
-            S_deliver(k, cn, &b->ev[i], op);
+        size_t g = 0, j = i;
+        for (; j < b->n && g < k->max; j++)
+            if (S_wants(k, b->ev[j].type))
+                k->group[g++] = &b->ev[j];
+        size_t tried = g ? S_hand(k, cn, k->group, g, S_ops_new(k, g)) : 0;
+        k->nops += tried;
+        if (tried < g) {
+            upto = S_before(b, i, k->group[tried]->position, upto);
+            *more = upto > start && !S_stopping(k);
+            break;
         }
-        upto = b->ev[i].position;
+        upto = b->ev[j - 1].position;
+        i = j;
         if (util_mono_ns() - t0 >= S_FLUSH_NS) {
             rc = S_flush(k, cn, upto, err);
             t0 = util_mono_ns();
@@ -858,38 +973,59 @@ static int S_due_read(S_consumer *k, S_conn *cn, S_due *due, size_t *n,
     return 0;
 }
 
-/* The retries that are due, one batch. */
+/* The events of the due retries, copied into k's batch in their order. */
+static int S_due_events(S_consumer *k, S_conn *cn, const S_due *due, size_t n,
+                        folio_err *err)
+{
+    S_batch_clear(k->batch);
+    for (size_t i = 0; i < n; i++) {
+        if (S_read(k, cn, due[i].position - 1, 1, err) < 0)
+            return -1;
+        if (k->batch->n != i + 1 ||
+            k->batch->ev[i].position != due[i].position) {
+            S_batch_clear(k->batch);
+            return err_set(err, "consumers: %s has a retry of position %lld,"
+                           " which the log does not hold", k->name,
+                           due[i].position);
+        }
+    }
+    return 0;
+}
+
+/* The retries that are due, one read, in groups of up to k->max. An
+ * untried one stays due. */
 static int S_step_retries(S_consumer *k, S_conn *cn, int *more,
                           folio_err *err)
 {
     S_due due[S_RETRY_BATCH];
     size_t n = 0;
-    if (S_due_read(k, cn, due, &n, err) < 0)
+    if (S_due_read(k, cn, due, &n, err) < 0 ||
+        S_due_events(k, cn, due, n, err) < 0)
         return -1;
     *more = n == S_RETRY_BATCH;
     long long t0 = util_mono_ns();
     int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
+    for (size_t i = 0; i < n && rc == 0;) {
         if (S_stopping(k)) {
             *more = 0;
             break;
         }
-        if (S_read(k, cn, due[i].position - 1, 1, err) < 0)
-            return -1;
-        if (k->batch->n != 1 || k->batch->ev[0].position != due[i].position) {
-            S_batch_clear(k->batch);
-            k->nops = 0;
-            return err_set(err, "consumers: %s has a retry of position %lld,"
-                           " which the log does not hold", k->name,
-                           due[i].position);
+        size_t g = n - i < k->max ? n - i : k->max;
+        S_op *ops = &k->ops[k->nops];
+        for (size_t q = 0; q < g; q++) {
+            k->group[q] = &k->batch->ev[i + q];
+            memset(&ops[q], 0, sizeof ops[q]);
+            ops[q].from_retry = 1;
+            ops[q].attempts = due[i + q].attempts + 1;
+            ops[q].dead_letter = due[i + q].dead_letter;
         }
-        S_op *op = &k->ops[k->nops++];
-        memset(op, 0, sizeof *op);
-        op->from_retry = 1;
-        op->attempts = due[i].attempts + 1;
-        op->dead_letter = due[i].dead_letter;
-        S_deliver(k, cn, &k->batch->ev[0], op);
-        S_batch_clear(k->batch);
+        size_t tried = S_hand(k, cn, k->group, g, ops);
+        k->nops += tried;
+        if (tried < g) {
+            *more = tried > 0 && !S_stopping(k);
+            break;
+        }
+        i += g;
         if (util_mono_ns() - t0 >= S_FLUSH_NS) {
             rc = S_flush(k, cn, k->position, err);
             t0 = util_mono_ns();
@@ -897,6 +1033,7 @@ static int S_step_retries(S_consumer *k, S_conn *cn, int *more,
     }
     if (rc == 0)
         rc = S_flush(k, cn, k->position, err);
+    S_batch_clear(k->batch);
     return rc;
 }
 

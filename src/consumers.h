@@ -7,8 +7,8 @@
  * deliveries (a retry scheduled, a dead letter), so a crash can repeat a
  * delivery but never skip one. The one window for a repeat: a crash
  * between the receiver accepting a delivery and the commit of the
- * checkpoint after it (at most one batch: 256 events or 200 ms of
- * deliveries).
+ * checkpoint after it (at most 256 events, or the handler batches that
+ * ended within 200 ms of the last commit, plus the batch under way).
  *
  * Order. Events are handed over in log order. SQLite has one writer, so
  * commit order is position order and a reader that asks for "after my
@@ -72,6 +72,21 @@ typedef struct consumer_event {
 typedef int (*consumer_handler_fn)(void *ud, const consumer_event *ev,
                                    folio_err *err);
 
+/* THE BATCH CONTRACT: for a reader that delivers several events at once
+ * (mail over several SMTP connections). The handler gets up to `max`
+ * events of its types, in log order, each as a single handler would, and
+ * reports on every one: results[i] an enum consumer_result, and errs[i]
+ * (zeroed on entry) the reason of a failure. Each result counts for its own
+ * event: a refusal of one is a retry row or a dead letter of that one
+ * alone. results[] arrive as CONSUMER_UNTRIED; an event left so (the
+ * handler was stopping, consumers_cancelled()) ends the batch there: the
+ * checkpoint moves only past the contiguous run of events before it, and
+ * it and every event after it are handed over again (what was delivered
+ * after it is delivered twice: at least once, never skipped). */
+#define CONSUMER_UNTRIED 3
+typedef void (*consumer_batch_fn)(void *ud, const consumer_event *evs,
+                                  size_t n, int *results, folio_err *errs);
+
 /* ---- the mechanism ------------------------------------------------------ */
 
 typedef struct consumers consumers;
@@ -111,6 +126,10 @@ int consumers_on_close(consumers *c, void (*fn)(void *), void *ud,
 /* types: NULL-terminated, copied; NULL: every type. Names are unique. */
 int consumers_add(consumers *c, const char *name, const char *const *types,
                   consumer_handler_fn fn, void *ud, folio_err *err);
+/* A consumer with a batch handler: up to max (1 to 256) events a call. */
+int consumers_add_batch(consumers *c, const char *name,
+                        const char *const *types, consumer_batch_fn fn,
+                        size_t max, void *ud, folio_err *err);
 size_t consumers_count(const consumers *c);
 const char *consumers_name(const consumers *c, size_t i);
 

@@ -19,7 +19,8 @@ static int S_add_mail(consumers *c, const folio_config *cfg, folio_err *err)
         mail_close(m);
         return -1;
     }
-    return consumers_add(c, "mail", mail_types(), mail_handle, m, err);
+    return consumers_add_batch(c, "mail", mail_types(), mail_handle_batch,
+                               mail_batch_max(m), m, err);
 }
 
 /* One consumer per webhook of folio.yml, named after its URL. */
@@ -34,8 +35,9 @@ static int S_add_webhooks(consumers *c, const folio_config *cfg,
         return -1;
     }
     for (size_t i = 0; i < webhooks_count(w); i++)
-        if (consumers_add(c, webhooks_name(w, i), webhooks_types(w, i),
-                          webhooks_handle, webhooks_ud(w, i), err) < 0)
+        if (consumers_add_batch(c, webhooks_name(w, i), webhooks_types(w, i),
+                                webhooks_handle_batch, webhooks_batch_max(),
+                                webhooks_ud(w, i), err) < 0)
             return -1;
     return 0;
 }

@@ -26,6 +26,7 @@
 #include <curl/curl.h>
 #include <sodium.h>
 
+#include "mail_smtp.h"
 #include "template.h"
 
 extern char **environ;
@@ -541,8 +542,8 @@ struct mailer {
     char *outbox;     /* var/mail */
     tpl_set *site_set, *theme_set;
     S_tpls tpls[S_NKINDS];
-    CURL *curl;       /* one handle: consecutive sends share a connection */
-    char curl_err[CURL_ERROR_SIZE];
+    mail_smtp *smtp;  /* kept-alive connections, for S_SMTP */
+    int connections;  /* mail.connections */
     cJSON *site;      /* {title, base_url, author} for the templates */
 };
 
@@ -592,9 +593,29 @@ static int S_known_keys(const folio_config *cfg, folio_err *err)
         return 0;
     cJSON_ArrayForEach(k, mail)
         if (strcmp(k->string, "from") && strcmp(k->string, "owner") &&
-            strcmp(k->string, "transport"))
+            strcmp(k->string, "transport") && strcmp(k->string, "connections"))
             return err_set(err, "folio.yml: mail.%s: unknown setting (there"
-                           " are from, owner and transport)", k->string);
+                           " are from, owner, transport and connections)",
+                           k->string);
+    return 0;
+}
+
+/* mail.connections: how many SMTP connections carry mail at once. Four
+ * keep a local server busy without making a remote one suspicious. */
+static int S_connections(mailer *m, folio_err *err)
+{
+    const cJSON *mail = cJSON_GetObjectItemCaseSensitive(m->cfg->raw, "mail");
+    const cJSON *v = cJSON_IsObject(mail)
+        ? cJSON_GetObjectItemCaseSensitive(mail, "connections") : NULL;
+    m->connections = 4;
+    if (!v)
+        return 0;
+    if (!cJSON_IsNumber(v) || v->valuedouble < 1 ||
+        v->valuedouble > MAIL_SMTP_CONN_MAX ||
+        v->valuedouble != (int)v->valuedouble)
+        return err_set(err, "folio.yml: mail.connections: must be a whole "
+                       "number from 1 to %d", MAIL_SMTP_CONN_MAX);
+    m->connections = (int)v->valuedouble;
     return 0;
 }
 
@@ -636,15 +657,6 @@ static char *S_shown_url(const char *url)
     return s;
 }
 
-/* Ends a transfer when folio-fcgi is stopping, so a mail server that
- * accepts and never answers cannot hold the shutdown for CURLOPT_TIMEOUT. */
-static int S_smtp_progress(void *ud, curl_off_t dt, curl_off_t dn,
-                           curl_off_t ut, curl_off_t un)
-{
-    (void)ud, (void)dt, (void)dn, (void)ut, (void)un;
-    return consumers_cancelled();
-}
-
 /* smtp+starttls://REST is smtp://REST with STARTTLS required, on the
  * submission port (587) unless REST names one. NULL: not a URL. */
 static char *S_starttls_url(const char *rest)
@@ -676,25 +688,8 @@ static int S_smtp_open(mailer *m, const char *url, folio_err *err)
         return err_set(err, "mail.transport: not a URL I can read"
                        " (smtp://HOST:PORT, smtps://USER:PASS@HOST:465,"
                        " smtp+starttls://HOST:587)");
-    if (!(m->curl = curl_easy_init()))
-        return err_set(err, "mail: cannot start libcurl");
-    CURL *c = m->curl;
-    if (curl_easy_setopt(c, CURLOPT_URL, m->url) ||
-#if LIBCURL_VERSION_NUM >= 0x075500
-        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "smtp,smtps") ||
-#else
-        curl_easy_setopt(c, CURLOPT_PROTOCOLS, CURLPROTO_SMTP | CURLPROTO_SMTPS) ||
-#endif
-        curl_easy_setopt(c, CURLOPT_USE_SSL, tls ? CURLUSESSL_ALL : CURLUSESSL_NONE) ||
-        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L) ||
-        curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L) ||
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) ||
-        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L) ||
-        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, S_smtp_progress) ||
-        curl_easy_setopt(c, CURLOPT_UPLOAD, 1L) ||
-        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, m->curl_err))
-        return err_set(err, "mail: %s: libcurl refused the settings", m->shown);
-    return 0;
+    return mail_smtp_open(m->url, tls, m->shown, m->connections, &m->smtp,
+                          err);
 }
 
 static int S_transport(mailer *m, folio_err *err)
@@ -796,8 +791,8 @@ int mail_open(const folio_config *cfg, mailer **out, folio_err *err)
         free(m);
         return err_set(err, "mail: cannot start libcurl");
     }
-    int rc = S_addresses(m, err) || S_transport(m, err) || S_load_sets(m, err) ||
-             S_site_ctx(m, err);
+    int rc = S_addresses(m, err) || S_connections(m, err) ||
+             S_transport(m, err) || S_load_sets(m, err) || S_site_ctx(m, err);
     for (size_t k = 0; !rc && k < S_NKINDS; k++)
         rc = S_kind_tpls(m, k, err);
     if (!rc) {
@@ -821,8 +816,7 @@ void mail_close(mailer *m)
 {
     if (!m)
         return;
-    if (m->curl)
-        curl_easy_cleanup(m->curl);
+    mail_smtp_close(m->smtp);
     for (size_t k = 0; k < S_NKINDS; k++)
         tpl_free(m->tpls[k].subject_default);
     tpl_set_free(m->site_set);
@@ -998,59 +992,33 @@ static int S_outbox_write(mailer *m, const S_mail *ml, const buf *msg,
     return CONSUMER_DONE;
 }
 
-typedef struct S_upload {
-    const char *p;
-    size_t left;
-} S_upload;
+/* The one message of S_smtp_one. */
+typedef struct S_one {
+    const char *to;
+    const buf *msg;
+} S_one;
 
-static size_t S_upload_read(char *dst, size_t size, size_t nmemb, void *ud)
+static int S_one_prep(void *ud, size_t i, buf *msg, char *to, size_t tocap,
+                      folio_err *err)
 {
-    S_upload *u = ud;
-    size_t n = size * nmemb < u->left ? size * nmemb : u->left;
-    memcpy(dst, u->p, n);
-    u->p += n, u->left -= n;
-    return n;
+    const S_one *o = ud;
+    (void)i;
+    snprintf(to, tocap, "%s", o->to);
+    return buf_add(msg, o->msg->ptr, o->msg->len)
+               ? (err_set(err, "out of memory"), CONSUMER_RETRY)
+               : MAIL_SMTP_SEND;
 }
 
-/* SMTP 5xx is a refusal for good; 4xx, no answer, timeouts and TLS
- * failures may pass. */
-static int S_smtp_send(mailer *m, const char *to, const buf *msg, folio_err *err)
+static int S_smtp_one(mailer *m, const char *to, const buf *msg, folio_err *err)
 {
-    char from[300], rcpt[300];
-    snprintf(from, sizeof from, "<%s>", m->from_addr);
-    snprintf(rcpt, sizeof rcpt, "<%s>", to);
-    struct curl_slist *rcpts = curl_slist_append(NULL, rcpt);
-    if (!rcpts)
-        return err_set(err, "out of memory"), CONSUMER_RETRY;
-    S_upload up = {msg->ptr, msg->len};
-    CURL *c = m->curl;
-    m->curl_err[0] = '\0';
-    CURLcode cc = curl_easy_setopt(c, CURLOPT_MAIL_FROM, from);
-    if (!cc)
-        cc = curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpts);
-    if (!cc)
-        cc = curl_easy_setopt(c, CURLOPT_READFUNCTION, S_upload_read);
-    if (!cc)
-        cc = curl_easy_setopt(c, CURLOPT_READDATA, &up);
-    if (!cc)
-        cc = curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)msg->len);
-    if (!cc)
-        cc = curl_easy_perform(c);
-    long code = 0;
-    if (curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK)
-        code = 0;
-    (void)curl_easy_setopt(c, CURLOPT_MAIL_RCPT, NULL); /* clears a pointer */
-    curl_slist_free_all(rcpts);
-    if (cc == CURLE_OK)
-        return CONSUMER_DONE;
-    /* curl's words, unless they might quote an address */
-    const char *why = m->curl_err[0] && !strchr(m->curl_err, '@')
-                          ? m->curl_err : curl_easy_strerror(cc);
-    if (code >= 400) /* a refusal's code; not the last 250 before it */
-        err_set(err, "%s: %s (SMTP %ld)", m->shown, why, code);
-    else
-        err_set(err, "%s: %s", m->shown, why);
-    return code >= 500 && code < 600 ? CONSUMER_PERMANENT : CONSUMER_RETRY;
+    S_one o = {to, msg};
+    int r;
+    mail_smtp_send(m->smtp, m->from_addr, 1, S_one_prep, &o, &r, err);
+    if (r == CONSUMER_UNTRIED) { /* stopping: a later run sends it */
+        err_set(err, "%s: folio is stopping", m->shown);
+        r = CONSUMER_RETRY;
+    }
+    return r;
 }
 
 /* The message with LF line ends, as a local sendmail expects. */
@@ -1155,7 +1123,7 @@ static int S_sendmail(mailer *m, const buf *msg, folio_err *err)
 static int S_deliver(mailer *m, const S_mail *ml, const buf *msg, folio_err *err)
 {
     switch (m->transport) {
-    case S_SMTP: return S_smtp_send(m, ml->to_addr, msg, err);
+    case S_SMTP: return S_smtp_one(m, ml->to_addr, msg, err);
     case S_SENDMAIL: return S_sendmail(m, msg, err);
     case S_OUTBOX: break;
     }
@@ -1181,6 +1149,48 @@ int mail_handle(void *ud, const consumer_event *ev, folio_err *err)
 {
     char id[96];
     return mail_send(ud, ev, id, err);
+}
+
+/* The batch of mail_handle_batch: events whose mails are composed as a
+ * connection comes free for them. */
+typedef struct S_batch {
+    mailer *m;
+    const consumer_event *evs;
+} S_batch;
+
+static int S_batch_prep(void *ud, size_t i, buf *msg, char *to, size_t tocap,
+                        folio_err *err)
+{
+    S_batch *b = ud;
+    S_mail ml;
+    int rc = S_address(b->m, &b->evs[i], &ml, err);
+    if (rc)
+        return rc < 0 ? CONSUMER_PERMANENT : CONSUMER_DONE;
+    if (S_compose(b->m, &ml, b->evs[i].personal, msg, err))
+        return CONSUMER_PERMANENT;
+    snprintf(to, tocap, "%s", ml.to_addr);
+    return MAIL_SMTP_SEND;
+}
+
+void mail_handle_batch(void *ud, const consumer_event *evs, size_t n,
+                       int *results, folio_err *errs)
+{
+    mailer *m = ud;
+    if (m->transport == S_SMTP) {
+        S_batch b = {m, evs};
+        mail_smtp_send(m->smtp, m->from_addr, n, S_batch_prep, &b, results,
+                       errs);
+        return;
+    }
+    for (size_t i = 0; i < n && !consumers_cancelled(); i++)
+        results[i] = mail_handle(m, &evs[i], &errs[i]);
+}
+
+size_t mail_batch_max(const mailer *m)
+{
+    /* enough that every connection has a queue, few enough that a crash
+     * repeats little; files and sendmail go one at a time */
+    return m->transport == S_SMTP ? 16 * (size_t)m->connections : 1;
 }
 
 const char *mail_transport_name(const mailer *m) { return m->shown; }

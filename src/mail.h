@@ -10,6 +10,7 @@
  *                                 # smtp+starttls://user:pass@host[:587] (STARTTLS
  *                                 # required), sendmail (/usr/sbin/sendmail -t -i),
  *                                 # sendmail:/path/to/sendmail
+ *     connections: 4              # SMTP connections at once (1 to 32)
  *
  * FOLIO_SMTP_URL in the environment replaces mail.transport, so SMTP
  * credentials need not sit in folio.yml. A password never reaches an
@@ -55,6 +56,15 @@ const char *const *mail_types(void);
  * CONSUMER_PERMANENT (SMTP 5xx, other sendmail exits,
  * an unusable address, a template that fails). One thread at a time. */
 int mail_handle(void *ud, const consumer_event *ev, folio_err *err);
+
+/* A consumer_batch_fn over the same: SMTP mails go out over up to
+ * mail.connections kept-alive connections at once (default 4, 1 to 32),
+ * each with its own result; the other transports one after the other. */
+void mail_handle_batch(void *ud, const consumer_event *evs, size_t n,
+                       int *results, folio_err *errs);
+/* The batch size for consumers_add_batch: 16 per connection over SMTP,
+ * else 1. */
+size_t mail_batch_max(const mailer *m);
 
 /* mail_handle that also says what it was: id receives the mail's ID
  * (TIME-POSITION-KIND, its outbox name), "" when there was nothing to

@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 #include <sodium.h>
 
+#include "curlpool.h"
 #include "domain.h"
 #include "events.h"
 #include "store.h"
@@ -16,6 +17,14 @@
 #define S_URL_MAX 2048
 #define S_CONNECT_MS 5000L
 #define S_TOTAL_MS 15000L
+#define S_CONNS 4           /* connections to a receiver at once */
+#define S_BATCH_MAX 64      /* events a batch: 16 a connection */
+
+/* What one transfer of a slot holds until it ends. */
+typedef struct S_slot {
+    char *body;
+    struct curl_slist *hdrs;
+} S_slot;
 
 typedef struct S_hook {
     char *url;
@@ -26,7 +35,9 @@ typedef struct S_hook {
     int personal;
     unsigned char key[WEBHOOKS_KEY_MAX];
     size_t keylen;
-    CURL *curl;
+    curlpool *pool;
+    S_slot slots[S_CONNS];
+    const consumer_event *evs; /* the batch under way */
     long last_status;
 } S_hook;
 
@@ -109,8 +120,7 @@ static void S_hook_free(S_hook *h)
         free(h->types[i]);
     free(h->types);
     sodium_memzero(h->key, sizeof h->key);
-    if (h->curl)
-        curl_easy_cleanup(h->curl);
+    curlpool_close(h->pool);
 }
 
 /* Scheme http(s), a host, no credentials, nothing that is not printable
@@ -258,34 +268,28 @@ static size_t S_discard(char *ptr, size_t size, size_t n, void *ud)
     return size * n;
 }
 
-/* Ends a transfer when folio-fcgi is stopping, so a receiver that accepts
- * and never answers cannot hold the shutdown for the whole timeout. */
-static int S_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut,
-                      curl_off_t un)
+static int S_easy(S_hook *h, CURL *c)
 {
-    (void)ud, (void)dt, (void)dn, (void)ut, (void)un;
-    return consumers_cancelled();
+    return curl_easy_setopt(c, CURLOPT_URL, h->url) != CURLE_OK ||
+           curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, S_CONNECT_MS) != CURLE_OK ||
+           curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, S_TOTAL_MS) != CURLE_OK ||
+           curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
+           curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, S_discard) != CURLE_OK ||
+           curl_easy_setopt(c, CURLOPT_USERAGENT, "folio/" PACKAGE_VERSION) != CURLE_OK ||
+#if LIBCURL_VERSION_NUM >= 0x075500
+           curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
+#endif
+           curl_easy_setopt(c, CURLOPT_POST, 1L) != CURLE_OK ? -1 : 0;
 }
 
+/* S_CONNS kept-alive connections to the receiver. */
 static int S_curl_setup(S_hook *h, folio_err *err)
 {
-    if (!(h->curl = curl_easy_init()))
-        return err_set(err, "libcurl cannot start");
-    CURL *c = h->curl;
-    if (curl_easy_setopt(c, CURLOPT_URL, h->url) != CURLE_OK ||
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, S_CONNECT_MS) != CURLE_OK ||
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, S_TOTAL_MS) != CURLE_OK ||
-        curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, S_discard) != CURLE_OK ||
-        curl_easy_setopt(c, CURLOPT_USERAGENT, "folio/" PACKAGE_VERSION) != CURLE_OK ||
-        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, S_progress) != CURLE_OK ||
-        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L) != CURLE_OK ||
-#if LIBCURL_VERSION_NUM >= 0x075500
-        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
-#endif
-        curl_easy_setopt(c, CURLOPT_POST, 1L) != CURLE_OK)
-        return err_set(err, "libcurl refuses the request options");
+    if (curlpool_open(S_CONNS, &h->pool, err) < 0)
+        return -1;
+    for (int i = 0; i < S_CONNS; i++)
+        if (S_easy(h, curlpool_easy(h->pool, i)) < 0)
+            return err_set(err, "libcurl refuses the request options");
     return 0;
 }
 
@@ -458,10 +462,21 @@ fail:
     return NULL;
 }
 
-int webhooks_handle(void *ud, const consumer_event *ev, folio_err *err)
+static void S_slot_clear(S_slot *sl)
+{
+    curl_slist_free_all(sl->hdrs);
+    free(sl->body);
+    sl->hdrs = NULL;
+    sl->body = NULL;
+}
+
+/* Event job of the batch onto slot's handle: signed now, posted when
+ * curlpool runs it. */
+static int S_start(void *ud, size_t job, int slot, CURL *c, folio_err *err)
 {
     S_hook *h = ud;
-    h->last_status = 0;
+    const consumer_event *ev = &h->evs[job];
+    S_slot *sl = &h->slots[slot];
     if (!S_wants(h, ev->type))
         return CONSUMER_DONE;
     if (!ev->event_id || strspn(ev->event_id, "0123456789abcdefABCDEF-") !=
@@ -470,27 +485,33 @@ int webhooks_handle(void *ud, const consumer_event *ev, folio_err *err)
                 ev->position);
         return CONSUMER_PERMANENT;
     }
-    char *body = S_body(h, ev);
-    if (!body) {
+    size_t blen = 0;
+    if ((sl->body = S_body(h, ev)))
+        blen = strlen(sl->body);
+    if (!sl->body || !(sl->hdrs = S_headers(h, ev->event_id, sl->body, blen)) ||
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, sl->hdrs) != CURLE_OK ||
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, sl->body) != CURLE_OK ||
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)blen) != CURLE_OK) {
+        S_slot_clear(sl);
         err_set(err, "webhook %s: out of memory", h->host);
         return CONSUMER_RETRY;
     }
-    size_t blen = strlen(body);
-    struct curl_slist *hdrs = S_headers(h, ev->event_id, body, blen);
-    CURLcode rc = CURLE_OUT_OF_MEMORY;
-    if (hdrs && curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, hdrs) == CURLE_OK &&
-        curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, body) == CURLE_OK &&
-        curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE,
-                         (curl_off_t)blen) == CURLE_OK)
-        rc = curl_easy_perform(h->curl);
+    return CURLPOOL_STARTED;
+}
+
+static int S_done(void *ud, size_t job, int slot, CURL *c, CURLcode rc,
+                  folio_err *err)
+{
+    S_hook *h = ud;
+    (void)job;
     long status = 0;
     if (rc == CURLE_OK)
-        (void)curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status);
+        (void)curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     /* The handle outlives these: it must not point at them. */
-    (void)curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, NULL);
-    (void)curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, NULL);
-    curl_slist_free_all(hdrs);
-    free(body);
+    (void)curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+    (void)curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL);
+    S_slot_clear(&h->slots[slot]);
     h->last_status = status;
     int result = webhooks_classify((int)rc, status);
     if (result == CONSUMER_DONE)
@@ -501,4 +522,28 @@ int webhooks_handle(void *ud, const consumer_event *ev, folio_err *err)
         err_set(err, "webhook %s: HTTP %ld%s", h->host, status,
                 result == CONSUMER_RETRY ? " (will retry)" : "");
     return result;
+}
+
+void webhooks_handle_batch(void *ud, const consumer_event *evs, size_t n,
+                           int *results, folio_err *errs)
+{
+    S_hook *h = ud;
+    h->evs = evs;
+    curlpool_run(h->pool, n, S_start, S_done, h, results, errs);
+    h->evs = NULL;
+}
+
+size_t webhooks_batch_max(void) { return S_BATCH_MAX; }
+
+int webhooks_handle(void *ud, const consumer_event *ev, folio_err *err)
+{
+    S_hook *h = ud;
+    int r;
+    h->last_status = 0;
+    webhooks_handle_batch(h, ev, 1, &r, err);
+    if (r == CONSUMER_UNTRIED) {
+        err_set(err, "webhook %s: folio is stopping", h->host);
+        r = CONSUMER_RETRY;
+    }
+    return r;
 }

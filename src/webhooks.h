@@ -26,7 +26,8 @@
  * status and the URL's host, never anything from the event.
  *
  * A webhooks handle is used from one thread at a time: each webhook keeps
- * one libcurl handle (one kept-alive connection). */
+ * up to 4 connections to its receiver open (a curlpool), so a batch's
+ * requests overlap. */
 #ifndef FOLIO_WEBHOOKS_H
 #define FOLIO_WEBHOOKS_H
 
@@ -50,6 +51,11 @@ const char *const *webhooks_types(const webhooks *w, size_t i);
 void *webhooks_ud(webhooks *w, size_t i);
 /* consumer_handler_fn: one delivery attempt. */
 int webhooks_handle(void *ud, const consumer_event *ev, folio_err *err);
+/* consumer_batch_fn: the attempts of a batch (up to webhooks_batch_max()),
+ * over up to 4 kept-alive connections at once, each with its own result. */
+void webhooks_handle_batch(void *ud, const consumer_event *evs, size_t n,
+                           int *results, folio_err *errs);
+size_t webhooks_batch_max(void);
 
 /* ---- for `folio webhooks` and the tests ---- */
 

@@ -2,7 +2,8 @@
  * event, checkpoints written with the delivery records, a crash before the
  * checkpoint (redelivered, never skipped), positions of rolled-back
  * appends, the retry schedule on a fake clock, dead letters and the
- * owner's retry and drop, the threads and their wake-up, the site lock. */
+ * owner's retry and drop, the threads and their wake-up, the site lock,
+ * batch handlers (a result per event, untried ones, a crash mid-batch). */
 #include <check.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -644,6 +645,164 @@ START_TEST(test_policy)
 }
 END_TEST
 
+/* ---- batch handlers -------------------------------------------------------- */
+
+/* A batch receiver: position p answers answers[p] (DONE when 0), records
+ * every call's size; positions from untried_from on are left untried in
+ * the first call that holds them; die_at: _exit inside the call that
+ * holds that position, after answering the ones before it. */
+typedef struct S_brec {
+    size_t calls, sizes[64], n;
+    long long pos[256];
+    int answers[64];
+    long long untried_from, die_at;
+} S_brec;
+
+static void S_batch_handler(void *ud, const consumer_event *evs, size_t n,
+                            int *results, folio_err *errs)
+{
+    S_brec *r = ud;
+    if (r->calls < 64)
+        r->sizes[r->calls] = n;
+    r->calls++;
+    for (size_t i = 0; i < n; i++) {
+        long long p = evs[i].position;
+        ck_assert_int_eq(results[i], CONSUMER_UNTRIED);
+        ck_assert_ptr_nonnull(evs[i].personal); /* decoded like one by one */
+        if (r->die_at && p == r->die_at)
+            _exit(0);
+        if (r->untried_from && p >= r->untried_from) {
+            r->untried_from = 0;
+            return; /* the rest stays untried */
+        }
+        if (r->n < 256)
+            r->pos[r->n++] = p;
+        results[i] = p < 64 && r->answers[p] ? r->answers[p] : CONSUMER_DONE;
+        if (results[i] != CONSUMER_DONE)
+            err_set(&errs[i], "SMTP %d for %lld",
+                    results[i] == CONSUMER_RETRY ? 451 : 550, p);
+    }
+}
+
+static domain *S_contacts(int n)
+{
+    domain *d = S_domain();
+    for (int i = 0; i < n; i++)
+        S_contact(d, i);
+    return d;
+}
+
+/* Positions 1..n, once each. */
+static void S_in_order(const long long *pos, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        ck_assert_int_eq(pos[i], (long long)i + 1);
+}
+
+static consumers *S_batch_open(S_brec *r, size_t max)
+{
+    consumers_policy p = S_policy();
+    consumers *c = S_open(&p);
+    folio_err err = {{0}};
+    ck_assert_msg(consumers_add_batch(c, "mail", NULL, S_batch_handler, max,
+                                      r, &err) == 0, "%s", err.msg);
+    return c;
+}
+
+START_TEST(test_batch_mixed_results)
+{
+    domain *d = S_contacts(10);
+    S_brec r = {.answers = {[3] = CONSUMER_RETRY, [5] = CONSUMER_PERMANENT,
+                            [6] = CONSUMER_RETRY, [9] = 77}};
+    consumers *c = S_batch_open(&r, 4);
+    S_run(c);
+    ck_assert_int_eq(r.calls, 3);
+    ck_assert_int_eq(r.sizes[0], 4);
+    ck_assert_int_eq(r.sizes[1], 4);
+    ck_assert_int_eq(r.sizes[2], 2);
+    ck_assert_int_eq(r.n, 10);
+    S_in_order(r.pos, r.n);
+    /* each failure is its own: 4xx retried, 5xx dead at once, an unknown
+     * answer counts as a retry; the checkpoint past them all */
+    ck_assert_int_eq(S_int("SELECT position FROM consumer_checkpoints"), 10);
+    ck_assert_int_eq(S_int("SELECT group_concat(position, '') FROM"
+                           " (SELECT position FROM consumer_retries"
+                           " ORDER BY position)"), 369);
+    ck_assert_int_eq(S_int("SELECT count(*) FROM consumer_retries"
+                           " WHERE last_error = 'SMTP 451 for 3'"), 1);
+    ck_assert_int_eq(S_int("SELECT position FROM dead_letters"
+                           " WHERE state = 'dead' AND attempts = 1"
+                           " AND error = 'SMTP 550 for 5'"), 5);
+    ck_assert_int_eq(S_int("SELECT count(*) FROM dead_letters"), 1);
+    consumers_stat st;
+    consumers_get_stat(c, 0, &st);
+    ck_assert_int_eq(st.done, 6);
+    ck_assert_int_eq(st.retried, 3);
+    ck_assert_int_eq(st.dead, 1);
+
+    /* the retries come due: one batch of the three, now delivered */
+    memset(r.answers, 0, sizeof r.answers);
+    r.calls = r.n = 0;
+    S_clock += 2000;
+    S_run(c);
+    ck_assert_int_eq(r.calls, 1);
+    ck_assert_int_eq(r.sizes[0], 3);
+    ck_assert_int_eq(S_int("SELECT count(*) FROM consumer_retries"), 0);
+    ck_assert_int_eq(S_int("SELECT count(*) FROM consumer_actions"
+                           " WHERE action = 'delivered'"), 3);
+    consumers_close(c);
+    domain_close(d);
+}
+END_TEST
+
+START_TEST(test_batch_untried_ends_the_batch)
+{
+    domain *d = S_contacts(8);
+    /* 2 fails for now, 6 and after are not tried: the checkpoint stops at
+     * 5 and the rest is handed over again */
+    S_brec r = {.answers = {[2] = CONSUMER_RETRY}, .untried_from = 6};
+    consumers *c = S_batch_open(&r, 8);
+    S_run(c);
+    ck_assert_int_eq(r.calls, 2);
+    ck_assert_int_eq(r.sizes[0], 8);
+    ck_assert_int_eq(r.sizes[1], 3);
+    ck_assert_int_eq(r.n, 8);
+    S_in_order(r.pos, r.n);
+    ck_assert_int_eq(S_int("SELECT position FROM consumer_checkpoints"), 8);
+    ck_assert_int_eq(S_int("SELECT position FROM consumer_retries"), 2);
+    consumers_close(c);
+    domain_close(d);
+}
+END_TEST
+
+START_TEST(test_batch_crash_repeats_never_skips)
+{
+    domain *d = S_contacts(10);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        static S_brec r = {.die_at = 7}; /* mid-batch: 5 and 6 answered */
+        consumers *c = S_batch_open(&r, 4);
+        folio_err err = {{0}};
+        consumers_run_once(c, &err);
+        _exit(4); /* not reached */
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    long long ck = S_int("SELECT position FROM consumer_checkpoints");
+    ck_assert_int_le(ck, 4); /* never past the batch under way */
+    S_brec r = {.calls = 0};
+    consumers *c = S_batch_open(&r, 4);
+    S_run(c);
+    ck_assert_int_eq(r.pos[0], ck + 1);
+    ck_assert_int_eq(r.pos[r.n - 1], 10);
+    ck_assert_int_eq(r.n, (size_t)(10 - ck));
+    consumers_close(c);
+    domain_close(d);
+}
+END_TEST
+
 static Suite *S_suite(void)
 {
     Suite *s = suite_create("consumers");
@@ -660,6 +819,9 @@ static Suite *S_suite(void)
     tcase_add_test(tc, test_status_and_metrics);
     tcase_add_test(tc, test_threads_woken);
     tcase_add_test(tc, test_policy);
+    tcase_add_test(tc, test_batch_mixed_results);
+    tcase_add_test(tc, test_batch_untried_ends_the_batch);
+    tcase_add_test(tc, test_batch_crash_repeats_never_skips);
     suite_add_tcase(s, tc);
     return s;
 }

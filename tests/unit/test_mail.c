@@ -1,6 +1,7 @@
 /* mail: header encoding that no visitor value can break out of, whole
  * messages read back by Python's email parser, the mailer over the
- * outbox and sendmail transports, and the outbox listing. */
+ * outbox and sendmail transports, and the outbox listing; SMTP batches
+ * over several kept-alive connections (a result per mail, the limit). */
 #include <check.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include "mail.h"
 #include "unit.h"
 #include "util.h"
+#include "../smtp/responder.h"
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -840,6 +842,131 @@ START_TEST(site_templates_replace_the_theme)
 }
 END_TEST
 
+/* ---- SMTP over several connections -------------------------------------- */
+
+/* A site whose mail goes to a responder (see tests/smtp/responder.h) over
+ * `conns` connections. */
+static mailer *smtp_site(responder **r, int conns)
+{
+    char url[64], yml[512];
+    ck_assert_int_eq(responder_start(0, r, url, sizeof url), 0);
+    snprintf(yml, sizeof yml, "mail:\n  owner: noor@example.org\n"
+             "  from: site@example.org\n  transport: \"%s\"\n"
+             "  connections: %d\n", url, conns);
+    site_with(yml);
+    mailer *m;
+    folio_err err;
+    ck_assert_msg(mail_open(&S_cfg, &m, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(mail_batch_max(m), (size_t)(16 * conns));
+    return m;
+}
+
+/* A batch handed over as the consumers do: results untried, errs empty. */
+static void smtp_batch(mailer *m, const consumer_event *evs, size_t n,
+                       int *res, folio_err *errs)
+{
+    for (size_t i = 0; i < n; i++) {
+        res[i] = CONSUMER_UNTRIED;
+        errs[i].msg[0] = '\0';
+    }
+    mail_handle_batch(m, evs, n, res, errs);
+}
+
+START_TEST(smtp_batch_mixed_answers)
+{
+    responder *r;
+    mailer *m = smtp_site(&r, 2);
+    /* welcome mails: the responder answers RCPT by the local part */
+    const char *to[] = {"ok1@example.net", "temp1@example.net",
+                        "perm1@example.net", "ok2@example.net",
+                        "[redacted]", "temp2@example.net", "ok3@example.net",
+                        "perm2@example.net", "ok4@example.net"};
+    const int want[] = {CONSUMER_DONE, CONSUMER_RETRY, CONSUMER_PERMANENT,
+                        CONSUMER_DONE, CONSUMER_DONE, CONSUMER_RETRY,
+                        CONSUMER_DONE, CONSUMER_PERMANENT, CONSUMER_DONE};
+    enum { N = sizeof to / sizeof to[0] };
+    cJSON *p[N];
+    consumer_event ev[N];
+    for (int i = 0; i < N; i++) {
+        p[i] = cJSON_CreateObject();
+        cJSON_AddStringToObject(p[i], "user_id", "u1");
+        cJSON_AddStringToObject(p[i], "email", to[i]);
+        cJSON_AddStringToObject(p[i], "display_name", "Ada");
+        ev[i] = (consumer_event){.position = i + 1, .event_id = "e",
+                                 .type = "UserRegistered", .schema_version = 2,
+                                 .data = p[i], .personal = p[i],
+                                 .recorded_at = 1795774500000LL};
+    }
+    int res[N];
+    folio_err errs[N];
+    smtp_batch(m, ev, N, res, errs);
+    for (int i = 0; i < N; i++) {
+        ck_assert_msg(res[i] == want[i], "%s: %d, not %d (%s)", to[i], res[i],
+                      want[i], errs[i].msg);
+        ck_assert_ptr_null(strstr(errs[i].msg, "@")); /* no address said */
+    }
+    ck_assert_ptr_nonnull(strstr(errs[1].msg, "SMTP 451"));
+    ck_assert_ptr_nonnull(strstr(errs[2].msg, "SMTP 550"));
+    responder_stats st;
+    responder_stats_get(r, &st);
+    ck_assert_int_eq(st.messages, 4);
+    /* (a refused mail's connection is closed by libcurl and a new one
+     * opened: the server may see the two overlap, so no limit here) */
+    for (int i = 0; i < N; i++)
+        cJSON_Delete(p[i]);
+    mail_close(m);
+    responder_stop(r);
+    site_done();
+}
+END_TEST
+
+START_TEST(smtp_connections_kept_and_limited)
+{
+    responder *r;
+    mailer *m = smtp_site(&r, 3);
+    enum { N = 40 };
+    cJSON *p = contact_fields("zoe@example.net");
+    consumer_event ev[N];
+    for (int i = 0; i < N; i++)
+        ev[i] = contact_event(p, i + 1);
+    int res[N];
+    folio_err errs[N];
+    for (int round = 1; round <= 2; round++) {
+        smtp_batch(m, ev, N, res, errs);
+        for (int i = 0; i < N; i++)
+            ck_assert_msg(res[i] == CONSUMER_DONE, "%d: %s", i, errs[i].msg);
+        responder_stats st;
+        responder_stats_get(r, &st);
+        ck_assert_int_eq(st.messages, round * N);
+        /* three at once, and the same three for the next batch */
+        ck_assert_int_eq(st.max_open, 3);
+        ck_assert_int_eq(st.connections, 3);
+    }
+    /* one mail alone (folio mail send) goes on a kept connection too */
+    folio_err err;
+    ck_assert_int_eq(mail_handle(m, &ev[0], &err), CONSUMER_DONE);
+    responder_stats st;
+    responder_stats_get(r, &st);
+    ck_assert_int_eq(st.messages, 2 * N + 1);
+    ck_assert_int_eq(st.connections, 3);
+    cJSON_Delete(p);
+    mail_close(m);
+    responder_stop(r);
+
+    /* connections: only a whole number from 1 to 32 */
+    site_done();
+    const char *bad[] = {"0", "33", "1.5", "\"four\""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char yml[128];
+        snprintf(yml, sizeof yml, "mail:\n  connections: %s\n", bad[i]);
+        site_with(yml);
+        ck_assert_int_eq(mail_open(&S_cfg, &m, &err), -1);
+        ck_assert_ptr_nonnull(strstr(err.msg, "mail.connections"));
+        site_done();
+    }
+}
+END_TEST
+
 static Suite *mail_suite(void)
 {
     Suite *s = suite_create("mail");
@@ -867,6 +994,8 @@ static Suite *mail_suite(void)
     tcase_add_test(tc, smtp_server_down_is_a_retry);
     tcase_add_test(tc, sendmail_exit_status);
     tcase_add_test(tc, site_templates_replace_the_theme);
+    tcase_add_test(tc, smtp_batch_mixed_answers);
+    tcase_add_test(tc, smtp_connections_kept_and_limited);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,16 +1,21 @@
 /* Webhooks: Standard Webhooks signatures, secrets, how an answer counts,
- * the webhooks: list of folio.yml. */
+ * the webhooks: list of folio.yml, batches over kept-alive connections
+ * (a result per event, at most four connections). */
 #include <check.h>
 #include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
 #include "config.h"
 #include "consumers.h"
+#include "util.h"
 #include "webhooks.h"
 #include "unit.h"
 
@@ -199,6 +204,110 @@ START_TEST(test_unreachable_is_retried)
 }
 END_TEST
 
+/* ---- batches ---------------------------------------------------------------- */
+
+/* tests/unit/hook_counter.py on a free port: its pid; url set. */
+static pid_t S_counter(const char *stats, char *url, size_t cap)
+{
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(p[1], 1);
+        close(p[0]);
+        close(p[1]);
+        const char *py = access("/usr/bin/python3", X_OK) == 0
+                             ? "/usr/bin/python3" : "python3";
+        execlp(py, py, FOLIO_SRCDIR "/tests/unit/hook_counter.py", stats,
+               (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    FILE *f = fdopen(p[0], "r");
+    ck_assert_ptr_nonnull(f);
+    char line[256] = "";
+    int port = 0;
+    while (!port && fgets(line, sizeof line, f))
+        if (sscanf(line, "READY %d", &port) != 1)
+            port = 0;
+    fclose(f); /* the server prints nothing more */
+    ck_assert_msg(port > 0, "hook_counter.py did not start");
+    snprintf(url, cap, "http://127.0.0.1:%d/hook", port);
+    return pid;
+}
+
+static long long S_stat(const char *stats, const char *key)
+{
+    char *text = NULL;
+    size_t len;
+    folio_err err;
+    ck_assert_int_eq(util_read_file(stats, &text, &len, &err), 0);
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    const cJSON *v = cJSON_GetObjectItem(j, key);
+    long long n = cJSON_IsNumber(v) ? (long long)v->valuedouble : -1;
+    cJSON_Delete(j);
+    return n;
+}
+
+START_TEST(test_batch_results_and_connections)
+{
+    char dir[256], stats[300], url[64];
+    unit_tmpdir(dir, sizeof dir, "hooks");
+    snprintf(stats, sizeof stats, "%s/stats.json", dir);
+    pid_t pid = S_counter(stats, url, sizeof url);
+    webhooks *w = NULL;
+    folio_err err = {{0}};
+    ck_assert_int_eq(webhooks_open_url(url, "secret", 0, &w, &err), 0);
+    cJSON *data = cJSON_Parse("{\"contact_id\":\"c1\",\"name\":\"v1:sealed\"}");
+    /* the receiver answers with the status the id begins with */
+    const char *ids[] = {"00000000-0000-4000-8000-000000000001",
+                         "50300000-0000-4000-8000-000000000002",
+                         "00000000-0000-4000-8000-000000000003",
+                         "40400000-0000-4000-8000-000000000004",
+                         "42900000-0000-4000-8000-000000000005",
+                         "00000000-0000-4000-8000-000000000006",
+                         "not a usable id",
+                         "00000000-0000-4000-8000-000000000008"};
+    const int want[] = {CONSUMER_DONE, CONSUMER_RETRY, CONSUMER_DONE,
+                        CONSUMER_PERMANENT, CONSUMER_RETRY, CONSUMER_DONE,
+                        CONSUMER_PERMANENT, CONSUMER_DONE};
+    enum { N = sizeof ids / sizeof ids[0] };
+    consumer_event ev[N];
+    for (int i = 0; i < N; i++)
+        ev[i] = (consumer_event){.position = i + 1, .event_id = ids[i],
+                                 .stream_id = "contact-x",
+                                 .type = "ContactRequestSubmitted",
+                                 .schema_version = 1, .data = data,
+                                 .recorded_at = 1};
+    int res[N];
+    folio_err errs[N];
+    long long conns = 0;
+    for (int round = 1; round <= 2; round++) {
+        memset(errs, 0, sizeof errs);
+        webhooks_handle_batch(webhooks_ud(w, 0), ev, N, res, errs);
+        for (int i = 0; i < N; i++)
+            ck_assert_msg(res[i] == want[i], "%s: %d, not %d (%s)", ids[i],
+                          res[i], want[i], errs[i].msg);
+        ck_assert_ptr_nonnull(strstr(errs[1].msg, "HTTP 503"));
+        ck_assert_ptr_nonnull(strstr(errs[3].msg, "HTTP 404"));
+        ck_assert_int_eq(S_stat(stats, "requests"), round * (N - 1));
+        /* at most four at once, kept open from one batch to the next */
+        ck_assert_int_le(S_stat(stats, "max_open"), 4);
+        if (round == 1)
+            conns = S_stat(stats, "connections");
+        ck_assert_int_le(conns, 4);
+        ck_assert_int_eq(S_stat(stats, "connections"), conns);
+    }
+    cJSON_Delete(data);
+    webhooks_close(w);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    unit_rmdir(dir);
+}
+END_TEST
+
 static Suite *S_suite(void)
 {
     Suite *s = suite_create("webhooks");
@@ -209,6 +318,7 @@ static Suite *S_suite(void)
     tcase_add_test(tc, test_config);
     tcase_add_test(tc, test_config_errors);
     tcase_add_test(tc, test_unreachable_is_retried);
+    tcase_add_test(tc, test_batch_results_and_connections);
     suite_add_tcase(s, tc);
     return s;
 }
