@@ -2044,3 +2044,271 @@ cJSON *domain_members(domain *d, folio_err *err)
     }
     return a.personal;
 }
+
+/* ---- members' self-service (/account/) -----------------------------------
+ * Each command names its member by the session's raw token, checked in
+ * the same transaction as the change, so a session ended meanwhile
+ * changes nothing. The member's subject (their vault key's) is read from
+ * the first event of their stream, where every kind of member has it. */
+
+static int S_first_subject(void *ud, const store_event *ev)
+{
+    char *subject = ud;
+    cJSON *data = cJSON_Parse(ev->data);
+    const char *s = S_field_str(data, "subject");
+    if (s)
+        S_copy(subject, VAULT_SUBJECT_LEN + 1, s);
+    cJSON_Delete(data);
+    return 1;
+}
+
+/* The member of a live session: DOMAIN_OK with user_id and subject, or
+ * DOMAIN_NOT_FOUND (signed out, expired, erased). touch: restart the
+ * session's idle clock (a writer) or only look (a reader). */
+static int S_session_member(domain *d, const char *raw, int touch,
+                            char user_id[80], char subject[VAULT_SUBJECT_LEN + 1],
+                            folio_err *err)
+{
+    sqlite3 *db = store_db(d->st);
+    int f = touch ? accounts_session_find(db, raw, d->now_ms(), user_id, err)
+                  : accounts_session_peek(db, raw, d->now_ms(), user_id, err);
+    if (f <= 0)
+        return f < 0 ? DOMAIN_ERROR : DOMAIN_NOT_FOUND;
+    char stream[96];
+    subject[0] = '\0';
+    snprintf(stream, sizeof stream, "user-%s", user_id);
+    if (store_read_stream(d->st, stream, S_first_subject, subject, err) < 0 &&
+        !subject[0])
+        return DOMAIN_ERROR;
+    return subject[0] ? DOMAIN_OK : DOMAIN_NOT_FOUND;
+}
+
+int domain_account_peek(domain *d, const char *raw, char user_id[80],
+                        char hash[128], char *name, size_t namecap,
+                        folio_err *err)
+{
+    char subject[VAULT_SUBJECT_LEN + 1];
+    int rc = S_session_member(d, raw, 0, user_id, subject, err);
+    if (rc != DOMAIN_OK)
+        return rc == DOMAIN_ERROR ? -1 : 0;
+    if (name && namecap) {
+        name[0] = '\0';
+        if (projections_member_name(d->p, user_id, name, namecap, err) < 0)
+            return -1;
+    }
+    if (!hash)
+        return 1;
+    hash[0] = '\0';
+    sqlite3 *db = store_db(d->st);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT password_hash FROM credentials WHERE"
+                           " user_id = ?1", -1, &st, NULL) != SQLITE_OK)
+        return err_set(err, "accounts: %s", sqlite3_errmsg(db));
+    sqlite3_bind_text(st, 1, user_id, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        S_copy(hash, 128, (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return 1;
+}
+
+typedef struct S_acct {
+    const char *raw, *value, *request_id, *client;
+    domain_result *res;
+} S_acct;
+
+/* Appends type with user_id, subject and one more string field (may be
+ * NULL) to the member's stream. */
+static int S_member_own(domain *d, const char *type, const char *user_id,
+                        const char *subject, const char *field,
+                        const char *value, const S_acct *a, folio_err *err)
+{
+    char stream[96];
+    snprintf(stream, sizeof stream, "user-%s", user_id);
+    cJSON *data = cJSON_CreateObject();
+    int rc;
+    if (!data || S_add_str(data, "user_id", user_id) < 0 ||
+        S_add_str(data, "subject", subject) < 0 ||
+        (field && S_add_str(data, field, value) < 0))
+        rc = (err_set(err, "out of memory"), DOMAIN_ERROR);
+    else
+        rc = S_append(d, events_find(type), stream, STORE_ANY, subject, data,
+                      a->request_id, a->client, a->res, err);
+    cJSON_Delete(data);
+    return rc;
+}
+
+static int S_rename_in(domain *d, const S_acct *a, folio_err *err)
+{
+    char user_id[80], subject[VAULT_SUBJECT_LEN + 1];
+    int rc = S_session_member(d, a->raw, 1, user_id, subject, err);
+    if (rc != DOMAIN_OK)
+        return rc;
+    long long rank = 0;
+    if (projections_member_rows(d->p, user_id, S_take_member, &rank, err) < 0)
+        return DOMAIN_ERROR;
+    rc = S_member_own(d, "MemberRenamed", user_id, subject, "display_name",
+                      a->value, a, err);
+    if (rc == DOMAIN_OK) { /* the name shows on the newest list and one page */
+        domain_result *res = a->res;
+        res->nchanged = 0;
+        res->changed[res->nchanged++] = "community";
+        if (rank > 0) {
+            S_res_rank(res, rank);
+            res->changed[res->nchanged++] = res->ranked;
+        }
+    }
+    return rc;
+}
+
+int domain_account_rename(domain *d, const char *raw, const char *display_name,
+                          const char *request_id, const char *client,
+                          domain_result *res, folio_err *err)
+{
+    S_res_init(res);
+    char *name = S_trim(display_name);
+    if (display_name && !name)
+        return res->rc = (err_set(err, "out of memory"), DOMAIN_ERROR);
+    S_check_field(res, events_find("MemberRenamed"), "display_name",
+                  "display_name", name);
+    int rc = res->rc;
+    if (rc == DOMAIN_OK) {
+        S_acct a = {raw, name, request_id, client, res};
+        if (S_cmd_begin(d, err) < 0)
+            rc = DOMAIN_ERROR;
+        else {
+            rc = S_rename_in(d, &a, err);
+            if (S_cmd_end(d, rc == DOMAIN_OK, err) < 0)
+                rc = DOMAIN_ERROR;
+        }
+    }
+    S_wipe_free(name);
+    if (rc != DOMAIN_OK && rc != DOMAIN_INVALID)
+        res->nchanged = 0;
+    return res->rc = rc;
+}
+
+static int S_password_in(domain *d, const S_acct *a, folio_err *err)
+{
+    char user_id[80], subject[VAULT_SUBJECT_LEN + 1];
+    int rc = S_session_member(d, a->raw, 1, user_id, subject, err);
+    if (rc != DOMAIN_OK)
+        return rc;
+    if (S_sql(d, "INSERT OR REPLACE INTO credentials (user_id, password_hash,"
+              " updated_at) VALUES (?1, ?2, CAST(strftime('%s') AS INTEGER)"
+              " * 1000)", err, user_id, a->value, (const char *)NULL) < 0 ||
+        accounts_session_end_all(store_db(d->st), user_id, a->raw, err) < 0)
+        return DOMAIN_ERROR;
+    rc = S_member_own(d, "MemberPasswordChanged", user_id, subject, "how",
+                      "change", a, err);
+    a->res->nchanged = 0; /* no page shows it */
+    return rc;
+}
+
+int domain_account_password(domain *d, const char *raw,
+                            const char *password_hash, const char *request_id,
+                            const char *client, domain_result *res,
+                            folio_err *err)
+{
+    S_res_init(res);
+    if (!password_hash || strncmp(password_hash, "$argon2id$", 10))
+        return res->rc = (err_set(err, "not an Argon2id hash"), DOMAIN_ERROR);
+    S_acct a = {raw, password_hash, request_id, client, res};
+    if (S_cmd_begin(d, err) < 0)
+        return res->rc = DOMAIN_ERROR;
+    int rc = S_password_in(d, &a, err);
+    if (S_cmd_end(d, rc == DOMAIN_OK, err) < 0)
+        rc = DOMAIN_ERROR;
+    return res->rc = rc;
+}
+
+int domain_account_delete(domain *d, const char *raw, domain_result *res,
+                          folio_err *err)
+{
+    S_res_init(res);
+    char user_id[80], subject[VAULT_SUBJECT_LEN + 1];
+    if (S_cmd_begin(d, err) < 0)
+        return res->rc = DOMAIN_ERROR;
+    int rc = S_session_member(d, raw, 1, user_id, subject, err);
+    if (rc == DOMAIN_OK) /* the same erasure as folio forget */
+        rc = S_forget_in(d, subject, res, err);
+    if (S_cmd_end(d, rc == DOMAIN_OK, err) < 0)
+        rc = DOMAIN_ERROR;
+    if (rc == DOMAIN_OK) {
+        if (d->group)
+            d->scrub_pending = 1;
+        else
+            S_scrub(d);
+    } else {
+        res->position = 0;
+        res->nchanged = 0;
+    }
+    res->id[0] = '\0';
+    return res->rc = rc;
+}
+
+typedef struct S_export {
+    domain *d;
+    const char *stream, *subject;
+    cJSON *list;
+    folio_err *err;
+    int failed;
+} S_export;
+
+/* Every event of the member's stream, and every other one sealed for
+ * their subject (their contact requests, an earlier erasure). */
+static int S_export_event(void *ud, const store_event *ev)
+{
+    S_export *x = ud;
+    if (strcmp(ev->stream_id, x->stream) != 0) {
+        if (!ev->data || !strstr(ev->data, x->subject))
+            return 0;
+        cJSON *data = cJSON_Parse(ev->data);
+        const char *s = S_field_str(data, "subject");
+        int mine = s && !strcmp(s, x->subject);
+        cJSON_Delete(data);
+        if (!mine)
+            return 0;
+    }
+    cJSON *o = NULL;
+    if (domain_event_json(x->d, ev, 1, &o, x->err) < 0 ||
+        !cJSON_AddItemToArray(x->list, o)) {
+        cJSON_Delete(o);
+        x->failed = 1;
+        return 1;
+    }
+    return 0;
+}
+
+int domain_account_export(domain *d, const char *raw, cJSON **out,
+                          folio_err *err)
+{
+    *out = NULL;
+    char user_id[80], subject[VAULT_SUBJECT_LEN + 1], stream[96];
+    int rc = S_session_member(d, raw, 0, user_id, subject, err);
+    if (rc != DOMAIN_OK)
+        return rc == DOMAIN_ERROR ? -1 : 0;
+    snprintf(stream, sizeof stream, "user-%s", user_id);
+    S_export x = {d, stream, subject, cJSON_CreateArray(), err, 0};
+    cJSON *doc = cJSON_CreateObject();
+    if (!x.list || !doc) {
+        cJSON_Delete(x.list);
+        cJSON_Delete(doc);
+        return err_set(err, "out of memory");
+    }
+    if (store_read_all(d->st, 0, 0, S_export_event, &x, NULL, err) != 0 ||
+        x.failed) {
+        cJSON_Delete(x.list);
+        cJSON_Delete(doc);
+        return -1;
+    }
+    if (!cJSON_AddStringToObject(doc, "user_id", user_id) ||
+        !cJSON_AddStringToObject(doc, "site",
+                                 d->cfg && d->cfg->base_url ? d->cfg->base_url
+                                                            : "") ||
+        !cJSON_AddItemToObject(doc, "events", x.list)) {
+        cJSON_Delete(doc);
+        return err_set(err, "out of memory");
+    }
+    *out = doc;
+    return 1;
+}

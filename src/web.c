@@ -160,6 +160,20 @@ static cJSON *S_form_context(const forms_values *v, const domain_result *res)
     return extra;
 }
 
+int web_render_url(web_answer *a, site *s, pthread_mutex_t *site_mu,
+                   const char *url, const cJSON *extra, folio_err *err)
+{
+    buf_reset(&a->body);
+    if (!s)
+        return err_set(err, "no site loaded");
+    if (site_mu)
+        pthread_mutex_lock(site_mu);
+    int rc = site_render_url(s, url, extra, &a->body, err);
+    if (site_mu)
+        pthread_mutex_unlock(site_mu);
+    return rc;
+}
+
 void web_form_errors(web_answer *a, int json, const forms_values *v,
                      const domain_result *res, int status, site *s,
                      pthread_mutex_t *site_mu)
@@ -183,17 +197,8 @@ void web_form_errors(web_answer *a, int json, const forms_values *v,
                                                        : "/register/";
     cJSON *extra = S_form_context(v, res);
     folio_err err = {{0}};
-    int rc = -1;
-    buf_reset(&a->body);
-    if (extra && s) {
-        if (site_mu)
-            pthread_mutex_lock(site_mu);
-        rc = site_render_url(s, url, extra, &a->body, &err);
-        if (site_mu)
-            pthread_mutex_unlock(site_mu);
-    } else if (!s) {
-        err_set(&err, "no site loaded");
-    }
+    int rc = extra ? web_render_url(a, s, site_mu, url, extra, &err)
+                   : err_set(&err, "out of memory");
     cJSON_Delete(extra);
     if (rc == 0) {
         S_set(a, status, "text/html; charset=utf-8", NULL);
