@@ -526,30 +526,10 @@ static void S_answer_committed(fcgi_server *s, S_job *j)
         S_answer_account(s, j);
         return;
     }
-    if (j->status < 500 && j->route == R_REGISTER && j->res.rc == DOMAIN_OK) {
-        /* a sign-up is answered the same whatever is known of the address:
-         * no id, which would tell a new account from a known one */
-        if (!j->json) {
-            S_see_other(j, "/register/check/", NULL);
-            return;
-        }
-        cJSON *o = cJSON_CreateObject();
-        if (o)
-            cJSON_AddTrueToObject(o, "ok");
-        S_send_json(j, 202, o, NULL);
-        return;
-    }
     if (j->status < 500 && j->route == R_VERIFY) {
-        if (j->res.rc == DOMAIN_OK)
-            S_see_other(j, "/register/welcome/", NULL);
-        else
-            S_refuse(j, j->res.rc == DOMAIN_NOT_FOUND ? 400 : 500,
-                     j->res.rc == DOMAIN_NOT_FOUND
-                         ? "this link is not valid: it has expired, was used "
-                           "already, or was never sent; sign up again for a "
-                           "new one"
-                         : "the link could not be followed; please try again",
-                     NULL);
+        web_answer a = WEB_ANSWER_INIT;
+        web_accounts_verified(&a, j->json, j->res.rc);
+        S_send_answer(j, &a);
         return;
     }
     web_answer a = WEB_ANSWER_INIT;
@@ -1245,15 +1225,6 @@ static void S_run_command(fcgi_server *s, S_job *j)
     } else if (j->route == R_ACCOUNT_DO) {
         rc = web_accounts_run(s->writer_dom, j->action, j->session, &j->values,
                               j->hash, j->request_id, j->client, &j->res, &err);
-    } else if (j->route == R_REGISTER) {
-        /* verified sign-up: pending until the mailed link is followed */
-        const forms_values *v = &j->values;
-        domain_register_req r = {
-            .email = forms_get(v, "email"),
-            .display_name = forms_get(v, "display_name"),
-            .password_hash = j->hash, .request_id = j->request_id,
-            .client = j->client, .verify = 1};
-        rc = domain_register(s->writer_dom, &r, &j->res, &err);
     } else {
         web_request rq;
         S_web_request(j, &rq);

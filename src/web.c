@@ -218,6 +218,16 @@ void web_form_errors(web_answer *a, int json, const forms_values *v,
 
 void web_form_success(web_answer *a, int json, const forms_spec *spec, const char *id)
 {
+    /* a sign-up is answered the same whatever is known of the address:
+     * no id, which would tell a new account from a known one */
+    int signup = spec == &forms_register;
+    if (json && signup) {
+        cJSON *o = cJSON_CreateObject();
+        if (o)
+            cJSON_AddTrueToObject(o, "ok");
+        web_json(a, 202, o, NULL);
+        return;
+    }
     if (json) {
         cJSON *o = cJSON_CreateObject();
         if (o) {
@@ -227,7 +237,7 @@ void web_form_success(web_answer *a, int json, const forms_spec *spec, const cha
         web_json(a, 201, o, NULL);
         return;
     }
-    const char *to = spec == &forms_contact ? "/contact/thanks/" : "/register/welcome/";
+    const char *to = spec == &forms_contact ? "/contact/thanks/" : "/register/check/";
     char hdr[64];
     snprintf(hdr, sizeof hdr, "Location: %s\r\n", to);
     buf_reset(&a->body);
@@ -348,7 +358,9 @@ static void S_register_req(const forms_values *v, const web_request *rq,
     *r = (domain_register_req){
         .email = forms_get(v, "email"), .display_name = forms_get(v, "display_name"),
         .password = forms_get(v, "password"), .request_id = rq->request_id,
-        .client = rq->client};
+        .client = rq->client,
+        /* a sign-up from the web: pending until the mailed link is followed */
+        .verify = 1};
 }
 
 int web_form_check(const forms_values *v, const web_request *rq, domain_result *res)

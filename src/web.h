@@ -58,7 +58,8 @@ void web_refuse(web_answer *a, int json, int status, const char *msg, const char
  * values) into a->body; site_mu, when not NULL, held around it. 0 or -1. */
 int web_render_url(web_answer *a, site *s, pthread_mutex_t *site_mu,
                    const char *url, const cJSON *extra, folio_err *err);
-/* 303 to the form's thanks page, or 201 {"ok":true,"id":...}. */
+/* 303 to the form's thanks page, or 201 {"ok":true,"id":...}; a sign-up:
+ * 303 to /register/check/ or 202 {"ok":true}, whatever the address. */
 void web_form_success(web_answer *a, int json, const forms_spec *spec, const char *id);
 /* 422/409: JSON errors, or the form's page rendered with the values and
  * each error beside its field (site_mu, when not NULL, is held around the

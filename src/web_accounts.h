@@ -42,6 +42,10 @@ int web_accounts_set_cookie(char *out, size_t cap, const char *base_url,
  * as long as a wrong password, and 0. */
 int web_accounts_password_ok(const char *hash, const char *password);
 
+/* The answer to GET /verify?token= once domain_verify ran (rc): 303 to
+ * /register/welcome/, 400 for a link unknown, used or expired, else 500. */
+void web_accounts_verified(web_answer *a, int json, int rc);
+
 /* ---- self-service at /account/ ----
  * POST /account/name (display_name), /account/password (current_password,
  * password), /account/data (download my data), /account/delete

@@ -118,6 +118,21 @@ t_expect "one PersonForgotten" 1 "$(grep -c '"PersonForgotten"' "$T_DIR/events")
 check && t_ok "folio check after the erasure" ||
     t_fail "folio check after the erasure" "$(cat "$T_DIR/check.log")"
 
+# ---- an imported member is verified: listed, and can set a password -----------------
+printf 'email,name\ncy@example.org,Cy Imported\n' >"$T_DIR/import.csv"
+"$FOLIO_BIN" members import -s "$T_SITE" "$T_DIR/import.csv" >"$T_DIR/import.log" 2>&1 &&
+    t_ok "folio members import" || t_fail "folio members import" "$(cat "$T_DIR/import.log")"
+"$FOLIO_BIN" members -s "$T_SITE" --json >"$T_DIR/members.json"
+grep -q '"email":"cy@example.org"' "$T_DIR/members.json" && t_ok "... a member at once" || t_fail "... a member at once" "$(cat "$T_DIR/members.json")"
+"$FOLIO_BIN" build -s "$T_SITE" -o "$T_SITE/public" >/dev/null 2>&1
+t_expect "... listed on /community/" yes "$(listed "Cy Imported")"
+t_expect "... no verification mail" 0 "$(t_mails verify cy@example.org)"
+t_expect "an imported member asks for a password" 303 "$(post /reset "email=cy%40example.org")"
+link=$(t_link reset cy@example.org reset) && t_ok "... the link comes (verified, so it may)" ||
+    t_fail "... the link comes" "$(ls "$T_SITE/var/mail")"
+t_expect "... sets one" 303 "$(post /reset "token=${link#*token=}&password=cy-password-1")"
+t_expect "... and signs in" 303 "$(post /login "email=cy%40example.org&password=cy-password-1")"
+
 if grep -qiE 'example\.org|bea-password' "$FOLIO_FCGI_LOG"; then
     t_fail "no address or password in the log" "$(grep -iE 'example\.org|bea-password' "$FOLIO_FCGI_LOG" | head -n1)"
 else
