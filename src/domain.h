@@ -276,4 +276,20 @@ int domain_account_delete(domain *d, const char *raw, domain_result *res,
 int domain_account_export(domain *d, const char *raw, cJSON **out,
                           folio_err *err);
 
+/* A member's new address. email_request: for a live session, a link to
+ * the new address (MemberEmailChangeRequested, single use, 24 h);
+ * DOMAIN_INVALID for an address that is not one or is theirs already;
+ * DOMAIN_OK too when the address is another's or over the mail limit
+ * (nothing sent: the answer must not tell). email_confirm: the link's
+ * token makes the change (MemberEmailChanged, which tells the old
+ * address); sign-in, reset and forget then go by the new address, and the
+ * old one stays tied to the member (no one signs up with it).
+ * DOMAIN_NOT_FOUND for a token unknown, used or expired, or an address
+ * taken meanwhile. */
+int domain_account_email_request(domain *d, const char *raw, const char *email,
+                                 const char *request_id, const char *client,
+                                 domain_result *res, folio_err *err);
+int domain_account_email_confirm(domain *d, const char *token, domain_result *res,
+                                 folio_err *err);
+
 #endif

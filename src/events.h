@@ -6,7 +6,7 @@
  * ContactRequestSubmitted, ContactRequestHandled, PersonForgotten;
  * the owner's: ContactRequestStatusChanged (new, handled, archived, spam),
  * MemberHiddenChanged, MemberRoleChanged (owner, member); the members'
- * own: MemberRenamed. */
+ * own: MemberRenamed, MemberEmailChangeRequested, MemberEmailChanged. */
 #ifndef FOLIO_EVENTS_H
 #define FOLIO_EVENTS_H
 

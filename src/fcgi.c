@@ -489,6 +489,8 @@ static void S_answer_account(fcgi_server *s, S_job *j);
 static void S_account_done(fcgi_server *s, S_job *j);
 static int S_account_do(fcgi_server *s, S_job *j);
 static int S_account_password(fcgi_server *s, S_job *j, char hash[128]);
+static int S_account_link(fcgi_server *s, S_job *j);
+static int S_link_token(fcgi_server *s, S_job *j);
 
 /* The writer's verdict on a job whose store had no room (answered 503 with
  * Retry-After): an internal status, never sent as such. */
@@ -761,6 +763,15 @@ static int S_logout(fcgi_server *s, S_job *j)
 static void S_account_done(fcgi_server *s, S_job *j)
 {
     char cookie[256];
+    if (j->action == WEB_ACCOUNT_CONFIRM) {
+        if (j->res.rc == DOMAIN_OK)
+            S_see_other(j, "/account/?done=email", NULL);
+        else
+            S_refuse(j, 400, "this link is not valid: it has expired, was used "
+                     "already, or the address is taken; ask for a new one on "
+                     "your account page", NULL);
+        return;
+    }
     if (j->res.rc == DOMAIN_NOT_FOUND) { /* the session ended meanwhile */
         S_see_other(j, "/login/", NULL);
         return;
@@ -779,8 +790,9 @@ static void S_account_done(fcgi_server *s, S_job *j)
         S_see_other(j, "/goodbye/", cookie);
         return;
     }
-    S_see_other(j, j->action == WEB_ACCOUNT_NAME ? "/account/?done=name"
-                                                 : "/account/?done=password",
+    S_see_other(j, j->action == WEB_ACCOUNT_NAME    ? "/account/?done=name"
+                   : j->action == WEB_ACCOUNT_EMAIL ? "/account/?done=email_sent"
+                                                    : "/account/?done=password",
                 NULL);
 }
 
@@ -793,6 +805,33 @@ static void S_account_refuse(fcgi_server *s, S_job *j, int status)
     S_send_answer(j, &a);
 }
 
+/* A mailed link's token (GET /verify, /account/confirm) to the writer:
+ * 1, or 0 answered 400 when the query has none of the right shape. */
+static int S_link_token(fcgi_server *s, S_job *j)
+{
+    if (web_accounts_query_token(S_param(j, "QUERY_STRING"), j->token,
+                                 sizeof j->token) < 0) {
+        S_refuse(j, 400, "this link is not valid: it has no token", NULL);
+        return 0;
+    }
+    S_enqueue(s, j);
+    return 1;
+}
+
+/* GET /account/confirm?token=: the link mailed to a member's new address;
+ * the token is the proof, so no session is needed. Other actions are
+ * POSTs. Returns 1 when the job went to the writer. */
+static int S_account_link(fcgi_server *s, S_job *j)
+{
+    const char *path = S_param(j, "DOCUMENT_URI");
+    j->action = web_accounts_action(path ? path : S_param(j, "SCRIPT_NAME"));
+    if (j->action != WEB_ACCOUNT_CONFIRM) {
+        S_refuse(j, 405, "use POST", "Allow: POST\r\n");
+        return 0;
+    }
+    return S_link_token(s, j);
+}
+
 /* The checks a worker makes: the CSRF token (403), a live session (else
  * to /login/), the current password where one is asked for (throttled
  * like signing in), the new one's rule and hash; the download is answered
@@ -801,6 +840,10 @@ static int S_account_do(fcgi_server *s, S_job *j)
 {
     const char *path = S_param(j, "DOCUMENT_URI");
     j->action = web_accounts_action(path ? path : S_param(j, "SCRIPT_NAME"));
+    if (j->action == WEB_ACCOUNT_CONFIRM) {
+        S_refuse(j, 405, "use GET: open the link from the mail", "Allow: GET, HEAD\r\n");
+        return 0;
+    }
     if (!S_session_csrf(s, j))
         return 0;
     char hash[128] = "";
@@ -1122,11 +1165,14 @@ static int S_handle(fcgi_server *s, S_job *j)
             return 0;
         }
         /* fall through */
+    case R_ACCOUNT_DO:
+        if (get) /* only the route of /account/ actions comes here with GET */
+            return S_account_link(s, j);
+        /* fall through */
     case R_CONTACT:
     case R_REGISTER:
     case R_LOGIN:
     case R_LOGOUT:
-    case R_ACCOUNT_DO:
         if (strcmp(j->method, "POST") != 0) {
             S_refuse(j, 405, "use POST", "Allow: POST\r\n");
             return 0;
@@ -1144,13 +1190,7 @@ static int S_handle(fcgi_server *s, S_job *j)
             S_refuse(j, 405, "use GET", "Allow: GET, HEAD\r\n");
             return 0;
         }
-        if (web_accounts_query_token(S_param(j, "QUERY_STRING"), j->token,
-                                     sizeof j->token) < 0) {
-            S_refuse(j, 400, "this link is not valid: it has no token", NULL);
-            return 0;
-        }
-        S_enqueue(s, j);
-        return 1;
+        return S_link_token(s, j);
     case R_METRICS:
         if (!get) {
             S_refuse(j, 405, "use GET", "Allow: GET, HEAD\r\n");
@@ -1223,8 +1263,10 @@ static void S_run_command(fcgi_server *s, S_job *j)
                j->route == R_ACCOUNT || j->route == R_RESET) {
         rc = S_run_account(s, j, &err);
     } else if (j->route == R_ACCOUNT_DO) {
-        rc = web_accounts_run(s->writer_dom, j->action, j->session, &j->values,
-                              j->hash, j->request_id, j->client, &j->res, &err);
+        rc = web_accounts_run(s->writer_dom, j->action,
+                              j->action == WEB_ACCOUNT_CONFIRM ? j->token : j->session,
+                              &j->values, j->hash, j->request_id, j->client,
+                              &j->res, &err);
     } else {
         web_request rq;
         S_web_request(j, &rq);

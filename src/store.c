@@ -140,6 +140,13 @@ static const char *const S_migrations[] = {
     " kind TEXT NOT NULL,"
     " at INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS mail_sends_subject ON mail_sends(subject, at);",
+
+    /* 7: a member's changed address: the keyed hash of the one they use
+     * now, when it is not the one their subject (their vault key's) was
+     * made from. Sign-in, reset and sign-up find them by it. */
+    "CREATE TABLE IF NOT EXISTS account_addresses("
+    " user_id TEXT PRIMARY KEY,"
+    " address TEXT UNIQUE NOT NULL);",
 };
 #define S_SCHEMA_VERSION ((int)(sizeof S_migrations / sizeof S_migrations[0]))
 

@@ -150,8 +150,8 @@ void web_accounts_verified(web_answer *a, int json, int rc)
 /* ---- self-service at /account/ ------------------------------------------ */
 
 static const forms_field S_account_fields[] = {
-    {"csrf", 64, 0}, {"display_name", 80, 0}, {"current_password", 1024, 0},
-    {"password", 1024, 0}, {NULL, 0, 0}};
+    {"csrf", 64, 0}, {"display_name", 80, 0}, {"email", 254, 0},
+    {"current_password", 1024, 0}, {"password", 1024, 0}, {NULL, 0, 0}};
 const forms_spec web_accounts_account = {"account", S_account_fields, NULL};
 
 static const struct {
@@ -160,7 +160,9 @@ static const struct {
 } S_actions[] = {{"/account/name", WEB_ACCOUNT_NAME},
                  {"/account/password", WEB_ACCOUNT_PASSWORD},
                  {"/account/data", WEB_ACCOUNT_DATA},
-                 {"/account/delete", WEB_ACCOUNT_DELETE}};
+                 {"/account/delete", WEB_ACCOUNT_DELETE},
+                 {"/account/email", WEB_ACCOUNT_EMAIL},
+                 {"/account/confirm", WEB_ACCOUNT_CONFIRM}};
 
 int web_accounts_action(const char *path)
 {
@@ -172,7 +174,8 @@ int web_accounts_action(const char *path)
 
 int web_accounts_needs_password(int action)
 {
-    return action == WEB_ACCOUNT_PASSWORD || action == WEB_ACCOUNT_DELETE;
+    return action == WEB_ACCOUNT_PASSWORD || action == WEB_ACCOUNT_DELETE ||
+           action == WEB_ACCOUNT_EMAIL;
 }
 
 static void S_field_error(domain_result *res, const char *field, const char *msg)
@@ -196,20 +199,25 @@ int web_accounts_check_new(const forms_values *v, domain_result *res)
     return n >= DOMAIN_PASSWORD_MIN && n <= DOMAIN_PASSWORD_MAX ? 0 : 1;
 }
 
-int web_accounts_run(domain *d, int action, const char *session,
+int web_accounts_run(domain *d, int action, const char *token,
                      const forms_values *v, const char *password_hash,
                      const char *request_id, const char *client,
                      domain_result *res, folio_err *err)
 {
     switch (action) {
     case WEB_ACCOUNT_NAME:
-        return domain_account_rename(d, session, forms_get(v, "display_name"),
+        return domain_account_rename(d, token, forms_get(v, "display_name"),
                                      request_id, client, res, err);
     case WEB_ACCOUNT_PASSWORD:
-        return domain_account_password(d, session, password_hash, request_id,
+        return domain_account_password(d, token, password_hash, request_id,
                                        client, res, err);
     case WEB_ACCOUNT_DELETE:
-        return domain_account_delete(d, session, res, err);
+        return domain_account_delete(d, token, res, err);
+    case WEB_ACCOUNT_EMAIL:
+        return domain_account_email_request(d, token, forms_get(v, "email"),
+                                            request_id, client, res, err);
+    case WEB_ACCOUNT_CONFIRM:
+        return domain_account_email_confirm(d, token, res, err);
     default:
         return err_set(err, "no such account action"), DOMAIN_ERROR;
     }
@@ -269,7 +277,11 @@ const char *web_accounts_notice(const char *query)
     char v[16];
     if (S_pair(query, "&;", "done", v, sizeof v) < 0)
         return NULL;
-    return !strcmp(v, "name") ? "name" : !strcmp(v, "password") ? "password" : NULL;
+    static const char *const known[] = {"name", "password", "email_sent", "email"};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (!strcmp(v, known[i]))
+            return known[i];
+    return NULL;
 }
 
 void web_accounts_export(web_answer *a, cJSON *doc)

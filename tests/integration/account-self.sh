@@ -22,17 +22,18 @@ signup() { # EMAIL NAME PASSWORD: signed up and verified
 
 signup bea%40example.org Bea+Original bea-password-1 && t_ok "a member signs up and verifies" ||
     t_fail "a member signs up and verifies" "no verification mail"
+signup dan%40example.org Dan+Other dan-password-1 || t_fail "another member signs up" "no verification mail"
 folio_wait_for "curl -s '$T_URL/community/' | grep -qF 'Bea Original'" 10 &&
     t_ok "... and is listed" || t_fail "... and is listed" "not on /community/"
 c=$(login bea%40example.org bea-password-1)
 csrf=$(csrf_of "$c")
 [ ${#csrf} -eq 43 ] && t_ok "signed in, the page carries the CSRF token" || t_fail "CSRF token" "'$csrf'"
-for f in /account/name /account/password /account/data /account/delete; do
+for f in /account/name /account/email /account/password /account/data /account/delete; do
     t_contains "the page has the form for $f" "action=\"$f\"" "$T_DIR/body"
 done
 
 # ---- CSRF: each POST, without the token and with a wrong one ----------------------
-for f in name password data delete; do
+for f in name email password data delete; do
     t_expect "POST /account/$f without the CSRF token: 403" 403 \
         "$(post /account/$f "display_name=X&current_password=bea-password-1&password=bea-password-2" -H "Cookie: folio=$c")"
     t_expect "POST /account/$f with a wrong CSRF token: 403" 403 \
@@ -79,8 +80,45 @@ t_expect "... the other one ended" 303 "$(t_status GET /account/ -H "Cookie: fol
 t_expect "the old password no longer signs in" 401 "$(post /login "email=bea%40example.org&password=bea-password-1")"
 t_expect "the new one does" 303 "$(post /login "email=bea%40example.org&password=bea-password-2")"
 
+# ---- a new address: confirmed from it, the old one told ------------------------------
+em() { post /account/email "csrf=$csrf&$1" -H "Cookie: folio=$c"; }
+t_expect "a new address without the password: 422" 422 "$(em "email=bea.new%40example.org")"
+t_expect "not an address: 422" 422 "$(em "email=nope&current_password=bea-password-2")"
+t_contains "... naming the field" "E-mail address:" "$T_DIR/body"
+t_expect "her own address: 422" 422 "$(em "email=BEA%40example.org&current_password=bea-password-2")"
+t_contains "... saying so" "is your address already" "$T_DIR/body"
+t_expect "another member's address: the same 303" 303 "$(em "email=dan%40example.org&current_password=bea-password-2")"
+t_expect "... to the same notice" "/account/?done=email_sent" "$(header Location)"
+t_expect "a new address: 303" 303 "$(em "email=bea.new%40example.org&current_password=bea-password-2")"
+t_expect "... to the notice" "/account/?done=email_sent" "$(header Location)"
+link=$(t_link email-verify bea.new@example.org account/confirm) && t_ok "the new address gets a link" ||
+    t_fail "the new address gets a link" "$(ls "$T_SITE/var/mail")"
+t_expect "... another member's none" 0 "$(t_mails email-verify dan@example.org)"
+t_expect "until it is opened, the old address signs in" 303 "$(post /login "email=bea%40example.org&password=bea-password-2")"
+t_expect "a forged link: 400" 400 "$(t_status GET "/account/confirm?token=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")"
+t_expect "POST to the link: 405" 405 "$(post /account/confirm "csrf=$csrf" -H "Cookie: folio=$c")"
+t_expect "the link confirms" 303 "$(t_status GET "$link")"
+t_expect "... to the account page's notice" "/account/?done=email" "$(header Location)"
+t_expect "the link works once" 400 "$(t_status GET "$link")"
+folio_wait_for "[ \$(t_mails email-changed bea@example.org) -eq 1 ]" 10 &&
+    t_ok "the old address is told" || t_fail "the old address is told" "$(ls "$T_SITE/var/mail")"
+t_expect "the old address no longer signs in" 401 "$(post /login "email=bea%40example.org&password=bea-password-2")"
+t_expect "the new one does" 303 "$(post /login "email=bea.new%40example.org&password=bea-password-2")"
+t_expect "a reset by the old address: the same 303" 303 "$(post /reset "email=bea%40example.org")"
+t_expect "a reset by the new one" 303 "$(post /reset "email=bea.new%40example.org")"
+t_link reset bea.new@example.org reset >/dev/null && t_ok "... mailed to the new address" ||
+    t_fail "... mailed to the new address" "$(ls "$T_SITE/var/mail")"
+t_expect "... none to the old" 0 "$(t_mails reset bea@example.org)"
+t_expect "signing up with the old address: the same 303" 303 "$(post /register "email=bea%40example.org&display_name=Someone+New&password=someone-password")"
+sleep 0.5
+t_expect "... and no mail to it" 1 "$(t_mails verify bea@example.org)"
+t_expect "signing up with the new one: an 'already' mail" 303 "$(post /register "email=bea.new%40example.org&display_name=Someone+New&password=someone-password")"
+folio_wait_for "[ \$(t_mails already bea.new@example.org) -eq 1 ]" 10 &&
+    t_ok "... to the new address" || t_fail "... an 'already' mail" "$(ls "$T_SITE/var/mail")"
+
 # ---- download my data -------------------------------------------------------------
 post /contact "name=Bea&email=bea%40example.org&message=A+question+from+Bea" >/dev/null
+post /contact "name=Bea&email=bea.new%40example.org&message=Another+from+Bea" >/dev/null
 t_expect "download my data: 200" 200 "$(post /account/data "csrf=$csrf" -H "Cookie: folio=$c")"
 t_contains "... an attachment" "attachment; filename=\"my-data.json\"" "$T_DIR/headers"
 t_contains "... JSON" "application/json" "$T_DIR/headers"
@@ -89,15 +127,17 @@ import json, sys
 doc = json.load(open(sys.argv[1]))
 types = [e["type"] for e in doc["events"]]
 need = {"UserRegistered", "MemberVerificationRequested", "MemberVerified", "MemberRenamed",
-        "MemberPasswordChanged", "ContactRequestSubmitted"}
+        "MemberPasswordChanged", "ContactRequestSubmitted", "MemberEmailChangeRequested",
+        "MemberEmailChanged"}
 assert need <= set(types), types
 reg = [e for e in doc["events"] if e["type"] == "UserRegistered"][0]
 assert reg["data"]["email"] == "bea@example.org", reg
 con = [e for e in doc["events"] if e["type"] == "ContactRequestSubmitted"][0]
-assert con["data"]["message"] == "A question from Bea", con
+msgs = sorted(e["data"]["message"] for e in doc["events"] if e["type"] == "ContactRequestSubmitted")
+assert msgs == ["A question from Bea", "Another from Bea"], msgs
 print("\n".join(types))
 PY
-grep -q 'ada@\|example.com' "$T_DIR/body" && t_fail "... nobody else's" "$(grep -o '[a-z]*@example.[a-z]*' "$T_DIR/body" | sort -u)" || t_ok "... nobody else's"
+grep -q 'dan@\|Dan Other' "$T_DIR/body" && t_fail "... nobody else's" "$(grep -o '[a-z]*@example.[a-z]*' "$T_DIR/body" | sort -u)" || t_ok "... nobody else's"
 
 # ---- delete my account -------------------------------------------------------------
 t_expect "delete without the password: 422" 422 "$(post /account/delete "csrf=$csrf" -H "Cookie: folio=$c")"
@@ -109,12 +149,13 @@ t_expect "the goodbye page" 200 "$(t_status GET /goodbye/)"
 folio_wait_for "! curl -s '$T_URL/community/' | grep -qF 'Renamed'" 10 &&
     t_ok "gone from /community/" || t_fail "gone from /community/" "still listed"
 t_expect "the session is gone" 303 "$(t_status GET /account/ -H "Cookie: folio=$c")"
-t_expect "she cannot sign in" 401 "$(post /login "email=bea%40example.org&password=bea-password-2")"
+t_expect "she cannot sign in" 401 "$(post /login "email=bea.new%40example.org&password=bea-password-2")"
 "$FOLIO_BIN" events -s "$T_SITE" --json >"$T_DIR/events"
-grep -q 'bea@example.org\|Bea Original\|Bea <b>\|question from Bea' "$T_DIR/events" &&
+grep -q 'bea@example.org\|bea.new@example.org\|Bea Original\|Bea <b>\|from Bea' "$T_DIR/events" &&
     t_fail "nothing of her in the decrypted log" "$(grep -m1 'bea@\|Bea' "$T_DIR/events")" ||
     t_ok "nothing of her in the decrypted log"
-t_expect "one PersonForgotten" 1 "$(grep -c '"PersonForgotten"' "$T_DIR/events")"
+t_expect "her key and her new address's erased" 2 "$(grep -c '"PersonForgotten"' "$T_DIR/events")"
+t_expect "the other member stays" yes "$(listed "Dan Other")"
 check && t_ok "folio check after the erasure" ||
     t_fail "folio check after the erasure" "$(cat "$T_DIR/check.log")"
 
