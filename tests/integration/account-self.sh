@@ -159,6 +159,21 @@ t_expect "the other member stays" yes "$(listed "Dan Other")"
 check && t_ok "folio check after the erasure" ||
     t_fail "folio check after the erasure" "$(cat "$T_DIR/check.log")"
 
+# ---- a hidden member's new name reaches no public page -------------------------------
+"$FOLIO_BIN" members hide -s "$T_SITE" dan@example.org >/dev/null 2>&1 || t_fail "folio members hide" "failed"
+cd2=$(login dan%40example.org dan-password-1)
+csrf2=$(csrf_of "$cd2")
+t_expect "a hidden member renames" 303 "$(post /account/name "csrf=$csrf2&display_name=Dan+Secret+Name" -H "Cookie: folio=$cd2")"
+t_expect "... sees it on the account page" 200 "$(t_status GET /account/ -H "Cookie: folio=$cd2")"
+t_contains "... (only there)" "Dan Secret Name" "$T_DIR/body"
+sleep 1
+if grep -rqF "Dan Secret Name" "$T_SITE/public"; then
+    t_fail "the hidden member's new name is on no public page" "$(grep -rlF "Dan Secret Name" "$T_SITE/public" | head -n3)"
+else
+    t_ok "the hidden member's new name is on no public page"
+fi
+t_expect "... nor /community/" no "$(listed "Dan Secret Name")"
+
 # ---- an imported member is verified: listed, and can set a password -----------------
 printf 'email,name\ncy@example.org,Cy Imported\n' >"$T_DIR/import.csv"
 "$FOLIO_BIN" members import -s "$T_SITE" "$T_DIR/import.csv" >"$T_DIR/import.log" 2>&1 &&
