@@ -2372,8 +2372,8 @@ int domain_account_export(domain *d, const char *raw, cJSON **out,
         cJSON_Delete(doc);
         return err_set(err, "out of memory");
     }
-    if (store_read_all(d->st, 0, 0, S_export_event, &x, NULL, err) != 0 ||
-        x.failed) {
+    if (store_read_mentioning(d->st, stream, subject, addr, S_export_event, &x,
+                              err) != 0 || x.failed) {
         cJSON_Delete(x.list);
         cJSON_Delete(doc);
         return -1;

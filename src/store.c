@@ -954,6 +954,29 @@ int store_read_all(store *s, long long after, size_t limit, store_event_fn fn,
     return rc;
 }
 
+int store_read_mentioning(store *s, const char *stream_id, const char *needle,
+                          const char *needle2, store_event_fn fn, void *ud,
+                          folio_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    /* rare (a member's data request): prepared when asked, the log
+     * scanned inside SQLite rather than row by row in C */
+    if (sqlite3_prepare_v2(s->db, "SELECT position, event_id, stream_id,"
+                           " stream_version, type, schema_version, data,"
+                           " metadata, recorded_at FROM events WHERE"
+                           " stream_id = ?1 OR instr(data, ?2) > 0 OR"
+                           " instr(data, ?3) > 0 ORDER BY position", -1, &st,
+                           NULL) != SQLITE_OK)
+        return S_db_err(s, err, "preparing a statement");
+    sqlite3_bind_text(st, 1, stream_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, needle, -1, SQLITE_STATIC);
+    if (needle2 && *needle2)
+        sqlite3_bind_text(st, 3, needle2, -1, SQLITE_STATIC);
+    int rc = S_visit(s, st, fn, ud, NULL, err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int store_read_data(store *s, long long after, long long upto,
                     store_event_fn fn, void *ud, folio_err *err)
 {
