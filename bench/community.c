@@ -10,7 +10,10 @@
  * Prints, per N: pages written per new member, the time from the commit to
  * the community page and the home page's count being updated (target:
  * <= 5 pages, <= 100 ms), and for comparison every page of the list
- * rendered again (what each sign-up cost before ranked pages). Not a test. */
+ * rendered again (what each sign-up cost before ranked pages); then what a
+ * member's own account costs: a rename from /account/ (pages written, commit
+ * to pages) and "download my data" (the whole log read for their events).
+ * Not a test. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +117,29 @@ static void S_run(long n, int trials)
     if (site_render_affected(s, whole, 2, &wpages, &err) != 0)
         S_die("render", err.msg);
     double twhole = S_ms() - t0;
+    /* a new member renames from /account/ and downloads their data: the
+     * rename touches their page, the download reads the whole log */
+    char raw[44];
+    domain_result first;
+    S_register(d, n + trials, &first);
+    if (domain_session_start(d, first.id + 5, raw, &err) != 0)
+        S_die("session", err.msg);
+    t0 = S_ms();
+    if (domain_account_rename(d, raw, "Renamed Member", NULL, NULL, &res, &err) != DOMAIN_OK)
+        S_die("rename", err.msg);
+    int rpages = 0;
+    if (site_render_affected(s, res.changed, res.nchanged, &rpages, &err) != 0)
+        S_die("render", err.msg);
+    double trename = S_ms() - t0;
+    cJSON *doc = NULL;
+    t0 = S_ms();
+    if (domain_account_export(d, raw, &doc, &err) != 1)
+        S_die("export", err.msg);
+    double texport = S_ms() - t0;
+    int nev = cJSON_GetArraySize(cJSON_GetObjectItem(doc, "events"));
+    cJSON_Delete(doc);
+    printf("%7ld members: a rename: %d pages, commit and pages %.1f ms; download my"
+           " data: %d events found in %.0f ms\n", n, rpages, trename, nev, texport);
     printf("%7ld members: registered in %.0f ms, built in %.0f ms; per new member"
            " (%d): %d pages at most, commit to pages %.1f ms median, %.1f ms max"
            " (target <= 5, <= 100 ms); the whole list again: %d pages, %.0f ms\n",

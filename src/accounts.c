@@ -175,22 +175,39 @@ int accounts_session_new(sqlite3 *db, const char *user_id, long long now,
     return S_done(db, st, err);
 }
 
-int accounts_session_find(sqlite3 *db, const char *raw, long long now,
-                          char user_id[80], folio_err *err)
+/* A live session's user: touch restarts its idle clock. */
+static int S_session_user(sqlite3 *db, const char *raw, long long now,
+                          int touch, char user_id[80], folio_err *err)
 {
     unsigned char hash[ACCOUNTS_HASH_LEN];
     if (accounts_token_hash(raw, hash) < 0)
         return 0;
     sqlite3_stmt *st;
-    if (S_prep(db, "UPDATE sessions SET seen_at = ?2 WHERE hash = ?1"
-               " AND seen_at > ?3 AND created_at > ?4 RETURNING user_id",
+    if (S_prep(db, touch ? "UPDATE sessions SET seen_at = ?4 WHERE hash = ?1"
+                           " AND seen_at > ?2 AND created_at > ?3"
+                           " RETURNING user_id"
+                         : "SELECT user_id FROM sessions WHERE hash = ?1"
+                           " AND seen_at > ?2 AND created_at > ?3",
                &st, err) < 0)
         return -1;
     sqlite3_bind_blob(st, 1, hash, sizeof hash, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, now);
-    sqlite3_bind_int64(st, 3, now - ACCOUNTS_SESSION_IDLE_MS);
-    sqlite3_bind_int64(st, 4, now - ACCOUNTS_SESSION_MAX_MS);
+    sqlite3_bind_int64(st, 2, now - ACCOUNTS_SESSION_IDLE_MS);
+    sqlite3_bind_int64(st, 3, now - ACCOUNTS_SESSION_MAX_MS);
+    if (touch)
+        sqlite3_bind_int64(st, 4, now);
     return S_user_row(db, st, user_id, NULL, 0, err);
+}
+
+int accounts_session_find(sqlite3 *db, const char *raw, long long now,
+                          char user_id[80], folio_err *err)
+{
+    return S_session_user(db, raw, now, 1, user_id, err);
+}
+
+int accounts_session_peek(sqlite3 *db, const char *raw, long long now,
+                          char user_id[80], folio_err *err)
+{
+    return S_session_user(db, raw, now, 0, user_id, err);
 }
 
 int accounts_session_end(sqlite3 *db, const char *raw, folio_err *err)

@@ -63,6 +63,9 @@ int accounts_session_new(sqlite3 *db, const char *user_id, long long now,
                          char raw[ACCOUNTS_TOKEN_LEN + 1], folio_err *err);
 int accounts_session_find(sqlite3 *db, const char *raw, long long now,
                           char user_id[80], folio_err *err);
+/* find without restarting the idle clock: for readers (no write). */
+int accounts_session_peek(sqlite3 *db, const char *raw, long long now,
+                          char user_id[80], folio_err *err);
 int accounts_session_end(sqlite3 *db, const char *raw, folio_err *err);
 int accounts_session_end_all(sqlite3 *db, const char *user_id,
                              const char *keep_raw, folio_err *err);

@@ -638,8 +638,8 @@ static int S_store_password(domain *d, const char *user_id, const char *hash,
     return 0;
 }
 
-static int S_account_of(domain *d, const char *subject, char user_id[80],
-                        folio_err *err);
+static int S_account_of(domain *d, const char *addr, char user_id[80],
+                        char *subject, folio_err *err);
 static int S_account_put(domain *d, const char *user_id, const char *subject,
                          const char *state, folio_err *err);
 static int S_signup_in(domain *d, const domain_register_req *req,
@@ -659,7 +659,7 @@ static int S_register_in(domain *d, const domain_register_req *req,
 {
     const events_type *t = events_find("UserRegistered");
     char user_id[80];
-    int m = S_account_of(d, subject, user_id, err);
+    int m = S_account_of(d, subject, user_id, NULL, err);
     if (m < 0)
         return DOMAIN_ERROR;
     if (m) {
@@ -931,6 +931,9 @@ static int S_forget_in(domain *d, const char *subject, domain_result *res,
         S_sql(d, "DELETE FROM sessions WHERE user_id IN (SELECT user_id"
               " FROM accounts WHERE subject = ?1)", err, subject,
               (const char *)NULL) < 0 ||
+        S_sql(d, "DELETE FROM account_addresses WHERE user_id IN (SELECT"
+              " user_id FROM accounts WHERE subject = ?1)", err, subject,
+              (const char *)NULL) < 0 ||
         S_sql(d, "DELETE FROM accounts WHERE subject = ?1", err, subject,
               (const char *)NULL) < 0)
         return DOMAIN_ERROR;
@@ -946,21 +949,48 @@ static int S_forget_in(domain *d, const char *subject, domain_result *res,
     return rc;
 }
 
+/* Erases subject, and other (may be NULL or the same) too: a member's
+ * changed address, whose own key seals what was sent from it before it
+ * became theirs. DOMAIN_OK when either was erased. */
+static int S_forget_both(domain *d, const char *subject, const char *other,
+                         domain_result *res, folio_err *err)
+{
+    int rc = S_forget_in(d, subject, res, err);
+    if (rc == DOMAIN_ERROR || !other || !*other || !strcmp(other, subject))
+        return rc;
+    domain_result more;
+    S_res_init(&more);
+    int r2 = S_forget_in(d, other, &more, err);
+    if (r2 == DOMAIN_ERROR)
+        return DOMAIN_ERROR;
+    if (r2 == DOMAIN_OK && rc != DOMAIN_OK) {
+        *res = more;
+        rc = DOMAIN_OK;
+    }
+    return rc;
+}
+
+static int S_account_of(domain *d, const char *addr, char user_id[80],
+                        char *subject, folio_err *err);
+
 int domain_forget(domain *d, const char *email, domain_result *res,
                   folio_err *err)
 {
     S_res_init(res);
-    char norm[S_EMAIL_MAX], subject[VAULT_SUBJECT_LEN + 1];
+    char norm[S_EMAIL_MAX], addr[VAULT_SUBJECT_LEN + 1];
+    char subject[VAULT_SUBJECT_LEN + 1], user_id[80];
     if (!email || vault_normalise_email(email, norm, sizeof norm) < 0 ||
         !*norm) {
         S_res_error(res, "email", "must be a valid e-mail address");
         return DOMAIN_INVALID;
     }
-    vault_subject(d->v, norm, subject);
+    vault_subject(d->v, norm, addr);
     sodium_memzero(norm, sizeof norm);
     if (S_cmd_begin(d, err) < 0)
         return res->rc = DOMAIN_ERROR;
-    int rc = S_forget_in(d, subject, res, err);
+    /* the member whose address it is now, under their key's name */
+    int rc = S_account_of(d, addr, user_id, subject, err) < 0
+                 ? DOMAIN_ERROR : S_forget_both(d, subject, addr, res, err);
     if (S_cmd_end(d, rc == DOMAIN_OK, err) < 0)
         rc = DOMAIN_ERROR;
     if (rc == DOMAIN_OK) {
@@ -984,22 +1014,36 @@ int domain_forget(domain *d, const char *email, domain_result *res,
  * keeps each account's state; members from before it are found in the
  * members projection. */
 
-/* The account of subject: 2 verified, 1 pending, 0 none, -1 error;
- * user_id (80 bytes) filled when there is one. */
-static int S_account_of(domain *d, const char *subject, char user_id[80],
-                        folio_err *err)
+/* The account an address belongs to (addr: the address's keyed hash, the
+ * subject of an account made with it): 2 verified, 1 pending, 3 an
+ * address its member moved away from (it stays theirs, as their vault
+ * key's name, but no one signs in, resets or signs up with it), 0 none,
+ * -1 error. user_id (80 bytes) and subject (the account's; may be NULL)
+ * are filled when there is one; subject is addr when there is none. */
+static int S_account_of(domain *d, const char *addr, char user_id[80],
+                        char *subject, folio_err *err)
 {
     sqlite3 *db = store_db(d->st);
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT user_id, state = 'verified' FROM"
-                           " accounts WHERE subject = ?1", -1, &st,
+    if (subject)
+        S_copy(subject, VAULT_SUBJECT_LEN + 1, addr);
+    if (sqlite3_prepare_v2(db, "SELECT a.user_id, a.state = 'verified', a.subject,"
+                           " 0, 1 FROM account_addresses AS x JOIN accounts AS a"
+                           " USING (user_id) WHERE x.address = ?1 UNION ALL"
+                           " SELECT a.user_id, a.state = 'verified', a.subject,"
+                           " x.address IS NOT NULL, 0 FROM accounts AS a LEFT"
+                           " JOIN account_addresses AS x USING (user_id) WHERE"
+                           " a.subject = ?1 ORDER BY 5 DESC LIMIT 1", -1, &st,
                            NULL) != SQLITE_OK)
         return err_set(err, "accounts: %s", sqlite3_errmsg(db));
-    sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, addr, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st), state = 0;
     if (rc == SQLITE_ROW) {
         S_copy(user_id, 80, (const char *)sqlite3_column_text(st, 0));
-        state = sqlite3_column_int(st, 1) ? 2 : 1;
+        state = sqlite3_column_int(st, 3) ? 3 : sqlite3_column_int(st, 1) ? 2 : 1;
+        if (subject)
+            S_copy(subject, VAULT_SUBJECT_LEN + 1,
+                   (const char *)sqlite3_column_text(st, 2));
         rc = SQLITE_DONE;
     }
     sqlite3_finalize(st);
@@ -1007,7 +1051,7 @@ static int S_account_of(domain *d, const char *subject, char user_id[80],
         return err_set(err, "accounts: %s", sqlite3_errmsg(db));
     if (state)
         return state;
-    int m = projections_member_of(d->p, subject, user_id, err);
+    int m = projections_member_of(d->p, addr, user_id, err);
     return m < 0 ? -1 : m ? 2 : 0;
 }
 
@@ -1087,10 +1131,12 @@ static int S_signup_in(domain *d, const domain_register_req *req,
                        const S_reg *r, const char *hash, const char *subject,
                        domain_result *res, folio_err *err)
 {
-    char user_id[80] = "";
-    int a = S_account_of(d, subject, user_id, err);
+    char user_id[80] = "", acct[VAULT_SUBJECT_LEN + 1];
+    int a = S_account_of(d, subject, user_id, acct, err);
     if (a < 0)
         return DOMAIN_ERROR;
+    if (a == 3) /* a member's former address: nothing to send, nothing to tell */
+        return DOMAIN_OK;
     if (a == 0) {
         int rc = S_register_in(d, req, r, hash, subject, res, err);
         if (rc != DOMAIN_OK)
@@ -1110,7 +1156,7 @@ static int S_signup_in(domain *d, const domain_register_req *req,
     if (ok <= 0)
         return ok < 0 ? DOMAIN_ERROR : DOMAIN_OK;
     if (a == 2)
-        return S_signup_repeated(d, user_id, subject, r, req, res, err);
+        return S_signup_repeated(d, user_id, acct, r, req, res, err);
     return S_verification(d, user_id, subject, r, req, res, err);
 }
 
@@ -1287,9 +1333,9 @@ int domain_login_lookup(domain *d, const char *email, char user_id[80],
         return 0;
     vault_subject(d->v, norm, subject);
     sodium_memzero(norm, sizeof norm);
-    int a = S_account_of(d, subject, user_id, err);
-    if (a != 2)
-        return a < 0 ? -1 : 0; /* unknown, or not verified yet */
+    int a = S_account_of(d, subject, user_id, NULL, err);
+    if (a != 2) /* unknown, not verified yet, or an address given up */
+        return a < 0 ? -1 : 0;
     sqlite3 *db = store_db(d->st);
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, "SELECT password_hash FROM credentials WHERE"
@@ -1382,19 +1428,21 @@ int domain_reset_request(domain *d, const char *email, const char *request_id,
                          folio_err *err)
 {
     S_res_init(res);
-    char norm[S_EMAIL_MAX], subject[VAULT_SUBJECT_LEN + 1], user_id[80];
+    char norm[S_EMAIL_MAX], addr[VAULT_SUBJECT_LEN + 1], user_id[80];
+    char subject[VAULT_SUBJECT_LEN + 1];
     if (!email || vault_normalise_email(email, norm, sizeof norm) < 0 ||
         !*norm || !strchr(norm, '@')) {
         S_res_error(res, "email", "must be a valid e-mail address");
         return res->rc = DOMAIN_INVALID;
     }
-    vault_subject(d->v, norm, subject);
+    vault_subject(d->v, norm, addr);
     if (S_cmd_begin(d, err) < 0) {
         sodium_memzero(norm, sizeof norm);
         return res->rc = DOMAIN_ERROR;
     }
     int rc = DOMAIN_OK;
-    int a = S_account_of(d, subject, user_id, err);
+    /* sealed for the member, whichever of their addresses this is */
+    int a = S_account_of(d, addr, user_id, subject, err);
     int ok = a == 2 ? accounts_mail_allowed(store_db(d->st), subject, "reset",
                                             d->now_ms(), err)
                     : 0;
@@ -1849,12 +1897,14 @@ static int S_take_member(void *ud, const projections_member_row *r, folio_err *e
 static int S_member_by_email(domain *d, const char *email, char user_id[80], long long *rank,
                              folio_err *err)
 {
-    char norm[S_EMAIL_MAX], subject[VAULT_SUBJECT_LEN + 1];
+    char norm[S_EMAIL_MAX], addr[VAULT_SUBJECT_LEN + 1], subject[VAULT_SUBJECT_LEN + 1];
     if (!email || vault_normalise_email(email, norm, sizeof norm) < 0 || !*norm)
         return DOMAIN_NOT_FOUND;
-    vault_subject(d->v, norm, subject);
+    vault_subject(d->v, norm, addr);
     sodium_memzero(norm, sizeof norm);
-    int m = projections_member_of(d->p, subject, user_id, err);
+    /* a member who changed their address is found by the new one */
+    int m = S_account_of(d, addr, user_id, subject, err) < 0
+                ? -1 : projections_member_of(d->p, subject, user_id, err);
     if (m <= 0)
         return m < 0 ? DOMAIN_ERROR : DOMAIN_NOT_FOUND;
     *rank = 0;
@@ -2043,4 +2093,503 @@ cJSON *domain_members(domain *d, folio_err *err)
         return NULL;
     }
     return a.personal;
+}
+
+/* ---- members' self-service (/account/) -----------------------------------
+ * Each command names its member by the session's raw token, checked in
+ * the same transaction as the change, so a session ended meanwhile
+ * changes nothing. The member's subject (their vault key's) is read from
+ * the first event of their stream, where every kind of member has it. */
+
+static int S_first_subject(void *ud, const store_event *ev)
+{
+    char *subject = ud;
+    cJSON *data = cJSON_Parse(ev->data);
+    const char *s = S_field_str(data, "subject");
+    if (s)
+        S_copy(subject, VAULT_SUBJECT_LEN + 1, s);
+    cJSON_Delete(data);
+    return 1;
+}
+
+/* The member of a live session: DOMAIN_OK with user_id and subject, or
+ * DOMAIN_NOT_FOUND (signed out, expired, erased). touch: restart the
+ * session's idle clock (a writer) or only look (a reader). */
+static int S_session_member(domain *d, const char *raw, int touch,
+                            char user_id[80], char subject[VAULT_SUBJECT_LEN + 1],
+                            folio_err *err)
+{
+    sqlite3 *db = store_db(d->st);
+    int f = touch ? accounts_session_find(db, raw, d->now_ms(), user_id, err)
+                  : accounts_session_peek(db, raw, d->now_ms(), user_id, err);
+    if (f <= 0)
+        return f < 0 ? DOMAIN_ERROR : DOMAIN_NOT_FOUND;
+    char stream[96];
+    subject[0] = '\0';
+    snprintf(stream, sizeof stream, "user-%s", user_id);
+    if (store_read_stream(d->st, stream, S_first_subject, subject, err) < 0 &&
+        !subject[0])
+        return DOMAIN_ERROR;
+    return subject[0] ? DOMAIN_OK : DOMAIN_NOT_FOUND;
+}
+
+/* The keyed hash of the address a member changed to ("" when they kept
+ * the one their subject was made from). */
+static int S_account_address(domain *d, const char *user_id,
+                             char addr[VAULT_SUBJECT_LEN + 1], folio_err *err)
+{
+    sqlite3 *db = store_db(d->st);
+    sqlite3_stmt *st = NULL;
+    addr[0] = '\0';
+    if (sqlite3_prepare_v2(db, "SELECT address FROM account_addresses WHERE"
+                           " user_id = ?1", -1, &st, NULL) != SQLITE_OK)
+        return err_set(err, "accounts: %s", sqlite3_errmsg(db));
+    sqlite3_bind_text(st, 1, user_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        S_copy(addr, VAULT_SUBJECT_LEN + 1, (const char *)sqlite3_column_text(st, 0));
+        rc = SQLITE_DONE;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : err_set(err, "accounts: %s", sqlite3_errmsg(db));
+}
+
+int domain_account_peek(domain *d, const char *raw, char user_id[80],
+                        char hash[128], char *name, size_t namecap,
+                        folio_err *err)
+{
+    char subject[VAULT_SUBJECT_LEN + 1];
+    int rc = S_session_member(d, raw, 0, user_id, subject, err);
+    if (rc != DOMAIN_OK)
+        return rc == DOMAIN_ERROR ? -1 : 0;
+    if (name && namecap) {
+        name[0] = '\0';
+        if (projections_member_name(d->p, user_id, name, namecap, err) < 0)
+            return -1;
+    }
+    if (!hash)
+        return 1;
+    hash[0] = '\0';
+    sqlite3 *db = store_db(d->st);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT password_hash FROM credentials WHERE"
+                           " user_id = ?1", -1, &st, NULL) != SQLITE_OK)
+        return err_set(err, "accounts: %s", sqlite3_errmsg(db));
+    sqlite3_bind_text(st, 1, user_id, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        S_copy(hash, 128, (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return 1;
+}
+
+typedef struct S_acct {
+    const char *raw, *value, *request_id, *client;
+    domain_result *res;
+} S_acct;
+
+/* Appends type with user_id, subject and one more string field (may be
+ * NULL) to the member's stream. */
+static int S_member_own(domain *d, const char *type, const char *user_id,
+                        const char *subject, const char *field,
+                        const char *value, const S_acct *a, folio_err *err)
+{
+    char stream[96];
+    snprintf(stream, sizeof stream, "user-%s", user_id);
+    cJSON *data = cJSON_CreateObject();
+    int rc;
+    if (!data || S_add_str(data, "user_id", user_id) < 0 ||
+        S_add_str(data, "subject", subject) < 0 ||
+        (field && S_add_str(data, field, value) < 0))
+        rc = (err_set(err, "out of memory"), DOMAIN_ERROR);
+    else
+        rc = S_append(d, events_find(type), stream, STORE_ANY, subject, data,
+                      a->request_id, a->client, a->res, err);
+    cJSON_Delete(data);
+    return rc;
+}
+
+static int S_rename_in(domain *d, const S_acct *a, folio_err *err)
+{
+    char user_id[80], subject[VAULT_SUBJECT_LEN + 1];
+    int rc = S_session_member(d, a->raw, 1, user_id, subject, err);
+    if (rc != DOMAIN_OK)
+        return rc;
+    long long rank = 0;
+    if (projections_member_rows(d->p, user_id, S_take_member, &rank, err) < 0)
+        return DOMAIN_ERROR;
+    rc = S_member_own(d, "MemberRenamed", user_id, subject, "display_name",
+                      a->value, a, err);
+    if (rc == DOMAIN_OK) { /* the name shows on the newest list and one page */
+        domain_result *res = a->res;
+        res->nchanged = 0;
+        res->changed[res->nchanged++] = "community";
+        if (rank > 0) {
+            S_res_rank(res, rank);
+            res->changed[res->nchanged++] = res->ranked;
+        }
+    }
+    return rc;
+}
+
+int domain_account_rename(domain *d, const char *raw, const char *display_name,
+                          const char *request_id, const char *client,
+                          domain_result *res, folio_err *err)
+{
+    S_res_init(res);
+    char *name = S_trim(display_name);
+    if (display_name && !name)
+        return res->rc = (err_set(err, "out of memory"), DOMAIN_ERROR);
+    S_check_field(res, events_find("MemberRenamed"), "display_name",
+                  "display_name", name);
+    int rc = res->rc;
+    if (rc == DOMAIN_OK) {
+        S_acct a = {raw, name, request_id, client, res};
+        if (S_cmd_begin(d, err) < 0)
+            rc = DOMAIN_ERROR;
+        else {
+            rc = S_rename_in(d, &a, err);
+            if (S_cmd_end(d, rc == DOMAIN_OK, err) < 0)
+                rc = DOMAIN_ERROR;
+        }
+    }
+    S_wipe_free(name);
+    if (rc != DOMAIN_OK && rc != DOMAIN_INVALID)
+        res->nchanged = 0;
+    return res->rc = rc;
+}
+
+static int S_password_in(domain *d, const S_acct *a, folio_err *err)
+{
+    char user_id[80], subject[VAULT_SUBJECT_LEN + 1];
+    int rc = S_session_member(d, a->raw, 1, user_id, subject, err);
+    if (rc != DOMAIN_OK)
+        return rc;
+    if (S_sql(d, "INSERT OR REPLACE INTO credentials (user_id, password_hash,"
+              " updated_at) VALUES (?1, ?2, CAST(strftime('%s') AS INTEGER)"
+              " * 1000)", err, user_id, a->value, (const char *)NULL) < 0 ||
+        accounts_session_end_all(store_db(d->st), user_id, a->raw, err) < 0)
+        return DOMAIN_ERROR;
+    rc = S_member_own(d, "MemberPasswordChanged", user_id, subject, "how",
+                      "change", a, err);
+    a->res->nchanged = 0; /* no page shows it */
+    return rc;
+}
+
+int domain_account_password(domain *d, const char *raw,
+                            const char *password_hash, const char *request_id,
+                            const char *client, domain_result *res,
+                            folio_err *err)
+{
+    S_res_init(res);
+    if (!password_hash || strncmp(password_hash, "$argon2id$", 10))
+        return res->rc = (err_set(err, "not an Argon2id hash"), DOMAIN_ERROR);
+    S_acct a = {raw, password_hash, request_id, client, res};
+    if (S_cmd_begin(d, err) < 0)
+        return res->rc = DOMAIN_ERROR;
+    int rc = S_password_in(d, &a, err);
+    if (S_cmd_end(d, rc == DOMAIN_OK, err) < 0)
+        rc = DOMAIN_ERROR;
+    return res->rc = rc;
+}
+
+int domain_account_delete(domain *d, const char *raw, domain_result *res,
+                          folio_err *err)
+{
+    S_res_init(res);
+    char user_id[80], subject[VAULT_SUBJECT_LEN + 1], addr[VAULT_SUBJECT_LEN + 1];
+    if (S_cmd_begin(d, err) < 0)
+        return res->rc = DOMAIN_ERROR;
+    int rc = S_session_member(d, raw, 1, user_id, subject, err);
+    if (rc == DOMAIN_OK && S_account_address(d, user_id, addr, err) < 0)
+        rc = DOMAIN_ERROR;
+    if (rc == DOMAIN_OK) /* the same erasure as folio forget */
+        rc = S_forget_both(d, subject, addr, res, err);
+    if (S_cmd_end(d, rc == DOMAIN_OK, err) < 0)
+        rc = DOMAIN_ERROR;
+    if (rc == DOMAIN_OK) {
+        if (d->group)
+            d->scrub_pending = 1;
+        else
+            S_scrub(d);
+    } else {
+        res->position = 0;
+        res->nchanged = 0;
+    }
+    res->id[0] = '\0';
+    return res->rc = rc;
+}
+
+typedef struct S_export {
+    domain *d;
+    const char *stream, *subject, *addr; /* addr: "" or a changed address's */
+    cJSON *list;
+    folio_err *err;
+    int failed;
+} S_export;
+
+/* Every event of the member's stream, and every other one sealed for
+ * their subject (their contact requests, an earlier erasure). */
+static int S_export_event(void *ud, const store_event *ev)
+{
+    S_export *x = ud;
+    if (strcmp(ev->stream_id, x->stream) != 0) {
+        if (!ev->data || (!strstr(ev->data, x->subject) &&
+                          (!*x->addr || !strstr(ev->data, x->addr))))
+            return 0;
+        cJSON *data = cJSON_Parse(ev->data);
+        const char *s = S_field_str(data, "subject");
+        int mine = s && (!strcmp(s, x->subject) || (*x->addr && !strcmp(s, x->addr)));
+        cJSON_Delete(data);
+        if (!mine)
+            return 0;
+    }
+    cJSON *o = NULL;
+    if (domain_event_json(x->d, ev, 1, &o, x->err) < 0 ||
+        !cJSON_AddItemToArray(x->list, o)) {
+        cJSON_Delete(o);
+        x->failed = 1;
+        return 1;
+    }
+    return 0;
+}
+
+int domain_account_export(domain *d, const char *raw, cJSON **out,
+                          folio_err *err)
+{
+    *out = NULL;
+    char user_id[80], subject[VAULT_SUBJECT_LEN + 1], stream[96];
+    char addr[VAULT_SUBJECT_LEN + 1];
+    int rc = S_session_member(d, raw, 0, user_id, subject, err);
+    if (rc != DOMAIN_OK)
+        return rc == DOMAIN_ERROR ? -1 : 0;
+    if (S_account_address(d, user_id, addr, err) < 0)
+        return -1;
+    snprintf(stream, sizeof stream, "user-%s", user_id);
+    S_export x = {d, stream, subject, addr, cJSON_CreateArray(), err, 0};
+    cJSON *doc = cJSON_CreateObject();
+    if (!x.list || !doc) {
+        cJSON_Delete(x.list);
+        cJSON_Delete(doc);
+        return err_set(err, "out of memory");
+    }
+    if (store_read_mentioning(d->st, stream, subject, addr, S_export_event, &x,
+                              err) != 0 || x.failed) {
+        cJSON_Delete(x.list);
+        cJSON_Delete(doc);
+        return -1;
+    }
+    if (!cJSON_AddStringToObject(doc, "user_id", user_id) ||
+        !cJSON_AddStringToObject(doc, "site",
+                                 d->cfg && d->cfg->base_url ? d->cfg->base_url
+                                                            : "") ||
+        !cJSON_AddItemToObject(doc, "events", x.list)) {
+        cJSON_Delete(doc);
+        return err_set(err, "out of memory");
+    }
+    *out = doc;
+    return 1;
+}
+
+/* ---- a member's new address ------------------------------------------------
+ * The member's subject (their vault key's name) stays what it was: what
+ * they sent before stays theirs and is erased with them. The accounts
+ * row keeps the new address's keyed hash, by which S_account_of finds
+ * them; the address they left stays tied to them (S_account_of's 3). */
+
+static int S_email_request_in(domain *d, const S_acct *a, const char *norm,
+                              const char *addr, folio_err *err)
+{
+    char user_id[80], subject[VAULT_SUBJECT_LEN + 1], other[80] = "";
+    int rc = S_session_member(d, a->raw, 1, user_id, subject, err);
+    if (rc != DOMAIN_OK)
+        return rc;
+    int taken = S_account_of(d, addr, other, NULL, err);
+    if (taken < 0)
+        return DOMAIN_ERROR;
+    if (taken == 2 && !strcmp(other, user_id)) {
+        S_res_error(a->res, "email", "is your address already");
+        return DOMAIN_INVALID;
+    }
+    /* another's address, or too many mails to it: nothing is sent, and the
+     * answer is the same (it would tell who is a member) */
+    int ok = taken && strcmp(other, user_id) ? 0
+             : accounts_mail_allowed(store_db(d->st), addr, "email", d->now_ms(), err);
+    if (ok <= 0)
+        return ok < 0 ? DOMAIN_ERROR : DOMAIN_OK;
+    char name[96] = "", token[ACCOUNTS_TOKEN_LEN + 1], stream[96];
+    unsigned char hash[ACCOUNTS_HASH_LEN];
+    if (projections_member_name(d->p, user_id, name, sizeof name, err) < 0)
+        return DOMAIN_ERROR;
+    accounts_token_new(token, hash);
+    long long expires = d->now_ms() + ACCOUNTS_VERIFY_TTL_MS;
+    snprintf(stream, sizeof stream, "user-%s", user_id);
+    cJSON *data = cJSON_CreateObject();
+    if (!data || S_add_str(data, "user_id", user_id) < 0 ||
+        S_add_str(data, "subject", subject) < 0 || S_add_str(data, "email", norm) < 0 ||
+        S_add_str(data, "display_name", name) < 0 || S_add_str(data, "token", token) < 0 ||
+        !cJSON_AddNumberToObject(data, "expires_at", (double)expires))
+        rc = (err_set(err, "out of memory"), DOMAIN_ERROR);
+    else
+        rc = S_append(d, events_find("MemberEmailChangeRequested"), stream, STORE_ANY,
+                      subject, data, a->request_id, a->client, a->res, err);
+    cJSON_Delete(data);
+    sodium_memzero(token, sizeof token);
+    if (rc == DOMAIN_OK &&
+        accounts_token_put(store_db(d->st), "email", user_id, hash, a->res->position,
+                           expires, err) < 0)
+        rc = DOMAIN_ERROR;
+    a->res->nchanged = 0;
+    return rc;
+}
+
+int domain_account_email_request(domain *d, const char *raw, const char *email,
+                                 const char *request_id, const char *client,
+                                 domain_result *res, folio_err *err)
+{
+    S_res_init(res);
+    char norm[S_EMAIL_MAX], addr[VAULT_SUBJECT_LEN + 1];
+    S_norm_email(res, events_find("MemberEmailChangeRequested"), email, norm);
+    int rc = res->rc;
+    if (rc == DOMAIN_OK) {
+        vault_subject(d->v, norm, addr);
+        S_acct a = {raw, NULL, request_id, client, res};
+        if (S_cmd_begin(d, err) < 0)
+            rc = DOMAIN_ERROR;
+        else {
+            rc = S_email_request_in(d, &a, norm, addr, err);
+            if (S_cmd_end(d, rc == DOMAIN_OK, err) < 0)
+                rc = DOMAIN_ERROR;
+        }
+    }
+    sodium_memzero(norm, sizeof norm);
+    if (rc != DOMAIN_OK && rc != DOMAIN_INVALID)
+        res->nerrors = 0;
+    res->id[0] = '\0';
+    return res->rc = rc;
+}
+
+typedef struct S_addr_at {
+    vault *v;
+    char *email;     /* S_EMAIL_MAX */
+    folio_err *err;
+    int failed;
+} S_addr_at;
+
+/* The member's address as the latest of their stream's events that set
+ * it says (the sign-up, its verification, a change). */
+static int S_addr_event(void *ud, const store_event *ev)
+{
+    S_addr_at *x = ud;
+    if (strcmp(ev->type, "UserRegistered") && strcmp(ev->type, "MemberVerified") &&
+        strcmp(ev->type, "MemberEmailChanged"))
+        return 0;
+    eventview view;
+    if (eventview_open(x->v, ev, 0, &view, x->err) < 0) {
+        x->failed = 1;
+        return 1;
+    }
+    const char *e = S_field_str(view.personal, "email");
+    if (e && strcmp(e, "[redacted]"))
+        S_copy(x->email, S_EMAIL_MAX, e);
+    eventview_free(&view);
+    return 0;
+}
+
+/* Keeps addr as user_id's address (NULL: the one of their subject). */
+static int S_account_readdress(domain *d, const char *user_id, const char *subject,
+                               const char *addr, folio_err *err)
+{
+    sqlite3 *db = store_db(d->st);
+    sqlite3_stmt *st = NULL;
+    /* a member from before the accounts table gets their row now */
+    if (sqlite3_prepare_v2(db, "INSERT INTO accounts (user_id, subject, state,"
+                           " created_at) VALUES (?1, ?2, 'verified', ?3)"
+                           " ON CONFLICT DO NOTHING", -1, &st, NULL) != SQLITE_OK)
+        return err_set(err, "accounts: %s", sqlite3_errmsg(db));
+    sqlite3_bind_text(st, 1, user_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, subject, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, d->now_ms());
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return err_set(err, "accounts: %s", sqlite3_errmsg(db));
+    if ((strcmp(addr, subject)
+             ? S_sql(d, "INSERT OR REPLACE INTO account_addresses (user_id, address)"
+                     " VALUES (?1, ?2)", err, user_id, addr, (const char *)NULL)
+             : S_sql(d, "DELETE FROM account_addresses WHERE user_id = ?1", err,
+                     user_id, (const char *)NULL)) < 0)
+        return -1;
+    return S_sql(d, "DELETE FROM account_tokens WHERE user_id = ?1 AND kind = 'email'",
+                 err, user_id, (const char *)NULL);
+}
+
+/* MemberEmailChanged: the mail consumer tells the old address. */
+static int S_email_changed(domain *d, const char *user_id, const char *subject,
+                           const char *email, const char *old, domain_result *res,
+                           folio_err *err)
+{
+    char stream[96];
+    snprintf(stream, sizeof stream, "user-%s", user_id);
+    cJSON *data = cJSON_CreateObject();
+    int rc;
+    if (!data || S_add_str(data, "user_id", user_id) < 0 ||
+        S_add_str(data, "subject", subject) < 0 || S_add_str(data, "email", email) < 0 ||
+        S_add_str(data, "old_email", old) < 0)
+        rc = (err_set(err, "out of memory"), DOMAIN_ERROR);
+    else
+        rc = S_append(d, events_find("MemberEmailChanged"), stream, STORE_ANY, subject,
+                      data, NULL, NULL, res, err);
+    cJSON_Delete(data);
+    return rc;
+}
+
+static int S_email_confirm_in(domain *d, const char *token, domain_result *res,
+                              folio_err *err)
+{
+    char user_id[80], subject[VAULT_SUBJECT_LEN + 1] = "", other[80] = "", stream[96];
+    char addr[VAULT_SUBJECT_LEN + 1], now_email[S_EMAIL_MAX] = "";
+    long long position = 0;
+    int t = accounts_token_take(store_db(d->st), "email", token, d->now_ms(), user_id,
+                                &position, err);
+    if (t != 0)
+        return t < 0 ? DOMAIN_ERROR : DOMAIN_NOT_FOUND;
+    snprintf(stream, sizeof stream, "user-%s", user_id);
+    S_one one = {.v = d->v, .err = err};
+    S_addr_at cur = {d->v, now_email, err, 0};
+    if ((store_read_all(d->st, position - 1, 1, S_one_event, &one, NULL, err) < 0 &&
+         !one.found) ||
+        store_read_stream(d->st, stream, S_first_subject, subject, err) < 0 ||
+        store_read_stream(d->st, stream, S_addr_event, &cur, err) != 0 || cur.failed) {
+        eventview_free(&one.view);
+        return DOMAIN_ERROR;
+    }
+    const char *email = one.found ? S_field_str(one.view.personal, "email") : NULL;
+    int rc = DOMAIN_NOT_FOUND;
+    if (email && strcmp(email, "[redacted]") && *subject && *now_email) {
+        vault_subject(d->v, email, addr);
+        int taken = S_account_of(d, addr, other, NULL, err);
+        if (taken < 0)
+            rc = DOMAIN_ERROR;
+        else if (!taken || !strcmp(other, user_id)) /* still free, or theirs */
+            rc = S_account_readdress(d, user_id, subject, addr, err) < 0
+                     ? DOMAIN_ERROR
+                     : S_email_changed(d, user_id, subject, email, now_email, res, err);
+    }
+    eventview_free(&one.view);
+    sodium_memzero(now_email, sizeof now_email);
+    return rc;
+}
+
+int domain_account_email_confirm(domain *d, const char *token, domain_result *res,
+                                 folio_err *err)
+{
+    S_res_init(res);
+    if (S_cmd_begin(d, err) < 0)
+        return res->rc = DOMAIN_ERROR;
+    int rc = S_email_confirm_in(d, token, res, err);
+    if (S_cmd_end(d, rc == DOMAIN_OK, err) < 0)
+        rc = DOMAIN_ERROR;
+    res->nchanged = 0; /* no public page shows an address */
+    res->id[0] = '\0';
+    return res->rc = rc;
 }

@@ -245,4 +245,51 @@ int domain_writable(domain *d);
  * space returns. */
 int domain_disk_full(domain *d);
 
+/* Members' self-service (/account/). raw is the session's token: a
+ * command runs only for a live session (DOMAIN_NOT_FOUND when it is not)
+ * and restarts its idle clock.
+ * peek: 1 with the member's id, Argon2id hash (may be NULL; "" when they
+ *   have none) and public name (may be NULL) without writing, 0 when the
+ *   session is not live, -1 on error: for checking a password outside
+ *   the writer.
+ * rename: MemberRenamed (DOMAIN_INVALID: display_name's rule); only the
+ *   page that shows the member and the newest list change.
+ * password: the new Argon2id hash, every other session ended
+ *   (MemberPasswordChanged how "change"); the caller checked the current
+ *   password.
+ * delete: the erasure of domain_forget for the session's member.
+ * export: 1 and {user_id, site, events: [envelopes, personal fields
+ *   opened]} of every event about the member (their stream and all
+ *   sealed for them), 0 when the session is not live, -1 on error. */
+int domain_account_peek(domain *d, const char *raw, char user_id[80],
+                        char hash[128], char *name, size_t namecap,
+                        folio_err *err);
+int domain_account_rename(domain *d, const char *raw, const char *display_name,
+                          const char *request_id, const char *client,
+                          domain_result *res, folio_err *err);
+int domain_account_password(domain *d, const char *raw,
+                            const char *password_hash, const char *request_id,
+                            const char *client, domain_result *res,
+                            folio_err *err);
+int domain_account_delete(domain *d, const char *raw, domain_result *res,
+                          folio_err *err);
+int domain_account_export(domain *d, const char *raw, cJSON **out,
+                          folio_err *err);
+
+/* A member's new address. email_request: for a live session, a link to
+ * the new address (MemberEmailChangeRequested, single use, 24 h);
+ * DOMAIN_INVALID for an address that is not one or is theirs already;
+ * DOMAIN_OK too when the address is another's or over the mail limit
+ * (nothing sent: the answer must not tell). email_confirm: the link's
+ * token makes the change (MemberEmailChanged, which tells the old
+ * address); sign-in, reset and forget then go by the new address, and the
+ * old one stays tied to the member (no one signs up with it).
+ * DOMAIN_NOT_FOUND for a token unknown, used or expired, or an address
+ * taken meanwhile. */
+int domain_account_email_request(domain *d, const char *raw, const char *email,
+                                 const char *request_id, const char *client,
+                                 domain_result *res, folio_err *err);
+int domain_account_email_confirm(domain *d, const char *token, domain_result *res,
+                                 folio_err *err);
+
 #endif

@@ -77,7 +77,8 @@ static const events_field S_reset_requested[] = {
 static const events_field S_password_changed[] = {
     {"user_id", cJSON_String, 1, 1, 64, EV_RULE_ID, 0},
     {"subject", cJSON_String, 1, 1, 128, EV_RULE_ID, 0},
-    {"how", cJSON_String, 1, 1, 16, EV_RULE_ID, 0}, /* "reset" */
+    /* "reset" (a mailed link), "change" (the account page) */
+    {"how", cJSON_String, 1, 1, 16, EV_RULE_ID, 0},
     S_END,
 };
 
@@ -126,6 +127,37 @@ static const events_field S_member_role[] = {
     S_END,
 };
 
+/* ---- members' self-service (/account/) ----
+ * A member chose another public name: the community page that shows them
+ * follows. The name is personal, like the sign-up's. */
+static const events_field S_member_renamed[] = {
+    {"user_id", cJSON_String, 1, 1, 64, EV_RULE_ID, 0},
+    {"subject", cJSON_String, 1, 1, 128, EV_RULE_ID, 0},
+    {"display_name", cJSON_String, 1, 1, 80, EV_RULE_TEXT, 1},
+    S_END,
+};
+
+/* A member asked to use another address: the link mailed to it (token,
+ * personal like the sign-up's, 24 h) makes the change (MemberEmailChanged),
+ * and the old address is told. */
+static const events_field S_email_change_requested[] = {
+    {"user_id", cJSON_String, 1, 1, 64, EV_RULE_ID, 0},
+    {"subject", cJSON_String, 1, 1, 128, EV_RULE_ID, 0},
+    {"email", cJSON_String, 1, 1, 254, EV_RULE_EMAIL, 1},
+    {"display_name", cJSON_String, 0, 1, 80, EV_RULE_TEXT, 1},
+    {"token", cJSON_String, 1, 1, 64, EV_RULE_ID, 1},
+    {"expires_at", cJSON_Number, 1, 0, 0, EV_RULE_NONE, 0},
+    S_END,
+};
+
+static const events_field S_email_changed[] = {
+    {"user_id", cJSON_String, 1, 1, 64, EV_RULE_ID, 0},
+    {"subject", cJSON_String, 1, 1, 128, EV_RULE_ID, 0},
+    {"email", cJSON_String, 1, 1, 254, EV_RULE_EMAIL, 1},
+    {"old_email", cJSON_String, 1, 1, 254, EV_RULE_EMAIL, 1},
+    S_END,
+};
+
 static const events_type S_types[] = {
     {"UserRegistered", 2, S_user_registered},
     {"ContactRequestSubmitted", 1, S_contact_submitted},
@@ -139,13 +171,17 @@ static const events_type S_types[] = {
     {"ContactRequestStatusChanged", 1, S_contact_status},
     {"MemberHiddenChanged", 1, S_member_hidden},
     {"MemberRoleChanged", 1, S_member_role},
+    {"MemberRenamed", 1, S_member_renamed},
+    {"MemberEmailChangeRequested", 1, S_email_change_requested},
+    {"MemberEmailChanged", 1, S_email_changed},
 };
 #define S_NTYPES (sizeof S_types / sizeof S_types[0])
 
 static const events_type *const S_all[] = {
     &S_types[0], &S_types[1], &S_types[2], &S_types[3],
     &S_types[4], &S_types[5], &S_types[6], &S_types[7], &S_types[8],
-    &S_types[9], &S_types[10], &S_types[11], NULL,
+    &S_types[9], &S_types[10], &S_types[11],
+    &S_types[12], &S_types[13], &S_types[14], NULL,
 };
 _Static_assert(sizeof S_all / sizeof S_all[0] == S_NTYPES + 1,
                "S_all lists every type");

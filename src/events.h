@@ -5,7 +5,8 @@
  * Types: UserRegistered (v2: v1 lacked "locale", upcast with "en"),
  * ContactRequestSubmitted, ContactRequestHandled, PersonForgotten;
  * the owner's: ContactRequestStatusChanged (new, handled, archived, spam),
- * MemberHiddenChanged, MemberRoleChanged (owner, member). */
+ * MemberHiddenChanged, MemberRoleChanged (owner, member); the members'
+ * own: MemberRenamed, MemberEmailChangeRequested, MemberEmailChanged. */
 #ifndef FOLIO_EVENTS_H
 #define FOLIO_EVENTS_H
 

@@ -53,12 +53,14 @@
 #define S_RL_PROBE 8
 
 enum S_route { R_OTHER, R_CONTACT, R_REGISTER, R_HEALTH, R_METRICS, R_API,
-               R_VERIFY, R_LOGIN, R_LOGOUT, R_ACCOUNT, R_RESET };
+               R_VERIFY, R_LOGIN, R_LOGOUT, R_ACCOUNT, R_RESET,
+               R_ACCOUNT_DO };
 
 static const char *const S_route_names[] = {"other", "/contact", "/register",
                                             "/health", "/metrics", "/api/events",
                                             "/verify", "/login", "/logout",
-                                            "/account/", "/reset"};
+                                            "/account/", "/reset",
+                                            "/account/*"};
 
 typedef struct S_job {
     FCGX_Request req;
@@ -78,6 +80,7 @@ typedef struct S_job {
     char user_id[80];    /* the member signing in, or signed in */
     char name[96];       /* their display name (the account page) */
     int everywhere;      /* logout: every session of the member */
+    int action;          /* R_ACCOUNT_DO: an enum web_accounts_action */
     domain_result res;
     int status;          /* set by the writer: 0, or 500 / 503 */
     unsigned long long seq;   /* commit sequence it waits to see rendered */
@@ -377,7 +380,7 @@ static void S_send(S_job *j, int status, const char *ctype,
     buf h = BUF_INIT;
     int rc = buf_printf(&h,
                         "Status: %d %s\r\nContent-Type: %s\r\n"
-                        "Content-Length: %zu\r\nCache-Control: no-store\r\n"
+                        "Content-Length: %zu\r\nCache-Control: no-store, private\r\n"
                         "X-Content-Type-Options: nosniff\r\n%s\r\n",
                         status, S_reason(status), ctype, blen,
                         extra_headers ? extra_headers : "");
@@ -483,6 +486,11 @@ static void S_see_other(S_job *j, const char *to, const char *more)
 }
 
 static void S_answer_account(fcgi_server *s, S_job *j);
+static void S_account_done(fcgi_server *s, S_job *j);
+static int S_account_do(fcgi_server *s, S_job *j);
+static int S_account_password(fcgi_server *s, S_job *j, char hash[128]);
+static int S_account_link(fcgi_server *s, S_job *j);
+static int S_link_token(fcgi_server *s, S_job *j);
 
 /* The writer's verdict on a job whose store had no room (answered 503 with
  * Retry-After): an internal status, never sent as such. */
@@ -515,34 +523,15 @@ static void S_answer_committed(fcgi_server *s, S_job *j)
         return;
     }
     if (j->status < 500 && (j->route == R_LOGIN || j->route == R_LOGOUT ||
-                            j->route == R_ACCOUNT || j->route == R_RESET)) {
+                            j->route == R_ACCOUNT || j->route == R_RESET ||
+                            j->route == R_ACCOUNT_DO)) {
         S_answer_account(s, j);
         return;
     }
-    if (j->status < 500 && j->route == R_REGISTER && j->res.rc == DOMAIN_OK) {
-        /* a sign-up is answered the same whatever is known of the address:
-         * no id, which would tell a new account from a known one */
-        if (!j->json) {
-            S_see_other(j, "/register/check/", NULL);
-            return;
-        }
-        cJSON *o = cJSON_CreateObject();
-        if (o)
-            cJSON_AddTrueToObject(o, "ok");
-        S_send_json(j, 202, o, NULL);
-        return;
-    }
     if (j->status < 500 && j->route == R_VERIFY) {
-        if (j->res.rc == DOMAIN_OK)
-            S_see_other(j, "/register/welcome/", NULL);
-        else
-            S_refuse(j, j->res.rc == DOMAIN_NOT_FOUND ? 400 : 500,
-                     j->res.rc == DOMAIN_NOT_FOUND
-                         ? "this link is not valid: it has expired, was used "
-                           "already, or was never sent; sign up again for a "
-                           "new one"
-                         : "the link could not be followed; please try again",
-                     NULL);
+        web_answer a = WEB_ANSWER_INIT;
+        web_accounts_verified(&a, j->json, j->res.rc);
+        S_send_answer(j, &a);
         return;
     }
     web_answer a = WEB_ANSWER_INIT;
@@ -577,6 +566,10 @@ static void S_answer_account(fcgi_server *s, S_job *j)
             S_see_other(j, j->token[0] ? "/login/" : "/reset/sent/", NULL);
         return;
     }
+    if (j->route == R_ACCOUNT_DO) {
+        S_account_done(s, j);
+        return;
+    }
     if (j->route == R_LOGIN) {
         if (web_accounts_set_cookie(cookie, sizeof cookie, base, j->session) < 0)
             cookie[0] = '\0';
@@ -589,25 +582,10 @@ static void S_answer_account(fcgi_server *s, S_job *j)
         S_see_other(j, j->route == R_LOGOUT ? "/" : "/login/", cookie);
         return;
     }
-    char csrf[ACCOUNTS_TOKEN_LEN + 1];
-    accounts_csrf(j->session, csrf);
-    cJSON *extra = cJSON_CreateObject();
-    cJSON *acct = cJSON_AddObjectToObject(extra, "account");
-    buf page = BUF_INIT;
-    folio_err err = {{0}};
-    int rc = -1;
-    if (acct && cJSON_AddStringToObject(acct, "name", j->name) &&
-        cJSON_AddStringToObject(acct, "csrf", csrf)) {
-        pthread_mutex_lock(&s->site_mu);
-        rc = site_render_url(s->site, "/account/", extra, &page, &err);
-        pthread_mutex_unlock(&s->site_mu);
-    }
-    cJSON_Delete(extra);
-    if (rc == 0)
-        S_send(j, 200, "text/html; charset=utf-8", NULL, page.ptr, page.len);
-    else
-        S_refuse(j, 500, "the account page could not be shown", NULL);
-    buf_free(&page);
+    web_answer a = WEB_ANSWER_INIT;
+    web_accounts_page(&a, 200, s->site, &s->site_mu, j->name, j->session,
+                      web_accounts_notice(S_param(j, "QUERY_STRING")), NULL);
+    S_send_answer(j, &a);
 }
 
 /* The writer's part: start, end or look up the session. */
@@ -755,8 +733,9 @@ static int S_reset(fcgi_server *s, S_job *j)
     return 1;
 }
 
-/* POST /logout: the session's CSRF token, besides the Origin check. */
-static int S_logout(fcgi_server *s, S_job *j)
+/* The session cookie and the form's CSRF token that belongs to it: 1, or
+ * 0 answered 403 (without a session there is no right token either). */
+static int S_session_csrf(fcgi_server *s, S_job *j)
 {
     if (web_accounts_cookie(S_param(j, "HTTP_COOKIE"), S_cfg(s)->base_url,
                             j->session, sizeof j->session) < 0 ||
@@ -765,8 +744,195 @@ static int S_logout(fcgi_server *s, S_job *j)
                  "stale: reload the page and try again", NULL);
         return 0;
     }
+    return 1;
+}
+
+/* POST /logout: the session's CSRF token, besides the Origin check. */
+static int S_logout(fcgi_server *s, S_job *j)
+{
+    if (!S_session_csrf(s, j))
+        return 0;
     j->everywhere = forms_get(&j->values, "everywhere") != NULL;
     S_enqueue(s, j);
+    return 1;
+}
+
+/* ---- members' self-service: POST /account/name, password, data, delete ---- */
+
+/* The writer's verdict on an account action. */
+static void S_account_done(fcgi_server *s, S_job *j)
+{
+    char cookie[256];
+    if (j->action == WEB_ACCOUNT_CONFIRM) {
+        if (j->res.rc == DOMAIN_OK)
+            S_see_other(j, "/account/?done=email", NULL);
+        else
+            S_refuse(j, 400, "this link is not valid: it has expired, was used "
+                     "already, or the address is taken; ask for a new one on "
+                     "your account page", NULL);
+        return;
+    }
+    if (j->res.rc == DOMAIN_NOT_FOUND) { /* the session ended meanwhile */
+        S_see_other(j, "/login/", NULL);
+        return;
+    }
+    if (j->res.rc == DOMAIN_INVALID) {
+        web_answer a = WEB_ANSWER_INIT;
+        web_accounts_page(&a, 422, s->site, &s->site_mu, j->name, j->session,
+                          NULL, &j->res);
+        S_send_answer(j, &a);
+        return;
+    }
+    if (j->action == WEB_ACCOUNT_DELETE) {
+        if (web_accounts_set_cookie(cookie, sizeof cookie, S_cfg(s)->base_url,
+                                    NULL) < 0)
+            cookie[0] = '\0';
+        S_see_other(j, "/goodbye/", cookie);
+        return;
+    }
+    S_see_other(j, j->action == WEB_ACCOUNT_NAME    ? "/account/?done=name"
+                   : j->action == WEB_ACCOUNT_EMAIL ? "/account/?done=email_sent"
+                                                    : "/account/?done=password",
+                NULL);
+}
+
+/* A refusal of fields on the account page, from the worker. */
+static void S_account_refuse(fcgi_server *s, S_job *j, int status)
+{
+    web_answer a = WEB_ANSWER_INIT;
+    web_accounts_page(&a, status, s->site, &s->site_mu, j->name, j->session,
+                      NULL, &j->res);
+    S_send_answer(j, &a);
+}
+
+/* A mailed link's token (GET /verify, /account/confirm) to the writer:
+ * 1, or 0 answered 400 when the query has none of the right shape. */
+static int S_link_token(fcgi_server *s, S_job *j)
+{
+    if (web_accounts_query_token(S_param(j, "QUERY_STRING"), j->token,
+                                 sizeof j->token) < 0) {
+        S_refuse(j, 400, "this link is not valid: it has no token", NULL);
+        return 0;
+    }
+    S_enqueue(s, j);
+    return 1;
+}
+
+/* GET /account/confirm?token=: the link mailed to a member's new address;
+ * the token is the proof, so no session is needed. Other actions are
+ * POSTs. Returns 1 when the job went to the writer. */
+static int S_account_link(fcgi_server *s, S_job *j)
+{
+    const char *path = S_param(j, "DOCUMENT_URI");
+    j->action = web_accounts_action(path ? path : S_param(j, "SCRIPT_NAME"));
+    if (j->action != WEB_ACCOUNT_CONFIRM) {
+        S_refuse(j, 405, "use POST", "Allow: POST\r\n");
+        return 0;
+    }
+    return S_link_token(s, j);
+}
+
+/* The checks a worker makes: the CSRF token (403), a live session (else
+ * to /login/), the current password where one is asked for (throttled
+ * like signing in), the new one's rule and hash; the download is answered
+ * here, from the reader. Returns 1 when the job went to the writer. */
+static int S_account_do(fcgi_server *s, S_job *j)
+{
+    const char *path = S_param(j, "DOCUMENT_URI");
+    j->action = web_accounts_action(path ? path : S_param(j, "SCRIPT_NAME"));
+    if (j->action == WEB_ACCOUNT_CONFIRM) {
+        S_refuse(j, 405, "use GET: open the link from the mail", "Allow: GET, HEAD\r\n");
+        return 0;
+    }
+    if (!S_session_csrf(s, j))
+        return 0;
+    char hash[128] = "";
+    folio_err err = {{0}};
+    int need = web_accounts_needs_password(j->action);
+    pthread_mutex_lock(&s->site_mu);
+    int f = domain_account_peek(s->reader_dom, j->session, j->user_id,
+                                need ? hash : NULL, j->name, sizeof j->name, &err);
+    cJSON *doc = NULL;
+    if (f == 1 && j->action == WEB_ACCOUNT_DATA)
+        f = domain_account_export(s->reader_dom, j->session, &doc, &err);
+    pthread_mutex_unlock(&s->site_mu);
+    if (f <= 0) {
+        sodium_memzero(hash, sizeof hash);
+        if (f < 0) {
+            log_msg("error", "request %s: %s", j->request_id, err.msg);
+            S_refuse(j, 500, "your account could not be read; please try again", NULL);
+        } else {
+            S_see_other(j, "/login/", NULL);
+        }
+        return 0;
+    }
+    if (j->action == WEB_ACCOUNT_DATA) {
+        web_answer a = WEB_ANSWER_INIT;
+        web_accounts_export(&a, doc);
+        S_send_answer(j, &a);
+        return 0;
+    }
+    memset(&j->res, 0, sizeof j->res);
+    if (need && S_account_password(s, j, hash) != 1)
+        return 0;
+    if (j->action == WEB_ACCOUNT_PASSWORD) {
+        if (web_accounts_check_new(&j->values, &j->res)) {
+            S_account_refuse(s, j, 422);
+            return 0;
+        }
+        while (sem_wait(&s->hash_sem) != 0 && errno == EINTR)
+            ;
+        int hrc = domain_hash_password(forms_get(&j->values, "password"),
+                                       j->hash, &err);
+        sem_post(&s->hash_sem);
+        if (hrc != 0) {
+            log_msg("error", "password hashing failed: %s", err.msg);
+            S_refuse(j, 500, "the new password could not be stored; please try "
+                     "again", NULL);
+            return 0;
+        }
+    }
+    S_enqueue(s, j);
+    return 1;
+}
+
+/* The current password of an account action, against hash (wiped here):
+ * 1 right; 0 answered (422 wrong, 429 too many tries). */
+static int S_account_password(fcgi_server *s, S_job *j, char hash[128])
+{
+    pthread_once(&S_throttle_once, S_throttle_make);
+    char key[96];
+    snprintf(key, sizeof key, "u:%s", j->user_id);
+    long long now = util_now_ms();
+    int wait = S_throttle ? accounts_throttle_wait(S_throttle, key,
+                                                   S_LOGIN_PER_ACCOUNT, now) : 0;
+    int ok = 0;
+    if (!wait) {
+        while (sem_wait(&s->hash_sem) != 0 && errno == EINTR)
+            ;
+        ok = hash[0] && web_accounts_password_ok(
+                            hash, forms_get(&j->values, "current_password"));
+        sem_post(&s->hash_sem);
+    }
+    sodium_memzero(hash, 128);
+    if (wait) {
+        char hdr[48];
+        snprintf(hdr, sizeof hdr, "Retry-After: %d\r\n", wait);
+        S_refuse(j, 429, "too many wrong passwords; try again later", hdr);
+        return 0;
+    }
+    if (!ok) {
+        if (S_throttle)
+            accounts_throttle_fail(S_throttle, key, now);
+        snprintf(j->res.errors[0].field, sizeof j->res.errors[0].field,
+                 "current_password");
+        snprintf(j->res.errors[0].message, sizeof j->res.errors[0].message,
+                 "is not your password");
+        j->res.nerrors = 1;
+        j->res.rc = DOMAIN_INVALID;
+        S_account_refuse(s, j, 422);
+        return 0;
+    }
     return 1;
 }
 
@@ -795,6 +961,7 @@ static void S_slot_put(fcgi_server *s, S_job *j)
     sodium_memzero(j->session, sizeof j->session);
     j->user_id[0] = j->name[0] = '\0';
     j->everywhere = 0;
+    j->action = 0;
     j->status = 0;
     j->in_eof = 0;
     j->json = 0;
@@ -845,6 +1012,8 @@ static enum S_route S_route_of(S_job *j)
         return R_ACCOUNT;
     if (!strcmp(path, "/reset"))
         return R_RESET;
+    if (web_accounts_action(path) != WEB_ACCOUNT_NONE)
+        return R_ACCOUNT_DO;
     return R_OTHER;
 }
 
@@ -942,6 +1111,7 @@ static int S_handle_form(fcgi_server *s, S_job *j)
                              : j->route == R_LOGIN  ? &web_accounts_login
                              : j->route == R_LOGOUT ? &web_accounts_logout
                              : j->route == R_RESET  ? &web_accounts_reset
+                             : j->route == R_ACCOUNT_DO ? &web_accounts_account
                                                     : &forms_register;
     int rc = web_form_decode(&a, j->json, spec, type, body, len, &j->values);
     sodium_memzero(body, len);
@@ -956,6 +1126,8 @@ static int S_handle_form(fcgi_server *s, S_job *j)
         return S_logout(s, j);
     if (j->route == R_RESET)
         return S_reset(s, j);
+    if (j->route == R_ACCOUNT_DO)
+        return S_account_do(s, j);
     return S_submit(s, j);
 }
 
@@ -993,6 +1165,10 @@ static int S_handle(fcgi_server *s, S_job *j)
             return 0;
         }
         /* fall through */
+    case R_ACCOUNT_DO:
+        if (get) /* only the route of /account/ actions comes here with GET */
+            return S_account_link(s, j);
+        /* fall through */
     case R_CONTACT:
     case R_REGISTER:
     case R_LOGIN:
@@ -1014,13 +1190,7 @@ static int S_handle(fcgi_server *s, S_job *j)
             S_refuse(j, 405, "use GET", "Allow: GET, HEAD\r\n");
             return 0;
         }
-        if (web_accounts_query_token(S_param(j, "QUERY_STRING"), j->token,
-                                     sizeof j->token) < 0) {
-            S_refuse(j, 400, "this link is not valid: it has no token", NULL);
-            return 0;
-        }
-        S_enqueue(s, j);
-        return 1;
+        return S_link_token(s, j);
     case R_METRICS:
         if (!get) {
             S_refuse(j, 405, "use GET", "Allow: GET, HEAD\r\n");
@@ -1092,15 +1262,11 @@ static void S_run_command(fcgi_server *s, S_job *j)
     } else if (j->route == R_LOGIN || j->route == R_LOGOUT ||
                j->route == R_ACCOUNT || j->route == R_RESET) {
         rc = S_run_account(s, j, &err);
-    } else if (j->route == R_REGISTER) {
-        /* verified sign-up: pending until the mailed link is followed */
-        const forms_values *v = &j->values;
-        domain_register_req r = {
-            .email = forms_get(v, "email"),
-            .display_name = forms_get(v, "display_name"),
-            .password_hash = j->hash, .request_id = j->request_id,
-            .client = j->client, .verify = 1};
-        rc = domain_register(s->writer_dom, &r, &j->res, &err);
+    } else if (j->route == R_ACCOUNT_DO) {
+        rc = web_accounts_run(s->writer_dom, j->action,
+                              j->action == WEB_ACCOUNT_CONFIRM ? j->token : j->session,
+                              &j->values, j->hash, j->request_id, j->client,
+                              &j->res, &err);
     } else {
         web_request rq;
         S_web_request(j, &rq);

@@ -67,6 +67,11 @@ static const S_kind S_kinds[] = {
      "You already have an account at {{site.title}}"},
     {"reset", "PasswordResetRequested", "email", NULL, S_OWNER, NULL,
      "Reset your password at {{site.title}}"},
+    /* a member's new address: confirmed from it, the old one told */
+    {"email-verify", "MemberEmailChangeRequested", "email", "display_name",
+     S_OWNER, NULL, "Confirm your new address for {{site.title}}"},
+    {"email-changed", "MemberEmailChanged", "old_email", NULL, S_OWNER, NULL,
+     "The address of your account at {{site.title}} changed"},
 };
 #define S_NKINDS (sizeof S_kinds / sizeof S_kinds[0])
 

@@ -94,7 +94,7 @@ static const char S_pending_ddl[] =
 /* proj_state: the owner's decisions, the latest by position of each kind
  * and id, so applying them at the end of a batch equals applying them in
  * order. */
-enum { S_ST_STATUS, S_ST_HIDDEN, S_ST_ROLE };
+enum { S_ST_STATUS, S_ST_HIDDEN, S_ST_ROLE, S_ST_NAME };
 
 enum {
     W_MEM_INS, W_MEMP_INS, W_INB_INS, W_MEM_ROWS, W_MEMP_ROWS, W_INB_ROWS,
@@ -161,8 +161,10 @@ static const char *const S_wsql[W_COUNT] = {
         " CAST(value AS INTEGER) FROM temp.proj_state WHERE kind = 1 AND"
         " id = members%2$s.user_id), hidden), role = coalesce((SELECT value"
         " FROM temp.proj_state WHERE kind = 2 AND id = members%2$s.user_id),"
-        " role) WHERE user_id IN (SELECT id FROM temp.proj_state WHERE kind"
-        " IN (1, 2))",
+        " role), display_name = coalesce((SELECT value FROM temp.proj_state"
+        " WHERE kind = 3 AND id = members%2$s.user_id), display_name)"
+        " WHERE user_id IN (SELECT id FROM temp.proj_state WHERE kind"
+        " IN (1, 2, 3))",
     [W_TYPE_ADD] =
         "INSERT INTO %1$s.stats_types%2$s (type, count) VALUES (?1, ?2)"
         " ON CONFLICT (type) DO UPDATE SET count = count + excluded.count",
@@ -605,6 +607,7 @@ struct projections {
     const events_type *t_user, *t_contact, *t_handled, *t_forgot;
     const events_type *t_verified; /* MemberVerified: a member goes public */
     const events_type *t_status, *t_hidden, *t_role;
+    const events_type *t_renamed; /* MemberRenamed: a member's own choice */
     /* rows noted in temp.proj_forgotten / proj_handled, not yet applied */
     long long notes;
     /* Within one write transaction (projections_tx_begin .. flush or
@@ -1267,31 +1270,55 @@ static void S_arena_clear(buf *arena)
     arena->len = 0;
 }
 
+/* The event's subject and sealed display_name, and the name opened
+ * through vr (or the vault): 0 opened into *name (malloc'd), 3 the key is
+ * not in vr's window (the writing thread opens it), 1 nothing to open
+ * (no vault, or the key destroyed), -1 on error. */
+static int S_open_name(projections *p, vault_reader *vr, const store_event *ev,
+                       const cJSON *data, const char **subject,
+                       const char **sealed, char **name, folio_err *err)
+{
+    *name = NULL;
+    *subject = S_field(data, "subject");
+    *sealed = S_field(data, "display_name");
+    if (S_need(ev, "subject", *subject, err) ||
+        S_need(ev, "display_name", *sealed, err))
+        return -1;
+    if (!p->v)
+        return 1;
+    int r = vr ? vault_reader_open_sealed(vr, *subject, *sealed,
+                                          ev->recorded_at, name, err)
+               : vault_open_sealed(p->v, *subject, *sealed, name, err);
+    if (r < 0)
+        return err_prefix(err, "event %lld", ev->position);
+    return r;
+}
+
+/* Frees a name S_open_name or S_open_late opened, wiped first. */
+static void S_name_free(char *name)
+{
+    if (name) {
+        sodium_memzero(name, strlen(name));
+        free(name);
+    }
+}
+
 static int S_dec_registered(projections *p, vault_reader *vr,
                             const store_event *ev,
                             const cJSON *data, S_op *op, buf *arena,
                             folio_err *err)
 {
     const char *user_id = S_field(data, "user_id");
-    const char *subject = S_field(data, "subject");
-    const char *sealed = S_field(data, "display_name");
     const char *locale = S_field(data, "locale");
-    if (S_need(ev, "user_id", user_id, err) ||
-        S_need(ev, "subject", subject, err) ||
-        S_need(ev, "display_name", sealed, err))
+    const char *subject, *sealed;
+    char *name;
+    if (S_need(ev, "user_id", user_id, err))
         return -1;
     /* A forgotten person (key destroyed) is no member of any state of the
      * site, not even an earlier one. */
-    if (!p->v)
-        return 0;
-    char *name = NULL;
-    int r = vr ? vault_reader_open_sealed(vr, subject, sealed,
-                                          ev->recorded_at, &name, err)
-               : vault_open_sealed(p->v, subject, sealed, &name, err);
-    if (r < 0)
-        return err_prefix(err, "event %lld", ev->position);
-    if (r == 1)
-        return 0;
+    int r = S_open_name(p, vr, ev, data, &subject, &sealed, &name, err);
+    if (r < 0 || r == 1)
+        return r < 0 ? -1 : 0;
     int rc = S_put_key(op, F_ID, arena, user_id, err) ||
              S_put_key(op, F_SUBJECT, arena, subject, err) ||
              S_put(op, F_STEXT, arena, r == 3 ? subject : NULL, err) ||
@@ -1299,10 +1326,7 @@ static int S_dec_registered(projections *p, vault_reader *vr,
              S_put(op, F_SEALED, arena, r == 3 ? sealed : NULL, err) ||
              S_put(op, F_LOCALE, arena, locale ? locale : "en", err)
                  ? -1 : 0;
-    if (name) {
-        sodium_memzero(name, strlen(name));
-        free(name);
-    }
+    S_name_free(name);
     op->has_password =
         cJSON_IsTrue(cJSON_GetObjectItem(data, "has_password"));
     /* a member brought from elsewhere joined when the owner's list says */
@@ -1358,6 +1382,29 @@ static int S_dec_state(const store_event *ev, const cJSON *data, int skind,
     return 0;
 }
 
+/* A member's new name: the latest by position, like an owner's decision
+ * (S_ST_NAME), its value opened here, or by the writing thread when the
+ * key is not in the reading thread's window (F_SEALED, as for a member).
+ * A name sealed under a destroyed key renames no one. */
+static int S_dec_renamed(projections *p, vault_reader *vr,
+                         const store_event *ev, const cJSON *data, S_op *op,
+                         buf *arena, folio_err *err)
+{
+    const char *subject, *sealed;
+    char *name;
+    int r = S_open_name(p, vr, ev, data, &subject, &sealed, &name, err);
+    if (r < 0 || r == 1)
+        return r < 0 ? -1 : 0;
+    int rc = S_dec_state(ev, data, S_ST_NAME, "user_id",
+                         r == 3 ? "" : name, op, arena, err);
+    if (rc == 0 && r == 3 &&
+        (S_put(op, F_STEXT, arena, subject, err) ||
+         S_put(op, F_SEALED, arena, sealed, err)))
+        rc = -1;
+    S_name_free(name);
+    return rc;
+}
+
 /* Decodes event ev of type t, its data in the current shape, into op.
  * Names are opened through vr (a thread's window onto the keys, S_pipe),
  * or when NULL through the vault (the connection's own thread only). */
@@ -1393,6 +1440,8 @@ static int S_decode_data(projections *p, vault_reader *vr,
     if (t == p->t_role)
         return S_dec_state(ev, data, S_ST_ROLE, "user_id",
                            S_field(data, "role"), op, arena, err);
+    if (t == p->t_renamed)
+        return S_dec_renamed(p, vr, ev, data, op, arena, err);
     if (t == p->t_forgot)
         return S_dec_note(ev, data, S_OP_FORGOT, "subject", op, arena, err);
     return 0;
@@ -1503,7 +1552,7 @@ static int S_decode(projections *p, vault_reader *vr, S_acc *acc,
         wants = PROJ_MEMBERS;
     else if (t == p->t_contact || t == p->t_handled || t == p->t_status)
         wants = PROJ_INBOX;
-    else if (t == p->t_hidden || t == p->t_role)
+    else if (t == p->t_hidden || t == p->t_role || t == p->t_renamed)
         wants = PROJ_MEMBERS;
     else if (t == p->t_forgot)
         wants = PROJ_MEMBERS | PROJ_INBOX;
@@ -1550,21 +1599,31 @@ static int S_irows_hold(S_writer *w, const S_op *op, const buf *arena,
     return 0;
 }
 
+/* The name an op left sealed (S_open_name's 3), opened by the thread
+ * that owns the vault: 0 into *opened (NULL when the op had it open), 1
+ * its key destroyed, -1 on error. */
+static int S_open_late(projections *p, const S_op *op, const buf *arena,
+                       char **opened, folio_err *err)
+{
+    *opened = NULL;
+    const char *sealed = S_str(op, F_SEALED, arena);
+    if (!sealed)
+        return 0;
+    int r = vault_open_sealed(p->v, S_str(op, F_STEXT, arena), sealed, opened,
+                              err);
+    return r < 0 ? err_prefix(err, "event %lld", op->position) : r;
+}
+
 static int S_write_member(projections *p, S_writer *w, const S_op *op,
                           const buf *arena, folio_err *err)
 {
     const char *name = S_str(op, F_NAME, arena);
-    const char *sealed = S_str(op, F_SEALED, arena);
-    char *opened = NULL;
-    if (sealed) {
-        int r = vault_open_sealed(p->v, S_str(op, F_STEXT, arena), sealed,
-                                  &opened, err);
-        if (r < 0)
-            return err_prefix(err, "event %lld", op->position);
-        if (r == 1)
-            return 0;
+    char *opened;
+    int r = S_open_late(p, op, arena, &opened, err);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
+    if (opened)
         name = opened;
-    }
     int rc = -1;
     sqlite3_stmt *st = S_w(w, W_MEM_INS, err);
     if (!st)
@@ -1587,10 +1646,7 @@ static int S_write_member(projections *p, S_writer *w, const S_op *op,
     sqlite3_bind_int(st, 4, op->has_password);
     rc = S_run(w, st, err);
 out:
-    if (opened) {
-        sodium_memzero(opened, strlen(opened));
-        free(opened);
-    }
+    S_name_free(opened);
     return rc;
 }
 
@@ -1616,16 +1672,26 @@ static int S_write_note(projections *p, S_writer *w, const S_op *op,
                         const buf *arena, folio_err *err)
 {
     int forgot = op->kind == S_OP_FORGOT;
+    const char *value = S_str(op, F_PAGE, arena);
+    char *opened = NULL; /* a renaming whose key the reader lacked */
+    int r = forgot ? 0 : S_open_late(p, op, arena, &opened, err);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
+    if (opened)
+        value = opened;
+    int rc = -1;
     sqlite3_stmt *st = S_w(w, forgot ? W_FORGOT : W_HANDLED, err);
-    if (!st)
-        return -1;
-    S_bind_opkey(st, 1, op, forgot ? F_SUBJECT : F_ID, arena);
-    sqlite3_bind_int64(st, 2, op->position);
-    if (!forgot) {
-        sqlite3_bind_int(st, 3, op->skind);
-        sqlite3_bind_text(st, 4, S_str(op, F_PAGE, arena), -1, SQLITE_STATIC);
+    if (st) {
+        S_bind_opkey(st, 1, op, forgot ? F_SUBJECT : F_ID, arena);
+        sqlite3_bind_int64(st, 2, op->position);
+        if (!forgot) {
+            sqlite3_bind_int(st, 3, op->skind);
+            sqlite3_bind_text(st, 4, value, -1, SQLITE_STATIC);
+        }
+        rc = S_run(w, st, err);
     }
-    if (S_run(w, st, err) < 0)
+    S_name_free(opened);
+    if (rc < 0)
         return -1;
     p->notes++;
     return 0;
@@ -2685,6 +2751,7 @@ static projections *S_new(store *st, vault *v, const char *schema)
     p->t_status = events_find("ContactRequestStatusChanged");
     p->t_hidden = events_find("MemberHiddenChanged");
     p->t_role = events_find("MemberRoleChanged");
+    p->t_renamed = events_find("MemberRenamed");
     return p;
 }
 

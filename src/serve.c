@@ -27,10 +27,12 @@
 #include <sodium.h>
 
 #include "config.h"
+#include "consumers.h"
 #include "domain.h"
 #include "site.h"
 #include "watch.h"
 #include "web.h"
+#include "web_accounts.h"
 
 #define S_EVENTS_PATH "/__folio/events"
 #define S_SCRIPT_PATH "/__folio/reload.js"
@@ -55,6 +57,7 @@ struct serve {
     int port;
     folio_config cfg0;      /* what the store was opened with: kept to the end */
     domain *dom;            /* under build_mu */
+    consumers *cons;        /* mail and webhooks, as folio-fcgi's; or NULL */
     S_gen *gen;             /* the last good site, under build_mu */
     pthread_mutex_t build_mu;
 
@@ -734,10 +737,43 @@ static enum MHD_Result S_form(serve *s, struct MHD_Connection *c, S_post *p)
 done:
     pthread_mutex_unlock(&s->build_mu);
     sodium_memzero(hash, sizeof hash);
-    if (stored)
+    if (stored) {
         S_render_affected(s, &res);
+        consumers_wake(s->cons);
+    }
     if (v.spec)
         forms_values_free(&v);
+    return S_queue_answer(c, &a);
+}
+
+/* GET /verify?token=: the link of a sign-up's mail, as folio-fcgi follows
+ * it (the mail goes out through the same consumers). */
+static enum MHD_Result S_verify(serve *s, struct MHD_Connection *c)
+{
+    const char *given = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "token");
+    char query[80], token[64];
+    web_answer a = WEB_ANSWER_INIT;
+    domain_result res;
+    memset(&res, 0, sizeof res);
+    int n = snprintf(query, sizeof query, "token=%s", given ? given : "");
+    if (n < 0 || (size_t)n >= sizeof query ||
+        web_accounts_query_token(query, token, sizeof token) < 0) {
+        web_refuse(&a, 0, 400, "this link is not valid: it has no token", NULL);
+        return S_queue_answer(c, &a);
+    }
+    folio_err err = {{0}};
+    pthread_mutex_lock(&s->build_mu);
+    int rc = domain_verify(s->dom, token, &res, &err);
+    pthread_mutex_unlock(&s->build_mu);
+    sodium_memzero(token, sizeof token);
+    sodium_memzero(query, sizeof query);
+    if (rc == DOMAIN_ERROR)
+        fprintf(stderr, "folio serve: following a verification link: %s\n", err.msg);
+    if (rc == DOMAIN_OK) {
+        S_render_affected(s, &res);
+        consumers_wake(s->cons);
+    }
+    web_accounts_verified(&a, 0, rc);
     return S_queue_answer(c, &a);
 }
 
@@ -790,6 +826,8 @@ static enum MHD_Result S_handle(void *cls, struct MHD_Connection *c, const char 
                             sizeof S_script - 1);
     if (!strcmp(url, S_STATUS_PATH))
         return S_status(s, c);
+    if (!strcmp(url, "/verify"))
+        return S_verify(s, c);
     return S_file(s, c, url);
 }
 
@@ -810,6 +848,21 @@ static void S_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 }
 
 /* ---- life cycle ------------------------------------------------------------ */
+
+/* The site's consumers (mail, webhooks), so that a sign-up's verification
+ * mail goes out as under folio-fcgi (by default into the outbox,
+ * var/mail/). Without them the site is still served: said, not fatal. */
+static void S_consumers_open(serve *s)
+{
+    folio_err err = {{0}};
+    if (consumers_open_site(&s->cfg0, &s->cons, &err) == 0 &&
+        consumers_start(s->cons, &err) == 0)
+        return;
+    fprintf(stderr, "folio serve: no mail or webhooks (%s); `folio deliver` "
+            "sends them\n", err.msg);
+    consumers_close(s->cons);
+    s->cons = NULL;
+}
 
 static int S_listen(serve *s, folio_err *err)
 {
@@ -920,6 +973,7 @@ int serve_open(const serve_opts *o, serve **out, folio_err *err)
     if (util_mkdirs(dir, 0750, err) != 0 || S_lock(s, dir, err) != 0 ||
         domain_open(&s->cfg0, &s->dom, err) != 0 || S_watch_site(s, &s->cfg0, err) != 0)
         return -1;
+    S_consumers_open(s);
     return 0;
 }
 
@@ -981,6 +1035,8 @@ void serve_close(serve *s)
         close(s->lock_fd);
     watch_close(s->watch);
     S_gen_free(s->gen);
+    consumers_stop(s->cons);
+    consumers_close(s->cons);
     domain_close(s->dom);
     if (s->cfg0.site_dir)
         config_free(&s->cfg0);

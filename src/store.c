@@ -140,6 +140,13 @@ static const char *const S_migrations[] = {
     " kind TEXT NOT NULL,"
     " at INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS mail_sends_subject ON mail_sends(subject, at);",
+
+    /* 7: a member's changed address: the keyed hash of the one they use
+     * now, when it is not the one their subject (their vault key's) was
+     * made from. Sign-in, reset and sign-up find them by it. */
+    "CREATE TABLE IF NOT EXISTS account_addresses("
+    " user_id TEXT PRIMARY KEY,"
+    " address TEXT UNIQUE NOT NULL);",
 };
 #define S_SCHEMA_VERSION ((int)(sizeof S_migrations / sizeof S_migrations[0]))
 
@@ -944,6 +951,29 @@ int store_read_all(store *s, long long after, size_t limit, store_event_fn fn,
     sqlite3_bind_int64(st, 2, limit ? (long long)limit : -1);
     int rc = S_visit(s, st, fn, ud, last, err);
     S_done(st, fresh);
+    return rc;
+}
+
+int store_read_mentioning(store *s, const char *stream_id, const char *needle,
+                          const char *needle2, store_event_fn fn, void *ud,
+                          folio_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    /* rare (a member's data request): prepared when asked, the log
+     * scanned inside SQLite rather than row by row in C */
+    if (sqlite3_prepare_v2(s->db, "SELECT position, event_id, stream_id,"
+                           " stream_version, type, schema_version, data,"
+                           " metadata, recorded_at FROM events WHERE"
+                           " stream_id = ?1 OR instr(data, ?2) > 0 OR"
+                           " instr(data, ?3) > 0 ORDER BY position", -1, &st,
+                           NULL) != SQLITE_OK)
+        return S_db_err(s, err, "preparing a statement");
+    sqlite3_bind_text(st, 1, stream_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, needle, -1, SQLITE_STATIC);
+    if (needle2 && *needle2)
+        sqlite3_bind_text(st, 3, needle2, -1, SQLITE_STATIC);
+    int rc = S_visit(s, st, fn, ud, NULL, err);
+    sqlite3_finalize(st);
     return rc;
 }
 

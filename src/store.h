@@ -101,6 +101,11 @@ int store_stream_last(store *s, const char *stream_id, store_last *last,
  * *last gets the last position visited (or after). */
 int store_read_all(store *s, long long after, size_t limit, store_event_fn fn,
                    void *ud, long long *last, folio_err *err);
+/* The events of stream_id and those whose data contains needle or
+ * needle2 (may be NULL; a subject, say), in order; fn as above. */
+int store_read_mentioning(store *s, const char *stream_id, const char *needle,
+                          const char *needle2, store_event_fn fn, void *ud,
+                          folio_err *err);
 /* The events with after < position <= upto, in order, with only position,
  * type, schema_version, data and recorded_at (event_id is empty, stream_id
  * and metadata NULL): a replay reads a million rows. */

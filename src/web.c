@@ -160,6 +160,20 @@ static cJSON *S_form_context(const forms_values *v, const domain_result *res)
     return extra;
 }
 
+int web_render_url(web_answer *a, site *s, pthread_mutex_t *site_mu,
+                   const char *url, const cJSON *extra, folio_err *err)
+{
+    buf_reset(&a->body);
+    if (!s)
+        return err_set(err, "no site loaded");
+    if (site_mu)
+        pthread_mutex_lock(site_mu);
+    int rc = site_render_url(s, url, extra, &a->body, err);
+    if (site_mu)
+        pthread_mutex_unlock(site_mu);
+    return rc;
+}
+
 void web_form_errors(web_answer *a, int json, const forms_values *v,
                      const domain_result *res, int status, site *s,
                      pthread_mutex_t *site_mu)
@@ -183,17 +197,8 @@ void web_form_errors(web_answer *a, int json, const forms_values *v,
                                                        : "/register/";
     cJSON *extra = S_form_context(v, res);
     folio_err err = {{0}};
-    int rc = -1;
-    buf_reset(&a->body);
-    if (extra && s) {
-        if (site_mu)
-            pthread_mutex_lock(site_mu);
-        rc = site_render_url(s, url, extra, &a->body, &err);
-        if (site_mu)
-            pthread_mutex_unlock(site_mu);
-    } else if (!s) {
-        err_set(&err, "no site loaded");
-    }
+    int rc = extra ? web_render_url(a, s, site_mu, url, extra, &err)
+                   : err_set(&err, "out of memory");
     cJSON_Delete(extra);
     if (rc == 0) {
         S_set(a, status, "text/html; charset=utf-8", NULL);
@@ -213,6 +218,16 @@ void web_form_errors(web_answer *a, int json, const forms_values *v,
 
 void web_form_success(web_answer *a, int json, const forms_spec *spec, const char *id)
 {
+    /* a sign-up is answered the same whatever is known of the address:
+     * no id, which would tell a new account from a known one */
+    int signup = spec == &forms_register;
+    if (json && signup) {
+        cJSON *o = cJSON_CreateObject();
+        if (o)
+            cJSON_AddTrueToObject(o, "ok");
+        web_json(a, 202, o, NULL);
+        return;
+    }
     if (json) {
         cJSON *o = cJSON_CreateObject();
         if (o) {
@@ -222,7 +237,7 @@ void web_form_success(web_answer *a, int json, const forms_spec *spec, const cha
         web_json(a, 201, o, NULL);
         return;
     }
-    const char *to = spec == &forms_contact ? "/contact/thanks/" : "/register/welcome/";
+    const char *to = spec == &forms_contact ? "/contact/thanks/" : "/register/check/";
     char hdr[64];
     snprintf(hdr, sizeof hdr, "Location: %s\r\n", to);
     buf_reset(&a->body);
@@ -343,7 +358,9 @@ static void S_register_req(const forms_values *v, const web_request *rq,
     *r = (domain_register_req){
         .email = forms_get(v, "email"), .display_name = forms_get(v, "display_name"),
         .password = forms_get(v, "password"), .request_id = rq->request_id,
-        .client = rq->client};
+        .client = rq->client,
+        /* a sign-up from the web: pending until the mailed link is followed */
+        .verify = 1};
 }
 
 int web_form_check(const forms_values *v, const web_request *rq, domain_result *res)

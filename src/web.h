@@ -54,7 +54,12 @@ typedef int (*web_error_page_fn)(void *ud, int status, const char *reason,
 void web_set_error_page(web_error_page_fn fn, void *ud);
 /* A refusal not about fields: {"ok":false,"error":msg} or an HTML page. */
 void web_refuse(web_answer *a, int json, int status, const char *msg, const char *hdrs);
-/* 303 to the form's thanks page, or 201 {"ok":true,"id":...}. */
+/* The page at url rendered with the site's theme and extra (e.g. form
+ * values) into a->body; site_mu, when not NULL, held around it. 0 or -1. */
+int web_render_url(web_answer *a, site *s, pthread_mutex_t *site_mu,
+                   const char *url, const cJSON *extra, folio_err *err);
+/* 303 to the form's thanks page, or 201 {"ok":true,"id":...}; a sign-up:
+ * 303 to /register/check/ or 202 {"ok":true}, whatever the address. */
 void web_form_success(web_answer *a, int json, const forms_spec *spec, const char *id);
 /* 422/409: JSON errors, or the form's page rendered with the values and
  * each error beside its field (site_mu, when not NULL, is held around the

@@ -3,9 +3,13 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
+
+#include "accounts.h"
+#include "log.h"
 
 static const forms_field S_login_fields[] = {
     {"email", 254, 0}, {"password", 1024, 0}, {NULL, 0, 0}};
@@ -118,4 +122,186 @@ int web_accounts_password_ok(const char *hash, const char *password)
         return 0;
     }
     return crypto_pwhash_str_verify(hash, password, strlen(password)) == 0;
+}
+
+void web_accounts_verified(web_answer *a, int json, int rc)
+{
+    if (rc == DOMAIN_OK) {
+        static const char to[] = "/register/welcome/";
+        buf_reset(&a->body);
+        if (buf_printf(&a->body, "<!doctype html>\n<title>See Other</title>\n"
+                       "<p><a href=\"%s\">Continue</a></p>\n", to) == 0) {
+            a->status = 303;
+            a->ctype = "text/html; charset=utf-8";
+            snprintf(a->headers, sizeof a->headers, "Location: %s\r\n", to);
+            return;
+        }
+        rc = DOMAIN_ERROR;
+    }
+    if (rc == DOMAIN_NOT_FOUND)
+        web_refuse(a, json, 400, "this link is not valid: it has expired, was "
+                   "used already, or was never sent; sign up again for a new "
+                   "one", NULL);
+    else
+        web_refuse(a, json, 500, "the link could not be followed; please try "
+                   "again", NULL);
+}
+
+/* ---- self-service at /account/ ------------------------------------------ */
+
+static const forms_field S_account_fields[] = {
+    {"csrf", 64, 0}, {"display_name", 80, 0}, {"email", 254, 0},
+    {"current_password", 1024, 0}, {"password", 1024, 0}, {NULL, 0, 0}};
+const forms_spec web_accounts_account = {"account", S_account_fields, NULL};
+
+static const struct {
+    const char *path;
+    int action;
+} S_actions[] = {{"/account/name", WEB_ACCOUNT_NAME},
+                 {"/account/password", WEB_ACCOUNT_PASSWORD},
+                 {"/account/data", WEB_ACCOUNT_DATA},
+                 {"/account/delete", WEB_ACCOUNT_DELETE},
+                 {"/account/email", WEB_ACCOUNT_EMAIL},
+                 {"/account/confirm", WEB_ACCOUNT_CONFIRM}};
+
+int web_accounts_action(const char *path)
+{
+    for (size_t i = 0; path && i < sizeof S_actions / sizeof S_actions[0]; i++)
+        if (!strcmp(path, S_actions[i].path))
+            return S_actions[i].action;
+    return WEB_ACCOUNT_NONE;
+}
+
+int web_accounts_needs_password(int action)
+{
+    return action == WEB_ACCOUNT_PASSWORD || action == WEB_ACCOUNT_DELETE ||
+           action == WEB_ACCOUNT_EMAIL;
+}
+
+static void S_field_error(domain_result *res, const char *field, const char *msg)
+{
+    res->rc = DOMAIN_INVALID;
+    if (res->nerrors >= DOMAIN_MAX_ERRORS)
+        return;
+    domain_field_error *e = &res->errors[res->nerrors++];
+    snprintf(e->field, sizeof e->field, "%s", field);
+    snprintf(e->message, sizeof e->message, "%s", msg);
+}
+
+int web_accounts_check_new(const forms_values *v, domain_result *res)
+{
+    const char *pw = forms_get(v, "password");
+    size_t n = pw ? util_utf8_chars(pw, strlen(pw)) : 0;
+    if (n == 0)
+        S_field_error(res, "password", "is required");
+    else if (n < DOMAIN_PASSWORD_MIN || n > DOMAIN_PASSWORD_MAX)
+        S_field_error(res, "password", "must be 10 to 1024 characters long");
+    return n >= DOMAIN_PASSWORD_MIN && n <= DOMAIN_PASSWORD_MAX ? 0 : 1;
+}
+
+int web_accounts_run(domain *d, int action, const char *token,
+                     const forms_values *v, const char *password_hash,
+                     const char *request_id, const char *client,
+                     domain_result *res, folio_err *err)
+{
+    switch (action) {
+    case WEB_ACCOUNT_NAME:
+        return domain_account_rename(d, token, forms_get(v, "display_name"),
+                                     request_id, client, res, err);
+    case WEB_ACCOUNT_PASSWORD:
+        return domain_account_password(d, token, password_hash, request_id,
+                                       client, res, err);
+    case WEB_ACCOUNT_DELETE:
+        return domain_account_delete(d, token, res, err);
+    case WEB_ACCOUNT_EMAIL:
+        return domain_account_email_request(d, token, forms_get(v, "email"),
+                                            request_id, client, res, err);
+    case WEB_ACCOUNT_CONFIRM:
+        return domain_account_email_confirm(d, token, res, err);
+    default:
+        return err_set(err, "no such account action"), DOMAIN_ERROR;
+    }
+}
+
+/* {account: {name, csrf, notice: {NAME: true}}, form: {errors, has_errors}} */
+static cJSON *S_page_context(const char *name, const char *session,
+                             const char *notice, const domain_result *res)
+{
+    char csrf[ACCOUNTS_TOKEN_LEN + 1];
+    accounts_csrf(session, csrf);
+    cJSON *extra = cJSON_CreateObject();
+    cJSON *acct = cJSON_AddObjectToObject(extra, "account");
+    cJSON *form = cJSON_AddObjectToObject(extra, "form");
+    cJSON *errors = cJSON_AddObjectToObject(form, "errors");
+    cJSON *done = cJSON_AddObjectToObject(acct, "notice");
+    int ok = acct && errors && done &&
+             cJSON_AddStringToObject(acct, "name", name ? name : "") &&
+             cJSON_AddStringToObject(acct, "csrf", csrf) &&
+             (!notice || cJSON_AddTrueToObject(done, notice));
+    for (size_t i = 0; ok && res && i < res->nerrors && i < DOMAIN_MAX_ERRORS; i++)
+        if (!cJSON_GetObjectItemCaseSensitive(errors, res->errors[i].field))
+            ok = cJSON_AddStringToObject(errors, res->errors[i].field,
+                                         res->errors[i].message) != NULL;
+    if (ok && res && res->nerrors)
+        ok = cJSON_AddTrueToObject(form, "has_errors") != NULL;
+    sodium_memzero(csrf, sizeof csrf);
+    if (!ok) {
+        cJSON_Delete(extra);
+        return NULL;
+    }
+    return extra;
+}
+
+void web_accounts_page(web_answer *a, int status, site *s,
+                       pthread_mutex_t *site_mu, const char *name,
+                       const char *session, const char *notice,
+                       const domain_result *res)
+{
+    cJSON *extra = S_page_context(name, session, notice, res);
+    folio_err err = {{0}};
+    int rc = extra ? web_render_url(a, s, site_mu, "/account/", extra, &err) : -1;
+    cJSON_Delete(extra);
+    if (rc == 0) {
+        a->status = status;
+        a->ctype = "text/html; charset=utf-8";
+        a->headers[0] = '\0';
+        return;
+    }
+    log_msg("error", "cannot render the account page: %s", err.msg);
+    buf_reset(&a->body);
+    web_html_msg(a, 500, "the account page could not be shown", NULL);
+}
+
+const char *web_accounts_notice(const char *query)
+{
+    char v[16];
+    if (S_pair(query, "&;", "done", v, sizeof v) < 0)
+        return NULL;
+    static const char *const known[] = {"name", "password", "email_sent", "email"};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (!strcmp(v, known[i]))
+            return known[i];
+    return NULL;
+}
+
+void web_accounts_export(web_answer *a, cJSON *doc)
+{
+    char *text = doc ? cJSON_Print(doc) : NULL;
+    cJSON_Delete(doc);
+    buf_reset(&a->body);
+    if (!text || buf_add(&a->body, text, strlen(text)) != 0) {
+        if (text) {
+            sodium_memzero(text, strlen(text));
+            free(text);
+        }
+        web_html_msg(a, 500, "your data could not be gathered; please try again",
+                     NULL);
+        return;
+    }
+    sodium_memzero(text, strlen(text));
+    free(text);
+    a->status = 200;
+    a->ctype = "application/json; charset=utf-8";
+    snprintf(a->headers, sizeof a->headers, "Content-Disposition: attachment;"
+             " filename=\"my-data.json\"\r\n");
 }

@@ -3,8 +3,7 @@
 // beside the fields and keeps what was typed; register → the new member is
 // on the community page. Needs T_URL (the site, served by nginx + folio-fcgi).
 // Prints "N passed, N failed"; exit 0 only when all passed.
-import fs from 'node:fs';
-import { launch, check, step, finish } from './lib.mjs';
+import { launch, check, step, finish, mailedLink } from './lib.mjs';
 
 const base = process.env.T_URL;
 if (!base) {
@@ -49,26 +48,6 @@ await step('an invalid form shows errors beside the fields', async () => {
   check('typed markup stays text', (await page.locator('form.form b').count()) === 0);
   check('the message is kept', (await page.inputValue('#message')) === 'This one has a bad address.');
 });
-
-// The newest link to PATH in a KIND mail to ADDR in the site's outbox
-// (T_SITE/var/mail), waiting for it to be delivered.
-async function mailedLink(kind, addr, path) {
-  const dir = `${process.env.T_SITE}/var/mail`;
-  for (let i = 0; i < 100; i++) {
-    const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith(`-${kind}.eml`)).sort() : [];
-    let link = null;
-    for (const f of files) {
-      // quoted-printable: soft line breaks and "=3D"
-      const text = fs.readFileSync(`${dir}/${f}`, 'utf8').replace(/=\r?\n/g, '').replace(/=3D/g, '=');
-      if (!text.toLowerCase().includes(`to: ${addr}`) && !text.toLowerCase().includes(`<${addr}>`)) continue;
-      const m = text.match(new RegExp(`https?://[^/\\s]+(/${path}[^\\s"<]*)`));
-      if (m) link = m[1];
-    }
-    if (link) return link;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`no ${kind} mail to ${addr} in ${dir}`);
-}
 
 const member = `Browser Member ${Date.now() % 100000}`;
 const memberAddr = `member${Date.now()}@example.org`;

@@ -5,11 +5,7 @@
 . "$FOLIO_SRCDIR/tests/integration/lib.sh"
 . "$FOLIO_SRCDIR/tests/browser/lib.sh"
 b_prepare
-[ -x "$FOLIO_FCGI_BIN" ] || { echo "folio-fcgi not built (run make first)"; exit 1; }
-
-t_site
-export FOLIO_RATE_LIMIT=0
-t_serve
+b_serve_fcgi
 
 b_run forms.mjs
 t_done

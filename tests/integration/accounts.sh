@@ -5,24 +5,7 @@
 # mail; racing sign-ups of one address make one account and one mail;
 # links are single use. Exit 0/1 (77: cannot run here).
 . "$FOLIO_SRCDIR/tests/integration/lib.sh"
-
-command -v curl >/dev/null || { echo "curl missing (./quickstart test installs it)"; exit 77; }
-command -v python3 >/dev/null || { echo "python3 missing: cannot read the mails"; exit 77; }
-[ -x "$FOLIO_FCGI_BIN" ] || { echo "folio-fcgi not built (run make first)"; exit 1; }
-
-t_site
-export FOLIO_RATE_LIMIT=0
-t_serve
-
-FORM=application/x-www-form-urlencoded
-post() { # PATH BODY [curl args...] -> status; body in $T_DIR/body
-    local p=$1 b=$2; shift 2
-    t_status POST "$p" -H "Origin: $T_URL" -H "Content-Type: $FORM" --data-binary "$b" "$@"
-}
-header() { grep -i "^$1:" "$T_DIR/headers" | head -n1 | cut -d' ' -f2- | tr -d '\r'; }
-listed() { # NAME -> yes/no on /community/
-    curl -s "$T_URL/community/" | grep -qF "$1" && echo yes || echo no
-}
+. "$FOLIO_SRCDIR/tests/integration/accounts-lib.sh"
 
 # ---- sign up, read the mail, follow the link ---------------------------------
 t_expect "sign-up answers 303" 303 "$(post /register "email=ada%40example.org&display_name=Ada+Lovelace&password=correct-horse-battery")"
@@ -65,7 +48,6 @@ login() { # EMAIL PASSWORD [curl args...] -> status; cookie jar-less, headers in
     local e=$1 p=$2; shift 2
     post /login "email=$e&password=$p" "$@"
 }
-cookie_of() { sed -n 's/^[Ss]et-[Cc]ookie: folio=\([^;]*\);.*/\1/p' "$T_DIR/headers" | tr -d '\r' | head -n1; }
 t_expect "GET /login/ is the sign-in page" 200 "$(t_status GET /login/)"
 t_contains "... with its form" 'action="/login"' "$T_DIR/body"
 

@@ -138,14 +138,22 @@ t_expect "GET /contact is 405" 405 "$(t_status GET /contact)"
 reloads_before=$(grep -c '^event: reload' "$T_DIR/events")
 t_expect "POST /register is 303" 303 \
     "$(post /register "email=grace%40example.org&display_name=Grace+Serving&password=correct-horse-battery")"
+t_expect "... to check the inbox, as under folio-fcgi" /register/check/ "$(header Location)"
+t_expect "not listed before the link is followed" 0 "$(curl -s "$T_URL/community/" | grep -c "Grace Serving")"
+link=$(t_link verify grace@example.org verify) && t_ok "the verification mail is in the outbox" ||
+    t_fail "the verification mail is in the outbox" "$(ls "$T_SITE/var/mail" 2>&1)"
+t_expect "the link confirms" 303 "$(t_status GET "$link")"
 t_expect "... to the welcome page" /register/welcome/ "$(header Location)"
+t_expect "the link works once" 400 "$(t_status GET "$link")"
+t_expect "a forged link is refused" 400 "$(t_status GET "/verify?token=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")"
 t_expect "the community page shows the member" 200 "$(t_status GET /community/)"
 body_has "... by name" "Grace Serving"
 body_lacks "... never by address" "grace@example.org"
 until_ok "the open pages are told to reload" \
     "[ \$(grep -c '^event: reload' '$T_DIR/events') -gt $reloads_before ]"
-t_expect "registering twice is 409" 409 \
+t_expect "signing up twice: the same 303 (nothing told)" 303 \
     "$(post /register "email=grace%40example.org&display_name=Grace+Again&password=correct-horse-battery")"
+until_ok "... and an 'already' mail to the member" "[ \$(t_mails already grace@example.org) -eq 1 ]"
 if grep -qF "grace@example.org" "$T_DIR/serve.log"; then
     t_fail "no visitor address in serve's output" "found in serve.log"
 else

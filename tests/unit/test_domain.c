@@ -1011,6 +1011,124 @@ START_TEST(owner_decisions)
 }
 END_TEST
 
+/* ---- members' self-service ---------------------------------------------- */
+
+static long long S_a_day_on(void) { return util_now_ms() + 25LL * 3600 * 1000; }
+
+/* A member with a password and a session: raw gets the session's token. */
+static void S_member_session(domain *d, const char *email, const char *name,
+                             char raw[44])
+{
+    domain_result res;
+    folio_err err = {{0}};
+    ck_assert_int_eq(S_register(d, email, name, "a long enough password", &res), DOMAIN_OK);
+    ck_assert_msg(domain_session_start(d, res.id + 5, raw, &err) == 0, "%s", err.msg);
+}
+
+/* The newest token of type's events in the decrypted log. */
+static void S_token_of(domain *d, const char *type, char out[64])
+{
+    char *log = S_events(d, 1), *line = log, *found = NULL;
+    for (char *nl; line && *line; line = nl ? nl + 1 : NULL) {
+        nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        if (strstr(line, type))
+            found = line;
+    }
+    ck_assert_ptr_nonnull(found);
+    cJSON *ev = cJSON_Parse(found);
+    const cJSON *t = cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "data"), "token");
+    ck_assert(cJSON_IsString(t));
+    snprintf(out, 64, "%s", t->valuestring);
+    cJSON_Delete(ev);
+    free(log);
+}
+
+START_TEST(account_self_service)
+{
+    projections_set_bounds(7, 5); /* names opened late in a rebuild too */
+    domain *d = S_open();
+    domain_result res;
+    folio_err err = {{0}};
+    char raw[44], other[44], token[64];
+    S_long_history(d);
+    S_member_session(d, "ada@example.org", "Ada", raw);
+    S_member_session(d, "bob@example.org", "Bob", other);
+    long long rank = S_int("SELECT count(*) FROM members");
+
+    ck_assert_int_eq(domain_account_rename(d, raw, "  ", NULL, NULL, &res, &err), DOMAIN_INVALID);
+    ck_assert_str_eq(res.errors[0].field, "display_name");
+    ck_assert_int_eq(domain_account_rename(d, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "X",
+                                           NULL, NULL, &res, &err), DOMAIN_NOT_FOUND);
+    ck_assert_int_eq(domain_account_rename(d, raw, "Ada Renamed", NULL, NULL, &res, &err),
+                     DOMAIN_OK);
+    /* only the newest list and the page of her rank */
+    ck_assert_int_eq(res.nchanged, 2);
+    ck_assert_str_eq(res.changed[0], "community");
+    char want[48];
+    snprintf(want, sizeof want, "community.members@%lld", rank - 1);
+    ck_assert_str_eq(res.changed[1], want);
+    ck_assert_int_eq(S_int("SELECT count(*) FROM members WHERE display_name = 'Ada Renamed'"), 1);
+    ck_assert_int_eq(S_int("SELECT count(*) FROM members WHERE display_name = 'Ada'"), 0);
+    S_replay_agrees(d);
+
+    /* a new address: the link expires after 24 hours */
+    ck_assert_int_eq(domain_account_email_request(d, raw, "bob@example.org", NULL, NULL,
+                                                  &res, &err), DOMAIN_OK);
+    ck_assert_int_eq(S_int("SELECT count(*) FROM events WHERE type ="
+                           " 'MemberEmailChangeRequested'"), 0); /* Bob's: nothing sent */
+    ck_assert_int_eq(domain_account_email_request(d, raw, "ada@example.net", NULL, NULL,
+                                                  &res, &err), DOMAIN_OK);
+    S_token_of(d, "MemberEmailChangeRequested", token);
+    domain_set_clock(d, S_a_day_on);
+    ck_assert_int_eq(domain_account_email_confirm(d, token, &res, &err), DOMAIN_NOT_FOUND);
+    domain_set_clock(d, NULL);
+    ck_assert_int_eq(domain_account_email_confirm(d, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                                                  &res, &err), DOMAIN_NOT_FOUND);
+    char uid[80], hash[128];
+    ck_assert_int_eq(domain_login_lookup(d, "ada@example.net", uid, hash, &err), 0);
+    ck_assert_int_eq(domain_account_email_confirm(d, token, &res, &err), DOMAIN_OK);
+    ck_assert_int_eq(domain_account_email_confirm(d, token, &res, &err), DOMAIN_NOT_FOUND);
+    ck_assert_int_eq(domain_login_lookup(d, "ada@example.net", uid, hash, &err), 1);
+    ck_assert_int_eq(domain_login_lookup(d, "ada@example.org", uid, hash, &err), 0);
+
+    /* the download: her events, none of Bob's */
+    cJSON *doc = NULL;
+    ck_assert_int_eq(domain_account_export(d, raw, &doc, &err), 1);
+    char *text = cJSON_PrintUnformatted(doc);
+    ck_assert_ptr_nonnull(strstr(text, "\"MemberRenamed\""));
+    ck_assert_ptr_nonnull(strstr(text, "\"MemberEmailChanged\""));
+    ck_assert_ptr_nonnull(strstr(text, "ada@example.net"));
+    ck_assert_ptr_null(strstr(text, "bob@example.org"));
+    free(text);
+    cJSON_Delete(doc);
+
+    /* a new password ends her other sessions, not this one */
+    char again[44], hashed[128];
+    ck_assert_int_eq(domain_session_start(d, uid, again, &err), 0);
+    ck_assert_int_eq(domain_hash_password("another long password", hashed, &err), 0);
+    ck_assert_int_eq(domain_account_password(d, raw, hashed, NULL, NULL, &res, &err), DOMAIN_OK);
+    char name[96];
+    ck_assert_int_eq(domain_session_get(d, raw, uid, name, sizeof name, &err), 1);
+    ck_assert_int_eq(domain_session_get(d, again, uid, name, sizeof name, &err), 0);
+
+    /* deleting: erased as by folio forget, by her new address too */
+    ck_assert_int_eq(domain_account_delete(d, raw, &res, &err), DOMAIN_OK);
+    ck_assert_int_eq(domain_account_delete(d, raw, &res, &err), DOMAIN_NOT_FOUND);
+    ck_assert_int_eq(S_int("SELECT count(*) FROM members WHERE display_name = 'Ada Renamed'"), 0);
+    ck_assert_int_eq(S_int("SELECT count(*) FROM account_addresses"), 0);
+    char *log = S_events(d, 1);
+    ck_assert_ptr_null(strstr(log, "ada@example"));
+    ck_assert_ptr_null(strstr(log, "Ada Renamed"));
+    free(log);
+    ck_assert_int_eq(domain_session_get(d, other, uid, name, sizeof name, &err), 1);
+    S_replay_agrees(d);
+    projections_set_bounds(0, 0);
+    domain_close(d);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("domain");
@@ -1033,6 +1151,7 @@ int main(void)
     tcase_add_test(tc, come_back_after_forget);
     tcase_add_test(tc, old_event_versions);
     tcase_add_test(tc, owner_decisions);
+    tcase_add_test(tc, account_self_service);
     suite_add_tcase(su, tc);
     return unit_run(su);
 }

@@ -665,7 +665,9 @@ START_TEST(types_and_settings)
     ck_assert_str_eq(t[3], "MemberVerificationRequested");
     ck_assert_str_eq(t[4], "MemberSignupRepeated");
     ck_assert_str_eq(t[5], "PasswordResetRequested");
-    ck_assert_ptr_null(t[6]);
+    ck_assert_str_eq(t[6], "MemberEmailChangeRequested");
+    ck_assert_str_eq(t[7], "MemberEmailChanged");
+    ck_assert_ptr_null(t[8]);
 
     mailer *m;
     folio_err err;

@@ -78,7 +78,7 @@ static int S_collect(void *ud, const store_event *ev)
 START_TEST(migrates_from_empty)
 {
     store *s = S_open();
-    ck_assert_int_eq(S_int(s, "PRAGMA user_version"), 6);
+    ck_assert_int_eq(S_int(s, "PRAGMA user_version"), 7);
     ck_assert_int_eq(S_int(s, "SELECT count(*) FROM sqlite_master WHERE name"
                               " IN ('events', 'subject_keys', 'credentials',"
                               " 'projection_checkpoints', 'events_no_update',"
@@ -93,7 +93,7 @@ START_TEST(migrates_from_empty)
     store_close(s);
     /* Opening again changes nothing. */
     s = S_open();
-    ck_assert_int_eq(S_int(s, "PRAGMA user_version"), 6);
+    ck_assert_int_eq(S_int(s, "PRAGMA user_version"), 7);
     store_close(s);
     store_opts full = {1, 0};
     folio_err err;
@@ -119,7 +119,7 @@ START_TEST(migrates_an_older_schema)
                                   NULL), SQLITE_OK);
     store_close(s);
     s = S_open();
-    ck_assert_int_eq(S_int(s, "PRAGMA user_version"), 6);
+    ck_assert_int_eq(S_int(s, "PRAGMA user_version"), 7);
     ck_assert_int_eq(S_int(s, "SELECT count(*) FROM subject_keys"), 0);
     ck_assert_int_eq(S_int(s, "SELECT count(*) FROM events"), 1);
     store_close(s);
@@ -443,7 +443,7 @@ START_TEST(first_open_race)
     }
     store *s = S_open();
     ck_assert_int_eq(store_head(s), KIDS);
-    ck_assert_int_eq(S_int(s, "PRAGMA user_version"), 6);
+    ck_assert_int_eq(S_int(s, "PRAGMA user_version"), 7);
     store_close(s);
 }
 END_TEST
