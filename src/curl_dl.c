@@ -13,10 +13,11 @@
 #define CURL_DISABLE_TYPECHECK 1 /* the setopt macro would hide the function */
 #include <curl/curl.h>
 
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <string.h>
+
+#include "dl.h"
 
 #define S_CURL_FNS(X)                                                                   \
     X(curl_global_init) X(curl_global_cleanup) X(curl_easy_init) X(curl_easy_cleanup)    \
@@ -32,17 +33,11 @@ static int S_ok;
 
 static void S_open(void)
 {
-    void *h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-    if (!h)
-        return;
-#define S_SYM(f)                                                                        \
-    void *p_##f = dlsym(h, #f);                                                         \
-    if (!p_##f)                                                                         \
-        return;                                                                         \
-    memcpy(&S_c.f, &p_##f, sizeof p_##f);
-    S_CURL_FNS(S_SYM)
+#define S_SYM(f) {#f, &S_c.f},
+    static const dl_sym syms[] = {S_CURL_FNS(S_SYM)};
 #undef S_SYM
-    S_ok = 1; /* h stays open for the process, as a linked libcurl would */
+    char msg[256];
+    S_ok = dl_bind("libcurl.so.4", syms, sizeof syms / sizeof *syms, msg, sizeof msg) == 0;
 }
 
 static int S_have(void)

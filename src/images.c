@@ -11,8 +11,8 @@
  * command ~20 MiB and tens of milliseconds, most of an incremental build,
  * while most builds resize nothing. */
 #include "images.h"
+#include "dl.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -50,22 +50,10 @@ static int S_dl_open(void)
 {
     char so[32];
     snprintf(so, sizeof so, "libvips.so.%d", VIPS_LIBRARY_CURRENT - VIPS_LIBRARY_AGE);
-    void *h = dlopen(so, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        snprintf(S_dl_err, sizeof S_dl_err, "%s", dlerror());
-        return -1;
-    }
-    /* dlsym's object pointer copied into a function pointer, as POSIX allows. */
-#define S_SYM(f)                                                                        \
-    void *p_##f = dlsym(h, #f);                                                         \
-    memcpy(&S_v.f, &p_##f, sizeof p_##f);                                               \
-    if (!p_##f) {                                                                       \
-        snprintf(S_dl_err, sizeof S_dl_err, "%s lacks %s", so, #f);                     \
-        return -1;                                                                      \
-    }
-    S_VIPS_FNS(S_SYM)
+#define S_SYM(f) {#f, &S_v.f},
+    static const dl_sym syms[] = {S_VIPS_FNS(S_SYM)};
 #undef S_SYM
-    return 0; /* h stays open for the process: libvips cannot be unloaded */
+    return dl_bind(so, syms, sizeof syms / sizeof *syms, S_dl_err, sizeof S_dl_err);
 }
 
 /* A damaged image is an error that names it; libvips's tile warnings
