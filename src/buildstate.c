@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define S_MAGIC "folio-state 4\n"
+#define S_MAGIC "folio-state 5\n"
 #define S_END "end\n"
 #define S_NIL UINT32_MAX /* a NULL string */
 
@@ -93,6 +93,9 @@ static int S_encode(const bstate *st, buf *b, int fd)
              S_str(b, o->names) || buf_add(b, (const char *)o->fp, BSTATE_HASH) ||
              S_flush(b, fd, S_CHUNK);
     }
+    rc = rc || buf_add(b, (const char *)st->graph, BSTATE_HASH) ||
+         S_u32(b, (uint32_t)st->nsrc_hash) ||
+         (st->nsrc_hash && buf_add(b, (const char *)st->src_hash, st->nsrc_hash * BSTATE_HASH));
     rc = rc || S_u32(b, (uint32_t)st->nsrcs);
     for (size_t i = 0; rc == 0 && i < st->nsrcs; i++) {
         bstate_src one;
@@ -318,6 +321,18 @@ static void S_routs(S_rd *r, bstate *st, int keep)
     }
 }
 
+static void S_rgraph(S_rd *r, bstate *st)
+{
+    S_rbytes(r, st->graph, BSTATE_HASH);
+    st->nsrc_hash = S_rcount(r, BSTATE_HASH);
+    if (!(st->src_hash = calloc(st->nsrc_hash + 1, BSTATE_HASH))) {
+        r->bad = 1;
+        st->nsrc_hash = 0;
+        return;
+    }
+    S_rbytes(r, (unsigned char *)st->src_hash, st->nsrc_hash * BSTATE_HASH);
+}
+
 static void S_rsrcs(S_rd *r, bstate *st)
 {
     size_t n = S_rcount(r, 64);
@@ -357,6 +372,7 @@ int bstate_load(const char *path, int parts, bstate *st, folio_err *err)
         r.bad = 1;
     S_rhead(&r, st);
     S_routs(&r, st, parts & BSTATE_OUTS);
+    S_rgraph(&r, st);
     if (parts & BSTATE_SRCS) {
         S_rsrcs(&r, st);
         const char *end = S_take(&r, sizeof S_END - 1);
@@ -387,6 +403,7 @@ void bstate_free(bstate *st)
         free(st->outs[i].names);
     }
     free(st->outs);
+    free(st->src_hash);
     for (size_t i = 0; st->srcs && i < st->nsrcs; i++) {
         content_page_free(&st->srcs[i].page);
         free(st->srcs[i].body_summary);

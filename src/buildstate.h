@@ -4,9 +4,11 @@
  *
  * A state holds a stamp (folio's identity and every setting all pages
  * depend on), the templates with their hashes, the sets of templates that
- * outputs used, one fingerprint per output file, and one record per content
- * file: its stat, the hash of its bytes, its parsed front matter and what
- * its Markdown gave (words, summary).
+ * outputs used, one fingerprint per output file, the fingerprint of the
+ * page graph with the hash of each content file's bytes (small, read with
+ * the outputs: what the next build into the tree compares first), and one
+ * record per content file: its stat, the hash of its bytes, its parsed
+ * front matter and what its Markdown gave (words, summary).
  *
  * The file is binary and private to folio. A state that does not read back
  * whole, or was written by another format, is no state: the build that
@@ -57,6 +59,11 @@ typedef struct bstate {
     size_t nsets;
     bstate_out *outs;
     size_t nouts;
+    /* The page graph's fingerprint, and the hash of each content file's
+     * bytes in the graph's page order (read with BSTATE_OUTS). */
+    unsigned char graph[BSTATE_HASH];
+    unsigned char (*src_hash)[BSTATE_HASH];
+    size_t nsrc_hash;
     bstate_src *srcs;
     size_t nsrcs;
     /* Writing only: when srcs is NULL, record i is asked of src_at (so that

@@ -4,8 +4,14 @@
  * libvips decodes it from there (shrink-on-load makes small JPEG variants
  * cheap). A variant is written to a temporary name and renamed, so that a
  * killed build or two threads making the same one never leave half a file
- * in the cache. */
+ * in the cache.
+ *
+ * libvips is opened (dlopen) on the first images_open, not linked: it
+ * brings a hundred shared libraries whose loading cost every folio
+ * command ~20 MiB and tens of milliseconds, most of an incremental build,
+ * while most builds resize nothing. */
 #include "images.h"
+#include "dl.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -27,6 +33,28 @@ struct images {
 
 static pthread_once_t S_once = PTHREAD_ONCE_INIT;
 static int S_init_rc = -1;
+static char S_dl_err[256];
+
+/* The entry points used, typed by the headers' own declarations. */
+#define S_VIPS_FNS(X)                                                                   \
+    X(g_log_set_handler) X(g_object_unref) X(vips_init) X(vips_cache_set_max)           \
+    X(vips_error_buffer) X(vips_error_clear) X(vips_foreign_find_load_buffer)           \
+    X(vips_image_new_from_buffer) X(vips_image_get_orientation_swap)                    \
+    X(vips_image_get_width) X(vips_image_get_height) X(vips_webpsave) X(vips_pngsave)    \
+    X(vips_jpegsave) X(vips_thumbnail_buffer) X(vips_image_copy_memory)
+#define S_DECL(f) __typeof__(&f) f;
+static struct { S_VIPS_FNS(S_DECL) } S_v;
+#undef S_DECL
+
+static int S_dl_open(void)
+{
+    char so[32];
+    snprintf(so, sizeof so, "libvips.so.%d", VIPS_LIBRARY_CURRENT - VIPS_LIBRARY_AGE);
+#define S_SYM(f) {#f, &S_v.f},
+    static const dl_sym syms[] = {S_VIPS_FNS(S_SYM)};
+#undef S_SYM
+    return dl_bind(so, syms, sizeof syms / sizeof *syms, S_dl_err, sizeof S_dl_err);
+}
 
 /* A damaged image is an error that names it; libvips's tile warnings
  * before that say nothing more. */
@@ -40,18 +68,22 @@ static void S_quiet(const gchar *domain, GLogLevelFlags level, const gchar *msg,
 
 static void S_init(void)
 {
-    g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING, S_quiet, NULL);
-    S_init_rc = VIPS_INIT("folio");
+    if (S_dl_open() != 0)
+        return;
+    S_v.g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING, S_quiet, NULL);
+    S_init_rc = S_v.vips_init("folio");
     if (S_init_rc == 0)
-        vips_cache_set_max(0); /* every image is used once: keep no decoded pixels */
+        S_v.vips_cache_set_max(0); /* every image is used once: keep no decoded pixels */
+    else
+        snprintf(S_dl_err, sizeof S_dl_err, "%s", S_v.vips_error_buffer());
 }
 
 /* libvips's error buffer is shared by all threads: take it and clear it. */
 static int S_vips_err(folio_err *err, const char *name, const char *what)
 {
     char msg[256];
-    snprintf(msg, sizeof msg, "%s", vips_error_buffer());
-    vips_error_clear();
+    snprintf(msg, sizeof msg, "%s", S_v.vips_error_buffer());
+    S_v.vips_error_clear();
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
         msg[--n] = '\0';
@@ -62,7 +94,7 @@ images *images_open(const char *cache_dir, folio_err *err)
 {
     pthread_once(&S_once, S_init);
     if (S_init_rc != 0) {
-        err_set(err, "libvips would not start: %s", vips_error_buffer());
+        err_set(err, "libvips would not start: %s", S_dl_err);
         return NULL;
     }
     if (util_mkdirs(cache_dir, 0755, err) != 0)
@@ -121,7 +153,7 @@ int images_variant_name(const images_set *set, int k, int webp, char *out, size_
 static int S_format(const char *data, size_t len, const char *name, char ext[5],
                     folio_err *err)
 {
-    const char *loader = vips_foreign_find_load_buffer(data, len);
+    const char *loader = S_v.vips_foreign_find_load_buffer(data, len);
     if (!loader)
         return S_vips_err(err, name, "not an image folio can read (JPEG, PNG or WebP)");
     const char *e = strstr(loader, "Jpeg") ? "jpg" : strstr(loader, "Png") ? "png"
@@ -136,13 +168,13 @@ static int S_format(const char *data, size_t len, const char *name, char ext[5],
 static int S_plan(const char *data, size_t len, const char *name, images_set *set,
                   folio_err *err)
 {
-    VipsImage *img = vips_image_new_from_buffer(data, len, "", NULL);
+    VipsImage *img = S_v.vips_image_new_from_buffer(data, len, "", NULL);
     if (!img)
         return S_vips_err(err, name, "cannot read the image");
-    int swap = vips_image_get_orientation_swap(img);
-    set->width = swap ? vips_image_get_height(img) : vips_image_get_width(img);
-    set->height = swap ? vips_image_get_width(img) : vips_image_get_height(img);
-    g_object_unref(img);
+    int swap = S_v.vips_image_get_orientation_swap(img);
+    set->width = swap ? S_v.vips_image_get_height(img) : S_v.vips_image_get_width(img);
+    set->height = swap ? S_v.vips_image_get_width(img) : S_v.vips_image_get_height(img);
+    S_v.g_object_unref(img);
     if (set->width < 1 || set->height < 1)
         return err_set(err, "%s: an image without pixels", name);
     static const int widths[] = IMAGES_WIDTHS;
@@ -162,10 +194,10 @@ static int S_plan(const char *data, size_t len, const char *name, images_set *se
 static int S_save(VipsImage *img, const char *tmp, const char *ext)
 {
     if (!strcmp(ext, "webp"))
-        return vips_webpsave(img, tmp, "Q", 80, "strip", TRUE, NULL);
+        return S_v.vips_webpsave(img, tmp, "Q", 80, "strip", TRUE, NULL);
     if (!strcmp(ext, "png"))
-        return vips_pngsave(img, tmp, "compression", 6, "strip", TRUE, NULL);
-    return vips_jpegsave(img, tmp, "Q", 82, "strip", TRUE, "optimize_coding", TRUE, NULL);
+        return S_v.vips_pngsave(img, tmp, "compression", 6, "strip", TRUE, NULL);
+    return S_v.vips_jpegsave(img, tmp, "Q", 82, "strip", TRUE, "optimize_coding", TRUE, NULL);
 }
 
 /* The source decoded at one width, in memory: the decoder reads in one
@@ -173,11 +205,11 @@ static int S_save(VipsImage *img, const char *tmp, const char *ext)
 static int S_thumb(const char *data, size_t len, int width, VipsImage **out)
 {
     VipsImage *t = NULL;
-    if (vips_thumbnail_buffer((void *)data, len, &t, width, "height", VIPS_MAX_COORD,
+    if (S_v.vips_thumbnail_buffer((void *)data, len, &t, width, "height", VIPS_MAX_COORD,
                               "option_string", "fail_on=error", NULL) != 0)
         return -1;
-    *out = vips_image_copy_memory(t);
-    g_object_unref(t);
+    *out = S_v.vips_image_copy_memory(t);
+    S_v.g_object_unref(t);
     return *out ? 0 : -1;
 }
 
@@ -215,7 +247,7 @@ static int S_make(images *im, const char *data, size_t len, const char *name,
         }
     }
     if (thumb)
-        g_object_unref(thumb);
+        S_v.g_object_unref(thumb);
     return rc;
 }
 

@@ -157,6 +157,7 @@ struct site {
     long long start_ns;  /* wall clock at open */
     char *stamp;
     S_inc *inc;          /* during site_build */
+    unsigned char graph_fp[BSTATE_HASH]; /* S_graph_fp, at the start of site_build */
     int skipped;
     int warnings;
     /* page bundles and images */
@@ -1710,6 +1711,8 @@ static int S_fp_job(site *s, const S_job *j, unsigned m, unsigned char out[BSTAT
  * built with, and this build's. */
 struct S_inc {
     int on;             /* the tree's state can be trusted */
+    int fast;           /* same page graph: only outputs showing dirty pages can differ */
+    unsigned char *dirty; /* per page: its bytes differ from those the tree was built from */
     bstate old;         /* its outputs, and its template sets by name */
     S_tset *oldsets;    /* old.sets in this process's template numbers */
     size_t *map;        /* path -> old.outs index + 1, open addressing */
@@ -2848,6 +2851,136 @@ static void S_job_url(const site *s, const S_job *j, char *url, size_t n)
         snprintf(url, n, "%s", base);
 }
 
+/* ---- what an edit can change ------------------------------------------------ */
+
+/* Fingerprinting with a bounded buffer: it is hashed as it fills. */
+typedef struct S_fph {
+    crypto_generichash_state st;
+    buf b;
+    int rc;
+} S_fph;
+
+static void S_fph_flush(S_fph *h, size_t at_least)
+{
+    if (h->rc == 0 && h->b.len >= at_least && h->b.len) {
+        crypto_generichash_update(&h->st, (const unsigned char *)h->b.ptr, h->b.len);
+        buf_reset(&h->b);
+    }
+}
+
+static void S_fph_ints(S_fph *h, const int *v, size_t n)
+{
+    if (h->rc == 0)
+        h->rc = S_fp_num(&h->b, (long long)n) ||
+                (n && buf_add(&h->b, (const char *)v, n * sizeof *v));
+}
+
+static void S_fph_list(S_fph *h, const site *s, const S_list *l)
+{
+    if (h->rc == 0)
+        h->rc = S_fp_list_meta(&h->b, l) || S_fp_num(&h->b, l->index_page) ||
+                S_fp_num(&h->b, S_list_per(s, l));
+    S_fph_ints(h, l->pages, l->n);
+    S_fph_flush(h, 1 << 15);
+}
+
+static int S_fph_page(buf *b, const site *s, size_t i)
+{
+    const S_page *p = &s->pages[i];
+    int rc = S_fp_str(b, p->c.file) || S_fp_str(b, p->url) || S_fp_str(b, p->c.title) ||
+             S_fp_num(b, p->c.kind) || S_fp_str(b, p->c.section) || S_fp_num(b, p->section) ||
+             S_fp_num(b, p->c.date) || S_fp_num(b, p->c.lastmod) || S_fp_num(b, p->c.draft) ||
+             S_fp_num(b, p->c.weight) || S_fp_num(b, p->listed) || S_fp_num(b, p->prev) ||
+             S_fp_num(b, p->next) || S_fp_str(b, p->fm_summary ? p->c.summary : NULL) ||
+             S_fp_str(b, p->data_list) || S_fp_str(b, p->c.layout) ||
+             S_fp_str(b, p->tpl ? tpl_name(p->tpl) : NULL) ||
+             buf_add(b, (const char *)p->phash, BSTATE_HASH) ||
+             buf_add(b, (const char *)p->ahash, BSTATE_HASH) || S_fp_num(b, (long long)p->c.ntags);
+    for (size_t t = 0; rc == 0 && t < p->c.ntags; t++)
+        rc = S_fp_str(b, p->c.tags[t]) || S_fp_num(b, p->tagidx ? p->tagidx[t] : -1);
+    rc = rc || S_fp_num(b, (long long)p->c.naliases);
+    for (size_t t = 0; rc == 0 && t < p->c.naliases; t++)
+        rc = S_fp_str(b, p->c.aliases[t]);
+    return rc;
+}
+
+/* The page graph: everything of it that outputs' fingerprints read, but
+ * for what a page's own bytes give beyond its front matter (its body's
+ * summary, words and links). Two builds with the same graph fingerprint
+ * differ only in the pages whose bytes differ, so an output that shows none
+ * of those is what it was (S_job_dirty). */
+static int S_graph_fp(site *s, unsigned char out[BSTATE_HASH])
+{
+    S_fph h = {.b = BUF_INIT};
+    crypto_generichash_init(&h.st, NULL, 0, BSTATE_HASH);
+    time_t now = (time_t)(s->now / 1000);
+    struct tm tm;
+    h.rc = !gmtime_r(&now, &tm) || S_fp_num(&h.b, tm.tm_year) ||
+           S_fp_num(&h.b, (long long)s->npages) || S_fp_num(&h.b, s->page404);
+    for (size_t i = 0; h.rc == 0 && i < s->npages; i++) {
+        h.rc = S_fph_page(&h.b, s, i);
+        S_fph_flush(&h, 1 << 15);
+    }
+    S_fph_ints(&h, s->order, s->norder);
+    S_fph_ints(&h, s->recent, (size_t)s->nrecent);
+    S_fph_ints(&h, s->featured, s->nfeatured);
+    S_fph_list(&h, s, &s->home);
+    for (size_t k = 0; k < s->nsections; k++)
+        S_fph_list(&h, s, &s->sections[k]);
+    for (size_t k = 0; k < s->ntags; k++)
+        S_fph_list(&h, s, &s->tags[k]);
+    S_fph_flush(&h, 0);
+    buf_free(&h.b);
+    crypto_generichash_final(&h.st, out, BSTATE_HASH);
+    return h.rc ? -1 : 0;
+}
+
+/* With the tree's graph the same as this build's, the pages whose bytes
+ * changed since the tree was built are all that can make its outputs
+ * differ. Not when one of them is on every page (recent, featured). */
+static int S_inc_dirty(site *s, S_inc *inc)
+{
+    if (!inc->on || inc->old.nsrc_hash != s->npages ||
+        memcmp(inc->old.graph, s->graph_fp, BSTATE_HASH) != 0)
+        return 0;
+    if (!(inc->dirty = calloc(s->npages + 1, 1)))
+        return -1;
+    for (size_t i = 0; i < s->npages; i++)
+        inc->dirty[i] = memcmp(inc->old.src_hash[i], s->pages[i].hash, BSTATE_HASH) != 0;
+    for (int k = 0; k < s->nrecent; k++)
+        if (inc->dirty[s->recent[k]])
+            return 0;
+    for (size_t k = 0; k < s->nfeatured; k++)
+        if (inc->dirty[s->featured[k]])
+            return 0;
+    inc->fast = 1;
+    return 0;
+}
+
+/* Whether a job's output shows a dirty page: itself, a list's index page
+ * or one of the items on its page of the list (what S_fp_job reads). */
+static int S_job_dirty(const site *s, const S_inc *inc, const S_job *j)
+{
+    const S_list *l = NULL;
+    switch (j->type) {
+    case T_PAGE:
+    case T_404:
+        return j->idx >= 0 && inc->dirty[j->idx];
+    case T_HOME: l = &s->home; break;
+    case T_SECTION: l = &s->sections[j->idx]; break;
+    case T_TAXONOMY: l = &s->tags[j->idx]; break;
+    case T_TERMS: return 0; /* the tags' names and counts: the graph's */
+    default: return 1;
+    }
+    if (l->index_page >= 0 && inc->dirty[l->index_page])
+        return 1;
+    size_t per = (size_t)S_list_per(s, l), from = (size_t)(j->pageno - 1) * per;
+    for (size_t k = from; k < l->n && k - from < per; k++)
+        if (inc->dirty[l->pages[k]])
+            return 1;
+    return 0;
+}
+
 /* Whether the tree already holds this job's output as it would be now:
  * same templates, same fingerprint. Then it is only recorded again. */
 static int S_unchanged(S_worker *w, const S_job *j, folio_err *err)
@@ -2866,8 +2999,10 @@ static int S_unchanged(S_worker *w, const S_job *j, folio_err *err)
     if (!o || (o->flags & BSTATE_DATA) || o->set < 0 || !inc->oldsets[o->set].valid)
         return 0;
     unsigned char fp[BSTATE_HASH];
-    if (S_fp_out(w, j, inc->oldsets[o->set].mask, o->names, fp) != 0 ||
-        memcmp(fp, o->fp, sizeof fp))
+    if (inc->fast && !o->names && !S_job_dirty(s, inc, j))
+        memcpy(fp, o->fp, sizeof fp); /* it shows no page that changed */
+    else if (S_fp_out(w, j, inc->oldsets[o->set].mask, o->names, fp) != 0 ||
+             memcmp(fp, o->fp, sizeof fp))
         return 0;
     int set = S_tset_intern(s, &inc->oldsets[o->set]);
     if (set < 0 || S_inc_put(inc, rel, set, 0, o->names, fp) != 0)
@@ -4428,6 +4563,8 @@ static int S_inc_load(site *s, S_inc *inc, const char *tree, folio_err *err)
         ts->mask = S_tset_mask(s, ts);
     }
     inc->on = 1;
+    if (tree != s->out && S_inc_dirty(s, inc) != 0)
+        return err_set(err, "out of memory");
     return 0;
 }
 
@@ -4436,6 +4573,7 @@ static void S_inc_close(S_inc *inc)
     bstate_free(&inc->old);
     free(inc->map);
     free(inc->oldsets);
+    free(inc->dirty);
     for (size_t i = 0; i < inc->nouts; i++)
     {
         free(inc->outs[i].path);
@@ -4477,8 +4615,13 @@ static int S_state_write(site *s, S_inc *inc, const char *tree, folio_err *err)
     st.sets = calloc(s->nsets + 1, sizeof *st.sets);
     st.src_at = S_state_src;
     st.src_ud = s;
+    memcpy(st.graph, s->graph_fp, BSTATE_HASH);
+    st.nsrc_hash = s->npages;
+    st.src_hash = calloc(s->npages + 1, BSTATE_HASH);
+    for (size_t i = 0; st.src_hash && i < s->npages; i++)
+        memcpy(st.src_hash[i], s->pages[i].hash, BSTATE_HASH);
     int *idx = calloc(s->nsets * s->ntinfo + 1, sizeof *idx);
-    int rc = !st.tpl_names || !st.tpl_hash || !st.sets || !idx
+    int rc = !st.tpl_names || !st.tpl_hash || !st.sets || !idx || !st.src_hash
                  ? err_set(err, "out of memory") : 0;
     for (size_t i = 0; rc == 0 && i < s->ntinfo; i++) {
         st.tpl_names[i] = s->tinfo[i].name;
@@ -4502,6 +4645,7 @@ static int S_state_write(site *s, S_inc *inc, const char *tree, folio_err *err)
             rc = err_set(err, "%s: %s", path, strerror(errno));
     }
     free(idx);
+    free(st.src_hash);
     free(st.tpl_names);
     free(st.tpl_hash);
     free(st.sets);
@@ -4569,6 +4713,11 @@ int site_build(site *s, folio_err *err)
     if (S_clean_stale(sl ? parent : ".", base, s->jobs, err) != 0) {
         close(lfd);
         return -1;
+    }
+    if (S_graph_fp(s, s->graph_fp) != 0) {
+        S_inc_close(&inc);
+        close(lfd);
+        return err_set(err, "out of memory");
     }
     char *tree = S_target(s, prev, &mode, &inc, err);
     if (!tree) {

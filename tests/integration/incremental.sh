@@ -6,7 +6,8 @@
 # generated site, each followed by an incremental build of OUT and a full
 # build into a fresh directory, compared with diff -r. Also: a body-only
 # edit renders one page; a build killed with kill -9 leaves no
-# .OUT.new-* folder behind once the next build has run.
+# .OUT.new-* folder behind once the next build has run. FOLIO_EDIT_SEED=N
+# runs another sequence of edits (7 by default).
 . "$FOLIO_SRCDIR/tests/integration/lib.sh"
 command -v python3 >/dev/null || { echo "SKIP: python3 is needed to make the edits"; exit 77; }
 T=$T_DIR
@@ -134,11 +135,11 @@ EOF
 
 # a fixed "now": feeds of empty sections are dated with it
 build() { "$FOLIO_BIN" build -s "$S" --as-of 2026-01-01T00:00:00Z "$@" >"$T/build.log" 2>&1; }
-python3 "$T/edit.py" "$S" 7 0 >/dev/null
+python3 "$T/edit.py" "$S" "${FOLIO_EDIT_SEED:-7}" 0 >/dev/null
 build || { cat "$T/build.log"; fail "first build" "failed"; }
 same=1
 for step in $(seq 1 30); do
-    what=$(python3 "$T/edit.py" "$S" 7 "$step")
+    what=$(python3 "$T/edit.py" "$S" "${FOLIO_EDIT_SEED:-7}" "$step")
     if ! build; then
         cat "$T/build.log"; fail "incremental build after '$what'" "failed"; same=0; break
     fi

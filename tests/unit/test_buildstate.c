@@ -53,6 +53,13 @@ START_TEST(test_round_trip)
     unsigned char hash[2][BSTATE_HASH];
     int tpl[2];
     S_sample(&st, outs, &src, &set, names, hash, tpl);
+    /* the page graph's fingerprint and the files' hashes */
+    unsigned char srch[3][BSTATE_HASH];
+    for (int i = 0; i < 3; i++)
+        memset(srch[i], 0x30 + i, BSTATE_HASH);
+    memset(st.graph, 9, BSTATE_HASH);
+    st.src_hash = srch;
+    st.nsrc_hash = 3;
     buf b = BUF_INIT;
     ck_assert_int_eq(bstate_encode(&st, &b), 0);
     folio_err err;
@@ -80,6 +87,9 @@ START_TEST(test_round_trip)
     ck_assert_int_eq(bstate_load(path, BSTATE_OUTS, &back, &err), 0);
     ck_assert_int_eq(back.nouts, 2);
     ck_assert_int_eq(back.nsrcs, 0);
+    ck_assert(!memcmp(back.graph, st.graph, BSTATE_HASH));
+    ck_assert_int_eq(back.nsrc_hash, 3);
+    ck_assert(!memcmp(back.src_hash, srch, sizeof srch));
     bstate_free(&back);
     /* cut short anywhere: refused */
     for (size_t cut = 0; cut < b.len; cut += 7) {
