@@ -23,7 +23,10 @@
     X(curl_global_init) X(curl_global_cleanup) X(curl_easy_init) X(curl_easy_cleanup)    \
     X(curl_easy_perform) X(curl_easy_setopt) X(curl_easy_getinfo) X(curl_easy_strerror)  \
     X(curl_free) X(curl_slist_append) X(curl_slist_free_all) X(curl_url)                 \
-    X(curl_url_cleanup) X(curl_url_get) X(curl_url_set)
+    X(curl_url_cleanup) X(curl_url_get) X(curl_url_set) X(curl_multi_init)             \
+    X(curl_multi_cleanup) X(curl_multi_setopt) X(curl_multi_add_handle)                  \
+    X(curl_multi_remove_handle) X(curl_multi_perform) X(curl_multi_poll)                 \
+    X(curl_multi_info_read)
 #define S_DECL(f) __typeof__(&f) f;
 static struct { S_CURL_FNS(S_DECL) } S_c;
 #undef S_DECL
@@ -148,4 +151,61 @@ CURLUcode curl_url_get(CURLU *u, CURLUPart what, char **part, unsigned int flags
 CURLUcode curl_url_set(CURLU *u, CURLUPart what, const char *part, unsigned int flags)
 {
     return S_have() ? S_c.curl_url_set(u, what, part, flags) : CURLUE_OUT_OF_MEMORY;
+}
+
+/* the multi interface: the kept-alive connections of src/curlpool.c */
+CURLM *curl_multi_init(void)
+{
+    return S_have() ? S_c.curl_multi_init() : NULL;
+}
+
+CURLMcode curl_multi_cleanup(CURLM *m)
+{
+    return S_have() ? S_c.curl_multi_cleanup(m) : CURLM_BAD_HANDLE;
+}
+
+/* Like curl_easy_setopt: the argument's type follows from the option's
+ * number (CURLOPTTYPE_ ranges). */
+CURLMcode curl_multi_setopt(CURLM *m, CURLMoption option, ...)
+{
+    if (!S_have())
+        return CURLM_BAD_HANDLE;
+    va_list ap;
+    va_start(ap, option);
+    CURLMcode rc;
+    if (option < CURLOPTTYPE_OBJECTPOINT)
+        rc = S_c.curl_multi_setopt(m, option, va_arg(ap, long));
+    else if (option < CURLOPTTYPE_FUNCTIONPOINT)
+        rc = S_c.curl_multi_setopt(m, option, va_arg(ap, void *));
+    else if (option < CURLOPTTYPE_OFF_T)
+        rc = S_c.curl_multi_setopt(m, option, va_arg(ap, void (*)(void)));
+    else
+        rc = S_c.curl_multi_setopt(m, option, va_arg(ap, curl_off_t));
+    va_end(ap);
+    return rc;
+}
+
+CURLMcode curl_multi_add_handle(CURLM *m, CURL *e)
+{
+    return S_have() ? S_c.curl_multi_add_handle(m, e) : CURLM_BAD_HANDLE;
+}
+
+CURLMcode curl_multi_remove_handle(CURLM *m, CURL *e)
+{
+    return S_have() ? S_c.curl_multi_remove_handle(m, e) : CURLM_BAD_HANDLE;
+}
+
+CURLMcode curl_multi_perform(CURLM *m, int *running)
+{
+    return S_have() ? S_c.curl_multi_perform(m, running) : CURLM_BAD_HANDLE;
+}
+
+CURLMcode curl_multi_poll(CURLM *m, struct curl_waitfd fds[], unsigned nfds, int ms, int *n)
+{
+    return S_have() ? S_c.curl_multi_poll(m, fds, nfds, ms, n) : CURLM_BAD_HANDLE;
+}
+
+CURLMsg *curl_multi_info_read(CURLM *m, int *left)
+{
+    return S_have() ? S_c.curl_multi_info_read(m, left) : NULL;
 }
