@@ -3192,3 +3192,104 @@ int projections_member_rows(projections *p, const char *user_id, projections_mem
     S_rowcb c = {NULL, fn, ud, 0};
     return S_each_row(p, st, S_member_row, &c, "projections: members", err);
 }
+
+/* ---- the owner's pages: one page at a time (keyset, never OFFSET) -------- */
+
+int projections_inbox_page(projections *p, const char *status, long long before, int limit,
+                           projections_inbox_fn fn, void *ud, folio_err *err)
+{
+    /* the rowid walked backwards from `before`: a page costs its rows (and
+     * the rows of other statuses it steps over), whatever the inbox holds */
+    sqlite3_stmt *st = S_prep(p, "SELECT position, contact_id, status, received_at, page"
+                                 " FROM %s.inbox WHERE (?1 IS NULL OR status = ?1) AND"
+                                 " position < ?2 ORDER BY position DESC LIMIT ?3",
+                              err);
+    if (!st)
+        return -1;
+    if (status)
+        sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, before > 0 ? before : INT64_MAX);
+    sqlite3_bind_int(st, 3, limit);
+    S_rowcb c = {fn, NULL, ud, 0};
+    return S_each_row(p, st, S_inbox_row, &c, "projections: inbox", err);
+}
+
+int projections_inbox_counts(projections *p, long long counts[4], folio_err *err)
+{
+    static const char *const names[4] = {"new", "handled", "archived", "spam"};
+    sqlite3_stmt *st = S_prep(p, "SELECT status, count(*) FROM %s.inbox GROUP BY status", err);
+    if (!st)
+        return -1;
+    memset(counts, 0, 4 * sizeof *counts);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *s = (const char *)sqlite3_column_text(st, 0);
+        for (int i = 0; s && i < 4; i++)
+            if (!strcmp(s, names[i]))
+                counts[i] = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : S_sqlerr(p->db, err, "projections: inbox counts");
+}
+
+int projections_members_page(projections *p, const char *name_like, long long before,
+                             int limit, projections_member_fn fn, void *ud, folio_err *err)
+{
+    sqlite3_stmt *st = S_prep(p, "SELECT position, user_id, display_name, joined_at, hidden,"
+                                 " role, 0 FROM %s.members WHERE position < ?1 AND"
+                                 " (?2 IS NULL OR display_name LIKE ?2 ESCAPE '\\')"
+                                 " ORDER BY position DESC LIMIT ?3", err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, before > 0 ? before : INT64_MAX);
+    if (name_like)
+        sqlite3_bind_text(st, 2, name_like, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, limit);
+    S_rowcb c = {NULL, fn, ud, -1}; /* no rank on a page */
+    return S_each_row(p, st, S_member_row, &c, "projections: members", err);
+}
+
+int projections_member_count(projections *p, long long *n, folio_err *err)
+{
+    return S_scalar(p, "SELECT count(*) FROM %s.members", n, err);
+}
+
+cJSON *projections_versions(projections *p, folio_err *err)
+{
+    sqlite3_stmt *st = S_prep(p, "SELECT name, version, position FROM"
+                                 " main.projection_checkpoints ORDER BY name", err);
+    cJSON *arr = st ? cJSON_CreateArray() : NULL;
+    if (!arr) {
+        sqlite3_finalize(st);
+        return st ? (err_set(err, "out of memory"), NULL) : NULL;
+    }
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        int code = 0;
+        for (size_t i = 0; name && i < S_NDEFS; i++)
+            if (!strcmp(S_defs[i].name, name))
+                code = S_defs[i].version;
+        cJSON *o = cJSON_CreateObject();
+        if (!o || !cJSON_AddStringToObject(o, "name", name ? name : "") ||
+            !cJSON_AddNumberToObject(o, "version", sqlite3_column_int(st, 1)) ||
+            !cJSON_AddNumberToObject(o, "code_version", code) ||
+            !cJSON_AddBoolToObject(o, "current", code == sqlite3_column_int(st, 1)) ||
+            !cJSON_AddNumberToObject(o, "position", (double)sqlite3_column_int64(st, 2)) ||
+            !cJSON_AddItemToArray(arr, o)) {
+            cJSON_Delete(o);
+            rc = SQLITE_NOMEM;
+            break;
+        }
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        cJSON_Delete(arr);
+        if (rc == SQLITE_NOMEM)
+            err_set(err, "out of memory");
+        else
+            S_sqlerr(p->db, err, "projections: versions");
+        return NULL;
+    }
+    return arr;
+}
