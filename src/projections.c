@@ -56,7 +56,12 @@ static const S_def S_defs[] = {
       "CREATE INDEX %1$s.members%2$s_user ON members%2$s (user_id)", NULL}},
     /* No dedupe hash here: the domain finds a duplicate request through
      * the log's own stream index (its stream is named after the hash). */
-    {"inbox", PROJ_INBOX, 4, {"inbox", NULL, NULL},
+    /* The owner's inbox pages (admin) walk one status newest first
+     * (status_position) and show how many requests each status holds:
+     * counting 100,000 rows took 50 to 150 ms a page, so inbox_counts
+     * keeps the numbers, moved by triggers with every row the handlers
+     * insert, update or delete (made before a rebuild fills the table). */
+    {"inbox", PROJ_INBOX, 6, {"inbox", NULL, NULL},
      {"CREATE TABLE %1$s.inbox%2$s (position INTEGER PRIMARY KEY,"
       " contact_id BLOB NOT NULL, subject BLOB NOT NULL,"
       " received_at INTEGER NOT NULL,"
@@ -65,7 +70,22 @@ static const S_def S_defs[] = {
       " page TEXT)",
       NULL, NULL},
      {"CREATE UNIQUE INDEX %1$s.inbox%2$s_contact ON inbox%2$s (contact_id)",
-      NULL, NULL}},
+      "CREATE INDEX %1$s.inbox%2$s_status ON inbox%2$s (status, position);"
+      "CREATE TABLE IF NOT EXISTS %1$s.inbox_counts%2$s (status TEXT PRIMARY KEY,"
+      " n INTEGER NOT NULL) WITHOUT ROWID;"
+      "DELETE FROM %1$s.inbox_counts%2$s;"
+      "INSERT INTO %1$s.inbox_counts%2$s SELECT status, count(*) FROM %1$s.inbox%2$s"
+      " GROUP BY status;"
+      "CREATE TRIGGER %1$s.inbox%2$s_count_ins AFTER INSERT ON inbox%2$s BEGIN"
+      " INSERT INTO inbox_counts%2$s VALUES (NEW.status, 1)"
+      " ON CONFLICT (status) DO UPDATE SET n = n + 1; END;"
+      "CREATE TRIGGER %1$s.inbox%2$s_count_del AFTER DELETE ON inbox%2$s BEGIN"
+      " UPDATE inbox_counts%2$s SET n = n - 1 WHERE status = OLD.status; END;"
+      "CREATE TRIGGER %1$s.inbox%2$s_count_upd AFTER UPDATE OF status ON inbox%2$s"
+      " WHEN NEW.status <> OLD.status BEGIN"
+      " UPDATE inbox_counts%2$s SET n = n - 1 WHERE status = OLD.status;"
+      " INSERT INTO inbox_counts%2$s VALUES (NEW.status, 1)"
+      " ON CONFLICT (status) DO UPDATE SET n = n + 1; END", NULL}},
     {"stats", PROJ_STATS, 1, {"stats_types", "stats_days", NULL},
      {"CREATE TABLE %1$s.stats_types%2$s (type TEXT PRIMARY KEY,"
       " count INTEGER NOT NULL)",
@@ -647,7 +667,7 @@ static int S_exec(sqlite3 *db, const char *sql, folio_err *err)
 static int S_exec_t(sqlite3 *db, const char *tmpl, const char *schema,
                     const char *suffix, folio_err *err)
 {
-    char sql[1024];
+    char sql[2048];
     int n = snprintf(sql, sizeof sql, tmpl, schema, suffix);
     if (n < 0 || (size_t)n >= sizeof sql)
         return err_set(err, "projections: statement too long");
@@ -3217,7 +3237,7 @@ int projections_inbox_page(projections *p, const char *status, long long before,
 int projections_inbox_counts(projections *p, long long counts[4], folio_err *err)
 {
     static const char *const names[4] = {"new", "handled", "archived", "spam"};
-    sqlite3_stmt *st = S_prep(p, "SELECT status, count(*) FROM %s.inbox GROUP BY status", err);
+    sqlite3_stmt *st = S_prep(p, "SELECT status, n FROM %s.inbox_counts", err);
     if (!st)
         return -1;
     memset(counts, 0, 4 * sizeof *counts);
