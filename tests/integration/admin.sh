@@ -22,6 +22,19 @@ FORM=application/x-www-form-urlencoded
 echo 'owner-password-long' | F register --email owner@example.org --name "Olive Owner" --password-stdin >/dev/null ||
     t_fail "register the owner" "folio register failed"
 F members role owner@example.org owner >/dev/null || t_fail "make the owner" "folio members role failed"
+# A webhook nobody answers, tried once: every contact becomes a dead letter.
+cat >>"$S/folio.yml" <<EOF
+webhooks:
+  - url: "http://127.0.0.1:$(folio_free_port)/hook"
+    events: [ContactRequestSubmitted]
+    secret: "admin-test-secret-0123456789"
+consumers:
+  retry_first: 100ms
+  retry_max: 1s
+  attempts: 1
+  poll: 200ms
+  start: beginning
+EOF
 echo 'member-password-long' | F register --email mia@example.org --name "Mia Member" --password-stdin >/dev/null
 echo 'victim-password-long' | F register --email vic@example.org --name "Vic Victim" --password-stdin >/dev/null
 t_serve
@@ -63,7 +76,7 @@ t_expect "... once" 1 "$(grep -ci '^cache-control:' "$T_DIR/headers")"
 t_contains "... in the site's theme" 'class="site-header' "$T_DIR/body"
 t_contains "... unread requests counted" 'id="count-unread">31<' "$T_DIR/body"
 t_contains "... members counted" 'id="count-members">3<' "$T_DIR/body"
-t_contains "... dead letters counted" 'id="count-dead">0<' "$T_DIR/body"
+t_contains "... dead letters counted" 'id="count-dead">' "$T_DIR/body"
 t_contains "... not for search engines" 'name="robots" content="noindex"' "$T_DIR/body"
 t_expect "/admin without the slash: 303" 303 "$(t_status GET /admin "${O[@]}")"
 t_expect "an unknown owner's page: 404" 404 "$(t_status GET /admin/nothing/ "${O[@]}")"
@@ -154,6 +167,20 @@ t_contains "... projections with their versions" "<td>inbox</td>" "$T_DIR/body"
 t_contains "... the consumers" "<td>mail</td>" "$T_DIR/body"
 t_contains "... the database size" 'id="db-size">' "$T_DIR/body"
 t_contains "... the last backup" "$T_DIR/backup.db" "$T_DIR/body"
+dead() { "$FOLIO_BIN" deadletters -s "$S" --json | python3 -c 'import json, sys; print(len([d for d in json.load(sys.stdin) if d["state"] == "dead"]))'; }
+folio_wait_for '[ "$(dead)" -ge 31 ]' 20 && t_ok "the webhook's failures are dead letters" ||
+    t_fail "the webhook's failures are dead letters" "$(dead)"
+t_expect "health with dead letters" 200 "$(t_status GET /admin/health/ "${O[@]}")"
+letter=$(grep -o 'name="letter" value="[0-9]*"' "$T_DIR/body" | head -n1 | grep -o '[0-9]*')
+[ -n "$letter" ] && t_ok "... each with a Retry button" || t_fail "... each with a Retry button" "none"
+t_expect "retry without the CSRF token: 403" 403 "$(post /admin/health/ "action=retry&letter=$letter" "${O[@]}")"
+t_expect "... as a member: 403" 403 "$(post /admin/health/ "csrf=$csrf&action=retry&letter=$letter" -H "Cookie: folio=$mc")"
+t_expect "retry: 303" 303 "$(post /admin/health/ "csrf=$csrf&action=retry&letter=$letter" "${O[@]}")"
+t_expect "... back to health" "/admin/health/?done=retry" "$(header Location)"
+t_expect "... recorded as folio deadletters retry records it" 1 "$(python3 -c '
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+print(db.execute("SELECT count(*) FROM consumer_actions WHERE action = ? AND dead_letter = ?", ("owner-retry", int(sys.argv[2]))).fetchone()[0])' "$S/var/folio.db" "$letter")"
 t_expect "retry a dead letter that is not there: 404" 404 "$(post /admin/health/ "csrf=$csrf&action=retry&letter=999" "${O[@]}")"
 t_expect "... without the CSRF token: 403" 403 "$(post /admin/health/ "action=retry&letter=999" "${O[@]}")"
 
