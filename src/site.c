@@ -2474,7 +2474,7 @@ static int S_inc_record(S_worker *w, const S_out *o, S_rctx *r, const char *path
 static int S_emit(S_worker *w, const S_out *o, const cJSON *ctx, S_rctx *r, folio_err *err)
 {
     site *s = w->s;
-    tpl_render_opts ro = {S_loader, r, S_resolve, r, 0};
+    tpl_render_opts ro = {.loader = S_loader, .loader_ud = r, .resolver = S_resolve, .resolver_ud = r};
     buf_reset(&w->html);
     buf *dst = w->to ? w->to : &w->html;
     if (!o->t)

@@ -30,6 +30,11 @@
  * with a loop over tags takes about 100,000 steps. */
 #define S_MAX_STEPS 1000000u    /* sections, items, blocks and partials run */
 #define S_MAX_OUTPUT ((size_t)32 * 1024 * 1024)
+/* Context levels looked through by name lookups. Steps alone leave a name
+ * looked up at the bottom of 500 nested sections, a million times, free:
+ * minutes of work from a 3 KB template. That 20,000-page list takes about
+ * 3 million. */
+#define S_MAX_PROBES 4000000u
 #define S_MAX_NEST 128          /* open tags inside one template */
 #define S_MAX_DELIM 16
 #define S_MAX_INDENT 4096
@@ -808,6 +813,8 @@ typedef struct S_state {
     int pend;              /* the next byte begins a line of template text */
     unsigned run_depth, partial_depth;
     unsigned steps;        /* S_run calls so far: bounded by S_MAX_STEPS */
+    unsigned probes;       /* context levels searched: bounded by max_probes */
+    unsigned max_steps, max_probes;
     size_t start;          /* out->len when the render began */
     uint32_t indlen;
     unsigned ncache;
@@ -897,9 +904,11 @@ static const cJSON *S_lookup(S_state *st, const tpl *t, const S_op *op,
         return ctx ? ctx->v : NULL;
     const char *first = t->pool + t->pieces[op->a];
     const cJSON *v = NULL;
-    for (const S_ctx *c = ctx; c && !v; c = c->up)
+    for (const S_ctx *c = ctx; c && !v && st->probes <= st->max_probes; c = c->up) {
+        st->probes++;
         if (cJSON_IsObject(c->v))
             v = S_get(c->v, first);
+    }
     if (!v)
         v = S_resolve(st, first);
     for (uint32_t k = 1; v && k < op->npieces; k++)
@@ -1099,10 +1108,13 @@ static int S_run(S_state *st, const tpl *t, uint32_t i, uint32_t end,
     if (st->run_depth >= S_MAX_RUN_DEPTH)
         return S_fail(st, t, &t->ops[i], "templates nested more than %d deep",
                       S_MAX_RUN_DEPTH);
-    if (++st->steps > S_MAX_STEPS)
+    if (++st->steps > st->max_steps)
         return S_fail(st, t, &t->ops[i], "too much work: over %u sections, items "
                       "and partials rendered (a partial inside a loop including "
-                      "itself?)", S_MAX_STEPS);
+                      "itself?)", st->max_steps);
+    if (st->probes > st->max_probes)
+        return S_fail(st, t, &t->ops[i], "too much work: over %u names looked up "
+                      "through the sections around them", st->max_probes);
     if (st->out->len - st->start > S_MAX_OUTPUT)
         return S_fail(st, t, &t->ops[i], "too much work: the page is over %zu MiB",
                       S_MAX_OUTPUT >> 20);
@@ -1151,12 +1163,24 @@ int tpl_render(const tpl *t, const cJSON *ctx, const tpl_render_opts *opts,
     memset(st, 0, offsetof(S_state, ind));
     if (opts)
         st->opts = *opts;
+    st->max_steps = S_MAX_STEPS;
+    st->max_probes = S_MAX_PROBES;
+    if (opts && opts->max_steps && opts->max_steps < S_MAX_STEPS)
+        st->max_steps = opts->max_steps;
+    if (opts && opts->max_probes && opts->max_probes < S_MAX_PROBES)
+        st->max_probes = opts->max_probes;
     st->out = out;
     st->err = &e;
     size_t start = out->len;
     st->start = start;
     S_ctx root = {ctx, NULL};
     int rc = S_run(st, t, 0, t->nops, ctx ? &root : NULL, NULL, (S_ind){0, 0});
+    /* lookups past the limit found nothing: never hand out that page */
+    if (rc == 0 && st->probes > st->max_probes) {
+        snprintf(e.msg, sizeof e.msg, "%s: too much work: over %u names looked up "
+                 "through the sections around them", t->name, st->max_probes);
+        rc = -1;
+    }
     if (rc != 0) {
         if (out->ptr) {
             out->len = start;

@@ -44,6 +44,9 @@ typedef struct tpl_render_opts {
     tpl_resolver_fn resolver; /* may be NULL */
     void *resolver_ud;
     int text;               /* plain text (mail): {{name}} is not escaped */
+    /* Lower work limits than the defaults (0: the default), for callers
+     * that must fail fast, such as the fuzzer. */
+    unsigned max_steps, max_probes;
 } tpl_render_opts;
 
 /* Compiles src (len bytes, need not be NUL-terminated). name is used in

@@ -42,7 +42,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     tpl *t = tpl_compile("fuzz", (const char *)data, size, &err);
     if (!t)
         return 0;
-    tpl_render_opts o = {S_self, t, S_resolve, extra, (int)(size & 1)};
+    /* a hundredth of a page's work limits: the code that enforces them
+     * runs the same, and the fuzzer is not stuck for a second on each
+     * input that hits them */
+    tpl_render_opts o = {.loader = S_self, .loader_ud = t, .resolver = S_resolve,
+                         .resolver_ud = extra, .text = (int)(size & 1),
+                         .max_steps = 10000, .max_probes = 40000};
     buf out = BUF_INIT;
     (void)tpl_render(t, ctx, &o, &out, &err);
     buf_free(&out);

@@ -370,6 +370,41 @@ START_TEST(test_exponential_work_is_refused)
     tpl_free(t);
     tpl_free(card);
     cJSON_Delete(big);
+    /* few steps, each name looked up through 120 sections: 5,000 items x
+     * 30 names x 120 levels is past the lookup budget */
+    cJSON *wide = cJSON_Parse("{\"one\":[{}]}");
+    ck_assert_ptr_nonnull(wide);
+    arr = cJSON_AddArrayToObject(wide, "many");
+    for (int i = 0; i < 5000; i++)
+        cJSON_AddItemToArray(arr, cJSON_CreateObject());
+    buf_reset(&deep);
+    for (int i = 0; i < 120; i++)
+        ck_assert_int_eq(buf_puts(&deep, "{{#one}}"), 0);
+    ck_assert_int_eq(buf_puts(&deep, "{{#many}}"), 0);
+    for (int i = 0; i < 30; i++)
+        ck_assert_int_eq(buf_puts(&deep, "{{nope}}"), 0);
+    ck_assert_int_eq(buf_puts(&deep, "{{/many}}"), 0);
+    for (int i = 0; i < 120; i++)
+        ck_assert_int_eq(buf_puts(&deep, "{{/one}}"), 0);
+    t = tpl_compile("wide", deep.ptr, deep.len, &err);
+    ck_assert_ptr_nonnull(t);
+    buf_reset(&out);
+    ck_assert_int_eq(tpl_render(t, wide, NULL, &out, &err), -1);
+    ck_assert_msg(strstr(err.msg, "names looked up"), "%s", err.msg);
+    ck_assert_uint_eq(out.len, 0);
+    /* a caller's own lower limits (the fuzzer's) */
+    tpl *few = tpl_compile("few", "{{#many}}{{nope}}{{/many}}", 26, &err);
+    ck_assert_ptr_nonnull(few);
+    tpl_render_opts lim = {.max_steps = 10};
+    ck_assert_int_eq(tpl_render(few, wide, &lim, &out, &err), -1);
+    ck_assert_msg(strstr(err.msg, "over 10 sections"), "%s", err.msg);
+    lim = (tpl_render_opts){.max_probes = 100};
+    ck_assert_int_eq(tpl_render(few, wide, &lim, &out, &err), -1);
+    ck_assert_msg(strstr(err.msg, "over 100 names"), "%s", err.msg);
+    ck_assert_int_eq(tpl_render(few, wide, NULL, &out, &err), 0);
+    tpl_free(few);
+    tpl_free(t);
+    cJSON_Delete(wide);
     cJSON_Delete(ctx);
     buf_free(&deep);
     buf_free(&out);
