@@ -1,5 +1,6 @@
 -- wrk script for bench/forms: every request POSTs a distinct, valid contact
--- form (urlencoded, with the site's Origin; FORM_PATH=/register for sign-ups) and done() prints how many
+-- form (urlencoded, with the site's Origin; FORM_PATH=/register for sign-ups,
+-- /login for sign-ins with LOGIN_BODY) and done() prints how many
 -- answers were accepted (2xx/3xx) and refused, and the latency percentiles.
 --   wrk -t2 -c64 -d30s -s bench/forms.lua URL/contact   (ORIGIN in the env)
 local threads = {}
@@ -26,7 +27,10 @@ end
 function request()
    n = n + 1
    local body
-   if path == "/register" then
+   if path == "/login" then
+      -- bench/admin: the owner signing in, again and again (LOGIN_BODY)
+      body = os.getenv("LOGIN_BODY")
+   elseif path == "/register" then
       -- RUN keeps addresses distinct across runs on one store.
       body = "email=member" .. (os.getenv("RUN") or "0") .. "-" .. tid .. "-" .. n ..
          "%40example.org&display_name=Bench+Member+" .. tid .. "-" .. n ..

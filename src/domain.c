@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <sodium.h>
 
@@ -17,6 +18,7 @@
 #include "vault.h"
 
 #define S_EMAIL_MAX 1024
+#define S_NOTE_PATH 4096
 #define S_EMAIL_CHARS 254 /* the registry's limit; more cannot be normalised */
 
 struct domain {
@@ -1777,9 +1779,14 @@ int domain_check(domain *d, buf *report, folio_err *err)
     return a || b ? 1 : 0;
 }
 
+static int S_backup_note(domain *d, const char *path);
+
 int domain_backup(domain *d, const char *path, folio_err *err)
 {
-    return store_backup(d->st, path, err);
+    if (store_backup(d->st, path, err) != 0)
+        return -1;
+    S_backup_note(d, path);
+    return 0;
 }
 
 int domain_writable(domain *d)
@@ -2592,4 +2599,170 @@ int domain_account_email_confirm(domain *d, const char *token, domain_result *re
     res->nchanged = 0; /* no public page shows an address */
     res->id[0] = '\0';
     return res->rc = rc;
+}
+
+/* ---- the owner's pages (web_admin) -------------------------------------- */
+
+projections *domain_projections(domain *d) { return d->p; }
+vault *domain_vault(domain *d) { return d->v; }
+
+int domain_member_get(domain *d, const char *user_id, cJSON **out, folio_err *err)
+{
+    *out = NULL;
+    if (!user_id || !*user_id)
+        return DOMAIN_NOT_FOUND;
+    S_at a = {d, cJSON_CreateArray(), err, 0};
+    if (!a.personal)
+        return err_set(err, "out of memory"), DOMAIN_ERROR;
+    if (projections_member_rows(d->p, user_id, S_member_view, &a, err) < 0) {
+        cJSON_Delete(a.personal);
+        return DOMAIN_ERROR;
+    }
+    *out = cJSON_DetachItemFromArray(a.personal, 0);
+    cJSON_Delete(a.personal);
+    return *out ? DOMAIN_OK : DOMAIN_NOT_FOUND;
+}
+
+/* By id, through the member's own address: one erasure, whoever asks. */
+int domain_member_forget(domain *d, const char *user_id, domain_result *res,
+                         folio_err *err)
+{
+    cJSON *m = NULL;
+    S_res_init(res);
+    int rc = domain_member_get(d, user_id, &m, err);
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(m, "email");
+    if (rc == DOMAIN_OK && (!cJSON_IsString(e) || !strcmp(e->valuestring, "[redacted]")))
+        rc = DOMAIN_NOT_FOUND;
+    if (rc == DOMAIN_OK)
+        rc = domain_forget(d, e->valuestring, res, err);
+    if (m && cJSON_IsString(e))
+        sodium_memzero(e->valuestring, strlen(e->valuestring));
+    cJSON_Delete(m);
+    if (rc == DOMAIN_OK) {
+        /* the erased member's page and the counts */
+        res->nchanged = 0;
+        res->changed[res->nchanged++] = "community";
+        res->changed[res->nchanged++] = "stats";
+        res->changed[res->nchanged++] = "community.members";
+    }
+    return res->rc = rc;
+}
+
+/* var/last-backup: when and where the last `folio backup` went, for the
+ * health page. A note only: a backup that cannot be noted is still made. */
+static int S_backup_note(domain *d, const char *path)
+{
+    char note[S_NOTE_PATH], at[32];
+    folio_err err = {{0}};
+    struct stat st;
+    long long bytes = stat(path, &st) == 0 ? (long long)st.st_size : -1;
+    util_format_iso_ms(util_now_ms(), at);
+    cJSON *o = cJSON_CreateObject();
+    char *text = NULL;
+    if (o && cJSON_AddStringToObject(o, "at", at) && cJSON_AddStringToObject(o, "file", path) &&
+        cJSON_AddNumberToObject(o, "bytes", (double)bytes))
+        text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    int rc = -1;
+    if (text && util_path(note, sizeof note, &err, "%s/last-backup", d->cfg->var_dir) == 0)
+        rc = util_write_atomic_mode(note, text, strlen(text), 0600, 0, &err);
+    free(text);
+    return rc;
+}
+
+cJSON *domain_last_backup(const folio_config *cfg)
+{
+    char note[S_NOTE_PATH], *text = NULL;
+    size_t len = 0;
+    folio_err err = {{0}};
+    if (util_path(note, sizeof note, &err, "%s/last-backup", cfg->var_dir) != 0 ||
+        util_read_file(note, &text, &len, &err) != 0)
+        return NULL;
+    cJSON *o = cJSON_ParseWithLength(text, len);
+    free(text);
+    if (o && !cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    return o;
+}
+
+int domain_member_by_email(domain *d, const char *email, char user_id[80], folio_err *err)
+{
+    long long rank = 0;
+    return S_member_by_email(d, email, user_id, &rank, err);
+}
+
+/* A pending sign-up's row: its first event (UserRegistered) opened. */
+static int S_pending_row(domain *d, const char *user_id, long long key, long long created,
+                         cJSON *arr, folio_err *err)
+{
+    char stream[96], at[32];
+    snprintf(stream, sizeof stream, "user-%s", user_id);
+    S_at a = {d, NULL, err, 0};
+    if (store_read_stream(d->st, stream, S_at_event, &a, err) < 0 || a.failed) {
+        cJSON_Delete(a.personal);
+        return -1;
+    }
+    util_format_iso_ms(created, at);
+    cJSON *o = cJSON_CreateObject();
+    int ok = o && a.personal && cJSON_AddStringToObject(o, "user_id", user_id) &&
+             !S_copy_field(o, "email", a.personal, "email") &&
+             !S_copy_field(o, "name", a.personal, "display_name") &&
+             cJSON_AddStringToObject(o, "joined", at) &&
+             cJSON_AddBoolToObject(o, "verified", 0) &&
+             cJSON_AddNumberToObject(o, "key", (double)key);
+    cJSON_Delete(a.personal);
+    return S_add_row(arr, o, ok, err);
+}
+
+cJSON *domain_pending_page(domain *d, long long before, int limit, folio_err *err)
+{
+    sqlite3 *db = store_db(d->st);
+    sqlite3_stmt *st = NULL;
+    cJSON *arr = cJSON_CreateArray();
+    if (!arr || sqlite3_prepare_v2(db, "SELECT rowid, user_id, created_at FROM accounts"
+                                   " WHERE state = 'pending' AND rowid < ?1"
+                                   " ORDER BY rowid DESC LIMIT ?2", -1, &st, NULL) != SQLITE_OK) {
+        cJSON_Delete(arr);
+        err_set(err, "accounts: %s", arr ? sqlite3_errmsg(db) : "out of memory");
+        return NULL;
+    }
+    sqlite3_bind_int64(st, 1, before > 0 ? before : (long long)(~0ULL >> 1));
+    sqlite3_bind_int(st, 2, limit);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(st, 1);
+        if (S_pending_row(d, id ? id : "", sqlite3_column_int64(st, 0),
+                          sqlite3_column_int64(st, 2), arr, err) < 0) {
+            rc = SQLITE_ABORT;
+            break;
+        }
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        if (rc != SQLITE_ABORT)
+            err_set(err, "accounts: %s", sqlite3_errmsg(db));
+        cJSON_Delete(arr);
+        return NULL;
+    }
+    return arr;
+}
+
+int domain_pending_count(domain *d, long long *n, folio_err *err)
+{
+    sqlite3 *db = store_db(d->st);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM accounts WHERE state = 'pending'", -1,
+                           &st, NULL) != SQLITE_OK)
+        return err_set(err, "accounts: %s", sqlite3_errmsg(db));
+    int rc = sqlite3_step(st);
+    *n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : err_set(err, "accounts: %s", sqlite3_errmsg(db));
+}
+
+cJSON *domain_data_at(domain *d, long long position, folio_err *err)
+{
+    return S_data_at(d, position, err);
 }

@@ -291,5 +291,31 @@ int domain_account_email_request(domain *d, const char *raw, const char *email,
                                  domain_result *res, folio_err *err);
 int domain_account_email_confirm(domain *d, const char *token, domain_result *res,
                                  folio_err *err);
+/* ---- the owner's pages (web_admin) ---- */
+#include "projections.h"
+#include "vault.h"
+/* The handle's read models and vault, for the owner's paged views (same
+ * thread as the handle). */
+projections *domain_projections(domain *d);
+vault *domain_vault(domain *d);
+/* The member user_id as domain_members shows them (*out, a new object):
+ * DOMAIN_OK, DOMAIN_NOT_FOUND or DOMAIN_ERROR. */
+int domain_member_get(domain *d, const char *user_id, cJSON **out, folio_err *err);
+/* Erases the member user_id exactly as domain_forget erases an address. */
+int domain_member_forget(domain *d, const char *user_id, domain_result *res,
+                         folio_err *err);
+/* domain_backup notes each backup in var/last-backup; this reads it:
+ * {at, file, bytes}, or NULL when none was noted. */
+cJSON *domain_last_backup(const folio_config *cfg);
+/* The member with that address: DOMAIN_OK and user_id, DOMAIN_NOT_FOUND. */
+int domain_member_by_email(domain *d, const char *email, char user_id[80], folio_err *err);
+/* Sign-ups not yet verified, newest first: [{user_id, email, name, joined,
+ * verified: false, key}] with keys below before (0: from the newest); the
+ * last row's key is the next page's before. */
+cJSON *domain_pending_page(domain *d, long long before, int limit, folio_err *err);
+int domain_pending_count(domain *d, long long *n, folio_err *err);
+/* The data of the event at position, upcast, personal fields opened for
+ * the owner ("[redacted]" once forgotten); NULL with a message. */
+cJSON *domain_data_at(domain *d, long long position, folio_err *err);
 
 #endif

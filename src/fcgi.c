@@ -42,6 +42,7 @@
 #include "web_accounts.h"
 #include "accounts.h"
 #include "vault.h"
+#include "web_admin.h"
 
 /* Requests in flight at once (accepted, not yet answered). nginx queues the
  * rest in the listen backlog. 256 covers the benchmark's 64 connections
@@ -54,13 +55,13 @@
 
 enum S_route { R_OTHER, R_CONTACT, R_REGISTER, R_HEALTH, R_METRICS, R_API,
                R_VERIFY, R_LOGIN, R_LOGOUT, R_ACCOUNT, R_RESET,
-               R_ACCOUNT_DO };
+               R_ACCOUNT_DO, R_ADMIN };
 
 static const char *const S_route_names[] = {"other", "/contact", "/register",
                                             "/health", "/metrics", "/api/events",
                                             "/verify", "/login", "/logout",
                                             "/account/", "/reset",
-                                            "/account/*"};
+                                            "/account/*", "/admin/"};
 
 typedef struct S_job {
     FCGX_Request req;
@@ -86,6 +87,7 @@ typedef struct S_job {
     unsigned long long seq;   /* commit sequence it waits to see rendered */
     long long deadline_ns;    /* answer by then even if not rendered */
     api_req api;              /* GET /api/events */
+    web_admin_req admin;      /* /admin/: the owner's pages */
 } S_job;
 
 typedef struct S_jobq {
@@ -158,6 +160,8 @@ struct fcgi_server {
     int api_jobs;             /* API requests holding a slot */
     int stop_api, api_started;
     pthread_t api_thread;
+
+    web_admin *admin;         /* the owner's pages: their reads */
 };
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -378,11 +382,15 @@ static void S_send(S_job *j, int status, const char *ctype,
                    const char *extra_headers, const char *body, size_t blen)
 {
     buf h = BUF_INIT;
+    /* an answer with its own Cache-Control (the owner's pages: private,
+     * no-store) keeps it; every other one is no-store */
+    int own_cc = extra_headers && strstr(extra_headers, "Cache-Control:");
     int rc = buf_printf(&h,
                         "Status: %d %s\r\nContent-Type: %s\r\n"
-                        "Content-Length: %zu\r\nCache-Control: no-store, private\r\n"
+                        "Content-Length: %zu\r\n%s"
                         "X-Content-Type-Options: nosniff\r\n%s\r\n",
                         status, S_reason(status), ctype, blen,
+                        own_cc ? "" : "Cache-Control: no-store, private\r\n",
                         extra_headers ? extra_headers : "");
     /* A failed write means the web server went away: nothing to tell it,
      * and the log line below still records the answer we meant. */
@@ -491,6 +499,7 @@ static int S_account_do(fcgi_server *s, S_job *j);
 static int S_account_password(fcgi_server *s, S_job *j, char hash[128]);
 static int S_account_link(fcgi_server *s, S_job *j);
 static int S_link_token(fcgi_server *s, S_job *j);
+static void S_answer_admin(fcgi_server *s, S_job *j);
 
 /* The writer's verdict on a job whose store had no room (answered 503 with
  * Retry-After): an internal status, never sent as such. */
@@ -520,6 +529,10 @@ static void S_answer_committed(fcgi_server *s, S_job *j)
         metrics_disk_full();
         S_refuse(j, 503, "the site cannot store submissions right now; nothing "
                  "was kept, please send it again in a few minutes", S_RETRY_AFTER);
+        return;
+    }
+    if (j->route == R_ADMIN) {
+        S_answer_admin(s, j);
         return;
     }
     if (j->status < 500 && (j->route == R_LOGIN || j->route == R_LOGOUT ||
@@ -962,6 +975,7 @@ static void S_slot_put(fcgi_server *s, S_job *j)
     j->user_id[0] = j->name[0] = '\0';
     j->everywhere = 0;
     j->action = 0;
+    sodium_memzero(&j->admin, sizeof j->admin);
     j->status = 0;
     j->in_eof = 0;
     j->json = 0;
@@ -1014,6 +1028,8 @@ static enum S_route S_route_of(S_job *j)
         return R_RESET;
     if (web_accounts_action(path) != WEB_ACCOUNT_NONE)
         return R_ACCOUNT_DO;
+    if (web_admin_path(path))
+        return R_ADMIN;
     return R_OTHER;
 }
 
@@ -1132,6 +1148,7 @@ static int S_handle_form(fcgi_server *s, S_job *j)
 }
 
 static int S_api_accept(fcgi_server *s, S_job *j);
+static int S_admin(fcgi_server *s, S_job *j);
 
 /* Routes one accepted request. Returns 1 when the job now belongs to the
  * writer (it is answered later), 0 when it has been answered. */
@@ -1219,6 +1236,8 @@ static int S_handle(fcgi_server *s, S_job *j)
     case R_API:
         j->json = 1;
         return S_api_accept(s, j);
+    case R_ADMIN:
+        return S_admin(s, j);
     default:
         S_refuse(j, 404, "there is nothing here", NULL);
         return 0;
@@ -1259,6 +1278,8 @@ static void S_run_command(fcgi_server *s, S_job *j)
     int rc;
     if (j->route == R_VERIFY) {
         rc = domain_verify(s->writer_dom, j->token, &j->res, &err);
+    } else if (j->route == R_ADMIN) {
+        rc = web_admin_run(&j->admin, s->writer_dom, &j->res, &err);
     } else if (j->route == R_LOGIN || j->route == R_LOGOUT ||
                j->route == R_ACCOUNT || j->route == R_RESET) {
         rc = S_run_account(s, j, &err);
@@ -1379,7 +1400,7 @@ static void S_commit_group(fcgi_server *s, S_job *group, int n)
     for (S_job *j = group; j; j = j->next)
         if (!j->status && j->res.rc == DOMAIN_OK && j->route != R_LOGIN &&
             j->route != R_LOGOUT && j->route != R_ACCOUNT &&
-            j->route != R_RESET)
+            j->route != R_RESET && j->route != R_ADMIN)
             metrics_event(j->route == R_CONTACT  ? "ContactRequestSubmitted"
                           : j->route == R_VERIFY ? "MemberVerified"
                                                  : "UserRegistered");
@@ -1821,6 +1842,8 @@ static int S_open_handles(fcgi_server *s, folio_err *err)
         return err_prefix(err, "cannot set up mail and webhooks");
     if (api_open(cfg, &s->api, err) != 0)
         return err_prefix(err, "cannot open the events API");
+    if (web_admin_open(cfg, &s->admin, err) != 0)
+        return -1;
     return 0;
 }
 
@@ -2041,6 +2064,7 @@ void fcgi_close(fcgi_server *s)
     if (s->writer_dom)
         domain_close(s->writer_dom);
     api_close(s->api);
+    web_admin_close(s->admin);
     store_close(s->ckpt);
     consumers_close(s->consumers);
     while (s->cfgs) {
@@ -2065,4 +2089,58 @@ void fcgi_close(fcgi_server *s)
     pthread_cond_destroy(&s->ckpt_cv);
     pthread_cond_destroy(&s->api_cv);
     free(s);
+}
+
+/* ---- the owner's pages (/admin/, web_admin.h) ------------------------------- */
+
+/* Worker: the page asked for, a POST's Origin, length, type, body and
+ * CSRF token; then the writer checks the session and role. */
+static int S_admin(fcgi_server *s, S_job *j)
+{
+    const folio_config *cfg = S_cfg(s);
+    web_answer a = WEB_ANSWER_INIT;
+    const char *path = S_param(j, "DOCUMENT_URI");
+    j->json = 0;
+    if (!web_admin_start(&j->admin, j->method, path ? path : S_param(j, "SCRIPT_NAME"),
+                         S_param(j, "QUERY_STRING"), S_param(j, "HTTP_COOKIE"),
+                         cfg->base_url, &a)) {
+        S_send_answer(j, &a);
+        return 0;
+    }
+    if (j->admin.post) {
+        web_request rq;
+        S_web_request(j, &rq);
+        size_t len;
+        enum forms_body type;
+        char *body = NULL;
+        folio_err err = {{0}};
+        if (web_form_origin(&a, 0, &rq, cfg->base_url) != 0 ||
+            web_form_head(&a, 0, &rq, cfg->body_limit, &len, &type) != 0) {
+            S_send_answer(j, &a);
+            return 0;
+        }
+        if (S_read_body(j, len, &body, &err) != 0) {
+            S_refuse(j, 400, err.msg, NULL);
+            return 0;
+        }
+        int go = web_admin_form(&j->admin, type, body, len, &a);
+        free(body);
+        if (!go) {
+            S_send_answer(j, &a);
+            return 0;
+        }
+    }
+    S_enqueue(s, j);
+    return 1;
+}
+
+/* Responder: the page, or the answer to a change (none when the group's
+ * commit failed). */
+static void S_answer_admin(fcgi_server *s, S_job *j)
+{
+    web_answer a = WEB_ANSWER_INIT;
+    if (j->status >= 500)
+        j->admin.rc = DOMAIN_ERROR;
+    web_admin_answer(s->admin, &j->admin, &s->site, &s->site_mu, &a);
+    S_send_answer(j, &a);
 }

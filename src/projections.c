@@ -56,16 +56,36 @@ static const S_def S_defs[] = {
       "CREATE INDEX %1$s.members%2$s_user ON members%2$s (user_id)", NULL}},
     /* No dedupe hash here: the domain finds a duplicate request through
      * the log's own stream index (its stream is named after the hash). */
-    {"inbox", PROJ_INBOX, 4, {"inbox", NULL, NULL},
+    /* The owner's inbox pages (admin) walk one status newest first
+     * (status_position) and show how many requests each status holds:
+     * counting 100,000 rows took 50 to 150 ms a page, so inbox_counts
+     * keeps the numbers (a row per status with any), moved by triggers
+     * with every row the handlers insert, update or delete; a rebuild
+     * makes the triggers before it fills the table. */
+    {"inbox", PROJ_INBOX, 7, {"inbox", "inbox_counts", NULL},
      {"CREATE TABLE %1$s.inbox%2$s (position INTEGER PRIMARY KEY,"
       " contact_id BLOB NOT NULL, subject BLOB NOT NULL,"
       " received_at INTEGER NOT NULL,"
       " status TEXT NOT NULL CHECK (status IN ('new', 'handled',"
       " 'archived', 'spam')),"
       " page TEXT)",
-      NULL, NULL},
+      "CREATE TABLE %1$s.inbox_counts%2$s (status TEXT PRIMARY KEY,"
+      " n INTEGER NOT NULL) WITHOUT ROWID",
+      NULL},
      {"CREATE UNIQUE INDEX %1$s.inbox%2$s_contact ON inbox%2$s (contact_id)",
-      NULL, NULL}},
+      "CREATE INDEX %1$s.inbox%2$s_status ON inbox%2$s (status, position);"
+      "CREATE TRIGGER %1$s.inbox%2$s_count_ins AFTER INSERT ON inbox%2$s BEGIN"
+      " INSERT INTO inbox_counts%2$s VALUES (NEW.status, 1)"
+      " ON CONFLICT (status) DO UPDATE SET n = n + 1; END;"
+      "CREATE TRIGGER %1$s.inbox%2$s_count_del AFTER DELETE ON inbox%2$s BEGIN"
+      " UPDATE inbox_counts%2$s SET n = n - 1 WHERE status = OLD.status;"
+      " DELETE FROM inbox_counts%2$s WHERE status = OLD.status AND n = 0; END;"
+      "CREATE TRIGGER %1$s.inbox%2$s_count_upd AFTER UPDATE OF status ON inbox%2$s"
+      " WHEN NEW.status <> OLD.status BEGIN"
+      " UPDATE inbox_counts%2$s SET n = n - 1 WHERE status = OLD.status;"
+      " DELETE FROM inbox_counts%2$s WHERE status = OLD.status AND n = 0;"
+      " INSERT INTO inbox_counts%2$s VALUES (NEW.status, 1)"
+      " ON CONFLICT (status) DO UPDATE SET n = n + 1; END", NULL}},
     {"stats", PROJ_STATS, 1, {"stats_types", "stats_days", NULL},
      {"CREATE TABLE %1$s.stats_types%2$s (type TEXT PRIMARY KEY,"
       " count INTEGER NOT NULL)",
@@ -650,7 +670,7 @@ static int S_exec(sqlite3 *db, const char *sql, folio_err *err)
 static int S_exec_t(sqlite3 *db, const char *tmpl, const char *schema,
                     const char *suffix, folio_err *err)
 {
-    char sql[1024];
+    char sql[2048];
     int n = snprintf(sql, sizeof sql, tmpl, schema, suffix);
     if (n < 0 || (size_t)n >= sizeof sql)
         return err_set(err, "projections: statement too long");
@@ -3258,4 +3278,105 @@ int projections_member_rows(projections *p, const char *user_id, projections_mem
         S_bind_key(st, 1, user_id, k);
     S_rowcb c = {NULL, fn, ud, 0};
     return S_each_row(p, st, S_member_row, &c, "projections: members", err);
+}
+
+/* ---- the owner's pages: one page at a time (keyset, never OFFSET) -------- */
+
+int projections_inbox_page(projections *p, const char *status, long long before, int limit,
+                           projections_inbox_fn fn, void *ud, folio_err *err)
+{
+    /* the rowid walked backwards from `before`: a page costs its rows (and
+     * the rows of other statuses it steps over), whatever the inbox holds */
+    sqlite3_stmt *st = S_prep(p, "SELECT position, contact_id, status, received_at, page"
+                                 " FROM %s.inbox WHERE (?1 IS NULL OR status = ?1) AND"
+                                 " position < ?2 ORDER BY position DESC LIMIT ?3",
+                              err);
+    if (!st)
+        return -1;
+    if (status)
+        sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, before > 0 ? before : INT64_MAX);
+    sqlite3_bind_int(st, 3, limit);
+    S_rowcb c = {fn, NULL, ud, 0};
+    return S_each_row(p, st, S_inbox_row, &c, "projections: inbox", err);
+}
+
+int projections_inbox_counts(projections *p, long long counts[4], folio_err *err)
+{
+    static const char *const names[4] = {"new", "handled", "archived", "spam"};
+    sqlite3_stmt *st = S_prep(p, "SELECT status, n FROM %s.inbox_counts", err);
+    if (!st)
+        return -1;
+    memset(counts, 0, 4 * sizeof *counts);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *s = (const char *)sqlite3_column_text(st, 0);
+        for (int i = 0; s && i < 4; i++)
+            if (!strcmp(s, names[i]))
+                counts[i] = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : S_sqlerr(p->db, err, "projections: inbox counts");
+}
+
+int projections_members_page(projections *p, const char *name_like, long long before,
+                             int limit, projections_member_fn fn, void *ud, folio_err *err)
+{
+    sqlite3_stmt *st = S_prep(p, "SELECT position, user_id, display_name, joined_at, hidden,"
+                                 " role, 0 FROM %s.members WHERE position < ?1 AND"
+                                 " (?2 IS NULL OR display_name LIKE ?2 ESCAPE '\\')"
+                                 " ORDER BY position DESC LIMIT ?3", err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, before > 0 ? before : INT64_MAX);
+    if (name_like)
+        sqlite3_bind_text(st, 2, name_like, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, limit);
+    S_rowcb c = {NULL, fn, ud, -1}; /* no rank on a page */
+    return S_each_row(p, st, S_member_row, &c, "projections: members", err);
+}
+
+int projections_member_count(projections *p, long long *n, folio_err *err)
+{
+    return S_scalar(p, "SELECT count(*) FROM %s.members", n, err);
+}
+
+cJSON *projections_versions(projections *p, folio_err *err)
+{
+    sqlite3_stmt *st = S_prep(p, "SELECT name, version, position FROM"
+                                 " main.projection_checkpoints ORDER BY name", err);
+    cJSON *arr = st ? cJSON_CreateArray() : NULL;
+    if (!arr) {
+        sqlite3_finalize(st);
+        return st ? (err_set(err, "out of memory"), NULL) : NULL;
+    }
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        int code = 0;
+        for (size_t i = 0; name && i < S_NDEFS; i++)
+            if (!strcmp(S_defs[i].name, name))
+                code = S_defs[i].version;
+        cJSON *o = cJSON_CreateObject();
+        if (!o || !cJSON_AddStringToObject(o, "name", name ? name : "") ||
+            !cJSON_AddNumberToObject(o, "version", sqlite3_column_int(st, 1)) ||
+            !cJSON_AddNumberToObject(o, "code_version", code) ||
+            !cJSON_AddBoolToObject(o, "current", code == sqlite3_column_int(st, 1)) ||
+            !cJSON_AddNumberToObject(o, "position", (double)sqlite3_column_int64(st, 2)) ||
+            !cJSON_AddItemToArray(arr, o)) {
+            cJSON_Delete(o);
+            rc = SQLITE_NOMEM;
+            break;
+        }
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        cJSON_Delete(arr);
+        if (rc == SQLITE_NOMEM)
+            err_set(err, "out of memory");
+        else
+            S_sqlerr(p->db, err, "projections: versions");
+        return NULL;
+    }
+    return arr;
 }

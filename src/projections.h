@@ -137,4 +137,19 @@ int projections_members_range(projections *p, long long lo, long long hi, cJSON 
  * (by_day: the last 30 days with events, newest first). */
 cJSON *projections_stats(projections *p, folio_err *err);
 
+/* The owner's pages (admin): a page of at most limit rows, newest first,
+ * with positions below before (0: from the newest) — keyset pagination,
+ * so a page costs the same at any depth. name_like: a LIKE pattern on the
+ * public display name ('\\' escapes), NULL: all. Return the rows, or -1. */
+int projections_inbox_page(projections *p, const char *status, long long before, int limit,
+                           projections_inbox_fn fn, void *ud, folio_err *err);
+/* Requests by status: new, handled, archived, spam. */
+int projections_inbox_counts(projections *p, long long counts[4], folio_err *err);
+int projections_members_page(projections *p, const char *name_like, long long before,
+                             int limit, projections_member_fn fn, void *ud, folio_err *err);
+int projections_member_count(projections *p, long long *n, folio_err *err);
+/* [{name, version, code_version, current, position}]: each projection's
+ * checkpoint beside the version this program builds. */
+cJSON *projections_versions(projections *p, folio_err *err);
+
 #endif

@@ -5125,3 +5125,41 @@ int site_check_pages(site *s, buf *report, folio_err *err)
     buf_free(&page);
     return rc != 0 ? -1 : differ;
 }
+
+/* ---- pages no content file makes (folio-fcgi's owner's pages) ------------ */
+
+int site_render_template(site *s, const char *name, const char *title, const char *url,
+                         const cJSON *extra, buf *out, folio_err *err)
+{
+    const tpl *t = tpl_set_get(s->tpls, name);
+    if (!t)
+        return err_set(err, "no template %s.mustache in %s", name, s->cfg->templates_dir);
+    S_call call = {.s = s};
+    S_worker w = {.s = s, .call = &call, .out = s->out, .extra = extra, .to = out};
+    S_job j = {T_ERROR, -1, 1};
+    S_out o = {0};
+    S_rctx r = {&call, -1, "", 0, {{0}, 0, 1}};
+    cJSON *ctx = cJSON_CreateObject();
+    int rc = ctx ? S_job_ctx(s, &j, ctx, &o, err) : err_set(err, "out of memory");
+    cJSON *pv = rc == 0 ? S_synthetic(s, title, "private", url, "") : NULL;
+    cJSON *params = pv ? cJSON_GetObjectItemCaseSensitive(pv, "params") : NULL;
+    if (rc == 0 && (!params || !cJSON_AddTrueToObject(params, "noindex") ||
+                    !cJSON_ReplaceItemInObjectCaseSensitive(ctx, "page", pv))) {
+        cJSON_Delete(pv);
+        rc = err_set(err, "out of memory");
+    }
+    if (rc == 0 && extra && S_add_extra(ctx, extra) != 0)
+        rc = err_set(err, "out of memory");
+    if (rc == 0) {
+        o.t = t;
+        o.file = name;
+        snprintf(o.url, sizeof o.url, "%s", url);
+        w.job = &j;
+        rc = S_emit(&w, &o, ctx, &r, err);
+    }
+    cJSON_Delete(ctx);
+    S_deps_free(w.deps.v, w.deps.n);
+    buf_free(&w.html);
+    S_call_done(&call);
+    return rc;
+}

@@ -119,4 +119,11 @@ int site_warnings(const site *s);
 
 void site_close(site *s);
 
+/* Renders templates/NAME.mustache (e.g. "admin/inbox") with the site's
+ * context, a made-up page {title, url, params.noindex} and the top-level
+ * values of extra: a page no content file makes, in the site's theme
+ * (folio-fcgi's owner's pages). Never written to the tree. */
+int site_render_template(site *s, const char *name, const char *title, const char *url,
+                         const cJSON *extra, buf *out, folio_err *err);
+
 #endif

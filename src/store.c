@@ -1560,3 +1560,26 @@ fail:
     unlink(tmp);
     return -1;
 }
+
+/* ---- reading backwards, for the owner's log page ----------------------- */
+
+int store_read_back(store *s, long long before, size_t limit, const char *stream_id,
+                    const char *type, store_event_fn fn, void *ud, folio_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "SELECT position, event_id, stream_id, stream_version,"
+                           " type, schema_version, data, metadata, recorded_at FROM events"
+                           " WHERE position < ?1 AND (?2 IS NULL OR stream_id = ?2) AND"
+                           " (?3 IS NULL OR type = ?3) ORDER BY position DESC LIMIT ?4",
+                           -1, &st, NULL) != SQLITE_OK)
+        return S_db_err(s, err, "reading events");
+    sqlite3_bind_int64(st, 1, before > 0 ? before : (long long)(~0ULL >> 1));
+    if (stream_id)
+        sqlite3_bind_text(st, 2, stream_id, -1, SQLITE_STATIC);
+    if (type)
+        sqlite3_bind_text(st, 3, type, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, limit ? (long long)limit : -1);
+    int rc = S_visit(s, st, fn, ud, NULL, err);
+    sqlite3_finalize(st);
+    return rc;
+}

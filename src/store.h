@@ -192,4 +192,9 @@ int store_checkpoint(store *s, int truncate, int *wal_frames,
  * checkpoint is off (0 otherwise). */
 int store_wal_frames(store *s);
 
+/* Events with position < before (0: from the head), newest first, at most
+ * limit (0: no limit); stream_id and type (NULL: any) filter exactly. */
+int store_read_back(store *s, long long before, size_t limit, const char *stream_id,
+                    const char *type, store_event_fn fn, void *ud, folio_err *err);
+
 #endif
