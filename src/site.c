@@ -31,6 +31,7 @@
 #include "content.h"
 #include "images.h"
 #include "template.h"
+#include "theme.h"
 
 #define S_FEED_ENTRIES 20
 #define S_RECENT 5
@@ -165,7 +166,11 @@ struct site {
     images *img;
     char **imgused;      /* cache names of the variants the pages show */
     size_t nimgused, imgcap;
+    /* the theme: templates and static files under the site's own, params */
+    theme theme;
 };
+
+#define S_THEME_CSS "css/params.css"
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -281,12 +286,8 @@ static int S_list_per(const site *s, const S_list *l)
                               : s->cfg->paginate;
 }
 
-static const char *const S_months[] = {"January", "February", "March", "April",
-                                       "May", "June", "July", "August",
-                                       "September", "October", "November", "December"};
-
-/* Adds KEY, KEY_long and KEY_iso for a time. */
-static int S_add_dates(cJSON *o, const char *key, long long ms)
+/* Adds KEY, KEY_long (in date_format) and KEY_iso for a time. */
+static int S_add_dates(const site *s, cJSON *o, const char *key, long long ms)
 {
     time_t t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
     struct tm tm;
@@ -294,7 +295,8 @@ static int S_add_dates(cJSON *o, const char *key, long long ms)
         return -1;
     char d[32], l[64], iso[48], k[32];
     snprintf(d, sizeof d, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
-    snprintf(l, sizeof l, "%d %s %04d", tm.tm_mday, S_months[tm.tm_mon], tm.tm_year + 1900);
+    if (theme_format_date(&s->theme, ms, l, sizeof l) != 0)
+        return -1;
     snprintf(iso, sizeof iso, "%sT%02d:%02d:%02dZ", d, tm.tm_hour, tm.tm_min, tm.tm_sec);
     if (!cJSON_AddStringToObject(o, key, d))
         return -1;
@@ -1008,7 +1010,9 @@ static int S_pick(site *s, const char *file, const char *layout, const char *sec
 
 static int S_templates(site *s, folio_err *err)
 {
-    if (!(s->tpls = tpl_set_load(s->cfg->templates_dir, err)))
+    const char *dirs[2];
+    size_t nd = theme_dirs(&s->theme, s->cfg, "templates", dirs);
+    if (!(s->tpls = tpl_set_load_dirs(dirs, nd, err)))
         return -1;
     for (size_t i = 0; i < s->npages; i++) {
         S_page *p = &s->pages[i];
@@ -1176,7 +1180,10 @@ static int S_site_base(site *s)
         !cJSON_AddStringToObject(o, "author", c->author) ||
         !cJSON_AddStringToObject(o, "language", c->language) ||
         !cJSON_AddStringToObject(o, "description", c->description) ||
-        !cJSON_AddItemToObject(o, "params", cJSON_Duplicate(c->params, 1)))
+        !cJSON_AddItemToObject(o, "params", cJSON_Duplicate(s->theme.params, 1)) ||
+        !cJSON_AddStringToObject(o, "dir", s->theme.rtl ? "rtl" : "ltr") ||
+        !cJSON_AddItemToObject(o, "social", cJSON_Duplicate(s->theme.social, 1)) ||
+        !cJSON_AddBoolToObject(o, "has_social", cJSON_GetArraySize(s->theme.social) > 0))
         return -1;
     time_t now = (time_t)(s->now / 1000);
     struct tm tm;
@@ -1342,8 +1349,8 @@ static cJSON *S_page_obj(site *s, int i, const char *content)
              cJSON_AddStringToObject(o, "url", p->url) &&
              cJSON_AddStringToObject(o, "permalink", perma) &&
              cJSON_AddStringToObject(o, "section", p->c.section) &&
-             (p->c.date < 0 || S_add_dates(o, "date", p->c.date) == 0) &&
-             (p->c.lastmod < 0 || S_add_dates(o, "lastmod", p->c.lastmod) == 0) &&
+             (p->c.date < 0 || S_add_dates(s, o, "date", p->c.date) == 0) &&
+             (p->c.lastmod < 0 || S_add_dates(s, o, "lastmod", p->c.lastmod) == 0) &&
              (!content || cJSON_AddStringToObject(o, "content", content)) &&
              S_page_tags(s, p, o) == 0 &&
              cJSON_AddItemToObject(o, "params", cJSON_Duplicate(p->c.params, 1)) &&
@@ -1439,18 +1446,32 @@ static void S_files_free(S_files *f);
 static int S_tpl_scan(site *s, folio_err *err)
 {
     S_files f = {0};
-    if (util_is_dir(s->cfg->templates_dir) &&
-        S_walk(s->cfg->templates_dir, "", ".mustache", &f, 0, err) != 0)
-        return -1;
+    const char *dirs[2];
+    size_t nd = theme_dirs(&s->theme, s->cfg, "templates", dirs);
+    for (size_t k = 0; k < nd; k++)
+        if (S_walk(dirs[k], "", ".mustache", &f, 0, err) != 0) {
+            S_files_free(&f);
+            return -1;
+        }
     if (f.n > 1)
         qsort(f.v, f.n, sizeof *f.v, S_cmp_str);
+    /* a name in both the site and its theme is the site's file, once */
+    size_t uniq = 0;
+    for (size_t k = 0; k < f.n; k++) {
+        if (uniq && !strcmp(f.v[uniq - 1], f.v[k])) {
+            free(f.v[k]);
+            continue;
+        }
+        f.v[uniq++] = f.v[k];
+    }
+    f.n = uniq;
     int rc = 0;
     if (!(s->tinfo = calloc(f.n + 1, sizeof *s->tinfo)))
         rc = err_set(err, "out of memory");
     for (size_t i = 0; rc == 0 && i < f.n; i++) {
         char path[PATH_MAX], *src;
         size_t len;
-        if (util_path(path, sizeof path, err, "%s/%s", s->cfg->templates_dir, f.v[i]) != 0 ||
+        if (!theme_file(&s->theme, s->cfg, "templates", f.v[i], path, sizeof path) ||
             util_read_file(path, &src, &len, err) != 0) {
             rc = -1;
             break;
@@ -2325,11 +2346,21 @@ static int S_copy_file(site *s, const char *from, const char *to, const struct s
     return rc;
 }
 
+/* Whether the site's static/ (over) has the file REL ("/css/site.css"),
+ * which then replaces the theme's. */
+static int S_static_overridden(const char *over, const char *rel)
+{
+    char path[PATH_MAX];
+    folio_err e;
+    return over && util_path(path, sizeof path, &e, "%s%s", over, rel) == 0 &&
+           util_is_file(path);
+}
+
 /* static/ into the tree, recorded like the pages. Dot files (an editor's
  * swap file, .git, .DS_Store) are not published, except static/.well-known/
  * (RFC 8615: security.txt, ACME challenges), which is meant to be. */
 static int S_copy_static(site *s, const char *src, const char *dst, int mode,
-                         size_t root_len, int depth, folio_err *err)
+                         size_t root_len, int depth, const char *over, folio_err *err)
 {
     if (depth > 32)
         return err_set(err, "%s: folders nested too deeply", src);
@@ -2352,11 +2383,30 @@ static int S_copy_static(site *s, const char *src, const char *dst, int mode,
         if (stat(s2, &st) != 0)
             rc = err_set(err, "%s: %s", s2, strerror(errno));
         else if (S_ISDIR(st.st_mode))
-            rc = S_copy_static(s, s2, d2, mode, root_len, depth + 1, err);
-        else
+            rc = S_copy_static(s, s2, d2, mode, root_len, depth + 1, over, err);
+        else if (!S_static_overridden(over, d2 + root_len))
             rc = S_copy_file(s, s2, d2, &st, mode, root_len, err);
     }
     closedir(d);
+    return rc;
+}
+
+/* The colours of folio.yml's params as a stylesheet of their own
+ * (css/params.css), so that pages keep no inline styles (CSP); a site's
+ * own static/css/params.css replaces it. */
+static int S_theme_css(site *s, const char *tree, int mode, folio_err *err)
+{
+    char path[PATH_MAX];
+    if (S_static_overridden(s->cfg->static_dir, "/" S_THEME_CSS))
+        return 0;
+    buf b = BUF_INIT;
+    if (theme_css(&s->theme, &b) != 0) {
+        buf_free(&b);
+        return err_set(err, "out of memory");
+    }
+    int rc = S_path_of(tree, "/" S_THEME_CSS, path, sizeof path, err);
+    rc = rc ? rc : S_write(path, b.ptr, b.len, mode, s->inc, strlen(tree), err);
+    buf_free(&b);
     return rc;
 }
 
@@ -3211,9 +3261,16 @@ static int S_serves(const site *s, const char *url)
             return 1;
         base[n - 9] = 'i';
     }
+    if (!strcmp(base, "/" S_THEME_CSS))
+        return 1;
+    const char *dirs[2];
+    size_t nd = theme_dirs(&s->theme, s->cfg, "static", dirs);
     folio_err e;
-    return util_path(path, sizeof path, &e, "%s%s", s->cfg->static_dir, base) == 0 &&
-           (util_is_file(path) || util_is_dir(path));
+    for (size_t k = 0; k < nd; k++)
+        if (util_path(path, sizeof path, &e, "%s%s", dirs[k], base) == 0 &&
+            (util_is_file(path) || util_is_dir(path)))
+            return 1;
+    return 0;
 }
 
 static void S_check_config(site *s)
@@ -3494,8 +3551,7 @@ static int S_cover_path(const site *s, const S_page *p, char *path, size_t n)
         util_path(path, n, &e, "%s/%s/%s", s->cfg->content_dir, p->bundle, v) == 0 &&
         util_is_file(path))
         return 1;
-    if (util_path(path, n, &e, "%s/%s", s->cfg->static_dir, v + (v[0] == '/')) == 0 &&
-        util_is_file(path))
+    if (theme_file(&s->theme, s->cfg, "static", v + (v[0] == '/'), path, n))
         return 1;
     return -1;
 }
@@ -3675,8 +3731,9 @@ static int S_cover_make(site *s, size_t i, folio_err *err)
         size_t cl = strlen(cs);
         const char *name = !strncmp(path, cs, cl) && path[cl] == '/' ? path + cl + 1 : NULL;
         char shown[PATH_MAX];
+        const char *cv = cJSON_GetObjectItemCaseSensitive(p->c.params, "cover")->valuestring;
         snprintf(shown, sizeof shown, "%s/%s", name ? "content" : "static",
-                 name ? name : path + strlen(s->cfg->static_dir) + 1);
+                 name ? name : cv + (cv[0] == '/'));
         if (S_img_prepare(s, path, shown, &set, err) != 0)
             return -1;
         if (!(v = S_img_value(s, &set)))
@@ -3965,6 +4022,8 @@ site *site_open(const folio_config *cfg, const site_opts *opts, folio_err *err)
         s->out[--n] = '\0';
     s->opts.out_dir = s->out;
     s->start_ns = util_now_ms() * 1000000LL;
+    if (theme_open(cfg, &s->theme, err) != 0)
+        goto fail;
     if (S_stamp_make(s, err) != 0 || S_read_content(s, err) != 0 || S_graph(s, err) != 0 ||
         S_data_params(s, err) != 0 || S_templates(s, err) != 0 || S_tpl_scan(s, err) != 0 ||
         S_claim(s, err) != 0 || S_bundles(s, err) != 0)
@@ -3987,6 +4046,7 @@ void site_close(site *s)
     if (!s)
         return;
     S_bundles_free(s);
+    theme_close(&s->theme);
     for (size_t i = 0; i < s->npages; i++) {
         content_page_free(&s->pages[i].c);
         free(s->pages[i].url);
@@ -4289,8 +4349,12 @@ static int S_render_all(site *s, const char *tree, int mode, S_call *call, S_bat
     S_job *jobs = NULL;
     size_t nfirst = 0, n = 0;
     size_t rl = strlen(tree);
-    if (util_is_dir(s->cfg->static_dir) &&
-        S_copy_static(s, s->cfg->static_dir, tree, mode, rl, 0, err) != 0)
+    const char *sdirs[2];
+    size_t nsd = theme_dirs(&s->theme, s->cfg, "static", sdirs);
+    for (size_t k = 0; k < nsd; k++)
+        if (S_copy_static(s, sdirs[k], tree, mode, rl, 0, k ? sdirs[0] : NULL, err) != 0)
+            return -1;
+    if (S_theme_css(s, tree, mode, err) != 0)
         return -1;
     if (S_bundles_publish(s, tree, mode, err) != 0 || S_covers(s, err) != 0)
         return -1;
@@ -4347,9 +4411,9 @@ static int S_stamp_make(site *s, folio_err *err)
         memset(&st, 0, sizeof st); /* then only the version tells builds apart */
     char *raw = cJSON_PrintUnformatted(s->cfg->raw);
     buf b = BUF_INIT;
-    int rc = !raw || buf_printf(&b, "%s|%s|%s|%s|%d|", raw, s->cfg->site_dir,
+    int rc = !raw || buf_printf(&b, "%s|%s|%s|%s|%d|%s|", raw, s->cfg->site_dir,
                                 s->cfg->content_dir, s->cfg->templates_dir,
-                                s->opts.drafts) != 0;
+                                s->opts.drafts, s->theme.stamp ? s->theme.stamp : "") != 0;
     free(raw);
     unsigned char h[BSTATE_HASH];
     char hex[2 * BSTATE_HASH + 1];
