@@ -32,6 +32,7 @@
 #include "images.h"
 #include "template.h"
 #include "theme.h"
+#include "anchors.h"
 
 #define S_FEED_ENTRIES 20
 #define S_RECENT 5
@@ -168,6 +169,7 @@ struct site {
     size_t nimgused, imgcap;
     /* the theme: templates and static files under the site's own, params */
     theme theme;
+    buf tpl_ids;         /* literal ids of the templates: "#ID\n" lines */
 };
 
 #define S_THEME_CSS "css/params.css"
@@ -1477,6 +1479,8 @@ static int S_tpl_scan(site *s, folio_err *err)
             break;
         }
         S_tinfo *ti = &s->tinfo[s->ntinfo++];
+        if (anchors_scan(src, len, &s->tpl_ids) != 0)
+            rc = err_set(err, "out of memory");
         S_hash_bytes(ti->hash, src, len);
         ti->mask = S_tpl_mask(src, len);
         free(src);
@@ -1785,6 +1789,34 @@ static int S_inc_put(S_inc *inc, const char *path, int set, unsigned flags,
 
 /* ---- rendering --------------------------------------------------------- */
 
+/* Ids for the headings of *html; the page's ids ride with its links, as
+ * lines "#ID" after the "LINE<TAB>URL" ones, so that the build state keeps
+ * them for the anchor check of the next build too. */
+static int S_heading_ids(char **html, char **links)
+{
+    buf ids = BUF_INIT;
+    char *h;
+    if (anchors_add(*html, strlen(*html), &h, NULL, links ? &ids : NULL) != 0)
+        return -1;
+    free(*html);
+    *html = h;
+    if (!links || !ids.len)
+        return 0;
+    buf l = BUF_INIT;
+    size_t n = *links ? strlen(*links) : 0;
+    int rc = buf_add(&l, *links ? *links : "", n) ||
+             (n && (*links)[n - 1] != '\n' && buf_putc(&l, '\n')) ||
+             buf_add(&l, ids.ptr, ids.len);
+    buf_free(&ids);
+    if (rc) {
+        buf_free(&l);
+        return -1;
+    }
+    free(*links);
+    *links = buf_detach(&l, NULL);
+    return 0;
+}
+
 static int S_render_md(site *s, S_page *p, char **html, folio_err *err)
 {
     char path[PATH_MAX];
@@ -1804,6 +1836,11 @@ static int S_render_md(site *s, S_page *p, char **html, folio_err *err)
     free(src);
     if (!h)
         return err_set(err, "content/%s: cannot render the Markdown", p->c.file);
+    if (S_heading_ids(&h, need ? &links : NULL) != 0) {
+        free(summary);
+        free(links);
+        return err_set(err, "out of memory");
+    }
     if (need) {
         pthread_mutex_lock(&s->mu);
         if (!atomic_load(&p->meta)) {
@@ -3273,6 +3310,48 @@ static int S_serves(const site *s, const char *url)
     return 0;
 }
 
+/* The content page a site path shows (a page, or a list's _index.md), or -1. */
+static int S_page_at(const site *s, const char *path)
+{
+    char base[PATH_MAX];
+    snprintf(base, sizeof base, "%s", path);
+    base[strcspn(base, "#?")] = '\0';
+    S_job j;
+    size_t n = strlen(base);
+    if (S_job_for(s, base, &j) != 0) {
+        if (!n || base[n - 1] == '/' || n + 1 >= sizeof base)
+            return -1;
+        memcpy(base + n, "/", 2);
+        if (S_job_for(s, base, &j) != 0)
+            return -1;
+    }
+    switch (j.type) {
+    case T_PAGE:
+    case T_404: return j.idx;
+    case T_HOME: return s->home.index_page;
+    case T_SECTION: return j.pageno == 1 ? s->sections[j.idx].index_page : -1;
+    default: return -1;
+    }
+}
+
+/* Whether url's #fragment names an id that its page (page `from` for
+ * "#x"; else the one at target) does not have. Pages folio makes without
+ * content (tag lists) and fragments of other sites are not checked. */
+static int S_anchor_missing(site *s, int from, const char *url, const char *target)
+{
+    const char *frag = strchr(url, '#');
+    if (!frag || !frag[1] || !strcasecmp(frag + 1, "top"))
+        return 0; /* "#top" is the top of any page (HTML's fragment rules) */
+    frag++;
+    int idx = url[0] == '#' ? from : S_page_at(s, target);
+    folio_err e;
+    if (idx < 0 || S_meta(s, idx, &e) != 0)
+        return 0;
+    size_t fl = strlen(frag);
+    return !anchors_has(s->pages[idx].links, frag, fl) &&
+           !anchors_has(s->tpl_ids.ptr, frag, fl);
+}
+
 static void S_check_config(site *s)
 {
     char *src;
@@ -3302,6 +3381,12 @@ static void S_check_config(site *s)
             S_warn(s, "folio.yml:%d: the menu item '%s' links to %s, which the site does "
                    "not have", cJSON_IsNumber(ml) ? ml->valueint : 1,
                    cJSON_IsString(name) ? name->valuestring : "", url->valuestring);
+        else if (cJSON_IsString(url) && url->valuestring[0] == '/' &&
+                 S_anchor_missing(s, -1, url->valuestring, url->valuestring))
+            S_warn(s, "folio.yml:%d: the menu item '%s' links to %s, but that page has no "
+                   "#%s", cJSON_IsNumber(ml) ? ml->valueint : 1,
+                   cJSON_IsString(name) ? name->valuestring : "", url->valuestring,
+                   strchr(url->valuestring, '#') + 1);
     }
     cJSON_Delete(raw);
     cJSON_Delete(lines);
@@ -3398,7 +3483,8 @@ static int S_serves_memo(const site *s, S_memo *m, const char *target)
     return r;
 }
 
-/* Links in the Markdown to pages and files the site does not have. */
+/* Links in the Markdown to pages and files the site does not have, and
+ * to #anchors their pages do not have. */
 static void S_check_links(site *s)
 {
     int broken = 0;
@@ -3410,6 +3496,10 @@ static void S_check_links(site *s)
         for (const char *l = p->links; l && *l;) {
             const char *nl = strchr(l, '\n');
             size_t len = nl ? (size_t)(nl - l) : strlen(l);
+            if (l[0] == '#') { /* one of the page's ids */
+                l += len + (nl ? 1 : 0);
+                continue;
+            }
             char url[PATH_MAX], target[PATH_MAX];
             int line = atoi(l);
             const char *tab = memchr(l, '\t', len);
@@ -3420,11 +3510,16 @@ static void S_check_links(site *s)
             url[ul] = '\0';
             l += len + (nl ? 1 : 0);
             S_link_target(p, url, target, sizeof target);
-            if (!*target || S_serves_memo(s, &memo, target))
+            if (url[0] != '#' && (!*target || !S_serves_memo(s, &memo, target))) {
+                if (*target && ++broken <= S_LINK_WARNINGS)
+                    S_warn(s, "content/%s:%d: a link to %s, which the site does not have",
+                           p->c.file, p->c.body_line - 1 + line, url);
                 continue;
-            if (++broken <= S_LINK_WARNINGS)
-                S_warn(s, "content/%s:%d: a link to %s, which the site does not have",
-                       p->c.file, p->c.body_line - 1 + line, url);
+            }
+            if (S_anchor_missing(s, (int)i, url, target) && ++broken <= S_LINK_WARNINGS)
+                S_warn(s, "content/%s:%d: a link to %s, but that page has no #%s (ids come "
+                       "from its headings and id=\"...\")", p->c.file,
+                       p->c.body_line - 1 + line, url, strchr(url, '#') + 1);
         }
     }
     if (broken > S_LINK_WARNINGS)
@@ -4047,6 +4142,7 @@ void site_close(site *s)
         return;
     S_bundles_free(s);
     theme_close(&s->theme);
+    buf_free(&s->tpl_ids);
     for (size_t i = 0; i < s->npages; i++) {
         content_page_free(&s->pages[i].c);
         free(s->pages[i].url);

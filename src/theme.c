@@ -378,6 +378,8 @@ int theme_rtl(const char *language)
 static int S_locate(theme *t, const folio_config *cfg, folio_err *err)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg->raw, "theme");
+    if (cJSON_IsFalse(v))
+        return 0; /* theme: false, a site that brings all its own files */
     int named = v != NULL && !cJSON_IsNull(v);
     if (named && !cJSON_IsString(v))
         return err_set(err, "folio.yml: theme: expected the name of a folder in themes/");
