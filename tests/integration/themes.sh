@@ -204,4 +204,24 @@ expect "a menu item to a missing #anchor warns" 0 \
 [ "$(grep -c '^warning' "$T/log")" = 1 ] && ok "a menu item to a heading's id is fine" ||
     fail "menu anchors" "$(cat "$T/log")"
 
+# ---- folio serve watches the theme, wherever it is installed ----------------------------
+if command -v curl >/dev/null; then
+    mkdir -p "$T/data" && cp -R "$FOLIO_SRCDIR/themes" "$T/data/"
+    FOLIO_THEME_DIR=$T/data; export FOLIO_THEME_DIR
+    T_SITE=$D
+    t_folio_serve
+    curl -s "$T_URL/about/" >"$T/page"
+    has "serve uses the installed theme" "Written in Markdown" "$T/page"
+    sed -i 's|<footer class="site-footer">|<footer class="site-footer" data-edited="1">|' \
+        "$T/data/themes/default/templates/partials/footer.mustache"
+    if folio_wait_for "curl -s '$T_URL/about/' | grep -q 'data-edited'" 20; then
+        ok "an edit of the installed theme is rebuilt while serving"
+    else
+        fail "an edit of the installed theme is rebuilt while serving" "$(tail -n 5 "$T_DIR/serve.log")"
+    fi
+    t_folio_serve_stop
+else
+    echo "# curl missing: the serve part is skipped"
+fi
+
 t_done
