@@ -3263,7 +3263,8 @@ static void S_deps_merge(site *s, S_deplist *d, const char *const *urls, size_t 
 static const char *const S_cfg_keys[] = {
     "title", "base_url", "author", "language", "description", "params", "paginate",
     "store", "forms", "fcgi", "menu", "paths", "mail", "webhooks", "api", "accounts",
-    "admin", "serve", "images", "theme", "consumers", "log", "metrics"};
+    "admin", "serve", "images", "theme", "consumers", "log", "metrics",
+    "date_format"};
 
 static int S_job_for(const site *s, const char *url, S_job *j);
 static int S_bfile_has(const site *s, const char *url);
