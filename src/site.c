@@ -1800,8 +1800,10 @@ static int S_heading_ids(char **html, char **links)
         return -1;
     free(*html);
     *html = h;
-    if (!links || !ids.len)
+    if (!links || !ids.len) {
+        buf_free(&ids);
         return 0;
+    }
     buf l = BUF_INIT;
     size_t n = *links ? strlen(*links) : 0;
     int rc = buf_add(&l, *links ? *links : "", n) ||
