@@ -3722,7 +3722,9 @@ static images *S_img(site *s, folio_err *err)
     pthread_mutex_lock(&s->mu);
     if (!s->img) {
         char dir[PATH_MAX];
-        if (util_path(dir, sizeof dir, err, "%s/cache/images", s->cfg->var_dir) == 0)
+        /* var/ is private (the store's keys): the cache must not make it 0755 */
+        if (util_mkdirs(s->cfg->var_dir, 0700, err) == 0 &&
+            util_path(dir, sizeof dir, err, "%s/cache/images", s->cfg->var_dir) == 0)
             s->img = images_open(dir, err);
     }
     images *im = s->img;
