@@ -23,10 +23,19 @@ int anchors_has(const char *lines, const char *id, size_t len)
 static int S_each_id(const char *p, const char *end, int (*fn)(void *, const char *, size_t),
                      void *ud)
 {
-    for (; p + 4 < end; p++) {
+    if (end - p < 5)
+        return 0;
+    /* '=' is rare in a page's text, so memchr finds the attributes fast */
+    for (p += 3; p + 1 < end; p++) {
+        const char *eq = memchr(p, '=', (size_t)(end - p - 1));
+        if (!eq)
+            break;
+        p = eq - 3;
         if (!((p[0] == ' ' || p[0] == '\n' || p[0] == '\t') && p[1] == 'i' && p[2] == 'd' &&
-              p[3] == '=' && (p[4] == '"' || p[4] == '\'')))
+              (p[4] == '"' || p[4] == '\''))) {
+            p = eq;
             continue;
+        }
         const char *v = p + 5, *q = memchr(v, p[4], (size_t)(end - v));
         if (!q)
             break;
@@ -85,6 +94,20 @@ static char *S_heading_text(const char *p, size_t n)
     return t;
 }
 
+/* The first <hN> (no attributes: a Markdown heading) at or after p. */
+static const char *S_next_heading(const char *p, const char *end)
+{
+    while (p + 4 <= end) {
+        const char *h = memchr(p, '<', (size_t)(end - p - 3));
+        if (!h)
+            return NULL;
+        if (h[1] == 'h' && h[2] >= '1' && h[2] <= '6' && h[3] == '>')
+            return h;
+        p = h + 1;
+    }
+    return NULL;
+}
+
 /* A heading's id: its slug, made unique among the page's ids. */
 static int S_heading_id(const char *inner, size_t n, buf *known, buf *id)
 {
@@ -108,17 +131,14 @@ int anchors_add(const char *html, size_t len, char **out, size_t *outlen, buf *i
 {
     buf o = BUF_INIT, known = BUF_INIT, id = BUF_INIT;
     const char *end = html + len, *p = html;
+    *out = NULL;
+    const char *h = S_next_heading(html, end);
+    if (!h && !ids)
+        return 0; /* nothing to add, nothing asked */
     int rc = S_each_id(html, end, S_put_id, &known);
-    while (rc == 0 && p < end) {
-        const char *h = memmem(p, (size_t)(end - p), "<h", 2);
-        if (!h || h + 4 > end) {
-            rc = buf_add(&o, p, (size_t)(end - p));
-            break;
-        }
+    for (; rc == 0 && h; h = S_next_heading(p, end)) {
         char close[6] = {'<', '/', 'h', h[2], '>', '\0'};
-        const char *c = h[2] >= '1' && h[2] <= '6' && h[3] == '>'
-                            ? memmem(h + 4, (size_t)(end - h - 4), close, 5)
-                            : NULL;
+        const char *c = memmem(h + 4, (size_t)(end - h - 4), close, 5);
         if (!c) {
             rc = buf_add(&o, p, (size_t)(h + 2 - p));
             p = h + 2;
@@ -130,6 +150,8 @@ int anchors_add(const char *html, size_t len, char **out, size_t *outlen, buf *i
              buf_puts(&o, "\">");
         p = h + 4;
     }
+    if (rc == 0 && o.ptr)
+        rc = buf_add(&o, p, (size_t)(end - p));
     if (rc == 0 && ids)
         rc = buf_add(ids, known.ptr ? known.ptr : "", known.len);
     buf_free(&known);
@@ -138,6 +160,7 @@ int anchors_add(const char *html, size_t len, char **out, size_t *outlen, buf *i
         buf_free(&o);
         return -1;
     }
-    *out = buf_detach(&o, outlen);
+    if (o.ptr)
+        *out = buf_detach(&o, outlen);
     return 0;
 }

@@ -11,8 +11,9 @@
 #include "util.h"
 
 /* Gives every <hN> of html (len bytes) without attributes an id, into
- * *out (NUL-terminated, *outlen its length; may be NULL), and when ids is
- * non-NULL appends every id of the page to it, one "#ID\n" line each.
+ * *out (NUL-terminated, *outlen its length; may be NULL) — *out is NULL
+ * when html has no such heading, which then stays as it is — and when ids
+ * is non-NULL appends every id of the page to it, one "#ID\n" line each.
  * Returns 0, -1 when out of memory. */
 int anchors_add(const char *html, size_t len, char **out, size_t *outlen, buf *ids);
 

@@ -1798,8 +1798,10 @@ static int S_heading_ids(char **html, char **links)
     char *h;
     if (anchors_add(*html, strlen(*html), &h, NULL, links ? &ids : NULL) != 0)
         return -1;
-    free(*html);
-    *html = h;
+    if (h) {
+        free(*html);
+        *html = h;
+    }
     if (!links || !ids.len) {
         buf_free(&ids);
         return 0;
