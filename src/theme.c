@@ -291,10 +291,11 @@ static int S_social(theme *t, folio_err *err)
         const S_network *nw = S_network_of(it->string);
         if (!nw) {
             buf names = BUF_INIT;
-            for (size_t i = 0; i < sizeof S_networks / sizeof *S_networks; i++)
-                buf_printf(&names, "%s%s", i ? ", " : "", S_networks[i].key);
+            int rc = 0;
+            for (size_t i = 0; rc == 0 && i < sizeof S_networks / sizeof *S_networks; i++)
+                rc = buf_printf(&names, "%s%s", i ? ", " : "", S_networks[i].key);
             err_set(err, "folio.yml: params.social.%s: unknown network (known: %s)",
-                    it->string, names.ptr ? names.ptr : "");
+                    it->string, rc == 0 && names.ptr ? names.ptr : "see docs/templates.md");
             buf_free(&names);
             return -1;
         }
