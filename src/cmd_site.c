@@ -16,36 +16,13 @@
 #include "config.h"
 #include "domain.h"
 #include "site.h"
+#include "theme.h"
 #include "util.h"
 
-static const char S_default_yml[] =
-    "# folio site settings; see folio(1).\n"
-    "title: \"My folio\"\n"
-    "base_url: \"http://127.0.0.1:8080/\"\n"
-    "author: \"\"\n"
-    "language: \"en\"\n"
-    "description: \"\"\n"
-    "paginate: 10\n";
-
-/* The default theme: the first of $FOLIO_THEME_DIR, the installed data
- * directory and the source tree that holds templates/. */
-static const char *S_theme_dir(void)
-{
-    static char found[PATH_MAX];
-    const char *cand[] = {getenv("FOLIO_THEME_DIR"), FOLIO_DATADIR, FOLIO_SRCDIR};
-    for (size_t i = 0; i < sizeof cand / sizeof cand[0]; i++) {
-        char t[PATH_MAX];
-        if (!cand[i] || !*cand[i])
-            continue;
-        if (snprintf(t, sizeof t, "%s/templates", cand[i]) >= (int)sizeof t)
-            continue;
-        if (util_is_dir(t)) {
-            snprintf(found, sizeof found, "%s", cand[i]);
-            return found;
-        }
-    }
-    return NULL;
-}
+/* What `folio init` copies: the starter site (folio.yml, content/,
+ * static/), or with --demo the demo portfolio. Never the theme: a site
+ * uses the installed one by reference, so a new folio brings its fixes. */
+static const char *const S_demo_parts[] = {"folio.yml", "content", "static"};
 
 static int S_dir_empty(const char *dir)
 {
@@ -63,21 +40,52 @@ static int S_dir_empty(const char *dir)
     return empty;
 }
 
+static int S_init_usage(FILE *f)
+{
+    fprintf(f, "usage: folio init [--demo] DIR\n");
+    return 2;
+}
+
+/* from/PART into dir/PART for each part that from has. */
+static int S_init_copy(const char *from, const char *dir, folio_err *err)
+{
+    for (size_t i = 0; i < sizeof S_demo_parts / sizeof *S_demo_parts; i++) {
+        char src[PATH_MAX], dst[PATH_MAX];
+        if (util_path(src, sizeof src, err, "%s/%s", from, S_demo_parts[i]) != 0 ||
+            util_path(dst, sizeof dst, err, "%s/%s", dir, S_demo_parts[i]) != 0)
+            return -1;
+        if ((util_is_dir(src) || util_is_file(src)) && util_copy_tree(src, dst, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 int cmd_init(int argc, char **argv)
 {
-    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        printf("usage: folio init DIR\n\n"
-               "Creates a new site in DIR (which must be empty or absent): folio.yml,\n"
-               "content/, templates/ and static/ with the default theme and starter\n"
-               "content, ready for 'folio build -s DIR'. The theme is taken from\n"
-               "$FOLIO_THEME_DIR, else %s, else %s.\n", FOLIO_DATADIR, FOLIO_SRCDIR);
-        return 0;
+    int demo = 0;
+    const char *dir = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: folio init [--demo] DIR\n\n"
+                   "Creates a new site in DIR (which must be empty or absent): a small\n"
+                   "starter site (folio.yml, an about page, one example project with a\n"
+                   "cover image, contact and register pages) whose placeholders you\n"
+                   "replace; --demo: the full demo portfolio instead. The site uses the\n"
+                   "default theme where folio is installed, by reference: it gets no copy\n"
+                   "of it, so upgrading folio upgrades its look; put a file of the same\n"
+                   "path in DIR/templates/ or DIR/static/ to change one. Taken from\n"
+                   "$FOLIO_THEME_DIR, else %s, else %s.\n", FOLIO_DATADIR, FOLIO_SRCDIR);
+            return 0;
+        }
+        if (!strcmp(argv[i], "--demo"))
+            demo = 1;
+        else if (argv[i][0] == '-' || dir)
+            return S_init_usage(stderr);
+        else
+            dir = argv[i];
     }
-    if (argc != 2 || argv[1][0] == '-') {
-        fprintf(stderr, "usage: folio init DIR\n");
-        return 2;
-    }
-    const char *dir = argv[1];
+    if (!dir)
+        return S_init_usage(stderr);
     int empty = S_dir_empty(dir);
     if (empty < 0) {
         fprintf(stderr, "folio init: %s: %s\n", dir, strerror(errno));
@@ -87,40 +95,26 @@ int cmd_init(int argc, char **argv)
         fprintf(stderr, "folio init: %s is not empty; refusing to overwrite it\n", dir);
         return 1;
     }
-    const char *theme = S_theme_dir();
-    if (!theme) {
-        fprintf(stderr, "folio init: no default theme found (set FOLIO_THEME_DIR to a "
-                        "directory holding templates/)\n");
+    const char *what = demo ? "content" : "starter/content";
+    const char *data = theme_datadir(what);
+    if (!data) {
+        fprintf(stderr, "folio init: no %s site found (set FOLIO_THEME_DIR to the folder "
+                        "folio's data is installed in, the one holding themes/)\n",
+                demo ? "demo" : "starter");
         return 1;
     }
     folio_err err = {{0}};
-    if (util_mkdirs(dir, 0755, &err) != 0) {
+    char from[PATH_MAX];
+    if (util_path(from, sizeof from, &err, "%s%s", data, demo ? "" : "/starter") != 0 ||
+        util_mkdirs(dir, 0755, &err) != 0 || S_init_copy(from, dir, &err) != 0) {
         fprintf(stderr, "folio init: %s\n", err.msg);
         return 1;
     }
-    static const char *const S_parts[] = {"templates", "static", "content"};
-    for (size_t i = 0; i < 3; i++) {
-        char src[PATH_MAX], dst[PATH_MAX];
-        if (util_path(src, sizeof src, &err, "%s/%s", theme, S_parts[i]) != 0 ||
-            util_path(dst, sizeof dst, &err, "%s/%s", dir, S_parts[i]) != 0 ||
-            (util_is_dir(src) ? util_copy_tree(src, dst, &err)
-                              : util_mkdirs(dst, 0755, &err)) != 0) {
-            fprintf(stderr, "folio init: %s\n", err.msg);
-            return 1;
-        }
-    }
-    char src[PATH_MAX], dst[PATH_MAX];
-    if (util_path(src, sizeof src, &err, "%s/folio.yml", theme) != 0 ||
-        util_path(dst, sizeof dst, &err, "%s/folio.yml", dir) != 0 ||
-        (util_is_file(src) ? util_copy_tree(src, dst, &err)
-                           : util_write_atomic(dst, S_default_yml, sizeof S_default_yml - 1,
-                                               1, &err)) != 0) {
-        fprintf(stderr, "folio init: %s\n", err.msg);
-        return 1;
-    }
-    printf("created a new site in %s (theme from %s)\n"
+    printf("created a new site in %s (%s; the default theme from %s/themes/default)\n"
            "next: cd %s && folio serve     (preview while you write)\n"
-           "      folio build               (render public/ for nginx)\n", dir, theme, dir);
+           "      folio build               (render public/ for nginx)\n",
+           dir, demo ? "the demo portfolio" : "a starter site: replace its placeholders",
+           data, dir);
     return 0;
 }
 

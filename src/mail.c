@@ -5,6 +5,7 @@
  * controls, words that fold) or it is base64 inside RFC 2047 encoded
  * words, where CR, LF, quotes, brackets, commas and "=?" are just bytes. */
 #include "mail.h"
+#include "theme.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -728,8 +729,8 @@ static int S_transport(mailer *m, folio_err *err)
                    (int)strcspn(t, ":"), t);
 }
 
-/* templates/mail of the site, or else of the default theme (as folio init
- * finds it), so a site made before mail existed still sends mail. */
+/* templates/mail of the site, or else of its theme (theme.h), so a site
+ * made before mail existed still sends mail. */
 static int S_load_sets(mailer *m, folio_err *err)
 {
     char dir[PATH_MAX];
@@ -737,17 +738,16 @@ static int S_load_sets(mailer *m, folio_err *err)
         return -1;
     if (util_is_dir(dir) && !(m->site_set = tpl_set_load(dir, err)))
         return -1;
-    const char *themes[] = {getenv("FOLIO_THEME_DIR"), FOLIO_DATADIR, FOLIO_SRCDIR};
-    for (size_t i = 0; i < sizeof themes / sizeof themes[0]; i++) {
-        if (!themes[i] || !*themes[i] ||
-            snprintf(dir, sizeof dir, "%s/templates/mail", themes[i]) >= (int)sizeof dir ||
-            !util_is_dir(dir))
-            continue;
-        if (!(m->theme_set = tpl_set_load(dir, err)))
-            return -1;
-        break;
-    }
-    return 0;
+    theme th;
+    if (theme_open(m->cfg, &th, err) != 0)
+        return -1;
+    int rc = 0;
+    if (th.templates_dir &&
+        (rc = util_path(dir, sizeof dir, err, "%s/mail", th.templates_dir)) == 0 &&
+        util_is_dir(dir) && !(m->theme_set = tpl_set_load(dir, err)))
+        rc = -1;
+    theme_close(&th);
+    return rc;
 }
 
 /* A kind's templates come whole from the site when it has KIND.txt, else

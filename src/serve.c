@@ -30,6 +30,7 @@
 #include "consumers.h"
 #include "domain.h"
 #include "site.h"
+#include "theme.h"
 #include "watch.h"
 #include "web.h"
 #include "web_accounts.h"
@@ -902,6 +903,22 @@ static int S_listen(serve *s, folio_err *err)
     return 0;
 }
 
+/* The theme the site uses, wherever it is installed: a theme outside the
+ * site (folio's own, used by reference) is watched as well. */
+static int S_watch_theme(serve *s, const folio_config *cfg, folio_err *err)
+{
+    theme th;
+    if (theme_open(cfg, &th, err) != 0)
+        return -1;
+    char mine[PATH_MAX];
+    int rc = util_path(mine, sizeof mine, err, "%s/themes/", s->site_dir);
+    if (rc == 0 && th.dir && strncmp(th.dir, mine, strlen(mine)) != 0)
+        rc = watch_add_tree(s->watch, th.dir, err); /* the site's themes/ is watched */
+
+    theme_close(&th);
+    return rc;
+}
+
 static int S_watch_site(serve *s, const folio_config *cfg, folio_err *err)
 {
     char themes[PATH_MAX];
@@ -911,7 +928,7 @@ static int S_watch_site(serve *s, const folio_config *cfg, folio_err *err)
         watch_add_tree(s->watch, cfg->content_dir, err) != 0 ||
         watch_add_tree(s->watch, cfg->templates_dir, err) != 0 ||
         watch_add_tree(s->watch, cfg->static_dir, err) != 0 ||
-        watch_add_tree(s->watch, themes, err) != 0)
+        watch_add_tree(s->watch, themes, err) != 0 || S_watch_theme(s, cfg, err) != 0)
         return -1;
     if (cfg->file)
         return watch_add_file(s->watch, cfg->file, err);

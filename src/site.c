@@ -31,6 +31,8 @@
 #include "content.h"
 #include "images.h"
 #include "template.h"
+#include "theme.h"
+#include "anchors.h"
 
 #define S_FEED_ENTRIES 20
 #define S_RECENT 5
@@ -166,7 +168,12 @@ struct site {
     images *img;
     char **imgused;      /* cache names of the variants the pages show */
     size_t nimgused, imgcap;
+    /* the theme: templates and static files under the site's own, params */
+    theme theme;
+    buf tpl_ids;         /* literal ids of the templates: "#ID\n" lines */
 };
+
+#define S_THEME_CSS "css/params.css"
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -282,12 +289,8 @@ static int S_list_per(const site *s, const S_list *l)
                               : s->cfg->paginate;
 }
 
-static const char *const S_months[] = {"January", "February", "March", "April",
-                                       "May", "June", "July", "August",
-                                       "September", "October", "November", "December"};
-
-/* Adds KEY, KEY_long and KEY_iso for a time. */
-static int S_add_dates(cJSON *o, const char *key, long long ms)
+/* Adds KEY, KEY_long (in date_format) and KEY_iso for a time. */
+static int S_add_dates(const site *s, cJSON *o, const char *key, long long ms)
 {
     time_t t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
     struct tm tm;
@@ -295,7 +298,8 @@ static int S_add_dates(cJSON *o, const char *key, long long ms)
         return -1;
     char d[32], l[64], iso[48], k[32];
     snprintf(d, sizeof d, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
-    snprintf(l, sizeof l, "%d %s %04d", tm.tm_mday, S_months[tm.tm_mon], tm.tm_year + 1900);
+    if (theme_format_date(&s->theme, ms, l, sizeof l) != 0)
+        return -1;
     snprintf(iso, sizeof iso, "%sT%02d:%02d:%02dZ", d, tm.tm_hour, tm.tm_min, tm.tm_sec);
     if (!cJSON_AddStringToObject(o, key, d))
         return -1;
@@ -1009,7 +1013,9 @@ static int S_pick(site *s, const char *file, const char *layout, const char *sec
 
 static int S_templates(site *s, folio_err *err)
 {
-    if (!(s->tpls = tpl_set_load(s->cfg->templates_dir, err)))
+    const char *dirs[2];
+    size_t nd = theme_dirs(&s->theme, s->cfg, "templates", dirs);
+    if (!(s->tpls = tpl_set_load_dirs(dirs, nd, err)))
         return -1;
     for (size_t i = 0; i < s->npages; i++) {
         S_page *p = &s->pages[i];
@@ -1177,7 +1183,10 @@ static int S_site_base(site *s)
         !cJSON_AddStringToObject(o, "author", c->author) ||
         !cJSON_AddStringToObject(o, "language", c->language) ||
         !cJSON_AddStringToObject(o, "description", c->description) ||
-        !cJSON_AddItemToObject(o, "params", cJSON_Duplicate(c->params, 1)))
+        !cJSON_AddItemToObject(o, "params", cJSON_Duplicate(s->theme.params, 1)) ||
+        !cJSON_AddStringToObject(o, "dir", s->theme.rtl ? "rtl" : "ltr") ||
+        !cJSON_AddItemToObject(o, "social", cJSON_Duplicate(s->theme.social, 1)) ||
+        !cJSON_AddBoolToObject(o, "has_social", cJSON_GetArraySize(s->theme.social) > 0))
         return -1;
     time_t now = (time_t)(s->now / 1000);
     struct tm tm;
@@ -1343,8 +1352,8 @@ static cJSON *S_page_obj(site *s, int i, const char *content)
              cJSON_AddStringToObject(o, "url", p->url) &&
              cJSON_AddStringToObject(o, "permalink", perma) &&
              cJSON_AddStringToObject(o, "section", p->c.section) &&
-             (p->c.date < 0 || S_add_dates(o, "date", p->c.date) == 0) &&
-             (p->c.lastmod < 0 || S_add_dates(o, "lastmod", p->c.lastmod) == 0) &&
+             (p->c.date < 0 || S_add_dates(s, o, "date", p->c.date) == 0) &&
+             (p->c.lastmod < 0 || S_add_dates(s, o, "lastmod", p->c.lastmod) == 0) &&
              (!content || cJSON_AddStringToObject(o, "content", content)) &&
              S_page_tags(s, p, o) == 0 &&
              cJSON_AddItemToObject(o, "params", cJSON_Duplicate(p->c.params, 1)) &&
@@ -1440,23 +1449,39 @@ static void S_files_free(S_files *f);
 static int S_tpl_scan(site *s, folio_err *err)
 {
     S_files f = {0};
-    if (util_is_dir(s->cfg->templates_dir) &&
-        S_walk(s->cfg->templates_dir, "", ".mustache", &f, 0, err) != 0)
-        return -1;
+    const char *dirs[2];
+    size_t nd = theme_dirs(&s->theme, s->cfg, "templates", dirs);
+    for (size_t k = 0; k < nd; k++)
+        if (S_walk(dirs[k], "", ".mustache", &f, 0, err) != 0) {
+            S_files_free(&f);
+            return -1;
+        }
     if (f.n > 1)
         qsort(f.v, f.n, sizeof *f.v, S_cmp_str);
+    /* a name in both the site and its theme is the site's file, once */
+    size_t uniq = 0;
+    for (size_t k = 0; k < f.n; k++) {
+        if (uniq && !strcmp(f.v[uniq - 1], f.v[k])) {
+            free(f.v[k]);
+            continue;
+        }
+        f.v[uniq++] = f.v[k];
+    }
+    f.n = uniq;
     int rc = 0;
     if (!(s->tinfo = calloc(f.n + 1, sizeof *s->tinfo)))
         rc = err_set(err, "out of memory");
     for (size_t i = 0; rc == 0 && i < f.n; i++) {
         char path[PATH_MAX], *src;
         size_t len;
-        if (util_path(path, sizeof path, err, "%s/%s", s->cfg->templates_dir, f.v[i]) != 0 ||
+        if (!theme_file(&s->theme, s->cfg, "templates", f.v[i], path, sizeof path) ||
             util_read_file(path, &src, &len, err) != 0) {
             rc = -1;
             break;
         }
         S_tinfo *ti = &s->tinfo[s->ntinfo++];
+        if (anchors_scan(src, len, &s->tpl_ids) != 0)
+            rc = err_set(err, "out of memory");
         S_hash_bytes(ti->hash, src, len);
         ti->mask = S_tpl_mask(src, len);
         free(src);
@@ -1767,6 +1792,38 @@ static int S_inc_put(S_inc *inc, const char *path, int set, unsigned flags,
 
 /* ---- rendering --------------------------------------------------------- */
 
+/* Ids for the headings of *html; the page's ids ride with its links, as
+ * lines "#ID" after the "LINE<TAB>URL" ones, so that the build state keeps
+ * them for the anchor check of the next build too. */
+static int S_heading_ids(char **html, char **links)
+{
+    buf ids = BUF_INIT;
+    char *h;
+    if (anchors_add(*html, strlen(*html), &h, NULL, links ? &ids : NULL) != 0)
+        return -1;
+    if (h) {
+        free(*html);
+        *html = h;
+    }
+    if (!links || !ids.len) {
+        buf_free(&ids);
+        return 0;
+    }
+    buf l = BUF_INIT;
+    size_t n = *links ? strlen(*links) : 0;
+    int rc = buf_add(&l, *links ? *links : "", n) ||
+             (n && (*links)[n - 1] != '\n' && buf_putc(&l, '\n')) ||
+             buf_add(&l, ids.ptr, ids.len);
+    buf_free(&ids);
+    if (rc) {
+        buf_free(&l);
+        return -1;
+    }
+    free(*links);
+    *links = buf_detach(&l, NULL);
+    return 0;
+}
+
 static int S_render_md(site *s, S_page *p, char **html, folio_err *err)
 {
     char path[PATH_MAX];
@@ -1786,6 +1843,11 @@ static int S_render_md(site *s, S_page *p, char **html, folio_err *err)
     free(src);
     if (!h)
         return err_set(err, "content/%s: cannot render the Markdown", p->c.file);
+    if (S_heading_ids(&h, need ? &links : NULL) != 0) {
+        free(summary);
+        free(links);
+        return err_set(err, "out of memory");
+    }
     if (need) {
         pthread_mutex_lock(&s->mu);
         if (!atomic_load(&p->meta)) {
@@ -2328,11 +2390,21 @@ static int S_copy_file(site *s, const char *from, const char *to, const struct s
     return rc;
 }
 
+/* Whether the site's static/ (over) has the file REL ("/css/site.css"),
+ * which then replaces the theme's. */
+static int S_static_overridden(const char *over, const char *rel)
+{
+    char path[PATH_MAX];
+    folio_err e;
+    return over && util_path(path, sizeof path, &e, "%s%s", over, rel) == 0 &&
+           util_is_file(path);
+}
+
 /* static/ into the tree, recorded like the pages. Dot files (an editor's
  * swap file, .git, .DS_Store) are not published, except static/.well-known/
  * (RFC 8615: security.txt, ACME challenges), which is meant to be. */
 static int S_copy_static(site *s, const char *src, const char *dst, int mode,
-                         size_t root_len, int depth, folio_err *err)
+                         size_t root_len, int depth, const char *over, folio_err *err)
 {
     if (depth > 32)
         return err_set(err, "%s: folders nested too deeply", src);
@@ -2355,11 +2427,30 @@ static int S_copy_static(site *s, const char *src, const char *dst, int mode,
         if (stat(s2, &st) != 0)
             rc = err_set(err, "%s: %s", s2, strerror(errno));
         else if (S_ISDIR(st.st_mode))
-            rc = S_copy_static(s, s2, d2, mode, root_len, depth + 1, err);
-        else
+            rc = S_copy_static(s, s2, d2, mode, root_len, depth + 1, over, err);
+        else if (!S_static_overridden(over, d2 + root_len))
             rc = S_copy_file(s, s2, d2, &st, mode, root_len, err);
     }
     closedir(d);
+    return rc;
+}
+
+/* The colours of folio.yml's params as a stylesheet of their own
+ * (css/params.css), so that pages keep no inline styles (CSP); a site's
+ * own static/css/params.css replaces it. */
+static int S_theme_css(site *s, const char *tree, int mode, folio_err *err)
+{
+    char path[PATH_MAX];
+    if (S_static_overridden(s->cfg->static_dir, "/" S_THEME_CSS))
+        return 0;
+    buf b = BUF_INIT;
+    if (theme_css(&s->theme, &b) != 0) {
+        buf_free(&b);
+        return err_set(err, "out of memory");
+    }
+    int rc = S_path_of(tree, "/" S_THEME_CSS, path, sizeof path, err);
+    rc = rc ? rc : S_write(path, b.ptr, b.len, mode, s->inc, strlen(tree), err);
+    buf_free(&b);
     return rc;
 }
 
@@ -3311,7 +3402,8 @@ static void S_deps_merge(site *s, S_deplist *d, const char *const *urls, size_t 
 static const char *const S_cfg_keys[] = {
     "title", "base_url", "author", "language", "description", "params", "paginate",
     "store", "forms", "fcgi", "menu", "paths", "mail", "webhooks", "api", "accounts",
-    "admin", "serve", "images", "theme", "consumers", "log", "metrics"};
+    "admin", "serve", "images", "theme", "consumers", "log", "metrics",
+    "date_format"};
 
 static int S_job_for(const site *s, const char *url, S_job *j);
 static int S_bfile_has(const site *s, const char *url);
@@ -3346,9 +3438,58 @@ static int S_serves(const site *s, const char *url)
             return 1;
         base[n - 9] = 'i';
     }
+    if (!strcmp(base, "/" S_THEME_CSS))
+        return 1;
+    const char *dirs[2];
+    size_t nd = theme_dirs(&s->theme, s->cfg, "static", dirs);
     folio_err e;
-    return util_path(path, sizeof path, &e, "%s%s", s->cfg->static_dir, base) == 0 &&
-           (util_is_file(path) || util_is_dir(path));
+    for (size_t k = 0; k < nd; k++)
+        if (util_path(path, sizeof path, &e, "%s%s", dirs[k], base) == 0 &&
+            (util_is_file(path) || util_is_dir(path)))
+            return 1;
+    return 0;
+}
+
+/* The content page a site path shows (a page, or a list's _index.md), or -1. */
+static int S_page_at(const site *s, const char *path)
+{
+    char base[PATH_MAX];
+    snprintf(base, sizeof base, "%s", path);
+    base[strcspn(base, "#?")] = '\0';
+    S_job j;
+    size_t n = strlen(base);
+    if (S_job_for(s, base, &j) != 0) {
+        if (!n || base[n - 1] == '/' || n + 1 >= sizeof base)
+            return -1;
+        memcpy(base + n, "/", 2);
+        if (S_job_for(s, base, &j) != 0)
+            return -1;
+    }
+    switch (j.type) {
+    case T_PAGE:
+    case T_404: return j.idx;
+    case T_HOME: return s->home.index_page;
+    case T_SECTION: return j.pageno == 1 ? s->sections[j.idx].index_page : -1;
+    default: return -1;
+    }
+}
+
+/* Whether url's #fragment names an id that its page (page `from` for
+ * "#x"; else the one at target) does not have. Pages folio makes without
+ * content (tag lists) and fragments of other sites are not checked. */
+static int S_anchor_missing(site *s, int from, const char *url, const char *target)
+{
+    const char *frag = strchr(url, '#');
+    if (!frag || !frag[1] || !strcasecmp(frag + 1, "top"))
+        return 0; /* "#top" is the top of any page (HTML's fragment rules) */
+    frag++;
+    int idx = url[0] == '#' ? from : S_page_at(s, target);
+    folio_err e;
+    if (idx < 0 || S_meta(s, idx, &e) != 0)
+        return 0;
+    size_t fl = strlen(frag);
+    return !anchors_has(s->pages[idx].links, frag, fl) &&
+           !anchors_has(s->tpl_ids.ptr, frag, fl);
 }
 
 static void S_check_config(site *s)
@@ -3380,6 +3521,12 @@ static void S_check_config(site *s)
             S_warn(s, "folio.yml:%d: the menu item '%s' links to %s, which the site does "
                    "not have", cJSON_IsNumber(ml) ? ml->valueint : 1,
                    cJSON_IsString(name) ? name->valuestring : "", url->valuestring);
+        else if (cJSON_IsString(url) && url->valuestring[0] == '/' &&
+                 S_anchor_missing(s, -1, url->valuestring, url->valuestring))
+            S_warn(s, "folio.yml:%d: the menu item '%s' links to %s, but that page has no "
+                   "#%s", cJSON_IsNumber(ml) ? ml->valueint : 1,
+                   cJSON_IsString(name) ? name->valuestring : "", url->valuestring,
+                   strchr(url->valuestring, '#') + 1);
     }
     cJSON_Delete(raw);
     cJSON_Delete(lines);
@@ -3476,7 +3623,8 @@ static int S_serves_memo(const site *s, S_memo *m, const char *target)
     return r;
 }
 
-/* Links in the Markdown to pages and files the site does not have. */
+/* Links in the Markdown to pages and files the site does not have, and
+ * to #anchors their pages do not have. */
 static void S_check_links(site *s)
 {
     int broken = 0;
@@ -3488,6 +3636,10 @@ static void S_check_links(site *s)
         for (const char *l = p->links; l && *l;) {
             const char *nl = strchr(l, '\n');
             size_t len = nl ? (size_t)(nl - l) : strlen(l);
+            if (l[0] == '#') { /* one of the page's ids */
+                l += len + (nl ? 1 : 0);
+                continue;
+            }
             char url[PATH_MAX], target[PATH_MAX];
             int line = atoi(l);
             const char *tab = memchr(l, '\t', len);
@@ -3498,11 +3650,16 @@ static void S_check_links(site *s)
             url[ul] = '\0';
             l += len + (nl ? 1 : 0);
             S_link_target(p, url, target, sizeof target);
-            if (!*target || S_serves_memo(s, &memo, target))
+            if (url[0] != '#' && (!*target || !S_serves_memo(s, &memo, target))) {
+                if (*target && ++broken <= S_LINK_WARNINGS)
+                    S_warn(s, "content/%s:%d: a link to %s, which the site does not have",
+                           p->c.file, p->c.body_line - 1 + line, url);
                 continue;
-            if (++broken <= S_LINK_WARNINGS)
-                S_warn(s, "content/%s:%d: a link to %s, which the site does not have",
-                       p->c.file, p->c.body_line - 1 + line, url);
+            }
+            if (S_anchor_missing(s, (int)i, url, target) && ++broken <= S_LINK_WARNINGS)
+                S_warn(s, "content/%s:%d: a link to %s, but that page has no #%s (ids come "
+                       "from its headings and id=\"...\")", p->c.file,
+                       p->c.body_line - 1 + line, url, strchr(url, '#') + 1);
         }
     }
     if (broken > S_LINK_WARNINGS)
@@ -3629,8 +3786,7 @@ static int S_cover_path(const site *s, const S_page *p, char *path, size_t n)
         util_path(path, n, &e, "%s/%s/%s", s->cfg->content_dir, p->bundle, v) == 0 &&
         util_is_file(path))
         return 1;
-    if (util_path(path, n, &e, "%s/%s", s->cfg->static_dir, v + (v[0] == '/')) == 0 &&
-        util_is_file(path))
+    if (theme_file(&s->theme, s->cfg, "static", v + (v[0] == '/'), path, n))
         return 1;
     return -1;
 }
@@ -3703,7 +3859,9 @@ static images *S_img(site *s, folio_err *err)
     pthread_mutex_lock(&s->mu);
     if (!s->img) {
         char dir[PATH_MAX];
-        if (util_path(dir, sizeof dir, err, "%s/cache/images", s->cfg->var_dir) == 0)
+        /* var/ is private (the store's keys): the cache must not make it 0755 */
+        if (util_mkdirs(s->cfg->var_dir, 0700, err) == 0 &&
+            util_path(dir, sizeof dir, err, "%s/cache/images", s->cfg->var_dir) == 0)
             s->img = images_open(dir, err);
     }
     images *im = s->img;
@@ -3810,8 +3968,9 @@ static int S_cover_make(site *s, size_t i, folio_err *err)
         size_t cl = strlen(cs);
         const char *name = !strncmp(path, cs, cl) && path[cl] == '/' ? path + cl + 1 : NULL;
         char shown[PATH_MAX];
+        const char *cv = cJSON_GetObjectItemCaseSensitive(p->c.params, "cover")->valuestring;
         snprintf(shown, sizeof shown, "%s/%s", name ? "content" : "static",
-                 name ? name : path + strlen(s->cfg->static_dir) + 1);
+                 name ? name : cv + (cv[0] == '/'));
         if (S_img_prepare(s, path, shown, &set, err) != 0)
             return -1;
         if (!(v = S_img_value(s, &set)))
@@ -4100,6 +4259,8 @@ site *site_open(const folio_config *cfg, const site_opts *opts, folio_err *err)
         s->out[--n] = '\0';
     s->opts.out_dir = s->out;
     s->start_ns = util_now_ms() * 1000000LL;
+    if (theme_open(cfg, &s->theme, err) != 0)
+        goto fail;
     if (S_stamp_make(s, err) != 0 || S_read_content(s, err) != 0 || S_graph(s, err) != 0 ||
         S_data_params(s, err) != 0 || S_templates(s, err) != 0 || S_tpl_scan(s, err) != 0 ||
         S_claim(s, err) != 0 || S_bundles(s, err) != 0)
@@ -4122,6 +4283,8 @@ void site_close(site *s)
     if (!s)
         return;
     S_bundles_free(s);
+    theme_close(&s->theme);
+    buf_free(&s->tpl_ids);
     for (size_t i = 0; i < s->npages; i++) {
         content_page_free(&s->pages[i].c);
         free(s->pages[i].url);
@@ -4424,8 +4587,12 @@ static int S_render_all(site *s, const char *tree, int mode, S_call *call, S_bat
     S_job *jobs = NULL;
     size_t nfirst = 0, n = 0;
     size_t rl = strlen(tree);
-    if (util_is_dir(s->cfg->static_dir) &&
-        S_copy_static(s, s->cfg->static_dir, tree, mode, rl, 0, err) != 0)
+    const char *sdirs[2];
+    size_t nsd = theme_dirs(&s->theme, s->cfg, "static", sdirs);
+    for (size_t k = 0; k < nsd; k++)
+        if (S_copy_static(s, sdirs[k], tree, mode, rl, 0, k ? sdirs[0] : NULL, err) != 0)
+            return -1;
+    if (S_theme_css(s, tree, mode, err) != 0)
         return -1;
     if (S_bundles_publish(s, tree, mode, err) != 0 || S_covers(s, err) != 0)
         return -1;
@@ -4482,9 +4649,9 @@ static int S_stamp_make(site *s, folio_err *err)
         memset(&st, 0, sizeof st); /* then only the version tells builds apart */
     char *raw = cJSON_PrintUnformatted(s->cfg->raw);
     buf b = BUF_INIT;
-    int rc = !raw || buf_printf(&b, "%s|%s|%s|%s|%d|", raw, s->cfg->site_dir,
+    int rc = !raw || buf_printf(&b, "%s|%s|%s|%s|%d|%s|", raw, s->cfg->site_dir,
                                 s->cfg->content_dir, s->cfg->templates_dir,
-                                s->opts.drafts) != 0;
+                                s->opts.drafts, s->theme.stamp ? s->theme.stamp : "") != 0;
     free(raw);
     unsigned char h[BSTATE_HASH];
     char hex[2 * BSTATE_HASH + 1];

@@ -1203,6 +1203,7 @@ typedef struct S_entry {
 struct tpl_set {
     S_entry *items;
     uint32_t n, cap;
+    uint32_t shadow; /* items[0..shadow): earlier folders' names, sorted; they win */
 };
 
 static int S_entry_cmp(const void *a, const void *b)
@@ -1221,6 +1222,13 @@ static int S_set_add_file(tpl_set *s, const char *path, const char *rel,
 {
     char *text;
     size_t len;
+    if (s->shadow) {
+        char key[4096];
+        snprintf(key, sizeof key, "%.*s", (int)(strlen(rel) - strlen(".mustache")), rel);
+        S_entry k = {key, NULL};
+        if (bsearch(&k, s->items, s->shadow, sizeof *s->items, S_entry_cmp))
+            return 0; /* overridden by an earlier folder */
+    }
     if (util_read_file(path, &text, &len, err) != 0)
         return -1;
     tpl *t = S_compile(path, text, len, err);
@@ -1289,6 +1297,25 @@ tpl_set *tpl_set_load(const char *dir, folio_err *err)
     }
     if (s->n)
         qsort(s->items, s->n, sizeof *s->items, S_entry_cmp);
+    return s;
+}
+
+tpl_set *tpl_set_load_dirs(const char *const *dirs, size_t n, folio_err *err)
+{
+    tpl_set *s = calloc(1, sizeof *s);
+    if (!s) {
+        err_set(err, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (S_set_walk(s, dirs[i], "", 0, err) != 0) {
+            tpl_set_free(s);
+            return NULL;
+        }
+        if (s->n)
+            qsort(s->items, s->n, sizeof *s->items, S_entry_cmp);
+        s->shadow = s->n;
+    }
     return s;
 }
 

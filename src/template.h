@@ -63,6 +63,9 @@ void tpl_free(tpl *t);
  * loader for its own templates. */
 typedef struct tpl_set tpl_set;
 tpl_set *tpl_set_load(const char *dir, folio_err *err);
+/* The same over several folders: a name found in an earlier folder hides
+ * the later ones' (a site's templates over its theme's). */
+tpl_set *tpl_set_load_dirs(const char *const *dirs, size_t n, folio_err *err);
 const tpl *tpl_set_get(const tpl_set *s, const char *name);
 /* A tpl_loader_fn over a set (ud is the tpl_set); a missing name is an
  * error naming the template. */

@@ -8,6 +8,9 @@
 b_prepare
 
 t_site
+# The site's own page template, over its theme's: the one serve.mjs breaks.
+mkdir -p "$T_SITE/templates"
+cp "$FOLIO_SRCDIR/themes/default/templates/page.mustache" "$T_SITE/templates/"
 t_folio_serve
 
 b_run serve.mjs

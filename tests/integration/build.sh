@@ -102,8 +102,7 @@ EOF
 # ---- the demo site ----------------------------------------------------------
 demo=$T/demo
 mkdir -p "$demo"
-cp -R "$FOLIO_SRCDIR/folio.yml" "$FOLIO_SRCDIR/content" "$FOLIO_SRCDIR/templates" \
-    "$FOLIO_SRCDIR/static" "$demo/"
+cp -R "$FOLIO_SRCDIR/folio.yml" "$FOLIO_SRCDIR/content" "$FOLIO_SRCDIR/static" "$demo/"
 if "$FOLIO_BIN" build -s "$demo" -o "$demo/public" >"$T/demo.log" 2>&1; then
     ok "demo site builds: $(cat "$T/demo.log")"
 else

@@ -17,7 +17,7 @@ expect() {
 build() { "$FOLIO_BIN" build -s "$S" "$@" >"$T/log" 2>&1; st=$?; }
 
 S=$T/site
-FOLIO_THEME_DIR=$FOLIO_SRCDIR "$FOLIO_BIN" init "$S" >/dev/null
+FOLIO_THEME_DIR=$FOLIO_SRCDIR "$FOLIO_BIN" init --demo "$S" >/dev/null
 build
 expect "the demo site builds without warnings" 0 "folio: built"
 grep -q "^warning" "$T/log" && fail "the demo site" "warns: $(cat "$T/log")"

@@ -66,7 +66,7 @@ make -C "$FOLIO_BUILDDIR" -s install DESTDIR="$ST" >"$T_DIR/install.log" 2>&1 ||
     { tail "$T_DIR/install.log"; t_fail "make install" "failed"; t_done; }
 P=$ST/usr/local
 for f in bin/folio bin/folio-fcgi share/man/man1/folio.1 share/man/man8/folio-fcgi.8 \
-         share/folio/templates share/folio/nginx/folio-site.conf share/folio/nginx/folio-http.conf \
+         share/folio/themes/default/templates share/folio/nginx/folio-site.conf share/folio/nginx/folio-http.conf \
          share/folio/nginx/folio-fastcgi.conf share/folio/nginx/folio-security-headers.conf \
          share/folio/nginx/folio.conf.example share/folio/systemd/folio-fcgi.service \
          share/folio/systemd/folio-backup.service share/folio/systemd/folio-backup.timer \

@@ -15,11 +15,14 @@ ok() { t_ok "$1"; }
 fail() { t_fail "$1" "$2"; }
 
 S=$T/site
-FOLIO_THEME_DIR=$FOLIO_SRCDIR "$FOLIO_BIN" init "$S" >/dev/null || { echo "FAIL - init"; exit 1; }
+FOLIO_THEME_DIR=$FOLIO_SRCDIR "$FOLIO_BIN" init --demo "$S" >/dev/null || { echo "FAIL - init"; exit 1; }
+# The site's own copy of its theme (themes/default/ shadows folio's), so
+# that edits of the theme's files are edits too.
+mkdir -p "$S/themes" && cp -R "$FOLIO_SRCDIR/themes/default" "$S/themes/default"
 
 cat >"$T/edit.py" <<'EOF'
 """One random edit of the site: python3 edit.py SITE SEED STEP (prints what)."""
-import os, random, sys
+import os, random, shutil, sys
 
 site, seed, step = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 r = random.Random(seed * 1000 + step)
@@ -104,8 +107,13 @@ elif what == "body":
         f.write("\n" + words(r.randint(1, 300)) + "\n")
 elif what == "title":
     edit_fm(p, "title", "\"Retitled %d\"" % r.randint(0, 99))
-elif what == "partial":
-    f = os.path.join(site, "templates", "partials", r.choice(["card", "footer", "tags"]) + ".mustache")
+elif what == "partial":  # the theme's partial, or the site's copy over it
+    name = r.choice(["card", "footer", "tags"]) + ".mustache"
+    theirs = os.path.join(site, "themes", "default", "templates", "partials", name)
+    f = os.path.join(site, "templates", "partials", name) if r.random() < 0.5 else theirs
+    if not os.path.exists(f):
+        os.makedirs(os.path.dirname(f), exist_ok=True)
+        shutil.copy(theirs, f)
     with open(f, "a") as fh:
         fh.write("<!-- %d -->\n" % step)
 elif what == "config":
@@ -113,8 +121,13 @@ elif what == "config":
     lines = [l for l in open(y).read().split("\n") if not l.startswith("description:")]
     lines.append("description: \"Edit %d\"" % step)
     open(y, "w").write("\n".join(lines))
-elif what == "static":
-    with open(os.path.join(site, "static", "css", "site.css"), "a") as f:
+elif what == "static":  # the theme's stylesheet, or the site's copy over it
+    theirs = os.path.join(site, "themes", "default", "static", "css", "site.css")
+    css = os.path.join(site, "static", "css", "site.css") if r.random() < 0.5 else theirs
+    if not os.path.exists(css):
+        os.makedirs(os.path.dirname(css), exist_ok=True)
+        shutil.copy(theirs, css)
+    with open(css, "a") as f:
         f.write("/* %d */\n" % step)
     with open(os.path.join(site, "static", "s%d.txt" % r.randint(0, 3)), "w") as f:
         f.write("static %d\n" % step)

@@ -51,12 +51,12 @@ t_done() {
     exit $?
 }
 
-# A copy of the demo site (folio.yml, content, templates, static), built.
+# A copy of the demo site (folio.yml, content, static; the default theme
+# by reference, as `folio init --demo` makes it), built.
 t_site() {
     T_SITE=$T_DIR/site
     mkdir -p "$T_SITE"
-    cp -R "$FOLIO_SRCDIR/folio.yml" "$FOLIO_SRCDIR/content" "$FOLIO_SRCDIR/templates" \
-        "$FOLIO_SRCDIR/static" "$T_SITE/"
+    cp -R "$FOLIO_SRCDIR/folio.yml" "$FOLIO_SRCDIR/content" "$FOLIO_SRCDIR/static" "$T_SITE/"
     "$FOLIO_BIN" build -s "$T_SITE" -o "$T_SITE/public" >"$T_DIR/build.log" 2>&1 || {
         cat "$T_DIR/build.log"; t_fail "build the demo site" "folio build failed"; t_done; }
 }

@@ -12,8 +12,7 @@ PY=$(smtp_sink_python) || { echo "SKIP: no python3 with aiosmtpd (apt-get instal
 
 S=$T_DIR/site
 mkdir -p "$S"
-cp -R "$FOLIO_SRCDIR/folio.yml" "$FOLIO_SRCDIR/content" "$FOLIO_SRCDIR/templates" \
-    "$FOLIO_SRCDIR/static" "$S/"
+cp -R "$FOLIO_SRCDIR/folio.yml" "$FOLIO_SRCDIR/content" "$FOLIO_SRCDIR/static" "$S/"
 cat >>"$S/folio.yml" <<'EOF'
 mail:
   from: "Noor Vellacott <site@example.org>"

@@ -8,6 +8,9 @@
 command -v curl >/dev/null || { echo "curl missing (./quickstart test installs it)"; exit 1; }
 
 t_site
+# The site's own page template, over its theme's: the one edited below.
+mkdir -p "$T_SITE/templates"
+cp "$FOLIO_SRCDIR/themes/default/templates/page.mustache" "$T_SITE/templates/"
 export FOLIO_RATE_LIMIT=0
 cp -R "$T_SITE/public" "$T_DIR/public.before"
 t_folio_serve

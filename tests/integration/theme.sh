@@ -15,8 +15,7 @@ trap 'rm -rf "$T"' EXIT
 trap 'exit 1' INT TERM
 
 mkdir -p "$T/site"
-cp -R "$FOLIO_SRCDIR/folio.yml" "$FOLIO_SRCDIR/content" "$FOLIO_SRCDIR/templates" \
-    "$FOLIO_SRCDIR/static" "$T/site/"
+cp -R "$FOLIO_SRCDIR/folio.yml" "$FOLIO_SRCDIR/content" "$FOLIO_SRCDIR/static" "$T/site/"
 if ! "$FOLIO_BIN" build -s "$T/site" -o "$T/out" >"$T/build.log" 2>&1; then
     cat "$T/build.log"
     echo "FAIL - build the demo site"
@@ -46,8 +45,8 @@ cat >"$T/register.json" <<'EOF'
                      "password": "must be at least 10 characters long"}}}
 EOF
 for f in contact register; do
-    if ! "$FOLIO_BIN" render "$FOLIO_SRCDIR/templates/$f.mustache" --data "$T/$f.json" \
-        --partials "$FOLIO_SRCDIR/templates" >"$T/$f-refused.html" 2>"$T/$f-render.log"; then
+    if ! "$FOLIO_BIN" render "$FOLIO_SRCDIR/themes/default/templates/$f.mustache" --data "$T/$f.json" \
+        --partials "$FOLIO_SRCDIR/themes/default/templates" >"$T/$f-refused.html" 2>"$T/$f-render.log"; then
         echo "# folio render $f: $(cat "$T/$f-render.log")"
         : >"$T/$f-refused.html"
     fi

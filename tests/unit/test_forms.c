@@ -289,7 +289,7 @@ static size_t S_template_maxlength(const char *tpl, const char *field)
     char path[512], *src = NULL;
     size_t len = 0;
     folio_err err;
-    snprintf(path, sizeof path, "%s/templates/%s", FOLIO_SRCDIR, tpl);
+    snprintf(path, sizeof path, "%s/themes/default/templates/%s", FOLIO_SRCDIR, tpl);
     ck_assert_msg(util_read_file(path, &src, &len, &err) == 0, "%s", err.msg);
     char needle[64];
     snprintf(needle, sizeof needle, "name=\"%s\"", field);

@@ -65,6 +65,8 @@ static void expect_out(const char *rel, const char *want)
 /* The same tiny theme for every test. */
 static void theme(void)
 {
+    /* an empty default theme of the site's own hides folio's */
+    put("themes/default/theme.yml", "params: {}\n");
     put("templates/default.mustache", "D|{{page.kind}}|{{page.title}}|{{{page.content}}}");
     put("templates/page.mustache",
         "P|{{page.title}}|{{page.url}}|{{page.date}}|{{page.date_long}}|w{{page.words}}"

@@ -559,7 +559,7 @@ START_TEST(test_theme_and_speed)
     if (!srcdir)
         srcdir = FOLIO_SRCDIR;
     char dir[4096];
-    snprintf(dir, sizeof dir, "%s/templates", srcdir);
+    snprintf(dir, sizeof dir, "%s/themes/default/templates", srcdir);
     folio_err err = {{0}};
     tpl_set *s = tpl_set_load(dir, &err);
     ck_assert_msg(s != NULL, "%s", err.msg);
