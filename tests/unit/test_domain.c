@@ -1001,9 +1001,13 @@ START_TEST(owner_decisions)
     ck_assert_int_eq(S_int("SELECT hidden FROM members WHERE display_name = 'Bob Hidden'"), 1);
     ck_assert_int_eq(S_int("SELECT count(*) FROM members WHERE role = 'owner'"), 1);
     ck_assert_int_eq(S_int("SELECT count(*) FROM inbox WHERE status = 'archived'"), 1);
+    /* the members shown are counted apart from the hidden after a replay too */
+    c = domain_site_data(d, "community");
+    ck_assert_int_eq(cJSON_GetObjectItem(c, "count")->valueint, 2);
     ck_assert_int_eq(domain_member_hide(d, "bob@example.org", 0, &res, &err), DOMAIN_OK);
     c = domain_site_data(d, "community");
     ck_assert(S_has_name(cJSON_GetObjectItem(c, "members"), "Bob Hidden"));
+    ck_assert_int_eq(cJSON_GetObjectItem(c, "count")->valueint, 3);
     buf_reset(&report);
     ck_assert_int_eq(domain_check(d, &report, &err), 0);
     buf_free(&report);
