@@ -1736,10 +1736,11 @@ static int S_feed_done(S_feed *f, int rc, folio_err *err)
  * ranges of S_BATCH positions that each claims in turn. Only this thread
  * writes, range after range in log order; it decodes a range itself
  * whenever the next one to write is not ready, so neither core waits
- * while there is work. Each thread opens members' names through a window
- * of its own onto the keys (vault_reader; a name whose key is not in it
- * is opened by the writer), and the helper counts the stats in an S_acc
- * of its own, merged once it is joined. */
+ * while there is work. Both threads open members' names through one
+ * window onto the keys (vault_reader; they are never more than S_SLOTS
+ * ranges apart, and a name whose key is not in it is opened by the
+ * writer), and the helper counts the stats in an S_acc of its own,
+ * merged once it is joined. */
 #define S_BATCH 1024
 #define S_SLOTS 4
 
@@ -1755,6 +1756,17 @@ typedef struct S_batch {
     folio_err err;
 } S_batch;
 
+/* A rebuild's window onto the subject keys (S_keys_half keys a
+ * generation, about 3.5 MB for the two), shared by its threads, where a
+ * member's key is found while the events are read in the order the keys
+ * were made. Through a connection of its own, without a memory map: the
+ * window reads many keys at once to catch up, and through the log's map
+ * (S_remap) they would all stay mapped until the next remap. */
+typedef struct S_keyring {
+    store *st;
+    vault_reader *vr;
+} S_keyring;
+
 typedef struct S_pipe {
     S_feed *f;
     store *rd;               /* the helper's connection */
@@ -1767,6 +1779,7 @@ typedef struct S_pipe {
     long long nranges, claimed, written;
     int quit;
     S_acc acc;               /* the helper's counts */
+    S_keyring keys;          /* both threads' window onto the keys */
 } S_pipe;
 
 /* Field f of op as a result: its stored form (S_put_key). */
@@ -1931,17 +1944,6 @@ static void S_map(store *st, int on)
                  NULL, NULL, NULL);
 }
 
-/* A rebuild's thread's window onto the subject keys (S_keys_half keys a
- * generation, about 3.5 MB for the two), where a member's key is found
- * while the events are read in the order the keys were made. Through a
- * connection of its own, without a memory map: a thread that decoded no
- * range for a while reads many keys at once to catch up, and through the
- * log's map (S_remap) they would all stay mapped until its next ranges. */
-typedef struct S_keyring {
-    store *st;
-    vault_reader *vr;
-} S_keyring;
-
 static int S_keys(projections *p, S_keyring *k, folio_err *err)
 {
     k->vr = NULL;
@@ -2003,11 +2005,9 @@ static void *S_pipe_main(void *ud)
     S_jarena ja; /* this thread's, for every range it decodes */
     int on = S_jarena_on(&ja) == 0;
     unsigned ranges = 0;
-    S_keyring keys = {NULL, NULL};
-    folio_err err;
     /* without a window it must not decode: only the writer may ask the
      * vault itself */
-    int can = !pp->f->p->v || S_keys(pp->f->p, &keys, &err) == 0;
+    int can = !pp->f->p->v || pp->keys.vr;
     pthread_mutex_lock(&pp->mu);
     while (can) {
         long long k = S_claim(pp);
@@ -2019,7 +2019,7 @@ static void *S_pipe_main(void *ud)
         }
         pthread_mutex_unlock(&pp->mu);
         S_jtls = on ? &ja : NULL;
-        S_range_decode(pp, pp->rd, keys.vr, &pp->acc, k);
+        S_range_decode(pp, pp->rd, pp->keys.vr, &pp->acc, k);
         S_jtls = NULL;
         S_remap(pp->rd, &ranges);
         pthread_mutex_lock(&pp->mu);
@@ -2027,7 +2027,6 @@ static void *S_pipe_main(void *ud)
         pthread_cond_broadcast(&pp->cv);
     }
     pthread_mutex_unlock(&pp->mu);
-    S_keys_close(&keys);
     if (on)
         S_jarena_off(&ja);
     return NULL;
@@ -2062,6 +2061,9 @@ static int S_pipe_start(S_pipe *pp, S_feed *f, long long end, store *rd)
         return -1;
     pp->rd = rd;
     S_map(rd, 1);
+    folio_err kerr; /* none: the writer opens every name through the vault */
+    if (f->p->v && S_keys(f->p, &pp->keys, &kerr) < 0)
+        pp->keys.vr = NULL;
     if (pthread_mutex_init(&pp->mu, NULL) != 0)
         goto fail_store;
     if (pthread_cond_init(&pp->cv, NULL) != 0)
@@ -2075,6 +2077,7 @@ fail_cond:
 fail_mutex:
     pthread_mutex_destroy(&pp->mu);
 fail_store:
+    S_keys_close(&pp->keys);
     if (pp->own_rd)
         store_close(pp->rd);
     pp->rd = NULL;
@@ -2089,9 +2092,6 @@ static int S_pipe_run(S_pipe *pp)
     int rc = 0;
     S_jarena ja; /* for the ranges this thread decodes */
     int on = S_jarena_on(&ja) == 0;
-    S_keyring keys = {NULL, NULL}; /* none: this thread asks the vault */
-    if (f->p->v && S_keys(f->p, &keys, &f->err) < 0)
-        keys.vr = NULL;
     pthread_mutex_lock(&pp->mu);
     while (rc == 0 && pp->written < pp->nranges) {
         S_batch *b = &pp->b[pp->written % S_SLOTS];
@@ -2111,7 +2111,7 @@ static int S_pipe_run(S_pipe *pp)
         }
         pthread_mutex_unlock(&pp->mu);
         S_jtls = on ? &ja : NULL;
-        S_range_decode(pp, f->p->st, keys.vr, &f->w->acc, k);
+        S_range_decode(pp, f->p->st, pp->keys.vr, &f->w->acc, k);
         S_jtls = NULL;
         pthread_mutex_lock(&pp->mu);
         pp->b[k % S_SLOTS].state = B_READY;
@@ -2119,10 +2119,10 @@ static int S_pipe_run(S_pipe *pp)
     pp->quit = 1;
     pthread_cond_broadcast(&pp->cv);
     pthread_mutex_unlock(&pp->mu);
-    S_keys_close(&keys);
     if (on)
         S_jarena_off(&ja);
     pthread_join(pp->thread, NULL);
+    S_keys_close(&pp->keys);
     if (rc < 0)
         f->failed = 1;
     if (rc == 0 && S_acc_merge(&f->w->acc, &pp->acc) < 0) {
