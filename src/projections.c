@@ -1740,9 +1740,11 @@ static int S_feed_done(S_feed *f, int rc, folio_err *err)
  * window onto the keys (vault_reader; they are never more than S_SLOTS
  * ranges apart, and a name whose key is not in it is opened by the
  * writer), and the helper counts the stats in an S_acc of its own,
- * merged once it is joined. */
+ * merged once it is joined. S_SLOTS ranges decoded ahead keep the
+ * helper busy while this thread drops the old tables at the start and
+ * writes a sorted run of members_private in the middle (S_memp_drain). */
 #define S_BATCH 1024
-#define S_SLOTS 4
+#define S_SLOTS 16
 
 enum { B_FREE, B_BUSY, B_READY };
 
@@ -1772,7 +1774,7 @@ typedef struct S_pipe {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    S_batch b[S_SLOTS];      /* range k decodes into b[k % S_SLOTS] */
+    S_batch *b;              /* range k decodes into b[k % S_SLOTS] */
     long long end;           /* the last position to read */
     long long nranges, claimed, written;
     int quit;
@@ -2027,8 +2029,13 @@ static int S_pipe_start(S_pipe *pp, S_feed *f, long long end, store *rd)
     pp->end = end;
     pp->nranges = (end + S_BATCH - 1) / S_BATCH;
     pp->own_rd = !rd;
-    if (!rd && !(rd = S_reader(f->p)))
+    /* on the heap: 16 ranges of decoded events are 1.5 MB */
+    if (!(pp->b = calloc(S_SLOTS, sizeof *pp->b)))
         return -1;
+    if (!rd && !(rd = S_reader(f->p))) {
+        free(pp->b);
+        return -1;
+    }
     pp->rd = rd;
     folio_err kerr; /* none: the writer opens every name through the vault */
     if (f->p->v && S_keys(f->p, &pp->keys, &kerr) < 0)
@@ -2050,15 +2057,16 @@ fail_store:
     if (pp->own_rd)
         store_close(pp->rd);
     pp->rd = NULL;
+    free(pp->b);
     return -1;
 }
 
 /* Writes range after range, decoding here whenever the next is not ready;
- * then stops the helper and merges its counts. */
-static int S_pipe_run(S_pipe *pp)
+ * then stops the helper and merges its counts. rc < 0: the tables could
+ * not be made; the helper is only stopped. */
+static int S_pipe_run(S_pipe *pp, int rc)
 {
     S_feed *f = pp->f;
-    int rc = 0;
     S_jarena ja; /* for the ranges this thread decodes */
     int on = S_jarena_on(&ja) == 0;
     pthread_mutex_lock(&pp->mu);
@@ -2104,6 +2112,7 @@ static int S_pipe_run(S_pipe *pp)
     pthread_mutex_destroy(&pp->mu);
     for (size_t i = 0; i < S_SLOTS; i++)
         S_batch_free(&pp->b[i]);
+    free(pp->b);
     if (pp->own_rd)
         store_close(pp->rd);
     f->pipe = NULL;
@@ -2414,9 +2423,6 @@ static int S_build(projections *p, S_writer *w, unsigned mask,
 {
     S_writer_init(w, p->db, schema, suffix, mask);
     w->defer = 1;
-    if (S_create(p->db, mask, schema, suffix, err) < 0 ||
-        S_indexes(p->db, mask, schema, suffix, err) < 0)
-        return -1;
     long long end = store_head(p->st);
     if (until_ms >= 0 && store_position_at(p->st, until_ms, &end, err) < 0)
         return -1;
@@ -2425,8 +2431,18 @@ static int S_build(projections *p, S_writer *w, unsigned mask,
     S_pipe pp;
     int rc = 0;
     S_keyring keys = {NULL, NULL};
-    if (end > S_BATCH && S_pipe_start(&pp, &f, end, rd) == 0) {
-        rc = S_pipe_run(&pp);
+    /* the helper decodes its first ranges while this thread drops the old
+     * tables (it reads every page of them) and makes the new */
+    int piped = end > S_BATCH && S_pipe_start(&pp, &f, end, rd) == 0;
+    if (S_create(p->db, mask, schema, suffix, err) < 0 ||
+        S_indexes(p->db, mask, schema, suffix, err) < 0) {
+        if (piped)
+            S_pipe_run(&pp, -1);
+        buf_free(&f.arena);
+        return -1;
+    }
+    if (piped) {
+        rc = S_pipe_run(&pp, 0);
     } else {
         folio_err kerr; /* without a window, names are opened one by one */
         if (end > 0 && p->v && S_keys(p, &keys, &kerr) < 0)
