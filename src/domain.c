@@ -1761,10 +1761,9 @@ int domain_check(domain *d, buf *report, folio_err *err)
     if (c.rc < 0)
         *err = c.err;
     /* the store's lines first, as when they ran one after the other */
-    else if (rc >= 0 && (buf_add(report, c.report.ptr ? c.report.ptr : "",
-                                 c.report.len) < 0 ||
-                         buf_add(report, mine.ptr ? mine.ptr : "",
-                                 mine.len) < 0))
+    else if (rc >= 0 && ((c.report.len &&
+                          buf_add(report, c.report.ptr, c.report.len) < 0) ||
+                         (mine.len && buf_add(report, mine.ptr, mine.len) < 0)))
         rc = err_set(err, "out of memory");
     buf_free(&c.report);
     buf_free(&mine);
