@@ -40,7 +40,7 @@ static const S_def S_defs[] = {
      * is several times faster than a separate unique index over a table
      * in position order, and a third smaller. The member's user id is in
      * members, found by position. */
-    {"members", PROJ_MEMBERS, 5, {"members", "members_private", NULL},
+    {"members", PROJ_MEMBERS, 6, {"members", "members_private", NULL},
      {"CREATE TABLE %1$s.members%2$s (position INTEGER PRIMARY KEY,"
       " user_id BLOB NOT NULL, display_name TEXT NOT NULL,"
       " joined_at INTEGER NOT NULL, hidden INTEGER NOT NULL DEFAULT 0,"
@@ -49,10 +49,14 @@ static const S_def S_defs[] = {
       " position INTEGER NOT NULL, locale TEXT NOT NULL,"
       " has_password INTEGER NOT NULL) WITHOUT ROWID",
       NULL},
-     /* hidden: the smallest b-tree, so counting members (a new member's
-      * rank, the pages' count) reads a few pages, not the names; user_id:
-      * the owner's decisions find their member */
-     {"CREATE INDEX %1$s.members%2$s_hidden ON members%2$s (hidden)",
+     /* user_id: the owner's decisions find their member, and counting
+      * members (a new member's rank, the pages' count) reads this index,
+      * a few pages, not the names; hidden: only the hidden members, so
+      * the members shown are counted as all but those, and a rebuild
+      * (nobody hidden until the owner's decisions at its end) writes no
+      * entry there for each of a million members */
+     {"CREATE INDEX %1$s.members%2$s_hidden ON members%2$s (hidden)"
+      " WHERE hidden <> 0",
       "CREATE INDEX %1$s.members%2$s_user ON members%2$s (user_id)", NULL}},
     /* No dedupe hash here: the domain finds a duplicate request through
      * the log's own stream index (its stream is named after the hash). */
@@ -1818,12 +1822,15 @@ static int S_feed_done(S_feed *f, int rc, folio_err *err)
  * ranges of S_BATCH positions that each claims in turn. Only this thread
  * writes, range after range in log order; it decodes a range itself
  * whenever the next one to write is not ready, so neither core waits
- * while there is work. Each thread opens members' names through a window
- * of its own onto the keys (vault_reader; a name whose key is not in it
- * is opened by the writer), and the helper counts the stats in an S_acc
- * of its own, merged once it is joined. */
+ * while there is work. Both threads open members' names through one
+ * window onto the keys (vault_reader; they are never more than S_SLOTS
+ * ranges apart, and a name whose key is not in it is opened by the
+ * writer), and the helper counts the stats in an S_acc of its own,
+ * merged once it is joined. S_SLOTS ranges decoded ahead keep the
+ * helper busy while this thread drops the old tables at the start and
+ * writes a sorted run of members_private in the middle (S_memp_drain). */
 #define S_BATCH 1024
-#define S_SLOTS 4
+#define S_SLOTS 16
 
 enum { B_FREE, B_BUSY, B_READY };
 
@@ -1837,6 +1844,15 @@ typedef struct S_batch {
     folio_err err;
 } S_batch;
 
+/* A rebuild's window onto the subject keys (S_keys_half keys a
+ * generation, about 3.5 MB for the two), shared by its threads, where a
+ * member's key is found while the events are read in the order the keys
+ * were made, through a connection of its own. */
+typedef struct S_keyring {
+    store *st;
+    vault_reader *vr;
+} S_keyring;
+
 typedef struct S_pipe {
     S_feed *f;
     store *rd;               /* the helper's connection */
@@ -1844,11 +1860,12 @@ typedef struct S_pipe {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    S_batch b[S_SLOTS];      /* range k decodes into b[k % S_SLOTS] */
+    S_batch *b;              /* range k decodes into b[k % S_SLOTS] */
     long long end;           /* the last position to read */
     long long nranges, claimed, written;
     int quit;
     S_acc acc;               /* the helper's counts */
+    S_keyring keys;          /* both threads' window onto the keys */
 } S_pipe;
 
 /* Field f of op as a result: its stored form (S_put_key). */
@@ -1981,48 +1998,11 @@ static int S_fill_event(void *ud, const store_event *ev)
     return 0;
 }
 
-/* A rebuild reads the whole log through a memory map (cheaper than a
- * pread per page), but every page of a map stays in the process's RSS
- * until it is unmapped, and SQLite unmaps only when the map's size limit
- * changes: so after every S_REMAP ranges the helper's connection (the
- * one that maps, S_map) drops its map, and the next read maps the file
- * again. The log's pages then cost at most S_REMAP ranges' worth of
- * memory, not the file's size. Only between statements: no page of the
- * map is in use then. */
-#define S_MMAP "4294967296"
-#define S_REMAP 8
-
-static void S_remap(store *st, unsigned *ranges)
-{
-    if (++*ranges % S_REMAP == 0)
-        sqlite3_exec(store_db(st), "PRAGMA mmap_size = 0;"
-                                   " PRAGMA mmap_size = " S_MMAP,
-                     NULL, NULL, NULL);
-}
-
-/* The map is for the helper's reading of the log only: what its
- * connection read before (the schema) would stay mapped. The writer's
- * connection reads through its page cache: mapped, pages it read in
- * between its rare ranges stayed in the map (tens of MB, measured). on 0
- * ends it. */
-static void S_map(store *st, int on)
-{
-    sqlite3_exec(store_db(st),
-                 on ? "PRAGMA mmap_size = 0; PRAGMA mmap_size = " S_MMAP
-                    : "PRAGMA mmap_size = 0",
-                 NULL, NULL, NULL);
-}
-
-/* A rebuild's thread's window onto the subject keys (S_keys_half keys a
- * generation, about 3.5 MB for the two), where a member's key is found
- * while the events are read in the order the keys were made. Through a
- * connection of its own, without a memory map: a thread that decoded no
- * range for a while reads many keys at once to catch up, and through the
- * log's map (S_remap) they would all stay mapped until its next ranges. */
-typedef struct S_keyring {
-    store *st;
-    vault_reader *vr;
-} S_keyring;
+/* Both threads read the log through pread and a small page cache, not a
+ * memory map: a map's pages stay in the process's RSS until it is
+ * unmapped, and mapping a few ranges at a time then unmapping them cost
+ * more in page faults and unmaps than the reads' copies (measured: about
+ * 3 % of a replay's CPU more). */
 
 static int S_keys(projections *p, S_keyring *k, folio_err *err)
 {
@@ -2084,12 +2064,9 @@ static void *S_pipe_main(void *ud)
     S_pipe *pp = ud;
     S_jarena ja; /* this thread's, for every range it decodes */
     int on = S_jarena_on(&ja) == 0;
-    unsigned ranges = 0;
-    S_keyring keys = {NULL, NULL};
-    folio_err err;
     /* without a window it must not decode: only the writer may ask the
      * vault itself */
-    int can = !pp->f->p->v || S_keys(pp->f->p, &keys, &err) == 0;
+    int can = !pp->f->p->v || pp->keys.vr;
     pthread_mutex_lock(&pp->mu);
     while (can) {
         long long k = S_claim(pp);
@@ -2101,15 +2078,13 @@ static void *S_pipe_main(void *ud)
         }
         pthread_mutex_unlock(&pp->mu);
         S_jtls = on ? &ja : NULL;
-        S_range_decode(pp, pp->rd, keys.vr, &pp->acc, k);
+        S_range_decode(pp, pp->rd, pp->keys.vr, &pp->acc, k);
         S_jtls = NULL;
-        S_remap(pp->rd, &ranges);
         pthread_mutex_lock(&pp->mu);
         pp->b[k % S_SLOTS].state = B_READY;
         pthread_cond_broadcast(&pp->cv);
     }
     pthread_mutex_unlock(&pp->mu);
-    S_keys_close(&keys);
     if (on)
         S_jarena_off(&ja);
     return NULL;
@@ -2140,10 +2115,17 @@ static int S_pipe_start(S_pipe *pp, S_feed *f, long long end, store *rd)
     pp->end = end;
     pp->nranges = (end + S_BATCH - 1) / S_BATCH;
     pp->own_rd = !rd;
-    if (!rd && !(rd = S_reader(f->p)))
+    /* on the heap: 16 ranges of decoded events are 1.5 MB */
+    if (!(pp->b = calloc(S_SLOTS, sizeof *pp->b)))
         return -1;
+    if (!rd && !(rd = S_reader(f->p))) {
+        free(pp->b);
+        return -1;
+    }
     pp->rd = rd;
-    S_map(rd, 1);
+    folio_err kerr; /* none: the writer opens every name through the vault */
+    if (f->p->v && S_keys(f->p, &pp->keys, &kerr) < 0)
+        pp->keys.vr = NULL;
     if (pthread_mutex_init(&pp->mu, NULL) != 0)
         goto fail_store;
     if (pthread_cond_init(&pp->cv, NULL) != 0)
@@ -2157,23 +2139,22 @@ fail_cond:
 fail_mutex:
     pthread_mutex_destroy(&pp->mu);
 fail_store:
+    S_keys_close(&pp->keys);
     if (pp->own_rd)
         store_close(pp->rd);
     pp->rd = NULL;
+    free(pp->b);
     return -1;
 }
 
 /* Writes range after range, decoding here whenever the next is not ready;
- * then stops the helper and merges its counts. */
-static int S_pipe_run(S_pipe *pp)
+ * then stops the helper and merges its counts. rc < 0: the tables could
+ * not be made; the helper is only stopped. */
+static int S_pipe_run(S_pipe *pp, int rc)
 {
     S_feed *f = pp->f;
-    int rc = 0;
     S_jarena ja; /* for the ranges this thread decodes */
     int on = S_jarena_on(&ja) == 0;
-    S_keyring keys = {NULL, NULL}; /* none: this thread asks the vault */
-    if (f->p->v && S_keys(f->p, &keys, &f->err) < 0)
-        keys.vr = NULL;
     pthread_mutex_lock(&pp->mu);
     while (rc == 0 && pp->written < pp->nranges) {
         S_batch *b = &pp->b[pp->written % S_SLOTS];
@@ -2193,7 +2174,7 @@ static int S_pipe_run(S_pipe *pp)
         }
         pthread_mutex_unlock(&pp->mu);
         S_jtls = on ? &ja : NULL;
-        S_range_decode(pp, f->p->st, keys.vr, &f->w->acc, k);
+        S_range_decode(pp, f->p->st, pp->keys.vr, &f->w->acc, k);
         S_jtls = NULL;
         pthread_mutex_lock(&pp->mu);
         pp->b[k % S_SLOTS].state = B_READY;
@@ -2201,10 +2182,10 @@ static int S_pipe_run(S_pipe *pp)
     pp->quit = 1;
     pthread_cond_broadcast(&pp->cv);
     pthread_mutex_unlock(&pp->mu);
-    S_keys_close(&keys);
     if (on)
         S_jarena_off(&ja);
     pthread_join(pp->thread, NULL);
+    S_keys_close(&pp->keys);
     if (rc < 0)
         f->failed = 1;
     if (rc == 0 && S_acc_merge(&f->w->acc, &pp->acc) < 0) {
@@ -2217,7 +2198,7 @@ static int S_pipe_run(S_pipe *pp)
     pthread_mutex_destroy(&pp->mu);
     for (size_t i = 0; i < S_SLOTS; i++)
         S_batch_free(&pp->b[i]);
-    S_map(pp->rd, 0);
+    free(pp->b);
     if (pp->own_rd)
         store_close(pp->rd);
     f->pipe = NULL;
@@ -2436,9 +2417,8 @@ static int S_create(sqlite3 *db, unsigned mask, const char *schema,
 
 /* A rebuild writes every page of the new tables and reads the whole log.
  * With SQLite's default 2 MB cache the new pages spill to the WAL one by
- * one and the log is read through pread; a larger cache and a memory map
- * (S_remap) for the duration of the rebuild make it several times faster.
- * The tables are appended to, so a cache of S_CACHE_KIB holds their
+ * one; a larger cache for the duration of the rebuild makes it several
+ * times faster. The tables are appended to, so a cache of S_CACHE_KIB holds their
  * growing ends as well as a larger one would (and bounds SQLite's sorts,
  * whose memory follows the main cache size).
  * secure_delete would also zero every page of the tables a replay drops:
@@ -2529,9 +2509,6 @@ static int S_build(projections *p, S_writer *w, unsigned mask,
 {
     S_writer_init(w, p->db, schema, suffix, mask);
     w->defer = 1;
-    if (S_create(p->db, mask, schema, suffix, err) < 0 ||
-        S_indexes(p->db, mask, schema, suffix, err) < 0)
-        return -1;
     long long end = store_head(p->st);
     if (until_ms >= 0 && store_position_at(p->st, until_ms, &end, err) < 0)
         return -1;
@@ -2540,8 +2517,18 @@ static int S_build(projections *p, S_writer *w, unsigned mask,
     S_pipe pp;
     int rc = 0;
     S_keyring keys = {NULL, NULL};
-    if (end > S_BATCH && S_pipe_start(&pp, &f, end, rd) == 0) {
-        rc = S_pipe_run(&pp);
+    /* the helper decodes its first ranges while this thread drops the old
+     * tables (it reads every page of them) and makes the new */
+    int piped = end > S_BATCH && S_pipe_start(&pp, &f, end, rd) == 0;
+    if (S_create(p->db, mask, schema, suffix, err) < 0 ||
+        S_indexes(p->db, mask, schema, suffix, err) < 0) {
+        if (piped)
+            S_pipe_run(&pp, -1);
+        buf_free(&f.arena);
+        return -1;
+    }
+    if (piped) {
+        rc = S_pipe_run(&pp, 0);
     } else {
         folio_err kerr; /* without a window, names are opened one by one */
         if (end > 0 && p->v && S_keys(p, &keys, &kerr) < 0)
@@ -2621,8 +2608,172 @@ int projections_replay(projections *p, unsigned mask, folio_err *err)
 
 /* ---- check ------------------------------------------------------------ */
 
-static int S_compare(projections *p, const char *table, buf *report,
-                     folio_err *err)
+/* ---- comparing a table with its replay, side by side ---------------------
+ * Both copies of a table have one primary key: read each in key order
+ * and walk them together, and the rows one has and the other has not (or
+ * has otherwise) are found in one pass, without the temporary b-trees of
+ * every row that two EXCEPTs build (a million rows, most of a check's
+ * comparing). A table whose key could sort otherwise than by BINARY
+ * comparison (a collation) or that has none is left to EXCEPT. */
+#define S_KEY_COLS 4
+
+typedef struct S_keyset {
+    int n, col[S_KEY_COLS]; /* key columns' places in SELECT * */
+    char order[256];        /* "a, b" */
+} S_keyset;
+
+/* The primary key of schema.table into k: 1, or 0 when it has none that
+ * S_side_by_side can walk, -1 on error. */
+static int S_keyset_of(sqlite3 *db, const char *schema, const char *table,
+                       S_keyset *k, folio_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT cid, name FROM pragma_table_info(?1, ?2)"
+                               " WHERE pk > 0 ORDER BY pk", -1, &st,
+                           NULL) != SQLITE_OK)
+        return S_sqlerr(db, err, "projections: check");
+    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, schema, -1, SQLITE_STATIC);
+    int rc, ok = 1;
+    size_t len = 0;
+    k->n = 0;
+    k->order[0] = '\0';
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 1);
+        const char *coll = NULL;
+        if (!name || k->n == S_KEY_COLS ||
+            sqlite3_table_column_metadata(db, schema, table, name, NULL,
+                                          &coll, NULL, NULL, NULL) != SQLITE_OK ||
+            !coll || strcmp(coll, "BINARY") != 0) {
+            ok = 0;
+            continue;
+        }
+        k->col[k->n++] = sqlite3_column_int(st, 0);
+        int n = snprintf(k->order + len, sizeof k->order - len, "%s\"%s\"",
+                         len ? ", " : "", name);
+        if (n < 0 || (size_t)n >= sizeof k->order - len || strchr(name, '"'))
+            ok = 0;
+        else
+            len += (size_t)n;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return S_sqlerr(db, err, "projections: check");
+    return ok && k->n > 0;
+}
+
+/* SQLite's order of two values under BINARY: NULL, numbers, TEXT, BLOB. */
+static int S_value_cmp(sqlite3_value *a, sqlite3_value *b)
+{
+    static const int cls[] = {[SQLITE_NULL] = 0, [SQLITE_INTEGER] = 1,
+                              [SQLITE_FLOAT] = 1, [SQLITE_TEXT] = 2,
+                              [SQLITE_BLOB] = 3};
+    int ta = sqlite3_value_type(a), tb = sqlite3_value_type(b);
+    if (cls[ta] != cls[tb])
+        return cls[ta] < cls[tb] ? -1 : 1;
+    if (cls[ta] == 0)
+        return 0;
+    if (ta == SQLITE_INTEGER && tb == SQLITE_INTEGER) {
+        sqlite3_int64 x = sqlite3_value_int64(a), y = sqlite3_value_int64(b);
+        return (x > y) - (x < y);
+    }
+    if (cls[ta] == 1) {
+        double x = sqlite3_value_double(a), y = sqlite3_value_double(b);
+        return (x > y) - (x < y);
+    }
+    const void *pa = ta == SQLITE_TEXT ? (const void *)sqlite3_value_text(a)
+                                       : sqlite3_value_blob(a);
+    const void *pb = tb == SQLITE_TEXT ? (const void *)sqlite3_value_text(b)
+                                       : sqlite3_value_blob(b);
+    int na = sqlite3_value_bytes(a), nb = sqlite3_value_bytes(b);
+    int c = na && nb ? memcmp(pa, pb, (size_t)(na < nb ? na : nb)) : 0;
+    return c ? c : (na > nb) - (na < nb);
+}
+
+/* Compares the rows of a and b on cols (or all ncols when cols is NULL). */
+static int S_row_cmp(sqlite3_stmt *a, sqlite3_stmt *b, const int *cols,
+                     int ncols)
+{
+    for (int i = 0; i < ncols; i++) {
+        int c = cols ? cols[i] : i;
+        int r = S_value_cmp(sqlite3_column_value(a, c),
+                            sqlite3_column_value(b, c));
+        if (r)
+            return r;
+    }
+    return 0;
+}
+
+/* Prepares SELECT * FROM schema.table ORDER BY the key. */
+static sqlite3_stmt *S_keyed_scan(sqlite3 *db, const char *schema,
+                                  const char *table, const S_keyset *k,
+                                  folio_err *err)
+{
+    char sql[512];
+    sqlite3_stmt *st = NULL;
+    int n = snprintf(sql, sizeof sql, "SELECT * FROM %s.%s ORDER BY %s",
+                     schema, table, k->order);
+    if (n < 0 || (size_t)n >= sizeof sql) {
+        err_set(err, "projections: name too long");
+        return NULL;
+    }
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        S_sqlerr(db, err, "projections: check");
+        return NULL;
+    }
+    return st;
+}
+
+/* main.table against temp.table__chk side by side: *extra rows only
+ * in the first (or there otherwise), *missing only in the second. 1
+ * done, 0 when the table is not one to walk (EXCEPT then), -1 error. */
+static int S_side_by_side(projections *p, const char *table,
+                          long long *extra, long long *missing,
+                          folio_err *err)
+{
+    char chk[128];
+    S_keyset k;
+    int n = snprintf(chk, sizeof chk, "%s__chk", table);
+    if (n < 0 || (size_t)n >= sizeof chk)
+        return err_set(err, "projections: name too long");
+    int r = S_keyset_of(p->db, "main", table, &k, err);
+    if (r <= 0)
+        return r;
+    sqlite3_stmt *a = S_keyed_scan(p->db, "main", table, &k, err);
+    sqlite3_stmt *b = a ? S_keyed_scan(p->db, "temp", chk, &k, err) : NULL;
+    int ncols = a && b ? sqlite3_column_count(a) : 0;
+    if (!b || ncols != sqlite3_column_count(b)) {
+        sqlite3_finalize(a);
+        sqlite3_finalize(b);
+        return b ? 0 : -1;
+    }
+    *extra = *missing = 0;
+    int ra = sqlite3_step(a), rb = sqlite3_step(b);
+    while (ra == SQLITE_ROW || rb == SQLITE_ROW) {
+        int c = ra != SQLITE_ROW   ? 1
+                : rb != SQLITE_ROW ? -1
+                                   : S_row_cmp(a, b, k.col, k.n);
+        if (c == 0 && S_row_cmp(a, b, NULL, ncols) != 0) {
+            ++*extra;
+            ++*missing;
+        }
+        *extra += c < 0;
+        *missing += c > 0;
+        if (c <= 0)
+            ra = sqlite3_step(a);
+        if (c >= 0)
+            rb = sqlite3_step(b);
+    }
+    sqlite3_finalize(a);
+    sqlite3_finalize(b);
+    if (ra != SQLITE_DONE || rb != SQLITE_DONE)
+        return S_sqlerr(p->db, err, "projections: check");
+    return 1;
+}
+
+/* Both directions of EXCEPT, for a table S_side_by_side does not walk. */
+static int S_except(projections *p, const char *table, long long *extra,
+                    long long *missing, folio_err *err)
 {
     char sql[512];
     int n = snprintf(sql, sizeof sql,
@@ -2637,11 +2788,21 @@ static int S_compare(projections *p, const char *table, buf *report,
     if (sqlite3_prepare_v2(p->db, sql, -1, &st, NULL) != SQLITE_OK)
         return S_sqlerr(p->db, err, "projections: check");
     int rc = sqlite3_step(st);
-    long long extra = sqlite3_column_int64(st, 0);
-    long long missing = sqlite3_column_int64(st, 1);
+    *extra = sqlite3_column_int64(st, 0);
+    *missing = sqlite3_column_int64(st, 1);
     sqlite3_finalize(st);
     if (rc != SQLITE_ROW)
         return S_sqlerr(p->db, err, "projections: check");
+    return 0;
+}
+
+static int S_compare(projections *p, const char *table, buf *report,
+                     folio_err *err)
+{
+    long long extra = 0, missing = 0;
+    int r = S_side_by_side(p, table, &extra, &missing, err);
+    if (r < 0 || (r == 0 && S_except(p, table, &extra, &missing, err) < 0))
+        return -1;
     if (!extra && !missing)
         return 0;
     if (buf_printf(report,
@@ -3045,7 +3206,8 @@ cJSON *projections_community(projections *p, folio_err *err)
         goto fail;
     }
     long long total;
-    if (S_scalar(p, "SELECT count(*) FROM %s.members WHERE hidden = 0", &total,
+    if (S_scalar(p, "SELECT (SELECT count(*) FROM %1$s.members) - (SELECT"
+                    " count(*) FROM %1$s.members WHERE hidden <> 0)", &total,
                  err) != 0)
         goto fail;
     if (!cJSON_AddNumberToObject(root, "count", (double)total))

@@ -419,6 +419,11 @@ struct vault_reader {
     int cur;              /* the generation being filled */
     S_pre *ent[2];
     uint32_t *slot[2];    /* index into ent[g] + 1; 0: empty */
+    /* a replay's threads share one window (each reading every key for
+     * itself read them all twice): finding and reading ahead hold mu,
+     * the key is unwrapped from a copy outside it */
+    pthread_mutex_t mu;
+    int mu_ok;
 };
 
 static size_t S_pre_hash(const unsigned char *bin)
@@ -507,6 +512,11 @@ int vault_reader_open(const vault *v, sqlite3 *db, size_t half,
         return err_set(err, "out of memory");
     r->v = v;
     r->db = db;
+    if (pthread_mutex_init(&r->mu, NULL) != 0) {
+        free(r);
+        return err_set(err, "out of memory");
+    }
+    r->mu_ok = 1;
     r->half = half ? half : 1;
     r->last_made = LLONG_MIN;
     for (r->nslot = 16; r->nslot < 2 * r->half; r->nslot *= 2)
@@ -538,6 +548,8 @@ void vault_reader_close(vault_reader *r)
     if (!r)
         return;
     sqlite3_finalize(r->scan);
+    if (r->mu_ok)
+        pthread_mutex_destroy(&r->mu);
     for (int g = 0; g < 2; g++) {
         if (r->ent[g])
             sodium_memzero(r->ent[g], r->half * sizeof *r->ent[g]);
@@ -556,25 +568,35 @@ static int S_win_key(vault_reader *r, const char *row, long long made_by,
     unsigned char bin[VAULT_SUBJECT_LEN / 2];
     if (S_subject_bin(row, bin) != 0)
         return 3;
+    pthread_mutex_lock(&r->mu);
     const S_pre *e = S_win_find(r, bin);
     /* at most the window's size read ahead for one value */
     for (size_t ahead = 0;
          !e && !r->done && r->last_made <= made_by && ahead < 2 * r->half;) {
         int n = S_win_read(r, err);
-        if (n < 0)
+        if (n < 0) {
+            pthread_mutex_unlock(&r->mu);
             return -1;
+        }
         ahead += (size_t)n;
         e = S_win_find(r, bin);
     }
-    if (!e)
+    int found = e != NULL, destroyed = e ? e->destroyed : 0;
+    unsigned char wrapped[S_WRAPPED_LEN];
+    if (e && !destroyed)
+        memcpy(wrapped, e->wrapped, sizeof wrapped);
+    pthread_mutex_unlock(&r->mu);
+    if (!found)
         return 3;
-    if (e->destroyed == 1)
+    if (destroyed == 1)
         return 1;
-    const unsigned char *w = e->destroyed ? NULL : e->wrapped;
-    if (!w || crypto_secretbox_open_easy(
-                  key, w + crypto_secretbox_NONCEBYTES,
-                  S_WRAPPED_LEN - crypto_secretbox_NONCEBYTES, w,
-                  r->v->wrap_key) != 0)
+    const unsigned char *w = destroyed ? NULL : wrapped;
+    int bad = !w || crypto_secretbox_open_easy(
+                        key, w + crypto_secretbox_NONCEBYTES,
+                        S_WRAPPED_LEN - crypto_secretbox_NONCEBYTES, w,
+                        r->v->wrap_key) != 0;
+    sodium_memzero(wrapped, sizeof wrapped);
+    if (bad)
         return err_set(err, "vault: the key of subject %.16s... does not "
                        "open with this master key (wrong var/master.key?)",
                        row);

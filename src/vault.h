@@ -52,10 +52,11 @@ int vault_subject_state(vault *v, const char *subject, folio_err *err);
  * a transaction ends: another process may erase a subject between two. */
 void vault_end_tx(vault *v);
 
-/* For one pass over the whole log (a replay), one per thread: a window
+/* For one pass over the whole log (a replay), shared by its threads: a window
  * onto the subject keys, read in the order they were made (about the
- * order a replay needs them in) through db, a connection the thread owns
- * that sees the keys the replay's transaction sees; at most 2 * half keys
+ * order a replay needs them in) through db, a connection of its own
+ * that sees the keys the replay's transaction sees (calls take turns on
+ * it, so the pass's threads may share one reader); at most 2 * half keys
  * held at a time, however many there are. Nothing may make or destroy
  * keys meanwhile. Of the vault a reader reads only the wrapping key,
  * which never changes: readers may run on other threads while the
