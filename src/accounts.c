@@ -12,6 +12,8 @@
 
 /* ---- tokens ------------------------------------------------------------ */
 
+static int S_token_bytes(const char *s, unsigned char bytes[32]);
+
 void accounts_token_new(char raw[ACCOUNTS_TOKEN_LEN + 1],
                         unsigned char hash[ACCOUNTS_HASH_LEN])
 {
@@ -25,13 +27,53 @@ void accounts_token_new(char raw[ACCOUNTS_TOKEN_LEN + 1],
 int accounts_token_hash(const char *raw, unsigned char hash[ACCOUNTS_HASH_LEN])
 {
     unsigned char bytes[32];
-    size_t n = 0;
-    if (!raw || strlen(raw) != ACCOUNTS_TOKEN_LEN ||
-        sodium_base642bin(bytes, sizeof bytes, raw, ACCOUNTS_TOKEN_LEN, NULL,
-                          &n, NULL, S_B64) != 0 ||
-        n != sizeof bytes)
+    if (S_token_bytes(raw, bytes) < 0)
         return -1;
     crypto_generichash(hash, ACCOUNTS_HASH_LEN, bytes, sizeof bytes, NULL, 0);
+    sodium_memzero(bytes, sizeof bytes);
+    return 0;
+}
+
+/* The 32 bytes of a base64url token or nonce. */
+static int S_token_bytes(const char *s, unsigned char bytes[32])
+{
+    size_t n = 0;
+    if (!s || strlen(s) != ACCOUNTS_TOKEN_LEN ||
+        sodium_base642bin(bytes, 32, s, ACCOUNTS_TOKEN_LEN, NULL, &n, NULL,
+                          S_B64) != 0 ||
+        n != 32)
+        return -1;
+    return 0;
+}
+
+static void S_derive(const unsigned char key[ACCOUNTS_LINK_KEY_LEN],
+                     const unsigned char nonce[32], unsigned char raw[32])
+{
+    crypto_generichash(raw, 32, nonce, 32, key, ACCOUNTS_LINK_KEY_LEN);
+}
+
+void accounts_token_nonce(const unsigned char key[ACCOUNTS_LINK_KEY_LEN],
+                          char nonce[ACCOUNTS_TOKEN_LEN + 1],
+                          char raw[ACCOUNTS_TOKEN_LEN + 1],
+                          unsigned char hash[ACCOUNTS_HASH_LEN])
+{
+    unsigned char n[32], bytes[32];
+    randombytes_buf(n, sizeof n);
+    S_derive(key, n, bytes);
+    sodium_bin2base64(nonce, ACCOUNTS_TOKEN_LEN + 1, n, sizeof n, S_B64);
+    sodium_bin2base64(raw, ACCOUNTS_TOKEN_LEN + 1, bytes, sizeof bytes, S_B64);
+    crypto_generichash(hash, ACCOUNTS_HASH_LEN, bytes, sizeof bytes, NULL, 0);
+    sodium_memzero(bytes, sizeof bytes);
+}
+
+int accounts_token_of_nonce(const unsigned char key[ACCOUNTS_LINK_KEY_LEN],
+                            const char *nonce, char raw[ACCOUNTS_TOKEN_LEN + 1])
+{
+    unsigned char n[32], bytes[32];
+    if (S_token_bytes(nonce, n) < 0)
+        return -1;
+    S_derive(key, n, bytes);
+    sodium_bin2base64(raw, ACCOUNTS_TOKEN_LEN + 1, bytes, sizeof bytes, S_B64);
     sodium_memzero(bytes, sizeof bytes);
     return 0;
 }

@@ -31,6 +31,20 @@ void accounts_token_new(char raw[ACCOUNTS_TOKEN_LEN + 1],
  * (wrong length, not base64url). */
 int accounts_token_hash(const char *raw, unsigned char hash[ACCOUNTS_HASH_LEN]);
 
+/* A new link token for an event: nonce (what the event carries, 43
+ * characters) and the raw token derived from it under key (a keyed
+ * hash: only who holds the site's master key can make the link), with
+ * the raw token's hash as accounts_token_hash gives it. */
+#define ACCOUNTS_LINK_KEY_LEN 32
+void accounts_token_nonce(const unsigned char key[ACCOUNTS_LINK_KEY_LEN],
+                          char nonce[ACCOUNTS_TOKEN_LEN + 1],
+                          char raw[ACCOUNTS_TOKEN_LEN + 1],
+                          unsigned char hash[ACCOUNTS_HASH_LEN]);
+/* The raw token of an event's nonce. -1 when nonce is not the shape of
+ * one. */
+int accounts_token_of_nonce(const unsigned char key[ACCOUNTS_LINK_KEY_LEN],
+                            const char *nonce, char raw[ACCOUNTS_TOKEN_LEN + 1]);
+
 /* Keeps a single-use token of kind ("verify", "reset") for user_id until
  * expires_at; position: the event that carried it (0: none). */
 int accounts_token_put(sqlite3 *db, const char *kind, const char *user_id,

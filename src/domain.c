@@ -28,6 +28,8 @@ struct domain {
     vault *v;
     projections *p;
     int as_of;         /* a read-only copy of an earlier state */
+    /* derives the mailed links' tokens from their events' nonces */
+    unsigned char link_key[VAULT_LINK_KEY_LEN];
     int group;         /* inside domain_begin .. domain_commit */
     int scrub_pending; /* a forget committed with the group: scrub after */
     unsigned cmd_changed;
@@ -296,6 +298,7 @@ int domain_open(const folio_config *cfg, domain **out, folio_err *err)
     if (util_mkdirs(cfg->var_dir, 0700, err) < 0 ||
         store_open(cfg->db_path, &o, &d->st, err) < 0 ||
         vault_open(cfg->master_key_path, store_db(d->st), &d->v, err) < 0 ||
+        vault_link_key(cfg->master_key_path, d->link_key, err) != 0 ||
         projections_open(d->st, d->v, &d->p, err) < 0) {
         domain_close(d);
         return -1;
@@ -347,6 +350,7 @@ void domain_close(domain *d)
     projections_close(d->p);
     vault_close(d->v);
     store_close(d->st);
+    sodium_memzero(d->link_key, sizeof d->link_key);
     free(d);
 }
 
@@ -1068,28 +1072,37 @@ static int S_account_put(domain *d, const char *user_id, const char *subject,
                  subject, state, now, (const char *)NULL);
 }
 
+/* Adds a new link's nonce to an event's data, hash the raw token's (to
+ * keep): the raw token is never in the event, the mail consumer derives
+ * it again from the nonce. */
+static int S_add_nonce(domain *d, cJSON *data,
+                       unsigned char hash[ACCOUNTS_HASH_LEN])
+{
+    char nonce[ACCOUNTS_TOKEN_LEN + 1], raw[ACCOUNTS_TOKEN_LEN + 1];
+    accounts_token_nonce(d->link_key, nonce, raw, hash);
+    sodium_memzero(raw, sizeof raw);
+    return S_add_str(data, "nonce", nonce);
+}
+
 /* Appends MemberVerificationRequested with a new token and keeps the
  * token's hash. */
 static int S_verification(domain *d, const char *user_id, const char *subject,
                           const S_reg *r, const domain_register_req *req,
                           domain_result *res, folio_err *err)
 {
-    char token[ACCOUNTS_TOKEN_LEN + 1], stream[96];
+    char stream[96];
     unsigned char hash[ACCOUNTS_HASH_LEN];
-    accounts_token_new(token, hash);
     long long expires = d->now_ms() + ACCOUNTS_VERIFY_TTL_MS;
     cJSON *data = cJSON_CreateObject();
     if (!data || S_add_str(data, "user_id", user_id) < 0 ||
         S_add_str(data, "subject", subject) < 0 ||
         S_add_str(data, "email", r->email) < 0 ||
         S_add_str(data, "display_name", r->name) < 0 ||
-        S_add_str(data, "token", token) < 0 ||
+        S_add_nonce(d, data, hash) < 0 ||
         !cJSON_AddNumberToObject(data, "expires_at", (double)expires)) {
         cJSON_Delete(data);
-        sodium_memzero(token, sizeof token);
         return err_set(err, "out of memory"), DOMAIN_ERROR;
     }
-    sodium_memzero(token, sizeof token);
     snprintf(stream, sizeof stream, "user-%s", user_id);
     int rc = S_append(d, events_find("MemberVerificationRequested"), stream,
                       STORE_ANY, subject, data, req->request_id, req->client,
@@ -1452,16 +1465,15 @@ int domain_reset_request(domain *d, const char *email, const char *request_id,
     if (a < 0 || ok < 0)
         rc = DOMAIN_ERROR;
     else if (ok) {
-        char token[ACCOUNTS_TOKEN_LEN + 1], stream[96];
+        char stream[96];
         unsigned char hash[ACCOUNTS_HASH_LEN];
-        accounts_token_new(token, hash);
-        long long expires = d->now_ms() + ACCOUNTS_RESET_TTL_MS;
+            long long expires = d->now_ms() + ACCOUNTS_RESET_TTL_MS;
         snprintf(stream, sizeof stream, "user-%s", user_id);
         cJSON *data = cJSON_CreateObject();
         if (!data || S_add_str(data, "user_id", user_id) < 0 ||
             S_add_str(data, "subject", subject) < 0 ||
             S_add_str(data, "email", norm) < 0 ||
-            S_add_str(data, "token", token) < 0 ||
+            S_add_nonce(d, data, hash) < 0 ||
             !cJSON_AddNumberToObject(data, "expires_at", (double)expires))
             rc = (err_set(err, "out of memory"), DOMAIN_ERROR);
         else
@@ -1469,7 +1481,6 @@ int domain_reset_request(domain *d, const char *email, const char *request_id,
                           STORE_ANY, subject, data, request_id, client, res,
                           err);
         cJSON_Delete(data);
-        sodium_memzero(token, sizeof token);
         if (rc == DOMAIN_OK &&
             accounts_token_put(store_db(d->st), "reset", user_id, hash,
                                res->position, expires, err) < 0)
@@ -2464,24 +2475,22 @@ static int S_email_request_in(domain *d, const S_acct *a, const char *norm,
              : accounts_mail_allowed(store_db(d->st), addr, "email", d->now_ms(), err);
     if (ok <= 0)
         return ok < 0 ? DOMAIN_ERROR : DOMAIN_OK;
-    char name[96] = "", token[ACCOUNTS_TOKEN_LEN + 1], stream[96];
+    char name[96] = "", stream[96];
     unsigned char hash[ACCOUNTS_HASH_LEN];
     if (projections_member_name(d->p, user_id, name, sizeof name, err) < 0)
         return DOMAIN_ERROR;
-    accounts_token_new(token, hash);
     long long expires = d->now_ms() + ACCOUNTS_VERIFY_TTL_MS;
     snprintf(stream, sizeof stream, "user-%s", user_id);
     cJSON *data = cJSON_CreateObject();
     if (!data || S_add_str(data, "user_id", user_id) < 0 ||
         S_add_str(data, "subject", subject) < 0 || S_add_str(data, "email", norm) < 0 ||
-        S_add_str(data, "display_name", name) < 0 || S_add_str(data, "token", token) < 0 ||
+        S_add_str(data, "display_name", name) < 0 || S_add_nonce(d, data, hash) < 0 ||
         !cJSON_AddNumberToObject(data, "expires_at", (double)expires))
         rc = (err_set(err, "out of memory"), DOMAIN_ERROR);
     else
         rc = S_append(d, events_find("MemberEmailChangeRequested"), stream, STORE_ANY,
                       subject, data, a->request_id, a->client, a->res, err);
     cJSON_Delete(data);
-    sodium_memzero(token, sizeof token);
     if (rc == DOMAIN_OK &&
         accounts_token_put(store_db(d->st), "email", user_id, hash, a->res->position,
                            expires, err) < 0)

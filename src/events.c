@@ -28,15 +28,24 @@ static const events_field S_user_registered[] = {
 };
 
 /* ---- members' accounts ----
- * The verification link's token is a personal field: the mail consumer
- * needs it in the clear, the accounts table keeps only its hash, and it
- * is shredded with the person. It expires (expires_at, ms) after 24 h. */
+ * A mailed link's token (verification, reset, new address) is never in
+ * the log: since v2 the event carries a random nonce, and the token is a
+ * keyed hash of it under a key derived from the site's master key (see
+ * accounts_token_of_nonce), made by the domain, which keeps only the
+ * token's hash, and again by the mail consumer. v1 carried the raw token
+ * itself, a personal field shredded with the person; an old event keeps
+ * it (the upcaster leaves it), and its link stays what was mailed. */
+#define S_LINK_FIELDS \
+    {"nonce", cJSON_String, 0, 1, 64, EV_RULE_ID, 0}, \
+    {"token", cJSON_String, 0, 1, 64, EV_RULE_ID, 1},
+
+/* The verification link expires (expires_at, ms) after 24 h. */
 static const events_field S_verification_requested[] = {
     {"user_id", cJSON_String, 1, 1, 64, EV_RULE_ID, 0},
     {"subject", cJSON_String, 1, 1, 128, EV_RULE_ID, 0},
     {"email", cJSON_String, 1, 1, 254, EV_RULE_EMAIL, 1},
     {"display_name", cJSON_String, 1, 1, 80, EV_RULE_TEXT, 1},
-    {"token", cJSON_String, 1, 1, 64, EV_RULE_ID, 1},
+    S_LINK_FIELDS
     {"expires_at", cJSON_Number, 1, 0, 0, EV_RULE_NONE, 0},
     S_END,
 };
@@ -61,13 +70,13 @@ static const events_field S_signup_repeated[] = {
     S_END,
 };
 
-/* A member asked for a password reset: the link's token, personal like
- * the verification's, expires after an hour. */
+/* A member asked for a password reset: the link (as the verification's)
+ * expires after an hour. */
 static const events_field S_reset_requested[] = {
     {"user_id", cJSON_String, 1, 1, 64, EV_RULE_ID, 0},
     {"subject", cJSON_String, 1, 1, 128, EV_RULE_ID, 0},
     {"email", cJSON_String, 1, 1, 254, EV_RULE_EMAIL, 1},
-    {"token", cJSON_String, 1, 1, 64, EV_RULE_ID, 1},
+    S_LINK_FIELDS
     {"expires_at", cJSON_Number, 1, 0, 0, EV_RULE_NONE, 0},
     S_END,
 };
@@ -137,15 +146,15 @@ static const events_field S_member_renamed[] = {
     S_END,
 };
 
-/* A member asked to use another address: the link mailed to it (token,
- * personal like the sign-up's, 24 h) makes the change (MemberEmailChanged),
+/* A member asked to use another address: the link mailed to it (as the
+ * sign-up's, 24 h) makes the change (MemberEmailChanged),
  * and the old address is told. */
 static const events_field S_email_change_requested[] = {
     {"user_id", cJSON_String, 1, 1, 64, EV_RULE_ID, 0},
     {"subject", cJSON_String, 1, 1, 128, EV_RULE_ID, 0},
     {"email", cJSON_String, 1, 1, 254, EV_RULE_EMAIL, 1},
     {"display_name", cJSON_String, 0, 1, 80, EV_RULE_TEXT, 1},
-    {"token", cJSON_String, 1, 1, 64, EV_RULE_ID, 1},
+    S_LINK_FIELDS
     {"expires_at", cJSON_Number, 1, 0, 0, EV_RULE_NONE, 0},
     S_END,
 };
@@ -163,16 +172,16 @@ static const events_type S_types[] = {
     {"ContactRequestSubmitted", 1, S_contact_submitted},
     {"ContactRequestHandled", 1, S_contact_handled},
     {"PersonForgotten", 1, S_person_forgotten},
-    {"MemberVerificationRequested", 1, S_verification_requested},
+    {"MemberVerificationRequested", 2, S_verification_requested},
     {"MemberVerified", 1, S_member_verified},
     {"MemberSignupRepeated", 1, S_signup_repeated},
-    {"PasswordResetRequested", 1, S_reset_requested},
+    {"PasswordResetRequested", 2, S_reset_requested},
     {"MemberPasswordChanged", 1, S_password_changed},
     {"ContactRequestStatusChanged", 1, S_contact_status},
     {"MemberHiddenChanged", 1, S_member_hidden},
     {"MemberRoleChanged", 1, S_member_role},
     {"MemberRenamed", 1, S_member_renamed},
-    {"MemberEmailChangeRequested", 1, S_email_change_requested},
+    {"MemberEmailChangeRequested", 2, S_email_change_requested},
     {"MemberEmailChanged", 1, S_email_changed},
 };
 #define S_NTYPES (sizeof S_types / sizeof S_types[0])
@@ -210,8 +219,21 @@ static int S_user_registered_1(cJSON *data, folio_err *err)
     return 0;
 }
 
+/* The link events' v1 carried the raw token where v2 has a nonce: the
+ * token stays (optional since v2), so an old link still works and is
+ * shredded with its person as before. */
+static int S_link_token_1(cJSON *data, folio_err *err)
+{
+    (void)data;
+    (void)err;
+    return 0;
+}
+
 static const events_upcaster S_upcasters[] = {
     {"UserRegistered", 1, S_user_registered_1},
+    {"MemberVerificationRequested", 1, S_link_token_1},
+    {"PasswordResetRequested", 1, S_link_token_1},
+    {"MemberEmailChangeRequested", 1, S_link_token_1},
     {NULL, 0, NULL},
 };
 

@@ -6,7 +6,11 @@
  * ContactRequestSubmitted, ContactRequestHandled, PersonForgotten;
  * the owner's: ContactRequestStatusChanged (new, handled, archived, spam),
  * MemberHiddenChanged, MemberRoleChanged (owner, member); the members'
- * own: MemberRenamed, MemberEmailChangeRequested, MemberEmailChanged. */
+ * own: MemberRenamed, MemberEmailChangeRequested, MemberEmailChanged.
+ * The mailed links' events (MemberVerificationRequested,
+ * PasswordResetRequested, MemberEmailChangeRequested) are at v2: a
+ * "nonce" the link's token is derived from, where v1 held the token
+ * itself (kept by the upcaster, so an old link still works). */
 #ifndef FOLIO_EVENTS_H
 #define FOLIO_EVENTS_H
 

@@ -27,8 +27,10 @@
 #include <curl/curl.h>
 #include <sodium.h>
 
+#include "accounts.h"
 #include "mail_smtp.h"
 #include "template.h"
+#include "vault.h"
 
 extern char **environ;
 
@@ -551,6 +553,9 @@ struct mailer {
     mail_smtp *smtp;  /* kept-alive connections, for S_SMTP */
     int connections;  /* mail.connections */
     cJSON *site;      /* {title, base_url, author} for the templates */
+    /* derives links' tokens from their events' nonces (accounts.h) */
+    unsigned char link_key[VAULT_LINK_KEY_LEN];
+    int has_link_key;
 };
 
 /* A string setting of the mail: block, NULL when absent. */
@@ -806,6 +811,11 @@ int mail_open(const folio_config *cfg, mailer **out, folio_err *err)
         m->outbox = buf_detach(&b, NULL);
         buf_free(&b);
     }
+    if (!rc) {
+        int k = vault_link_key(cfg->master_key_path, m->link_key, err);
+        rc = k < 0 ? -1 : 0;
+        m->has_link_key = k == 0;
+    }
     if (!rc && m->transport == S_OUTBOX &&
         (util_mkdirs(m->outbox, 0700, err) || chmod(m->outbox, 0700)))
         rc = err->msg[0] ? -1 : err_set(err, "%s: %s", m->outbox, strerror(errno));
@@ -821,6 +831,7 @@ void mail_close(mailer *m)
 {
     if (!m)
         return;
+    sodium_memzero(m->link_key, sizeof m->link_key);
     mail_smtp_close(m->smtp);
     for (size_t k = 0; k < S_NKINDS; k++)
         tpl_free(m->tpls[k].subject_default);
@@ -843,6 +854,7 @@ typedef struct S_mail {
     long long date_ms;
     char id[96];                     /* outbox ID */
     char mid[128];                   /* Message-ID left of '@', "" random */
+    char token[ACCOUNTS_TOKEN_LEN + 1]; /* the link's, from the nonce */
 } S_mail;
 
 static const char *S_str(const cJSON *o, const char *field)
@@ -900,6 +912,13 @@ static int S_compose(mailer *m, const S_mail *ml, const cJSON *fields,
     const S_tpls *t = &m->tpls[ml->k];
     cJSON *ctx = S_context(m, fields, ml->date_ms);
     buf subject = BUF_INIT, text = BUF_INIT, html = BUF_INIT;
+    if (ctx && ml->token[0]) {
+        cJSON_DeleteItemFromObjectCaseSensitive(ctx, "token");
+        if (!cJSON_AddStringToObject(ctx, "token", ml->token)) {
+            cJSON_Delete(ctx);
+            ctx = NULL;
+        }
+    }
     int rc = ctx ? 0 : err_set(err, "out of memory");
     if (!rc)
         rc = S_render(t, t->subject, ctx, 1, &subject, err) ||
@@ -922,6 +941,31 @@ static int S_compose(mailer *m, const S_mail *ml, const cJSON *fields,
     cJSON_Delete(ctx);
     buf_free(&subject), buf_free(&text), buf_free(&html);
     return rc ? -1 : 0;
+}
+
+/* The token of the link an event's mail holds: derived from the event's
+ * nonce (the log never holds the token); an old event without one
+ * carries the token itself (in its personal fields). */
+static int S_link_token(mailer *m, const consumer_event *ev, S_mail *ml,
+                        folio_err *err)
+{
+    const char *nonce = S_str(ev->data, "nonce");
+    if (!nonce)
+        return 0;
+    unsigned char key[VAULT_LINK_KEY_LEN];
+    int k = 0;
+    if (m->has_link_key)
+        memcpy(key, m->link_key, sizeof key);
+    else /* the site's master key was made after the mailer opened */
+        k = vault_link_key(m->cfg->master_key_path, key, err);
+    if (k == 0 && accounts_token_of_nonce(key, nonce, ml->token) < 0)
+        k = err_set(err, "%s at %lld: the link's nonce is malformed",
+                    ev->type, ev->position);
+    else if (k > 0)
+        k = err_set(err, "%s at %lld: no master key to make the link with",
+                    ev->type, ev->position);
+    sodium_memzero(key, sizeof key);
+    return k;
 }
 
 /* Who gets the event's mail. 1: nobody (not a type mail reads, or the
@@ -961,6 +1005,8 @@ static int S_address(mailer *m, const consumer_event *ev, S_mail *ml,
                        " mail can be sent to", ev->type, ev->position);
     if (!mail_addr_valid(ml->reply_addr)) /* the mail still goes, unanswerable */
         ml->reply_addr = ml->reply_name = NULL;
+    if (S_link_token(m, ev, ml, err) < 0)
+        return -1;
     ml->date_ms = ev->recorded_at;
     /* the same event gives the same Message-ID: a client shows a repeat once */
     if (ev->event_id)

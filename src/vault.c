@@ -28,6 +28,7 @@
 #define S_KDF_CONTEXT "folio___"
 #define S_KDF_SUBJECT 1
 #define S_KDF_WRAP 2
+#define S_KDF_LINK 3
 
 enum { S_GET_KEY, S_ADD_KEY, S_FORGET, S_NSTMT };
 
@@ -235,6 +236,22 @@ int vault_open(const char *master_key_path, sqlite3 *db, vault **out,
     }
     *out = v;
     return 0;
+}
+
+int vault_link_key(const char *master_key_path,
+                   unsigned char key[VAULT_LINK_KEY_LEN], folio_err *err)
+{
+    if (!util_is_file(master_key_path))
+        return 1;
+    if (sodium_init() < 0)
+        return err_set(err, "libsodium could not be initialised");
+    unsigned char master[S_KEY_LEN];
+    if (S_read_key(master_key_path, master, err) != 0)
+        return -1;
+    int rc = crypto_kdf_derive_from_key(key, VAULT_LINK_KEY_LEN, S_KDF_LINK,
+                                        S_KDF_CONTEXT, master);
+    sodium_memzero(master, sizeof master);
+    return rc ? err_set(err, "deriving the links' key failed") : 0;
 }
 
 void vault_close(vault *v)

@@ -27,6 +27,13 @@ int vault_open(const char *master_key_path, sqlite3 *db, vault **out,
                folio_err *err);
 void vault_close(vault *v);
 
+/* The key the raw tokens of mailed links are derived with (a keyed hash
+ * of the nonce their event carries), so the log never holds a working
+ * link. 0 done, 1 when there is no master key yet, -1 on error. */
+#define VAULT_LINK_KEY_LEN 32
+int vault_link_key(const char *master_key_path,
+                   unsigned char key[VAULT_LINK_KEY_LEN], folio_err *err);
+
 /* Trims and lower-cases an address into out. -1 if it does not fit. */
 int vault_normalise_email(const char *email, char *out, size_t outlen);
 /* Subject id (hex) of a normalised address. */

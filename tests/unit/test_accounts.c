@@ -14,8 +14,12 @@
 
 #include "accounts.h"
 #include "config.h"
+#include "consumers.h"
 #include "domain.h"
+#include "events.h"
+#include "mail.h"
 #include "store.h"
+#include "vault.h"
 #include "util.h"
 #include "unit.h"
 
@@ -213,10 +217,15 @@ static int S_tokens(domain *d, char tokens[][ACCOUNTS_TOKEN_LEN + 1], int cap,
     folio_err err = {{0}};
     ck_assert_msg(domain_print_events(d, &q, f, &err) == 0, "%s", err.msg);
     fclose(f);
+    /* the log holds the links' nonces; their tokens are the mails' */
+    unsigned char key[VAULT_LINK_KEY_LEN];
+    ck_assert_int_eq(vault_link_key(S_cfg.master_key_path, key, &err), 0);
     int n = 0;
-    for (const char *p = text; p && (p = strstr(p, "\"token\":\"")) && n < cap; n++) {
+    for (const char *p = text; p && (p = strstr(p, "\"nonce\":\"")) && n < cap; n++) {
+        char nonce[ACCOUNTS_TOKEN_LEN + 1];
         p += 9;
-        snprintf(tokens[n], ACCOUNTS_TOKEN_LEN + 1, "%.43s", p);
+        snprintf(nonce, sizeof nonce, "%.43s", p);
+        ck_assert_int_eq(accounts_token_of_nonce(key, nonce, tokens[n]), 0);
     }
     int lines = 0;
     for (const char *p = text; p && *p; p++)
@@ -231,6 +240,161 @@ static int S_members(domain *d)
     ck_assert_ptr_nonnull(c);
     return cJSON_GetObjectItem(c, "count")->valueint;
 }
+
+/* ---- the mailed links' tokens stay out of the log ------------------------ */
+
+/* Every event a consumer gets, data and personal, as JSON lines: what a
+ * webhook with personal_data sends. */
+static int S_capture(void *ud, const consumer_event *ev, folio_err *err)
+{
+    (void)err;
+    char *data = cJSON_PrintUnformatted(ev->data);
+    char *pers = ev->personal ? cJSON_PrintUnformatted(ev->personal) : NULL;
+    ck_assert_ptr_nonnull(data);
+    ck_assert_int_eq(buf_printf(ud, "%s\n%s\n", data, pers ? pers : ""), 0);
+    free(data);
+    free(pers);
+    return CONSUMER_DONE;
+}
+
+/* Delivers what the log holds: mails to the outbox, every event to seen. */
+static void S_deliver(buf *seen)
+{
+    consumers *c = NULL;
+    folio_err err = {{0}};
+    ck_assert_msg(consumers_open_site(&S_cfg, &c, &err) == 0, "%s", err.msg);
+    ck_assert_msg(consumers_add(c, "capture", NULL, S_capture, seen, &err) == 0,
+                  "%s", err.msg);
+    ck_assert_msg(consumers_run_once(c, &err) == 0, "%s", err.msg);
+    consumers_close(c);
+}
+
+/* The token of the newest mailed link of path ("/verify"), as the
+ * member's mail program shows it. */
+static void S_mailed(const char *path, char out[ACCOUNTS_TOKEN_LEN + 1])
+{
+    mail_outbox_entry *e = NULL;
+    size_t n = 0;
+    folio_err err = {{0}};
+    char pat[64];
+    snprintf(pat, sizeof pat, "%s?token=", path);
+    ck_assert_msg(mail_outbox_list(&S_cfg, &e, &n, &err) == 0, "%s", err.msg);
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        char file[1024], *text = NULL;
+        size_t len = 0;
+        ck_assert_int_eq(mail_outbox_path(&S_cfg, e[i].id, file, sizeof file, &err), 0);
+        ck_assert_msg(util_read_file(file, &text, &len, &err) == 0, "%s", err.msg);
+        /* quoted-printable: join the soft line breaks ("=" at a line end) */
+        size_t w = 0;
+        for (size_t r = 0; r < len; r++) {
+            if (text[r] == '=' && r + 2 < len && text[r + 1] == '\r' && text[r + 2] == '\n')
+                r += 2;
+            else
+                text[w++] = text[r];
+        }
+        text[w] = '\0';
+        const char *p = strstr(text, pat);
+        if (p) {
+            p += strlen(pat);
+            p += strncmp(p, "3D", 2) == 0 ? 2 : 0; /* quoted-printable '=' */
+            snprintf(out, ACCOUNTS_TOKEN_LEN + 1, "%.43s", p);
+        }
+        free(text);
+    }
+    free(e);
+    ck_assert_uint_eq(strlen(out), ACCOUNTS_TOKEN_LEN);
+}
+
+/* What the owner's `folio events --json` prints (personal fields open). */
+static char *S_events_json(domain *d)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ck_assert_ptr_nonnull(f);
+    domain_events_query q = {.json = 1};
+    folio_err err = {{0}};
+    ck_assert_msg(domain_print_events(d, &q, f, &err) == 0, "%s", err.msg);
+    fclose(f);
+    return text;
+}
+
+/* Neither the log (as stored, as printed) nor what the consumers get
+ * holds tok. */
+static void S_nowhere(domain *d, const buf *seen, const char *tok)
+{
+    char *printed = S_events_json(d);
+    ck_assert_msg(!strstr(printed, tok), "folio events shows a link's token");
+    free(printed);
+    ck_assert_msg(seen->ptr && !strstr(seen->ptr, tok),
+                  "a consumer (webhook) got a link's token");
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM events WHERE"
+             " instr(data, '%s') > 0", tok);
+    ck_assert_int_eq(unit_db_int(S_cfg.db_path, sql), 0);
+}
+
+START_TEST(mailed_links_tokens_stay_out_of_the_log)
+{
+    domain *d = NULL;
+    folio_err err = {{0}};
+    domain_result res;
+    buf seen = BUF_INIT;
+    char tok[ACCOUNTS_TOKEN_LEN + 1];
+    ck_assert_msg(domain_open(&S_cfg, &d, &err) == 0, "%s", err.msg);
+    S_deliver(&seen); /* the consumers begin at the log's head */
+    ck_assert_int_eq(S_signup(d, "ada@example.org", "Ada"), DOMAIN_OK);
+    S_deliver(&seen);
+    S_mailed("/verify", tok);
+    S_nowhere(d, &seen, tok);
+    ck_assert_int_eq(domain_verify(d, tok, &res, &err), DOMAIN_OK);
+    ck_assert_int_eq(S_members(d), 1);
+    ck_assert_int_eq(domain_verify(d, tok, &res, &err), DOMAIN_NOT_FOUND);
+
+    ck_assert_int_eq(domain_reset_request(d, "ada@example.org", NULL, NULL, &res,
+                                          &err), DOMAIN_OK);
+    S_deliver(&seen);
+    S_mailed("/reset", tok);
+    S_nowhere(d, &seen, tok);
+    ck_assert_int_eq(domain_reset_password(d, tok, "$argon2id$v=19$m=1,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+                                           &res, &err), DOMAIN_OK);
+    ck_assert_int_eq(domain_reset_password(d, tok, "$argon2id$v=19$m=1,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+                                           &res, &err), DOMAIN_NOT_FOUND);
+    buf rep = BUF_INIT;
+    ck_assert_msg(domain_check(d, &rep, &err) == 0, "%s %s", err.msg,
+                  rep.ptr ? rep.ptr : "");
+    buf_free(&rep);
+    buf_free(&seen);
+    domain_close(d);
+}
+END_TEST
+
+/* A v1 event (the raw token itself, before nonces) still mails its link:
+ * the token it carries. */
+START_TEST(an_old_link_event_mails_its_token)
+{
+    mailer *m = NULL;
+    folio_err err = {{0}};
+    ck_assert_msg(mail_open(&S_cfg, &m, &err) == 0, "%s", err.msg);
+    const events_type *t = events_find("PasswordResetRequested");
+    cJSON *data = cJSON_Parse("{\"user_id\":\"u-1\",\"subject\":\"s1\","
+                              "\"email\":\"ada@example.org\",\"token\":"
+                              "\"old-raw-token\",\"expires_at\":1}");
+    ck_assert_int_eq(events_upcast(t, 1, data, &err), 0);
+    ck_assert_msg(events_validate(t, data, NULL, &err) == 0, "%s", err.msg);
+    consumer_event ev = {.position = 3, .type = t->name, .data = data,
+                         .personal = data, .recorded_at = 1000};
+    buf out = BUF_INIT;
+    char id[96];
+    ck_assert_int_eq(mail_render(m, &ev, &out, id, &err), CONSUMER_DONE);
+    ck_assert_ptr_nonnull(out.ptr);
+    ck_assert_msg(strstr(out.ptr, "old-raw-token"), "the old link is kept");
+    buf_free(&out);
+    cJSON_Delete(data);
+    mail_close(m);
+}
+END_TEST
 
 START_TEST(signup_is_pending_until_verified)
 {
@@ -350,6 +514,8 @@ static Suite *S_suite(void)
     TCase *td = tcase_create("signup");
     tcase_set_timeout(td, 60);
     tcase_add_checked_fixture(td, S_dsetup, S_dteardown);
+    tcase_add_test(td, mailed_links_tokens_stay_out_of_the_log);
+    tcase_add_test(td, an_old_link_event_mails_its_token);
     tcase_add_test(td, signup_is_pending_until_verified);
     tcase_add_test(td, many_signups_one_account_one_mail);
     tcase_add_test(td, unverified_signups_expire);

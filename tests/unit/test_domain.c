@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "accounts.h"
 #include "config.h"
 #include "domain.h"
 #include "projections.h"
@@ -1058,9 +1059,13 @@ static void S_token_of(domain *d, const char *type, char out[64])
     }
     ck_assert_ptr_nonnull(found);
     cJSON *ev = cJSON_Parse(found);
-    const cJSON *t = cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "data"), "token");
+    /* the event holds the link's nonce; the token is derived from it */
+    const cJSON *t = cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "data"), "nonce");
     ck_assert(cJSON_IsString(t));
-    snprintf(out, 64, "%s", t->valuestring);
+    unsigned char key[VAULT_LINK_KEY_LEN];
+    folio_err err = {{0}};
+    ck_assert_int_eq(vault_link_key(S_cfg.master_key_path, key, &err), 0);
+    ck_assert_int_eq(accounts_token_of_nonce(key, t->valuestring, out), 0);
     cJSON_Delete(ev);
     free(log);
 }

@@ -219,6 +219,16 @@ static const struct {
     {"UserRegistered", 1,
      "{\"user_id\":\"u-1\",\"subject\":\"s1\",\"email\":\"a@example.org\","
      "\"display_name\":\"Ada\",\"has_password\":false}"},
+    /* v1 of the link events: the raw token itself, no nonce */
+    {"MemberVerificationRequested", 1,
+     "{\"user_id\":\"u-1\",\"subject\":\"s1\",\"email\":\"a@example.org\","
+     "\"display_name\":\"Ada\",\"token\":\"tok-1\",\"expires_at\":1}"},
+    {"PasswordResetRequested", 1,
+     "{\"user_id\":\"u-1\",\"subject\":\"s1\",\"email\":\"a@example.org\","
+     "\"token\":\"tok-1\",\"expires_at\":1}"},
+    {"MemberEmailChangeRequested", 1,
+     "{\"user_id\":\"u-1\",\"subject\":\"s1\",\"email\":\"a@example.org\","
+     "\"display_name\":\"Ada\",\"token\":\"tok-1\",\"expires_at\":1}"},
 };
 
 static cJSON *S_sample_current(const events_type *t)
