@@ -1464,10 +1464,16 @@ static int S_keep_current(const char *db_path, char *kept, size_t cap,
     struct tm tm;
     if (!gmtime_r(&now, &tm) || !strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm))
         return err_set(err, "cannot read the clock");
+    /* two restores within a second keep two copies, never one over the
+     * other */
     if (util_path(kept, cap, err, "%s.before-restore-%s", db_path, stamp) != 0)
         return -1;
-    if (access(kept, F_OK) == 0)
-        return err_set(err, "%s exists already: wait a second and try again", kept);
+    for (int n = 2; access(kept, F_OK) == 0; n++) {
+        if (n > 99)
+            return err_set(err, "%s exists already: wait a second and try again", kept);
+        if (util_path(kept, cap, err, "%s.before-restore-%s-%d", db_path, stamp, n) != 0)
+            return -1;
+    }
     store *s = NULL;
     folio_err e2;
     if (store_open(db_path, NULL, &s, &e2) == 0 && store_backup(s, kept, &e2) == 0) {
