@@ -43,7 +43,7 @@ static void S_site(char *dir, size_t cap)
         if (!mkdtemp(dir))
             S_die("mkdtemp", dir);
     }
-    const char *parts[] = {"content", "templates", "static", "folio.yml"};
+    const char *parts[] = {"content", "static", "folio.yml"}; /* the theme: by reference */
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
         char from[1024], to[2048];
         snprintf(from, sizeof from, "%s/%s", FOLIO_SRCDIR, parts[i]);

@@ -39,7 +39,7 @@ static void S_site(char *dir, size_t cap)
     snprintf(dir, cap, "%s/folio-community-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(dir))
         S_die("mkdtemp", dir);
-    const char *parts[] = {"content", "templates", "static", "folio.yml"};
+    const char *parts[] = {"content", "static", "folio.yml"}; /* the theme: by reference */
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
         char from[1024], to[1024];
         snprintf(from, sizeof from, "%s/%s", FOLIO_SRCDIR, parts[i]);
@@ -55,7 +55,7 @@ static void S_register(domain *d, long i, domain_result *res)
     folio_err err = {{0}};
     snprintf(email, sizeof email, "member%ld@example.org", i);
     snprintf(name, sizeof name, "Member %ld", i);
-    domain_register_req r = {email, name, NULL, NULL, NULL, NULL, 0};
+    domain_register_req r = {.email = email, .display_name = name};
     if (domain_register(d, &r, res, &err) != DOMAIN_OK)
         S_die("domain_register", res->rc == DOMAIN_ERROR ? err.msg : "refused");
 }

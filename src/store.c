@@ -1287,13 +1287,8 @@ static char *S_immutable_uri(const char *path)
 {
     buf b = BUF_INIT;
     int rc = buf_puts(&b, "file:");
-    for (const unsigned char *p = (const unsigned char *)path; rc == 0 && *p; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-            (*p >= '0' && *p <= '9') || strchr("/-._~", *p))
-            rc = buf_putc(&b, (char)*p);
-        else
-            rc = buf_printf(&b, "%%%02X", *p);
-    }
+    if (rc == 0)
+        rc = buf_add_pct(&b, path, "/");
     if (rc == 0)
         rc = buf_puts(&b, "?immutable=1");
     if (rc != 0) {

@@ -96,6 +96,19 @@ int buf_printf(buf *b, const char *fmt, ...)
     return rc;
 }
 
+int buf_add_pct(buf *b, const char *s, const char *keep)
+{
+    int rc = 0;
+    for (const unsigned char *p = (const unsigned char *)s; rc == 0 && *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+            (*p >= '0' && *p <= '9') || strchr("-._~", *p) || strchr(keep, *p))
+            rc = buf_putc(b, (char)*p);
+        else
+            rc = buf_printf(b, "%%%02X", *p);
+    }
+    return rc;
+}
+
 int buf_add_html(buf *b, const char *s, size_t len)
 {
     size_t start = 0;

@@ -41,6 +41,9 @@ int buf_printf(buf *b, const char *fmt, ...)
 int buf_vprintf(buf *b, const char *fmt, va_list ap);
 /* Appends s with & < > " ' escaped for HTML text and attributes. */
 int buf_add_html(buf *b, const char *s, size_t len);
+/* Appends s percent-encoded: every byte but letters, digits, "-._~" and
+ * those in keep (may be "") becomes %XX. */
+int buf_add_pct(buf *b, const char *s, const char *keep);
 /* Hands the memory to the caller (who frees it) and resets b. */
 char *buf_detach(buf *b, size_t *len);
 void buf_reset(buf *b);

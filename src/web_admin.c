@@ -323,14 +323,7 @@ static int S_param(buf *b, const char *name, const char *value)
     if (!value || !*value)
         return 0;
     int rc = buf_printf(b, "%c%s=", strchr(b->ptr ? b->ptr : "", '?') ? '&' : '?', name);
-    for (const unsigned char *p = (const unsigned char *)value; rc == 0 && *p; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-            strchr("-._~", *p))
-            rc = buf_putc(b, (char)*p);
-        else
-            rc = buf_printf(b, "%%%02X", *p);
-    }
-    return rc;
+    return rc == 0 ? buf_add_pct(b, value, "") : rc;
 }
 
 static int S_add_num(cJSON *o, const char *k, long long n)
@@ -510,9 +503,9 @@ static int S_mailto(cJSON *o, const char *email, const char *subject)
 {
     buf b = BUF_INIT;
     int rc = buf_puts(&b, "mailto:");
-    for (const unsigned char *s = (const unsigned char *)email; rc == 0 && *s; s++)
-        rc = strchr("?&#%\"<> ", *s) || *s < 0x20 || *s >= 0x7f ? buf_printf(&b, "%%%02X", *s)
-                                                                  : buf_putc(&b, (char)*s);
+    /* an addr-spec's own characters stay (RFC 6068), ? & # % and the rest not */
+    if (rc == 0)
+        rc = buf_add_pct(&b, email, "@+!$'()*,;=:/");
     buf subj = BUF_INIT;
     if (rc == 0)
         rc = buf_printf(&subj, "Re: %s", *subject ? subject : "your message");

@@ -66,6 +66,12 @@ START_TEST(test_buf_html)
     buf_reset(&b);
     ck_assert_int_eq(buf_add_html(&b, "plain", 5), 0);
     ck_assert_str_eq(b.ptr, "plain");
+    buf_reset(&b);
+    ck_assert_int_eq(buf_add_pct(&b, "a b/c?d&\xc3\xa9~", "/"), 0);
+    ck_assert_str_eq(b.ptr, "a%20b/c%3Fd%26%C3%A9~");
+    buf_reset(&b);
+    ck_assert_int_eq(buf_add_pct(&b, "x/y", ""), 0);
+    ck_assert_str_eq(b.ptr, "x%2Fy");
     buf_free(&b);
 }
 END_TEST
