@@ -4,6 +4,7 @@
 #include "buildstate.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -218,7 +219,7 @@ static char **S_rstrv(S_rd *r, size_t *n)
     return v;
 }
 
-static void S_rpage(S_rd *r, content_page *p)
+static void S_rpage(S_rd *r, content_page *p, unsigned char phash[BSTATE_HASH])
 {
     memset(p, 0, sizeof *p);
     p->file = S_rstr(r);
@@ -234,9 +235,11 @@ static void S_rpage(S_rd *r, content_page *p)
     p->weight = (long)S_ri64(r);
     p->tags = S_rstrv(r, &p->ntags);
     p->aliases = S_rstrv(r, &p->naliases);
-    char *params = S_rstr(r);
-    p->params = params ? cJSON_Parse(params) : NULL;
-    free(params);
+    uint32_t plen = S_ru32(r);
+    const char *params = plen == S_NIL ? NULL : S_take(r, plen);
+    p->params = params ? cJSON_ParseWithLength(params, plen) : NULL;
+    if (params)
+        crypto_generichash(phash, BSTATE_HASH, (const unsigned char *)params, plen, NULL, 0);
     p->body_offset = (size_t)S_ri64(r);
     p->body_line = (int)S_ru32(r);
     p->warnings = S_rstr(r);
@@ -247,7 +250,7 @@ static void S_rpage(S_rd *r, content_page *p)
 
 static void S_rsrc(S_rd *r, bstate_src *s)
 {
-    S_rpage(r, &s->page);
+    S_rpage(r, &s->page, s->phash);
     s->size = S_ri64(r);
     s->mtime_ns = S_ri64(r);
     s->ctime_ns = S_ri64(r);

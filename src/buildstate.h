@@ -43,6 +43,9 @@ typedef struct bstate_src {
     int words;
     char *body_summary; /* the first paragraph, when front matter gave none */
     char *links;       /* its Markdown's links, "LINE<TAB>URL" lines (when meta) */
+    /* read back only: the hash of page.params as cJSON_PrintUnformatted
+     * gives it (what was stored), so that a reader need not print it again */
+    unsigned char phash[BSTATE_HASH];
 } bstate_src;
 
 typedef struct bstate_set {

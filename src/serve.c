@@ -76,6 +76,12 @@ struct serve {
     pthread_t watcher;
     int watcher_started;
     int warm_up;            /* the watcher builds once before it waits */
+    /* Content files changed since the last good build (watcher thread
+     * only): the next build need not stat the others. */
+    char **pending;
+    size_t npending;
+    int pending_lost;       /* the watcher lost track: stat them all */
+    int published;          /* this build's reload went out at its swap */
 };
 
 /* ---- builds ------------------------------------------------------------- */
@@ -126,8 +132,50 @@ static void S_set_busy(serve *s, int busy)
     pthread_mutex_unlock(&s->ev_mu);
 }
 
-/* A full build into out_dir; on success it becomes the site served. */
-static int S_build(serve *s, const char *why)
+/* The build's site is swapped in: browsers may reload while it finishes. */
+static void S_swapped(void *ud)
+{
+    serve *s = ud;
+    s->published = 1;
+    S_publish(s, NULL);
+}
+
+static void S_pending_clear(serve *s)
+{
+    for (size_t i = 0; i < s->npending; i++)
+        free(s->pending[i]);
+    free(s->pending);
+    s->pending = NULL;
+    s->npending = 0;
+    s->pending_lost = 0;
+}
+
+/* Adds the content files the watcher's last burst named to the pending
+ * ones (under content/ as the watch saw it: folio.yml may move it). */
+static void S_pending_add(serve *s)
+{
+    size_t n;
+    const char *const *v = watch_changed(s->watch, &n);
+    const char *dir = s->cfg0.content_dir;
+    size_t dl = strlen(dir);
+    if (!v)
+        s->pending_lost = 1;
+    for (size_t i = 0; v && i < n && !s->pending_lost; i++) {
+        if (strncmp(v[i], dir, dl) != 0 || v[i][dl] != '/')
+            continue;
+        char **nv = realloc(s->pending, (s->npending + 1) * sizeof *nv);
+        if (nv)
+            s->pending = nv;
+        if (!nv || !(s->pending[s->npending] = util_strdup(v[i] + dl + 1)))
+            s->pending_lost = 1;
+        else
+            s->npending++;
+    }
+}
+
+/* A full build into out_dir; on success it becomes the site served.
+ * known: s->pending names every content file changed since the last one. */
+static int S_build(serve *s, const char *why, int known)
 {
     long long t0 = util_mono_ns();
     S_set_busy(s, 1);
@@ -142,7 +190,17 @@ static int S_build(serve *s, const char *why)
     } else {
         site_opts so = {.out_dir = s->out_dir, .drafts = s->o.drafts, .jobs = s->o.jobs,
                         .data = domain_site_data, .data_ud = s->dom,
-                        .range = domain_site_range};
+                        .range = domain_site_range, .swapped = S_swapped, .swapped_ud = s};
+        /* The live state must be this session's (the watch began before
+         * its first build): a state left by an earlier serve knows nothing
+         * of the edits made while it was not running. */
+        if (known && s->gen && !s->pending_lost &&
+            !strcmp(g->cfg.content_dir, s->cfg0.content_dir)) {
+            so.changed_known = 1;
+            so.changed = (const char *const *)s->pending;
+            so.nchanged = s->npending;
+        }
+        s->published = 0;
         pthread_mutex_lock(&s->build_mu);
         g->site = site_open(&g->cfg, &so, &err);
         rc = g->site && site_build(g->site, &err) == 0 ? 0 : -1;
@@ -161,10 +219,12 @@ static int S_build(serve *s, const char *why)
         S_publish(s, err.msg);
         return -1;
     }
+    S_pending_clear(s);
     printf("folio serve: built %d pages in %.0f ms (%s)\n", site_built_pages(g->site),
            (double)(util_mono_ns() - t0) / 1e6, why);
     fflush(stdout);
-    S_publish(s, NULL);
+    if (!s->published)
+        S_publish(s, NULL);
     return 0;
 }
 
@@ -212,7 +272,7 @@ static void *S_watcher(void *arg)
 {
     serve *s = arg;
     if (s->warm_up)
-        (void)S_build(s, "preparing for fast rebuilds");
+        (void)S_build(s, "preparing for fast rebuilds", 0);
     for (;;) {
         char first[PATH_MAX], why[PATH_MAX + 16];
         folio_err err = {{0}};
@@ -228,7 +288,8 @@ static void *S_watcher(void *arg)
         const char *rel = !strncmp(first, s->site_dir, sl) && first[sl] == '/'
                               ? first + sl + 1 : first;
         snprintf(why, sizeof why, "%s changed", rel[0] ? rel : "a file");
-        (void)S_build(s, why);
+        S_pending_add(s);
+        (void)S_build(s, why, 1);
     }
     return NULL;
 }
@@ -964,7 +1025,7 @@ int serve_open(const serve_opts *o, serve **out, folio_err *err)
     s->o = *o;
     s->listen_fd = s->lock_fd = -1;
     if (s->o.debounce_ms <= 0)
-        s->o.debounce_ms = 50;
+        s->o.debounce_ms = 15;
     pthread_condattr_t ca;
     if (pthread_mutex_init(&s->build_mu, NULL) != 0 ||
         pthread_mutex_init(&s->ev_mu, NULL) != 0 || pthread_condattr_init(&ca) != 0 ||
@@ -998,7 +1059,7 @@ int serve_start(serve *s, folio_err *err)
 {
     printf("folio serve: building %s into %s\n", s->site_dir, s->out_dir);
     fflush(stdout);
-    (void)S_build(s, "start");
+    (void)S_build(s, "start", 0);
     s->mhd = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG,
         0, NULL, NULL, S_handle, s, MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
@@ -1051,6 +1112,7 @@ void serve_close(serve *s)
     if (s->lock_fd >= 0)
         close(s->lock_fd);
     watch_close(s->watch);
+    S_pending_clear(s);
     S_gen_free(s->gen);
     consumers_stop(s->cons);
     consumers_close(s->cons);

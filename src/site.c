@@ -545,6 +545,17 @@ static int S_params_hash(S_page *p, folio_err *err)
     return 0;
 }
 
+/* Whether a watcher said that file rel (under content/) has not changed. */
+static int S_unchanged_known(const site_opts *o, const char *rel)
+{
+    if (!o->changed_known)
+        return 0;
+    for (size_t i = 0; i < o->nchanged; i++)
+        if (!strcmp(o->changed[i], rel))
+            return 0;
+    return 1;
+}
+
 /* A file whose stat is the one the cache recorded is taken from it unread. */
 static int S_read_one(void *ud, size_t i, void *tls, folio_err *err)
 {
@@ -555,20 +566,30 @@ static int S_read_one(void *ud, size_t i, void *tls, folio_err *err)
     if (util_path(path, sizeof path, err, "%s/%s", r->s->cfg->content_dir, rel) != 0)
         return -1;
     S_page *p = &r->s->pages[i];
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return err_set(err, "%s: %s", path, strerror(errno));
-    p->size = (long long)st.st_size;
-    p->mtime_ns = S_ns(st.st_mtim);
-    p->ctime_ns = S_ns(st.st_ctim);
-    p->ino = (unsigned long long)st.st_ino;
     bstate_src *c = r->cached ? S_cached(r->s, r->cached, rel) : NULL;
-    if (c && S_same_stat(c, p)) {
+    int same = c && S_unchanged_known(&r->s->opts, rel);
+    if (same) {
+        p->size = c->size;
+        p->mtime_ns = c->mtime_ns;
+        p->ctime_ns = c->ctime_ns;
+        p->ino = c->ino;
+    } else {
+        struct stat st;
+        if (stat(path, &st) != 0)
+            return err_set(err, "%s: %s", path, strerror(errno));
+        p->size = (long long)st.st_size;
+        p->mtime_ns = S_ns(st.st_mtim);
+        p->ctime_ns = S_ns(st.st_ctim);
+        p->ino = (unsigned long long)st.st_ino;
+        same = c && S_same_stat(c, p);
+    }
+    if (same) {
         p->c = c->page;
         memset(&c->page, 0, sizeof c->page);
         memcpy(p->hash, c->hash, BSTATE_HASH);
+        memcpy(p->phash, c->phash, BSTATE_HASH);
         S_take_meta(p, c);
-        return S_params_hash(p, err);
+        return 0;
     }
     char *src;
     size_t len;
@@ -3181,6 +3202,24 @@ static int S_feed(site *s, const char *out, const S_list *l, const char *title,
         if (t > upd)
             upd = t;
     }
+    /* The tree's graph is this one: unless an entry's own bytes changed
+     * (its summary), its feed is what it would be (a feed without dates
+     * shows the time of its build, so it is made again). */
+    int same = mode == W_REUSE && rec && rec->fast && upd >= 0;
+    for (size_t k = 0; same && k < n; k++)
+        same = !rec->dirty[byd[k]];
+    if (same) {
+        static const unsigned char none[BSTATE_HASH];
+        char path[PATH_MAX];
+        free(self);
+        free(home);
+        free(byd);
+        if (S_path_of(out, feedurl, path, sizeof path, err) != 0)
+            return -1;
+        if (S_inc_put(rec, path + strlen(out) + 1, -1, BSTATE_DATA, NULL, none) != 0)
+            return err_set(err, "out of memory");
+        return 0;
+    }
     S_iso(upd >= 0 ? upd : s->now, iso);
     int rc = !self || !home ||
              buf_puts(&b, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
@@ -3247,6 +3286,15 @@ static int S_sitemap_url(buf *b, site *s, const char *url, long long ms)
 
 static int S_sitemap(site *s, const char *out, int mode, S_inc *rec, folio_err *err)
 {
+    static const unsigned char none[BSTATE_HASH];
+    if (mode == W_REUSE && rec && rec->fast) {
+        /* what it lists (URLs, dates) is the page graph's, and the tree's
+         * graph is this one: its sitemap and robots.txt are what they'd be */
+        if (S_inc_put(rec, "sitemap.xml", -1, BSTATE_DATA, NULL, none) != 0 ||
+            S_inc_put(rec, "robots.txt", -1, BSTATE_DATA, NULL, none) != 0)
+            return err_set(err, "out of memory");
+        return 0;
+    }
     buf b = BUF_INIT;
     int rc = buf_puts(&b, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
                           "<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n");
@@ -4261,10 +4309,19 @@ site *site_open(const folio_config *cfg, const site_opts *opts, folio_err *err)
     s->start_ns = util_now_ms() * 1000000LL;
     if (theme_open(cfg, &s->theme, err) != 0)
         goto fail;
-    if (S_stamp_make(s, err) != 0 || S_read_content(s, err) != 0 || S_graph(s, err) != 0 ||
-        S_data_params(s, err) != 0 || S_templates(s, err) != 0 || S_tpl_scan(s, err) != 0 ||
-        S_claim(s, err) != 0 || S_bundles(s, err) != 0)
+    util_trace("site: theme");
+    if (S_stamp_make(s, err) != 0 || S_read_content(s, err) != 0)
         goto fail;
+    util_trace("site: content read");
+    if (S_graph(s, err) != 0 || S_data_params(s, err) != 0)
+        goto fail;
+    util_trace("site: graph");
+    if (S_templates(s, err) != 0 || S_tpl_scan(s, err) != 0)
+        goto fail;
+    util_trace("site: templates");
+    if (S_claim(s, err) != 0 || S_bundles(s, err) != 0)
+        goto fail;
+    util_trace("site: urls, bundles");
     if (S_site_base(s) != 0) {
         err_set(err, "out of memory");
         goto fail;
@@ -4272,6 +4329,7 @@ site *site_open(const folio_config *cfg, const site_opts *opts, folio_err *err)
     S_check_config(s);
     if (S_deps_load(s, err) != 0)
         goto fail;
+    util_trace("site: config, deps");
     return s;
 fail:
     site_close(s);
@@ -4608,6 +4666,7 @@ static int S_render_all(site *s, const char *tree, int mode, S_call *call, S_bat
             util_rmtree(dir, err) != 0)
             return -1;
     }
+    util_trace("render: static, bundles");
     if (S_all_jobs(s, &jobs, &nfirst, &n) != 0)
         return err_set(err, "out of memory");
     /* a stable order makes the first error the same from run to run */
@@ -4625,6 +4684,7 @@ static int S_render_all(site *s, const char *tree, int mode, S_call *call, S_bat
     }
     free(jobs);
     b->jobs = NULL;
+    util_trace("render: pages");
     if (rc == 0)
         rc = S_feed(s, tree, &s->home, s->cfg->title, "/", mode, s->inc, err);
     for (size_t k = 0; rc == 0 && k < s->nsections; k++) {
@@ -4632,8 +4692,10 @@ static int S_render_all(site *s, const char *tree, int mode, S_call *call, S_bat
         snprintf(title, sizeof title, "%s: %s", s->cfg->title, s->sections[k].title);
         rc = S_feed(s, tree, &s->sections[k], title, s->sections[k].url, mode, s->inc, err);
     }
+    util_trace("render: feeds");
     if (rc == 0)
         rc = S_sitemap(s, tree, mode, s->inc, err);
+    util_trace("render: sitemap");
     if (rc == 0)
         rc = S_img_publish(s, tree, mode, err);
     return rc;
@@ -4881,6 +4943,7 @@ int site_build(site *s, folio_err *err)
         close(lfd);
         return -1;
     }
+    util_trace("build: lock, stale");
     if (S_graph_fp(s, s->graph_fp) != 0) {
         S_inc_close(&inc);
         close(lfd);
@@ -4893,9 +4956,16 @@ int site_build(site *s, folio_err *err)
         return -1;
     }
     s->inc = &inc;
+    util_trace("build: graph fp, state");
     if (S_render_all(s, tree, mode, &call, &b, err) != 0)
         goto done;
-    S_check_links(s);
+    util_trace("build: render");
+    /* a server that is told of the swap checks links after it (they
+     * cannot stop the swap without --strict) */
+    int late = s->opts.swapped && !s->opts.strict;
+    if (!late)
+        S_check_links(s);
+    util_trace("build: links");
     if (s->opts.strict && s->warnings) {
         err_set(err, "%d warning%s and --strict: the site was not swapped in", s->warnings,
                 s->warnings == 1 ? "" : "s");
@@ -4910,9 +4980,21 @@ int site_build(site *s, folio_err *err)
     b.deps.v = NULL;
     b.deps.n = 0;
     pthread_mutex_unlock(&s->mu);
-    if (S_deps_write(s, tree, err) != 0 || S_state_write(s, &inc, tree, err) != 0 ||
+    util_trace("build: prune");
+    if (S_deps_write(s, tree, err) != 0 || (!late && S_state_write(s, &inc, tree, err) != 0) ||
         S_swap(tree, s->out, prev, err) != 0)
         goto done;
+    util_trace("build: state, swap");
+    if (late) {
+        /* Without its state the live tree is only slower to build from
+         * (site.h); the lock keeps other builds out until it is there. */
+        s->opts.swapped(s->opts.swapped_ud);
+        S_check_links(s);
+        folio_err se;
+        if (S_state_write(s, &inc, s->out, &se) != 0)
+            S_warn(s, "%s (the next build reads every file again)", se.msg);
+        util_trace("build: links, state");
+    }
     s->built = b.rendered;
     s->skipped = b.skipped;
     rc = 0;

@@ -65,6 +65,17 @@ typedef struct site_opts {
      * stderr as "warning: ...". */
     void (*warn)(void *ud, const char *msg);
     void *warn_ud;
+    /* A watcher's word (folio serve): since OUT's state was written, no
+     * content file changed but these (paths under content/). The others
+     * are taken from the state unread, without a stat each. */
+    int changed_known;
+    const char *const *changed;
+    size_t nchanged;
+    /* site_build: called once the new site is swapped in, before the
+     * bookkeeping that follows (link checks, the state file): a server
+     * can tell its browsers to reload while that runs. */
+    void (*swapped)(void *ud);
+    void *swapped_ud;
 } site_opts;
 
 /* Reads content/ and templates/ (not static/). cfg must outlive the site.

@@ -134,6 +134,13 @@ char *buf_detach(buf *b, size_t *len)
     char *p = b->ptr;
     if (!p)
         p = calloc(1, 1);
+    else if (b->cap > 64 && b->cap - b->len > b->len / 4 + 1) {
+        /* what is detached is kept (a page's links, for the whole build):
+         * not the doubling's slack with it; glibc shrinks in place */
+        char *q = realloc(p, b->len + 1);
+        if (q)
+            p = q;
+    }
     if (len)
         *len = b->len;
     b->ptr = NULL;
@@ -400,6 +407,18 @@ long long util_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void util_trace(const char *what)
+{
+    static _Atomic long long last = -1;
+    if (last == -1)
+        last = getenv("FOLIO_TRACE") ? util_mono_ns() : 0;
+    if (!last)
+        return;
+    long long now = util_mono_ns();
+    fprintf(stderr, "folio: trace: %-22s %7.2f ms\n", what, (double)(now - last) / 1e6);
+    last = now;
 }
 
 long long util_mono_ns(void)

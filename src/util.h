@@ -77,6 +77,9 @@ int util_path(char *out, size_t outlen, folio_err *err, const char *fmt, ...)
 long long util_now_ms(void);
 /* A monotonic clock in nanoseconds, for durations (never steps back). */
 long long util_mono_ns(void);
+/* With FOLIO_TRACE set, prints to stderr the time since the previous call
+ * (or the first): where a build's time goes, for benchmarks. */
+void util_trace(const char *what);
 /* Formats ms as 2026-11-24T10:00:00.000Z (buffer of at least 25 bytes). */
 void util_format_iso_ms(long long ms, char out[32]);
 /* Parses YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS[.fff]][Z|±HH:MM] (space allowed

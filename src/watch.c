@@ -22,6 +22,8 @@
 #define S_MAX_BURST_MS 1000
 #define S_MAX_DEPTH 32
 #define S_MAX_SKIP 8
+/* Paths a burst names before watch_changed gives up and says "anything" */
+#define S_MAX_NAMED 1024
 
 typedef struct S_entry {
     int wd;
@@ -35,7 +37,44 @@ struct watch {
     size_t n, cap;
     char *skip[S_MAX_SKIP];
     size_t nskip;
+    char **named;        /* the burst's paths (watch_changed) */
+    size_t nnamed, capnamed;
+    int lost;            /* the burst named more than it kept */
 };
+
+static void S_named_reset(watch *w)
+{
+    for (size_t i = 0; i < w->nnamed; i++)
+        free(w->named[i]);
+    w->nnamed = 0;
+    w->lost = 0;
+}
+
+static void S_named_add(watch *w, const char *path)
+{
+    if (w->lost)
+        return;
+    if (w->nnamed == w->capnamed) {
+        size_t cap = w->capnamed ? w->capnamed * 2 : 16;
+        char **v = cap <= S_MAX_NAMED ? realloc(w->named, cap * sizeof *v) : NULL;
+        if (!v) {
+            w->lost = 1;
+            return;
+        }
+        w->named = v;
+        w->capnamed = cap;
+    }
+    if (!(w->named[w->nnamed] = util_strdup(path)))
+        w->lost = 1;
+    else
+        w->nnamed++;
+}
+
+const char *const *watch_changed(const watch *w, size_t *n)
+{
+    *n = w->lost ? 0 : w->nnamed;
+    return w->lost ? NULL : (const char *const *)w->named;
+}
 
 int watch_open(watch **out, folio_err *err)
 {
@@ -204,6 +243,7 @@ static int S_drain(watch *w, char *first, size_t firstlen, int *named, folio_err
             p += sizeof *ie + ie->len;
             if (ie->mask & IN_Q_OVERFLOW) {
                 changed = 1;   /* lost track: rebuild to be sure */
+                w->lost = 1;
                 continue;
             }
             S_entry *e = S_find(w, ie->wd);
@@ -224,6 +264,10 @@ static int S_drain(watch *w, char *first, size_t firstlen, int *named, folio_err
             if (!e->only && (ie->mask & IN_ISDIR) && (ie->mask & (IN_CREATE | IN_MOVED_TO)) &&
                 watch_add_tree(w, path, err) != 0)
                 return -1;
+            if (ie->mask & (IN_ISDIR | IN_DELETE_SELF))
+                w->lost = 1; /* a folder's files came or went: not named one by one */
+            else
+                S_named_add(w, path);
             /* Name the file saved: an editor's rename target over the
              * temporary file it wrote first. */
             if (first && firstlen && (!*named || (ie->mask & IN_MOVED_TO))) {
@@ -258,6 +302,7 @@ int watch_wait(watch *w, int debounce_ms, char *first, size_t firstlen,
 {
     if (first && firstlen)
         first[0] = '\0';
+    S_named_reset(w);
     int changed = 0, named = 0;
     long long since = 0;
     for (;;) {
@@ -299,6 +344,8 @@ void watch_close(watch *w)
     free(w->e);
     for (size_t i = 0; i < w->nskip; i++)
         free(w->skip[i]);
+    S_named_reset(w);
+    free(w->named);
     if (w->ifd >= 0)
         close(w->ifd);
     if (w->efd >= 0)

@@ -29,6 +29,11 @@ int watch_add_file(watch *w, const char *path, folio_err *err);
  * called, -1 on error. */
 int watch_wait(watch *w, int debounce_ms, char *first, size_t firstlen,
                folio_err *err);
+/* Every path the last burst of watch_wait named, in order (repeats
+ * included), or NULL when it lost track of some (the kernel's queue
+ * overflowed, or the burst named more than watch keeps): then anything
+ * may have changed. Valid until the next watch_wait. */
+const char *const *watch_changed(const watch *w, size_t *n);
 /* Makes a watch_wait in another thread return 0 (for stopping). */
 void watch_wake(watch *w);
 void watch_close(watch *w);
