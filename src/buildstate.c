@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define S_MAGIC "folio-state 5\n"
+#define S_MAGIC "folio-state 6\n"
 #define S_END "end\n"
 #define S_NIL UINT32_MAX /* a NULL string */
 
@@ -92,6 +92,7 @@ static int S_encode(const bstate *st, buf *b, int fd)
         const bstate_out *o = &st->outs[i];
         rc = S_str(b, o->path) || S_u32(b, (uint32_t)o->set) || S_u32(b, o->flags) ||
              S_str(b, o->names) || buf_add(b, (const char *)o->fp, BSTATE_HASH) ||
+             (o->names && buf_add(b, (const char *)o->jfp, BSTATE_HASH)) ||
              S_flush(b, fd, S_CHUNK);
     }
     rc = rc || buf_add(b, (const char *)st->graph, BSTATE_HASH) ||
@@ -313,6 +314,8 @@ static void S_routs(S_rd *r, bstate *st, int keep)
         o.flags = S_ru32(r);
         o.names = S_rstr(r);
         S_rbytes(r, o.fp, BSTATE_HASH);
+        if (o.names)
+            S_rbytes(r, o.jfp, BSTATE_HASH);
         if (!keep) {
             free(o.path);
             free(o.names);

@@ -31,6 +31,7 @@ typedef struct bstate_out {
     unsigned flags;
     char *names;       /* the event-store data names it read ("a b"), or NULL */
     unsigned char fp[BSTATE_HASH];
+    unsigned char jfp[BSTATE_HASH]; /* with names: fp before the data's part */
 } bstate_out;
 
 typedef struct bstate_src {

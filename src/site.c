@@ -1780,7 +1780,8 @@ static const bstate_out *S_inc_old(const S_inc *inc, const char *path)
 }
 
 static int S_inc_put(S_inc *inc, const char *path, int set, unsigned flags,
-                     const char *names, const unsigned char fp[BSTATE_HASH])
+                     const char *names, const unsigned char fp[BSTATE_HASH],
+                     const unsigned char *jfp)
 {
     char *dup = util_strdup(path), *ndup = names ? util_strdup(names) : NULL;
     if (!dup || (names && !ndup)) {
@@ -1807,6 +1808,10 @@ static int S_inc_put(S_inc *inc, const char *path, int set, unsigned flags,
     o->flags = flags;
     o->names = ndup;
     memcpy(o->fp, fp, BSTATE_HASH);
+    if (jfp)
+        memcpy(o->jfp, jfp, BSTATE_HASH);
+    else
+        memset(o->jfp, 0, BSTATE_HASH);
     pthread_mutex_unlock(&inc->mu);
     return 0;
 }
@@ -2347,7 +2352,7 @@ static int S_write(const char *path, const char *data, size_t len, int mode, S_i
     static const unsigned char none[BSTATE_HASH];
     if (mode == W_INPLACE)
         return util_write_atomic(path, data, len, 0, err);
-    if (rec && S_inc_put(rec, path + root_len + 1, -1, BSTATE_DATA, NULL, none) != 0)
+    if (rec && S_inc_put(rec, path + root_len + 1, -1, BSTATE_DATA, NULL, none, NULL) != 0)
         return err_set(err, "out of memory");
     int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
     size_t pl = strlen(path);
@@ -2398,7 +2403,7 @@ static int S_copy_file(site *s, const char *from, const char *to, const struct s
     const char *rel = to + root_len + 1;
     const bstate_out *o = s->inc && s->inc->on && mode == W_REUSE ? S_inc_old(s->inc, rel)
                                                                   : NULL;
-    if (s->inc && S_inc_put(s->inc, rel, -1, 0, NULL, fp) != 0)
+    if (s->inc && S_inc_put(s->inc, rel, -1, 0, NULL, fp, NULL) != 0)
         return err_set(err, "out of memory");
     if (o && o->set == -1 && !(o->flags & BSTATE_DATA) && !memcmp(o->fp, fp, sizeof fp))
         return 0;
@@ -2528,15 +2533,21 @@ typedef struct S_worker {
 
 /* The fingerprint of a job's output, with the event-store values it read
  * (names: "a b", or NULL) hashed whole. */
+/* The fingerprint of a job's output: the job's own (jfp; taken from known
+ * when the caller knows it is as it was), then the data names it read. */
 static int S_fp_out(S_worker *w, const S_job *j, unsigned mask, const char *names,
+                    const unsigned char *known, unsigned char jfp[BSTATE_HASH],
                     unsigned char out[BSTATE_HASH])
 {
-    if (S_fp_job(w->s, j, mask, out) != 0)
+    if (known)
+        memcpy(jfp, known, BSTATE_HASH);
+    else if (S_fp_job(w->s, j, mask, jfp) != 0)
         return -1;
+    memcpy(out, jfp, BSTATE_HASH);
     if (!names)
         return 0;
     buf b = BUF_INIT;
-    int rc = buf_add(&b, (const char *)out, BSTATE_HASH);
+    int rc = buf_add(&b, (const char *)jfp, BSTATE_HASH);
     const char *p = names;
     while (rc == 0 && *p) {
         const char *sp = strchr(p, ' ');
@@ -2562,7 +2573,7 @@ static int S_inc_record(S_worker *w, const S_out *o, S_rctx *r, const char *path
                         folio_err *err)
 {
     site *s = w->s;
-    unsigned char fp[BSTATE_HASH] = {0};
+    unsigned char fp[BSTATE_HASH] = {0}, jfp[BSTATE_HASH] = {0};
     unsigned flags = !w->job || (w->job->type == T_PAGE && s->pages[w->job->idx].data_name)
                          ? BSTATE_DATA : 0;
     char names[sizeof r->names];
@@ -2578,10 +2589,10 @@ static int S_inc_record(S_worker *w, const S_out *o, S_rctx *r, const char *path
     pthread_mutex_lock(&s->mu);
     unsigned mask = s->sets[set].mask;
     pthread_mutex_unlock(&s->mu);
-    if (!flags && S_fp_out(w, w->job, mask, *names ? names : NULL, fp) != 0)
+    if (!flags && S_fp_out(w, w->job, mask, *names ? names : NULL, NULL, jfp, fp) != 0)
         flags |= BSTATE_DATA; /* cannot tell what it read: render it every time */
     if (S_inc_put(s->inc, path + strlen(w->out) + 1, set, flags, *names ? names : NULL,
-                  fp) != 0)
+                  fp, jfp) != 0)
         return err_set(err, "out of memory");
     return 0;
 }
@@ -3110,14 +3121,17 @@ static int S_unchanged(S_worker *w, const S_job *j, folio_err *err)
     const bstate_out *o = S_inc_old(inc, rel);
     if (!o || (o->flags & BSTATE_DATA) || o->set < 0 || !inc->oldsets[o->set].valid)
         return 0;
-    unsigned char fp[BSTATE_HASH];
-    if (inc->fast && !o->names && !S_job_dirty(s, inc, j))
-        memcpy(fp, o->fp, sizeof fp); /* it shows no page that changed */
-    else if (S_fp_out(w, j, inc->oldsets[o->set].mask, o->names, fp) != 0 ||
+    unsigned char fp[BSTATE_HASH], jfp[BSTATE_HASH];
+    /* it shows no page that changed: only the data it read can differ */
+    int clean = inc->fast && !S_job_dirty(s, inc, j);
+    if (clean && !o->names)
+        memcpy(fp, o->fp, sizeof fp);
+    else if (S_fp_out(w, j, inc->oldsets[o->set].mask, o->names, clean ? o->jfp : NULL, jfp,
+                      fp) != 0 ||
              memcmp(fp, o->fp, sizeof fp))
         return 0;
     int set = S_tset_intern(s, &inc->oldsets[o->set]);
-    if (set < 0 || S_inc_put(inc, rel, set, 0, o->names, fp) != 0)
+    if (set < 0 || S_inc_put(inc, rel, set, 0, o->names, fp, o->names ? jfp : NULL) != 0)
         return err_set(err, "out of memory");
     w->skipped++;
     return 1;
@@ -3216,7 +3230,7 @@ static int S_feed(site *s, const char *out, const S_list *l, const char *title,
         free(byd);
         if (S_path_of(out, feedurl, path, sizeof path, err) != 0)
             return -1;
-        if (S_inc_put(rec, path + strlen(out) + 1, -1, BSTATE_DATA, NULL, none) != 0)
+        if (S_inc_put(rec, path + strlen(out) + 1, -1, BSTATE_DATA, NULL, none, NULL) != 0)
             return err_set(err, "out of memory");
         return 0;
     }
@@ -3290,8 +3304,8 @@ static int S_sitemap(site *s, const char *out, int mode, S_inc *rec, folio_err *
     if (mode == W_REUSE && rec && rec->fast) {
         /* what it lists (URLs, dates) is the page graph's, and the tree's
          * graph is this one: its sitemap and robots.txt are what they'd be */
-        if (S_inc_put(rec, "sitemap.xml", -1, BSTATE_DATA, NULL, none) != 0 ||
-            S_inc_put(rec, "robots.txt", -1, BSTATE_DATA, NULL, none) != 0)
+        if (S_inc_put(rec, "sitemap.xml", -1, BSTATE_DATA, NULL, none, NULL) != 0 ||
+            S_inc_put(rec, "robots.txt", -1, BSTATE_DATA, NULL, none, NULL) != 0)
             return err_set(err, "out of memory");
         return 0;
     }
@@ -3671,52 +3685,107 @@ static int S_serves_memo(const site *s, S_memo *m, const char *target)
     return r;
 }
 
+static void S_memo_free(S_memo *m)
+{
+    for (size_t i = 0; i < m->cap; i++)
+        free(m->key[i]);
+    free(m->key);
+    free(m->val);
+}
+
+/* The broken links of page i: counted, and the first *budget of them
+ * warned of (budget NULL: only counted). */
+static int S_page_links(site *s, size_t i, S_memo *memo, int *budget)
+{
+    const S_page *p = &s->pages[i];
+    int broken = 0;
+    if (!p->listed && (int)i != s->page404 && p->c.kind == CONTENT_PAGE)
+        return 0; /* not in this build */
+    for (const char *l = p->links; l && *l;) {
+        const char *nl = strchr(l, '\n');
+        size_t len = nl ? (size_t)(nl - l) : strlen(l);
+        if (l[0] == '#') { /* one of the page's ids */
+            l += len + (nl ? 1 : 0);
+            continue;
+        }
+        char url[PATH_MAX], target[PATH_MAX];
+        int line = atoi(l);
+        const char *tab = memchr(l, '\t', len);
+        size_t ul = tab ? len - (size_t)(tab + 1 - l) : 0;
+        if (ul >= sizeof url)
+            ul = 0;
+        memcpy(url, tab ? tab + 1 : "", ul);
+        url[ul] = '\0';
+        l += len + (nl ? 1 : 0);
+        S_link_target(p, url, target, sizeof target);
+        if (url[0] != '#' && (!*target || !S_serves_memo(s, memo, target))) {
+            if (*target && ++broken && budget && *budget > 0 && (*budget)--)
+                S_warn(s, "content/%s:%d: a link to %s, which the site does not have",
+                       p->c.file, p->c.body_line - 1 + line, url);
+            continue;
+        }
+        if (S_anchor_missing(s, (int)i, url, target) && ++broken && budget && *budget > 0 &&
+            (*budget)--)
+            S_warn(s, "content/%s:%d: a link to %s, but that page has no #%s (ids come "
+                   "from its headings and id=\"...\")", p->c.file,
+                   p->c.body_line - 1 + line, url, strchr(url, '#') + 1);
+    }
+    return broken;
+}
+
+typedef struct S_linkrun {
+    site *s;
+    int *broken;  /* per page */
+} S_linkrun;
+
+static void *S_memo_new(void *ud)
+{
+    (void)ud;
+    return calloc(1, sizeof(S_memo));
+}
+
+static void S_memo_done(void *ud, void *tls)
+{
+    (void)ud;
+    if (tls)
+        S_memo_free(tls);
+    free(tls);
+}
+
+static int S_links_task(void *ud, size_t i, void *tls, folio_err *err)
+{
+    (void)err;
+    S_linkrun *lr = ud;
+    if (!tls)
+        return -1;
+    lr->broken[i] = S_page_links(lr->s, i, tls, NULL);
+    return 0;
+}
+
 /* Links in the Markdown to pages and files the site does not have, and
- * to #anchors their pages do not have. */
+ * to #anchors their pages do not have: counted in parallel, then the first
+ * few warned of in page order (the same ones whatever the threads did). */
 static void S_check_links(site *s)
 {
-    int broken = 0;
+    S_linkrun lr = {s, calloc(s->npages + 1, sizeof(int))};
+    folio_err e;
+    if (!lr.broken || S_run(s->jobs, s->npages, S_links_task, &lr, S_memo_new, S_memo_done,
+                            &e) != 0) {
+        free(lr.broken);
+        return; /* out of memory: no checks rather than no build */
+    }
+    int budget = S_LINK_WARNINGS, total = 0;
     S_memo memo = {0};
     for (size_t i = 0; i < s->npages; i++) {
-        const S_page *p = &s->pages[i];
-        if (!p->listed && (int)i != s->page404 && p->c.kind == CONTENT_PAGE)
-            continue; /* not in this build */
-        for (const char *l = p->links; l && *l;) {
-            const char *nl = strchr(l, '\n');
-            size_t len = nl ? (size_t)(nl - l) : strlen(l);
-            if (l[0] == '#') { /* one of the page's ids */
-                l += len + (nl ? 1 : 0);
-                continue;
-            }
-            char url[PATH_MAX], target[PATH_MAX];
-            int line = atoi(l);
-            const char *tab = memchr(l, '\t', len);
-            size_t ul = tab ? len - (size_t)(tab + 1 - l) : 0;
-            if (ul >= sizeof url)
-                ul = 0;
-            memcpy(url, tab ? tab + 1 : "", ul);
-            url[ul] = '\0';
-            l += len + (nl ? 1 : 0);
-            S_link_target(p, url, target, sizeof target);
-            if (url[0] != '#' && (!*target || !S_serves_memo(s, &memo, target))) {
-                if (*target && ++broken <= S_LINK_WARNINGS)
-                    S_warn(s, "content/%s:%d: a link to %s, which the site does not have",
-                           p->c.file, p->c.body_line - 1 + line, url);
-                continue;
-            }
-            if (S_anchor_missing(s, (int)i, url, target) && ++broken <= S_LINK_WARNINGS)
-                S_warn(s, "content/%s:%d: a link to %s, but that page has no #%s (ids come "
-                       "from its headings and id=\"...\")", p->c.file,
-                       p->c.body_line - 1 + line, url, strchr(url, '#') + 1);
-        }
+        total += lr.broken[i];
+        if (lr.broken[i] && budget > 0)
+            (void)S_page_links(s, i, &memo, &budget);
     }
-    if (broken > S_LINK_WARNINGS)
+    if (total > S_LINK_WARNINGS)
         S_warn(s, "... and %d more links to pages the site does not have",
-               broken - S_LINK_WARNINGS);
-    for (size_t i = 0; i < memo.cap; i++)
-        free(memo.key[i]);
-    free(memo.key);
-    free(memo.val);
+               total - S_LINK_WARNINGS);
+    S_memo_free(&memo);
+    free(lr.broken);
 }
 
 /* ---- page bundles ---------------------------------------------------------
@@ -5056,13 +5125,13 @@ int site_check_state(site *s, buf *report, folio_err *err)
             break;
         }
         const bstate_out *o = S_inc_old(&inc, path + strlen(s->out) + 1);
-        unsigned char fp[BSTATE_HASH];
+        unsigned char fp[BSTATE_HASH], jfp[BSTATE_HASH];
         /* pages that show store data are site_check_pages' to check */
         if (!o)
             rc = S_report(report, &stale, "is not built", url);
         else if (o->set >= 0 && !(o->flags & BSTATE_DATA) && !o->names &&
                  (!inc.oldsets[o->set].valid ||
-                  S_fp_out(&w, j, inc.oldsets[o->set].mask, o->names, fp) != 0 ||
+                  S_fp_out(&w, j, inc.oldsets[o->set].mask, o->names, NULL, jfp, fp) != 0 ||
                   memcmp(fp, o->fp, sizeof fp)))
             rc = S_report(report, &stale, "is out of date (run folio build)", url);
         if (rc != 0)
