@@ -479,6 +479,51 @@ static int S_run(int jobs, size_t n, S_task_fn fn, void *ud, void *(*tls_new)(vo
     return 0;
 }
 
+/* A state file read on a thread of its own while the caller does other
+ * work (on a big site both take milliseconds). */
+typedef struct S_bgload {
+    pthread_t th;
+    int started;
+    char path[PATH_MAX];
+    int parts, rc;
+    bstate st;
+    folio_err err;
+} S_bgload;
+
+static void *S_bgload_main(void *arg)
+{
+    S_bgload *b = arg;
+    b->rc = bstate_load(b->path, b->parts, &b->st, &b->err);
+    return NULL;
+}
+
+/* Starts reading dir/BSTATE_FILE (or reads it here, if no thread starts). */
+static void S_bgload_start(S_bgload *b, const char *dir, int parts)
+{
+    memset(b, 0, sizeof *b);
+    b->parts = parts;
+    if (snprintf(b->path, sizeof b->path, "%s/%s", dir, BSTATE_FILE) >= (int)sizeof b->path) {
+        b->rc = err_set(&b->err, "%s: path too long", dir);
+        return;
+    }
+    b->started = pthread_create(&b->th, NULL, S_bgload_main, b) == 0;
+    if (!b->started)
+        S_bgload_main(b);
+}
+
+/* Its result, as bstate_load's: the state moves to *st. */
+static int S_bgload_join(S_bgload *b, bstate *st, folio_err *err)
+{
+    if (b->started)
+        pthread_join(b->th, NULL);
+    b->started = 0;
+    *st = b->st;
+    memset(&b->st, 0, sizeof b->st);
+    if (b->rc < 0 && err)
+        *err = b->err;
+    return b->rc;
+}
+
 typedef struct S_readctx {
     site *s;
     S_files *files;
@@ -628,11 +673,18 @@ static int S_read_content(site *s, folio_err *err)
 {
     S_files f = {0};
     int rc = -1;
+    S_bgload bg;
     if (!util_is_dir(s->cfg->content_dir)) {
         rc = 0; /* a site without content still has a home page */
         goto done;
     }
-    if (S_walk(s->cfg->content_dir, "", ".md", &f, 0, err) != 0)
+    /* the live site's state knows how the files it was built from parse */
+    S_bgload_start(&bg, s->out, BSTATE_SRCS);
+    folio_err ce;
+    int walked = S_walk(s->cfg->content_dir, "", ".md", &f, 0, err);
+    if (S_bgload_join(&bg, &s->cache, &ce) == 0 && !S_stamp_same(s, s->cache.stamp, 0))
+        bstate_free(&s->cache);
+    if (walked != 0)
         goto done;
     if (f.n > 1)
         qsort(f.v, f.n, sizeof *f.v, S_cmp_str);
@@ -646,23 +698,15 @@ static int S_read_content(site *s, folio_err *err)
         s->pages[i].prev = s->pages[i].next = s->pages[i].section = -1;
         atomic_init(&s->pages[i].meta, 0);
     }
-    /* the live site's state knows how the files it was built from parse */
-    char cpath[PATH_MAX];
-    folio_err ce;
-    if (util_path(cpath, sizeof cpath, err, "%s/%s", s->out, BSTATE_FILE) != 0)
-        goto done;
-    if (bstate_load(cpath, BSTATE_SRCS, &s->cache, &ce) == 0 &&
-        !S_stamp_same(s, s->cache.stamp, 0))
-        bstate_free(&s->cache);
     S_readctx r = {s, &f, calloc(s->cache.nsrcs + 1, sizeof(char *))};
     for (size_t i = 0; r.cached && i < s->cache.nsrcs; i++)
         r.cached[i] = s->cache.srcs[i].page.file;
     rc = S_run(s->jobs, f.n, S_read_one, &r, NULL, NULL, err);
     free(r.cached);
-    bstate_free(&s->cache);
     for (size_t i = 0; rc == 0 && i < f.n; i++)
         rc = S_check_page(s, &s->pages[i], err);
 done:
+    bstate_free(&s->cache);
     for (size_t i = 0; i < f.n; i++)
         free(f.v[i]);
     free(f.v);
@@ -4689,14 +4733,15 @@ static int S_swap(const char *tree, const char *out, const char *prev, folio_err
     return 0;
 }
 
-static int S_inc_load(site *s, S_inc *inc, const char *tree, folio_err *err);
+static int S_inc_load(site *s, S_inc *inc, const char *tree, S_bgload *pre, folio_err *err);
 
 /* The tree to build into: the previous site's (kept beside OUT by the last
  * build, with its state), or a fresh one. */
-static char *S_target(site *s, const char *prev, int *mode, S_inc *inc, folio_err *err)
+static char *S_target(site *s, const char *prev, int *mode, S_inc *inc, S_bgload *pre,
+                      folio_err *err)
 {
     if (util_is_dir(prev)) {
-        if (S_inc_load(s, inc, prev, err) == 0) {
+        if (S_inc_load(s, inc, prev, pre, err) == 0) {
             *mode = W_REUSE;
             return util_strdup(prev);
         }
@@ -4818,12 +4863,14 @@ static int S_stamp_same(const site *s, const char *other, int whole)
  * (inc->on) when they can be trusted. -1 when the tree has no state: a
  * build into it failed half-way. The state leaves a tree that is about to
  * change (any but the live one, which site_check_state only reads). */
-static int S_inc_load(site *s, S_inc *inc, const char *tree, folio_err *err)
+static int S_inc_load(site *s, S_inc *inc, const char *tree, S_bgload *pre, folio_err *err)
 {
     char path[PATH_MAX];
     folio_err e2;
-    if (util_path(path, sizeof path, err, "%s/%s", tree, BSTATE_FILE) != 0 ||
-        bstate_load(path, BSTATE_OUTS, &inc->old, &e2) != 0)
+    if (util_path(path, sizeof path, err, "%s/%s", tree, BSTATE_FILE) != 0)
+        return -1;
+    if (pre && !strcmp(pre->path, path) ? S_bgload_join(pre, &inc->old, &e2) != 0
+                                        : bstate_load(path, BSTATE_OUTS, &inc->old, &e2) != 0)
         return -1;
     if (tree != s->out && unlink(path) != 0) {
         bstate_free(&inc->old);
@@ -4887,6 +4934,8 @@ static void S_state_src(void *ud, size_t i, bstate_src *c)
     site *s = ud;
     S_page *p = &s->pages[i];
     memset(c, 0, sizeof *c);
+    /* a link check may be rendering its Markdown for the ids (S_meta) */
+    pthread_mutex_lock(&s->mu);
     c->page = p->c; /* borrowed */
     c->meta = atomic_load(&p->meta);
     if (!p->fm_summary) {
@@ -4902,6 +4951,41 @@ static void S_state_src(void *ud, size_t i, bstate_src *c)
     /* an edit within the same clock tick would leave the stat as it is */
     c->racy = c->mtime_ns > s->start_ns - 2000000000LL;
     memcpy(c->hash, p->hash, BSTATE_HASH);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static int S_state_write(site *s, S_inc *inc, const char *tree, folio_err *err);
+
+typedef struct S_statejob {
+    site *s;
+    S_inc *inc;
+    const char *tree;
+    int rc;
+    folio_err err;
+} S_statejob;
+
+static void *S_statejob_main(void *arg)
+{
+    S_statejob *j = arg;
+    j->rc = S_state_write(j->s, j->inc, j->tree, &j->err);
+    return NULL;
+}
+
+/* The links checked and the tree's state written, at once: neither
+ * changes what the other reads (records are copied under s->mu). */
+static int S_links_and_state(site *s, S_inc *inc, const char *tree, folio_err *err)
+{
+    S_statejob j = {s, inc, tree, 0, {{0}}};
+    pthread_t th;
+    int started = pthread_create(&th, NULL, S_statejob_main, &j) == 0;
+    S_check_links(s);
+    if (started)
+        pthread_join(th, NULL);
+    else
+        S_statejob_main(&j);
+    if (j.rc != 0 && err)
+        *err = j.err;
+    return j.rc;
 }
 
 static int S_state_write(site *s, S_inc *inc, const char *tree, folio_err *err)
@@ -5013,12 +5097,23 @@ int site_build(site *s, folio_err *err)
         return -1;
     }
     util_trace("build: lock, stale");
+    /* the kept tree's state is read while the graph is fingerprinted */
+    S_bgload pre;
+    S_bgload_start(&pre, prev, BSTATE_OUTS);
     if (S_graph_fp(s, s->graph_fp) != 0) {
+        bstate dropped;
+        S_bgload_join(&pre, &dropped, NULL);
+        bstate_free(&dropped);
         S_inc_close(&inc);
         close(lfd);
         return err_set(err, "out of memory");
     }
-    char *tree = S_target(s, prev, &mode, &inc, err);
+    char *tree = S_target(s, prev, &mode, &inc, &pre, err);
+    {
+        bstate unused; /* S_target did not want it (no kept tree) */
+        S_bgload_join(&pre, &unused, NULL);
+        bstate_free(&unused);
+    }
     if (!tree) {
         S_inc_close(&inc);
         close(lfd);
@@ -5032,12 +5127,15 @@ int site_build(site *s, folio_err *err)
     /* a server that is told of the swap checks links after it (they
      * cannot stop the swap without --strict) */
     int late = s->opts.swapped && !s->opts.strict;
-    if (!late)
-        S_check_links(s);
-    util_trace("build: links");
+    if (!late && S_links_and_state(s, &inc, tree, err) != 0)
+        goto done;
+    util_trace("build: links, state");
     if (s->opts.strict && s->warnings) {
         err_set(err, "%d warning%s and --strict: the site was not swapped in", s->warnings,
                 s->warnings == 1 ? "" : "s");
+        char st[PATH_MAX];
+        if (snprintf(st, sizeof st, "%s/%s", tree, BSTATE_FILE) < (int)sizeof st)
+            unlink(st); /* not a finished build: the next starts it over */
         goto done;
     }
     if (mode == W_REUSE && S_prune(tree, &inc, err) != 0)
@@ -5050,17 +5148,15 @@ int site_build(site *s, folio_err *err)
     b.deps.n = 0;
     pthread_mutex_unlock(&s->mu);
     util_trace("build: prune");
-    if (S_deps_write(s, tree, err) != 0 || (!late && S_state_write(s, &inc, tree, err) != 0) ||
-        S_swap(tree, s->out, prev, err) != 0)
+    if (S_deps_write(s, tree, err) != 0 || S_swap(tree, s->out, prev, err) != 0)
         goto done;
-    util_trace("build: state, swap");
+    util_trace("build: swap");
     if (late) {
         /* Without its state the live tree is only slower to build from
          * (site.h); the lock keeps other builds out until it is there. */
         s->opts.swapped(s->opts.swapped_ud);
-        S_check_links(s);
         folio_err se;
-        if (S_state_write(s, &inc, s->out, &se) != 0)
+        if (S_links_and_state(s, &inc, s->out, &se) != 0)
             S_warn(s, "%s (the next build reads every file again)", se.msg);
         util_trace("build: links, state");
     }
@@ -5103,7 +5199,7 @@ int site_check_state(site *s, buf *report, folio_err *err)
     size_t nfirst, n = 0;
     int rc = 0, stale = 0;
     S_check_links(s);
-    if (S_inc_load(s, &inc, s->out, err) != 0 || !inc.on) {
+    if (S_inc_load(s, &inc, s->out, NULL, err) != 0 || !inc.on) {
         rc = buf_puts(report, "the site was not built by this folio with these settings: "
                               "run folio build\n") ? err_set(err, "out of memory") : 1;
         goto done;
