@@ -1025,7 +1025,7 @@ int serve_open(const serve_opts *o, serve **out, folio_err *err)
     s->o = *o;
     s->listen_fd = s->lock_fd = -1;
     if (s->o.debounce_ms <= 0)
-        s->o.debounce_ms = 15;
+        s->o.debounce_ms = 10;
     pthread_condattr_t ca;
     if (pthread_mutex_init(&s->build_mu, NULL) != 0 ||
         pthread_mutex_init(&s->ev_mu, NULL) != 0 || pthread_condattr_init(&ca) != 0 ||

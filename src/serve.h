@@ -35,7 +35,7 @@ typedef struct serve_opts {
     int port;               /* 0: any free port (serve_url says which) */
     int drafts;
     int jobs;               /* render threads; 0: one per CPU */
-    int debounce_ms;        /* 0: 15 (an editor saves in one burst of a millisecond or two) */
+    int debounce_ms;        /* 0: 10 (an editor saves in one burst of a millisecond or two) */
 } serve_opts;
 
 typedef struct serve serve;

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -417,7 +418,20 @@ void util_trace(const char *what)
     if (!last)
         return;
     long long now = util_mono_ns();
-    fprintf(stderr, "folio: trace: %-22s %7.2f ms\n", what, (double)(now - last) / 1e6);
+    struct mallinfo2 mi = mallinfo2();
+    long rss = 0, shared = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        long size;
+        if (fscanf(f, "%ld %ld %ld", &size, &rss, &shared) != 3)
+            rss = 0;
+        fclose(f);
+    }
+    double pg = (double)sysconf(_SC_PAGESIZE) / 1048576.0;
+    fprintf(stderr, "folio: trace: %-22s %7.2f ms  heap %6.1f MiB (free %.1f, mmap %.1f)  "
+            "rss %6.1f MiB (files %.1f)\n", what, (double)(now - last) / 1e6,
+            (double)mi.uordblks / 1048576.0, (double)mi.fordblks / 1048576.0,
+            (double)mi.hblkhd / 1048576.0, (double)rss * pg, (double)shared * pg);
     last = now;
 }
 
