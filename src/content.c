@@ -368,6 +368,51 @@ static void S_strv_free(char **v, size_t n)
     free(v);
 }
 
+static int S_strv_copy(char **from, size_t n, char ***to)
+{
+    *to = calloc(n ? n : 1, sizeof **to);
+    for (size_t i = 0; *to && i < n; i++)
+        if (!((*to)[i] = util_strdup(from[i])))
+            return -1;
+    return *to ? 0 : -1;
+}
+
+static int S_strcopy(const char *from, char **to)
+{
+    *to = from ? util_strdup(from) : NULL;
+    return from && !*to ? -1 : 0;
+}
+
+int content_page_copy(const content_page *from, content_page *to)
+{
+    memset(to, 0, sizeof *to);
+    to->kind = from->kind;
+    to->date = from->date;
+    to->lastmod = from->lastmod;
+    to->draft = from->draft;
+    to->weight = from->weight;
+    to->body_offset = from->body_offset;
+    to->body_line = from->body_line;
+    to->ntags = from->ntags;
+    to->naliases = from->naliases;
+    int rc = S_strcopy(from->file, &to->file) || S_strcopy(from->section, &to->section) ||
+             S_strcopy(from->title, &to->title) || S_strcopy(from->slug, &to->slug) ||
+             S_strcopy(from->layout, &to->layout) || S_strcopy(from->summary, &to->summary) ||
+             S_strcopy(from->warnings, &to->warnings) ||
+             S_strv_copy(from->tags, from->ntags, &to->tags) ||
+             S_strv_copy(from->aliases, from->naliases, &to->aliases) ||
+             !(to->params = cJSON_Duplicate(from->params, 1));
+    if (rc != 0) {
+        if (!to->tags)
+            to->ntags = 0;
+        if (!to->aliases)
+            to->naliases = 0;
+        content_page_free(to);
+        return -1;
+    }
+    return 0;
+}
+
 void content_page_free(content_page *p)
 {
     if (!p)

@@ -47,6 +47,8 @@ typedef struct content_page {
 int content_parse(const char *file, const char *src, size_t len,
                   content_page *out, folio_err *err);
 void content_page_free(content_page *p);
+/* A deep copy of from (to is overwritten); -1 when memory runs out. */
+int content_page_copy(const content_page *from, content_page *to);
 
 /* Markdown to HTML (CMARK_OPT_UNSAFE: owner HTML passes). Result is
  * malloc'd; *words receives the word count of the text (may be NULL);

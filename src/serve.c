@@ -9,6 +9,7 @@
 #include "serve.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <microhttpd.h>
@@ -199,6 +200,7 @@ static int S_build(serve *s, const char *why, int known)
             so.changed_known = 1;
             so.changed = (const char *const *)s->pending;
             so.nchanged = s->npending;
+            so.donor = s->gen->site; /* build_mu keeps renders off it */
         }
         s->published = 0;
         pthread_mutex_lock(&s->build_mu);
@@ -1019,6 +1021,10 @@ int serve_open(const serve_opts *o, serve **out, folio_err *err)
     *out = NULL;
     if (sodium_init() < 0)
         return err_set(err, "libsodium cannot start");
+    /* Every rebuild allocates what the one before it freed: keep the heap
+     * (and big arrays in it) rather than hand it back and fault it in again. */
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
     serve *s = calloc(1, sizeof *s);
     if (!s)
         return err_set(err, "out of memory");

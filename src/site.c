@@ -669,6 +669,97 @@ static int S_check_page(site *s, const S_page *p, folio_err *err)
     return 0;
 }
 
+/* Page i of folio serve's rebuild from the donor: a copy, as the cache's
+ * S_take_meta would give it. */
+static int S_donor_copy(S_page *p, const S_page *dp)
+{
+    if (content_page_copy(&dp->c, &p->c) != 0)
+        return -1;
+    p->size = dp->size;
+    p->mtime_ns = dp->mtime_ns;
+    p->ctime_ns = dp->ctime_ns;
+    p->ino = dp->ino;
+    memcpy(p->hash, dp->hash, BSTATE_HASH);
+    memcpy(p->phash, dp->phash, BSTATE_HASH);
+    p->fm_summary = dp->fm_summary;
+    if (!atomic_load(&dp->meta)) {
+        if (!p->fm_summary) {
+            free(p->c.summary);
+            p->c.summary = NULL;
+        }
+        return 0;
+    }
+    p->words = dp->words;
+    if (dp->links && !(p->links = util_strdup(dp->links)))
+        return -1;
+    atomic_store(&p->meta, 1);
+    return 0;
+}
+
+typedef struct S_donorctx {
+    site *s;
+    S_files *files;
+    S_readctx plain; /* for the files the watcher named */
+} S_donorctx;
+
+static int S_read_one(void *ud, size_t i, void *tls, folio_err *err);
+
+/* The donor's page for a file under content/, or NULL. */
+static const S_page *S_donor_page(const site *d, const char *rel)
+{
+    size_t lo = 0, hi = d->npages;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(d->pages[mid].c.file, rel);
+        if (!c)
+            return &d->pages[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+static int S_donor_one(void *ud, size_t i, void *tls, folio_err *err)
+{
+    S_donorctx *r = ud;
+    const char *rel = r->files->v[i];
+    const S_page *dp = S_unchanged_known(&r->s->opts, rel)
+                           ? S_donor_page(r->s->opts.donor, rel) : NULL;
+    if (!dp)
+        return S_read_one(&r->plain, i, tls, err);
+    if (S_donor_copy(&r->s->pages[i], dp) != 0)
+        return err_set(err, "out of memory");
+    return 0;
+}
+
+/* The files of the donor, and those the watcher named that are there
+ * now: the site's .md files, without a walk of content/. */
+static int S_donor_files(site *s, S_files *f, folio_err *err)
+{
+    const site *d = s->opts.donor;
+    for (size_t i = 0; i < d->npages; i++)
+        if (S_unchanged_known(&s->opts, d->pages[i].c.file) &&
+            S_files_add(f, d->pages[i].c.file) != 0)
+            return err_set(err, "out of memory");
+    for (size_t k = 0; k < s->opts.nchanged; k++) {
+        const char *rel = s->opts.changed[k];
+        size_t n = strlen(rel);
+        char path[PATH_MAX];
+        int dup = 0;
+        for (size_t j = 0; j < k && !dup; j++)
+            dup = !strcmp(s->opts.changed[j], rel);
+        if (dup || n < 4 || strcmp(rel + n - 3, ".md") || strchr(rel, '\n'))
+            continue;
+        if (util_path(path, sizeof path, err, "%s/%s", s->cfg->content_dir, rel) != 0)
+            return -1;
+        if (util_is_file(path) && S_files_add(f, rel) != 0)
+            return err_set(err, "out of memory");
+    }
+    return 0;
+}
+
 static int S_read_content(site *s, folio_err *err)
 {
     S_files f = {0};
@@ -679,13 +770,20 @@ static int S_read_content(site *s, folio_err *err)
         goto done;
     }
     /* the live site's state knows how the files it was built from parse */
-    S_bgload_start(&bg, s->out, BSTATE_SRCS);
-    folio_err ce;
-    int walked = S_walk(s->cfg->content_dir, "", ".md", &f, 0, err);
-    if (S_bgload_join(&bg, &s->cache, &ce) == 0 && !S_stamp_same(s, s->cache.stamp, 0))
-        bstate_free(&s->cache);
-    if (walked != 0)
-        goto done;
+    int donor = s->opts.donor && s->opts.changed_known;
+    if (donor) {
+        if (S_donor_files(s, &f, err) != 0)
+            goto done;
+        util_trace("site: the donor's files");
+    } else {
+        S_bgload_start(&bg, s->out, BSTATE_SRCS);
+        folio_err ce;
+        int walked = S_walk(s->cfg->content_dir, "", ".md", &f, 0, err);
+        if (S_bgload_join(&bg, &s->cache, &ce) == 0 && !S_stamp_same(s, s->cache.stamp, 0))
+            bstate_free(&s->cache);
+        if (walked != 0)
+            goto done;
+    }
     if (f.n > 1)
         qsort(f.v, f.n, sizeof *f.v, S_cmp_str);
     s->pages = calloc(f.n ? f.n : 1, sizeof *s->pages);
@@ -701,7 +799,12 @@ static int S_read_content(site *s, folio_err *err)
     S_readctx r = {s, &f, calloc(s->cache.nsrcs + 1, sizeof(char *))};
     for (size_t i = 0; r.cached && i < s->cache.nsrcs; i++)
         r.cached[i] = s->cache.srcs[i].page.file;
-    rc = S_run(s->jobs, f.n, S_read_one, &r, NULL, NULL, err);
+    if (donor) {
+        S_donorctx dc = {s, &f, {s, &f, NULL}};
+        rc = S_run(s->jobs, f.n, S_donor_one, &dc, NULL, NULL, err);
+    } else {
+        rc = S_run(s->jobs, f.n, S_read_one, &r, NULL, NULL, err);
+    }
     free(r.cached);
     for (size_t i = 0; rc == 0 && i < f.n; i++)
         rc = S_check_page(s, &s->pages[i], err);

@@ -71,6 +71,10 @@ typedef struct site_opts {
     int changed_known;
     const char *const *changed;
     size_t nchanged;
+    /* With changed_known: the site served until now (only read; the
+     * caller keeps others from rendering with it meanwhile). Its pages
+     * are copied rather than read from the state file. */
+    const struct site *donor;
     /* site_build: called once the new site is swapped in, before the
      * bookkeeping that follows (link checks, the state file): a server
      * can tell its browsers to reload while that runs. */

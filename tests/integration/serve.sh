@@ -93,6 +93,23 @@ until_ok "a page in a new folder appears" \
 printf -- '---\ntitle: "Deeper"\n---\n\nDeeper still.\n' >"$T_SITE/content/notes/later.md"
 until_ok "the new folder is watched too" \
     "curl -s '$T_URL/notes/later/' | grep -q 'Deeper still'"
+# Rebuilds take the unchanged pages from the site served until then and
+# read only the files the watcher named: saves by rename, deletions and
+# renames must all be seen.
+printf -- '---\ntitle: "Saved by rename"\n---\n\nAn editor writes a temporary file.\n' \
+    >"$T_SITE/content/notes/.fresh.md.swp"
+mv "$T_SITE/content/notes/.fresh.md.swp" "$T_SITE/content/notes/fresh.md"
+until_ok "a save by rename is rebuilt" \
+    "curl -s '$T_URL/notes/fresh/' | grep -q 'a temporary file'"
+body_before=$(curl -s "$T_URL/about/")
+case "$body_before" in *"Edited while serving"*) t_ok "... and the other pages are kept" ;;
+    *) t_fail "... and the other pages are kept" "/about/ lost its edit" ;; esac
+mv "$T_SITE/content/notes/later.md" "$T_SITE/content/notes/renamed.md"
+until_ok "a renamed page moves" \
+    "curl -s '$T_URL/notes/renamed/' | grep -q 'Deeper still'"
+until_ok "... and its old address is gone" "[ \$(t_status GET /notes/later/) = 404 ]"
+rm "$T_SITE/content/notes/renamed.md"
+until_ok "a deleted page is gone" "[ \$(t_status GET /notes/renamed/) = 404 ]"
 t_expect "the site's public/ is untouched" "" "$(diff -r "$T_DIR/public.before" "$T_SITE/public" 2>&1 | head -n1)"
 
 # ---- a broken template ---------------------------------------------------------
@@ -197,4 +214,19 @@ if kill -0 "$events_pid" 2>/dev/null; then
 else
     t_ok "the event stream ends at stop"
 fi
+
+# ---- an edit made while serve was stopped ---------------------------------------
+# The next serve must not take the state the last one left for the truth:
+# no watcher saw this edit.
+sed -i 's/^title:.*/title: "Edited while stopped"/' "$T_SITE/content/about.md"
+t_folio_serve
+t_expect "a page edited while serve was stopped is rebuilt" 200 "$(t_status GET /about/)"
+body_has "... with the edit" "Edited while stopped"
+echo "touch" >>"$T_SITE/content/notes/fresh.md"
+until_ok "and the next edit after it too" \
+    "grep -c 'notes/fresh.md changed' '$T_DIR/serve.log' | grep -q '^[1-9]'"
+body_before=$(curl -s "$T_URL/about/")
+case "$body_before" in *"Edited while stopped"*) t_ok "... keeping the edit made while stopped" ;;
+    *) t_fail "... keeping the edit made while stopped" "lost" ;; esac
+t_folio_serve_stop
 t_done

@@ -152,6 +152,61 @@ START_TEST(test_file)
 }
 END_TEST
 
+/* Whether the last burst named rel (relative to S_tmp). */
+static int S_named(watch *w, const char *rel)
+{
+    size_t n;
+    const char *const *v = watch_changed(w, &n);
+    ck_assert_ptr_nonnull(v);
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(S_rel(v[i]), rel))
+            return 1;
+    return 0;
+}
+
+/* What folio serve relies on to read only the files that changed. */
+START_TEST(test_changed)
+{
+    char dir[128], first[256];
+    snprintf(dir, sizeof dir, "%s/content", S_tmp);
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    S_write("content/keep.md", "k");
+    watch *w = NULL;
+    folio_err err = {{0}};
+    ck_assert_int_eq(watch_open(&w, &err), 0);
+    ck_assert_int_eq(watch_add_tree(w, dir, &err), 0);
+
+    /* One burst: an edit, a save by rename, a new file, a deletion. */
+    S_write("content/a.md", "a");
+    S_write("content/.b.md.swp", "b");
+    char from[256], to[256];
+    snprintf(from, sizeof from, "%s/content/.b.md.swp", S_tmp);
+    snprintf(to, sizeof to, "%s/content/b.md", S_tmp);
+    ck_assert_int_eq(rename(from, to), 0);
+    snprintf(from, sizeof from, "%s/content/keep.md", S_tmp);
+    ck_assert_int_eq(unlink(from), 0);
+    ck_assert_int_eq(watch_wait(w, 30, first, sizeof first, &err), 1);
+    ck_assert(S_named(w, "content/a.md"));
+    ck_assert(S_named(w, "content/b.md"));
+    ck_assert(S_named(w, "content/keep.md"));
+    ck_assert(!S_named(w, "content/.b.md.swp")); /* editor litter */
+
+    /* The next burst starts a new list. */
+    S_write("content/c.md", "c");
+    ck_assert_int_eq(watch_wait(w, 30, first, sizeof first, &err), 1);
+    ck_assert(S_named(w, "content/c.md"));
+    ck_assert(!S_named(w, "content/a.md"));
+
+    /* A folder's files come and go unnamed: anything may have changed. */
+    snprintf(from, sizeof from, "%s/content/sub", S_tmp);
+    ck_assert_int_eq(mkdir(from, 0755), 0);
+    ck_assert_int_eq(watch_wait(w, 30, first, sizeof first, &err), 1);
+    size_t n;
+    ck_assert_ptr_null(watch_changed(w, &n));
+    watch_close(w);
+}
+END_TEST
+
 static Suite *watch_suite(void)
 {
     Suite *s = suite_create("watch");
@@ -159,6 +214,7 @@ static Suite *watch_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_tree);
     tcase_add_test(tc, test_file);
+    tcase_add_test(tc, test_changed);
     suite_add_tcase(s, tc);
     return s;
 }
