@@ -82,6 +82,7 @@ struct serve {
     char **pending;
     size_t npending;
     int pending_lost;       /* the watcher lost track: stat them all */
+    int pending_other;      /* files outside content/ changed too */
     int published;          /* this build's reload went out at its swap */
 };
 
@@ -149,6 +150,7 @@ static void S_pending_clear(serve *s)
     s->pending = NULL;
     s->npending = 0;
     s->pending_lost = 0;
+    s->pending_other = 0;
 }
 
 /* Adds the content files the watcher's last burst named to the pending
@@ -162,8 +164,10 @@ static void S_pending_add(serve *s)
     if (!v)
         s->pending_lost = 1;
     for (size_t i = 0; v && i < n && !s->pending_lost; i++) {
-        if (strncmp(v[i], dir, dl) != 0 || v[i][dl] != '/')
+        if (strncmp(v[i], dir, dl) != 0 || v[i][dl] != '/') {
+            s->pending_other = 1;
             continue;
+        }
         char **nv = realloc(s->pending, (s->npending + 1) * sizeof *nv);
         if (nv)
             s->pending = nv;
@@ -174,11 +178,43 @@ static void S_pending_add(serve *s)
     }
 }
 
+/* The quick way, when only page bodies changed: the site served builds
+ * again with their new bytes. 1 done, 0 not that kind of edit, -1 failed. */
+static int S_rebuild_bodies(serve *s, const char *why, long long t0)
+{
+    folio_err err = {{0}};
+    s->published = 0;
+    S_set_busy(s, 1);
+    pthread_mutex_lock(&s->build_mu);
+    int r = site_rebuild_bodies(s->gen->site, (const char *const *)s->pending, s->npending,
+                                &err);
+    pthread_mutex_unlock(&s->build_mu);
+    S_set_busy(s, 0);
+    if (r < 0) {
+        printf("folio serve: build failed (%s): %s\n"
+               "folio serve: still serving the last good build\n", why, err.msg);
+        fflush(stdout);
+        S_publish(s, err.msg);
+    } else if (r > 0) {
+        S_pending_clear(s);
+        printf("folio serve: built %d pages in %.0f ms (%s)\n", site_built_pages(s->gen->site),
+               (double)(util_mono_ns() - t0) / 1e6, why);
+        fflush(stdout);
+        if (!s->published)
+            S_publish(s, NULL);
+    }
+    return r;
+}
+
 /* A full build into out_dir; on success it becomes the site served.
  * known: s->pending names every content file changed since the last one. */
 static int S_build(serve *s, const char *why, int known)
 {
     long long t0 = util_mono_ns();
+    int quick = known && s->gen && !s->pending_lost && !s->pending_other && s->npending
+                    ? S_rebuild_bodies(s, why, t0) : 0;
+    if (quick != 0)
+        return quick > 0 ? 0 : -1;
     S_set_busy(s, 1);
     folio_err err = {{0}};
     S_gen *g = calloc(1, sizeof *g), *old = NULL;

@@ -160,6 +160,7 @@ struct site {
     char *stamp;
     S_inc *inc;          /* during site_build */
     unsigned char graph_fp[BSTATE_HASH]; /* S_graph_fp, at the start of site_build */
+    int graph_fp_known;   /* graph_fp is this site's (it never changes after open) */
     int skipped;
     int warnings;
     /* page bundles and images */
@@ -4546,6 +4547,11 @@ site *site_open(const folio_config *cfg, const site_opts *opts, folio_err *err)
     if (S_deps_load(s, err) != 0)
         goto fail;
     util_trace("site: config, deps");
+    /* what the watcher and the donor said held for this open only */
+    s->opts.changed_known = 0;
+    s->opts.changed = NULL;
+    s->opts.nchanged = 0;
+    s->opts.donor = NULL;
     return s;
 fail:
     site_close(s);
@@ -5203,7 +5209,7 @@ int site_build(site *s, folio_err *err)
     /* the kept tree's state is read while the graph is fingerprinted */
     S_bgload pre;
     S_bgload_start(&pre, prev, BSTATE_OUTS);
-    if (S_graph_fp(s, s->graph_fp) != 0) {
+    if (!s->graph_fp_known && S_graph_fp(s, s->graph_fp) != 0) {
         bstate dropped;
         S_bgload_join(&pre, &dropped, NULL);
         bstate_free(&dropped);
@@ -5211,6 +5217,7 @@ int site_build(site *s, folio_err *err)
         close(lfd);
         return err_set(err, "out of memory");
     }
+    s->graph_fp_known = 1;
     char *tree = S_target(s, prev, &mode, &inc, &pre, err);
     {
         bstate unused; /* S_target did not want it (no kept tree) */
@@ -5278,6 +5285,175 @@ done:
     S_inc_close(&inc);
     close(lfd); /* and the lock with it */
     return rc;
+}
+
+/* ---- folio serve: a body edit ------------------------------------------- */
+
+static int S_str_same(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+static int S_strv_same(char **a, size_t na, char **b, size_t nb)
+{
+    if (na != nb)
+        return 0;
+    for (size_t i = 0; i < na; i++)
+        if (strcmp(a[i], b[i]))
+            return 0;
+    return 1;
+}
+
+/* Whether the page graph would read the new front matter n as p's. */
+static int S_fm_same(const S_page *p, const content_page *n, const unsigned char ph[BSTATE_HASH])
+{
+    const content_page *o = &p->c;
+    return o->kind == n->kind && S_str_same(o->section, n->section) &&
+           S_str_same(o->title, n->title) && S_str_same(o->slug, n->slug) &&
+           S_str_same(o->layout, n->layout) &&
+           S_str_same(p->fm_summary ? o->summary : NULL, n->summary) &&
+           o->date == n->date && o->lastmod == n->lastmod && o->draft == n->draft &&
+           o->weight == n->weight && S_strv_same(o->tags, o->ntags, n->tags, n->ntags) &&
+           S_strv_same(o->aliases, o->naliases, n->aliases, n->naliases) &&
+           !memcmp(p->phash, ph, BSTATE_HASH);
+}
+
+/* Whether page i is shown beyond its own page and the list pages it is
+ * an item of (what the graph caches: the site's recent and featured
+ * pages, a list's own _index.md, a bundle): then only a new site will do. */
+static int S_shown_widely(const site *s, int i)
+{
+    for (int k = 0; k < s->nrecent; k++)
+        if (s->recent[k] == i)
+            return 1;
+    for (size_t k = 0; k < s->nfeatured; k++)
+        if (s->featured[k] == i)
+            return 1;
+    if (s->home.index_page == i || s->pages[i].bundle || i == s->page404)
+        return 1;
+    for (size_t k = 0; k < s->nsections; k++)
+        if (s->sections[k].index_page == i)
+            return 1;
+    return 0;
+}
+
+typedef struct S_body {
+    int idx;
+    content_page c;
+    unsigned char hash[BSTATE_HASH];
+    struct stat st;
+} S_body;
+
+/* Reads file rel as a body edit of one of s's pages into b: 1 when it is
+ * one, 0 when not (or unchanged: b->idx -1), -1 on error. */
+static int S_body_read(site *s, const char *rel, S_body *b, folio_err *err)
+{
+    b->idx = -1;
+    size_t lo = 0, hi = s->npages;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(s->pages[mid].c.file, rel);
+        if (!c) {
+            lo = mid;
+            break;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo >= s->npages || strcmp(s->pages[lo].c.file, rel) || S_shown_widely(s, (int)lo))
+        return 0;
+    S_page *p = &s->pages[lo];
+    char path[PATH_MAX], *src;
+    size_t len;
+    if (util_path(path, sizeof path, err, "%s/%s", s->cfg->content_dir, rel) != 0 ||
+        stat(path, &b->st) != 0 || !S_ISREG(b->st.st_mode) ||
+        util_read_file(path, &src, &len, err) != 0)
+        return 0; /* gone, or not a file: a new site says what it is */
+    S_hash_bytes(b->hash, src, len);
+    if (!memcmp(b->hash, p->hash, BSTATE_HASH)) {
+        free(src);
+        return 1; /* the same bytes (touched): nothing to take */
+    }
+    folio_err pe;
+    int rc = content_parse(rel, src, len, &b->c, &pe);
+    free(src);
+    if (rc != 0)
+        return 0; /* a new site reports the error as a build does */
+    S_page tmp = {.c = b->c};
+    if (S_params_hash(&tmp, err) != 0 || !S_fm_same(p, &b->c, tmp.phash)) {
+        content_page_free(&b->c);
+        return 0;
+    }
+    b->idx = (int)lo;
+    return 1;
+}
+
+/* Page b->idx takes the new bytes: what its body gave is made again. */
+static void S_body_take(site *s, S_body *b)
+{
+    S_page *p = &s->pages[b->idx];
+    memcpy(p->hash, b->hash, BSTATE_HASH);
+    p->size = (long long)b->st.st_size;
+    p->mtime_ns = S_ns(b->st.st_mtim);
+    p->ctime_ns = S_ns(b->st.st_ctim);
+    p->ino = (unsigned long long)b->st.st_ino;
+    p->c.body_offset = b->c.body_offset;
+    p->c.body_line = b->c.body_line;
+    char *w = p->c.warnings;
+    p->c.warnings = b->c.warnings;
+    b->c.warnings = w;
+    atomic_store(&p->meta, 0);
+    free(p->links);
+    p->links = NULL;
+    if (!p->fm_summary) {
+        free(p->c.summary);
+        p->c.summary = NULL;
+    }
+    p->words = 0;
+    p->item_known = 0;
+    content_page_free(&b->c);
+}
+
+int site_rebuild_bodies(site *s, const char *const *files, size_t n, folio_err *err)
+{
+    S_body *b = calloc(n ? n : 1, sizeof *b);
+    if (!b)
+        return err_set(err, "out of memory");
+    int ok = 1;
+    for (size_t i = 0; i < n && ok == 1; i++) {
+        ok = S_body_read(s, files[i], &b[i], err);
+        for (size_t k = 0; ok == 1 && b[i].idx >= 0 && k < i; k++)
+            if (b[k].idx == b[i].idx) { /* named twice: the later read stands */
+                content_page_free(&b[k].c);
+                b[k].idx = -1;
+            }
+    }
+    if (ok != 1) {
+        for (size_t i = 0; i < n; i++)
+            if (b[i].idx >= 0)
+                content_page_free(&b[i].c);
+        free(b);
+        return ok < 0 ? -1 : 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (b[i].idx >= 0) {
+            S_body_take(s, &b[i]);
+            for (const char *w = s->pages[b[i].idx].c.warnings; w && *w;) {
+                const char *nl = strchr(w, '\n');
+                int len = nl ? (int)(nl - w) : (int)strlen(w);
+                S_warn(s, "content/%.*s", len, w);
+                w += len + (nl ? 1 : 0);
+            }
+        }
+    free(b);
+    /* what fingerprints cached of the site's value may show those pages */
+    pthread_mutex_lock(&s->mu);
+    s->nsitefp = 0;
+    pthread_mutex_unlock(&s->mu);
+    s->start_ns = util_now_ms() * 1000000LL;
+    return site_build(s, err) == 0 ? 1 : -1;
 }
 
 int site_built_pages(const site *s)

@@ -91,6 +91,14 @@ site *site_open(const folio_config *cfg, const site_opts *opts, folio_err *err);
 /* Renders the whole site into OUT (built beside it, then swapped in). */
 int site_build(site *s, folio_err *err);
 
+/* folio serve, after an edit of pages' bodies only: files (paths under
+ * content/) are pages of s whose front matter reads as it did, so the
+ * page graph stays as it is. Takes their new bytes into s and builds s
+ * again. Returns 1 when it did, 0 when the edit is more than that (s is
+ * as it was: open a new site instead), -1 when the build failed (OUT is
+ * as it was; s holds the new bytes). */
+int site_rebuild_bodies(site *s, const char *const *files, size_t n, folio_err *err);
+
 /* Re-renders, in place in OUT, every page that read one of names (data
  * names such as "community"); *rendered (may be NULL) gets the count. */
 int site_render_affected(site *s, const char *const *names, size_t n,

@@ -104,6 +104,11 @@ until_ok "a save by rename is rebuilt" \
 body_before=$(curl -s "$T_URL/about/")
 case "$body_before" in *"Edited while serving"*) t_ok "... and the other pages are kept" ;;
     *) t_fail "... and the other pages are kept" "/about/ lost its edit" ;; esac
+# A body-only edit: the site served builds again with the new bytes.
+printf '\nA line added to the body.\n' >>"$T_SITE/content/notes/later.md"
+until_ok "a body edit is rebuilt" \
+    "curl -s '$T_URL/notes/later/' | grep -q 'A line added to the body'"
+t_expect "... and its title is kept" 1 "$(curl -s "$T_URL/notes/later/" | grep -c '<title>Deeper')"
 mv "$T_SITE/content/notes/later.md" "$T_SITE/content/notes/renamed.md"
 until_ok "a renamed page moves" \
     "curl -s '$T_URL/notes/renamed/' | grep -q 'Deeper still'"

@@ -421,6 +421,84 @@ START_TEST(test_rebuild_reuses_tree)
 }
 END_TEST
 
+/* Every file under a and b, and their bytes, are the same. */
+static void S_same_tree(const char *a, const char *b)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "diff -r -x '.folio-*' '%s' '%s' >/dev/null", a, b);
+    ck_assert_msg(system(cmd) == 0, "%s and %s differ", a, b);
+}
+
+/* folio serve's two quick rebuilds: a body edit builds the same site
+ * object again; other edits open a new one from the site served (donor). */
+START_TEST(test_serve_rebuilds)
+{
+    theme();
+    for (int i = 0; i < 12; i++) {
+        char name[64], text[128];
+        snprintf(name, sizeof name, "content/posts/p%02d.md", i);
+        snprintf(text, sizeof text, "---\ntitle: P%d\ndate: 2024-01-%02d\ntags: [t%d]\n---\n\n"
+                 "Body %d, [a link](/posts/p00/).\n", i, i + 1, i % 3, i);
+        put(name, text);
+    }
+    folio_err err = {{0}};
+    site *s = open_site(NULL, &err);
+    ck_assert_msg(s && site_build(s, &err) == 0, "%s", err.msg);
+    ck_assert_msg(site_build(s, &err) == 0, "%s", err.msg); /* the second tree */
+    /* p00 is not among the recent pages: its body alone changes */
+    sleep(1);
+    put("content/posts/p00.md", "---\ntitle: P0\ndate: 2024-01-01\ntags: [t0]\n---\n\n"
+        "A new body, longer than the old one.\n");
+    const char *files[] = {"posts/p00.md"};
+    ck_assert_int_eq(site_rebuild_bodies(s, files, 1, &err), 1);
+    expect_out("posts/p00/index.html", "A new body");
+    expect_out("posts/p00/index.html", "|w8|A new body"); /* words and summary again */
+    /* the same as a whole build made from nothing */
+    char full[PATH_MAX];
+    snprintf(full, sizeof full, "%s/full", S_dir);
+    site_opts fo = {.out_dir = full, .jobs = 2, .full = 1};
+    util_parse_time("2025-06-01", &fo.now_ms);
+    folio_config c2;
+    ck_assert(config_load(S_dir, &c2, &err) == 0);
+    site *f = site_open(&c2, &fo, &err);
+    ck_assert_msg(f && site_build(f, &err) == 0, "%s", err.msg);
+    char pub[PATH_MAX];
+    snprintf(pub, sizeof pub, "%s/public", S_dir);
+    S_same_tree(pub, full);
+    site_close(f);
+    /* a new title is more than a body: nothing is done */
+    put("content/posts/p00.md", "---\ntitle: Retitled\ndate: 2024-01-01\n---\n\nX\n");
+    ck_assert_int_eq(site_rebuild_bodies(s, files, 1, &err), 0);
+    expect_out("posts/p00/index.html", "A new body");
+    /* nor is a page that is gone, or one on every page (recent) */
+    const char *gone[] = {"posts/nope.md"}, *recent[] = {"posts/p11.md"};
+    ck_assert_int_eq(site_rebuild_bodies(s, gone, 1, &err), 0);
+    put("content/posts/p11.md", "---\ntitle: P11\ndate: 2024-01-12\ntags: [t2]\n---\n\nNew.\n");
+    ck_assert_int_eq(site_rebuild_bodies(s, recent, 1, &err), 0);
+    /* a new site from the served one, reading only what changed */
+    const char *named[] = {"posts/p00.md", "posts/p11.md", "posts/new.md"};
+    put("content/posts/new.md", "---\ntitle: New\ndate: 2024-02-01\n---\n\nFresh.\n");
+    folio_config c3;
+    ck_assert(config_load(S_dir, &c3, &err) == 0);
+    site_opts d = {.jobs = 2, .changed_known = 1, .changed = named, .nchanged = 3, .donor = s};
+    util_parse_time("2025-06-01", &d.now_ms);
+    site *n = site_open(&c3, &d, &err);
+    ck_assert_msg(n && site_build(n, &err) == 0, "%s", err.msg);
+    expect_out("posts/p00/index.html", "P|Retitled|");
+    expect_out("posts/new/index.html", "Fresh.");
+    expect_out("posts/p05/index.html", "Body 5");
+    site_close(n);
+    config_free(&c3);
+    site_close(s);
+    config_free(&S_cfg);
+    f = site_open(&c2, &fo, &err);
+    ck_assert_msg(f && site_build(f, &err) == 0, "%s", err.msg);
+    site_close(f);
+    config_free(&c2);
+    S_same_tree(pub, full);
+}
+END_TEST
+
 /* ---- projections --------------------------------------------------------- */
 
 static cJSON *S_data;
@@ -675,6 +753,7 @@ static Suite *site_suite(void)
     tcase_add_test(tc, test_drafts_and_future);
     tcase_add_test(tc, test_failed_build_keeps_public);
     tcase_add_test(tc, test_rebuild_reuses_tree);
+    tcase_add_test(tc, test_serve_rebuilds);
     tcase_add_test(tc, test_deps_and_render_affected);
     tcase_add_test(tc, test_ranked_pages);
     suite_add_tcase(s, tc);
