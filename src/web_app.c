@@ -43,6 +43,12 @@ int web_app_route(const char *path)
     return WEB_APP_NONE;
 }
 
+int web_app_owns(const char *path)
+{
+    return web_app_route(path) != WEB_APP_NONE ||
+           (path && !strncmp(path, "/account/", 9));
+}
+
 /* ---- small helpers ------------------------------------------------------- */
 
 static void S_lock(const web_app *app)

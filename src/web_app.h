@@ -38,6 +38,9 @@ enum web_app_route {
 
 /* The route of a request path; WEB_APP_NONE for any other. */
 int web_app_route(const char *path);
+/* 1 when a front end hands path to web_app_start: a route, or any other
+ * path under /account/ (a 404 of the member's pages, never a file). */
+int web_app_owns(const char *path);
 
 /* What a front end lends a request. */
 typedef struct web_app {
