@@ -749,6 +749,19 @@ static int S_query(struct MHD_Connection *c, buf *q)
     return 0;
 }
 
+/* The client's address, numeric ("?" when unknown), as folio-fcgi takes
+ * REMOTE_ADDR: the key of the sign-in throttle and the events' metadata. */
+static void S_client(struct MHD_Connection *c, char *out, size_t cap)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    socklen_t len = !sa ? 0 : sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                          : sizeof(struct sockaddr_in);
+    if (!sa || getnameinfo(sa, len, out, (socklen_t)cap, NULL, 0, NI_NUMERICHOST) != 0)
+        snprintf(out, cap, "?");
+}
+
 /* The store's part in a transaction of its own, as folio-fcgi's writer
  * runs it in a group's: 1 when it failed (the answer is a 500). */
 static int S_app_run(serve *s, web_app_req *r, const web_request *rq)
@@ -814,9 +827,10 @@ static enum MHD_Result S_queue_answer(serve *s, struct MHD_Connection *c, web_an
 static enum MHD_Result S_app_request(serve *s, struct MHD_Connection *c, const char *url,
                                      const char *method, S_post *p)
 {
-    char request_id[68];
+    char request_id[68], client[64];
     web_request_id(request_id, MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                            "X-Request-Id"));
+    S_client(c, client, sizeof client);
     buf query = BUF_INIT;
     if (S_query(c, &query) != 0) {
         buf_free(&query);
@@ -828,7 +842,7 @@ static enum MHD_Result S_app_request(serve *s, struct MHD_Connection *c, const c
         .content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type"),
         .content_length = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length"),
         .accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept"),
-        .client = "127.0.0.1", .request_id = request_id, .method = method, .path = url,
+        .client = client, .request_id = request_id, .method = method, .path = url,
         .query = query.ptr, .cookie = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                                   "Cookie")};
     web_answer a = WEB_ANSWER_INIT;

@@ -1,9 +1,9 @@
 /* web_admin — the owner's pages at /admin/ (web_app.h runs them for
- * folio-fcgi and folio serve): the home with
- * its counts, the inbox (one request a page, mark handled, archived or
- * spam), the members (search, hide from /community/, erase), health
- * (projections, consumers, dead letters with retry, database, backup) and
- * the event log with personal fields opened.
+ * folio-fcgi and folio serve): the home with its counts, the inbox (one
+ * request a page, mark handled, archived or spam), the members (search,
+ * hide from /community/, erase), health (projections, consumers, dead
+ * letters with retry, database, backup) and the event log with personal
+ * fields opened.
  *
  * Owners only: no session is a 303 to /login/, a member's session a 403.
  * Pages are rendered with the site's theme (templates/admin/, one template a page),
