@@ -729,23 +729,29 @@ static int S_error_page(void *ud, int status, const char *reason, const char *ms
     return rc;
 }
 
+typedef struct S_query_buf {
+    buf q;
+    int failed;
+} S_query_buf;
+
 static enum MHD_Result S_query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
                                    const char *value)
 {
     (void)kind;
-    buf *q = cls;
-    int rc = (q->len && buf_putc(q, '&') != 0) || buf_add_pct(q, key, "") != 0 ||
-             (value && (buf_putc(q, '=') != 0 || buf_add_pct(q, value, "") != 0));
-    return rc ? MHD_NO : MHD_YES;
+    S_query_buf *b = cls;
+    buf *q = &b->q;
+    b->failed = (q->len && buf_putc(q, '&') != 0) || buf_add_pct(q, key, "") != 0 ||
+                (value && (buf_putc(q, '=') != 0 || buf_add_pct(q, value, "") != 0));
+    return b->failed ? MHD_NO : MHD_YES;
 }
 
 /* The query string, from libmicrohttpd's decoded arguments encoded again. */
-static int S_query(struct MHD_Connection *c, buf *q)
+static int S_query(struct MHD_Connection *c, S_query_buf *b)
 {
-    if (MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, S_query_arg, q) < 0 ||
-        buf_putc(q, '\0') != 0)
+    if (MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, S_query_arg, b) < 0 ||
+        b->failed || buf_putc(&b->q, '\0') != 0)
         return -1;
-    q->len--;
+    b->q.len--;
     return 0;
 }
 
@@ -831,9 +837,9 @@ static enum MHD_Result S_app_request(serve *s, struct MHD_Connection *c, const c
     web_request_id(request_id, MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                            "X-Request-Id"));
     S_client(c, client, sizeof client);
-    buf query = BUF_INIT;
+    S_query_buf query = {BUF_INIT, 0};
     if (S_query(c, &query) != 0) {
-        buf_free(&query);
+        buf_free(&query.q);
         return MHD_NO;
     }
     web_request rq = {
@@ -843,7 +849,7 @@ static enum MHD_Result S_app_request(serve *s, struct MHD_Connection *c, const c
         .content_length = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length"),
         .accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept"),
         .client = client, .request_id = request_id, .method = method, .path = url,
-        .query = query.ptr, .cookie = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+        .query = query.q.ptr, .cookie = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                                   "Cookie")};
     web_answer a = WEB_ANSWER_INIT;
     web_app_req r;
@@ -855,9 +861,9 @@ static enum MHD_Result S_app_request(serve *s, struct MHD_Connection *c, const c
     if (committed)
         consumers_wake(s->cons);
     web_app_req_clear(&r);
-    if (query.ptr)
-        sodium_memzero(query.ptr, query.len);
-    buf_free(&query);
+    if (query.q.ptr)   /* it may carry a mailed link's token */
+        sodium_memzero(query.q.ptr, query.q.len);
+    buf_free(&query.q);
     return S_queue_answer(s, c, &a);
 }
 
