@@ -139,4 +139,12 @@ if grep -qiE 'example\.org|token=|correct-horse' "$T_DIR/serve.log"; then
 else
     t_ok "no address or token in serve's output"
 fi
+kill "$events_pid" 2>/dev/null
+t_folio_serve_stop
+t_expect "serve stops with status 0" 0 "$T_SERVE_RC"
+if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' "$T_DIR/serve.log"; then
+    t_fail "no sanitizer report (under --enable-sanitizers)" "$(grep -m1 -E 'Sanitizer|runtime error' "$T_DIR/serve.log")"
+else
+    t_ok "no sanitizer report (under --enable-sanitizers)"
+fi
 t_done
