@@ -710,8 +710,10 @@ typedef struct S_post {
     int too_long;
 } S_post;
 
-/* The site the request in this thread holds build_mu for: the themed
- * error pages (web_set_error_page) render with it, build_mu being taken. */
+/* Set while this thread holds build_mu for a request, with the site it
+ * answers with (NULL: none built yet): the themed error pages
+ * (web_set_error_page) render with it, build_mu being taken. */
+static _Thread_local int S_holding;
 static _Thread_local site *S_held;
 
 static int S_error_page(void *ud, int status, const char *reason, const char *msg,
@@ -720,8 +722,8 @@ static int S_error_page(void *ud, int status, const char *reason, const char *ms
     serve *s = ud;
     folio_err err = {{0}};
     int rc = -1;
-    if (S_held)
-        return site_render_error(S_held, status, reason, msg, out, &err);
+    if (S_holding)
+        return S_held ? site_render_error(S_held, status, reason, msg, out, &err) : -1;
     pthread_mutex_lock(&s->build_mu);
     if (s->gen)
         rc = site_render_error(s->gen->site, status, reason, msg, out, &err);
@@ -854,7 +856,9 @@ static enum MHD_Result S_app_request(serve *s, struct MHD_Connection *c, const c
     web_answer a = WEB_ANSWER_INIT;
     web_app_req r;
     pthread_mutex_lock(&s->build_mu);
+    S_holding = 1;
     int committed = S_app_steps(s, &rq, p, &r, &a);
+    S_holding = 0;
     pthread_mutex_unlock(&s->build_mu);
     if (committed && r.res.rc == DOMAIN_OK)
         S_render_affected(s, &r.res);

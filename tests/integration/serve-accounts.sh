@@ -19,9 +19,10 @@ echo 'owner-password-long' | F register --email owner@example.org --name "Olive 
 t_folio_serve
 
 FORM=application/x-www-form-urlencoded
-post() { # PATH BODY [curl args...] -> status; body in $T_DIR/body
+post() { # PATH BODY [curl args...] -> status; body in $T_DIR/body (a hang fails, 000)
     local p=$1 b=$2; shift 2
-    t_status POST "$p" -H "Origin: $T_URL" -H "Content-Type: $FORM" --data-binary "$b" "$@"
+    t_status POST "$p" -H "Origin: $T_URL" -H "Content-Type: $FORM" --data-binary "$b" \
+        --max-time 30 "$@"
 }
 header() { grep -i "^$1:" "$T_DIR/headers" | head -n1 | cut -d' ' -f2- | tr -d '\r'; }
 cookie_of() { sed -n 's/^[Ss]et-[Cc]ookie: folio=\([^;]*\);.*/\1/p' "$T_DIR/headers" | tr -d '\r' | head -n1; }
@@ -139,7 +140,18 @@ if grep -qiE 'example\.org|token=|correct-horse' "$T_DIR/serve.log"; then
 else
     t_ok "no address or token in serve's output"
 fi
+# ---- a site whose first build failed: no page to answer with ---------------------------
+mkdir -p "$T_SITE/templates"
+printf '{{#unclosed}}\n' >"$T_SITE/templates/page.mustache"
 kill "$events_pid" 2>/dev/null
+t_folio_serve_stop
+rm -rf "$T_SITE/var/serve"
+t_folio_serve
+t_expect "no good build yet: sign-in is 503" 503 "$(post /login "email=ada%40example.org&password=a-new-password-1")"
+t_contains "... saying why" "has not been built yet" "$T_DIR/body"
+rm "$T_SITE/templates/page.mustache"
+folio_wait_for "curl -s '$T_URL/__folio/status' | grep -q '\"ok\":true'" 20
+t_expect "once it builds, sign-in works" 303 "$(post /login "email=ada%40example.org&password=a-new-password-1")"
 t_folio_serve_stop
 t_expect "serve stops with status 0" 0 "$T_SERVE_RC"
 if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' "$T_DIR/serve.log"; then
