@@ -39,10 +39,8 @@
 #include "site.h"
 #include "store.h"
 #include "web.h"
-#include "web_accounts.h"
-#include "accounts.h"
-#include "vault.h"
 #include "web_admin.h"
+#include "web_app.h"
 
 /* Requests in flight at once (accepted, not yet answered). nginx queues the
  * rest in the listen backlog. 256 covers the benchmark's 64 connections
@@ -74,20 +72,13 @@ typedef struct S_job {
     char request_id[68];
     char method[12];
     char client[48];
-    forms_values values; /* decoded fields (forms owns the strings) */
-    char hash[128];      /* Argon2id of the password (register) */
-    char token[64];      /* GET /verify's token */
-    char session[64];    /* the session cookie's token (or a new one) */
-    char user_id[80];    /* the member signing in, or signed in */
-    char name[96];       /* their display name (the account page) */
-    int everywhere;      /* logout: every session of the member */
-    int action;          /* R_ACCOUNT_DO: an enum web_accounts_action */
-    domain_result res;
+    const char *path;    /* DOCUMENT_URI, SCRIPT_NAME or path_buf */
+    char path_buf[64];   /* REQUEST_URI's path, when it is all there is */
+    web_app_req app;     /* the forms, accounts and owner's pages (web_app.h) */
     int status;          /* set by the writer: 0, or 500 / 503 */
     unsigned long long seq;   /* commit sequence it waits to see rendered */
     long long deadline_ns;    /* answer by then even if not rendered */
     api_req api;              /* GET /api/events */
-    web_admin_req admin;      /* /admin/: the owner's pages */
 } S_job;
 
 typedef struct S_jobq {
@@ -213,7 +204,8 @@ static void S_web_request(S_job *j, web_request *rq)
         .content_type = S_param(j, "CONTENT_TYPE"),
         .content_length = S_param(j, "CONTENT_LENGTH"),
         .accept = S_param(j, "HTTP_ACCEPT"), .client = j->client,
-        .request_id = j->request_id};
+        .request_id = j->request_id, .method = j->method, .path = j->path,
+        .query = S_param(j, "QUERY_STRING"), .cookie = S_param(j, "HTTP_COOKIE")};
 }
 
 static const folio_config *S_cfg(fcgi_server *s)
@@ -472,34 +464,24 @@ static void S_refuse(S_job *j, int status, const char *msg, const char *hdrs)
     S_send_answer(j, &a);
 }
 
-/* 422 (invalid fields) or 409 (already registered), in the client's shape:
- * JSON {"ok":false,"errors":{...}}, or the form page itself rendered from
- * the site's template with each error beside its field. */
-static void S_send_form_errors(fcgi_server *s, S_job *j, int status)
+static int S_rate_check(fcgi_server *s, const char *client);
+
+/* A form's limit per client (web_app.h), counted in /metrics. */
+static int S_rate_app(void *ud, const char *client)
 {
-    web_answer a = WEB_ANSWER_INIT;
-    web_form_errors(&a, j->json, &j->values, &j->res, status, s->site, &s->site_mu);
-    S_send_answer(j, &a);
+    int wait = S_rate_check(ud, client);
+    if (wait > 0)
+        metrics_rate_limited();
+    return wait;
 }
 
-/* 303 to a path of this site, with more headers (may be NULL). */
-static void S_see_other(S_job *j, const char *to, const char *more)
+/* What the shared routes (web_app.h) borrow of the server. */
+static void S_app(fcgi_server *s, web_app *app)
 {
-    char hdr[512], body[160];
-    snprintf(hdr, sizeof hdr, "Location: %s\r\n%s", to, more ? more : "");
-    int n = snprintf(body, sizeof body,
-                     "<!doctype html>\n<title>See Other</title>\n"
-                     "<p><a href=\"%s\">Continue</a></p>\n", to);
-    S_send(j, 303, "text/html; charset=utf-8", hdr, body, (size_t)n);
+    *app = (web_app){.cfg = S_cfg(s), .site = &s->site, .site_mu = &s->site_mu,
+                     .reader = s->reader_dom, .hash_sem = &s->hash_sem,
+                     .admin = s->admin, .rate = S_rate_app, .rate_ud = s};
 }
-
-static void S_answer_account(fcgi_server *s, S_job *j);
-static void S_account_done(fcgi_server *s, S_job *j);
-static int S_account_do(fcgi_server *s, S_job *j);
-static int S_account_password(fcgi_server *s, S_job *j, char hash[128]);
-static int S_account_link(fcgi_server *s, S_job *j);
-static int S_link_token(fcgi_server *s, S_job *j);
-static void S_answer_admin(fcgi_server *s, S_job *j);
 
 /* The writer's verdict on a job whose store had no room (answered 503 with
  * Retry-After): an internal status, never sent as such. */
@@ -531,422 +513,11 @@ static void S_answer_committed(fcgi_server *s, S_job *j)
                  "was kept, please send it again in a few minutes", S_RETRY_AFTER);
         return;
     }
-    if (j->route == R_ADMIN) {
-        S_answer_admin(s, j);
-        return;
-    }
-    if (j->status < 500 && (j->route == R_LOGIN || j->route == R_LOGOUT ||
-                            j->route == R_ACCOUNT || j->route == R_RESET ||
-                            j->route == R_ACCOUNT_DO)) {
-        S_answer_account(s, j);
-        return;
-    }
-    if (j->status < 500 && j->route == R_VERIFY) {
-        web_answer a = WEB_ANSWER_INIT;
-        web_accounts_verified(&a, j->json, j->res.rc);
-        S_send_answer(j, &a);
-        return;
-    }
     web_answer a = WEB_ANSWER_INIT;
-    web_form_answer(&a, j->json, &j->values, &j->res, j->status >= 500, s->site,
-                    &s->site_mu);
+    web_app app;
+    S_app(s, &app);
+    web_app_answer(&app, &j->app, j->status >= 500, &a);
     S_send_answer(j, &a);
-}
-
-/* ---- members' accounts: signing in and out, the account page ------------ */
-
-static void S_enqueue(fcgi_server *s, S_job *j);
-
-#define S_LOGIN_PER_ACCOUNT 5  /* failures in 15 minutes (accounts.h) */
-#define S_LOGIN_PER_CLIENT 20
-
-static accounts_throttle *S_throttle;
-static pthread_once_t S_throttle_once = PTHREAD_ONCE_INIT;
-static void S_throttle_make(void) { S_throttle = accounts_throttle_new(); }
-
-/* The answers of the writer's account commands. */
-static void S_answer_account(fcgi_server *s, S_job *j)
-{
-    const char *base = S_cfg(s)->base_url;
-    char cookie[256];
-    if (j->route == R_RESET) {
-        if (j->res.rc == DOMAIN_INVALID)
-            S_send_form_errors(s, j, 422);
-        else if (j->res.rc == DOMAIN_NOT_FOUND)
-            S_refuse(j, 400, "this link is not valid: it has expired or was "
-                     "used already; ask for a new one at /reset/", NULL);
-        else
-            S_see_other(j, j->token[0] ? "/login/" : "/reset/sent/", NULL);
-        return;
-    }
-    if (j->route == R_ACCOUNT_DO) {
-        S_account_done(s, j);
-        return;
-    }
-    if (j->route == R_LOGIN) {
-        if (web_accounts_set_cookie(cookie, sizeof cookie, base, j->session) < 0)
-            cookie[0] = '\0';
-        S_see_other(j, "/account/", cookie);
-        return;
-    }
-    if (web_accounts_set_cookie(cookie, sizeof cookie, base, NULL) < 0)
-        cookie[0] = '\0';
-    if (j->route == R_LOGOUT || j->res.rc == DOMAIN_NOT_FOUND) {
-        S_see_other(j, j->route == R_LOGOUT ? "/" : "/login/", cookie);
-        return;
-    }
-    web_answer a = WEB_ANSWER_INIT;
-    web_accounts_page(&a, 200, s->site, &s->site_mu, j->name, j->session,
-                      web_accounts_notice(S_param(j, "QUERY_STRING")), NULL);
-    S_send_answer(j, &a);
-}
-
-/* The writer's part: start, end or look up the session. */
-static int S_run_account(fcgi_server *s, S_job *j, folio_err *err)
-{
-    int rc;
-    if (j->route == R_RESET)
-        return j->token[0]
-                   ? domain_reset_password(s->writer_dom, j->token, j->hash,
-                                           &j->res, err)
-                   : domain_reset_request(s->writer_dom,
-                                          forms_get(&j->values, "email"),
-                                          j->request_id, j->client, &j->res,
-                                          err);
-    if (j->route == R_LOGIN)
-        rc = domain_session_start(s->writer_dom, j->user_id, j->session, err);
-    else if (j->route == R_LOGOUT)
-        rc = domain_session_end(s->writer_dom, j->session, j->everywhere, err);
-    else
-        rc = domain_session_get(s->writer_dom, j->session, j->user_id, j->name,
-                                sizeof j->name, err);
-    return rc < 0 ? DOMAIN_ERROR : rc == 0 && j->route == R_ACCOUNT
-                                       ? DOMAIN_NOT_FOUND : DOMAIN_OK;
-}
-
-/* POST /login: throttled per account and per client (a window that ends,
- * never a lockout), the password checked outside any lock — against a
- * dummy hash for an unknown address, so both answers take as long and
- * read the same; the writer then starts the session. */
-static int S_login(fcgi_server *s, S_job *j)
-{
-    pthread_once(&S_throttle_once, S_throttle_make);
-    const char *email = forms_get(&j->values, "email");
-    char norm[300] = "", akey[320], ckey[64];
-    if (email && vault_normalise_email(email, norm, sizeof norm) < 0)
-        norm[0] = '\0';
-    snprintf(akey, sizeof akey, "a:%s", norm);
-    snprintf(ckey, sizeof ckey, "c:%s", j->client);
-    sodium_memzero(norm, sizeof norm);
-    long long now = util_now_ms();
-    int wa = S_throttle ? accounts_throttle_wait(S_throttle, akey, S_LOGIN_PER_ACCOUNT, now) : 0;
-    int wc = S_throttle ? accounts_throttle_wait(S_throttle, ckey, S_LOGIN_PER_CLIENT, now) : 0;
-    if (wa || wc) {
-        char hdr[48];
-        sodium_memzero(akey, sizeof akey);
-        snprintf(hdr, sizeof hdr, "Retry-After: %d\r\n", wa > wc ? wa : wc);
-        S_refuse(j, 429, "too many attempts to sign in; try again later", hdr);
-        return 0;
-    }
-    char hash[128] = "";
-    folio_err err = {{0}};
-    pthread_mutex_lock(&s->site_mu);
-    int f = domain_login_lookup(s->reader_dom, email, j->user_id, hash, &err);
-    pthread_mutex_unlock(&s->site_mu);
-    if (f < 0)
-        log_msg("error", "signing in: %s", err.msg);
-    while (sem_wait(&s->hash_sem) != 0 && errno == EINTR)
-        ;
-    int ok = web_accounts_password_ok(f == 1 ? hash : NULL,
-                                      forms_get(&j->values, "password"));
-    sem_post(&s->hash_sem);
-    sodium_memzero(hash, sizeof hash);
-    if (!ok) {
-        if (S_throttle) {
-            accounts_throttle_fail(S_throttle, akey, now);
-            accounts_throttle_fail(S_throttle, ckey, now);
-        }
-        sodium_memzero(akey, sizeof akey);
-        memset(&j->res, 0, sizeof j->res);
-        snprintf(j->res.errors[0].field, sizeof j->res.errors[0].field, "email");
-        snprintf(j->res.errors[0].message, sizeof j->res.errors[0].message,
-                 "the address or the password is not right");
-        j->res.nerrors = 1;
-        S_send_form_errors(s, j, 401);
-        return 0;
-    }
-    sodium_memzero(akey, sizeof akey);
-    memset(&j->res, 0, sizeof j->res);
-    S_enqueue(s, j);
-    return 1;
-}
-
-/* GET /reset?token=: the page that asks for the new password, the token
- * in its form (checked when the form comes back); without a token, the
- * page that asks for the address. */
-static void S_reset_page(fcgi_server *s, S_job *j)
-{
-    if (web_accounts_query_token(S_param(j, "QUERY_STRING"), j->token,
-                                 sizeof j->token) < 0) {
-        S_see_other(j, "/reset/", NULL);
-        return;
-    }
-    cJSON *extra = cJSON_CreateObject();
-    cJSON *r = cJSON_AddObjectToObject(extra, "reset");
-    buf page = BUF_INIT;
-    folio_err err = {{0}};
-    int rc = -1;
-    if (r && cJSON_AddStringToObject(r, "token", j->token)) {
-        pthread_mutex_lock(&s->site_mu);
-        rc = site_render_url(s->site, "/reset/new/", extra, &page, &err);
-        pthread_mutex_unlock(&s->site_mu);
-    }
-    cJSON_Delete(extra);
-    if (rc == 0)
-        S_send(j, 200, "text/html; charset=utf-8", NULL, page.ptr, page.len);
-    else
-        S_refuse(j, 500, "the page could not be shown", NULL);
-    buf_free(&page);
-}
-
-/* POST /reset: an address (a link is mailed, the same answer for any
- * address), or a token from that link with the new password, hashed here
- * before the writer. */
-static int S_reset(fcgi_server *s, S_job *j)
-{
-    const char *token = forms_get(&j->values, "token");
-    const char *pw = forms_get(&j->values, "password");
-    memset(&j->res, 0, sizeof j->res);
-    if (!token || !*token) {
-        S_enqueue(s, j);
-        return 1;
-    }
-    if (strlen(token) >= sizeof j->token) {
-        S_refuse(j, 400, "this link is not valid", NULL);
-        return 0;
-    }
-    snprintf(j->token, sizeof j->token, "%s", token);
-    size_t n = pw ? strlen(pw) : 0;
-    if (n < 10 || n > 1024) {
-        S_refuse(j, 422, "password: must be 10 to 1024 characters long", NULL);
-        return 0;
-    }
-    folio_err err = {{0}};
-    while (sem_wait(&s->hash_sem) != 0 && errno == EINTR)
-        ;
-    int hrc = domain_hash_password(pw, j->hash, &err);
-    sem_post(&s->hash_sem);
-    if (hrc != 0) {
-        log_msg("error", "password hashing failed: %s", err.msg);
-        S_refuse(j, 500, "the password could not be stored; please try again",
-                 NULL);
-        return 0;
-    }
-    S_enqueue(s, j);
-    return 1;
-}
-
-/* The session cookie and the form's CSRF token that belongs to it: 1, or
- * 0 answered 403 (without a session there is no right token either). */
-static int S_session_csrf(fcgi_server *s, S_job *j)
-{
-    if (web_accounts_cookie(S_param(j, "HTTP_COOKIE"), S_cfg(s)->base_url,
-                            j->session, sizeof j->session) < 0 ||
-        !accounts_csrf_check(j->session, forms_get(&j->values, "csrf"))) {
-        S_refuse(j, 403, "this form is missing its security token or it is "
-                 "stale: reload the page and try again", NULL);
-        return 0;
-    }
-    return 1;
-}
-
-/* POST /logout: the session's CSRF token, besides the Origin check. */
-static int S_logout(fcgi_server *s, S_job *j)
-{
-    if (!S_session_csrf(s, j))
-        return 0;
-    j->everywhere = forms_get(&j->values, "everywhere") != NULL;
-    S_enqueue(s, j);
-    return 1;
-}
-
-/* ---- members' self-service: POST /account/name, password, data, delete ---- */
-
-/* The writer's verdict on an account action. */
-static void S_account_done(fcgi_server *s, S_job *j)
-{
-    char cookie[256];
-    if (j->action == WEB_ACCOUNT_CONFIRM) {
-        if (j->res.rc == DOMAIN_OK)
-            S_see_other(j, "/account/?done=email", NULL);
-        else
-            S_refuse(j, 400, "this link is not valid: it has expired, was used "
-                     "already, or the address is taken; ask for a new one on "
-                     "your account page", NULL);
-        return;
-    }
-    if (j->res.rc == DOMAIN_NOT_FOUND) { /* the session ended meanwhile */
-        S_see_other(j, "/login/", NULL);
-        return;
-    }
-    if (j->res.rc == DOMAIN_INVALID) {
-        web_answer a = WEB_ANSWER_INIT;
-        web_accounts_page(&a, 422, s->site, &s->site_mu, j->name, j->session,
-                          NULL, &j->res);
-        S_send_answer(j, &a);
-        return;
-    }
-    if (j->action == WEB_ACCOUNT_DELETE) {
-        if (web_accounts_set_cookie(cookie, sizeof cookie, S_cfg(s)->base_url,
-                                    NULL) < 0)
-            cookie[0] = '\0';
-        S_see_other(j, "/goodbye/", cookie);
-        return;
-    }
-    S_see_other(j, j->action == WEB_ACCOUNT_NAME    ? "/account/?done=name"
-                   : j->action == WEB_ACCOUNT_EMAIL ? "/account/?done=email_sent"
-                                                    : "/account/?done=password",
-                NULL);
-}
-
-/* A refusal of fields on the account page, from the worker. */
-static void S_account_refuse(fcgi_server *s, S_job *j, int status)
-{
-    web_answer a = WEB_ANSWER_INIT;
-    web_accounts_page(&a, status, s->site, &s->site_mu, j->name, j->session,
-                      NULL, &j->res);
-    S_send_answer(j, &a);
-}
-
-/* A mailed link's token (GET /verify, /account/confirm) to the writer:
- * 1, or 0 answered 400 when the query has none of the right shape. */
-static int S_link_token(fcgi_server *s, S_job *j)
-{
-    if (web_accounts_query_token(S_param(j, "QUERY_STRING"), j->token,
-                                 sizeof j->token) < 0) {
-        S_refuse(j, 400, "this link is not valid: it has no token", NULL);
-        return 0;
-    }
-    S_enqueue(s, j);
-    return 1;
-}
-
-/* GET /account/confirm?token=: the link mailed to a member's new address;
- * the token is the proof, so no session is needed. Other actions are
- * POSTs. Returns 1 when the job went to the writer. */
-static int S_account_link(fcgi_server *s, S_job *j)
-{
-    const char *path = S_param(j, "DOCUMENT_URI");
-    j->action = web_accounts_action(path ? path : S_param(j, "SCRIPT_NAME"));
-    if (j->action != WEB_ACCOUNT_CONFIRM) {
-        S_refuse(j, 405, "use POST", "Allow: POST\r\n");
-        return 0;
-    }
-    return S_link_token(s, j);
-}
-
-/* The checks a worker makes: the CSRF token (403), a live session (else
- * to /login/), the current password where one is asked for (throttled
- * like signing in), the new one's rule and hash; the download is answered
- * here, from the reader. Returns 1 when the job went to the writer. */
-static int S_account_do(fcgi_server *s, S_job *j)
-{
-    const char *path = S_param(j, "DOCUMENT_URI");
-    j->action = web_accounts_action(path ? path : S_param(j, "SCRIPT_NAME"));
-    if (j->action == WEB_ACCOUNT_CONFIRM) {
-        S_refuse(j, 405, "use GET: open the link from the mail", "Allow: GET, HEAD\r\n");
-        return 0;
-    }
-    if (!S_session_csrf(s, j))
-        return 0;
-    char hash[128] = "";
-    folio_err err = {{0}};
-    int need = web_accounts_needs_password(j->action);
-    pthread_mutex_lock(&s->site_mu);
-    int f = domain_account_peek(s->reader_dom, j->session, j->user_id,
-                                need ? hash : NULL, j->name, sizeof j->name, &err);
-    cJSON *doc = NULL;
-    if (f == 1 && j->action == WEB_ACCOUNT_DATA)
-        f = domain_account_export(s->reader_dom, j->session, &doc, &err);
-    pthread_mutex_unlock(&s->site_mu);
-    if (f <= 0) {
-        sodium_memzero(hash, sizeof hash);
-        if (f < 0) {
-            log_msg("error", "request %s: %s", j->request_id, err.msg);
-            S_refuse(j, 500, "your account could not be read; please try again", NULL);
-        } else {
-            S_see_other(j, "/login/", NULL);
-        }
-        return 0;
-    }
-    if (j->action == WEB_ACCOUNT_DATA) {
-        web_answer a = WEB_ANSWER_INIT;
-        web_accounts_export(&a, doc);
-        S_send_answer(j, &a);
-        return 0;
-    }
-    memset(&j->res, 0, sizeof j->res);
-    if (need && S_account_password(s, j, hash) != 1)
-        return 0;
-    if (j->action == WEB_ACCOUNT_PASSWORD) {
-        if (web_accounts_check_new(&j->values, &j->res)) {
-            S_account_refuse(s, j, 422);
-            return 0;
-        }
-        while (sem_wait(&s->hash_sem) != 0 && errno == EINTR)
-            ;
-        int hrc = domain_hash_password(forms_get(&j->values, "password"),
-                                       j->hash, &err);
-        sem_post(&s->hash_sem);
-        if (hrc != 0) {
-            log_msg("error", "password hashing failed: %s", err.msg);
-            S_refuse(j, 500, "the new password could not be stored; please try "
-                     "again", NULL);
-            return 0;
-        }
-    }
-    S_enqueue(s, j);
-    return 1;
-}
-
-/* The current password of an account action, against hash (wiped here):
- * 1 right; 0 answered (422 wrong, 429 too many tries). */
-static int S_account_password(fcgi_server *s, S_job *j, char hash[128])
-{
-    pthread_once(&S_throttle_once, S_throttle_make);
-    char key[96];
-    snprintf(key, sizeof key, "u:%s", j->user_id);
-    long long now = util_now_ms();
-    int wait = S_throttle ? accounts_throttle_wait(S_throttle, key,
-                                                   S_LOGIN_PER_ACCOUNT, now) : 0;
-    int ok = 0;
-    if (!wait) {
-        while (sem_wait(&s->hash_sem) != 0 && errno == EINTR)
-            ;
-        ok = hash[0] && web_accounts_password_ok(
-                            hash, forms_get(&j->values, "current_password"));
-        sem_post(&s->hash_sem);
-    }
-    sodium_memzero(hash, 128);
-    if (wait) {
-        char hdr[48];
-        snprintf(hdr, sizeof hdr, "Retry-After: %d\r\n", wait);
-        S_refuse(j, 429, "too many wrong passwords; try again later", hdr);
-        return 0;
-    }
-    if (!ok) {
-        if (S_throttle)
-            accounts_throttle_fail(S_throttle, key, now);
-        snprintf(j->res.errors[0].field, sizeof j->res.errors[0].field,
-                 "current_password");
-        snprintf(j->res.errors[0].message, sizeof j->res.errors[0].message,
-                 "is not your password");
-        j->res.nerrors = 1;
-        j->res.rc = DOMAIN_INVALID;
-        S_account_refuse(s, j, 422);
-        return 0;
-    }
-    return 1;
 }
 
 /* ---- job slots ---------------------------------------------------------- */
@@ -965,17 +536,7 @@ static S_job *S_slot_get(fcgi_server *s)
 
 static void S_slot_put(fcgi_server *s, S_job *j)
 {
-    if (j->values.spec)
-        forms_values_free(&j->values);
-    memset(&j->values, 0, sizeof j->values);
-    memset(&j->res, 0, sizeof j->res);
-    sodium_memzero(j->hash, sizeof j->hash);
-    sodium_memzero(j->token, sizeof j->token);
-    sodium_memzero(j->session, sizeof j->session);
-    j->user_id[0] = j->name[0] = '\0';
-    j->everywhere = 0;
-    j->action = 0;
-    sodium_memzero(&j->admin, sizeof j->admin);
+    web_app_req_clear(&j->app);
     j->status = 0;
     j->in_eof = 0;
     j->json = 0;
@@ -989,48 +550,37 @@ static void S_slot_put(fcgi_server *s, S_job *j)
 
 /* ---- workers: from accept to a queued command or an answer ------------- */
 
+/* Sets j->path and returns the route. */
 static enum S_route S_route_of(S_job *j)
 {
     const char *path = S_param(j, "DOCUMENT_URI");
     if (!path)
         path = S_param(j, "SCRIPT_NAME");
-    char tmp[64];
+    j->path = path;
     if (!path) {
         const char *uri = S_param(j, "REQUEST_URI");
         if (!uri)
             return R_OTHER;
         size_t n = strcspn(uri, "?");
-        if (n >= sizeof tmp)
+        if (n >= sizeof j->path_buf)
             return R_OTHER;
-        memcpy(tmp, uri, n);
-        tmp[n] = '\0';
-        path = tmp;
+        memcpy(j->path_buf, uri, n);
+        j->path_buf[n] = '\0';
+        path = j->path = j->path_buf;
     }
-    if (!strcmp(path, "/contact"))
-        return R_CONTACT;
-    if (!strcmp(path, "/register"))
-        return R_REGISTER;
     if (!strcmp(path, "/health"))
         return R_HEALTH;
     if (!strcmp(path, "/metrics"))
         return R_METRICS;
     if (!strcmp(path, "/api/events"))
         return R_API;
-    if (!strcmp(path, "/verify"))
-        return R_VERIFY;
-    if (!strcmp(path, "/login"))
-        return R_LOGIN;
-    if (!strcmp(path, "/logout"))
-        return R_LOGOUT;
-    if (!strcmp(path, "/account/"))
-        return R_ACCOUNT;
-    if (!strcmp(path, "/reset"))
-        return R_RESET;
-    if (web_accounts_action(path) != WEB_ACCOUNT_NONE)
-        return R_ACCOUNT_DO;
-    if (web_admin_path(path))
-        return R_ADMIN;
-    return R_OTHER;
+    static const enum S_route app[] = {
+        [WEB_APP_NONE] = R_OTHER,        [WEB_APP_CONTACT] = R_CONTACT,
+        [WEB_APP_REGISTER] = R_REGISTER, [WEB_APP_VERIFY] = R_VERIFY,
+        [WEB_APP_LOGIN] = R_LOGIN,       [WEB_APP_LOGOUT] = R_LOGOUT,
+        [WEB_APP_ACCOUNT] = R_ACCOUNT,   [WEB_APP_RESET] = R_RESET,
+        [WEB_APP_ACCOUNT_DO] = R_ACCOUNT_DO, [WEB_APP_ADMIN] = R_ADMIN};
+    return app[web_app_route(path)];
 }
 
 /* Reads exactly the declared body and checks that nothing follows it. */
@@ -1063,92 +613,39 @@ static void S_enqueue(fcgi_server *s, S_job *j)
     pthread_mutex_unlock(&s->mu);
 }
 
-/* Field rules, then (register) the slow password hash, then the writer.
- * Returns 1 when the job went to the writer, 0 when it was answered. */
-static int S_submit(fcgi_server *s, S_job *j)
+/* The forms, accounts and owner's pages (web_app.h): the checks before
+ * the store here, in the worker; the store's part in the writer. Returns 1
+ * when the job went to the writer, 0 when it was answered. */
+static int S_app_request(fcgi_server *s, S_job *j)
 {
+    web_app app;
+    S_app(s, &app);
     web_request rq;
     S_web_request(j, &rq);
-    if (web_form_check(&j->values, &rq, &j->res) == DOMAIN_INVALID) {
-        S_send_form_errors(s, j, 422);
-        return 0;
-    }
-    if (j->values.spec == &forms_register) {
+    web_answer a = WEB_ANSWER_INIT;
+    int step = web_app_start(&app, &j->app, &rq, &a);
+    j->json = j->app.json;
+    if (step == WEB_APP_BODY) {
         folio_err err = {{0}};
-        while (sem_wait(&s->hash_sem) != 0 && errno == EINTR)
-            ;
-        int hrc = domain_hash_password(forms_get(&j->values, "password"), j->hash, &err);
-        sem_post(&s->hash_sem);
-        if (hrc != 0) {
-            log_msg("error", "password hashing failed: %s", err.msg);
-            S_refuse(j, 500, "the submission could not be stored; please try again",
-                     NULL);
+        char *body = NULL;
+        if (S_read_body(j, j->app.body_len, &body, &err) != 0) {
+            S_refuse(j, 400, err.msg, NULL);
             return 0;
         }
+        step = web_app_body(&app, &j->app, &rq, body, &a);
+        sodium_memzero(body, j->app.body_len);
+        free(body);
     }
-    memset(&j->res, 0, sizeof j->res);
+    if (step != WEB_APP_WRITE) {
+        S_send_answer(j, &a);
+        return 0;
+    }
+    web_answer_free(&a);
     S_enqueue(s, j);
     return 1;
 }
 
-/* POST /contact and /register. Returns 1 when the job was queued. */
-static int S_handle_form(fcgi_server *s, S_job *j)
-{
-    const folio_config *cfg = S_cfg(s);
-    web_request rq;
-    S_web_request(j, &rq);
-    web_answer a = WEB_ANSWER_INIT;
-    if (web_form_origin(&a, j->json, &rq, cfg->base_url) != 0) {
-        S_send_answer(j, &a);
-        return 0;
-    }
-    int wait = S_rate_check(s, j->client);
-    if (wait > 0) {
-        char hdr[48];
-        snprintf(hdr, sizeof hdr, "Retry-After: %d\r\n", wait);
-        metrics_rate_limited();
-        S_refuse(j, 429, "too many submissions from your address; try again later",
-                 hdr);
-        return 0;
-    }
-    size_t len;
-    enum forms_body type;
-    if (web_form_head(&a, j->json, &rq, cfg->body_limit, &len, &type) != 0) {
-        S_send_answer(j, &a);
-        return 0;
-    }
-    folio_err err = {{0}};
-    char *body = NULL;
-    if (S_read_body(j, len, &body, &err) != 0) {
-        S_refuse(j, 400, err.msg, NULL);
-        return 0;
-    }
-    const forms_spec *spec = j->route == R_CONTACT  ? &forms_contact
-                             : j->route == R_LOGIN  ? &web_accounts_login
-                             : j->route == R_LOGOUT ? &web_accounts_logout
-                             : j->route == R_RESET  ? &web_accounts_reset
-                             : j->route == R_ACCOUNT_DO ? &web_accounts_account
-                                                    : &forms_register;
-    int rc = web_form_decode(&a, j->json, spec, type, body, len, &j->values);
-    sodium_memzero(body, len);
-    free(body);
-    if (rc != 0) {
-        S_send_answer(j, &a);
-        return 0;
-    }
-    if (j->route == R_LOGIN)
-        return S_login(s, j);
-    if (j->route == R_LOGOUT)
-        return S_logout(s, j);
-    if (j->route == R_RESET)
-        return S_reset(s, j);
-    if (j->route == R_ACCOUNT_DO)
-        return S_account_do(s, j);
-    return S_submit(s, j);
-}
-
 static int S_api_accept(fcgi_server *s, S_job *j);
-static int S_admin(fcgi_server *s, S_job *j);
 
 /* Routes one accepted request. Returns 1 when the job now belongs to the
  * writer (it is answered later), 0 when it has been answered. */
@@ -1164,37 +661,6 @@ static int S_handle(fcgi_server *s, S_job *j)
     j->json = forms_wants_json(S_param(j, "HTTP_ACCEPT"));
     int get = !strcmp(j->method, "GET") || !strcmp(j->method, "HEAD");
     switch (j->route) {
-    case R_ACCOUNT:
-        if (!get) {
-            S_refuse(j, 405, "use GET", "Allow: GET, HEAD\r\n");
-            return 0;
-        }
-        if (web_accounts_cookie(S_param(j, "HTTP_COOKIE"), S_cfg(s)->base_url,
-                                j->session, sizeof j->session) < 0) {
-            S_see_other(j, "/login/", NULL);
-            return 0;
-        }
-        S_enqueue(s, j);
-        return 1;
-    case R_RESET:
-        if (get) {
-            S_reset_page(s, j);
-            return 0;
-        }
-        /* fall through */
-    case R_ACCOUNT_DO:
-        if (get) /* only the route of /account/ actions comes here with GET */
-            return S_account_link(s, j);
-        /* fall through */
-    case R_CONTACT:
-    case R_REGISTER:
-    case R_LOGIN:
-    case R_LOGOUT:
-        if (strcmp(j->method, "POST") != 0) {
-            S_refuse(j, 405, "use POST", "Allow: POST\r\n");
-            return 0;
-        }
-        return S_handle_form(s, j);
     case R_HEALTH:
         if (!get) {
             S_refuse(j, 405, "use GET", "Allow: GET, HEAD\r\n");
@@ -1202,12 +668,6 @@ static int S_handle(fcgi_server *s, S_job *j)
         }
         S_enqueue(s, j);   /* the writer's own connection answers */
         return 1;
-    case R_VERIFY:
-        if (!get) {
-            S_refuse(j, 405, "use GET", "Allow: GET, HEAD\r\n");
-            return 0;
-        }
-        return S_link_token(s, j);
     case R_METRICS:
         if (!get) {
             S_refuse(j, 405, "use GET", "Allow: GET, HEAD\r\n");
@@ -1236,11 +696,8 @@ static int S_handle(fcgi_server *s, S_job *j)
     case R_API:
         j->json = 1;
         return S_api_accept(s, j);
-    case R_ADMIN:
-        return S_admin(s, j);
     default:
-        S_refuse(j, 404, "there is nothing here", NULL);
-        return 0;
+        return S_app_request(s, j);   /* which answers 404 to any other */
     }
 }
 
@@ -1275,26 +732,9 @@ static void *S_worker(void *arg)
 static void S_run_command(fcgi_server *s, S_job *j)
 {
     folio_err err = {{0}};
-    int rc;
-    if (j->route == R_VERIFY) {
-        rc = domain_verify(s->writer_dom, j->token, &j->res, &err);
-    } else if (j->route == R_ADMIN) {
-        rc = web_admin_run(&j->admin, s->writer_dom, &j->res, &err);
-    } else if (j->route == R_LOGIN || j->route == R_LOGOUT ||
-               j->route == R_ACCOUNT || j->route == R_RESET) {
-        rc = S_run_account(s, j, &err);
-    } else if (j->route == R_ACCOUNT_DO) {
-        rc = web_accounts_run(s->writer_dom, j->action,
-                              j->action == WEB_ACCOUNT_CONFIRM ? j->token : j->session,
-                              &j->values, j->hash, j->request_id, j->client,
-                              &j->res, &err);
-    } else {
-        web_request rq;
-        S_web_request(j, &rq);
-        rc = web_form_store(s->writer_dom, &j->values, j->hash, &rq, &j->res,
-                            &err);
-    }
-    j->res.rc = rc;
+    web_request rq;
+    S_web_request(j, &rq);
+    int rc = web_app_run(&j->app, s->writer_dom, &rq, &err);
     if (rc == DOMAIN_ERROR) {
         int full = store_err_disk_full(&err) || domain_disk_full(s->writer_dom);
         j->status = full ? S_DISK_FULL : 500;
@@ -1349,10 +789,10 @@ static void S_mark_dirty(fcgi_server *s, S_job *group, unsigned long long seq)
 {
     int any = 0;
     for (S_job *j = group; j; j = j->next) {
-        if (j->status || j->res.rc != DOMAIN_OK)
+        if (j->status || j->app.res.rc != DOMAIN_OK)
             continue;
-        for (size_t k = 0; k < j->res.nchanged && k < DOMAIN_MAX_CHANGED; k++) {
-            const char *name = j->res.changed[k];
+        for (size_t k = 0; k < j->app.res.nchanged && k < DOMAIN_MAX_CHANGED; k++) {
+            const char *name = j->app.res.changed[k];
             any = 1;
             if (S_dirty_ranked(s, name))
                 continue;
@@ -1398,7 +838,7 @@ static void S_commit_group(fcgi_server *s, S_job *group, int n)
     S_note_disk(s, full);
     metrics_group_commit(n);
     for (S_job *j = group; j; j = j->next)
-        if (!j->status && j->res.rc == DOMAIN_OK && j->route != R_LOGIN &&
+        if (!j->status && j->app.res.rc == DOMAIN_OK && j->route != R_LOGIN &&
             j->route != R_LOGOUT && j->route != R_ACCOUNT &&
             j->route != R_RESET && j->route != R_ADMIN)
             metrics_event(j->route == R_CONTACT  ? "ContactRequestSubmitted"
@@ -1418,7 +858,7 @@ static void S_hand_over(fcgi_server *s, S_job *list, int committed)
     while (list) {
         S_job *j = list;
         list = list->next;
-        if (committed && !j->status && j->res.rc == DOMAIN_OK && j->res.nchanged) {
+        if (committed && !j->status && j->app.res.rc == DOMAIN_OK && j->app.res.nchanged) {
             j->seq = seq;
             j->deadline_ns = deadline;
             S_q_push(&s->waitq, j);
@@ -2089,58 +1529,4 @@ void fcgi_close(fcgi_server *s)
     pthread_cond_destroy(&s->ckpt_cv);
     pthread_cond_destroy(&s->api_cv);
     free(s);
-}
-
-/* ---- the owner's pages (/admin/, web_admin.h) ------------------------------- */
-
-/* Worker: the page asked for, a POST's Origin, length, type, body and
- * CSRF token; then the writer checks the session and role. */
-static int S_admin(fcgi_server *s, S_job *j)
-{
-    const folio_config *cfg = S_cfg(s);
-    web_answer a = WEB_ANSWER_INIT;
-    const char *path = S_param(j, "DOCUMENT_URI");
-    j->json = 0;
-    if (!web_admin_start(&j->admin, j->method, path ? path : S_param(j, "SCRIPT_NAME"),
-                         S_param(j, "QUERY_STRING"), S_param(j, "HTTP_COOKIE"),
-                         cfg->base_url, &a)) {
-        S_send_answer(j, &a);
-        return 0;
-    }
-    if (j->admin.post) {
-        web_request rq;
-        S_web_request(j, &rq);
-        size_t len;
-        enum forms_body type;
-        char *body = NULL;
-        folio_err err = {{0}};
-        if (web_form_origin(&a, 0, &rq, cfg->base_url) != 0 ||
-            web_form_head(&a, 0, &rq, cfg->body_limit, &len, &type) != 0) {
-            S_send_answer(j, &a);
-            return 0;
-        }
-        if (S_read_body(j, len, &body, &err) != 0) {
-            S_refuse(j, 400, err.msg, NULL);
-            return 0;
-        }
-        int go = web_admin_form(&j->admin, type, body, len, &a);
-        free(body);
-        if (!go) {
-            S_send_answer(j, &a);
-            return 0;
-        }
-    }
-    S_enqueue(s, j);
-    return 1;
-}
-
-/* Responder: the page, or the answer to a change (none when the group's
- * commit failed). */
-static void S_answer_admin(fcgi_server *s, S_job *j)
-{
-    web_answer a = WEB_ANSWER_INIT;
-    if (j->status >= 500)
-        j->admin.rc = DOMAIN_ERROR;
-    web_admin_answer(s->admin, &j->admin, &s->site, &s->site_mu, &a);
-    S_send_answer(j, &a);
 }

@@ -20,7 +20,8 @@
     X(MHD_start_daemon_va) X(MHD_stop_daemon) X(MHD_lookup_connection_value)             \
     X(MHD_queue_response) X(MHD_create_response_from_buffer)                             \
     X(MHD_create_response_from_callback) X(MHD_create_response_from_fd64)                \
-    X(MHD_destroy_response) X(MHD_add_response_header)
+    X(MHD_destroy_response) X(MHD_add_response_header) X(MHD_get_connection_values)    \
+    X(MHD_get_connection_info)
 #define S_DECL(f) __typeof__(&f) f;
 static struct { S_MHD_FNS(S_DECL) } S_m;
 #undef S_DECL
@@ -104,4 +105,19 @@ enum MHD_Result MHD_add_response_header(struct MHD_Response *response, const cha
                                         const char *content)
 {
     return S_have() ? S_m.MHD_add_response_header(response, header, content) : MHD_NO;
+}
+
+int MHD_get_connection_values(struct MHD_Connection *connection, enum MHD_ValueKind kind,
+                              MHD_KeyValueIterator iterator, void *iterator_cls)
+{
+    return S_have() ? S_m.MHD_get_connection_values(connection, kind, iterator, iterator_cls)
+                    : -1;
+}
+
+/* Only the kinds that take no further argument (the client's address). */
+const union MHD_ConnectionInfo *MHD_get_connection_info(struct MHD_Connection *connection,
+                                                        enum MHD_ConnectionInfoType info_type,
+                                                        ...)
+{
+    return S_have() ? S_m.MHD_get_connection_info(connection, info_type) : NULL;
 }

@@ -35,6 +35,8 @@
 #include "watch.h"
 #include "web.h"
 #include "web_accounts.h"
+#include "web_admin.h"
+#include "web_app.h"
 
 #define S_EVENTS_PATH "/__folio/events"
 #define S_SCRIPT_PATH "/__folio/reload.js"
@@ -84,6 +86,8 @@ struct serve {
     int pending_lost;       /* the watcher lost track: stat them all */
     int pending_other;      /* files outside content/ changed too */
     int published;          /* this build's reload went out at its swap */
+
+    web_admin *admin;       /* the owner's pages' reads (web_app.h) */
 };
 
 /* ---- builds ------------------------------------------------------------- */
@@ -334,16 +338,23 @@ static void *S_watcher(void *arg)
 
 /* ---- answers ------------------------------------------------------------ */
 
-static enum MHD_Result S_queue(struct MHD_Connection *c, unsigned status,
-                               struct MHD_Response *r)
+/* cc: the answer's Cache-Control (the owner's pages: private, no-store). */
+static enum MHD_Result S_queue_cc(struct MHD_Connection *c, unsigned status,
+                                  struct MHD_Response *r, const char *cc)
 {
     if (!r)
         return MHD_NO;
-    (void)MHD_add_response_header(r, "Cache-Control", "no-store");
+    (void)MHD_add_response_header(r, "Cache-Control", cc);
     (void)MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     enum MHD_Result rc = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return rc;
+}
+
+static enum MHD_Result S_queue(struct MHD_Connection *c, unsigned status,
+                               struct MHD_Response *r)
+{
+    return S_queue_cc(c, status, r, "no-store");
 }
 
 static enum MHD_Result S_queue_copy(struct MHD_Connection *c, unsigned status,
@@ -358,29 +369,46 @@ static enum MHD_Result S_queue_copy(struct MHD_Connection *c, unsigned status,
     return S_queue(c, status, r);
 }
 
-/* A web_answer (forms) as an HTTP response; the answer is freed. */
-static enum MHD_Result S_queue_answer(struct MHD_Connection *c, web_answer *a)
+static int S_inject(serve *s, const char *page, size_t len, buf *out);
+
+/* A web_answer (web.h) as an HTTP response, the reload script added to
+ * HTML as to the site's pages; the answer is freed. */
+static enum MHD_Result S_queue_answer(serve *s, struct MHD_Connection *c, web_answer *a)
 {
+    buf html = BUF_INIT;
+    if (!strncmp(a->ctype, "text/html", 9) && a->body.len &&
+        S_inject(s, a->body.ptr, a->body.len, &html) == 0) {
+        buf_free(&a->body);
+        a->body = html;
+    } else {
+        buf_free(&html);
+    }
     struct MHD_Response *r = MHD_create_response_from_buffer(
         a->body.len, a->body.ptr ? a->body.ptr : (char *)"", MHD_RESPMEM_MUST_COPY);
     int ok = r && MHD_add_response_header(r, "Content-Type", a->ctype) == MHD_YES;
     /* "Name: value\r\n" lines, all made by folio (web.h). */
+    const char *cc = "no-store";
     for (char *line = a->headers; ok && *line;) {
         char *end = strstr(line, "\r\n"), *colon = strchr(line, ':');
         if (!end || !colon || colon > end)
             break;
         *colon = '\0';
         *end = '\0';
-        ok = MHD_add_response_header(r, line, colon + 1 + (colon[1] == ' ')) == MHD_YES;
+        const char *value = colon + 1 + (colon[1] == ' ');
+        if (!strcasecmp(line, "Cache-Control"))
+            cc = value;
+        else
+            ok = MHD_add_response_header(r, line, value) == MHD_YES;
         line = end + 2;
     }
     unsigned status = (unsigned)a->status;
-    web_answer_free(a);
     if (!ok && r) {
         MHD_destroy_response(r);
         r = NULL;
     }
-    return S_queue(c, status, r);
+    enum MHD_Result rc = S_queue_cc(c, status, r, cc);
+    web_answer_free(a);   /* after: cc points into it */
+    return rc;
 }
 
 /* ---- the event stream ---------------------------------------------------- */
@@ -772,109 +800,184 @@ static enum MHD_Result S_file(serve *s, struct MHD_Connection *c, const char *ur
     return S_queue(c, status, resp);
 }
 
-/* ---- the forms ------------------------------------------------------------ */
+/* ---- the forms, accounts and owner's pages (web_app.h) ------------------------- */
 
+/* A request's body, gathered before its route runs. */
 typedef struct S_post {
-    const forms_spec *spec;
     buf body;
     size_t limit;
     int too_long;
 } S_post;
 
-static enum MHD_Result S_form(serve *s, struct MHD_Connection *c, S_post *p)
+/* Set while this thread holds build_mu for a request, with the site it
+ * answers with (NULL: none built yet): the themed error pages
+ * (web_set_error_page) render with it, build_mu being taken. */
+static _Thread_local int S_holding;
+static _Thread_local site *S_held;
+
+static int S_error_page(void *ud, int status, const char *reason, const char *msg,
+                        buf *out)
 {
-    char request_id[68];
+    serve *s = ud;
+    folio_err err = {{0}};
+    int rc = -1;
+    if (S_holding)
+        return S_held ? site_render_error(S_held, status, reason, msg, out, &err) : -1;
+    pthread_mutex_lock(&s->build_mu);
+    if (s->gen)
+        rc = site_render_error(s->gen->site, status, reason, msg, out, &err);
+    pthread_mutex_unlock(&s->build_mu);
+    return rc;
+}
+
+typedef struct S_query_buf {
+    buf q;
+    int failed;
+} S_query_buf;
+
+static enum MHD_Result S_query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    (void)kind;
+    S_query_buf *b = cls;
+    buf *q = &b->q;
+    b->failed = (q->len && buf_putc(q, '&') != 0) || buf_add_pct(q, key, "") != 0 ||
+                (value && (buf_putc(q, '=') != 0 || buf_add_pct(q, value, "") != 0));
+    return b->failed ? MHD_NO : MHD_YES;
+}
+
+/* The query string, from libmicrohttpd's decoded arguments encoded again. */
+static int S_query(struct MHD_Connection *c, S_query_buf *b)
+{
+    if (MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, S_query_arg, b) < 0 ||
+        b->failed || buf_putc(&b->q, '\0') != 0)
+        return -1;
+    b->q.len--;
+    return 0;
+}
+
+/* The client's address, numeric ("?" when unknown), as folio-fcgi takes
+ * REMOTE_ADDR: the key of the sign-in throttle and the events' metadata. */
+static void S_client(struct MHD_Connection *c, char *out, size_t cap)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    socklen_t len = !sa ? 0 : sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                          : sizeof(struct sockaddr_in);
+    if (!sa || getnameinfo(sa, len, out, (socklen_t)cap, NULL, 0, NI_NUMERICHOST) != 0)
+        snprintf(out, cap, "?");
+}
+
+/* The store's part in a transaction of its own, as folio-fcgi's writer
+ * runs it in a group's: 1 when it failed (the answer is a 500). */
+static int S_app_run(serve *s, web_app_req *r, const web_request *rq)
+{
+    folio_err err = {{0}};
+    if (domain_begin(s->dom, &err) != 0) {
+        fprintf(stderr, "folio serve: request %s: %s\n", rq->request_id, err.msg);
+        return 1;
+    }
+    int failed = web_app_run(r, s->dom, rq, &err) == DOMAIN_ERROR;
+    if (failed)
+        fprintf(stderr, "folio serve: request %s: %s\n", rq->request_id, err.msg);
+    folio_err cerr = {{0}};
+    if (domain_commit(s->dom, &cerr) != 0) {
+        fprintf(stderr, "folio serve: request %s: %s\n", rq->request_id, cerr.msg);
+        domain_rollback(s->dom);
+        failed = 1;
+    }
+    return failed;
+}
+
+/* Every step of the request under build_mu: the store and the site are
+ * one author's, and a rebuild swaps the site. Returns 1 when the store
+ * committed (r->res says which pages to render again). */
+static int S_app_steps(serve *s, const web_request *rq, S_post *p, web_app_req *r,
+                       web_answer *a)
+{
+    site *st = s->gen ? s->gen->site : NULL;
+    web_app app = {.cfg = s->gen ? &s->gen->cfg : &s->cfg0, .site = &st,
+                   .reader = s->dom, .admin = s->admin};
+    if (!st) {
+        memset(r, 0, sizeof *r);
+        web_refuse(a, forms_wants_json(rq->accept), 503, "the site has not been built "
+                   "yet: fix the build error and save", "Retry-After: 1\r\n");
+        return 0;
+    }
+    S_held = st;
+    int step = web_app_start(&app, r, rq, a), committed = 0;
+    if (step == WEB_APP_BODY) {
+        if (p->too_long || r->body_len != p->body.len) {
+            web_refuse(a, r->json, 400, "the body does not match its Content-Length", NULL);
+            step = WEB_APP_ANSWERED;
+        } else {
+            step = web_app_body(&app, r, rq, p->body.ptr ? p->body.ptr : "", a);
+        }
+    }
+    if (step == WEB_APP_WRITE) {
+        web_answer_free(a);
+        int failed = S_app_run(s, r, rq);
+        committed = !failed;
+        web_app_answer(&app, r, failed, a);
+    }
+    S_held = NULL;
+    return committed;
+}
+
+static enum MHD_Result S_queue_answer(serve *s, struct MHD_Connection *c, web_answer *a);
+
+/* A route of web_app.h, with its body read: answered as folio-fcgi
+ * answers it, the pages it changed rendered again before the answer goes
+ * out (so the page it leads to shows the change) and the mail it causes
+ * handed to the site's consumers. */
+static enum MHD_Result S_app_request(serve *s, struct MHD_Connection *c, const char *url,
+                                     const char *method, S_post *p)
+{
+    char request_id[68], client[64];
     web_request_id(request_id, MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                            "X-Request-Id"));
+    S_client(c, client, sizeof client);
+    S_query_buf query = {BUF_INIT, 0};
+    if (S_query(c, &query) != 0) {
+        buf_free(&query.q);
+        return MHD_NO;
+    }
     web_request rq = {
         .origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin"),
         .referer = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Referer"),
         .content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type"),
         .content_length = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length"),
         .accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept"),
-        .client = "127.0.0.1", .request_id = request_id};
-    int json = forms_wants_json(rq.accept);
+        .client = client, .request_id = request_id, .method = method, .path = url,
+        .query = query.q.ptr, .cookie = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                                  "Cookie")};
     web_answer a = WEB_ANSWER_INIT;
-    forms_values v;
-    memset(&v, 0, sizeof v);
-    domain_result res;
-    memset(&res, 0, sizeof res);
-    char hash[128] = "";
-    size_t len = 0;
-    enum forms_body type;
-    int stored = 0;
-    /* Serialised with the builds: the store and the site are one author's. */
+    web_app_req r;
     pthread_mutex_lock(&s->build_mu);
-    const folio_config *cfg = s->gen ? &s->gen->cfg : &s->cfg0;
-    site *site = s->gen ? s->gen->site : NULL;
-    if (web_form_origin(&a, json, &rq, cfg->base_url) != 0 ||
-        web_form_head(&a, json, &rq, cfg->body_limit, &len, &type) != 0)
-        goto done;
-    if (p->too_long || len != p->body.len) {
-        web_refuse(&a, json, 400, "the body does not match its Content-Length", NULL);
-        goto done;
-    }
-    if (web_form_decode(&a, json, p->spec, type, p->body.ptr ? p->body.ptr : "", len,
-                        &v) != 0)
-        goto done;
-    if (web_form_check(&v, &rq, &res) == DOMAIN_INVALID) {
-        web_form_errors(&a, json, &v, &res, 422, site, NULL);
-        goto done;
-    }
-    folio_err err = {{0}};
-    if (p->spec == &forms_register &&
-        domain_hash_password(forms_get(&v, "password"), hash, &err) != 0) {
-        fprintf(stderr, "folio serve: password hashing failed: %s\n", err.msg);
-        web_form_answer(&a, json, &v, &res, 1, site, NULL);
-        goto done;
-    }
-    memset(&res, 0, sizeof res);
-    res.rc = web_form_store(s->dom, &v, hash, &rq, &res, &err);
-    if (res.rc == DOMAIN_ERROR)
-        fprintf(stderr, "folio serve: request %s: %s\n", request_id, err.msg);
-    web_form_answer(&a, json, &v, &res, res.rc == DOMAIN_ERROR, site, NULL);
-    stored = res.rc == DOMAIN_OK;
-done:
+    S_holding = 1;
+    int committed = S_app_steps(s, &rq, p, &r, &a);
+    S_holding = 0;
     pthread_mutex_unlock(&s->build_mu);
-    sodium_memzero(hash, sizeof hash);
-    if (stored) {
-        S_render_affected(s, &res);
+    if (committed && r.res.rc == DOMAIN_OK)
+        S_render_affected(s, &r.res);
+    if (committed)
         consumers_wake(s->cons);
-    }
-    if (v.spec)
-        forms_values_free(&v);
-    return S_queue_answer(c, &a);
+    web_app_req_clear(&r);
+    if (query.q.ptr)   /* it may carry a mailed link's token */
+        sodium_memzero(query.q.ptr, query.q.len);
+    buf_free(&query.q);
+    return S_queue_answer(s, c, &a);
 }
 
-/* GET /verify?token=: the link of a sign-up's mail, as folio-fcgi follows
- * it (the mail goes out through the same consumers). */
-static enum MHD_Result S_verify(serve *s, struct MHD_Connection *c)
+/* The owner's pages read through a store connection of their own; the
+ * error pages are the site's. */
+static int S_app_open(serve *s, folio_err *err)
 {
-    const char *given = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "token");
-    char query[80], token[64];
-    web_answer a = WEB_ANSWER_INIT;
-    domain_result res;
-    memset(&res, 0, sizeof res);
-    int n = snprintf(query, sizeof query, "token=%s", given ? given : "");
-    if (n < 0 || (size_t)n >= sizeof query ||
-        web_accounts_query_token(query, token, sizeof token) < 0) {
-        web_refuse(&a, 0, 400, "this link is not valid: it has no token", NULL);
-        return S_queue_answer(c, &a);
-    }
-    folio_err err = {{0}};
-    pthread_mutex_lock(&s->build_mu);
-    int rc = domain_verify(s->dom, token, &res, &err);
-    pthread_mutex_unlock(&s->build_mu);
-    sodium_memzero(token, sizeof token);
-    sodium_memzero(query, sizeof query);
-    if (rc == DOMAIN_ERROR)
-        fprintf(stderr, "folio serve: following a verification link: %s\n", err.msg);
-    if (rc == DOMAIN_OK) {
-        S_render_affected(s, &res);
-        consumers_wake(s->cons);
-    }
-    web_accounts_verified(&a, 0, rc);
-    return S_queue_answer(c, &a);
+    if (web_admin_open(&s->cfg0, &s->admin, err) != 0)
+        return -1;
+    web_set_error_page(S_error_page, s);
+    return 0;
 }
 
 /* ---- the request handler -------------------------------------------------- */
@@ -886,16 +989,12 @@ static enum MHD_Result S_handle(void *cls, struct MHD_Connection *c, const char 
     (void)version;
     serve *s = cls;
     int get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
-    const forms_spec *spec = !strcmp(url, "/contact")    ? &forms_contact
-                             : !strcmp(url, "/register") ? &forms_register
-                                                         : NULL;
-    if (spec && !strcmp(method, "POST")) {
+    if (web_app_owns(url)) {
         S_post *p = *con_cls;
         if (!p) {
             p = calloc(1, sizeof *p);
             if (!p)
                 return MHD_NO;
-            p->spec = spec;
             pthread_mutex_lock(&s->build_mu);
             p->limit = s->gen ? s->gen->cfg.body_limit : s->cfg0.body_limit;
             pthread_mutex_unlock(&s->build_mu);
@@ -911,13 +1010,12 @@ static enum MHD_Result S_handle(void *cls, struct MHD_Connection *c, const char 
             *upload_size = 0;
             return MHD_YES;
         }
-        return S_form(s, c, p);
+        return S_app_request(s, c, url, method, p);
     }
-    if (spec || !get) {
+    if (!get) {
         web_answer a = WEB_ANSWER_INIT;
-        web_refuse(&a, 0, 405, spec ? "use POST" : "use GET",
-                   spec ? "Allow: POST\r\n" : "Allow: GET, HEAD\r\n");
-        return S_queue_answer(c, &a);
+        web_refuse(&a, 0, 405, "use GET", "Allow: GET, HEAD\r\n");
+        return S_queue_answer(s, c, &a);
     }
     if (!strcmp(url, S_EVENTS_PATH))
         return S_events(s, c);
@@ -926,8 +1024,6 @@ static enum MHD_Result S_handle(void *cls, struct MHD_Connection *c, const char 
                             sizeof S_script - 1);
     if (!strcmp(url, S_STATUS_PATH))
         return S_status(s, c);
-    if (!strcmp(url, "/verify"))
-        return S_verify(s, c);
     return S_file(s, c, url);
 }
 
@@ -1099,6 +1195,8 @@ int serve_open(const serve_opts *o, serve **out, folio_err *err)
 
 int serve_start(serve *s, folio_err *err)
 {
+    if (S_app_open(s, err) != 0)
+        return -1;
     printf("folio serve: building %s into %s\n", s->site_dir, s->out_dir);
     fflush(stdout);
     (void)S_build(s, "start", 0);
@@ -1158,6 +1256,8 @@ void serve_close(serve *s)
     S_gen_free(s->gen);
     consumers_stop(s->cons);
     consumers_close(s->cons);
+    web_set_error_page(NULL, NULL);
+    web_admin_close(s->admin);
     domain_close(s->dom);
     if (s->cfg0.site_dir)
         config_free(&s->cfg0);

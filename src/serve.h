@@ -15,9 +15,12 @@
  *                            it reloads the page or shows the error overlay
  *   GET  /__folio/status     {"build": N, "ok": bool, "busy": bool (building),
  *                            "error": {...}}
- *   POST /contact, /register the forms, through web.h and the domain, into
- *                            the site's var/folio.db; then the pages that
- *                            show them are rendered again and pages reload
+ *   /contact, /register, /verify, /login, /logout, /reset, /account/...,
+ *   /admin/...               the forms, accounts and owner's pages, through
+ *                            web_app.h as folio-fcgi answers them, into the
+ *                            site's var/folio.db (each in a transaction of
+ *                            its own); then the pages that show what changed
+ *                            are rendered again and pages reload
  *   GET, HEAD  anything else the built site: Content-Type by extension,
  *                            /dir -> 301 /dir/, dir/index.html, the site's
  *                            404.html, nothing outside the folder (.., %2e%2e,

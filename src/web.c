@@ -118,6 +118,17 @@ void web_html_msg(web_answer *a, int status, const char *msg, const char *hdrs)
         S_oom(a);
 }
 
+void web_see_other(web_answer *a, const char *to, const char *more)
+{
+    char h[sizeof a->headers];
+    snprintf(h, sizeof h, "Location: %s\r\n%s", to, more ? more : "");
+    buf_reset(&a->body);
+    if (buf_printf(&a->body, "<!doctype html>\n<title>See Other</title>\n"
+                   "<p><a href=\"%s\">Continue</a></p>\n", to) != 0)
+        buf_reset(&a->body);
+    S_set(a, 303, "text/html; charset=utf-8", h);
+}
+
 void web_refuse(web_answer *a, int json, int status, const char *msg, const char *hdrs)
 {
     if (!json) {

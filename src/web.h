@@ -35,6 +35,8 @@ typedef struct web_request {
     const char *origin, *referer, *content_type, *content_length, *accept;
     const char *client;       /* the client's address */
     const char *request_id;   /* web_request_id */
+    /* the request line and the cookie, for web_app.h */
+    const char *method, *path, *query, *cookie;
 } web_request;
 
 /* The given X-Request-Id when it is a short token, else a random one. */
@@ -58,6 +60,9 @@ void web_refuse(web_answer *a, int json, int status, const char *msg, const char
  * values) into a->body; site_mu, when not NULL, held around it. 0 or -1. */
 int web_render_url(web_answer *a, site *s, pthread_mutex_t *site_mu,
                    const char *url, const cJSON *extra, folio_err *err);
+/* 303 to to (a path of this site) with a link to it; more: further
+ * header lines, or NULL. */
+void web_see_other(web_answer *a, const char *to, const char *more);
 /* 303 to the form's thanks page, or 201 {"ok":true,"id":...}; a sign-up:
  * 303 to /register/check/ or 202 {"ok":true}, whatever the address. */
 void web_form_success(web_answer *a, int json, const forms_spec *spec, const char *id);

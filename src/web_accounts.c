@@ -127,16 +127,8 @@ int web_accounts_password_ok(const char *hash, const char *password)
 void web_accounts_verified(web_answer *a, int json, int rc)
 {
     if (rc == DOMAIN_OK) {
-        static const char to[] = "/register/welcome/";
-        buf_reset(&a->body);
-        if (buf_printf(&a->body, "<!doctype html>\n<title>See Other</title>\n"
-                       "<p><a href=\"%s\">Continue</a></p>\n", to) == 0) {
-            a->status = 303;
-            a->ctype = "text/html; charset=utf-8";
-            snprintf(a->headers, sizeof a->headers, "Location: %s\r\n", to);
-            return;
-        }
-        rc = DOMAIN_ERROR;
+        web_see_other(a, "/register/welcome/", NULL);
+        return;
     }
     if (rc == DOMAIN_NOT_FOUND)
         web_refuse(a, json, 400, "this link is not valid: it has expired, was "

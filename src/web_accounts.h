@@ -1,6 +1,7 @@
-/* web_accounts — the HTTP side of members' accounts for folio-fcgi: the
- * sign-in and sign-out forms, the session cookie, password checks that
- * take the same time for an unknown address, and query-string tokens.
+/* web_accounts — the HTTP side of members' accounts (web_app.h runs it
+ * for folio-fcgi and folio serve): the sign-in and sign-out forms, the
+ * session cookie, password checks that take the same time for an unknown
+ * address, and query-string tokens.
  *
  * The session cookie is "__Host-folio" with Secure when the site's
  * base_url is https, and "folio" without Secure on plain http (browsers

@@ -114,13 +114,7 @@ static void S_answer(web_answer *a, int status, const char *ctype, const char *h
 
 static void S_see_other(web_answer *a, const char *to)
 {
-    char h[sizeof a->headers];
-    snprintf(h, sizeof h, "Location: %s\r\n" S_PRIVATE, to);
-    buf_reset(&a->body);
-    if (buf_printf(&a->body, "<!doctype html>\n<title>See Other</title>\n"
-                   "<p><a href=\"%s\">Continue</a></p>\n", to) != 0)
-        buf_reset(&a->body);
-    S_answer(a, 303, "text/html; charset=utf-8", h);
+    web_see_other(a, to, S_PRIVATE);
 }
 
 static void S_refuse(web_answer *a, int status, const char *msg)

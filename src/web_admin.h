@@ -1,8 +1,9 @@
-/* web_admin — the owner's pages at /admin/ in folio-fcgi: the home with
- * its counts, the inbox (one request a page, mark handled, archived or
- * spam), the members (search, hide from /community/, erase), health
- * (projections, consumers, dead letters with retry, database, backup) and
- * the event log with personal fields opened.
+/* web_admin — the owner's pages at /admin/ (web_app.h runs them for
+ * folio-fcgi and folio serve): the home with its counts, the inbox (one
+ * request a page, mark handled, archived or spam), the members (search,
+ * hide from /community/, erase), health (projections, consumers, dead
+ * letters with retry, database, backup) and the event log with personal
+ * fields opened.
  *
  * Owners only: no session is a 303 to /login/, a member's session a 403.
  * Pages are rendered with the site's theme (templates/admin/, one template a page),
@@ -12,7 +13,8 @@
  * event through the domain (dead-letter retries: a consumer_actions row,
  * as `folio deadletters retry`).
  *
- * A request crosses three threads of folio-fcgi, as a web_admin_req:
+ * A request crosses three threads of folio-fcgi, as a web_admin_req (under
+ * folio serve, one thread takes it through the same three steps):
  *   worker     web_admin_start, then for a POST web_admin_form (after the
  *              front end's Origin, length and type checks);
  *   writer     web_admin_run, inside the group's transaction: the session
