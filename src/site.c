@@ -705,8 +705,8 @@ typedef struct S_donorctx {
 
 static int S_read_one(void *ud, size_t i, void *tls, folio_err *err);
 
-/* The donor's page for a file under content/, or NULL. */
-static const S_page *S_donor_page(const site *d, const char *rel)
+/* Site d's page for a file under content/ (pages are in file order), or NULL. */
+static const S_page *S_page_of_file(const site *d, const char *rel)
 {
     size_t lo = 0, hi = d->npages;
     while (lo < hi) {
@@ -727,7 +727,7 @@ static int S_donor_one(void *ud, size_t i, void *tls, folio_err *err)
     S_donorctx *r = ud;
     const char *rel = r->files->v[i];
     const S_page *dp = S_unchanged_known(&r->s->opts, rel)
-                           ? S_donor_page(r->s->opts.donor, rel) : NULL;
+                           ? S_page_of_file(r->s->opts.donor, rel) : NULL;
     if (!dp)
         return S_read_one(&r->plain, i, tls, err);
     if (S_donor_copy(&r->s->pages[i], dp) != 0)
@@ -5349,20 +5349,9 @@ typedef struct S_body {
 static int S_body_read(site *s, const char *rel, S_body *b, folio_err *err)
 {
     b->idx = -1;
-    size_t lo = 0, hi = s->npages;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(s->pages[mid].c.file, rel);
-        if (!c) {
-            lo = mid;
-            break;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo >= s->npages || strcmp(s->pages[lo].c.file, rel) || S_shown_widely(s, (int)lo))
+    const S_page *found = S_page_of_file(s, rel);
+    size_t lo = found ? (size_t)(found - s->pages) : 0;
+    if (!found || S_shown_widely(s, (int)lo))
         return 0;
     S_page *p = &s->pages[lo];
     char path[PATH_MAX], *src;
