@@ -529,6 +529,7 @@ typedef struct S_readctx {
     site *s;
     S_files *files;
     const char **cached; /* the cache's file names */
+    int dirfd;           /* content/, or -1: a stat from there looks up less */
 } S_readctx;
 
 static void S_hash_bytes(unsigned char out[BSTATE_HASH], const void *data, size_t len)
@@ -621,7 +622,7 @@ static int S_read_one(void *ud, size_t i, void *tls, folio_err *err)
         p->ino = c->ino;
     } else {
         struct stat st;
-        if (stat(path, &st) != 0)
+        if ((r->dirfd >= 0 ? fstatat(r->dirfd, rel, &st, 0) : stat(path, &st)) != 0)
             return err_set(err, "%s: %s", path, strerror(errno));
         p->size = (long long)st.st_size;
         p->mtime_ns = S_ns(st.st_mtim);
@@ -797,16 +798,19 @@ static int S_read_content(site *s, folio_err *err)
         s->pages[i].prev = s->pages[i].next = s->pages[i].section = -1;
         atomic_init(&s->pages[i].meta, 0);
     }
-    S_readctx r = {s, &f, calloc(s->cache.nsrcs + 1, sizeof(char *))};
+    S_readctx r = {s, &f, calloc(s->cache.nsrcs + 1, sizeof(char *)),
+                   open(s->cfg->content_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
     for (size_t i = 0; r.cached && i < s->cache.nsrcs; i++)
         r.cached[i] = s->cache.srcs[i].page.file;
     if (donor) {
-        S_donorctx dc = {s, &f, {s, &f, NULL}};
+        S_donorctx dc = {s, &f, {s, &f, NULL, -1}};
         rc = S_run(s->jobs, f.n, S_donor_one, &dc, NULL, NULL, err);
     } else {
         rc = S_run(s->jobs, f.n, S_read_one, &r, NULL, NULL, err);
     }
     free(r.cached);
+    if (r.dirfd >= 0)
+        close(r.dirfd);
     for (size_t i = 0; rc == 0 && i < f.n; i++)
         rc = S_check_page(s, &s->pages[i], err);
 done:
