@@ -72,6 +72,8 @@ typedef struct S_page {
     int item_known;
     unsigned char item_fp[BSTATE_HASH]; /* the page as lists show it */
     char *links;      /* its Markdown's links (known with meta) */
+    int broken;       /* the link check: its links to nothing, */
+    int xfrag;        /* ... and whether one names another page's #id */
     /* page bundles and images (see "page bundles" below) */
     char *bundle;     /* content/BUNDLE/index.md: "BUNDLE", else NULL */
     unsigned char ahash[BSTATE_HASH]; /* of its files' and its cover's stat */
@@ -161,6 +163,7 @@ struct site {
     S_inc *inc;          /* during site_build */
     unsigned char graph_fp[BSTATE_HASH]; /* S_graph_fp, at the start of site_build */
     int graph_fp_known;   /* graph_fp is this site's (it never changes after open) */
+    uint64_t static_sum;  /* of static/'s paths, in any order (what links can reach) */
     int skipped;
     int warnings;
     /* page bundles and images */
@@ -2592,8 +2595,7 @@ static int S_copy_static(site *s, const char *src, const char *dst, int mode,
     struct dirent *e;
     int rc = 0;
     while (rc == 0 && (e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.' &&
-            (depth > 0 || strcmp(e->d_name, ".well-known") != 0))
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
             continue;
         char s2[PATH_MAX], d2[PATH_MAX];
         struct stat st;
@@ -2602,6 +2604,11 @@ static int S_copy_static(site *s, const char *src, const char *dst, int mode,
             rc = -1;
             break;
         }
+        /* a link check reads what is there, published or not (S_serves) */
+        s->static_sum += S_hash(d2 + root_len) * 2 + (e->d_type == DT_DIR);
+        if (e->d_name[0] == '.' &&
+            (depth > 0 || strcmp(e->d_name, ".well-known") != 0))
+            continue;
         if (stat(s2, &st) != 0)
             rc = err_set(err, "%s: %s", s2, strerror(errno));
         else if (S_ISDIR(st.st_mode))
@@ -3869,6 +3876,8 @@ static int S_page_links(site *s, size_t i, S_memo *memo, int *budget)
         memcpy(url, tab ? tab + 1 : "", ul);
         url[ul] = '\0';
         l += len + (nl ? 1 : 0);
+        if (url[0] != '#' && strchr(url, '#'))
+            s->pages[i].xfrag = 1; /* its result follows that page's ids */
         S_link_target(p, url, target, sizeof target);
         if (url[0] != '#' && (!*target || !S_serves_memo(s, memo, target))) {
             if (*target && ++broken && budget && *budget > 0 && (*budget)--)
@@ -3888,7 +3897,89 @@ static int S_page_links(site *s, size_t i, S_memo *memo, int *budget)
 typedef struct S_linkrun {
     site *s;
     int *broken;  /* per page */
+    const uint32_t *kept; /* the last check's, where they hold (S_links_load), or NULL */
 } S_linkrun;
+
+#define S_LINKS_FILE ".folio-links"
+#define S_LINKS_MAGIC "folio-links 1\n"
+#define S_XFRAG 0x80000000u
+
+/* What the link check's results depend on beyond each page's own bytes:
+ * the page graph, static/'s paths, the templates' ids. */
+static void S_links_fp(const site *s, unsigned char out[BSTATE_HASH])
+{
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, NULL, 0, BSTATE_HASH);
+    crypto_generichash_update(&h, s->graph_fp, BSTATE_HASH);
+    crypto_generichash_update(&h, (const unsigned char *)&s->static_sum, sizeof s->static_sum);
+    crypto_generichash_update(&h, (const unsigned char *)(s->tpl_ids.ptr ? s->tpl_ids.ptr : ""),
+                              s->tpl_ids.len);
+    crypto_generichash_final(&h, out, BSTATE_HASH);
+}
+
+/* Which bytes of the pages a check was of. */
+static void S_srcs_fp(const unsigned char (*v)[BSTATE_HASH], size_t n,
+                      unsigned char out[BSTATE_HASH])
+{
+    S_hash_bytes(out, v, n * BSTATE_HASH);
+}
+
+/* The check kept in dir when it holds for this build: the tree's state is
+ * what this build compares with (inc->fast) and the check was of those
+ * bytes under the same graph, static/ and templates. Then a page whose
+ * bytes are the tree's and that names no other page's #id has the same
+ * result. NULL otherwise. */
+static uint32_t *S_links_load(site *s, const char *dir)
+{
+    S_inc *inc = s->inc;
+    char path[PATH_MAX], *src = NULL;
+    size_t len, want = sizeof S_LINKS_MAGIC - 1 + 2 * BSTATE_HASH + s->npages * 4;
+    folio_err e;
+    if (!inc || !inc->fast || !inc->dirty ||
+        util_path(path, sizeof path, &e, "%s/%s", dir, S_LINKS_FILE) != 0 ||
+        util_read_file(path, &src, &len, &e) != 0)
+        return NULL;
+    unsigned char fp[BSTATE_HASH], sfp[BSTATE_HASH];
+    S_links_fp(s, fp);
+    S_srcs_fp((const unsigned char (*)[BSTATE_HASH])inc->old.src_hash, inc->old.nsrc_hash, sfp);
+    const char *at = src + sizeof S_LINKS_MAGIC - 1;
+    uint32_t *v = NULL;
+    if (len == want && !memcmp(src, S_LINKS_MAGIC, sizeof S_LINKS_MAGIC - 1) &&
+        !memcmp(at, fp, BSTATE_HASH) && !memcmp(at + BSTATE_HASH, sfp, BSTATE_HASH) &&
+        (v = malloc(s->npages * 4 + 4)))
+        memcpy(v, at + 2 * BSTATE_HASH, s->npages * 4);
+    free(src);
+    return v;
+}
+
+/* This check's results, beside the tree's state (NULL-safe: a file that
+ * cannot be written is removed, never left to speak for another build). */
+static void S_links_save(site *s, const char *dir)
+{
+    char path[PATH_MAX];
+    folio_err e;
+    if (util_path(path, sizeof path, &e, "%s/%s", dir, S_LINKS_FILE) != 0)
+        return;
+    buf b = BUF_INIT;
+    unsigned char fp[BSTATE_HASH], sfp[BSTATE_HASH];
+    S_links_fp(s, fp);
+    unsigned char (*h)[BSTATE_HASH] = malloc((s->npages + 1) * BSTATE_HASH);
+    for (size_t i = 0; h && i < s->npages; i++)
+        memcpy(h[i], s->pages[i].hash, BSTATE_HASH);
+    int rc = !h || buf_puts(&b, S_LINKS_MAGIC) || buf_add(&b, (const char *)fp, sizeof fp);
+    if (rc == 0) {
+        S_srcs_fp((const unsigned char (*)[BSTATE_HASH])h, s->npages, sfp);
+        rc = buf_add(&b, (const char *)sfp, sizeof sfp);
+    }
+    for (size_t i = 0; rc == 0 && i < s->npages; i++) {
+        uint32_t r = (uint32_t)s->pages[i].broken | (s->pages[i].xfrag ? S_XFRAG : 0);
+        rc = buf_add(&b, (const char *)&r, sizeof r);
+    }
+    free(h);
+    if (rc != 0 || util_write_atomic(path, b.ptr, b.len, 0, &e) != 0)
+        unlink(path);
+    buf_free(&b);
+}
 
 static void *S_memo_new(void *ud)
 {
@@ -3908,24 +3999,39 @@ static int S_links_task(void *ud, size_t i, void *tls, folio_err *err)
 {
     (void)err;
     S_linkrun *lr = ud;
+    S_page *p = &lr->s->pages[i];
+    if (lr->kept && !lr->s->inc->dirty[i] && !(lr->kept[i] & S_XFRAG)) {
+        p->broken = lr->broken[i] = (int)lr->kept[i];
+        p->xfrag = 0;
+        return 0;
+    }
     if (!tls)
         return -1;
-    lr->broken[i] = S_page_links(lr->s, i, tls, NULL);
+    p->xfrag = 0;
+    p->broken = lr->broken[i] = S_page_links(lr->s, i, tls, NULL);
     return 0;
 }
 
 /* Links in the Markdown to pages and files the site does not have, and
  * to #anchors their pages do not have: counted in parallel, then the first
  * few warned of in page order (the same ones whatever the threads did). */
-static void S_check_links(site *s)
+/* dir: the tree the build wrote, where the results are kept (NULL: none) */
+static void S_check_links(site *s, const char *dir)
 {
-    S_linkrun lr = {s, calloc(s->npages + 1, sizeof(int))};
+    S_linkrun lr = {s, calloc(s->npages + 1, sizeof(int)), dir ? S_links_load(s, dir) : NULL};
     folio_err e;
     if (!lr.broken || S_run(s->jobs, s->npages, S_links_task, &lr, S_memo_new, S_memo_done,
                             &e) != 0) {
         free(lr.broken);
+        free((void *)lr.kept);
+        char path[PATH_MAX];
+        if (dir && util_path(path, sizeof path, &e, "%s/%s", dir, S_LINKS_FILE) == 0)
+            unlink(path);
         return; /* out of memory: no checks rather than no build */
     }
+    free((void *)lr.kept);
+    if (dir)
+        S_links_save(s, dir);
     int budget = S_LINK_WARNINGS, total = 0;
     S_memo memo = {0};
     for (size_t i = 0; i < s->npages; i++) {
@@ -4874,6 +4980,7 @@ static int S_render_all(site *s, const char *tree, int mode, S_call *call, S_bat
     size_t rl = strlen(tree);
     const char *sdirs[2];
     size_t nsd = theme_dirs(&s->theme, s->cfg, "static", sdirs);
+    s->static_sum = 0;
     for (size_t k = 0; k < nsd; k++)
         if (S_copy_static(s, sdirs[k], tree, mode, rl, 0, k ? sdirs[0] : NULL, err) != 0)
             return -1;
@@ -5091,7 +5198,7 @@ static int S_links_and_state(site *s, S_inc *inc, const char *tree, folio_err *e
     S_statejob j = {s, inc, tree, 0, {{0}}};
     pthread_t th;
     int started = pthread_create(&th, NULL, S_statejob_main, &j) == 0;
-    S_check_links(s);
+    S_check_links(s, tree);
     if (started)
         pthread_join(th, NULL);
     else
@@ -5470,7 +5577,7 @@ int site_check_state(site *s, buf *report, folio_err *err)
     S_job *jobs = NULL;
     size_t nfirst, n = 0;
     int rc = 0, stale = 0;
-    S_check_links(s);
+    S_check_links(s, NULL); /* a check only reads: no results kept */
     if (S_inc_load(s, &inc, s->out, NULL, err) != 0 || !inc.on) {
         rc = buf_puts(report, "the site was not built by this folio with these settings: "
                               "run folio build\n") ? err_set(err, "out of memory") : 1;

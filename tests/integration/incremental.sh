@@ -88,7 +88,7 @@ if step == 0:  # the generated part of the site
 ps = pages()
 what = r.choice(["add", "remove", "rename", "retag", "redate", "body", "title",
                  "partial", "config", "static", "static-rm", "body", "body",
-                 "bundle", "bundle-rm"])
+                 "bundle", "bundle-rm", "link", "link", "heading"])
 p = r.choice(ps)
 if what == "add":
     n = r.randint(100, 999)
@@ -105,6 +105,15 @@ elif what == "redate":
 elif what == "body":
     with open(p, "a") as f:
         f.write("\n" + words(r.randint(1, 300)) + "\n")
+elif what == "link":  # to a page, a static file, an #id, or nothing (warned of)
+    target = r.choice(["/projects/g00/", "/writing/g01/", "/projects/nope/", "/s0.txt",
+                       "/s2.txt", "/projects/g00/#part-%d" % r.randint(1, 3),
+                       "/writing/g03/#part-1", "#part-2"])
+    with open(p, "a") as f:
+        f.write("\nSee [this](%s).\n" % target)
+elif what == "heading":  # ids other pages' links may name
+    with open(p, "a") as f:
+        f.write("\n## Part %d\n\nMore.\n" % r.randint(1, 3))
 elif what == "title":
     edit_fm(p, "title", "\"Retitled %d\"" % r.randint(0, 99))
 elif what == "partial":  # the theme's partial, or the site's copy over it
@@ -156,9 +165,17 @@ for step in $(seq 1 30); do
     if ! build; then
         cat "$T/build.log"; fail "incremental build after '$what'" "failed"; same=0; break
     fi
+    grep '^warning:' "$T/build.log" | sort >"$T/warn.inc"
     rm -rf "$T/full" "$T/.full.prev"
     if ! build --full -o "$T/full"; then
         cat "$T/build.log"; fail "full build after '$what'" "failed"; same=0; break
+    fi
+    grep '^warning:' "$T/build.log" | sort >"$T/warn.full"
+    if ! diff "$T/warn.inc" "$T/warn.full" >"$T/diff" 2>&1; then
+        head -n 20 "$T/diff"
+        fail "step $step ($what)" "the incremental build warns otherwise than a full one"
+        same=0
+        break
     fi
     if ! diff -r -x '.folio-*' "$S/public" "$T/full" >"$T/diff" 2>&1; then
         head -n 20 "$T/diff"
@@ -167,7 +184,7 @@ for step in $(seq 1 30); do
         break
     fi
 done
-[ "$same" = 1 ] && ok "30 random edits: every incremental build equals a full build"
+[ "$same" = 1 ] && ok "30 random edits: every incremental build equals a full build, warnings too"
 
 # A body-only edit renders that page only (its summary is in the front
 # matter, and the lists show reading minutes, which do not change).
