@@ -50,13 +50,16 @@ static int S_strv(buf *b, char *const *v, size_t n)
 
 static int S_page(buf *b, const content_page *p)
 {
-    char *params = cJSON_PrintUnformatted(p->params);
-    int rc = !params || S_str(b, p->file) || S_u32(b, (uint32_t)p->kind) ||
+    /* most pages have no params of their own: no printing for those */
+    char *params = p->params && !p->params->child && cJSON_IsObject(p->params)
+                       ? NULL : cJSON_PrintUnformatted(p->params);
+    int empty = !params && p->params && !p->params->child;
+    int rc = (!params && !empty) || S_str(b, p->file) || S_u32(b, (uint32_t)p->kind) ||
              S_str(b, p->section) || S_str(b, p->title) || S_str(b, p->slug) ||
              S_str(b, p->layout) || S_str(b, p->summary) || S_i64(b, p->date) ||
              S_i64(b, p->lastmod) || S_u32(b, (uint32_t)p->draft) || S_i64(b, p->weight) ||
              S_strv(b, p->tags, p->ntags) || S_strv(b, p->aliases, p->naliases) ||
-             S_str(b, params) || S_i64(b, (long long)p->body_offset) ||
+             S_str(b, empty ? "{}" : params) || S_i64(b, (long long)p->body_offset) ||
              S_u32(b, (uint32_t)p->body_line) || S_str(b, p->warnings);
     free(params);
     return rc ? -1 : 0;

@@ -587,6 +587,10 @@ static void S_take_meta(S_page *p, bstate_src *c)
 
 static int S_params_hash(S_page *p, folio_err *err)
 {
+    if (cJSON_IsObject(p->c.params) && !p->c.params->child) {
+        S_hash_bytes(p->phash, "{}", 2); /* as cJSON prints an empty object */
+        return 0;
+    }
     char *js = cJSON_PrintUnformatted(p->c.params);
     if (!js)
         return err_set(err, "out of memory");
