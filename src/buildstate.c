@@ -4,6 +4,7 @@
 #include "buildstate.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -208,6 +209,39 @@ static char *S_rstr(S_rd *r)
     return s;
 }
 
+/* Past a string without copying it. */
+static void S_skipstr(S_rd *r)
+{
+    uint32_t n = S_ru32(r);
+    if (!r->bad && n != S_NIL)
+        (void)S_take(r, n);
+}
+
+static void S_skipstrv(S_rd *r)
+{
+    size_t n = S_rcount(r, 4);
+    for (size_t i = 0; i < n && !r->bad; i++)
+        S_skipstr(r);
+}
+
+/* Past one content record (the layout S_rsrc reads). */
+static void S_skipsrc(S_rd *r)
+{
+    S_skipstr(r);                 /* file */
+    (void)S_ru32(r);              /* kind */
+    for (int k = 0; k < 5; k++)   /* section title slug layout summary */
+        S_skipstr(r);
+    (void)S_take(r, 8 + 8 + 4 + 8); /* date lastmod draft weight */
+    S_skipstrv(r);                /* tags */
+    S_skipstrv(r);                /* aliases */
+    S_skipstr(r);                 /* params */
+    (void)S_take(r, 8 + 4);       /* body_offset body_line */
+    S_skipstr(r);                 /* warnings */
+    (void)S_take(r, 4 * 8 + 4 + BSTATE_HASH + 4 + 4); /* stat racy hash meta words */
+    S_skipstr(r);                 /* body_summary */
+    S_skipstr(r);                 /* links */
+}
+
 static char **S_rstrv(S_rd *r, size_t *n)
 {
     *n = S_rcount(r, 4);
@@ -310,7 +344,17 @@ static void S_routs(S_rd *r, bstate *st, int keep)
         r->bad = 1;
         return;
     }
-    for (size_t i = 0; i < n && !r->bad; i++) {
+    for (size_t i = 0; i < n && !r->bad && !keep; i++) {
+        S_skipstr(r);         /* path */
+        (void)S_take(r, 8);   /* set flags */
+        uint32_t nl = S_ru32(r);
+        if (!r->bad && nl != S_NIL)
+            (void)S_take(r, nl);
+        (void)S_take(r, BSTATE_HASH);
+        if (!r->bad && nl != S_NIL)
+            (void)S_take(r, BSTATE_HASH); /* jfp */
+    }
+    for (size_t i = 0; i < n && !r->bad && keep; i++) {
         bstate_out o = {0};
         o.path = S_rstr(r);
         o.set = (int)S_ru32(r);
@@ -342,6 +386,27 @@ static void S_rgraph(S_rd *r, bstate *st)
     S_rbytes(r, (unsigned char *)st->src_hash, st->nsrc_hash * BSTATE_HASH);
 }
 
+typedef struct S_rrange {
+    S_rd r;
+    bstate_src *v;
+    size_t n, done;
+} S_rrange;
+
+static void *S_rrange_main(void *arg)
+{
+    S_rrange *g = arg;
+    for (size_t i = 0; i < g->n && !g->r.bad; i++) {
+        S_rsrc(&g->r, &g->v[g->done++]);
+        if (i % 256 == 0)
+            S_drop(&g->r);
+    }
+    return NULL;
+}
+
+/* The records, in two halves at once when there are many: decoding is
+ * allocation, and a big site's parse cache is read at every build. (Each
+ * half gives back the mapping behind it; a page given back early is read
+ * from the file again: the mapping is private and never written.) */
 static void S_rsrcs(S_rd *r, bstate *st)
 {
     size_t n = S_rcount(r, 64);
@@ -349,11 +414,30 @@ static void S_rsrcs(S_rd *r, bstate *st)
         r->bad = 1;
         return;
     }
-    for (size_t i = 0; i < n && !r->bad; i++) {
-        S_rsrc(r, &st->srcs[st->nsrcs++]);
-        if (i % 256 == 0)
-            S_drop(r);
+    S_rrange a = {*r, st->srcs, n, 0}, b = {*r, NULL, 0, 0};
+    pthread_t th;
+    int two = 0;
+    if (n >= 2048) {
+        a.n = n / 2;
+        for (size_t i = 0; i < a.n && !b.r.bad; i++)
+            S_skipsrc(&b.r);
+        b.r.dropped = (size_t)(b.r.p - b.r.base) / 4096 * 4096;
+        b.v = st->srcs + a.n;
+        b.n = n - a.n;
+        two = !b.r.bad && pthread_create(&th, NULL, S_rrange_main, &b) == 0;
+        if (!two)
+            a.n = n; /* one thread after all: from the start */
     }
+    S_rrange_main(&a);
+    if (two) {
+        pthread_join(th, NULL);
+        a.r.bad |= b.r.bad;
+        a.r.p = b.r.p;
+    }
+    /* with two halves every slot counts (on an error, bstate_free frees
+     * them all: the ones not reached are zeroes) */
+    st->nsrcs = two ? n : a.done;
+    *r = a.r;
 }
 
 int bstate_load(const char *path, int parts, bstate *st, folio_err *err)

@@ -788,8 +788,10 @@ static int S_read_content(site *s, folio_err *err)
         S_bgload_start(&bg, s->out, BSTATE_SRCS);
         folio_err ce;
         int walked = S_walk(s->cfg->content_dir, "", ".md", &f, 0, err);
+        util_trace("site: content walked");
         if (S_bgload_join(&bg, &s->cache, &ce) == 0 && !S_stamp_same(s, s->cache.stamp, 0))
             bstate_free(&s->cache);
+        util_trace("site: parse cache read");
         if (walked != 0)
             goto done;
     }
