@@ -104,11 +104,65 @@ START_TEST(test_round_trip)
 }
 END_TEST
 
+/* Record i of a big state (for src_at). */
+static void S_big_src(void *ud, size_t i, bstate_src *out)
+{
+    static char file[64], title[64];
+    cJSON *params = ud;
+    memset(out, 0, sizeof *out);
+    snprintf(file, sizeof file, "p%05zu.md", i);
+    snprintf(title, sizeof title, "Page %zu", i);
+    out->page.file = file;
+    out->page.section = "projects";
+    out->page.title = title;
+    out->page.params = params;
+    out->page.date = (long long)i;
+    out->meta = 1;
+    out->words = (int)i;
+    out->links = i % 2 ? "1\t/a/\n" : NULL;
+}
+
+/* A big site's records are decoded in two halves: every record comes back
+ * in its place, and a damaged file is refused whichever half it hits. */
+START_TEST(test_many_records)
+{
+    char dir[256], path[300];
+    unit_tmpdir(dir, sizeof dir, "bstate");
+    snprintf(path, sizeof path, "%s/state", dir);
+    cJSON *params = cJSON_CreateObject();
+    bstate st = {.stamp = "folio test", .nsrcs = 5001, .src_at = S_big_src, .src_ud = params};
+    buf b = BUF_INIT;
+    ck_assert_int_eq(bstate_encode(&st, &b), 0);
+    folio_err err;
+    ck_assert_int_eq(util_write_atomic(path, b.ptr, b.len, 0, &err), 0);
+    bstate back;
+    ck_assert_int_eq(bstate_load(path, BSTATE_SRCS, &back, &err), 0);
+    ck_assert_int_eq(back.nsrcs, 5001);
+    for (size_t i = 0; i < back.nsrcs; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "p%05zu.md", i);
+        ck_assert_str_eq(back.srcs[i].page.file, want);
+        ck_assert_int_eq(back.srcs[i].words, (int)i);
+        ck_assert_int_eq(back.srcs[i].page.date, (long long)i);
+        ck_assert_int_eq(back.srcs[i].links != NULL, (int)(i % 2));
+    }
+    bstate_free(&back);
+    for (size_t cut = b.len / 4; cut < b.len; cut += b.len / 5) {
+        ck_assert_int_eq(util_write_atomic(path, b.ptr, cut, 0, &err), 0);
+        ck_assert_int_eq(bstate_load(path, BSTATE_SRCS, &back, &err), -1);
+    }
+    buf_free(&b);
+    cJSON_Delete(params);
+    unit_rmdir(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("buildstate");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_round_trip);
+    tcase_add_test(tc, test_many_records);
     suite_add_tcase(su, tc);
     return unit_run(su);
 }
