@@ -4583,9 +4583,15 @@ static int S_jsonld(site *s, cJSON *ctx)
     cJSON_Delete(ld);
     buf b = BUF_INIT;
     int rc = js ? 0 : -1;
-    for (const char *c = js; rc == 0 && *c; c++)
-        rc = *c == '<' ? buf_puts(&b, "\\u003c") : *c == '>' ? buf_puts(&b, "\\u003e")
-           : *c == '&' ? buf_puts(&b, "\\u0026") : buf_putc(&b, *c);
+    /* inside <script>: no character that could end it or start markup */
+    for (const char *c = js; rc == 0 && *c;) {
+        size_t run = strcspn(c, "<>&");
+        rc = buf_add(&b, c, run);
+        c += run;
+        if (rc == 0 && *c)
+            rc = buf_puts(&b, *c == '<' ? "\\u003c" : *c == '>' ? "\\u003e" : "\\u0026");
+        c += *c ? 1 : 0;
+    }
     free(js);
     if (rc == 0 && !cJSON_AddStringToObject(page, "jsonld", b.ptr ? b.ptr : ""))
         rc = -1;
