@@ -104,8 +104,9 @@ t_folio_serve() {
     fi
     T_URL=$(sed -n 's|.*serving \(http://[^/]*\)/ .*|\1|p' "$T_DIR/serve.log" | head -n1)
     # A first serve of a site builds once more at start (its second tree).
-    folio_wait_for "curl -s '$T_URL/__folio/status' | grep -q '\"busy\":false'" 30 ||
-        { t_fail "folio serve settles" "still building after 30 s"; t_done; }
+    folio_wait_for "curl -s '$T_URL/__folio/status' | grep -q '\"busy\":false'" 90 ||
+        { tail -n 20 "$T_DIR/serve.log"; curl -s "$T_URL/__folio/status"; echo
+          t_fail "folio serve settles" "still building after 90 s"; t_done; }
 }
 
 # The programs a test that serves the site needs, or it cannot run.
