@@ -29,6 +29,7 @@ typedef struct S_def {
     const char *tables[3];
     const char *ddl[3];
     const char *idx[3];
+    const char *fin[3]; /* a rebuild's last steps, once its notes applied */
 } S_def;
 
 /* Ids and hashes are stored in their binary form when they have folio's
@@ -57,7 +58,8 @@ static const S_def S_defs[] = {
       * entry there for each of a million members */
      {"CREATE INDEX %1$s.members%2$s_hidden ON members%2$s (hidden)"
       " WHERE hidden <> 0",
-      "CREATE INDEX %1$s.members%2$s_user ON members%2$s (user_id)", NULL}},
+      "CREATE INDEX %1$s.members%2$s_user ON members%2$s (user_id)", NULL},
+     {NULL, NULL, NULL}},
     /* No dedupe hash here: the domain finds a duplicate request through
      * the log's own stream index (its stream is named after the hash). */
     /* The owner's inbox pages (admin) walk one status newest first
@@ -65,7 +67,8 @@ static const S_def S_defs[] = {
      * counting 100,000 rows took 50 to 150 ms a page, so inbox_counts
      * keeps the numbers (a row per status with any), moved by triggers
      * with every row the handlers insert, update or delete; a rebuild
-     * makes the triggers before it fills the table. */
+     * counts its rows once they are all in (the notes applied) and makes
+     * the triggers then, instead of a trigger's statement per row. */
     {"inbox", PROJ_INBOX, 7, {"inbox", "inbox_counts", NULL},
      {"CREATE TABLE %1$s.inbox%2$s (position INTEGER PRIMARY KEY,"
       " contact_id BLOB NOT NULL, subject BLOB NOT NULL,"
@@ -77,7 +80,10 @@ static const S_def S_defs[] = {
       " n INTEGER NOT NULL) WITHOUT ROWID",
       NULL},
      {"CREATE UNIQUE INDEX %1$s.inbox%2$s_contact ON inbox%2$s (contact_id)",
-      "CREATE INDEX %1$s.inbox%2$s_status ON inbox%2$s (status, position);"
+      "CREATE INDEX %1$s.inbox%2$s_status ON inbox%2$s (status, position)",
+      NULL},
+     {"INSERT INTO %1$s.inbox_counts%2$s (status, n) SELECT status, count(*)"
+      " FROM %1$s.inbox%2$s GROUP BY status;"
       "CREATE TRIGGER %1$s.inbox%2$s_count_ins AFTER INSERT ON inbox%2$s BEGIN"
       " INSERT INTO inbox_counts%2$s VALUES (NEW.status, 1)"
       " ON CONFLICT (status) DO UPDATE SET n = n + 1; END;"
@@ -89,13 +95,14 @@ static const S_def S_defs[] = {
       " UPDATE inbox_counts%2$s SET n = n - 1 WHERE status = OLD.status;"
       " DELETE FROM inbox_counts%2$s WHERE status = OLD.status AND n = 0;"
       " INSERT INTO inbox_counts%2$s VALUES (NEW.status, 1)"
-      " ON CONFLICT (status) DO UPDATE SET n = n + 1; END", NULL}},
+      " ON CONFLICT (status) DO UPDATE SET n = n + 1; END", NULL, NULL}},
     {"stats", PROJ_STATS, 1, {"stats_types", "stats_days", NULL},
      {"CREATE TABLE %1$s.stats_types%2$s (type TEXT PRIMARY KEY,"
       " count INTEGER NOT NULL)",
       "CREATE TABLE %1$s.stats_days%2$s (day TEXT NOT NULL,"
       " type TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (day, type))",
       NULL},
+     {NULL, NULL, NULL},
      {NULL, NULL, NULL}},
 };
 #define S_NDEFS (sizeof S_defs / sizeof S_defs[0])
@@ -2470,14 +2477,16 @@ static void S_untune(sqlite3 *db, const S_tuning *saved)
     sqlite3_exec(db, sql, NULL, NULL, NULL);
 }
 
-/* Makes the secondary indexes of the projections in mask. */
-static int S_indexes(sqlite3 *db, unsigned mask, const char *schema,
-                     const char *suffix, folio_err *err)
+/* Runs the idx (fin: the fin) statements of the projections in mask. */
+static int S_steps(sqlite3 *db, unsigned mask, int fin, const char *schema,
+                   const char *suffix, folio_err *err)
 {
-    for (size_t i = 0; i < S_NDEFS; i++)
-        for (size_t k = 0; (mask & S_defs[i].bit) && S_defs[i].idx[k]; k++)
-            if (S_exec_t(db, S_defs[i].idx[k], schema, suffix, err) < 0)
+    for (size_t i = 0; i < S_NDEFS; i++) {
+        const char *const *sql = fin ? S_defs[i].fin : S_defs[i].idx;
+        for (size_t k = 0; (mask & S_defs[i].bit) && sql[k]; k++)
+            if (S_exec_t(db, sql[k], schema, suffix, err) < 0)
                 return -1;
+    }
     return 0;
 }
 
@@ -2501,8 +2510,9 @@ static void S_rebuild_end(store **rd)
 
 /* Streams the log (up to until_ms, or all when until_ms < 0) into fresh
  * tables schema.T<suffix> for the projections in mask, made here with
- * their indexes, through w (set up here; the caller flushes and frees
- * it). *last gets the last position. */
+ * their indexes, then applies the batch's notes and ends with the fin
+ * steps, through w (set up here; the caller frees it). *last gets the
+ * last position. */
 static int S_build(projections *p, S_writer *w, unsigned mask,
                    const char *schema, const char *suffix, long long until_ms,
                    store *rd, long long *last, folio_err *err)
@@ -2521,7 +2531,7 @@ static int S_build(projections *p, S_writer *w, unsigned mask,
      * tables (it reads every page of them) and makes the new */
     int piped = end > S_BATCH && S_pipe_start(&pp, &f, end, rd) == 0;
     if (S_create(p->db, mask, schema, suffix, err) < 0 ||
-        S_indexes(p->db, mask, schema, suffix, err) < 0) {
+        S_steps(p->db, mask, 0, schema, suffix, err) < 0) {
         if (piped)
             S_pipe_run(&pp, -1);
         buf_free(&f.arena);
@@ -2538,21 +2548,20 @@ static int S_build(projections *p, S_writer *w, unsigned mask,
             rc = store_read_data(p->st, 0, end, S_feed_event, &f, err);
     }
     S_keys_close(&keys);
-    if (S_feed_done(&f, rc, err) < 0)
+    unsigned changed = 0;
+    if (S_feed_done(&f, rc, err) < 0 || S_memp_drain(w, err) < 0 ||
+        S_flush(p, w, &w->acc, mask, &changed, err) < 0)
         return -1;
-    return S_memp_drain(w, err);
+    return S_steps(p->db, mask, 1, schema, suffix, err);
 }
 
-/* A private, complete copy in the temp database: build, flush. */
+/* A private, complete copy in the temp database. */
 static int S_build_copy(projections *p, const char *suffix, long long until_ms,
                         store *rd, long long *last, folio_err *err)
 {
     S_writer w;
-    unsigned changed = 0;
     int rc = S_build(p, &w, PROJ_ALL, "temp", suffix, until_ms, rd, last,
                      err);
-    if (rc == 0)
-        rc = S_flush(p, &w, &w.acc, PROJ_ALL, &changed, err);
     S_writer_free(&w);
     return rc;
 }
@@ -2566,11 +2575,8 @@ static int S_replay_tx(projections *p, unsigned mask, store *rd,
 {
     S_writer w;
     long long last = 0;
-    unsigned changed = 0;
     S_writer_finalize(&p->live); /* it points at the tables dropped */
     int rc = S_build(p, &w, mask, "main", "", -1, rd, &last, err);
-    if (rc == 0)
-        rc = S_flush(p, &w, &w.acc, mask, &changed, err);
     S_writer_free(&w);
     for (size_t i = 0; rc == 0 && i < S_NDEFS; i++)
         if (mask & S_defs[i].bit)
