@@ -29,7 +29,12 @@ typedef struct S_def {
     const char *tables[3];
     const char *ddl[3];
     const char *idx[3];
-    const char *fin[3]; /* a rebuild's last steps, once its notes applied */
+    /* a replay that keeps the tables (S_keep_*): the owner's decisions a
+     * table holds put back as a fresh table has them, but where the notes
+     * will set them again, and the tables of counts emptied */
+    const char *reset[3];
+    const char *fill[3]; /* tables of counts, once the notes are applied */
+    const char *fin[3];  /* then what a fresh table still needs */
 } S_def;
 
 /* Ids and hashes are stored in their binary form when they have folio's
@@ -59,6 +64,12 @@ static const S_def S_defs[] = {
      {"CREATE INDEX %1$s.members%2$s_hidden ON members%2$s (hidden)"
       " WHERE hidden <> 0",
       "CREATE INDEX %1$s.members%2$s_user ON members%2$s (user_id)", NULL},
+     {"UPDATE %1$s.members%2$s SET hidden = 0 WHERE hidden <> 0 AND user_id"
+      " NOT IN (SELECT id FROM temp.proj_state WHERE kind = 1)",
+      "UPDATE %1$s.members%2$s SET role = 'member' WHERE role <> 'member'"
+      " AND user_id NOT IN (SELECT id FROM temp.proj_state WHERE kind = 2)",
+      NULL},
+     {NULL, NULL, NULL},
      {NULL, NULL, NULL}},
     /* No dedupe hash here: the domain finds a duplicate request through
      * the log's own stream index (its stream is named after the hash). */
@@ -82,9 +93,15 @@ static const S_def S_defs[] = {
      {"CREATE UNIQUE INDEX %1$s.inbox%2$s_contact ON inbox%2$s (contact_id)",
       "CREATE INDEX %1$s.inbox%2$s_status ON inbox%2$s (status, position)",
       NULL},
-     {"INSERT INTO %1$s.inbox_counts%2$s (status, n) SELECT status, count(*)"
-      " FROM %1$s.inbox%2$s GROUP BY status;"
-      "CREATE TRIGGER %1$s.inbox%2$s_count_ins AFTER INSERT ON inbox%2$s BEGIN"
+     {"UPDATE %1$s.inbox%2$s SET status = 'new' WHERE status IN ('handled',"
+      " 'archived', 'spam') AND contact_id NOT IN (SELECT id FROM"
+      " temp.proj_state WHERE kind = 0)",
+      NULL, NULL},
+     {"DELETE FROM %1$s.inbox_counts%2$s; INSERT INTO"
+      " %1$s.inbox_counts%2$s (status, n) SELECT status, count(*) FROM"
+      " %1$s.inbox%2$s GROUP BY status",
+      NULL, NULL},
+     {"CREATE TRIGGER %1$s.inbox%2$s_count_ins AFTER INSERT ON inbox%2$s BEGIN"
       " INSERT INTO inbox_counts%2$s VALUES (NEW.status, 1)"
       " ON CONFLICT (status) DO UPDATE SET n = n + 1; END;"
       "CREATE TRIGGER %1$s.inbox%2$s_count_del AFTER DELETE ON inbox%2$s BEGIN"
@@ -102,6 +119,9 @@ static const S_def S_defs[] = {
       "CREATE TABLE %1$s.stats_days%2$s (day TEXT NOT NULL,"
       " type TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (day, type))",
       NULL},
+     {NULL, NULL, NULL},
+     {"DELETE FROM %1$s.stats_types%2$s; DELETE FROM %1$s.stats_days%2$s",
+      NULL, NULL},
      {NULL, NULL, NULL},
      {NULL, NULL, NULL}},
 };
@@ -132,6 +152,8 @@ enum {
     W_FORGOT, W_HANDLED,
     W_MEM_DEL, W_MEMP_DEL, W_INB_DEL, W_INB_DEL_AT, W_INB_DONE, W_MEM_STATE,
     W_TYPE_ADD, W_DAY_ADD,
+    W_MEM_PUT, W_INB_PUT, W_MEMP_PUT, W_MEM_PUT1,
+    W_MEM_SCAN, W_INB_SCAN, W_MEMP_SCAN,
     W_COUNT
 };
 
@@ -186,16 +208,21 @@ static const char *const S_wsql[W_COUNT] = {
     [W_INB_DONE] =
         "UPDATE %1$s.inbox%2$s SET status = (SELECT value FROM"
         " temp.proj_state WHERE kind = 0 AND id = inbox%2$s.contact_id)"
-        " WHERE contact_id IN (SELECT id FROM temp.proj_state WHERE kind = 0)",
+        " WHERE contact_id IN (SELECT id FROM temp.proj_state WHERE kind = 0)"
+        " AND status IS NOT (SELECT value FROM temp.proj_state WHERE kind = 0"
+        " AND id = inbox%2$s.contact_id)",
+    /* these two write only the rows whose values change: a replay that
+     * keeps the tables (S_keep_*) writes nothing where they are right */
     [W_MEM_STATE] =
-        "UPDATE %1$s.members%2$s SET hidden = coalesce((SELECT"
-        " CAST(value AS INTEGER) FROM temp.proj_state WHERE kind = 1 AND"
-        " id = members%2$s.user_id), hidden), role = coalesce((SELECT value"
-        " FROM temp.proj_state WHERE kind = 2 AND id = members%2$s.user_id),"
-        " role), display_name = coalesce((SELECT value FROM temp.proj_state"
-        " WHERE kind = 3 AND id = members%2$s.user_id), display_name)"
-        " WHERE user_id IN (SELECT id FROM temp.proj_state WHERE kind"
-        " IN (1, 2, 3))",
+        "UPDATE %1$s.members%2$s AS m SET hidden = coalesce(s.h, m.hidden),"
+        " role = coalesce(s.r, m.role), display_name = coalesce(s.n,"
+        " m.display_name) FROM (SELECT id, max(CASE kind WHEN 1 THEN"
+        " CAST(value AS INTEGER) END) AS h, max(CASE kind WHEN 2 THEN value"
+        " END) AS r, max(CASE kind WHEN 3 THEN value END) AS n FROM"
+        " temp.proj_state WHERE kind IN (1, 2, 3) GROUP BY id) AS s WHERE"
+        " m.user_id = s.id AND (m.hidden IS NOT coalesce(s.h, m.hidden) OR"
+        " m.role IS NOT coalesce(s.r, m.role) OR m.display_name IS NOT"
+        " coalesce(s.n, m.display_name))",
     [W_TYPE_ADD] =
         "INSERT INTO %1$s.stats_types%2$s (type, count) VALUES (?1, ?2)"
         " ON CONFLICT (type) DO UPDATE SET count = count + excluded.count",
@@ -203,6 +230,30 @@ static const char *const S_wsql[W_COUNT] = {
         "INSERT INTO %1$s.stats_days%2$s (day, type, count) VALUES (?1, ?2,"
         " ?3) ON CONFLICT (day, type) DO UPDATE SET"
         " count = count + excluded.count",
+    /* a replay that keeps the tables (S_keep_*): the rows that differ,
+     * written over what the table holds at their keys, and the table's
+     * rows beside the replay's, in key order */
+    [W_MEM_PUT] =
+        "INSERT OR REPLACE INTO %1$s.members%2$s (position, user_id,"
+        " display_name, joined_at) SELECT c0, c1, c2, c3 FROM folio_rows",
+    [W_INB_PUT] =
+        "INSERT OR REPLACE INTO %1$s.inbox%2$s (position, contact_id,"
+        " subject, received_at, status, page) SELECT c0, c1, c2, c3, 'new',"
+        " c4 FROM folio_rows",
+    [W_MEMP_PUT] =
+        "INSERT OR REPLACE INTO %1$s.members_private%2$s (subject, position,"
+        " locale, has_password) SELECT c0, c1, c2, c3 FROM folio_rows",
+    [W_MEM_PUT1] =
+        "INSERT OR REPLACE INTO %1$s.members%2$s (position, user_id,"
+        " display_name, joined_at) VALUES (?1, ?2, ?3, ?4)",
+    [W_MEM_SCAN] = "SELECT position, user_id, display_name, joined_at FROM"
+                   " %1$s.members%2$s WHERE position >= ?1 ORDER BY position",
+    [W_INB_SCAN] = "SELECT position, contact_id, subject, received_at, page"
+                   " FROM %1$s.inbox%2$s WHERE position >= ?1 ORDER BY"
+                   " position",
+    [W_MEMP_SCAN] = "SELECT subject, position, locale, has_password FROM"
+                    " %1$s.members_private%2$s WHERE subject >= ?1 ORDER BY"
+                    " subject",
 };
 
 /* ---- stored forms ------------------------------------------------------
@@ -614,7 +665,14 @@ typedef struct S_writer {
      * erasure finds its person's requests without a scan (S_irows_erase) */
     S_irow *irows;
     size_t nirows, capirows;
+    /* a replay that keeps the tables of these projections (S_keep_*), and
+     * the rows it made of each kept table (S_KEEP_ of it) */
+    unsigned keep;
+    long long made[3];
 } S_writer;
+
+/* The tables a replay keeps and compares row by row: their rows made. */
+enum { S_KEEP_MEM, S_KEEP_INB, S_KEEP_MEMP };
 
 enum { Q_MEMBER_OF, Q_MEMBER_NAME, Q_COUNT };
 
@@ -854,7 +912,7 @@ static int S_mrow_cmp(const void *a, const void *b, void *arena)
 static sqlite3_stmt *S_w(S_writer *w, int which, folio_err *err)
 {
     if (!w->st[which]) {
-        char sql[512];
+        char sql[1024];
         int n = snprintf(sql, sizeof sql, S_wsql[which], w->schema,
                          w->suffix);
         if (n < 0 || (size_t)n >= sizeof sql) {
@@ -977,6 +1035,101 @@ static void S_memp_col(const S_rows *r, size_t row, int col,
     }
 }
 
+/* 1 when column i of st is of type and holds the n bytes at v. */
+static int S_same_val(sqlite3_stmt *st, int i, int type, const void *v,
+                      size_t n)
+{
+    if (sqlite3_column_type(st, i) != type)
+        return 0;
+    if (type == SQLITE_NULL)
+        return 1;
+    const void *q = type == SQLITE_BLOB
+                        ? sqlite3_column_blob(st, i)
+                        : (const void *)sqlite3_column_text(st, i);
+    return (size_t)sqlite3_column_bytes(st, i) == n &&
+           (n == 0 || (q && memcmp(q, v, n) == 0));
+}
+
+static int S_same_int(sqlite3_stmt *st, int i, long long v)
+{
+    return sqlite3_column_type(st, i) == SQLITE_INTEGER &&
+           sqlite3_column_int64(st, i) == v;
+}
+
+/* Where the table's row under st sorts beside m (SQLite's order of the
+ * key: NULL and numbers, TEXT, then BLOB; each by memcmp, a prefix
+ * first): < 0 before, 0 the same subject, > 0 after. */
+static int S_mrow_vs(sqlite3_stmt *st, const S_mrow *m, const char *arena)
+{
+    int t = sqlite3_column_type(st, 0);
+    if (t != SQLITE_TEXT && t != SQLITE_BLOB)
+        return -1;
+    int bin = t == SQLITE_BLOB;
+    if (bin != (int)m->bin)
+        return bin ? 1 : -1;
+    const void *q = bin ? sqlite3_column_blob(st, 0)
+                        : (const void *)sqlite3_column_text(st, 0);
+    size_t qn = (size_t)sqlite3_column_bytes(st, 0), mn = m->subject_len;
+    int c = qn && mn ? memcmp(q, S_mrow_subject(m, arena), qn < mn ? qn : mn)
+                     : 0;
+    if (c)
+        return c;
+    return qn < mn ? -1 : qn > mn ? 1 : 0;
+}
+
+/* A replay that keeps members_private (see S_keep_differ): a sorted
+ * bucket's rows beside the table's from the first of them on, and those
+ * it lacks or holds otherwise written over it. */
+static int S_keep_memp(S_writer *w, const S_mbucket *mb, folio_err *err)
+{
+    const char *arena = w->marena.ptr;
+    const S_mrow *first = &mb->rows[0];
+    sqlite3_stmt *st = S_w(w, W_MEMP_SCAN, err);
+    if (!st)
+        return -1;
+    if (first->bin)
+        sqlite3_bind_blob(st, 1, first->subject.sub, (int)first->subject_len,
+                          SQLITE_STATIC);
+    else
+        sqlite3_bind_text(st, 1, arena + first->subject.at,
+                          (int)first->subject_len, SQLITE_STATIC);
+    S_mrow *differ = NULL;
+    size_t nd = 0, cap = 0;
+    int rc = sqlite3_step(st), res = 0;
+    for (size_t i = 0; res == 0 && i < mb->n &&
+                       (rc == SQLITE_ROW || rc == SQLITE_DONE);) {
+        const S_mrow *m = &mb->rows[i];
+        int c = rc == SQLITE_ROW ? S_mrow_vs(st, m, arena) : 1;
+        if (c < 0) {
+            rc = sqlite3_step(st);
+            continue;
+        }
+        if (c > 0 || !S_same_int(st, 1, m->position) ||
+            !S_same_val(st, 2, SQLITE_TEXT, arena + m->locale,
+                        strlen(arena + m->locale)) ||
+            !S_same_int(st, 3, m->has_password)) {
+            S_mrow *d = S_room(differ, nd, &cap, sizeof *d, 64);
+            if (!d)
+                res = err_set(err, "projections: out of memory");
+            else
+                (differ = d)[nd++] = *m;
+        }
+        i++;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (res == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+        res = S_sqlerr(w->db, err, "projections: replay");
+    w->made[S_KEEP_MEMP] += (long long)mb->n;
+    if (res == 0 && nd) {
+        S_rows rows = {nd, S_memp_col, differ, arena, NULL};
+        st = S_w(w, W_MEMP_PUT, err);
+        res = st ? S_vrun(w->db, st, &rows, err) : -1;
+    }
+    free(differ);
+    return res;
+}
+
 /* Writes the members_private rows held back, in key order (appends),
  * bucket after bucket, each as soon as the sorting thread is done with
  * it; the sort is then hidden behind the writing. */
@@ -1007,7 +1160,9 @@ static int S_memp_drain(S_writer *w, folio_err *err)
         } else {
             S_mrow_sort(w->mb[b].rows, w->mb[b].n, w->marena.ptr);
         }
-        if (rc == 0 && w->mb[b].n) {
+        if (rc == 0 && w->mb[b].n && (w->keep & PROJ_MEMBERS)) {
+            rc = S_keep_memp(w, &w->mb[b], err);
+        } else if (rc == 0 && w->mb[b].n) {
             S_rows rows = {w->mb[b].n, S_memp_col, w->mb[b].rows,
                            w->marena.ptr, NULL};
             rc = S_vrun(w->db, st, &rows, err);
@@ -1645,6 +1800,32 @@ static int S_open_late(projections *p, const S_op *op, const buf *arena,
     return r < 0 ? err_prefix(err, "event %lld", op->position) : r;
 }
 
+/* A replay that keeps members (S_keep_*): 1 when the table's row at
+ * op's position is the one op makes under name, 0 when not, -1 on error. */
+static int S_keep_same_member(S_writer *w, const S_op *op, const buf *arena,
+                              const char *name, folio_err *err)
+{
+    sqlite3_stmt *st = S_w(w, W_MEM_SCAN, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, op->position);
+    int rc = sqlite3_step(st), same = 0;
+    if (rc == SQLITE_ROW) {
+        const char *id = arena->ptr + op->f[F_ID];
+        same = S_same_int(st, 0, op->position) &&
+               (op->klen[F_ID] ? S_same_val(st, 1, SQLITE_BLOB, id,
+                                            op->klen[F_ID])
+                               : S_same_val(st, 1, SQLITE_TEXT, id,
+                                            strlen(id))) &&
+               S_same_val(st, 2, SQLITE_TEXT, name, strlen(name)) &&
+               S_same_int(st, 3, op->recorded_at);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return S_sqlerr(w->db, err, "projections: replay");
+    return same;
+}
+
 static int S_write_member(projections *p, S_writer *w, const S_op *op,
                           const buf *arena, folio_err *err)
 {
@@ -1655,16 +1836,21 @@ static int S_write_member(projections *p, S_writer *w, const S_op *op,
         return r < 0 ? -1 : 0;
     if (opened)
         name = opened;
-    int rc = -1;
-    sqlite3_stmt *st = S_w(w, W_MEM_INS, err);
-    if (!st)
+    int rc = -1, keep = (w->keep & PROJ_MEMBERS) != 0, same = 0;
+    if (keep && (same = S_keep_same_member(w, op, arena, name, err)) < 0)
         goto out;
-    sqlite3_bind_int64(st, 1, op->position);
-    S_bind_opkey(st, 2, op, F_ID, arena);
-    sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, op->recorded_at);
-    if (S_run(w, st, err) < 0)
+    sqlite3_stmt *st = same ? NULL : S_w(w, keep ? W_MEM_PUT1 : W_MEM_INS, err);
+    if (!same && !st)
         goto out;
+    w->made[S_KEEP_MEM] += keep;
+    if (st) {
+        sqlite3_bind_int64(st, 1, op->position);
+        S_bind_opkey(st, 2, op, F_ID, arena);
+        sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, op->recorded_at);
+        if (S_run(w, st, err) < 0)
+            goto out;
+    }
     if (w->defer) {
         rc = S_memp_hold_op(w, op, arena, err);
         goto out;
@@ -1931,26 +2117,125 @@ static void S_op_col(const S_rows *r, size_t row, int col,
     }
 }
 
-/* Ops idx[0 .. n) of a batch into one table, in one statement (which,
- * reading cols through folio_rows); each op then kept by hold for the
+/* ---- a replay that keeps the tables ---------------------------------------
+ * `folio replay` of a store whose tables have the shapes this program
+ * makes keeps them (S_writer.keep): it reads the log and decodes every
+ * event as a rebuild does, but compares each row it makes with the
+ * table's row at that key (both in key order, side by side) and writes
+ * only those that differ or are missing, over what is there. Where every
+ * row is right, nothing is written: no dropped tables, no pages of new
+ * ones through the cache and the WAL, nothing to checkpoint. The rows
+ * the table holds and the replay did not make are found by counting
+ * (S_keep_counts): then the replay starts again as a rebuild. The owner's
+ * decisions (S_def.reset) and the counts (S_def.fill) are put right at
+ * the end. */
+
+/* 1 when st's row holds op's columns cols[0 .. ncols) as S_op_col
+ * gives them. */
+static int S_op_same(sqlite3_stmt *st, const S_op *op, const buf *arena,
+                     const S_col *cols, size_t ncols)
+{
+    for (size_t k = 0; k < ncols; k++) {
+        const S_col *c = &cols[k];
+        int i = (int)k, same;
+        size_t at = op->f[c->field];
+        if (c->kind == C_POSITION)
+            same = S_same_int(st, i, op->position);
+        else if (c->kind == C_TIME)
+            same = S_same_int(st, i, op->recorded_at);
+        else if (at == S_NOSTR)
+            same = S_same_val(st, i, SQLITE_NULL, NULL, 0);
+        else if (c->kind == C_KEY && op->klen[c->field])
+            same = S_same_val(st, i, SQLITE_BLOB, arena->ptr + at,
+                              op->klen[c->field]);
+        else
+            same = S_same_val(st, i, SQLITE_TEXT, arena->ptr + at,
+                              strlen(arena->ptr + at));
+        if (!same)
+            return 0;
+    }
+    return 1;
+}
+
+/* A table a batch writes: through which statements, its columns, and
+ * what the rebuild keeps of each row for its end. */
+typedef struct S_tab {
+    int rows, put, scan, keep;
+    const S_col *cols;
+    size_t ncols;
+    int (*hold)(S_writer *, const S_op *, const buf *, folio_err *);
+    unsigned bit;
+} S_tab;
+
+/* Of the ops idx[0 .. n) (in position order), those whose row the table
+ * lacks or holds otherwise, into out: how many, or -1. */
+static long long S_keep_differ(S_writer *w, const S_tab *t, const S_batch *b,
+                               const size_t *idx, size_t n, size_t *out,
+                               folio_err *err)
+{
+    sqlite3_stmt *st = S_w(w, t->scan, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, b->op[idx[0]].position);
+    size_t nout = 0;
+    int rc = sqlite3_step(st);
+    for (size_t i = 0; i < n && (rc == SQLITE_ROW || rc == SQLITE_DONE);) {
+        const S_op *op = &b->op[idx[i]];
+        long long at = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+        if (rc == SQLITE_ROW && at < op->position) {
+            rc = sqlite3_step(st);
+            continue;
+        }
+        if (rc == SQLITE_DONE || at != op->position ||
+            !S_op_same(st, op, &b->arena, t->cols, t->ncols))
+            out[nout++] = idx[i];
+        i++;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return S_sqlerr(w->db, err, "projections: replay");
+    return (long long)nout;
+}
+
+/* Ops idx[0 .. n) of a batch into one table, in one statement (reading
+ * t's cols through folio_rows), or those that differ from the table's
+ * rows when the replay keeps it; each op then kept by t's hold for the
  * rebuild's end. */
 static int S_write_rows(S_feed *f, const S_batch *b, const size_t *idx,
-                        size_t n, int which, const S_col *cols,
-                        int (*hold)(S_writer *, const S_op *, const buf *,
-                                    folio_err *),
-                        unsigned bit)
+                        size_t n, const S_tab *t)
 {
     S_writer *w = f->w;
-    S_rows rows = {n, S_op_col, b, idx, cols};
-    sqlite3_stmt *st = S_w(w, which, &f->err);
-    if (!st || S_vrun(w->db, st, &rows, &f->err) < 0)
+    size_t differ[S_BATCH];
+    S_rows rows = {n, S_op_col, b, idx, t->cols};
+    int which = t->rows;
+    if (w->keep & t->bit) {
+        long long m = S_keep_differ(w, t, b, idx, n, differ, &f->err);
+        if (m < 0)
+            return -1;
+        w->made[t->keep] += (long long)n;
+        which = t->put;
+        rows.n = (size_t)m;
+        rows.b = differ;
+    }
+    sqlite3_stmt *st = rows.n ? S_w(w, which, &f->err) : NULL;
+    if (rows.n && (!st || S_vrun(w->db, st, &rows, &f->err) < 0))
         return -1;
     for (size_t i = 0; i < n; i++)
-        if (hold(w, &b->op[idx[i]], &b->arena, &f->err) < 0)
+        if (t->hold(w, &b->op[idx[i]], &b->arena, &f->err) < 0)
             return -1;
-    f->changed |= bit;
+    if (rows.n)
+        f->changed |= t->bit;
     return 0;
 }
+
+static const S_tab S_tab_mem = {W_MEM_ROWS, W_MEM_PUT, W_MEM_SCAN,
+                                S_KEEP_MEM, S_mem_cols,
+                                sizeof S_mem_cols / sizeof S_mem_cols[0],
+                                S_memp_hold_op, PROJ_MEMBERS};
+static const S_tab S_tab_inb = {W_INB_ROWS, W_INB_PUT, W_INB_SCAN,
+                                S_KEEP_INB, S_inb_cols,
+                                sizeof S_inb_cols / sizeof S_inb_cols[0],
+                                S_irows_hold, PROJ_INBOX};
 
 /* Writes a decoded batch: its members (names opened) and contact
  * requests one statement each, the rest one by one. Order between rows
@@ -1975,11 +2260,8 @@ static int S_batch_write(S_feed *f, S_batch *b)
                  S_write(f->p, f->w, op, &b->arena, &f->changed, &f->err) < 0)
             return -1;
     }
-    if (nm && S_write_rows(f, b, mem, nm, W_MEM_ROWS, S_mem_cols,
-                           S_memp_hold_op, PROJ_MEMBERS) < 0)
-        return -1;
-    if (ni && S_write_rows(f, b, inb, ni, W_INB_ROWS, S_inb_cols,
-                           S_irows_hold, PROJ_INBOX) < 0)
+    if ((nm && S_write_rows(f, b, mem, nm, &S_tab_mem) < 0) ||
+        (ni && S_write_rows(f, b, inb, ni, &S_tab_inb) < 0))
         return -1;
     return 0;
 }
@@ -2477,12 +2759,17 @@ static void S_untune(sqlite3 *db, const S_tuning *saved)
     sqlite3_exec(db, sql, NULL, NULL, NULL);
 }
 
-/* Runs the idx (fin: the fin) statements of the projections in mask. */
-static int S_steps(sqlite3 *db, unsigned mask, int fin, const char *schema,
+/* Runs one kind of S_def statements of the projections in mask. */
+enum { S_IDX, S_RESET, S_FILL, S_FIN };
+static int S_steps(sqlite3 *db, unsigned mask, int which, const char *schema,
                    const char *suffix, folio_err *err)
 {
     for (size_t i = 0; i < S_NDEFS; i++) {
-        const char *const *sql = fin ? S_defs[i].fin : S_defs[i].idx;
+        const S_def *d = &S_defs[i];
+        const char *const *sql = which == S_IDX     ? d->idx
+                                 : which == S_RESET ? d->reset
+                                 : which == S_FILL  ? d->fill
+                                                    : d->fin;
         for (size_t k = 0; (mask & S_defs[i].bit) && sql[k]; k++)
             if (S_exec_t(db, sql[k], schema, suffix, err) < 0)
                 return -1;
@@ -2508,17 +2795,51 @@ static void S_rebuild_end(store **rd)
     *rd = NULL;
 }
 
-/* Streams the log (up to until_ms, or all when until_ms < 0) into fresh
- * tables schema.T<suffix> for the projections in mask, made here with
- * their indexes, then applies the batch's notes and ends with the fin
- * steps, through w (set up here; the caller frees it). *last gets the
- * last position. */
-static int S_build(projections *p, S_writer *w, unsigned mask,
+/* After a replay that keeps tables has made its rows (S_keep_differ):
+ * 1 when a kept table holds rows it did not make (or lost some of them
+ * to a key made twice), 0 when it holds just those, -1 on error. */
+static int S_keep_counts(S_writer *w, folio_err *err)
+{
+    static const struct {
+        unsigned bit;
+        const char *table;
+        int made;
+    } t[] = {{PROJ_MEMBERS, "members", S_KEEP_MEM},
+             {PROJ_MEMBERS, "members_private", S_KEEP_MEMP},
+             {PROJ_INBOX, "inbox", S_KEEP_INB}};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        if (!(w->keep & t[i].bit))
+            continue;
+        char sql[128];
+        sqlite3_stmt *st = NULL;
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM %s.%s%s", w->schema,
+                 t[i].table, w->suffix);
+        if (sqlite3_prepare_v2(w->db, sql, -1, &st, NULL) != SQLITE_OK ||
+            sqlite3_step(st) != SQLITE_ROW) {
+            sqlite3_finalize(st);
+            return S_sqlerr(w->db, err, "projections: replay");
+        }
+        long long n = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        if (n != w->made[t[i].made])
+            return 1;
+    }
+    return 0;
+}
+
+/* Streams the log (up to until_ms, or all when until_ms < 0) into the
+ * tables schema.T<suffix> of the projections in mask: made here with
+ * their indexes, or for those in keep the tables there are (S_keep_*);
+ * then applies the batch's notes and ends with the fill and fin steps,
+ * through w (set up here; the caller frees it). *last gets the last
+ * position. 1: a kept table held rows the replay did not make. */
+static int S_build(projections *p, S_writer *w, unsigned mask, unsigned keep,
                    const char *schema, const char *suffix, long long until_ms,
                    store *rd, long long *last, folio_err *err)
 {
     S_writer_init(w, p->db, schema, suffix, mask);
     w->defer = 1;
+    w->keep = keep &= mask;
     long long end = store_head(p->st);
     if (until_ms >= 0 && store_position_at(p->st, until_ms, &end, err) < 0)
         return -1;
@@ -2530,8 +2851,8 @@ static int S_build(projections *p, S_writer *w, unsigned mask,
     /* the helper decodes its first ranges while this thread drops the old
      * tables (it reads every page of them) and makes the new */
     int piped = end > S_BATCH && S_pipe_start(&pp, &f, end, rd) == 0;
-    if (S_create(p->db, mask, schema, suffix, err) < 0 ||
-        S_steps(p->db, mask, 0, schema, suffix, err) < 0) {
+    if (S_create(p->db, mask & ~keep, schema, suffix, err) < 0 ||
+        S_steps(p->db, mask & ~keep, S_IDX, schema, suffix, err) < 0) {
         if (piped)
             S_pipe_run(&pp, -1);
         buf_free(&f.arena);
@@ -2549,10 +2870,14 @@ static int S_build(projections *p, S_writer *w, unsigned mask,
     }
     S_keys_close(&keys);
     unsigned changed = 0;
+    int r = 0;
     if (S_feed_done(&f, rc, err) < 0 || S_memp_drain(w, err) < 0 ||
-        S_flush(p, w, &w->acc, mask, &changed, err) < 0)
-        return -1;
-    return S_steps(p->db, mask, 1, schema, suffix, err);
+        (keep && (r = S_keep_counts(w, err)) != 0) ||
+        S_steps(p->db, keep, S_RESET, schema, suffix, err) < 0 ||
+        S_flush(p, w, &w->acc, mask, &changed, err) < 0 ||
+        S_steps(p->db, mask, S_FILL, schema, suffix, err) < 0)
+        return r > 0 ? 1 : -1;
+    return S_steps(p->db, mask & ~keep, S_FIN, schema, suffix, err);
 }
 
 /* A private, complete copy in the temp database. */
@@ -2560,23 +2885,24 @@ static int S_build_copy(projections *p, const char *suffix, long long until_ms,
                         store *rd, long long *last, folio_err *err)
 {
     S_writer w;
-    int rc = S_build(p, &w, PROJ_ALL, "temp", suffix, until_ms, rd, last,
+    int rc = S_build(p, &w, PROJ_ALL, 0, "temp", suffix, until_ms, rd, last,
                      err);
     S_writer_free(&w);
     return rc;
 }
 
-/* Inside the write transaction: the live tables dropped and made again,
- * filled from the log, then what the batch collected applied. Readers
- * see the old tables until the commit (WAL keeps their pages), and the new
- * tables reuse the dropped ones' pages instead of growing the file. */
-static int S_replay_tx(projections *p, unsigned mask, store *rd,
-                       folio_err *err)
+/* Inside the write transaction: the live tables dropped and made again
+ * (but those in keep), filled from the log, then what the batch
+ * collected applied. Readers see the old tables until the commit (WAL
+ * keeps their pages), and the new tables reuse the dropped ones' pages
+ * instead of growing the file. 1 as S_build. */
+static int S_replay_tx(projections *p, unsigned mask, unsigned keep,
+                       store *rd, folio_err *err)
 {
     S_writer w;
     long long last = 0;
     S_writer_finalize(&p->live); /* it points at the tables dropped */
-    int rc = S_build(p, &w, mask, "main", "", -1, rd, &last, err);
+    int rc = S_build(p, &w, mask, keep, "main", "", -1, rd, &last, err);
     S_writer_free(&w);
     for (size_t i = 0; rc == 0 && i < S_NDEFS; i++)
         if (mask & S_defs[i].bit)
@@ -2584,7 +2910,50 @@ static int S_replay_tx(projections *p, unsigned mask, store *rd,
     return rc;
 }
 
-int projections_replay(projections *p, unsigned mask, folio_err *err)
+/* One replay in a transaction of its own: 0 committed, 1 (as S_build)
+ * or -1 rolled back. */
+static int S_replay_once(projections *p, unsigned mask, unsigned keep,
+                         folio_err *err)
+{
+    int rc = store_begin(p->st, err);
+    if (rc < 0)
+        return -1;
+    store *rd = NULL;
+    S_rebuild_begin(p, &rd);
+    rc = S_replay_tx(p, mask, keep, rd, err);
+    S_rebuild_end(&rd);
+    if (rc == 0 && store_commit(p->st, err) < 0)
+        rc = -1;
+    if (rc != 0) {
+        store_rollback(p->st);
+        S_writer_finalize(&p->live);
+    }
+    return rc;
+}
+
+static int S_tables_exist(projections *p, const S_def *d, folio_err *err);
+
+/* The projections whose tables are all there and whose checkpoints say
+ * this program made them: a replay may keep those (S_keep_*). */
+static unsigned S_keepable(projections *p)
+{
+    S_cp cps[S_NDEFS];
+    folio_err err;
+    unsigned ok = 0;
+    if (S_cp_load(p, cps, &err) < 0)
+        return 0;
+    for (size_t i = 0; i < S_NDEFS; i++)
+        if (cps[i].found && cps[i].version == S_defs[i].version &&
+            S_tables_exist(p, &S_defs[i], &err) == 1)
+            ok |= S_defs[i].bit;
+    return ok;
+}
+
+/* Replays the projections in mask, keeping the tables of those in keep
+ * that it can; where a kept table held rows the replay did not make, or
+ * could not be read, it starts again with fresh tables. */
+static int S_replay(projections *p, unsigned mask, unsigned keep,
+                    folio_err *err)
 {
     if (p->as_of)
         return err_set(err, "projections: an as-of copy is read-only");
@@ -2595,21 +2964,16 @@ int projections_replay(projections *p, unsigned mask, folio_err *err)
         return 0;
     S_tuning saved;
     S_tune(p->db, &saved);
-    int rc = store_begin(p->st, err);
-    store *rd = NULL;
-    if (rc == 0) {
-        S_rebuild_begin(p, &rd);
-        rc = S_replay_tx(p, mask, rd, err);
-        S_rebuild_end(&rd);
-        if (rc == 0)
-            rc = store_commit(p->st, err);
-        if (rc < 0) {
-            store_rollback(p->st);
-            S_writer_finalize(&p->live);
-        }
-    }
+    int rc = S_replay_once(p, mask, keep & mask, err);
+    if (rc != 0 && (keep & mask))
+        rc = S_replay_once(p, mask, 0, err);
     S_untune(p->db, &saved);
-    return rc;
+    return rc == 0 ? 0 : -1;
+}
+
+int projections_replay(projections *p, unsigned mask, folio_err *err)
+{
+    return S_replay(p, mask, S_keepable(p), err);
 }
 
 /* ---- check ------------------------------------------------------------ */
@@ -2983,7 +3347,7 @@ static int S_bring_up(projections *p, folio_err *err)
         else if (cps[i].position < head)
             behind = 1;
     }
-    if (rebuild && projections_replay(p, rebuild, err) < 0)
+    if (rebuild && S_replay(p, rebuild, 0, err) < 0)
         return err_prefix(err, "rebuilding projections");
     if (!behind)
         return 0;

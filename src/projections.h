@@ -74,9 +74,12 @@ void projections_cmd_end(projections *p, int keep);
 int projections_flush(projections *p, folio_err *err);
 void projections_discard(projections *p);
 
-/* Rebuilds the projections in mask from the log: their tables dropped,
- * made again and filled, all in one write transaction, so readers see the
- * old model until it commits. Must be called outside a transaction. */
+/* Rebuilds the projections in mask from the log, all in one write
+ * transaction, so readers see the old model until it commits. Tables of
+ * this program's shapes are kept and only their rows that differ from the
+ * log's are written; others (and a table holding rows the log never
+ * made) are dropped, made again and filled. Must be called outside a
+ * transaction. */
 int projections_replay(projections *p, unsigned mask, folio_err *err);
 
 /* What a rebuild holds in memory, however long the log: at most `rows`
