@@ -1,4 +1,8 @@
 /* projections — read models built from the event log (see projections.h). */
+/* SQLite's session extension (in the library, declared when asked for):
+ * folio check counts the rows a replay changes through it. */
+#define SQLITE_ENABLE_SESSION 1
+#define SQLITE_ENABLE_PREUPDATE_HOOK 1
 #include "projections.h"
 
 #include <pthread.h>
@@ -152,7 +156,7 @@ enum {
     W_FORGOT, W_HANDLED,
     W_MEM_DEL, W_MEMP_DEL, W_INB_DEL, W_INB_DEL_AT, W_INB_DONE, W_MEM_STATE,
     W_TYPE_ADD, W_DAY_ADD,
-    W_MEM_PUT, W_INB_PUT, W_MEMP_PUT, W_MEM_PUT1,
+    W_MEM_PUT, W_INB_PUT, W_MEMP_PUT, W_MEM_PUT1, W_INB_PUT1,
     W_MEM_SCAN, W_INB_SCAN, W_MEMP_SCAN,
     W_COUNT
 };
@@ -246,6 +250,10 @@ static const char *const S_wsql[W_COUNT] = {
     [W_MEM_PUT1] =
         "INSERT OR REPLACE INTO %1$s.members%2$s (position, user_id,"
         " display_name, joined_at) VALUES (?1, ?2, ?3, ?4)",
+    [W_INB_PUT1] =
+        "INSERT OR REPLACE INTO %1$s.inbox%2$s (position, contact_id,"
+        " subject, received_at, status, page) VALUES (?1, ?2, ?3, ?4, 'new',"
+        " ?5)",
     [W_MEM_SCAN] = "SELECT position, user_id, display_name, joined_at FROM"
                    " %1$s.members%2$s WHERE position >= ?1 ORDER BY position",
     [W_INB_SCAN] = "SELECT position, contact_id, subject, received_at, page"
@@ -669,6 +677,9 @@ typedef struct S_writer {
      * the rows it made of each kept table (S_KEEP_ of it) */
     unsigned keep;
     long long made[3];
+    /* a check's record of the changes (S_check_kept), watched for size */
+    sqlite3_session *sess;
+    int sess_full;
 } S_writer;
 
 /* The tables a replay keeps and compares row by row: their rows made. */
@@ -707,6 +718,7 @@ struct projections {
     long long cp;
     S_staged staged[S_MAX_STAGED];
     size_t nstaged;
+    sqlite3_session *sess; /* a check's (S_check_kept), during it */
 };
 
 const char *const *projections_names(void) { return S_names; }
@@ -1077,6 +1089,19 @@ static int S_mrow_vs(sqlite3_stmt *st, const S_mrow *m, const char *arena)
     return qn < mn ? -1 : qn > mn ? 1 : 0;
 }
 
+/* A check's record of the rows a replay changed (S_check_kept) holds
+ * each changed row: past S_SESS_MAX bytes the check stops (-1, and
+ * sess_full) and compares fresh tables instead, in bounded memory. */
+#define S_SESS_MAX ((sqlite3_int64)32 << 20)
+
+static int S_sess_check(S_writer *w, folio_err *err)
+{
+    if (!w->sess || sqlite3session_memory_used(w->sess) <= S_SESS_MAX)
+        return 0;
+    w->sess_full = 1;
+    return err_set(err, "projections: too many rows differ to count here");
+}
+
 /* A replay that keeps members_private (see S_keep_differ): a sorted
  * bucket's rows beside the table's from the first of them on, and those
  * it lacks or holds otherwise written over it. */
@@ -1127,7 +1152,7 @@ static int S_keep_memp(S_writer *w, const S_mbucket *mb, folio_err *err)
         res = st ? S_vrun(w->db, st, &rows, err) : -1;
     }
     free(differ);
-    return res;
+    return res == 0 ? S_sess_check(w, err) : res;
 }
 
 /* Writes the members_private rows held back, in key order (appends),
@@ -1800,30 +1825,94 @@ static int S_open_late(projections *p, const S_op *op, const buf *arena,
     return r < 0 ? err_prefix(err, "event %lld", op->position) : r;
 }
 
+/* The columns of a batch's rows as W_MEM_ROWS (S_mem_cols) and
+ * W_INB_ROWS (S_inb_cols) read them, in order. */
+enum { C_POSITION, C_TIME, C_KEY, C_STR };
+typedef struct S_col {
+    int kind, field; /* field: the op's F_ for C_KEY and C_STR */
+} S_col;
+static const S_col S_mem_cols[] = {
+    {C_POSITION, 0}, {C_KEY, F_ID}, {C_STR, F_NAME}, {C_TIME, 0}};
+static const S_col S_inb_cols[] = {
+    {C_POSITION, 0}, {C_KEY, F_ID}, {C_KEY, F_SUBJECT}, {C_TIME, 0},
+    {C_STR, F_PAGE}};
+
+/* 1 when st's row holds op's columns cols[0 .. ncols) as S_op_col
+ * gives them. */
+static int S_op_same(sqlite3_stmt *st, const S_op *op, const buf *arena,
+                     const S_col *cols, size_t ncols)
+{
+    for (size_t k = 0; k < ncols; k++) {
+        const S_col *c = &cols[k];
+        int i = (int)k, same;
+        size_t at = op->f[c->field];
+        if (c->kind == C_POSITION)
+            same = S_same_int(st, i, op->position);
+        else if (c->kind == C_TIME)
+            same = S_same_int(st, i, op->recorded_at);
+        else if (at == S_NOSTR)
+            same = S_same_val(st, i, SQLITE_NULL, NULL, 0);
+        else if (c->kind == C_KEY && op->klen[c->field])
+            same = S_same_val(st, i, SQLITE_BLOB, arena->ptr + at,
+                              op->klen[c->field]);
+        else
+            same = S_same_val(st, i, SQLITE_TEXT, arena->ptr + at,
+                              strlen(arena->ptr + at));
+        if (!same)
+            return 0;
+    }
+    return 1;
+}
+
+/* The table's first row at or after position through scan (W_*_SCAN):
+ * 1 with *out on it (the caller resets it), 0 none, -1 on error. */
+static int S_keep_at(S_writer *w, int scan, long long position,
+                     sqlite3_stmt **out, folio_err *err)
+{
+    sqlite3_stmt *st = *out = S_w(w, scan, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, position);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : S_sqlerr(w->db, err, "projections: replay");
+}
+
+/* A replay that keeps the inbox (S_keep_*): 1 when the table's row at
+ * op's position is the one op makes, 0 when not, -1 on error. */
+static int S_keep_same_contact(S_writer *w, const S_op *op, const buf *arena,
+                               folio_err *err)
+{
+    sqlite3_stmt *st;
+    int r = S_keep_at(w, W_INB_SCAN, op->position, &st, err);
+    if (r <= 0)
+        return r;
+    r = S_op_same(st, op, arena, S_inb_cols,
+                  sizeof S_inb_cols / sizeof S_inb_cols[0]);
+    sqlite3_reset(st);
+    return r;
+}
+
 /* A replay that keeps members (S_keep_*): 1 when the table's row at
  * op's position is the one op makes under name, 0 when not, -1 on error. */
 static int S_keep_same_member(S_writer *w, const S_op *op, const buf *arena,
                               const char *name, folio_err *err)
 {
-    sqlite3_stmt *st = S_w(w, W_MEM_SCAN, err);
-    if (!st)
-        return -1;
-    sqlite3_bind_int64(st, 1, op->position);
-    int rc = sqlite3_step(st), same = 0;
-    if (rc == SQLITE_ROW) {
-        const char *id = arena->ptr + op->f[F_ID];
-        same = S_same_int(st, 0, op->position) &&
-               (op->klen[F_ID] ? S_same_val(st, 1, SQLITE_BLOB, id,
-                                            op->klen[F_ID])
-                               : S_same_val(st, 1, SQLITE_TEXT, id,
-                                            strlen(id))) &&
-               S_same_val(st, 2, SQLITE_TEXT, name, strlen(name)) &&
-               S_same_int(st, 3, op->recorded_at);
-    }
+    sqlite3_stmt *st;
+    int r = S_keep_at(w, W_MEM_SCAN, op->position, &st, err);
+    if (r <= 0)
+        return r;
+    const char *id = arena->ptr + op->f[F_ID];
+    r = S_same_int(st, 0, op->position) &&
+        (op->klen[F_ID]
+             ? S_same_val(st, 1, SQLITE_BLOB, id, op->klen[F_ID])
+             : S_same_val(st, 1, SQLITE_TEXT, id, strlen(id))) &&
+        S_same_val(st, 2, SQLITE_TEXT, name, strlen(name)) &&
+        S_same_int(st, 3, op->recorded_at);
     sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return S_sqlerr(w->db, err, "projections: replay");
-    return same;
+    return r;
 }
 
 static int S_write_member(projections *p, S_writer *w, const S_op *op,
@@ -1870,7 +1959,13 @@ out:
 static int S_write_contact(S_writer *w, const S_op *op, const buf *arena,
                            folio_err *err)
 {
-    sqlite3_stmt *st = S_w(w, W_INB_INS, err);
+    int keep = (w->keep & PROJ_INBOX) != 0, same = 0;
+    if (keep && (same = S_keep_same_contact(w, op, arena, err)) < 0)
+        return -1;
+    w->made[S_KEEP_INB] += keep;
+    if (same)
+        return S_irows_hold(w, op, arena, err);
+    sqlite3_stmt *st = S_w(w, keep ? W_INB_PUT1 : W_INB_INS, err);
     if (!st)
         return -1;
     const char *page = S_str(op, F_PAGE, arena);
@@ -2082,18 +2177,6 @@ static void S_str_result(sqlite3_context *ctx, const char *s)
         sqlite3_result_null(ctx);
 }
 
-/* The columns of a batch's rows as W_MEM_ROWS (S_mem_cols) and
- * W_INB_ROWS (S_inb_cols) read them, in order. */
-enum { C_POSITION, C_TIME, C_KEY, C_STR };
-typedef struct S_col {
-    int kind, field; /* field: the op's F_ for C_KEY and C_STR */
-} S_col;
-static const S_col S_mem_cols[] = {
-    {C_POSITION, 0}, {C_KEY, F_ID}, {C_STR, F_NAME}, {C_TIME, 0}};
-static const S_col S_inb_cols[] = {
-    {C_POSITION, 0}, {C_KEY, F_ID}, {C_KEY, F_SUBJECT}, {C_TIME, 0},
-    {C_STR, F_PAGE}};
-
 /* Column col of the row of op idx[row] (S_rows: a the batch, b idx, c
  * the S_col list). */
 static void S_op_col(const S_rows *r, size_t row, int col,
@@ -2129,33 +2212,6 @@ static void S_op_col(const S_rows *r, size_t row, int col,
  * (S_keep_counts): then the replay starts again as a rebuild. The owner's
  * decisions (S_def.reset) and the counts (S_def.fill) are put right at
  * the end. */
-
-/* 1 when st's row holds op's columns cols[0 .. ncols) as S_op_col
- * gives them. */
-static int S_op_same(sqlite3_stmt *st, const S_op *op, const buf *arena,
-                     const S_col *cols, size_t ncols)
-{
-    for (size_t k = 0; k < ncols; k++) {
-        const S_col *c = &cols[k];
-        int i = (int)k, same;
-        size_t at = op->f[c->field];
-        if (c->kind == C_POSITION)
-            same = S_same_int(st, i, op->position);
-        else if (c->kind == C_TIME)
-            same = S_same_int(st, i, op->recorded_at);
-        else if (at == S_NOSTR)
-            same = S_same_val(st, i, SQLITE_NULL, NULL, 0);
-        else if (c->kind == C_KEY && op->klen[c->field])
-            same = S_same_val(st, i, SQLITE_BLOB, arena->ptr + at,
-                              op->klen[c->field]);
-        else
-            same = S_same_val(st, i, SQLITE_TEXT, arena->ptr + at,
-                              strlen(arena->ptr + at));
-        if (!same)
-            return 0;
-    }
-    return 1;
-}
 
 /* A table a batch writes: through which statements, its columns, and
  * what the rebuild keeps of each row for its end. */
@@ -2218,7 +2274,8 @@ static int S_write_rows(S_feed *f, const S_batch *b, const size_t *idx,
         rows.b = differ;
     }
     sqlite3_stmt *st = rows.n ? S_w(w, which, &f->err) : NULL;
-    if (rows.n && (!st || S_vrun(w->db, st, &rows, &f->err) < 0))
+    if (rows.n && (!st || S_vrun(w->db, st, &rows, &f->err) < 0 ||
+                   S_sess_check(w, &f->err) < 0))
         return -1;
     for (size_t i = 0; i < n; i++)
         if (t->hold(w, &b->op[idx[i]], &b->arena, &f->err) < 0)
@@ -2840,6 +2897,7 @@ static int S_build(projections *p, S_writer *w, unsigned mask, unsigned keep,
     S_writer_init(w, p->db, schema, suffix, mask);
     w->defer = 1;
     w->keep = keep &= mask;
+    w->sess = p->sess;
     long long end = store_head(p->st);
     if (until_ms >= 0 && store_position_at(p->st, until_ms, &end, err) < 0)
         return -1;
@@ -3166,13 +3224,10 @@ static int S_except(projections *p, const char *table, long long *extra,
     return 0;
 }
 
-static int S_compare(projections *p, const char *table, buf *report,
-                     folio_err *err)
+/* A table's line of the report, when it differs: 1, else 0; -1. */
+static int S_diff_line(buf *report, const char *table, long long extra,
+                       long long missing, folio_err *err)
 {
-    long long extra = 0, missing = 0;
-    int r = S_side_by_side(p, table, &extra, &missing, err);
-    if (r < 0 || (r == 0 && S_except(p, table, &extra, &missing, err) < 0))
-        return -1;
     if (!extra && !missing)
         return 0;
     if (buf_printf(report,
@@ -3181,6 +3236,97 @@ static int S_compare(projections *p, const char *table, buf *report,
                    table, extra, missing) < 0)
         return err_set(err, "out of memory");
     return 1;
+}
+
+static int S_compare(projections *p, const char *table, buf *report,
+                     folio_err *err)
+{
+    long long extra = 0, missing = 0;
+    int r = S_side_by_side(p, table, &extra, &missing, err);
+    if (r < 0 || (r == 0 && S_except(p, table, &extra, &missing, err) < 0))
+        return -1;
+    return S_diff_line(report, table, extra, missing, err);
+}
+
+/* ---- check by a replay that keeps the tables ------------------------------
+ * A replay that keeps the tables (S_keep_*) writes just the rows that
+ * differ from the log's, so under a session (SQLite's record of the
+ * changes a transaction makes, each row's first and last values) the rows
+ * it changed are the differences: a row it added is missing from the
+ * table, one it took is not in the replay, one it changed is both. The
+ * transaction is rolled back. No copy of the tables is made, nor compared
+ * row by row: a healthy store's check costs about what its replay does. */
+typedef struct S_diff {
+    long long extra, missing;
+} S_diff;
+
+/* The session's changes counted per table of the projections (diff[i][k]:
+ * S_defs[i].tables[k]); changes that put a row back as it was count for
+ * nothing. */
+static int S_diff_count(projections *p, sqlite3_session *ss,
+                        S_diff diff[S_NDEFS][3], folio_err *err)
+{
+    int n = 0;
+    void *cs = NULL;
+    sqlite3_changeset_iter *it = NULL;
+    memset(diff, 0, sizeof(S_diff) * S_NDEFS * 3);
+    if (sqlite3session_changeset(ss, &n, &cs) != SQLITE_OK ||
+        sqlite3changeset_start(&it, n, cs) != SQLITE_OK) {
+        sqlite3_free(cs);
+        return S_sqlerr(p->db, err, "projections: check");
+    }
+    while (sqlite3changeset_next(it) == SQLITE_ROW) {
+        const char *tab = NULL;
+        int ncol = 0, op = 0, ind = 0, changed = 0;
+        sqlite3changeset_op(it, &tab, &ncol, &op, &ind);
+        for (int c = 0; op == SQLITE_UPDATE && c < ncol && !changed; c++) {
+            sqlite3_value *v = NULL;
+            changed = sqlite3changeset_new(it, c, &v) == SQLITE_OK && v;
+        }
+        for (size_t i = 0; tab && i < S_NDEFS; i++)
+            for (size_t k = 0; S_defs[i].tables[k]; k++) {
+                if (strcmp(tab, S_defs[i].tables[k]) != 0)
+                    continue;
+                diff[i][k].extra += op == SQLITE_DELETE || changed;
+                diff[i][k].missing += op == SQLITE_INSERT || changed;
+            }
+    }
+    int rc = sqlite3changeset_finalize(it);
+    sqlite3_free(cs);
+    return rc == SQLITE_OK ? 0 : S_sqlerr(p->db, err, "projections: check");
+}
+
+/* Inside the check's transaction: the replay that keeps the tables under
+ * a session, its differences into diff. 0 done, 1 when it cannot tell
+ * (the tables held rows the log never made, or too many rows differ):
+ * roll back and compare fresh tables; -1 on error. */
+static int S_check_kept(projections *p, store *rd, long long *last,
+                        S_diff diff[S_NDEFS][3], folio_err *err)
+{
+    sqlite3_session *ss = NULL;
+    if (sqlite3session_create(p->db, "main", &ss) != SQLITE_OK)
+        return S_sqlerr(p->db, err, "projections: check");
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < S_NDEFS; i++)
+        for (size_t k = 0; rc == 0 && S_defs[i].tables[k]; k++)
+            if (sqlite3session_attach(ss, S_defs[i].tables[k]) != SQLITE_OK)
+                rc = S_sqlerr(p->db, err, "projections: check");
+    S_writer w;
+    memset(&w, 0, sizeof w);
+    p->sess = ss;
+    if (rc == 0) {
+        rc = S_build(p, &w, PROJ_ALL, PROJ_ALL, "main", "", -1, rd, last,
+                     err);
+        if (rc < 0 && w.sess_full)
+            rc = 1;
+        S_writer_free(&w);
+    }
+    p->sess = NULL;
+    S_writer_finalize(&p->live);
+    if (rc == 0)
+        rc = S_diff_count(p, ss, diff, err);
+    sqlite3session_delete(ss);
+    return rc;
 }
 
 static int S_check_cp(const S_def *d, const S_cp *cp, long long last,
@@ -3238,13 +3384,23 @@ int projections_check(projections *p, buf *report, folio_err *err)
         S_temp_store(p, temp_mode, NULL);
         return -1;
     }
-    int differs = 0;
+    int differs = 0, kept = 0;
     S_cp cps[S_NDEFS];
+    S_diff diff[S_NDEFS][3];
     long long last = 0;
     store *rd = NULL;
     int rc = S_cp_load(p, cps, err);
     S_rebuild_begin(p, &rd);
-    if (rc == 0)
+    if (rc == 0 && S_keepable(p) == PROJ_ALL) {
+        rc = S_check_kept(p, rd, &last, diff, err);
+        kept = rc == 0;
+        if (rc == 1) { /* compare fresh tables instead */
+            store_rollback(p->st);
+            rc = store_begin(p->st, err) < 0 || S_cp_load(p, cps, err) < 0
+                     ? -1 : 0;
+        }
+    }
+    if (rc == 0 && !kept)
         rc = S_build_copy(p, "__chk", -1, rd, &last, err);
     S_rebuild_end(&rd);
     if (rc < 0)
@@ -3259,7 +3415,10 @@ int projections_check(projections *p, buf *report, folio_err *err)
         if (cps[i].found && cps[i].version != S_defs[i].version)
             continue; /* the shapes differ: comparing rows means nothing */
         for (size_t k = 0; S_defs[i].tables[k]; k++) {
-            r = S_compare(p, S_defs[i].tables[k], report, err);
+            const char *t = S_defs[i].tables[k];
+            r = kept ? S_diff_line(report, t, diff[i][k].extra,
+                                   diff[i][k].missing, err)
+                     : S_compare(p, t, report, err);
             if (r < 0)
                 goto fail;
             differs |= r;
