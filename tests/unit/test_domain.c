@@ -617,6 +617,11 @@ START_TEST(replay_keeps_right_rows)
      * goes with the old table) */
     S_sql("INSERT INTO members (position, user_id, display_name, joined_at) VALUES"
           " (999999, x'00', 'Ghost', 0)");
+    ck_assert_int_eq(domain_check(d, &report, &err), 1);
+    ck_assert_msg(strstr(report.ptr, "table members differs from a fresh replay:"
+                                     " 1 row(s) not in the replay, 0 row(s) missing"),
+                  "%s", report.ptr);
+    buf_free(&report);
     ck_assert_msg(domain_replay(d, NULL, 0, &err) == 0, "%s", err.msg);
     after = S_dump();
     ck_assert_str_eq(before, after);
