@@ -40,7 +40,8 @@ enum {
 int projections_open(store *st, vault *v, projections **out, folio_err *err);
 /* Builds private read models in the connection's temp database from the
  * events recorded at or before as_of_ms; the main database is only read.
- * Queries on the handle then answer from that copy. */
+ * Queries on the handle then answer from that copy: those of what pages
+ * show (members, stats); the inbox queries fail. */
 int projections_open_as_of(store *st, vault *v, long long as_of_ms,
                            projections **out, folio_err *err);
 void projections_close(projections *p);

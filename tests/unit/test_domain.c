@@ -794,6 +794,11 @@ START_TEST(as_of)
                          ->valuestring, "Early");
     const cJSON *s = domain_site_data(old, "stats");
     ck_assert_int_eq(cJSON_GetObjectItem(s, "events")->valueint, 2);
+    /* what pages show, the requests counted; the owner's inbox is no
+     * part of the copy */
+    ck_assert_int_eq(cJSON_GetObjectItem(s, "contacts")->valueint, 1);
+    ck_assert_ptr_null(domain_inbox(old, NULL, NULL, &err));
+    ck_assert_msg(strstr(err.msg, "holds no inbox"), "%s", err.msg);
     /* read-only */
     ck_assert_int_eq(S_register(d, "x@example.org", "X", NULL, &res),
                      DOMAIN_OK);
