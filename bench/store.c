@@ -1,7 +1,8 @@
 /* store-bench — what the event store costs, measured beside bare SQLite.
  *
  *   make bench/store-bench && ./bench/store-bench [--quick] [--keep]
- *       [--projections] [--rounds N] [--only replay|check|as-of] [DIR]
+ *       [--projections] [--rounds N] [--only replay|rebuild|check|as-of]
+ *       [DIR]
  *
  * 1. Single-event durable appends through store_append (synchronous FULL,
  *    then NORMAL) against a bare SQLite loop on the same table, pragmas and
@@ -13,12 +14,15 @@
  *    cJSON and upcast to the current schema.
  * 4. Projection replay (S_projections): a site whose log holds real
  *    events (unique members with sealed names, contact requests, an
- *    erasure now and then) rebuilt by domain_replay, as `folio replay`
+ *    erasure now and then) replayed by domain_replay, as `folio replay`
  *    does: every event read, parsed, upcast and applied, display names
- *    decrypted, the tables made again, committed, and the WAL checkpointed
- *    (SQLite does it at that commit); then `folio check` (domain_check:
- *    a replay into scratch tables compared with the live ones) and the
- *    copy `folio build --as-of` makes (domain_open_as_of). Five rounds
+ *    decrypted, each row compared with the table's (the tables are kept:
+ *    nothing differs, nothing is written); the same as a rebuild after
+ *    an upgrade (rebuild: the tables made again, committed, and the WAL
+ *    checkpointed, which SQLite does at that commit); then `folio check`
+ *    (domain_check: the replay counting what it would change, beside the
+ *    integrity check) and the copy `folio build --as-of` makes
+ *    (domain_open_as_of). Five rounds
  *    each (--rounds N); the median is the figure (target for a replay:
  *    500,000 events/s), and each round's peak RSS is printed (target:
  *    128 MiB at a million events).
@@ -449,6 +453,22 @@ static void S_op_replay(domain *d, const folio_config *cfg)
         S_die("domain_replay", err.msg);
 }
 
+/* `folio replay` where the tables cannot be kept: as after an upgrade
+ * that changed the projections' shapes (the checkpoints name another
+ * version), every table dropped, made again and filled. */
+static void S_op_rebuild(domain *d, const folio_config *cfg)
+{
+    sqlite3 *db = NULL;
+    char *msg = NULL;
+    if (sqlite3_open(cfg->db_path, &db) != SQLITE_OK ||
+        sqlite3_busy_timeout(db, 10000) != SQLITE_OK ||
+        sqlite3_exec(db, "UPDATE projection_checkpoints SET version = 0",
+                     NULL, NULL, &msg) != SQLITE_OK)
+        S_die("rebuild", msg ? msg : sqlite3_errmsg(db));
+    sqlite3_close(db);
+    S_op_replay(d, cfg);
+}
+
 static void S_op_check(domain *d, const folio_config *cfg)
 {
     (void)cfg;
@@ -567,6 +587,8 @@ replay:;
         S_die("domain_open", err.msg);
     if (!only || !strcmp(only, "replay"))
         S_rounds(d, &cfg, "replay", S_op_replay, rounds, total);
+    if (!only || !strcmp(only, "rebuild"))
+        S_rounds(d, &cfg, "rebuild", S_op_rebuild, rounds, total);
     if (!only || !strcmp(only, "check"))
         S_rounds(d, &cfg, "check", S_op_check, rounds, total);
     if (!only || !strcmp(only, "as-of"))
@@ -591,6 +613,7 @@ int main(int argc, char **argv)
             rounds = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--only") && i + 1 < argc &&
                  (!strcmp(argv[i + 1], "replay") ||
+                  !strcmp(argv[i + 1], "rebuild") ||
                   !strcmp(argv[i + 1], "check") ||
                   !strcmp(argv[i + 1], "as-of")))
             only = argv[++i], only_proj = 1;
@@ -598,7 +621,7 @@ int main(int argc, char **argv)
             dir_arg = argv[i];
         else {
             fprintf(stderr, "usage: store-bench [--quick] [--keep] [--projections]"
-                            " [--rounds N] [--only replay|check|as-of] [DIR]\n");
+                            " [--rounds N] [--only replay|rebuild|check|as-of] [DIR]\n");
             return 2;
         }
     }
