@@ -922,23 +922,30 @@ static int S_mrow_cmp(const void *a, const void *b, void *arena)
                                              : 0;
 }
 
+/* Statement `which` of S_wsql for schema and suffix, prepared on db, or
+ * NULL. */
+static sqlite3_stmt *S_wprep(sqlite3 *db, int which, const char *schema,
+                             const char *suffix, folio_err *err)
+{
+    char sql[1024];
+    sqlite3_stmt *st = NULL;
+    int n = snprintf(sql, sizeof sql, S_wsql[which], schema, suffix);
+    if (n < 0 || (size_t)n >= sizeof sql) {
+        err_set(err, "projections: statement too long");
+        return NULL;
+    }
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
+                           NULL) != SQLITE_OK) {
+        S_sqlerr(db, err, "projections: prepare");
+        return NULL;
+    }
+    return st;
+}
+
 static sqlite3_stmt *S_w(S_writer *w, int which, folio_err *err)
 {
-    if (!w->st[which]) {
-        char sql[1024];
-        int n = snprintf(sql, sizeof sql, S_wsql[which], w->schema,
-                         w->suffix);
-        if (n < 0 || (size_t)n >= sizeof sql) {
-            err_set(err, "projections: statement too long");
-            return NULL;
-        }
-        if (sqlite3_prepare_v3(w->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
-                               &w->st[which], NULL) != SQLITE_OK) {
-            S_sqlerr(w->db, err, "projections: prepare");
-            w->st[which] = NULL;
-            return NULL;
-        }
-    }
+    if (!w->st[which])
+        w->st[which] = S_wprep(w->db, which, w->schema, w->suffix, err);
     return w->st[which];
 }
 
@@ -2131,6 +2138,10 @@ typedef struct S_batch {
     unsigned changed;
     int failed;
     folio_err err;
+    /* a replay that keeps the tables: the thread that decoded the range
+     * compared its rows with the tables' too (marked), and these differ */
+    int marked;
+    unsigned char differs[S_BATCH];
 } S_batch;
 
 /* A rebuild's window onto the subject keys (S_keys_half keys a
@@ -2225,12 +2236,12 @@ typedef struct S_tab {
 } S_tab;
 
 /* Of the ops idx[0 .. n) (in position order), those whose row the table
- * lacks or holds otherwise, into out: how many, or -1. */
-static long long S_keep_differ(S_writer *w, const S_tab *t, const S_batch *b,
-                               const size_t *idx, size_t n, size_t *out,
-                               folio_err *err)
+ * (read through st, t's scan on some connection) lacks or holds
+ * otherwise, into out: how many, or -1. */
+static long long S_keep_differ(sqlite3_stmt *st, const S_tab *t,
+                               const S_batch *b, const size_t *idx, size_t n,
+                               size_t *out, folio_err *err)
 {
-    sqlite3_stmt *st = S_w(w, t->scan, err);
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, b->op[idx[0]].position);
@@ -2250,7 +2261,7 @@ static long long S_keep_differ(S_writer *w, const S_tab *t, const S_batch *b,
     }
     sqlite3_reset(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return S_sqlerr(w->db, err, "projections: replay");
+        return S_sqlerr(sqlite3_db_handle(st), err, "projections: replay");
     return (long long)nout;
 }
 
@@ -2266,7 +2277,13 @@ static int S_write_rows(S_feed *f, const S_batch *b, const size_t *idx,
     S_rows rows = {n, S_op_col, b, idx, t->cols};
     int which = t->rows;
     if (w->keep & t->bit) {
-        long long m = S_keep_differ(w, t, b, idx, n, differ, &f->err);
+        long long m = 0;
+        for (size_t i = 0; b->marked && i < n; i++)
+            if (b->differs[idx[i]])
+                differ[m++] = idx[i];
+        if (!b->marked)
+            m = S_keep_differ(S_w(w, t->scan, &f->err), t, b, idx, n, differ,
+                              &f->err);
         if (m < 0)
             return -1;
         w->made[t->keep] += (long long)n;
@@ -2295,6 +2312,50 @@ static const S_tab S_tab_inb = {W_INB_ROWS, W_INB_PUT, W_INB_SCAN,
                                 sizeof S_inb_cols / sizeof S_inb_cols[0],
                                 S_irows_hold, PROJ_INBOX};
 
+/* Which of a batch's statements writes op: 0 its members (names
+ * opened; a rebuild's, whose members_private rows wait), 1 its contact
+ * requests, -1 neither (written one by one). */
+static int S_batch_row(const S_op *op, int defer)
+{
+    if (op->kind == S_OP_MEMBER && op->f[F_SEALED] == S_NOSTR && defer)
+        return 0;
+    return op->kind == S_OP_CONTACT ? 1 : -1;
+}
+
+/* For a replay that keeps the tables: the rows of a decoded batch
+ * compared with the tables' through the decoding thread's own statements
+ * scan[0] (members) and scan[1] (inbox; NULL: a table not kept, whose
+ * rows are all written), so both threads share the
+ * comparing; b->differs marks those to write. In the replay's write
+ * transaction the writer has changed only rows that differed, at earlier
+ * positions, which its connection sees and this one may not: a row
+ * made twice that way shows in the counts (S_keep_counts). */
+static int S_batch_mark(S_batch *b, sqlite3_stmt *const scan[2],
+                        folio_err *err)
+{
+    size_t idx[2][S_BATCH], n[2] = {0, 0}, out[S_BATCH];
+    memset(b->differs, 0, b->n);
+    for (size_t i = 0; i < b->n; i++) {
+        int r = S_batch_row(&b->op[i], 1);
+        if (r >= 0)
+            idx[r][n[r]++] = i;
+    }
+    for (int t = 0; t < 2; t++) {
+        if (!scan[t])
+            continue; /* a table not kept */
+        long long m = n[t] ? S_keep_differ(scan[t], t ? &S_tab_inb
+                                                      : &S_tab_mem,
+                                           b, idx[t], n[t], out, err)
+                           : 0;
+        if (m < 0)
+            return -1;
+        for (long long i = 0; i < m; i++)
+            b->differs[out[i]] = 1;
+    }
+    b->marked = 1;
+    return 0;
+}
+
 /* Writes a decoded batch: its members (names opened) and contact
  * requests one statement each, the rest one by one. Order between rows
  * does not matter: rows are keyed by position, notes are applied at the
@@ -2309,10 +2370,9 @@ static int S_batch_write(S_feed *f, S_batch *b)
     size_t mem[S_BATCH], inb[S_BATCH], nm = 0, ni = 0;
     for (size_t i = 0; i < b->n; i++) {
         const S_op *op = &b->op[i];
-        if (op->kind == S_OP_MEMBER && op->f[F_SEALED] == S_NOSTR &&
-            f->w->defer)
+        if (S_batch_row(op, f->w->defer) == 0)
             mem[nm++] = i;
-        else if (op->kind == S_OP_CONTACT)
+        else if (S_batch_row(op, f->w->defer) == 1)
             inb[ni++] = i;
         else if (op->kind != S_OP_NONE &&
                  S_write(f->p, f->w, op, &b->arena, &f->changed, &f->err) < 0)
@@ -2373,20 +2433,42 @@ static void S_keys_close(S_keyring *k)
     k->st = NULL;
 }
 
-/* Reads and decodes range k through st into its slot (claimed, B_BUSY). */
+/* Reads and decodes range k through st into its slot (claimed, B_BUSY),
+ * and when the replay keeps tables compares its rows through scan (st's
+ * statements, S_batch_mark; NULL: the writer compares them). */
 static void S_range_decode(S_pipe *pp, store *st, vault_reader *vr,
-                           S_acc *acc, long long k)
+                           S_acc *acc, long long k, sqlite3_stmt *const *scan)
 {
     S_batch *b = &pp->b[k % S_SLOTS];
     long long after = k * S_BATCH;
     long long upto = pp->end - after < S_BATCH ? pp->end : after + S_BATCH;
     S_fill fl = {pp, b, acc, vr};
     folio_err err = {{0}};
-    if (store_read_data(st, after, upto, S_fill_event, &fl, &err) != 0) {
+    if (store_read_data(st, after, upto, S_fill_event, &fl, &err) != 0 ||
+        (scan && S_batch_mark(b, scan, &err) < 0)) {
         if (!b->err.msg[0])
             b->err = err;
         b->failed = 1;
     }
+}
+
+/* A thread's statements for S_batch_mark on db: 0, or -1 when a kept
+ * table's could not be made (the writer then compares). */
+static int S_scans(const S_writer *w, sqlite3 *db, sqlite3_stmt *scan[2])
+{
+    folio_err err;
+    scan[0] = scan[1] = NULL;
+    if (w->keep & PROJ_MEMBERS)
+        scan[0] = S_wprep(db, W_MEM_SCAN, w->schema, w->suffix, &err);
+    if (w->keep & PROJ_INBOX)
+        scan[1] = S_wprep(db, W_INB_SCAN, w->schema, w->suffix, &err);
+    if ((!(w->keep & PROJ_MEMBERS) || scan[0]) &&
+        (!(w->keep & PROJ_INBOX) || scan[1]))
+        return 0;
+    sqlite3_finalize(scan[0]);
+    sqlite3_finalize(scan[1]);
+    scan[0] = scan[1] = NULL;
+    return -1;
 }
 
 /* Claims the next range while its slot is free: its number, or -1. */
@@ -2401,6 +2483,7 @@ static long long S_claim(S_pipe *pp)
     b->n = 0;
     b->changed = 0;
     b->failed = 0;
+    b->marked = 0;
     b->err.msg[0] = '\0';
     S_arena_clear(&b->arena);
     return k;
@@ -2414,6 +2497,10 @@ static void *S_pipe_main(void *ud)
     /* without a window it must not decode: only the writer may ask the
      * vault itself */
     int can = !pp->f->p->v || pp->keys.vr;
+    const S_writer *w = pp->f->w;
+    sqlite3_stmt *scan[2];
+    int marks = (w->keep & (PROJ_MEMBERS | PROJ_INBOX)) &&
+                S_scans(w, store_db(pp->rd), scan) == 0;
     pthread_mutex_lock(&pp->mu);
     while (can) {
         long long k = S_claim(pp);
@@ -2425,7 +2512,8 @@ static void *S_pipe_main(void *ud)
         }
         pthread_mutex_unlock(&pp->mu);
         S_jtls = on ? &ja : NULL;
-        S_range_decode(pp, pp->rd, pp->keys.vr, &pp->acc, k);
+        S_range_decode(pp, pp->rd, pp->keys.vr, &pp->acc, k,
+                       marks ? scan : NULL);
         S_jtls = NULL;
         pthread_mutex_lock(&pp->mu);
         pp->b[k % S_SLOTS].state = B_READY;
@@ -2434,6 +2522,10 @@ static void *S_pipe_main(void *ud)
     pthread_mutex_unlock(&pp->mu);
     if (on)
         S_jarena_off(&ja);
+    if (marks) {
+        sqlite3_finalize(scan[0]);
+        sqlite3_finalize(scan[1]);
+    }
     return NULL;
 }
 
@@ -2502,6 +2594,15 @@ static int S_pipe_run(S_pipe *pp, int rc)
     S_feed *f = pp->f;
     S_jarena ja; /* for the ranges this thread decodes */
     int on = S_jarena_on(&ja) == 0;
+    /* the writer's own statements (S_w) compare the ranges it decodes */
+    S_writer *w = f->w;
+    folio_err serr;
+    sqlite3_stmt *scan[2] = {
+        w->keep & PROJ_MEMBERS ? S_w(w, W_MEM_SCAN, &serr) : NULL,
+        w->keep & PROJ_INBOX ? S_w(w, W_INB_SCAN, &serr) : NULL};
+    int marks = (w->keep & (PROJ_MEMBERS | PROJ_INBOX)) &&
+                (!(w->keep & PROJ_MEMBERS) || scan[0]) &&
+                (!(w->keep & PROJ_INBOX) || scan[1]);
     pthread_mutex_lock(&pp->mu);
     while (rc == 0 && pp->written < pp->nranges) {
         S_batch *b = &pp->b[pp->written % S_SLOTS];
@@ -2521,7 +2622,8 @@ static int S_pipe_run(S_pipe *pp, int rc)
         }
         pthread_mutex_unlock(&pp->mu);
         S_jtls = on ? &ja : NULL;
-        S_range_decode(pp, f->p->st, pp->keys.vr, &f->w->acc, k);
+        S_range_decode(pp, f->p->st, pp->keys.vr, &f->w->acc, k,
+                       marks ? scan : NULL);
         S_jtls = NULL;
         pthread_mutex_lock(&pp->mu);
         pp->b[k % S_SLOTS].state = B_READY;
