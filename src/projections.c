@@ -1098,13 +1098,13 @@ static int S_mrow_vs(sqlite3_stmt *st, const S_mrow *m, const char *arena)
 }
 
 /* A check's record of the rows a replay changed (S_check_kept) holds
- * each changed row: past S_SESS_MAX bytes the check stops (-1, and
- * sess_full) and compares fresh tables instead, in bounded memory. */
-#define S_SESS_MAX ((sqlite3_int64)32 << 20)
-
+ * each changed row: past the memory of the members_private rows a rebuild
+ * holds (S_hold_max, 16 MiB) the check stops (-1, and sess_full) and
+ * compares fresh tables instead, in bounded memory. */
 static int S_sess_check(S_writer *w, folio_err *err)
 {
-    if (!w->sess || sqlite3session_memory_used(w->sess) <= S_SESS_MAX)
+    if (!w->sess || sqlite3session_memory_used(w->sess) <=
+                        (sqlite3_int64)(S_hold_max * sizeof(S_mrow)))
         return 0;
     w->sess_full = 1;
     return err_set(err, "projections: too many rows differ to count here");
@@ -3421,6 +3421,8 @@ static int S_check_kept(projections *p, store *rd, long long *last,
     if (rc == 0) {
         rc = S_build(p, &w, PROJ_ALL, PROJ_ALL, "main", "", -1, rd, last,
                      err);
+        if (rc == 0)
+            rc = S_sess_check(&w, err); /* the notes' changes too */
         if (rc < 0 && w.sess_full)
             rc = 1;
         S_writer_free(&w);

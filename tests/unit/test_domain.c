@@ -503,6 +503,26 @@ static void S_long_history(domain *d)
     ck_assert_int_eq(S_int("SELECT count(*) FROM inbox"), 1400 - 14);
 }
 
+/* folio check finds the tables differ, with line in its report. */
+static void S_check_reports(domain *d, const char *line)
+{
+    folio_err err = {{0}};
+    buf report = BUF_INIT;
+    ck_assert_int_eq(domain_check(d, &report, &err), 1);
+    ck_assert_msg(strstr(report.ptr, line), "%s", report.ptr);
+    buf_free(&report);
+}
+
+/* A replay puts the tables back as they were when dumped into want. */
+static void S_replay_back(domain *d, const char *want)
+{
+    folio_err err = {{0}};
+    ck_assert_msg(domain_replay(d, NULL, 0, &err) == 0, "%s", err.msg);
+    char *after = S_dump();
+    ck_assert_str_eq(want, after);
+    free(after);
+}
+
 /* The long history's tables equal a replay's, and check agrees. */
 static void S_replay_agrees(domain *d)
 {
@@ -541,6 +561,16 @@ START_TEST(replay_in_bounded_runs)
     domain *d = S_open();
     folio_err err = {{0}};
     S_long_history(d);
+    S_replay_agrees(d);
+    /* more differences than a check may hold (bounded like the rows):
+     * counted by comparing fresh tables instead, the same report */
+    char *good = S_dump();
+    S_sql("UPDATE members SET display_name = 'X' WHERE position IN (SELECT"
+          " position FROM members ORDER BY position LIMIT 30)");
+    S_check_reports(d, "table members differs from a fresh replay: 30 row(s) not in"
+                       " the replay, 30 row(s) missing");
+    S_replay_back(d, good);
+    free(good);
     S_replay_agrees(d);
     domain *then = NULL;
     ck_assert_msg(domain_open_as_of(&S_cfg, util_now_ms() + 1000, &then,
@@ -617,15 +647,9 @@ START_TEST(replay_keeps_right_rows)
      * goes with the old table) */
     S_sql("INSERT INTO members (position, user_id, display_name, joined_at) VALUES"
           " (999999, x'00', 'Ghost', 0)");
-    ck_assert_int_eq(domain_check(d, &report, &err), 1);
-    ck_assert_msg(strstr(report.ptr, "table members differs from a fresh replay:"
-                                     " 1 row(s) not in the replay, 0 row(s) missing"),
-                  "%s", report.ptr);
-    buf_free(&report);
-    ck_assert_msg(domain_replay(d, NULL, 0, &err) == 0, "%s", err.msg);
-    after = S_dump();
-    ck_assert_str_eq(before, after);
-    free(after);
+    S_check_reports(d, "table members differs from a fresh replay: 1 row(s) not in"
+                       " the replay, 0 row(s) missing");
+    S_replay_back(d, before);
     ck_assert_int_eq(S_int("SELECT count(*) FROM sqlite_schema WHERE name = 't_mem'"), 0);
     ck_assert_int_eq(domain_check(d, &report, &err), 0);
     buf_free(&report);
