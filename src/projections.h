@@ -90,9 +90,12 @@ int projections_replay(projections *p, unsigned mask, folio_err *err);
  * make both tiny. Process-wide; set before opening. */
 void projections_set_bounds(size_t rows, size_t keys);
 
-/* Replays the log into temporary tables and compares them, row for row,
- * with the live ones; checks versions and checkpoints too. Differences are
- * appended to report, one a line. 0 equal, 1 differs, -1 error. */
+/* Compares the live tables with a replay of the log (projections_replay's
+ * that keeps them, its changes counted and rolled back; or one into
+ * temporary tables compared row for row); checks versions and checkpoints
+ * too. Differences are appended to report, one a line, a table's rows not
+ * in the replay and missing from it counted. 0 equal, 1 differs, -1
+ * error. Nothing is written. */
 int projections_check(projections *p, buf *report, folio_err *err);
 
 /* Queries (in the caller's transaction when there is one). */
