@@ -1,7 +1,8 @@
 /* store-bench — what the event store costs, measured beside bare SQLite.
  *
  *   make bench/store-bench && ./bench/store-bench [--quick] [--keep]
- *       [--projections] [--rounds N] [DIR]
+ *       [--projections] [--rounds N] [--only replay|rebuild|check|as-of]
+ *       [DIR]
  *
  * 1. Single-event durable appends through store_append (synchronous FULL,
  *    then NORMAL) against a bare SQLite loop on the same table, pragmas and
@@ -13,16 +14,19 @@
  *    cJSON and upcast to the current schema.
  * 4. Projection replay (S_projections): a site whose log holds real
  *    events (unique members with sealed names, contact requests, an
- *    erasure now and then) rebuilt by domain_replay, as `folio replay`
+ *    erasure now and then) replayed by domain_replay, as `folio replay`
  *    does: every event read, parsed, upcast and applied, display names
- *    decrypted, the tables made again, committed, and the WAL checkpointed
- *    (SQLite does it at that commit); then `folio check` (domain_check:
- *    a replay into scratch tables compared with the live ones) and the
- *    copy `folio build --as-of` makes (domain_open_as_of). Five rounds
+ *    decrypted, each row compared with the table's (the tables are kept:
+ *    nothing differs, nothing is written); the same as a rebuild after
+ *    an upgrade (rebuild: the tables made again, committed, and the WAL
+ *    checkpointed, which SQLite does at that commit); then `folio check`
+ *    (domain_check: the replay counting what it would change, beside the
+ *    integrity check) and the copy `folio build --as-of` makes
+ *    (domain_open_as_of). Five rounds
  *    each (--rounds N); the median is the figure (target for a replay:
  *    500,000 events/s), and each round's peak RSS is printed (target:
  *    128 MiB at a million events).
- * --projections runs only 4; a DIR whose site log exists is replayed as
+ * --projections runs only 4 (--only: one of its three, and only 4); a DIR whose site log exists is replayed as
  * it is (rerun with the same DIR and --keep to time changes quickly).
  * Works in a temporary directory (removed unless --keep). Not a test. */
 #include <cjson/cJSON.h>
@@ -449,6 +453,22 @@ static void S_op_replay(domain *d, const folio_config *cfg)
         S_die("domain_replay", err.msg);
 }
 
+/* `folio replay` where the tables cannot be kept: as after an upgrade
+ * that changed the projections' shapes (the checkpoints name another
+ * version), every table dropped, made again and filled. */
+static void S_op_rebuild(domain *d, const folio_config *cfg)
+{
+    sqlite3 *db = NULL;
+    char *msg = NULL;
+    if (sqlite3_open(cfg->db_path, &db) != SQLITE_OK ||
+        sqlite3_busy_timeout(db, 10000) != SQLITE_OK ||
+        sqlite3_exec(db, "UPDATE projection_checkpoints SET version = 0",
+                     NULL, NULL, &msg) != SQLITE_OK)
+        S_die("rebuild", msg ? msg : sqlite3_errmsg(db));
+    sqlite3_close(db);
+    S_op_replay(d, cfg);
+}
+
 static void S_op_check(domain *d, const folio_config *cfg)
 {
     (void)cfg;
@@ -525,7 +545,8 @@ static void S_rounds(domain *d, const folio_config *cfg, const char *what,
 
 /* Writes a site log of total events, then times the rebuild `folio
  * replay` does, `folio check` and the as-of copy, rounds times each. */
-static void S_projections(const char *dir, long total, int rounds)
+static void S_projections(const char *dir, long total, int rounds,
+                          const char *only)
 {
     char site_dir[600];
     snprintf(site_dir, sizeof site_dir, "%s/site", dir);
@@ -564,9 +585,14 @@ replay:;
     domain *d = NULL;
     if (domain_open(&cfg, &d, &err) != 0) /* builds them the first time */
         S_die("domain_open", err.msg);
-    S_rounds(d, &cfg, "replay", S_op_replay, rounds, total);
-    S_rounds(d, &cfg, "check", S_op_check, rounds, total);
-    S_rounds(d, &cfg, "as-of copy", S_op_as_of, rounds, total);
+    if (!only || !strcmp(only, "replay"))
+        S_rounds(d, &cfg, "replay", S_op_replay, rounds, total);
+    if (!only || !strcmp(only, "rebuild"))
+        S_rounds(d, &cfg, "rebuild", S_op_rebuild, rounds, total);
+    if (!only || !strcmp(only, "check"))
+        S_rounds(d, &cfg, "check", S_op_check, rounds, total);
+    if (!only || !strcmp(only, "as-of"))
+        S_rounds(d, &cfg, "as-of copy", S_op_as_of, rounds, total);
     domain_close(d);
     config_free(&cfg);
 }
@@ -574,7 +600,7 @@ replay:;
 int main(int argc, char **argv)
 {
     int quick = 0, keep = 0, only_proj = 0, rounds = 5;
-    const char *dir_arg = NULL;
+    const char *dir_arg = NULL, *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick"))
             quick = 1;
@@ -585,11 +611,17 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--rounds") && i + 1 < argc &&
                  atoi(argv[i + 1]) > 0)
             rounds = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc &&
+                 (!strcmp(argv[i + 1], "replay") ||
+                  !strcmp(argv[i + 1], "rebuild") ||
+                  !strcmp(argv[i + 1], "check") ||
+                  !strcmp(argv[i + 1], "as-of")))
+            only = argv[++i], only_proj = 1;
         else if (argv[i][0] != '-')
             dir_arg = argv[i];
         else {
             fprintf(stderr, "usage: store-bench [--quick] [--keep] [--projections]"
-                            " [--rounds N] [DIR]\n");
+                            " [--rounds N] [--only replay|rebuild|check|as-of] [DIR]\n");
             return 2;
         }
     }
@@ -620,7 +652,7 @@ int main(int argc, char **argv)
     S_fill(rp, total);
     S_replay(rp, total);
 projections:
-    S_projections(dir, total, rounds);
+    S_projections(dir, total, rounds, only);
     if (!keep) {
         folio_err err;
         if (util_rmtree(dir, &err) != 0)

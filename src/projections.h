@@ -40,7 +40,8 @@ enum {
 int projections_open(store *st, vault *v, projections **out, folio_err *err);
 /* Builds private read models in the connection's temp database from the
  * events recorded at or before as_of_ms; the main database is only read.
- * Queries on the handle then answer from that copy. */
+ * Queries on the handle then answer from that copy: those of what pages
+ * show (members, stats); the inbox queries fail. */
 int projections_open_as_of(store *st, vault *v, long long as_of_ms,
                            projections **out, folio_err *err);
 void projections_close(projections *p);
@@ -74,9 +75,12 @@ void projections_cmd_end(projections *p, int keep);
 int projections_flush(projections *p, folio_err *err);
 void projections_discard(projections *p);
 
-/* Rebuilds the projections in mask from the log: their tables dropped,
- * made again and filled, all in one write transaction, so readers see the
- * old model until it commits. Must be called outside a transaction. */
+/* Rebuilds the projections in mask from the log, all in one write
+ * transaction, so readers see the old model until it commits. Tables of
+ * this program's shapes are kept and only their rows that differ from the
+ * log's are written; others (and a table holding rows the log never
+ * made) are dropped, made again and filled. Must be called outside a
+ * transaction. */
 int projections_replay(projections *p, unsigned mask, folio_err *err);
 
 /* What a rebuild holds in memory, however long the log: at most `rows`
@@ -86,9 +90,12 @@ int projections_replay(projections *p, unsigned mask, folio_err *err);
  * make both tiny. Process-wide; set before opening. */
 void projections_set_bounds(size_t rows, size_t keys);
 
-/* Replays the log into temporary tables and compares them, row for row,
- * with the live ones; checks versions and checkpoints too. Differences are
- * appended to report, one a line. 0 equal, 1 differs, -1 error. */
+/* Compares the live tables with a replay of the log (projections_replay's
+ * that keeps them, its changes counted and rolled back; or one into
+ * temporary tables compared row for row); checks versions and checkpoints
+ * too. Differences are appended to report, one a line, a table's rows not
+ * in the replay and missing from it counted. 0 equal, 1 differs, -1
+ * error. Nothing is written. */
 int projections_check(projections *p, buf *report, folio_err *err);
 
 /* Queries (in the caller's transaction when there is one). */
