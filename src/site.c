@@ -1199,17 +1199,30 @@ static int S_templates(site *s, folio_err *err)
     size_t nd = theme_dirs(&s->theme, s->cfg, "templates", dirs);
     if (!(s->tpls = tpl_set_load_dirs(dirs, nd, err)))
         return -1;
+    /* pages of a section without a layout of their own share one pick */
+    const char *lsec = NULL, *lkind = NULL;
+    const tpl *last = NULL;
     for (size_t i = 0; i < s->npages; i++) {
         S_page *p = &s->pages[i];
-        char file[PATH_MAX];
-        snprintf(file, sizeof file, "content/%s", p->c.file);
         const char *kind = p->c.kind == CONTENT_HOME ? "home"
                          : p->c.kind == CONTENT_SECTION ? "section"
                          : (int)i == s->page404 ? "404" : "page";
         if (p->c.kind == CONTENT_PAGE && !p->listed && (int)i != s->page404)
             continue;
+        if (!p->c.layout && last && lkind == kind && p->c.section && lsec &&
+            !strcmp(lsec, p->c.section)) {
+            p->tpl = last;
+            continue;
+        }
+        char file[PATH_MAX];
+        snprintf(file, sizeof file, "content/%s", p->c.file);
         if (S_pick(s, file, p->c.layout, p->c.section, kind, &p->tpl, err) != 0)
             return -1;
+        if (!p->c.layout) {
+            lsec = p->c.section;
+            lkind = kind;
+            last = p->tpl;
+        }
     }
     for (size_t k = 0; k < s->nsections; k++) {
         S_list *l = &s->sections[k];
