@@ -79,6 +79,35 @@ static int S_flush(buf *b, int fd, size_t at_least)
 
 #define S_CHUNK (64 * 1024)
 
+/* What b holds, then len bytes of in at off, appended to out (the copy
+ * in the kernel where it can, else through b). */
+static int S_copy_run(buf *b, int out, int in, long long off, size_t len)
+{
+    if (S_flush(b, out, 0) != 0)
+        return -1;
+    loff_t o = (loff_t)off;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = copy_file_range(in, &o, out, NULL, len - done, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        done += (size_t)n;
+    }
+    char chunk[S_CHUNK];
+    while (done < len) { /* a file system that does not copy for us */
+        size_t want = len - done < sizeof chunk ? len - done : sizeof chunk;
+        ssize_t n = pread(in, chunk, want, (off_t)(off + (long long)done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || util_write_all(out, chunk, (size_t)n) != 0)
+            return -1;
+        done += (size_t)n;
+    }
+    return 0;
+}
+
 static int S_encode(const bstate *st, buf *b, int fd)
 {
     int rc = buf_puts(b, S_MAGIC) || S_str(b, st->stamp) || S_u32(b, (uint32_t)st->ntpl);
@@ -103,17 +132,42 @@ static int S_encode(const bstate *st, buf *b, int fd)
          S_u32(b, (uint32_t)st->nsrc_hash) ||
          (st->nsrc_hash && buf_add(b, (const char *)st->src_hash, st->nsrc_hash * BSTATE_HASH));
     rc = rc || S_u32(b, (uint32_t)st->nsrcs);
+    /* records copied as they are, gathered while they lie end to end */
+    int rfd = -1;
+    long long roff = 0;
+    size_t rlen = 0;
     for (size_t i = 0; rc == 0 && i < st->nsrcs; i++) {
         bstate_src one;
         if (!st->srcs)
             st->src_at(st->src_ud, i, &one);
         const bstate_src *s = st->srcs ? &st->srcs[i] : &one;
-        rc = S_page(b, &s->page) || S_i64(b, s->size) || S_i64(b, s->mtime_ns) ||
+        if (fd >= 0 && !st->srcs && s->raw_fd >= 0 && s->raw_len) {
+            if (rlen && s->raw_fd == rfd && s->raw_off == roff + (long long)rlen) {
+                rlen += s->raw_len;
+                continue;
+            }
+            if (rlen && S_copy_run(b, fd, rfd, roff, rlen) != 0) {
+                rc = -1;
+                break;
+            }
+            rfd = s->raw_fd;
+            roff = s->raw_off;
+            rlen = s->raw_len;
+            continue;
+        }
+        if (rlen && S_copy_run(b, fd, rfd, roff, rlen) != 0) {
+            rc = -1;
+            break;
+        }
+        rlen = 0;
+        rc = rc || S_page(b, &s->page) || S_i64(b, s->size) || S_i64(b, s->mtime_ns) ||
              S_i64(b, s->ctime_ns) || S_i64(b, (long long)s->ino) ||
              S_u32(b, (uint32_t)s->racy) || buf_add(b, (const char *)s->hash, BSTATE_HASH) ||
              S_u32(b, (uint32_t)s->meta) || S_u32(b, (uint32_t)s->words) ||
              S_str(b, s->body_summary) || S_str(b, s->links) || S_flush(b, fd, S_CHUNK);
     }
+    if (rc == 0 && rlen && S_copy_run(b, fd, rfd, roff, rlen) != 0)
+        rc = -1;
     return rc || buf_puts(b, S_END) || S_flush(b, fd, 0) ? -1 : 0;
 }
 
@@ -288,6 +342,7 @@ static void S_rpage(S_rd *r, content_page *p, unsigned char phash[BSTATE_HASH])
 
 static void S_rsrc(S_rd *r, bstate_src *s)
 {
+    const char *at = r->p;
     S_rpage(r, &s->page, s->phash);
     s->size = S_ri64(r);
     s->mtime_ns = S_ri64(r);
@@ -299,6 +354,9 @@ static void S_rsrc(S_rd *r, bstate_src *s)
     s->words = (int)S_ru32(r);
     s->body_summary = S_rstr(r);
     s->links = S_rstr(r);
+    s->raw_off = (long long)(at - r->base);
+    s->raw_len = (size_t)(r->p - at);
+    s->raw_fd = -1;
 }
 
 static void S_rhead(S_rd *r, bstate *st)
@@ -456,9 +514,17 @@ int bstate_load(const char *path, int parts, bstate *st, folio_err *err)
     }
     size_t len = (size_t)sb.st_size;
     char *src = len ? mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
-    close(fd);
-    if (src == MAP_FAILED)
-        return err_set(err, "%s: %s", path, strerror(errno));
+    if (src == MAP_FAILED) {
+        int e = errno;
+        close(fd);
+        return err_set(err, "%s: %s", path, strerror(e));
+    }
+    if (parts & BSTATE_KEEPFD) {
+        st->fd = fd;
+        st->has_fd = 1;
+    } else {
+        close(fd);
+    }
     S_rd r = {src, src + len, !len, src, 0};
     const char *magic = S_take(&r, sizeof S_MAGIC - 1);
     if (!magic || memcmp(magic, S_MAGIC, sizeof S_MAGIC - 1) != 0)
@@ -503,5 +569,7 @@ void bstate_free(bstate *st)
         free(st->srcs[i].links);
     }
     free(st->srcs);
+    if (st->has_fd)
+        close(st->fd);
     memset(st, 0, sizeof *st);
 }

@@ -47,6 +47,12 @@ typedef struct bstate_src {
     /* read back only: the hash of page.params as cJSON_PrintUnformatted
      * gives it (what was stored), so that a reader need not print it again */
     unsigned char phash[BSTATE_HASH];
+    /* Read back: where the record lies in the file. Written: when raw_fd
+     * is set (>= 0 and raw_len > 0), the record is those bytes of that
+     * file, copied as they are (a record the build took unchanged). */
+    long long raw_off;
+    size_t raw_len;
+    int raw_fd;
 } bstate_src;
 
 typedef struct bstate_set {
@@ -70,6 +76,8 @@ typedef struct bstate {
     size_t nsrc_hash;
     bstate_src *srcs;
     size_t nsrcs;
+    int fd;            /* BSTATE_KEEPFD, or -1 (0 in a zeroed bstate: never read) */
+    int has_fd;
     /* Writing only: when srcs is NULL, record i is asked of src_at (so that
      * a big site's records need not all be copied at once). */
     void (*src_at)(void *ud, size_t i, bstate_src *out);
@@ -77,10 +85,12 @@ typedef struct bstate {
 } bstate;
 
 /* What to read back: the outputs part, the content part, or both. */
-enum { BSTATE_OUTS = 1, BSTATE_SRCS = 2 };
+enum { BSTATE_OUTS = 1, BSTATE_SRCS = 2, BSTATE_KEEPFD = 4 };
 
 /* Reads path into st (zeroed first). Returns 0, 1 when there is no state
- * file (st stays empty), or -1 when it is unreadable or malformed. */
+ * file (st stays empty), or -1 when it is unreadable or malformed. With
+ * BSTATE_KEEPFD the file stays open in st->fd (else -1) for raw copies of
+ * its records; bstate_free closes it. */
 int bstate_load(const char *path, int parts, bstate *st, folio_err *err);
 /* Appends st in the file format to b, or writes it to fd as it goes (for
  * big states: memory stays small). Neither owns anything of st. */

@@ -72,6 +72,11 @@ typedef struct S_page {
     int item_known;
     unsigned char item_fp[BSTATE_HASH]; /* the page as lists show it */
     char *links;      /* its Markdown's links (known with meta) */
+    /* its record in the parse cache's file, when taken from there as it
+     * is: the next state copies those bytes instead of encoding them */
+    long long raw_off;
+    size_t raw_len;
+    int raw, raw_meta;
     int broken;       /* the link check: its links to nothing, */
     int xfrag;        /* ... and whether one names another page's #id */
     /* page bundles and images (see "page bundles" below) */
@@ -164,6 +169,7 @@ struct site {
     unsigned char graph_fp[BSTATE_HASH]; /* S_graph_fp, at the start of site_build */
     int graph_fp_known;   /* graph_fp is this site's (it never changes after open) */
     uint64_t static_sum;  /* of static/'s paths, in any order (what links can reach) */
+    int cache_fd;         /* the parse cache's file, open for raw copies, or -1 */
     int skipped;
     int warnings;
     /* page bundles and images */
@@ -642,6 +648,10 @@ static int S_read_one(void *ud, size_t i, void *tls, folio_err *err)
         memset(&c->page, 0, sizeof c->page);
         memcpy(p->hash, c->hash, BSTATE_HASH);
         memcpy(p->phash, c->phash, BSTATE_HASH);
+        p->raw = !c->racy && c->raw_len > 0;
+        p->raw_off = c->raw_off;
+        p->raw_len = c->raw_len;
+        p->raw_meta = c->meta;
         S_take_meta(p, c);
         return 0;
     }
@@ -785,12 +795,16 @@ static int S_read_content(site *s, folio_err *err)
             goto done;
         util_trace("site: the donor's files");
     } else {
-        S_bgload_start(&bg, s->out, BSTATE_SRCS);
+        S_bgload_start(&bg, s->out, BSTATE_SRCS | BSTATE_KEEPFD);
         folio_err ce;
         int walked = S_walk(s->cfg->content_dir, "", ".md", &f, 0, err);
         util_trace("site: content walked");
         if (S_bgload_join(&bg, &s->cache, &ce) == 0 && !S_stamp_same(s, s->cache.stamp, 0))
             bstate_free(&s->cache);
+        if (s->cache.has_fd) { /* the site's now: records are copied from it */
+            s->cache_fd = s->cache.fd;
+            s->cache.has_fd = 0;
+        }
         util_trace("site: parse cache read");
         if (walked != 0)
             goto done;
@@ -4646,6 +4660,7 @@ site *site_open(const folio_config *cfg, const site_opts *opts, folio_err *err)
         return NULL;
     }
     pthread_mutex_init(&s->mu, NULL);
+    s->cache_fd = -1;
     s->cfg = cfg;
     if (opts)
         s->opts = *opts;
@@ -4704,6 +4719,8 @@ void site_close(site *s)
 {
     if (!s)
         return;
+    if (s->cache_fd >= 0)
+        close(s->cache_fd);
     S_bundles_free(s);
     theme_close(&s->theme);
     buf_free(&s->tpl_ids);
@@ -5207,6 +5224,14 @@ static void S_state_src(void *ud, size_t i, bstate_src *c)
     /* an edit within the same clock tick would leave the stat as it is */
     c->racy = c->mtime_ns > s->start_ns - 2000000000LL;
     memcpy(c->hash, p->hash, BSTATE_HASH);
+    /* taken unchanged, and its Markdown's findings as they were: the
+     * cache's bytes are this record's */
+    c->raw_fd = -1;
+    if (p->raw && s->cache_fd >= 0 && !c->racy && c->meta == p->raw_meta) {
+        c->raw_fd = s->cache_fd;
+        c->raw_off = p->raw_off;
+        c->raw_len = p->raw_len;
+    }
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -5541,6 +5566,7 @@ static void S_body_take(site *s, S_body *b)
     p->c.warnings = b->c.warnings;
     b->c.warnings = w;
     atomic_store(&p->meta, 0);
+    p->raw = 0;
     free(p->links);
     p->links = NULL;
     if (!p->fm_summary) {
