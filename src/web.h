@@ -20,7 +20,7 @@
 typedef struct web_answer {
     int status;
     const char *ctype;    /* a static string */
-    char headers[192];    /* extra "Name: value\r\n" lines, all made by folio */
+    char headers[512];    /* extra "Name: value\r\n" lines, all made by folio */
     buf body;
 } web_answer;
 

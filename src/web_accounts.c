@@ -1,6 +1,8 @@
 /* web_accounts — the HTTP side of members' accounts (web_accounts.h). */
 #include "web_accounts.h"
 
+#include <ctype.h>
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,8 +40,18 @@ static int S_b64url(const char *s, size_t n)
 
 /* The value of name in a list of "name=value" separated by any of seps
  * (spaces after a separator skipped), when it is base64url. */
+static int S_pair_if(const char *list, const char *seps, const char *name, char *out,
+                     size_t cap, int (*ok)(const char *, size_t));
+
 static int S_pair(const char *list, const char *seps, const char *name,
                   char *out, size_t cap)
+{
+    return S_pair_if(list, seps, name, out, cap, S_b64url);
+}
+
+/* name's value in a list of name=value pairs, when ok says it is one. */
+static int S_pair_if(const char *list, const char *seps, const char *name, char *out,
+                     size_t cap, int (*ok)(const char *, size_t))
 {
     size_t nl = strlen(name);
     if (!list || !out || cap == 0)
@@ -51,7 +63,7 @@ static int S_pair(const char *list, const char *seps, const char *name,
         size_t n = strcspn(p, seps);
         if (n > nl && !strncmp(p, name, nl) && p[nl] == '=') {
             size_t len = n - nl - 1;
-            if (len == 0 || len >= cap || !S_b64url(p + nl + 1, len))
+            if (len == 0 || len >= cap || !ok(p + nl + 1, len))
                 return -1;
             memcpy(out, p + nl + 1, len);
             out[len] = '\0';
@@ -93,6 +105,39 @@ int web_accounts_set_cookie(char *out, size_t cap, const char *base_url,
                      raw ? raw : "", S_https(base_url) ? "; Secure" : "",
                      raw ? "" : "; Max-Age=0");
     return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+/* One of the owner's pages, as a path of this site: never another site
+ * ("//host"), never up and out (".."), nothing a header could break on. */
+static int S_owner_path(const char *v, size_t n)
+{
+    if (n < 6 || strncmp(v, "/admin", 6) || (n > 6 && v[6] != '/'))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)v[i]) && !strchr("/_-.", v[i]))
+            return 0;
+    for (size_t i = 0; i + 1 < n; i++)
+        if ((v[i] == '/' && v[i + 1] == '/') || (v[i] == '.' && v[i + 1] == '.'))
+            return 0;
+    return 1;
+}
+
+#define S_NEXT_COOKIE "folio_next"
+
+int web_accounts_set_next(char *out, size_t cap, const char *base_url, const char *path)
+{
+    if (path && !S_owner_path(path, strlen(path)))
+        return -1;
+    /* read by POST /login only, for ten minutes */
+    int n = snprintf(out, cap, "Set-Cookie: " S_NEXT_COOKIE "=%s; Path=/login; HttpOnly; "
+                     "SameSite=Lax%s; Max-Age=%d\r\n", path ? path : "",
+                     S_https(base_url) ? "; Secure" : "", path ? 600 : 0);
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+int web_accounts_next(const char *header, char *out, size_t cap)
+{
+    return S_pair_if(header, ";", S_NEXT_COOKIE, out, cap, S_owner_path);
 }
 
 static char S_dummy[crypto_pwhash_STRBYTES];

@@ -37,6 +37,13 @@ int web_accounts_cookie(const char *header, const char *base_url, char *out,
 /* "Set-Cookie: ...\r\n" setting raw, or clearing the cookie (raw NULL). */
 int web_accounts_set_cookie(char *out, size_t cap, const char *base_url,
                             const char *raw);
+/* Where a visitor sent to /login/ was going, kept for the sign-in in a
+ * short-lived cookie: "Set-Cookie: ...\r\n" for path (one of the owner's
+ * pages, else -1), or clearing it (path NULL). */
+int web_accounts_set_next(char *out, size_t cap, const char *base_url, const char *path);
+/* That page, from a Cookie header, into out: 0, or -1 when there is none
+ * (or it is not one of the owner's pages of this site). */
+int web_accounts_next(const char *header, char *out, size_t cap);
 
 /* 1 when password matches the Argon2id hash. hash NULL (no such member):
  * checked against a dummy hash all the same, so an unknown address takes

@@ -117,6 +117,13 @@ static void S_see_other(web_answer *a, const char *to)
     web_see_other(a, to, S_PRIVATE);
 }
 
+/* To /login/, remembering this page for after the sign-in (a GET's page:
+ * a form posted signed out is not sent again). */
+static void S_to_login(web_answer *a, const web_admin_req *r)
+{
+    web_see_other(a, "/login/", r->to_login[0] ? r->to_login : S_PRIVATE);
+}
+
 static void S_refuse(web_answer *a, int status, const char *msg)
 {
     web_html_msg(a, status, msg, S_PRIVATE);
@@ -131,6 +138,11 @@ int web_admin_start(web_admin_req *r, const char *method, const char *path,
         S_see_other(ans, "/admin/");
         return 0;
     }
+    char next[160];
+    size_t pl = path ? strlen(path) : 0;
+    if (pl < sizeof r->to_login - 160 &&
+        web_accounts_set_next(next, sizeof next, base_url, path) == 0)
+        snprintf(r->to_login, sizeof r->to_login, S_PRIVATE "%s", next);
     r->page = path ? S_parse_path(r, path) : P_NONE;
     if (r->page == P_NONE) {
         S_refuse(ans, 404, "there is no such page among the owner's pages");
@@ -147,7 +159,7 @@ int web_admin_start(web_admin_req *r, const char *method, const char *path,
         return 0;
     }
     if (web_accounts_cookie(cookie, base_url, r->session, sizeof r->session) < 0) {
-        S_see_other(ans, "/login/");
+        S_to_login(ans, r);
         return 0;
     }
     if (get) {
@@ -951,7 +963,7 @@ void web_admin_answer(web_admin *a, web_admin_req *r, site *const *s,
         return;
     }
     if (r->role == WEB_ADMIN_NONE) {
-        S_see_other(ans, "/login/");
+        S_to_login(ans, r);
         return;
     }
     if (r->role != WEB_ADMIN_OWNER) {

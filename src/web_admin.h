@@ -41,6 +41,7 @@ typedef struct web_admin_req {
     char id[72];         /* the request or member of the page */
     char query[512];     /* GET: the query string as sent */
     char session[64];    /* the session cookie's token */
+    char to_login[256];  /* the headers of a 303 to /login/ that comes back here */
     int post;
     char action[16];     /* POST: mark, hide, unhide, erase, retry */
     char value[16];      /* mark: the status */

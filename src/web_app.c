@@ -225,9 +225,12 @@ int web_app_start(const web_app *app, web_app_req *r, const web_request *rq,
         return get ? S_reset_page(app, r, rq, a) : S_post_head(app, r, rq, a);
     case WEB_APP_ACCOUNT_DO:
         return get ? S_account_link(r, rq, a) : S_post_head(app, r, rq, a);
+    case WEB_APP_LOGIN:
+        if (web_accounts_next(rq->cookie, r->next, sizeof r->next) != 0)
+            r->next[0] = '\0';
+        return S_post_head(app, r, rq, a);
     case WEB_APP_CONTACT:
     case WEB_APP_REGISTER:
-    case WEB_APP_LOGIN:
     case WEB_APP_LOGOUT:
         return S_post_head(app, r, rq, a);
     case WEB_APP_VERIFY:
@@ -604,9 +607,15 @@ static void S_answer_account(const web_app *app, web_app_req *r, web_answer *a)
         return;
     }
     if (r->route == WEB_APP_LOGIN) {
+        char both[512], clear[160];
         if (web_accounts_set_cookie(cookie, sizeof cookie, base, r->session) < 0)
             cookie[0] = '\0';
-        web_see_other(a, "/account/", cookie);
+        /* back to the owner's page that sent them here (its own check of
+         * the role follows), the remembered page forgotten */
+        if (!r->next[0] || web_accounts_set_next(clear, sizeof clear, base, NULL) != 0)
+            clear[0] = '\0';
+        snprintf(both, sizeof both, "%s%s", cookie, clear);
+        web_see_other(a, r->next[0] ? r->next : "/account/", both);
         return;
     }
     if (web_accounts_set_cookie(cookie, sizeof cookie, base, NULL) < 0)

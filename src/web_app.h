@@ -67,6 +67,7 @@ typedef struct web_app_req {
     char session[64];          /* the session cookie's token (or a new one) */
     char user_id[80];
     char name[96];             /* the member's display name */
+    char next[128];            /* login: the owner's page to go back to, or "" */
     int everywhere;            /* logout: every session of the member */
     int action;                /* enum web_accounts_action */
     domain_result res;

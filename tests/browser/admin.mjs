@@ -38,8 +38,9 @@ await step('signed out, /admin/ asks to sign in', async () => {
 await step('the owner signs in', async () => {
   await page.fill('#email', process.env.OWNER_EMAIL);
   await page.fill('#password', process.env.OWNER_PASSWORD);
-  await Promise.all([page.waitForURL('**/account/'), page.click('form.form button[type=submit]')]);
-  check('the owner signs in', new URL(page.url()).pathname === '/account/');
+  await Promise.all([page.waitForURL('**/admin/inbox/'), page.click('form.form button[type=submit]')]);
+  check('the owner signs in, back at the inbox they asked for',
+        new URL(page.url()).pathname === '/admin/inbox/');
 });
 
 await step('the unread view shows the contact', async () => {

@@ -69,6 +69,20 @@ oc=$(signin owner%40example.org owner-password-long)
 [ -n "$oc" ] && t_ok "the owner signs in" || t_fail "the owner signs in" "no cookie"
 O=(-H "Cookie: folio=$oc")
 
+# ---- back where they were after signing in ----------------------------------------
+t_status GET /admin/inbox/ >/dev/null
+t_contains "signed out: the page asked for is remembered" \
+    "folio_next=/admin/inbox/; Path=/login; HttpOnly; SameSite=Lax" "$T_DIR/headers"
+t_expect "signing in then goes back to it" 303 \
+    "$(post /login "email=owner%40example.org&password=owner-password-long" -H "Cookie: folio_next=/admin/inbox/")"
+t_expect "... to /admin/inbox/" /admin/inbox/ "$(header Location)"
+t_contains "... and forgets it" "folio_next=; Path=/login" "$T_DIR/headers"
+for hostile in //evil.example/admin/ /admin/../account/ "/admin/%0d%0aX:1" https://evil.example/ /account/; do
+    post /login "email=owner%40example.org&password=owner-password-long" \
+        -H "Cookie: folio_next=$hostile" >/dev/null
+    t_expect "a remembered page '$hostile' is not followed" /account/ "$(header Location)"
+done
+
 # ---- home ----------------------------------------------------------------------
 t_expect "the owner: /admin/ is 200" 200 "$(t_status GET /admin/ "${O[@]}")"
 t_expect "... private, no-store" "private, no-store" "$(header Cache-Control)"
