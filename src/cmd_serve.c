@@ -1,4 +1,5 @@
 /* folio serve: the author's loop (serve.h does the work). */
+#include <malloc.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -103,6 +104,11 @@ int cmd_serve(int argc, char **argv)
     }
     serve *s = NULL;
     folio_err err = {{0}};
+    /* A process setting, so the command's: every rebuild allocates what
+     * the one before it freed, so keep the heap (and big arrays in it)
+     * rather than hand it back and fault it in again. */
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
     if (serve_open(&o, &s, &err) != 0 || serve_start(s, &err) != 0) {
         fprintf(stderr, "folio serve: %s\n", err.msg);
         serve_close(s);

@@ -9,7 +9,6 @@
 #include "serve.h"
 
 #include <errno.h>
-#include <malloc.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <microhttpd.h>
@@ -182,6 +181,27 @@ static void S_pending_add(serve *s)
     }
 }
 
+/* A build's end, told to the author and the open pages: err NULL for a
+ * good one (site: what was built). */
+static int S_report(serve *s, const char *why, long long t0, const site *site,
+                    const char *err)
+{
+    if (err) {
+        printf("folio serve: build failed (%s): %s\n"
+               "folio serve: still serving the last good build\n", why, err);
+        fflush(stdout);
+        S_publish(s, err);
+        return -1;
+    }
+    S_pending_clear(s);
+    printf("folio serve: built %d pages in %.0f ms (%s)\n", site_built_pages(site),
+           (double)(util_mono_ns() - t0) / 1e6, why);
+    fflush(stdout);
+    if (!s->published)
+        S_publish(s, NULL);
+    return 0;
+}
+
 /* The quick way, when only page bodies changed: the site served builds
  * again with their new bytes. 1 done, 0 not that kind of edit, -1 failed. */
 static int S_rebuild_bodies(serve *s, const char *why, long long t0)
@@ -194,19 +214,8 @@ static int S_rebuild_bodies(serve *s, const char *why, long long t0)
                                 &err);
     pthread_mutex_unlock(&s->build_mu);
     S_set_busy(s, 0);
-    if (r < 0) {
-        printf("folio serve: build failed (%s): %s\n"
-               "folio serve: still serving the last good build\n", why, err.msg);
-        fflush(stdout);
-        S_publish(s, err.msg);
-    } else if (r > 0) {
-        S_pending_clear(s);
-        printf("folio serve: built %d pages in %.0f ms (%s)\n", site_built_pages(s->gen->site),
-               (double)(util_mono_ns() - t0) / 1e6, why);
-        fflush(stdout);
-        if (!s->published)
-            S_publish(s, NULL);
-    }
+    if (r != 0)
+        (void)S_report(s, why, t0, s->gen->site, r < 0 ? err.msg : NULL);
     return r;
 }
 
@@ -254,20 +263,7 @@ static int S_build(serve *s, const char *why, int known)
     }
     S_gen_free(rc == 0 ? old : g);
     S_set_busy(s, 0);
-    if (rc != 0) {
-        printf("folio serve: build failed (%s): %s\n"
-               "folio serve: still serving the last good build\n", why, err.msg);
-        fflush(stdout);
-        S_publish(s, err.msg);
-        return -1;
-    }
-    S_pending_clear(s);
-    printf("folio serve: built %d pages in %.0f ms (%s)\n", site_built_pages(g->site),
-           (double)(util_mono_ns() - t0) / 1e6, why);
-    fflush(stdout);
-    if (!s->published)
-        S_publish(s, NULL);
-    return 0;
+    return S_report(s, why, t0, rc == 0 ? g->site : NULL, rc == 0 ? NULL : err.msg);
 }
 
 /* After a form post: the pages that read what the commit changed. */
@@ -1153,10 +1149,6 @@ int serve_open(const serve_opts *o, serve **out, folio_err *err)
     *out = NULL;
     if (sodium_init() < 0)
         return err_set(err, "libsodium cannot start");
-    /* Every rebuild allocates what the one before it freed: keep the heap
-     * (and big arrays in it) rather than hand it back and fault it in again. */
-    mallopt(M_TRIM_THRESHOLD, 256 << 20);
-    mallopt(M_MMAP_THRESHOLD, 32 << 20);
     serve *s = calloc(1, sizeof *s);
     if (!s)
         return err_set(err, "out of memory");
