@@ -183,15 +183,12 @@ static char S_sdir[256];
 
 static void S_dsetup(void)
 {
-    unit_tmpdir(S_sdir, sizeof S_sdir, "accounts-domain");
-    folio_err err = {{0}};
-    ck_assert_msg(config_load(S_sdir, &S_cfg, &err) == 0, "%s", err.msg);
+    unit_site_open(S_sdir, sizeof S_sdir, "accounts-domain", &S_cfg);
 }
 
 static void S_dteardown(void)
 {
-    config_free(&S_cfg);
-    unit_rmdir(S_sdir);
+    unit_site_close(S_sdir, &S_cfg);
 }
 
 static int S_signup(domain *d, const char *email, const char *name)

@@ -23,23 +23,17 @@ static folio_config S_cfg;
 
 static void S_setup(void)
 {
-    unit_tmpdir(S_dir, sizeof S_dir, "admin");
-    folio_err err = {{0}};
-    ck_assert_msg(config_load(S_dir, &S_cfg, &err) == 0, "%s", err.msg);
+    unit_site_open(S_dir, sizeof S_dir, "admin", &S_cfg);
 }
 
 static void S_teardown(void)
 {
-    config_free(&S_cfg);
-    unit_rmdir(S_dir);
+    unit_site_close(S_dir, &S_cfg);
 }
 
 static domain *S_open(void)
 {
-    domain *d = NULL;
-    folio_err err = {{0}};
-    ck_assert_msg(domain_open(&S_cfg, &d, &err) == 0, "%s", err.msg);
-    return d;
+    return unit_domain(&S_cfg);
 }
 
 /* n contact requests from n addresses; ids[i] the i-th's id (may be NULL). */

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "config.h"
+#include "domain.h"
 #include "util.h"
 
 /* Runs every test of su; the program's exit status. */
@@ -33,6 +35,30 @@ static inline void unit_rmdir(const char *dir)
 {
     folio_err err;
     util_rmtree(dir, &err);
+}
+
+/* A site of the defaults in a new scratch directory: its folder in dir
+ * and its settings in cfg (a checked fixture's setup). */
+static inline void unit_site_open(char *dir, size_t cap, const char *name, folio_config *cfg)
+{
+    unit_tmpdir(dir, cap, name);
+    folio_err err = {{0}};
+    ck_assert_msg(config_load(dir, cfg, &err) == 0, "%s", err.msg);
+}
+
+static inline void unit_site_close(const char *dir, folio_config *cfg)
+{
+    config_free(cfg);
+    unit_rmdir(dir);
+}
+
+/* The site's domain, opened or the test fails. */
+static inline domain *unit_domain(const folio_config *cfg)
+{
+    domain *d = NULL;
+    folio_err err = {{0}};
+    ck_assert_msg(domain_open(cfg, &d, &err) == 0, "%s", err.msg);
+    return d;
 }
 
 /* The first column of the first row sql gives, read through a connection
