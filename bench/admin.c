@@ -21,36 +21,19 @@
 #include "domain.h"
 #include "site.h"
 #include "util.h"
+#include "demo_site.h"
 #include "web_admin.h"
 
 static double S_ms(void) { return (double)util_mono_ns() / 1e6; }
 
 static void S_die(const char *what, const char *msg)
 {
-    fprintf(stderr, "admin-bench: %s: %s\n", what, msg);
-    exit(1);
+    bench_die("admin-bench", what, msg);
 }
 
 static void S_site(char *dir, size_t cap)
 {
-    const char *keep = getenv("KEEP"), *tmp = getenv("TMPDIR");
-    if (keep && *keep) {
-        snprintf(dir, cap, "%s", keep);
-        if (mkdir(dir, 0700) != 0)
-            S_die("KEEP must name a directory that does not exist yet", dir);
-    } else {
-        snprintf(dir, cap, "%s/folio-admin-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-        if (!mkdtemp(dir))
-            S_die("mkdtemp", dir);
-    }
-    const char *parts[] = {"content", "static", "folio.yml"}; /* the theme: by reference */
-    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-        char from[1024], to[2048];
-        snprintf(from, sizeof from, "%s/%s", FOLIO_SRCDIR, parts[i]);
-        snprintf(to, sizeof to, "%s/%s", dir, parts[i]);
-        if (symlink(from, to) != 0)
-            S_die("symlink", to);
-    }
+    bench_demo_site("admin-bench", dir, cap, 1);
 }
 
 /* n requests, 1 % handled: a sparse filter walks past the other 99 %. */

@@ -23,30 +23,18 @@
 #include "domain.h"
 #include "site.h"
 #include "util.h"
+#include "demo_site.h"
 
 static double S_ms(void) { return (double)util_mono_ns() / 1e6; }
 
 static void S_die(const char *what, const char *msg)
 {
-    fprintf(stderr, "community-bench: %s: %s\n", what, msg);
-    exit(1);
+    bench_die("community-bench", what, msg);
 }
 
-/* A site directory using the source tree's theme and demo content. */
 static void S_site(char *dir, size_t cap)
 {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir, cap, "%s/folio-community-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(dir))
-        S_die("mkdtemp", dir);
-    const char *parts[] = {"content", "static", "folio.yml"}; /* the theme: by reference */
-    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-        char from[1024], to[1024];
-        snprintf(from, sizeof from, "%s/%s", FOLIO_SRCDIR, parts[i]);
-        snprintf(to, sizeof to, "%s/%s", dir, parts[i]);
-        if (symlink(from, to) != 0)
-            S_die("symlink", to);
-    }
+    bench_demo_site("community-bench", dir, cap, 0);
 }
 
 static void S_register(domain *d, long i, domain_result *res)
