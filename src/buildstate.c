@@ -41,6 +41,24 @@ static int S_str(buf *b, const char *s)
     return S_u32(b, (uint32_t)n) || buf_add(b, s, n);
 }
 
+/* A string that stayed in a file (links_lazy): n bytes at off of fd. */
+static int S_str_at(buf *b, int fd, long long off, uint32_t n)
+{
+    if (n >= S_NIL || S_u32(b, n) || buf_grow(b, n))
+        return -1;
+    for (size_t got = 0; got < n;) {
+        ssize_t r = pread(fd, b->ptr + b->len + got, n - got, (off_t)(off + (long long)got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        got += (size_t)r;
+    }
+    b->len += n;
+    b->ptr[b->len] = '\0';
+    return 0;
+}
+
 static int S_strv(buf *b, char *const *v, size_t n)
 {
     int rc = S_u32(b, (uint32_t)n);
@@ -164,7 +182,10 @@ static int S_encode(const bstate *st, buf *b, int fd)
              S_i64(b, s->ctime_ns) || S_i64(b, (long long)s->ino) ||
              S_u32(b, (uint32_t)s->racy) || buf_add(b, (const char *)s->hash, BSTATE_HASH) ||
              S_u32(b, (uint32_t)s->meta) || S_u32(b, (uint32_t)s->words) ||
-             S_str(b, s->body_summary) || S_str(b, s->links) || S_flush(b, fd, S_CHUNK);
+             S_str(b, s->body_summary) ||
+             (s->links_lazy ? S_str_at(b, s->links_fd, s->links_off, s->links_len)
+                            : S_str(b, s->links)) ||
+             S_flush(b, fd, S_CHUNK);
     }
     if (rc == 0 && rlen && S_copy_run(b, fd, rfd, roff, rlen) != 0)
         rc = -1;
@@ -191,7 +212,24 @@ typedef struct S_rd {
     int bad;
     const char *base;  /* the mapping */
     size_t dropped;    /* bytes of it given back */
+    char *bp, *bend;   /* a record's block (content_page.blk), or NULL */
+    int lazy;          /* BSTATE_LAZYLINKS */
+    int fd;
 } S_rd;
+
+/* n bytes of the record's block, aligned for pointers (arrays). */
+static char *S_balloc(S_rd *r, size_t n, int align)
+{
+    if (align)
+        r->bp += (size_t)(-(uintptr_t)r->bp & (sizeof(char *) - 1));
+    if ((size_t)(r->bend - r->bp) < n) {
+        r->bad = 1;
+        return NULL;
+    }
+    char *at = r->bp;
+    r->bp += n;
+    return at;
+}
 
 /* Gives back the pages of the mapping already decoded: the parse cache of
  * a big site is read once, and need not stay in memory beside its copy. */
@@ -257,49 +295,64 @@ static char *S_rstr(S_rd *r)
     if (r->bad || n == S_NIL)
         return NULL;
     const char *at = S_take(r, n);
-    char *s = at ? util_strndup(at, n) : NULL;
-    if (at && !s)
+    if (!at)
+        return NULL;
+    char *s;
+    if (r->bp) {
+        if ((s = S_balloc(r, (size_t)n + 1, 0))) {
+            memcpy(s, at, n);
+            s[n] = '\0';
+        }
+    } else if (!(s = util_strndup(at, n)))
         r->bad = 1;
     return s;
 }
 
-/* Past a string without copying it. */
-static void S_skipstr(S_rd *r)
+/* Past a string without copying it: the bytes its copy would take. */
+static size_t S_skipstr(S_rd *r)
 {
     uint32_t n = S_ru32(r);
-    if (!r->bad && n != S_NIL)
-        (void)S_take(r, n);
+    if (r->bad || n == S_NIL || !S_take(r, n))
+        return 0;
+    return (size_t)n + 1;
 }
 
-static void S_skipstrv(S_rd *r)
+static size_t S_skipstrv(S_rd *r)
 {
     size_t n = S_rcount(r, 4);
+    size_t sz = (n ? n : 1) * sizeof(char *) + sizeof(char *) - 1;
     for (size_t i = 0; i < n && !r->bad; i++)
-        S_skipstr(r);
+        sz += S_skipstr(r);
+    return sz;
 }
 
-/* Past one content record (the layout S_rsrc reads). */
-static void S_skipsrc(S_rd *r)
+/* Past one content record (the layout S_rsrc reads): the size of the
+ * block its strings and arrays take. */
+static size_t S_skipsrc(S_rd *r)
 {
-    S_skipstr(r);                 /* file */
+    size_t sz = S_skipstr(r);     /* file */
     (void)S_ru32(r);              /* kind */
     for (int k = 0; k < 5; k++)   /* section title slug layout summary */
-        S_skipstr(r);
+        sz += S_skipstr(r);
     (void)S_take(r, 8 + 8 + 4 + 8); /* date lastmod draft weight */
-    S_skipstrv(r);                /* tags */
-    S_skipstrv(r);                /* aliases */
-    S_skipstr(r);                 /* params */
+    sz += S_skipstrv(r);          /* tags */
+    sz += S_skipstrv(r);          /* aliases */
+    (void)S_skipstr(r);           /* params: parsed, not copied */
     (void)S_take(r, 8 + 4);       /* body_offset body_line */
-    S_skipstr(r);                 /* warnings */
+    sz += S_skipstr(r);           /* warnings */
     (void)S_take(r, 4 * 8 + 4 + BSTATE_HASH + 4 + 4); /* stat racy hash meta words */
-    S_skipstr(r);                 /* body_summary */
-    S_skipstr(r);                 /* links */
+    sz += S_skipstr(r);           /* body_summary */
+    size_t links = S_skipstr(r);
+    return sz + (r->lazy ? 0 : links);
 }
 
 static char **S_rstrv(S_rd *r, size_t *n)
 {
     *n = S_rcount(r, 4);
-    char **v = calloc(*n ? *n : 1, sizeof *v);
+    char **v = r->bp ? (char **)(void *)S_balloc(r, (*n ? *n : 1) * sizeof *v, 1)
+                     : calloc(*n ? *n : 1, sizeof *v);
+    if (v && r->bp)
+        memset(v, 0, (*n ? *n : 1) * sizeof *v);
     if (!v) {
         r->bad = 1;
         *n = 0;
@@ -311,9 +364,12 @@ static char **S_rstrv(S_rd *r, size_t *n)
     return v;
 }
 
-static void S_rpage(S_rd *r, content_page *p, unsigned char phash[BSTATE_HASH])
+static void S_rpage(S_rd *r, content_page *p, unsigned char phash[BSTATE_HASH], char *blk,
+                    size_t blklen)
 {
     memset(p, 0, sizeof *p);
+    p->blk = blk;
+    p->blklen = blklen;
     p->file = S_rstr(r);
     p->kind = (enum content_kind)S_ru32(r);
     p->section = S_rstr(r);
@@ -329,7 +385,9 @@ static void S_rpage(S_rd *r, content_page *p, unsigned char phash[BSTATE_HASH])
     p->aliases = S_rstrv(r, &p->naliases);
     uint32_t plen = S_ru32(r);
     const char *params = plen == S_NIL ? NULL : S_take(r, plen);
-    p->params = params ? cJSON_ParseWithLength(params, plen) : NULL;
+    p->params = !params                                 ? NULL
+                : plen == 2 && !memcmp(params, "{}", 2) ? content_no_params()
+                                                        : cJSON_ParseWithLength(params, plen);
     if (params)
         crypto_generichash(phash, BSTATE_HASH, (const unsigned char *)params, plen, NULL, 0);
     p->body_offset = (size_t)S_ri64(r);
@@ -343,7 +401,16 @@ static void S_rpage(S_rd *r, content_page *p, unsigned char phash[BSTATE_HASH])
 static void S_rsrc(S_rd *r, bstate_src *s)
 {
     const char *at = r->p;
-    S_rpage(r, &s->page, s->phash);
+    S_rd probe = *r;
+    size_t need = S_skipsrc(&probe);
+    char *blk = probe.bad ? NULL : malloc(need ? need : 1);
+    if (!blk) {
+        r->bad = 1;
+        return;
+    }
+    r->bp = blk;
+    r->bend = blk + need;
+    S_rpage(r, &s->page, s->phash, blk, need);
     s->size = S_ri64(r);
     s->mtime_ns = S_ri64(r);
     s->ctime_ns = S_ri64(r);
@@ -353,7 +420,18 @@ static void S_rsrc(S_rd *r, bstate_src *s)
     s->meta = (int)S_ru32(r);
     s->words = (int)S_ru32(r);
     s->body_summary = S_rstr(r);
-    s->links = S_rstr(r);
+    if (r->lazy) {
+        uint32_t n = S_ru32(r);
+        s->links_off = (long long)(r->p - r->base);
+        if (!r->bad && n != S_NIL && S_take(r, n)) {
+            s->links_lazy = 1;
+            s->links_fd = r->fd;
+            s->links_len = n;
+        }
+    } else {
+        s->links = S_rstr(r);
+    }
+    r->bp = r->bend = NULL;
     s->raw_off = (long long)(at - r->base);
     s->raw_len = (size_t)(r->p - at);
     s->raw_fd = -1;
@@ -525,7 +603,10 @@ int bstate_load(const char *path, int parts, bstate *st, folio_err *err)
     } else {
         close(fd);
     }
-    S_rd r = {src, src + len, !len, src, 0};
+    S_rd r = {src, src + len, !len, src, 0, NULL, NULL,
+              (parts & (BSTATE_KEEPFD | BSTATE_LAZYLINKS)) ==
+                  (BSTATE_KEEPFD | BSTATE_LAZYLINKS),
+              st->has_fd ? st->fd : -1};
     const char *magic = S_take(&r, sizeof S_MAGIC - 1);
     if (!magic || memcmp(magic, S_MAGIC, sizeof S_MAGIC - 1) != 0)
         r.bad = 1;
@@ -564,9 +645,11 @@ void bstate_free(bstate *st)
     free(st->outs);
     free(st->src_hash);
     for (size_t i = 0; st->srcs && i < st->nsrcs; i++) {
+        /* what rode with a record lies in its block (or its page was
+         * taken, block and all, and took them: see bstate.h) */
+        content_str_free(&st->srcs[i].page, st->srcs[i].body_summary);
+        content_str_free(&st->srcs[i].page, st->srcs[i].links);
         content_page_free(&st->srcs[i].page);
-        free(st->srcs[i].body_summary);
-        free(st->srcs[i].links);
     }
     free(st->srcs);
     if (st->has_fd)

@@ -17,6 +17,7 @@
 #define FOLIO_BUILDSTATE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "content.h"
 #include "util.h"
 
@@ -44,6 +45,14 @@ typedef struct bstate_src {
     int words;
     char *body_summary; /* the first paragraph, when front matter gave none */
     char *links;       /* its Markdown's links, "LINE<TAB>URL" lines (when meta) */
+    /* (read back, body_summary and links lie in page.blk: who takes the
+     * page takes them too, or leaves them NULL here) */
+    /* Or the links stay in a file (BSTATE_LAZYLINKS, and a writer that has
+     * them there): links_len bytes at links_off of links_fd, links NULL. */
+    int links_lazy;
+    int links_fd;
+    long long links_off;
+    uint32_t links_len;
     /* read back only: the hash of page.params as cJSON_PrintUnformatted
      * gives it (what was stored), so that a reader need not print it again */
     unsigned char phash[BSTATE_HASH];
@@ -85,7 +94,11 @@ typedef struct bstate {
 } bstate;
 
 /* What to read back: the outputs part, the content part, or both. */
-enum { BSTATE_OUTS = 1, BSTATE_SRCS = 2, BSTATE_KEEPFD = 4 };
+enum { BSTATE_OUTS = 1, BSTATE_SRCS = 2, BSTATE_KEEPFD = 4,
+       /* with KEEPFD: records' links are left in the file (links_lazy),
+        * the biggest part of a big site's records, which a build reads
+        * only for pages whose links it checks again */
+       BSTATE_LAZYLINKS = 8 };
 
 /* Reads path into st (zeroed first). Returns 0, 1 when there is no state
  * file (st stays empty), or -1 when it is unreadable or malformed. With

@@ -301,6 +301,61 @@ static int S_bad_utf8_line(const char *src, size_t len)
     return line;
 }
 
+/* Moves p's strings and arrays into one block (see content_page.blk);
+ * left as they are when memory runs out. */
+static void S_pack(content_page *p)
+{
+    char **one[] = {&p->file, &p->section, &p->title, &p->slug, &p->layout, &p->summary,
+                    &p->warnings};
+    size_t nv[2] = {p->ntags, p->naliases}, sz = 0;
+    char ***vv[2] = {&p->tags, &p->aliases};
+    for (size_t k = 0; k < sizeof one / sizeof *one; k++)
+        sz += *one[k] ? strlen(*one[k]) + 1 : 0;
+    for (int k = 0; k < 2; k++) {
+        sz += ((nv[k] ? nv[k] : 1) + 1) * sizeof(char *);
+        for (size_t i = 0; i < nv[k]; i++)
+            sz += strlen((*vv[k])[i]) + 1;
+    }
+    if (p->params && !p->params->child && p->params != content_no_params()) {
+        cJSON_Delete(p->params);
+        p->params = content_no_params();
+    }
+    char *blk = malloc(sz ? sz : 1), *at = blk;
+    if (!blk || p->blk) {
+        free(blk);
+        return;
+    }
+    char **arr[2];
+    for (int k = 0; k < 2; k++) { /* both arrays first: aligned */
+        arr[k] = (char **)(void *)at;
+        at += ((nv[k] ? nv[k] : 1) + 1) * sizeof(char *);
+        memset(arr[k], 0, (nv[k] ? nv[k] : 1) * sizeof(char *));
+    }
+    for (int k = 0; k < 2; k++) {
+        char **v = arr[k];
+        for (size_t i = 0; i < nv[k]; i++) {
+            size_t n = strlen((*vv[k])[i]) + 1;
+            memcpy(at, (*vv[k])[i], n);
+            free((*vv[k])[i]);
+            v[i] = at;
+            at += n;
+        }
+        free(*vv[k]);
+        *vv[k] = v;
+    }
+    for (size_t k = 0; k < sizeof one / sizeof *one; k++) {
+        if (!*one[k])
+            continue;
+        size_t n = strlen(*one[k]) + 1;
+        memcpy(at, *one[k], n);
+        free(*one[k]);
+        *one[k] = at;
+        at += n;
+    }
+    p->blk = blk;
+    p->blklen = sz;
+}
+
 int content_parse(const char *file, const char *src, size_t len, content_page *out,
                   folio_err *err)
 {
@@ -325,6 +380,7 @@ int content_parse(const char *file, const char *src, size_t len, content_page *o
     if (!S_is_fence(src + start, n, 0)) {
         out->body_offset = start;
         out->body_line = 1;
+        S_pack(out);
         return 0;
     }
     size_t fm_start = next, p = next;
@@ -358,14 +414,34 @@ int content_parse(const char *file, const char *src, size_t len, content_page *o
     cJSON_Delete(lines);
     if (rc != 0)
         content_page_free(out);
+    else
+        S_pack(out);
     return rc;
 }
 
-static void S_strv_free(char **v, size_t n)
+cJSON *content_no_params(void)
 {
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
+    static cJSON none = {.type = cJSON_Object};
+    return &none;
+}
+
+int content_in_blk(const content_page *p, const void *s)
+{
+    const char *c = s;
+    return p->blk && c >= p->blk && c < p->blk + p->blklen;
+}
+
+void content_str_free(const content_page *p, char *s)
+{
+    if (s && !content_in_blk(p, s))
+        free(s);
+}
+
+static void S_strv_free(const content_page *p, char **v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        content_str_free(p, v[i]);
+    content_str_free(p, (char *)v);
 }
 
 static int S_strv_copy(char **from, size_t n, char ***to)
@@ -401,7 +477,9 @@ int content_page_copy(const content_page *from, content_page *to)
              S_strcopy(from->warnings, &to->warnings) ||
              S_strv_copy(from->tags, from->ntags, &to->tags) ||
              S_strv_copy(from->aliases, from->naliases, &to->aliases) ||
-             !(to->params = cJSON_Duplicate(from->params, 1));
+             !(to->params = from->params == content_no_params()
+                                ? content_no_params()
+                                : cJSON_Duplicate(from->params, 1));
     if (rc != 0) {
         if (!to->tags)
             to->ntags = 0;
@@ -417,16 +495,18 @@ void content_page_free(content_page *p)
 {
     if (!p)
         return;
-    free(p->file);
-    free(p->section);
-    free(p->title);
-    free(p->slug);
-    free(p->layout);
-    free(p->summary);
-    S_strv_free(p->tags, p->ntags);
-    S_strv_free(p->aliases, p->naliases);
-    cJSON_Delete(p->params);
-    free(p->warnings);
+    content_str_free(p, p->file);
+    content_str_free(p, p->section);
+    content_str_free(p, p->title);
+    content_str_free(p, p->slug);
+    content_str_free(p, p->layout);
+    content_str_free(p, p->summary);
+    S_strv_free(p, p->tags, p->ntags);
+    S_strv_free(p, p->aliases, p->naliases);
+    if (p->params != content_no_params())
+        cJSON_Delete(p->params);
+    content_str_free(p, p->warnings);
+    free(p->blk);
     memset(p, 0, sizeof *p);
 }
 

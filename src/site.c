@@ -72,6 +72,10 @@ typedef struct S_page {
     int item_known;
     unsigned char item_fp[BSTATE_HASH]; /* the page as lists show it */
     char *links;      /* its Markdown's links (known with meta) */
+    /* or they stayed in the parse cache's file (S_links reads them) */
+    int links_lazy;
+    uint32_t links_len;
+    long long links_off;
     /* its record in the parse cache's file, when taken from there as it
      * is: the next state copies those bytes instead of encoding them */
     long long raw_off;
@@ -575,20 +579,66 @@ static int S_same_stat(const bstate_src *c, const S_page *p)
            c->ctime_ns == p->ctime_ns && c->ino == p->ino;
 }
 
+/* Takes *from, or a copy when it lies in a block p does not own (a
+ * record whose page stays in the cache). 0, or -1 out of memory. */
+static int S_take_str(const S_page *p, const content_page *owner, char **from, char **to)
+{
+    if (*from && content_in_blk(owner, *from) && !content_in_blk(&p->c, *from)) {
+        if (!(*to = util_strdup(*from)))
+            return -1;
+    } else {
+        *to = *from;
+    }
+    *from = NULL;
+    return 0;
+}
+
 /* What the Markdown gave, when the bytes are those the cache knew. */
-static void S_take_meta(S_page *p, bstate_src *c)
+static void S_take_meta(S_page *p, bstate_src *c, const content_page *owner)
 {
     p->fm_summary = p->c.summary != NULL;
     if (!c || !c->meta || memcmp(c->hash, p->hash, BSTATE_HASH) != 0)
         return;
-    p->words = c->words;
-    if (!p->fm_summary) {
-        p->c.summary = c->body_summary;
-        c->body_summary = NULL;
+    char *sum = NULL, *links = NULL;
+    if ((!p->fm_summary && S_take_str(p, owner, &c->body_summary, &sum) != 0) ||
+        S_take_str(p, owner, &c->links, &links) != 0) {
+        content_str_free(&p->c, sum);
+        return; /* out of memory: the Markdown is rendered again */
     }
-    p->links = c->links;
-    c->links = NULL;
+    p->words = c->words;
+    if (!p->fm_summary)
+        p->c.summary = sum;
+    p->links = links;
+    p->links_lazy = c->links_lazy;
+    p->links_off = c->links_off;
+    p->links_len = c->links_len;
     atomic_store(&p->meta, 1);
+}
+
+/* Page p's links: p->links, or read into tmp from the parse cache's file.
+ * NULL when there are none or they cannot be read (a link check then
+ * finds nothing to say of the page). The descriptor keeps the bytes it
+ * was opened on: a tree's state is unlinked, never rewritten, before a
+ * build goes into that tree again (S_inc_load), as serve's builds do. */
+static const char *S_links(const site *s, const S_page *p, buf *tmp)
+{
+    if (!p->links_lazy || s->cache_fd < 0)
+        return p->links;
+    tmp->len = 0;
+    if (buf_grow(tmp, p->links_len) != 0)
+        return NULL;
+    for (size_t got = 0; got < p->links_len;) {
+        ssize_t r = pread(s->cache_fd, tmp->ptr + got, p->links_len - got,
+                          (off_t)(p->links_off + (long long)got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return NULL;
+        got += (size_t)r;
+    }
+    tmp->len = p->links_len;
+    tmp->ptr[tmp->len] = '\0';
+    return tmp->ptr;
 }
 
 static int S_params_hash(S_page *p, folio_err *err)
@@ -652,7 +702,9 @@ static int S_read_one(void *ud, size_t i, void *tls, folio_err *err)
         p->raw_off = c->raw_off;
         p->raw_len = c->raw_len;
         p->raw_meta = c->meta;
-        S_take_meta(p, c);
+        S_take_meta(p, c, &p->c);
+        /* what it did not take lies in p's block */
+        c->body_summary = c->links = NULL;
         return 0;
     }
     char *src;
@@ -669,7 +721,7 @@ static int S_read_one(void *ud, size_t i, void *tls, folio_err *err)
         err_set(err, "content/%s", msg);
         return -1;
     }
-    S_take_meta(p, c);
+    S_take_meta(p, c, c ? &c->page : NULL);
     return S_params_hash(p, err);
 }
 
@@ -690,7 +742,7 @@ static int S_check_page(site *s, const S_page *p, folio_err *err)
 
 /* Page i of folio serve's rebuild from the donor: a copy, as the cache's
  * S_take_meta would give it. */
-static int S_donor_copy(S_page *p, const S_page *dp)
+static int S_donor_copy(const site *d, S_page *p, const S_page *dp)
 {
     if (content_page_copy(&dp->c, &p->c) != 0)
         return -1;
@@ -703,13 +755,17 @@ static int S_donor_copy(S_page *p, const S_page *dp)
     p->fm_summary = dp->fm_summary;
     if (!atomic_load(&dp->meta)) {
         if (!p->fm_summary) {
-            free(p->c.summary);
+            content_str_free(&p->c, p->c.summary);
             p->c.summary = NULL;
         }
         return 0;
     }
     p->words = dp->words;
-    if (dp->links && !(p->links = util_strdup(dp->links)))
+    buf tmp = BUF_INIT;
+    const char *links = S_links(d, dp, &tmp);
+    p->links = links ? util_strdup(links) : NULL;
+    buf_free(&tmp);
+    if (links && !p->links)
         return -1;
     atomic_store(&p->meta, 1);
     return 0;
@@ -748,7 +804,7 @@ static int S_donor_one(void *ud, size_t i, void *tls, folio_err *err)
                            ? S_page_of_file(r->s->opts.donor, rel) : NULL;
     if (!dp)
         return S_read_one(&r->plain, i, tls, err);
-    if (S_donor_copy(&r->s->pages[i], dp) != 0)
+    if (S_donor_copy(r->s->opts.donor, &r->s->pages[i], dp) != 0)
         return err_set(err, "out of memory");
     return 0;
 }
@@ -795,7 +851,7 @@ static int S_read_content(site *s, folio_err *err)
             goto done;
         util_trace("site: the donor's files");
     } else {
-        S_bgload_start(&bg, s->out, BSTATE_SRCS | BSTATE_KEEPFD);
+        S_bgload_start(&bg, s->out, BSTATE_SRCS | BSTATE_KEEPFD | BSTATE_LAZYLINKS);
         folio_err ce;
         int walked = S_walk(s->cfg->content_dir, "", ".md", &f, 0, err);
         util_trace("site: content walked");
@@ -3738,7 +3794,7 @@ static int S_page_at(const site *s, const char *path)
 /* Whether url's #fragment names an id that its page (page `from` for
  * "#x"; else the one at target) does not have. Pages folio makes without
  * content (tag lists) and fragments of other sites are not checked. */
-static int S_anchor_missing(site *s, int from, const char *url, const char *target)
+static int S_anchor_missing(site *s, int from, const char *url, const char *target, buf *tmp)
 {
     const char *frag = strchr(url, '#');
     if (!frag || !frag[1] || !strcasecmp(frag + 1, "top"))
@@ -3749,7 +3805,7 @@ static int S_anchor_missing(site *s, int from, const char *url, const char *targ
     if (idx < 0 || S_meta(s, idx, &e) != 0)
         return 0;
     size_t fl = strlen(frag);
-    return !anchors_has(s->pages[idx].links, frag, fl) &&
+    return !anchors_has(S_links(s, &s->pages[idx], tmp), frag, fl) &&
            !anchors_has(s->tpl_ids.ptr, frag, fl);
 }
 
@@ -3763,6 +3819,7 @@ static void S_check_config(site *s)
         return;
     cJSON *raw = config_yaml_to_json_lines("folio.yml", 1, src, len, &lines, &e);
     free(src);
+    buf tmp = BUF_INIT;
     const cJSON *it;
     cJSON_ArrayForEach(it, raw) {
         const char *near = content_suggest(it->string, S_cfg_keys,
@@ -3783,7 +3840,7 @@ static void S_check_config(site *s)
                    "not have", cJSON_IsNumber(ml) ? ml->valueint : 1,
                    cJSON_IsString(name) ? name->valuestring : "", url->valuestring);
         else if (cJSON_IsString(url) && url->valuestring[0] == '/' &&
-                 S_anchor_missing(s, -1, url->valuestring, url->valuestring))
+                 S_anchor_missing(s, -1, url->valuestring, url->valuestring, &tmp))
             S_warn(s, "folio.yml:%d: the menu item '%s' links to %s, but that page has no "
                    "#%s", cJSON_IsNumber(ml) ? ml->valueint : 1,
                    cJSON_IsString(name) ? name->valuestring : "", url->valuestring,
@@ -3791,6 +3848,7 @@ static void S_check_config(site *s)
     }
     cJSON_Delete(raw);
     cJSON_Delete(lines);
+    buf_free(&tmp);
 }
 
 /* The site path a link in page p points at ("" when it is not internal:
@@ -3844,6 +3902,7 @@ typedef struct S_memo {
     char **key;
     unsigned char *val;
     size_t cap, n;
+    buf own, other; /* a page's links, and those of the page a link names */
 } S_memo;
 
 static int S_serves_memo(const site *s, S_memo *m, const char *target)
@@ -3890,6 +3949,8 @@ static void S_memo_free(S_memo *m)
         free(m->key[i]);
     free(m->key);
     free(m->val);
+    buf_free(&m->own);
+    buf_free(&m->other);
 }
 
 /* The broken links of page i: counted, and the first *budget of them
@@ -3900,7 +3961,7 @@ static int S_page_links(site *s, size_t i, S_memo *memo, int *budget)
     int broken = 0;
     if (!p->listed && (int)i != s->page404 && p->c.kind == CONTENT_PAGE)
         return 0; /* not in this build */
-    for (const char *l = p->links; l && *l;) {
+    for (const char *l = S_links(s, p, &memo->own); l && *l;) {
         const char *nl = strchr(l, '\n');
         size_t len = nl ? (size_t)(nl - l) : strlen(l);
         if (l[0] == '#') { /* one of the page's ids */
@@ -3925,7 +3986,7 @@ static int S_page_links(site *s, size_t i, S_memo *memo, int *budget)
                        p->c.file, p->c.body_line - 1 + line, url);
             continue;
         }
-        if (S_anchor_missing(s, (int)i, url, target) && ++broken && budget && *budget > 0 &&
+        if (S_anchor_missing(s, (int)i, url, target, &memo->other) && ++broken && budget && *budget > 0 &&
             (*budget)--)
             S_warn(s, "content/%s:%d: a link to %s, but that page has no #%s (ids come "
                    "from its headings and id=\"...\")", p->c.file,
@@ -4107,7 +4168,7 @@ static int S_bundle_kind(S_page *p, folio_err *err)
     if (!(p->bundle = util_strndup(f, (size_t)(sl - f))))
         return err_set(err, "out of memory");
     if (!strchr(p->bundle, '/')) {
-        free(p->c.section);
+        content_str_free(&p->c, p->c.section);
         if (!(p->c.section = util_strdup("")))
             return err_set(err, "out of memory");
     }
@@ -4725,13 +4786,13 @@ void site_close(site *s)
     theme_close(&s->theme);
     buf_free(&s->tpl_ids);
     for (size_t i = 0; i < s->npages; i++) {
+        content_str_free(&s->pages[i].c, s->pages[i].links);
         content_page_free(&s->pages[i].c);
         free(s->pages[i].url);
         free(s->pages[i].tagidx);
         free(s->pages[i].data_name);
         free(s->pages[i].data_path);
         free(s->pages[i].data_list);
-        free(s->pages[i].links);
     }
     free(s->pages);
     free(s->order);
@@ -5050,6 +5111,11 @@ static int S_render_all(site *s, const char *tree, int mode, S_call *call, S_bat
             return -1;
     }
     util_trace("render: static, bundles");
+    /* the sitemap is the graph's (URLs, dates): made before the pages, it
+     * is not in memory beside what rendering them holds at its end */
+    if (S_sitemap(s, tree, mode, s->inc, err) != 0)
+        return -1;
+    util_trace("render: sitemap");
     if (S_all_jobs(s, &jobs, &nfirst, &n) != 0)
         return err_set(err, "out of memory");
     /* a stable order makes the first error the same from run to run */
@@ -5076,9 +5142,6 @@ static int S_render_all(site *s, const char *tree, int mode, S_call *call, S_bat
         rc = S_feed(s, tree, &s->sections[k], title, s->sections[k].url, mode, s->inc, err);
     }
     util_trace("render: feeds");
-    if (rc == 0)
-        rc = S_sitemap(s, tree, mode, s->inc, err);
-    util_trace("render: sitemap");
     if (rc == 0)
         rc = S_img_publish(s, tree, mode, err);
     return rc;
@@ -5216,6 +5279,12 @@ static void S_state_src(void *ud, size_t i, bstate_src *c)
         c->body_summary = c->meta ? p->c.summary : NULL;
     }
     c->links = c->meta ? p->links : NULL;
+    if (c->meta && p->links_lazy) {
+        c->links_lazy = 1;
+        c->links_fd = s->cache_fd;
+        c->links_off = p->links_off;
+        c->links_len = p->links_len;
+    }
     c->words = p->words;
     c->size = p->size;
     c->mtime_ns = p->mtime_ns;
@@ -5562,15 +5631,16 @@ static void S_body_take(site *s, S_body *b)
     p->ino = (unsigned long long)b->st.st_ino;
     p->c.body_offset = b->c.body_offset;
     p->c.body_line = b->c.body_line;
-    char *w = p->c.warnings;
+    content_str_free(&p->c, p->c.warnings);
     p->c.warnings = b->c.warnings;
-    b->c.warnings = w;
+    b->c.warnings = NULL;
     atomic_store(&p->meta, 0);
     p->raw = 0;
-    free(p->links);
+    content_str_free(&p->c, p->links);
     p->links = NULL;
+    p->links_lazy = 0;
     if (!p->fm_summary) {
-        free(p->c.summary);
+        content_str_free(&p->c, p->c.summary);
         p->c.summary = NULL;
     }
     p->words = 0;

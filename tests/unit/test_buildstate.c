@@ -122,19 +122,27 @@ static void S_big_src(void *ud, size_t i, bstate_src *out)
     out->links = i % 2 ? "1\t/a/\n" : NULL;
 }
 
+/* A state of 5,001 records (S_big_src) in dir/state: its bytes in b. */
+static void S_big_state(char *dir, size_t dirlen, char *path, size_t pathlen, buf *b)
+{
+    unit_tmpdir(dir, dirlen, "bstate");
+    snprintf(path, pathlen, "%s/state", dir);
+    cJSON *params = cJSON_CreateObject();
+    bstate st = {.stamp = "folio test", .nsrcs = 5001, .src_at = S_big_src, .src_ud = params};
+    ck_assert_int_eq(bstate_encode(&st, b), 0);
+    cJSON_Delete(params);
+    folio_err err;
+    ck_assert_int_eq(util_write_atomic(path, b->ptr, b->len, 0, &err), 0);
+}
+
 /* A big site's records are decoded in two halves: every record comes back
  * in its place, and a damaged file is refused whichever half it hits. */
 START_TEST(test_many_records)
 {
     char dir[256], path[300];
-    unit_tmpdir(dir, sizeof dir, "bstate");
-    snprintf(path, sizeof path, "%s/state", dir);
-    cJSON *params = cJSON_CreateObject();
-    bstate st = {.stamp = "folio test", .nsrcs = 5001, .src_at = S_big_src, .src_ud = params};
     buf b = BUF_INIT;
-    ck_assert_int_eq(bstate_encode(&st, &b), 0);
+    S_big_state(dir, sizeof dir, path, sizeof path, &b);
     folio_err err;
-    ck_assert_int_eq(util_write_atomic(path, b.ptr, b.len, 0, &err), 0);
     bstate back;
     ck_assert_int_eq(bstate_load(path, BSTATE_SRCS, &back, &err), 0);
     ck_assert_int_eq(back.nsrcs, 5001);
@@ -152,7 +160,51 @@ START_TEST(test_many_records)
         ck_assert_int_eq(bstate_load(path, BSTATE_SRCS, &back, &err), -1);
     }
     buf_free(&b);
-    cJSON_Delete(params);
+    unit_rmdir(dir);
+}
+END_TEST
+
+/* Links left in the file (BSTATE_LAZYLINKS): a record says where they
+ * are, the page's strings share one block, and a state written from such
+ * records copies the links from the file: the same bytes as before. */
+START_TEST(test_lazy_links)
+{
+    char dir[256], path[300];
+    buf b = BUF_INIT;
+    S_big_state(dir, sizeof dir, path, sizeof path, &b);
+    folio_err err;
+    bstate back;
+    ck_assert_int_eq(bstate_load(path, BSTATE_SRCS | BSTATE_KEEPFD | BSTATE_LAZYLINKS, &back,
+                                 &err), 0);
+    ck_assert_int_eq(back.nsrcs, 5001);
+    for (size_t i = 0; i < back.nsrcs; i++) {
+        const bstate_src *c = &back.srcs[i];
+        ck_assert_ptr_null(c->links);
+        ck_assert_int_eq(c->links_lazy, (int)(i % 2));
+        ck_assert(content_in_blk(&c->page, c->page.file));
+        ck_assert(content_in_blk(&c->page, c->page.title));
+        if (i % 2) {
+            char got[16] = {0};
+            ck_assert_int_eq(c->links_len, 6);
+            ck_assert_int_eq(pread(c->links_fd, got, 6, (off_t)c->links_off), 6);
+            ck_assert_str_eq(got, "1\t/a/\n");
+        }
+    }
+    /* written again from the loaded records, nothing copied raw */
+    for (size_t i = 0; i < back.nsrcs; i++)
+        back.srcs[i].raw_fd = -1;
+    buf b2 = BUF_INIT;
+    ck_assert_int_eq(bstate_encode(&back, &b2), 0);
+    ck_assert_uint_eq(b2.len, b.len);
+    ck_assert(!memcmp(b2.ptr, b.ptr, b.len));
+    bstate_free(&back);
+    /* eager, as before: the links are strings */
+    ck_assert_int_eq(bstate_load(path, BSTATE_SRCS | BSTATE_LAZYLINKS, &back, &err), 0);
+    ck_assert_str_eq(back.srcs[1].links, "1\t/a/\n");
+    ck_assert_int_eq(back.srcs[1].links_lazy, 0);
+    bstate_free(&back);
+        buf_free(&b);
+    buf_free(&b2);
     unit_rmdir(dir);
 }
 END_TEST
@@ -163,6 +215,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_round_trip);
     tcase_add_test(tc, test_many_records);
+    tcase_add_test(tc, test_lazy_links);
     suite_add_tcase(su, tc);
     return unit_run(su);
 }

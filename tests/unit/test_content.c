@@ -303,6 +303,40 @@ START_TEST(test_config)
 }
 END_TEST
 
+/* A parsed page keeps its strings in one block, and a page without params
+ * shares the one empty object: both freed with the page, never alone. */
+START_TEST(test_page_block)
+{
+    content_page p, q;
+    folio_err err;
+    ck_assert_int_eq(parse("posts/a.md", "---\ntitle: A\ntags: [x, y]\naliases: [/old/]\n"
+                           "---\nBody\n", &p, &err), 0);
+    ck_assert(content_in_blk(&p, p.file));
+    ck_assert(content_in_blk(&p, p.title));
+    ck_assert(content_in_blk(&p, p.tags));
+    ck_assert(content_in_blk(&p, p.tags[1]));
+    ck_assert(content_in_blk(&p, p.aliases[0]));
+    ck_assert_str_eq(p.tags[1], "y");
+    ck_assert_str_eq(p.aliases[0], "/old/");
+    ck_assert_ptr_eq(p.params, content_no_params());
+    content_str_free(&p, p.title); /* in the block: left alone */
+    char *mine = strdup("mine");
+    content_str_free(&p, p.section);
+    p.section = mine; /* replaced by one of its own: freed with the page */
+    ck_assert_int_eq(content_page_copy(&p, &q), 0);
+    ck_assert_ptr_null(q.blk);
+    ck_assert_str_eq(q.tags[0], "x");
+    ck_assert_str_eq(q.section, "mine");
+    ck_assert_ptr_eq(q.params, content_no_params());
+    content_page_free(&p);
+    content_page_free(&q);
+    ck_assert_int_eq(parse("posts/b.md", "---\ntitle: B\nlede: hi\n---\n", &p, &err), 0);
+    ck_assert_ptr_ne(p.params, content_no_params());
+    ck_assert_str_eq(cJSON_GetObjectItem(p.params, "lede")->valuestring, "hi");
+    content_page_free(&p);
+}
+END_TEST
+
 static Suite *content_suite(void)
 {
     Suite *s = suite_create("content");
@@ -313,6 +347,7 @@ static Suite *content_suite(void)
     tcase_add_test(tc, test_number_titles);
     tcase_add_test(tc, test_markdown);
     tcase_add_test(tc, test_config);
+    tcase_add_test(tc, test_page_block);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -499,6 +499,67 @@ START_TEST(test_serve_rebuilds)
 }
 END_TEST
 
+/* A site opened on a tree's state reads the pages' links from the state
+ * file when it checks them (they are not kept in memory). Serve builds
+ * the same site object into that tree again, rewriting its state: the
+ * checks, and the next build's state, stay right. */
+static int S_nowhere, S_nope;
+
+static void count_warn(void *ud, const char *msg)
+{
+    (void)ud;
+    S_nowhere += strstr(msg, "#nowhere") != NULL;
+    S_nope += strstr(msg, "/nope/") != NULL;
+}
+
+START_TEST(test_link_checks_from_state)
+{
+    theme();
+    for (int i = 0; i < 12; i++) {
+        char name[64], text[160];
+        snprintf(name, sizeof name, "content/posts/p%02d.md", i);
+        snprintf(text, sizeof text, "---\ntitle: P%d\ndate: 2024-01-%02d\n---\n\n## Here\n\n"
+                 "Body %d, [a link](/posts/p00/#here).\n", i, i + 1, i);
+        put(name, text);
+    }
+    put("content/q.md", "---\ntitle: Q\n---\n\n[x](/posts/p01/#nowhere) [y](/nope/)\n"
+        "[z](/posts/p01/#here)\n");
+    build_ok(NULL);
+    build_ok(NULL);
+    site_opts o = {.jobs = 2, .warn = count_warn};
+    util_parse_time("2025-06-01", &o.now_ms);
+    folio_err err = {{0}};
+    site *s = open_site(&o, &err);
+    ck_assert_msg(s && site_build(s, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(S_nowhere, 1);
+    ck_assert_int_eq(S_nope, 1);
+    const char *files[] = {"posts/p02.md"};
+    for (int round = 0; round < 3; round++) {
+        S_nowhere = S_nope = 0;
+        char text[160];
+        snprintf(text, sizeof text, "---\ntitle: P2\ndate: 2024-01-03\n---\n\n## Here\n\n"
+                 "Round %d.\n", round);
+        sleep(1);
+        put("content/posts/p02.md", text);
+        ck_assert_int_eq(site_rebuild_bodies(s, files, 1, &err), 1);
+        ck_assert_int_eq(S_nowhere, 1);
+        ck_assert_int_eq(S_nope, 1);
+    }
+    close_site(s);
+    /* the state serve left is whole: a new build takes every page from it */
+    S_nowhere = S_nope = 0;
+    s = open_site(&o, &err);
+    ck_assert_msg(s && site_build(s, &err) == 0, "%s", err.msg);
+    /* (p02 may be read again: its edit is too recent to trust its stat) */
+    ck_assert_int_le(site_built_pages(s), 1);
+    ck_assert_int_gt(site_unchanged_pages(s), 12);
+    ck_assert_int_eq(S_nowhere, 1);
+    ck_assert_int_eq(S_nope, 1);
+    close_site(s);
+    expect_out("posts/p02/index.html", "Round 2.");
+}
+END_TEST
+
 /* ---- projections --------------------------------------------------------- */
 
 static cJSON *S_data;
@@ -754,6 +815,7 @@ static Suite *site_suite(void)
     tcase_add_test(tc, test_failed_build_keeps_public);
     tcase_add_test(tc, test_rebuild_reuses_tree);
     tcase_add_test(tc, test_serve_rebuilds);
+    tcase_add_test(tc, test_link_checks_from_state);
     tcase_add_test(tc, test_deps_and_render_affected);
     tcase_add_test(tc, test_ranked_pages);
     suite_add_tcase(s, tc);
