@@ -49,6 +49,8 @@ typedef struct S_job {
     int pageno;
 } S_job;
 
+enum { S_LAZY_CACHE = 1, S_LAZY_SPILL };
+
 typedef struct S_page {
     content_page c;
     char *url;
@@ -72,7 +74,8 @@ typedef struct S_page {
     int item_known;
     unsigned char item_fp[BSTATE_HASH]; /* the page as lists show it */
     char *links;      /* its Markdown's links (known with meta) */
-    /* or they stayed in the parse cache's file (S_links reads them) */
+    /* or they are in a file (S_links reads them): the parse cache's
+     * (S_LAZY_CACHE) or the site's spill file (S_LAZY_SPILL) */
     int links_lazy;
     uint32_t links_len;
     long long links_off;
@@ -174,6 +177,10 @@ struct site {
     int graph_fp_known;   /* graph_fp is this site's (it never changes after open) */
     uint64_t static_sum;  /* of static/'s paths, in any order (what links can reach) */
     int cache_fd;         /* the parse cache's file, open for raw copies, or -1 */
+    /* where the links of pages rendered by this site go (S_spill): an
+     * unnamed file beside OUT, or -1 (then they stay in memory) */
+    int spill_fd;
+    atomic_llong spill_end;
     int skipped;
     int warnings;
     /* page bundles and images */
@@ -609,7 +616,7 @@ static void S_take_meta(S_page *p, bstate_src *c, const content_page *owner)
     if (!p->fm_summary)
         p->c.summary = sum;
     p->links = links;
-    p->links_lazy = c->links_lazy;
+    p->links_lazy = c->links_lazy ? S_LAZY_CACHE : 0;
     p->links_off = c->links_off;
     p->links_len = c->links_len;
     atomic_store(&p->meta, 1);
@@ -622,13 +629,14 @@ static void S_take_meta(S_page *p, bstate_src *c, const content_page *owner)
  * build goes into that tree again (S_inc_load), as serve's builds do. */
 static const char *S_links(const site *s, const S_page *p, buf *tmp)
 {
-    if (!p->links_lazy || s->cache_fd < 0)
+    int fd = p->links_lazy == S_LAZY_SPILL ? s->spill_fd : s->cache_fd;
+    if (!p->links_lazy || fd < 0)
         return p->links;
     tmp->len = 0;
     if (buf_grow(tmp, p->links_len) != 0)
         return NULL;
     for (size_t got = 0; got < p->links_len;) {
-        ssize_t r = pread(s->cache_fd, tmp->ptr + got, p->links_len - got,
+        ssize_t r = pread(fd, tmp->ptr + got, p->links_len - got,
                           (off_t)(p->links_off + (long long)got));
         if (r < 0 && errno == EINTR)
             continue;
@@ -2095,6 +2103,26 @@ static int S_heading_ids(char **html, char **links)
     return 0;
 }
 
+/* Writes a rendered page's links to the spill file: where they are, or
+ * -1 (there is none, or it failed: then they stay in memory). A big
+ * site's links are megabytes that only the link check at the end and the
+ * state file read, once each. */
+static long long S_spill(site *s, const char *links, size_t len)
+{
+    if (s->spill_fd < 0 || len >= UINT32_MAX)
+        return -1;
+    long long at = atomic_fetch_add(&s->spill_end, (long long)len);
+    for (size_t put = 0; put < len;) {
+        ssize_t w = pwrite(s->spill_fd, links + put, len - put, (off_t)(at + (long long)put));
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        put += (size_t)w;
+    }
+    return at;
+}
+
 static int S_render_md(site *s, S_page *p, char **html, folio_err *err)
 {
     char path[PATH_MAX];
@@ -2120,6 +2148,8 @@ static int S_render_md(site *s, S_page *p, char **html, folio_err *err)
         return err_set(err, "out of memory");
     }
     if (need) {
+        size_t ll = links ? strlen(links) : 0;
+        long long at = ll ? S_spill(s, links, ll) : -1;
         pthread_mutex_lock(&s->mu);
         if (!atomic_load(&p->meta)) {
             p->words = words;
@@ -2127,8 +2157,14 @@ static int S_render_md(site *s, S_page *p, char **html, folio_err *err)
                 p->c.summary = summary;
                 summary = NULL;
             }
-            p->links = links;
-            links = NULL;
+            if (at >= 0) {
+                p->links_lazy = S_LAZY_SPILL;
+                p->links_off = at;
+                p->links_len = (uint32_t)ll;
+            } else {
+                p->links = links;
+                links = NULL;
+            }
             atomic_store(&p->meta, 1);
         }
         pthread_mutex_unlock(&s->mu);
@@ -4721,7 +4757,8 @@ site *site_open(const folio_config *cfg, const site_opts *opts, folio_err *err)
         return NULL;
     }
     pthread_mutex_init(&s->mu, NULL);
-    s->cache_fd = -1;
+    s->cache_fd = s->spill_fd = -1;
+    atomic_init(&s->spill_end, 0);
     s->cfg = cfg;
     if (opts)
         s->opts = *opts;
@@ -4782,6 +4819,8 @@ void site_close(site *s)
         return;
     if (s->cache_fd >= 0)
         close(s->cache_fd);
+    if (s->spill_fd >= 0)
+        close(s->spill_fd);
     S_bundles_free(s);
     theme_close(&s->theme);
     buf_free(&s->tpl_ids);
@@ -5281,7 +5320,7 @@ static void S_state_src(void *ud, size_t i, bstate_src *c)
     c->links = c->meta ? p->links : NULL;
     if (c->meta && p->links_lazy) {
         c->links_lazy = 1;
-        c->links_fd = s->cache_fd;
+        c->links_fd = p->links_lazy == S_LAZY_SPILL ? s->spill_fd : s->cache_fd;
         c->links_off = p->links_off;
         c->links_len = p->links_len;
     }
@@ -5442,6 +5481,8 @@ int site_build(site *s, folio_err *err)
         return err_set(err, "%s: %s", s->out, e == EWOULDBLOCK
                        ? "another folio build is writing this site" : strerror(e));
     }
+    if (s->spill_fd < 0) /* no O_TMPFILE there: links stay in memory */
+        s->spill_fd = openat(lfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     if (S_clean_stale(sl ? parent : ".", base, s->jobs, err) != 0) {
         close(lfd);
         return -1;
