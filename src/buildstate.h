@@ -33,6 +33,7 @@ typedef struct bstate_out {
     char *names;       /* the event-store data names it read ("a b"), or NULL */
     unsigned char fp[BSTATE_HASH];
     unsigned char jfp[BSTATE_HASH]; /* with names: fp before the data's part */
+    int borrowed;      /* in memory only: path and names belong to another */
 } bstate_out;
 
 typedef struct bstate_src {
