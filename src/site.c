@@ -1322,11 +1322,49 @@ static int S_pick(site *s, const char *file, const char *layout, const char *sec
                    "templates/default.mustache)", file, kind, kind);
 }
 
-static int S_templates(site *s, folio_err *err)
-{
+/* The templates are read and compiled on a thread of their own while the
+ * page graph is made (they do not depend on each other). */
+typedef struct S_tplload {
+    pthread_t th;
+    int started, joined;
     const char *dirs[2];
-    size_t nd = theme_dirs(&s->theme, s->cfg, "templates", dirs);
-    if (!(s->tpls = tpl_set_load_dirs(dirs, nd, err)))
+    size_t nd;
+    tpl_set *set;
+    folio_err err;
+} S_tplload;
+
+static void *S_tplload_main(void *arg)
+{
+    S_tplload *t = arg;
+    t->set = tpl_set_load_dirs(t->dirs, t->nd, &t->err);
+    return NULL;
+}
+
+static void S_tplload_start(site *s, S_tplload *t)
+{
+    memset(t, 0, sizeof *t);
+    t->nd = theme_dirs(&s->theme, s->cfg, "templates", t->dirs);
+    t->started = pthread_create(&t->th, NULL, S_tplload_main, t) == 0;
+    if (!t->started)
+        S_tplload_main(t);
+}
+
+/* The loaded set (moved to *set), or NULL with err set. */
+static void S_tplload_join(S_tplload *t, tpl_set **set, folio_err *err)
+{
+    if (t->started && !t->joined)
+        pthread_join(t->th, NULL);
+    t->joined = 1;
+    *set = t->set;
+    t->set = NULL;
+    if (!*set && err)
+        *err = t->err;
+}
+
+static int S_templates(site *s, S_tplload *tl, folio_err *err)
+{
+    S_tplload_join(tl, &s->tpls, err);
+    if (!s->tpls)
         return -1;
     /* pages of a section without a layout of their own share one pick */
     const char *lsec = NULL, *lkind = NULL;
@@ -4816,6 +4854,7 @@ static void S_bundles_free(site *s)
 
 site *site_open(const folio_config *cfg, const site_opts *opts, folio_err *err)
 {
+    S_tplload tl = {.joined = 1};
     site *s = calloc(1, sizeof *s);
     if (!s) {
         err_set(err, "out of memory");
@@ -4850,10 +4889,11 @@ site *site_open(const folio_config *cfg, const site_opts *opts, folio_err *err)
     if (S_stamp_make(s, err) != 0 || S_read_content(s, err) != 0)
         goto fail;
     util_trace("site: content read");
+    S_tplload_start(s, &tl);
     if (S_graph(s, err) != 0 || S_data_params(s, err) != 0)
         goto fail;
     util_trace("site: graph");
-    if (S_templates(s, err) != 0 || S_tpl_scan(s, err) != 0)
+    if (S_templates(s, &tl, err) != 0 || S_tpl_scan(s, err) != 0)
         goto fail;
     util_trace("site: templates");
     if (S_claim(s, err) != 0 || S_bundles(s, err) != 0)
@@ -4874,6 +4914,11 @@ site *site_open(const folio_config *cfg, const site_opts *opts, folio_err *err)
     s->opts.donor = NULL;
     return s;
 fail:
+    if (tl.started || tl.set) { /* started, not taken */
+        tpl_set *unused;
+        S_tplload_join(&tl, &unused, NULL);
+        tpl_set_free(unused);
+    }
     site_close(s);
     return NULL;
 }
