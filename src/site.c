@@ -946,6 +946,7 @@ static int S_read_content(site *s, folio_err *err)
     } else {
         rc = S_run(s->jobs, f.n, S_read_one, &r, NULL, NULL, err);
     }
+    util_trace("site: files stat'ed");
     free(r.cached);
     if (r.dirfd >= 0)
         close(r.dirfd);
@@ -3415,6 +3416,32 @@ static int S_fph_page(buf *b, const site *s, size_t i)
     return rc;
 }
 
+/* The pages' part of the graph's fingerprint, in chunks hashed on the
+ * build's threads: a chunk's digest each, in page order. */
+#define S_FP_CHUNKS 16
+
+typedef struct S_fpchunks {
+    const site *s;
+    size_t per;
+    unsigned char dig[S_FP_CHUNKS][BSTATE_HASH];
+} S_fpchunks;
+
+static int S_fp_chunk(void *ud, size_t k, void *tls, folio_err *err)
+{
+    (void)tls;
+    S_fpchunks *c = ud;
+    S_fph h = {.b = BUF_INIT};
+    crypto_generichash_init(&h.st, NULL, 0, BSTATE_HASH);
+    for (size_t i = k * c->per; h.rc == 0 && i < c->s->npages && i < (k + 1) * c->per; i++) {
+        h.rc = S_fph_page(&h.b, c->s, i);
+        S_fph_flush(&h, 1 << 15);
+    }
+    S_fph_flush(&h, 0);
+    buf_free(&h.b);
+    crypto_generichash_final(&h.st, c->dig[k], BSTATE_HASH);
+    return h.rc ? err_set(err, "out of memory") : 0;
+}
+
 /* The page graph: everything of it that outputs' fingerprints read, but
  * for what a page's own bytes give beyond its front matter (its body's
  * summary, words and links). Two builds with the same graph fingerprint
@@ -3428,10 +3455,11 @@ static int S_graph_fp(site *s, unsigned char out[BSTATE_HASH])
     struct tm tm;
     h.rc = !gmtime_r(&now, &tm) || S_fp_num(&h.b, tm.tm_year) ||
            S_fp_num(&h.b, (long long)s->npages) || S_fp_num(&h.b, s->page404);
-    for (size_t i = 0; h.rc == 0 && i < s->npages; i++) {
-        h.rc = S_fph_page(&h.b, s, i);
-        S_fph_flush(&h, 1 << 15);
-    }
+    S_fpchunks c = {s, (s->npages + S_FP_CHUNKS - 1) / S_FP_CHUNKS, {{0}}};
+    folio_err e;
+    if (h.rc == 0)
+        h.rc = S_run(s->jobs, S_FP_CHUNKS, S_fp_chunk, &c, NULL, NULL, &e) ||
+               buf_add(&h.b, (const char *)c.dig, sizeof c.dig);
     S_fph_ints(&h, s->order, s->norder);
     S_fph_ints(&h, s->recent, (size_t)s->nrecent);
     S_fph_ints(&h, s->featured, s->nfeatured);
@@ -5610,6 +5638,7 @@ int site_build(site *s, folio_err *err)
         return err_set(err, "out of memory");
     }
     s->graph_fp_known = 1;
+    util_trace("build: graph fp");
     char *tree = S_target(s, prev, &mode, &inc, &pre, err);
     {
         bstate unused; /* S_target did not want it (no kept tree) */
@@ -5622,7 +5651,7 @@ int site_build(site *s, folio_err *err)
         return -1;
     }
     s->inc = &inc;
-    util_trace("build: graph fp, state");
+    util_trace("build: kept state");
     if (S_render_all(s, tree, mode, &call, &b, err) != 0)
         goto done;
     util_trace("build: render");
