@@ -3520,6 +3520,26 @@ static int S_job_dirty(const site *s, const S_inc *inc, const S_job *j)
     return 0;
 }
 
+/* The job's output under the tree ("projects/a/index.html"), as S_path_of
+ * gives it after OUT and its slash: on every output of a build, so not
+ * printed. 0, or -1 when it does not fit. */
+static int S_job_rel(const site *s, const S_job *j, char *rel, size_t n)
+{
+    char url[PATH_MAX];
+    const char *u = url;
+    if (j->type == T_PAGE || j->type == T_404 || j->type == T_ALIAS)
+        u = j->idx >= 0 ? s->pages[j->idx].url : "/404.html";
+    else
+        S_job_url(s, j, url, sizeof url);
+    size_t ul = strlen(u), extra = ul && u[ul - 1] == '/' ? 10 : 0;
+    if (!ul || ul + extra > n)
+        return -1;
+    memcpy(rel, u + 1, ul - 1);
+    memcpy(rel + ul - 1, "index.html", extra);
+    rel[ul - 1 + extra] = '\0';
+    return 0;
+}
+
 /* Whether the tree already holds this job's output as it would be now:
  * same templates, same fingerprint. Then it is only recorded again. */
 static int S_unchanged(S_worker *w, const S_job *j, folio_err *err)
@@ -3529,11 +3549,9 @@ static int S_unchanged(S_worker *w, const S_job *j, folio_err *err)
     if (!inc || !inc->on || w->to || w->mode != W_REUSE || j->type == T_ALIAS ||
         (j->type == T_PAGE && s->pages[j->idx].data_name))
         return 0;
-    char url[PATH_MAX], path[PATH_MAX];
-    S_job_url(s, j, url, sizeof url);
-    if (S_path_of(w->out, url, path, sizeof path, err) != 0)
-        return -1;
-    const char *rel = path + strlen(w->out) + 1;
+    char rel[PATH_MAX];
+    if (S_job_rel(s, j, rel, sizeof rel) != 0)
+        return err_set(err, "%s: path too long", w->out);
     const bstate_out *o = S_inc_old(inc, rel);
     if (!o || (o->flags & BSTATE_DATA) || o->set < 0 || !inc->oldsets[o->set].valid)
         return 0;
@@ -3614,18 +3632,31 @@ static int S_cmp_date(const void *a, const void *b)
     return strcmp(x->file, y->file);
 }
 
+/* The newest S_FEED_ENTRIES pages of l, newest first (S_cmp_date), into
+ * v: a feed's entries, picked without sorting the whole list. */
+static size_t S_newest(const site *s, const S_list *l, int v[S_FEED_ENTRIES])
+{
+    size_t n = 0;
+    pthread_mutex_lock(&S_sort_mu);
+    S_sort_site = s;
+    for (size_t k = 0; k < l->n; k++) {
+        int p = l->pages[k];
+        if (n == S_FEED_ENTRIES && S_cmp_date(&p, &v[n - 1]) >= 0)
+            continue;
+        size_t at = n < S_FEED_ENTRIES ? n++ : n - 1;
+        for (; at > 0 && S_cmp_date(&p, &v[at - 1]) < 0; at--)
+            v[at] = v[at - 1];
+        v[at] = p;
+    }
+    pthread_mutex_unlock(&S_sort_mu);
+    return n;
+}
+
 static int S_feed(site *s, const char *out, const S_list *l, const char *title,
                   const char *url, int mode, S_inc *rec, folio_err *err)
 {
-    size_t n = l->n;
-    int *byd = malloc((n ? n : 1) * sizeof *byd);
-    if (!byd)
-        return err_set(err, "out of memory");
-    if (n)
-        memcpy(byd, l->pages, n * sizeof *byd);
-    S_sort(s, byd, n, sizeof *byd, S_cmp_date);
-    if (n > S_FEED_ENTRIES)
-        n = S_FEED_ENTRIES;
+    int byd[S_FEED_ENTRIES];
+    size_t n = S_newest(s, l, byd);
     buf b = BUF_INIT;
     char iso[32], feedurl[PATH_MAX];
     snprintf(feedurl, sizeof feedurl, "%sindex.xml", url);
@@ -3649,7 +3680,6 @@ static int S_feed(site *s, const char *out, const S_list *l, const char *title,
         char path[PATH_MAX];
         free(self);
         free(home);
-        free(byd);
         if (S_path_of(out, feedurl, path, sizeof path, err) != 0)
             return -1;
         if (S_inc_put(rec, path + strlen(out) + 1, -1, BSTATE_DATA, NULL, none, NULL) != 0)
@@ -3694,7 +3724,6 @@ static int S_feed(site *s, const char *out, const S_list *l, const char *title,
         rc = buf_puts(&b, "</feed>\n");
     free(self);
     free(home);
-    free(byd);
     if (rc != 0) {
         buf_free(&b);
         return err->msg[0] ? -1 : err_set(err, "out of memory");
