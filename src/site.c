@@ -551,7 +551,55 @@ typedef struct S_readctx {
     const char **cached; /* the cache's file names */
     int dirfd;           /* content/, or -1: a stat from there looks up less */
     int in_order;        /* files are the cache's, in its order: file i is record i */
+    int *fdir;           /* file i's folder, open (or -1), or NULL: a stat from
+                          * there looks up one name, not a path */
+    int *dirs;           /* those folders, to close */
+    size_t ndirs;
 } S_readctx;
+
+/* Opens each folder the (sorted) files are in, once (see S_readctx.fdir);
+ * where that fails the stat goes from content/. */
+static void S_read_dirs(S_readctx *r)
+{
+    const S_files *f = r->files;
+    r->fdir = malloc((f->n ? f->n : 1) * sizeof *r->fdir);
+    r->dirs = malloc((f->n ? f->n : 1) * sizeof *r->dirs);
+    if (!r->fdir || !r->dirs || r->dirfd < 0) {
+        free(r->fdir);
+        free(r->dirs);
+        r->fdir = r->dirs = NULL;
+        return;
+    }
+    const char *last = NULL;
+    size_t lastlen = 0;
+    int fd = -1;
+    for (size_t i = 0; i < f->n; i++) {
+        const char *sl = strrchr(f->v[i], '/');
+        size_t len = sl ? (size_t)(sl - f->v[i]) : 0;
+        if (!last || len != lastlen || memcmp(last, f->v[i], len)) {
+            char dir[PATH_MAX];
+            fd = -1;
+            if (len && len < sizeof dir) {
+                memcpy(dir, f->v[i], len);
+                dir[len] = '\0';
+                fd = openat(r->dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (fd >= 0)
+                    r->dirs[r->ndirs++] = fd;
+            }
+            last = f->v[i];
+            lastlen = len;
+        }
+        r->fdir[i] = fd;
+    }
+}
+
+static void S_read_dirs_close(S_readctx *r)
+{
+    for (size_t k = 0; k < r->ndirs; k++)
+        close(r->dirs[k]);
+    free(r->dirs);
+    free(r->fdir);
+}
 
 static void S_hash_bytes(unsigned char out[BSTATE_HASH], const void *data, size_t len)
 {
@@ -697,7 +745,9 @@ static int S_read_one(void *ud, size_t i, void *tls, folio_err *err)
         if (r->dirfd < 0 &&
             util_path(path, sizeof path, err, "%s/%s", r->s->cfg->content_dir, rel) != 0)
             return -1;
-        if ((r->dirfd >= 0 ? fstatat(r->dirfd, rel, &st, 0) : stat(path, &st)) != 0)
+        int at = r->fdir && r->fdir[i] >= 0;
+        if ((at ? fstatat(r->fdir[i], strrchr(rel, '/') + 1, &st, 0)
+             : r->dirfd >= 0 ? fstatat(r->dirfd, rel, &st, 0) : stat(path, &st)) != 0)
             return err_set(err, "%s/%s: %s", r->s->cfg->content_dir, rel, strerror(errno));
         p->size = (long long)st.st_size;
         p->mtime_ns = S_ns(st.st_mtim);
@@ -936,15 +986,19 @@ static int S_read_content(site *s, folio_err *err)
         s->pages[i].prev = s->pages[i].next = s->pages[i].section = -1;
         atomic_init(&s->pages[i].meta, 0);
     }
-    S_readctx r = {s, &f, in_order ? NULL : calloc(s->cache.nsrcs + 1, sizeof(char *)),
-                   open(s->cfg->content_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), in_order};
+    S_readctx r = {.s = s, .files = &f,
+                   .cached = in_order ? NULL : calloc(s->cache.nsrcs + 1, sizeof(char *)),
+                   .dirfd = open(s->cfg->content_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC),
+                   .in_order = in_order};
     for (size_t i = 0; r.cached && i < s->cache.nsrcs; i++)
         r.cached[i] = s->cache.srcs[i].page.file;
     if (donor) {
-        S_donorctx dc = {s, &f, {s, &f, NULL, -1, 0}};
+        S_donorctx dc = {s, &f, {.s = s, .files = &f, .dirfd = -1}};
         rc = S_run(s->jobs, f.n, S_donor_one, &dc, NULL, NULL, err);
     } else {
+        S_read_dirs(&r);
         rc = S_run(s->jobs, f.n, S_read_one, &r, NULL, NULL, err);
+        S_read_dirs_close(&r);
     }
     util_trace("site: files stat'ed");
     free(r.cached);
