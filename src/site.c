@@ -2261,6 +2261,8 @@ static int S_heading_ids(char **html, char **links)
     return 0;
 }
 
+#define S_SPILL_MAX (256LL << 20)
+
 /* Writes a rendered page's links to the spill file: where they are, or
  * -1 (there is none, or it failed: then they stay in memory). A big
  * site's links are megabytes that only the link check at the end and the
@@ -2270,6 +2272,10 @@ static long long S_spill(site *s, const char *links, size_t len)
     if (s->spill_fd < 0 || len >= UINT32_MAX)
         return -1;
     long long at = atomic_fetch_add(&s->spill_end, (long long)len);
+    /* a site kept open (serve, folio-fcgi) renders pages again and again,
+     * and the file only grows: past a bound, memory again */
+    if (at + (long long)len > S_SPILL_MAX)
+        return -1;
     for (size_t put = 0; put < len;) {
         ssize_t w = pwrite(s->spill_fd, links + put, len - put, (off_t)(at + (long long)put));
         if (w < 0 && errno == EINTR)
