@@ -141,7 +141,7 @@ static int S_encode(const bstate *st, buf *b, int fd)
     rc = rc || S_u32(b, (uint32_t)st->nouts);
     for (size_t i = 0; rc == 0 && i < st->nouts; i++) {
         const bstate_out *o = &st->outs[i];
-        rc = S_str(b, o->path) || S_u32(b, (uint32_t)o->set) || S_u32(b, o->flags) ||
+        rc = S_str(b, o->path) || S_u32(b, (uint32_t)o->set) || S_u32(b, o->flags & ~BSTATE_BORROWED) ||
              S_str(b, o->names) || buf_add(b, (const char *)o->fp, BSTATE_HASH) ||
              (o->names && buf_add(b, (const char *)o->jfp, BSTATE_HASH)) ||
              S_flush(b, fd, S_CHUNK);
@@ -494,7 +494,7 @@ static void S_routs(S_rd *r, bstate *st, int keep)
         bstate_out o = {0};
         o.path = S_rstr(r);
         o.set = (int)S_ru32(r);
-        o.flags = S_ru32(r);
+        o.flags = S_ru32(r) & ~BSTATE_BORROWED;
         o.names = S_rstr(r);
         S_rbytes(r, o.fp, BSTATE_HASH);
         if (o.names)
