@@ -50,11 +50,14 @@ static const S_def S_defs[] = {
      * is several times faster than a separate unique index over a table
      * in position order, and a third smaller. The member's user id is in
      * members, found by position. */
-    {"members", PROJ_MEMBERS, 6, {"members", "members_private", NULL},
+    /* name_mac: vault_name_mac of the sealed name the row's display_name
+     * was opened from, so a replay that keeps the table compares names
+     * without opening them (S_C_NAME) */
+    {"members", PROJ_MEMBERS, 7, {"members", "members_private", NULL},
      {"CREATE TABLE %1$s.members%2$s (position INTEGER PRIMARY KEY,"
       " user_id BLOB NOT NULL, display_name TEXT NOT NULL,"
       " joined_at INTEGER NOT NULL, hidden INTEGER NOT NULL DEFAULT 0,"
-      " role TEXT NOT NULL DEFAULT 'member')",
+      " role TEXT NOT NULL DEFAULT 'member', name_mac BLOB NOT NULL)",
       "CREATE TABLE %1$s.members_private%2$s (subject BLOB PRIMARY KEY,"
       " position INTEGER NOT NULL, locale TEXT NOT NULL,"
       " has_password INTEGER NOT NULL) WITHOUT ROWID",
@@ -149,7 +152,7 @@ static const char S_pending_ddl[] =
 /* proj_state: the owner's decisions, the latest by position of each kind
  * and id, so applying them at the end of a batch equals applying them in
  * order. */
-enum { S_ST_STATUS, S_ST_HIDDEN, S_ST_ROLE, S_ST_NAME };
+enum { S_ST_STATUS, S_ST_HIDDEN, S_ST_ROLE, S_ST_NAME, S_ST_NAME_MAC };
 
 enum {
     W_MEM_INS, W_MEMP_INS, W_INB_INS, W_MEM_ROWS, W_MEMP_ROWS, W_INB_ROWS,
@@ -164,7 +167,7 @@ enum {
 static const char *const S_wsql[W_COUNT] = {
     [W_MEM_INS] =
         "INSERT INTO %1$s.members%2$s (position, user_id, display_name,"
-        " joined_at) VALUES (?1, ?2, ?3, ?4)",
+        " joined_at, name_mac) VALUES (?1, ?2, ?3, ?4, ?5)",
     [W_MEMP_INS] =
         "INSERT INTO %1$s.members_private%2$s (subject, position, locale,"
         " has_password) VALUES (?1, ?2, ?3, ?4)",
@@ -179,7 +182,8 @@ static const char *const S_wsql[W_COUNT] = {
      * between earlier runs (S_memp_drain). */
     [W_MEM_ROWS] =
         "INSERT OR FAIL INTO %1$s.members%2$s (position, user_id,"
-        " display_name, joined_at) SELECT c0, c1, c2, c3 FROM folio_rows",
+        " display_name, joined_at, name_mac) SELECT c0, c1, c2, c3, c4 FROM"
+        " folio_rows",
     [W_INB_ROWS] =
         "INSERT OR FAIL INTO %1$s.inbox%2$s (position, contact_id, subject,"
         " received_at, status, page) SELECT c0, c1, c2, c3, 'new', c4 FROM"
@@ -220,13 +224,15 @@ static const char *const S_wsql[W_COUNT] = {
     [W_MEM_STATE] =
         "UPDATE %1$s.members%2$s AS m SET hidden = coalesce(s.h, m.hidden),"
         " role = coalesce(s.r, m.role), display_name = coalesce(s.n,"
-        " m.display_name) FROM (SELECT id, max(CASE kind WHEN 1 THEN"
-        " CAST(value AS INTEGER) END) AS h, max(CASE kind WHEN 2 THEN value"
-        " END) AS r, max(CASE kind WHEN 3 THEN value END) AS n FROM"
-        " temp.proj_state WHERE kind IN (1, 2, 3) GROUP BY id) AS s WHERE"
-        " m.user_id = s.id AND (m.hidden IS NOT coalesce(s.h, m.hidden) OR"
-        " m.role IS NOT coalesce(s.r, m.role) OR m.display_name IS NOT"
-        " coalesce(s.n, m.display_name))",
+        " m.display_name), name_mac = coalesce(s.m, m.name_mac) FROM (SELECT"
+        " id, max(CASE kind WHEN 1 THEN CAST(value AS INTEGER) END) AS h,"
+        " max(CASE kind WHEN 2 THEN value END) AS r, max(CASE kind WHEN 3"
+        " THEN value END) AS n, max(CASE kind WHEN 4 THEN value END) AS m"
+        " FROM temp.proj_state WHERE kind IN (1, 2, 3, 4) GROUP BY id) AS s"
+        " WHERE m.user_id = s.id AND (m.hidden IS NOT coalesce(s.h, m.hidden)"
+        " OR m.role IS NOT coalesce(s.r, m.role) OR m.display_name IS NOT"
+        " coalesce(s.n, m.display_name) OR m.name_mac IS NOT coalesce(s.m,"
+        " m.name_mac))",
     [W_TYPE_ADD] =
         "INSERT INTO %1$s.stats_types%2$s (type, count) VALUES (?1, ?2)"
         " ON CONFLICT (type) DO UPDATE SET count = count + excluded.count",
@@ -239,7 +245,8 @@ static const char *const S_wsql[W_COUNT] = {
      * rows beside the replay's, in key order */
     [W_MEM_PUT] =
         "INSERT OR REPLACE INTO %1$s.members%2$s (position, user_id,"
-        " display_name, joined_at) SELECT c0, c1, c2, c3 FROM folio_rows",
+        " display_name, joined_at, name_mac) SELECT c0, c1, c2, c3, c4 FROM"
+        " folio_rows",
     [W_INB_PUT] =
         "INSERT OR REPLACE INTO %1$s.inbox%2$s (position, contact_id,"
         " subject, received_at, status, page) SELECT c0, c1, c2, c3, 'new',"
@@ -249,13 +256,14 @@ static const char *const S_wsql[W_COUNT] = {
         " locale, has_password) SELECT c0, c1, c2, c3 FROM folio_rows",
     [W_MEM_PUT1] =
         "INSERT OR REPLACE INTO %1$s.members%2$s (position, user_id,"
-        " display_name, joined_at) VALUES (?1, ?2, ?3, ?4)",
+        " display_name, joined_at, name_mac) VALUES (?1, ?2, ?3, ?4, ?5)",
     [W_INB_PUT1] =
         "INSERT OR REPLACE INTO %1$s.inbox%2$s (position, contact_id,"
         " subject, received_at, status, page) VALUES (?1, ?2, ?3, ?4, 'new',"
         " ?5)",
-    [W_MEM_SCAN] = "SELECT position, user_id, display_name, joined_at FROM"
-                   " %1$s.members%2$s WHERE position >= ?1 ORDER BY position",
+    [W_MEM_SCAN] = "SELECT position, user_id, display_name, joined_at,"
+                   " name_mac FROM %1$s.members%2$s WHERE position >= ?1"
+                   " ORDER BY position",
     [W_INB_SCAN] = "SELECT position, contact_id, subject, received_at, page"
                    " FROM %1$s.inbox%2$s WHERE position >= ?1 ORDER BY"
                    " position",
@@ -1406,15 +1414,21 @@ enum { S_OP_NONE, S_OP_MEMBER, S_OP_CONTACT, S_OP_STATE, S_OP_FORGOT };
 /* the strings of an op: offsets into its arena (S_NOSTR: none). F_ID is
  * the user or contact id and F_SUBJECT the subject, both in their stored
  * form (S_put_key: decoded on the reading threads, not by the writer);
- * F_SEALED a member's name still sealed (its key was not in the reading
- * thread's window: the writing thread opens it, with F_STEXT, the subject
- * as text). */
-enum { F_ID, F_SUBJECT, F_STEXT, F_NAME, F_SEALED, F_LOCALE, F_PAGE, F_N };
+ * F_SEALED a member's name still sealed (late or lazy, below), with
+ * F_STEXT, the subject as text; F_MAC the opened name's vault_name_mac
+ * (binary, like a key). */
+enum { F_ID, F_SUBJECT, F_STEXT, F_NAME, F_SEALED, F_LOCALE, F_PAGE, F_MAC,
+       F_N };
 #define S_NOSTR ((size_t)-1)
 
 typedef struct S_op {
     int kind, has_password;
     int skind; /* S_OP_STATE: an S_ST_ kind, its value in F_PAGE */
+    /* the name left sealed: late, its key was not in the reading thread's
+     * window (the writing thread opens it); lazy, its key is live and a
+     * replay that keeps members compares it with the row's by the row's
+     * name_mac, opening it only when they differ (S_open_lazy) */
+    unsigned char late, lazy;
     long long position, recorded_at;
     size_t f[F_N];
     unsigned char klen[F_N]; /* a stored form's bytes; 0: text */
@@ -1448,19 +1462,43 @@ static int S_put(S_op *op, int f, buf *arena, const char *s, folio_err *err)
     return 0;
 }
 
+static int S_put_bin(S_op *op, int f, buf *arena, const unsigned char *bin,
+                     size_t n, folio_err *err);
+
 /* Puts s (not NULL) into the arena as field f in its stored form. */
 static int S_put_key(S_op *op, int f, buf *arena, const char *s,
                      folio_err *err)
 {
     unsigned char bin[S_KEY_MAX];
     size_t n = S_key_bin(s, bin);
-    if (!n)
-        return S_put(op, f, arena, s, err);
+    return n ? S_put_bin(op, f, arena, bin, n, err)
+             : S_put(op, f, arena, s, err);
+}
+
+/* Puts the n bytes at bin into the arena as field f, bound as a BLOB. */
+static int S_put_bin(S_op *op, int f, buf *arena, const unsigned char *bin,
+                     size_t n, folio_err *err)
+{
     op->f[f] = arena->len;
     op->klen[f] = (unsigned char)n;
     if (buf_add(arena, (const char *)bin, n) < 0)
         return err_set(err, "projections: out of memory");
     return 0;
+}
+
+/* Puts name (may be NULL: nothing) and its vault_name_mac with sealed
+ * into the arena as F_NAME and F_MAC. */
+static int S_put_name(const projections *p, S_op *op, buf *arena,
+                      const char *sealed, const char *name, folio_err *err)
+{
+    if (!name)
+        return 0;
+    unsigned char mac[VAULT_NAME_MAC_LEN];
+    vault_name_mac(p->v, sealed, name, strlen(name), mac);
+    return S_put(op, F_NAME, arena, name, err) ||
+                   S_put_bin(op, F_MAC, arena, mac, sizeof mac, err)
+               ? -1
+               : 0;
 }
 
 /* Binds field f of op, put by S_put_key. */
@@ -1490,12 +1528,14 @@ static void S_arena_clear(buf *arena)
 }
 
 /* The event's subject and sealed display_name, and the name opened
- * through vr (or the vault): 0 opened into *name (malloc'd), 3 the key is
- * not in vr's window (the writing thread opens it), 1 nothing to open
+ * through vr (or the vault): 0 opened into *name (malloc'd), 2 left
+ * sealed, its key live (lazy: only asked of vr whether it is), 3 the key
+ * is not in vr's window (the writing thread opens it), 1 nothing to open
  * (no vault, or the key destroyed), -1 on error. */
-static int S_open_name(projections *p, vault_reader *vr, const store_event *ev,
-                       const cJSON *data, const char **subject,
-                       const char **sealed, char **name, folio_err *err)
+static int S_open_name(projections *p, vault_reader *vr, int lazy,
+                       const store_event *ev, const cJSON *data,
+                       const char **subject, const char **sealed, char **name,
+                       folio_err *err)
 {
     *name = NULL;
     *subject = S_field(data, "subject");
@@ -1505,9 +1545,15 @@ static int S_open_name(projections *p, vault_reader *vr, const store_event *ev,
         return -1;
     if (!p->v)
         return 1;
-    int r = vr ? vault_reader_open_sealed(vr, *subject, *sealed,
+    int r;
+    if (vr && lazy) {
+        r = vault_reader_state(vr, *subject, *sealed, ev->recorded_at, err);
+        r = r == 0 ? 2 : r;
+    } else {
+        r = vr ? vault_reader_open_sealed(vr, *subject, *sealed,
                                           ev->recorded_at, name, err)
                : vault_open_sealed(p->v, *subject, *sealed, name, err);
+    }
     if (r < 0)
         return err_prefix(err, "event %lld", ev->position);
     return r;
@@ -1522,7 +1568,7 @@ static void S_name_free(char *name)
     }
 }
 
-static int S_dec_registered(projections *p, vault_reader *vr,
+static int S_dec_registered(projections *p, vault_reader *vr, int lazy,
                             const store_event *ev,
                             const cJSON *data, S_op *op, buf *arena,
                             folio_err *err)
@@ -1535,14 +1581,17 @@ static int S_dec_registered(projections *p, vault_reader *vr,
         return -1;
     /* A forgotten person (key destroyed) is no member of any state of the
      * site, not even an earlier one. */
-    int r = S_open_name(p, vr, ev, data, &subject, &sealed, &name, err);
+    int r = S_open_name(p, vr, lazy, ev, data, &subject, &sealed, &name, err);
     if (r < 0 || r == 1)
         return r < 0 ? -1 : 0;
+    int kept = r == 2 || r == 3; /* still sealed */
+    op->late = r == 3;
+    op->lazy = r == 2;
     int rc = S_put_key(op, F_ID, arena, user_id, err) ||
              S_put_key(op, F_SUBJECT, arena, subject, err) ||
-             S_put(op, F_STEXT, arena, r == 3 ? subject : NULL, err) ||
-             S_put(op, F_NAME, arena, name, err) ||
-             S_put(op, F_SEALED, arena, r == 3 ? sealed : NULL, err) ||
+             S_put(op, F_STEXT, arena, kept ? subject : NULL, err) ||
+             S_put_name(p, op, arena, sealed, name, err) ||
+             S_put(op, F_SEALED, arena, kept ? sealed : NULL, err) ||
              S_put(op, F_LOCALE, arena, locale ? locale : "en", err)
                  ? -1 : 0;
     S_name_free(name);
@@ -1611,11 +1660,17 @@ static int S_dec_renamed(projections *p, vault_reader *vr,
 {
     const char *subject, *sealed;
     char *name;
-    int r = S_open_name(p, vr, ev, data, &subject, &sealed, &name, err);
+    int r = S_open_name(p, vr, 0, ev, data, &subject, &sealed, &name, err);
     if (r < 0 || r == 1)
         return r < 0 ? -1 : 0;
     int rc = S_dec_state(ev, data, S_ST_NAME, "user_id",
                          r == 3 ? "" : name, op, arena, err);
+    op->late = r == 3;
+    unsigned char mac[VAULT_NAME_MAC_LEN];
+    if (rc == 0 && r == 0)
+        vault_name_mac(p->v, sealed, name, strlen(name), mac);
+    if (rc == 0 && r == 0 && S_put_bin(op, F_MAC, arena, mac, sizeof mac, err))
+        rc = -1;
     if (rc == 0 && r == 3 &&
         (S_put(op, F_STEXT, arena, subject, err) ||
          S_put(op, F_SEALED, arena, sealed, err)))
@@ -1626,8 +1681,9 @@ static int S_dec_renamed(projections *p, vault_reader *vr,
 
 /* Decodes event ev of type t, its data in the current shape, into op.
  * Names are opened through vr (a thread's window onto the keys, S_pipe),
- * or when NULL through the vault (the connection's own thread only). */
-static int S_decode_data(projections *p, vault_reader *vr,
+ * or when NULL through the vault (the connection's own thread only); lazy
+ * (with vr): members' names are left sealed where their keys are live. */
+static int S_decode_data(projections *p, vault_reader *vr, int lazy,
                          const store_event *ev,
                          const events_type *t, const cJSON *data, S_op *op,
                          buf *arena, folio_err *err)
@@ -1640,9 +1696,9 @@ static int S_decode_data(projections *p, vault_reader *vr,
     op->recorded_at = ev->recorded_at;
     /* a sign-up waiting for its address to be verified is no member yet */
     if (t == p->t_user && !cJSON_IsTrue(cJSON_GetObjectItem(data, "pending")))
-        return S_dec_registered(p, vr, ev, data, op, arena, err);
+        return S_dec_registered(p, vr, lazy, ev, data, op, arena, err);
     if (t == p->t_verified)
-        return S_dec_registered(p, vr, ev, data, op, arena, err);
+        return S_dec_registered(p, vr, lazy, ev, data, op, arena, err);
     if (t == p->t_contact)
         return S_dec_contact(ev, data, op, arena, err);
     if (t == p->t_handled)
@@ -1753,7 +1809,7 @@ static void S_jdelete(cJSON *tree)
 
 /* Decodes one event for the projections in `active`: counts it in acc,
  * parses and upcasts its data when a table wants it. */
-static int S_decode(projections *p, vault_reader *vr, S_acc *acc,
+static int S_decode(projections *p, vault_reader *vr, int lazy, S_acc *acc,
                     const store_event *ev, unsigned active, S_op *op,
                     buf *arena, unsigned *changed, folio_err *err)
 {
@@ -1788,7 +1844,7 @@ static int S_decode(projections *p, vault_reader *vr, S_acc *acc,
         events_upcast(t, ev->schema_version, data, err) < 0)
         rc = err_prefix(err, "event %lld", ev->position);
     else
-        rc = S_decode_data(p, vr, ev, t, data, op, arena, err);
+        rc = S_decode_data(p, vr, lazy, ev, t, data, op, arena, err);
     S_jdelete(data);
     return rc;
 }
@@ -1835,32 +1891,56 @@ static int S_open_late(projections *p, const S_op *op, const buf *arena,
 
 /* The columns of a batch's rows as W_MEM_ROWS (S_mem_cols) and
  * W_INB_ROWS (S_inb_cols) read them, in order. */
-enum { C_POSITION, C_TIME, C_KEY, C_STR };
+/* C_NAME and C_MAC: a member's name and its MAC, C_NAME first (as C_STR
+ * and C_KEY, but for a lazy op: S_op_same). */
+enum { C_POSITION, C_TIME, C_KEY, C_STR, C_NAME, C_MAC };
 typedef struct S_col {
-    int kind, field; /* field: the op's F_ for C_KEY and C_STR */
+    int kind, field; /* field: the op's F_ for C_KEY, C_STR and C_NAME */
 } S_col;
 static const S_col S_mem_cols[] = {
-    {C_POSITION, 0}, {C_KEY, F_ID}, {C_STR, F_NAME}, {C_TIME, 0}};
+    {C_POSITION, 0}, {C_KEY, F_ID}, {C_NAME, F_NAME}, {C_TIME, 0},
+    {C_MAC, F_MAC}};
 static const S_col S_inb_cols[] = {
     {C_POSITION, 0}, {C_KEY, F_ID}, {C_KEY, F_SUBJECT}, {C_TIME, 0},
     {C_STR, F_PAGE}};
 
-/* 1 when st's row holds op's columns cols[0 .. ncols) as S_op_col
- * gives them. */
-static int S_op_same(sqlite3_stmt *st, const S_op *op, const buf *arena,
-                     const S_col *cols, size_t ncols)
+/* 1 when the row's name (column name) and its MAC (column i) are those
+ * of lazy op's sealed name: the MAC made again from the row's name, the
+ * name not opened. */
+static int S_lazy_same(sqlite3_stmt *st, int name, int i, const S_op *op,
+                       const buf *arena, const vault *v)
 {
+    const char *text = (const char *)sqlite3_column_text(st, name);
+    if (!v || !text || sqlite3_column_type(st, name) != SQLITE_TEXT)
+        return 0;
+    unsigned char mac[VAULT_NAME_MAC_LEN];
+    vault_name_mac(v, S_str(op, F_SEALED, arena), text,
+                   (size_t)sqlite3_column_bytes(st, name), mac);
+    return S_same_val(st, i, SQLITE_BLOB, mac, sizeof mac);
+}
+
+/* 1 when st's row holds op's columns cols[0 .. ncols) as S_op_col
+ * gives them (v: the vault, for a lazy op's name). */
+static int S_op_same(sqlite3_stmt *st, const S_op *op, const buf *arena,
+                     const S_col *cols, size_t ncols, const vault *v)
+{
+    int name = -1;
     for (size_t k = 0; k < ncols; k++) {
         const S_col *c = &cols[k];
         int i = (int)k, same;
         size_t at = op->f[c->field];
-        if (c->kind == C_POSITION)
+        if (c->kind == C_NAME)
+            name = i;
+        if ((c->kind == C_NAME || c->kind == C_MAC) && op->lazy)
+            same = c->kind == C_NAME ||
+                   (name >= 0 && S_lazy_same(st, name, i, op, arena, v));
+        else if (c->kind == C_POSITION)
             same = S_same_int(st, i, op->position);
         else if (c->kind == C_TIME)
             same = S_same_int(st, i, op->recorded_at);
         else if (at == S_NOSTR)
             same = S_same_val(st, i, SQLITE_NULL, NULL, 0);
-        else if (c->kind == C_KEY && op->klen[c->field])
+        else if ((c->kind == C_KEY || c->kind == C_MAC) && op->klen[c->field])
             same = S_same_val(st, i, SQLITE_BLOB, arena->ptr + at,
                               op->klen[c->field]);
         else
@@ -1898,15 +1978,17 @@ static int S_keep_same_contact(S_writer *w, const S_op *op, const buf *arena,
     if (r <= 0)
         return r;
     r = S_op_same(st, op, arena, S_inb_cols,
-                  sizeof S_inb_cols / sizeof S_inb_cols[0]);
+                  sizeof S_inb_cols / sizeof S_inb_cols[0], NULL);
     sqlite3_reset(st);
     return r;
 }
 
 /* A replay that keeps members (S_keep_*): 1 when the table's row at
- * op's position is the one op makes under name, 0 when not, -1 on error. */
+ * op's position is the one op makes under name and mac, 0 when not, -1 on
+ * error. */
 static int S_keep_same_member(S_writer *w, const S_op *op, const buf *arena,
-                              const char *name, folio_err *err)
+                              const char *name, const unsigned char *mac,
+                              folio_err *err)
 {
     sqlite3_stmt *st;
     int r = S_keep_at(w, W_MEM_SCAN, op->position, &st, err);
@@ -1918,7 +2000,8 @@ static int S_keep_same_member(S_writer *w, const S_op *op, const buf *arena,
              ? S_same_val(st, 1, SQLITE_BLOB, id, op->klen[F_ID])
              : S_same_val(st, 1, SQLITE_TEXT, id, strlen(id))) &&
         S_same_val(st, 2, SQLITE_TEXT, name, strlen(name)) &&
-        S_same_int(st, 3, op->recorded_at);
+        S_same_int(st, 3, op->recorded_at) &&
+        S_same_val(st, 4, SQLITE_BLOB, mac, VAULT_NAME_MAC_LEN);
     sqlite3_reset(st);
     return r;
 }
@@ -1927,14 +2010,20 @@ static int S_write_member(projections *p, S_writer *w, const S_op *op,
                           const buf *arena, folio_err *err)
 {
     const char *name = S_str(op, F_NAME, arena);
+    const unsigned char *mac = (const unsigned char *)S_str(op, F_MAC, arena);
+    unsigned char late_mac[VAULT_NAME_MAC_LEN];
     char *opened;
     int r = S_open_late(p, op, arena, &opened, err);
     if (r != 0)
         return r < 0 ? -1 : 0;
-    if (opened)
+    if (opened) {
         name = opened;
+        vault_name_mac(p->v, S_str(op, F_SEALED, arena), name, strlen(name),
+                       late_mac);
+        mac = late_mac;
+    }
     int rc = -1, keep = (w->keep & PROJ_MEMBERS) != 0, same = 0;
-    if (keep && (same = S_keep_same_member(w, op, arena, name, err)) < 0)
+    if (keep && (same = S_keep_same_member(w, op, arena, name, mac, err)) < 0)
         goto out;
     sqlite3_stmt *st = same ? NULL : S_w(w, keep ? W_MEM_PUT1 : W_MEM_INS, err);
     if (!same && !st)
@@ -1945,6 +2034,7 @@ static int S_write_member(projections *p, S_writer *w, const S_op *op,
         S_bind_opkey(st, 2, op, F_ID, arena);
         sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 4, op->recorded_at);
+        sqlite3_bind_blob(st, 5, mac, VAULT_NAME_MAC_LEN, SQLITE_STATIC);
         if (S_run(w, st, err) < 0)
             goto out;
     }
@@ -1993,12 +2083,18 @@ static int S_write_note(projections *p, S_writer *w, const S_op *op,
 {
     int forgot = op->kind == S_OP_FORGOT;
     const char *value = S_str(op, F_PAGE, arena);
+    const unsigned char *mac = (const unsigned char *)S_str(op, F_MAC, arena);
+    unsigned char late_mac[VAULT_NAME_MAC_LEN];
     char *opened = NULL; /* a renaming whose key the reader lacked */
     int r = forgot ? 0 : S_open_late(p, op, arena, &opened, err);
     if (r != 0)
         return r < 0 ? -1 : 0;
-    if (opened)
+    if (opened) {
         value = opened;
+        vault_name_mac(p->v, S_str(op, F_SEALED, arena), value, strlen(value),
+                       late_mac);
+        mac = late_mac;
+    }
     int rc = -1;
     sqlite3_stmt *st = S_w(w, forgot ? W_FORGOT : W_HANDLED, err);
     if (st) {
@@ -2008,6 +2104,14 @@ static int S_write_note(projections *p, S_writer *w, const S_op *op,
             sqlite3_bind_int(st, 3, op->skind);
             sqlite3_bind_text(st, 4, value, -1, SQLITE_STATIC);
         }
+        rc = S_run(w, st, err);
+    }
+    /* a new name comes with its MAC (S_ST_NAME_MAC, at the same position) */
+    if (rc == 0 && !forgot && op->skind == S_ST_NAME) {
+        S_bind_opkey(st, 1, op, F_ID, arena);
+        sqlite3_bind_int64(st, 2, op->position);
+        sqlite3_bind_int(st, 3, S_ST_NAME_MAC);
+        sqlite3_bind_blob(st, 4, mac, VAULT_NAME_MAC_LEN, SQLITE_STATIC);
         rc = S_run(w, st, err);
     }
     S_name_free(opened);
@@ -2048,7 +2152,7 @@ static int S_apply_data(projections *p, S_writer *w, const store_event *ev,
 {
     S_op op;
     buf arena = BUF_INIT;
-    int rc = S_decode_data(p, NULL, ev, t, data, &op, &arena, err);
+    int rc = S_decode_data(p, NULL, 0, ev, t, data, &op, &arena, err);
     if (rc == 0)
         rc = S_write(p, w, &op, &arena, changed, err);
     S_arena_clear(&arena);
@@ -2088,7 +2192,7 @@ static int S_feed_event(void *ud, const store_event *ev)
     if (!active)
         return 0;
     S_op op;
-    int rc = S_decode(f->p, f->vr, &f->w->acc, ev, active, &op, &f->arena,
+    int rc = S_decode(f->p, f->vr, 0, &f->w->acc, ev, active, &op, &f->arena,
                       &f->changed, &f->err);
     if (rc == 0)
         rc = S_write(f->p, f->w, &op, &f->arena, &f->changed, &f->err);
@@ -2205,6 +2309,7 @@ static void S_op_col(const S_rows *r, size_t row, int col,
         sqlite3_result_int64(ctx, op->recorded_at);
         break;
     case C_KEY:
+    case C_MAC:
         S_opkey_result(ctx, op, c->field, &b->arena);
         break;
     default:
@@ -2240,7 +2345,7 @@ typedef struct S_tab {
  * otherwise, into out: how many, or -1. */
 static long long S_keep_differ(sqlite3_stmt *st, const S_tab *t,
                                const S_batch *b, const size_t *idx, size_t n,
-                               size_t *out, folio_err *err)
+                               const vault *v, size_t *out, folio_err *err)
 {
     if (!st)
         return -1;
@@ -2255,7 +2360,7 @@ static long long S_keep_differ(sqlite3_stmt *st, const S_tab *t,
             continue;
         }
         if (rc == SQLITE_DONE || at != op->position ||
-            !S_op_same(st, op, &b->arena, t->cols, t->ncols))
+            !S_op_same(st, op, &b->arena, t->cols, t->ncols, v))
             out[nout++] = idx[i];
         i++;
     }
@@ -2265,11 +2370,37 @@ static long long S_keep_differ(sqlite3_stmt *st, const S_tab *t,
     return (long long)nout;
 }
 
+/* Opens the names of the lazy ops idx[0 .. n) of a batch (their rows
+ * differ: they are written), as S_open_late does, each with its MAC. */
+static int S_open_lazy(projections *p, S_batch *b, const size_t *idx,
+                       size_t n, folio_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        S_op *op = &b->op[idx[i]];
+        if (!op->lazy)
+            continue;
+        char *name;
+        int r = S_open_late(p, op, &b->arena, &name, err);
+        if (r == 1) /* no key can go while the write lock is held */
+            err_set(err, "event %lld: a key was destroyed during a replay",
+                    op->position);
+        int rc = r == 0 ? S_put_name(p, op, &b->arena,
+                                     S_str(op, F_SEALED, &b->arena), name,
+                                     err)
+                        : -1;
+        S_name_free(name);
+        if (rc < 0)
+            return -1;
+        op->lazy = 0;
+    }
+    return 0;
+}
+
 /* Ops idx[0 .. n) of a batch into one table, in one statement (reading
  * t's cols through folio_rows), or those that differ from the table's
  * rows when the replay keeps it; each op then kept by t's hold for the
  * rebuild's end. */
-static int S_write_rows(S_feed *f, const S_batch *b, const size_t *idx,
+static int S_write_rows(S_feed *f, S_batch *b, const size_t *idx,
                         size_t n, const S_tab *t)
 {
     S_writer *w = f->w;
@@ -2282,9 +2413,9 @@ static int S_write_rows(S_feed *f, const S_batch *b, const size_t *idx,
             if (b->differs[idx[i]])
                 differ[m++] = idx[i];
         if (!b->marked)
-            m = S_keep_differ(S_w(w, t->scan, &f->err), t, b, idx, n, differ,
-                              &f->err);
-        if (m < 0)
+            m = S_keep_differ(S_w(w, t->scan, &f->err), t, b, idx, n,
+                              f->p->v, differ, &f->err);
+        if (m < 0 || S_open_lazy(f->p, b, differ, (size_t)m, &f->err) < 0)
             return -1;
         w->made[t->keep] += (long long)n;
         which = t->put;
@@ -2317,7 +2448,7 @@ static const S_tab S_tab_inb = {W_INB_ROWS, W_INB_PUT, W_INB_SCAN,
  * requests, -1 neither (written one by one). */
 static int S_batch_row(const S_op *op, int defer)
 {
-    if (op->kind == S_OP_MEMBER && op->f[F_SEALED] == S_NOSTR && defer)
+    if (op->kind == S_OP_MEMBER && !op->late && defer)
         return 0;
     return op->kind == S_OP_CONTACT ? 1 : -1;
 }
@@ -2331,7 +2462,7 @@ static int S_batch_row(const S_op *op, int defer)
  * positions, which its connection sees and this one may not: a row
  * made twice that way shows in the counts (S_keep_counts). */
 static int S_batch_mark(S_batch *b, sqlite3_stmt *const scan[2],
-                        folio_err *err)
+                        const vault *v, folio_err *err)
 {
     size_t idx[2][S_BATCH], n[2] = {0, 0}, out[S_BATCH];
     memset(b->differs, 0, b->n);
@@ -2345,7 +2476,7 @@ static int S_batch_mark(S_batch *b, sqlite3_stmt *const scan[2],
             continue; /* a table not kept */
         long long m = n[t] ? S_keep_differ(scan[t], t ? &S_tab_inb
                                                       : &S_tab_mem,
-                                           b, idx[t], n[t], out, err)
+                                           b, idx[t], n[t], v, out, err)
                            : 0;
         if (m < 0)
             return -1;
@@ -2398,7 +2529,9 @@ static int S_fill_event(void *ud, const store_event *ev)
     S_batch *b = fl->b;
     if (b->n == S_BATCH) /* cannot happen: ranges are S_BATCH long */
         return err_set(&b->err, "projections: a range overflowed");
-    if (S_decode(f->p, fl->vr, fl->acc, ev, S_active(f, ev->position),
+    /* a replay that keeps members compares their names unopened */
+    int lazy = (f->w->keep & PROJ_MEMBERS) != 0;
+    if (S_decode(f->p, fl->vr, lazy, fl->acc, ev, S_active(f, ev->position),
                  &b->op[b->n], &b->arena, &b->changed, &b->err) < 0)
         return -1;
     b->n++;
@@ -2445,7 +2578,7 @@ static void S_range_decode(S_pipe *pp, store *st, vault_reader *vr,
     S_fill fl = {pp, b, acc, vr};
     folio_err err = {{0}};
     if (store_read_data(st, after, upto, S_fill_event, &fl, &err) != 0 ||
-        (scan && S_batch_mark(b, scan, &err) < 0)) {
+        (scan && S_batch_mark(b, scan, pp->f->p->v, &err) < 0)) {
         if (!b->err.msg[0])
             b->err = err;
         b->failed = 1;

@@ -29,6 +29,7 @@
 #define S_KDF_SUBJECT 1
 #define S_KDF_WRAP 2
 #define S_KDF_LINK 3
+#define S_KDF_NAME 4
 
 enum { S_GET_KEY, S_ADD_KEY, S_FORGET, S_NSTMT };
 
@@ -53,6 +54,7 @@ struct vault {
     sqlite3_stmt *stmt[S_NSTMT];
     unsigned char subject_key[S_KEY_LEN];
     unsigned char wrap_key[S_KEY_LEN];
+    unsigned char name_key[S_KEY_LEN]; /* vault_name_mac's */
     /* The last subject key used in this transaction: a command seals
      * several fields for one person, and a lookup plus an unwrap per
      * field was a third of a contact request's cost. */
@@ -219,6 +221,9 @@ int vault_open(const char *master_key_path, sqlite3 *db, vault **out,
                                         S_KDF_SUBJECT, S_KDF_CONTEXT, master);
     if (rc == 0)
         rc = crypto_kdf_derive_from_key(v->wrap_key, S_KEY_LEN, S_KDF_WRAP,
+                                        S_KDF_CONTEXT, master);
+    if (rc == 0)
+        rc = crypto_kdf_derive_from_key(v->name_key, S_KEY_LEN, S_KDF_NAME,
                                         S_KDF_CONTEXT, master);
     sodium_memzero(master, sizeof master);
     if (rc != 0) {
@@ -576,11 +581,12 @@ void vault_reader_close(vault_reader *r)
     free(r);
 }
 
-/* The key of row (a subject, or a later generation's row) for a value
- * sealed at or before made_by: 0 found, 1 destroyed, 3 not in the window
- * (ask the database), -1 error. */
-static int S_win_key(vault_reader *r, const char *row, long long made_by,
-                     unsigned char key[S_KEY_LEN], folio_err *err)
+/* Row's entry in the window for a value sealed at or before made_by,
+ * reading ahead for it: 0 found (its wrapped key into wrapped, when not
+ * NULL), 1 destroyed, 2 its wrapped key damaged, 3 not in the window (ask
+ * the database), -1 error. */
+static int S_win_state(vault_reader *r, const char *row, long long made_by,
+                       unsigned char *wrapped, folio_err *err)
 {
     unsigned char bin[VAULT_SUBJECT_LEN / 2];
     if (S_subject_bin(row, bin) != 0)
@@ -598,20 +604,27 @@ static int S_win_key(vault_reader *r, const char *row, long long made_by,
         ahead += (size_t)n;
         e = S_win_find(r, bin);
     }
-    int found = e != NULL, destroyed = e ? e->destroyed : 0;
-    unsigned char wrapped[S_WRAPPED_LEN];
-    if (e && !destroyed)
-        memcpy(wrapped, e->wrapped, sizeof wrapped);
+    int res = !e ? 3 : e->destroyed;
+    if (res == 0 && wrapped)
+        memcpy(wrapped, e->wrapped, S_WRAPPED_LEN);
     pthread_mutex_unlock(&r->mu);
-    if (!found)
-        return 3;
-    if (destroyed == 1)
-        return 1;
-    const unsigned char *w = destroyed ? NULL : wrapped;
-    int bad = !w || crypto_secretbox_open_easy(
-                        key, w + crypto_secretbox_NONCEBYTES,
-                        S_WRAPPED_LEN - crypto_secretbox_NONCEBYTES, w,
-                        r->v->wrap_key) != 0;
+    return res;
+}
+
+/* The key of row (a subject, or a later generation's row) for a value
+ * sealed at or before made_by: 0 found, 1 destroyed, 3 not in the window
+ * (ask the database), -1 error. */
+static int S_win_key(vault_reader *r, const char *row, long long made_by,
+                     unsigned char key[S_KEY_LEN], folio_err *err)
+{
+    unsigned char wrapped[S_WRAPPED_LEN];
+    int k = S_win_state(r, row, made_by, wrapped, err);
+    if (k == 1 || k == 3 || k < 0)
+        return k;
+    int bad = k != 0 || crypto_secretbox_open_easy(
+                            key, wrapped + crypto_secretbox_NONCEBYTES,
+                            S_WRAPPED_LEN - crypto_secretbox_NONCEBYTES,
+                            wrapped, r->v->wrap_key) != 0;
     sodium_memzero(wrapped, sizeof wrapped);
     if (bad)
         return err_set(err, "vault: the key of subject %.16s... does not "
@@ -787,6 +800,26 @@ done:
     return rc;
 }
 
+/* The key generation a sealed value names ("v1:" 1, "v2:N:" N) and the
+ * length of its prefix. */
+static int S_sealed_gen(const char *sealed, int *gen, size_t *plen,
+                        folio_err *err)
+{
+    *plen = sizeof S_SEAL_PREFIX - 1;
+    *gen = 1;
+    if (sealed && !strncmp(sealed, "v2:", 3)) {
+        char *end = NULL;
+        long g = strtol(sealed + 3, &end, 10);
+        if (g < 2 || g > S_MAX_GEN || !end || *end != ':')
+            return err_set(err, "vault: not a sealed value");
+        *gen = (int)g;
+        *plen = (size_t)(end + 1 - sealed);
+    } else if (!sealed || strncmp(sealed, S_SEAL_PREFIX, *plen) != 0) {
+        return err_set(err, "vault: not a sealed value");
+    }
+    return 0;
+}
+
 /* Opens sealed for subject with its key from the database (v) or from
  * a reader's window (r, for a value sealed by made_by). The box is decoded
  * on the stack when it fits: a replay opens hundreds of thousands of short
@@ -798,18 +831,10 @@ static int S_open(vault *v, vault_reader *r, long long made_by,
     *out = NULL;
     if (S_check_subject(subject, err) != 0)
         return -1;
-    size_t plen = sizeof S_SEAL_PREFIX - 1;
-    int gen = 1;
-    if (sealed && !strncmp(sealed, "v2:", 3)) {
-        char *end = NULL;
-        long g = strtol(sealed + 3, &end, 10);
-        if (g < 2 || g > S_MAX_GEN || !end || *end != ':')
-            return err_set(err, "vault: not a sealed value");
-        gen = (int)g;
-        plen = (size_t)(end + 1 - sealed);
-    } else if (!sealed || strncmp(sealed, S_SEAL_PREFIX, plen) != 0) {
-        return err_set(err, "vault: not a sealed value");
-    }
+    size_t plen;
+    int gen;
+    if (S_sealed_gen(sealed, &gen, &plen, err) < 0)
+        return -1;
     char row[S_ROW_MAX];
     S_row(subject, gen, row);
     const char *b64 = sealed + plen;
@@ -871,6 +896,41 @@ int vault_reader_open_sealed(vault_reader *r, const char *subject,
                              char **out, folio_err *err)
 {
     return S_open(NULL, r, made_by, subject, sealed, out, err);
+}
+
+int vault_reader_state(vault_reader *r, const char *subject,
+                       const char *sealed, long long made_by, folio_err *err)
+{
+    size_t plen;
+    int gen;
+    if (S_sealed_gen(sealed, &gen, &plen, err) < 0)
+        return -1;
+    if (gen > 1)
+        return 3; /* later generations are not in the window */
+    int k = S_win_state(r, subject, made_by, NULL, err);
+    if (k == 2)
+        return err_set(err, "vault: the key of subject %.16s... is damaged",
+                       subject);
+    return k;
+}
+
+void vault_name_mac(const vault *v, const char *sealed, const char *name,
+                    size_t name_len, unsigned char out[VAULT_NAME_MAC_LEN])
+{
+    /* the sealed value's length first: no two pairs hash alike */
+    size_t slen = strlen(sealed);
+    unsigned char len[8];
+    for (int i = 0; i < 8; i++)
+        len[i] = (unsigned char)((uint64_t)slen >> (8 * i));
+    crypto_generichash_state h;
+    /* cannot fail with these lengths (16-byte output, 32-byte key) */
+    (void)crypto_generichash_init(&h, v->name_key, sizeof v->name_key,
+                                  VAULT_NAME_MAC_LEN);
+    (void)crypto_generichash_update(&h, len, sizeof len);
+    (void)crypto_generichash_update(&h, (const unsigned char *)sealed, slen);
+    (void)crypto_generichash_update(&h, (const unsigned char *)name,
+                                    name_len);
+    (void)crypto_generichash_final(&h, out, VAULT_NAME_MAC_LEN);
 }
 
 /* ---- forgetting ------------------------------------------------------- */

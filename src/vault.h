@@ -80,6 +80,20 @@ int vault_reader_open_sealed(vault_reader *r, const char *subject,
                              char **out, folio_err *err);
 /* Wipes the keys it held. */
 void vault_reader_close(vault_reader *r);
+/* Whether the key a value sealed by made_by was sealed under is live,
+ * from the window, without opening anything: 0 live, 1 destroyed
+ * (redacted), 3 not in the window (ask vault_open_sealed), -1 on error. */
+int vault_reader_state(vault_reader *r, const char *subject,
+                       const char *sealed, long long made_by, folio_err *err);
+
+/* A keyed hash (BLAKE2b under a key derived from the master key) of a
+ * sealed value and the name it opens to: stored beside a public name, it
+ * lets a replay tell that the name is the one the event seals without
+ * opening it, and reveals nothing the name does not. Without the master
+ * key nobody can make one for another name. Thread-safe. */
+#define VAULT_NAME_MAC_LEN 16
+void vault_name_mac(const vault *v, const char *sealed, const char *name,
+                    size_t name_len, unsigned char out[VAULT_NAME_MAC_LEN]);
 
 /* Destroys the subject's newest key (crypto-shredding). 0 done (or
  * destroyed already), 1 unknown. The
