@@ -53,7 +53,7 @@ static const S_def S_defs[] = {
     /* name_mac: vault_name_mac of the sealed name the row's display_name
      * was opened from, so a replay that keeps the table compares names
      * without opening them (S_C_NAME) */
-    {"members", PROJ_MEMBERS, 7, {"members", "members_private", NULL},
+    {"members", PROJ_MEMBERS, 8, {"members", "members_private", NULL},
      {"CREATE TABLE %1$s.members%2$s (position INTEGER PRIMARY KEY,"
       " user_id BLOB NOT NULL, display_name TEXT NOT NULL,"
       " joined_at INTEGER NOT NULL, hidden INTEGER NOT NULL DEFAULT 0,"
@@ -67,9 +67,11 @@ static const S_def S_defs[] = {
       * a few pages, not the names; hidden: only the hidden members, so
       * the members shown are counted as all but those, and a rebuild
       * (nobody hidden until the owner's decisions at its end) writes no
-      * entry there for each of a million members */
+      * entry there for each of a million members; role: likewise the
+      * owners, so a replay puts roles right without reading every row */
      {"CREATE INDEX %1$s.members%2$s_hidden ON members%2$s (hidden)"
-      " WHERE hidden <> 0",
+      " WHERE hidden <> 0; CREATE INDEX %1$s.members%2$s_role ON"
+      " members%2$s (role) WHERE role <> 'member'",
       "CREATE INDEX %1$s.members%2$s_user ON members%2$s (user_id)", NULL},
      {"UPDATE %1$s.members%2$s SET hidden = 0 WHERE hidden <> 0 AND user_id"
       " NOT IN (SELECT id FROM temp.proj_state WHERE kind = 1)",
@@ -819,8 +821,12 @@ static size_t S_mbucket_of(const S_mrow *r)
  * appends them; a table too large for one sort is written in several
  * sorted runs of S_hold_max rows (the later ones go between the rows of
  * the earlier, which costs more than an append), so memory stays bounded
- * however long the log. 16 MiB of rows: a run for 300,000 members. */
-static size_t S_hold_max = (16u << 20) / sizeof(S_mrow);
+ * however long the log. 36 MiB of rows: one run for 670,000 members. A
+ * replay that keeps the table compares each run with all of it (S_keep_memp)
+ * while the other thread waits: a million events' members in one run
+ * take half the time of two. */
+#define S_HOLD_BYTES (36u << 20)
+static size_t S_hold_max = S_HOLD_BYTES / sizeof(S_mrow);
 _Static_assert(sizeof(S_mrow) == 56, "a members_private row held: 56 bytes");
 
 /* Keys a generation of a rebuild's thread's window (S_keys). */
@@ -828,7 +834,7 @@ static size_t S_keys_half = 16384;
 
 void projections_set_bounds(size_t rows, size_t keys)
 {
-    S_hold_max = rows ? rows : (16u << 20) / sizeof(S_mrow);
+    S_hold_max = rows ? rows : S_HOLD_BYTES / sizeof(S_mrow);
     S_keys_half = keys ? keys : 16384;
 }
 
@@ -1107,12 +1113,14 @@ static int S_mrow_vs(sqlite3_stmt *st, const S_mrow *m, const char *arena)
 
 /* A check's record of the rows a replay changed (S_check_kept) holds
  * each changed row: past the memory of the members_private rows a rebuild
- * holds (S_hold_max, 16 MiB) the check stops (-1, and sess_full) and
+ * holds (S_hold_max), or 16 MiB, the check stops (-1, and sess_full) and
  * compares fresh tables instead, in bounded memory. */
 static int S_sess_check(S_writer *w, folio_err *err)
 {
-    if (!w->sess || sqlite3session_memory_used(w->sess) <=
-                        (sqlite3_int64)(S_hold_max * sizeof(S_mrow)))
+    size_t cap = S_hold_max * sizeof(S_mrow);
+    if (cap > 16u << 20)
+        cap = 16u << 20;
+    if (!w->sess || sqlite3session_memory_used(w->sess) <= (sqlite3_int64)cap)
         return 0;
     w->sess_full = 1;
     return err_set(err, "projections: too many rows differ to count here");
@@ -1494,7 +1502,8 @@ static int S_put_name(const projections *p, S_op *op, buf *arena,
     if (!name)
         return 0;
     unsigned char mac[VAULT_NAME_MAC_LEN];
-    vault_name_mac(p->v, sealed, name, strlen(name), mac);
+    if (vault_name_mac(p->v, sealed, name, strlen(name), mac) < 0)
+        return err_set(err, "projections: out of memory");
     return S_put(op, F_NAME, arena, name, err) ||
                    S_put_bin(op, F_MAC, arena, mac, sizeof mac, err)
                ? -1
@@ -1667,8 +1676,9 @@ static int S_dec_renamed(projections *p, vault_reader *vr,
                          r == 3 ? "" : name, op, arena, err);
     op->late = r == 3;
     unsigned char mac[VAULT_NAME_MAC_LEN];
-    if (rc == 0 && r == 0)
-        vault_name_mac(p->v, sealed, name, strlen(name), mac);
+    if (rc == 0 && r == 0 &&
+        vault_name_mac(p->v, sealed, name, strlen(name), mac) < 0)
+        rc = err_set(err, "projections: out of memory");
     if (rc == 0 && r == 0 && S_put_bin(op, F_MAC, arena, mac, sizeof mac, err))
         rc = -1;
     if (rc == 0 && r == 3 &&
@@ -1889,6 +1899,17 @@ static int S_open_late(projections *p, const S_op *op, const buf *arena,
     return r < 0 ? err_prefix(err, "event %lld", op->position) : r;
 }
 
+/* The MAC of a name S_open_late opened, into mac. */
+static int S_late_mac(const projections *p, const S_op *op, const buf *arena,
+                      const char *name, unsigned char mac[VAULT_NAME_MAC_LEN],
+                      folio_err *err)
+{
+    if (vault_name_mac(p->v, S_str(op, F_SEALED, arena), name, strlen(name),
+                       mac) < 0)
+        return err_set(err, "projections: out of memory");
+    return 0;
+}
+
 /* The columns of a batch's rows as W_MEM_ROWS (S_mem_cols) and
  * W_INB_ROWS (S_inb_cols) read them, in order. */
 /* C_NAME and C_MAC: a member's name and its MAC, C_NAME first (as C_STR
@@ -1914,9 +1935,10 @@ static int S_lazy_same(sqlite3_stmt *st, int name, int i, const S_op *op,
     if (!v || !text || sqlite3_column_type(st, name) != SQLITE_TEXT)
         return 0;
     unsigned char mac[VAULT_NAME_MAC_LEN];
-    vault_name_mac(v, S_str(op, F_SEALED, arena), text,
-                   (size_t)sqlite3_column_bytes(st, name), mac);
-    return S_same_val(st, i, SQLITE_BLOB, mac, sizeof mac);
+    /* out of memory: differs, and the writer that opens it says so */
+    return vault_name_mac(v, S_str(op, F_SEALED, arena), text,
+                          (size_t)sqlite3_column_bytes(st, name), mac) == 0 &&
+           S_same_val(st, i, SQLITE_BLOB, mac, sizeof mac);
 }
 
 /* 1 when st's row holds op's columns cols[0 .. ncols) as S_op_col
@@ -2018,11 +2040,11 @@ static int S_write_member(projections *p, S_writer *w, const S_op *op,
         return r < 0 ? -1 : 0;
     if (opened) {
         name = opened;
-        vault_name_mac(p->v, S_str(op, F_SEALED, arena), name, strlen(name),
-                       late_mac);
         mac = late_mac;
     }
     int rc = -1, keep = (w->keep & PROJ_MEMBERS) != 0, same = 0;
+    if (opened && S_late_mac(p, op, arena, opened, late_mac, err) < 0)
+        goto out;
     if (keep && (same = S_keep_same_member(w, op, arena, name, mac, err)) < 0)
         goto out;
     sqlite3_stmt *st = same ? NULL : S_w(w, keep ? W_MEM_PUT1 : W_MEM_INS, err);
@@ -2091,12 +2113,12 @@ static int S_write_note(projections *p, S_writer *w, const S_op *op,
         return r < 0 ? -1 : 0;
     if (opened) {
         value = opened;
-        vault_name_mac(p->v, S_str(op, F_SEALED, arena), value, strlen(value),
-                       late_mac);
         mac = late_mac;
     }
-    int rc = -1;
-    sqlite3_stmt *st = S_w(w, forgot ? W_FORGOT : W_HANDLED, err);
+    int rc = opened && S_late_mac(p, op, arena, opened, late_mac, err) < 0
+                 ? -1 : 0;
+    sqlite3_stmt *st = rc ? NULL : S_w(w, forgot ? W_FORGOT : W_HANDLED, err);
+    rc = -1;
     if (st) {
         S_bind_opkey(st, 1, op, forgot ? F_SUBJECT : F_ID, arena);
         sqlite3_bind_int64(st, 2, op->position);

@@ -84,7 +84,7 @@ void projections_discard(projections *p);
 int projections_replay(projections *p, unsigned mask, folio_err *err);
 
 /* What a rebuild holds in memory, however long the log: at most `rows`
- * members_private rows (0: the default, 16 MiB of them), written in
+ * members_private rows (0: the default, 36 MiB of them), written in
  * sorted runs, and a window of 2 * `keys` subject keys per thread (0: the
  * default, 16384); a name whose key is not in it costs a query. Tests
  * make both tiny. Process-wide; set before opening. */

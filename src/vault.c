@@ -54,7 +54,7 @@ struct vault {
     sqlite3_stmt *stmt[S_NSTMT];
     unsigned char subject_key[S_KEY_LEN];
     unsigned char wrap_key[S_KEY_LEN];
-    unsigned char name_key[S_KEY_LEN]; /* vault_name_mac's */
+    unsigned char name_key[crypto_shorthash_siphashx24_KEYBYTES];
     /* The last subject key used in this transaction: a command seals
      * several fields for one person, and a lookup plus an unwrap per
      * field was a third of a contact request's cost. */
@@ -223,8 +223,8 @@ int vault_open(const char *master_key_path, sqlite3 *db, vault **out,
         rc = crypto_kdf_derive_from_key(v->wrap_key, S_KEY_LEN, S_KDF_WRAP,
                                         S_KDF_CONTEXT, master);
     if (rc == 0)
-        rc = crypto_kdf_derive_from_key(v->name_key, S_KEY_LEN, S_KDF_NAME,
-                                        S_KDF_CONTEXT, master);
+        rc = crypto_kdf_derive_from_key(v->name_key, sizeof v->name_key,
+                                        S_KDF_NAME, S_KDF_CONTEXT, master);
     sodium_memzero(master, sizeof master);
     if (rc != 0) {
         vault_close(v);
@@ -446,6 +446,13 @@ struct vault_reader {
      * the key is unwrapped from a copy outside it */
     pthread_mutex_t mu;
     int mu_ok;
+    /* vault_reader_state's: the subjects whose first key is destroyed,
+     * read once (gone_state 1; -1: more than S_GONE_MAX, the window
+     * answers), in a hash set of their binary forms */
+    int gone_state;
+    size_t ngone, ngslot;
+    unsigned char (*gone)[VAULT_SUBJECT_LEN / 2];
+    uint32_t *gslot;
 };
 
 static size_t S_pre_hash(const unsigned char *bin)
@@ -569,6 +576,8 @@ void vault_reader_close(vault_reader *r)
 {
     if (!r)
         return;
+    free(r->gone);
+    free(r->gslot);
     sqlite3_finalize(r->scan);
     if (r->mu_ok)
         pthread_mutex_destroy(&r->mu);
@@ -898,6 +907,106 @@ int vault_reader_open_sealed(vault_reader *r, const char *subject,
     return S_open(NULL, r, made_by, subject, sealed, out, err);
 }
 
+/* ---- which keys are destroyed ------------------------------------------
+ * Whether a key is live needs no key: a replay that compares members'
+ * names by their MACs asks only that, for every member. Few keys are ever
+ * destroyed (one per erasure), so the subjects whose first key is are
+ * read once, in one pass over subject_keys, and found in a small hash set
+ * without a lock, instead of every key going through the window. A
+ * subject not in the set counts as live: a key never made (a damaged
+ * store) shows when its name is opened, which a row whose MAC is right
+ * never needs. Past S_GONE_MAX destroyed keys the window answers, so
+ * memory stays bounded. */
+#define S_GONE_MAX 65536
+
+static size_t S_gone_slot(const unsigned char *bin, size_t nslot)
+{
+    return S_pre_hash(bin) & (nslot - 1);
+}
+
+/* Reads the set (r->mu held): 0, or -1 on error. */
+static int S_gone_load(vault_reader *r, folio_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(r->db, "SELECT subject FROM subject_keys WHERE"
+                                  " wrapped IS NULL LIMIT ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return err_set(err, "vault: reading subject keys: %s",
+                       sqlite3_errmsg(r->db));
+    sqlite3_bind_int(st, 1, S_GONE_MAX + 1);
+    size_t cap = 0;
+    int rc;
+    r->gone_state = 1;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *subject = (const char *)sqlite3_column_text(st, 0);
+        unsigned char bin[VAULT_SUBJECT_LEN / 2];
+        /* later generations ("SUBJECT-gN") are not asked here */
+        if (!subject || S_subject_bin(subject, bin) != 0)
+            continue;
+        if (r->ngone == S_GONE_MAX) {
+            r->gone_state = -1;
+            break;
+        }
+        if (r->ngone == cap) {
+            size_t ncap = cap ? 2 * cap : 64;
+            void *g = realloc(r->gone, ncap * sizeof *r->gone);
+            if (!g) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            r->gone = g;
+            cap = ncap;
+        }
+        memcpy(r->gone[r->ngone++], bin, sizeof bin);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return err_set(err, "vault: reading subject keys: %s",
+                       rc == SQLITE_NOMEM ? "out of memory"
+                                          : sqlite3_errmsg(r->db));
+    if (r->gone_state < 0)
+        return 0;
+    for (r->ngslot = 16; r->ngslot < 2 * r->ngone; r->ngslot *= 2)
+        ;
+    if (!(r->gslot = calloc(r->ngslot, sizeof *r->gslot)))
+        return err_set(err, "out of memory");
+    for (size_t i = 0; i < r->ngone; i++) {
+        size_t h = S_gone_slot(r->gone[i], r->ngslot);
+        while (r->gslot[h])
+            h = (h + 1) & (r->ngslot - 1);
+        r->gslot[h] = (uint32_t)i + 1;
+    }
+    return 0;
+}
+
+/* 1 when subject's first key is destroyed, 0 when not, 3 when the set
+ * cannot tell (too many), -1 on error. */
+static int S_gone(vault_reader *r, const char *subject, folio_err *err)
+{
+    unsigned char bin[VAULT_SUBJECT_LEN / 2];
+    if (S_subject_bin(subject, bin) != 0)
+        return 3;
+    pthread_mutex_lock(&r->mu);
+    int rc = r->gone_state ? 0 : S_gone_load(r, err);
+    if (rc < 0) { /* asked again next time */
+        r->gone_state = 0;
+        r->ngone = 0;
+        free(r->gslot);
+        r->gslot = NULL;
+    }
+    pthread_mutex_unlock(&r->mu);
+    if (rc < 0)
+        return -1;
+    if (r->gone_state < 0)
+        return 3;
+    /* read-only from here on: no lock */
+    for (size_t h = S_gone_slot(bin, r->ngslot); r->gslot[h];
+         h = (h + 1) & (r->ngslot - 1))
+        if (!memcmp(r->gone[r->gslot[h] - 1], bin, sizeof bin))
+            return 1;
+    return 0;
+}
+
 int vault_reader_state(vault_reader *r, const char *subject,
                        const char *sealed, long long made_by, folio_err *err)
 {
@@ -907,30 +1016,37 @@ int vault_reader_state(vault_reader *r, const char *subject,
         return -1;
     if (gen > 1)
         return 3; /* later generations are not in the window */
-    int k = S_win_state(r, subject, made_by, NULL, err);
+    int k = S_gone(r, subject, err);
+    if (k != 3)
+        return k;
+    k = S_win_state(r, subject, made_by, NULL, err);
     if (k == 2)
         return err_set(err, "vault: the key of subject %.16s... is damaged",
                        subject);
     return k;
 }
 
-void vault_name_mac(const vault *v, const char *sealed, const char *name,
-                    size_t name_len, unsigned char out[VAULT_NAME_MAC_LEN])
+int vault_name_mac(const vault *v, const char *sealed, const char *name,
+                   size_t name_len, unsigned char out[VAULT_NAME_MAC_LEN])
 {
-    /* the sealed value's length first: no two pairs hash alike */
-    size_t slen = strlen(sealed);
-    unsigned char len[8];
+    /* SipHash-2-4 (128-bit output) rather than keyed BLAKE2b: a keyed PRF
+     * all the same, and a fifth of the cost at a name's length, which a
+     * replay pays for every member. The sealed value's length comes
+     * first, so no two pairs hash alike. */
+    size_t slen = strlen(sealed), n = 8 + slen + name_len;
+    unsigned char stack[1024];
+    unsigned char *m = n <= sizeof stack ? stack : malloc(n);
+    if (!m || slen > SIZE_MAX / 2 || name_len > SIZE_MAX / 2)
+        return -1;
     for (int i = 0; i < 8; i++)
-        len[i] = (unsigned char)((uint64_t)slen >> (8 * i));
-    crypto_generichash_state h;
-    /* cannot fail with these lengths (16-byte output, 32-byte key) */
-    (void)crypto_generichash_init(&h, v->name_key, sizeof v->name_key,
-                                  VAULT_NAME_MAC_LEN);
-    (void)crypto_generichash_update(&h, len, sizeof len);
-    (void)crypto_generichash_update(&h, (const unsigned char *)sealed, slen);
-    (void)crypto_generichash_update(&h, (const unsigned char *)name,
-                                    name_len);
-    (void)crypto_generichash_final(&h, out, VAULT_NAME_MAC_LEN);
+        m[i] = (unsigned char)((uint64_t)slen >> (8 * i));
+    memcpy(m + 8, sealed, slen);
+    memcpy(m + 8 + slen, name, name_len);
+    (void)crypto_shorthash_siphashx24(out, m, n, v->name_key);
+    sodium_memzero(m, n);
+    if (m != stack)
+        free(m);
+    return 0;
 }
 
 /* ---- forgetting ------------------------------------------------------- */

@@ -86,14 +86,15 @@ void vault_reader_close(vault_reader *r);
 int vault_reader_state(vault_reader *r, const char *subject,
                        const char *sealed, long long made_by, folio_err *err);
 
-/* A keyed hash (BLAKE2b under a key derived from the master key) of a
- * sealed value and the name it opens to: stored beside a public name, it
- * lets a replay tell that the name is the one the event seals without
- * opening it, and reveals nothing the name does not. Without the master
- * key nobody can make one for another name. Thread-safe. */
+/* A keyed hash (SipHash-2-4, 128 bits, under a key derived from the
+ * master key) of a sealed value and the name it opens to: stored beside a
+ * public name, it lets a replay tell that the name is the one the event
+ * seals without opening it, and reveals nothing the name does not;
+ * without the master key nobody can make one for another name.
+ * Thread-safe. 0, or -1 out of memory (a name past 1 KiB). */
 #define VAULT_NAME_MAC_LEN 16
-void vault_name_mac(const vault *v, const char *sealed, const char *name,
-                    size_t name_len, unsigned char out[VAULT_NAME_MAC_LEN]);
+int vault_name_mac(const vault *v, const char *sealed, const char *name,
+                   size_t name_len, unsigned char out[VAULT_NAME_MAC_LEN]);
 
 /* Destroys the subject's newest key (crypto-shredding). 0 done (or
  * destroyed already), 1 unknown. The
