@@ -690,6 +690,11 @@ typedef struct S_writer {
     /* a check's record of the changes (S_check_kept), watched for size */
     sqlite3_session *sess;
     int sess_full;
+    /* the last drain of a kept members_private, when no earlier one wrote
+     * to it: another connection (the rebuild's second), which sees the
+     * table as this one does, so a second thread compares half of it */
+    sqlite3 *rd;
+    int memp_drains;
 } S_writer;
 
 /* The tables a replay keeps and compares row by row: their rows made. */
@@ -810,6 +815,8 @@ static void *S_room(void *arr, size_t n, size_t *cap, size_t size,
 typedef struct S_mbucket {
     S_mrow *rows;
     size_t n, cap;
+    S_mrow *differ; /* a kept table's: the rows to write (S_memp_differ) */
+    size_t nd;
 } S_mbucket;
 
 static size_t S_mbucket_of(const S_mrow *r)
@@ -840,8 +847,10 @@ void projections_set_bounds(size_t rows, size_t keys)
 
 static void S_mb_free(S_writer *w)
 {
-    for (size_t b = 0; w->mb && b < S_MBUCKETS; b++)
+    for (size_t b = 0; w->mb && b < S_MBUCKETS; b++) {
         free(w->mb[b].rows);
+        free(w->mb[b].differ);
+    }
     free(w->mb);
     w->mb = NULL;
     w->nlocales = 0;
@@ -1021,20 +1030,40 @@ static void S_mrow_sort(S_mrow *rows, size_t n, const char *arena)
 
 /* The buckets sorted one after another on a thread of their own while
  * S_memp_drain writes those already sorted. */
+static int S_memp_differ(sqlite3_stmt *st, S_mbucket *mb, const char *arena,
+                         folio_err *err);
+
 typedef struct S_msort {
     S_mbucket *mb;
     const char *arena;
+    /* W_MEMP_SCAN on the writer's other connection (S_writer.rd): this
+     * thread compares the odd buckets too; NULL: the writer compares */
+    sqlite3_stmt *scan;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    size_t done; /* buckets sorted */
+    size_t done; /* buckets sorted (and compared, the odd ones by scan) */
+    int failed;
+    folio_err err;
 } S_msort;
+
+static int S_msort_compares(const S_msort *ms, size_t b)
+{
+    return ms->scan && (b & 1);
+}
 
 static void *S_msort_main(void *ud)
 {
     S_msort *ms = ud;
     for (size_t b = 0; b < S_MBUCKETS; b++) {
         S_mrow_sort(ms->mb[b].rows, ms->mb[b].n, ms->arena);
+        folio_err err;
+        int bad = S_msort_compares(ms, b) && ms->mb[b].n &&
+                  S_memp_differ(ms->scan, &ms->mb[b], ms->arena, &err) < 0;
         pthread_mutex_lock(&ms->mu);
+        if (bad) {
+            ms->failed = 1;
+            ms->err = err;
+        }
         ms->done = b + 1;
         pthread_cond_signal(&ms->cv);
         pthread_mutex_unlock(&ms->mu);
@@ -1127,23 +1156,22 @@ static int S_sess_check(S_writer *w, folio_err *err)
 }
 
 /* A replay that keeps members_private (see S_keep_differ): a sorted
- * bucket's rows beside the table's from the first of them on, and those
- * it lacks or holds otherwise written over it. */
-static int S_keep_memp(S_writer *w, const S_mbucket *mb, folio_err *err)
+ * bucket's rows beside the table's (through st, a W_MEMP_SCAN on some
+ * connection) from the first of them on, and those it lacks or holds
+ * otherwise kept in mb->differ. */
+static int S_memp_differ(sqlite3_stmt *st, S_mbucket *mb, const char *arena,
+                         folio_err *err)
 {
-    const char *arena = w->marena.ptr;
-    const S_mrow *first = &mb->rows[0];
-    sqlite3_stmt *st = S_w(w, W_MEMP_SCAN, err);
     if (!st)
         return -1;
+    const S_mrow *first = &mb->rows[0];
     if (first->bin)
         sqlite3_bind_blob(st, 1, first->subject.sub, (int)first->subject_len,
                           SQLITE_STATIC);
     else
         sqlite3_bind_text(st, 1, arena + first->subject.at,
                           (int)first->subject_len, SQLITE_STATIC);
-    S_mrow *differ = NULL;
-    size_t nd = 0, cap = 0;
+    size_t cap = 0;
     int rc = sqlite3_step(st), res = 0;
     for (size_t i = 0; res == 0 && i < mb->n &&
                        (rc == SQLITE_ROW || rc == SQLITE_DONE);) {
@@ -1157,25 +1185,35 @@ static int S_keep_memp(S_writer *w, const S_mbucket *mb, folio_err *err)
             !S_same_val(st, 2, SQLITE_TEXT, arena + m->locale,
                         strlen(arena + m->locale)) ||
             !S_same_int(st, 3, m->has_password)) {
-            S_mrow *d = S_room(differ, nd, &cap, sizeof *d, 64);
+            S_mrow *d = S_room(mb->differ, mb->nd, &cap, sizeof *d, 64);
             if (!d)
                 res = err_set(err, "projections: out of memory");
             else
-                (differ = d)[nd++] = *m;
+                (mb->differ = d)[mb->nd++] = *m;
         }
         i++;
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     if (res == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
-        res = S_sqlerr(w->db, err, "projections: replay");
+        res = S_sqlerr(sqlite3_db_handle(st), err, "projections: replay");
+    return res;
+}
+
+/* Writes a compared bucket's rows that differ (S_memp_differ) over the
+ * table's. */
+static int S_keep_memp(S_writer *w, S_mbucket *mb, folio_err *err)
+{
     w->made[S_KEEP_MEMP] += (long long)mb->n;
-    if (res == 0 && nd) {
-        S_rows rows = {nd, S_memp_col, differ, arena, NULL};
-        st = S_w(w, W_MEMP_PUT, err);
+    int res = 0;
+    if (mb->nd) {
+        S_rows rows = {mb->nd, S_memp_col, mb->differ, w->marena.ptr, NULL};
+        sqlite3_stmt *st = S_w(w, W_MEMP_PUT, err);
         res = st ? S_vrun(w->db, st, &rows, err) : -1;
     }
-    free(differ);
+    free(mb->differ);
+    mb->differ = NULL;
+    mb->nd = 0;
     return res == 0 ? S_sess_check(w, err) : res;
 }
 
@@ -1187,6 +1225,10 @@ static int S_memp_drain(S_writer *w, folio_err *err)
     if (!w->mb)
         return 0;
     S_msort ms = {.mb = w->mb, .arena = w->marena.ptr};
+    folio_err serr;
+    if ((w->keep & PROJ_MEMBERS) && w->rd && !w->memp_drains)
+        ms.scan = S_wprep(w->rd, W_MEMP_SCAN, w->schema, w->suffix, &serr);
+    w->memp_drains++;
     pthread_t t;
     int threaded = 0;
     if (pthread_mutex_init(&ms.mu, NULL) == 0) {
@@ -1205,12 +1247,20 @@ static int S_memp_drain(S_writer *w, folio_err *err)
             pthread_mutex_lock(&ms.mu);
             while (ms.done <= b)
                 pthread_cond_wait(&ms.cv, &ms.mu);
+            if (rc == 0 && ms.failed) {
+                *err = ms.err;
+                rc = -1;
+            }
             pthread_mutex_unlock(&ms.mu);
         } else {
             S_mrow_sort(w->mb[b].rows, w->mb[b].n, w->marena.ptr);
         }
         if (rc == 0 && w->mb[b].n && (w->keep & PROJ_MEMBERS)) {
-            rc = S_keep_memp(w, &w->mb[b], err);
+            if (!(threaded && S_msort_compares(&ms, b)))
+                rc = S_memp_differ(S_w(w, W_MEMP_SCAN, err), &w->mb[b],
+                                   w->marena.ptr, err);
+            if (rc == 0)
+                rc = S_keep_memp(w, &w->mb[b], err);
         } else if (rc == 0 && w->mb[b].n) {
             S_rows rows = {w->mb[b].n, S_memp_col, w->mb[b].rows,
                            w->marena.ptr, NULL};
@@ -1222,6 +1272,7 @@ static int S_memp_drain(S_writer *w, folio_err *err)
         pthread_cond_destroy(&ms.cv);
         pthread_mutex_destroy(&ms.mu);
     }
+    sqlite3_finalize(ms.scan);
     S_mb_free(w);
     buf_free(&w->marena);
     return rc;
@@ -3187,6 +3238,8 @@ static int S_build(projections *p, S_writer *w, unsigned mask, unsigned keep,
     S_keys_close(&keys);
     unsigned changed = 0;
     int r = 0;
+    /* the pipe is done with rd: the last drain may compare on it */
+    w->rd = rd ? store_db(rd) : NULL;
     if (S_feed_done(&f, rc, err) < 0 || S_memp_drain(w, err) < 0 ||
         (keep && (r = S_keep_counts(w, err)) != 0) ||
         S_steps(p->db, keep, S_RESET, schema, suffix, err) < 0 ||
