@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -450,6 +451,7 @@ struct vault_reader {
      * read once (gone_state 1; -1: more than S_GONE_MAX, the window
      * answers), in a hash set of their binary forms */
     int gone_state;
+    atomic_int gone_ready; /* gone_state set: read without the lock */
     size_t ngone, ngslot;
     unsigned char (*gone)[VAULT_SUBJECT_LEN / 2];
     uint32_t *gslot;
@@ -986,17 +988,21 @@ static int S_gone(vault_reader *r, const char *subject, folio_err *err)
     unsigned char bin[VAULT_SUBJECT_LEN / 2];
     if (S_subject_bin(subject, bin) != 0)
         return 3;
-    pthread_mutex_lock(&r->mu);
-    int rc = r->gone_state ? 0 : S_gone_load(r, err);
-    if (rc < 0) { /* asked again next time */
-        r->gone_state = 0;
-        r->ngone = 0;
-        free(r->gslot);
-        r->gslot = NULL;
+    if (!atomic_load_explicit(&r->gone_ready, memory_order_acquire)) {
+        pthread_mutex_lock(&r->mu);
+        int rc = r->gone_state ? 0 : S_gone_load(r, err);
+        if (rc < 0) { /* asked again next time */
+            r->gone_state = 0;
+            r->ngone = 0;
+            free(r->gslot);
+            r->gslot = NULL;
+        } else {
+            atomic_store_explicit(&r->gone_ready, 1, memory_order_release);
+        }
+        pthread_mutex_unlock(&r->mu);
+        if (rc < 0)
+            return -1;
     }
-    pthread_mutex_unlock(&r->mu);
-    if (rc < 0)
-        return -1;
     if (r->gone_state < 0)
         return 3;
     /* read-only from here on: no lock */
