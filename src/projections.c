@@ -53,7 +53,7 @@ static const S_def S_defs[] = {
     /* name_mac: vault_name_mac of the sealed name the row's display_name
      * was opened from, so a replay that keeps the table compares names
      * without opening them (S_C_NAME) */
-    {"members", PROJ_MEMBERS, 8, {"members", "members_private", NULL},
+    {"members", PROJ_MEMBERS, 9, {"members", "members_private", NULL},
      {"CREATE TABLE %1$s.members%2$s (position INTEGER PRIMARY KEY,"
       " user_id BLOB NOT NULL, display_name TEXT NOT NULL,"
       " joined_at INTEGER NOT NULL, hidden INTEGER NOT NULL DEFAULT 0,"
@@ -89,13 +89,16 @@ static const S_def S_defs[] = {
      * with every row the handlers insert, update or delete; a rebuild
      * counts its rows once they are all in (the notes applied) and makes
      * the triggers then, instead of a trigger's statement per row. */
-    {"inbox", PROJ_INBOX, 7, {"inbox", "inbox_counts", NULL},
+    /* row_mac: vault_row_mac of the event's data as stored and the row's
+     * values (S_inb_mac), so a replay that keeps the table checks a row
+     * without parsing its event (S_raw_same) */
+    {"inbox", PROJ_INBOX, 8, {"inbox", "inbox_counts", NULL},
      {"CREATE TABLE %1$s.inbox%2$s (position INTEGER PRIMARY KEY,"
       " contact_id BLOB NOT NULL, subject BLOB NOT NULL,"
       " received_at INTEGER NOT NULL,"
       " status TEXT NOT NULL CHECK (status IN ('new', 'handled',"
       " 'archived', 'spam')),"
-      " page TEXT)",
+      " page TEXT, row_mac BLOB NOT NULL)",
       "CREATE TABLE %1$s.inbox_counts%2$s (status TEXT PRIMARY KEY,"
       " n INTEGER NOT NULL) WITHOUT ROWID",
       NULL},
@@ -175,7 +178,8 @@ static const char *const S_wsql[W_COUNT] = {
         " has_password) VALUES (?1, ?2, ?3, ?4)",
     [W_INB_INS] =
         "INSERT INTO %1$s.inbox%2$s (position, contact_id, subject,"
-        " received_at, status, page) VALUES (?1, ?2, ?3, ?4, 'new', ?5)",
+        " received_at, status, page, row_mac) VALUES (?1, ?2, ?3, ?4, 'new',"
+        " ?5, ?6)",
     /* a rebuild's rows: from memory, through folio_rows. A broken row
      * fails the whole rebuild, so no statement needs undoing by itself:
      * OR FAIL spares SQLite the statement journal, which keeps a copy of
@@ -188,8 +192,8 @@ static const char *const S_wsql[W_COUNT] = {
         " folio_rows",
     [W_INB_ROWS] =
         "INSERT OR FAIL INTO %1$s.inbox%2$s (position, contact_id, subject,"
-        " received_at, status, page) SELECT c0, c1, c2, c3, 'new', c4 FROM"
-        " folio_rows",
+        " received_at, status, page, row_mac) SELECT c0, c1, c2, c3, 'new',"
+        " c4, c5 FROM folio_rows",
     [W_MEMP_ROWS] =
         "INSERT OR FAIL INTO %1$s.members_private%2$s (subject, position,"
         " locale, has_password) SELECT c0, c1, c2, c3 FROM folio_rows",
@@ -251,8 +255,8 @@ static const char *const S_wsql[W_COUNT] = {
         " folio_rows",
     [W_INB_PUT] =
         "INSERT OR REPLACE INTO %1$s.inbox%2$s (position, contact_id,"
-        " subject, received_at, status, page) SELECT c0, c1, c2, c3, 'new',"
-        " c4 FROM folio_rows",
+        " subject, received_at, status, page, row_mac) SELECT c0, c1, c2,"
+        " c3, 'new', c4, c5 FROM folio_rows",
     [W_MEMP_PUT] =
         "INSERT OR REPLACE INTO %1$s.members_private%2$s (subject, position,"
         " locale, has_password) SELECT c0, c1, c2, c3 FROM folio_rows",
@@ -261,14 +265,14 @@ static const char *const S_wsql[W_COUNT] = {
         " display_name, joined_at, name_mac) VALUES (?1, ?2, ?3, ?4, ?5)",
     [W_INB_PUT1] =
         "INSERT OR REPLACE INTO %1$s.inbox%2$s (position, contact_id,"
-        " subject, received_at, status, page) VALUES (?1, ?2, ?3, ?4, 'new',"
-        " ?5)",
+        " subject, received_at, status, page, row_mac) VALUES (?1, ?2, ?3,"
+        " ?4, 'new', ?5, ?6)",
     [W_MEM_SCAN] = "SELECT position, user_id, display_name, joined_at,"
                    " name_mac FROM %1$s.members%2$s WHERE position >= ?1"
                    " ORDER BY position",
-    [W_INB_SCAN] = "SELECT position, contact_id, subject, received_at, page"
-                   " FROM %1$s.inbox%2$s WHERE position >= ?1 ORDER BY"
-                   " position",
+    [W_INB_SCAN] = "SELECT position, contact_id, subject, received_at, page,"
+                   " row_mac FROM %1$s.inbox%2$s WHERE position >= ?1 ORDER"
+                   " BY position",
     [W_MEMP_SCAN] = "SELECT subject, position, locale, has_password FROM"
                     " %1$s.members_private%2$s WHERE subject >= ?1 ORDER BY"
                     " subject",
@@ -1477,7 +1481,7 @@ enum { S_OP_NONE, S_OP_MEMBER, S_OP_CONTACT, S_OP_STATE, S_OP_FORGOT };
  * F_STEXT, the subject as text; F_MAC the opened name's vault_name_mac
  * (binary, like a key). */
 enum { F_ID, F_SUBJECT, F_STEXT, F_NAME, F_SEALED, F_LOCALE, F_PAGE, F_MAC,
-       F_N };
+       F_RAW, F_RMAC, F_N };
 #define S_NOSTR ((size_t)-1)
 
 typedef struct S_op {
@@ -1488,6 +1492,13 @@ typedef struct S_op {
      * replay that keeps members compares it with the row's by the row's
      * name_mac, opening it only when they differ (S_open_lazy) */
     unsigned char late, lazy;
+    /* a contact request left undecoded (a replay that keeps the inbox):
+     * F_RAW its event's data as stored, compared with the row by the
+     * row's row_mac (S_raw_same), decoded only when they differ
+     * (S_decode_raw); skey8, the row's subject's S_key8, once it matched */
+    unsigned char raw;
+    int schema_version;
+    uint64_t skey8;
     long long position, recorded_at;
     size_t f[F_N];
     unsigned char klen[F_N]; /* a stored form's bytes; 0: text */
@@ -1666,8 +1677,51 @@ static int S_dec_registered(projections *p, vault_reader *vr, int lazy,
     return rc;
 }
 
-static int S_dec_contact(const store_event *ev, const cJSON *data, S_op *op,
-                         buf *arena, folio_err *err)
+/* A value of a row as vault_row_mac takes it: its type, then its bytes. */
+typedef struct S_val {
+    int type; /* SQLITE_BLOB, SQLITE_TEXT, SQLITE_NULL */
+    const void *p;
+    size_t n;
+} S_val;
+
+/* An inbox row's MAC (without a vault: zeros, for an as-of copy nobody
+ * replays) from the event's data as stored and the row's values. */
+static int S_inb_mac(const vault *v, long long position, const char *data,
+                     const S_val *cid, const S_val *subject,
+                     long long received_at, const S_val *page,
+                     unsigned char mac[VAULT_NAME_MAC_LEN])
+{
+    memset(mac, 0, VAULT_NAME_MAC_LEN);
+    if (!v)
+        return 0;
+    unsigned char nums[16], types[3];
+    for (int i = 0; i < 8; i++) {
+        nums[i] = (unsigned char)((uint64_t)position >> (8 * i));
+        nums[8 + i] = (unsigned char)((uint64_t)received_at >> (8 * i));
+    }
+    const S_val *vals[3] = {cid, subject, page};
+    for (int i = 0; i < 3; i++)
+        types[i] = (unsigned char)vals[i]->type;
+    const void *parts[6] = {nums, types, data, cid->p, subject->p, page->p};
+    size_t lens[6] = {sizeof nums, sizeof types, strlen(data), cid->n,
+                      subject->n, page->n};
+    return vault_row_mac(v, parts, lens, 6, mac);
+}
+
+/* Field f of op as an S_val (a key's stored form, a string, or NULL). */
+static S_val S_op_val(const S_op *op, int f, const buf *arena)
+{
+    if (op->f[f] == S_NOSTR)
+        return (S_val){SQLITE_NULL, "", 0};
+    const char *p = arena->ptr + op->f[f];
+    if (op->klen[f])
+        return (S_val){SQLITE_BLOB, p, op->klen[f]};
+    return (S_val){SQLITE_TEXT, p, strlen(p)};
+}
+
+static int S_dec_contact(const projections *p, const store_event *ev,
+                         const cJSON *data, S_op *op, buf *arena,
+                         folio_err *err)
 {
     const char *contact_id = S_field(data, "contact_id");
     const char *subject = S_field(data, "subject");
@@ -1677,6 +1731,14 @@ static int S_dec_contact(const store_event *ev, const cJSON *data, S_op *op,
     if (S_put_key(op, F_ID, arena, contact_id, err) ||
         S_put_key(op, F_SUBJECT, arena, subject, err) ||
         S_put(op, F_PAGE, arena, S_field(data, "page"), err))
+        return -1;
+    S_val cid = S_op_val(op, F_ID, arena), sub = S_op_val(op, F_SUBJECT, arena),
+          page = S_op_val(op, F_PAGE, arena);
+    unsigned char mac[VAULT_NAME_MAC_LEN];
+    if (S_inb_mac(p->v, op->position, ev->data, &cid, &sub, op->recorded_at,
+                  &page, mac) < 0)
+        return err_set(err, "projections: out of memory");
+    if (S_put_bin(op, F_RMAC, arena, mac, sizeof mac, err) < 0)
         return -1;
     op->kind = S_OP_CONTACT;
     return 0;
@@ -1761,7 +1823,7 @@ static int S_decode_data(projections *p, vault_reader *vr, int lazy,
     if (t == p->t_verified)
         return S_dec_registered(p, vr, lazy, ev, data, op, arena, err);
     if (t == p->t_contact)
-        return S_dec_contact(ev, data, op, arena, err);
+        return S_dec_contact(p, ev, data, op, arena, err);
     if (t == p->t_handled)
         return S_dec_state(ev, data, S_ST_STATUS, "contact_id", "handled", op,
                            arena, err);
@@ -1868,11 +1930,28 @@ static void S_jdelete(cJSON *tree)
     }
 }
 
+/* A contact request left undecoded (S_op.raw). */
+static int S_raw_op(const store_event *ev, S_op *op, buf *arena,
+                    folio_err *err)
+{
+    memset(op, 0, sizeof *op);
+    for (size_t i = 0; i < F_N; i++)
+        op->f[i] = S_NOSTR;
+    op->kind = S_OP_CONTACT;
+    op->raw = 1;
+    op->position = ev->position;
+    op->recorded_at = ev->recorded_at;
+    op->schema_version = ev->schema_version;
+    return S_put(op, F_RAW, arena, ev->data, err);
+}
+
 /* Decodes one event for the projections in `active`: counts it in acc,
- * parses and upcasts its data when a table wants it. */
-static int S_decode(projections *p, vault_reader *vr, int lazy, S_acc *acc,
-                    const store_event *ev, unsigned active, S_op *op,
-                    buf *arena, unsigned *changed, folio_err *err)
+ * parses and upcasts its data when a table wants it; in a replay that
+ * keeps tables (keep), members' names stay sealed (S_op.lazy) and
+ * contact requests undecoded (S_op.raw). */
+static int S_decode(projections *p, vault_reader *vr, unsigned keep,
+                    S_acc *acc, const store_event *ev, unsigned active,
+                    S_op *op, buf *arena, unsigned *changed, folio_err *err)
 {
     op->kind = S_OP_NONE;
     if (active & PROJ_STATS) {
@@ -1894,6 +1973,8 @@ static int S_decode(projections *p, vault_reader *vr, int lazy, S_acc *acc,
         wants = PROJ_MEMBERS | PROJ_INBOX;
     if (!(wants & active))
         return 0;
+    if ((keep & PROJ_INBOX) && t == p->t_contact && p->v)
+        return S_raw_op(ev, op, arena, err);
     cJSON *data = cJSON_Parse(ev->data);
     if (!cJSON_IsObject(data)) {
         S_jdelete(data);
@@ -1905,7 +1986,8 @@ static int S_decode(projections *p, vault_reader *vr, int lazy, S_acc *acc,
         events_upcast(t, ev->schema_version, data, err) < 0)
         rc = err_prefix(err, "event %lld", ev->position);
     else
-        rc = S_decode_data(p, vr, lazy, ev, t, data, op, arena, err);
+        rc = S_decode_data(p, vr, (keep & PROJ_MEMBERS) != 0, ev, t, data, op,
+                           arena, err);
     S_jdelete(data);
     return rc;
 }
@@ -1929,9 +2011,14 @@ static int S_irows_hold(S_writer *w, const S_op *op, const buf *arena,
     if (!rows)
         return err_set(err, "projections: out of memory");
     w->irows = rows;
-    const char *subject = arena->ptr + op->f[F_SUBJECT];
-    size_t len = op->klen[F_SUBJECT] ? op->klen[F_SUBJECT] : strlen(subject);
-    w->irows[w->nirows++] = (S_irow){S_key8(subject, len), op->position};
+    uint64_t key = op->skey8;
+    if (!op->raw) {
+        const char *subject = arena->ptr + op->f[F_SUBJECT];
+        size_t len = op->klen[F_SUBJECT] ? op->klen[F_SUBJECT]
+                                         : strlen(subject);
+        key = S_key8(subject, len);
+    }
+    w->irows[w->nirows++] = (S_irow){key, op->position};
     return 0;
 }
 
@@ -1974,7 +2061,7 @@ static const S_col S_mem_cols[] = {
     {C_MAC, F_MAC}};
 static const S_col S_inb_cols[] = {
     {C_POSITION, 0}, {C_KEY, F_ID}, {C_KEY, F_SUBJECT}, {C_TIME, 0},
-    {C_STR, F_PAGE}};
+    {C_STR, F_PAGE}, {C_KEY, F_RMAC}};
 
 /* 1 when the row's name (column name) and its MAC (column i) are those
  * of lazy op's sealed name: the MAC made again from the row's name, the
@@ -2146,6 +2233,7 @@ static int S_write_contact(S_writer *w, const S_op *op, const buf *arena,
     sqlite3_bind_int64(st, 4, op->recorded_at);
     if (page)
         sqlite3_bind_text(st, 5, page, -1, SQLITE_STATIC);
+    S_bind_opkey(st, 6, op, F_RMAC, arena);
     if (S_run(w, st, err) < 0)
         return -1;
     return w->defer ? S_irows_hold(w, op, arena, err) : 0;
@@ -2265,8 +2353,8 @@ static int S_feed_event(void *ud, const store_event *ev)
     if (!active)
         return 0;
     S_op op;
-    int rc = S_decode(f->p, f->vr, 0, &f->w->acc, ev, active, &op, &f->arena,
-                      &f->changed, &f->err);
+    int rc = S_decode(f->p, f->vr, 0, &f->w->acc, ev, active, &op,
+                      &f->arena, &f->changed, &f->err);
     if (rc == 0)
         rc = S_write(f->p, f->w, &op, &f->arena, &f->changed, &f->err);
     S_arena_clear(&f->arena);
@@ -2416,9 +2504,44 @@ typedef struct S_tab {
 /* Of the ops idx[0 .. n) (in position order), those whose row the table
  * (read through st, t's scan on some connection) lacks or holds
  * otherwise, into out: how many, or -1. */
-static long long S_keep_differ(sqlite3_stmt *st, const S_tab *t,
-                               const S_batch *b, const size_t *idx, size_t n,
-                               const vault *v, size_t *out, folio_err *err)
+/* Column i of st as an S_val. */
+static S_val S_col_val(sqlite3_stmt *st, int i)
+{
+    int type = sqlite3_column_type(st, i);
+    const void *p = type == SQLITE_BLOB
+                        ? sqlite3_column_blob(st, i)
+                        : (const void *)sqlite3_column_text(st, i);
+    size_t n = (size_t)sqlite3_column_bytes(st, i);
+    if (type != SQLITE_BLOB && type != SQLITE_TEXT)
+        return (S_val){type, "", 0};
+    return (S_val){type, p ? p : "", n};
+}
+
+/* For a raw op (S_op.raw): 1 when st's inbox row (W_INB_SCAN's columns)
+ * is the one the op's event makes, by the row's MAC made again from the
+ * event's data and the row's values; then op->skey8 gets its subject's
+ * S_key8. */
+static int S_raw_same(sqlite3_stmt *st, S_op *op, const buf *arena,
+                      const vault *v)
+{
+    if (!S_same_int(st, 0, op->position) ||
+        sqlite3_column_type(st, 3) != SQLITE_INTEGER)
+        return 0;
+    S_val cid = S_col_val(st, 1), sub = S_col_val(st, 2),
+          page = S_col_val(st, 4);
+    unsigned char mac[VAULT_NAME_MAC_LEN];
+    if (cid.type == SQLITE_NULL || sub.type == SQLITE_NULL ||
+        S_inb_mac(v, op->position, S_str(op, F_RAW, arena), &cid, &sub,
+                  sqlite3_column_int64(st, 3), &page, mac) < 0 ||
+        !S_same_val(st, 5, SQLITE_BLOB, mac, sizeof mac))
+        return 0;
+    op->skey8 = S_key8(sub.p, sub.n);
+    return 1;
+}
+
+static long long S_keep_differ(sqlite3_stmt *st, const S_tab *t, S_batch *b,
+                               const size_t *idx, size_t n, const vault *v,
+                               size_t *out, folio_err *err)
 {
     if (!st)
         return -1;
@@ -2426,14 +2549,15 @@ static long long S_keep_differ(sqlite3_stmt *st, const S_tab *t,
     size_t nout = 0;
     int rc = sqlite3_step(st);
     for (size_t i = 0; i < n && (rc == SQLITE_ROW || rc == SQLITE_DONE);) {
-        const S_op *op = &b->op[idx[i]];
+        S_op *op = &b->op[idx[i]];
         long long at = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
         if (rc == SQLITE_ROW && at < op->position) {
             rc = sqlite3_step(st);
             continue;
         }
         if (rc == SQLITE_DONE || at != op->position ||
-            !S_op_same(st, op, &b->arena, t->cols, t->ncols, v))
+            !(op->raw ? S_raw_same(st, op, &b->arena, v)
+                      : S_op_same(st, op, &b->arena, t->cols, t->ncols, v)))
             out[nout++] = idx[i];
         i++;
     }
@@ -2469,6 +2593,41 @@ static int S_open_lazy(projections *p, S_batch *b, const size_t *idx,
     return 0;
 }
 
+/* Decodes the raw ops idx[0 .. n) of a batch (their rows differ: they
+ * are written) as S_decode would have. */
+static int S_decode_raw(projections *p, S_batch *b, const size_t *idx,
+                        size_t n, folio_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        S_op *op = &b->op[idx[i]];
+        if (!op->raw)
+            continue;
+        /* the arena may move while the op's fields go in */
+        char *text = util_strdup(S_str(op, F_RAW, &b->arena));
+        if (!text)
+            return err_set(err, "projections: out of memory");
+        store_event ev = {.position = op->position, .type = p->t_contact->name,
+                          .schema_version = op->schema_version, .data = text,
+                          .recorded_at = op->recorded_at};
+        cJSON *data = cJSON_Parse(text);
+        int rc = 0;
+        if (!cJSON_IsObject(data))
+            rc = err_set(err, "event %lld (%s): data is not a JSON object",
+                         ev.position, ev.type);
+        else if (ev.schema_version != p->t_contact->version &&
+                 events_upcast(p->t_contact, ev.schema_version, data, err) < 0)
+            rc = err_prefix(err, "event %lld", ev.position);
+        op->raw = 0;
+        if (rc == 0)
+            rc = S_dec_contact(p, &ev, data, op, &b->arena, err);
+        cJSON_Delete(data);
+        free(text);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* Ops idx[0 .. n) of a batch into one table, in one statement (reading
  * t's cols through folio_rows), or those that differ from the table's
  * rows when the replay keeps it; each op then kept by t's hold for the
@@ -2488,7 +2647,8 @@ static int S_write_rows(S_feed *f, S_batch *b, const size_t *idx,
         if (!b->marked)
             m = S_keep_differ(S_w(w, t->scan, &f->err), t, b, idx, n,
                               f->p->v, differ, &f->err);
-        if (m < 0 || S_open_lazy(f->p, b, differ, (size_t)m, &f->err) < 0)
+        if (m < 0 || S_open_lazy(f->p, b, differ, (size_t)m, &f->err) < 0 ||
+            S_decode_raw(f->p, b, differ, (size_t)m, &f->err) < 0)
             return -1;
         w->made[t->keep] += (long long)n;
         which = t->put;
@@ -2602,9 +2762,10 @@ static int S_fill_event(void *ud, const store_event *ev)
     S_batch *b = fl->b;
     if (b->n == S_BATCH) /* cannot happen: ranges are S_BATCH long */
         return err_set(&b->err, "projections: a range overflowed");
-    /* a replay that keeps members compares their names unopened */
-    int lazy = (f->w->keep & PROJ_MEMBERS) != 0;
-    if (S_decode(f->p, fl->vr, lazy, fl->acc, ev, S_active(f, ev->position),
+    /* a replay that keeps tables compares names unopened, and contact
+     * requests undecoded */
+    if (S_decode(f->p, fl->vr, f->w->keep, fl->acc, ev,
+                 S_active(f, ev->position),
                  &b->op[b->n], &b->arena, &b->changed, &b->err) < 0)
         return -1;
     b->n++;

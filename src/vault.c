@@ -31,6 +31,7 @@
 #define S_KDF_WRAP 2
 #define S_KDF_LINK 3
 #define S_KDF_NAME 4
+#define S_KDF_ROW 5
 
 enum { S_GET_KEY, S_ADD_KEY, S_FORGET, S_NSTMT };
 
@@ -56,6 +57,7 @@ struct vault {
     unsigned char subject_key[S_KEY_LEN];
     unsigned char wrap_key[S_KEY_LEN];
     unsigned char name_key[crypto_shorthash_siphashx24_KEYBYTES];
+    unsigned char row_key[crypto_shorthash_siphashx24_KEYBYTES];
     /* The last subject key used in this transaction: a command seals
      * several fields for one person, and a lookup plus an unwrap per
      * field was a third of a contact request's cost. */
@@ -226,6 +228,9 @@ int vault_open(const char *master_key_path, sqlite3 *db, vault **out,
     if (rc == 0)
         rc = crypto_kdf_derive_from_key(v->name_key, sizeof v->name_key,
                                         S_KDF_NAME, S_KDF_CONTEXT, master);
+    if (rc == 0)
+        rc = crypto_kdf_derive_from_key(v->row_key, sizeof v->row_key,
+                                        S_KDF_ROW, S_KDF_CONTEXT, master);
     sodium_memzero(master, sizeof master);
     if (rc != 0) {
         vault_close(v);
@@ -1032,27 +1037,54 @@ int vault_reader_state(vault_reader *r, const char *subject,
     return k;
 }
 
-int vault_name_mac(const vault *v, const char *sealed, const char *name,
-                   size_t name_len, unsigned char out[VAULT_NAME_MAC_LEN])
+/* SipHash-2-4 (128-bit output) under key of parts[0 .. n), each after
+ * its length (8 bytes, little-endian), so no two lists hash alike: keyed
+ * BLAKE2b would do as well, at five times the cost at these lengths,
+ * which a replay pays for every row. */
+static int S_mac(const unsigned char *key, const void *const *parts,
+                 const size_t *lens, size_t n,
+                 unsigned char out[VAULT_NAME_MAC_LEN])
 {
-    /* SipHash-2-4 (128-bit output) rather than keyed BLAKE2b: a keyed PRF
-     * all the same, and a fifth of the cost at a name's length, which a
-     * replay pays for every member. The sealed value's length comes
-     * first, so no two pairs hash alike. */
-    size_t slen = strlen(sealed), n = 8 + slen + name_len;
-    unsigned char stack[1024];
-    unsigned char *m = n <= sizeof stack ? stack : malloc(n);
-    if (!m || slen > SIZE_MAX / 2 || name_len > SIZE_MAX / 2)
+    size_t total = 0;
+    if (n == 0)
         return -1;
-    for (int i = 0; i < 8; i++)
-        m[i] = (unsigned char)((uint64_t)slen >> (8 * i));
-    memcpy(m + 8, sealed, slen);
-    memcpy(m + 8 + slen, name, name_len);
-    (void)crypto_shorthash_siphashx24(out, m, n, v->name_key);
-    sodium_memzero(m, n);
+    for (size_t i = 0; i < n; i++) {
+        if (lens[i] > SIZE_MAX / 4 - total - 8)
+            return -1;
+        total += 8 + lens[i];
+    }
+    unsigned char stack[1024];
+    unsigned char *m = total <= sizeof stack ? stack : malloc(total);
+    if (!m)
+        return -1;
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (int b = 0; b < 8; b++)
+            m[at++] = (unsigned char)((uint64_t)lens[i] >> (8 * b));
+        if (lens[i])
+            memcpy(m + at, parts[i], lens[i]);
+        at += lens[i];
+    }
+    (void)crypto_shorthash_siphashx24(out, m, total, key);
+    sodium_memzero(m, total);
     if (m != stack)
         free(m);
     return 0;
+}
+
+int vault_name_mac(const vault *v, const char *sealed, const char *name,
+                   size_t name_len, unsigned char out[VAULT_NAME_MAC_LEN])
+{
+    const void *parts[2] = {sealed, name};
+    size_t lens[2] = {strlen(sealed), name_len};
+    return S_mac(v->name_key, parts, lens, 2, out);
+}
+
+int vault_row_mac(const vault *v, const void *const *parts,
+                  const size_t *lens, size_t n,
+                  unsigned char out[VAULT_NAME_MAC_LEN])
+{
+    return S_mac(v->row_key, parts, lens, n, out);
 }
 
 /* ---- forgetting ------------------------------------------------------- */

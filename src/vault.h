@@ -95,6 +95,13 @@ int vault_reader_state(vault_reader *r, const char *subject,
 #define VAULT_NAME_MAC_LEN 16
 int vault_name_mac(const vault *v, const char *sealed, const char *name,
                    size_t name_len, unsigned char out[VAULT_NAME_MAC_LEN]);
+/* The same for a read model's row: a keyed hash (its own key) of
+ * parts[0 .. n) (lens[i] bytes each), e.g. the event's data as stored and
+ * the row's values, so a replay can tell the row is the one the event
+ * makes without decoding the event. 0, or -1 out of memory. */
+int vault_row_mac(const vault *v, const void *const *parts,
+                  const size_t *lens, size_t n,
+                  unsigned char out[VAULT_NAME_MAC_LEN]);
 
 /* Destroys the subject's newest key (crypto-shredding). 0 done (or
  * destroyed already), 1 unknown. The
