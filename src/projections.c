@@ -1492,6 +1492,10 @@ typedef struct S_op {
      * replay that keeps members compares it with the row's by the row's
      * name_mac, opening it only when they differ (S_open_lazy) */
     unsigned char late, lazy;
+    /* lazy, but whether its key is live was not known yet when it was
+     * decoded (the writer reads the destroyed keys meanwhile): the writer
+     * asks before it uses the op (S_batch_sure) */
+    unsigned char unsure;
     /* a contact request left undecoded (a replay that keeps the inbox):
      * F_RAW its event's data as stored, compared with the row by the
      * row's row_mac (S_raw_same), decoded only when they differ
@@ -1600,9 +1604,10 @@ static void S_arena_clear(buf *arena)
 
 /* The event's subject and sealed display_name, and the name opened
  * through vr (or the vault): 0 opened into *name (malloc'd), 2 left
- * sealed, its key live (lazy: only asked of vr whether it is), 3 the key
- * is not in vr's window (the writing thread opens it), 1 nothing to open
- * (no vault, or the key destroyed), -1 on error. */
+ * sealed, its key live (lazy: only asked of vr whether it is), 4 left
+ * sealed, whether its key is live not known yet, 3 the key is not in
+ * vr's window (the writing thread opens it), 1 nothing to open (no
+ * vault, or the key destroyed), -1 on error. */
 static int S_open_name(projections *p, vault_reader *vr, int lazy,
                        const store_event *ev, const cJSON *data,
                        const char **subject, const char **sealed, char **name,
@@ -1618,7 +1623,8 @@ static int S_open_name(projections *p, vault_reader *vr, int lazy,
         return 1;
     int r;
     if (vr && lazy) {
-        r = vault_reader_state(vr, *subject, *sealed, ev->recorded_at, err);
+        r = vault_reader_state(vr, *subject, *sealed, ev->recorded_at, 0,
+                               err);
         r = r == 0 ? 2 : r;
     } else {
         r = vr ? vault_reader_open_sealed(vr, *subject, *sealed,
@@ -1655,9 +1661,10 @@ static int S_dec_registered(projections *p, vault_reader *vr, int lazy,
     int r = S_open_name(p, vr, lazy, ev, data, &subject, &sealed, &name, err);
     if (r < 0 || r == 1)
         return r < 0 ? -1 : 0;
-    int kept = r == 2 || r == 3; /* still sealed */
+    int kept = r >= 2; /* still sealed */
     op->late = r == 3;
-    op->lazy = r == 2;
+    op->lazy = r == 2 || r == 4;
+    op->unsure = r == 4;
     int rc = S_put_key(op, F_ID, arena, user_id, err) ||
              S_put_key(op, F_SUBJECT, arena, subject, err) ||
              S_put(op, F_STEXT, arena, kept ? subject : NULL, err) ||
@@ -2724,12 +2731,40 @@ static int S_batch_mark(S_batch *b, sqlite3_stmt *const scan[2],
  * requests one statement each, the rest one by one. Order between rows
  * does not matter: rows are keyed by position, notes are applied at the
  * end, members_private is sorted anyway. */
+/* Settles the batch's unsure ops (S_op.unsure) through vr: a member
+ * whose key is destroyed is none, one whose key vr cannot tell about is
+ * opened by this thread (late). The first such op has vr read the
+ * destroyed keys: until then decoding asks without waiting, so the other
+ * thread decodes ahead meanwhile instead of waiting too. */
+static int S_batch_sure(S_batch *b, vault_reader *vr, folio_err *err)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        S_op *op = &b->op[i];
+        if (!op->unsure)
+            continue;
+        int r = vr ? vault_reader_state(vr, S_str(op, F_STEXT, &b->arena),
+                                        S_str(op, F_SEALED, &b->arena),
+                                        op->recorded_at, 1, err)
+                   : 3;
+        if (r < 0)
+            return err_prefix(err, "event %lld", op->position);
+        op->unsure = 0;
+        if (r == 1)
+            op->kind = S_OP_NONE;
+        else if (r != 0)
+            op->late = 1, op->lazy = 0;
+    }
+    return 0;
+}
+
 static int S_batch_write(S_feed *f, S_batch *b)
 {
     if (b->failed) {
         f->err = b->err;
         return -1;
     }
+    if (S_batch_sure(b, f->pipe ? f->pipe->keys.vr : NULL, &f->err) < 0)
+        return -1;
     f->changed |= b->changed;
     size_t mem[S_BATCH], inb[S_BATCH], nm = 0, ni = 0;
     for (size_t i = 0; i < b->n; i++) {

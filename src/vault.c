@@ -986,13 +986,9 @@ static int S_gone_load(vault_reader *r, folio_err *err)
     return 0;
 }
 
-/* 1 when subject's first key is destroyed, 0 when not, 3 when the set
- * cannot tell (too many), -1 on error. */
-static int S_gone(vault_reader *r, const char *subject, folio_err *err)
+/* Reads the set once (any thread; the others wait for it). */
+static int S_gone_ready(vault_reader *r, folio_err *err)
 {
-    unsigned char bin[VAULT_SUBJECT_LEN / 2];
-    if (S_subject_bin(subject, bin) != 0)
-        return 3;
     if (!atomic_load_explicit(&r->gone_ready, memory_order_acquire)) {
         pthread_mutex_lock(&r->mu);
         int rc = r->gone_state ? 0 : S_gone_load(r, err);
@@ -1008,6 +1004,21 @@ static int S_gone(vault_reader *r, const char *subject, folio_err *err)
         if (rc < 0)
             return -1;
     }
+    return 0;
+}
+
+/* 1 when subject's first key is destroyed, 0 when not, 3 when the set
+ * cannot tell (too many), 4 when it is not read yet and !wait, -1 on
+ * error. */
+static int S_gone(vault_reader *r, const char *subject, int wait,
+                  folio_err *err)
+{
+    unsigned char bin[VAULT_SUBJECT_LEN / 2];
+    if (S_subject_bin(subject, bin) != 0)
+        return 3;
+    if (!atomic_load_explicit(&r->gone_ready, memory_order_acquire) &&
+        (!wait || S_gone_ready(r, err) < 0))
+        return wait ? -1 : 4;
     if (r->gone_state < 0)
         return 3;
     /* read-only from here on: no lock */
@@ -1019,7 +1030,8 @@ static int S_gone(vault_reader *r, const char *subject, folio_err *err)
 }
 
 int vault_reader_state(vault_reader *r, const char *subject,
-                       const char *sealed, long long made_by, folio_err *err)
+                       const char *sealed, long long made_by, int wait,
+                       folio_err *err)
 {
     size_t plen;
     int gen;
@@ -1027,7 +1039,7 @@ int vault_reader_state(vault_reader *r, const char *subject,
         return -1;
     if (gen > 1)
         return 3; /* later generations are not in the window */
-    int k = S_gone(r, subject, err);
+    int k = S_gone(r, subject, wait, err);
     if (k != 3)
         return k;
     k = S_win_state(r, subject, made_by, NULL, err);

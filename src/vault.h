@@ -81,10 +81,13 @@ int vault_reader_open_sealed(vault_reader *r, const char *subject,
 /* Wipes the keys it held. */
 void vault_reader_close(vault_reader *r);
 /* Whether the key a value sealed by made_by was sealed under is live,
- * from the window, without opening anything: 0 live, 1 destroyed
- * (redacted), 3 not in the window (ask vault_open_sealed), -1 on error. */
+ * without opening anything: 0 live, 1 destroyed (redacted), 3 not known
+ * here (ask vault_open_sealed), 4 not known yet (!wait: what it needs
+ * is read by the first call that waits), -1 on error. */
 int vault_reader_state(vault_reader *r, const char *subject,
-                       const char *sealed, long long made_by, folio_err *err);
+                       const char *sealed, long long made_by, int wait,
+                       folio_err *err);
+
 
 /* A keyed hash (SipHash-2-4, 128 bits, under a key derived from the
  * master key) of a sealed value and the name it opens to: stored beside a

@@ -293,11 +293,13 @@ START_TEST(reader_state_and_name_mac)
     ck_assert_msg(vault_reader_open(e.v, store_db(e.s), 4, &r, &err) == 0,
                   "%s", err.msg);
     long long now = util_now_ms();
-    ck_assert_int_eq(vault_reader_state(r, a, sa, now, &err), 0);
-    ck_assert_int_eq(vault_reader_state(r, b, sb, now, &err), 1);
+    /* not yet known without waiting, then known */
+    ck_assert_int_eq(vault_reader_state(r, a, sa, now, 0, &err), 4);
+    ck_assert_int_eq(vault_reader_state(r, b, sb, now, 1, &err), 1);
+    ck_assert_int_eq(vault_reader_state(r, a, sa, now, 0, &err), 0);
     /* a later generation is asked of the vault */
-    ck_assert_int_eq(vault_reader_state(r, b, sb2, now, &err), 3);
-    ck_assert_int_eq(vault_reader_state(r, a, "not sealed", now, &err), -1);
+    ck_assert_int_eq(vault_reader_state(r, b, sb2, now, 1, &err), 3);
+    ck_assert_int_eq(vault_reader_state(r, a, "not sealed", now, 1, &err), -1);
     vault_reader_close(r);
 
     unsigned char m1[VAULT_NAME_MAC_LEN], m2[VAULT_NAME_MAC_LEN];
