@@ -2395,10 +2395,12 @@ static int S_feed_done(S_feed *f, int rc, folio_err *err)
  * ranges apart, and a name whose key is not in it is opened by the
  * writer), and the helper counts the stats in an S_acc of its own,
  * merged once it is joined. S_SLOTS ranges decoded ahead keep the
- * helper busy while this thread drops the old tables at the start and
- * writes a sorted run of members_private in the middle (S_memp_drain). */
+ * helper busy while this thread drops the old tables at the start, reads
+ * the destroyed keys (S_batch_sure) and writes a sorted run of
+ * members_private in the middle (S_memp_drain): 32 of them hide most of
+ * the 0.1 s the destroyed keys take at a million events, for about 7 MB. */
 #define S_BATCH 1024
-#define S_SLOTS 16
+#define S_SLOTS 32
 
 enum { B_FREE, B_BUSY, B_READY };
 
@@ -2956,7 +2958,7 @@ static int S_pipe_start(S_pipe *pp, S_feed *f, long long end, store *rd)
     pp->end = end;
     pp->nranges = (end + S_BATCH - 1) / S_BATCH;
     pp->own_rd = !rd;
-    /* on the heap: 16 ranges of decoded events are 1.5 MB */
+    /* on the heap: S_SLOTS ranges of decoded events, several MB */
     if (!(pp->b = calloc(S_SLOTS, sizeof *pp->b)))
         return -1;
     if (!rd && !(rd = S_reader(f->p))) {
