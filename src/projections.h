@@ -9,6 +9,11 @@
  *            (new/handled/archived/spam), page — no plaintext.
  *   stats    counts by event type (stats_types) and by day (stats_days).
  *
+ * members.name_mac (vault_name_mac of the sealed name and the name) and
+ * inbox.row_mac (vault_row_mac of the event as stored and the row) let a
+ * replay that keeps the tables compare rows without decrypting names or
+ * parsing contact requests; they reveal nothing the rows do not.
+ *
  * Each projection has a name, a code version and a checkpoint (a row in
  * projection_checkpoints) written in the same transaction as its tables.
  * Applying events and replaying the log are one code path: both read the
