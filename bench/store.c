@@ -15,9 +15,11 @@
  * 4. Projection replay (S_projections): a site whose log holds real
  *    events (unique members with sealed names, contact requests, an
  *    erasure now and then) replayed by domain_replay, as `folio replay`
- *    does: every event read, parsed, upcast and applied, display names
- *    decrypted, each row compared with the table's (the tables are kept:
- *    nothing differs, nothing is written); the same as a rebuild after
+ *    does: every event read, each row compared with the table's (the
+ *    tables are kept: nothing differs, nothing is written), members'
+ *    events parsed and their names compared by their keyed hashes
+ *    without being decrypted, contact requests by their rows' keyed
+ *    hashes without being parsed; the same as a rebuild after
  *    an upgrade (rebuild: the tables made again, committed, and the WAL
  *    checkpointed, which SQLite does at that commit); then `folio check`
  *    (domain_check: the replay counting what it would change, beside the

@@ -50,11 +50,14 @@ static const S_def S_defs[] = {
      * is several times faster than a separate unique index over a table
      * in position order, and a third smaller. The member's user id is in
      * members, found by position. */
-    {"members", PROJ_MEMBERS, 6, {"members", "members_private", NULL},
+    /* name_mac: vault_name_mac of the sealed name the row's display_name
+     * was opened from, so a replay that keeps the table compares names
+     * without opening them (S_C_NAME) */
+    {"members", PROJ_MEMBERS, 9, {"members", "members_private", NULL},
      {"CREATE TABLE %1$s.members%2$s (position INTEGER PRIMARY KEY,"
       " user_id BLOB NOT NULL, display_name TEXT NOT NULL,"
       " joined_at INTEGER NOT NULL, hidden INTEGER NOT NULL DEFAULT 0,"
-      " role TEXT NOT NULL DEFAULT 'member')",
+      " role TEXT NOT NULL DEFAULT 'member', name_mac BLOB NOT NULL)",
       "CREATE TABLE %1$s.members_private%2$s (subject BLOB PRIMARY KEY,"
       " position INTEGER NOT NULL, locale TEXT NOT NULL,"
       " has_password INTEGER NOT NULL) WITHOUT ROWID",
@@ -64,9 +67,11 @@ static const S_def S_defs[] = {
       * a few pages, not the names; hidden: only the hidden members, so
       * the members shown are counted as all but those, and a rebuild
       * (nobody hidden until the owner's decisions at its end) writes no
-      * entry there for each of a million members */
+      * entry there for each of a million members; role: likewise the
+      * owners, so a replay puts roles right without reading every row */
      {"CREATE INDEX %1$s.members%2$s_hidden ON members%2$s (hidden)"
-      " WHERE hidden <> 0",
+      " WHERE hidden <> 0; CREATE INDEX %1$s.members%2$s_role ON"
+      " members%2$s (role) WHERE role <> 'member'",
       "CREATE INDEX %1$s.members%2$s_user ON members%2$s (user_id)", NULL},
      {"UPDATE %1$s.members%2$s SET hidden = 0 WHERE hidden <> 0 AND user_id"
       " NOT IN (SELECT id FROM temp.proj_state WHERE kind = 1)",
@@ -84,13 +89,16 @@ static const S_def S_defs[] = {
      * with every row the handlers insert, update or delete; a rebuild
      * counts its rows once they are all in (the notes applied) and makes
      * the triggers then, instead of a trigger's statement per row. */
-    {"inbox", PROJ_INBOX, 7, {"inbox", "inbox_counts", NULL},
+    /* row_mac: vault_row_mac of the event's data as stored and the row's
+     * values (S_inb_mac), so a replay that keeps the table checks a row
+     * without parsing its event (S_raw_same) */
+    {"inbox", PROJ_INBOX, 8, {"inbox", "inbox_counts", NULL},
      {"CREATE TABLE %1$s.inbox%2$s (position INTEGER PRIMARY KEY,"
       " contact_id BLOB NOT NULL, subject BLOB NOT NULL,"
       " received_at INTEGER NOT NULL,"
       " status TEXT NOT NULL CHECK (status IN ('new', 'handled',"
       " 'archived', 'spam')),"
-      " page TEXT)",
+      " page TEXT, row_mac BLOB NOT NULL)",
       "CREATE TABLE %1$s.inbox_counts%2$s (status TEXT PRIMARY KEY,"
       " n INTEGER NOT NULL) WITHOUT ROWID",
       NULL},
@@ -149,7 +157,7 @@ static const char S_pending_ddl[] =
 /* proj_state: the owner's decisions, the latest by position of each kind
  * and id, so applying them at the end of a batch equals applying them in
  * order. */
-enum { S_ST_STATUS, S_ST_HIDDEN, S_ST_ROLE, S_ST_NAME };
+enum { S_ST_STATUS, S_ST_HIDDEN, S_ST_ROLE, S_ST_NAME, S_ST_NAME_MAC };
 
 enum {
     W_MEM_INS, W_MEMP_INS, W_INB_INS, W_MEM_ROWS, W_MEMP_ROWS, W_INB_ROWS,
@@ -164,13 +172,14 @@ enum {
 static const char *const S_wsql[W_COUNT] = {
     [W_MEM_INS] =
         "INSERT INTO %1$s.members%2$s (position, user_id, display_name,"
-        " joined_at) VALUES (?1, ?2, ?3, ?4)",
+        " joined_at, name_mac) VALUES (?1, ?2, ?3, ?4, ?5)",
     [W_MEMP_INS] =
         "INSERT INTO %1$s.members_private%2$s (subject, position, locale,"
         " has_password) VALUES (?1, ?2, ?3, ?4)",
     [W_INB_INS] =
         "INSERT INTO %1$s.inbox%2$s (position, contact_id, subject,"
-        " received_at, status, page) VALUES (?1, ?2, ?3, ?4, 'new', ?5)",
+        " received_at, status, page, row_mac) VALUES (?1, ?2, ?3, ?4, 'new',"
+        " ?5, ?6)",
     /* a rebuild's rows: from memory, through folio_rows. A broken row
      * fails the whole rebuild, so no statement needs undoing by itself:
      * OR FAIL spares SQLite the statement journal, which keeps a copy of
@@ -179,11 +188,12 @@ static const char *const S_wsql[W_COUNT] = {
      * between earlier runs (S_memp_drain). */
     [W_MEM_ROWS] =
         "INSERT OR FAIL INTO %1$s.members%2$s (position, user_id,"
-        " display_name, joined_at) SELECT c0, c1, c2, c3 FROM folio_rows",
+        " display_name, joined_at, name_mac) SELECT c0, c1, c2, c3, c4 FROM"
+        " folio_rows",
     [W_INB_ROWS] =
         "INSERT OR FAIL INTO %1$s.inbox%2$s (position, contact_id, subject,"
-        " received_at, status, page) SELECT c0, c1, c2, c3, 'new', c4 FROM"
-        " folio_rows",
+        " received_at, status, page, row_mac) SELECT c0, c1, c2, c3, 'new',"
+        " c4, c5 FROM folio_rows",
     [W_MEMP_ROWS] =
         "INSERT OR FAIL INTO %1$s.members_private%2$s (subject, position,"
         " locale, has_password) SELECT c0, c1, c2, c3 FROM folio_rows",
@@ -220,13 +230,15 @@ static const char *const S_wsql[W_COUNT] = {
     [W_MEM_STATE] =
         "UPDATE %1$s.members%2$s AS m SET hidden = coalesce(s.h, m.hidden),"
         " role = coalesce(s.r, m.role), display_name = coalesce(s.n,"
-        " m.display_name) FROM (SELECT id, max(CASE kind WHEN 1 THEN"
-        " CAST(value AS INTEGER) END) AS h, max(CASE kind WHEN 2 THEN value"
-        " END) AS r, max(CASE kind WHEN 3 THEN value END) AS n FROM"
-        " temp.proj_state WHERE kind IN (1, 2, 3) GROUP BY id) AS s WHERE"
-        " m.user_id = s.id AND (m.hidden IS NOT coalesce(s.h, m.hidden) OR"
-        " m.role IS NOT coalesce(s.r, m.role) OR m.display_name IS NOT"
-        " coalesce(s.n, m.display_name))",
+        " m.display_name), name_mac = coalesce(s.m, m.name_mac) FROM (SELECT"
+        " id, max(CASE kind WHEN 1 THEN CAST(value AS INTEGER) END) AS h,"
+        " max(CASE kind WHEN 2 THEN value END) AS r, max(CASE kind WHEN 3"
+        " THEN value END) AS n, max(CASE kind WHEN 4 THEN value END) AS m"
+        " FROM temp.proj_state WHERE kind IN (1, 2, 3, 4) GROUP BY id) AS s"
+        " WHERE m.user_id = s.id AND (m.hidden IS NOT coalesce(s.h, m.hidden)"
+        " OR m.role IS NOT coalesce(s.r, m.role) OR m.display_name IS NOT"
+        " coalesce(s.n, m.display_name) OR m.name_mac IS NOT coalesce(s.m,"
+        " m.name_mac))",
     [W_TYPE_ADD] =
         "INSERT INTO %1$s.stats_types%2$s (type, count) VALUES (?1, ?2)"
         " ON CONFLICT (type) DO UPDATE SET count = count + excluded.count",
@@ -239,26 +251,28 @@ static const char *const S_wsql[W_COUNT] = {
      * rows beside the replay's, in key order */
     [W_MEM_PUT] =
         "INSERT OR REPLACE INTO %1$s.members%2$s (position, user_id,"
-        " display_name, joined_at) SELECT c0, c1, c2, c3 FROM folio_rows",
+        " display_name, joined_at, name_mac) SELECT c0, c1, c2, c3, c4 FROM"
+        " folio_rows",
     [W_INB_PUT] =
         "INSERT OR REPLACE INTO %1$s.inbox%2$s (position, contact_id,"
-        " subject, received_at, status, page) SELECT c0, c1, c2, c3, 'new',"
-        " c4 FROM folio_rows",
+        " subject, received_at, status, page, row_mac) SELECT c0, c1, c2,"
+        " c3, 'new', c4, c5 FROM folio_rows",
     [W_MEMP_PUT] =
         "INSERT OR REPLACE INTO %1$s.members_private%2$s (subject, position,"
         " locale, has_password) SELECT c0, c1, c2, c3 FROM folio_rows",
     [W_MEM_PUT1] =
         "INSERT OR REPLACE INTO %1$s.members%2$s (position, user_id,"
-        " display_name, joined_at) VALUES (?1, ?2, ?3, ?4)",
+        " display_name, joined_at, name_mac) VALUES (?1, ?2, ?3, ?4, ?5)",
     [W_INB_PUT1] =
         "INSERT OR REPLACE INTO %1$s.inbox%2$s (position, contact_id,"
-        " subject, received_at, status, page) VALUES (?1, ?2, ?3, ?4, 'new',"
-        " ?5)",
-    [W_MEM_SCAN] = "SELECT position, user_id, display_name, joined_at FROM"
-                   " %1$s.members%2$s WHERE position >= ?1 ORDER BY position",
-    [W_INB_SCAN] = "SELECT position, contact_id, subject, received_at, page"
-                   " FROM %1$s.inbox%2$s WHERE position >= ?1 ORDER BY"
-                   " position",
+        " subject, received_at, status, page, row_mac) VALUES (?1, ?2, ?3,"
+        " ?4, 'new', ?5, ?6)",
+    [W_MEM_SCAN] = "SELECT position, user_id, display_name, joined_at,"
+                   " name_mac FROM %1$s.members%2$s WHERE position >= ?1"
+                   " ORDER BY position",
+    [W_INB_SCAN] = "SELECT position, contact_id, subject, received_at, page,"
+                   " row_mac FROM %1$s.inbox%2$s WHERE position >= ?1 ORDER"
+                   " BY position",
     [W_MEMP_SCAN] = "SELECT subject, position, locale, has_password FROM"
                     " %1$s.members_private%2$s WHERE subject >= ?1 ORDER BY"
                     " subject",
@@ -680,6 +694,11 @@ typedef struct S_writer {
     /* a check's record of the changes (S_check_kept), watched for size */
     sqlite3_session *sess;
     int sess_full;
+    /* the last drain of a kept members_private, when no earlier one wrote
+     * to it: another connection (the rebuild's second), which sees the
+     * table as this one does, so a second thread compares half of it */
+    sqlite3 *rd;
+    int memp_drains;
 } S_writer;
 
 /* The tables a replay keeps and compares row by row: their rows made. */
@@ -800,6 +819,8 @@ static void *S_room(void *arr, size_t n, size_t *cap, size_t size,
 typedef struct S_mbucket {
     S_mrow *rows;
     size_t n, cap;
+    S_mrow *differ; /* a kept table's: the rows to write (S_memp_differ) */
+    size_t nd;
 } S_mbucket;
 
 static size_t S_mbucket_of(const S_mrow *r)
@@ -811,8 +832,12 @@ static size_t S_mbucket_of(const S_mrow *r)
  * appends them; a table too large for one sort is written in several
  * sorted runs of S_hold_max rows (the later ones go between the rows of
  * the earlier, which costs more than an append), so memory stays bounded
- * however long the log. 16 MiB of rows: a run for 300,000 members. */
-static size_t S_hold_max = (16u << 20) / sizeof(S_mrow);
+ * however long the log. 36 MiB of rows: one run for 670,000 members. A
+ * replay that keeps the table compares each run with all of it (S_keep_memp)
+ * while the other thread waits: a million events' members in one run
+ * take half the time of two. */
+#define S_HOLD_BYTES (36u << 20)
+static size_t S_hold_max = S_HOLD_BYTES / sizeof(S_mrow);
 _Static_assert(sizeof(S_mrow) == 56, "a members_private row held: 56 bytes");
 
 /* Keys a generation of a rebuild's thread's window (S_keys). */
@@ -820,14 +845,16 @@ static size_t S_keys_half = 16384;
 
 void projections_set_bounds(size_t rows, size_t keys)
 {
-    S_hold_max = rows ? rows : (16u << 20) / sizeof(S_mrow);
+    S_hold_max = rows ? rows : S_HOLD_BYTES / sizeof(S_mrow);
     S_keys_half = keys ? keys : 16384;
 }
 
 static void S_mb_free(S_writer *w)
 {
-    for (size_t b = 0; w->mb && b < S_MBUCKETS; b++)
+    for (size_t b = 0; w->mb && b < S_MBUCKETS; b++) {
         free(w->mb[b].rows);
+        free(w->mb[b].differ);
+    }
     free(w->mb);
     w->mb = NULL;
     w->nlocales = 0;
@@ -1007,20 +1034,40 @@ static void S_mrow_sort(S_mrow *rows, size_t n, const char *arena)
 
 /* The buckets sorted one after another on a thread of their own while
  * S_memp_drain writes those already sorted. */
+static int S_memp_differ(sqlite3_stmt *st, S_mbucket *mb, const char *arena,
+                         folio_err *err);
+
 typedef struct S_msort {
     S_mbucket *mb;
     const char *arena;
+    /* W_MEMP_SCAN on the writer's other connection (S_writer.rd): this
+     * thread compares the odd buckets too; NULL: the writer compares */
+    sqlite3_stmt *scan;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    size_t done; /* buckets sorted */
+    size_t done; /* buckets sorted (and compared, the odd ones by scan) */
+    int failed;
+    folio_err err;
 } S_msort;
+
+static int S_msort_compares(const S_msort *ms, size_t b)
+{
+    return ms->scan && (b & 1);
+}
 
 static void *S_msort_main(void *ud)
 {
     S_msort *ms = ud;
     for (size_t b = 0; b < S_MBUCKETS; b++) {
         S_mrow_sort(ms->mb[b].rows, ms->mb[b].n, ms->arena);
+        folio_err err;
+        int bad = S_msort_compares(ms, b) && ms->mb[b].n &&
+                  S_memp_differ(ms->scan, &ms->mb[b], ms->arena, &err) < 0;
         pthread_mutex_lock(&ms->mu);
+        if (bad) {
+            ms->failed = 1;
+            ms->err = err;
+        }
         ms->done = b + 1;
         pthread_cond_signal(&ms->cv);
         pthread_mutex_unlock(&ms->mu);
@@ -1099,35 +1146,36 @@ static int S_mrow_vs(sqlite3_stmt *st, const S_mrow *m, const char *arena)
 
 /* A check's record of the rows a replay changed (S_check_kept) holds
  * each changed row: past the memory of the members_private rows a rebuild
- * holds (S_hold_max, 16 MiB) the check stops (-1, and sess_full) and
+ * holds (S_hold_max), or 16 MiB, the check stops (-1, and sess_full) and
  * compares fresh tables instead, in bounded memory. */
 static int S_sess_check(S_writer *w, folio_err *err)
 {
-    if (!w->sess || sqlite3session_memory_used(w->sess) <=
-                        (sqlite3_int64)(S_hold_max * sizeof(S_mrow)))
+    size_t cap = S_hold_max * sizeof(S_mrow);
+    if (cap > 16u << 20)
+        cap = 16u << 20;
+    if (!w->sess || sqlite3session_memory_used(w->sess) <= (sqlite3_int64)cap)
         return 0;
     w->sess_full = 1;
     return err_set(err, "projections: too many rows differ to count here");
 }
 
 /* A replay that keeps members_private (see S_keep_differ): a sorted
- * bucket's rows beside the table's from the first of them on, and those
- * it lacks or holds otherwise written over it. */
-static int S_keep_memp(S_writer *w, const S_mbucket *mb, folio_err *err)
+ * bucket's rows beside the table's (through st, a W_MEMP_SCAN on some
+ * connection) from the first of them on, and those it lacks or holds
+ * otherwise kept in mb->differ. */
+static int S_memp_differ(sqlite3_stmt *st, S_mbucket *mb, const char *arena,
+                         folio_err *err)
 {
-    const char *arena = w->marena.ptr;
-    const S_mrow *first = &mb->rows[0];
-    sqlite3_stmt *st = S_w(w, W_MEMP_SCAN, err);
     if (!st)
         return -1;
+    const S_mrow *first = &mb->rows[0];
     if (first->bin)
         sqlite3_bind_blob(st, 1, first->subject.sub, (int)first->subject_len,
                           SQLITE_STATIC);
     else
         sqlite3_bind_text(st, 1, arena + first->subject.at,
                           (int)first->subject_len, SQLITE_STATIC);
-    S_mrow *differ = NULL;
-    size_t nd = 0, cap = 0;
+    size_t cap = 0;
     int rc = sqlite3_step(st), res = 0;
     for (size_t i = 0; res == 0 && i < mb->n &&
                        (rc == SQLITE_ROW || rc == SQLITE_DONE);) {
@@ -1141,25 +1189,35 @@ static int S_keep_memp(S_writer *w, const S_mbucket *mb, folio_err *err)
             !S_same_val(st, 2, SQLITE_TEXT, arena + m->locale,
                         strlen(arena + m->locale)) ||
             !S_same_int(st, 3, m->has_password)) {
-            S_mrow *d = S_room(differ, nd, &cap, sizeof *d, 64);
+            S_mrow *d = S_room(mb->differ, mb->nd, &cap, sizeof *d, 64);
             if (!d)
                 res = err_set(err, "projections: out of memory");
             else
-                (differ = d)[nd++] = *m;
+                (mb->differ = d)[mb->nd++] = *m;
         }
         i++;
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     if (res == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
-        res = S_sqlerr(w->db, err, "projections: replay");
+        res = S_sqlerr(sqlite3_db_handle(st), err, "projections: replay");
+    return res;
+}
+
+/* Writes a compared bucket's rows that differ (S_memp_differ) over the
+ * table's. */
+static int S_keep_memp(S_writer *w, S_mbucket *mb, folio_err *err)
+{
     w->made[S_KEEP_MEMP] += (long long)mb->n;
-    if (res == 0 && nd) {
-        S_rows rows = {nd, S_memp_col, differ, arena, NULL};
-        st = S_w(w, W_MEMP_PUT, err);
+    int res = 0;
+    if (mb->nd) {
+        S_rows rows = {mb->nd, S_memp_col, mb->differ, w->marena.ptr, NULL};
+        sqlite3_stmt *st = S_w(w, W_MEMP_PUT, err);
         res = st ? S_vrun(w->db, st, &rows, err) : -1;
     }
-    free(differ);
+    free(mb->differ);
+    mb->differ = NULL;
+    mb->nd = 0;
     return res == 0 ? S_sess_check(w, err) : res;
 }
 
@@ -1171,6 +1229,10 @@ static int S_memp_drain(S_writer *w, folio_err *err)
     if (!w->mb)
         return 0;
     S_msort ms = {.mb = w->mb, .arena = w->marena.ptr};
+    folio_err serr;
+    if ((w->keep & PROJ_MEMBERS) && w->rd && !w->memp_drains)
+        ms.scan = S_wprep(w->rd, W_MEMP_SCAN, w->schema, w->suffix, &serr);
+    w->memp_drains++;
     pthread_t t;
     int threaded = 0;
     if (pthread_mutex_init(&ms.mu, NULL) == 0) {
@@ -1189,12 +1251,20 @@ static int S_memp_drain(S_writer *w, folio_err *err)
             pthread_mutex_lock(&ms.mu);
             while (ms.done <= b)
                 pthread_cond_wait(&ms.cv, &ms.mu);
+            if (rc == 0 && ms.failed) {
+                *err = ms.err;
+                rc = -1;
+            }
             pthread_mutex_unlock(&ms.mu);
         } else {
             S_mrow_sort(w->mb[b].rows, w->mb[b].n, w->marena.ptr);
         }
         if (rc == 0 && w->mb[b].n && (w->keep & PROJ_MEMBERS)) {
-            rc = S_keep_memp(w, &w->mb[b], err);
+            if (!(threaded && S_msort_compares(&ms, b)))
+                rc = S_memp_differ(S_w(w, W_MEMP_SCAN, err), &w->mb[b],
+                                   w->marena.ptr, err);
+            if (rc == 0)
+                rc = S_keep_memp(w, &w->mb[b], err);
         } else if (rc == 0 && w->mb[b].n) {
             S_rows rows = {w->mb[b].n, S_memp_col, w->mb[b].rows,
                            w->marena.ptr, NULL};
@@ -1206,6 +1276,7 @@ static int S_memp_drain(S_writer *w, folio_err *err)
         pthread_cond_destroy(&ms.cv);
         pthread_mutex_destroy(&ms.mu);
     }
+    sqlite3_finalize(ms.scan);
     S_mb_free(w);
     buf_free(&w->marena);
     return rc;
@@ -1406,15 +1477,32 @@ enum { S_OP_NONE, S_OP_MEMBER, S_OP_CONTACT, S_OP_STATE, S_OP_FORGOT };
 /* the strings of an op: offsets into its arena (S_NOSTR: none). F_ID is
  * the user or contact id and F_SUBJECT the subject, both in their stored
  * form (S_put_key: decoded on the reading threads, not by the writer);
- * F_SEALED a member's name still sealed (its key was not in the reading
- * thread's window: the writing thread opens it, with F_STEXT, the subject
- * as text). */
-enum { F_ID, F_SUBJECT, F_STEXT, F_NAME, F_SEALED, F_LOCALE, F_PAGE, F_N };
+ * F_SEALED a member's name still sealed (late or lazy, below), with
+ * F_STEXT, the subject as text; F_MAC the opened name's vault_name_mac
+ * (binary, like a key). */
+enum { F_ID, F_SUBJECT, F_STEXT, F_NAME, F_SEALED, F_LOCALE, F_PAGE, F_MAC,
+       F_RAW, F_RMAC, F_N };
 #define S_NOSTR ((size_t)-1)
 
 typedef struct S_op {
     int kind, has_password;
     int skind; /* S_OP_STATE: an S_ST_ kind, its value in F_PAGE */
+    /* the name left sealed: late, its key was not in the reading thread's
+     * window (the writing thread opens it); lazy, its key is live and a
+     * replay that keeps members compares it with the row's by the row's
+     * name_mac, opening it only when they differ (S_open_lazy) */
+    unsigned char late, lazy;
+    /* lazy, but whether its key is live was not known yet when it was
+     * decoded (the writer reads the destroyed keys meanwhile): the writer
+     * asks before it uses the op (S_batch_sure) */
+    unsigned char unsure;
+    /* a contact request left undecoded (a replay that keeps the inbox):
+     * F_RAW its event's data as stored, compared with the row by the
+     * row's row_mac (S_raw_same), decoded only when they differ
+     * (S_decode_raw); skey8, the row's subject's S_key8, once it matched */
+    unsigned char raw;
+    int schema_version;
+    uint64_t skey8;
     long long position, recorded_at;
     size_t f[F_N];
     unsigned char klen[F_N]; /* a stored form's bytes; 0: text */
@@ -1448,19 +1536,44 @@ static int S_put(S_op *op, int f, buf *arena, const char *s, folio_err *err)
     return 0;
 }
 
+static int S_put_bin(S_op *op, int f, buf *arena, const unsigned char *bin,
+                     size_t n, folio_err *err);
+
 /* Puts s (not NULL) into the arena as field f in its stored form. */
 static int S_put_key(S_op *op, int f, buf *arena, const char *s,
                      folio_err *err)
 {
     unsigned char bin[S_KEY_MAX];
     size_t n = S_key_bin(s, bin);
-    if (!n)
-        return S_put(op, f, arena, s, err);
+    return n ? S_put_bin(op, f, arena, bin, n, err)
+             : S_put(op, f, arena, s, err);
+}
+
+/* Puts the n bytes at bin into the arena as field f, bound as a BLOB. */
+static int S_put_bin(S_op *op, int f, buf *arena, const unsigned char *bin,
+                     size_t n, folio_err *err)
+{
     op->f[f] = arena->len;
     op->klen[f] = (unsigned char)n;
     if (buf_add(arena, (const char *)bin, n) < 0)
         return err_set(err, "projections: out of memory");
     return 0;
+}
+
+/* Puts name (may be NULL: nothing) and its vault_name_mac with sealed
+ * into the arena as F_NAME and F_MAC. */
+static int S_put_name(const projections *p, S_op *op, buf *arena,
+                      const char *sealed, const char *name, folio_err *err)
+{
+    if (!name)
+        return 0;
+    unsigned char mac[VAULT_NAME_MAC_LEN];
+    if (vault_name_mac(p->v, sealed, name, strlen(name), mac) < 0)
+        return err_set(err, "projections: out of memory");
+    return S_put(op, F_NAME, arena, name, err) ||
+                   S_put_bin(op, F_MAC, arena, mac, sizeof mac, err)
+               ? -1
+               : 0;
 }
 
 /* Binds field f of op, put by S_put_key. */
@@ -1490,12 +1603,15 @@ static void S_arena_clear(buf *arena)
 }
 
 /* The event's subject and sealed display_name, and the name opened
- * through vr (or the vault): 0 opened into *name (malloc'd), 3 the key is
- * not in vr's window (the writing thread opens it), 1 nothing to open
- * (no vault, or the key destroyed), -1 on error. */
-static int S_open_name(projections *p, vault_reader *vr, const store_event *ev,
-                       const cJSON *data, const char **subject,
-                       const char **sealed, char **name, folio_err *err)
+ * through vr (or the vault): 0 opened into *name (malloc'd), 2 left
+ * sealed, its key live (lazy: only asked of vr whether it is), 4 left
+ * sealed, whether its key is live not known yet, 3 the key is not in
+ * vr's window (the writing thread opens it), 1 nothing to open (no
+ * vault, or the key destroyed), -1 on error. */
+static int S_open_name(projections *p, vault_reader *vr, int lazy,
+                       const store_event *ev, const cJSON *data,
+                       const char **subject, const char **sealed, char **name,
+                       folio_err *err)
 {
     *name = NULL;
     *subject = S_field(data, "subject");
@@ -1505,9 +1621,16 @@ static int S_open_name(projections *p, vault_reader *vr, const store_event *ev,
         return -1;
     if (!p->v)
         return 1;
-    int r = vr ? vault_reader_open_sealed(vr, *subject, *sealed,
+    int r;
+    if (vr && lazy) {
+        r = vault_reader_state(vr, *subject, *sealed, ev->recorded_at, 0,
+                               err);
+        r = r == 0 ? 2 : r;
+    } else {
+        r = vr ? vault_reader_open_sealed(vr, *subject, *sealed,
                                           ev->recorded_at, name, err)
                : vault_open_sealed(p->v, *subject, *sealed, name, err);
+    }
     if (r < 0)
         return err_prefix(err, "event %lld", ev->position);
     return r;
@@ -1522,7 +1645,7 @@ static void S_name_free(char *name)
     }
 }
 
-static int S_dec_registered(projections *p, vault_reader *vr,
+static int S_dec_registered(projections *p, vault_reader *vr, int lazy,
                             const store_event *ev,
                             const cJSON *data, S_op *op, buf *arena,
                             folio_err *err)
@@ -1535,14 +1658,18 @@ static int S_dec_registered(projections *p, vault_reader *vr,
         return -1;
     /* A forgotten person (key destroyed) is no member of any state of the
      * site, not even an earlier one. */
-    int r = S_open_name(p, vr, ev, data, &subject, &sealed, &name, err);
+    int r = S_open_name(p, vr, lazy, ev, data, &subject, &sealed, &name, err);
     if (r < 0 || r == 1)
         return r < 0 ? -1 : 0;
+    int kept = r >= 2; /* still sealed */
+    op->late = r == 3;
+    op->lazy = r == 2 || r == 4;
+    op->unsure = r == 4;
     int rc = S_put_key(op, F_ID, arena, user_id, err) ||
              S_put_key(op, F_SUBJECT, arena, subject, err) ||
-             S_put(op, F_STEXT, arena, r == 3 ? subject : NULL, err) ||
-             S_put(op, F_NAME, arena, name, err) ||
-             S_put(op, F_SEALED, arena, r == 3 ? sealed : NULL, err) ||
+             S_put(op, F_STEXT, arena, kept ? subject : NULL, err) ||
+             S_put_name(p, op, arena, sealed, name, err) ||
+             S_put(op, F_SEALED, arena, kept ? sealed : NULL, err) ||
              S_put(op, F_LOCALE, arena, locale ? locale : "en", err)
                  ? -1 : 0;
     S_name_free(name);
@@ -1557,8 +1684,51 @@ static int S_dec_registered(projections *p, vault_reader *vr,
     return rc;
 }
 
-static int S_dec_contact(const store_event *ev, const cJSON *data, S_op *op,
-                         buf *arena, folio_err *err)
+/* A value of a row as vault_row_mac takes it: its type, then its bytes. */
+typedef struct S_val {
+    int type; /* SQLITE_BLOB, SQLITE_TEXT, SQLITE_NULL */
+    const void *p;
+    size_t n;
+} S_val;
+
+/* An inbox row's MAC (without a vault: zeros, for an as-of copy nobody
+ * replays) from the event's data as stored and the row's values. */
+static int S_inb_mac(const vault *v, long long position, const char *data,
+                     const S_val *cid, const S_val *subject,
+                     long long received_at, const S_val *page,
+                     unsigned char mac[VAULT_NAME_MAC_LEN])
+{
+    memset(mac, 0, VAULT_NAME_MAC_LEN);
+    if (!v)
+        return 0;
+    unsigned char nums[16], types[3];
+    for (int i = 0; i < 8; i++) {
+        nums[i] = (unsigned char)((uint64_t)position >> (8 * i));
+        nums[8 + i] = (unsigned char)((uint64_t)received_at >> (8 * i));
+    }
+    const S_val *vals[3] = {cid, subject, page};
+    for (int i = 0; i < 3; i++)
+        types[i] = (unsigned char)vals[i]->type;
+    const void *parts[6] = {nums, types, data, cid->p, subject->p, page->p};
+    size_t lens[6] = {sizeof nums, sizeof types, strlen(data), cid->n,
+                      subject->n, page->n};
+    return vault_row_mac(v, parts, lens, 6, mac);
+}
+
+/* Field f of op as an S_val (a key's stored form, a string, or NULL). */
+static S_val S_op_val(const S_op *op, int f, const buf *arena)
+{
+    if (op->f[f] == S_NOSTR)
+        return (S_val){SQLITE_NULL, "", 0};
+    const char *p = arena->ptr + op->f[f];
+    if (op->klen[f])
+        return (S_val){SQLITE_BLOB, p, op->klen[f]};
+    return (S_val){SQLITE_TEXT, p, strlen(p)};
+}
+
+static int S_dec_contact(const projections *p, const store_event *ev,
+                         const cJSON *data, S_op *op, buf *arena,
+                         folio_err *err)
 {
     const char *contact_id = S_field(data, "contact_id");
     const char *subject = S_field(data, "subject");
@@ -1568,6 +1738,14 @@ static int S_dec_contact(const store_event *ev, const cJSON *data, S_op *op,
     if (S_put_key(op, F_ID, arena, contact_id, err) ||
         S_put_key(op, F_SUBJECT, arena, subject, err) ||
         S_put(op, F_PAGE, arena, S_field(data, "page"), err))
+        return -1;
+    S_val cid = S_op_val(op, F_ID, arena), sub = S_op_val(op, F_SUBJECT, arena),
+          page = S_op_val(op, F_PAGE, arena);
+    unsigned char mac[VAULT_NAME_MAC_LEN];
+    if (S_inb_mac(p->v, op->position, ev->data, &cid, &sub, op->recorded_at,
+                  &page, mac) < 0)
+        return err_set(err, "projections: out of memory");
+    if (S_put_bin(op, F_RMAC, arena, mac, sizeof mac, err) < 0)
         return -1;
     op->kind = S_OP_CONTACT;
     return 0;
@@ -1611,11 +1789,18 @@ static int S_dec_renamed(projections *p, vault_reader *vr,
 {
     const char *subject, *sealed;
     char *name;
-    int r = S_open_name(p, vr, ev, data, &subject, &sealed, &name, err);
+    int r = S_open_name(p, vr, 0, ev, data, &subject, &sealed, &name, err);
     if (r < 0 || r == 1)
         return r < 0 ? -1 : 0;
     int rc = S_dec_state(ev, data, S_ST_NAME, "user_id",
                          r == 3 ? "" : name, op, arena, err);
+    op->late = r == 3;
+    unsigned char mac[VAULT_NAME_MAC_LEN];
+    if (rc == 0 && r == 0 &&
+        vault_name_mac(p->v, sealed, name, strlen(name), mac) < 0)
+        rc = err_set(err, "projections: out of memory");
+    if (rc == 0 && r == 0 && S_put_bin(op, F_MAC, arena, mac, sizeof mac, err))
+        rc = -1;
     if (rc == 0 && r == 3 &&
         (S_put(op, F_STEXT, arena, subject, err) ||
          S_put(op, F_SEALED, arena, sealed, err)))
@@ -1626,8 +1811,9 @@ static int S_dec_renamed(projections *p, vault_reader *vr,
 
 /* Decodes event ev of type t, its data in the current shape, into op.
  * Names are opened through vr (a thread's window onto the keys, S_pipe),
- * or when NULL through the vault (the connection's own thread only). */
-static int S_decode_data(projections *p, vault_reader *vr,
+ * or when NULL through the vault (the connection's own thread only); lazy
+ * (with vr): members' names are left sealed where their keys are live. */
+static int S_decode_data(projections *p, vault_reader *vr, int lazy,
                          const store_event *ev,
                          const events_type *t, const cJSON *data, S_op *op,
                          buf *arena, folio_err *err)
@@ -1640,11 +1826,11 @@ static int S_decode_data(projections *p, vault_reader *vr,
     op->recorded_at = ev->recorded_at;
     /* a sign-up waiting for its address to be verified is no member yet */
     if (t == p->t_user && !cJSON_IsTrue(cJSON_GetObjectItem(data, "pending")))
-        return S_dec_registered(p, vr, ev, data, op, arena, err);
+        return S_dec_registered(p, vr, lazy, ev, data, op, arena, err);
     if (t == p->t_verified)
-        return S_dec_registered(p, vr, ev, data, op, arena, err);
+        return S_dec_registered(p, vr, lazy, ev, data, op, arena, err);
     if (t == p->t_contact)
-        return S_dec_contact(ev, data, op, arena, err);
+        return S_dec_contact(p, ev, data, op, arena, err);
     if (t == p->t_handled)
         return S_dec_state(ev, data, S_ST_STATUS, "contact_id", "handled", op,
                            arena, err);
@@ -1751,11 +1937,28 @@ static void S_jdelete(cJSON *tree)
     }
 }
 
+/* A contact request left undecoded (S_op.raw). */
+static int S_raw_op(const store_event *ev, S_op *op, buf *arena,
+                    folio_err *err)
+{
+    memset(op, 0, sizeof *op);
+    for (size_t i = 0; i < F_N; i++)
+        op->f[i] = S_NOSTR;
+    op->kind = S_OP_CONTACT;
+    op->raw = 1;
+    op->position = ev->position;
+    op->recorded_at = ev->recorded_at;
+    op->schema_version = ev->schema_version;
+    return S_put(op, F_RAW, arena, ev->data, err);
+}
+
 /* Decodes one event for the projections in `active`: counts it in acc,
- * parses and upcasts its data when a table wants it. */
-static int S_decode(projections *p, vault_reader *vr, S_acc *acc,
-                    const store_event *ev, unsigned active, S_op *op,
-                    buf *arena, unsigned *changed, folio_err *err)
+ * parses and upcasts its data when a table wants it; in a replay that
+ * keeps tables (keep), members' names stay sealed (S_op.lazy) and
+ * contact requests undecoded (S_op.raw). */
+static int S_decode(projections *p, vault_reader *vr, unsigned keep,
+                    S_acc *acc, const store_event *ev, unsigned active,
+                    S_op *op, buf *arena, unsigned *changed, folio_err *err)
 {
     op->kind = S_OP_NONE;
     if (active & PROJ_STATS) {
@@ -1777,6 +1980,8 @@ static int S_decode(projections *p, vault_reader *vr, S_acc *acc,
         wants = PROJ_MEMBERS | PROJ_INBOX;
     if (!(wants & active))
         return 0;
+    if ((keep & PROJ_INBOX) && t == p->t_contact && p->v)
+        return S_raw_op(ev, op, arena, err);
     cJSON *data = cJSON_Parse(ev->data);
     if (!cJSON_IsObject(data)) {
         S_jdelete(data);
@@ -1788,7 +1993,8 @@ static int S_decode(projections *p, vault_reader *vr, S_acc *acc,
         events_upcast(t, ev->schema_version, data, err) < 0)
         rc = err_prefix(err, "event %lld", ev->position);
     else
-        rc = S_decode_data(p, vr, ev, t, data, op, arena, err);
+        rc = S_decode_data(p, vr, (keep & PROJ_MEMBERS) != 0, ev, t, data, op,
+                           arena, err);
     S_jdelete(data);
     return rc;
 }
@@ -1812,9 +2018,14 @@ static int S_irows_hold(S_writer *w, const S_op *op, const buf *arena,
     if (!rows)
         return err_set(err, "projections: out of memory");
     w->irows = rows;
-    const char *subject = arena->ptr + op->f[F_SUBJECT];
-    size_t len = op->klen[F_SUBJECT] ? op->klen[F_SUBJECT] : strlen(subject);
-    w->irows[w->nirows++] = (S_irow){S_key8(subject, len), op->position};
+    uint64_t key = op->skey8;
+    if (!op->raw) {
+        const char *subject = arena->ptr + op->f[F_SUBJECT];
+        size_t len = op->klen[F_SUBJECT] ? op->klen[F_SUBJECT]
+                                         : strlen(subject);
+        key = S_key8(subject, len);
+    }
+    w->irows[w->nirows++] = (S_irow){key, op->position};
     return 0;
 }
 
@@ -1833,34 +2044,70 @@ static int S_open_late(projections *p, const S_op *op, const buf *arena,
     return r < 0 ? err_prefix(err, "event %lld", op->position) : r;
 }
 
+/* The MAC of a name S_open_late opened, into mac. */
+static int S_late_mac(const projections *p, const S_op *op, const buf *arena,
+                      const char *name, unsigned char mac[VAULT_NAME_MAC_LEN],
+                      folio_err *err)
+{
+    if (vault_name_mac(p->v, S_str(op, F_SEALED, arena), name, strlen(name),
+                       mac) < 0)
+        return err_set(err, "projections: out of memory");
+    return 0;
+}
+
 /* The columns of a batch's rows as W_MEM_ROWS (S_mem_cols) and
  * W_INB_ROWS (S_inb_cols) read them, in order. */
-enum { C_POSITION, C_TIME, C_KEY, C_STR };
+/* C_NAME and C_MAC: a member's name and its MAC, C_NAME first (as C_STR
+ * and C_KEY, but for a lazy op: S_op_same). */
+enum { C_POSITION, C_TIME, C_KEY, C_STR, C_NAME, C_MAC };
 typedef struct S_col {
-    int kind, field; /* field: the op's F_ for C_KEY and C_STR */
+    int kind, field; /* field: the op's F_ for C_KEY, C_STR and C_NAME */
 } S_col;
 static const S_col S_mem_cols[] = {
-    {C_POSITION, 0}, {C_KEY, F_ID}, {C_STR, F_NAME}, {C_TIME, 0}};
+    {C_POSITION, 0}, {C_KEY, F_ID}, {C_NAME, F_NAME}, {C_TIME, 0},
+    {C_MAC, F_MAC}};
 static const S_col S_inb_cols[] = {
     {C_POSITION, 0}, {C_KEY, F_ID}, {C_KEY, F_SUBJECT}, {C_TIME, 0},
-    {C_STR, F_PAGE}};
+    {C_STR, F_PAGE}, {C_KEY, F_RMAC}};
+
+/* 1 when the row's name (column name) and its MAC (column i) are those
+ * of lazy op's sealed name: the MAC made again from the row's name, the
+ * name not opened. */
+static int S_lazy_same(sqlite3_stmt *st, int name, int i, const S_op *op,
+                       const buf *arena, const vault *v)
+{
+    const char *text = (const char *)sqlite3_column_text(st, name);
+    if (!v || !text || sqlite3_column_type(st, name) != SQLITE_TEXT)
+        return 0;
+    unsigned char mac[VAULT_NAME_MAC_LEN];
+    /* out of memory: differs, and the writer that opens it says so */
+    return vault_name_mac(v, S_str(op, F_SEALED, arena), text,
+                          (size_t)sqlite3_column_bytes(st, name), mac) == 0 &&
+           S_same_val(st, i, SQLITE_BLOB, mac, sizeof mac);
+}
 
 /* 1 when st's row holds op's columns cols[0 .. ncols) as S_op_col
- * gives them. */
+ * gives them (v: the vault, for a lazy op's name). */
 static int S_op_same(sqlite3_stmt *st, const S_op *op, const buf *arena,
-                     const S_col *cols, size_t ncols)
+                     const S_col *cols, size_t ncols, const vault *v)
 {
+    int name = -1;
     for (size_t k = 0; k < ncols; k++) {
         const S_col *c = &cols[k];
         int i = (int)k, same;
         size_t at = op->f[c->field];
-        if (c->kind == C_POSITION)
+        if (c->kind == C_NAME)
+            name = i;
+        if ((c->kind == C_NAME || c->kind == C_MAC) && op->lazy)
+            same = c->kind == C_NAME ||
+                   (name >= 0 && S_lazy_same(st, name, i, op, arena, v));
+        else if (c->kind == C_POSITION)
             same = S_same_int(st, i, op->position);
         else if (c->kind == C_TIME)
             same = S_same_int(st, i, op->recorded_at);
         else if (at == S_NOSTR)
             same = S_same_val(st, i, SQLITE_NULL, NULL, 0);
-        else if (c->kind == C_KEY && op->klen[c->field])
+        else if ((c->kind == C_KEY || c->kind == C_MAC) && op->klen[c->field])
             same = S_same_val(st, i, SQLITE_BLOB, arena->ptr + at,
                               op->klen[c->field]);
         else
@@ -1898,15 +2145,17 @@ static int S_keep_same_contact(S_writer *w, const S_op *op, const buf *arena,
     if (r <= 0)
         return r;
     r = S_op_same(st, op, arena, S_inb_cols,
-                  sizeof S_inb_cols / sizeof S_inb_cols[0]);
+                  sizeof S_inb_cols / sizeof S_inb_cols[0], NULL);
     sqlite3_reset(st);
     return r;
 }
 
 /* A replay that keeps members (S_keep_*): 1 when the table's row at
- * op's position is the one op makes under name, 0 when not, -1 on error. */
+ * op's position is the one op makes under name and mac, 0 when not, -1 on
+ * error. */
 static int S_keep_same_member(S_writer *w, const S_op *op, const buf *arena,
-                              const char *name, folio_err *err)
+                              const char *name, const unsigned char *mac,
+                              folio_err *err)
 {
     sqlite3_stmt *st;
     int r = S_keep_at(w, W_MEM_SCAN, op->position, &st, err);
@@ -1918,7 +2167,8 @@ static int S_keep_same_member(S_writer *w, const S_op *op, const buf *arena,
              ? S_same_val(st, 1, SQLITE_BLOB, id, op->klen[F_ID])
              : S_same_val(st, 1, SQLITE_TEXT, id, strlen(id))) &&
         S_same_val(st, 2, SQLITE_TEXT, name, strlen(name)) &&
-        S_same_int(st, 3, op->recorded_at);
+        S_same_int(st, 3, op->recorded_at) &&
+        S_same_val(st, 4, SQLITE_BLOB, mac, VAULT_NAME_MAC_LEN);
     sqlite3_reset(st);
     return r;
 }
@@ -1927,14 +2177,20 @@ static int S_write_member(projections *p, S_writer *w, const S_op *op,
                           const buf *arena, folio_err *err)
 {
     const char *name = S_str(op, F_NAME, arena);
+    const unsigned char *mac = (const unsigned char *)S_str(op, F_MAC, arena);
+    unsigned char late_mac[VAULT_NAME_MAC_LEN];
     char *opened;
     int r = S_open_late(p, op, arena, &opened, err);
     if (r != 0)
         return r < 0 ? -1 : 0;
-    if (opened)
+    if (opened) {
         name = opened;
+        mac = late_mac;
+    }
     int rc = -1, keep = (w->keep & PROJ_MEMBERS) != 0, same = 0;
-    if (keep && (same = S_keep_same_member(w, op, arena, name, err)) < 0)
+    if (opened && S_late_mac(p, op, arena, opened, late_mac, err) < 0)
+        goto out;
+    if (keep && (same = S_keep_same_member(w, op, arena, name, mac, err)) < 0)
         goto out;
     sqlite3_stmt *st = same ? NULL : S_w(w, keep ? W_MEM_PUT1 : W_MEM_INS, err);
     if (!same && !st)
@@ -1945,6 +2201,7 @@ static int S_write_member(projections *p, S_writer *w, const S_op *op,
         S_bind_opkey(st, 2, op, F_ID, arena);
         sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 4, op->recorded_at);
+        sqlite3_bind_blob(st, 5, mac, VAULT_NAME_MAC_LEN, SQLITE_STATIC);
         if (S_run(w, st, err) < 0)
             goto out;
     }
@@ -1983,6 +2240,7 @@ static int S_write_contact(S_writer *w, const S_op *op, const buf *arena,
     sqlite3_bind_int64(st, 4, op->recorded_at);
     if (page)
         sqlite3_bind_text(st, 5, page, -1, SQLITE_STATIC);
+    S_bind_opkey(st, 6, op, F_RMAC, arena);
     if (S_run(w, st, err) < 0)
         return -1;
     return w->defer ? S_irows_hold(w, op, arena, err) : 0;
@@ -1993,14 +2251,20 @@ static int S_write_note(projections *p, S_writer *w, const S_op *op,
 {
     int forgot = op->kind == S_OP_FORGOT;
     const char *value = S_str(op, F_PAGE, arena);
+    const unsigned char *mac = (const unsigned char *)S_str(op, F_MAC, arena);
+    unsigned char late_mac[VAULT_NAME_MAC_LEN];
     char *opened = NULL; /* a renaming whose key the reader lacked */
     int r = forgot ? 0 : S_open_late(p, op, arena, &opened, err);
     if (r != 0)
         return r < 0 ? -1 : 0;
-    if (opened)
+    if (opened) {
         value = opened;
-    int rc = -1;
-    sqlite3_stmt *st = S_w(w, forgot ? W_FORGOT : W_HANDLED, err);
+        mac = late_mac;
+    }
+    int rc = opened && S_late_mac(p, op, arena, opened, late_mac, err) < 0
+                 ? -1 : 0;
+    sqlite3_stmt *st = rc ? NULL : S_w(w, forgot ? W_FORGOT : W_HANDLED, err);
+    rc = -1;
     if (st) {
         S_bind_opkey(st, 1, op, forgot ? F_SUBJECT : F_ID, arena);
         sqlite3_bind_int64(st, 2, op->position);
@@ -2008,6 +2272,14 @@ static int S_write_note(projections *p, S_writer *w, const S_op *op,
             sqlite3_bind_int(st, 3, op->skind);
             sqlite3_bind_text(st, 4, value, -1, SQLITE_STATIC);
         }
+        rc = S_run(w, st, err);
+    }
+    /* a new name comes with its MAC (S_ST_NAME_MAC, at the same position) */
+    if (rc == 0 && !forgot && op->skind == S_ST_NAME) {
+        S_bind_opkey(st, 1, op, F_ID, arena);
+        sqlite3_bind_int64(st, 2, op->position);
+        sqlite3_bind_int(st, 3, S_ST_NAME_MAC);
+        sqlite3_bind_blob(st, 4, mac, VAULT_NAME_MAC_LEN, SQLITE_STATIC);
         rc = S_run(w, st, err);
     }
     S_name_free(opened);
@@ -2048,7 +2320,7 @@ static int S_apply_data(projections *p, S_writer *w, const store_event *ev,
 {
     S_op op;
     buf arena = BUF_INIT;
-    int rc = S_decode_data(p, NULL, ev, t, data, &op, &arena, err);
+    int rc = S_decode_data(p, NULL, 0, ev, t, data, &op, &arena, err);
     if (rc == 0)
         rc = S_write(p, w, &op, &arena, changed, err);
     S_arena_clear(&arena);
@@ -2088,8 +2360,8 @@ static int S_feed_event(void *ud, const store_event *ev)
     if (!active)
         return 0;
     S_op op;
-    int rc = S_decode(f->p, f->vr, &f->w->acc, ev, active, &op, &f->arena,
-                      &f->changed, &f->err);
+    int rc = S_decode(f->p, f->vr, 0, &f->w->acc, ev, active, &op,
+                      &f->arena, &f->changed, &f->err);
     if (rc == 0)
         rc = S_write(f->p, f->w, &op, &f->arena, &f->changed, &f->err);
     S_arena_clear(&f->arena);
@@ -2123,10 +2395,12 @@ static int S_feed_done(S_feed *f, int rc, folio_err *err)
  * ranges apart, and a name whose key is not in it is opened by the
  * writer), and the helper counts the stats in an S_acc of its own,
  * merged once it is joined. S_SLOTS ranges decoded ahead keep the
- * helper busy while this thread drops the old tables at the start and
- * writes a sorted run of members_private in the middle (S_memp_drain). */
+ * helper busy while this thread drops the old tables at the start, reads
+ * the destroyed keys (S_batch_sure) and writes a sorted run of
+ * members_private in the middle (S_memp_drain): 32 of them hide most of
+ * the 0.1 s the destroyed keys take at a million events, for about 7 MB. */
 #define S_BATCH 1024
-#define S_SLOTS 16
+#define S_SLOTS 32
 
 enum { B_FREE, B_BUSY, B_READY };
 
@@ -2205,6 +2479,7 @@ static void S_op_col(const S_rows *r, size_t row, int col,
         sqlite3_result_int64(ctx, op->recorded_at);
         break;
     case C_KEY:
+    case C_MAC:
         S_opkey_result(ctx, op, c->field, &b->arena);
         break;
     default:
@@ -2238,8 +2513,43 @@ typedef struct S_tab {
 /* Of the ops idx[0 .. n) (in position order), those whose row the table
  * (read through st, t's scan on some connection) lacks or holds
  * otherwise, into out: how many, or -1. */
-static long long S_keep_differ(sqlite3_stmt *st, const S_tab *t,
-                               const S_batch *b, const size_t *idx, size_t n,
+/* Column i of st as an S_val. */
+static S_val S_col_val(sqlite3_stmt *st, int i)
+{
+    int type = sqlite3_column_type(st, i);
+    const void *p = type == SQLITE_BLOB
+                        ? sqlite3_column_blob(st, i)
+                        : (const void *)sqlite3_column_text(st, i);
+    size_t n = (size_t)sqlite3_column_bytes(st, i);
+    if (type != SQLITE_BLOB && type != SQLITE_TEXT)
+        return (S_val){type, "", 0};
+    return (S_val){type, p ? p : "", n};
+}
+
+/* For a raw op (S_op.raw): 1 when st's inbox row (W_INB_SCAN's columns)
+ * is the one the op's event makes, by the row's MAC made again from the
+ * event's data and the row's values; then op->skey8 gets its subject's
+ * S_key8. */
+static int S_raw_same(sqlite3_stmt *st, S_op *op, const buf *arena,
+                      const vault *v)
+{
+    if (!S_same_int(st, 0, op->position) ||
+        sqlite3_column_type(st, 3) != SQLITE_INTEGER)
+        return 0;
+    S_val cid = S_col_val(st, 1), sub = S_col_val(st, 2),
+          page = S_col_val(st, 4);
+    unsigned char mac[VAULT_NAME_MAC_LEN];
+    if (cid.type == SQLITE_NULL || sub.type == SQLITE_NULL ||
+        S_inb_mac(v, op->position, S_str(op, F_RAW, arena), &cid, &sub,
+                  sqlite3_column_int64(st, 3), &page, mac) < 0 ||
+        !S_same_val(st, 5, SQLITE_BLOB, mac, sizeof mac))
+        return 0;
+    op->skey8 = S_key8(sub.p, sub.n);
+    return 1;
+}
+
+static long long S_keep_differ(sqlite3_stmt *st, const S_tab *t, S_batch *b,
+                               const size_t *idx, size_t n, const vault *v,
                                size_t *out, folio_err *err)
 {
     if (!st)
@@ -2248,14 +2558,15 @@ static long long S_keep_differ(sqlite3_stmt *st, const S_tab *t,
     size_t nout = 0;
     int rc = sqlite3_step(st);
     for (size_t i = 0; i < n && (rc == SQLITE_ROW || rc == SQLITE_DONE);) {
-        const S_op *op = &b->op[idx[i]];
+        S_op *op = &b->op[idx[i]];
         long long at = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
         if (rc == SQLITE_ROW && at < op->position) {
             rc = sqlite3_step(st);
             continue;
         }
         if (rc == SQLITE_DONE || at != op->position ||
-            !S_op_same(st, op, &b->arena, t->cols, t->ncols))
+            !(op->raw ? S_raw_same(st, op, &b->arena, v)
+                      : S_op_same(st, op, &b->arena, t->cols, t->ncols, v)))
             out[nout++] = idx[i];
         i++;
     }
@@ -2265,11 +2576,72 @@ static long long S_keep_differ(sqlite3_stmt *st, const S_tab *t,
     return (long long)nout;
 }
 
+/* Opens the names of the lazy ops idx[0 .. n) of a batch (their rows
+ * differ: they are written), as S_open_late does, each with its MAC. */
+static int S_open_lazy(projections *p, S_batch *b, const size_t *idx,
+                       size_t n, folio_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        S_op *op = &b->op[idx[i]];
+        if (!op->lazy)
+            continue;
+        char *name;
+        int r = S_open_late(p, op, &b->arena, &name, err);
+        if (r == 1) /* no key can go while the write lock is held */
+            err_set(err, "event %lld: a key was destroyed during a replay",
+                    op->position);
+        int rc = r == 0 ? S_put_name(p, op, &b->arena,
+                                     S_str(op, F_SEALED, &b->arena), name,
+                                     err)
+                        : -1;
+        S_name_free(name);
+        if (rc < 0)
+            return -1;
+        op->lazy = 0;
+    }
+    return 0;
+}
+
+/* Decodes the raw ops idx[0 .. n) of a batch (their rows differ: they
+ * are written) as S_decode would have. */
+static int S_decode_raw(projections *p, S_batch *b, const size_t *idx,
+                        size_t n, folio_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        S_op *op = &b->op[idx[i]];
+        if (!op->raw)
+            continue;
+        /* the arena may move while the op's fields go in */
+        char *text = util_strdup(S_str(op, F_RAW, &b->arena));
+        if (!text)
+            return err_set(err, "projections: out of memory");
+        store_event ev = {.position = op->position, .type = p->t_contact->name,
+                          .schema_version = op->schema_version, .data = text,
+                          .recorded_at = op->recorded_at};
+        cJSON *data = cJSON_Parse(text);
+        int rc = 0;
+        if (!cJSON_IsObject(data))
+            rc = err_set(err, "event %lld (%s): data is not a JSON object",
+                         ev.position, ev.type);
+        else if (ev.schema_version != p->t_contact->version &&
+                 events_upcast(p->t_contact, ev.schema_version, data, err) < 0)
+            rc = err_prefix(err, "event %lld", ev.position);
+        op->raw = 0;
+        if (rc == 0)
+            rc = S_dec_contact(p, &ev, data, op, &b->arena, err);
+        cJSON_Delete(data);
+        free(text);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* Ops idx[0 .. n) of a batch into one table, in one statement (reading
  * t's cols through folio_rows), or those that differ from the table's
  * rows when the replay keeps it; each op then kept by t's hold for the
  * rebuild's end. */
-static int S_write_rows(S_feed *f, const S_batch *b, const size_t *idx,
+static int S_write_rows(S_feed *f, S_batch *b, const size_t *idx,
                         size_t n, const S_tab *t)
 {
     S_writer *w = f->w;
@@ -2282,9 +2654,10 @@ static int S_write_rows(S_feed *f, const S_batch *b, const size_t *idx,
             if (b->differs[idx[i]])
                 differ[m++] = idx[i];
         if (!b->marked)
-            m = S_keep_differ(S_w(w, t->scan, &f->err), t, b, idx, n, differ,
-                              &f->err);
-        if (m < 0)
+            m = S_keep_differ(S_w(w, t->scan, &f->err), t, b, idx, n,
+                              f->p->v, differ, &f->err);
+        if (m < 0 || S_open_lazy(f->p, b, differ, (size_t)m, &f->err) < 0 ||
+            S_decode_raw(f->p, b, differ, (size_t)m, &f->err) < 0)
             return -1;
         w->made[t->keep] += (long long)n;
         which = t->put;
@@ -2317,7 +2690,7 @@ static const S_tab S_tab_inb = {W_INB_ROWS, W_INB_PUT, W_INB_SCAN,
  * requests, -1 neither (written one by one). */
 static int S_batch_row(const S_op *op, int defer)
 {
-    if (op->kind == S_OP_MEMBER && op->f[F_SEALED] == S_NOSTR && defer)
+    if (op->kind == S_OP_MEMBER && !op->late && defer)
         return 0;
     return op->kind == S_OP_CONTACT ? 1 : -1;
 }
@@ -2331,7 +2704,7 @@ static int S_batch_row(const S_op *op, int defer)
  * positions, which its connection sees and this one may not: a row
  * made twice that way shows in the counts (S_keep_counts). */
 static int S_batch_mark(S_batch *b, sqlite3_stmt *const scan[2],
-                        folio_err *err)
+                        const vault *v, folio_err *err)
 {
     size_t idx[2][S_BATCH], n[2] = {0, 0}, out[S_BATCH];
     memset(b->differs, 0, b->n);
@@ -2345,7 +2718,7 @@ static int S_batch_mark(S_batch *b, sqlite3_stmt *const scan[2],
             continue; /* a table not kept */
         long long m = n[t] ? S_keep_differ(scan[t], t ? &S_tab_inb
                                                       : &S_tab_mem,
-                                           b, idx[t], n[t], out, err)
+                                           b, idx[t], n[t], v, out, err)
                            : 0;
         if (m < 0)
             return -1;
@@ -2360,12 +2733,40 @@ static int S_batch_mark(S_batch *b, sqlite3_stmt *const scan[2],
  * requests one statement each, the rest one by one. Order between rows
  * does not matter: rows are keyed by position, notes are applied at the
  * end, members_private is sorted anyway. */
+/* Settles the batch's unsure ops (S_op.unsure) through vr: a member
+ * whose key is destroyed is none, one whose key vr cannot tell about is
+ * opened by this thread (late). The first such op has vr read the
+ * destroyed keys: until then decoding asks without waiting, so the other
+ * thread decodes ahead meanwhile instead of waiting too. */
+static int S_batch_sure(S_batch *b, vault_reader *vr, folio_err *err)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        S_op *op = &b->op[i];
+        if (!op->unsure)
+            continue;
+        int r = vr ? vault_reader_state(vr, S_str(op, F_STEXT, &b->arena),
+                                        S_str(op, F_SEALED, &b->arena),
+                                        op->recorded_at, 1, err)
+                   : 3;
+        if (r < 0)
+            return err_prefix(err, "event %lld", op->position);
+        op->unsure = 0;
+        if (r == 1)
+            op->kind = S_OP_NONE;
+        else if (r != 0)
+            op->late = 1, op->lazy = 0;
+    }
+    return 0;
+}
+
 static int S_batch_write(S_feed *f, S_batch *b)
 {
     if (b->failed) {
         f->err = b->err;
         return -1;
     }
+    if (S_batch_sure(b, f->pipe ? f->pipe->keys.vr : NULL, &f->err) < 0)
+        return -1;
     f->changed |= b->changed;
     size_t mem[S_BATCH], inb[S_BATCH], nm = 0, ni = 0;
     for (size_t i = 0; i < b->n; i++) {
@@ -2398,7 +2799,10 @@ static int S_fill_event(void *ud, const store_event *ev)
     S_batch *b = fl->b;
     if (b->n == S_BATCH) /* cannot happen: ranges are S_BATCH long */
         return err_set(&b->err, "projections: a range overflowed");
-    if (S_decode(f->p, fl->vr, fl->acc, ev, S_active(f, ev->position),
+    /* a replay that keeps tables compares names unopened, and contact
+     * requests undecoded */
+    if (S_decode(f->p, fl->vr, f->w->keep, fl->acc, ev,
+                 S_active(f, ev->position),
                  &b->op[b->n], &b->arena, &b->changed, &b->err) < 0)
         return -1;
     b->n++;
@@ -2445,7 +2849,7 @@ static void S_range_decode(S_pipe *pp, store *st, vault_reader *vr,
     S_fill fl = {pp, b, acc, vr};
     folio_err err = {{0}};
     if (store_read_data(st, after, upto, S_fill_event, &fl, &err) != 0 ||
-        (scan && S_batch_mark(b, scan, &err) < 0)) {
+        (scan && S_batch_mark(b, scan, pp->f->p->v, &err) < 0)) {
         if (!b->err.msg[0])
             b->err = err;
         b->failed = 1;
@@ -2554,7 +2958,7 @@ static int S_pipe_start(S_pipe *pp, S_feed *f, long long end, store *rd)
     pp->end = end;
     pp->nranges = (end + S_BATCH - 1) / S_BATCH;
     pp->own_rd = !rd;
-    /* on the heap: 16 ranges of decoded events are 1.5 MB */
+    /* on the heap: S_SLOTS ranges of decoded events, several MB */
     if (!(pp->b = calloc(S_SLOTS, sizeof *pp->b)))
         return -1;
     if (!rd && !(rd = S_reader(f->p))) {
@@ -3032,6 +3436,8 @@ static int S_build(projections *p, S_writer *w, unsigned mask, unsigned keep,
     S_keys_close(&keys);
     unsigned changed = 0;
     int r = 0;
+    /* the pipe is done with rd: the last drain may compare on it */
+    w->rd = rd ? store_db(rd) : NULL;
     if (S_feed_done(&f, rc, err) < 0 || S_memp_drain(w, err) < 0 ||
         (keep && (r = S_keep_counts(w, err)) != 0) ||
         S_steps(p->db, keep, S_RESET, schema, suffix, err) < 0 ||

@@ -9,6 +9,11 @@
  *            (new/handled/archived/spam), page — no plaintext.
  *   stats    counts by event type (stats_types) and by day (stats_days).
  *
+ * members.name_mac (vault_name_mac of the sealed name and the name) and
+ * inbox.row_mac (vault_row_mac of the event as stored and the row) let a
+ * replay that keeps the tables compare rows without decrypting names or
+ * parsing contact requests; they reveal nothing the rows do not.
+ *
  * Each projection has a name, a code version and a checkpoint (a row in
  * projection_checkpoints) written in the same transaction as its tables.
  * Applying events and replaying the log are one code path: both read the
@@ -84,7 +89,7 @@ void projections_discard(projections *p);
 int projections_replay(projections *p, unsigned mask, folio_err *err);
 
 /* What a rebuild holds in memory, however long the log: at most `rows`
- * members_private rows (0: the default, 16 MiB of them), written in
+ * members_private rows (0: the default, 36 MiB of them), written in
  * sorted runs, and a window of 2 * `keys` subject keys per thread (0: the
  * default, 16384); a name whose key is not in it costs a query. Tests
  * make both tiny. Process-wide; set before opening. */

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,6 +30,8 @@
 #define S_KDF_SUBJECT 1
 #define S_KDF_WRAP 2
 #define S_KDF_LINK 3
+#define S_KDF_NAME 4
+#define S_KDF_ROW 5
 
 enum { S_GET_KEY, S_ADD_KEY, S_FORGET, S_NSTMT };
 
@@ -53,6 +56,8 @@ struct vault {
     sqlite3_stmt *stmt[S_NSTMT];
     unsigned char subject_key[S_KEY_LEN];
     unsigned char wrap_key[S_KEY_LEN];
+    unsigned char name_key[crypto_shorthash_siphashx24_KEYBYTES];
+    unsigned char row_key[crypto_shorthash_siphashx24_KEYBYTES];
     /* The last subject key used in this transaction: a command seals
      * several fields for one person, and a lookup plus an unwrap per
      * field was a third of a contact request's cost. */
@@ -220,6 +225,12 @@ int vault_open(const char *master_key_path, sqlite3 *db, vault **out,
     if (rc == 0)
         rc = crypto_kdf_derive_from_key(v->wrap_key, S_KEY_LEN, S_KDF_WRAP,
                                         S_KDF_CONTEXT, master);
+    if (rc == 0)
+        rc = crypto_kdf_derive_from_key(v->name_key, sizeof v->name_key,
+                                        S_KDF_NAME, S_KDF_CONTEXT, master);
+    if (rc == 0)
+        rc = crypto_kdf_derive_from_key(v->row_key, sizeof v->row_key,
+                                        S_KDF_ROW, S_KDF_CONTEXT, master);
     sodium_memzero(master, sizeof master);
     if (rc != 0) {
         vault_close(v);
@@ -441,6 +452,14 @@ struct vault_reader {
      * the key is unwrapped from a copy outside it */
     pthread_mutex_t mu;
     int mu_ok;
+    /* vault_reader_state's: the subjects whose first key is destroyed,
+     * read once (gone_state 1; -1: more than S_GONE_MAX, the window
+     * answers), in a hash set of their binary forms */
+    int gone_state;
+    atomic_int gone_ready; /* gone_state set: read without the lock */
+    size_t ngone, ngslot;
+    unsigned char (*gone)[VAULT_SUBJECT_LEN / 2];
+    uint32_t *gslot;
 };
 
 static size_t S_pre_hash(const unsigned char *bin)
@@ -564,6 +583,8 @@ void vault_reader_close(vault_reader *r)
 {
     if (!r)
         return;
+    free(r->gone);
+    free(r->gslot);
     sqlite3_finalize(r->scan);
     if (r->mu_ok)
         pthread_mutex_destroy(&r->mu);
@@ -576,11 +597,12 @@ void vault_reader_close(vault_reader *r)
     free(r);
 }
 
-/* The key of row (a subject, or a later generation's row) for a value
- * sealed at or before made_by: 0 found, 1 destroyed, 3 not in the window
- * (ask the database), -1 error. */
-static int S_win_key(vault_reader *r, const char *row, long long made_by,
-                     unsigned char key[S_KEY_LEN], folio_err *err)
+/* Row's entry in the window for a value sealed at or before made_by,
+ * reading ahead for it: 0 found (its wrapped key into wrapped, when not
+ * NULL), 1 destroyed, 2 its wrapped key damaged, 3 not in the window (ask
+ * the database), -1 error. */
+static int S_win_state(vault_reader *r, const char *row, long long made_by,
+                       unsigned char *wrapped, folio_err *err)
 {
     unsigned char bin[VAULT_SUBJECT_LEN / 2];
     if (S_subject_bin(row, bin) != 0)
@@ -598,20 +620,27 @@ static int S_win_key(vault_reader *r, const char *row, long long made_by,
         ahead += (size_t)n;
         e = S_win_find(r, bin);
     }
-    int found = e != NULL, destroyed = e ? e->destroyed : 0;
-    unsigned char wrapped[S_WRAPPED_LEN];
-    if (e && !destroyed)
-        memcpy(wrapped, e->wrapped, sizeof wrapped);
+    int res = !e ? 3 : e->destroyed;
+    if (res == 0 && wrapped)
+        memcpy(wrapped, e->wrapped, S_WRAPPED_LEN);
     pthread_mutex_unlock(&r->mu);
-    if (!found)
-        return 3;
-    if (destroyed == 1)
-        return 1;
-    const unsigned char *w = destroyed ? NULL : wrapped;
-    int bad = !w || crypto_secretbox_open_easy(
-                        key, w + crypto_secretbox_NONCEBYTES,
-                        S_WRAPPED_LEN - crypto_secretbox_NONCEBYTES, w,
-                        r->v->wrap_key) != 0;
+    return res;
+}
+
+/* The key of row (a subject, or a later generation's row) for a value
+ * sealed at or before made_by: 0 found, 1 destroyed, 3 not in the window
+ * (ask the database), -1 error. */
+static int S_win_key(vault_reader *r, const char *row, long long made_by,
+                     unsigned char key[S_KEY_LEN], folio_err *err)
+{
+    unsigned char wrapped[S_WRAPPED_LEN];
+    int k = S_win_state(r, row, made_by, wrapped, err);
+    if (k == 1 || k == 3 || k < 0)
+        return k;
+    int bad = k != 0 || crypto_secretbox_open_easy(
+                            key, wrapped + crypto_secretbox_NONCEBYTES,
+                            S_WRAPPED_LEN - crypto_secretbox_NONCEBYTES,
+                            wrapped, r->v->wrap_key) != 0;
     sodium_memzero(wrapped, sizeof wrapped);
     if (bad)
         return err_set(err, "vault: the key of subject %.16s... does not "
@@ -787,6 +816,26 @@ done:
     return rc;
 }
 
+/* The key generation a sealed value names ("v1:" 1, "v2:N:" N) and the
+ * length of its prefix. */
+static int S_sealed_gen(const char *sealed, int *gen, size_t *plen,
+                        folio_err *err)
+{
+    *plen = sizeof S_SEAL_PREFIX - 1;
+    *gen = 1;
+    if (sealed && !strncmp(sealed, "v2:", 3)) {
+        char *end = NULL;
+        long g = strtol(sealed + 3, &end, 10);
+        if (g < 2 || g > S_MAX_GEN || !end || *end != ':')
+            return err_set(err, "vault: not a sealed value");
+        *gen = (int)g;
+        *plen = (size_t)(end + 1 - sealed);
+    } else if (!sealed || strncmp(sealed, S_SEAL_PREFIX, *plen) != 0) {
+        return err_set(err, "vault: not a sealed value");
+    }
+    return 0;
+}
+
 /* Opens sealed for subject with its key from the database (v) or from
  * a reader's window (r, for a value sealed by made_by). The box is decoded
  * on the stack when it fits: a replay opens hundreds of thousands of short
@@ -798,18 +847,10 @@ static int S_open(vault *v, vault_reader *r, long long made_by,
     *out = NULL;
     if (S_check_subject(subject, err) != 0)
         return -1;
-    size_t plen = sizeof S_SEAL_PREFIX - 1;
-    int gen = 1;
-    if (sealed && !strncmp(sealed, "v2:", 3)) {
-        char *end = NULL;
-        long g = strtol(sealed + 3, &end, 10);
-        if (g < 2 || g > S_MAX_GEN || !end || *end != ':')
-            return err_set(err, "vault: not a sealed value");
-        gen = (int)g;
-        plen = (size_t)(end + 1 - sealed);
-    } else if (!sealed || strncmp(sealed, S_SEAL_PREFIX, plen) != 0) {
-        return err_set(err, "vault: not a sealed value");
-    }
+    size_t plen;
+    int gen;
+    if (S_sealed_gen(sealed, &gen, &plen, err) < 0)
+        return -1;
     char row[S_ROW_MAX];
     S_row(subject, gen, row);
     const char *b64 = sealed + plen;
@@ -871,6 +912,191 @@ int vault_reader_open_sealed(vault_reader *r, const char *subject,
                              char **out, folio_err *err)
 {
     return S_open(NULL, r, made_by, subject, sealed, out, err);
+}
+
+/* ---- which keys are destroyed ------------------------------------------
+ * Whether a key is live needs no key: a replay that compares members'
+ * names by their MACs asks only that, for every member. Few keys are ever
+ * destroyed (one per erasure), so the subjects whose first key is are
+ * read once, in one pass over subject_keys, and found in a small hash set
+ * without a lock, instead of every key going through the window. A
+ * subject not in the set counts as live: a key never made (a damaged
+ * store) shows when its name is opened, which a row whose MAC is right
+ * never needs. Past S_GONE_MAX destroyed keys the window answers, so
+ * memory stays bounded. */
+#define S_GONE_MAX 65536
+
+static size_t S_gone_slot(const unsigned char *bin, size_t nslot)
+{
+    return S_pre_hash(bin) & (nslot - 1);
+}
+
+/* Reads the set (r->mu held): 0, or -1 on error. */
+static int S_gone_load(vault_reader *r, folio_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(r->db, "SELECT subject FROM subject_keys WHERE"
+                                  " wrapped IS NULL LIMIT ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return err_set(err, "vault: reading subject keys: %s",
+                       sqlite3_errmsg(r->db));
+    sqlite3_bind_int(st, 1, S_GONE_MAX + 1);
+    size_t cap = 0;
+    int rc;
+    r->gone_state = 1;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *subject = (const char *)sqlite3_column_text(st, 0);
+        unsigned char bin[VAULT_SUBJECT_LEN / 2];
+        /* later generations ("SUBJECT-gN") are not asked here */
+        if (!subject || S_subject_bin(subject, bin) != 0)
+            continue;
+        if (r->ngone == S_GONE_MAX) {
+            r->gone_state = -1;
+            break;
+        }
+        if (r->ngone == cap) {
+            size_t ncap = cap ? 2 * cap : 64;
+            void *g = realloc(r->gone, ncap * sizeof *r->gone);
+            if (!g) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            r->gone = g;
+            cap = ncap;
+        }
+        memcpy(r->gone[r->ngone++], bin, sizeof bin);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return err_set(err, "vault: reading subject keys: %s",
+                       rc == SQLITE_NOMEM ? "out of memory"
+                                          : sqlite3_errmsg(r->db));
+    if (r->gone_state < 0)
+        return 0;
+    for (r->ngslot = 16; r->ngslot < 2 * r->ngone; r->ngslot *= 2)
+        ;
+    if (!(r->gslot = calloc(r->ngslot, sizeof *r->gslot)))
+        return err_set(err, "out of memory");
+    for (size_t i = 0; i < r->ngone; i++) {
+        size_t h = S_gone_slot(r->gone[i], r->ngslot);
+        while (r->gslot[h])
+            h = (h + 1) & (r->ngslot - 1);
+        r->gslot[h] = (uint32_t)i + 1;
+    }
+    return 0;
+}
+
+/* Reads the set once (any thread; the others wait for it). */
+static int S_gone_ready(vault_reader *r, folio_err *err)
+{
+    if (!atomic_load_explicit(&r->gone_ready, memory_order_acquire)) {
+        pthread_mutex_lock(&r->mu);
+        int rc = r->gone_state ? 0 : S_gone_load(r, err);
+        if (rc < 0) { /* asked again next time */
+            r->gone_state = 0;
+            r->ngone = 0;
+            free(r->gslot);
+            r->gslot = NULL;
+        } else {
+            atomic_store_explicit(&r->gone_ready, 1, memory_order_release);
+        }
+        pthread_mutex_unlock(&r->mu);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* 1 when subject's first key is destroyed, 0 when not, 3 when the set
+ * cannot tell (too many), 4 when it is not read yet and !wait, -1 on
+ * error. */
+static int S_gone(vault_reader *r, const char *subject, int wait,
+                  folio_err *err)
+{
+    unsigned char bin[VAULT_SUBJECT_LEN / 2];
+    if (S_subject_bin(subject, bin) != 0)
+        return 3;
+    if (!atomic_load_explicit(&r->gone_ready, memory_order_acquire) &&
+        (!wait || S_gone_ready(r, err) < 0))
+        return wait ? -1 : 4;
+    if (r->gone_state < 0)
+        return 3;
+    /* read-only from here on: no lock */
+    for (size_t h = S_gone_slot(bin, r->ngslot); r->gslot[h];
+         h = (h + 1) & (r->ngslot - 1))
+        if (!memcmp(r->gone[r->gslot[h] - 1], bin, sizeof bin))
+            return 1;
+    return 0;
+}
+
+int vault_reader_state(vault_reader *r, const char *subject,
+                       const char *sealed, long long made_by, int wait,
+                       folio_err *err)
+{
+    size_t plen;
+    int gen;
+    if (S_sealed_gen(sealed, &gen, &plen, err) < 0)
+        return -1;
+    if (gen > 1)
+        return 3; /* later generations are not in the window */
+    int k = S_gone(r, subject, wait, err);
+    if (k != 3)
+        return k;
+    k = S_win_state(r, subject, made_by, NULL, err);
+    if (k == 2)
+        return err_set(err, "vault: the key of subject %.16s... is damaged",
+                       subject);
+    return k;
+}
+
+/* SipHash-2-4 (128-bit output) under key of parts[0 .. n), each after
+ * its length (8 bytes, little-endian), so no two lists hash alike: keyed
+ * BLAKE2b would do as well, at five times the cost at these lengths,
+ * which a replay pays for every row. */
+static int S_mac(const unsigned char *key, const void *const *parts,
+                 const size_t *lens, size_t n,
+                 unsigned char out[VAULT_NAME_MAC_LEN])
+{
+    size_t total = 0;
+    if (n == 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (lens[i] > SIZE_MAX / 4 - total - 8)
+            return -1;
+        total += 8 + lens[i];
+    }
+    unsigned char stack[1024];
+    unsigned char *m = total <= sizeof stack ? stack : malloc(total);
+    if (!m)
+        return -1;
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (int b = 0; b < 8; b++)
+            m[at++] = (unsigned char)((uint64_t)lens[i] >> (8 * b));
+        if (lens[i])
+            memcpy(m + at, parts[i], lens[i]);
+        at += lens[i];
+    }
+    /* nothing here is secret (sealed values, public names, rows): no wipe */
+    (void)crypto_shorthash_siphashx24(out, m, total, key);
+    if (m != stack)
+        free(m);
+    return 0;
+}
+
+int vault_name_mac(const vault *v, const char *sealed, const char *name,
+                   size_t name_len, unsigned char out[VAULT_NAME_MAC_LEN])
+{
+    const void *parts[2] = {sealed, name};
+    size_t lens[2] = {strlen(sealed), name_len};
+    return S_mac(v->name_key, parts, lens, 2, out);
+}
+
+int vault_row_mac(const vault *v, const void *const *parts,
+                  const size_t *lens, size_t n,
+                  unsigned char out[VAULT_NAME_MAC_LEN])
+{
+    return S_mac(v->row_key, parts, lens, n, out);
 }
 
 /* ---- forgetting ------------------------------------------------------- */

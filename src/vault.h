@@ -80,6 +80,31 @@ int vault_reader_open_sealed(vault_reader *r, const char *subject,
                              char **out, folio_err *err);
 /* Wipes the keys it held. */
 void vault_reader_close(vault_reader *r);
+/* Whether the key a value sealed by made_by was sealed under is live,
+ * without opening anything: 0 live, 1 destroyed (redacted), 3 not known
+ * here (ask vault_open_sealed), 4 not known yet (!wait: what it needs
+ * is read by the first call that waits), -1 on error. */
+int vault_reader_state(vault_reader *r, const char *subject,
+                       const char *sealed, long long made_by, int wait,
+                       folio_err *err);
+
+
+/* A keyed hash (SipHash-2-4, 128 bits, under a key derived from the
+ * master key) of a sealed value and the name it opens to: stored beside a
+ * public name, it lets a replay tell that the name is the one the event
+ * seals without opening it, and reveals nothing the name does not;
+ * without the master key nobody can make one for another name.
+ * Thread-safe. 0, or -1 out of memory (a name past 1 KiB). */
+#define VAULT_NAME_MAC_LEN 16
+int vault_name_mac(const vault *v, const char *sealed, const char *name,
+                   size_t name_len, unsigned char out[VAULT_NAME_MAC_LEN]);
+/* The same for a read model's row: a keyed hash (its own key) of
+ * parts[0 .. n) (lens[i] bytes each), e.g. the event's data as stored and
+ * the row's values, so a replay can tell the row is the one the event
+ * makes without decoding the event. 0, or -1 out of memory. */
+int vault_row_mac(const vault *v, const void *const *parts,
+                  const size_t *lens, size_t n,
+                  unsigned char out[VAULT_NAME_MAC_LEN]);
 
 /* Destroys the subject's newest key (crypto-shredding). 0 done (or
  * destroyed already), 1 unknown. The

@@ -125,6 +125,18 @@ has "... and names it" "$T/out" "/community/"
 expect "build again" 0 F build
 expect "check after the build" 0 F check
 
+# a member's name changed in the database under its old keyed hash, and
+# another's hash changed: check names the table, replay puts both back
+sql() { python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()' "$S/var/folio.db" "$1"; }
+sql "UPDATE members SET display_name = 'Mallory' WHERE display_name = 'Ada Integration'"
+sql "UPDATE members SET name_mac = zeroblob(16) WHERE display_name = 'Bo Password'"
+expect "check notices altered names and hashes" 1 F check
+has "... in the members table" "$T/out" "table members differs from a fresh replay: 2 row(s)"
+expect "replay puts them back" 0 F replay
+expect "check after the replay" 0 F check
+has "... the name is back on the page" "$S/public/community/index.html" "Ada Integration"
+lacks "... and the other one is gone" "$S/public/community/index.html" "Mallory"
+
 expect "backup" 0 F backup "$T/backup.db"
 if [ -s "$T/backup.db" ] &&
     [ "$(python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute("pragma integrity_check").fetchone()[0], c.execute("select count(*) from events").fetchone()[0])' "$T/backup.db")" = "ok 3" ]; then

@@ -274,6 +274,55 @@ START_TEST(reader_window)
 }
 END_TEST
 
+/* Whether a name's key is live, asked without opening it, and the MACs
+ * that let a replay compare names unopened: one for each sealed value
+ * and name, the same each time. */
+START_TEST(reader_state_and_name_mac)
+{
+    env e = S_open();
+    folio_err err = {{0}};
+    char a[VAULT_SUBJECT_LEN + 1], b[VAULT_SUBJECT_LEN + 1];
+    char *sa = NULL, *sb = NULL, *sb2 = NULL;
+    vault_subject(e.v, "a@example.org", a);
+    vault_subject(e.v, "b@example.org", b);
+    ck_assert_int_eq(vault_seal(e.v, a, "Ann", &sa, &err), 0);
+    ck_assert_int_eq(vault_seal(e.v, b, "Bob", &sb, &err), 0);
+    ck_assert_int_eq(vault_forget(e.v, b, &err), 0);
+    ck_assert_int_eq(vault_seal(e.v, b, "Bob again", &sb2, &err), 0);
+    vault_reader *r = NULL;
+    ck_assert_msg(vault_reader_open(e.v, store_db(e.s), 4, &r, &err) == 0,
+                  "%s", err.msg);
+    long long now = util_now_ms();
+    /* not yet known without waiting, then known */
+    ck_assert_int_eq(vault_reader_state(r, a, sa, now, 0, &err), 4);
+    ck_assert_int_eq(vault_reader_state(r, b, sb, now, 1, &err), 1);
+    ck_assert_int_eq(vault_reader_state(r, a, sa, now, 0, &err), 0);
+    /* a later generation is asked of the vault */
+    ck_assert_int_eq(vault_reader_state(r, b, sb2, now, 1, &err), 3);
+    ck_assert_int_eq(vault_reader_state(r, a, "not sealed", now, 1, &err), -1);
+    vault_reader_close(r);
+
+    unsigned char m1[VAULT_NAME_MAC_LEN], m2[VAULT_NAME_MAC_LEN];
+    unsigned char m3[VAULT_NAME_MAC_LEN], m4[VAULT_NAME_MAC_LEN];
+    ck_assert_int_eq(vault_name_mac(e.v, sa, "Ann", 3, m1), 0);
+    ck_assert_int_eq(vault_name_mac(e.v, sa, "Ann", 3, m2), 0);
+    ck_assert_mem_eq(m1, m2, sizeof m1);
+    ck_assert_int_eq(vault_name_mac(e.v, sa, "Anne", 4, m3), 0);
+    ck_assert_int_eq(vault_name_mac(e.v, sb, "Ann", 3, m4), 0);
+    ck_assert(memcmp(m1, m3, sizeof m1) != 0);
+    ck_assert(memcmp(m1, m4, sizeof m1) != 0);
+    /* a name longer than the stack's buffer */
+    char big[3000];
+    memset(big, 'x', sizeof big);
+    ck_assert_int_eq(vault_name_mac(e.v, sa, big, sizeof big, m3), 0);
+    ck_assert(memcmp(m1, m3, sizeof m1) != 0);
+    free(sa);
+    free(sb);
+    free(sb2);
+    S_close(e);
+}
+END_TEST
+
 START_TEST(key_follows_the_transaction)
 {
     env e = S_open();
@@ -437,6 +486,7 @@ int main(void)
     tcase_add_test(tc, normalise_and_subject);
     tcase_add_test(tc, seal_round_trip);
     tcase_add_test(tc, reader_window);
+    tcase_add_test(tc, reader_state_and_name_mac);
     tcase_add_test(tc, key_follows_the_transaction);
     tcase_add_test(tc, forget_redacts);
     tcase_add_test(tc, forget_and_scrub_leave_no_trace);
