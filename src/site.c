@@ -232,7 +232,10 @@ static const char *S_job_owner(const site *s, const S_job *j)
 static int S_url_put(site *s, const char *url, S_job job, folio_err *err)
 {
     if ((s->nurls + 1) * 2 > s->urlcap) {
+        /* sized for every page at once: no rehashing on the way */
         size_t cap = s->urlcap ? s->urlcap * 2 : 1024;
+        while (!s->urlcap && cap < 2 * (s->npages + 64))
+            cap *= 2;
         S_urlent *nu = calloc(cap, sizeof *nu);
         if (!nu)
             return err_set(err, "out of memory");
