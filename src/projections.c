@@ -1685,24 +1685,25 @@ static const char *const S_reg_keys[R_N] = {
 static int S_reg_key(const char *s, size_t n)
 {
     for (int k = 0; k < R_N; k++)
+        if (strlen(S_reg_keys[k]) == n && memcmp(s, S_reg_keys[k], n) == 0)
+            return k;
+    for (int k = 0; k < R_N; k++)
         if (strlen(S_reg_keys[k]) == n && strncasecmp(s, S_reg_keys[k], n) == 0)
-            return memcmp(s, S_reg_keys[k], n) == 0 ? k : -2;
+            return -2;
     return -1;
 }
 
 /* Past the string s points into (after its opening quote): the byte
  * after its closing quote, *n its length; NULL when it holds an escape
- * or a control character (or ends). */
+ * (or does not end). Other bytes cJSON copies as they are, control
+ * characters too (the log's CHECK (json_valid) keeps those out). */
 static const char *S_scan_str(const char *s, size_t *n)
 {
-    const char *at = s;
-    while (*s != '"') {
-        if (*s == '\\' || (unsigned char)*s < 0x20)
-            return NULL;
-        s++;
-    }
-    *n = (size_t)(s - at);
-    return s + 1;
+    const char *end = strchr(s, '"');
+    if (!end || memchr(s, '\\', (size_t)(end - s)))
+        return NULL;
+    *n = (size_t)(end - s);
+    return end + 1;
 }
 
 /* Value k (a string of n bytes at v) into r through scratch (cap bytes,
