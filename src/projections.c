@@ -1676,19 +1676,26 @@ static void S_reg_of(const cJSON *data, S_reg *r)
  * so what it does read is what cJSON would have. */
 enum { R_USER, R_SUBJECT, R_NAME, R_LOCALE, R_PASSWORD, R_PENDING, R_JOINED,
        R_N };
-static const char *const S_reg_keys[R_N] = {
-    "user_id", "subject", "display_name", "locale", "has_password", "pending",
-    "joined_at"};
+static const struct {
+    const char *name;
+    size_t len;
+} S_reg_keys[R_N] = {
+#define S_REG_KEY(s) {s, sizeof s - 1}
+    S_REG_KEY("user_id"), S_REG_KEY("subject"), S_REG_KEY("display_name"),
+    S_REG_KEY("locale"), S_REG_KEY("has_password"), S_REG_KEY("pending"),
+    S_REG_KEY("joined_at")};
+#undef S_REG_KEY
 
 /* The key of s's n bytes: its R_, -1 another, -2 one of them in another
  * case (cJSON_GetObjectItem would find it). */
 static int S_reg_key(const char *s, size_t n)
 {
     for (int k = 0; k < R_N; k++)
-        if (strlen(S_reg_keys[k]) == n && memcmp(s, S_reg_keys[k], n) == 0)
+        if (S_reg_keys[k].len == n && memcmp(s, S_reg_keys[k].name, n) == 0)
             return k;
     for (int k = 0; k < R_N; k++)
-        if (strlen(S_reg_keys[k]) == n && strncasecmp(s, S_reg_keys[k], n) == 0)
+        if (S_reg_keys[k].len == n &&
+            strncasecmp(s, S_reg_keys[k].name, n) == 0)
             return -2;
     return -1;
 }
