@@ -17,7 +17,8 @@
  *    erasure now and then) replayed by domain_replay, as `folio replay`
  *    does: every event read, each row compared with the table's (the
  *    tables are kept: nothing differs, nothing is written), members'
- *    events parsed and their names compared by their keyed hashes
+ *    events read as stored (their few fields found in place, not
+ *    parsed) and their names compared by their keyed hashes
  *    without being decrypted, contact requests by their rows' keyed
  *    hashes without being parsed; the same as a rebuild after
  *    an upgrade (rebuild: the tables made again, committed, and the WAL
