@@ -115,7 +115,7 @@ static void S_register(domain *d, int i)
 {
     char email[64];
     snprintf(email, sizeof email, "member%d@example.org", i);
-    domain_register_req req = {email, "Mem Ber", NULL, NULL, NULL, NULL, 0};
+    domain_register_req req = {email, "Mem Ber", NULL, NULL, NULL, NULL, 0, 0};
     domain_result res;
     folio_err err = {{0}};
     ck_assert_msg(domain_register(d, &req, &res, &err) == DOMAIN_OK, "%s",

@@ -41,7 +41,7 @@ static domain *S_open(void)
 static int S_register(domain *d, const char *email, const char *name,
                       const char *password, domain_result *res)
 {
-    domain_register_req req = {email, name, password, NULL, "req-1", NULL, 0};
+    domain_register_req req = {email, name, password, NULL, "req-1", NULL, 0, 0};
     folio_err err = {{0}};
     int rc = domain_register(d, &req, res, &err);
     ck_assert_msg(rc != DOMAIN_ERROR, "%s", err.msg);
@@ -244,7 +244,7 @@ START_TEST(passwords)
     folio_err err = {{0}};
     ck_assert_int_eq(domain_hash_password("another passphrase", pre, &err),
                      0);
-    domain_register_req req = {"q@example.org", "Q", NULL, pre, NULL, NULL, 0};
+    domain_register_req req = {"q@example.org", "Q", NULL, pre, NULL, NULL, 0, 0};
     ck_assert_int_eq(domain_register(d, &req, &res, &err), DOMAIN_OK);
     ck_assert_int_eq(S_int("SELECT count(*) FROM credentials"), 2);
     /* neither the password nor its hash is in the log */
@@ -350,7 +350,7 @@ START_TEST(concurrent_registrations)
             snprintf(name, sizeof name, "Racer %d", i);
             domain_register_req req = {i % 2 ? "RACE@example.org"
                                              : "race@example.org ",
-                                       name, NULL, NULL, NULL, NULL, 0};
+                                       name, NULL, NULL, NULL, NULL, 0, 0};
             domain_result res;
             int rc = domain_register(d, &req, &res, &err);
             domain_close(d);
@@ -969,7 +969,7 @@ START_TEST(as_of)
     /* read-only */
     ck_assert_int_eq(S_register(d, "x@example.org", "X", NULL, &res),
                      DOMAIN_OK);
-    domain_register_req req = {"y@example.org", "Y", NULL, NULL, NULL, NULL, 0};
+    domain_register_req req = {"y@example.org", "Y", NULL, NULL, NULL, NULL, 0, 0};
     ck_assert_int_eq(domain_register(old, &req, &res, &err), DOMAIN_ERROR);
     ck_assert_int_eq(domain_begin(old, &err), -1);
     /* live: the new member, while the old view still shows one */
