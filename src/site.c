@@ -1317,13 +1317,18 @@ static int S_graph_lists(site *s, folio_err *err)
     S_sort(s, s->order, s->norder, sizeof *s->order, S_cmp_order);
     /* Sorting sections renumbers them: remember names, then re-resolve. */
     S_sort(s, s->sections, s->nsections, sizeof *s->sections, S_cmp_sections);
+    int last = -1; /* pages come by path: mostly the previous page's */
     for (size_t i = 0; i < s->npages; i++) {
         S_page *p = &s->pages[i];
         if (!*p->c.section)
             continue;
+        if (last >= 0 && !strcmp(s->sections[last].name, p->c.section)) {
+            p->section = last;
+            continue;
+        }
         for (size_t k = 0; k < s->nsections; k++)
             if (!strcmp(s->sections[k].name, p->c.section))
-                p->section = (int)k;
+                p->section = last = (int)k;
     }
     for (size_t k = 0; k < s->norder; k++) {
         int i = s->order[k];
@@ -5213,6 +5218,33 @@ static int S_all_jobs(site *s, S_job **out, size_t *npages, size_t *total)
     return 0;
 }
 
+/* The pages' jobs (one each) put in page order without a sort, as
+ * S_cmp_job would order them; -1 (v untouched) when they are not one a
+ * page. */
+static int S_jobs_by_page(const site *s, S_job *v, size_t n)
+{
+    int *at = malloc((s->npages ? s->npages : 1) * sizeof *at);
+    S_job *out = malloc(n * sizeof *out);
+    int ok = at && out;
+    for (size_t i = 0; ok && i < s->npages; i++)
+        at[i] = -1;
+    for (size_t k = 0; ok && k < n; k++) {
+        ok = v[k].type == T_PAGE && v[k].idx >= 0 && (size_t)v[k].idx < s->npages &&
+             at[v[k].idx] < 0;
+        if (ok)
+            at[v[k].idx] = (int)k;
+    }
+    size_t m = 0;
+    for (size_t i = 0; ok && i < s->npages; i++)
+        if (at[i] >= 0)
+            out[m++] = v[at[i]];
+    if (ok)
+        memcpy(v, out, n * sizeof *out);
+    free(at);
+    free(out);
+    return ok ? 0 : -1;
+}
+
 static int S_cmp_job(const void *a, const void *b)
 {
     const S_job *x = a, *y = b;
@@ -5415,7 +5447,7 @@ static int S_render_all(site *s, const char *tree, int mode, S_call *call, S_bat
     if (S_all_jobs(s, &jobs, &nfirst, &n) != 0)
         return err_set(err, "out of memory");
     /* a stable order makes the first error the same from run to run */
-    if (nfirst > 1)
+    if (nfirst > 1 && S_jobs_by_page(s, jobs, nfirst) != 0)
         qsort(jobs, nfirst, sizeof *jobs, S_cmp_job);
     if (n - nfirst > 1)
         qsort(jobs + nfirst, n - nfirst, sizeof *jobs, S_cmp_job);
