@@ -373,10 +373,14 @@ static void S_empty_phash_init(void)
     crypto_generichash(S_empty_ph, BSTATE_HASH, (const unsigned char *)"{}", 2, NULL, 0);
 }
 
-static void S_empty_phash(unsigned char out[BSTATE_HASH])
+void bstate_params_hash(const char *json, size_t len, unsigned char out[BSTATE_HASH])
 {
-    (void)pthread_once(&S_empty_once, S_empty_phash_init);
-    memcpy(out, S_empty_ph, BSTATE_HASH);
+    if (len == 2 && !memcmp(json, "{}", 2)) { /* most pages: no hash each */
+        (void)pthread_once(&S_empty_once, S_empty_phash_init);
+        memcpy(out, S_empty_ph, BSTATE_HASH);
+        return;
+    }
+    crypto_generichash(out, BSTATE_HASH, (const unsigned char *)json, len, NULL, 0);
 }
 
 static void S_rpage(S_rd *r, content_page *p, unsigned char phash[BSTATE_HASH], char *blk,
@@ -403,10 +407,8 @@ static void S_rpage(S_rd *r, content_page *p, unsigned char phash[BSTATE_HASH], 
     p->params = !params                                 ? NULL
                 : plen == 2 && !memcmp(params, "{}", 2) ? content_no_params()
                                                         : cJSON_ParseWithLength(params, plen);
-    if (params && p->params == content_no_params())
-        S_empty_phash(phash); /* most pages: no hash each */
-    else if (params)
-        crypto_generichash(phash, BSTATE_HASH, (const unsigned char *)params, plen, NULL, 0);
+    if (params)
+        bstate_params_hash(params, plen, phash);
     p->body_offset = (size_t)S_ri64(r);
     p->body_line = (int)S_ru32(r);
     p->warnings = S_rstr(r);

@@ -108,6 +108,9 @@ enum { BSTATE_OUTS = 1, BSTATE_SRCS = 2, BSTATE_KEEPFD = 4,
  * BSTATE_KEEPFD the file stays open in st->fd (else -1) for raw copies of
  * its records; bstate_free closes it. */
 int bstate_load(const char *path, int parts, bstate *st, folio_err *err);
+/* The hash of a page's params as cJSON prints them unformatted (len
+ * bytes of json): what a record's phash holds. */
+void bstate_params_hash(const char *json, size_t len, unsigned char out[BSTATE_HASH]);
 /* Appends st in the file format to b, or writes it to fd as it goes (for
  * big states: memory stays small). Neither owns anything of st. */
 int bstate_encode(const bstate *st, buf *b);

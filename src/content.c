@@ -312,7 +312,7 @@ static void S_pack(content_page *p)
     for (size_t k = 0; k < sizeof one / sizeof *one; k++)
         sz += *one[k] ? strlen(*one[k]) + 1 : 0;
     for (int k = 0; k < 2; k++) {
-        sz += ((nv[k] ? nv[k] : 1) + 1) * sizeof(char *);
+        sz += (nv[k] ? nv[k] : 1) * sizeof(char *);
         for (size_t i = 0; i < nv[k]; i++)
             sz += strlen((*vv[k])[i]) + 1;
     }
@@ -328,7 +328,7 @@ static void S_pack(content_page *p)
     char **arr[2];
     for (int k = 0; k < 2; k++) { /* both arrays first: aligned */
         arr[k] = (char **)(void *)at;
-        at += ((nv[k] ? nv[k] : 1) + 1) * sizeof(char *);
+        at += (nv[k] ? nv[k] : 1) * sizeof(char *);
         memset(arr[k], 0, (nv[k] ? nv[k] : 1) * sizeof(char *));
     }
     for (int k = 0; k < 2; k++) {

@@ -707,9 +707,15 @@ static void S_take_meta(S_page *p, bstate_src *c, const content_page *owner)
  * finds nothing to say of the page). The descriptor keeps the bytes it
  * was opened on: a tree's state is unlinked, never rewritten, before a
  * build goes into that tree again (S_inc_load), as serve's builds do. */
+/* The file page p's links lie in, when they are not in memory. */
+static int S_links_fd(const site *s, const S_page *p)
+{
+    return p->links_lazy == S_LAZY_SPILL ? s->spill_fd : s->cache_fd;
+}
+
 static const char *S_links(const site *s, const S_page *p, buf *tmp)
 {
-    int fd = p->links_lazy == S_LAZY_SPILL ? s->spill_fd : s->cache_fd;
+    int fd = S_links_fd(s, p);
     if (!p->links_lazy || fd < 0)
         return p->links;
     tmp->len = 0;
@@ -732,13 +738,13 @@ static const char *S_links(const site *s, const S_page *p, buf *tmp)
 static int S_params_hash(S_page *p, folio_err *err)
 {
     if (cJSON_IsObject(p->c.params) && !p->c.params->child) {
-        S_hash_bytes(p->phash, "{}", 2); /* as cJSON prints an empty object */
+        bstate_params_hash("{}", 2, p->phash); /* as cJSON prints an empty object */
         return 0;
     }
     char *js = cJSON_PrintUnformatted(p->c.params);
     if (!js)
         return err_set(err, "out of memory");
-    S_hash_bytes(p->phash, js, strlen(js));
+    bstate_params_hash(js, strlen(js), p->phash);
     free(js);
     return 0;
 }
@@ -929,14 +935,6 @@ static int S_donor_files(site *s, S_files *f, folio_err *err)
     return 0;
 }
 
-static uint64_t S_name_hash(const char *n)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *n; n++)
-        h = (h ^ (unsigned char)*n) * 1099511628211ULL;
-    return h;
-}
-
 /* When the files walked are the cache's files (the common case: edits,
  * no file added or removed), puts them in the cache's order, which is the
  * pages' order (sorted), and says so: no sort, no search per file. 0 (f
@@ -954,13 +952,13 @@ static int S_cache_order(const bstate *c, S_files *f)
     for (size_t i = 0; ok && i < n; i++) {
         const char *name = c->srcs[i].page.file;
         ok = name && (i == 0 || strcmp(c->srcs[i - 1].page.file, name) < 0);
-        size_t h = ok ? (size_t)S_name_hash(name) & (cap - 1) : 0;
+        size_t h = ok ? (size_t)S_hash(name) & (cap - 1) : 0;
         while (ok && slot[h])
             h = (h + 1) & (cap - 1);
         slot[h] = (uint32_t)i + 1;
     }
     for (size_t k = 0; ok && k < n; k++) {
-        size_t h = (size_t)S_name_hash(f->v[k]) & (cap - 1);
+        size_t h = (size_t)S_hash(f->v[k]) & (cap - 1);
         while (slot[h] && strcmp(c->srcs[slot[h] - 1].page.file, f->v[k]))
             h = (h + 1) & (cap - 1);
         ok = slot[h] && !perm[slot[h] - 1];
@@ -5614,7 +5612,7 @@ static void S_state_src(void *ud, size_t i, bstate_src *c)
     c->links = c->meta ? p->links : NULL;
     if (c->meta && p->links_lazy) {
         c->links_lazy = 1;
-        c->links_fd = p->links_lazy == S_LAZY_SPILL ? s->spill_fd : s->cache_fd;
+        c->links_fd = S_links_fd(s, p);
         c->links_off = p->links_off;
         c->links_len = p->links_len;
     }
