@@ -735,16 +735,16 @@ static const char *S_links(const site *s, const S_page *p, buf *tmp)
     return tmp->ptr;
 }
 
-static int S_params_hash(S_page *p, folio_err *err)
+static int S_params_hash(const cJSON *params, unsigned char out[BSTATE_HASH], folio_err *err)
 {
-    if (cJSON_IsObject(p->c.params) && !p->c.params->child) {
-        bstate_params_hash("{}", 2, p->phash); /* as cJSON prints an empty object */
+    if (cJSON_IsObject(params) && !params->child) {
+        bstate_params_hash("{}", 2, out); /* as cJSON prints an empty object */
         return 0;
     }
-    char *js = cJSON_PrintUnformatted(p->c.params);
+    char *js = cJSON_PrintUnformatted(params);
     if (!js)
         return err_set(err, "out of memory");
-    bstate_params_hash(js, strlen(js), p->phash);
+    bstate_params_hash(js, strlen(js), out);
     free(js);
     return 0;
 }
@@ -822,7 +822,7 @@ static int S_read_one(void *ud, size_t i, void *tls, folio_err *err)
         return -1;
     }
     S_take_meta(p, c, c ? &c->page : NULL);
-    return S_params_hash(p, err);
+    return S_params_hash(p->c.params, p->phash, err);
 }
 
 /* What reading one file found that the whole build should hear of. */
@@ -5945,8 +5945,8 @@ static int S_body_read(site *s, const char *rel, S_body *b, folio_err *err)
     free(src);
     if (rc != 0)
         return 0; /* a new site reports the error as a build does */
-    S_page tmp = {.c = b->c};
-    if (S_params_hash(&tmp, err) != 0 || !S_fm_same(p, &b->c, tmp.phash)) {
+    unsigned char ph[BSTATE_HASH];
+    if (S_params_hash(b->c.params, ph, err) != 0 || !S_fm_same(p, &b->c, ph)) {
         content_page_free(&b->c);
         return 0;
     }
