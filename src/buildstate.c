@@ -44,16 +44,9 @@ static int S_str(buf *b, const char *s)
 /* A string that stayed in a file (links_lazy): n bytes at off of fd. */
 static int S_str_at(buf *b, int fd, long long off, uint32_t n)
 {
-    if (n >= S_NIL || S_u32(b, n) || buf_grow(b, n))
+    if (n >= S_NIL || S_u32(b, n) || buf_grow(b, n) ||
+        util_pread_all(fd, b->ptr + b->len, n, off) != 0)
         return -1;
-    for (size_t got = 0; got < n;) {
-        ssize_t r = pread(fd, b->ptr + b->len + got, n - got, (off_t)(off + (long long)got));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        got += (size_t)r;
-    }
     b->len += n;
     b->ptr[b->len] = '\0';
     return 0;
@@ -116,12 +109,10 @@ static int S_copy_run(buf *b, int out, int in, long long off, size_t len)
     char chunk[S_CHUNK];
     while (done < len) { /* a file system that does not copy for us */
         size_t want = len - done < sizeof chunk ? len - done : sizeof chunk;
-        ssize_t n = pread(in, chunk, want, (off_t)(off + (long long)done));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0 || util_write_all(out, chunk, (size_t)n) != 0)
+        if (util_pread_all(in, chunk, want, off + (long long)done) != 0 ||
+            util_write_all(out, chunk, want) != 0)
             return -1;
-        done += (size_t)n;
+        done += want;
     }
     return 0;
 }

@@ -719,17 +719,9 @@ static const char *S_links(const site *s, const S_page *p, buf *tmp)
     if (!p->links_lazy || fd < 0)
         return p->links;
     tmp->len = 0;
-    if (buf_grow(tmp, p->links_len) != 0)
+    if (buf_grow(tmp, p->links_len) != 0 ||
+        util_pread_all(fd, tmp->ptr, p->links_len, p->links_off) != 0)
         return NULL;
-    for (size_t got = 0; got < p->links_len;) {
-        ssize_t r = pread(fd, tmp->ptr + got, p->links_len - got,
-                          (off_t)(p->links_off + (long long)got));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return NULL;
-        got += (size_t)r;
-    }
     tmp->len = p->links_len;
     tmp->ptr[tmp->len] = '\0';
     return tmp->ptr;

@@ -217,6 +217,20 @@ int util_read_file(const char *path, char **out, size_t *len, folio_err *err)
     return 0;
 }
 
+int util_pread_all(int fd, void *out, size_t len, long long off)
+{
+    char *p = out;
+    for (size_t got = 0; got < len;) {
+        ssize_t r = pread(fd, p + got, len - got, (off_t)(off + (long long)got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        got += (size_t)r;
+    }
+    return 0;
+}
+
 int util_write_all(int fd, const void *data, size_t len)
 {
     const char *p = data;

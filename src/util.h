@@ -51,6 +51,9 @@ void buf_free(buf *b);
 
 /* write(2) until all of data is written or an error (EINTR retried). */
 int util_write_all(int fd, const void *data, size_t len);
+/* pread(2) of exactly len bytes at off (EINTR retried): 0, or -1 on an
+ * error or when the file ends first. */
+int util_pread_all(int fd, void *out, size_t len, long long off);
 /* Reads a whole file. *out is NUL-terminated and must be freed. */
 int util_read_file(const char *path, char **out, size_t *len, folio_err *err);
 /* Writes path by way of a temporary file in the same directory, fsync'd
