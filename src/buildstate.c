@@ -63,10 +63,9 @@ static int S_strv(buf *b, char *const *v, size_t n)
 static int S_page(buf *b, const content_page *p)
 {
     /* most pages have no params of their own: no printing for those */
-    char *params = p->params && !p->params->child && cJSON_IsObject(p->params)
-                       ? NULL : cJSON_PrintUnformatted(p->params);
-    int empty = !params && p->params && !p->params->child;
-    int rc = (!params && !empty) || S_str(b, p->file) || S_u32(b, (uint32_t)p->kind) ||
+    int empty = cJSON_IsObject(p->params) && !p->params->child;
+    char *params = empty ? NULL : cJSON_PrintUnformatted(p->params);
+    int rc = (!empty && !params) || S_str(b, p->file) || S_u32(b, (uint32_t)p->kind) ||
              S_str(b, p->section) || S_str(b, p->title) || S_str(b, p->slug) ||
              S_str(b, p->layout) || S_str(b, p->summary) || S_i64(b, p->date) ||
              S_i64(b, p->lastmod) || S_u32(b, (uint32_t)p->draft) || S_i64(b, p->weight) ||
