@@ -3707,32 +3707,29 @@ static void S_iso(long long ms, char out[32])
         memcpy(out + 19, "Z", 2);
 }
 
-static int S_cmp_date(const void *a, const void *b)
+/* Page a before page b in a feed: newer first, then by file. */
+static int S_newer(const site *s, int a, int b)
 {
-    const content_page *x = &S_sort_site->pages[*(const int *)a].c;
-    const content_page *y = &S_sort_site->pages[*(const int *)b].c;
+    const content_page *x = &s->pages[a].c, *y = &s->pages[b].c;
     if (x->date != y->date)
         return x->date > y->date ? -1 : 1;
     return strcmp(x->file, y->file);
 }
 
-/* The newest S_FEED_ENTRIES pages of l, newest first (S_cmp_date), into
- * v: a feed's entries, picked without sorting the whole list. */
+/* The newest S_FEED_ENTRIES pages of l, newest first (S_newer), into v:
+ * a feed's entries, picked without sorting the whole list. */
 static size_t S_newest(const site *s, const S_list *l, int v[S_FEED_ENTRIES])
 {
     size_t n = 0;
-    pthread_mutex_lock(&S_sort_mu);
-    S_sort_site = s;
     for (size_t k = 0; k < l->n; k++) {
         int p = l->pages[k];
-        if (n == S_FEED_ENTRIES && S_cmp_date(&p, &v[n - 1]) >= 0)
+        if (n == S_FEED_ENTRIES && S_newer(s, p, v[n - 1]) >= 0)
             continue;
         size_t at = n < S_FEED_ENTRIES ? n++ : n - 1;
-        for (; at > 0 && S_cmp_date(&p, &v[at - 1]) < 0; at--)
+        for (; at > 0 && S_newer(s, p, v[at - 1]) < 0; at--)
             v[at] = v[at - 1];
         v[at] = p;
     }
-    pthread_mutex_unlock(&S_sort_mu);
     return n;
 }
 
