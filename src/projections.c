@@ -1561,6 +1561,16 @@ static int S_put_bin(S_op *op, int f, buf *arena, const unsigned char *bin,
     return 0;
 }
 
+/* The vault_name_mac of name (opened from sealed) into mac. */
+static int S_name_mac(const projections *p, const char *sealed,
+                      const char *name, unsigned char mac[VAULT_NAME_MAC_LEN],
+                      folio_err *err)
+{
+    if (vault_name_mac(p->v, sealed, name, strlen(name), mac) < 0)
+        return err_set(err, "projections: out of memory");
+    return 0;
+}
+
 /* Puts name (may be NULL: nothing) and its vault_name_mac with sealed
  * into the arena as F_NAME and F_MAC. */
 static int S_put_name(const projections *p, S_op *op, buf *arena,
@@ -1569,8 +1579,8 @@ static int S_put_name(const projections *p, S_op *op, buf *arena,
     if (!name)
         return 0;
     unsigned char mac[VAULT_NAME_MAC_LEN];
-    if (vault_name_mac(p->v, sealed, name, strlen(name), mac) < 0)
-        return err_set(err, "projections: out of memory");
+    if (S_name_mac(p, sealed, name, mac, err) < 0)
+        return -1;
     return S_put(op, F_NAME, arena, name, err) ||
                    S_put_bin(op, F_MAC, arena, mac, sizeof mac, err)
                ? -1
@@ -1929,9 +1939,8 @@ static int S_dec_renamed(projections *p, vault_reader *vr,
                          r == 3 ? "" : name, op, arena, err);
     op->late = r == 3;
     unsigned char mac[VAULT_NAME_MAC_LEN];
-    if (rc == 0 && r == 0 &&
-        vault_name_mac(p->v, sealed, name, strlen(name), mac) < 0)
-        rc = err_set(err, "projections: out of memory");
+    if (rc == 0 && r == 0 && S_name_mac(p, sealed, name, mac, err) < 0)
+        rc = -1;
     if (rc == 0 && r == 0 && S_put_bin(op, F_MAC, arena, mac, sizeof mac, err))
         rc = -1;
     if (rc == 0 && r == 3 &&
@@ -2217,17 +2226,6 @@ static int S_open_late(projections *p, const S_op *op, const buf *arena,
     return r < 0 ? err_prefix(err, "event %lld", op->position) : r;
 }
 
-/* The MAC of a name S_open_late opened, into mac. */
-static int S_late_mac(const projections *p, const S_op *op, const buf *arena,
-                      const char *name, unsigned char mac[VAULT_NAME_MAC_LEN],
-                      folio_err *err)
-{
-    if (vault_name_mac(p->v, S_str(op, F_SEALED, arena), name, strlen(name),
-                       mac) < 0)
-        return err_set(err, "projections: out of memory");
-    return 0;
-}
-
 /* The columns of a batch's rows as W_MEM_ROWS (S_mem_cols) and
  * W_INB_ROWS (S_inb_cols) read them, in order. */
 /* C_NAME and C_MAC: a member's name and its MAC, C_NAME first (as C_STR
@@ -2361,7 +2359,8 @@ static int S_write_member(projections *p, S_writer *w, const S_op *op,
         mac = late_mac;
     }
     int rc = -1, keep = (w->keep & PROJ_MEMBERS) != 0, same = 0;
-    if (opened && S_late_mac(p, op, arena, opened, late_mac, err) < 0)
+    if (opened && S_name_mac(p, S_str(op, F_SEALED, arena), opened,
+                             late_mac, err) < 0)
         goto out;
     if (keep && (same = S_keep_same_member(w, op, arena, name, mac, err)) < 0)
         goto out;
@@ -2434,7 +2433,8 @@ static int S_write_note(projections *p, S_writer *w, const S_op *op,
         value = opened;
         mac = late_mac;
     }
-    int rc = opened && S_late_mac(p, op, arena, opened, late_mac, err) < 0
+    int rc = opened && S_name_mac(p, S_str(op, F_SEALED, arena), opened,
+                                  late_mac, err) < 0
                  ? -1 : 0;
     sqlite3_stmt *st = rc ? NULL : S_w(w, forgot ? W_FORGOT : W_HANDLED, err);
     rc = -1;
