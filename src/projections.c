@@ -2944,9 +2944,10 @@ static int S_batch_write(S_feed *f, S_batch *b)
     size_t mem[S_BATCH], inb[S_BATCH], nm = 0, ni = 0;
     for (size_t i = 0; i < b->n; i++) {
         const S_op *op = &b->op[i];
-        if (S_batch_row(op, f->w->defer) == 0)
+        int row = S_batch_row(op, f->w->defer);
+        if (row == 0)
             mem[nm++] = i;
-        else if (S_batch_row(op, f->w->defer) == 1)
+        else if (row == 1)
             inb[ni++] = i;
         else if (op->kind != S_OP_NONE &&
                  S_write(f->p, f->w, op, &b->arena, &f->changed, &f->err) < 0)
