@@ -2902,10 +2902,6 @@ static int S_batch_mark(S_batch *b, sqlite3_stmt *const scan[2],
     return 0;
 }
 
-/* Writes a decoded batch: its members (names opened) and contact
- * requests one statement each, the rest one by one. Order between rows
- * does not matter: rows are keyed by position, notes are applied at the
- * end, members_private is sorted anyway. */
 /* Settles the batch's unsure ops (S_op.unsure) through vr: a member
  * whose key is destroyed is none, one whose key vr cannot tell about is
  * opened by this thread (late). The first such op has vr read the
@@ -2932,6 +2928,10 @@ static int S_batch_sure(S_batch *b, vault_reader *vr, folio_err *err)
     return 0;
 }
 
+/* Writes a decoded batch: its members (names opened) and contact
+ * requests one statement each, the rest one by one. Order between rows
+ * does not matter: rows are keyed by position, notes are applied at the
+ * end, members_private is sorted anyway. */
 static int S_batch_write(S_feed *f, S_batch *b)
 {
     if (b->failed) {
