@@ -2266,7 +2266,6 @@ static int S_op_same(sqlite3_stmt *st, const S_op *op, const buf *arena,
     for (size_t k = 0; k < ncols; k++) {
         const S_col *c = &cols[k];
         int i = (int)k, same;
-        size_t at = op->f[c->field];
         if (c->kind == C_NAME)
             name = i;
         if ((c->kind == C_NAME || c->kind == C_MAC) && op->lazy)
@@ -2276,14 +2275,10 @@ static int S_op_same(sqlite3_stmt *st, const S_op *op, const buf *arena,
             same = S_same_int(st, i, op->position);
         else if (c->kind == C_TIME)
             same = S_same_int(st, i, op->recorded_at);
-        else if (at == S_NOSTR)
-            same = S_same_val(st, i, SQLITE_NULL, NULL, 0);
-        else if ((c->kind == C_KEY || c->kind == C_MAC) && op->klen[c->field])
-            same = S_same_val(st, i, SQLITE_BLOB, arena->ptr + at,
-                              op->klen[c->field]);
-        else
-            same = S_same_val(st, i, SQLITE_TEXT, arena->ptr + at,
-                              strlen(arena->ptr + at));
+        else {
+            S_val x = S_op_val(op, c->field, arena);
+            same = S_same_val(st, i, x.type, x.p, x.n);
+        }
         if (!same)
             return 0;
     }
@@ -2332,11 +2327,9 @@ static int S_keep_same_member(S_writer *w, const S_op *op, const buf *arena,
     int r = S_keep_at(w, W_MEM_SCAN, op->position, &st, err);
     if (r <= 0)
         return r;
-    const char *id = arena->ptr + op->f[F_ID];
+    S_val id = S_op_val(op, F_ID, arena);
     r = S_same_int(st, 0, op->position) &&
-        (op->klen[F_ID]
-             ? S_same_val(st, 1, SQLITE_BLOB, id, op->klen[F_ID])
-             : S_same_val(st, 1, SQLITE_TEXT, id, strlen(id))) &&
+        S_same_val(st, 1, id.type, id.p, id.n) &&
         S_same_val(st, 2, SQLITE_TEXT, name, strlen(name)) &&
         S_same_int(st, 3, op->recorded_at) &&
         S_same_val(st, 4, SQLITE_BLOB, mac, VAULT_NAME_MAC_LEN);
