@@ -1561,6 +1561,16 @@ static int S_put_bin(S_op *op, int f, buf *arena, const unsigned char *bin,
     return 0;
 }
 
+/* The vault_name_mac of name (opened from sealed) into mac. */
+static int S_name_mac(const projections *p, const char *sealed,
+                      const char *name, unsigned char mac[VAULT_NAME_MAC_LEN],
+                      folio_err *err)
+{
+    if (vault_name_mac(p->v, sealed, name, strlen(name), mac) < 0)
+        return err_set(err, "projections: out of memory");
+    return 0;
+}
+
 /* Puts name (may be NULL: nothing) and its vault_name_mac with sealed
  * into the arena as F_NAME and F_MAC. */
 static int S_put_name(const projections *p, S_op *op, buf *arena,
@@ -1569,8 +1579,8 @@ static int S_put_name(const projections *p, S_op *op, buf *arena,
     if (!name)
         return 0;
     unsigned char mac[VAULT_NAME_MAC_LEN];
-    if (vault_name_mac(p->v, sealed, name, strlen(name), mac) < 0)
-        return err_set(err, "projections: out of memory");
+    if (S_name_mac(p, sealed, name, mac, err) < 0)
+        return -1;
     return S_put(op, F_NAME, arena, name, err) ||
                    S_put_bin(op, F_MAC, arena, mac, sizeof mac, err)
                ? -1
@@ -1929,9 +1939,8 @@ static int S_dec_renamed(projections *p, vault_reader *vr,
                          r == 3 ? "" : name, op, arena, err);
     op->late = r == 3;
     unsigned char mac[VAULT_NAME_MAC_LEN];
-    if (rc == 0 && r == 0 &&
-        vault_name_mac(p->v, sealed, name, strlen(name), mac) < 0)
-        rc = err_set(err, "projections: out of memory");
+    if (rc == 0 && r == 0 && S_name_mac(p, sealed, name, mac, err) < 0)
+        rc = -1;
     if (rc == 0 && r == 0 && S_put_bin(op, F_MAC, arena, mac, sizeof mac, err))
         rc = -1;
     if (rc == 0 && r == 3 &&
@@ -2217,17 +2226,6 @@ static int S_open_late(projections *p, const S_op *op, const buf *arena,
     return r < 0 ? err_prefix(err, "event %lld", op->position) : r;
 }
 
-/* The MAC of a name S_open_late opened, into mac. */
-static int S_late_mac(const projections *p, const S_op *op, const buf *arena,
-                      const char *name, unsigned char mac[VAULT_NAME_MAC_LEN],
-                      folio_err *err)
-{
-    if (vault_name_mac(p->v, S_str(op, F_SEALED, arena), name, strlen(name),
-                       mac) < 0)
-        return err_set(err, "projections: out of memory");
-    return 0;
-}
-
 /* The columns of a batch's rows as W_MEM_ROWS (S_mem_cols) and
  * W_INB_ROWS (S_inb_cols) read them, in order. */
 /* C_NAME and C_MAC: a member's name and its MAC, C_NAME first (as C_STR
@@ -2268,7 +2266,6 @@ static int S_op_same(sqlite3_stmt *st, const S_op *op, const buf *arena,
     for (size_t k = 0; k < ncols; k++) {
         const S_col *c = &cols[k];
         int i = (int)k, same;
-        size_t at = op->f[c->field];
         if (c->kind == C_NAME)
             name = i;
         if ((c->kind == C_NAME || c->kind == C_MAC) && op->lazy)
@@ -2278,14 +2275,10 @@ static int S_op_same(sqlite3_stmt *st, const S_op *op, const buf *arena,
             same = S_same_int(st, i, op->position);
         else if (c->kind == C_TIME)
             same = S_same_int(st, i, op->recorded_at);
-        else if (at == S_NOSTR)
-            same = S_same_val(st, i, SQLITE_NULL, NULL, 0);
-        else if ((c->kind == C_KEY || c->kind == C_MAC) && op->klen[c->field])
-            same = S_same_val(st, i, SQLITE_BLOB, arena->ptr + at,
-                              op->klen[c->field]);
-        else
-            same = S_same_val(st, i, SQLITE_TEXT, arena->ptr + at,
-                              strlen(arena->ptr + at));
+        else {
+            S_val x = S_op_val(op, c->field, arena);
+            same = S_same_val(st, i, x.type, x.p, x.n);
+        }
         if (!same)
             return 0;
     }
@@ -2334,11 +2327,9 @@ static int S_keep_same_member(S_writer *w, const S_op *op, const buf *arena,
     int r = S_keep_at(w, W_MEM_SCAN, op->position, &st, err);
     if (r <= 0)
         return r;
-    const char *id = arena->ptr + op->f[F_ID];
+    S_val id = S_op_val(op, F_ID, arena);
     r = S_same_int(st, 0, op->position) &&
-        (op->klen[F_ID]
-             ? S_same_val(st, 1, SQLITE_BLOB, id, op->klen[F_ID])
-             : S_same_val(st, 1, SQLITE_TEXT, id, strlen(id))) &&
+        S_same_val(st, 1, id.type, id.p, id.n) &&
         S_same_val(st, 2, SQLITE_TEXT, name, strlen(name)) &&
         S_same_int(st, 3, op->recorded_at) &&
         S_same_val(st, 4, SQLITE_BLOB, mac, VAULT_NAME_MAC_LEN);
@@ -2361,7 +2352,8 @@ static int S_write_member(projections *p, S_writer *w, const S_op *op,
         mac = late_mac;
     }
     int rc = -1, keep = (w->keep & PROJ_MEMBERS) != 0, same = 0;
-    if (opened && S_late_mac(p, op, arena, opened, late_mac, err) < 0)
+    if (opened && S_name_mac(p, S_str(op, F_SEALED, arena), opened,
+                             late_mac, err) < 0)
         goto out;
     if (keep && (same = S_keep_same_member(w, op, arena, name, mac, err)) < 0)
         goto out;
@@ -2434,7 +2426,8 @@ static int S_write_note(projections *p, S_writer *w, const S_op *op,
         value = opened;
         mac = late_mac;
     }
-    int rc = opened && S_late_mac(p, op, arena, opened, late_mac, err) < 0
+    int rc = opened && S_name_mac(p, S_str(op, F_SEALED, arena), opened,
+                                  late_mac, err) < 0
                  ? -1 : 0;
     sqlite3_stmt *st = rc ? NULL : S_w(w, forgot ? W_FORGOT : W_HANDLED, err);
     rc = -1;
@@ -2776,7 +2769,8 @@ static int S_open_lazy(projections *p, S_batch *b, const size_t *idx,
 }
 
 /* Decodes the raw ops idx[0 .. n) of a batch (their rows differ: they
- * are written) as S_decode would have. */
+ * are written) through S_decode, as a replay that does not keep the
+ * inbox would have. */
 static int S_decode_raw(projections *p, S_batch *b, const size_t *idx,
                         size_t n, folio_err *err)
 {
@@ -2791,18 +2785,9 @@ static int S_decode_raw(projections *p, S_batch *b, const size_t *idx,
         store_event ev = {.position = op->position, .type = p->t_contact->name,
                           .schema_version = op->schema_version, .data = text,
                           .recorded_at = op->recorded_at};
-        cJSON *data = cJSON_Parse(text);
-        int rc = 0;
-        if (!cJSON_IsObject(data))
-            rc = err_set(err, "event %lld (%s): data is not a JSON object",
-                         ev.position, ev.type);
-        else if (ev.schema_version != p->t_contact->version &&
-                 events_upcast(p->t_contact, ev.schema_version, data, err) < 0)
-            rc = err_prefix(err, "event %lld", ev.position);
-        op->raw = 0;
-        if (rc == 0)
-            rc = S_dec_contact(p, &ev, data, op, &b->arena, err);
-        cJSON_Delete(data);
+        unsigned changed = 0; /* no stats asked: nothing counted */
+        int rc = S_decode(p, NULL, 0, NULL, &ev, PROJ_INBOX, op, &b->arena,
+                          &changed, err);
         free(text);
         if (rc < 0)
             return -1;
@@ -2902,10 +2887,6 @@ static int S_batch_mark(S_batch *b, sqlite3_stmt *const scan[2],
     return 0;
 }
 
-/* Writes a decoded batch: its members (names opened) and contact
- * requests one statement each, the rest one by one. Order between rows
- * does not matter: rows are keyed by position, notes are applied at the
- * end, members_private is sorted anyway. */
 /* Settles the batch's unsure ops (S_op.unsure) through vr: a member
  * whose key is destroyed is none, one whose key vr cannot tell about is
  * opened by this thread (late). The first such op has vr read the
@@ -2932,6 +2913,10 @@ static int S_batch_sure(S_batch *b, vault_reader *vr, folio_err *err)
     return 0;
 }
 
+/* Writes a decoded batch: its members (names opened) and contact
+ * requests one statement each, the rest one by one. Order between rows
+ * does not matter: rows are keyed by position, notes are applied at the
+ * end, members_private is sorted anyway. */
 static int S_batch_write(S_feed *f, S_batch *b)
 {
     if (b->failed) {
@@ -2944,9 +2929,10 @@ static int S_batch_write(S_feed *f, S_batch *b)
     size_t mem[S_BATCH], inb[S_BATCH], nm = 0, ni = 0;
     for (size_t i = 0; i < b->n; i++) {
         const S_op *op = &b->op[i];
-        if (S_batch_row(op, f->w->defer) == 0)
+        int row = S_batch_row(op, f->w->defer);
+        if (row == 0)
             mem[nm++] = i;
-        else if (S_batch_row(op, f->w->defer) == 1)
+        else if (row == 1)
             inb[ni++] = i;
         else if (op->kind != S_OP_NONE &&
                  S_write(f->p, f->w, op, &b->arena, &f->changed, &f->err) < 0)

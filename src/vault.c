@@ -1077,8 +1077,10 @@ static int S_mac(const unsigned char *key, const void *const *parts,
             memcpy(m + at, parts[i], lens[i]);
         at += lens[i];
     }
-    /* nothing here is secret (sealed values, public names, rows): no wipe */
     (void)crypto_shorthash_siphashx24(out, m, total, key);
+    /* a member's name is personal data (it goes when they are forgotten):
+     * wiped, as the names opened from the vault are */
+    sodium_memzero(m, total);
     if (m != stack)
         free(m);
     return 0;
