@@ -329,8 +329,9 @@ static int S_reset(const web_app *app, web_app_req *r, web_answer *a)
     if (strlen(token) >= sizeof r->token)
         return S_refuse(a, r, 400, "this link is not valid", NULL);
     snprintf(r->token, sizeof r->token, "%s", token);
-    size_t n = pw ? strlen(pw) : 0;
-    if (n < 10 || n > 1024)
+    /* the rule of every other password: characters, not bytes */
+    size_t n = pw ? util_utf8_chars(pw, strlen(pw)) : 0;
+    if (n < DOMAIN_PASSWORD_MIN || n > DOMAIN_PASSWORD_MAX)
         return S_refuse(a, r, 422, "password: must be 10 to 1024 characters long", NULL);
     folio_err err = {{0}};
     if (S_hash(app, pw, r->hash, &err) != 0) {
