@@ -838,9 +838,8 @@ static void S_commit_group(fcgi_server *s, S_job *group, int n)
     S_note_disk(s, full);
     metrics_group_commit(n);
     for (S_job *j = group; j; j = j->next)
-        if (!j->status && j->app.res.rc == DOMAIN_OK && j->route != R_LOGIN &&
-            j->route != R_LOGOUT && j->route != R_ACCOUNT &&
-            j->route != R_RESET && j->route != R_ADMIN)
+        if (!j->status && j->app.res.rc == DOMAIN_OK &&
+            (j->route == R_CONTACT || j->route == R_REGISTER || j->route == R_VERIFY))
             metrics_event(j->route == R_CONTACT  ? "ContactRequestSubmitted"
                           : j->route == R_VERIFY ? "MemberVerified"
                                                  : "UserRegistered");

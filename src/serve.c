@@ -921,8 +921,6 @@ static int S_app_steps(serve *s, const web_request *rq, S_post *p, web_app_req *
     return committed;
 }
 
-static enum MHD_Result S_queue_answer(serve *s, struct MHD_Connection *c, web_answer *a);
-
 /* A route of web_app.h, with its body read: answered as folio-fcgi
  * answers it, the pages it changed rendered again before the answer goes
  * out (so the page it leads to shows the change) and the mail it causes

@@ -39,17 +39,7 @@ static int S_b64url(const char *s, size_t n)
 }
 
 /* The value of name in a list of "name=value" separated by any of seps
- * (spaces after a separator skipped), when it is base64url. */
-static int S_pair_if(const char *list, const char *seps, const char *name, char *out,
-                     size_t cap, int (*ok)(const char *, size_t));
-
-static int S_pair(const char *list, const char *seps, const char *name,
-                  char *out, size_t cap)
-{
-    return S_pair_if(list, seps, name, out, cap, S_b64url);
-}
-
-/* name's value in a list of name=value pairs, when ok says it is one. */
+ * (spaces after a separator skipped), when ok says it is one. */
 static int S_pair_if(const char *list, const char *seps, const char *name, char *out,
                      size_t cap, int (*ok)(const char *, size_t))
 {
@@ -74,6 +64,13 @@ static int S_pair_if(const char *list, const char *seps, const char *name, char 
             p++;
     }
     return -1;
+}
+
+/* The same, when the value is base64url. */
+static int S_pair(const char *list, const char *seps, const char *name,
+                  char *out, size_t cap)
+{
+    return S_pair_if(list, seps, name, out, cap, S_b64url);
 }
 
 int web_accounts_query_token(const char *query, char *out, size_t cap)

@@ -138,11 +138,6 @@ int web_admin_start(web_admin_req *r, const char *method, const char *path,
         S_see_other(ans, "/admin/");
         return 0;
     }
-    char next[160];
-    size_t pl = path ? strlen(path) : 0;
-    if (pl < sizeof r->to_login - 160 &&
-        web_accounts_set_next(next, sizeof next, base_url, path) == 0)
-        snprintf(r->to_login, sizeof r->to_login, S_PRIVATE "%s", next);
     r->page = path ? S_parse_path(r, path) : P_NONE;
     if (r->page == P_NONE) {
         S_refuse(ans, 404, "there is no such page among the owner's pages");
@@ -158,6 +153,11 @@ int web_admin_start(web_admin_req *r, const char *method, const char *path,
                  acts ? "GET, HEAD, POST" : "GET, HEAD");
         return 0;
     }
+    /* for a 303 to /login/, here or once the store has read the session
+     * (web_accounts_set_next refuses a path too long for next) */
+    char next[160];
+    if (web_accounts_set_next(next, sizeof next, base_url, path) == 0)
+        snprintf(r->to_login, sizeof r->to_login, S_PRIVATE "%s", next);
     if (web_accounts_cookie(cookie, base_url, r->session, sizeof r->session) < 0) {
         S_to_login(ans, r);
         return 0;

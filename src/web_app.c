@@ -83,21 +83,27 @@ static void S_hash_end(const web_app *app)
         sem_post(app->hash_sem);
 }
 
-static int S_hash(const web_app *app, const char *password, char out[128],
-                  folio_err *err)
-{
-    S_hash_begin(app);
-    int rc = domain_hash_password(password, out, err);
-    S_hash_end(app);
-    return rc;
-}
-
 /* Always WEB_APP_ANSWERED, so that a step can return it. */
 static int S_refuse(web_answer *a, const web_app_req *r, int status, const char *msg,
                     const char *hdrs)
 {
     web_refuse(a, r->json, status, msg, hdrs);
     return WEB_APP_ANSWERED;
+}
+
+/* A new password's hash into r->hash: WEB_APP_WRITE, or answered 500
+ * with msg. */
+static int S_hash(const web_app *app, web_app_req *r, const char *password,
+                  const char *msg, web_answer *a)
+{
+    folio_err err = {{0}};
+    S_hash_begin(app);
+    int rc = domain_hash_password(password, r->hash, &err);
+    S_hash_end(app);
+    if (rc == 0)
+        return WEB_APP_WRITE;
+    log_msg("error", "password hashing failed: %s", err.msg);
+    return S_refuse(a, r, 500, msg, NULL);
 }
 
 static int S_retry_after(web_answer *a, const web_app_req *r, int status,
@@ -254,14 +260,10 @@ static int S_submit(const web_app *app, web_app_req *r, const web_request *rq,
         S_form_errors(app, r, 422, a);
         return WEB_APP_ANSWERED;
     }
-    if (r->values.spec == &forms_register) {
-        folio_err err = {{0}};
-        if (S_hash(app, forms_get(&r->values, "password"), r->hash, &err) != 0) {
-            log_msg("error", "password hashing failed: %s", err.msg);
-            return S_refuse(a, r, 500, "the submission could not be stored; please "
-                            "try again", NULL);
-        }
-    }
+    if (r->values.spec == &forms_register &&
+        S_hash(app, r, forms_get(&r->values, "password"), "the submission could not be "
+               "stored; please try again", a) != WEB_APP_WRITE)
+        return WEB_APP_ANSWERED;
     memset(&r->res, 0, sizeof r->res);
     return WEB_APP_WRITE;
 }
@@ -329,16 +331,11 @@ static int S_reset(const web_app *app, web_app_req *r, web_answer *a)
     if (strlen(token) >= sizeof r->token)
         return S_refuse(a, r, 400, "this link is not valid", NULL);
     snprintf(r->token, sizeof r->token, "%s", token);
-    size_t n = pw ? strlen(pw) : 0;
-    if (n < 10 || n > 1024)
+    /* the rule of every other password: characters, not bytes */
+    size_t n = pw ? util_utf8_chars(pw, strlen(pw)) : 0;
+    if (n < DOMAIN_PASSWORD_MIN || n > DOMAIN_PASSWORD_MAX)
         return S_refuse(a, r, 422, "password: must be 10 to 1024 characters long", NULL);
-    folio_err err = {{0}};
-    if (S_hash(app, pw, r->hash, &err) != 0) {
-        log_msg("error", "password hashing failed: %s", err.msg);
-        return S_refuse(a, r, 500, "the password could not be stored; please try again",
-                        NULL);
-    }
-    return WEB_APP_WRITE;
+    return S_hash(app, r, pw, "the password could not be stored; please try again", a);
 }
 
 /* The session cookie and the form's CSRF token that belongs to it: 1, or
@@ -463,12 +460,8 @@ static int S_account_do(const web_app *app, web_app_req *r, const web_request *r
     if (r->action == WEB_ACCOUNT_PASSWORD) {
         if (web_accounts_check_new(&r->values, &r->res))
             return S_account_refuse(app, r, 422, a);
-        folio_err err = {{0}};
-        if (S_hash(app, forms_get(&r->values, "password"), r->hash, &err) != 0) {
-            log_msg("error", "password hashing failed: %s", err.msg);
-            return S_refuse(a, r, 500, "the new password could not be stored; please "
-                            "try again", NULL);
-        }
+        return S_hash(app, r, forms_get(&r->values, "password"), "the new password could "
+                      "not be stored; please try again", a);
     }
     return WEB_APP_WRITE;
 }

@@ -58,6 +58,9 @@ folio_wait_for "curl -s '$T_URL/community/' | grep -qF 'Bea &lt;b&gt;Renamed&lt;
 t_expect "... and no longer the old one" no "$(listed "Bea Original")"
 t_expect "the account page says so" 200 "$(t_status GET "/account/?done=name" -H "Cookie: folio=$c")"
 t_contains "... with the new name" "Bea &lt;b&gt;Renamed&lt;/b&gt;" "$T_DIR/body"
+t_expect "GET /metrics" 200 "$(t_status GET /metrics)"
+t_contains "... counts the two sign-ups, not the rename" \
+    'folio_events_appended_total{type="UserRegistered"} 2' "$T_DIR/body"
 t_contains "... private" "no-store, private" "$T_DIR/headers"
 t_expect "one MemberRenamed in the log" 1 "$("$FOLIO_BIN" events -s "$T_SITE" --type MemberRenamed | grep -c MemberRenamed)"
 check() { # the served base_url is the built one, then folio check

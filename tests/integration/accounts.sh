@@ -126,6 +126,8 @@ t_expect "no mail for the unknown address" 0 "$(t_mails reset nobody@example.org
 tok=${link#*token=}
 t_expect "the link asks for a new password" 200 "$(t_status GET "$link")"
 t_contains "... its form carries the token" "value=\"$tok\"" "$T_DIR/body"
+t_expect "a new password of 5 characters in 10 bytes: 422" 422 \
+    "$(post /reset "token=$tok&password=%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9")"
 t_expect "a forged token: 400" 400 "$(post /reset "token=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA&password=a-new-password-1")"
 t_expect "a new password with the token: 303 to sign in" 303 "$(post /reset "token=$tok&password=a-new-password-1")"
 t_expect "... to /login/" /login/ "$(header Location)"
