@@ -169,6 +169,8 @@ struct site {
     struct { unsigned mask; unsigned char fp[BSTATE_HASH]; } sitefp[32];
     size_t nsitefp;
     bstate cache;        /* OUT's state, for its parsed content */
+    bstate_dir *dirs;    /* content/'s folders as this build found them */
+    size_t ndirs;
     long long start_ns;  /* wall clock at open */
     char *stamp;
     S_inc *inc;          /* during site_build */
@@ -390,7 +392,50 @@ static int S_stamp_make(site *s, folio_err *err);
 typedef struct S_files {
     char **v;
     size_t n, cap;
+    int borrowed;        /* v's names belong to someone else */
+    int track;           /* S_walk records the folders it reads in d */
+    long long start_ns;  /* (then) the build's start, for racy folders */
+    bstate_dir *d;
+    size_t nd, dcap;
 } S_files;
+
+/* The folder S_walk is about to read, as it is before the read: a file
+ * added during it changes the folder after what is recorded. */
+static int S_files_dir(S_files *f, const char *rel, int fd)
+{
+    struct stat st;
+    if (!f->track || fstat(fd, &st) != 0)
+        return 0; /* unknown: the next build walks */
+    void *v = f->d;
+    if (util_grow(&v, &f->dcap, f->nd, sizeof *f->d, 16) != 0)
+        return -1;
+    f->d = v;
+    bstate_dir *d = &f->d[f->nd];
+    if (!(d->path = util_strdup(rel)))
+        return -1;
+    d->mtime_ns = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+    d->ctime_ns = (long long)st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec;
+    d->ino = (unsigned long long)st.st_ino;
+    /* as for files (S_state_src): a change in the same clock tick */
+    d->racy = d->mtime_ns > f->start_ns - 2000000000LL ||
+              d->ctime_ns > f->start_ns - 2000000000LL;
+    f->nd++;
+    return 0;
+}
+
+static int S_isdir_same(const bstate_dir *d, const struct stat *st)
+{
+    return S_ISDIR(st->st_mode) && d->ino == (unsigned long long)st->st_ino &&
+           d->mtime_ns == (long long)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec &&
+           d->ctime_ns == (long long)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
+}
+
+static void S_dirs_free(bstate_dir *d, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(d[i].path);
+    free(d);
+}
 
 static int S_files_add(S_files *f, const char *rel)
 {
@@ -417,7 +462,7 @@ static int S_walk(const char *root, const char *rel, const char *ext, S_files *f
     if (!d)
         return err_set(err, "%s: %s", dir, strerror(errno));
     struct dirent *e;
-    int rc = 0;
+    int rc = S_files_dir(f, rel, dirfd(d)) != 0 ? err_set(err, "out of memory") : 0;
     /* "REL/" once; each name goes after it (10,000 names: no printf each) */
     char sub[PATH_MAX];
     size_t pl = strlen(rel); /* shorter than dir, which fits */
@@ -964,6 +1009,61 @@ static int S_cache_order(const bstate *c, S_files *f)
     return ok;
 }
 
+/* Whether content/'s folders are as the live tree's state recorded them
+ * (then no file was added, removed or renamed since, and the state's
+ * records name the files: no walk). seen gets them either way. */
+static int S_dirs_unchanged(const site *s, bstate *seen)
+{
+    char path[PATH_MAX];
+    if (s->opts.full ||
+        snprintf(path, sizeof path, "%s/%s", s->out, BSTATE_FILE) >= (int)sizeof path ||
+        bstate_load_dirs(path, seen) != 0) {
+        memset(seen, 0, sizeof *seen);
+        return 0;
+    }
+    int dfd = open(s->cfg->content_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int same = dfd >= 0 && seen->ndirs > 0;
+    for (size_t i = 0; same && i < seen->ndirs; i++) {
+        const bstate_dir *d = &seen->dirs[i];
+        struct stat st;
+        same = !d->racy && fstatat(dfd, *d->path ? d->path : ".", &st, 0) == 0 &&
+               S_isdir_same(d, &st);
+    }
+    if (dfd >= 0)
+        close(dfd);
+    return same;
+}
+
+/* The files the cache's records name, borrowed (sorted, as the records
+ * are), with its folders, when its folders are those checked (seen): -1
+ * when they are not (another build swapped the state between the reads),
+ * and f is left empty for a walk. */
+static int S_files_of_cache(const bstate *c, bstate *seen, S_files *f)
+{
+    int ok = c->ndirs == seen->ndirs && c->nsrcs > 0;
+    for (size_t i = 0; ok && i < c->ndirs; i++)
+        ok = !strcmp(c->dirs[i].path, seen->dirs[i].path) &&
+             c->dirs[i].mtime_ns == seen->dirs[i].mtime_ns &&
+             c->dirs[i].ctime_ns == seen->dirs[i].ctime_ns && c->dirs[i].ino == seen->dirs[i].ino;
+    for (size_t i = 0; ok && i < c->nsrcs; i++)
+        ok = c->srcs[i].page.file &&
+             (i == 0 || strcmp(c->srcs[i - 1].page.file, c->srcs[i].page.file) < 0);
+    if (ok && !(f->v = malloc(c->nsrcs * sizeof *f->v)))
+        ok = 0;
+    if (!ok)
+        return -1;
+    for (size_t i = 0; i < c->nsrcs; i++)
+        f->v[i] = c->srcs[i].page.file;
+    f->n = f->cap = c->nsrcs;
+    f->borrowed = 1;
+    /* what the next build checks: the same folders, as they still are */
+    f->d = seen->dirs;
+    f->nd = seen->ndirs;
+    seen->dirs = NULL;
+    seen->ndirs = 0;
+    return 0;
+}
+
 static int S_read_content(site *s, folio_err *err)
 {
     S_files f = {0};
@@ -982,8 +1082,12 @@ static int S_read_content(site *s, folio_err *err)
     } else {
         S_bgload_start(&bg, s->out, BSTATE_SRCS | BSTATE_KEEPFD | BSTATE_LAZYLINKS);
         folio_err ce;
-        int walked = S_walk(s->cfg->content_dir, "", ".md", &f, 0, err);
-        util_trace("site: content walked");
+        bstate seen; /* the folders as the last build found them */
+        int same = S_dirs_unchanged(s, &seen);
+        f.track = 1;
+        f.start_ns = s->start_ns;
+        int walked = same ? 0 : S_walk(s->cfg->content_dir, "", ".md", &f, 0, err);
+        util_trace(same ? "site: folders unchanged" : "site: content walked");
         if (S_bgload_join(&bg, &s->cache, &ce) == 0 && !S_stamp_same(s, s->cache.stamp, 0))
             bstate_free(&s->cache);
         if (s->cache.has_fd) { /* the site's now: records are copied from it */
@@ -991,10 +1095,17 @@ static int S_read_content(site *s, folio_err *err)
             s->cache.has_fd = 0;
         }
         util_trace("site: parse cache read");
+        if (same && S_files_of_cache(&s->cache, &seen, &f) != 0)
+            walked = S_walk(s->cfg->content_dir, "", ".md", &f, 0, err);
+        bstate_free(&seen);
+        s->dirs = f.d;
+        s->ndirs = f.nd;
+        f.d = NULL;
+        f.nd = 0;
         if (walked != 0)
             goto done;
     }
-    int in_order = !donor && S_cache_order(&s->cache, &f);
+    int in_order = !donor && (f.borrowed || S_cache_order(&s->cache, &f));
     if (!in_order && f.n > 1)
         qsort(f.v, f.n, sizeof *f.v, S_cmp_str);
     s->pages = calloc(f.n ? f.n : 1, sizeof *s->pages);
@@ -1029,9 +1140,10 @@ static int S_read_content(site *s, folio_err *err)
         rc = S_check_page(s, &s->pages[i], err);
 done:
     bstate_free(&s->cache);
-    for (size_t i = 0; i < f.n; i++)
+    for (size_t i = 0; !f.borrowed && i < f.n; i++)
         free(f.v[i]);
     free(f.v);
+    S_dirs_free(f.d, f.nd);
     return rc;
 }
 
@@ -2961,14 +3073,10 @@ typedef struct S_deplist {
 
 static int S_dep_add(S_deplist *d, const char *url, const char *names)
 {
-    if (d->n == d->cap) {
-        size_t cap = d->cap ? d->cap * 2 : 16;
-        S_dep *nv = realloc(d->v, cap * sizeof *nv);
-        if (!nv)
-            return -1;
-        d->v = nv;
-        d->cap = cap;
-    }
+    void *v = d->v;
+    if (util_grow(&v, &d->cap, d->n, sizeof *d->v, 16) != 0)
+        return -1;
+    d->v = v;
     S_dep *e = &d->v[d->n];
     if (!(e->url = util_strdup(url)) || !(e->names = util_strdup(names))) {
         free(e->url);
@@ -5065,6 +5173,7 @@ void site_close(site *s)
 {
     if (!s)
         return;
+    S_dirs_free(s->dirs, s->ndirs);
     if (s->cache_fd >= 0)
         close(s->cache_fd);
     if (s->spill_fd >= 0)
@@ -5667,6 +5776,8 @@ static int S_state_write(site *s, S_inc *inc, const char *tree, folio_err *err)
     st.sets = calloc(s->nsets + 1, sizeof *st.sets);
     st.src_at = S_state_src;
     st.src_ud = s;
+    st.dirs = s->dirs;
+    st.ndirs = s->ndirs;
     memcpy(st.graph, s->graph_fp, BSTATE_HASH);
     st.nsrc_hash = s->npages;
     st.src_hash = calloc(s->npages + 1, BSTATE_HASH);
