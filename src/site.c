@@ -588,6 +588,8 @@ struct S_bgload {
     folio_err err;
     struct stat sb;     /* the file read, as it was before and after */
     int sb_ok;
+    int want_map;       /* the outputs' map by path (S_outs_map), made there too */
+    size_t *map, mapcap;
 };
 typedef struct S_bgload S_bgload;
 
@@ -598,6 +600,24 @@ static int S_same_file(const struct stat *a, const struct stat *b)
            a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
 }
 
+/* Output path -> index + 1 into st->outs (open addressing, *cap a power
+ * of two): what S_inc_old looks up for each of a build's outputs. */
+static int S_outs_map(const bstate *st, size_t **map, size_t *cap)
+{
+    *cap = 64;
+    while (*cap < st->nouts * 2 + 2)
+        *cap *= 2;
+    if (!(*map = calloc(*cap, sizeof **map)))
+        return -1;
+    for (size_t i = 0; i < st->nouts; i++) {
+        size_t k = S_hash(st->outs[i].path) & (*cap - 1);
+        while ((*map)[k])
+            k = (k + 1) & (*cap - 1);
+        (*map)[k] = i + 1;
+    }
+    return 0;
+}
+
 static void *S_bgload_main(void *arg)
 {
     S_bgload *b = arg;
@@ -605,14 +625,19 @@ static void *S_bgload_main(void *arg)
     b->sb_ok = stat(b->path, &b->sb) == 0;
     b->rc = bstate_load(b->path, b->parts, &b->st, &b->err);
     b->sb_ok = b->sb_ok && stat(b->path, &after) == 0 && S_same_file(&b->sb, &after);
+    if (b->rc == 0 && b->want_map && S_outs_map(&b->st, &b->map, &b->mapcap) != 0)
+        b->map = NULL; /* made later, or out of memory then */
     return NULL;
 }
+
+#define S_BG_MAP 0x100 /* with BSTATE_OUTS: S_outs_map too */
 
 /* Starts reading dir/BSTATE_FILE (or reads it here, if no thread starts). */
 static void S_bgload_start(S_bgload *b, const char *dir, int parts)
 {
     memset(b, 0, sizeof *b);
-    b->parts = parts;
+    b->want_map = (parts & S_BG_MAP) != 0;
+    b->parts = parts & ~S_BG_MAP;
     if (snprintf(b->path, sizeof b->path, "%s/%s", dir, BSTATE_FILE) >= (int)sizeof b->path) {
         b->rc = err_set(&b->err, "%s: path too long", dir);
         return;
@@ -655,6 +680,8 @@ static void S_bgload_drop(S_bgload *b, int allocated)
     bstate unused;
     S_bgload_join(b, &unused, NULL);
     bstate_free(&unused);
+    free(b->map);
+    b->map = NULL;
     if (allocated)
         free(b);
 }
@@ -5143,7 +5170,7 @@ static void S_preprev_start(site *s)
     char prev[PATH_MAX];
     if (S_prev_path(s->out, prev, sizeof prev) != 0 || !(s->preprev = malloc(sizeof *s->preprev)))
         return;
-    S_bgload_start(s->preprev, prev, BSTATE_OUTS);
+    S_bgload_start(s->preprev, prev, BSTATE_OUTS | S_BG_MAP);
 }
 
 site *site_open(const folio_config *cfg, const site_opts *opts, folio_err *err)
@@ -5677,20 +5704,25 @@ static int S_inc_load(site *s, S_inc *inc, const char *tree, S_bgload *pre, foli
     if (util_path(path, sizeof path, err, "%s/%s", tree, BSTATE_FILE) != 0)
         return -1;
     int rc = -2;
+    size_t *map = NULL, mapcap = 0;
     if (pre && !strcmp(pre->path, path)) {
         struct stat now;
         rc = S_bgload_join(pre, &inc->old, &e2);
+        map = pre->map;
+        mapcap = pre->mapcap;
+        pre->map = NULL;
         /* read before the lock: another build may have replaced it since */
         if (rc == 0 && (!pre->sb_ok || stat(path, &now) != 0 || !S_same_file(&pre->sb, &now))) {
             bstate_free(&inc->old);
+            free(map);
+            map = NULL;
             rc = -2;
         }
     }
     if (rc == -2)
         rc = bstate_load(path, BSTATE_OUTS, &inc->old, &e2);
-    if (rc != 0)
-        return -1;
-    if (tree != s->out && unlink(path) != 0) {
+    if (rc != 0 || (tree != s->out && unlink(path) != 0)) {
+        free(map);
         bstate_free(&inc->old);
         return -1;
     }
@@ -5699,24 +5731,20 @@ static int S_inc_load(site *s, S_inc *inc, const char *tree, S_bgload *pre, foli
     if (!inc->outs && inc->old.nouts && (inc->outs = malloc((inc->old.nouts + 64) *
                                                             sizeof *inc->outs)))
         inc->cap = inc->old.nouts + 64;
-    if (s->opts.full || !S_stamp_same(s, inc->old.stamp, 1))
+    if (s->opts.full || !S_stamp_same(s, inc->old.stamp, 1)) {
+        free(map);
         return 0;
-    inc->mapcap = 64;
-    while (inc->mapcap < inc->old.nouts * 2 + 2)
-        inc->mapcap *= 2;
-    inc->map = calloc(inc->mapcap, sizeof *inc->map);
+    }
+    inc->map = map;
+    inc->mapcap = mapcap;
+    if (!inc->map && S_outs_map(&inc->old, &inc->map, &inc->mapcap) != 0)
+        return err_set(err, "out of memory");
     inc->oldsets = calloc(inc->old.nsets + 1, sizeof *inc->oldsets);
     inc->oldset_at = calloc(inc->old.nsets + 1, sizeof *inc->oldset_at);
-    if (!inc->map || !inc->oldsets || !inc->oldset_at)
+    if (!inc->oldsets || !inc->oldset_at)
         return err_set(err, "out of memory");
     for (size_t i = 0; i < inc->old.nsets; i++)
         atomic_init(&inc->oldset_at[i], -1);
-    for (size_t i = 0; i < inc->old.nouts; i++) {
-        size_t k = S_hash(inc->old.outs[i].path) & (inc->mapcap - 1);
-        while (inc->map[k])
-            k = (k + 1) & (inc->mapcap - 1);
-        inc->map[k] = i + 1;
-    }
     /* a set is still good when each of its templates is there, unchanged */
     for (size_t i = 0; i < inc->old.nsets; i++) {
         S_tset *ts = &inc->oldsets[i];
