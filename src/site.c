@@ -1430,14 +1430,22 @@ static int S_in_build(const site *s, const content_page *c)
 static int S_bundle_kind(S_page *p, folio_err *err);
 
 /* URLs, sections and what each content file is. */
+/* What a page is and its URL: its own business (on the build's threads). */
+static int S_kind_task(void *ud, size_t i, void *tls, folio_err *err)
+{
+    (void)tls;
+    S_page *p = &((site *)ud)->pages[i];
+    return S_bundle_kind(p, err) != 0 || S_url_of(p, err) != 0 ? -1 : 0;
+}
+
 static int S_graph_kinds(site *s, folio_err *err)
 {
     s->page404 = -1;
     s->home.index_page = -1;
+    if (S_run(s->jobs, s->npages, S_kind_task, s, NULL, NULL, err) != 0)
+        return -1;
     for (size_t i = 0; i < s->npages; i++) {
         S_page *p = &s->pages[i];
-        if (S_bundle_kind(p, err) != 0 || S_url_of(p, err) != 0)
-            return -1;
         if (*p->c.section) {
             int sec = S_section_of(s, p->c.section, err);
             if (sec < 0)
@@ -1469,6 +1477,57 @@ static int S_graph_kinds(site *s, folio_err *err)
     return 0;
 }
 
+/* Tags by the name pages give them (most pages name tags that others
+ * named before, in the same spelling: no slug made for each). */
+typedef struct S_tagnames {
+    const char **name;
+    int *tag;
+    size_t n, cap;
+} S_tagnames;
+
+static int S_tag_named(site *s, S_tagnames *t, const char *name, folio_err *err)
+{
+    size_t k = 0;
+    if (t->cap) {
+        for (k = S_hash(name) & (t->cap - 1); t->name[k]; k = (k + 1) & (t->cap - 1))
+            if (!strcmp(t->name[k], name))
+                return t->tag[k];
+    }
+    int tg = S_tag_of(s, name, err);
+    if (tg < 0)
+        return -1;
+    if ((t->n + 1) * 2 > t->cap) { /* grown: the names go in again */
+        size_t cap = t->cap ? t->cap * 2 : 256;
+        const char **nn = calloc(cap, sizeof *nn);
+        int *nt = calloc(cap, sizeof *nt);
+        if (!nn || !nt) {
+            free(nn);
+            free(nt);
+            return tg; /* found, not remembered */
+        }
+        for (size_t i = 0; i < t->cap; i++) {
+            if (!t->name[i])
+                continue;
+            size_t j = S_hash(t->name[i]) & (cap - 1);
+            while (nn[j])
+                j = (j + 1) & (cap - 1);
+            nn[j] = t->name[i];
+            nt[j] = t->tag[i];
+        }
+        free(t->name);
+        free(t->tag);
+        t->name = nn;
+        t->tag = nt;
+        t->cap = cap;
+        for (k = S_hash(name) & (cap - 1); t->name[k]; k = (k + 1) & (cap - 1))
+            ;
+    }
+    t->name[k] = name;
+    t->tag[k] = tg;
+    t->n++;
+    return tg;
+}
+
 /* The order, and the lists of the home page, the sections and the tags. */
 static int S_graph_lists(site *s, folio_err *err)
 {
@@ -1497,26 +1556,35 @@ static int S_graph_lists(site *s, folio_err *err)
             if (!strcmp(s->sections[k].name, p->c.section))
                 p->section = last = (int)k;
     }
-    for (size_t k = 0; k < s->norder; k++) {
+    S_tagnames names = {0};
+    int rc = 0;
+    for (size_t k = 0; rc == 0 && k < s->norder; k++) {
         int i = s->order[k];
         S_page *p = &s->pages[i];
         if (S_list_add(&s->home, i) != 0 ||
-            (p->section >= 0 && S_list_add(&s->sections[p->section], i) != 0))
-            return err_set(err, "out of memory");
-        if (p->c.ntags && !(p->tagidx = calloc(p->c.ntags, sizeof *p->tagidx)))
-            return err_set(err, "out of memory");
+            (p->section >= 0 && S_list_add(&s->sections[p->section], i) != 0) ||
+            (p->c.ntags && !(p->tagidx = calloc(p->c.ntags, sizeof *p->tagidx)))) {
+            rc = err_set(err, "out of memory");
+            break;
+        }
         for (size_t t = 0; t < p->c.ntags; t++) {
-            int tg = S_tag_of(s, p->c.tags[t], err);
-            if (tg < 0)
-                return -1;
+            int tg = S_tag_named(s, &names, p->c.tags[t], err);
+            if (tg < 0) {
+                rc = -1;
+                break;
+            }
             p->tagidx[t] = tg;
             S_list *l = &s->tags[tg];
             /* a page naming one tag twice is listed once */
-            if ((!l->n || l->pages[l->n - 1] != i) && S_list_add(l, i) != 0)
-                return err_set(err, "out of memory");
+            if ((!l->n || l->pages[l->n - 1] != i) && S_list_add(l, i) != 0) {
+                rc = err_set(err, "out of memory");
+                break;
+            }
         }
     }
-    return 0;
+    free(names.name);
+    free(names.tag);
+    return rc;
 }
 
 /* Tags most used first; pages keep indices, so map old to new. */
