@@ -76,6 +76,32 @@ static int S_page(buf *b, const content_page *p)
     return rc ? -1 : 0;
 }
 
+/* What a reader's block for a record takes (S_balloc): each string and
+ * its NUL, each array of pointers with room to align it. Written before
+ * the record, so that it is read once, not measured first. */
+static size_t S_need_str(const char *s)
+{
+    return s ? strlen(s) + 1 : 0;
+}
+
+static size_t S_need_strv(char *const *v, size_t n)
+{
+    size_t sz = (n ? n : 1) * sizeof(char *) + sizeof(char *) - 1;
+    for (size_t i = 0; i < n; i++)
+        sz += S_need_str(v[i]);
+    return sz;
+}
+
+static uint32_t S_need(const bstate_src *s)
+{
+    const content_page *p = &s->page;
+    size_t sz = S_need_str(p->file) + S_need_str(p->section) + S_need_str(p->title) +
+                S_need_str(p->slug) + S_need_str(p->layout) + S_need_str(p->summary) +
+                S_need_strv(p->tags, p->ntags) + S_need_strv(p->aliases, p->naliases) +
+                S_need_str(p->warnings) + S_need_str(s->body_summary);
+    return sz < UINT32_MAX ? (uint32_t)sz : UINT32_MAX;
+}
+
 /* Writes out what b holds once it is big enough (fd < 0: keeps it all);
  * *out counts the bytes written. */
 static int S_flush(buf *b, int fd, size_t at_least, long long *out)
@@ -174,7 +200,7 @@ static int S_encode(const bstate *st, buf *b, int fd)
             break;
         }
         rlen = 0;
-        rc = rc || S_page(b, &s->page) || S_i64(b, s->size) || S_i64(b, s->mtime_ns) ||
+        rc = rc || S_u32(b, S_need(s)) || S_page(b, &s->page) || S_i64(b, s->size) || S_i64(b, s->mtime_ns) ||
              S_i64(b, s->ctime_ns) || S_i64(b, (long long)s->ino) ||
              S_u32(b, (uint32_t)s->racy) || buf_add(b, (const char *)s->hash, BSTATE_HASH) ||
              S_u32(b, (uint32_t)s->meta) || S_u32(b, (uint32_t)s->words) ||
@@ -323,35 +349,6 @@ static size_t S_skipstr(S_rd *r)
     return (size_t)n + 1;
 }
 
-static size_t S_skipstrv(S_rd *r)
-{
-    size_t n = S_rcount(r, 4);
-    size_t sz = (n ? n : 1) * sizeof(char *) + sizeof(char *) - 1;
-    for (size_t i = 0; i < n && !r->bad; i++)
-        sz += S_skipstr(r);
-    return sz;
-}
-
-/* Past one content record (the layout S_rsrc reads): the size of the
- * block its strings and arrays take. */
-static size_t S_skipsrc(S_rd *r)
-{
-    size_t sz = S_skipstr(r);     /* file */
-    (void)S_ru32(r);              /* kind */
-    for (int k = 0; k < 5; k++)   /* section title slug layout summary */
-        sz += S_skipstr(r);
-    (void)S_take(r, 8 + 8 + 4 + 8); /* date lastmod draft weight */
-    sz += S_skipstrv(r);          /* tags */
-    sz += S_skipstrv(r);          /* aliases */
-    (void)S_skipstr(r);           /* params: parsed, not copied */
-    (void)S_take(r, 8 + 4);       /* body_offset body_line */
-    sz += S_skipstr(r);           /* warnings */
-    (void)S_take(r, 4 * 8 + 4 + BSTATE_HASH + 4 + 4); /* stat racy hash meta words */
-    sz += S_skipstr(r);           /* body_summary */
-    size_t links = S_skipstr(r);
-    return sz + (r->lazy ? 0 : links);
-}
-
 static char **S_rstrv(S_rd *r, size_t *n)
 {
     *n = S_rcount(r, 4);
@@ -426,9 +423,8 @@ static void S_rpage(S_rd *r, content_page *p, unsigned char phash[BSTATE_HASH], 
 static void S_rsrc(S_rd *r, bstate_src *s)
 {
     const char *at = r->p;
-    S_rd probe = *r;
-    size_t need = S_skipsrc(&probe);
-    char *blk = probe.bad ? NULL : malloc(need ? need : 1);
+    size_t need = S_ru32(r); /* its block: S_need's count */
+    char *blk = r->bad || need > (size_t)(r->end - r->p) * 4 + 64 ? NULL : malloc(need ? need : 1);
     if (!blk) {
         r->bad = 1;
         return;
@@ -445,6 +441,7 @@ static void S_rsrc(S_rd *r, bstate_src *s)
     s->meta = (int)S_ru32(r);
     s->words = (int)S_ru32(r);
     s->body_summary = S_rstr(r);
+    r->bp = r->bend = NULL; /* the links, when read, are a string of their own */
     if (r->lazy) {
         uint32_t n = S_ru32(r);
         s->links_off = (long long)(r->p - r->base);
@@ -456,7 +453,6 @@ static void S_rsrc(S_rd *r, bstate_src *s)
     } else {
         s->links = S_rstr(r);
     }
-    r->bp = r->bend = NULL;
     s->raw_off = (long long)(at - r->base);
     s->raw_len = (size_t)(r->p - at);
     s->raw_fd = -1;
