@@ -576,8 +576,9 @@ static void S_rsrcs(S_rd *r, bstate *st, long long mid)
     S_rrange a = {*r, st->srcs, n, 0}, b = {*r, NULL, 0, 0};
     pthread_t th;
     int two = 0;
-    const char *at = r->base + mid;
+    const char *at = NULL;
     if (n >= 2048 && !r->bad && mid > r->p - r->base && mid < r->end - r->base) {
+        at = r->base + mid;
         a.n = n / 2;
         b.r.p = at;
         b.r.dropped = (size_t)mid / 4096 * 4096;
