@@ -2489,6 +2489,31 @@ static int S_inc_add(S_inc *inc, const char *path, int set, unsigned flags,
     return 0;
 }
 
+/* Outputs a worker found unchanged (borrowed entries), joined at once. */
+static int S_inc_join(S_inc *inc, const bstate_out *v, size_t n)
+{
+    pthread_mutex_lock(&inc->mu);
+    int rc = 0;
+    if (inc->nouts + n > inc->cap) {
+        size_t cap = inc->cap ? inc->cap : 1024;
+        while (cap < inc->nouts + n)
+            cap *= 2;
+        bstate_out *nv = realloc(inc->outs, cap * sizeof *nv);
+        if (nv) {
+            inc->outs = nv;
+            inc->cap = cap;
+        } else {
+            rc = -1;
+        }
+    }
+    if (rc == 0) {
+        memcpy(inc->outs + inc->nouts, v, n * sizeof *v);
+        inc->nouts += n;
+    }
+    pthread_mutex_unlock(&inc->mu);
+    return rc;
+}
+
 static int S_inc_put(S_inc *inc, const char *path, int set, unsigned flags,
                      const char *names, const unsigned char fp[BSTATE_HASH],
                      const unsigned char *jfp)
@@ -3243,6 +3268,12 @@ typedef struct S_worker {
     int gone;           /* ... reported here instead of failing */
     const S_job *job;   /* the job being run */
     int skipped;        /* outputs whose fingerprint had not changed */
+    /* a batch's worker: outputs found unchanged are gathered here and
+     * joined to the build's list once (S_worker_done), not one locked
+     * append each */
+    int batched;
+    bstate_out *kept;
+    size_t nkept, keptcap;
 } S_worker;
 
 /* The fingerprint of a job's output, with the event-store values it read
@@ -3896,8 +3927,22 @@ static int S_unchanged(S_worker *w, const S_job *j, folio_err *err)
         set = S_tset_intern(s, &inc->oldsets[o->set]);
         atomic_store(&inc->oldset_at[o->set], set);
     }
-    if (set < 0 || S_inc_add(inc, rel, set, 0, o->names, fp, o->names ? jfp : NULL, o) != 0)
+    if (set < 0)
         return err_set(err, "out of memory");
+    if (w->batched) {
+        void *v = w->kept;
+        if (util_grow(&v, &w->keptcap, w->nkept, sizeof *w->kept, 1024) != 0)
+            return err_set(err, "out of memory");
+        w->kept = v;
+        bstate_out *k = &w->kept[w->nkept++];
+        *k = (bstate_out){.path = o->path, .set = set, .flags = BSTATE_BORROWED,
+                          .names = o->names};
+        memcpy(k->fp, fp, BSTATE_HASH);
+        if (o->names)
+            memcpy(k->jfp, jfp, BSTATE_HASH);
+    } else if (S_inc_add(inc, rel, set, 0, o->names, fp, o->names ? jfp : NULL, o) != 0) {
+        return err_set(err, "out of memory");
+    }
     w->skipped++;
     return 1;
 }
@@ -5381,6 +5426,7 @@ typedef struct S_batch {
     S_deplist deps;     /* merged from the workers */
     int rendered;
     int skipped;
+    int lost;           /* a worker's kept outputs could not be joined */
 } S_batch;
 
 static void *S_worker_new(void *ud)
@@ -5392,6 +5438,7 @@ static void *S_worker_new(void *ud)
         w->call = b->call;
         w->out = b->out;
         w->mode = b->mode;
+        w->batched = 1;
     }
     return w;
 }
@@ -5420,6 +5467,9 @@ static void S_worker_done(void *ud, void *tls)
     b->rendered += w->rendered;
     b->skipped += w->skipped;
     pthread_mutex_unlock(&b->mu);
+    if (w->nkept && S_inc_join(b->s->inc, w->kept, w->nkept) != 0)
+        b->lost = 1; /* the tree would lose them at the prune: the build fails */
+    free(w->kept);
     free(w->deps.v);
     buf_free(&w->html);
     free(w);
@@ -5438,6 +5488,8 @@ static int S_batch_run(S_batch *b, folio_err *err)
     pthread_mutex_init(&b->mu, NULL);
     int rc = S_run(b->s->jobs, b->n, S_batch_task, b, S_worker_new, S_worker_done, err);
     pthread_mutex_destroy(&b->mu);
+    if (rc == 0 && b->lost)
+        rc = err_set(err, "out of memory");
     return rc;
 }
 
