@@ -2425,6 +2425,7 @@ struct S_inc {
     int on;             /* the tree's state can be trusted */
     int fast;           /* same page graph: only outputs showing dirty pages can differ */
     unsigned char *dirty; /* per page: its bytes differ from those the tree was built from */
+    unsigned char *taken; /* per old output: this build's list shares its entry (S_prune) */
     bstate old;         /* its outputs, and its template sets by name */
     S_tset *oldsets;    /* old.sets in this process's template numbers */
     atomic_int *oldset_at; /* each one's index in s->sets once interned, or -1 */
@@ -3943,6 +3944,8 @@ static int S_unchanged(S_worker *w, const S_job *j, folio_err *err)
     } else if (S_inc_add(inc, rel, set, 0, o->names, fp, o->names ? jfp : NULL, o) != 0) {
         return err_set(err, "out of memory");
     }
+    if (inc->taken) /* one byte per entry: threads never write the same one */
+        inc->taken[o - inc->old.outs] = 1;
     w->skipped++;
     return 1;
 }
@@ -5635,13 +5638,19 @@ static int S_prune(const char *tree, const S_inc *inc, folio_err *err)
     const char **set = calloc(cap, sizeof *set);
     if (!set)
         return err_set(err, "out of memory");
+    /* an entry shared with the old list (taken) is known to be kept: only
+     * the others are looked up */
     for (size_t i = 0; i < inc->nouts; i++) {
+        if (inc->taken && (inc->outs[i].flags & BSTATE_BORROWED))
+            continue;
         size_t k = S_hash(inc->outs[i].path) & (cap - 1);
         while (set[k] && strcmp(set[k], inc->outs[i].path))
             k = (k + 1) & (cap - 1);
         set[k] = inc->outs[i].path;
     }
     for (size_t i = 0; i < inc->old.nouts; i++) {
+        if (inc->taken && inc->taken[i])
+            continue;
         const char *old = inc->old.outs[i].path;
         size_t k = S_hash(old) & (cap - 1);
         while (set[k] && strcmp(set[k], old))
@@ -5863,6 +5872,7 @@ static int S_inc_load(site *s, S_inc *inc, const char *tree, S_bgload *pre, foli
     inc->oldset_at = calloc(inc->old.nsets + 1, sizeof *inc->oldset_at);
     if (!inc->oldsets || !inc->oldset_at)
         return err_set(err, "out of memory");
+    inc->taken = calloc(inc->old.nouts + 1, 1); /* without it S_prune looks each up */
     for (size_t i = 0; i < inc->old.nsets; i++)
         atomic_init(&inc->oldset_at[i], -1);
     /* a set is still good when each of its templates is there, unchanged */
@@ -5894,6 +5904,7 @@ static void S_inc_close(S_inc *inc)
     free(inc->oldsets);
     free(inc->oldset_at);
     free(inc->dirty);
+    free(inc->taken);
     for (size_t i = 0; i < inc->nouts; i++)
         if (!(inc->outs[i].flags & BSTATE_BORROWED)) {
             free(inc->outs[i].path);
