@@ -5954,20 +5954,73 @@ static void S_state_src(void *ud, size_t i, bstate_src *c)
     pthread_mutex_unlock(&s->mu);
 }
 
-static int S_state_write(site *s, S_inc *inc, const char *tree, folio_err *err);
-
+/* The tree's state being written: the records by a thread of their own
+ * (most of the bytes), the outputs encoded beside it, then appended. */
 typedef struct S_statejob {
     site *s;
-    S_inc *inc;
-    const char *tree;
+    bstate st;
+    int *idx;            /* the sets' template lists, in one block */
+    char path[PATH_MAX];
+    int fd;
+    bstate_at at;
     int rc;
     folio_err err;
 } S_statejob;
 
+static void S_state_free(S_statejob *j)
+{
+    free(j->idx);
+    free(j->st.src_hash);
+    free(j->st.tpl_names);
+    free(j->st.tpl_hash);
+    free(j->st.sets);
+}
+
+/* What the state says of this build, and its file open: 0, or -1 with
+ * the reason in j->err. */
+static int S_state_prep(S_statejob *j, site *s, S_inc *inc, const char *tree)
+{
+    bstate *st = &j->st;
+    *st = (bstate){.stamp = s->stamp, .ntpl = s->ntinfo, .nsets = s->nsets,
+                   .outs = inc->outs, .nouts = inc->nouts, .nsrcs = s->npages};
+    st->tpl_names = calloc(s->ntinfo + 1, sizeof *st->tpl_names);
+    st->tpl_hash = calloc(s->ntinfo + 1, sizeof *st->tpl_hash);
+    st->sets = calloc(s->nsets + 1, sizeof *st->sets);
+    st->src_at = S_state_src;
+    st->src_ud = s;
+    st->dirs = s->dirs;
+    st->ndirs = s->ndirs;
+    memcpy(st->graph, s->graph_fp, BSTATE_HASH);
+    st->nsrc_hash = s->npages;
+    st->src_hash = calloc(s->npages + 1, BSTATE_HASH);
+    for (size_t i = 0; st->src_hash && i < s->npages; i++)
+        memcpy(st->src_hash[i], s->pages[i].hash, BSTATE_HASH);
+    j->idx = calloc(s->nsets * s->ntinfo + 1, sizeof *j->idx);
+    if (!st->tpl_names || !st->tpl_hash || !st->sets || !j->idx || !st->src_hash)
+        return err_set(&j->err, "out of memory");
+    for (size_t i = 0; i < s->ntinfo; i++) {
+        st->tpl_names[i] = s->tinfo[i].name;
+        memcpy(st->tpl_hash[i], s->tinfo[i].hash, BSTATE_HASH);
+    }
+    for (size_t i = 0; i < s->nsets; i++) {
+        st->sets[i].tpl = j->idx + i * s->ntinfo;
+        for (size_t t = 0; t < s->ntinfo && t < 64 * S_TSET_WORDS; t++)
+            if (s->sets[i].bits[t / 64] >> (t % 64) & 1)
+                st->sets[i].tpl[st->sets[i].n++] = (int)t;
+    }
+    if (util_path(j->path, sizeof j->path, &j->err, "%s/%s", tree, BSTATE_FILE) != 0)
+        return -1;
+    /* the tree is not served yet: a plain write does */
+    if ((j->fd = open(j->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+        return err_set(&j->err, "%s: %s", j->path, strerror(errno));
+    return 0;
+}
+
 static void *S_statejob_main(void *arg)
 {
     S_statejob *j = arg;
-    j->rc = S_state_write(j->s, j->inc, j->tree, &j->err);
+    if (bstate_write_head(j->fd, &j->st, &j->at) != 0)
+        j->rc = err_set(&j->err, "%s: %s", j->path, strerror(errno));
     return NULL;
 }
 
@@ -5975,65 +6028,28 @@ static void *S_statejob_main(void *arg)
  * changes what the other reads (records are copied under s->mu). */
 static int S_links_and_state(site *s, S_inc *inc, const char *tree, folio_err *err)
 {
-    S_statejob j = {s, inc, tree, 0, {{0}}};
+    S_statejob j = {.s = s, .fd = -1};
     pthread_t th;
-    int started = pthread_create(&th, NULL, S_statejob_main, &j) == 0;
+    buf outs = BUF_INIT;
+    j.rc = S_state_prep(&j, s, inc, tree);
+    int started = j.rc == 0 && pthread_create(&th, NULL, S_statejob_main, &j) == 0;
     S_check_links(s, tree);
+    int orc = j.rc == 0 ? bstate_encode_outs(&j.st, &outs) : 0;
     if (started)
         pthread_join(th, NULL);
-    else
+    else if (j.rc == 0)
         S_statejob_main(&j);
+    if (j.rc == 0 && orc != 0)
+        j.rc = err_set(&j.err, "out of memory");
+    if (j.rc == 0 && bstate_write_tail(j.fd, &outs, &j.at) != 0)
+        j.rc = err_set(&j.err, "%s: %s", j.path, strerror(errno));
+    if (j.fd >= 0 && close(j.fd) != 0 && j.rc == 0)
+        j.rc = err_set(&j.err, "%s: %s", j.path, strerror(errno));
+    buf_free(&outs);
+    S_state_free(&j);
     if (j.rc != 0 && err)
         *err = j.err;
     return j.rc;
-}
-
-static int S_state_write(site *s, S_inc *inc, const char *tree, folio_err *err)
-{
-    bstate st = {.stamp = s->stamp, .ntpl = s->ntinfo, .nsets = s->nsets,
-                 .outs = inc->outs, .nouts = inc->nouts, .nsrcs = s->npages};
-    st.tpl_names = calloc(s->ntinfo + 1, sizeof *st.tpl_names);
-    st.tpl_hash = calloc(s->ntinfo + 1, sizeof *st.tpl_hash);
-    st.sets = calloc(s->nsets + 1, sizeof *st.sets);
-    st.src_at = S_state_src;
-    st.src_ud = s;
-    st.dirs = s->dirs;
-    st.ndirs = s->ndirs;
-    memcpy(st.graph, s->graph_fp, BSTATE_HASH);
-    st.nsrc_hash = s->npages;
-    st.src_hash = calloc(s->npages + 1, BSTATE_HASH);
-    for (size_t i = 0; st.src_hash && i < s->npages; i++)
-        memcpy(st.src_hash[i], s->pages[i].hash, BSTATE_HASH);
-    int *idx = calloc(s->nsets * s->ntinfo + 1, sizeof *idx);
-    int rc = !st.tpl_names || !st.tpl_hash || !st.sets || !idx || !st.src_hash
-                 ? err_set(err, "out of memory") : 0;
-    for (size_t i = 0; rc == 0 && i < s->ntinfo; i++) {
-        st.tpl_names[i] = s->tinfo[i].name;
-        memcpy(st.tpl_hash[i], s->tinfo[i].hash, BSTATE_HASH);
-    }
-    for (size_t i = 0; rc == 0 && i < s->nsets; i++) {
-        st.sets[i].tpl = idx + i * s->ntinfo;
-        for (size_t t = 0; t < s->ntinfo && t < 64 * S_TSET_WORDS; t++)
-            if (s->sets[i].bits[t / 64] >> (t % 64) & 1)
-                st.sets[i].tpl[st.sets[i].n++] = (int)t;
-    }
-    char path[PATH_MAX];
-    if (rc == 0)
-        rc = util_path(path, sizeof path, err, "%s/%s", tree, BSTATE_FILE);
-    if (rc == 0) {
-        /* the tree is not served yet: a plain write does */
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0 || bstate_write(fd, &st) != 0)
-            rc = err_set(err, "%s: %s", path, strerror(errno));
-        if (fd >= 0 && close(fd) != 0 && rc == 0)
-            rc = err_set(err, "%s: %s", path, strerror(errno));
-    }
-    free(idx);
-    free(st.src_hash);
-    free(st.tpl_names);
-    free(st.tpl_hash);
-    free(st.sets);
-    return rc;
 }
 
 /* A build killed half-way leaves its fresh tree (.OUT.new-XXXXXX) behind;
