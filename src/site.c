@@ -862,6 +862,14 @@ static int S_unchanged_known(const site_opts *o, const char *rel)
     return 1;
 }
 
+/* A page of s->pages (calloc'ed) before it is filled: on the task that
+ * fills it, so that the pages' memory is first touched on every thread. */
+static void S_page_init(S_page *p)
+{
+    p->prev = p->next = p->section = -1;
+    atomic_init(&p->meta, 0);
+}
+
 /* A file whose stat is the one the cache recorded is taken from it unread. */
 static int S_read_one(void *ud, size_t i, void *tls, folio_err *err)
 {
@@ -871,6 +879,7 @@ static int S_read_one(void *ud, size_t i, void *tls, folio_err *err)
     /* the path is made only for a file read (most are taken unread) */
     char path[PATH_MAX];
     S_page *p = &r->s->pages[i];
+    S_page_init(p);
     bstate_src *c = r->in_order ? &r->s->cache.srcs[i]
                     : r->cached ? S_cached(r->s, r->cached, rel) : NULL;
     int same = c && S_unchanged_known(&r->s->opts, rel);
@@ -1002,6 +1011,7 @@ static int S_donor_one(void *ud, size_t i, void *tls, folio_err *err)
 {
     S_donorctx *r = ud;
     const char *rel = r->files->v[i];
+    S_page_init(&r->s->pages[i]);
     const S_page *dp = S_unchanged_known(&r->s->opts, rel)
                            ? S_page_of_file(r->s->opts.donor, rel) : NULL;
     if (!dp)
@@ -1178,11 +1188,7 @@ static int S_read_content(site *s, folio_err *err)
         err_set(err, "out of memory");
         goto done;
     }
-    s->npages = f.n;
-    for (size_t i = 0; i < f.n; i++) {
-        s->pages[i].prev = s->pages[i].next = s->pages[i].section = -1;
-        atomic_init(&s->pages[i].meta, 0);
-    }
+    s->npages = f.n; /* each made ready by its own task (S_page_init) */
     S_readctx r = {.s = s, .files = &f,
                    .cached = in_order ? NULL : calloc(s->cache.nsrcs + 1, sizeof(char *)),
                    .dirfd = open(s->cfg->content_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC),
