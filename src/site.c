@@ -169,7 +169,6 @@ struct site {
     struct { unsigned mask; unsigned char fp[BSTATE_HASH]; } sitefp[32];
     size_t nsitefp;
     bstate cache;        /* OUT's state, for its parsed content */
-    struct S_bgload *preprev; /* the kept tree's state, read from site_open on */
     bstate_dir *dirs;    /* content/'s folders as this build found them */
     size_t ndirs;
     long long start_ns;  /* wall clock at open */
@@ -579,26 +578,16 @@ static int S_run(int jobs, size_t n, S_task_fn fn, void *ud, void *(*tls_new)(vo
 
 /* A state file read on a thread of its own while the caller does other
  * work (on a big site both take milliseconds). */
-struct S_bgload {
+typedef struct S_bgload {
     pthread_t th;
     int started;
     char path[PATH_MAX];
     int parts, rc;
     bstate st;
     folio_err err;
-    struct stat sb;     /* the file read, as it was before and after */
-    int sb_ok;
     int want_map;       /* the outputs' map by path (S_outs_map), made there too */
     size_t *map, mapcap;
-};
-typedef struct S_bgload S_bgload;
-
-static int S_same_file(const struct stat *a, const struct stat *b)
-{
-    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
-           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
-           a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
-}
+} S_bgload;
 
 /* Output path -> index + 1 into st->outs (open addressing, *cap a power
  * of two): what S_inc_old looks up for each of a build's outputs. */
@@ -621,10 +610,7 @@ static int S_outs_map(const bstate *st, size_t **map, size_t *cap)
 static void *S_bgload_main(void *arg)
 {
     S_bgload *b = arg;
-    struct stat after;
-    b->sb_ok = stat(b->path, &b->sb) == 0;
     b->rc = bstate_load(b->path, b->parts, &b->st, &b->err);
-    b->sb_ok = b->sb_ok && stat(b->path, &after) == 0 && S_same_file(&b->sb, &after);
     if (b->rc == 0 && b->want_map && S_outs_map(&b->st, &b->map, &b->mapcap) != 0)
         b->map = NULL; /* made later, or out of memory then */
     return NULL;
@@ -647,19 +633,6 @@ static void S_bgload_start(S_bgload *b, const char *dir, int parts)
         S_bgload_main(b);
 }
 
-/* The OUT's kept tree (.OUT.prev beside it), as site_build finds it. */
-static int S_prev_path(const char *out, char *prev, size_t n)
-{
-    char parent[PATH_MAX];
-    snprintf(parent, sizeof parent, "%s", out);
-    char *sl = strrchr(parent, '/');
-    const char *base = sl ? sl + 1 : out;
-    if (sl && sl != parent)
-        *sl = '\0';
-    int k = snprintf(prev, n, "%s/.%s.prev", sl ? parent : ".", base);
-    return k < 0 || (size_t)k >= n ? -1 : 0;
-}
-
 /* Its result, as bstate_load's: the state moves to *st. */
 static int S_bgload_join(S_bgload *b, bstate *st, folio_err *err)
 {
@@ -673,17 +646,14 @@ static int S_bgload_join(S_bgload *b, bstate *st, folio_err *err)
     return b->rc;
 }
 
-/* A load nobody took: joined, its state freed (and b, when it was
- * allocated for it). */
-static void S_bgload_drop(S_bgload *b, int allocated)
+/* A load nobody took: joined, its state freed. */
+static void S_bgload_drop(S_bgload *b)
 {
     bstate unused;
     S_bgload_join(b, &unused, NULL);
     bstate_free(&unused);
     free(b->map);
     b->map = NULL;
-    if (allocated)
-        free(b);
 }
 
 typedef struct S_readctx {
@@ -5285,15 +5255,6 @@ static void S_bundles_free(site *s)
 
 /* ---- open / close ------------------------------------------------------- */
 
-/* The kept tree's state is read while the graph is made (a core is free
- * then), not after the lock; site_build checks it is still that file. */
-static void S_preprev_start(site *s)
-{
-    char prev[PATH_MAX];
-    if (S_prev_path(s->out, prev, sizeof prev) != 0 || !(s->preprev = malloc(sizeof *s->preprev)))
-        return;
-    S_bgload_start(s->preprev, prev, BSTATE_OUTS | S_BG_MAP);
-}
 
 site *site_open(const folio_config *cfg, const site_opts *opts, folio_err *err)
 {
@@ -5333,7 +5294,6 @@ site *site_open(const folio_config *cfg, const site_opts *opts, folio_err *err)
         goto fail;
     util_trace("site: content read");
     S_tplload_start(s, &tl);
-    S_preprev_start(s);
     if (S_graph(s, err) != 0 || S_data_params(s, err) != 0)
         goto fail;
     util_trace("site: graph");
@@ -5371,8 +5331,6 @@ void site_close(site *s)
 {
     if (!s)
         return;
-    if (s->preprev)
-        S_bgload_drop(s->preprev, 1);
     S_dirs_free(s->dirs, s->ndirs);
     if (s->cache_fd >= 0)
         close(s->cache_fd);
@@ -5838,24 +5796,16 @@ static int S_inc_load(site *s, S_inc *inc, const char *tree, S_bgload *pre, foli
     folio_err e2;
     if (util_path(path, sizeof path, err, "%s/%s", tree, BSTATE_FILE) != 0)
         return -1;
-    int rc = -2;
+    int rc;
     size_t *map = NULL, mapcap = 0;
     if (pre && !strcmp(pre->path, path)) {
-        struct stat now;
         rc = S_bgload_join(pre, &inc->old, &e2);
         map = pre->map;
         mapcap = pre->mapcap;
         pre->map = NULL;
-        /* read before the lock: another build may have replaced it since */
-        if (rc == 0 && (!pre->sb_ok || stat(path, &now) != 0 || !S_same_file(&pre->sb, &now))) {
-            bstate_free(&inc->old);
-            free(map);
-            map = NULL;
-            rc = -2;
-        }
-    }
-    if (rc == -2)
+    } else {
         rc = bstate_load(path, BSTATE_OUTS, &inc->old, &e2);
+    }
     if (rc != 0 || (tree != s->out && unlink(path) != 0)) {
         free(map);
         bstate_free(&inc->old);
@@ -6123,22 +6073,20 @@ int site_build(site *s, folio_err *err)
         return -1;
     }
     util_trace("build: lock, stale");
-    /* the kept tree's state: read since site_open, or while the graph is
-     * fingerprinted (S_inc_load checks that it is still the file there) */
-    S_bgload local, *pre = s->preprev ? s->preprev : &local;
-    if (!s->preprev)
-        S_bgload_start(&local, prev, BSTATE_OUTS);
-    s->preprev = NULL;
+    /* the kept tree's state is read, and its outputs mapped, while the
+     * graph is fingerprinted */
+    S_bgload local;
+    S_bgload_start(&local, prev, BSTATE_OUTS | S_BG_MAP);
     if (!s->graph_fp_known && S_graph_fp(s, s->graph_fp) != 0) {
-        S_bgload_drop(pre, pre != &local);
+        S_bgload_drop(&local);
         S_inc_close(&inc);
         close(lfd);
         return err_set(err, "out of memory");
     }
     s->graph_fp_known = 1;
     util_trace("build: graph fp");
-    char *tree = S_target(s, prev, &mode, &inc, pre, err);
-    S_bgload_drop(pre, pre != &local); /* S_target did not want it (no kept tree) */
+    char *tree = S_target(s, prev, &mode, &inc, &local, err);
+    S_bgload_drop(&local); /* S_target did not want it (no kept tree) */
     if (!tree) {
         S_inc_close(&inc);
         close(lfd);
