@@ -33,9 +33,11 @@
 #include "template.h"
 #include "theme.h"
 #include "anchors.h"
+#include "jarena.h"
 
 #define S_FEED_ENTRIES 20
 #define S_RECENT 5
+#define S_JOB_ARENA (64u * 1024) /* a list page's context, most pages' too */
 #define S_DEPS_FILE ".folio-deps"
 
 enum S_type { T_PAGE, T_HOME, T_SECTION, T_TAXONOMY, T_TERMS, T_404, T_ALIAS,
@@ -1718,6 +1720,7 @@ static const cJSON *S_site_variant(site *s, int active)
     pthread_mutex_lock(&s->mu);
     cJSON *v = s->variants[active + 1];
     if (!v) {
+        int paused = jarena_pause(); /* kept for the whole build */
         v = cJSON_Duplicate(s->site_base, 1);
         cJSON *m = cJSON_CreateArray();
         if (v && m && cJSON_AddItemToObject(v, "menu", m)) {
@@ -1736,6 +1739,7 @@ static const cJSON *S_site_variant(site *s, int active)
             cJSON_Delete(m);
         }
         s->variants[active + 1] = v;
+        jarena_resume(paused);
     }
     pthread_mutex_unlock(&s->mu);
     return v;
@@ -2396,7 +2400,9 @@ static const cJSON *S_provide(S_call *c, const char *name)
     if (k < c->n) {
         v = c->cache[k].v;
     } else {
+        int paused = jarena_pause(); /* the provider's: outlives the job */
         v = s->opts.data(s->opts.data_ud, name);
+        jarena_resume(paused);
         char *dup = c->n < 64 ? util_strdup(name) : NULL;
         if (dup) {
             c->cache[c->n].name = dup;
@@ -2427,7 +2433,7 @@ static int S_provide_hash(S_call *c, const char *name, unsigned char out[BSTATE_
             rc = -1;
         else
             S_hash_bytes(out, js ? js : "", js ? strlen(js) : 0);
-        free(js);
+        cJSON_free(js);
         if (rc == 0 && k < c->n) {
             memcpy(c->cache[k].h, out, BSTATE_HASH);
             c->cache[k].hashed = 1;
@@ -3002,6 +3008,7 @@ typedef struct S_worker {
     int gone;           /* ... reported here instead of failing */
     const S_job *job;   /* the job being run */
     int skipped;        /* outputs whose fingerprint had not changed */
+    jarena *ja;         /* a job's cJSON, dropped at once; NULL: malloc */
 } S_worker;
 
 /* The fingerprint of a job's output, with the event-store values it read
@@ -3140,7 +3147,9 @@ static int S_range(site *s, const S_page *p, long long lo, long long hi, cJSON *
         return 1;
     if (!locked)
         pthread_mutex_lock(&s->mu);
+    int paused = jarena_pause(); /* the provider may keep what it makes */
     int rc = s->opts.range(s->opts.data_ud, p->data_list, lo, hi, items, top, err);
+    jarena_resume(paused);
     if (!locked)
         pthread_mutex_unlock(&s->mu);
     if (rc != 0) {
@@ -3670,9 +3679,16 @@ static int S_job_run(S_worker *w, const S_job *j, folio_err *err)
     if (j->type == T_ALIAS)
         return S_alias(w, j, err);
     site *s = w->s;
+    /* a data page's pages come and go in one job: those stay on malloc */
+    jarena *ja = j->type == T_PAGE && s->pages[j->idx].data_name ? NULL : w->ja;
+    if (ja)
+        jarena_enter(ja);
     cJSON *ctx = cJSON_CreateObject();
-    if (!ctx)
+    if (!ctx) {
+        if (ja)
+            jarena_enter(NULL);
         return err_set(err, "out of memory");
+    }
     S_out o = {0};
     S_rctx r = {w->call, -1, "", 0, {{0}, 0, 1}};
     int rc = S_job_ctx(s, j, ctx, &o, err);
@@ -3687,7 +3703,12 @@ static int S_job_run(S_worker *w, const S_job *j, folio_err *err)
         else
             rc = S_emit(w, &o, ctx, &r, err);
     }
-    cJSON_Delete(ctx);
+    if (ja) {
+        jarena_enter(NULL);
+        jarena_reset(ja);
+    } else {
+        cJSON_Delete(ctx);
+    }
     return rc;
 }
 
@@ -4759,7 +4780,10 @@ static int S_covers(site *s, folio_err *err)
 static int S_cover_add(site *s, int i, cJSON *o)
 {
     folio_err e;
-    if (S_cover_make(s, (size_t)i, &e) != 0)
+    int paused = jarena_pause(); /* a cover is made once, for the build */
+    int rc = S_cover_make(s, (size_t)i, &e);
+    jarena_resume(paused);
+    if (rc != 0)
         return -1;
     pthread_mutex_lock(&s->mu);
     cJSON *v = s->pages[i].cover ? cJSON_Duplicate(s->pages[i].cover, 1) : NULL;
@@ -4964,7 +4988,7 @@ static int S_jsonld(site *s, cJSON *ctx)
             rc = buf_puts(&b, *c == '<' ? "\\u003c" : *c == '>' ? "\\u003e" : "\\u0026");
         c += *c ? 1 : 0;
     }
-    free(js);
+    cJSON_free(js);
     if (rc == 0 && !cJSON_AddStringToObject(page, "jsonld", b.ptr ? b.ptr : ""))
         rc = -1;
     buf_free(&b);
@@ -5000,6 +5024,13 @@ site *site_open(const folio_config *cfg, const site_opts *opts, folio_err *err)
     }
     pthread_mutex_init(&s->mu, NULL);
     s->cache_fd = s->spill_fd = -1;
+    /* before any render thread: the hooks are process-wide */
+    if (jarena_hooks() != 0) {
+        err_set(err, "cannot set up cJSON's allocator");
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+        return NULL;
+    }
     atomic_init(&s->spill_end, 0);
     s->cfg = cfg;
     if (opts)
@@ -5137,6 +5168,7 @@ static void *S_worker_new(void *ud)
         w->call = b->call;
         w->out = b->out;
         w->mode = b->mode;
+        w->ja = jarena_new(S_JOB_ARENA); /* NULL: cJSON stays on malloc */
     }
     return w;
 }
@@ -5167,6 +5199,7 @@ static void S_worker_done(void *ud, void *tls)
     pthread_mutex_unlock(&b->mu);
     free(w->deps.v);
     buf_free(&w->html);
+    jarena_free(w->ja);
     free(w);
 }
 
