@@ -110,24 +110,34 @@ int buf_add_pct(buf *b, const char *s, const char *keep)
     return rc;
 }
 
+/* Every visitor-facing value goes through here, a million times a build:
+ * runs without a special character are found by table and copied whole. */
 int buf_add_html(buf *b, const char *s, size_t len)
 {
-    size_t start = 0;
-    for (size_t i = 0; i < len; i++) {
-        const char *rep;
-        switch (s[i]) {
-        case '&': rep = "&amp;"; break;
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '"': rep = "&quot;"; break;
-        case '\'': rep = "&#39;"; break;
-        default: continue;
-        }
-        if (buf_add(b, s + start, i - start) != 0 || buf_puts(b, rep) != 0)
+    static const unsigned char esc[256] = {['&'] = 1, ['<'] = 2, ['>'] = 3, ['"'] = 4,
+                                           ['\''] = 5};
+    static const char rep[6][8] = {"", "&amp;", "&lt;", "&gt;", "&quot;", "&#39;"};
+    static const unsigned char replen[6] = {0, 5, 4, 4, 6, 5};
+    const unsigned char *p = (const unsigned char *)s, *end = len ? p + len : p;
+    for (;;) {
+        const unsigned char *run = p;
+        while (p < end && !esc[*p])
+            p++;
+        size_t n = (size_t)(p - run);
+        /* the run and the entity after it (copied as 8 bytes) in one growth */
+        if (buf_grow(b, n + sizeof rep[0]) != 0)
             return -1;
-        start = i + 1;
+        if (n)
+            memcpy(b->ptr + b->len, run, n);
+        b->len += n;
+        if (p == end)
+            break;
+        memcpy(b->ptr + b->len, rep[esc[*p]], sizeof rep[0]);
+        b->len += replen[esc[*p]];
+        p++;
     }
-    return buf_add(b, s + start, len - start);
+    b->ptr[b->len] = '\0';
+    return 0;
 }
 
 char *buf_detach(buf *b, size_t *len)
