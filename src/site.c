@@ -336,25 +336,61 @@ static int S_list_per(const site *s, const S_list *l)
                               : s->cfg->paginate;
 }
 
-/* Adds KEY, KEY_long (in date_format) and KEY_iso for a time. */
-static int S_add_dates(const site *s, cJSON *o, const char *key, long long ms)
+/* Adds v (NULL: out of memory) under key, a literal: cJSON keeps the
+ * pointer instead of a copy, for the fields every page value has. */
+static int S_put(cJSON *o, const char *key, cJSON *v)
+{
+    if (!v || !cJSON_AddItemToObjectCS(o, key, v)) {
+        cJSON_Delete(v);
+        return -1;
+    }
+    return 0;
+}
+
+/* v as n digits at p; the end. */
+static char *S_digits(char *p, int v, int n)
+{
+    for (int k = n - 1; k >= 0; k--, v /= 10)
+        p[k] = (char)('0' + v % 10);
+    return p + n;
+}
+
+/* Adds KEY, KEY_long (in date_format) and KEY_iso for a time: keys[0..2]
+ * are those names, literals. Lists show a page's dates again and again,
+ * so the plain forms are written here rather than through printf. */
+static int S_add_dates(const site *s, cJSON *o, const char *const keys[3], long long ms)
 {
     time_t t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
     struct tm tm;
     if (!gmtime_r(&t, &tm))
         return -1;
-    char d[32], l[64], iso[48], k[32];
-    snprintf(d, sizeof d, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+    char d[32], l[64], iso[48];
+    int year = tm.tm_year + 1900;
+    if (year >= 0 && year <= 9999) {
+        char *p = S_digits(d, year, 4);
+        *p++ = '-';
+        p = S_digits(p, tm.tm_mon + 1, 2);
+        *p++ = '-';
+        *S_digits(p, tm.tm_mday, 2) = '\0';
+        memcpy(iso, d, 10);
+        p = iso + 10;
+        *p++ = 'T';
+        p = S_digits(p, tm.tm_hour, 2);
+        *p++ = ':';
+        p = S_digits(p, tm.tm_min, 2);
+        *p++ = ':';
+        p = S_digits(p, tm.tm_sec, 2);
+        *p++ = 'Z';
+        *p = '\0';
+    } else {
+        snprintf(d, sizeof d, "%04d-%02d-%02d", year, tm.tm_mon + 1, tm.tm_mday);
+        snprintf(iso, sizeof iso, "%sT%02d:%02d:%02dZ", d, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    }
     if (theme_format_date(&s->theme, ms, l, sizeof l) != 0)
         return -1;
-    snprintf(iso, sizeof iso, "%sT%02d:%02d:%02dZ", d, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    if (!cJSON_AddStringToObject(o, key, d))
-        return -1;
-    snprintf(k, sizeof k, "%s_long", key);
-    if (!cJSON_AddStringToObject(o, k, l))
-        return -1;
-    snprintf(k, sizeof k, "%s_iso", key);
-    return cJSON_AddStringToObject(o, k, iso) ? 0 : -1;
+    return S_put(o, keys[0], cJSON_CreateString(d)) || S_put(o, keys[1], cJSON_CreateString(l)) ||
+                   S_put(o, keys[2], cJSON_CreateString(iso))
+               ? -1 : 0;
 }
 
 static char *S_permalink(const site *s, const char *url)
@@ -1761,15 +1797,15 @@ static int S_meta(site *s, int i, folio_err *err)
 
 static int S_page_tags(const site *s, const S_page *p, cJSON *o)
 {
-    cJSON *tags = cJSON_AddArrayToObject(o, "tags");
-    if (!tags)
+    cJSON *tags = cJSON_CreateArray();
+    if (S_put(o, "tags", tags) != 0)
         return -1;
     for (size_t t = 0; p->tagidx && t < p->c.ntags; t++) {
         const S_list *l = &s->tags[p->tagidx[t]];
         cJSON *e = cJSON_CreateObject();
-        if (!e || !cJSON_AddStringToObject(e, "name", p->c.tags[t]) ||
-            !cJSON_AddStringToObject(e, "slug", l->slug) ||
-            !cJSON_AddStringToObject(e, "url", l->url) || S_add_list_obj(tags, e) != 0) {
+        if (!e || S_put(e, "name", cJSON_CreateString(p->c.tags[t])) ||
+            S_put(e, "slug", cJSON_CreateString(l->slug)) ||
+            S_put(e, "url", cJSON_CreateString(l->url)) || S_add_list_obj(tags, e) != 0) {
             cJSON_Delete(e);
             return -1;
         }
@@ -1779,10 +1815,13 @@ static int S_page_tags(const site *s, const S_page *p, cJSON *o)
 
 static int S_link(cJSON *o, const char *key, const S_page *p)
 {
-    cJSON *l = cJSON_AddObjectToObject(o, key);
-    return l && cJSON_AddStringToObject(l, "title", p->c.title) &&
-           cJSON_AddStringToObject(l, "url", p->url) ? 0 : -1;
+    cJSON *l = cJSON_CreateObject();
+    return S_put(o, key, l) || S_put(l, "title", cJSON_CreateString(p->c.title)) ||
+           S_put(l, "url", cJSON_CreateString(p->url)) ? -1 : 0;
 }
+
+static const char *const S_date_keys[3] = {"date", "date_long", "date_iso"};
+static const char *const S_lastmod_keys[3] = {"lastmod", "lastmod_long", "lastmod_iso"};
 
 /* A PAGE value; content is the page's HTML or NULL in lists. */
 static cJSON *S_page_obj(site *s, int i, const char *content)
@@ -1793,17 +1832,17 @@ static cJSON *S_page_obj(site *s, int i, const char *content)
                      : i == s->page404 ? "404" : "page";
     cJSON *o = cJSON_CreateObject();
     char *perma = S_permalink(s, p->url);
-    int ok = o && perma && cJSON_AddStringToObject(o, "title", p->c.title) &&
-             cJSON_AddStringToObject(o, "kind", kind) &&
-             cJSON_AddStringToObject(o, "url", p->url) &&
-             cJSON_AddStringToObject(o, "permalink", perma) &&
-             cJSON_AddStringToObject(o, "section", p->c.section) &&
-             (p->c.date < 0 || S_add_dates(s, o, "date", p->c.date) == 0) &&
-             (p->c.lastmod < 0 || S_add_dates(s, o, "lastmod", p->c.lastmod) == 0) &&
-             (!content || cJSON_AddStringToObject(o, "content", content)) &&
+    int ok = o && perma && !S_put(o, "title", cJSON_CreateString(p->c.title)) &&
+             !S_put(o, "kind", cJSON_CreateString(kind)) &&
+             !S_put(o, "url", cJSON_CreateString(p->url)) &&
+             !S_put(o, "permalink", cJSON_CreateString(perma)) &&
+             !S_put(o, "section", cJSON_CreateString(p->c.section)) &&
+             (p->c.date < 0 || S_add_dates(s, o, S_date_keys, p->c.date) == 0) &&
+             (p->c.lastmod < 0 || S_add_dates(s, o, S_lastmod_keys, p->c.lastmod) == 0) &&
+             (!content || !S_put(o, "content", cJSON_CreateString(content))) &&
              S_page_tags(s, p, o) == 0 &&
-             cJSON_AddItemToObject(o, "params", cJSON_Duplicate(p->c.params, 1)) &&
-             (!p->c.draft || cJSON_AddTrueToObject(o, "draft")) &&
+             !S_put(o, "params", cJSON_Duplicate(p->c.params, 1)) &&
+             (!p->c.draft || !S_put(o, "draft", cJSON_CreateTrue())) &&
              (p->prev < 0 || S_link(o, "prev", &s->pages[p->prev]) == 0) &&
              (p->next < 0 || S_link(o, "next", &s->pages[p->next]) == 0) &&
              S_cover_add(s, i, o) == 0;
@@ -1813,13 +1852,13 @@ static cJSON *S_page_obj(site *s, int i, const char *content)
         if (S_meta(s, i, &err) != 0) {
             ok = 0;
         } else {
-            ok = cJSON_AddStringToObject(o, "summary", p->c.summary ? p->c.summary : "") &&
-                 cJSON_AddNumberToObject(o, "words", p->words) &&
-                 cJSON_AddNumberToObject(o, "reading_minutes",
-                                         content_reading_minutes(p->words));
+            ok = !S_put(o, "summary", cJSON_CreateString(p->c.summary ? p->c.summary : "")) &&
+                 !S_put(o, "words", cJSON_CreateNumber(p->words)) &&
+                 !S_put(o, "reading_minutes",
+                        cJSON_CreateNumber(content_reading_minutes(p->words)));
         }
     } else if (ok) {
-        ok = cJSON_AddStringToObject(o, "summary", p->c.summary ? p->c.summary : "") != NULL;
+        ok = !S_put(o, "summary", cJSON_CreateString(p->c.summary ? p->c.summary : ""));
     }
     if (!ok) {
         cJSON_Delete(o);
