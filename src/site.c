@@ -347,6 +347,14 @@ static int S_put(cJSON *o, const char *key, cJSON *v)
     return 0;
 }
 
+/* A string value that points at str instead of copying it: for what the
+ * site keeps (a page's title, URL, tags...) and outlives every context.
+ * NULL, as cJSON_CreateString(NULL) is, for no string. */
+static cJSON *S_ref(const char *str)
+{
+    return str ? cJSON_CreateStringReference(str) : NULL;
+}
+
 /* v as n digits at p; the end. */
 static char *S_digits(char *p, int v, int n)
 {
@@ -1803,9 +1811,8 @@ static int S_page_tags(const site *s, const S_page *p, cJSON *o)
     for (size_t t = 0; p->tagidx && t < p->c.ntags; t++) {
         const S_list *l = &s->tags[p->tagidx[t]];
         cJSON *e = cJSON_CreateObject();
-        if (!e || S_put(e, "name", cJSON_CreateString(p->c.tags[t])) ||
-            S_put(e, "slug", cJSON_CreateString(l->slug)) ||
-            S_put(e, "url", cJSON_CreateString(l->url)) || S_add_list_obj(tags, e) != 0) {
+        if (!e || S_put(e, "name", S_ref(p->c.tags[t])) || S_put(e, "slug", S_ref(l->slug)) ||
+            S_put(e, "url", S_ref(l->url)) || S_add_list_obj(tags, e) != 0) {
             cJSON_Delete(e);
             return -1;
         }
@@ -1816,8 +1823,8 @@ static int S_page_tags(const site *s, const S_page *p, cJSON *o)
 static int S_link(cJSON *o, const char *key, const S_page *p)
 {
     cJSON *l = cJSON_CreateObject();
-    return S_put(o, key, l) || S_put(l, "title", cJSON_CreateString(p->c.title)) ||
-           S_put(l, "url", cJSON_CreateString(p->url)) ? -1 : 0;
+    return S_put(o, key, l) || S_put(l, "title", S_ref(p->c.title)) ||
+           S_put(l, "url", S_ref(p->url)) ? -1 : 0;
 }
 
 static const char *const S_date_keys[3] = {"date", "date_long", "date_iso"};
@@ -1832,11 +1839,10 @@ static cJSON *S_page_obj(site *s, int i, const char *content)
                      : i == s->page404 ? "404" : "page";
     cJSON *o = cJSON_CreateObject();
     char *perma = S_permalink(s, p->url);
-    int ok = o && perma && !S_put(o, "title", cJSON_CreateString(p->c.title)) &&
-             !S_put(o, "kind", cJSON_CreateString(kind)) &&
-             !S_put(o, "url", cJSON_CreateString(p->url)) &&
+    int ok = o && perma && !S_put(o, "title", S_ref(p->c.title)) &&
+             !S_put(o, "kind", S_ref(kind)) && !S_put(o, "url", S_ref(p->url)) &&
              !S_put(o, "permalink", cJSON_CreateString(perma)) &&
-             !S_put(o, "section", cJSON_CreateString(p->c.section)) &&
+             !S_put(o, "section", S_ref(p->c.section)) &&
              (p->c.date < 0 || S_add_dates(s, o, S_date_keys, p->c.date) == 0) &&
              (p->c.lastmod < 0 || S_add_dates(s, o, S_lastmod_keys, p->c.lastmod) == 0) &&
              (!content || !S_put(o, "content", cJSON_CreateString(content))) &&
@@ -1852,13 +1858,13 @@ static cJSON *S_page_obj(site *s, int i, const char *content)
         if (S_meta(s, i, &err) != 0) {
             ok = 0;
         } else {
-            ok = !S_put(o, "summary", cJSON_CreateString(p->c.summary ? p->c.summary : "")) &&
+            ok = !S_put(o, "summary", S_ref(p->c.summary ? p->c.summary : "")) &&
                  !S_put(o, "words", cJSON_CreateNumber(p->words)) &&
                  !S_put(o, "reading_minutes",
                         cJSON_CreateNumber(content_reading_minutes(p->words)));
         }
     } else if (ok) {
-        ok = !S_put(o, "summary", cJSON_CreateString(p->c.summary ? p->c.summary : ""));
+        ok = !S_put(o, "summary", S_ref(p->c.summary ? p->c.summary : ""));
     }
     if (!ok) {
         cJSON_Delete(o);
@@ -5014,7 +5020,10 @@ static int S_jsonld(site *s, cJSON *ctx)
               : !strcmp(kind->valuestring, "page") ? S_ld_work(s, page) : NULL;
     if (!ld)
         return strcmp(kind->valuestring, "home") && strcmp(kind->valuestring, "page") ? 0 : -1;
-    char *js = cJSON_PrintUnformatted(ld);
+    /* most pages' JSON-LD fits a stack buffer: no buffer grown by copies */
+    char small[4096];
+    char *js = cJSON_PrintPreallocated(ld, small, (int)sizeof small, 0) ? small
+               : cJSON_PrintUnformatted(ld);
     cJSON_Delete(ld);
     buf b = BUF_INIT;
     int rc = js ? 0 : -1;
@@ -5027,7 +5036,8 @@ static int S_jsonld(site *s, cJSON *ctx)
             rc = buf_puts(&b, *c == '<' ? "\\u003c" : *c == '>' ? "\\u003e" : "\\u0026");
         c += *c ? 1 : 0;
     }
-    cJSON_free(js);
+    if (js != small)
+        cJSON_free(js);
     if (rc == 0 && !cJSON_AddStringToObject(page, "jsonld", b.ptr ? b.ptr : ""))
         rc = -1;
     buf_free(&b);
