@@ -60,7 +60,8 @@ int buf_grow(buf *b, size_t extra)
 
 int buf_add(buf *b, const char *data, size_t len)
 {
-    if (buf_grow(b, len) != 0)
+    /* a page is built from a few thousand small appends: most fit */
+    if (len >= b->cap - b->len && buf_grow(b, len) != 0)
         return -1;
     if (len)
         memcpy(b->ptr + b->len, data, len);
@@ -152,7 +153,7 @@ int buf_add_html(buf *b, const char *s, size_t len)
         p = S_html_run(p, end);
         size_t n = (size_t)(p - run);
         /* the run and the entity after it (copied as 8 bytes) in one growth */
-        if (buf_grow(b, n + sizeof rep[0]) != 0)
+        if (n + sizeof rep[0] >= b->cap - b->len && buf_grow(b, n + sizeof rep[0]) != 0)
             return -1;
         if (n)
             memcpy(b->ptr + b->len, run, n);
