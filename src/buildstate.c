@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define S_MAGIC "folio-state 6\n"
+#define S_MAGIC "folio-state 7\n"
 #define S_END "end\n"
 #define S_NIL UINT32_MAX /* a NULL string */
 
@@ -76,13 +76,41 @@ static int S_page(buf *b, const content_page *p)
     return rc ? -1 : 0;
 }
 
-/* Writes out what b holds once it is big enough (fd < 0: keeps it all). */
-static int S_flush(buf *b, int fd, size_t at_least)
+/* What a reader's block for a record takes (S_balloc): each string and
+ * its NUL, each array of pointers with room to align it. Written before
+ * the record, so that it is read once, not measured first. */
+static size_t S_need_str(const char *s)
+{
+    return s ? strlen(s) + 1 : 0;
+}
+
+static size_t S_need_strv(char *const *v, size_t n)
+{
+    size_t sz = (n ? n : 1) * sizeof(char *) + sizeof(char *) - 1;
+    for (size_t i = 0; i < n; i++)
+        sz += S_need_str(v[i]);
+    return sz;
+}
+
+static uint32_t S_need(const bstate_src *s)
+{
+    const content_page *p = &s->page;
+    size_t sz = S_need_str(p->file) + S_need_str(p->section) + S_need_str(p->title) +
+                S_need_str(p->slug) + S_need_str(p->layout) + S_need_str(p->summary) +
+                S_need_strv(p->tags, p->ntags) + S_need_strv(p->aliases, p->naliases) +
+                S_need_str(p->warnings) + S_need_str(s->body_summary);
+    return sz < UINT32_MAX ? (uint32_t)sz : UINT32_MAX;
+}
+
+/* Writes out what b holds once it is big enough (fd < 0: keeps it all);
+ * *out counts the bytes written. */
+static int S_flush(buf *b, int fd, size_t at_least, long long *out)
 {
     if (fd < 0 || b->len < at_least)
         return 0;
     if (util_write_all(fd, b->ptr, b->len) != 0)
         return -1;
+    *out += (long long)b->len;
     b->len = 0;
     return 0;
 }
@@ -91,10 +119,11 @@ static int S_flush(buf *b, int fd, size_t at_least)
 
 /* What b holds, then len bytes of in at off, appended to out (the copy
  * in the kernel where it can, else through b). */
-static int S_copy_run(buf *b, int out, int in, long long off, size_t len)
+static int S_copy_run(buf *b, int out, int in, long long off, size_t len, long long *pos)
 {
-    if (S_flush(b, out, 0) != 0)
+    if (S_flush(b, out, 0, pos) != 0)
         return -1;
+    *pos += (long long)len;
     loff_t o = (loff_t)off;
     size_t done = 0;
     while (done < len) {
@@ -118,6 +147,7 @@ static int S_copy_run(buf *b, int out, int in, long long off, size_t len)
 
 static int S_encode(const bstate *st, buf *b, int fd)
 {
+    long long pos = 0, mid = 0; /* bytes written; where record nsrcs/2 starts */
     int rc = buf_puts(b, S_MAGIC) || S_str(b, st->stamp) || S_u32(b, (uint32_t)st->ntpl);
     for (size_t i = 0; rc == 0 && i < st->ntpl; i++)
         rc = S_str(b, st->tpl_names[i]) ||
@@ -134,7 +164,7 @@ static int S_encode(const bstate *st, buf *b, int fd)
         rc = S_str(b, o->path) || S_u32(b, (uint32_t)o->set) || S_u32(b, o->flags & ~BSTATE_BORROWED) ||
              S_str(b, o->names) || buf_add(b, (const char *)o->fp, BSTATE_HASH) ||
              (o->names && buf_add(b, (const char *)o->jfp, BSTATE_HASH)) ||
-             S_flush(b, fd, S_CHUNK);
+             S_flush(b, fd, S_CHUNK, &pos);
     }
     rc = rc || buf_add(b, (const char *)st->graph, BSTATE_HASH) ||
          S_u32(b, (uint32_t)st->nsrc_hash) ||
@@ -145,6 +175,8 @@ static int S_encode(const bstate *st, buf *b, int fd)
     long long roff = 0;
     size_t rlen = 0;
     for (size_t i = 0; rc == 0 && i < st->nsrcs; i++) {
+        if (i == st->nsrcs / 2) /* a raw run not copied yet goes first */
+            mid = pos + (long long)b->len + (long long)rlen;
         bstate_src one;
         if (!st->srcs)
             st->src_at(st->src_ud, i, &one);
@@ -154,7 +186,7 @@ static int S_encode(const bstate *st, buf *b, int fd)
                 rlen += s->raw_len;
                 continue;
             }
-            if (rlen && S_copy_run(b, fd, rfd, roff, rlen) != 0) {
+            if (rlen && S_copy_run(b, fd, rfd, roff, rlen, &pos) != 0) {
                 rc = -1;
                 break;
             }
@@ -163,23 +195,33 @@ static int S_encode(const bstate *st, buf *b, int fd)
             rlen = s->raw_len;
             continue;
         }
-        if (rlen && S_copy_run(b, fd, rfd, roff, rlen) != 0) {
+        if (rlen && S_copy_run(b, fd, rfd, roff, rlen, &pos) != 0) {
             rc = -1;
             break;
         }
         rlen = 0;
-        rc = rc || S_page(b, &s->page) || S_i64(b, s->size) || S_i64(b, s->mtime_ns) ||
+        rc = rc || S_u32(b, S_need(s)) || S_page(b, &s->page) || S_i64(b, s->size) || S_i64(b, s->mtime_ns) ||
              S_i64(b, s->ctime_ns) || S_i64(b, (long long)s->ino) ||
              S_u32(b, (uint32_t)s->racy) || buf_add(b, (const char *)s->hash, BSTATE_HASH) ||
              S_u32(b, (uint32_t)s->meta) || S_u32(b, (uint32_t)s->words) ||
              S_str(b, s->body_summary) ||
              (s->links_lazy ? S_str_at(b, s->links_fd, s->links_off, s->links_len)
                             : S_str(b, s->links)) ||
-             S_flush(b, fd, S_CHUNK);
+             S_flush(b, fd, S_CHUNK, &pos);
     }
-    if (rc == 0 && rlen && S_copy_run(b, fd, rfd, roff, rlen) != 0)
+    if (rc == 0 && rlen && S_copy_run(b, fd, rfd, roff, rlen, &pos) != 0)
         rc = -1;
-    return rc || buf_puts(b, S_END) || S_flush(b, fd, 0) ? -1 : 0;
+    long long dirs_at = pos + (long long)b->len;
+    rc = rc || S_u32(b, (uint32_t)st->ndirs);
+    for (size_t i = 0; rc == 0 && i < st->ndirs; i++) {
+        const bstate_dir *d = &st->dirs[i];
+        rc = S_str(b, d->path) || S_i64(b, d->mtime_ns) || S_i64(b, d->ctime_ns) ||
+             S_i64(b, (long long)d->ino) || S_u32(b, (uint32_t)d->racy);
+    }
+    /* last, where a reader finds them first: where the folders are, and
+     * where the second half of the records starts */
+    return rc || S_i64(b, dirs_at) || S_i64(b, mid) || buf_puts(b, S_END) ||
+                   S_flush(b, fd, 0, &pos) ? -1 : 0;
 }
 
 int bstate_encode(const bstate *st, buf *b)
@@ -307,35 +349,6 @@ static size_t S_skipstr(S_rd *r)
     return (size_t)n + 1;
 }
 
-static size_t S_skipstrv(S_rd *r)
-{
-    size_t n = S_rcount(r, 4);
-    size_t sz = (n ? n : 1) * sizeof(char *) + sizeof(char *) - 1;
-    for (size_t i = 0; i < n && !r->bad; i++)
-        sz += S_skipstr(r);
-    return sz;
-}
-
-/* Past one content record (the layout S_rsrc reads): the size of the
- * block its strings and arrays take. */
-static size_t S_skipsrc(S_rd *r)
-{
-    size_t sz = S_skipstr(r);     /* file */
-    (void)S_ru32(r);              /* kind */
-    for (int k = 0; k < 5; k++)   /* section title slug layout summary */
-        sz += S_skipstr(r);
-    (void)S_take(r, 8 + 8 + 4 + 8); /* date lastmod draft weight */
-    sz += S_skipstrv(r);          /* tags */
-    sz += S_skipstrv(r);          /* aliases */
-    (void)S_skipstr(r);           /* params: parsed, not copied */
-    (void)S_take(r, 8 + 4);       /* body_offset body_line */
-    sz += S_skipstr(r);           /* warnings */
-    (void)S_take(r, 4 * 8 + 4 + BSTATE_HASH + 4 + 4); /* stat racy hash meta words */
-    sz += S_skipstr(r);           /* body_summary */
-    size_t links = S_skipstr(r);
-    return sz + (r->lazy ? 0 : links);
-}
-
 static char **S_rstrv(S_rd *r, size_t *n)
 {
     *n = S_rcount(r, 4);
@@ -410,9 +423,8 @@ static void S_rpage(S_rd *r, content_page *p, unsigned char phash[BSTATE_HASH], 
 static void S_rsrc(S_rd *r, bstate_src *s)
 {
     const char *at = r->p;
-    S_rd probe = *r;
-    size_t need = S_skipsrc(&probe);
-    char *blk = probe.bad ? NULL : malloc(need ? need : 1);
+    size_t need = S_ru32(r); /* its block: S_need's count */
+    char *blk = r->bad || need > (size_t)(r->end - r->p) * 4 + 64 ? NULL : malloc(need ? need : 1);
     if (!blk) {
         r->bad = 1;
         return;
@@ -429,6 +441,7 @@ static void S_rsrc(S_rd *r, bstate_src *s)
     s->meta = (int)S_ru32(r);
     s->words = (int)S_ru32(r);
     s->body_summary = S_rstr(r);
+    r->bp = r->bend = NULL; /* the links, when read, are a string of their own */
     if (r->lazy) {
         uint32_t n = S_ru32(r);
         s->links_off = (long long)(r->p - r->base);
@@ -440,7 +453,6 @@ static void S_rsrc(S_rd *r, bstate_src *s)
     } else {
         s->links = S_rstr(r);
     }
-    r->bp = r->bend = NULL;
     s->raw_off = (long long)(at - r->base);
     s->raw_len = (size_t)(r->p - at);
     s->raw_fd = -1;
@@ -549,10 +561,12 @@ static void *S_rrange_main(void *arg)
 }
 
 /* The records, in two halves at once when there are many: decoding is
- * allocation, and a big site's parse cache is read at every build. (Each
- * half gives back the mapping behind it; a page given back early is read
- * from the file again: the mapping is private and never written.) */
-static void S_rsrcs(S_rd *r, bstate *st)
+ * allocation, and a big site's parse cache is read at every build. The
+ * second half starts where the writer said (mid, from the file's end),
+ * and the first must end there. (Each half gives back the mapping behind
+ * it; a page given back early is read from the file again: the mapping
+ * is private and never written.) */
+static void S_rsrcs(S_rd *r, bstate *st, long long mid)
 {
     size_t n = S_rcount(r, 64);
     if (!(st->srcs = calloc(n + 1, sizeof *st->srcs))) {
@@ -562,27 +576,46 @@ static void S_rsrcs(S_rd *r, bstate *st)
     S_rrange a = {*r, st->srcs, n, 0}, b = {*r, NULL, 0, 0};
     pthread_t th;
     int two = 0;
-    if (n >= 2048) {
+    const char *at = r->base + mid;
+    if (n >= 2048 && !r->bad && mid > r->p - r->base && mid < r->end - r->base) {
         a.n = n / 2;
-        for (size_t i = 0; i < a.n && !b.r.bad; i++)
-            S_skipsrc(&b.r);
-        b.r.dropped = (size_t)(b.r.p - b.r.base) / 4096 * 4096;
+        b.r.p = at;
+        b.r.dropped = (size_t)mid / 4096 * 4096;
         b.v = st->srcs + a.n;
         b.n = n - a.n;
-        two = !b.r.bad && pthread_create(&th, NULL, S_rrange_main, &b) == 0;
+        two = pthread_create(&th, NULL, S_rrange_main, &b) == 0;
         if (!two)
             a.n = n; /* one thread after all: from the start */
     }
     S_rrange_main(&a);
     if (two) {
         pthread_join(th, NULL);
-        a.r.bad |= b.r.bad;
+        a.r.bad |= b.r.bad || a.r.p != at;
         a.r.p = b.r.p;
     }
     /* with two halves every slot counts (on an error, bstate_free frees
      * them all: the ones not reached are zeroes) */
     st->nsrcs = two ? n : a.done;
     *r = a.r;
+}
+
+static void S_rdirs(S_rd *r, bstate *st)
+{
+    size_t n = S_rcount(r, 4 + 3 * 8 + 4);
+    if (!(st->dirs = calloc(n + 1, sizeof *st->dirs))) {
+        r->bad = 1;
+        return;
+    }
+    for (size_t i = 0; i < n && !r->bad; i++) {
+        bstate_dir *d = &st->dirs[st->ndirs++];
+        d->path = S_rstr(r);
+        d->mtime_ns = S_ri64(r);
+        d->ctime_ns = S_ri64(r);
+        d->ino = (unsigned long long)S_ri64(r);
+        d->racy = (int)S_ru32(r);
+        if (!d->path)
+            r->bad = 1;
+    }
 }
 
 int bstate_load(const char *path, int parts, bstate *st, folio_err *err)
@@ -623,7 +656,14 @@ int bstate_load(const char *path, int parts, bstate *st, folio_err *err)
     S_routs(&r, st, parts & BSTATE_OUTS);
     S_rgraph(&r, st);
     if (parts & BSTATE_SRCS) {
-        S_rsrcs(&r, st);
+        long long mid = -1;
+        if (len >= sizeof S_END - 1 + 8)
+            memcpy(&mid, src + len - (sizeof S_END - 1) - 8, 8);
+        S_rsrcs(&r, st, mid);
+        long long dirs_at = (long long)(r.p - r.base);
+        S_rdirs(&r, st);
+        if (S_ri64(&r) != dirs_at || S_ri64(&r) != mid)
+            r.bad = 1;
         const char *end = S_take(&r, sizeof S_END - 1);
         if (!end || memcmp(end, S_END, sizeof S_END - 1) != 0 || r.p != r.end)
             r.bad = 1;
@@ -635,6 +675,37 @@ int bstate_load(const char *path, int parts, bstate *st, folio_err *err)
         return err_set(err, "%s: not a state this folio wrote (or damaged)", path);
     }
     return 0;
+}
+
+int bstate_load_dirs(const char *path, bstate *st)
+{
+    memset(st, 0, sizeof *st);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    char tail[8 + 8 + sizeof S_END - 1];
+    if (fd < 0)
+        return -1;
+    int rc = -1;
+    char *blk = NULL;
+    long long at = 0, len;
+    if (fstat(fd, &sb) != 0 || (len = (long long)sb.st_size) < (long long)sizeof tail ||
+        util_pread_all(fd, tail, sizeof tail, len - (long long)sizeof tail) != 0 ||
+        memcmp(tail + 16, S_END, sizeof S_END - 1) != 0)
+        goto done;
+    memcpy(&at, tail, 8);
+    long long n = len - (long long)sizeof tail - at;
+    if (at <= 0 || n < 4 || n > (1 << 24) || !(blk = malloc((size_t)n)) ||
+        util_pread_all(fd, blk, (size_t)n, at) != 0)
+        goto done;
+    S_rd r = {blk, blk + n, 0, blk, 0, NULL, NULL, 0, -1};
+    S_rdirs(&r, st);
+    rc = r.bad || r.p != r.end ? -1 : 0;
+done:
+    free(blk);
+    close(fd);
+    if (rc != 0)
+        bstate_free(st);
+    return rc;
 }
 
 void bstate_free(bstate *st)
@@ -661,6 +732,9 @@ void bstate_free(bstate *st)
         content_page_free(&st->srcs[i].page);
     }
     free(st->srcs);
+    for (size_t i = 0; st->dirs && i < st->ndirs; i++)
+        free(st->dirs[i].path);
+    free(st->dirs);
     if (st->has_fd)
         close(st->fd);
     memset(st, 0, sizeof *st);

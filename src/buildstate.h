@@ -67,6 +67,16 @@ typedef struct bstate_src {
     int raw_fd;
 } bstate_src;
 
+/* A folder under content/ as the walk found it: while none of them
+ * changed, no file was added, removed or renamed, and the next build
+ * takes the records' names without walking. */
+typedef struct bstate_dir {
+    char *path;        /* "" for content/ itself, else "projects/2024" */
+    long long mtime_ns, ctime_ns;
+    unsigned long long ino;
+    int racy;          /* changed too close to its build to trust */
+} bstate_dir;
+
 typedef struct bstate_set {
     int *tpl;          /* indices into tpl_names */
     size_t n;
@@ -88,6 +98,8 @@ typedef struct bstate {
     size_t nsrc_hash;
     bstate_src *srcs;
     size_t nsrcs;
+    bstate_dir *dirs;  /* read with BSTATE_SRCS; none: the next build walks */
+    size_t ndirs;
     int fd;            /* BSTATE_KEEPFD, or -1 (0 in a zeroed bstate: never read) */
     int has_fd;
     /* Writing only: when srcs is NULL, record i is asked of src_at (so that
@@ -108,6 +120,9 @@ enum { BSTATE_OUTS = 1, BSTATE_SRCS = 2, BSTATE_KEEPFD = 4,
  * BSTATE_KEEPFD the file stays open in st->fd (else -1) for raw copies of
  * its records; bstate_free closes it. */
 int bstate_load(const char *path, int parts, bstate *st, folio_err *err);
+/* Only the folders of path's state (into st->dirs, st zeroed first): a
+ * few hundred bytes at its end, read before the rest. 0, or -1. */
+int bstate_load_dirs(const char *path, bstate *st);
 /* The hash of a page's params as cJSON prints them unformatted (len
  * bytes of json): what a record's phash holds. */
 void bstate_params_hash(const char *json, size_t len, unsigned char out[BSTATE_HASH]);

@@ -171,6 +171,9 @@ struct site {
     struct { unsigned mask; unsigned char fp[BSTATE_HASH]; } sitefp[32];
     size_t nsitefp;
     bstate cache;        /* OUT's state, for its parsed content */
+    struct S_bgload *preprev; /* the kept tree's state, read from site_open on */
+    bstate_dir *dirs;    /* content/'s folders as this build found them */
+    size_t ndirs;
     long long start_ns;  /* wall clock at open */
     char *stamp;
     S_inc *inc;          /* during site_build */
@@ -436,7 +439,50 @@ static int S_stamp_make(site *s, folio_err *err);
 typedef struct S_files {
     char **v;
     size_t n, cap;
+    int borrowed;        /* v's names belong to someone else */
+    int track;           /* S_walk records the folders it reads in d */
+    long long start_ns;  /* (then) the build's start, for racy folders */
+    bstate_dir *d;
+    size_t nd, dcap;
 } S_files;
+
+/* The folder S_walk is about to read, as it is before the read: a file
+ * added during it changes the folder after what is recorded. */
+static int S_files_dir(S_files *f, const char *rel, int fd)
+{
+    struct stat st;
+    if (!f->track || fstat(fd, &st) != 0)
+        return 0; /* unknown: the next build walks */
+    void *v = f->d;
+    if (util_grow(&v, &f->dcap, f->nd, sizeof *f->d, 16) != 0)
+        return -1;
+    f->d = v;
+    bstate_dir *d = &f->d[f->nd];
+    if (!(d->path = util_strdup(rel)))
+        return -1;
+    d->mtime_ns = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+    d->ctime_ns = (long long)st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec;
+    d->ino = (unsigned long long)st.st_ino;
+    /* as for files (S_state_src): a change in the same clock tick */
+    d->racy = d->mtime_ns > f->start_ns - 2000000000LL ||
+              d->ctime_ns > f->start_ns - 2000000000LL;
+    f->nd++;
+    return 0;
+}
+
+static int S_isdir_same(const bstate_dir *d, const struct stat *st)
+{
+    return S_ISDIR(st->st_mode) && d->ino == (unsigned long long)st->st_ino &&
+           d->mtime_ns == (long long)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec &&
+           d->ctime_ns == (long long)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
+}
+
+static void S_dirs_free(bstate_dir *d, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(d[i].path);
+    free(d);
+}
 
 static int S_files_add(S_files *f, const char *rel)
 {
@@ -463,7 +509,7 @@ static int S_walk(const char *root, const char *rel, const char *ext, S_files *f
     if (!d)
         return err_set(err, "%s: %s", dir, strerror(errno));
     struct dirent *e;
-    int rc = 0;
+    int rc = S_files_dir(f, rel, dirfd(d)) != 0 ? err_set(err, "out of memory") : 0;
     /* "REL/" once; each name goes after it (10,000 names: no printf each) */
     char sub[PATH_MAX];
     size_t pl = strlen(rel); /* shorter than dir, which fits */
@@ -579,27 +625,65 @@ static int S_run(int jobs, size_t n, S_task_fn fn, void *ud, void *(*tls_new)(vo
 
 /* A state file read on a thread of its own while the caller does other
  * work (on a big site both take milliseconds). */
-typedef struct S_bgload {
+struct S_bgload {
     pthread_t th;
     int started;
     char path[PATH_MAX];
     int parts, rc;
     bstate st;
     folio_err err;
-} S_bgload;
+    struct stat sb;     /* the file read, as it was before and after */
+    int sb_ok;
+    int want_map;       /* the outputs' map by path (S_outs_map), made there too */
+    size_t *map, mapcap;
+};
+typedef struct S_bgload S_bgload;
+
+static int S_same_file(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+           a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* Output path -> index + 1 into st->outs (open addressing, *cap a power
+ * of two): what S_inc_old looks up for each of a build's outputs. */
+static int S_outs_map(const bstate *st, size_t **map, size_t *cap)
+{
+    *cap = 64;
+    while (*cap < st->nouts * 2 + 2)
+        *cap *= 2;
+    if (!(*map = calloc(*cap, sizeof **map)))
+        return -1;
+    for (size_t i = 0; i < st->nouts; i++) {
+        size_t k = S_hash(st->outs[i].path) & (*cap - 1);
+        while ((*map)[k])
+            k = (k + 1) & (*cap - 1);
+        (*map)[k] = i + 1;
+    }
+    return 0;
+}
 
 static void *S_bgload_main(void *arg)
 {
     S_bgload *b = arg;
+    struct stat after;
+    b->sb_ok = stat(b->path, &b->sb) == 0;
     b->rc = bstate_load(b->path, b->parts, &b->st, &b->err);
+    b->sb_ok = b->sb_ok && stat(b->path, &after) == 0 && S_same_file(&b->sb, &after);
+    if (b->rc == 0 && b->want_map && S_outs_map(&b->st, &b->map, &b->mapcap) != 0)
+        b->map = NULL; /* made later, or out of memory then */
     return NULL;
 }
+
+#define S_BG_MAP 0x100 /* with BSTATE_OUTS: S_outs_map too */
 
 /* Starts reading dir/BSTATE_FILE (or reads it here, if no thread starts). */
 static void S_bgload_start(S_bgload *b, const char *dir, int parts)
 {
     memset(b, 0, sizeof *b);
-    b->parts = parts;
+    b->want_map = (parts & S_BG_MAP) != 0;
+    b->parts = parts & ~S_BG_MAP;
     if (snprintf(b->path, sizeof b->path, "%s/%s", dir, BSTATE_FILE) >= (int)sizeof b->path) {
         b->rc = err_set(&b->err, "%s: path too long", dir);
         return;
@@ -607,6 +691,19 @@ static void S_bgload_start(S_bgload *b, const char *dir, int parts)
     b->started = pthread_create(&b->th, NULL, S_bgload_main, b) == 0;
     if (!b->started)
         S_bgload_main(b);
+}
+
+/* The OUT's kept tree (.OUT.prev beside it), as site_build finds it. */
+static int S_prev_path(const char *out, char *prev, size_t n)
+{
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", out);
+    char *sl = strrchr(parent, '/');
+    const char *base = sl ? sl + 1 : out;
+    if (sl && sl != parent)
+        *sl = '\0';
+    int k = snprintf(prev, n, "%s/.%s.prev", sl ? parent : ".", base);
+    return k < 0 || (size_t)k >= n ? -1 : 0;
 }
 
 /* Its result, as bstate_load's: the state moves to *st. */
@@ -620,6 +717,19 @@ static int S_bgload_join(S_bgload *b, bstate *st, folio_err *err)
     if (b->rc < 0 && err)
         *err = b->err;
     return b->rc;
+}
+
+/* A load nobody took: joined, its state freed (and b, when it was
+ * allocated for it). */
+static void S_bgload_drop(S_bgload *b, int allocated)
+{
+    bstate unused;
+    S_bgload_join(b, &unused, NULL);
+    bstate_free(&unused);
+    free(b->map);
+    b->map = NULL;
+    if (allocated)
+        free(b);
 }
 
 typedef struct S_readctx {
@@ -1010,6 +1120,61 @@ static int S_cache_order(const bstate *c, S_files *f)
     return ok;
 }
 
+/* Whether content/'s folders are as the live tree's state recorded them
+ * (then no file was added, removed or renamed since, and the state's
+ * records name the files: no walk). seen gets them either way. */
+static int S_dirs_unchanged(const site *s, bstate *seen)
+{
+    char path[PATH_MAX];
+    if (s->opts.full ||
+        snprintf(path, sizeof path, "%s/%s", s->out, BSTATE_FILE) >= (int)sizeof path ||
+        bstate_load_dirs(path, seen) != 0) {
+        memset(seen, 0, sizeof *seen);
+        return 0;
+    }
+    int dfd = open(s->cfg->content_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int same = dfd >= 0 && seen->ndirs > 0;
+    for (size_t i = 0; same && i < seen->ndirs; i++) {
+        const bstate_dir *d = &seen->dirs[i];
+        struct stat st;
+        same = !d->racy && fstatat(dfd, *d->path ? d->path : ".", &st, 0) == 0 &&
+               S_isdir_same(d, &st);
+    }
+    if (dfd >= 0)
+        close(dfd);
+    return same;
+}
+
+/* The files the cache's records name, borrowed (sorted, as the records
+ * are), with its folders, when its folders are those checked (seen): -1
+ * when they are not (another build swapped the state between the reads),
+ * and f is left empty for a walk. */
+static int S_files_of_cache(const bstate *c, bstate *seen, S_files *f)
+{
+    int ok = c->ndirs == seen->ndirs && c->nsrcs > 0;
+    for (size_t i = 0; ok && i < c->ndirs; i++)
+        ok = !strcmp(c->dirs[i].path, seen->dirs[i].path) &&
+             c->dirs[i].mtime_ns == seen->dirs[i].mtime_ns &&
+             c->dirs[i].ctime_ns == seen->dirs[i].ctime_ns && c->dirs[i].ino == seen->dirs[i].ino;
+    for (size_t i = 0; ok && i < c->nsrcs; i++)
+        ok = c->srcs[i].page.file &&
+             (i == 0 || strcmp(c->srcs[i - 1].page.file, c->srcs[i].page.file) < 0);
+    if (ok && !(f->v = malloc(c->nsrcs * sizeof *f->v)))
+        ok = 0;
+    if (!ok)
+        return -1;
+    for (size_t i = 0; i < c->nsrcs; i++)
+        f->v[i] = c->srcs[i].page.file;
+    f->n = f->cap = c->nsrcs;
+    f->borrowed = 1;
+    /* what the next build checks: the same folders, as they still are */
+    f->d = seen->dirs;
+    f->nd = seen->ndirs;
+    seen->dirs = NULL;
+    seen->ndirs = 0;
+    return 0;
+}
+
 static int S_read_content(site *s, folio_err *err)
 {
     S_files f = {0};
@@ -1028,8 +1193,12 @@ static int S_read_content(site *s, folio_err *err)
     } else {
         S_bgload_start(&bg, s->out, BSTATE_SRCS | BSTATE_KEEPFD | BSTATE_LAZYLINKS);
         folio_err ce;
-        int walked = S_walk(s->cfg->content_dir, "", ".md", &f, 0, err);
-        util_trace("site: content walked");
+        bstate seen; /* the folders as the last build found them */
+        int same = S_dirs_unchanged(s, &seen);
+        f.track = 1;
+        f.start_ns = s->start_ns;
+        int walked = same ? 0 : S_walk(s->cfg->content_dir, "", ".md", &f, 0, err);
+        util_trace(same ? "site: folders unchanged" : "site: content walked");
         if (S_bgload_join(&bg, &s->cache, &ce) == 0 && !S_stamp_same(s, s->cache.stamp, 0))
             bstate_free(&s->cache);
         if (s->cache.has_fd) { /* the site's now: records are copied from it */
@@ -1037,10 +1206,17 @@ static int S_read_content(site *s, folio_err *err)
             s->cache.has_fd = 0;
         }
         util_trace("site: parse cache read");
+        if (same && S_files_of_cache(&s->cache, &seen, &f) != 0)
+            walked = S_walk(s->cfg->content_dir, "", ".md", &f, 0, err);
+        bstate_free(&seen);
+        s->dirs = f.d;
+        s->ndirs = f.nd;
+        f.d = NULL;
+        f.nd = 0;
         if (walked != 0)
             goto done;
     }
-    int in_order = !donor && S_cache_order(&s->cache, &f);
+    int in_order = !donor && (f.borrowed || S_cache_order(&s->cache, &f));
     if (!in_order && f.n > 1)
         qsort(f.v, f.n, sizeof *f.v, S_cmp_str);
     s->pages = calloc(f.n ? f.n : 1, sizeof *s->pages);
@@ -1075,9 +1251,10 @@ static int S_read_content(site *s, folio_err *err)
         rc = S_check_page(s, &s->pages[i], err);
 done:
     bstate_free(&s->cache);
-    for (size_t i = 0; i < f.n; i++)
+    for (size_t i = 0; !f.borrowed && i < f.n; i++)
         free(f.v[i]);
     free(f.v);
+    S_dirs_free(f.d, f.nd);
     return rc;
 }
 
@@ -1299,14 +1476,22 @@ static int S_in_build(const site *s, const content_page *c)
 static int S_bundle_kind(S_page *p, folio_err *err);
 
 /* URLs, sections and what each content file is. */
+/* What a page is and its URL: its own business (on the build's threads). */
+static int S_kind_task(void *ud, size_t i, void *tls, folio_err *err)
+{
+    (void)tls;
+    S_page *p = &((site *)ud)->pages[i];
+    return S_bundle_kind(p, err) != 0 || S_url_of(p, err) != 0 ? -1 : 0;
+}
+
 static int S_graph_kinds(site *s, folio_err *err)
 {
     s->page404 = -1;
     s->home.index_page = -1;
+    if (S_run(s->jobs, s->npages, S_kind_task, s, NULL, NULL, err) != 0)
+        return -1;
     for (size_t i = 0; i < s->npages; i++) {
         S_page *p = &s->pages[i];
-        if (S_bundle_kind(p, err) != 0 || S_url_of(p, err) != 0)
-            return -1;
         if (*p->c.section) {
             int sec = S_section_of(s, p->c.section, err);
             if (sec < 0)
@@ -1338,6 +1523,57 @@ static int S_graph_kinds(site *s, folio_err *err)
     return 0;
 }
 
+/* Tags by the name pages give them (most pages name tags that others
+ * named before, in the same spelling: no slug made for each). */
+typedef struct S_tagnames {
+    const char **name;
+    int *tag;
+    size_t n, cap;
+} S_tagnames;
+
+static int S_tag_named(site *s, S_tagnames *t, const char *name, folio_err *err)
+{
+    size_t k = 0;
+    if (t->cap) {
+        for (k = S_hash(name) & (t->cap - 1); t->name[k]; k = (k + 1) & (t->cap - 1))
+            if (!strcmp(t->name[k], name))
+                return t->tag[k];
+    }
+    int tg = S_tag_of(s, name, err);
+    if (tg < 0)
+        return -1;
+    if ((t->n + 1) * 2 > t->cap) { /* grown: the names go in again */
+        size_t cap = t->cap ? t->cap * 2 : 256;
+        const char **nn = calloc(cap, sizeof *nn);
+        int *nt = calloc(cap, sizeof *nt);
+        if (!nn || !nt) {
+            free(nn);
+            free(nt);
+            return tg; /* found, not remembered */
+        }
+        for (size_t i = 0; i < t->cap; i++) {
+            if (!t->name[i])
+                continue;
+            size_t j = S_hash(t->name[i]) & (cap - 1);
+            while (nn[j])
+                j = (j + 1) & (cap - 1);
+            nn[j] = t->name[i];
+            nt[j] = t->tag[i];
+        }
+        free(t->name);
+        free(t->tag);
+        t->name = nn;
+        t->tag = nt;
+        t->cap = cap;
+        for (k = S_hash(name) & (cap - 1); t->name[k]; k = (k + 1) & (cap - 1))
+            ;
+    }
+    t->name[k] = name;
+    t->tag[k] = tg;
+    t->n++;
+    return tg;
+}
+
 /* The order, and the lists of the home page, the sections and the tags. */
 static int S_graph_lists(site *s, folio_err *err)
 {
@@ -1366,26 +1602,35 @@ static int S_graph_lists(site *s, folio_err *err)
             if (!strcmp(s->sections[k].name, p->c.section))
                 p->section = last = (int)k;
     }
-    for (size_t k = 0; k < s->norder; k++) {
+    S_tagnames names = {0};
+    int rc = 0;
+    for (size_t k = 0; rc == 0 && k < s->norder; k++) {
         int i = s->order[k];
         S_page *p = &s->pages[i];
         if (S_list_add(&s->home, i) != 0 ||
-            (p->section >= 0 && S_list_add(&s->sections[p->section], i) != 0))
-            return err_set(err, "out of memory");
-        if (p->c.ntags && !(p->tagidx = calloc(p->c.ntags, sizeof *p->tagidx)))
-            return err_set(err, "out of memory");
+            (p->section >= 0 && S_list_add(&s->sections[p->section], i) != 0) ||
+            (p->c.ntags && !(p->tagidx = calloc(p->c.ntags, sizeof *p->tagidx)))) {
+            rc = err_set(err, "out of memory");
+            break;
+        }
         for (size_t t = 0; t < p->c.ntags; t++) {
-            int tg = S_tag_of(s, p->c.tags[t], err);
-            if (tg < 0)
-                return -1;
+            int tg = S_tag_named(s, &names, p->c.tags[t], err);
+            if (tg < 0) {
+                rc = -1;
+                break;
+            }
             p->tagidx[t] = tg;
             S_list *l = &s->tags[tg];
             /* a page naming one tag twice is listed once */
-            if ((!l->n || l->pages[l->n - 1] != i) && S_list_add(l, i) != 0)
-                return err_set(err, "out of memory");
+            if ((!l->n || l->pages[l->n - 1] != i) && S_list_add(l, i) != 0) {
+                rc = err_set(err, "out of memory");
+                break;
+            }
         }
     }
-    return 0;
+    free(names.name);
+    free(names.tag);
+    return rc;
 }
 
 /* Tags most used first; pages keep indices, so map old to new. */
@@ -3012,14 +3257,10 @@ typedef struct S_deplist {
 
 static int S_dep_add(S_deplist *d, const char *url, const char *names)
 {
-    if (d->n == d->cap) {
-        size_t cap = d->cap ? d->cap * 2 : 16;
-        S_dep *nv = realloc(d->v, cap * sizeof *nv);
-        if (!nv)
-            return -1;
-        d->v = nv;
-        d->cap = cap;
-    }
+    void *v = d->v;
+    if (util_grow(&v, &d->cap, d->n, sizeof *d->v, 16) != 0)
+        return -1;
+    d->v = v;
     S_dep *e = &d->v[d->n];
     if (!(e->url = util_strdup(url)) || !(e->names = util_strdup(names))) {
         free(e->url);
@@ -5063,6 +5304,16 @@ static void S_bundles_free(site *s)
 
 /* ---- open / close ------------------------------------------------------- */
 
+/* The kept tree's state is read while the graph is made (a core is free
+ * then), not after the lock; site_build checks it is still that file. */
+static void S_preprev_start(site *s)
+{
+    char prev[PATH_MAX];
+    if (S_prev_path(s->out, prev, sizeof prev) != 0 || !(s->preprev = malloc(sizeof *s->preprev)))
+        return;
+    S_bgload_start(s->preprev, prev, BSTATE_OUTS | S_BG_MAP);
+}
+
 site *site_open(const folio_config *cfg, const site_opts *opts, folio_err *err)
 {
     S_tplload tl = {.joined = 1};
@@ -5108,6 +5359,7 @@ site *site_open(const folio_config *cfg, const site_opts *opts, folio_err *err)
         goto fail;
     util_trace("site: content read");
     S_tplload_start(s, &tl);
+    S_preprev_start(s);
     if (S_graph(s, err) != 0 || S_data_params(s, err) != 0)
         goto fail;
     util_trace("site: graph");
@@ -5145,6 +5397,9 @@ void site_close(site *s)
 {
     if (!s)
         return;
+    if (s->preprev)
+        S_bgload_drop(s->preprev, 1);
+    S_dirs_free(s->dirs, s->ndirs);
     if (s->cache_fd >= 0)
         close(s->cache_fd);
     if (s->spill_fd >= 0)
@@ -5598,10 +5853,26 @@ static int S_inc_load(site *s, S_inc *inc, const char *tree, S_bgload *pre, foli
     folio_err e2;
     if (util_path(path, sizeof path, err, "%s/%s", tree, BSTATE_FILE) != 0)
         return -1;
-    if (pre && !strcmp(pre->path, path) ? S_bgload_join(pre, &inc->old, &e2) != 0
-                                        : bstate_load(path, BSTATE_OUTS, &inc->old, &e2) != 0)
-        return -1;
-    if (tree != s->out && unlink(path) != 0) {
+    int rc = -2;
+    size_t *map = NULL, mapcap = 0;
+    if (pre && !strcmp(pre->path, path)) {
+        struct stat now;
+        rc = S_bgload_join(pre, &inc->old, &e2);
+        map = pre->map;
+        mapcap = pre->mapcap;
+        pre->map = NULL;
+        /* read before the lock: another build may have replaced it since */
+        if (rc == 0 && (!pre->sb_ok || stat(path, &now) != 0 || !S_same_file(&pre->sb, &now))) {
+            bstate_free(&inc->old);
+            free(map);
+            map = NULL;
+            rc = -2;
+        }
+    }
+    if (rc == -2)
+        rc = bstate_load(path, BSTATE_OUTS, &inc->old, &e2);
+    if (rc != 0 || (tree != s->out && unlink(path) != 0)) {
+        free(map);
         bstate_free(&inc->old);
         return -1;
     }
@@ -5610,24 +5881,20 @@ static int S_inc_load(site *s, S_inc *inc, const char *tree, S_bgload *pre, foli
     if (!inc->outs && inc->old.nouts && (inc->outs = malloc((inc->old.nouts + 64) *
                                                             sizeof *inc->outs)))
         inc->cap = inc->old.nouts + 64;
-    if (s->opts.full || !S_stamp_same(s, inc->old.stamp, 1))
+    if (s->opts.full || !S_stamp_same(s, inc->old.stamp, 1)) {
+        free(map);
         return 0;
-    inc->mapcap = 64;
-    while (inc->mapcap < inc->old.nouts * 2 + 2)
-        inc->mapcap *= 2;
-    inc->map = calloc(inc->mapcap, sizeof *inc->map);
+    }
+    inc->map = map;
+    inc->mapcap = mapcap;
+    if (!inc->map && S_outs_map(&inc->old, &inc->map, &inc->mapcap) != 0)
+        return err_set(err, "out of memory");
     inc->oldsets = calloc(inc->old.nsets + 1, sizeof *inc->oldsets);
     inc->oldset_at = calloc(inc->old.nsets + 1, sizeof *inc->oldset_at);
-    if (!inc->map || !inc->oldsets || !inc->oldset_at)
+    if (!inc->oldsets || !inc->oldset_at)
         return err_set(err, "out of memory");
     for (size_t i = 0; i < inc->old.nsets; i++)
         atomic_init(&inc->oldset_at[i], -1);
-    for (size_t i = 0; i < inc->old.nouts; i++) {
-        size_t k = S_hash(inc->old.outs[i].path) & (inc->mapcap - 1);
-        while (inc->map[k])
-            k = (k + 1) & (inc->mapcap - 1);
-        inc->map[k] = i + 1;
-    }
     /* a set is still good when each of its templates is there, unchanged */
     for (size_t i = 0; i < inc->old.nsets; i++) {
         S_tset *ts = &inc->oldsets[i];
@@ -5749,6 +6016,8 @@ static int S_state_write(site *s, S_inc *inc, const char *tree, folio_err *err)
     st.sets = calloc(s->nsets + 1, sizeof *st.sets);
     st.src_at = S_state_src;
     st.src_ud = s;
+    st.dirs = s->dirs;
+    st.ndirs = s->ndirs;
     memcpy(st.graph, s->graph_fp, BSTATE_HASH);
     st.nsrc_hash = s->npages;
     st.src_hash = calloc(s->npages + 1, BSTATE_HASH);
@@ -5851,25 +6120,22 @@ int site_build(site *s, folio_err *err)
         return -1;
     }
     util_trace("build: lock, stale");
-    /* the kept tree's state is read while the graph is fingerprinted */
-    S_bgload pre;
-    S_bgload_start(&pre, prev, BSTATE_OUTS);
+    /* the kept tree's state: read since site_open, or while the graph is
+     * fingerprinted (S_inc_load checks that it is still the file there) */
+    S_bgload local, *pre = s->preprev ? s->preprev : &local;
+    if (!s->preprev)
+        S_bgload_start(&local, prev, BSTATE_OUTS);
+    s->preprev = NULL;
     if (!s->graph_fp_known && S_graph_fp(s, s->graph_fp) != 0) {
-        bstate dropped;
-        S_bgload_join(&pre, &dropped, NULL);
-        bstate_free(&dropped);
+        S_bgload_drop(pre, pre != &local);
         S_inc_close(&inc);
         close(lfd);
         return err_set(err, "out of memory");
     }
     s->graph_fp_known = 1;
     util_trace("build: graph fp");
-    char *tree = S_target(s, prev, &mode, &inc, &pre, err);
-    {
-        bstate unused; /* S_target did not want it (no kept tree) */
-        S_bgload_join(&pre, &unused, NULL);
-        bstate_free(&unused);
-    }
+    char *tree = S_target(s, prev, &mode, &inc, pre, err);
+    S_bgload_drop(pre, pre != &local); /* S_target did not want it (no kept tree) */
     if (!tree) {
         S_inc_close(&inc);
         close(lfd);

@@ -6,6 +6,7 @@
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -112,6 +113,21 @@ int buf_add_pct(buf *b, const char *s, const char *keep)
             rc = buf_printf(b, "%%%02X", *p);
     }
     return rc;
+}
+
+int util_grow(void **v, size_t *cap, size_t n, size_t size, size_t first)
+{
+    if (n < *cap)
+        return 0;
+    size_t nc = *cap ? *cap * 2 : first;
+    if (nc <= n || nc > SIZE_MAX / size)
+        return -1;
+    void *nv = realloc(*v, nc * size);
+    if (!nv)
+        return -1;
+    *v = nv;
+    *cap = nc;
+    return 0;
 }
 
 static const unsigned char S_esc[256] = {['&'] = 1, ['<'] = 2, ['>'] = 3, ['"'] = 4,

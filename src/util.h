@@ -33,6 +33,9 @@ typedef struct buf {
 #define BUF_INIT {NULL, 0, 0}
 
 int buf_grow(buf *b, size_t extra);
+/* Room in *v (an array of *cap items of size bytes) for item n: doubles
+ * it, from first items, when full. 0, or -1 (out of memory; *v kept). */
+int util_grow(void **v, size_t *cap, size_t n, size_t size, size_t first);
 int buf_add(buf *b, const char *data, size_t len);
 int buf_puts(buf *b, const char *s);
 int buf_putc(buf *b, char c);

@@ -3,6 +3,7 @@
 #include <check.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "buildstate.h"
@@ -60,6 +61,9 @@ START_TEST(test_round_trip)
     memset(st.graph, 9, BSTATE_HASH);
     st.src_hash = srch;
     st.nsrc_hash = 3;
+    bstate_dir dirs[2] = {{"", 11, 12, 13, 0}, {"projects/2024", 21, 22, 23, 1}};
+    st.dirs = dirs;
+    st.ndirs = 2;
     buf b = BUF_INIT;
     ck_assert_int_eq(bstate_encode(&st, &b), 0);
     folio_err err;
@@ -82,6 +86,19 @@ START_TEST(test_round_trip)
     ck_assert_int_eq(back.srcs[0].words, 42);
     ck_assert_str_eq(back.srcs[0].links, "3\t/b/\n");
     ck_assert_str_eq(cJSON_GetObjectItem(back.srcs[0].page.params, "lede")->valuestring, "x");
+    ck_assert_int_eq(back.ndirs, 2);
+    ck_assert_str_eq(back.dirs[1].path, "projects/2024");
+    ck_assert_int_eq(back.dirs[1].mtime_ns, 21);
+    ck_assert_int_eq(back.dirs[1].ctime_ns, 22);
+    ck_assert_int_eq(back.dirs[1].ino, 23);
+    ck_assert_int_eq(back.dirs[1].racy, 1);
+    bstate_free(&back);
+    /* the folders alone, from the file's end */
+    ck_assert_int_eq(bstate_load_dirs(path, &back), 0);
+    ck_assert_int_eq(back.ndirs, 2);
+    ck_assert_str_eq(back.dirs[0].path, "");
+    ck_assert_int_eq(back.dirs[0].ino, 13);
+    ck_assert_int_eq(back.nsrcs, 0);
     bstate_free(&back);
     /* the outputs alone */
     ck_assert_int_eq(bstate_load(path, BSTATE_OUTS, &back, &err), 0);
@@ -95,6 +112,7 @@ START_TEST(test_round_trip)
     for (size_t cut = 0; cut < b.len; cut += 7) {
         ck_assert_int_eq(util_write_atomic(path, b.ptr, cut, 0, &err), 0);
         ck_assert_int_eq(bstate_load(path, BSTATE_OUTS | BSTATE_SRCS, &back, &err), -1);
+        ck_assert_int_eq(bstate_load_dirs(path, &back), -1);
     }
     unlink(path);
     ck_assert_int_eq(bstate_load(path, BSTATE_OUTS, &back, &err), 1);
@@ -155,6 +173,16 @@ START_TEST(test_many_records)
         ck_assert_int_eq(back.srcs[i].links != NULL, (int)(i % 2));
     }
     bstate_free(&back);
+    /* the second half's start, as the end of the file says it, is checked */
+    long long mid;
+    memcpy(&mid, b.ptr + b.len - 4 - 8, 8);
+    for (long long delta = -1; delta <= 1; delta += 2) {
+        long long bad = mid + delta;
+        memcpy(b.ptr + b.len - 4 - 8, &bad, 8);
+        ck_assert_int_eq(util_write_atomic(path, b.ptr, b.len, 0, &err), 0);
+        ck_assert_int_eq(bstate_load(path, BSTATE_SRCS, &back, &err), -1);
+    }
+    memcpy(b.ptr + b.len - 4 - 8, &mid, 8);
     for (size_t cut = b.len / 4; cut < b.len; cut += b.len / 5) {
         ck_assert_int_eq(util_write_atomic(path, b.ptr, cut, 0, &err), 0);
         ck_assert_int_eq(bstate_load(path, BSTATE_SRCS, &back, &err), -1);
@@ -163,6 +191,13 @@ START_TEST(test_many_records)
     unit_rmdir(dir);
 }
 END_TEST
+
+/* Record i of a loaded state (for src_at). */
+static void S_copy_src(void *ud, size_t i, bstate_src *out)
+{
+    const bstate *st = ud;
+    *out = st->srcs[i];
+}
 
 /* Links left in the file (BSTATE_LAZYLINKS): a record says where they
  * are, the page's strings share one block, and a state written from such
@@ -197,6 +232,27 @@ START_TEST(test_lazy_links)
     ck_assert_int_eq(bstate_encode(&back, &b2), 0);
     ck_assert_uint_eq(b2.len, b.len);
     ck_assert(!memcmp(b2.ptr, b.ptr, b.len));
+    /* written to a file with every other record copied raw from the
+     * loaded one: where the second half starts is still told right */
+    char path2[320];
+    snprintf(path2, sizeof path2, "%s/state2", dir);
+    for (size_t i = 0; i < back.nsrcs; i++)
+        back.srcs[i].raw_fd = i % 2 ? -1 : back.fd;
+    bstate w = back;
+    w.srcs = NULL;
+    w.src_at = S_copy_src;
+    w.src_ud = &back;
+    int fd = open(path2, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(bstate_write(fd, &w), 0);
+    close(fd);
+    bstate again;
+    ck_assert_int_eq(bstate_load(path2, BSTATE_SRCS, &again, &err), 0);
+    ck_assert_int_eq(again.nsrcs, 5001);
+    ck_assert_str_eq(again.srcs[4000].page.file, "p04000.md");
+    ck_assert_str_eq(again.srcs[4001].links, "1\t/a/\n");
+    bstate_free(&again);
+    unlink(path2);
     bstate_free(&back);
     /* eager, as before: the links are strings */
     ck_assert_int_eq(bstate_load(path, BSTATE_SRCS | BSTATE_LAZYLINKS, &back, &err), 0);
