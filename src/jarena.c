@@ -148,7 +148,7 @@ void jarena_enter(jarena *a)
 
 jarena *jarena_current(void)
 {
-    return S_tls;
+    return S_paused ? NULL : S_tls;
 }
 
 void jarena_reset(jarena *a)
@@ -173,4 +173,15 @@ int jarena_pause(void)
 void jarena_resume(int paused)
 {
     S_paused = paused;
+}
+
+jarena_state jarena_save(void)
+{
+    return (jarena_state){S_tls, S_paused};
+}
+
+void jarena_restore(jarena_state st)
+{
+    S_tls = st.a;
+    S_paused = st.paused;
 }

@@ -30,7 +30,8 @@ void jarena_free(jarena *a);
 /* This thread's cJSON allocations come from a (NULL: from malloc again). */
 void jarena_enter(jarena *a);
 
-/* The arena this thread has entered, or NULL. */
+/* The arena this thread's cJSON allocations come from now: NULL when it
+ * has entered none, or is paused. */
 jarena *jarena_current(void);
 
 /* Drops everything made in a; later blocks go back to malloc. */
@@ -41,5 +42,14 @@ void jarena_reset(jarena *a);
  * arena stays a no-op. Returns what to pass to jarena_resume. */
 int jarena_pause(void);
 void jarena_resume(int paused);
+
+/* What this thread has entered, paused or not: code that enters an arena
+ * of its own while a caller's may be entered puts that one back after. */
+typedef struct jarena_state {
+    jarena *a;
+    int paused;
+} jarena_state;
+jarena_state jarena_save(void);
+void jarena_restore(jarena_state st);
 
 #endif

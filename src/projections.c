@@ -2019,11 +2019,15 @@ static int S_decode_data(projections *p, vault_reader *vr, int lazy,
  * an event's tree is dropped by emptying it. */
 #define S_JARENA_CAP (256u * 1024)
 
-/* Drops a tree parsed by this thread: in an arena, by emptying it. */
+static _Thread_local jarena *S_jown; /* the arena of the range this thread decodes */
+
+/* Drops a tree parsed by this thread: in its range's arena, by emptying
+ * it. A tree parsed anywhere else (say, inside a site render's arena) is
+ * deleted: that arena is not ours to empty. */
 static void S_jdelete(cJSON *tree)
 {
     jarena *a = jarena_current();
-    if (a)
+    if (a && a == S_jown)
         jarena_reset(a);
     else
         cJSON_Delete(tree);
@@ -2985,6 +2989,19 @@ static long long S_claim(S_pipe *pp)
     return k;
 }
 
+/* S_range_decode in ja (NULL: on malloc), then back in whatever arena
+ * this thread was in. */
+static void S_range_in(jarena *ja, S_pipe *pp, store *st, vault_reader *vr, S_acc *acc,
+                       long long k, sqlite3_stmt *const *scan)
+{
+    jarena_state was = jarena_save();
+    jarena_enter(ja);
+    S_jown = ja;
+    S_range_decode(pp, st, vr, acc, k, scan);
+    S_jown = NULL;
+    jarena_restore(was);
+}
+
 static void *S_pipe_main(void *ud)
 {
     S_pipe *pp = ud;
@@ -3006,10 +3023,7 @@ static void *S_pipe_main(void *ud)
             continue;
         }
         pthread_mutex_unlock(&pp->mu);
-        jarena_enter(ja);
-        S_range_decode(pp, pp->rd, pp->keys.vr, &pp->acc, k,
-                       marks ? scan : NULL);
-        jarena_enter(NULL);
+        S_range_in(ja, pp, pp->rd, pp->keys.vr, &pp->acc, k, marks ? scan : NULL);
         pthread_mutex_lock(&pp->mu);
         pp->b[k % S_SLOTS].state = B_READY;
         pthread_cond_broadcast(&pp->cv);
@@ -3114,10 +3128,7 @@ static int S_pipe_run(S_pipe *pp, int rc)
             continue;
         }
         pthread_mutex_unlock(&pp->mu);
-        jarena_enter(ja);
-        S_range_decode(pp, f->p->st, pp->keys.vr, &f->w->acc, k,
-                       marks ? scan : NULL);
-        jarena_enter(NULL);
+        S_range_in(ja, pp, f->p->st, pp->keys.vr, &f->w->acc, k, marks ? scan : NULL);
         pthread_mutex_lock(&pp->mu);
         pp->b[k % S_SLOTS].state = B_READY;
     }

@@ -3967,12 +3967,12 @@ static int S_job_run(S_worker *w, const S_job *j, folio_err *err)
     site *s = w->s;
     /* a data page's pages come and go in one job: those stay on malloc */
     jarena *ja = j->type == T_PAGE && s->pages[j->idx].data_name ? NULL : w->ja;
+    jarena_state was = jarena_save();
     if (ja)
         jarena_enter(ja);
     cJSON *ctx = cJSON_CreateObject();
     if (!ctx) {
-        if (ja)
-            jarena_enter(NULL);
+        jarena_restore(was);
         return err_set(err, "out of memory");
     }
     S_out o = {0};
@@ -3989,12 +3989,11 @@ static int S_job_run(S_worker *w, const S_job *j, folio_err *err)
         else
             rc = S_emit(w, &o, ctx, &r, err);
     }
-    if (ja) {
-        jarena_enter(NULL);
+    jarena_restore(was);
+    if (ja)
         jarena_reset(ja);
-    } else {
+    else
         cJSON_Delete(ctx);
-    }
     return rc;
 }
 

@@ -113,6 +113,34 @@ START_TEST(test_pause_outlives_reset)
 }
 END_TEST
 
+START_TEST(test_nested_puts_back)
+{
+    jarena *outer = S_entered(4096);
+    cJSON *ctx = S_tree(3);
+    int paused = jarena_pause();
+    ck_assert_ptr_null(jarena_current()); /* paused: nothing comes from it */
+    /* code inside that enters an arena of its own, then puts back */
+    jarena_state was = jarena_save();
+    jarena *inner = jarena_new(1024);
+    ck_assert_ptr_nonnull(inner);
+    jarena_enter(inner);
+    ck_assert_ptr_eq(jarena_current(), inner);
+    cJSON_Delete(S_tree(50));
+    jarena_reset(inner);
+    jarena_restore(was);
+    jarena_free(inner);
+    ck_assert_ptr_null(jarena_current()); /* still paused */
+    cJSON *kept = S_tree(2);
+    jarena_resume(paused);
+    ck_assert_ptr_eq(jarena_current(), outer);
+    ck_assert_str_eq(cJSON_GetObjectItem(ctx, "key2")->valuestring, "a value of the page");
+    jarena_reset(outer);
+    jarena_enter(NULL);
+    cJSON_Delete(kept);
+    jarena_free(outer);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("jarena");
@@ -121,6 +149,7 @@ int main(void)
     tcase_add_test(tc, test_reset_reuses);
     tcase_add_test(tc, test_grows_past_a_block);
     tcase_add_test(tc, test_pause_outlives_reset);
+    tcase_add_test(tc, test_nested_puts_back);
     suite_add_tcase(su, tc);
     return unit_run(su);
 }
