@@ -2718,12 +2718,14 @@ static int S_provide_hash(S_call *c, const char *name, unsigned char out[BSTATE_
     if (k < c->n && c->cache[k].hashed) {
         memcpy(out, c->cache[k].h, BSTATE_HASH);
     } else {
+        int paused = jarena_pause(); /* a store's list can be megabytes: not a job's arena */
         char *js = v ? cJSON_PrintUnformatted(v) : NULL;
         if (v && !js)
             rc = -1;
         else
             S_hash_bytes(out, js ? js : "", js ? strlen(js) : 0);
         cJSON_free(js);
+        jarena_resume(paused);
         if (rc == 0 && k < c->n) {
             memcpy(c->cache[k].h, out, BSTATE_HASH);
             c->cache[k].hashed = 1;
