@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define S_MAGIC "folio-state 7\n"
+#define S_MAGIC "folio-state 8\n"
 #define S_END "end\n"
 #define S_NIL UINT32_MAX /* a NULL string */
 
@@ -145,9 +145,13 @@ static int S_copy_run(buf *b, int out, int in, long long off, size_t len, long l
     return 0;
 }
 
-static int S_encode(const bstate *st, buf *b, int fd)
+/* Everything before the outputs: the head, the graph, the records and
+ * the folders (into b, flushed to fd as it fills). *at says where they
+ * went, and where the file ends so far (with what b still holds). */
+static int S_encode_head(const bstate *st, buf *b, int fd, bstate_at *at)
 {
-    long long pos = 0, mid = 0; /* bytes written; where record nsrcs/2 starts */
+    long long pos = 0; /* bytes written */
+    at->mid = 0;       /* where record nsrcs/2 starts */
     int rc = buf_puts(b, S_MAGIC) || S_str(b, st->stamp) || S_u32(b, (uint32_t)st->ntpl);
     for (size_t i = 0; rc == 0 && i < st->ntpl; i++)
         rc = S_str(b, st->tpl_names[i]) ||
@@ -157,14 +161,6 @@ static int S_encode(const bstate *st, buf *b, int fd)
         rc = S_u32(b, (uint32_t)st->sets[i].n);
         for (size_t k = 0; rc == 0 && k < st->sets[i].n; k++)
             rc = S_u32(b, (uint32_t)st->sets[i].tpl[k]);
-    }
-    rc = rc || S_u32(b, (uint32_t)st->nouts);
-    for (size_t i = 0; rc == 0 && i < st->nouts; i++) {
-        const bstate_out *o = &st->outs[i];
-        rc = S_str(b, o->path) || S_u32(b, (uint32_t)o->set) || S_u32(b, o->flags & ~BSTATE_BORROWED) ||
-             S_str(b, o->names) || buf_add(b, (const char *)o->fp, BSTATE_HASH) ||
-             (o->names && buf_add(b, (const char *)o->jfp, BSTATE_HASH)) ||
-             S_flush(b, fd, S_CHUNK, &pos);
     }
     rc = rc || buf_add(b, (const char *)st->graph, BSTATE_HASH) ||
          S_u32(b, (uint32_t)st->nsrc_hash) ||
@@ -176,7 +172,7 @@ static int S_encode(const bstate *st, buf *b, int fd)
     size_t rlen = 0;
     for (size_t i = 0; rc == 0 && i < st->nsrcs; i++) {
         if (i == st->nsrcs / 2) /* a raw run not copied yet goes first */
-            mid = pos + (long long)b->len + (long long)rlen;
+            at->mid = pos + (long long)b->len + (long long)rlen;
         bstate_src one;
         if (!st->srcs)
             st->src_at(st->src_ud, i, &one);
@@ -200,8 +196,8 @@ static int S_encode(const bstate *st, buf *b, int fd)
             break;
         }
         rlen = 0;
-        rc = rc || S_u32(b, S_need(s)) || S_page(b, &s->page) || S_i64(b, s->size) || S_i64(b, s->mtime_ns) ||
-             S_i64(b, s->ctime_ns) || S_i64(b, (long long)s->ino) ||
+        rc = rc || S_u32(b, S_need(s)) || S_page(b, &s->page) || S_i64(b, s->size) ||
+             S_i64(b, s->mtime_ns) || S_i64(b, s->ctime_ns) || S_i64(b, (long long)s->ino) ||
              S_u32(b, (uint32_t)s->racy) || buf_add(b, (const char *)s->hash, BSTATE_HASH) ||
              S_u32(b, (uint32_t)s->meta) || S_u32(b, (uint32_t)s->words) ||
              S_str(b, s->body_summary) ||
@@ -211,28 +207,66 @@ static int S_encode(const bstate *st, buf *b, int fd)
     }
     if (rc == 0 && rlen && S_copy_run(b, fd, rfd, roff, rlen, &pos) != 0)
         rc = -1;
-    long long dirs_at = pos + (long long)b->len;
+    at->dirs = pos + (long long)b->len;
     rc = rc || S_u32(b, (uint32_t)st->ndirs);
     for (size_t i = 0; rc == 0 && i < st->ndirs; i++) {
         const bstate_dir *d = &st->dirs[i];
         rc = S_str(b, d->path) || S_i64(b, d->mtime_ns) || S_i64(b, d->ctime_ns) ||
              S_i64(b, (long long)d->ino) || S_u32(b, (uint32_t)d->racy);
     }
-    /* last, where a reader finds them first: where the folders are, and
-     * where the second half of the records starts */
-    return rc || S_i64(b, dirs_at) || S_i64(b, mid) || buf_puts(b, S_END) ||
-                   S_flush(b, fd, 0, &pos) ? -1 : 0;
+    at->end = pos + (long long)b->len;
+    return rc ? -1 : 0;
+}
+
+int bstate_encode_outs(const bstate *st, buf *b)
+{
+    int rc = S_u32(b, (uint32_t)st->nouts);
+    for (size_t i = 0; rc == 0 && i < st->nouts; i++) {
+        const bstate_out *o = &st->outs[i];
+        rc = S_str(b, o->path) || S_u32(b, (uint32_t)o->set) ||
+             S_u32(b, o->flags & ~BSTATE_BORROWED) || S_str(b, o->names) ||
+             buf_add(b, (const char *)o->fp, BSTATE_HASH) ||
+             (o->names && buf_add(b, (const char *)o->jfp, BSTATE_HASH));
+    }
+    return rc ? -1 : 0;
+}
+
+/* Last, where a reader finds them first: where the outputs and the
+ * folders are, and where the second half of the records starts. */
+static int S_trailer(buf *b, const bstate_at *at)
+{
+    return S_i64(b, at->end) || S_i64(b, at->dirs) || S_i64(b, at->mid) || buf_puts(b, S_END)
+               ? -1 : 0;
 }
 
 int bstate_encode(const bstate *st, buf *b)
 {
-    return S_encode(st, b, -1);
+    bstate_at at;
+    return S_encode_head(st, b, -1, &at) || bstate_encode_outs(st, b) || S_trailer(b, &at)
+               ? -1 : 0;
+}
+
+int bstate_write_head(int fd, const bstate *st, bstate_at *at)
+{
+    buf b = BUF_INIT;
+    long long pos = 0;
+    int rc = S_encode_head(st, &b, fd, at) || S_flush(&b, fd, 0, &pos) ? -1 : 0;
+    buf_free(&b);
+    return rc;
+}
+
+int bstate_write_tail(int fd, buf *outs, const bstate_at *at)
+{
+    long long pos = 0;
+    return S_trailer(outs, at) || S_flush(outs, fd, 0, &pos) ? -1 : 0;
 }
 
 int bstate_write(int fd, const bstate *st)
 {
+    bstate_at at;
     buf b = BUF_INIT;
-    int rc = S_encode(st, &b, fd);
+    int rc = bstate_write_head(fd, st, &at) || bstate_encode_outs(st, &b) ||
+                     bstate_write_tail(fd, &b, &at) ? -1 : 0;
     buf_free(&b);
     return rc;
 }
@@ -338,15 +372,6 @@ static char *S_rstr(S_rd *r)
     } else if (!(s = util_strndup(at, n)))
         r->bad = 1;
     return s;
-}
-
-/* Past a string without copying it: the bytes its copy would take. */
-static size_t S_skipstr(S_rd *r)
-{
-    uint32_t n = S_ru32(r);
-    if (r->bad || n == S_NIL || !S_take(r, n))
-        return 0;
-    return (size_t)n + 1;
 }
 
 static char **S_rstrv(S_rd *r, size_t *n)
@@ -494,24 +519,14 @@ static void S_rhead(S_rd *r, bstate *st)
     }
 }
 
-static void S_routs(S_rd *r, bstate *st, int keep)
+static void S_routs(S_rd *r, bstate *st)
 {
     size_t n = S_rcount(r, 4 + 12 + BSTATE_HASH);
-    if (keep && !(st->outs = calloc(n + 1, sizeof *st->outs))) {
+    if (!(st->outs = calloc(n + 1, sizeof *st->outs))) {
         r->bad = 1;
         return;
     }
-    for (size_t i = 0; i < n && !r->bad && !keep; i++) {
-        S_skipstr(r);         /* path */
-        (void)S_take(r, 8);   /* set flags */
-        uint32_t nl = S_ru32(r);
-        if (!r->bad && nl != S_NIL)
-            (void)S_take(r, nl);
-        (void)S_take(r, BSTATE_HASH);
-        if (!r->bad && nl != S_NIL)
-            (void)S_take(r, BSTATE_HASH); /* jfp */
-    }
-    for (size_t i = 0; i < n && !r->bad && keep; i++) {
+    for (size_t i = 0; i < n && !r->bad; i++) {
         bstate_out o = {0};
         o.path = S_rstr(r);
         o.set = (int)S_ru32(r);
@@ -520,11 +535,6 @@ static void S_routs(S_rd *r, bstate *st, int keep)
         S_rbytes(r, o.fp, BSTATE_HASH);
         if (o.names)
             S_rbytes(r, o.jfp, BSTATE_HASH);
-        if (!keep) {
-            free(o.path);
-            free(o.names);
-            continue;
-        }
         st->outs[st->nouts++] = o;
         if (!o.path || o.set < -1 || o.set >= (int)st->nsets)
             r->bad = 1;
@@ -576,8 +586,9 @@ static void S_rsrcs(S_rd *r, bstate *st, long long mid)
     S_rrange a = {*r, st->srcs, n, 0}, b = {*r, NULL, 0, 0};
     pthread_t th;
     int two = 0;
-    const char *at = r->base + mid;
+    const char *at = NULL;
     if (n >= 2048 && !r->bad && mid > r->p - r->base && mid < r->end - r->base) {
+        at = r->base + mid;
         a.n = n / 2;
         b.r.p = at;
         b.r.dropped = (size_t)mid / 4096 * 4096;
@@ -649,24 +660,36 @@ int bstate_load(const char *path, int parts, bstate *st, folio_err *err)
               (parts & (BSTATE_KEEPFD | BSTATE_LAZYLINKS)) ==
                   (BSTATE_KEEPFD | BSTATE_LAZYLINKS),
               st->has_fd ? st->fd : -1};
+    /* the trailer first: where the parts are (S_trailer) */
+    long long tail[3] = {-1, -1, -1};
+    const size_t tl = sizeof tail + sizeof S_END - 1;
+    if (len >= tl && !memcmp(src + len - (sizeof S_END - 1), S_END, sizeof S_END - 1))
+        memcpy(tail, src + len - tl, sizeof tail);
+    else
+        r.bad = 1;
+    const long long outs_at = tail[0], dirs_at = tail[1], mid = tail[2];
     const char *magic = S_take(&r, sizeof S_MAGIC - 1);
     if (!magic || memcmp(magic, S_MAGIC, sizeof S_MAGIC - 1) != 0)
         r.bad = 1;
     S_rhead(&r, st);
-    S_routs(&r, st, parts & BSTATE_OUTS);
     S_rgraph(&r, st);
-    if (parts & BSTATE_SRCS) {
-        long long mid = -1;
-        if (len >= sizeof S_END - 1 + 8)
-            memcpy(&mid, src + len - (sizeof S_END - 1) - 8, 8);
-        S_rsrcs(&r, st, mid);
-        long long dirs_at = (long long)(r.p - r.base);
-        S_rdirs(&r, st);
-        if (S_ri64(&r) != dirs_at || S_ri64(&r) != mid)
-            r.bad = 1;
-        const char *end = S_take(&r, sizeof S_END - 1);
-        if (!end || memcmp(end, S_END, sizeof S_END - 1) != 0 || r.p != r.end)
-            r.bad = 1;
+    if (!r.bad && (outs_at < r.p - r.base || outs_at > (long long)(len - tl) ||
+                   dirs_at < r.p - r.base || dirs_at > outs_at))
+        r.bad = 1;
+    if (!r.bad && (parts & BSTATE_SRCS)) {
+        S_rd rs = r;
+        rs.end = r.base + dirs_at; /* the records end where the folders start */
+        S_rsrcs(&rs, st, mid);
+        if (rs.p != rs.end)
+            rs.bad = 1;
+        S_rd rd = {r.base + dirs_at, r.base + outs_at, rs.bad, r.base, 0, NULL, NULL, 0, -1};
+        S_rdirs(&rd, st);
+        r.bad = rd.bad || rd.p != rd.end;
+    }
+    if (!r.bad && (parts & BSTATE_OUTS)) {
+        S_rd ro = {r.base + outs_at, r.base + len - tl, 0, r.base, 0, NULL, NULL, 0, -1};
+        S_routs(&ro, st);
+        r.bad = ro.bad || ro.p != ro.end;
     }
     if (src)
         munmap(src, len);
@@ -682,7 +705,7 @@ int bstate_load_dirs(const char *path, bstate *st)
     memset(st, 0, sizeof *st);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat sb;
-    char tail[8 + 8 + sizeof S_END - 1];
+    char tail[3 * 8 + sizeof S_END - 1];
     if (fd < 0)
         return -1;
     int rc = -1;
@@ -690,10 +713,12 @@ int bstate_load_dirs(const char *path, bstate *st)
     long long at = 0, len;
     if (fstat(fd, &sb) != 0 || (len = (long long)sb.st_size) < (long long)sizeof tail ||
         util_pread_all(fd, tail, sizeof tail, len - (long long)sizeof tail) != 0 ||
-        memcmp(tail + 16, S_END, sizeof S_END - 1) != 0)
+        memcmp(tail + 24, S_END, sizeof S_END - 1) != 0)
         goto done;
-    memcpy(&at, tail, 8);
-    long long n = len - (long long)sizeof tail - at;
+    long long outs_at;
+    memcpy(&outs_at, tail, 8);
+    memcpy(&at, tail + 8, 8);
+    long long n = outs_at - at;
     if (at <= 0 || n < 4 || n > (1 << 24) || !(blk = malloc((size_t)n)) ||
         util_pread_all(fd, blk, (size_t)n, at) != 0)
         goto done;

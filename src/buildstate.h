@@ -130,6 +130,17 @@ void bstate_params_hash(const char *json, size_t len, unsigned char out[BSTATE_H
  * big states: memory stays small). Neither owns anything of st. */
 int bstate_encode(const bstate *st, buf *b);
 int bstate_write(int fd, const bstate *st);
+/* bstate_write in steps, so that the outputs can be encoded on one thread
+ * while another writes the rest (the records, the bigger part):
+ * bstate_write_head writes all but the outputs and says where things went
+ * in *at; bstate_encode_outs appends the outputs' part to b; then
+ * bstate_write_tail writes that b, and the trailer, after the head. */
+typedef struct bstate_at {
+    long long end, mid, dirs;
+} bstate_at;
+int bstate_write_head(int fd, const bstate *st, bstate_at *at);
+int bstate_encode_outs(const bstate *st, buf *b);
+int bstate_write_tail(int fd, buf *outs, const bstate_at *at);
 void bstate_free(bstate *st);
 
 #endif

@@ -908,6 +908,14 @@ static int S_unchanged_known(const site_opts *o, const char *rel)
     return 1;
 }
 
+/* A page of s->pages (calloc'ed) before it is filled: on the task that
+ * fills it, so that the pages' memory is first touched on every thread. */
+static void S_page_init(S_page *p)
+{
+    p->prev = p->next = p->section = -1;
+    atomic_init(&p->meta, 0);
+}
+
 /* A file whose stat is the one the cache recorded is taken from it unread. */
 static int S_read_one(void *ud, size_t i, void *tls, folio_err *err)
 {
@@ -917,6 +925,7 @@ static int S_read_one(void *ud, size_t i, void *tls, folio_err *err)
     /* the path is made only for a file read (most are taken unread) */
     char path[PATH_MAX];
     S_page *p = &r->s->pages[i];
+    S_page_init(p);
     bstate_src *c = r->in_order ? &r->s->cache.srcs[i]
                     : r->cached ? S_cached(r->s, r->cached, rel) : NULL;
     int same = c && S_unchanged_known(&r->s->opts, rel);
@@ -1048,6 +1057,7 @@ static int S_donor_one(void *ud, size_t i, void *tls, folio_err *err)
 {
     S_donorctx *r = ud;
     const char *rel = r->files->v[i];
+    S_page_init(&r->s->pages[i]);
     const S_page *dp = S_unchanged_known(&r->s->opts, rel)
                            ? S_page_of_file(r->s->opts.donor, rel) : NULL;
     if (!dp)
@@ -1224,11 +1234,7 @@ static int S_read_content(site *s, folio_err *err)
         err_set(err, "out of memory");
         goto done;
     }
-    s->npages = f.n;
-    for (size_t i = 0; i < f.n; i++) {
-        s->pages[i].prev = s->pages[i].next = s->pages[i].section = -1;
-        atomic_init(&s->pages[i].meta, 0);
-    }
+    s->npages = f.n; /* each made ready by its own task (S_page_init) */
     S_readctx r = {.s = s, .files = &f,
                    .cached = in_order ? NULL : calloc(s->cache.nsrcs + 1, sizeof(char *)),
                    .dirfd = open(s->cfg->content_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC),
@@ -2474,6 +2480,7 @@ struct S_inc {
     int on;             /* the tree's state can be trusted */
     int fast;           /* same page graph: only outputs showing dirty pages can differ */
     unsigned char *dirty; /* per page: its bytes differ from those the tree was built from */
+    unsigned char *taken; /* per old output: this build's list shares its entry (S_prune) */
     bstate old;         /* its outputs, and its template sets by name */
     S_tset *oldsets;    /* old.sets in this process's template numbers */
     atomic_int *oldset_at; /* each one's index in s->sets once interned, or -1 */
@@ -2536,6 +2543,31 @@ static int S_inc_add(S_inc *inc, const char *path, int set, unsigned flags,
         memset(o->jfp, 0, BSTATE_HASH);
     pthread_mutex_unlock(&inc->mu);
     return 0;
+}
+
+/* Outputs a worker found unchanged (borrowed entries), joined at once. */
+static int S_inc_join(S_inc *inc, const bstate_out *v, size_t n)
+{
+    pthread_mutex_lock(&inc->mu);
+    int rc = 0;
+    if (inc->nouts + n > inc->cap) {
+        size_t cap = inc->cap ? inc->cap : 1024;
+        while (cap < inc->nouts + n)
+            cap *= 2;
+        bstate_out *nv = realloc(inc->outs, cap * sizeof *nv);
+        if (nv) {
+            inc->outs = nv;
+            inc->cap = cap;
+        } else {
+            rc = -1;
+        }
+    }
+    if (rc == 0) {
+        memcpy(inc->outs + inc->nouts, v, n * sizeof *v);
+        inc->nouts += n;
+    }
+    pthread_mutex_unlock(&inc->mu);
+    return rc;
 }
 
 static int S_inc_put(S_inc *inc, const char *path, int set, unsigned flags,
@@ -3297,6 +3329,12 @@ typedef struct S_worker {
     const S_job *job;   /* the job being run */
     int skipped;        /* outputs whose fingerprint had not changed */
     jarena *ja;         /* a job's cJSON, dropped at once; NULL: malloc */
+    /* a batch's worker: outputs found unchanged are gathered here and
+     * joined to the build's list once (S_worker_done), not one locked
+     * append each */
+    int batched;
+    bstate_out *kept;
+    size_t nkept, keptcap;
 } S_worker;
 
 /* The fingerprint of a job's output, with the event-store values it read
@@ -3952,8 +3990,24 @@ static int S_unchanged(S_worker *w, const S_job *j, folio_err *err)
         set = S_tset_intern(s, &inc->oldsets[o->set]);
         atomic_store(&inc->oldset_at[o->set], set);
     }
-    if (set < 0 || S_inc_add(inc, rel, set, 0, o->names, fp, o->names ? jfp : NULL, o) != 0)
+    if (set < 0)
         return err_set(err, "out of memory");
+    if (w->batched) {
+        void *v = w->kept;
+        if (util_grow(&v, &w->keptcap, w->nkept, sizeof *w->kept, 1024) != 0)
+            return err_set(err, "out of memory");
+        w->kept = v;
+        bstate_out *k = &w->kept[w->nkept++];
+        *k = (bstate_out){.path = o->path, .set = set, .flags = BSTATE_BORROWED,
+                          .names = o->names};
+        memcpy(k->fp, fp, BSTATE_HASH);
+        if (o->names)
+            memcpy(k->jfp, jfp, BSTATE_HASH);
+    } else if (S_inc_add(inc, rel, set, 0, o->names, fp, o->names ? jfp : NULL, o) != 0) {
+        return err_set(err, "out of memory");
+    }
+    if (inc->taken) /* one byte per entry: threads never write the same one */
+        inc->taken[o - inc->old.outs] = 1;
     w->skipped++;
     return 1;
 }
@@ -5462,6 +5516,7 @@ typedef struct S_batch {
     S_deplist deps;     /* merged from the workers */
     int rendered;
     int skipped;
+    int lost;           /* a worker's kept outputs could not be joined */
 } S_batch;
 
 static void *S_worker_new(void *ud)
@@ -5474,6 +5529,7 @@ static void *S_worker_new(void *ud)
         w->out = b->out;
         w->mode = b->mode;
         w->ja = jarena_new(S_JOB_ARENA); /* NULL: cJSON stays on malloc */
+        w->batched = 1;
     }
     return w;
 }
@@ -5502,6 +5558,9 @@ static void S_worker_done(void *ud, void *tls)
     b->rendered += w->rendered;
     b->skipped += w->skipped;
     pthread_mutex_unlock(&b->mu);
+    if (w->nkept && S_inc_join(b->s->inc, w->kept, w->nkept) != 0)
+        b->lost = 1; /* the tree would lose them at the prune: the build fails */
+    free(w->kept);
     free(w->deps.v);
     buf_free(&w->html);
     jarena_free(w->ja);
@@ -5521,6 +5580,8 @@ static int S_batch_run(S_batch *b, folio_err *err)
     pthread_mutex_init(&b->mu, NULL);
     int rc = S_run(b->s->jobs, b->n, S_batch_task, b, S_worker_new, S_worker_done, err);
     pthread_mutex_destroy(&b->mu);
+    if (rc == 0 && b->lost)
+        rc = err_set(err, "out of memory");
     return rc;
 }
 
@@ -5666,13 +5727,19 @@ static int S_prune(const char *tree, const S_inc *inc, folio_err *err)
     const char **set = calloc(cap, sizeof *set);
     if (!set)
         return err_set(err, "out of memory");
+    /* an entry shared with the old list (taken) is known to be kept: only
+     * the others are looked up */
     for (size_t i = 0; i < inc->nouts; i++) {
+        if (inc->taken && (inc->outs[i].flags & BSTATE_BORROWED))
+            continue;
         size_t k = S_hash(inc->outs[i].path) & (cap - 1);
         while (set[k] && strcmp(set[k], inc->outs[i].path))
             k = (k + 1) & (cap - 1);
         set[k] = inc->outs[i].path;
     }
     for (size_t i = 0; i < inc->old.nouts; i++) {
+        if (inc->taken && inc->taken[i])
+            continue;
         const char *old = inc->old.outs[i].path;
         size_t k = S_hash(old) & (cap - 1);
         while (set[k] && strcmp(set[k], old))
@@ -5894,6 +5961,7 @@ static int S_inc_load(site *s, S_inc *inc, const char *tree, S_bgload *pre, foli
     inc->oldset_at = calloc(inc->old.nsets + 1, sizeof *inc->oldset_at);
     if (!inc->oldsets || !inc->oldset_at)
         return err_set(err, "out of memory");
+    inc->taken = calloc(inc->old.nouts + 1, 1); /* without it S_prune looks each up */
     for (size_t i = 0; i < inc->old.nsets; i++)
         atomic_init(&inc->oldset_at[i], -1);
     /* a set is still good when each of its templates is there, unchanged */
@@ -5925,6 +5993,7 @@ static void S_inc_close(S_inc *inc)
     free(inc->oldsets);
     free(inc->oldset_at);
     free(inc->dirty);
+    free(inc->taken);
     for (size_t i = 0; i < inc->nouts; i++)
         if (!(inc->outs[i].flags & BSTATE_BORROWED)) {
             free(inc->outs[i].path);
@@ -5974,20 +6043,73 @@ static void S_state_src(void *ud, size_t i, bstate_src *c)
     pthread_mutex_unlock(&s->mu);
 }
 
-static int S_state_write(site *s, S_inc *inc, const char *tree, folio_err *err);
-
+/* The tree's state being written: the records by a thread of their own
+ * (most of the bytes), the outputs encoded beside it, then appended. */
 typedef struct S_statejob {
     site *s;
-    S_inc *inc;
-    const char *tree;
+    bstate st;
+    int *idx;            /* the sets' template lists, in one block */
+    char path[PATH_MAX];
+    int fd;
+    bstate_at at;
     int rc;
     folio_err err;
 } S_statejob;
 
+static void S_state_free(S_statejob *j)
+{
+    free(j->idx);
+    free(j->st.src_hash);
+    free(j->st.tpl_names);
+    free(j->st.tpl_hash);
+    free(j->st.sets);
+}
+
+/* What the state says of this build, and its file open: 0, or -1 with
+ * the reason in j->err. */
+static int S_state_prep(S_statejob *j, site *s, S_inc *inc, const char *tree)
+{
+    bstate *st = &j->st;
+    *st = (bstate){.stamp = s->stamp, .ntpl = s->ntinfo, .nsets = s->nsets,
+                   .outs = inc->outs, .nouts = inc->nouts, .nsrcs = s->npages};
+    st->tpl_names = calloc(s->ntinfo + 1, sizeof *st->tpl_names);
+    st->tpl_hash = calloc(s->ntinfo + 1, sizeof *st->tpl_hash);
+    st->sets = calloc(s->nsets + 1, sizeof *st->sets);
+    st->src_at = S_state_src;
+    st->src_ud = s;
+    st->dirs = s->dirs;
+    st->ndirs = s->ndirs;
+    memcpy(st->graph, s->graph_fp, BSTATE_HASH);
+    st->nsrc_hash = s->npages;
+    st->src_hash = calloc(s->npages + 1, BSTATE_HASH);
+    for (size_t i = 0; st->src_hash && i < s->npages; i++)
+        memcpy(st->src_hash[i], s->pages[i].hash, BSTATE_HASH);
+    j->idx = calloc(s->nsets * s->ntinfo + 1, sizeof *j->idx);
+    if (!st->tpl_names || !st->tpl_hash || !st->sets || !j->idx || !st->src_hash)
+        return err_set(&j->err, "out of memory");
+    for (size_t i = 0; i < s->ntinfo; i++) {
+        st->tpl_names[i] = s->tinfo[i].name;
+        memcpy(st->tpl_hash[i], s->tinfo[i].hash, BSTATE_HASH);
+    }
+    for (size_t i = 0; i < s->nsets; i++) {
+        st->sets[i].tpl = j->idx + i * s->ntinfo;
+        for (size_t t = 0; t < s->ntinfo && t < 64 * S_TSET_WORDS; t++)
+            if (s->sets[i].bits[t / 64] >> (t % 64) & 1)
+                st->sets[i].tpl[st->sets[i].n++] = (int)t;
+    }
+    if (util_path(j->path, sizeof j->path, &j->err, "%s/%s", tree, BSTATE_FILE) != 0)
+        return -1;
+    /* the tree is not served yet: a plain write does */
+    if ((j->fd = open(j->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+        return err_set(&j->err, "%s: %s", j->path, strerror(errno));
+    return 0;
+}
+
 static void *S_statejob_main(void *arg)
 {
     S_statejob *j = arg;
-    j->rc = S_state_write(j->s, j->inc, j->tree, &j->err);
+    if (bstate_write_head(j->fd, &j->st, &j->at) != 0)
+        j->rc = err_set(&j->err, "%s: %s", j->path, strerror(errno));
     return NULL;
 }
 
@@ -5995,65 +6117,28 @@ static void *S_statejob_main(void *arg)
  * changes what the other reads (records are copied under s->mu). */
 static int S_links_and_state(site *s, S_inc *inc, const char *tree, folio_err *err)
 {
-    S_statejob j = {s, inc, tree, 0, {{0}}};
+    S_statejob j = {.s = s, .fd = -1};
     pthread_t th;
-    int started = pthread_create(&th, NULL, S_statejob_main, &j) == 0;
+    buf outs = BUF_INIT;
+    j.rc = S_state_prep(&j, s, inc, tree);
+    int started = j.rc == 0 && pthread_create(&th, NULL, S_statejob_main, &j) == 0;
     S_check_links(s, tree);
+    int orc = j.rc == 0 ? bstate_encode_outs(&j.st, &outs) : 0;
     if (started)
         pthread_join(th, NULL);
-    else
+    else if (j.rc == 0)
         S_statejob_main(&j);
+    if (j.rc == 0 && orc != 0)
+        j.rc = err_set(&j.err, "out of memory");
+    if (j.rc == 0 && bstate_write_tail(j.fd, &outs, &j.at) != 0)
+        j.rc = err_set(&j.err, "%s: %s", j.path, strerror(errno));
+    if (j.fd >= 0 && close(j.fd) != 0 && j.rc == 0)
+        j.rc = err_set(&j.err, "%s: %s", j.path, strerror(errno));
+    buf_free(&outs);
+    S_state_free(&j);
     if (j.rc != 0 && err)
         *err = j.err;
     return j.rc;
-}
-
-static int S_state_write(site *s, S_inc *inc, const char *tree, folio_err *err)
-{
-    bstate st = {.stamp = s->stamp, .ntpl = s->ntinfo, .nsets = s->nsets,
-                 .outs = inc->outs, .nouts = inc->nouts, .nsrcs = s->npages};
-    st.tpl_names = calloc(s->ntinfo + 1, sizeof *st.tpl_names);
-    st.tpl_hash = calloc(s->ntinfo + 1, sizeof *st.tpl_hash);
-    st.sets = calloc(s->nsets + 1, sizeof *st.sets);
-    st.src_at = S_state_src;
-    st.src_ud = s;
-    st.dirs = s->dirs;
-    st.ndirs = s->ndirs;
-    memcpy(st.graph, s->graph_fp, BSTATE_HASH);
-    st.nsrc_hash = s->npages;
-    st.src_hash = calloc(s->npages + 1, BSTATE_HASH);
-    for (size_t i = 0; st.src_hash && i < s->npages; i++)
-        memcpy(st.src_hash[i], s->pages[i].hash, BSTATE_HASH);
-    int *idx = calloc(s->nsets * s->ntinfo + 1, sizeof *idx);
-    int rc = !st.tpl_names || !st.tpl_hash || !st.sets || !idx || !st.src_hash
-                 ? err_set(err, "out of memory") : 0;
-    for (size_t i = 0; rc == 0 && i < s->ntinfo; i++) {
-        st.tpl_names[i] = s->tinfo[i].name;
-        memcpy(st.tpl_hash[i], s->tinfo[i].hash, BSTATE_HASH);
-    }
-    for (size_t i = 0; rc == 0 && i < s->nsets; i++) {
-        st.sets[i].tpl = idx + i * s->ntinfo;
-        for (size_t t = 0; t < s->ntinfo && t < 64 * S_TSET_WORDS; t++)
-            if (s->sets[i].bits[t / 64] >> (t % 64) & 1)
-                st.sets[i].tpl[st.sets[i].n++] = (int)t;
-    }
-    char path[PATH_MAX];
-    if (rc == 0)
-        rc = util_path(path, sizeof path, err, "%s/%s", tree, BSTATE_FILE);
-    if (rc == 0) {
-        /* the tree is not served yet: a plain write does */
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0 || bstate_write(fd, &st) != 0)
-            rc = err_set(err, "%s: %s", path, strerror(errno));
-        if (fd >= 0 && close(fd) != 0 && rc == 0)
-            rc = err_set(err, "%s: %s", path, strerror(errno));
-    }
-    free(idx);
-    free(st.src_hash);
-    free(st.tpl_names);
-    free(st.tpl_hash);
-    free(st.sets);
-    return rc;
 }
 
 /* A build killed half-way leaves its fresh tree (.OUT.new-XXXXXX) behind;

@@ -610,6 +610,16 @@ int util_utf8_valid(const char *s, size_t len)
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < len) {
+        /* Markdown is mostly ASCII: eight bytes at a time while it is */
+        while (len - i >= 8) {
+            uint64_t w;
+            memcpy(&w, p + i, sizeof w);
+            if (w & 0x8080808080808080ULL)
+                break;
+            i += 8;
+        }
+        if (i >= len)
+            break;
         unsigned c = p[i];
         if (c < 0x80) {
             i++;

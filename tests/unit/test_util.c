@@ -250,6 +250,19 @@ START_TEST(test_utf8)
     ck_assert(!util_utf8_valid("\xf4\x90\x80\x80", 4)); /* past U+10FFFF */
     ck_assert(!util_utf8_valid("\x80", 1));
     ck_assert(!util_utf8_valid("\xe2\x82", 2));
+    /* the ASCII runs read eight bytes at a time: a bad byte at every
+     * place around and past them is still found, and a good one passes */
+    char t[40];
+    for (size_t at = 0; at < 24; at++) {
+        memset(t, 'a', sizeof t);
+        t[at] = (char)0x80;
+        ck_assert(!util_utf8_valid(t, 24));
+        ck_assert(util_utf8_valid(t, at)); /* up to it */
+        t[at] = (char)0xc3;
+        t[at + 1] = (char)0xa9;
+        ck_assert(util_utf8_valid(t, 24 > at + 2 ? 24 : at + 2));
+        ck_assert(!util_utf8_valid(t, at + 1)); /* cut short */
+    }
 }
 END_TEST
 
