@@ -549,23 +549,29 @@ static size_t S_round(size_t n)
     return (n + 16 + 15) & ~(size_t)15; /* a 16-byte header holds the size */
 }
 
+/* A new chunk for need bytes; apart, so that the common case above it
+ * stays a leaf function (cmark allocates millions of times a build). */
+static __attribute__((noinline)) void S_arena_grow(size_t need)
+{
+    size_t cap = need > S_CHUNK ? need : S_CHUNK;
+    S_chunk *c = malloc(sizeof *c + cap);
+    if (!c)
+        abort();
+    c->next = S_arena;
+    c->cap = cap;
+    c->used = 0;
+    S_arena = c;
+    pthread_once(&S_arena_once, S_arena_key_make);
+    pthread_setspecific(S_arena_key, S_arena);
+}
+
 static void *S_arena_alloc(size_t size)
 {
     if (size > ((size_t)-1) / 2)
         abort();
     size_t need = S_round(size);
-    if (!S_arena || S_arena->used + need > S_arena->cap) {
-        size_t cap = need > S_CHUNK ? need : S_CHUNK;
-        S_chunk *c = malloc(sizeof *c + cap);
-        if (!c)
-            abort();
-        c->next = S_arena;
-        c->cap = cap;
-        c->used = 0;
-        S_arena = c;
-        pthread_once(&S_arena_once, S_arena_key_make);
-        pthread_setspecific(S_arena_key, S_arena);
-    }
+    if (!S_arena || S_arena->used + need > S_arena->cap)
+        S_arena_grow(need);
     char *p = S_arena->data + S_arena->used;
     S_arena->used += need;
     memcpy(p, &size, sizeof size);
@@ -689,7 +695,15 @@ static int S_add_link(buf *b, cmark_node *n)
     const char *url = cmark_node_get_url(n);
     if (!url || !*url)
         return 0;
-    return buf_printf(b, "%d\t", cmark_node_get_start_line(n)) || buf_puts(b, url) ||
+    /* a hundred thousand links a build: the line number without printf */
+    char num[16], *p = num + sizeof num;
+    unsigned line = (unsigned)cmark_node_get_start_line(n);
+    *--p = '\t';
+    do {
+        *--p = (char)('0' + line % 10);
+        line /= 10;
+    } while (line);
+    return buf_add(b, p, (size_t)(num + sizeof num - p)) || buf_puts(b, url) ||
            buf_putc(b, '\n');
 }
 
@@ -756,7 +770,7 @@ char *content_render_links(const char *md, size_t len, size_t *outlen, int *word
         cmark_iter_free(it);
     }
     char *out = cmark_render_html(doc, CMARK_OPT_UNSAFE);
-    cmark_node_free(doc);
+    /* no cmark_node_free: the tree is all in the arena, which goes next */
     char *html = out;
     if (out && S_in_arena(out)) {
         html = util_strdup(out); /* the caller frees it with free() */

@@ -15,6 +15,7 @@
 #include <sodium.h>
 
 #include "events.h"
+#include "jarena.h"
 
 /* ---- definitions ------------------------------------------------------ */
 
@@ -2014,86 +2015,22 @@ static int S_decode_data(projections *p, vault_reader *vr, int lazy,
 /* ---- cJSON in an arena --------------------------------------------------
  * cJSON takes every node and string from malloc, and a rebuild parses a
  * million events: malloc and free were a third of decoding. While a
- * thread decodes a rebuild's range it owns an arena (S_jtls), and cJSON's
- * allocations on that thread come from it; an event's tree is dropped by
- * emptying the arena. The hooks are process-wide (installed once, at the
- * first open, before a program starts its threads), but any other thread,
- * and this one outside a range, still gets malloc and free. */
+ * thread decodes a rebuild's range it has entered an arena (jarena.h);
+ * an event's tree is dropped by emptying it. */
 #define S_JARENA_CAP (256u * 1024)
 
-typedef struct S_jarena {
-    char *base;
-    size_t used, cap;
-    size_t spilled; /* allocations that did not fit: from malloc */
-} S_jarena;
+static _Thread_local jarena *S_jown; /* the arena of the range this thread decodes */
 
-static _Thread_local S_jarena *S_jtls;
-
-static void *S_jalloc(size_t n)
-{
-    S_jarena *a = S_jtls;
-    if (a && n <= a->cap) {
-        size_t r = (n + 15) & ~(size_t)15;
-        if (r <= a->cap - a->used) {
-            void *p = a->base + a->used;
-            a->used += r;
-            return p;
-        }
-    }
-    if (a)
-        a->spilled++;
-    return malloc(n);
-}
-
-static void S_jfree(void *p)
-{
-    const S_jarena *a = S_jtls;
-    if (a && (char *)p >= a->base && (char *)p < a->base + a->cap)
-        return;
-    free(p);
-}
-
-static void S_jhooks(void)
-{
-    cJSON_Hooks h = {S_jalloc, S_jfree};
-    cJSON_InitHooks(&h);
-}
-
-static pthread_once_t S_jonce = PTHREAD_ONCE_INIT;
-
-/* An arena for this thread (0), or none: cJSON stays on malloc (-1).
- * The caller points S_jtls at it around the parses it serves. */
-static int S_jarena_on(S_jarena *a)
-{
-    memset(a, 0, sizeof *a);
-    if (!(a->base = malloc(S_JARENA_CAP)))
-        return -1;
-    a->cap = S_JARENA_CAP;
-    return 0;
-}
-
-static void S_jarena_off(S_jarena *a)
-{
-    if (S_jtls == a)
-        S_jtls = NULL;
-    free(a->base);
-    a->base = NULL;
-}
-
-/* Drops a tree parsed by this thread: in an arena, by emptying it (and
- * freeing what spilled to malloc). */
+/* Drops a tree parsed by this thread: in its range's arena, by emptying
+ * it. A tree parsed anywhere else (say, inside a site render's arena) is
+ * deleted: that arena is not ours to empty. */
 static void S_jdelete(cJSON *tree)
 {
-    S_jarena *a = S_jtls;
-    if (a && !a->spilled) {
-        a->used = 0;
-        return;
-    }
-    cJSON_Delete(tree);
-    if (a) {
-        a->used = 0;
-        a->spilled = 0;
-    }
+    jarena *a = jarena_current();
+    if (a && a == S_jown)
+        jarena_reset(a);
+    else
+        cJSON_Delete(tree);
 }
 
 /* A contact request left undecoded (S_op.raw). */
@@ -3052,11 +2989,23 @@ static long long S_claim(S_pipe *pp)
     return k;
 }
 
+/* S_range_decode in ja (NULL: on malloc), then back in whatever arena
+ * this thread was in. */
+static void S_range_in(jarena *ja, S_pipe *pp, store *st, vault_reader *vr, S_acc *acc,
+                       long long k, sqlite3_stmt *const *scan)
+{
+    jarena_state was = jarena_save();
+    jarena_enter(ja);
+    S_jown = ja;
+    S_range_decode(pp, st, vr, acc, k, scan);
+    S_jown = NULL;
+    jarena_restore(was);
+}
+
 static void *S_pipe_main(void *ud)
 {
     S_pipe *pp = ud;
-    S_jarena ja; /* this thread's, for every range it decodes */
-    int on = S_jarena_on(&ja) == 0;
+    jarena *ja = jarena_new(S_JARENA_CAP); /* this thread's, for every range it decodes */
     /* without a window it must not decode: only the writer may ask the
      * vault itself */
     int can = !pp->f->p->v || pp->keys.vr;
@@ -3074,17 +3023,13 @@ static void *S_pipe_main(void *ud)
             continue;
         }
         pthread_mutex_unlock(&pp->mu);
-        S_jtls = on ? &ja : NULL;
-        S_range_decode(pp, pp->rd, pp->keys.vr, &pp->acc, k,
-                       marks ? scan : NULL);
-        S_jtls = NULL;
+        S_range_in(ja, pp, pp->rd, pp->keys.vr, &pp->acc, k, marks ? scan : NULL);
         pthread_mutex_lock(&pp->mu);
         pp->b[k % S_SLOTS].state = B_READY;
         pthread_cond_broadcast(&pp->cv);
     }
     pthread_mutex_unlock(&pp->mu);
-    if (on)
-        S_jarena_off(&ja);
+    jarena_free(ja);
     if (marks) {
         sqlite3_finalize(scan[0]);
         sqlite3_finalize(scan[1]);
@@ -3155,8 +3100,7 @@ fail_store:
 static int S_pipe_run(S_pipe *pp, int rc)
 {
     S_feed *f = pp->f;
-    S_jarena ja; /* for the ranges this thread decodes */
-    int on = S_jarena_on(&ja) == 0;
+    jarena *ja = jarena_new(S_JARENA_CAP); /* for the ranges this thread decodes */
     /* the writer's own statements (S_w) compare the ranges it decodes */
     S_writer *w = f->w;
     folio_err serr;
@@ -3184,18 +3128,14 @@ static int S_pipe_run(S_pipe *pp, int rc)
             continue;
         }
         pthread_mutex_unlock(&pp->mu);
-        S_jtls = on ? &ja : NULL;
-        S_range_decode(pp, f->p->st, pp->keys.vr, &f->w->acc, k,
-                       marks ? scan : NULL);
-        S_jtls = NULL;
+        S_range_in(ja, pp, f->p->st, pp->keys.vr, &f->w->acc, k, marks ? scan : NULL);
         pthread_mutex_lock(&pp->mu);
         pp->b[k % S_SLOTS].state = B_READY;
     }
     pp->quit = 1;
     pthread_cond_broadcast(&pp->cv);
     pthread_mutex_unlock(&pp->mu);
-    if (on)
-        S_jarena_off(&ja);
+    jarena_free(ja);
     pthread_join(pp->thread, NULL);
     S_keys_close(&pp->keys);
     if (rc < 0)
@@ -4109,7 +4049,7 @@ fail:
 
 static projections *S_new(store *st, vault *v, const char *schema)
 {
-    if (pthread_once(&S_jonce, S_jhooks) != 0)
+    if (jarena_hooks() != 0)
         return NULL;
     projections *p = calloc(1, sizeof *p);
     if (!p)

@@ -33,9 +33,11 @@
 #include "template.h"
 #include "theme.h"
 #include "anchors.h"
+#include "jarena.h"
 
 #define S_FEED_ENTRIES 20
 #define S_RECENT 5
+#define S_JOB_ARENA (64u * 1024) /* a list page's context, most pages' too */
 #define S_DEPS_FILE ".folio-deps"
 
 enum S_type { T_PAGE, T_HOME, T_SECTION, T_TAXONOMY, T_TERMS, T_404, T_ALIAS,
@@ -336,25 +338,69 @@ static int S_list_per(const site *s, const S_list *l)
                               : s->cfg->paginate;
 }
 
-/* Adds KEY, KEY_long (in date_format) and KEY_iso for a time. */
-static int S_add_dates(const site *s, cJSON *o, const char *key, long long ms)
+/* Adds v (NULL: out of memory) under key, a literal: cJSON keeps the
+ * pointer instead of a copy, for the fields every page value has. */
+static int S_put(cJSON *o, const char *key, cJSON *v)
+{
+    if (!v || !cJSON_AddItemToObjectCS(o, key, v)) {
+        cJSON_Delete(v);
+        return -1;
+    }
+    return 0;
+}
+
+/* A string value that points at str instead of copying it: for what the
+ * site keeps (a page's title, URL, tags...) and outlives every context.
+ * NULL, as cJSON_CreateString(NULL) is, for no string. */
+static cJSON *S_ref(const char *str)
+{
+    return str ? cJSON_CreateStringReference(str) : NULL;
+}
+
+/* v as n digits at p; the end. */
+static char *S_digits(char *p, int v, int n)
+{
+    for (int k = n - 1; k >= 0; k--, v /= 10)
+        p[k] = (char)('0' + v % 10);
+    return p + n;
+}
+
+/* Adds KEY, KEY_long (in date_format) and KEY_iso for a time: keys[0..2]
+ * are those names, literals. Lists show a page's dates again and again,
+ * so the plain forms are written here rather than through printf. */
+static int S_add_dates(const site *s, cJSON *o, const char *const keys[3], long long ms)
 {
     time_t t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
     struct tm tm;
     if (!gmtime_r(&t, &tm))
         return -1;
-    char d[32], l[64], iso[48], k[32];
-    snprintf(d, sizeof d, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+    char d[32], l[64], iso[48];
+    int year = tm.tm_year + 1900;
+    if (year >= 0 && year <= 9999) {
+        char *p = S_digits(d, year, 4);
+        *p++ = '-';
+        p = S_digits(p, tm.tm_mon + 1, 2);
+        *p++ = '-';
+        *S_digits(p, tm.tm_mday, 2) = '\0';
+        memcpy(iso, d, 10);
+        p = iso + 10;
+        *p++ = 'T';
+        p = S_digits(p, tm.tm_hour, 2);
+        *p++ = ':';
+        p = S_digits(p, tm.tm_min, 2);
+        *p++ = ':';
+        p = S_digits(p, tm.tm_sec, 2);
+        *p++ = 'Z';
+        *p = '\0';
+    } else {
+        snprintf(d, sizeof d, "%04d-%02d-%02d", year, tm.tm_mon + 1, tm.tm_mday);
+        snprintf(iso, sizeof iso, "%sT%02d:%02d:%02dZ", d, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    }
     if (theme_format_date(&s->theme, ms, l, sizeof l) != 0)
         return -1;
-    snprintf(iso, sizeof iso, "%sT%02d:%02d:%02dZ", d, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    if (!cJSON_AddStringToObject(o, key, d))
-        return -1;
-    snprintf(k, sizeof k, "%s_long", key);
-    if (!cJSON_AddStringToObject(o, k, l))
-        return -1;
-    snprintf(k, sizeof k, "%s_iso", key);
-    return cJSON_AddStringToObject(o, k, iso) ? 0 : -1;
+    return S_put(o, keys[0], cJSON_CreateString(d)) || S_put(o, keys[1], cJSON_CreateString(l)) ||
+                   S_put(o, keys[2], cJSON_CreateString(iso))
+               ? -1 : 0;
 }
 
 static char *S_permalink(const site *s, const char *url)
@@ -1939,6 +1985,7 @@ static const cJSON *S_site_variant(site *s, int active)
     pthread_mutex_lock(&s->mu);
     cJSON *v = s->variants[active + 1];
     if (!v) {
+        int paused = jarena_pause(); /* kept for the whole build */
         v = cJSON_Duplicate(s->site_base, 1);
         cJSON *m = cJSON_CreateArray();
         if (v && m && cJSON_AddItemToObject(v, "menu", m)) {
@@ -1957,6 +2004,7 @@ static const cJSON *S_site_variant(site *s, int active)
             cJSON_Delete(m);
         }
         s->variants[active + 1] = v;
+        jarena_resume(paused);
     }
     pthread_mutex_unlock(&s->mu);
     return v;
@@ -1978,15 +2026,14 @@ static int S_meta(site *s, int i, folio_err *err)
 
 static int S_page_tags(const site *s, const S_page *p, cJSON *o)
 {
-    cJSON *tags = cJSON_AddArrayToObject(o, "tags");
-    if (!tags)
+    cJSON *tags = cJSON_CreateArray();
+    if (S_put(o, "tags", tags) != 0)
         return -1;
     for (size_t t = 0; p->tagidx && t < p->c.ntags; t++) {
         const S_list *l = &s->tags[p->tagidx[t]];
         cJSON *e = cJSON_CreateObject();
-        if (!e || !cJSON_AddStringToObject(e, "name", p->c.tags[t]) ||
-            !cJSON_AddStringToObject(e, "slug", l->slug) ||
-            !cJSON_AddStringToObject(e, "url", l->url) || S_add_list_obj(tags, e) != 0) {
+        if (!e || S_put(e, "name", S_ref(p->c.tags[t])) || S_put(e, "slug", S_ref(l->slug)) ||
+            S_put(e, "url", S_ref(l->url)) || S_add_list_obj(tags, e) != 0) {
             cJSON_Delete(e);
             return -1;
         }
@@ -1996,10 +2043,13 @@ static int S_page_tags(const site *s, const S_page *p, cJSON *o)
 
 static int S_link(cJSON *o, const char *key, const S_page *p)
 {
-    cJSON *l = cJSON_AddObjectToObject(o, key);
-    return l && cJSON_AddStringToObject(l, "title", p->c.title) &&
-           cJSON_AddStringToObject(l, "url", p->url) ? 0 : -1;
+    cJSON *l = cJSON_CreateObject();
+    return S_put(o, key, l) || S_put(l, "title", S_ref(p->c.title)) ||
+           S_put(l, "url", S_ref(p->url)) ? -1 : 0;
 }
+
+static const char *const S_date_keys[3] = {"date", "date_long", "date_iso"};
+static const char *const S_lastmod_keys[3] = {"lastmod", "lastmod_long", "lastmod_iso"};
 
 /* A PAGE value; content is the page's HTML or NULL in lists. */
 static cJSON *S_page_obj(site *s, int i, const char *content)
@@ -2010,17 +2060,16 @@ static cJSON *S_page_obj(site *s, int i, const char *content)
                      : i == s->page404 ? "404" : "page";
     cJSON *o = cJSON_CreateObject();
     char *perma = S_permalink(s, p->url);
-    int ok = o && perma && cJSON_AddStringToObject(o, "title", p->c.title) &&
-             cJSON_AddStringToObject(o, "kind", kind) &&
-             cJSON_AddStringToObject(o, "url", p->url) &&
-             cJSON_AddStringToObject(o, "permalink", perma) &&
-             cJSON_AddStringToObject(o, "section", p->c.section) &&
-             (p->c.date < 0 || S_add_dates(s, o, "date", p->c.date) == 0) &&
-             (p->c.lastmod < 0 || S_add_dates(s, o, "lastmod", p->c.lastmod) == 0) &&
-             (!content || cJSON_AddStringToObject(o, "content", content)) &&
+    int ok = o && perma && !S_put(o, "title", S_ref(p->c.title)) &&
+             !S_put(o, "kind", S_ref(kind)) && !S_put(o, "url", S_ref(p->url)) &&
+             !S_put(o, "permalink", cJSON_CreateString(perma)) &&
+             !S_put(o, "section", S_ref(p->c.section)) &&
+             (p->c.date < 0 || S_add_dates(s, o, S_date_keys, p->c.date) == 0) &&
+             (p->c.lastmod < 0 || S_add_dates(s, o, S_lastmod_keys, p->c.lastmod) == 0) &&
+             (!content || !S_put(o, "content", cJSON_CreateString(content))) &&
              S_page_tags(s, p, o) == 0 &&
-             cJSON_AddItemToObject(o, "params", cJSON_Duplicate(p->c.params, 1)) &&
-             (!p->c.draft || cJSON_AddTrueToObject(o, "draft")) &&
+             !S_put(o, "params", cJSON_Duplicate(p->c.params, 1)) &&
+             (!p->c.draft || !S_put(o, "draft", cJSON_CreateTrue())) &&
              (p->prev < 0 || S_link(o, "prev", &s->pages[p->prev]) == 0) &&
              (p->next < 0 || S_link(o, "next", &s->pages[p->next]) == 0) &&
              S_cover_add(s, i, o) == 0;
@@ -2030,13 +2079,13 @@ static cJSON *S_page_obj(site *s, int i, const char *content)
         if (S_meta(s, i, &err) != 0) {
             ok = 0;
         } else {
-            ok = cJSON_AddStringToObject(o, "summary", p->c.summary ? p->c.summary : "") &&
-                 cJSON_AddNumberToObject(o, "words", p->words) &&
-                 cJSON_AddNumberToObject(o, "reading_minutes",
-                                         content_reading_minutes(p->words));
+            ok = !S_put(o, "summary", S_ref(p->c.summary ? p->c.summary : "")) &&
+                 !S_put(o, "words", cJSON_CreateNumber(p->words)) &&
+                 !S_put(o, "reading_minutes",
+                        cJSON_CreateNumber(content_reading_minutes(p->words)));
         }
     } else if (ok) {
-        ok = cJSON_AddStringToObject(o, "summary", p->c.summary ? p->c.summary : "") != NULL;
+        ok = !S_put(o, "summary", S_ref(p->c.summary ? p->c.summary : ""));
     }
     if (!ok) {
         cJSON_Delete(o);
@@ -2643,7 +2692,9 @@ static const cJSON *S_provide(S_call *c, const char *name)
     if (k < c->n) {
         v = c->cache[k].v;
     } else {
+        int paused = jarena_pause(); /* the provider's: outlives the job */
         v = s->opts.data(s->opts.data_ud, name);
+        jarena_resume(paused);
         char *dup = c->n < 64 ? util_strdup(name) : NULL;
         if (dup) {
             c->cache[c->n].name = dup;
@@ -2669,12 +2720,14 @@ static int S_provide_hash(S_call *c, const char *name, unsigned char out[BSTATE_
     if (k < c->n && c->cache[k].hashed) {
         memcpy(out, c->cache[k].h, BSTATE_HASH);
     } else {
+        int paused = jarena_pause(); /* a store's list can be megabytes: not a job's arena */
         char *js = v ? cJSON_PrintUnformatted(v) : NULL;
         if (v && !js)
             rc = -1;
         else
             S_hash_bytes(out, js ? js : "", js ? strlen(js) : 0);
-        free(js);
+        cJSON_free(js);
+        jarena_resume(paused);
         if (rc == 0 && k < c->n) {
             memcpy(c->cache[k].h, out, BSTATE_HASH);
             c->cache[k].hashed = 1;
@@ -3245,6 +3298,7 @@ typedef struct S_worker {
     int gone;           /* ... reported here instead of failing */
     const S_job *job;   /* the job being run */
     int skipped;        /* outputs whose fingerprint had not changed */
+    jarena *ja;         /* a job's cJSON, dropped at once; NULL: malloc */
     /* a batch's worker: outputs found unchanged are gathered here and
      * joined to the build's list once (S_worker_done), not one locked
      * append each */
@@ -3389,7 +3443,9 @@ static int S_range(site *s, const S_page *p, long long lo, long long hi, cJSON *
         return 1;
     if (!locked)
         pthread_mutex_lock(&s->mu);
+    int paused = jarena_pause(); /* the provider may keep what it makes */
     int rc = s->opts.range(s->opts.data_ud, p->data_list, lo, hi, items, top, err);
+    jarena_resume(paused);
     if (!locked)
         pthread_mutex_unlock(&s->mu);
     if (rc != 0) {
@@ -3935,9 +3991,16 @@ static int S_job_run(S_worker *w, const S_job *j, folio_err *err)
     if (j->type == T_ALIAS)
         return S_alias(w, j, err);
     site *s = w->s;
+    /* a data page's pages come and go in one job: those stay on malloc */
+    jarena *ja = j->type == T_PAGE && s->pages[j->idx].data_name ? NULL : w->ja;
+    jarena_state was = jarena_save();
+    if (ja)
+        jarena_enter(ja);
     cJSON *ctx = cJSON_CreateObject();
-    if (!ctx)
+    if (!ctx) {
+        jarena_restore(was);
         return err_set(err, "out of memory");
+    }
     S_out o = {0};
     S_rctx r = {w->call, -1, "", 0, {{0}, 0, 1}};
     int rc = S_job_ctx(s, j, ctx, &o, err);
@@ -3952,7 +4015,11 @@ static int S_job_run(S_worker *w, const S_job *j, folio_err *err)
         else
             rc = S_emit(w, &o, ctx, &r, err);
     }
-    cJSON_Delete(ctx);
+    jarena_restore(was);
+    if (ja)
+        jarena_reset(ja);
+    else
+        cJSON_Delete(ctx);
     return rc;
 }
 
@@ -5024,7 +5091,10 @@ static int S_covers(site *s, folio_err *err)
 static int S_cover_add(site *s, int i, cJSON *o)
 {
     folio_err e;
-    if (S_cover_make(s, (size_t)i, &e) != 0)
+    int paused = jarena_pause(); /* a cover is made once, for the build */
+    int rc = S_cover_make(s, (size_t)i, &e);
+    jarena_resume(paused);
+    if (rc != 0)
         return -1;
     pthread_mutex_lock(&s->mu);
     cJSON *v = s->pages[i].cover ? cJSON_Duplicate(s->pages[i].cover, 1) : NULL;
@@ -5216,7 +5286,10 @@ static int S_jsonld(site *s, cJSON *ctx)
               : !strcmp(kind->valuestring, "page") ? S_ld_work(s, page) : NULL;
     if (!ld)
         return strcmp(kind->valuestring, "home") && strcmp(kind->valuestring, "page") ? 0 : -1;
-    char *js = cJSON_PrintUnformatted(ld);
+    /* most pages' JSON-LD fits a stack buffer: no buffer grown by copies */
+    char small[4096];
+    char *js = cJSON_PrintPreallocated(ld, small, (int)sizeof small, 0) ? small
+               : cJSON_PrintUnformatted(ld);
     cJSON_Delete(ld);
     buf b = BUF_INIT;
     int rc = js ? 0 : -1;
@@ -5229,7 +5302,8 @@ static int S_jsonld(site *s, cJSON *ctx)
             rc = buf_puts(&b, *c == '<' ? "\\u003c" : *c == '>' ? "\\u003e" : "\\u0026");
         c += *c ? 1 : 0;
     }
-    free(js);
+    if (js != small)
+        cJSON_free(js);
     if (rc == 0 && !cJSON_AddStringToObject(page, "jsonld", b.ptr ? b.ptr : ""))
         rc = -1;
     buf_free(&b);
@@ -5266,6 +5340,13 @@ site *site_open(const folio_config *cfg, const site_opts *opts, folio_err *err)
     }
     pthread_mutex_init(&s->mu, NULL);
     s->cache_fd = s->spill_fd = -1;
+    /* before any render thread: the hooks are process-wide */
+    if (jarena_hooks() != 0) {
+        err_set(err, "cannot set up cJSON's allocator");
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+        return NULL;
+    }
     atomic_init(&s->spill_end, 0);
     s->cfg = cfg;
     if (opts)
@@ -5405,6 +5486,7 @@ static void *S_worker_new(void *ud)
         w->call = b->call;
         w->out = b->out;
         w->mode = b->mode;
+        w->ja = jarena_new(S_JOB_ARENA); /* NULL: cJSON stays on malloc */
         w->batched = 1;
     }
     return w;
@@ -5439,6 +5521,7 @@ static void S_worker_done(void *ud, void *tls)
     free(w->kept);
     free(w->deps.v);
     buf_free(&w->html);
+    jarena_free(w->ja);
     free(w);
 }
 

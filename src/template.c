@@ -872,6 +872,11 @@ static int S_text(S_state *st, S_ind ind, const char *p, size_t n)
     return 0;
 }
 
+static int S_is_object(const cJSON *v)
+{
+    return v && (v->type & 0xFF) == cJSON_Object;
+}
+
 static const cJSON *S_get(const cJSON *obj, const char *key)
 {
     for (const cJSON *c = obj->child; c; c = c->next)
@@ -906,13 +911,13 @@ static const cJSON *S_lookup(S_state *st, const tpl *t, const S_op *op,
     const cJSON *v = NULL;
     for (const S_ctx *c = ctx; c && !v && st->probes <= st->max_probes; c = c->up) {
         st->probes++;
-        if (cJSON_IsObject(c->v))
+        if (S_is_object(c->v))
             v = S_get(c->v, first);
     }
     if (!v)
         v = S_resolve(st, first);
     for (uint32_t k = 1; v && k < op->npieces; k++)
-        v = cJSON_IsObject(v) ? S_get(v, t->pool + t->pieces[op->a + k]) : NULL;
+        v = S_is_object(v) ? S_get(v, t->pool + t->pieces[op->a + k]) : NULL;
     return v;
 }
 
@@ -936,7 +941,21 @@ static size_t S_format_number(double d, char *out, size_t outlen)
         return 0;
     if (d >= -9007199254740992.0 && d <= 9007199254740992.0 &&
         d == (double)(long long)d) {
-        n = snprintf(out, outlen, "%lld", (long long)d);
+        /* counts and years, in every list: no printf for those */
+        char tmp[24], *p = tmp + sizeof tmp;
+        long long v = (long long)d;
+        unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+        do {
+            *--p = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        if (v < 0)
+            *--p = '-';
+        n = (int)(tmp + sizeof tmp - p);
+        if ((size_t)n >= outlen)
+            return 0;
+        memcpy(out, p, (size_t)n);
+        out[n] = '\0';
     } else {
         n = snprintf(out, outlen, "%.15g", d);
         if (n > 0 && strtod(out, NULL) != d)

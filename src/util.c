@@ -11,6 +11,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 int err_set(folio_err *err, const char *fmt, ...)
 {
@@ -58,7 +61,8 @@ int buf_grow(buf *b, size_t extra)
 
 int buf_add(buf *b, const char *data, size_t len)
 {
-    if (buf_grow(b, len) != 0)
+    /* a page is built from a few thousand small appends: most fit */
+    if (len >= b->cap - b->len && buf_grow(b, len) != 0)
         return -1;
     if (len)
         memcpy(b->ptr + b->len, data, len);
@@ -126,24 +130,58 @@ int util_grow(void **v, size_t *cap, size_t n, size_t size, size_t first)
     return 0;
 }
 
+static const unsigned char S_esc[256] = {['&'] = 1, ['<'] = 2, ['>'] = 3, ['"'] = 4,
+                                         ['\''] = 5};
+
+/* Where the first byte to escape in [p, end) is (or end): sixteen bytes
+ * at a time where the machine can. */
+static const unsigned char *S_html_run(const unsigned char *p, const unsigned char *end)
+{
+#ifdef __SSE2__
+    const __m128i amp = _mm_set1_epi8('&'), lt = _mm_set1_epi8('<'), gt = _mm_set1_epi8('>'),
+                  dq = _mm_set1_epi8('"'), sq = _mm_set1_epi8('\'');
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, amp), _mm_cmpeq_epi8(v, lt)),
+                                 _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, gt),
+                                                           _mm_cmpeq_epi8(v, dq)),
+                                              _mm_cmpeq_epi8(v, sq)));
+        unsigned bits = (unsigned)_mm_movemask_epi8(m);
+        if (bits)
+            return p + __builtin_ctz(bits);
+        p += 16;
+    }
+#endif
+    while (p < end && !S_esc[*p])
+        p++;
+    return p;
+}
+
+/* Every visitor-facing value goes through here, a million times a build:
+ * runs without a special character are found at once and copied whole. */
 int buf_add_html(buf *b, const char *s, size_t len)
 {
-    size_t start = 0;
-    for (size_t i = 0; i < len; i++) {
-        const char *rep;
-        switch (s[i]) {
-        case '&': rep = "&amp;"; break;
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '"': rep = "&quot;"; break;
-        case '\'': rep = "&#39;"; break;
-        default: continue;
-        }
-        if (buf_add(b, s + start, i - start) != 0 || buf_puts(b, rep) != 0)
+    static const char rep[6][8] = {"", "&amp;", "&lt;", "&gt;", "&quot;", "&#39;"};
+    static const unsigned char replen[6] = {0, 5, 4, 4, 6, 5};
+    const unsigned char *p = (const unsigned char *)s, *end = len ? p + len : p;
+    for (;;) {
+        const unsigned char *run = p;
+        p = S_html_run(p, end);
+        size_t n = (size_t)(p - run);
+        /* the run and the entity after it (copied as 8 bytes) in one growth */
+        if (n + sizeof rep[0] >= b->cap - b->len && buf_grow(b, n + sizeof rep[0]) != 0)
             return -1;
-        start = i + 1;
+        if (n)
+            memcpy(b->ptr + b->len, run, n);
+        b->len += n;
+        if (p == end)
+            break;
+        memcpy(b->ptr + b->len, rep[S_esc[*p]], sizeof rep[0]);
+        b->len += replen[S_esc[*p]];
+        p++;
     }
-    return buf_add(b, s + start, len - start);
+    b->ptr[b->len] = '\0';
+    return 0;
 }
 
 char *buf_detach(buf *b, size_t *len)

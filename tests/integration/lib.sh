@@ -96,6 +96,9 @@ t_folio_serve_stop() {
     return 0
 }
 t_folio_serve() {
+    # emptied here, not only by the child's redirection: a wait that ran
+    # first would read the last serve's 'serving' line and an empty URL
+    : >"$T_DIR/serve.log"
     "$FOLIO_BIN" serve -s "$T_SITE" --port 0 "$@" >"$T_DIR/serve.log" 2>&1 &
     T_SERVE_PID=$!
     trap 't_folio_serve_stop; t_cleanup' EXIT

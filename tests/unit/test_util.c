@@ -76,6 +76,59 @@ START_TEST(test_buf_html)
 }
 END_TEST
 
+/* buf_add_html as the plain definition says it: one byte at a time. */
+static void S_html_ref(buf *b, const unsigned char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        const char *r = s[i] == '&' ? "&amp;" : s[i] == '<' ? "&lt;" : s[i] == '>' ? "&gt;"
+                      : s[i] == '"' ? "&quot;" : s[i] == '\'' ? "&#39;" : NULL;
+        ck_assert_int_eq(r ? buf_puts(b, r) : buf_add(b, (const char *)s + i, 1), 0);
+    }
+}
+
+START_TEST(test_buf_html_runs)
+{
+    buf b = BUF_INIT, want = BUF_INIT;
+    /* empty: still a NUL-terminated buffer */
+    ck_assert_int_eq(buf_add_html(&b, "", 0), 0);
+    ck_assert_ptr_nonnull(b.ptr);
+    ck_assert_str_eq(b.ptr, "");
+    /* appended to what is there; entities first, last, back to back */
+    ck_assert_int_eq(buf_puts(&b, "x:"), 0);
+    ck_assert_int_eq(buf_add_html(&b, "&<>\"'", 5), 0);
+    ck_assert_str_eq(b.ptr, "x:&amp;&lt;&gt;&quot;&#39;");
+    buf_reset(&b);
+    ck_assert_int_eq(buf_add_html(&b, "caf\xc3\xa9 & <b>", 11), 0);
+    ck_assert_str_eq(b.ptr, "caf\xc3\xa9 &amp; &lt;b&gt;");
+    /* only len bytes are read */
+    buf_reset(&b);
+    ck_assert_int_eq(buf_add_html(&b, "ab<cd", 3), 0);
+    ck_assert_str_eq(b.ptr, "ab&lt;");
+    /* every byte value, in strings of every length around the growth steps */
+    unsigned seed = 12345;
+    unsigned char s[300];
+    for (int round = 0; round < 2000; round++) {
+        size_t len = (size_t)(round % 300);
+        for (size_t i = 0; i < len; i++) {
+            seed = seed * 1103515245u + 12345u;
+            unsigned v = (seed >> 16) & 0xff;
+            /* dense, or rare: long runs without any */
+            s[i] = (unsigned char)(v < (round % 2 ? 64u : 2u) ? "&<>\"'"[v % 5] : v);
+        }
+        buf_reset(&b);
+        buf_reset(&want);
+        ck_assert_int_eq(buf_puts(&b, "pre"), 0);
+        ck_assert_int_eq(buf_puts(&want, "pre"), 0);
+        ck_assert_int_eq(buf_add_html(&b, (const char *)s, len), 0);
+        S_html_ref(&want, s, len);
+        ck_assert_uint_eq(b.len, want.len);
+        ck_assert(memcmp(b.ptr, want.ptr, want.len + 1) == 0);
+    }
+    buf_free(&b);
+    buf_free(&want);
+}
+END_TEST
+
 START_TEST(test_err)
 {
     folio_err err;
@@ -241,6 +294,7 @@ static Suite *util_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_buf_basics);
     tcase_add_test(tc, test_buf_html);
+    tcase_add_test(tc, test_buf_html_runs);
     tcase_add_test(tc, test_err);
     tcase_add_test(tc, test_files);
     tcase_add_test(tc, test_path);
