@@ -113,7 +113,7 @@ START_TEST(test_buf_html_runs)
             seed = seed * 1103515245u + 12345u;
             unsigned v = (seed >> 16) & 0xff;
             /* dense, or rare: long runs without any */
-            s[i] = (unsigned char)(v < (round % 2 ? 64u : 2u) ? "&<>\"'"[v % 5] : v);
+            s[i] = (unsigned char)(v < (round % 2 ? 64u : 2u) ? (unsigned char)"&<>\"'"[v % 5] : v);
         }
         buf_reset(&b);
         buf_reset(&want);
