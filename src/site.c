@@ -1499,54 +1499,71 @@ static int S_graph_kinds(site *s, folio_err *err)
     return 0;
 }
 
-/* Tags by the name pages give them (most pages name tags that others
- * named before, in the same spelling: no slug made for each). */
-typedef struct S_tagnames {
-    const char **name;
-    int *tag;
+/* Strings to ints, open addressing kept at most half full: keys are the
+ * caller's (borrowed or owned, as it says). */
+typedef struct S_strmap {
+    char **key;
+    int *val;
     size_t n, cap;
-} S_tagnames;
+} S_strmap;
 
-static int S_tag_named(site *s, S_tagnames *t, const char *name, folio_err *err)
+/* Room for one more key: 0, or -1 (out of memory; m as it was). */
+static int S_strmap_room(S_strmap *m)
+{
+    if ((m->n + 1) * 2 <= m->cap)
+        return 0;
+    size_t cap = m->cap ? m->cap * 2 : 256;
+    char **nk = calloc(cap, sizeof *nk);
+    int *nv = calloc(cap, sizeof *nv);
+    if (!nk || !nv) {
+        free(nk);
+        free(nv);
+        return -1;
+    }
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->key[i])
+            continue;
+        size_t k = S_hash(m->key[i]) & (cap - 1);
+        while (nk[k])
+            k = (k + 1) & (cap - 1);
+        nk[k] = m->key[i];
+        nv[k] = m->val[i];
+    }
+    free(m->key);
+    free(m->val);
+    m->key = nk;
+    m->val = nv;
+    m->cap = cap;
+    return 0;
+}
+
+/* key's value, or NULL and where it would go (*slot; after S_strmap_room). */
+static int *S_strmap_find(const S_strmap *m, const char *key, size_t *slot)
+{
+    size_t k = S_hash(key) & (m->cap - 1);
+    for (; m->key[k]; k = (k + 1) & (m->cap - 1))
+        if (!strcmp(m->key[k], key))
+            return &m->val[k];
+    *slot = k;
+    return NULL;
+}
+
+/* Tags by the name pages give them (most pages name tags that others
+ * named before, in the same spelling: no slug made for each). The names
+ * are the pages' own. */
+static int S_tag_named(site *s, S_strmap *t, const char *name, folio_err *err)
 {
     size_t k = 0;
-    if (t->cap) {
-        for (k = S_hash(name) & (t->cap - 1); t->name[k]; k = (k + 1) & (t->cap - 1))
-            if (!strcmp(t->name[k], name))
-                return t->tag[k];
-    }
+    int room = S_strmap_room(t) == 0;
+    const int *known = room ? S_strmap_find(t, name, &k) : NULL;
+    if (known)
+        return *known;
     int tg = S_tag_of(s, name, err);
-    if (tg < 0)
-        return -1;
-    if ((t->n + 1) * 2 > t->cap) { /* grown: the names go in again */
-        size_t cap = t->cap ? t->cap * 2 : 256;
-        const char **nn = calloc(cap, sizeof *nn);
-        int *nt = calloc(cap, sizeof *nt);
-        if (!nn || !nt) {
-            free(nn);
-            free(nt);
-            return tg; /* found, not remembered */
-        }
-        for (size_t i = 0; i < t->cap; i++) {
-            if (!t->name[i])
-                continue;
-            size_t j = S_hash(t->name[i]) & (cap - 1);
-            while (nn[j])
-                j = (j + 1) & (cap - 1);
-            nn[j] = t->name[i];
-            nt[j] = t->tag[i];
-        }
-        free(t->name);
-        free(t->tag);
-        t->name = nn;
-        t->tag = nt;
-        t->cap = cap;
-        for (k = S_hash(name) & (cap - 1); t->name[k]; k = (k + 1) & (cap - 1))
-            ;
+    if (tg >= 0 && room) { /* out of memory: found, not remembered */
+        t->key[k] = (char *)name;
+        t->val[k] = tg;
+        t->n++;
     }
-    t->name[k] = name;
-    t->tag[k] = tg;
-    t->n++;
     return tg;
 }
 
@@ -1578,7 +1595,7 @@ static int S_graph_lists(site *s, folio_err *err)
             if (!strcmp(s->sections[k].name, p->c.section))
                 p->section = last = (int)k;
     }
-    S_tagnames names = {0};
+    S_strmap names = {0};
     int rc = 0;
     for (size_t k = 0; rc == 0 && k < s->norder; k++) {
         int i = s->order[k];
@@ -1604,8 +1621,8 @@ static int S_graph_lists(site *s, folio_err *err)
             }
         }
     }
-    free(names.name);
-    free(names.tag);
+    free(names.key);
+    free(names.val);
     return rc;
 }
 
@@ -4508,56 +4525,32 @@ static void S_link_target(const S_page *p, const char *url, char *out, size_t n)
 /* Whether the site serves a link target, asked once per target: a big
  * site links to the same few pages thousands of times. */
 typedef struct S_memo {
-    char **key;
-    unsigned char *val;
-    size_t cap, n;
+    S_strmap map;   /* target -> whether it is served (keys owned) */
     buf own, other; /* a page's links, and those of the page a link names */
 } S_memo;
 
 static int S_serves_memo(const site *s, S_memo *m, const char *target)
 {
-    if ((m->n + 1) * 2 > m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 256;
-        char **nk = calloc(cap, sizeof *nk);
-        unsigned char *nv = calloc(cap, 1);
-        if (!nk || !nv) {
-            free(nk);
-            free(nv);
-            return S_serves(s, target);
-        }
-        for (size_t i = 0; i < m->cap; i++) {
-            if (!m->key[i])
-                continue;
-            size_t k = S_hash(m->key[i]) & (cap - 1);
-            while (nk[k])
-                k = (k + 1) & (cap - 1);
-            nk[k] = m->key[i];
-            nv[k] = m->val[i];
-        }
-        free(m->key);
-        free(m->val);
-        m->key = nk;
-        m->val = nv;
-        m->cap = cap;
-    }
-    size_t k = S_hash(target) & (m->cap - 1);
-    for (; m->key[k]; k = (k + 1) & (m->cap - 1))
-        if (!strcmp(m->key[k], target))
-            return m->val[k];
+    size_t k = 0;
+    if (S_strmap_room(&m->map) != 0)
+        return S_serves(s, target);
+    const int *known = S_strmap_find(&m->map, target, &k);
+    if (known)
+        return *known;
     int r = S_serves(s, target);
-    if ((m->key[k] = util_strdup(target))) {
-        m->val[k] = (unsigned char)r;
-        m->n++;
+    if ((m->map.key[k] = util_strdup(target))) {
+        m->map.val[k] = r;
+        m->map.n++;
     }
     return r;
 }
 
 static void S_memo_free(S_memo *m)
 {
-    for (size_t i = 0; i < m->cap; i++)
-        free(m->key[i]);
-    free(m->key);
-    free(m->val);
+    for (size_t i = 0; i < m->map.cap; i++)
+        free(m->map.key[i]);
+    free(m->map.key);
+    free(m->map.val);
     buf_free(&m->own);
     buf_free(&m->other);
 }
