@@ -445,6 +445,18 @@ typedef struct S_files {
     size_t nd, dcap;
 } S_files;
 
+static long long S_ns(struct timespec t)
+{
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+/* Changed too close to the build that saw it (within the file system's
+ * clock tick) for its times to prove a later change: checked again. */
+static int S_racy(long long ns, long long start_ns)
+{
+    return ns > start_ns - 2000000000LL;
+}
+
 /* The folder S_walk is about to read, as it is before the read: a file
  * added during it changes the folder after what is recorded. */
 static int S_files_dir(S_files *f, const char *rel, int fd)
@@ -459,21 +471,24 @@ static int S_files_dir(S_files *f, const char *rel, int fd)
     bstate_dir *d = &f->d[f->nd];
     if (!(d->path = util_strdup(rel)))
         return -1;
-    d->mtime_ns = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
-    d->ctime_ns = (long long)st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec;
+    d->mtime_ns = S_ns(st.st_mtim);
+    d->ctime_ns = S_ns(st.st_ctim);
     d->ino = (unsigned long long)st.st_ino;
-    /* as for files (S_state_src): a change in the same clock tick */
-    d->racy = d->mtime_ns > f->start_ns - 2000000000LL ||
-              d->ctime_ns > f->start_ns - 2000000000LL;
+    d->racy = S_racy(d->mtime_ns, f->start_ns) || S_racy(d->ctime_ns, f->start_ns);
     f->nd++;
     return 0;
 }
 
+static int S_dir_same(const bstate_dir *a, const bstate_dir *b)
+{
+    return a->ino == b->ino && a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
+}
+
 static int S_isdir_same(const bstate_dir *d, const struct stat *st)
 {
-    return S_ISDIR(st->st_mode) && d->ino == (unsigned long long)st->st_ino &&
-           d->mtime_ns == (long long)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec &&
-           d->ctime_ns == (long long)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
+    bstate_dir now = {.mtime_ns = S_ns(st->st_mtim), .ctime_ns = S_ns(st->st_ctim),
+                      .ino = (unsigned long long)st->st_ino};
+    return S_ISDIR(st->st_mode) && S_dir_same(d, &now);
 }
 
 static void S_dirs_free(bstate_dir *d, size_t n)
@@ -763,10 +778,6 @@ static void S_hash_bytes(unsigned char out[BSTATE_HASH], const void *data, size_
     crypto_generichash(out, BSTATE_HASH, data, len, NULL, 0);
 }
 
-static long long S_ns(struct timespec t)
-{
-    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
-}
 
 /* The cached record of a content file (the cache is sorted by file; the
  * names are kept apart because records are moved out while others look). */
@@ -828,16 +839,17 @@ static void S_take_meta(S_page *p, bstate_src *c, const content_page *owner)
     atomic_store(&p->meta, 1);
 }
 
-/* Page p's links: p->links, or read into tmp from the parse cache's file.
- * NULL when there are none or they cannot be read (a link check then
- * finds nothing to say of the page). The descriptor keeps the bytes it
- * was opened on: a tree's state is unlinked, never rewritten, before a
- * build goes into that tree again (S_inc_load), as serve's builds do. */
 /* The file page p's links lie in, when they are not in memory. */
 static int S_links_fd(const site *s, const S_page *p)
 {
     return p->links_lazy == S_LAZY_SPILL ? s->spill_fd : s->cache_fd;
 }
+
+/* Page p's links: p->links, or read into tmp from the parse cache's file.
+ * NULL when there are none or they cannot be read (a link check then
+ * finds nothing to say of the page). The descriptor keeps the bytes it
+ * was opened on: a tree's state is unlinked, never rewritten, before a
+ * build goes into that tree again (S_inc_load), as serve's builds do. */
 
 static const char *S_links(const site *s, const S_page *p, buf *tmp)
 {
@@ -1063,6 +1075,17 @@ static int S_donor_files(site *s, S_files *f, folio_err *err)
     return 0;
 }
 
+/* Whether the cache's records name their files in strictly increasing
+ * order, as a state this folio wrote does (the pages' order). */
+static int S_cache_sorted(const bstate *c)
+{
+    for (size_t i = 0; i < c->nsrcs; i++)
+        if (!c->srcs[i].page.file ||
+            (i && strcmp(c->srcs[i - 1].page.file, c->srcs[i].page.file) >= 0))
+            return 0;
+    return 1;
+}
+
 /* When the files walked are the cache's files (the common case: edits,
  * no file added or removed), puts them in the cache's order, which is the
  * pages' order (sorted), and says so: no sort, no search per file. 0 (f
@@ -1076,12 +1099,10 @@ static int S_cache_order(const bstate *c, S_files *f)
         cap *= 2;
     uint32_t *slot = calloc(cap, sizeof *slot);
     char **perm = calloc(n, sizeof *perm);
-    int ok = slot && perm;
+    int ok = slot && perm && S_cache_sorted(c);
     for (size_t i = 0; ok && i < n; i++) {
-        const char *name = c->srcs[i].page.file;
-        ok = name && (i == 0 || strcmp(c->srcs[i - 1].page.file, name) < 0);
-        size_t h = ok ? (size_t)S_hash(name) & (cap - 1) : 0;
-        while (ok && slot[h])
+        size_t h = (size_t)S_hash(c->srcs[i].page.file) & (cap - 1);
+        while (slot[h])
             h = (h + 1) & (cap - 1);
         slot[h] = (uint32_t)i + 1;
     }
@@ -1131,14 +1152,9 @@ static int S_dirs_unchanged(const site *s, bstate *seen)
  * and f is left empty for a walk. */
 static int S_files_of_cache(const bstate *c, bstate *seen, S_files *f)
 {
-    int ok = c->ndirs == seen->ndirs && c->nsrcs > 0;
+    int ok = c->ndirs == seen->ndirs && c->nsrcs > 0 && S_cache_sorted(c);
     for (size_t i = 0; ok && i < c->ndirs; i++)
-        ok = !strcmp(c->dirs[i].path, seen->dirs[i].path) &&
-             c->dirs[i].mtime_ns == seen->dirs[i].mtime_ns &&
-             c->dirs[i].ctime_ns == seen->dirs[i].ctime_ns && c->dirs[i].ino == seen->dirs[i].ino;
-    for (size_t i = 0; ok && i < c->nsrcs; i++)
-        ok = c->srcs[i].page.file &&
-             (i == 0 || strcmp(c->srcs[i - 1].page.file, c->srcs[i].page.file) < 0);
+        ok = !strcmp(c->dirs[i].path, seen->dirs[i].path) && S_dir_same(&c->dirs[i], &seen->dirs[i]);
     if (ok && !(f->v = malloc(c->nsrcs * sizeof *f->v)))
         ok = 0;
     if (!ok)
@@ -5973,7 +5989,7 @@ static void S_state_src(void *ud, size_t i, bstate_src *c)
     c->ctime_ns = p->ctime_ns;
     c->ino = p->ino;
     /* an edit within the same clock tick would leave the stat as it is */
-    c->racy = c->mtime_ns > s->start_ns - 2000000000LL;
+    c->racy = S_racy(c->mtime_ns, s->start_ns);
     memcpy(c->hash, p->hash, BSTATE_HASH);
     /* taken unchanged, and its Markdown's findings as they were: the
      * cache's bytes are this record's */
