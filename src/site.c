@@ -646,8 +646,7 @@ typedef struct S_bgload {
     int parts, rc;
     bstate st;
     folio_err err;
-    int want_map;       /* the outputs' map by path (S_outs_map), made there too */
-    size_t *map, mapcap;
+    size_t *map, mapcap; /* with BSTATE_OUTS: the outputs by path (S_outs_map) */
 } S_bgload;
 
 /* Output path -> index + 1 into st->outs (open addressing, *cap a power
@@ -672,19 +671,16 @@ static void *S_bgload_main(void *arg)
 {
     S_bgload *b = arg;
     b->rc = bstate_load(b->path, b->parts, &b->st, &b->err);
-    if (b->rc == 0 && b->want_map && S_outs_map(&b->st, &b->map, &b->mapcap) != 0)
+    if (b->rc == 0 && (b->parts & BSTATE_OUTS) && S_outs_map(&b->st, &b->map, &b->mapcap) != 0)
         b->map = NULL; /* made later, or out of memory then */
     return NULL;
 }
-
-#define S_BG_MAP 0x100 /* with BSTATE_OUTS: S_outs_map too */
 
 /* Starts reading dir/BSTATE_FILE (or reads it here, if no thread starts). */
 static void S_bgload_start(S_bgload *b, const char *dir, int parts)
 {
     memset(b, 0, sizeof *b);
-    b->want_map = (parts & S_BG_MAP) != 0;
-    b->parts = parts & ~S_BG_MAP;
+    b->parts = parts;
     if (snprintf(b->path, sizeof b->path, "%s/%s", dir, BSTATE_FILE) >= (int)sizeof b->path) {
         b->rc = err_set(&b->err, "%s: path too long", dir);
         return;
@@ -6168,7 +6164,7 @@ int site_build(site *s, folio_err *err)
     /* the kept tree's state is read, and its outputs mapped, while the
      * graph is fingerprinted */
     S_bgload local;
-    S_bgload_start(&local, prev, BSTATE_OUTS | S_BG_MAP);
+    S_bgload_start(&local, prev, BSTATE_OUTS);
     if (!s->graph_fp_known && S_graph_fp(s, s->graph_fp) != 0) {
         S_bgload_drop(&local);
         S_inc_close(&inc);
